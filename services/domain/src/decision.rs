@@ -1,0 +1,403 @@
+//! Gate decisions: who is admitted, who pays, and what the lane's LED shows.
+//!
+//! The service gathers the facts (plate standing from the registry, occupancy from Redis, the
+//! open session from Postgres); these functions decide. Every decision carries a stable
+//! [`Reason`] code that integrators can switch on, and a short Chinese text for the display.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::money::Money;
+use crate::vehicle::ExemptClass;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Entry,
+    Exit,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Entry => "entry",
+            Direction::Exit => "exit",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Direction> {
+        match text {
+            "entry" => Some(Direction::Entry),
+            "exit" => Some(Direction::Exit),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Open,
+    Refuse,
+}
+
+/// Stable reason codes. Never rename one: integrators' lane software switches on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    EmergencyExempt,
+    Blocklisted,
+    PermitHolder,
+    OwnerAdmitted,
+    VisitorAdmitted,
+    LotFull,
+    AlreadyInside,
+    ExitFree,
+    ExitPaid,
+    PaymentRequired,
+    NoEntryRecord,
+}
+
+impl Reason {
+    pub fn action(self) -> Action {
+        match self {
+            Reason::EmergencyExempt
+            | Reason::PermitHolder
+            | Reason::OwnerAdmitted
+            | Reason::VisitorAdmitted
+            | Reason::ExitFree
+            | Reason::ExitPaid => Action::Open,
+            Reason::Blocklisted
+            | Reason::LotFull
+            | Reason::AlreadyInside
+            | Reason::PaymentRequired
+            | Reason::NoEntryRecord => Action::Refuse,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::EmergencyExempt => "emergency_exempt",
+            Reason::Blocklisted => "blocklisted",
+            Reason::PermitHolder => "permit_holder",
+            Reason::OwnerAdmitted => "owner_admitted",
+            Reason::VisitorAdmitted => "visitor_admitted",
+            Reason::LotFull => "lot_full",
+            Reason::AlreadyInside => "already_inside",
+            Reason::ExitFree => "exit_free",
+            Reason::ExitPaid => "exit_paid",
+            Reason::PaymentRequired => "payment_required",
+            Reason::NoEntryRecord => "no_entry_record",
+        }
+    }
+}
+
+/// What the barrier does and what the lane shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub action: Action,
+    pub reason: Reason,
+    /// Short text for the lane's LED display.
+    pub display: String,
+    /// What the driver still owes; zero when the barrier opens.
+    pub amount_due: Money,
+}
+
+impl Decision {
+    pub fn new(reason: Reason, direction: Direction, amount_due: Money) -> Decision {
+        Decision {
+            action: reason.action(),
+            reason,
+            display: display(reason, direction, amount_due),
+            amount_due,
+        }
+    }
+}
+
+fn display(reason: Reason, direction: Direction, amount_due: Money) -> String {
+    match (reason, direction) {
+        (Reason::EmergencyExempt, _) => "应急车辆 免费通行".into(),
+        (Reason::Blocklisted, _) => "禁止通行 请联系管理处".into(),
+        (Reason::PermitHolder, Direction::Entry) => "月卡车 欢迎回家".into(),
+        (Reason::PermitHolder, Direction::Exit) => "月卡车 一路顺风".into(),
+        (Reason::OwnerAdmitted, _) => "业主车辆 欢迎回家".into(),
+        (Reason::VisitorAdmitted, _) => "欢迎光临".into(),
+        (Reason::LotFull, _) => "车位已满".into(),
+        (Reason::AlreadyInside, _) => "车辆已在场 请联系管理处".into(),
+        (Reason::ExitFree, _) => "免费放行 一路顺风".into(),
+        (Reason::ExitPaid, _) => "已缴费 一路顺风".into(),
+        (Reason::PaymentRequired, _) => format!("请缴费{amount_due}元"),
+        (Reason::NoEntryRecord, _) => "无入场记录 请联系管理处".into(),
+    }
+}
+
+/// Who a plate is at this compound, in order of precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Emergency vehicles pass first and free, even a blocklisted plate (rule 1).
+    Exempt(ExemptClass),
+    Blocklisted,
+    PermitHolder,
+    /// A registered owner's car without a permit: humane handling (rule 2).
+    Owner,
+    Visitor,
+}
+
+/// The facts about a plate that decide its standing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlateFacts {
+    pub exempt: Option<ExemptClass>,
+    pub blocklisted: bool,
+    pub valid_permit: bool,
+    pub registered_owner_vehicle: bool,
+}
+
+impl Standing {
+    pub fn of(facts: PlateFacts) -> Standing {
+        match facts {
+            PlateFacts {
+                exempt: Some(class),
+                ..
+            } => Standing::Exempt(class),
+            PlateFacts {
+                blocklisted: true, ..
+            } => Standing::Blocklisted,
+            PlateFacts {
+                valid_permit: true, ..
+            } => Standing::PermitHolder,
+            PlateFacts {
+                registered_owner_vehicle: true,
+                ..
+            } => Standing::Owner,
+            _ => Standing::Visitor,
+        }
+    }
+}
+
+/// The kind of a stay; it decides its billing and, later, whose revenue it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    Exempt,
+    Permit,
+    Owner,
+    Visitor,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Exempt => "exempt",
+            SessionKind::Permit => "permit",
+            SessionKind::Owner => "owner",
+            SessionKind::Visitor => "visitor",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SessionKind> {
+        match text {
+            "exempt" => Some(SessionKind::Exempt),
+            "permit" => Some(SessionKind::Permit),
+            "owner" => Some(SessionKind::Owner),
+            "visitor" => Some(SessionKind::Visitor),
+            _ => None,
+        }
+    }
+
+    /// The occupancy pool a stay of this kind takes a place in.
+    pub fn pool(self) -> Pool {
+        match self {
+            SessionKind::Exempt => Pool::Exempt,
+            SessionKind::Permit => Pool::Reserved,
+            // Owners without a space park where visitors park: they need a free place.
+            SessionKind::Owner | SessionKind::Visitor => Pool::Visitor,
+        }
+    }
+
+    fn admitted_reason(self) -> Reason {
+        match self {
+            SessionKind::Exempt => Reason::EmergencyExempt,
+            SessionKind::Permit => Reason::PermitHolder,
+            SessionKind::Owner => Reason::OwnerAdmitted,
+            SessionKind::Visitor => Reason::VisitorAdmitted,
+        }
+    }
+}
+
+/// Occupancy pools of a lot. Only the visitor pool has a capacity the gate enforces; permit
+/// holders have their own spaces and emergency vehicles are never refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pool {
+    Visitor,
+    Reserved,
+    Exempt,
+}
+
+impl Pool {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pool::Visitor => "visitor",
+            Pool::Reserved => "reserved",
+            Pool::Exempt => "exempt",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Pool> {
+        match text {
+            "visitor" => Some(Pool::Visitor),
+            "reserved" => Some(Pool::Reserved),
+            "exempt" => Some(Pool::Exempt),
+            _ => None,
+        }
+    }
+
+    pub fn capacity_limited(self) -> bool {
+        matches!(self, Pool::Visitor)
+    }
+}
+
+/// The first step of an entry: refuse now, or ask occupancy for a place in a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryPlan {
+    Refuse(Reason),
+    Admit(SessionKind),
+}
+
+pub fn plan_entry(standing: Standing) -> EntryPlan {
+    match standing {
+        Standing::Exempt(_) => EntryPlan::Admit(SessionKind::Exempt),
+        Standing::Blocklisted => EntryPlan::Refuse(Reason::Blocklisted),
+        Standing::PermitHolder => EntryPlan::Admit(SessionKind::Permit),
+        Standing::Owner => EntryPlan::Admit(SessionKind::Owner),
+        Standing::Visitor => EntryPlan::Admit(SessionKind::Visitor),
+    }
+}
+
+/// The decision once occupancy has answered whether a place was free.
+pub fn entry_decision(kind: SessionKind, place_granted: bool) -> Decision {
+    let reason = if place_granted {
+        kind.admitted_reason()
+    } else {
+        Reason::LotFull
+    };
+    Decision::new(reason, Direction::Entry, Money::ZERO)
+}
+
+/// The instant a stay is billed to. Paid, and at the exit within the grace period after the
+/// last payment: billed to the payment, so the barrier opens. Later: billed to the exit, so
+/// only the extra time is owed.
+pub fn billing_instant(
+    exit_at: DateTime<Utc>,
+    last_paid_at: Option<DateTime<Utc>>,
+    exit_grace_min: u32,
+) -> DateTime<Utc> {
+    match last_paid_at {
+        Some(paid_at) if exit_at <= paid_at + Duration::minutes(i64::from(exit_grace_min)) => {
+            paid_at.min(exit_at)
+        }
+        _ => exit_at,
+    }
+}
+
+/// The exit decision for a stay of `kind` whose fee (billed to [`billing_instant`]) is `fee`
+/// and of which `paid` has been paid.
+pub fn exit_decision(kind: SessionKind, fee: Money, paid: Money) -> Decision {
+    let reason = match kind {
+        SessionKind::Exempt => Reason::EmergencyExempt,
+        SessionKind::Permit => Reason::PermitHolder,
+        SessionKind::Owner | SessionKind::Visitor => {
+            if fee.is_zero() {
+                Reason::ExitFree
+            } else if paid >= fee {
+                Reason::ExitPaid
+            } else {
+                Reason::PaymentRequired
+            }
+        }
+    };
+    let due = match reason {
+        Reason::PaymentRequired => fee.saturating_sub(paid),
+        _ => Money::ZERO,
+    };
+    Decision::new(reason, Direction::Exit, due)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn emergency_beats_blocklist_and_permit_beats_owner() {
+        let facts = PlateFacts {
+            exempt: Some(ExemptClass::Fire),
+            blocklisted: true,
+            ..PlateFacts::default()
+        };
+        assert_eq!(Standing::of(facts), Standing::Exempt(ExemptClass::Fire));
+        let facts = PlateFacts {
+            blocklisted: true,
+            valid_permit: true,
+            ..PlateFacts::default()
+        };
+        assert_eq!(Standing::of(facts), Standing::Blocklisted);
+        let facts = PlateFacts {
+            valid_permit: true,
+            registered_owner_vehicle: true,
+            ..PlateFacts::default()
+        };
+        assert_eq!(Standing::of(facts), Standing::PermitHolder);
+        assert_eq!(Standing::of(PlateFacts::default()), Standing::Visitor);
+    }
+
+    #[test]
+    fn only_visitors_and_owners_need_a_visitor_place() {
+        assert!(SessionKind::Visitor.pool().capacity_limited());
+        assert!(SessionKind::Owner.pool().capacity_limited());
+        assert!(!SessionKind::Permit.pool().capacity_limited());
+        assert!(!SessionKind::Exempt.pool().capacity_limited());
+    }
+
+    #[test]
+    fn full_lot_refuses_with_the_standard_text() {
+        let d = entry_decision(SessionKind::Visitor, false);
+        assert_eq!(
+            (d.action, d.reason, d.display.as_str()),
+            (Action::Refuse, Reason::LotFull, "车位已满")
+        );
+    }
+
+    #[test]
+    fn exit_owes_the_unpaid_part_and_shows_it() {
+        let d = exit_decision(
+            SessionKind::Visitor,
+            Money::from_fen(900),
+            Money::from_fen(300),
+        );
+        assert_eq!(d.reason, Reason::PaymentRequired);
+        assert_eq!(d.amount_due, Money::from_fen(600));
+        assert_eq!(d.display, "请缴费6.00元");
+        let d = exit_decision(
+            SessionKind::Visitor,
+            Money::from_fen(900),
+            Money::from_fen(900),
+        );
+        assert_eq!((d.action, d.amount_due), (Action::Open, Money::ZERO));
+        let d = exit_decision(SessionKind::Exempt, Money::from_fen(900), Money::ZERO);
+        assert_eq!(d.action, Action::Open);
+    }
+
+    #[test]
+    fn grace_bills_to_the_payment_then_to_the_exit() {
+        let paid = Utc
+            .with_ymd_and_hms(2026, 1, 1, 10, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let within = paid + Duration::minutes(15);
+        let late = paid + Duration::minutes(16);
+        assert_eq!(billing_instant(within, Some(paid), 15), paid);
+        assert_eq!(billing_instant(late, Some(paid), 15), late);
+        assert_eq!(billing_instant(late, None, 15), late);
+    }
+}

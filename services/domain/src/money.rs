@@ -1,0 +1,144 @@
+//! Exact money. An amount is a `rust_decimal::Decimal` in yuan; a fen is 0.01 yuan.
+//!
+//! Rounding to the fen happens at one named point, [`Money::round_fen`], with an explicit
+//! strategy. Arithmetic never rounds silently.
+
+use std::fmt;
+use std::iter::Sum;
+use std::ops::{Add, Sub};
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+/// Largest amount one bill, tariff price or payment may carry: ¥10 million.
+/// A bigger figure is certainly a typo or an attack, not a parking fee.
+pub const MONEY_YUAN_MAX: Decimal = rust_decimal::dec!(10_000_000);
+
+/// An amount in yuan (CNY). Serialised as a decimal string such as `"12.50"` so that no JSON
+/// client ever turns it into a float.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(transparent)]
+pub struct Money(#[serde(with = "rust_decimal::serde::str")] Decimal);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("amount must not be negative")]
+    Negative,
+    #[error("amount has more than two decimals (finer than one fen)")]
+    FinerThanFen,
+    #[error("amount exceeds the limit of 10,000,000 yuan")]
+    TooLarge,
+}
+
+impl Money {
+    pub const ZERO: Money = Money(Decimal::ZERO);
+
+    /// Parses a price or payment: non-negative, at most two decimals, at most ¥10 million.
+    pub fn parse(yuan: Decimal) -> Result<Money, MoneyError> {
+        if yuan.is_sign_negative() && !yuan.is_zero() {
+            return Err(MoneyError::Negative);
+        }
+        if yuan.normalize().scale() > 2 {
+            return Err(MoneyError::FinerThanFen);
+        }
+        if yuan > MONEY_YUAN_MAX {
+            return Err(MoneyError::TooLarge);
+        }
+        Ok(Money(yuan.round_dp(2)))
+    }
+
+    /// Builds an amount from a whole number of fen.
+    pub fn from_fen(fen: i64) -> Money {
+        Money(Decimal::new(fen, 2))
+    }
+
+    pub fn yuan(self) -> Decimal {
+        self.0
+    }
+
+    /// The one rounding point: to whole fen with the given strategy.
+    pub fn round_fen(amount: Decimal, strategy: RoundingStrategy) -> Money {
+        Money(amount.round_dp_with_strategy(2, strategy))
+    }
+
+    pub fn times(self, count: u32) -> Money {
+        Money(self.0 * Decimal::from(count))
+    }
+
+    /// `self - other`, never below zero.
+    pub fn saturating_sub(self, other: Money) -> Money {
+        if other >= self {
+            Money::ZERO
+        } else {
+            Money(self.0 - other.0)
+        }
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+}
+
+impl Add for Money {
+    type Output = Money;
+    fn add(self, rhs: Money) -> Money {
+        Money(self.0 + rhs.0)
+    }
+}
+
+impl Sub for Money {
+    type Output = Money;
+    fn sub(self, rhs: Money) -> Money {
+        Money(self.0 - rhs.0)
+    }
+}
+
+impl Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
+        iter.fold(Money::ZERO, Add::add)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.2}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::dec;
+
+    #[test]
+    fn parse_accepts_fen_and_rejects_finer_or_negative() {
+        assert_eq!(
+            Money::parse(dec!(12.5)).map(|m| m.to_string()),
+            Ok("12.50".into())
+        );
+        assert_eq!(Money::parse(dec!(0.001)), Err(MoneyError::FinerThanFen));
+        assert_eq!(Money::parse(dec!(-1)), Err(MoneyError::Negative));
+        assert_eq!(Money::parse(dec!(10000000.01)), Err(MoneyError::TooLarge));
+        assert_eq!(Money::parse(dec!(1.500)), Ok(Money::from_fen(150)));
+    }
+
+    #[test]
+    fn serialises_as_string() {
+        let json = serde_json::to_string(&Money::from_fen(1205)).unwrap_or_default();
+        assert_eq!(json, "\"12.05\"");
+    }
+
+    #[test]
+    fn round_fen_uses_the_given_strategy() {
+        assert_eq!(
+            Money::round_fen(dec!(1.005), RoundingStrategy::MidpointNearestEven),
+            Money::from_fen(100)
+        );
+        assert_eq!(
+            Money::round_fen(dec!(1.001), RoundingStrategy::AwayFromZero),
+            Money::from_fen(101)
+        );
+    }
+}
