@@ -1,0 +1,208 @@
+//! Compounds, their gate policy, exempt vehicles and the blocklist.
+
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use parkshare_domain::policy::GatePolicy;
+use parkshare_domain::vehicle::ExemptClass;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::validate;
+use crate::auth::Staff;
+use crate::error::{is_unique_violation, ApiError};
+use crate::startup::AppState;
+use crate::store::registry::{self, Compound};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(show)
+        .service(put_policy)
+        .service(put_exempt)
+        .service(list_exempt)
+        .service(put_blocklisted)
+        .service(delete_blocklisted)
+        .service(list_blocklist);
+}
+
+/// The compound, if it is the caller's; 404 otherwise (also for another tenant's compound).
+pub async fn owned_compound(
+    state: &AppState,
+    staff: &Staff,
+    id: Uuid,
+) -> Result<Compound, ApiError> {
+    registry::compound(&state.db, staff.tenant_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("compound"))
+}
+
+fn validate_policy(policy: &GatePolicy) -> Result<(), ApiError> {
+    policy
+        .validate()
+        .map_err(|e| ApiError::invalid("invalid_policy", e.to_string()))
+}
+
+#[derive(Deserialize)]
+struct NewCompound {
+    name: String,
+    time_zone: Option<String>,
+    policy: Option<GatePolicy>,
+}
+
+#[post("/compounds")]
+async fn create(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: web::Json<NewCompound>,
+) -> Result<HttpResponse, ApiError> {
+    let name = validate::text("name", &body.name, 200)?;
+    let tz = validate::time_zone(
+        "time_zone",
+        body.time_zone.as_deref().unwrap_or("Asia/Shanghai"),
+    )?;
+    let policy = body.policy.clone().unwrap_or_default();
+    validate_policy(&policy)?;
+    let compound = registry::insert_compound(&state.db, staff.tenant_id, &name, tz.name(), &policy)
+        .await
+        .map_err(
+            |e| match is_unique_violation(&e, "compounds_tenant_id_name_key") {
+                true => {
+                    ApiError::conflict("compound_exists", format!("a compound named {name} exists"))
+                }
+                false => e.into(),
+            },
+        )?;
+    Ok(HttpResponse::Created().json(compound))
+}
+
+#[get("/compounds")]
+async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(registry::compounds(&state.db, staff.tenant_id).await?))
+}
+
+#[get("/compounds/{id}")]
+async fn show(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(owned_compound(&state, &staff, *id).await?))
+}
+
+#[put("/compounds/{id}/policy")]
+async fn put_policy(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<GatePolicy>,
+) -> Result<HttpResponse, ApiError> {
+    validate_policy(&body)?;
+    let compound = registry::update_compound_policy(&state.db, staff.tenant_id, *id, &body)
+        .await?
+        .ok_or(ApiError::NotFound("compound"))?;
+    Ok(HttpResponse::Ok().json(compound))
+}
+
+#[derive(Deserialize)]
+struct ExemptBody {
+    class: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Registers an exempt (emergency) vehicle, e.g. the local hospital's ambulance.
+#[put("/compounds/{id}/exempt-vehicles/{plate}")]
+async fn put_exempt(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<(Uuid, String)>,
+    body: web::Json<ExemptBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, plate) = path.into_inner();
+    let compound = owned_compound(&state, &staff, id).await?;
+    let plate = validate::plate("plate", &plate)?;
+    let class = ExemptClass::parse(body.class.trim()).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_field",
+            "class: must be fire, ambulance, police or official_duty",
+        )
+    })?;
+    let note = body.note.chars().take(500).collect::<String>();
+    registry::upsert_exempt_vehicle(
+        &state.db,
+        staff.tenant_id,
+        compound.id,
+        plate.as_str(),
+        class.as_str(),
+        &note,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"plate": plate, "class": class})))
+}
+
+#[get("/compounds/{id}/exempt-vehicles")]
+async fn list_exempt(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let compound = owned_compound(&state, &staff, *id).await?;
+    Ok(HttpResponse::Ok()
+        .json(registry::exempt_vehicles(&state.db, staff.tenant_id, compound.id).await?))
+}
+
+#[derive(Deserialize)]
+struct BlockBody {
+    reason: String,
+}
+
+#[put("/compounds/{id}/blocklist/{plate}")]
+async fn put_blocklisted(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<(Uuid, String)>,
+    body: web::Json<BlockBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, plate) = path.into_inner();
+    let compound = owned_compound(&state, &staff, id).await?;
+    let plate = validate::plate("plate", &plate)?;
+    let reason = validate::text("reason", &body.reason, 500)?;
+    registry::upsert_blocklisted(
+        &state.db,
+        staff.tenant_id,
+        compound.id,
+        plate.as_str(),
+        &reason,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"plate": plate, "reason": reason})))
+}
+
+#[delete("/compounds/{id}/blocklist/{plate}")]
+async fn delete_blocklisted(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<(Uuid, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, plate) = path.into_inner();
+    let compound = owned_compound(&state, &staff, id).await?;
+    let plate = validate::plate("plate", &plate)?;
+    match registry::delete_blocklisted(&state.db, staff.tenant_id, compound.id, plate.as_str())
+        .await?
+    {
+        true => Ok(HttpResponse::NoContent().finish()),
+        false => Err(ApiError::NotFound("blocklisted plate")),
+    }
+}
+
+#[get("/compounds/{id}/blocklist")]
+async fn list_blocklist(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let compound = owned_compound(&state, &staff, *id).await?;
+    Ok(
+        HttpResponse::Ok()
+            .json(registry::blocklist(&state.db, staff.tenant_id, compound.id).await?),
+    )
+}

@@ -1,0 +1,302 @@
+//! Lots (with their visitor capacity and tariff), gates and spaces.
+
+use actix_web::{get, patch, post, web, HttpResponse};
+use parkshare_domain::decision::Direction;
+use parkshare_domain::money::Money;
+use parkshare_domain::tariff::Tariff;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::compounds::owned_compound;
+use super::validate;
+use crate::auth::{self, Staff};
+use crate::error::{is_unique_violation, ApiError};
+use crate::startup::AppState;
+use crate::store::registry::{self, Lot};
+
+/// Largest visitor capacity of one lot: the biggest compounds have a few thousand spaces.
+const VISITOR_CAPACITY_MAX: i32 = 100_000;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_lot)
+        .service(list_lots)
+        .service(show_lot)
+        .service(update_lot)
+        .service(create_gate)
+        .service(list_gates)
+        .service(create_space)
+        .service(list_spaces);
+}
+
+pub async fn owned_lot(state: &AppState, staff: &Staff, id: Uuid) -> Result<Lot, ApiError> {
+    registry::lot(&state.db, staff.tenant_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("lot"))
+}
+
+/// The gate core's per-lot rule; stored as the equivalent [`Tariff`].
+#[derive(Deserialize)]
+struct SimpleTariff {
+    free_min: u32,
+    hourly: Decimal,
+    cap_24h: Option<Decimal>,
+}
+
+fn money(field: &str, value: Decimal) -> Result<Money, ApiError> {
+    Money::parse(value).map_err(|e| ApiError::invalid("invalid_field", format!("{field}: {e}")))
+}
+
+fn tariff(
+    tariff: Option<Tariff>,
+    simple: Option<&SimpleTariff>,
+) -> Result<Option<Tariff>, ApiError> {
+    let tariff = match (tariff, simple) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "tariff_ambiguous",
+                "give either tariff or simple_tariff, not both",
+            ))
+        }
+        (Some(t), None) => t,
+        (None, Some(s)) => Tariff::simple(
+            s.free_min,
+            money("simple_tariff.hourly", s.hourly)?,
+            s.cap_24h
+                .map(|c| money("simple_tariff.cap_24h", c))
+                .transpose()?,
+        ),
+        (None, None) => return Ok(None),
+    };
+    tariff
+        .validate()
+        .map_err(|e| ApiError::invalid("invalid_tariff", e.to_string()))?;
+    Ok(Some(tariff))
+}
+
+fn capacity(value: i32) -> Result<i32, ApiError> {
+    if !(0..=VISITOR_CAPACITY_MAX).contains(&value) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            format!("visitor_capacity: must be 0 to {VISITOR_CAPACITY_MAX}"),
+        ));
+    }
+    Ok(value)
+}
+
+#[derive(Deserialize)]
+struct NewLot {
+    name: String,
+    visitor_capacity: i32,
+    tariff: Option<Tariff>,
+    simple_tariff: Option<SimpleTariff>,
+}
+
+#[post("/compounds/{id}/lots")]
+async fn create_lot(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<NewLot>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let compound = owned_compound(&state, &staff, *id).await?;
+    let name = validate::text("name", &body.name, 200)?;
+    let visitor_capacity = capacity(body.visitor_capacity)?;
+    let tariff = tariff(body.tariff, body.simple_tariff.as_ref())?.ok_or_else(|| {
+        ApiError::invalid(
+            "tariff_required",
+            "give the lot a tariff or a simple_tariff",
+        )
+    })?;
+    let lot = registry::insert_lot(
+        &state.db,
+        staff.tenant_id,
+        compound.id,
+        &name,
+        visitor_capacity,
+        &tariff,
+    )
+    .await
+    .map_err(
+        |e| match is_unique_violation(&e, "lots_compound_id_name_key") {
+            true => ApiError::conflict(
+                "lot_exists",
+                format!("the compound already has a lot named {name}"),
+            ),
+            false => e.into(),
+        },
+    )?;
+    crate::sync::rebuild_lot(&state, lot.id, crate::occupancy::RebuildMode::Force).await?;
+    Ok(HttpResponse::Created().json(lot))
+}
+
+#[get("/compounds/{id}/lots")]
+async fn list_lots(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let compound = owned_compound(&state, &staff, *id).await?;
+    Ok(HttpResponse::Ok().json(registry::lots(&state.db, staff.tenant_id, compound.id).await?))
+}
+
+#[get("/lots/{id}")]
+async fn show_lot(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(owned_lot(&state, &staff, *id).await?))
+}
+
+#[derive(Deserialize)]
+struct LotChange {
+    visitor_capacity: Option<i32>,
+    tariff: Option<Tariff>,
+    simple_tariff: Option<SimpleTariff>,
+}
+
+#[patch("/lots/{id}")]
+async fn update_lot(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<LotChange>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let visitor_capacity = body.visitor_capacity.map(capacity).transpose()?;
+    let tariff = tariff(body.tariff, body.simple_tariff.as_ref())?;
+    let lot = registry::update_lot(
+        &state.db,
+        staff.tenant_id,
+        *id,
+        visitor_capacity,
+        tariff.as_ref(),
+    )
+    .await?
+    .ok_or(ApiError::NotFound("lot"))?;
+    if visitor_capacity.is_some() {
+        state
+            .occupancy
+            .set_capacity(lot.id, lot.visitor_capacity)
+            .await?;
+    }
+    Ok(HttpResponse::Ok().json(lot))
+}
+
+#[derive(Deserialize)]
+struct NewGate {
+    name: String,
+    direction: String,
+}
+
+/// Registers a gate (lane) and returns its device secret, shown this once only.
+#[post("/lots/{id}/gates")]
+async fn create_gate(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<NewGate>,
+) -> Result<HttpResponse, ApiError> {
+    let lot = owned_lot(&state, &staff, *id).await?;
+    let name = validate::text("name", &body.name, 200)?;
+    let direction = Direction::parse(body.direction.trim())
+        .ok_or_else(|| ApiError::invalid("invalid_field", "direction: must be entry or exit"))?;
+    let secret = auth::new_token();
+    let gate = registry::insert_gate(
+        &state.db,
+        staff.tenant_id,
+        lot.id,
+        &name,
+        direction,
+        &auth::digest(&secret),
+    )
+    .await
+    .map_err(|e| match is_unique_violation(&e, "gates_lot_id_name_key") {
+        true => ApiError::conflict(
+            "gate_exists",
+            format!("the lot already has a gate named {name}"),
+        ),
+        false => e.into(),
+    })?;
+    Ok(HttpResponse::Created().json(serde_json::json!({"gate": gate, "device_secret": secret})))
+}
+
+#[get("/lots/{id}/gates")]
+async fn list_gates(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let lot = owned_lot(&state, &staff, *id).await?;
+    Ok(HttpResponse::Ok().json(registry::gates(&state.db, staff.tenant_id, lot.id).await?))
+}
+
+#[derive(Deserialize)]
+struct NewSpace {
+    code: String,
+    kind: String,
+    owner_id: Option<Uuid>,
+}
+
+#[post("/lots/{id}/spaces")]
+async fn create_space(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<NewSpace>,
+) -> Result<HttpResponse, ApiError> {
+    let lot = owned_lot(&state, &staff, *id).await?;
+    let code = validate::text("code", &body.code, 50)?;
+    let kind = validate::space_kind("kind", &body.kind)?;
+    match (kind, body.owner_id) {
+        ("owned", None) => {
+            return Err(ApiError::invalid(
+                "owner_required",
+                "an owned space needs its owner_id",
+            ))
+        }
+        ("owned", Some(owner)) => {
+            if !registry::owner_in_compound(&state.db, staff.tenant_id, lot.compound_id, owner)
+                .await?
+            {
+                return Err(ApiError::NotFound("owner"));
+            }
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::invalid(
+                "owner_not_allowed",
+                "only an owned space has an owner",
+            ));
+        }
+        (_, None) => {}
+    }
+    let space = registry::insert_space(
+        &state.db,
+        staff.tenant_id,
+        lot.id,
+        &code,
+        kind,
+        body.owner_id,
+    )
+    .await
+    .map_err(|e| match is_unique_violation(&e, "spaces_lot_code_key") {
+        true => ApiError::conflict(
+            "space_exists",
+            format!("the lot already has a space {code}"),
+        ),
+        false => e.into(),
+    })?;
+    Ok(HttpResponse::Created().json(space))
+}
+
+#[get("/lots/{id}/spaces")]
+async fn list_spaces(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let lot = owned_lot(&state, &staff, *id).await?;
+    Ok(HttpResponse::Ok().json(registry::spaces(&state.db, staff.tenant_id, lot.id).await?))
+}

@@ -1,0 +1,27 @@
+//! The staff admin API, scoped to the caller's property firm (tenant).
+//!
+//! - `compounds`: compounds, their gate policy, exempt vehicles and the blocklist;
+//! - `lots`: lots, gates (device credentials), spaces;
+//! - `people`: owners, vehicles, permits;
+//! - `imports`: CSV imports of owners, spaces and vehicles, all or nothing;
+//! - `operations`: occupancy (view, difference, rebuild), sessions, payments, anomalies.
+
+pub mod compounds;
+pub mod imports;
+pub mod lots;
+pub mod operations;
+pub mod people;
+pub mod validate;
+
+use actix_web::web;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/v1/admin")
+            .configure(compounds::routes)
+            .configure(lots::routes)
+            .configure(people::routes)
+            .configure(imports::routes)
+            .configure(operations::routes),
+    );
+}

@@ -1,0 +1,124 @@
+//! Running a lot: occupancy (view, difference with Postgres, rebuild), sessions, payments
+//! recorded by staff, anomalies.
+
+use actix_web::{get, post, web, HttpResponse};
+use parkshare_domain::money::Money;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::lots::owned_lot;
+use crate::auth::Staff;
+use crate::error::ApiError;
+use crate::occupancy::RebuildMode;
+use crate::startup::AppState;
+use crate::store::sessions;
+use crate::sync;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(occupancy)
+        .service(rebuild)
+        .service(list_sessions)
+        .service(record_payment)
+        .service(list_anomalies);
+}
+
+/// Occupancy of a lot as Redis holds it, compared with the open sessions in Postgres.
+#[get("/lots/{id}/occupancy")]
+async fn occupancy(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let lot = owned_lot(&state, &staff, *id).await?;
+    Ok(HttpResponse::Ok().json(sync::difference(&state, lot.id, lot.visitor_capacity).await?))
+}
+
+/// Rebuilds the lot's occupancy from Postgres and reports the result.
+#[post("/lots/{id}/occupancy/rebuild")]
+async fn rebuild(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let lot = owned_lot(&state, &staff, *id).await?;
+    sync::rebuild_lot(&state, lot.id, RebuildMode::Force).await?;
+    Ok(HttpResponse::Ok().json(sync::difference(&state, lot.id, lot.visitor_capacity).await?))
+}
+
+#[derive(Deserialize)]
+struct SessionFilter {
+    status: Option<String>,
+}
+
+#[get("/lots/{id}/sessions")]
+async fn list_sessions(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    filter: web::Query<SessionFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let lot = owned_lot(&state, &staff, *id).await?;
+    let status = match filter.status.as_deref() {
+        None => None,
+        Some(s @ ("open" | "closed")) => Some(s),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "status must be open or closed",
+            ))
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .json(sessions::sessions(&state.db, staff.tenant_id, lot.id, status).await?))
+}
+
+#[derive(Deserialize)]
+struct PaymentBody {
+    amount: Decimal,
+}
+
+/// Records a payment taken by staff for an open session (online payments come later). The
+/// next exit read within the grace period opens the barrier.
+#[post("/sessions/{id}/payments")]
+async fn record_payment(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<PaymentBody>,
+) -> Result<HttpResponse, ApiError> {
+    let amount = Money::parse(body.amount)
+        .map_err(|e| ApiError::invalid("invalid_amount", e.to_string()))?;
+    if amount.is_zero() {
+        return Err(ApiError::invalid(
+            "invalid_amount",
+            "amount must be positive",
+        ));
+    }
+    let mut tx = state.db.begin().await?;
+    let session = sessions::session_for_update(&mut *tx, staff.tenant_id, *id)
+        .await?
+        .ok_or(ApiError::NotFound("session"))?;
+    if session.status != "open" {
+        return Err(ApiError::conflict(
+            "session_closed",
+            "the session is closed; nothing is owed",
+        ));
+    }
+    sessions::record_payment(&mut tx, session.id, amount.yuan()).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "session_id": session.id,
+        "paid": (Money::parse(session.paid).unwrap_or_default() + amount),
+    })))
+}
+
+#[get("/lots/{id}/anomalies")]
+async fn list_anomalies(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let lot = owned_lot(&state, &staff, *id).await?;
+    Ok(HttpResponse::Ok().json(sessions::anomalies(&state.db, staff.tenant_id, lot.id).await?))
+}

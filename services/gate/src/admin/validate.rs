@@ -1,0 +1,75 @@
+//! Field parsers shared by the JSON API and the CSV imports, so both refuse the same things
+//! with the same words.
+
+use parkshare_domain::plate::Plate;
+use parkshare_domain::vehicle::VehicleClass;
+use rust_decimal::Decimal;
+
+use crate::error::ApiError;
+
+/// Largest exclusive floor area of one owner: a whole tower is not one owner's flat.
+const FLOOR_AREA_M2_MAX: Decimal = Decimal::from_parts(100_000, 0, 0, false, 0);
+
+/// A field that failed validation: which field, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> ApiError {
+        ApiError::invalid("invalid_field", format!("{}: {}", e.field, e.message))
+    }
+}
+
+fn err(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Trimmed text of 1 to `max_chars` characters.
+pub fn text(field: &'static str, value: &str, max_chars: usize) -> Result<String, FieldError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max_chars {
+        return Err(err(field, format!("must be 1 to {max_chars} characters")));
+    }
+    Ok(value.to_owned())
+}
+
+pub fn plate(field: &'static str, value: &str) -> Result<Plate, FieldError> {
+    Plate::parse(value).map_err(|e| err(field, e.to_string()))
+}
+
+pub fn vehicle_class(field: &'static str, value: &str) -> Result<VehicleClass, FieldError> {
+    VehicleClass::parse(value.trim())
+        .ok_or_else(|| err(field, "must be small, large or new_energy"))
+}
+
+pub fn floor_area(field: &'static str, value: Decimal) -> Result<Decimal, FieldError> {
+    if value <= Decimal::ZERO || value > FLOOR_AREA_M2_MAX || value.normalize().scale() > 2 {
+        return Err(err(
+            field,
+            "must be a positive area in m² with at most two decimals",
+        ));
+    }
+    Ok(value)
+}
+
+pub fn space_kind(field: &'static str, value: &str) -> Result<&'static str, FieldError> {
+    match value.trim() {
+        "owned" => Ok("owned"),
+        "common" => Ok("common"),
+        "developer_unsold" => Ok("developer_unsold"),
+        _ => Err(err(field, "must be owned, common or developer_unsold")),
+    }
+}
+
+pub fn time_zone(field: &'static str, value: &str) -> Result<chrono_tz::Tz, FieldError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| err(field, "must be an IANA time zone such as Asia/Shanghai"))
+}

@@ -1,0 +1,110 @@
+//! Who is calling: a gate device, a property firm's staff member, or the platform operator.
+//!
+//! Device and staff credentials are random 256-bit tokens shown once at creation; only their
+//! SHA-256 digest is stored (a slow password hash buys nothing for tokens of full entropy).
+//! Tokens are never logged: they only ever pass through [`digest`].
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{web, FromRequest, HttpRequest};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::registry::{self, GateContext};
+
+/// A new random token, 64 hex characters.
+pub fn new_token() -> String {
+    let mut bytes = [0_u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub fn digest(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
+}
+
+/// An authenticated gate device with everything the hot path needs about its lane.
+pub struct Device(pub GateContext);
+
+impl FromRequest for Device {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Device, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = bearer(req).map(digest);
+        let state = state(req);
+        Box::pin(async move {
+            let (token, state) = (token.ok_or(ApiError::Unauthenticated)?, state?);
+            registry::gate_by_secret(&state.db, &token)
+                .await?
+                .map(Device)
+                .ok_or(ApiError::Unauthenticated)
+        })
+    }
+}
+
+/// An authenticated staff member of one property firm (tenant). Every admin query is scoped to
+/// `tenant_id`; another tenant's objects answer 404.
+pub struct Staff {
+    pub tenant_id: Uuid,
+}
+
+impl FromRequest for Staff {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Staff, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = bearer(req).map(digest);
+        let state = state(req);
+        Box::pin(async move {
+            let (token, state) = (token.ok_or(ApiError::Unauthenticated)?, state?);
+            registry::tenant_by_staff_token(&state.db, &token)
+                .await?
+                .map(|tenant_id| Staff { tenant_id })
+                .ok_or(ApiError::Unauthenticated)
+        })
+    }
+}
+
+/// The platform operator, who creates tenants. Disabled unless `PARKSHARE_OPERATOR_TOKEN` is set.
+pub struct Operator;
+
+impl FromRequest for Operator {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Operator, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let allowed = match (bearer(req), state(req)) {
+            (Some(token), Ok(state)) => state
+                .operator_token_digest
+                .as_ref()
+                .is_some_and(|expected| *expected == digest(token)),
+            _ => false,
+        };
+        std::future::ready(if allowed {
+            Ok(Operator)
+        } else {
+            Err(ApiError::Unauthenticated)
+        })
+    }
+}

@@ -1,0 +1,715 @@
+//! Entry and exit events.
+//!
+//! Each event runs in one Postgres transaction that first takes an advisory lock on
+//! (lot, plate), so a camera's retry racing its original is serialised. The answer is only
+//! sent after the transaction commits: an acknowledged decision is durable. Redis occupancy is
+//! updated inside the transaction for entries (the capacity check must happen before we
+//! admit) and undone if the commit fails; for exits it is released after the commit.
+
+use actix_web::{post, web, HttpResponse};
+use chrono::{DateTime, Duration, Utc};
+use parkshare_domain::decision::{
+    billing_instant, entry_decision, exit_decision, plan_entry, Decision, Direction, EntryPlan,
+    PlateFacts, Reason, SessionKind, Standing,
+};
+use parkshare_domain::money::Money;
+use parkshare_domain::plate::{Plate, PlateColour, PlateMark};
+use parkshare_domain::policy::{NoEntryRecord, Reentry};
+use parkshare_domain::tariff::Bill;
+use parkshare_domain::vehicle::{ExemptClass, VehicleClass};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, Postgres, Transaction};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Device;
+use crate::error::{is_unique_violation, ApiError};
+use crate::occupancy::{Occupy, RebuildMode};
+use crate::startup::AppState;
+use crate::store::registry::GateContext;
+use crate::store::sessions::{self, NewAnomaly, NewGateEvent, NewSession, Session};
+use crate::sync;
+
+/// A capture time this far ahead of our clock is a device with a wrong clock, not a car.
+const CAPTURE_AHEAD_S_MAX: i64 = 5 * 60;
+/// Cameras buffer events while offline; older than this is not a live read.
+const CAPTURE_AGE_DAYS_MAX: i64 = 30;
+/// Device event ids are the camera's own record ids.
+const DEVICE_EVENT_ID_CHARS_MAX: usize = 128;
+
+/// A plate read posted by a barrier device.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct GateEventRequest {
+    /// The gate (lane) that read the plate; must be the authenticated device's own gate.
+    pub gate_id: Uuid,
+    /// The plate as read, e.g. `京A12345`; spaces, separators and case are normalised.
+    pub plate: String,
+    /// `blue`, `yellow`, `green`, `yellow_green`, `white` or `black`.
+    pub plate_colour: Option<String>,
+    /// `small`, `large` or `new_energy`; takes precedence over the colour.
+    pub vehicle_class: Option<String>,
+    /// When the camera captured the plate (RFC 3339).
+    pub captured_at: DateTime<Utc>,
+    /// The device's own id for this read: retries with the same id get the same answer.
+    pub device_event_id: String,
+}
+
+/// The gate's decision.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GateDecision {
+    pub event_id: Uuid,
+    pub gate_id: Uuid,
+    /// `entry` or `exit`.
+    pub direction: String,
+    pub plate: String,
+    /// `open` or `refuse`.
+    pub action: String,
+    /// Stable reason code, e.g. `visitor_admitted`, `lot_full`, `payment_required`.
+    pub reason: String,
+    /// Text for the lane's LED display.
+    pub display: String,
+    pub session_id: Option<Uuid>,
+    /// Amount still owed, in yuan, as a decimal string.
+    #[schema(value_type = String, example = "6.00")]
+    pub amount_due: String,
+    /// Itemised bill at exit.
+    #[schema(value_type = Option<Object>)]
+    pub bill: Option<serde_json::Value>,
+    /// True when this answer replays an earlier one (a retried or duplicate read).
+    pub duplicate: bool,
+}
+
+/// A validated event.
+struct Event {
+    plate: Plate,
+    class: Option<VehicleClass>,
+    captured_at: DateTime<Utc>,
+    device_event_id: String,
+}
+
+impl Event {
+    fn parse(body: &GateEventRequest, now: DateTime<Utc>) -> Result<Event, ApiError> {
+        let device_event_id = body.device_event_id.trim();
+        if device_event_id.is_empty()
+            || device_event_id.chars().count() > DEVICE_EVENT_ID_CHARS_MAX
+            || device_event_id.chars().any(char::is_control)
+        {
+            return Err(ApiError::invalid(
+                "invalid_device_event_id",
+                format!(
+                    "device_event_id must be 1 to {DEVICE_EVENT_ID_CHARS_MAX} printable characters"
+                ),
+            ));
+        }
+        let plate = Plate::parse(&body.plate)
+            .map_err(|e| ApiError::invalid("malformed_plate", e.to_string()))?;
+        let colour_class = match &body.plate_colour {
+            None => None,
+            Some(colour) => {
+                let colour: PlateColour = serde_json::from_value(serde_json::Value::String(
+                    colour.clone(),
+                ))
+                .map_err(|_| {
+                    ApiError::invalid(
+                        "unknown_plate_colour",
+                        format!("unknown plate colour '{colour}'"),
+                    )
+                })?;
+                Some(VehicleClass::from_colour(colour))
+            }
+        };
+        let class = match &body.vehicle_class {
+            None => colour_class,
+            Some(text) => Some(VehicleClass::parse(text).ok_or_else(|| {
+                ApiError::invalid(
+                    "unknown_vehicle_class",
+                    format!("unknown vehicle class '{text}'"),
+                )
+            })?),
+        };
+        if body.captured_at > now + Duration::seconds(CAPTURE_AHEAD_S_MAX) {
+            return Err(ApiError::invalid(
+                "capture_time_in_future",
+                "captured_at is in the future; check the device clock",
+            ));
+        }
+        if body.captured_at < now - Duration::days(CAPTURE_AGE_DAYS_MAX) {
+            return Err(ApiError::invalid(
+                "capture_time_too_old",
+                format!("captured_at is more than {CAPTURE_AGE_DAYS_MAX} days old"),
+            ));
+        }
+        Ok(Event {
+            plate,
+            class,
+            captured_at: body.captured_at,
+            device_event_id: device_event_id.to_owned(),
+        })
+    }
+}
+
+/// Post an entry or exit plate read and get the barrier decision.
+#[utoipa::path(
+    tag = "gate",
+    request_body = GateEventRequest,
+    responses(
+        (status = 200, description = "Decision (open or refuse)", body = GateDecision),
+        (status = 401, description = "Unknown device credentials"),
+        (status = 403, description = "The event names another gate than the device's own"),
+        (status = 422, description = "Malformed plate, colour, class, id or capture time"),
+        (status = 503, description = "Postgres or Redis unavailable; nothing was decided"),
+    ),
+    security(("device_token" = []))
+)]
+#[post("/v1/gate/events")]
+pub async fn post_event(
+    state: web::Data<AppState>,
+    device: Device,
+    body: web::Json<GateEventRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let gate = device.0;
+    if body.gate_id != gate.gate_id {
+        return Err(ApiError::Forbidden {
+            code: "gate_not_permitted",
+            message: "a device may only post events for its own gate".into(),
+        });
+    }
+    let event = Event::parse(&body, Utc::now())?;
+    let result = match gate.direction {
+        Direction::Entry => entry(&state, &gate, &event).await,
+        Direction::Exit => exit(&state, &gate, &event).await,
+    };
+    let response = match result {
+        Err(Failure::Db(e)) if is_unique_violation(&e, "gate_events_device_event_key") => {
+            // The same device event id raced in with another plate: answer as the winner did.
+            sessions::response_by_device_event(&state.db, gate.gate_id, &event.device_event_id)
+                .await?
+                .map(as_duplicate)
+                .ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("device event vanished after conflict"))
+                })?
+        }
+        Err(Failure::Db(e)) => return Err(e.into()),
+        Err(Failure::Api(e)) => return Err(e),
+        Ok(response) => response,
+    };
+    let decision = &response["action"];
+    tracing::info!(
+        gate_id = %gate.gate_id, plate = %event.plate, action = %decision, reason = %response["reason"],
+        "gate decision"
+    );
+    Ok(HttpResponse::Ok().json(response))
+}
+
+enum Failure {
+    Db(sqlx::Error),
+    Api(ApiError),
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Failure {
+        Failure::Db(e)
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Failure {
+        Failure::Api(e)
+    }
+}
+
+impl From<redis::RedisError> for Failure {
+    fn from(e: redis::RedisError) -> Failure {
+        Failure::Api(e.into())
+    }
+}
+
+fn as_duplicate(mut response: serde_json::Value) -> serde_json::Value {
+    response["duplicate"] = serde_json::Value::Bool(true);
+    response
+}
+
+/// The stored answer if this read was already decided: the same device event id, or the
+/// same plate opened this gate within the duplicate window. A refused read is decided again
+/// instead (a place may have freed, a payment arrived); deciding it again creates nothing.
+async fn replay(
+    tx: &mut PgConnection,
+    gate: &GateContext,
+    ev: &Event,
+) -> sqlx::Result<Option<serde_json::Value>> {
+    if let Some(r) =
+        sessions::response_by_device_event(&mut *tx, gate.gate_id, &ev.device_event_id).await?
+    {
+        return Ok(Some(as_duplicate(r)));
+    }
+    let window_s = gate.policy.duplicate_window_s;
+    if window_s == 0 {
+        return Ok(None);
+    }
+    let recent = sessions::recent_open_response(
+        &mut *tx,
+        gate.gate_id,
+        ev.plate.as_str(),
+        ev.captured_at,
+        window_s,
+    )
+    .await?;
+    Ok(recent.map(as_duplicate))
+}
+
+/// Stores the event with its answer and returns the answer.
+async fn record(
+    tx: &mut PgConnection,
+    gate: &GateContext,
+    ev: &Event,
+    session_id: Option<Uuid>,
+    decision: &Decision,
+    bill: Option<&Bill>,
+) -> Result<serde_json::Value, Failure> {
+    let event_id = Uuid::new_v4();
+    let answer = GateDecision {
+        event_id,
+        gate_id: gate.gate_id,
+        direction: gate.direction.as_str().to_owned(),
+        plate: ev.plate.to_string(),
+        action: serde_plain(&decision.action),
+        reason: decision.reason.as_str().to_owned(),
+        display: decision.display.clone(),
+        session_id,
+        amount_due: decision.amount_due.to_string(),
+        bill: bill
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|e| ApiError::Internal(e.into()))?,
+        duplicate: false,
+    };
+    let response = serde_json::to_value(&answer).map_err(|e| ApiError::Internal(e.into()))?;
+    sessions::insert_gate_event(
+        &mut *tx,
+        event_id,
+        &NewGateEvent {
+            gate_id: gate.gate_id,
+            device_event_id: &ev.device_event_id,
+            plate: ev.plate.as_str(),
+            direction: gate.direction.as_str(),
+            captured_at: ev.captured_at,
+            session_id,
+            action: &answer.action,
+            reason: &answer.reason,
+            response: &response,
+        },
+    )
+    .await?;
+    Ok(response)
+}
+
+fn serde_plain<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+async fn anomaly(
+    tx: &mut PgConnection,
+    gate: &GateContext,
+    session_id: Option<Uuid>,
+    kind: &str,
+    plate: &Plate,
+    detail: String,
+) -> sqlx::Result<()> {
+    sessions::insert_anomaly(
+        tx,
+        &NewAnomaly {
+            tenant_id: gate.tenant_id,
+            lot_id: gate.lot_id,
+            session_id,
+            gate_id: Some(gate.gate_id),
+            kind,
+            plate: plate.as_str(),
+            detail,
+        },
+    )
+    .await
+}
+
+async fn begin_for_plate<'a>(
+    state: &'a AppState,
+    gate: &GateContext,
+    plate: &Plate,
+) -> sqlx::Result<Transaction<'a, Postgres>> {
+    let mut tx = state.db.begin().await?;
+    sessions::lock_plate(&mut tx, gate.lot_id, plate.as_str()).await?;
+    Ok(tx)
+}
+
+// ---- entry ---------------------------------------------------------------------------------
+
+enum EntryOutcome {
+    Done(serde_json::Value),
+    /// Redis had lost the lot's occupancy; rebuild it and decide again.
+    RebuildNeeded,
+}
+
+async fn entry(
+    state: &AppState,
+    gate: &GateContext,
+    ev: &Event,
+) -> Result<serde_json::Value, Failure> {
+    // Two attempts: the second follows a rebuild, which cannot be needed twice in a row
+    // unless Redis is losing data continuously.
+    for _ in 0..2 {
+        match try_entry(state, gate, ev).await? {
+            EntryOutcome::Done(response) => return Ok(response),
+            EntryOutcome::RebuildNeeded => {
+                sync::rebuild_lot(state, gate.lot_id, RebuildMode::IfMissing).await?;
+            }
+        }
+    }
+    Err(ApiError::Unavailable(anyhow::anyhow!(
+        "occupancy of lot {} keeps disappearing",
+        gate.lot_id
+    ))
+    .into())
+}
+
+fn exempt_class(registered: Option<&str>, plate: &Plate) -> Option<ExemptClass> {
+    registered
+        .and_then(ExemptClass::parse)
+        .or(match plate.mark() {
+            Some(PlateMark::EmergencyRescue) => Some(ExemptClass::Fire),
+            Some(PlateMark::Police) => Some(ExemptClass::Police),
+            None => None,
+        })
+}
+
+async fn try_entry(
+    state: &AppState,
+    gate: &GateContext,
+    ev: &Event,
+) -> Result<EntryOutcome, Failure> {
+    let mut tx = begin_for_plate(state, gate, &ev.plate).await?;
+    if let Some(response) = replay(&mut tx, gate, ev).await? {
+        return Ok(EntryOutcome::Done(response));
+    }
+    let local_date = ev.captured_at.with_timezone(&gate.time_zone).date_naive();
+    let facts = crate::store::registry::plate_facts(
+        &mut *tx,
+        gate.compound_id,
+        gate.lot_id,
+        ev.plate.as_str(),
+        local_date,
+    )
+    .await?;
+    let standing = Standing::of(PlateFacts {
+        exempt: exempt_class(facts.exempt_class.as_deref(), &ev.plate),
+        blocklisted: facts.blocklisted,
+        valid_permit: facts.valid_permit,
+        registered_owner_vehicle: facts.vehicle_class.is_some(),
+    });
+    let kind = match plan_entry(standing) {
+        EntryPlan::Refuse(reason) => {
+            let response = record(
+                &mut tx,
+                gate,
+                ev,
+                None,
+                &Decision::new(reason, Direction::Entry, Money::ZERO),
+                None,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(EntryOutcome::Done(response));
+        }
+        EntryPlan::Admit(kind) => kind,
+    };
+
+    if let Some(old) = sessions::open_session(&mut *tx, gate.lot_id, ev.plate.as_str()).await? {
+        match gate.policy.reentry {
+            Reentry::Refuse => {
+                let detail = format!("entry read while session {} is open", old.id);
+                anomaly(
+                    &mut tx,
+                    gate,
+                    Some(old.id),
+                    "already_inside",
+                    &ev.plate,
+                    detail,
+                )
+                .await?;
+                let decision = Decision::new(Reason::AlreadyInside, Direction::Entry, Money::ZERO);
+                let response = record(&mut tx, gate, ev, Some(old.id), &decision, None).await?;
+                tx.commit().await?;
+                return Ok(EntryOutcome::Done(response));
+            }
+            Reentry::CloseAndReopen => {
+                sessions::close_as_anomaly(&mut *tx, old.id, "missed_exit").await?;
+                let detail = format!(
+                    "exit of session {} was never read; closed at the next entry",
+                    old.id
+                );
+                anomaly(
+                    &mut tx,
+                    gate,
+                    Some(old.id),
+                    "missed_exit",
+                    &ev.plate,
+                    detail,
+                )
+                .await?;
+            }
+        }
+    }
+
+    let pool = kind.pool();
+    let previous = match state.occupancy.occupy(gate.lot_id, &ev.plate, pool).await? {
+        Occupy::Missing => return Ok(EntryOutcome::RebuildNeeded),
+        Occupy::Full => {
+            let response =
+                record(&mut tx, gate, ev, None, &entry_decision(kind, false), None).await?;
+            tx.commit().await?;
+            return Ok(EntryOutcome::Done(response));
+        }
+        Occupy::Granted { previous } => previous,
+    };
+    // A place is held in Redis: from here every failure must give it back.
+    let committed = async {
+        let class = ev
+            .class
+            .or(facts.vehicle_class.as_deref().and_then(VehicleClass::parse));
+        let session_id = Uuid::new_v4();
+        sessions::insert_session(
+            &mut *tx,
+            &NewSession {
+                id: session_id,
+                tenant_id: gate.tenant_id,
+                compound_id: gate.compound_id,
+                lot_id: gate.lot_id,
+                plate: ev.plate.as_str(),
+                vehicle_class: class.unwrap_or(VehicleClass::Small).as_str(),
+                kind: kind.as_str(),
+                pool: pool.as_str(),
+                origin: "entry",
+                entered_at: Some(ev.captured_at),
+                entry_gate_id: Some(gate.gate_id),
+            },
+        )
+        .await?;
+        let response = record(
+            &mut tx,
+            gate,
+            ev,
+            Some(session_id),
+            &entry_decision(kind, true),
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, Failure>(response)
+    }
+    .await;
+    match committed {
+        Ok(response) => Ok(EntryOutcome::Done(response)),
+        Err(failure) => {
+            if let Err(e) = state
+                .occupancy
+                .release(gate.lot_id, &ev.plate, pool, previous)
+                .await
+            {
+                tracing::error!(lot_id = %gate.lot_id, error = %e, "could not return a place; rebuild will fix it");
+            }
+            Err(failure)
+        }
+    }
+}
+
+// ---- exit ----------------------------------------------------------------------------------
+
+async fn exit(
+    state: &AppState,
+    gate: &GateContext,
+    ev: &Event,
+) -> Result<serde_json::Value, Failure> {
+    let mut tx = begin_for_plate(state, gate, &ev.plate).await?;
+    if let Some(response) = replay(&mut tx, gate, ev).await? {
+        return Ok(response);
+    }
+    let session = match sessions::open_session(&mut *tx, gate.lot_id, ev.plate.as_str()).await? {
+        Some(session) => Some(session),
+        None => confusable_session(&mut tx, gate, &ev.plate).await?,
+    };
+    let Some(session) = session else {
+        return no_entry_record(tx, gate, ev).await;
+    };
+    let kind = SessionKind::parse(&session.kind).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "session {} has kind {}",
+            session.id,
+            session.kind
+        ))
+    })?;
+    let bill = bill_session(gate, &session, kind, ev.captured_at)?;
+    let paid = Money::parse(session.paid).map_err(|e| ApiError::Internal(e.into()))?;
+    let decision = exit_decision(kind, bill.total, paid);
+    let opens = decision.action == parkshare_domain::decision::Action::Open;
+    if let Some(entered_at) = session.entered_at.filter(|at| *at > ev.captured_at) {
+        let detail = format!(
+            "exit captured at {} before entry at {entered_at}",
+            ev.captured_at
+        );
+        anomaly(
+            &mut tx,
+            gate,
+            Some(session.id),
+            "exit_before_entry",
+            &ev.plate,
+            detail,
+        )
+        .await?;
+    }
+    let bill_json = serde_json::to_value(&bill).map_err(|e| ApiError::Internal(e.into()))?;
+    let exit = opens.then_some((ev.captured_at, gate.gate_id));
+    sessions::bill_session(&mut *tx, session.id, bill.total.yuan(), &bill_json, exit).await?;
+    let response = record(&mut tx, gate, ev, Some(session.id), &decision, Some(&bill)).await?;
+    tx.commit().await?;
+
+    if opens && session.origin == "entry" {
+        let plate = Plate::parse(&session.plate).map_err(|e| ApiError::Internal(e.into()))?;
+        let pool = parkshare_domain::decision::Pool::parse(&session.pool).ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "session {} has pool {}",
+                session.id,
+                session.pool
+            ))
+        })?;
+        // The exit is durable; a failed release only leaves Redis behind until the next rebuild.
+        if let Err(e) = state
+            .occupancy
+            .release(gate.lot_id, &plate, pool, None)
+            .await
+        {
+            tracing::error!(lot_id = %gate.lot_id, error = %e, "exit committed but Redis release failed");
+        }
+    }
+    Ok(response)
+}
+
+/// The stay's bill at this exit read.
+fn bill_session(
+    gate: &GateContext,
+    session: &Session,
+    kind: SessionKind,
+    exit_at: DateTime<Utc>,
+) -> Result<Bill, ApiError> {
+    let Some(entered_at) = session.entered_at else {
+        // Opened at an exit with no entry record: its flat fee is the whole bill.
+        let fee = Money::parse(session.fee.unwrap_or_default())
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        return Ok(Bill::flat(fee, "无入场记录"));
+    };
+    let duration_s = (exit_at - entered_at).num_seconds().max(0);
+    let tariff = match kind {
+        SessionKind::Exempt => return Ok(Bill::free(duration_s, "应急车辆免费")),
+        SessionKind::Permit => return Ok(Bill::free(duration_s, "月卡/产权车位免费")),
+        SessionKind::Owner => gate
+            .tariff
+            .with_owner_free_minutes(gate.policy.owner_free_min),
+        SessionKind::Visitor => gate.tariff.clone(),
+    };
+    let until = billing_instant(exit_at, session.last_paid_at, gate.policy.exit_grace_min);
+    tariff.bill(entered_at, until).map_err(|e| {
+        ApiError::invalid(
+            "stay_not_billable",
+            format!("{e}; handle this exit at the booth"),
+        )
+    })
+}
+
+/// The unique open session whose plate differs from the read by one confusable character.
+async fn confusable_session(
+    tx: &mut PgConnection,
+    gate: &GateContext,
+    read: &Plate,
+) -> Result<Option<Session>, Failure> {
+    let length = i32::try_from(read.as_str().chars().count()).unwrap_or(i32::MAX);
+    let candidates = sessions::open_plates_of_length(&mut *tx, gate.lot_id, length).await?;
+    let mut matches = candidates
+        .iter()
+        .filter_map(|p| Plate::parse(p).ok())
+        .filter(|p| read.is_confusable_with(p));
+    let (Some(matched), None) = (matches.next(), matches.next()) else {
+        return Ok(None);
+    };
+    // Serialise with events for the matched plate too.
+    sessions::lock_plate(&mut *tx, gate.lot_id, matched.as_str()).await?;
+    let Some(session) = sessions::open_session(&mut *tx, gate.lot_id, matched.as_str()).await?
+    else {
+        return Ok(None);
+    };
+    let detail = format!("exit read {read} matched open session of {matched}");
+    sessions::mark_anomaly(&mut *tx, session.id, "plate_corrected").await?;
+    anomaly(tx, gate, Some(session.id), "plate_corrected", read, detail).await?;
+    Ok(Some(session))
+}
+
+async fn no_entry_record(
+    mut tx: Transaction<'_, Postgres>,
+    gate: &GateContext,
+    ev: &Event,
+) -> Result<serde_json::Value, Failure> {
+    let fee = match &gate.policy.no_entry_record {
+        NoEntryRecord::Refuse => {
+            anomaly(
+                &mut tx,
+                gate,
+                None,
+                "no_entry_record",
+                &ev.plate,
+                "exit read with no open session; refused".into(),
+            )
+            .await?;
+            let decision = Decision::new(Reason::NoEntryRecord, Direction::Exit, Money::ZERO);
+            let response = record(&mut tx, gate, ev, None, &decision, None).await?;
+            tx.commit().await?;
+            return Ok(response);
+        }
+        NoEntryRecord::FlatFee { fee } => *fee,
+    };
+    let session_id = Uuid::new_v4();
+    sessions::insert_session(
+        &mut *tx,
+        &NewSession {
+            id: session_id,
+            tenant_id: gate.tenant_id,
+            compound_id: gate.compound_id,
+            lot_id: gate.lot_id,
+            plate: ev.plate.as_str(),
+            vehicle_class: ev.class.unwrap_or(VehicleClass::Small).as_str(),
+            kind: SessionKind::Visitor.as_str(),
+            pool: SessionKind::Visitor.pool().as_str(),
+            origin: "no_entry_record",
+            entered_at: None,
+            entry_gate_id: None,
+        },
+    )
+    .await?;
+    let bill = Bill::flat(fee, "无入场记录");
+    let decision = exit_decision(SessionKind::Visitor, fee, Money::ZERO);
+    let bill_json = serde_json::to_value(&bill).map_err(|e| ApiError::Internal(e.into()))?;
+    let exit = (fee.is_zero()).then_some((ev.captured_at, gate.gate_id));
+    sessions::bill_session(&mut *tx, session_id, fee.yuan(), &bill_json, exit).await?;
+    sessions::mark_anomaly(&mut *tx, session_id, "no_entry_record").await?;
+    let detail = format!("exit read with no open session; flat fee ¥{fee}");
+    anomaly(
+        &mut tx,
+        gate,
+        Some(session_id),
+        "no_entry_record",
+        &ev.plate,
+        detail,
+    )
+    .await?;
+    let response = record(&mut tx, gate, ev, Some(session_id), &decision, Some(&bill)).await?;
+    tx.commit().await?;
+    Ok(response)
+}

@@ -1,0 +1,27 @@
+//! parkshare gate service: barrier entry/exit decisions, real-time occupancy, and the
+//! registry admin API of the property firms.
+//!
+//! Map:
+//! - [`gate`]: `POST /v1/gate/events`, the hot path (entry and exit flows);
+//! - [`admin`]: the staff API (compounds, lots, gates, spaces, owners, vehicles, permits,
+//!   lists, CSV imports, occupancy, sessions, payments, anomalies);
+//! - [`operator`]: onboarding tenants;
+//! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
+//! - [`store`]: Postgres statements; [`auth`]: device, staff and operator credentials;
+//! - [`startup`], [`settings`], [`telemetry`], [`openapi`], [`demo`]: wiring.
+//!
+//! Decisions, tariffs and money live in the pure `parkshare-domain` crate.
+
+pub mod admin;
+pub mod auth;
+pub mod demo;
+pub mod error;
+pub mod gate;
+pub mod occupancy;
+pub mod openapi;
+pub mod operator;
+pub mod settings;
+pub mod startup;
+pub mod store;
+pub mod sync;
+pub mod telemetry;

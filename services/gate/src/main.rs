@@ -1,0 +1,26 @@
+//! Loads settings, starts telemetry, wires the app. `--demo` loads the demo compound.
+
+use std::net::TcpListener;
+
+use anyhow::Context;
+use parkshare_gate::{demo, settings::Settings, startup, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    telemetry::init(settings.log_json);
+    tracing::info!(settings = ?settings, "starting parkshare-gate");
+    let state = startup::connect(&settings).await?;
+    if std::env::args().any(|a| a == "--demo")
+        || std::env::var("PARKSHARE_DEMO").is_ok_and(|v| v == "1")
+    {
+        demo::load(&state)
+            .await
+            .map_err(|e| anyhow::anyhow!("loading the demo compound: {e:?}"))?;
+    }
+    let listener = TcpListener::bind(settings.listen)
+        .with_context(|| format!("binding {}", settings.listen))?;
+    tracing::info!(listen = %settings.listen, "serving");
+    startup::run(listener, state, &settings).await?.await?;
+    Ok(())
+}

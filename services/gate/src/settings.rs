@@ -1,0 +1,119 @@
+//! Settings, all from environment variables with local defaults. See the README's table.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+
+pub use crate::occupancy::RebuildMode;
+
+#[derive(Clone)]
+pub struct Settings {
+    /// `PARKSHARE_DATABASE_URL`: the service's own database; created if missing.
+    pub database_url: String,
+    /// `PARKSHARE_DB_POOL_MAX`: Postgres connections per process.
+    pub db_pool_max: u32,
+    /// `PARKSHARE_REDIS_URL`.
+    pub redis_url: String,
+    /// `PARKSHARE_REDIS_PREFIX`: first part of every key, so deployments (and tests) can share
+    /// one Redis.
+    pub redis_prefix: String,
+    /// `PARKSHARE_LISTEN`: address and port of the HTTP server.
+    pub listen: SocketAddr,
+    /// `PARKSHARE_OPERATOR_TOKEN`: enables the platform operator API (creating tenants).
+    pub operator_token: Option<String>,
+    /// `PARKSHARE_REBUILD_ON_START`: `force` rebuilds every lot's occupancy from Postgres at
+    /// start; `if_missing` only lots whose keys Redis has lost.
+    pub rebuild_on_start: RebuildMode,
+    /// `PARKSHARE_LOG_FORMAT`: `json` (default) or `pretty`.
+    pub log_json: bool,
+}
+
+impl std::fmt::Debug for Settings {
+    // Hand-written so that a debug print never shows a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("db_pool_max", &self.db_pool_max)
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("listen", &self.listen)
+            .field(
+                "operator_token",
+                &self.operator_token.as_ref().map(|_| "<set>"),
+            )
+            .field("rebuild_on_start", &self.rebuild_on_start)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn var(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Settings> {
+        let rebuild_on_start = match var("PARKSHARE_REBUILD_ON_START", "force").as_str() {
+            "force" => RebuildMode::Force,
+            "if_missing" => RebuildMode::IfMissing,
+            other => {
+                anyhow::bail!("PARKSHARE_REBUILD_ON_START must be force or if_missing, not {other}")
+            }
+        };
+        Ok(Settings {
+            database_url: var(
+                "PARKSHARE_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/parkshare",
+            ),
+            db_pool_max: var("PARKSHARE_DB_POOL_MAX", "16")
+                .parse()
+                .context("PARKSHARE_DB_POOL_MAX must be a number")?,
+            redis_url: var("PARKSHARE_REDIS_URL", "redis://127.0.0.1:6379"),
+            redis_prefix: var("PARKSHARE_REDIS_PREFIX", "ps"),
+            listen: var("PARKSHARE_LISTEN", "127.0.0.1:8080")
+                .parse()
+                .context("PARKSHARE_LISTEN must be host:port")?,
+            operator_token: std::env::var("PARKSHARE_OPERATOR_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+            rebuild_on_start,
+            log_json: var("PARKSHARE_LOG_FORMAT", "json") != "pretty",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+    }
+}

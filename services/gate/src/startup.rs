@@ -1,0 +1,144 @@
+//! Wiring: database creation and migration, Redis connection, the HTTP server.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{get, web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+
+use crate::occupancy::Occupancy;
+use crate::settings::{redact_url, Settings};
+use crate::{admin, error, gate, openapi, operator, sync};
+
+/// Largest JSON body accepted: gate events and admin objects are small. (Camera adapters with
+/// inline images will get their own, larger limit on their own routes.)
+const JSON_BODY_BYTES_MAX: usize = 64 * 1024;
+/// Largest CSV import.
+pub const CSV_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+pub struct AppState {
+    pub db: PgPool,
+    pub occupancy: Occupancy,
+    pub operator_token_digest: Option<Vec<u8>>,
+}
+
+/// Creates the service's database if it does not exist yet.
+pub async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
+    let options: PgConnectOptions = database_url
+        .parse()
+        .context("PARKSHARE_DATABASE_URL is not a Postgres URL")?;
+    let name = options.get_database().unwrap_or("parkshare").to_owned();
+    let mut admin = options
+        .clone()
+        .database("postgres")
+        .connect()
+        .await
+        .with_context(|| format!("connecting to Postgres at {}", redact_url(database_url)))?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        let quoted = name.replace('"', "\"\"");
+        match sqlx::query(&format!("create database \"{quoted}\""))
+            .execute(&mut admin)
+            .await
+        {
+            Ok(_) => tracing::info!(database = %name, "database created"),
+            // Another replica created it in the meantime.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    admin.close().await?;
+    Ok(())
+}
+
+/// Connects to Postgres (creating and migrating the database) and Redis.
+pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
+    ensure_database(&settings.database_url).await?;
+    let db = PgPoolOptions::new()
+        .max_connections(settings.db_pool_max)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect(&settings.database_url)
+        .await
+        .context("connecting the Postgres pool")?;
+    sqlx::migrate!("./migrations")
+        .run(&db)
+        .await
+        .context("running migrations")?;
+    let client = redis::Client::open(settings.redis_url.as_str())
+        .context("PARKSHARE_REDIS_URL is invalid")?;
+    let redis = client
+        .get_connection_manager()
+        .await
+        .with_context(|| format!("connecting to Redis at {}", redact_url(&settings.redis_url)))?;
+    Ok(AppState {
+        db,
+        occupancy: Occupancy::new(redis, settings.redis_prefix.clone()),
+        operator_token_digest: settings.operator_token.as_deref().map(crate::auth::digest),
+    })
+}
+
+/// Rebuilds occupancy as the settings say, then serves on `listener`.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    settings: &Settings,
+) -> anyhow::Result<Server> {
+    let rebuilt = sync::rebuild_all(&state, settings.rebuild_on_start)
+        .await
+        .map_err(|e| anyhow::anyhow!("rebuilding occupancy at start: {e:?}"))?;
+    tracing::info!(lots = rebuilt, mode = ?settings.rebuild_on_start, "occupancy rebuilt at start");
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .app_data(state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(JSON_BODY_BYTES_MAX)
+                    .error_handler(error::json_error),
+            )
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::PayloadConfig::default().limit(CSV_BODY_BYTES_MAX))
+            .service(healthz)
+            .service(readyz)
+            .configure(openapi::routes)
+            .configure(gate::routes)
+            .configure(operator::routes)
+            .configure(admin::routes)
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(30)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+async fn not_found() -> Result<HttpResponse, error::ApiError> {
+    Err(error::ApiError::NotFound("route"))
+}
+
+/// The process is alive.
+#[get("/healthz")]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Postgres and Redis are reachable.
+#[get("/readyz")]
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let postgres = sqlx::query("select 1").execute(&state.db).await.is_ok();
+    let redis = state.occupancy.ping().await.is_ok();
+    let body = serde_json::json!({"postgres": postgres, "redis": redis});
+    if postgres && redis {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

@@ -1,0 +1,805 @@
+//! Registry storage. Every staff-facing query takes the caller's `tenant_id` and filters by it,
+//! so another tenant's rows are simply not found.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use parkshare_domain::decision::Direction;
+use parkshare_domain::policy::GatePolicy;
+use parkshare_domain::tariff::Tariff;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::types::Json;
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// Everything the entry/exit hot path needs about a gate, from one query.
+#[derive(Debug, Clone)]
+pub struct GateContext {
+    pub gate_id: Uuid,
+    pub tenant_id: Uuid,
+    pub lot_id: Uuid,
+    pub compound_id: Uuid,
+    pub direction: Direction,
+    pub time_zone: chrono_tz::Tz,
+    pub policy: GatePolicy,
+    pub tariff: Tariff,
+}
+
+#[derive(sqlx::FromRow)]
+struct GateContextRow {
+    gate_id: Uuid,
+    tenant_id: Uuid,
+    lot_id: Uuid,
+    compound_id: Uuid,
+    direction: String,
+    time_zone: String,
+    policy: Json<GatePolicy>,
+    tariff: Json<Tariff>,
+}
+
+pub async fn gate_by_secret(
+    db: &PgPool,
+    secret_sha256: &[u8],
+) -> anyhow::Result<Option<GateContext>> {
+    let row: Option<GateContextRow> = sqlx::query_as(
+        "select g.id as gate_id, g.tenant_id, g.lot_id, l.compound_id, g.direction,
+                c.time_zone, c.policy, l.tariff
+           from gates g join lots l on l.id = g.lot_id join compounds c on c.id = l.compound_id
+          where g.secret_sha256 = $1",
+    )
+    .bind(secret_sha256)
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| {
+        Ok(GateContext {
+            gate_id: r.gate_id,
+            tenant_id: r.tenant_id,
+            lot_id: r.lot_id,
+            compound_id: r.compound_id,
+            direction: Direction::parse(&r.direction).ok_or_else(|| {
+                anyhow::anyhow!("gate {} has direction {}", r.gate_id, r.direction)
+            })?,
+            time_zone: r.time_zone.parse().map_err(|_| {
+                anyhow::anyhow!("compound {} has time zone {}", r.compound_id, r.time_zone)
+            })?,
+            policy: r.policy.0,
+            tariff: r.tariff.0,
+        })
+    })
+    .transpose()
+}
+
+pub async fn tenant_by_staff_token(db: &PgPool, token_sha256: &[u8]) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("select tenant_id from staff_tokens where token_sha256 = $1")
+        .bind(token_sha256)
+        .fetch_optional(db)
+        .await
+}
+
+/// What the registry says about a plate at a compound, at a local date.
+#[derive(Debug, sqlx::FromRow)]
+pub struct PlateFactsRow {
+    pub exempt_class: Option<String>,
+    pub blocklisted: bool,
+    pub valid_permit: bool,
+    pub vehicle_class: Option<String>,
+}
+
+pub async fn plate_facts(
+    db: impl PgExecutor<'_>,
+    compound_id: Uuid,
+    lot_id: Uuid,
+    plate: &str,
+    local_date: NaiveDate,
+) -> sqlx::Result<PlateFactsRow> {
+    sqlx::query_as(
+        "select
+           (select class from exempt_vehicles where compound_id = $1 and plate = $2) as exempt_class,
+           exists (select 1 from blocklist where compound_id = $1 and plate = $2) as blocklisted,
+           exists (select 1 from permits p join vehicles v on v.id = p.vehicle_id
+                    where v.compound_id = $1 and v.plate = $2
+                      and p.valid_from <= $4 and (p.valid_to is null or p.valid_to >= $4)
+                      and (p.lot_id is null or p.lot_id = $3)) as valid_permit,
+           (select class from vehicles where compound_id = $1 and plate = $2) as vehicle_class",
+    )
+    .bind(compound_id)
+    .bind(plate)
+    .bind(lot_id)
+    .bind(local_date)
+    .fetch_one(db)
+    .await
+}
+
+// ---- tenants -------------------------------------------------------------------------------
+
+pub async fn insert_tenant(db: impl PgExecutor<'_>, id: Uuid, name: &str) -> sqlx::Result<()> {
+    sqlx::query("insert into tenants (id, name) values ($1, $2)")
+        .bind(id)
+        .bind(name)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub async fn insert_staff_token(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    token_sha256: &[u8],
+    label: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("insert into staff_tokens (token_sha256, tenant_id, label) values ($1, $2, $3)")
+        .bind(token_sha256)
+        .bind(tenant_id)
+        .bind(label)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+// ---- compounds -----------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Compound {
+    pub id: Uuid,
+    pub name: String,
+    pub time_zone: String,
+    #[sqlx(json)]
+    pub policy: GatePolicy,
+    pub created_at: DateTime<Utc>,
+}
+
+const COMPOUND_COLUMNS: &str = "id, name, time_zone, policy, created_at";
+
+pub async fn insert_compound(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    name: &str,
+    time_zone: &str,
+    policy: &GatePolicy,
+) -> sqlx::Result<Compound> {
+    sqlx::query_as(&format!(
+        "insert into compounds (id, tenant_id, name, time_zone, policy) values ($1, $2, $3, $4, $5)
+         returning {COMPOUND_COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(name)
+    .bind(time_zone)
+    .bind(Json(policy))
+    .fetch_one(db)
+    .await
+}
+
+pub async fn compound(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Compound>> {
+    sqlx::query_as(&format!(
+        "select {COMPOUND_COLUMNS} from compounds where tenant_id = $1 and id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn compounds(db: impl PgExecutor<'_>, tenant_id: Uuid) -> sqlx::Result<Vec<Compound>> {
+    sqlx::query_as(&format!(
+        "select {COMPOUND_COLUMNS} from compounds where tenant_id = $1 order by name"
+    ))
+    .bind(tenant_id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn update_compound_policy(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+    policy: &GatePolicy,
+) -> sqlx::Result<Option<Compound>> {
+    sqlx::query_as(&format!(
+        "update compounds set policy = $3 where tenant_id = $1 and id = $2 returning {COMPOUND_COLUMNS}"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .bind(Json(policy))
+    .fetch_optional(db)
+    .await
+}
+
+// ---- lots ----------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Lot {
+    pub id: Uuid,
+    pub compound_id: Uuid,
+    pub name: String,
+    pub visitor_capacity: i32,
+    #[sqlx(json)]
+    pub tariff: Tariff,
+    pub created_at: DateTime<Utc>,
+}
+
+const LOT_COLUMNS: &str = "id, compound_id, name, visitor_capacity, tariff, created_at";
+
+pub async fn insert_lot(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    name: &str,
+    visitor_capacity: i32,
+    tariff: &Tariff,
+) -> sqlx::Result<Lot> {
+    sqlx::query_as(&format!(
+        "insert into lots (id, tenant_id, compound_id, name, visitor_capacity, tariff)
+         values ($1, $2, $3, $4, $5, $6) returning {LOT_COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(compound_id)
+    .bind(name)
+    .bind(visitor_capacity)
+    .bind(Json(tariff))
+    .fetch_one(db)
+    .await
+}
+
+pub async fn lot(db: impl PgExecutor<'_>, tenant_id: Uuid, id: Uuid) -> sqlx::Result<Option<Lot>> {
+    sqlx::query_as(&format!(
+        "select {LOT_COLUMNS} from lots where tenant_id = $1 and id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A lot by id alone, for internal use (occupancy rebuild); never for a staff request.
+pub async fn lot_unscoped(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Lot>> {
+    sqlx::query_as(&format!("select {LOT_COLUMNS} from lots where id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn all_lot_ids(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("select id from lots order by id")
+        .fetch_all(db)
+        .await
+}
+
+pub async fn lots(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+) -> sqlx::Result<Vec<Lot>> {
+    sqlx::query_as(&format!(
+        "select {LOT_COLUMNS} from lots where tenant_id = $1 and compound_id = $2 order by name"
+    ))
+    .bind(tenant_id)
+    .bind(compound_id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn update_lot(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+    visitor_capacity: Option<i32>,
+    tariff: Option<&Tariff>,
+) -> sqlx::Result<Option<Lot>> {
+    sqlx::query_as(&format!(
+        "update lots set visitor_capacity = coalesce($3, visitor_capacity), tariff = coalesce($4, tariff)
+          where tenant_id = $1 and id = $2 returning {LOT_COLUMNS}"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .bind(visitor_capacity)
+    .bind(tariff.map(Json))
+    .fetch_optional(db)
+    .await
+}
+
+// ---- gates ---------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Gate {
+    pub id: Uuid,
+    pub lot_id: Uuid,
+    pub name: String,
+    pub direction: String,
+    pub created_at: DateTime<Utc>,
+}
+
+const GATE_COLUMNS: &str = "id, lot_id, name, direction, created_at";
+
+pub async fn insert_gate(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    lot_id: Uuid,
+    name: &str,
+    direction: Direction,
+    secret_sha256: &[u8],
+) -> sqlx::Result<Gate> {
+    sqlx::query_as(&format!(
+        "insert into gates (id, tenant_id, lot_id, name, direction, secret_sha256)
+         values ($1, $2, $3, $4, $5, $6) returning {GATE_COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(lot_id)
+    .bind(name)
+    .bind(direction.as_str())
+    .bind(secret_sha256)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn gates(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    lot_id: Uuid,
+) -> sqlx::Result<Vec<Gate>> {
+    sqlx::query_as(&format!(
+        "select {GATE_COLUMNS} from gates where tenant_id = $1 and lot_id = $2 order by name"
+    ))
+    .bind(tenant_id)
+    .bind(lot_id)
+    .fetch_all(db)
+    .await
+}
+
+// ---- owners, spaces, vehicles, permits ------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Owner {
+    pub id: Uuid,
+    pub compound_id: Uuid,
+    pub unit: String,
+    pub name: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub floor_area_m2: Decimal,
+    pub phone: Option<String>,
+}
+
+pub struct NewOwner<'a> {
+    pub unit: &'a str,
+    pub name: &'a str,
+    pub floor_area_m2: Decimal,
+    pub phone: Option<&'a str>,
+}
+
+pub async fn insert_owner(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    owner: &NewOwner<'_>,
+) -> sqlx::Result<Owner> {
+    sqlx::query_as(
+        "insert into owners (id, tenant_id, compound_id, unit, name, floor_area_m2, phone)
+         values ($1, $2, $3, $4, $5, $6, $7)
+         returning id, compound_id, unit, name, floor_area_m2, phone",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(compound_id)
+    .bind(owner.unit)
+    .bind(owner.name)
+    .bind(owner.floor_area_m2)
+    .bind(owner.phone)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn owners(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+) -> sqlx::Result<Vec<Owner>> {
+    sqlx::query_as(
+        "select id, compound_id, unit, name, floor_area_m2, phone from owners
+          where tenant_id = $1 and compound_id = $2 order by unit",
+    )
+    .bind(tenant_id)
+    .bind(compound_id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn owner_id_by_unit(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    unit: &str,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "select id from owners where tenant_id = $1 and compound_id = $2 and unit = $3",
+    )
+    .bind(tenant_id)
+    .bind(compound_id)
+    .bind(unit)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn owner_in_compound(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    owner_id: Uuid,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from owners where tenant_id = $1 and compound_id = $2 and id = $3)",
+    )
+    .bind(tenant_id)
+    .bind(compound_id)
+    .bind(owner_id)
+    .fetch_one(db)
+    .await
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Space {
+    pub id: Uuid,
+    pub lot_id: Uuid,
+    pub code: String,
+    pub kind: String,
+    pub owner_id: Option<Uuid>,
+}
+
+pub async fn insert_space(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    lot_id: Uuid,
+    code: &str,
+    kind: &str,
+    owner_id: Option<Uuid>,
+) -> sqlx::Result<Space> {
+    sqlx::query_as(
+        "insert into spaces (id, tenant_id, lot_id, code, kind, owner_id) values ($1, $2, $3, $4, $5, $6)
+         returning id, lot_id, code, kind, owner_id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(lot_id)
+    .bind(code)
+    .bind(kind)
+    .bind(owner_id)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn spaces(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    lot_id: Uuid,
+) -> sqlx::Result<Vec<Space>> {
+    sqlx::query_as(
+        "select id, lot_id, code, kind, owner_id from spaces where tenant_id = $1 and lot_id = $2 order by code",
+    )
+    .bind(tenant_id)
+    .bind(lot_id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn space(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Space>> {
+    sqlx::query_as(
+        "select id, lot_id, code, kind, owner_id from spaces where tenant_id = $1 and id = $2",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Vehicle {
+    pub id: Uuid,
+    pub compound_id: Uuid,
+    pub plate: String,
+    pub class: String,
+    pub owner_id: Uuid,
+}
+
+pub async fn insert_vehicle(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    plate: &str,
+    class: &str,
+    owner_id: Uuid,
+) -> sqlx::Result<Vehicle> {
+    sqlx::query_as(
+        "insert into vehicles (id, tenant_id, compound_id, plate, class, owner_id) values ($1, $2, $3, $4, $5, $6)
+         returning id, compound_id, plate, class, owner_id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(compound_id)
+    .bind(plate)
+    .bind(class)
+    .bind(owner_id)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn vehicles(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+) -> sqlx::Result<Vec<Vehicle>> {
+    sqlx::query_as(
+        "select id, compound_id, plate, class, owner_id from vehicles
+          where tenant_id = $1 and compound_id = $2 order by plate",
+    )
+    .bind(tenant_id)
+    .bind(compound_id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn vehicle(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Vehicle>> {
+    sqlx::query_as("select id, compound_id, plate, class, owner_id from vehicles where tenant_id = $1 and id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Permit {
+    pub id: Uuid,
+    pub compound_id: Uuid,
+    pub vehicle_id: Uuid,
+    pub kind: String,
+    pub lot_id: Option<Uuid>,
+    pub space_id: Option<Uuid>,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+}
+
+pub struct NewPermit {
+    pub vehicle_id: Uuid,
+    pub kind: &'static str,
+    pub lot_id: Option<Uuid>,
+    pub space_id: Option<Uuid>,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+}
+
+const PERMIT_COLUMNS: &str =
+    "id, compound_id, vehicle_id, kind, lot_id, space_id, valid_from, valid_to";
+
+pub async fn insert_permit(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    permit: &NewPermit,
+) -> sqlx::Result<Permit> {
+    sqlx::query_as(&format!(
+        "insert into permits (id, tenant_id, compound_id, vehicle_id, kind, lot_id, space_id, valid_from, valid_to)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning {PERMIT_COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(compound_id)
+    .bind(permit.vehicle_id)
+    .bind(permit.kind)
+    .bind(permit.lot_id)
+    .bind(permit.space_id)
+    .bind(permit.valid_from)
+    .bind(permit.valid_to)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn permits(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+) -> sqlx::Result<Vec<Permit>> {
+    sqlx::query_as(&format!(
+        "select {PERMIT_COLUMNS} from permits where tenant_id = $1 and compound_id = $2 order by valid_from, id"
+    ))
+    .bind(tenant_id)
+    .bind(compound_id)
+    .fetch_all(db)
+    .await
+}
+
+// ---- exempt vehicles and blocklist ----------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ListedPlate {
+    pub plate: String,
+    /// The exempt class, or the blocklisting reason.
+    pub detail: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn upsert_exempt_vehicle(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    plate: &str,
+    class: &str,
+    note: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into exempt_vehicles (compound_id, tenant_id, plate, class, note) values ($1, $2, $3, $4, $5)
+         on conflict (compound_id, plate) do update set class = excluded.class, note = excluded.note",
+    )
+    .bind(compound_id)
+    .bind(tenant_id)
+    .bind(plate)
+    .bind(class)
+    .bind(note)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+pub async fn exempt_vehicles(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+) -> sqlx::Result<Vec<ListedPlate>> {
+    sqlx::query_as(
+        "select plate, class as detail, created_at from exempt_vehicles
+          where tenant_id = $1 and compound_id = $2 order by plate",
+    )
+    .bind(tenant_id)
+    .bind(compound_id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn upsert_blocklisted(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    plate: &str,
+    reason: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into blocklist (compound_id, tenant_id, plate, reason) values ($1, $2, $3, $4)
+         on conflict (compound_id, plate) do update set reason = excluded.reason",
+    )
+    .bind(compound_id)
+    .bind(tenant_id)
+    .bind(plate)
+    .bind(reason)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+pub async fn delete_blocklisted(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    plate: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query("delete from blocklist where tenant_id = $1 and compound_id = $2 and plate = $3")
+        .bind(tenant_id)
+        .bind(compound_id)
+        .bind(plate)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected() == 1)
+}
+
+pub async fn blocklist(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+) -> sqlx::Result<Vec<ListedPlate>> {
+    sqlx::query_as(
+        "select plate, reason as detail, created_at from blocklist
+          where tenant_id = $1 and compound_id = $2 order by plate",
+    )
+    .bind(tenant_id)
+    .bind(compound_id)
+    .fetch_all(db)
+    .await
+}
+
+// ---- imports (upserts keyed by the spreadsheet's natural keys) ------------------------------
+
+/// Inserts or updates an owner by unit. Returns true when the row was new.
+pub async fn upsert_owner(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    owner: &NewOwner<'_>,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "insert into owners (id, tenant_id, compound_id, unit, name, floor_area_m2, phone)
+         values ($1, $2, $3, $4, $5, $6, $7)
+         on conflict (compound_id, unit) do update
+            set name = excluded.name, floor_area_m2 = excluded.floor_area_m2, phone = excluded.phone
+         returning (xmax = 0)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(compound_id)
+    .bind(owner.unit)
+    .bind(owner.name)
+    .bind(owner.floor_area_m2)
+    .bind(owner.phone)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn upsert_space(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    lot_id: Uuid,
+    code: &str,
+    kind: &str,
+    owner_id: Option<Uuid>,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "insert into spaces (id, tenant_id, lot_id, code, kind, owner_id) values ($1, $2, $3, $4, $5, $6)
+         on conflict (lot_id, code) do update set kind = excluded.kind, owner_id = excluded.owner_id
+         returning (xmax = 0)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(lot_id)
+    .bind(code)
+    .bind(kind)
+    .bind(owner_id)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn upsert_vehicle(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    plate: &str,
+    class: &str,
+    owner_id: Uuid,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "insert into vehicles (id, tenant_id, compound_id, plate, class, owner_id) values ($1, $2, $3, $4, $5, $6)
+         on conflict (compound_id, plate) do update set class = excluded.class, owner_id = excluded.owner_id
+         returning (xmax = 0)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(compound_id)
+    .bind(plate)
+    .bind(class)
+    .bind(owner_id)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn lot_id_by_name(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    name: &str,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "select id from lots where tenant_id = $1 and compound_id = $2 and name = $3",
+    )
+    .bind(tenant_id)
+    .bind(compound_id)
+    .bind(name)
+    .fetch_optional(db)
+    .await
+}

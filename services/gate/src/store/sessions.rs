@@ -1,0 +1,376 @@
+//! Session storage: stays, the gate events that decided them, payments and anomalies.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+/// Most rows one listing returns.
+pub const LIST_ROWS_MAX: i64 = 500;
+
+/// A stable 64-bit advisory-lock key for a lot.
+pub fn lot_lock_key(lot_id: Uuid) -> i64 {
+    let (high, low) = lot_id.as_u64_pair();
+    i64::from_ne_bytes((high ^ low).to_ne_bytes())
+}
+
+/// Serialises events for one plate in one lot (a camera's retry racing its original), and
+/// takes the lot's lock shared so that an occupancy rebuild (exclusive) never sees a half-done
+/// event. Both are released at commit or rollback.
+pub async fn lock_plate(tx: &mut PgConnection, lot_id: Uuid, plate: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "select pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock(hashtextextended($2, 0))",
+    )
+    .bind(lot_lock_key(lot_id))
+    .bind(format!("{lot_id}/{plate}"))
+    .execute(tx)
+    .await
+    .map(drop)
+}
+
+/// Waits for every in-flight event of the lot to finish and holds new ones off until commit.
+pub async fn lock_lot_exclusive(tx: &mut PgConnection, lot_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("select pg_advisory_xact_lock($1)")
+        .bind(lot_lock_key(lot_id))
+        .execute(tx)
+        .await
+        .map(drop)
+}
+
+pub async fn response_by_device_event(
+    db: impl PgExecutor<'_>,
+    gate_id: Uuid,
+    device_event_id: &str,
+) -> sqlx::Result<Option<serde_json::Value>> {
+    sqlx::query_scalar::<_, Json<serde_json::Value>>(
+        "select response from gate_events where gate_id = $1 and device_event_id = $2",
+    )
+    .bind(gate_id)
+    .bind(device_event_id)
+    .fetch_optional(db)
+    .await
+    .map(|r| r.map(|j| j.0))
+}
+
+/// The last answer that opened this gate for this plate within `window_s` of `captured_at`.
+pub async fn recent_open_response(
+    db: impl PgExecutor<'_>,
+    gate_id: Uuid,
+    plate: &str,
+    captured_at: DateTime<Utc>,
+    window_s: u32,
+) -> sqlx::Result<Option<serde_json::Value>> {
+    sqlx::query_scalar::<_, Json<serde_json::Value>>(
+        "select response from gate_events
+          where gate_id = $1 and plate = $2 and action = 'open'
+            and captured_at between $3 - make_interval(secs => $4) and $3 + make_interval(secs => $4)
+          order by captured_at desc limit 1",
+    )
+    .bind(gate_id)
+    .bind(plate)
+    .bind(captured_at)
+    .bind(f64::from(window_s))
+    .fetch_optional(db)
+    .await
+    .map(|r| r.map(|j| j.0))
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Session {
+    pub id: Uuid,
+    pub lot_id: Uuid,
+    pub plate: String,
+    pub vehicle_class: String,
+    pub kind: String,
+    pub pool: String,
+    pub status: String,
+    pub origin: String,
+    pub entered_at: Option<DateTime<Utc>>,
+    pub entry_gate_id: Option<Uuid>,
+    pub exited_at: Option<DateTime<Utc>>,
+    pub exit_gate_id: Option<Uuid>,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub fee: Option<Decimal>,
+    pub bill: Option<Json<serde_json::Value>>,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub paid: Decimal,
+    pub last_paid_at: Option<DateTime<Utc>>,
+    pub anomaly: Option<String>,
+}
+
+const SESSION_COLUMNS: &str =
+    "id, lot_id, plate, vehicle_class, kind, pool, status, origin, entered_at,
+    entry_gate_id, exited_at, exit_gate_id, fee, bill, paid, last_paid_at, anomaly";
+
+pub async fn open_session(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+    plate: &str,
+) -> sqlx::Result<Option<Session>> {
+    sqlx::query_as(&format!(
+        "select {SESSION_COLUMNS} from sessions where lot_id = $1 and plate = $2 and status = 'open'"
+    ))
+    .bind(lot_id)
+    .bind(plate)
+    .fetch_optional(db)
+    .await
+}
+
+/// Plates of open sessions of the lot whose plate has `char_count` characters: the candidates
+/// for matching a misread exit plate.
+pub async fn open_plates_of_length(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+    char_count: i32,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "select plate from sessions
+          where lot_id = $1 and status = 'open' and origin = 'entry' and char_length(plate) = $2",
+    )
+    .bind(lot_id)
+    .bind(char_count)
+    .fetch_all(db)
+    .await
+}
+
+pub struct NewSession<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub compound_id: Uuid,
+    pub lot_id: Uuid,
+    pub plate: &'a str,
+    pub vehicle_class: &'a str,
+    pub kind: &'a str,
+    pub pool: &'a str,
+    pub origin: &'a str,
+    pub entered_at: Option<DateTime<Utc>>,
+    pub entry_gate_id: Option<Uuid>,
+}
+
+pub async fn insert_session(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into sessions (id, tenant_id, compound_id, lot_id, plate, vehicle_class, kind, pool, status,
+                               origin, entered_at, entry_gate_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11)",
+    )
+    .bind(s.id)
+    .bind(s.tenant_id)
+    .bind(s.compound_id)
+    .bind(s.lot_id)
+    .bind(s.plate)
+    .bind(s.vehicle_class)
+    .bind(s.kind)
+    .bind(s.pool)
+    .bind(s.origin)
+    .bind(s.entered_at)
+    .bind(s.entry_gate_id)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// Records the latest bill of a session; with `exit` it also closes the session.
+pub async fn bill_session(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    fee: Decimal,
+    bill: &serde_json::Value,
+    exit: Option<(DateTime<Utc>, Uuid)>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update sessions set fee = $2, bill = $3, updated_at = now(),
+                status = case when $4::timestamptz is null then status else 'closed' end,
+                exited_at = coalesce($4, exited_at), exit_gate_id = coalesce($5, exit_gate_id)
+          where id = $1",
+    )
+    .bind(id)
+    .bind(fee)
+    .bind(Json(bill))
+    .bind(exit.map(|(at, _)| at))
+    .bind(exit.map(|(_, gate)| gate))
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// Closes a session whose exit was never read (the car is back at an entry).
+pub async fn close_as_anomaly(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    anomaly: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update sessions set status = 'closed', anomaly = $2, updated_at = now() where id = $1",
+    )
+    .bind(id)
+    .bind(anomaly)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+pub async fn mark_anomaly(db: impl PgExecutor<'_>, id: Uuid, anomaly: &str) -> sqlx::Result<()> {
+    sqlx::query("update sessions set anomaly = $2, updated_at = now() where id = $1")
+        .bind(id)
+        .bind(anomaly)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub struct NewGateEvent<'a> {
+    pub gate_id: Uuid,
+    pub device_event_id: &'a str,
+    pub plate: &'a str,
+    pub direction: &'a str,
+    pub captured_at: DateTime<Utc>,
+    pub session_id: Option<Uuid>,
+    pub action: &'a str,
+    pub reason: &'a str,
+    pub response: &'a serde_json::Value,
+}
+
+pub async fn insert_gate_event(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    e: &NewGateEvent<'_>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into gate_events (id, gate_id, device_event_id, plate, direction, captured_at, session_id,
+                                  action, reason, response)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(id)
+    .bind(e.gate_id)
+    .bind(e.device_event_id)
+    .bind(e.plate)
+    .bind(e.direction)
+    .bind(e.captured_at)
+    .bind(e.session_id)
+    .bind(e.action)
+    .bind(e.reason)
+    .bind(Json(e.response))
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+pub struct NewAnomaly<'a> {
+    pub tenant_id: Uuid,
+    pub lot_id: Uuid,
+    pub session_id: Option<Uuid>,
+    pub gate_id: Option<Uuid>,
+    pub kind: &'a str,
+    pub plate: &'a str,
+    pub detail: String,
+}
+
+pub async fn insert_anomaly(db: impl PgExecutor<'_>, a: &NewAnomaly<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into anomalies (id, tenant_id, lot_id, session_id, gate_id, kind, plate, detail)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(a.tenant_id)
+    .bind(a.lot_id)
+    .bind(a.session_id)
+    .bind(a.gate_id)
+    .bind(a.kind)
+    .bind(a.plate)
+    .bind(&a.detail)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Anomaly {
+    pub id: Uuid,
+    pub session_id: Option<Uuid>,
+    pub gate_id: Option<Uuid>,
+    pub kind: String,
+    pub plate: String,
+    pub detail: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn anomalies(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    lot_id: Uuid,
+) -> sqlx::Result<Vec<Anomaly>> {
+    sqlx::query_as(
+        "select id, session_id, gate_id, kind, plate, detail, created_at from anomalies
+          where tenant_id = $1 and lot_id = $2 order by created_at desc limit $3",
+    )
+    .bind(tenant_id)
+    .bind(lot_id)
+    .bind(LIST_ROWS_MAX)
+    .fetch_all(db)
+    .await
+}
+
+/// Plates and pools of the cars inside a lot according to Postgres (sessions opened by an
+/// entry read; a no-entry-record session never took a place).
+pub async fn inside(db: impl PgExecutor<'_>, lot_id: Uuid) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "select plate, pool from sessions where lot_id = $1 and status = 'open' and origin = 'entry' order by plate",
+    )
+    .bind(lot_id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn sessions(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    lot_id: Uuid,
+    status: Option<&str>,
+) -> sqlx::Result<Vec<Session>> {
+    sqlx::query_as(&format!(
+        "select {SESSION_COLUMNS} from sessions
+          where tenant_id = $1 and lot_id = $2 and ($3::text is null or status = $3)
+          order by created_at desc limit $4"
+    ))
+    .bind(tenant_id)
+    .bind(lot_id)
+    .bind(status)
+    .bind(LIST_ROWS_MAX)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn session_for_update(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Session>> {
+    sqlx::query_as(&format!(
+        "select {SESSION_COLUMNS} from sessions where tenant_id = $1 and id = $2 for update"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn record_payment(
+    db: &mut PgConnection,
+    session_id: Uuid,
+    amount: Decimal,
+) -> sqlx::Result<()> {
+    sqlx::query("insert into session_payments (id, session_id, amount, method) values ($1, $2, $3, 'staff_marked')")
+        .bind(Uuid::new_v4())
+        .bind(session_id)
+        .bind(amount)
+        .execute(&mut *db)
+        .await?;
+    sqlx::query("update sessions set paid = paid + $2, last_paid_at = now(), updated_at = now() where id = $1")
+        .bind(session_id)
+        .bind(amount)
+        .execute(&mut *db)
+        .await
+        .map(drop)
+}

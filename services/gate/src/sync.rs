@@ -1,0 +1,141 @@
+//! Keeping Redis occupancy in step with Postgres, the system of record.
+//!
+//! A rebuild takes the lot's advisory lock exclusively: in-flight events (which hold it
+//! shared) finish first and new ones wait, so the view written to Redis is exactly the open
+//! sessions at one instant.
+
+use std::collections::BTreeMap;
+
+use parkshare_domain::decision::Pool;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::occupancy::RebuildMode;
+use crate::startup::AppState;
+use crate::store::{registry, sessions};
+
+/// Rebuilds one lot's occupancy from Postgres. Returns whether Redis was written.
+pub async fn rebuild_lot(
+    state: &AppState,
+    lot_id: Uuid,
+    mode: RebuildMode,
+) -> Result<bool, ApiError> {
+    let mut tx = state.db.begin().await?;
+    sessions::lock_lot_exclusive(&mut tx, lot_id).await?;
+    let lot = registry::lot_unscoped(&mut *tx, lot_id)
+        .await?
+        .ok_or(ApiError::NotFound("lot"))?;
+    let inside = inside(&mut tx, lot_id).await?;
+    let wrote = state
+        .occupancy
+        .rebuild(lot_id, lot.visitor_capacity, &inside, mode)
+        .await?;
+    tx.commit().await?;
+    if wrote {
+        tracing::info!(%lot_id, cars_inside = inside.len(), "occupancy rebuilt from Postgres");
+    }
+    Ok(wrote)
+}
+
+async fn inside(
+    tx: &mut sqlx::PgConnection,
+    lot_id: Uuid,
+) -> Result<Vec<(String, Pool)>, ApiError> {
+    sessions::inside(&mut *tx, lot_id)
+        .await?
+        .into_iter()
+        .map(|(plate, pool)| {
+            Pool::parse(&pool)
+                .map(|pool| (plate, pool))
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("session pool {pool} unknown")))
+        })
+        .collect()
+}
+
+/// Rebuilds every lot, e.g. at start.
+pub async fn rebuild_all(state: &AppState, mode: RebuildMode) -> Result<usize, ApiError> {
+    let mut rebuilt = 0;
+    for lot_id in registry::all_lot_ids(&state.db).await? {
+        if rebuild_lot(state, lot_id, mode).await? {
+            rebuilt += 1;
+        }
+    }
+    Ok(rebuilt)
+}
+
+/// Where Redis and Postgres disagree about a lot.
+#[derive(Debug, Serialize)]
+pub struct Difference {
+    pub in_sync: bool,
+    pub redis_present: bool,
+    /// Cars inside per pool, according to each side.
+    pub postgres_counts: BTreeMap<String, i64>,
+    pub redis_counts: BTreeMap<String, i64>,
+    pub postgres_visitor_capacity: i32,
+    pub redis_visitor_capacity: i64,
+    /// Plates inside in Redis only, in Postgres only, and in both but in different pools.
+    pub only_in_redis: Vec<String>,
+    pub only_in_postgres: Vec<String>,
+    pub pool_mismatch: Vec<String>,
+}
+
+pub async fn difference(
+    state: &AppState,
+    lot_id: Uuid,
+    visitor_capacity: i32,
+) -> Result<Difference, ApiError> {
+    let mut tx = state.db.begin().await?;
+    sessions::lock_lot_exclusive(&mut tx, lot_id).await?;
+    let postgres: BTreeMap<String, String> = sessions::inside(&mut *tx, lot_id)
+        .await?
+        .into_iter()
+        .collect();
+    let redis = state.occupancy.view(lot_id).await?;
+    tx.commit().await?;
+
+    let mut postgres_counts = BTreeMap::new();
+    for pool in [Pool::Visitor, Pool::Reserved, Pool::Exempt] {
+        let count = postgres
+            .values()
+            .filter(|p| p.as_str() == pool.as_str())
+            .count();
+        postgres_counts.insert(
+            pool.as_str().to_owned(),
+            i64::try_from(count).unwrap_or(i64::MAX),
+        );
+    }
+    let only_in_redis: Vec<String> = redis
+        .plates
+        .keys()
+        .filter(|p| !postgres.contains_key(*p))
+        .cloned()
+        .collect();
+    let only_in_postgres: Vec<String> = postgres
+        .keys()
+        .filter(|p| !redis.plates.contains_key(*p))
+        .cloned()
+        .collect();
+    let pool_mismatch: Vec<String> = postgres
+        .iter()
+        .filter(|(plate, pool)| redis.plates.get(*plate).is_some_and(|r| r != *pool))
+        .map(|(plate, _)| plate.clone())
+        .collect();
+    let in_sync = redis.present
+        && only_in_redis.is_empty()
+        && only_in_postgres.is_empty()
+        && pool_mismatch.is_empty()
+        && redis.counts == postgres_counts
+        && redis.visitor_capacity == i64::from(visitor_capacity);
+    Ok(Difference {
+        in_sync,
+        redis_present: redis.present,
+        postgres_counts,
+        redis_counts: redis.counts,
+        postgres_visitor_capacity: visitor_capacity,
+        redis_visitor_capacity: redis.visitor_capacity,
+        only_in_redis,
+        only_in_postgres,
+        pool_mismatch,
+    })
+}
