@@ -1,0 +1,385 @@
+//! The gate rules of the issue, each as a driver at the barrier would see it.
+
+use serde_json::json;
+
+use crate::helpers::{ago, spawn_app, str_of};
+
+#[tokio::test]
+async fn visitor_enters_pays_and_leaves_within_grace() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let (status, entry) = app.read(&site.entries[0], "京A12345", ago(180)).await;
+    assert_eq!(status, 200, "{entry}");
+    assert_eq!(
+        (str_of(&entry, "action"), str_of(&entry, "reason")),
+        ("open", "visitor_admitted")
+    );
+    assert_eq!(str_of(&entry, "display"), "欢迎光临");
+    let session = str_of(&entry, "session_id").to_owned();
+
+    // 3 hours at ¥3 per started hour: ¥9, refused until paid, with an itemised bill.
+    let (_, exit) = app.read(&site.exit, "京A12345", ago(0)).await;
+    assert_eq!(
+        (str_of(&exit, "action"), str_of(&exit, "reason")),
+        ("refuse", "payment_required")
+    );
+    assert_eq!(str_of(&exit, "amount_due"), "9.00");
+    assert_eq!(str_of(&exit, "display"), "请缴费9.00元");
+    assert_eq!(exit["bill"]["total"], "9.00");
+    assert_eq!(exit["bill"]["lines"][0]["code"], "units");
+    assert_eq!(str_of(&exit, "session_id"), session);
+
+    app.pay(&session, "9.00").await;
+    let (_, exit) = app.read(&site.exit, "京A12345", chrono::Utc::now()).await;
+    assert_eq!(
+        (str_of(&exit, "action"), str_of(&exit, "reason")),
+        ("open", "exit_paid")
+    );
+    assert!(app.open_sessions(&site.lot).await.is_empty());
+    assert_eq!(app.occupancy(&site.lot).await["redis_counts"]["visitor"], 0);
+}
+
+#[tokio::test]
+async fn after_the_grace_period_only_the_extra_time_is_owed() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let (_, entry) = app.read(&site.entries[0], "京A12345", ago(240)).await;
+    let session = str_of(&entry, "session_id").to_owned();
+    // Paid ¥9 (3 started hours) 75 minutes ago, past the 15-minute grace: the stay is now
+    // 4 hours (¥12), so ¥3 more is owed, not ¥12.
+    app.pay(&session, "9.00").await;
+    sqlx::query(
+        "update sessions set last_paid_at = now() - interval '75 minutes' where id = $1::uuid",
+    )
+    .bind(&session)
+    .execute(&app.db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (_, exit) = app.read(&site.exit, "京A12345", ago(0)).await;
+    assert_eq!(str_of(&exit, "reason"), "payment_required");
+    assert_eq!(str_of(&exit, "amount_due"), "3.00");
+}
+
+#[tokio::test]
+async fn short_visits_are_free_and_the_24h_cap_holds_for_partial_days() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    app.read(&site.entries[0], "京A11111", ago(10)).await;
+    let (_, exit) = app.read(&site.exit, "京A11111", ago(0)).await;
+    assert_eq!(
+        (str_of(&exit, "reason"), str_of(&exit, "amount_due")),
+        ("exit_free", "0.00")
+    );
+
+    app.read(&site.entries[0], "京A22222", ago(23 * 60)).await;
+    let (_, exit) = app.read(&site.exit, "京A22222", ago(0)).await;
+    assert_eq!(
+        str_of(&exit, "amount_due"),
+        "20.00",
+        "23 hours must be capped at ¥20: {exit}"
+    );
+}
+
+#[tokio::test]
+async fn emergency_vehicles_pass_a_full_lot_free_and_are_recorded() {
+    let app = spawn_app().await;
+    let site = app.site(1).await;
+    let c = &site.compound;
+    app.staff(
+        "PUT",
+        &format!("/v1/admin/compounds/{c}/exempt-vehicles/云A12010"),
+        Some(json!({"class": "ambulance"})),
+    )
+    .await;
+    // Blocklisting does not stop an emergency vehicle (rule 1 first).
+    app.staff(
+        "PUT",
+        &format!("/v1/admin/compounds/{c}/blocklist/云A12010"),
+        Some(json!({"reason": "test"})),
+    )
+    .await;
+    let (_, first) = app.read(&site.entries[0], "京A12345", ago(60)).await;
+    assert_eq!(str_of(&first, "action"), "open");
+    let (_, full) = app.read(&site.entries[0], "京A54321", ago(59)).await;
+    assert_eq!(
+        (str_of(&full, "reason"), str_of(&full, "display")),
+        ("lot_full", "车位已满")
+    );
+
+    for plate in ["云A12010", "川A12345应急", "云A1234警"] {
+        let (_, entry) = app.read(&site.entries[1], plate, ago(300)).await;
+        assert_eq!(
+            (str_of(&entry, "action"), str_of(&entry, "reason")),
+            ("open", "emergency_exempt"),
+            "{plate}"
+        );
+        let (_, exit) = app.read(&site.exit, plate, ago(0)).await;
+        assert_eq!(
+            (str_of(&exit, "action"), str_of(&exit, "amount_due")),
+            ("open", "0.00"),
+            "{plate}"
+        );
+    }
+    let recorded = app
+        .count("select count(*) from sessions where kind = 'exempt' and status = 'closed'")
+        .await;
+    assert_eq!(recorded, 3);
+}
+
+#[tokio::test]
+async fn blocklisted_plates_are_refused_and_get_no_session() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let c = &site.compound;
+    let (status, _) = app
+        .staff(
+            "PUT",
+            &format!("/v1/admin/compounds/{c}/blocklist/云A66666"),
+            Some(json!({"reason": "逃费"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, entry) = app.read(&site.entries[0], "云A 66666", ago(1)).await;
+    assert_eq!(
+        (str_of(&entry, "action"), str_of(&entry, "reason")),
+        ("refuse", "blocklisted")
+    );
+    assert!(entry["session_id"].is_null());
+    assert!(app.open_sessions(&site.lot).await.is_empty());
+}
+
+/// Registers an owner with a vehicle; with `permit`, a monthly pass valid today.
+async fn owner_with_vehicle(
+    app: &crate::helpers::TestApp,
+    compound: &str,
+    plate: &str,
+    permit: bool,
+) {
+    let unit = format!("1-{}", plate.chars().rev().take(4).collect::<String>());
+    let owner = app
+        .create(
+            &format!("/v1/admin/compounds/{compound}/owners"),
+            json!({"unit": unit, "name": "业主", "floor_area_m2": "88.50"}),
+        )
+        .await;
+    let vehicle = app
+        .create(
+            &format!("/v1/admin/compounds/{compound}/vehicles"),
+            json!({"plate": plate, "class": "small", "owner_id": owner["id"]}),
+        )
+        .await;
+    if permit {
+        let today = chrono::Utc::now().date_naive();
+        app.create(
+            &format!("/v1/admin/compounds/{compound}/permits"),
+            json!({"kind": "monthly", "vehicle_id": vehicle["id"], "valid_from": today - chrono::Duration::days(1),
+                   "valid_to": today + chrono::Duration::days(30)}),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn permit_holders_pass_a_full_lot_and_owners_get_humane_free_time() {
+    let app = spawn_app().await;
+    let site = app.site(1).await;
+    owner_with_vehicle(&app, &site.compound, "云A88888", true).await;
+    owner_with_vehicle(&app, &site.compound, "云A77777", false).await;
+    app.read(&site.entries[0], "京A12345", ago(200)).await;
+
+    let (_, permit) = app.read(&site.entries[0], "云A88888", ago(100)).await;
+    assert_eq!(
+        (str_of(&permit, "action"), str_of(&permit, "reason")),
+        ("open", "permit_holder")
+    );
+    // An owner without a permit needs a visitor place like anyone else: the lot is full.
+    let (_, owner) = app.read(&site.entries[0], "云A77777", ago(100)).await;
+    assert_eq!(str_of(&owner, "reason"), "lot_full");
+    // The visitor leaves; now the owner gets in and, within the default 120 free minutes, pays nothing.
+    let (_, visitor_exit) = app.read(&site.exit, "京A12345", ago(99)).await;
+    let session = str_of(&visitor_exit, "session_id").to_owned();
+    app.pay(&session, "12.00").await;
+    app.read(&site.exit, "京A12345", ago(0)).await;
+    let (_, owner) = app.read(&site.entries[1], "云A77777", ago(100)).await;
+    assert_eq!(
+        (str_of(&owner, "action"), str_of(&owner, "reason")),
+        ("open", "owner_admitted")
+    );
+    let (_, owner_exit) = app.read(&site.exit, "云A77777", ago(0)).await;
+    assert_eq!(
+        (
+            str_of(&owner_exit, "reason"),
+            str_of(&owner_exit, "amount_due")
+        ),
+        ("exit_free", "0.00")
+    );
+    let (_, permit_exit) = app.read(&site.exit, "云A88888", ago(0)).await;
+    assert_eq!(
+        (
+            str_of(&permit_exit, "reason"),
+            str_of(&permit_exit, "amount_due")
+        ),
+        ("permit_holder", "0.00")
+    );
+}
+
+#[tokio::test]
+async fn retried_and_duplicate_reads_get_the_same_answer_and_no_second_session() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let at = ago(120);
+    let (_, first) = app
+        .read_with_id(&site.entries[0], "京A12345", at, "cam-1-0001")
+        .await;
+    let (_, retry) = app
+        .read_with_id(&site.entries[0], "京A12345", at, "cam-1-0001")
+        .await;
+    assert_eq!(retry["session_id"], first["session_id"]);
+    assert_eq!(retry["event_id"], first["event_id"]);
+    assert_eq!(
+        (first["duplicate"].as_bool(), retry["duplicate"].as_bool()),
+        (Some(false), Some(true))
+    );
+    // The camera reads the same car again 3 s later with a new id: same answer.
+    let (_, reread) = app
+        .read_with_id(
+            &site.entries[0],
+            "京A12345",
+            at + chrono::Duration::seconds(3),
+            "cam-1-0002",
+        )
+        .await;
+    assert_eq!(reread["session_id"], first["session_id"]);
+    assert_eq!(app.open_sessions(&site.lot).await.len(), 1);
+    assert_eq!(app.occupancy(&site.lot).await["redis_counts"]["visitor"], 1);
+
+    // Exit retries: the same bill, never a second charge.
+    let (_, exit) = app
+        .read_with_id(&site.exit, "京A12345", ago(0), "cam-9-0001")
+        .await;
+    let (_, again) = app
+        .read_with_id(&site.exit, "京A12345", ago(0), "cam-9-0001")
+        .await;
+    assert_eq!(exit["bill"], again["bill"]);
+    assert_eq!(str_of(&again, "amount_due"), "6.00");
+    let events = app.count("select count(*) from gate_events").await;
+    assert_eq!(events, 2, "a replayed read is not a new event");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_duplicates_of_one_read_create_one_session() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    for round in 0..5 {
+        let at = ago(50 - round);
+        let plate = format!("京A1234{round}");
+        let event_id = format!("same-id-{round}");
+        let reads = (0..40).map(|_| app.read_with_id(&site.entries[0], &plate, at, &event_id));
+        let answers = futures::future::join_all(reads).await;
+        let sessions: std::collections::HashSet<String> = answers
+            .iter()
+            .map(|(status, a)| {
+                assert_eq!(*status, 200, "{a}");
+                str_of(a, "session_id").to_owned()
+            })
+            .collect();
+        assert_eq!(sessions.len(), 1, "round {round}");
+    }
+    assert_eq!(app.count("select count(*) from sessions").await, 5);
+    assert_eq!(app.occupancy(&site.lot).await["redis_counts"]["visitor"], 5);
+}
+
+#[tokio::test]
+async fn a_misread_exit_plate_matches_the_one_confusable_open_session() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let (_, entry) = app.read(&site.entries[0], "京AD1234", ago(30)).await;
+    assert_eq!(str_of(&entry, "action"), "open", "{entry}");
+    // The exit camera reads D as 0.
+    let (_, exit) = app.read(&site.exit, "京A01234", ago(0)).await;
+    assert_eq!(str_of(&exit, "session_id"), str_of(&entry, "session_id"));
+    assert_eq!(str_of(&exit, "amount_due"), "3.00");
+    let corrected = app
+        .count("select count(*) from anomalies where kind = 'plate_corrected'")
+        .await;
+    assert_eq!(corrected, 1);
+}
+
+#[tokio::test]
+async fn an_ambiguous_misread_falls_back_to_the_no_entry_policy() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    app.read(&site.entries[0], "京AD1234", ago(30)).await;
+    app.read(&site.entries[0], "京AQ1234", ago(29)).await;
+    let (_, exit) = app.read(&site.exit, "京A01234", ago(0)).await;
+    assert_eq!(
+        (str_of(&exit, "action"), str_of(&exit, "reason")),
+        ("refuse", "no_entry_record")
+    );
+    assert_eq!(
+        app.open_sessions(&site.lot).await.len(),
+        2,
+        "neither session may be closed by a guess"
+    );
+}
+
+#[tokio::test]
+async fn no_entry_record_with_a_flat_fee_charges_it_then_opens() {
+    let app = spawn_app().await;
+    let policy = json!({"owner_free_min": 120, "no_entry_record": {"kind": "flat_fee", "fee": "10.00"},
+                        "reentry": "close_and_reopen", "duplicate_window_s": 10, "exit_grace_min": 15});
+    let site = app.site_with_policy(10, policy).await;
+    let (_, exit) = app.read(&site.exit, "京B99999", ago(1)).await;
+    assert_eq!(
+        (str_of(&exit, "reason"), str_of(&exit, "amount_due")),
+        ("payment_required", "10.00")
+    );
+    app.pay(str_of(&exit, "session_id"), "10.00").await;
+    let (_, exit) = app.read(&site.exit, "京B99999", ago(0)).await;
+    assert_eq!(str_of(&exit, "action"), "open");
+    assert_eq!(
+        app.count("select count(*) from anomalies where kind = 'no_entry_record'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_missed_exit_is_closed_as_an_anomaly_at_the_next_entry() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let (_, first) = app.read(&site.entries[0], "京A12345", ago(600)).await;
+    let (_, second) = app.read(&site.entries[0], "京A12345", ago(60)).await;
+    assert_eq!(str_of(&second, "action"), "open");
+    assert_ne!(second["session_id"], first["session_id"]);
+    let open = app.open_sessions(&site.lot).await;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0]["id"], second["session_id"]);
+    let missed = app
+        .count("select count(*) from sessions where anomaly = 'missed_exit' and status = 'closed'")
+        .await;
+    assert_eq!(missed, 1);
+    let occupancy = app.occupancy(&site.lot).await;
+    assert_eq!(
+        (
+            occupancy["redis_counts"]["visitor"].as_i64(),
+            occupancy["in_sync"].as_bool()
+        ),
+        (Some(1), Some(true))
+    );
+}
+
+#[tokio::test]
+async fn reentry_can_be_refused_by_policy() {
+    let app = spawn_app().await;
+    let policy = json!({"owner_free_min": 0, "no_entry_record": {"kind": "refuse"},
+                        "reentry": "refuse", "duplicate_window_s": 10, "exit_grace_min": 15});
+    let site = app.site_with_policy(10, policy).await;
+    app.read(&site.entries[0], "京A12345", ago(600)).await;
+    let (_, again) = app.read(&site.entries[0], "京A12345", ago(60)).await;
+    assert_eq!(
+        (str_of(&again, "action"), str_of(&again, "reason")),
+        ("refuse", "already_inside")
+    );
+    assert_eq!(app.count("select count(*) from sessions").await, 1);
+}

@@ -1,0 +1,274 @@
+//! `spawn_app()`: the service on a random port with a fresh database and Redis key prefix.
+
+use std::net::TcpListener;
+
+use chrono::{DateTime, Duration, Utc};
+use parkshare_gate::occupancy::RebuildMode;
+use parkshare_gate::settings::Settings;
+use parkshare_gate::startup;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+pub const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    pub db: sqlx::PgPool,
+    pub redis: redis::aio::ConnectionManager,
+    pub staff_token: String,
+}
+
+pub struct Gate {
+    pub id: String,
+    pub secret: String,
+}
+
+/// A compound with one lot, two entry gates and one exit gate.
+pub struct Site {
+    pub compound: String,
+    pub lot: String,
+    pub entries: Vec<Gate>,
+    pub exit: Gate,
+}
+
+pub fn test_settings() -> Settings {
+    let id = Uuid::new_v4().simple().to_string();
+    let mut settings = Settings::from_env().unwrap_or_else(|e| panic!("settings: {e}"));
+    settings.database_url = format!(
+        "{}/ps_test_{id}",
+        std::env::var("PARKSHARE_TEST_PG").unwrap_or_else(|_| PG_BASE.to_owned())
+    );
+    settings.redis_url =
+        std::env::var("PARKSHARE_TEST_REDIS").unwrap_or_else(|_| REDIS_URL.to_owned());
+    settings.redis_prefix = format!("pstest:{id}");
+    settings.db_pool_max = 8;
+    settings.operator_token = Some(format!("operator-{id}"));
+    settings.rebuild_on_start = RebuildMode::Force;
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(test_settings()).await
+}
+
+pub async fn spawn_with(settings: Settings) -> TestApp {
+    parkshare_gate::telemetry::init(false);
+    let state = startup::connect(&settings)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e:?}"));
+    let db = state.db.clone();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    let server = startup::run(listener, state, &settings)
+        .await
+        .unwrap_or_else(|e| panic!("run: {e:?}"));
+    tokio::spawn(server);
+    let redis = redis::Client::open(settings.redis_url.as_str())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get_connection_manager()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        settings,
+        db,
+        redis,
+        staff_token: String::new(),
+    };
+    app.staff_token = app.new_tenant("测试物业").await;
+    app
+}
+
+pub fn ago(minutes: i64) -> DateTime<Utc> {
+    Utc::now() - Duration::minutes(minutes)
+}
+
+impl TestApp {
+    pub async fn new_tenant(&self, name: &str) -> String {
+        let token = self.settings.operator_token.clone().unwrap_or_default();
+        let (status, body) = self
+            .send(
+                "POST",
+                "/v1/operator/tenants",
+                &token,
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["staff_token"].as_str().unwrap_or_default().to_owned()
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if !token.is_empty() {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request to {path}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn staff(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.send(method, path, &self.staff_token, body).await
+    }
+
+    /// POST that must succeed with 201; returns the body.
+    pub async fn create(&self, path: &str, body: Value) -> Value {
+        let (status, body) = self.staff("POST", path, Some(body)).await;
+        assert_eq!(status, 201, "POST {path}: {body}");
+        body
+    }
+
+    pub async fn site(&self, visitor_capacity: i32) -> Site {
+        self.site_with_policy(visitor_capacity, json!(null)).await
+    }
+
+    pub async fn site_with_policy(&self, visitor_capacity: i32, policy: Value) -> Site {
+        let mut compound = json!({"name": format!("小区{}", Uuid::new_v4().simple()), "time_zone": "Asia/Shanghai"});
+        if !policy.is_null() {
+            compound["policy"] = policy;
+        }
+        let compound = self.create("/v1/admin/compounds", compound).await["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let lot = self
+            .create(
+                &format!("/v1/admin/compounds/{compound}/lots"),
+                json!({"name": "地库", "visitor_capacity": visitor_capacity,
+                       "simple_tariff": {"free_min": 15, "hourly": "3.00", "cap_24h": "20.00"}}),
+            )
+            .await["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let mut entries = Vec::new();
+        for name in ["入口1", "入口2"] {
+            entries.push(self.gate(&lot, name, "entry").await);
+        }
+        let exit = self.gate(&lot, "出口", "exit").await;
+        Site {
+            compound,
+            lot,
+            entries,
+            exit,
+        }
+    }
+
+    pub async fn gate(&self, lot: &str, name: &str, direction: &str) -> Gate {
+        let body = self
+            .create(
+                &format!("/v1/admin/lots/{lot}/gates"),
+                json!({"name": name, "direction": direction}),
+            )
+            .await;
+        Gate {
+            id: body["gate"]["id"].as_str().unwrap_or_default().to_owned(),
+            secret: body["device_secret"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+
+    /// Posts a plate read; the event id is derived from plate and time unless given.
+    pub async fn read(&self, gate: &Gate, plate: &str, at: DateTime<Utc>) -> (u16, Value) {
+        let event_id = format!("{plate}-{}", at.timestamp_micros());
+        self.read_with_id(gate, plate, at, &event_id).await
+    }
+
+    pub async fn read_with_id(
+        &self,
+        gate: &Gate,
+        plate: &str,
+        at: DateTime<Utc>,
+        event_id: &str,
+    ) -> (u16, Value) {
+        let body = json!({"gate_id": gate.id, "plate": plate, "captured_at": at, "device_event_id": event_id});
+        self.send("POST", "/v1/gate/events", &gate.secret, Some(body))
+            .await
+    }
+
+    pub async fn occupancy(&self, lot: &str) -> Value {
+        let (status, body) = self
+            .staff("GET", &format!("/v1/admin/lots/{lot}/occupancy"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn open_sessions(&self, lot: &str) -> Vec<Value> {
+        let (status, body) = self
+            .staff(
+                "GET",
+                &format!("/v1/admin/lots/{lot}/sessions?status=open"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body.as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.db)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Deletes every Redis key of this app, as if Redis had lost its data.
+    pub async fn wipe_redis(&self) {
+        let pattern = format!("{}:*", self.settings.redis_prefix);
+        let mut con = self.redis.clone();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut con)
+            .await
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: i64 = redis::cmd("DEL")
+                .arg(&keys)
+                .query_async(&mut con)
+                .await
+                .unwrap_or_default();
+        }
+    }
+
+    pub async fn pay(&self, session: &str, amount: &str) {
+        let (status, body) = self
+            .staff(
+                "POST",
+                &format!("/v1/admin/sessions/{session}/payments"),
+                Some(json!({"amount": amount})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
+pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or_default()
+}

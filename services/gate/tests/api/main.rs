@@ -1,0 +1,10 @@
+//! Integration tests of the gate service against the real Postgres and Redis.
+//! Each test gets its own database and its own Redis key prefix, so they run in parallel.
+
+mod admin;
+mod gate_rules;
+mod helpers;
+mod imports;
+mod occupancy;
+mod restart;
+mod security;

@@ -1,0 +1,121 @@
+//! Occupancy: capacity under concurrency, Redis loss and rebuild, capacity changes.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+
+use crate::helpers::{ago, spawn_app, str_of};
+
+fn plate(n: usize) -> String {
+    format!("粤B{n:05}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_cars_racing_for_fifty_places_admit_exactly_fifty() {
+    let app = spawn_app().await;
+    let site = app.site(50).await;
+    let at = ago(10);
+    let site = &site;
+    let app = &app;
+    let reads = (0..200).map(|n| async move {
+        let gate = &site.entries[n % site.entries.len()];
+        app.read_with_id(gate, &plate(n), at, &format!("race-{n}"))
+            .await
+    });
+    let answers = futures::future::join_all(reads).await;
+    let mut by_reason: HashMap<String, usize> = HashMap::new();
+    for (status, answer) in &answers {
+        assert_eq!(*status, 200, "{answer}");
+        *by_reason
+            .entry(str_of(answer, "reason").to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(
+        by_reason.get("visitor_admitted"),
+        Some(&50),
+        "{by_reason:?}"
+    );
+    assert_eq!(by_reason.get("lot_full"), Some(&150), "{by_reason:?}");
+    assert_eq!(app.open_sessions(&site.lot).await.len(), 50);
+    let occupancy = app.occupancy(&site.lot).await;
+    assert_eq!(occupancy["in_sync"], true, "{occupancy}");
+    assert_eq!(occupancy["redis_counts"]["visitor"], 50);
+}
+
+#[tokio::test]
+async fn redis_losing_its_data_is_rebuilt_from_postgres_with_the_same_counts() {
+    let app = spawn_app().await;
+    let site = app.site(6).await;
+    for n in 0..5 {
+        app.read(&site.entries[0], &plate(n), ago(60 - n as i64))
+            .await;
+    }
+    app.wipe_redis().await;
+    let lost = app.occupancy(&site.lot).await;
+    assert_eq!(
+        (lost["redis_present"].as_bool(), lost["in_sync"].as_bool()),
+        (Some(false), Some(false))
+    );
+
+    // The next entry finds the keys gone, rebuilds the lot, and takes the sixth (last) place.
+    let (_, sixth) = app.read(&site.entries[1], &plate(5), ago(1)).await;
+    assert_eq!(str_of(&sixth, "reason"), "visitor_admitted");
+    let (_, seventh) = app.read(&site.entries[1], &plate(6), ago(1)).await;
+    assert_eq!(
+        str_of(&seventh, "reason"),
+        "lot_full",
+        "capacity must survive the rebuild"
+    );
+    let rebuilt = app.occupancy(&site.lot).await;
+    assert_eq!(rebuilt["in_sync"], true, "{rebuilt}");
+    assert_eq!(rebuilt["redis_counts"]["visitor"], 6);
+}
+
+#[tokio::test]
+async fn the_admin_rebuild_repairs_a_drifted_view() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    app.read(&site.entries[0], &plate(1), ago(30)).await;
+    // Drift: a phantom car in Redis only.
+    let key = format!("{}:{{lot:{}}}:plates", app.settings.redis_prefix, site.lot);
+    let mut con = app.redis.clone();
+    let _: i64 = redis::cmd("HSET")
+        .arg(&key)
+        .arg("京X00000")
+        .arg("visitor")
+        .query_async(&mut con)
+        .await
+        .unwrap_or(0);
+    let drifted = app.occupancy(&site.lot).await;
+    assert_eq!(drifted["in_sync"], false);
+    assert_eq!(drifted["only_in_redis"], json!(["京X00000"]));
+
+    let (status, repaired) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/lots/{}/occupancy/rebuild", site.lot),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(repaired["in_sync"], true, "{repaired}");
+    assert_eq!(repaired["redis_counts"]["visitor"], 1);
+}
+
+#[tokio::test]
+async fn lowering_capacity_takes_effect_at_the_gate() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    app.read(&site.entries[0], &plate(1), ago(30)).await;
+    let (status, lot) = app
+        .staff(
+            "PATCH",
+            &format!("/v1/admin/lots/{}", site.lot),
+            Some(json!({"visitor_capacity": 1})),
+        )
+        .await;
+    assert_eq!((status, lot["visitor_capacity"].as_i64()), (200, Some(1)));
+    let (_, refused) = app.read(&site.entries[0], &plate(2), ago(1)).await;
+    assert_eq!(str_of(&refused, "reason"), "lot_full");
+    assert_eq!(app.occupancy(&site.lot).await["in_sync"], true);
+}

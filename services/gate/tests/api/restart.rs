@@ -1,0 +1,94 @@
+//! The real binary killed with SIGKILL and started again: every acknowledged session is still
+//! there and occupancy is rebuilt from Postgres.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::{ago, spawn_with, str_of, test_settings};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn start(settings: &parkshare_gate::settings::Settings, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_parkshare-gate"))
+        .env("PARKSHARE_DATABASE_URL", &settings.database_url)
+        .env("PARKSHARE_REDIS_URL", &settings.redis_url)
+        .env("PARKSHARE_REDIS_PREFIX", &settings.redis_prefix)
+        .env("PARKSHARE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting the binary: {e}"))
+}
+
+async fn wait_ready(client: &reqwest::Client, port: u16) {
+    for _ in 0..200 {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the service did not become ready");
+}
+
+#[tokio::test]
+async fn a_killed_service_loses_no_acknowledged_session() {
+    // Set up the registry through an in-process app sharing the database and prefix.
+    let settings = test_settings();
+    let app = spawn_with(settings.clone()).await;
+    let site = app.site(10).await;
+
+    let port = free_port();
+    let mut child = start(&settings, port);
+    wait_ready(&app.client, port).await;
+    let mut acknowledged = Vec::new();
+    for n in 0..5 {
+        let body = serde_json::json!({"gate_id": site.entries[0].id, "plate": format!("沪C{n:05}"),
+                                      "captured_at": ago(90), "device_event_id": format!("k-{n}")});
+        let response = app
+            .client
+            .post(format!("http://127.0.0.1:{port}/v1/gate/events"))
+            .bearer_auth(&site.entries[0].secret)
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        assert_eq!(str_of(&answer, "action"), "open", "{answer}");
+        acknowledged.push(str_of(&answer, "session_id").to_owned());
+    }
+    child.kill().unwrap_or_else(|e| panic!("{e}"));
+    let _ = child.wait();
+    app.wipe_redis().await;
+
+    let mut child = start(&settings, port);
+    wait_ready(&app.client, port).await;
+    let open: Vec<String> = app
+        .open_sessions(&site.lot)
+        .await
+        .iter()
+        .map(|s| str_of(s, "id").to_owned())
+        .collect();
+    for session in &acknowledged {
+        assert!(
+            open.contains(session),
+            "acknowledged session {session} lost"
+        );
+    }
+    let occupancy = app.occupancy(&site.lot).await;
+    assert_eq!(occupancy["in_sync"], true, "{occupancy}");
+    assert_eq!(occupancy["redis_counts"]["visitor"], 5);
+    let _ = child.kill();
+    let _ = child.wait();
+}
