@@ -55,7 +55,10 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(settings: Settings) -> TestApp {
-    parkshare_gate::telemetry::init(false);
+    // Logs only when asked for: `TEST_LOG=1 cargo test`.
+    if std::env::var_os("TEST_LOG").is_some() {
+        parkshare_gate::telemetry::init(false);
+    }
     let state = startup::connect(&settings)
         .await
         .unwrap_or_else(|e| panic!("connect: {e:?}"));

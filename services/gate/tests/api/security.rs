@@ -155,3 +155,23 @@ async fn unknown_routes_and_ids_answer_with_the_error_body() {
         (404, Some("not_found"))
     );
 }
+
+#[tokio::test]
+async fn a_server_error_reveals_nothing_internal_and_is_not_a_decision() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    // Break the session insert, which runs after the visitor place was taken in Redis.
+    sqlx::query("alter table sessions add constraint refuse_all check (plate = 'none') not valid")
+        .execute(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, body) = app.read(&site.entries[0], "京A12345", ago(1)).await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        body,
+        json!({"error": {"code": "internal", "message": "internal error"}})
+    );
+    // The place taken in Redis before the failure was given back.
+    assert_eq!(app.occupancy(&site.lot).await["redis_counts"]["visitor"], 0);
+    assert_eq!(app.count("select count(*) from sessions").await, 0);
+}
