@@ -74,6 +74,8 @@ pub struct Difference {
     pub redis_counts: BTreeMap<String, i64>,
     pub postgres_visitor_capacity: i32,
     pub redis_visitor_capacity: i64,
+    /// Visitor places free now, as the gates see it (from Redis).
+    pub visitor_free: i64,
     /// Plates inside in Redis only, in Postgres only, and in both but in different pools.
     pub only_in_redis: Vec<String>,
     pub only_in_postgres: Vec<String>,
@@ -127,6 +129,8 @@ pub async fn difference(
         && pool_mismatch.is_empty()
         && redis.counts == postgres_counts
         && redis.visitor_capacity == i64::from(visitor_capacity);
+    let visitor_free =
+        (redis.visitor_capacity - redis.counts.get("visitor").copied().unwrap_or(0)).max(0);
     Ok(Difference {
         in_sync,
         redis_present: redis.present,
@@ -134,6 +138,7 @@ pub async fn difference(
         redis_counts: redis.counts,
         postgres_visitor_capacity: visitor_capacity,
         redis_visitor_capacity: redis.visitor_capacity,
+        visitor_free,
         only_in_redis,
         only_in_postgres,
         pool_mismatch,

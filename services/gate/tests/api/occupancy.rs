@@ -40,6 +40,7 @@ async fn two_hundred_cars_racing_for_fifty_places_admit_exactly_fifty() {
     let occupancy = app.occupancy(&site.lot).await;
     assert_eq!(occupancy["in_sync"], true, "{occupancy}");
     assert_eq!(occupancy["redis_counts"]["visitor"], 50);
+    assert_eq!(occupancy["visitor_free"], 0);
 }
 
 #[tokio::test]
@@ -69,6 +70,7 @@ async fn redis_losing_its_data_is_rebuilt_from_postgres_with_the_same_counts() {
     let rebuilt = app.occupancy(&site.lot).await;
     assert_eq!(rebuilt["in_sync"], true, "{rebuilt}");
     assert_eq!(rebuilt["redis_counts"]["visitor"], 6);
+    assert_eq!(rebuilt["visitor_free"], 0);
 }
 
 #[tokio::test]
