@@ -1,0 +1,131 @@
+//! A tariff in words a driver understands, for the public price board (明码标价).
+
+use parkshare_domain::vehicle::VehicleClass;
+
+use crate::model::{Cap, ClassTariff, FreePeriod, PartialUnit, Rate, Step, Tariff};
+
+fn rate_words(rate: &Rate) -> String {
+    let mut parts = Vec::new();
+    for (i, step) in rate.steps.iter().enumerate() {
+        let lead = if i == 0 { "" } else { "之后" };
+        parts.push(match step {
+            Step::Block { minutes, price } => format!(
+                "{lead}{}{}元",
+                if i == 0 { "首" } else { "" }.to_owned() + &duration(*minutes),
+                price
+            ),
+            Step::Units {
+                unit_min,
+                price,
+                until_min,
+            } => {
+                let until = until_min
+                    .map(|u| format!("（至第{}）", duration(u)))
+                    .unwrap_or_default();
+                format!("{lead}每{}{}元{until}", duration(*unit_min), price)
+            }
+        });
+    }
+    parts.join("，")
+}
+
+fn duration(minutes: u32) -> String {
+    if minutes.is_multiple_of(60) {
+        format!("{}小时", minutes / 60)
+    } else {
+        format!("{minutes}分钟")
+    }
+}
+
+fn class_words(name: &str, class: &ClassTariff) -> String {
+    let mut parts = Vec::new();
+    if let Some(flat) = &class.flat_up_to {
+        parts.push(format!("{}内{}元", duration(flat.minutes), flat.price));
+    }
+    match &class.night {
+        Some(night) => {
+            parts.push(format!(
+                "白天（{}–{}）{}",
+                night.end,
+                night.start,
+                rate_words(&class.day)
+            ));
+            let cap = night
+                .cap
+                .map(|c| format!("，每晚最高{c}元"))
+                .unwrap_or_default();
+            parts.push(format!(
+                "夜间（{}–{}）{}{cap}",
+                night.start,
+                night.end,
+                rate_words(&night.rate)
+            ));
+        }
+        None => parts.push(rate_words(&class.day)),
+    }
+    for cap in &class.caps {
+        parts.push(match cap {
+            Cap::Rolling24h { amount } => format!("自入场起每24小时最高{amount}元"),
+            Cap::CalendarDay { amount } => format!("每自然日最高{amount}元"),
+            Cap::MultiDay { days, amount } => format!("每{days}天最高{amount}元"),
+            Cap::PerStay { amount } => format!("单次停车最高{amount}元"),
+        });
+    }
+    format!("{name}：{}", parts.join("；"))
+}
+
+/// The tariff as lines of plain Chinese, in the order a price board shows them.
+pub fn describe(tariff: &Tariff) -> Vec<String> {
+    let mut lines = Vec::new();
+    match tariff.free {
+        FreePeriod::None => {}
+        FreePeriod::WholeStayWithin { minutes } => {
+            lines.push(format!("停车{}以内免费", duration(minutes)))
+        }
+        FreePeriod::DeductFirst { minutes } => {
+            lines.push(format!("每次停车前{}免费", duration(minutes)))
+        }
+    }
+    lines.push(class_words("小型车", &tariff.small));
+    if let Some(large) = &tariff.large {
+        lines.push(class_words("大型车", large));
+    }
+    if let Some(nev) = &tariff.new_energy {
+        lines.push(class_words("新能源车", nev));
+    }
+    if tariff.new_energy_free_min_per_day > 0 {
+        lines.push(format!(
+            "新能源车每日前{}免费",
+            duration(tariff.new_energy_free_min_per_day)
+        ));
+    }
+    lines.push(match tariff.partial_unit {
+        PartialUnit::RoundUp => "不足一个计费单位按一个单位计".to_owned(),
+        PartialUnit::RoundDown => "不足一个计费单位不收费".to_owned(),
+        PartialUnit::IgnoreUpTo { minutes } => format!("超出部分不足{minutes}分钟不收费"),
+    });
+    if !tariff.owner_discount_pct.is_zero() {
+        lines.push(format!(
+            "本小区业主车辆临时停车优惠{}%",
+            tariff.owner_discount_pct.normalize()
+        ));
+    }
+    if let Some(fee) = tariff.no_entry_fee {
+        lines.push(format!("无入场记录车辆出场收费{fee}元"));
+    }
+    for (class, name) in [
+        (VehicleClass::Small, "小型车"),
+        (VehicleClass::Large, "大型车"),
+        (VehicleClass::NewEnergy, "新能源车"),
+    ] {
+        let own = match class {
+            VehicleClass::Small => tariff.monthly.small,
+            VehicleClass::Large => tariff.monthly.large,
+            VehicleClass::NewEnergy => tariff.monthly.new_energy,
+        };
+        if let Some(price) = own {
+            lines.push(format!("月租（{name}）{price}元/月"));
+        }
+    }
+    lines
+}
