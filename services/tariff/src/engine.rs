@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, SubsecRound, TimeZone, Utc};
 use chrono_tz::Tz;
 use parkshare_domain::money::Money;
 use parkshare_domain::vehicle::VehicleClass;
@@ -49,6 +49,19 @@ pub struct Stay {
     pub extra_free_min: u32,
     /// The compound's time zone, for night periods and calendar days.
     pub time_zone: Tz,
+}
+
+impl Stay {
+    /// Billing counts whole seconds: camera timestamps carry fractions, and the engine steps
+    /// through the stay second by second at most. Both ends are truncated, so a stay is never
+    /// longer than the driver actually parked.
+    fn in_whole_seconds(&self) -> Stay {
+        Stay {
+            entered_at: self.entered_at.trunc_subsecs(0),
+            exited_at: self.exited_at.trunc_subsecs(0),
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +203,7 @@ struct Clock {
 impl Tariff {
     /// Bills a stay.
     pub fn bill(&self, stay: &Stay) -> Result<Bill, TariffError> {
+        let stay = &stay.in_whole_seconds();
         let duration_s = (stay.exited_at - stay.entered_at).num_seconds().max(0);
         if duration_s > STAY_DAYS_MAX * DAY_S {
             return Err(TariffError::StayTooLong(STAY_DAYS_MAX));
@@ -258,6 +272,7 @@ impl Tariff {
     /// For the filing check: after each charge of a long stay (no free period, no owner),
     /// the seconds from entry to the charge and the fee so far, caps applied.
     pub(crate) fn cumulative_fees(&self, stay: &Stay) -> Vec<(i64, Money)> {
+        let stay = &stay.in_whole_seconds();
         let class = self.class(stay.class);
         let deduct_min = match self.free {
             FreePeriod::DeductFirst { minutes } => minutes,

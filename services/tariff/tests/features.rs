@@ -230,3 +230,25 @@ fn the_price_board_says_it_in_words() {
     assert_eq!(lines[1], "小型车：白天（07:00–21:00）每1小时3.00元；夜间（21:00–07:00）每1小时1.00元，每晚最高5.00元；自入场起每24小时最高20.00元");
     assert!(lines.contains(&"月租（小型车）150.00元/月".to_owned()));
 }
+
+#[test]
+fn camera_timestamps_with_fractions_of_a_second_are_billed_in_whole_seconds() {
+    // Cameras stamp events to the microsecond; a stay ending 0.4 s into a new unit used to
+    // leave the engine stepping zero-second spans for ever.
+    let t = night_tariff();
+    let entered_at = local(23, 10, 0) + Duration::microseconds(250_000);
+    let stay = Stay {
+        entered_at,
+        exited_at: entered_at + Duration::minutes(61) + Duration::microseconds(400_000),
+        class: VehicleClass::Small,
+        owner: false,
+        extra_free_min: 0,
+        time_zone: TZ,
+    };
+    let b = t.bill(&stay).unwrap_or_else(|e| panic!("{e}"));
+    // Two started hours at ¥3; the bill reports the whole seconds parked.
+    assert_eq!(
+        (b.total.to_string(), b.duration_s),
+        ("6.00".to_string(), 61 * 60)
+    );
+}
