@@ -4,15 +4,14 @@
 //! - [`plate`]: licence plates (`Plate::parse`), plate colours, and the characters cameras confuse.
 //! - [`money`]: `Money`, an exact amount in yuan; rounding to the fen happens only in `Money::round_fen`.
 //! - [`vehicle`]: vehicle classes and exempt (emergency) classes.
-//! - [`tariff`]: the tariff model and the billing of one stay into an itemised [`tariff::Bill`].
 //! - [`policy`]: per-compound gate policies (humane owner handling, no-entry-record, re-entry, grace).
 //! - [`decision`]: what the barrier does, with a stable reason code and the LED text.
 //!
-//! Services (`parkshare-gate`, …) own the adapters (sqlx, redis, actix) and call into this crate.
+//! Tariffs and billing live in the pure `parkshare-tariff` crate. Services (`parkshare-gate`, …)
+//! own the adapters (sqlx, redis, actix) and call into this crate.
 
 pub mod decision;
 pub mod money;
 pub mod plate;
 pub mod policy;
-pub mod tariff;
 pub mod vehicle;

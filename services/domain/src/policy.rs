@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::money::Money;
-
 /// Longest duplicate-read window: a camera re-reading the same car is a matter of seconds; a
 /// longer window would swallow a genuine second visit.
 pub const DUPLICATE_WINDOW_S_MAX: u32 = 600;
@@ -18,8 +16,9 @@ pub const OWNER_FREE_MIN_MAX: u32 = 24 * 60;
 pub enum NoEntryRecord {
     /// Keep the barrier down; staff handle it by hand.
     Refuse,
-    /// Charge a flat fee, then open once it is paid.
-    FlatFee { fee: Money },
+    /// Charge the tariff's no-entry-record fee (a filed fee item), then open once it is paid.
+    /// Without such a fee in the tariff, the exit is refused like `Refuse`.
+    ChargeTariffFee,
 }
 
 /// What happens when a plate already inside is read at an entry (its exit was missed).

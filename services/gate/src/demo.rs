@@ -3,11 +3,12 @@
 //! ambulance and a blocklisted plate. The credentials are fixed and public (see the README),
 //! which is fine for a demo and why `--demo` must never be used in production.
 
-use chrono::{Datelike, Utc};
+use chrono::{Datelike, TimeZone, Utc};
 use parkshare_domain::decision::Direction;
 use parkshare_domain::money::Money;
 use parkshare_domain::policy::GatePolicy;
-use parkshare_domain::tariff::Tariff;
+use parkshare_tariff::regulated::{check_filing, Limits, Price, Standard, HORIZON_DAYS_DEFAULT};
+use parkshare_tariff::Tariff;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -15,6 +16,7 @@ use crate::auth;
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::registry::{self, NewOwner, NewPermit};
+use crate::store::tariffs::{self, NewStandard, NewVersion};
 
 pub const DEMO_STAFF_TOKEN: &str = "demo-staff-token";
 pub const DEMO_ENTRY_SECRET: &str = "demo-entry-gate-secret";
@@ -114,11 +116,76 @@ pub async fn load(state: &AppState) -> Result<(), ApiError> {
     )
     .await?;
     registry::upsert_blocklisted(&mut *tx, tenant, compound.id, "云A66666", "多次逃费").await?;
+    file_demo_tariff(&mut tx, tenant, compound.id, lot.id, &tariff).await?;
     tx.commit().await?;
     crate::sync::rebuild_lot(state, lot.id, crate::occupancy::RebuildMode::Force).await?;
     tracing::info!(
         compound_id = %compound.id, lot_id = %lot.id, entry_gate_id = %entry.id, exit_gate_id = %exit.id,
         "demo compound loaded (credentials: see README)"
     );
+    Ok(())
+}
+
+/// Files the demo lot's tariff against an illustrative standard (¥3 an hour, ¥20 a day), so the
+/// price board shows a filing number. It goes through the same filing check as the admin API.
+async fn file_demo_tariff(
+    tx: &mut sqlx::PgConnection,
+    tenant: Uuid,
+    compound_id: Uuid,
+    lot_id: Uuid,
+    tariff: &Tariff,
+) -> Result<(), ApiError> {
+    let limits = Limits {
+        per_hour: Some(Price::Max {
+            amount: Money::from_fen(300),
+        }),
+        per_24h: Some(Price::Max {
+            amount: Money::from_fen(2000),
+        }),
+        monthly: Some(Price::Max {
+            amount: Money::from_fen(20000),
+        }),
+    };
+    let standard = Standard {
+        small: limits,
+        large: None,
+        new_energy: None,
+    };
+    check_filing(
+        tariff,
+        &standard,
+        HORIZON_DAYS_DEFAULT,
+        chrono_tz::Asia::Shanghai,
+    )
+    .map_err(|v| ApiError::Internal(anyhow::anyhow!("demo tariff does not file: {v}")))?;
+    let new = NewStandard {
+        name: "演示：住宅小区露天停车位收费标准",
+        document: "演示文件（非真实文号）",
+        space_kind: "common",
+        standard: &standard,
+    };
+    let standard = tariffs::insert_standard(&mut *tx, tenant, compound_id, &new).await?;
+    // A fresh demo has no stays yet, so the filing can take effect from the start of the year.
+    let effective_from = chrono_tz::Asia::Shanghai
+        .with_ymd_and_hms(Utc::now().year(), 1, 1, 0, 0, 0)
+        .single()
+        .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+    let version = NewVersion {
+        lot_id,
+        version: 1,
+        tariff,
+        standard_id: standard.id,
+        basis: "authority_standard",
+        resolution_no: None,
+        resolution_date: None,
+        filing_no: &crate::admin::tariffs::filing_no(
+            effective_from,
+            chrono_tz::Asia::Shanghai,
+            lot_id,
+            1,
+        ),
+        effective_from,
+    };
+    tariffs::insert_version(&mut *tx, tenant, &version).await?;
     Ok(())
 }

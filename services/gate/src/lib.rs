@@ -5,7 +5,8 @@
 //! - [`gate`]: `POST /v1/gate/events`, the hot path (entry and exit flows);
 //! - [`admin`]: the staff API (compounds, lots, gates, spaces, owners, vehicles, permits,
 //!   lists, CSV imports, occupancy, sessions, payments, anomalies);
-//! - [`operator`]: onboarding tenants;
+//! - [`operator`]: onboarding tenants; [`public`]: quotes and price boards, no login;
+//! - [`billing`]: which tariff version prices a session, and the regulated guard;
 //! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
 //! - [`store`]: Postgres statements; [`auth`]: device, staff and operator credentials;
 //! - [`startup`], [`settings`], [`telemetry`], [`openapi`], [`demo`]: wiring.
@@ -14,12 +15,14 @@
 
 pub mod admin;
 pub mod auth;
+pub mod billing;
 pub mod demo;
 pub mod error;
 pub mod gate;
 pub mod occupancy;
 pub mod openapi;
 pub mod operator;
+pub mod public;
 pub mod settings;
 pub mod startup;
 pub mod store;

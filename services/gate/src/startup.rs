@@ -10,7 +10,7 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 
 use crate::occupancy::Occupancy;
 use crate::settings::{redact_url, Settings};
-use crate::{admin, error, gate, openapi, operator, sync};
+use crate::{admin, error, gate, openapi, operator, public, sync};
 
 /// Largest JSON body accepted: gate events and admin objects are small. (Camera adapters with
 /// inline images will get their own, larger limit on their own routes.)
@@ -111,6 +111,7 @@ pub async fn run(
             .configure(openapi::routes)
             .configure(gate::routes)
             .configure(operator::routes)
+            .configure(public::routes)
             .configure(admin::routes)
             .default_service(web::to(not_found))
     })

@@ -3,7 +3,7 @@
 use actix_web::{get, patch, post, web, HttpResponse};
 use parkshare_domain::decision::Direction;
 use parkshare_domain::money::Money;
-use parkshare_domain::tariff::Tariff;
+use parkshare_tariff::Tariff;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use uuid::Uuid;

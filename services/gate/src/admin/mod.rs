@@ -3,6 +3,7 @@
 //! - `compounds`: compounds, their gate policy, exempt vehicles and the blocklist;
 //! - `lots`: lots, gates (device credentials), spaces;
 //! - `people`: owners, vehicles, permits;
+//! - `tariffs`: price standards and tariff filing;
 //! - `imports`: CSV imports of owners, spaces and vehicles, all or nothing;
 //! - `operations`: occupancy (view, difference, rebuild), sessions, payments, anomalies.
 
@@ -11,6 +12,7 @@ pub mod imports;
 pub mod lots;
 pub mod operations;
 pub mod people;
+pub mod tariffs;
 pub mod validate;
 
 use actix_web::web;
@@ -22,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(lots::routes)
             .configure(people::routes)
             .configure(imports::routes)
-            .configure(operations::routes),
+            .configure(operations::routes)
+            .configure(tariffs::routes),
     );
 }

@@ -20,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(rebuild)
         .service(list_sessions)
         .service(record_payment)
+        .service(quote)
         .service(list_anomalies);
 }
 
@@ -121,4 +122,27 @@ async fn list_anomalies(
 ) -> Result<HttpResponse, ApiError> {
     let lot = owned_lot(&state, &staff, *id).await?;
     Ok(HttpResponse::Ok().json(sessions::anomalies(&state.db, staff.tenant_id, lot.id).await?))
+}
+
+#[derive(Deserialize)]
+struct QuoteQuery {
+    at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What the session would cost if it left at `at` (default now).
+#[get("/sessions/{id}/quote")]
+async fn quote(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    q: web::Query<QuoteQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let session = sessions::session(&state.db, staff.tenant_id, *id)
+        .await?
+        .ok_or(ApiError::NotFound("session"))?;
+    let rules = crate::store::registry::lot_rules(&state.db, session.lot_id)
+        .await?
+        .ok_or(ApiError::NotFound("lot"))?;
+    let at = q.at.unwrap_or_else(chrono::Utc::now);
+    Ok(HttpResponse::Ok().json(crate::public::quote_session(&state, &rules, &session, at).await?))
 }

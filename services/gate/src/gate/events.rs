@@ -9,25 +9,28 @@
 use actix_web::{post, web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use parkshare_domain::decision::{
-    billing_instant, entry_decision, exit_decision, plan_entry, Decision, Direction, EntryPlan,
-    PlateFacts, Reason, SessionKind, Standing,
+    entry_decision, exit_decision, plan_entry, Decision, Direction, EntryPlan, PlateFacts, Reason,
+    SessionKind, Standing,
 };
 use parkshare_domain::money::Money;
 use parkshare_domain::plate::{Plate, PlateColour, PlateMark};
 use parkshare_domain::policy::{NoEntryRecord, Reentry};
-use parkshare_domain::tariff::Bill;
 use parkshare_domain::vehicle::{ExemptClass, VehicleClass};
+use parkshare_tariff::engine::LineCode;
+use parkshare_tariff::Bill;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Postgres, Transaction};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Device;
+use crate::billing::{self, LotRules, Priced};
 use crate::error::{is_unique_violation, ApiError};
 use crate::occupancy::{Occupy, RebuildMode};
 use crate::startup::AppState;
 use crate::store::registry::GateContext;
 use crate::store::sessions::{self, NewAnomaly, NewGateEvent, NewSession, Session};
+use crate::store::tariffs;
 use crate::sync;
 
 /// A capture time this far ahead of our clock is a device with a wrong clock, not a car.
@@ -75,6 +78,8 @@ pub struct GateDecision {
     /// Itemised bill at exit.
     #[schema(value_type = Option<Object>)]
     pub bill: Option<serde_json::Value>,
+    /// Filing number (备案号) of the tariff the bill was computed by.
+    pub filing_no: Option<String>,
     /// True when this answer replays an earlier one (a retried or duplicate read).
     pub duplicate: bool,
 }
@@ -264,7 +269,7 @@ async fn record(
     ev: &Event,
     session_id: Option<Uuid>,
     decision: &Decision,
-    bill: Option<&Bill>,
+    priced: Option<&Priced>,
 ) -> Result<serde_json::Value, Failure> {
     let event_id = Uuid::new_v4();
     let answer = GateDecision {
@@ -277,10 +282,11 @@ async fn record(
         display: decision.display.clone(),
         session_id,
         amount_due: decision.amount_due.to_string(),
-        bill: bill
-            .map(serde_json::to_value)
+        bill: priced
+            .map(|p| serde_json::to_value(&p.bill))
             .transpose()
             .map_err(|e| ApiError::Internal(e.into()))?,
+        filing_no: priced.and_then(|p| p.filing_no.clone()),
         duplicate: false,
     };
     let response = serde_json::to_value(&answer).map_err(|e| ApiError::Internal(e.into()))?;
@@ -477,6 +483,8 @@ async fn try_entry(
         let class = ev
             .class
             .or(facts.vehicle_class.as_deref().and_then(VehicleClass::parse));
+        let tariff_version_id =
+            tariffs::version_id_in_force(&mut *tx, gate.lot_id, ev.captured_at).await?;
         let session_id = Uuid::new_v4();
         sessions::insert_session(
             &mut *tx,
@@ -492,6 +500,7 @@ async fn try_entry(
                 origin: "entry",
                 entered_at: Some(ev.captured_at),
                 entry_gate_id: Some(gate.gate_id),
+                tariff_version_id,
             },
         )
         .await?;
@@ -548,7 +557,8 @@ async fn exit(
             session.kind
         ))
     })?;
-    let bill = bill_session(gate, &session, kind, ev.captured_at)?;
+    let priced = billing::price(&mut tx, &LotRules::from(gate), &session, ev.captured_at).await?;
+    let bill = &priced.bill;
     let paid = Money::parse(session.paid).map_err(|e| ApiError::Internal(e.into()))?;
     let decision = exit_decision(kind, bill.total, paid);
     let opens = decision.action == parkshare_domain::decision::Action::Open;
@@ -567,10 +577,30 @@ async fn exit(
         )
         .await?;
     }
-    let bill_json = serde_json::to_value(&bill).map_err(|e| ApiError::Internal(e.into()))?;
+    if priced.clamped {
+        let detail = format!("bill lowered to the regulated ceiling: ¥{}", bill.total);
+        anomaly(
+            &mut tx,
+            gate,
+            Some(session.id),
+            "tariff_clamped",
+            &ev.plate,
+            detail,
+        )
+        .await?;
+    }
+    let bill_json = serde_json::to_value(bill).map_err(|e| ApiError::Internal(e.into()))?;
     let exit = opens.then_some((ev.captured_at, gate.gate_id));
     sessions::bill_session(&mut *tx, session.id, bill.total.yuan(), &bill_json, exit).await?;
-    let response = record(&mut tx, gate, ev, Some(session.id), &decision, Some(&bill)).await?;
+    let response = record(
+        &mut tx,
+        gate,
+        ev,
+        Some(session.id),
+        &decision,
+        Some(&priced),
+    )
+    .await?;
     tx.commit().await?;
 
     if opens && session.origin == "entry" {
@@ -592,37 +622,6 @@ async fn exit(
         }
     }
     Ok(response)
-}
-
-/// The stay's bill at this exit read.
-fn bill_session(
-    gate: &GateContext,
-    session: &Session,
-    kind: SessionKind,
-    exit_at: DateTime<Utc>,
-) -> Result<Bill, ApiError> {
-    let Some(entered_at) = session.entered_at else {
-        // Opened at an exit with no entry record: its flat fee is the whole bill.
-        let fee = Money::parse(session.fee.unwrap_or_default())
-            .map_err(|e| ApiError::Internal(e.into()))?;
-        return Ok(Bill::flat(fee, "无入场记录"));
-    };
-    let duration_s = (exit_at - entered_at).num_seconds().max(0);
-    let tariff = match kind {
-        SessionKind::Exempt => return Ok(Bill::free(duration_s, "应急车辆免费")),
-        SessionKind::Permit => return Ok(Bill::free(duration_s, "月卡/产权车位免费")),
-        SessionKind::Owner => gate
-            .tariff
-            .with_owner_free_minutes(gate.policy.owner_free_min),
-        SessionKind::Visitor => gate.tariff.clone(),
-    };
-    let until = billing_instant(exit_at, session.last_paid_at, gate.policy.exit_grace_min);
-    tariff.bill(entered_at, until).map_err(|e| {
-        ApiError::invalid(
-            "stay_not_billable",
-            format!("{e}; handle this exit at the booth"),
-        )
-    })
 }
 
 /// The unique open session whose plate differs from the read by one confusable character.
@@ -657,23 +656,19 @@ async fn no_entry_record(
     gate: &GateContext,
     ev: &Event,
 ) -> Result<serde_json::Value, Failure> {
-    let fee = match &gate.policy.no_entry_record {
-        NoEntryRecord::Refuse => {
-            anomaly(
-                &mut tx,
-                gate,
-                None,
-                "no_entry_record",
-                &ev.plate,
-                "exit read with no open session; refused".into(),
-            )
-            .await?;
-            let decision = Decision::new(Reason::NoEntryRecord, Direction::Exit, Money::ZERO);
-            let response = record(&mut tx, gate, ev, None, &decision, None).await?;
-            tx.commit().await?;
-            return Ok(response);
+    let (fee, tariff_version_id) = match gate.policy.no_entry_record {
+        NoEntryRecord::ChargeTariffFee => {
+            billing::no_entry_fee(&mut tx, &LotRules::from(gate), ev.captured_at).await?
         }
-        NoEntryRecord::FlatFee { fee } => *fee,
+        NoEntryRecord::Refuse => (None, None),
+    };
+    let Some(fee) = fee else {
+        let detail = "exit read with no open session; refused".to_owned();
+        anomaly(&mut tx, gate, None, "no_entry_record", &ev.plate, detail).await?;
+        let decision = Decision::new(Reason::NoEntryRecord, Direction::Exit, Money::ZERO);
+        let response = record(&mut tx, gate, ev, None, &decision, None).await?;
+        tx.commit().await?;
+        return Ok(response);
     };
     let session_id = Uuid::new_v4();
     sessions::insert_session(
@@ -690,10 +685,11 @@ async fn no_entry_record(
             origin: "no_entry_record",
             entered_at: None,
             entry_gate_id: None,
+            tariff_version_id,
         },
     )
     .await?;
-    let bill = Bill::flat(fee, "无入场记录");
+    let bill = Bill::flat(LineCode::NoEntryFee, fee, "无入场记录");
     let decision = exit_decision(SessionKind::Visitor, fee, Money::ZERO);
     let bill_json = serde_json::to_value(&bill).map_err(|e| ApiError::Internal(e.into()))?;
     let exit = (fee.is_zero()).then_some((ev.captured_at, gate.gate_id));
@@ -709,7 +705,24 @@ async fn no_entry_record(
         detail,
     )
     .await?;
-    let response = record(&mut tx, gate, ev, Some(session_id), &decision, Some(&bill)).await?;
+    let filing_no = match tariff_version_id {
+        Some(id) => tariffs::filed(&mut *tx, id).await?.map(|f| f.filing_no),
+        None => None,
+    };
+    let priced = Priced {
+        bill,
+        filing_no,
+        clamped: false,
+    };
+    let response = record(
+        &mut tx,
+        gate,
+        ev,
+        Some(session_id),
+        &decision,
+        Some(&priced),
+    )
+    .await?;
     tx.commit().await?;
     Ok(response)
 }

@@ -1,6 +1,8 @@
 //! Postgres storage: one function per statement, grouped by feature.
 //! `registry`: tenants, compounds, lots, gates, owners, spaces, vehicles, permits, lists.
 //! `sessions`: stays, gate events, payments and anomalies.
+//! `tariffs`: price standards and filed tariff versions.
 
 pub mod registry;
 pub mod sessions;
+pub mod tariffs;

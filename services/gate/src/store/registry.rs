@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use parkshare_domain::decision::Direction;
 use parkshare_domain::policy::GatePolicy;
-use parkshare_domain::tariff::Tariff;
+use parkshare_tariff::Tariff;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::types::Json;
@@ -802,4 +802,39 @@ pub async fn lot_id_by_name(
     .bind(name)
     .fetch_optional(db)
     .await
+}
+
+/// Billing rules of a lot (its compound's time zone and policy, its draft tariff).
+pub async fn lot_rules(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+) -> anyhow::Result<Option<crate::billing::LotRules>> {
+    let row: Option<(String, Json<GatePolicy>, Json<Tariff>)> = sqlx::query_as(
+        "select c.time_zone, c.policy, l.tariff from lots l join compounds c on c.id = l.compound_id where l.id = $1",
+    )
+    .bind(lot_id)
+    .fetch_optional(db)
+    .await?;
+    row.map(|(tz, policy, tariff)| {
+        Ok(crate::billing::LotRules {
+            lot_id,
+            time_zone: tz
+                .parse()
+                .map_err(|_| anyhow::anyhow!("lot {lot_id} has time zone {tz}"))?,
+            policy: policy.0,
+            draft_tariff: tariff.0,
+        })
+    })
+    .transpose()
+}
+
+/// The compound's and the lot's names.
+pub async fn lot_names(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+) -> sqlx::Result<Option<(String, String)>> {
+    sqlx::query_as("select c.name, l.name from lots l join compounds c on c.id = l.compound_id where l.id = $1")
+        .bind(lot_id)
+        .fetch_optional(db)
+        .await
 }

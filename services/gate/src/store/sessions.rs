@@ -98,11 +98,11 @@ pub struct Session {
     pub paid: Decimal,
     pub last_paid_at: Option<DateTime<Utc>>,
     pub anomaly: Option<String>,
+    pub tariff_version_id: Option<Uuid>,
 }
 
-const SESSION_COLUMNS: &str =
-    "id, lot_id, plate, vehicle_class, kind, pool, status, origin, entered_at,
-    entry_gate_id, exited_at, exit_gate_id, fee, bill, paid, last_paid_at, anomaly";
+const SESSION_COLUMNS: &str = "id, lot_id, plate, vehicle_class, kind, pool, status, origin, entered_at,
+    entry_gate_id, exited_at, exit_gate_id, fee, bill, paid, last_paid_at, anomaly, tariff_version_id";
 
 pub async fn open_session(
     db: impl PgExecutor<'_>,
@@ -147,13 +147,15 @@ pub struct NewSession<'a> {
     pub origin: &'a str,
     pub entered_at: Option<DateTime<Utc>>,
     pub entry_gate_id: Option<Uuid>,
+    /// The filed tariff version in force at entry.
+    pub tariff_version_id: Option<Uuid>,
 }
 
 pub async fn insert_session(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "insert into sessions (id, tenant_id, compound_id, lot_id, plate, vehicle_class, kind, pool, status,
-                               origin, entered_at, entry_gate_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11)",
+                               origin, entered_at, entry_gate_id, tariff_version_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12)",
     )
     .bind(s.id)
     .bind(s.tenant_id)
@@ -166,6 +168,7 @@ pub async fn insert_session(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> sqlx
     .bind(s.origin)
     .bind(s.entered_at)
     .bind(s.entry_gate_id)
+    .bind(s.tariff_version_id)
     .execute(db)
     .await
     .map(drop)
@@ -339,6 +342,20 @@ pub async fn sessions(
     .bind(status)
     .bind(LIST_ROWS_MAX)
     .fetch_all(db)
+    .await
+}
+
+pub async fn session(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Session>> {
+    sqlx::query_as(&format!(
+        "select {SESSION_COLUMNS} from sessions where tenant_id = $1 and id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db)
     .await
 }
 

@@ -324,23 +324,41 @@ async fn an_ambiguous_misread_falls_back_to_the_no_entry_policy() {
 }
 
 #[tokio::test]
-async fn no_entry_record_with_a_flat_fee_charges_it_then_opens() {
+async fn no_entry_record_charges_the_tariffs_fee_then_opens() {
     let app = spawn_app().await;
-    let policy = json!({"owner_free_min": 120, "no_entry_record": {"kind": "flat_fee", "fee": "10.00"},
+    let policy = json!({"owner_free_min": 120, "no_entry_record": {"kind": "charge_tariff_fee"},
                         "reentry": "close_and_reopen", "duplicate_window_s": 10, "exit_grace_min": 15});
     let site = app.site_with_policy(10, policy).await;
+    // Without a no-entry fee in the tariff there is nothing lawful to charge: refused.
+    let (_, exit) = app.read(&site.exit, "京B99999", ago(3)).await;
+    assert_eq!(str_of(&exit, "reason"), "no_entry_record");
+
+    let (_, lot) = app
+        .staff("GET", &format!("/v1/admin/lots/{}", site.lot), None)
+        .await;
+    let mut tariff = lot["tariff"].clone();
+    tariff["no_entry_fee"] = json!("10.00");
+    let (status, _) = app
+        .staff(
+            "PATCH",
+            &format!("/v1/admin/lots/{}", site.lot),
+            Some(json!({"tariff": tariff})),
+        )
+        .await;
+    assert_eq!(status, 200);
     let (_, exit) = app.read(&site.exit, "京B99999", ago(1)).await;
     assert_eq!(
         (str_of(&exit, "reason"), str_of(&exit, "amount_due")),
         ("payment_required", "10.00")
     );
+    assert_eq!(exit["bill"]["lines"][0]["code"], "no_entry_fee");
     app.pay(str_of(&exit, "session_id"), "10.00").await;
     let (_, exit) = app.read(&site.exit, "京B99999", ago(0)).await;
     assert_eq!(str_of(&exit, "action"), "open");
     assert_eq!(
         app.count("select count(*) from anomalies where kind = 'no_entry_record'")
             .await,
-        1
+        2
     );
 }
 

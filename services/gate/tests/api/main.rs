@@ -8,3 +8,4 @@ mod imports;
 mod occupancy;
 mod restart;
 mod security;
+mod tariffs;

@@ -1,0 +1,147 @@
+//! Pricing a session: the tariff version in force at its entry (or, for a lot that has never
+//! filed one, the lot's draft tariff), the humane and owner rules of its kind, the exit grace,
+//! and the regulated guard: a bill above the standard the version was filed against is
+//! lowered to it, and the clamp is reported so that it is recorded.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use parkshare_domain::decision::{billing_instant, SessionKind};
+use parkshare_domain::money::Money;
+use parkshare_domain::policy::GatePolicy;
+use parkshare_domain::vehicle::VehicleClass;
+use parkshare_tariff::engine::LineCode;
+use parkshare_tariff::{Bill, Stay, Tariff};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::store::registry::GateContext;
+use crate::store::sessions::Session;
+use crate::store::tariffs;
+
+/// What billing needs to know about a lot.
+#[derive(Debug, Clone)]
+pub struct LotRules {
+    pub lot_id: Uuid,
+    pub time_zone: Tz,
+    pub policy: GatePolicy,
+    /// The lot's draft tariff, used only while no version has been filed.
+    pub draft_tariff: Tariff,
+}
+
+impl From<&GateContext> for LotRules {
+    fn from(gate: &GateContext) -> LotRules {
+        LotRules {
+            lot_id: gate.lot_id,
+            time_zone: gate.time_zone,
+            policy: gate.policy.clone(),
+            draft_tariff: gate.tariff.clone(),
+        }
+    }
+}
+
+/// A session priced at some instant.
+#[derive(Debug, Clone)]
+pub struct Priced {
+    pub bill: Bill,
+    /// The filing number of the tariff used; `None` for a lot's unfiled draft tariff.
+    pub filing_no: Option<String>,
+    /// The regulated guard lowered the bill.
+    pub clamped: bool,
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("{e}"))
+}
+
+/// Prices `session` as if it left at `at`.
+pub async fn price(
+    tx: &mut PgConnection,
+    rules: &LotRules,
+    session: &Session,
+    at: DateTime<Utc>,
+) -> Result<Priced, ApiError> {
+    let filed = match session.tariff_version_id {
+        Some(id) => tariffs::filed(&mut *tx, id).await?,
+        None => None,
+    };
+    let filing_no = filed.as_ref().map(|f| f.filing_no.clone());
+    let Some(entered_at) = session.entered_at else {
+        // Opened at an exit with no entry record: its fee is the whole bill.
+        let fee = Money::parse(session.fee.unwrap_or_default()).map_err(internal)?;
+        let bill = Bill::flat(LineCode::NoEntryFee, fee, "无入场记录");
+        return Ok(Priced {
+            bill,
+            filing_no,
+            clamped: false,
+        });
+    };
+    let kind = SessionKind::parse(&session.kind)
+        .ok_or_else(|| internal(format!("session kind {}", session.kind)))?;
+    let class = VehicleClass::parse(&session.vehicle_class)
+        .ok_or_else(|| internal(format!("vehicle class {}", session.vehicle_class)))?;
+    let duration_s = (at - entered_at).num_seconds().max(0);
+    let owner = match kind {
+        SessionKind::Exempt => return Ok(free(duration_s, "应急车辆免费", filing_no)),
+        SessionKind::Permit => return Ok(free(duration_s, "月卡/产权车位免费", filing_no)),
+        SessionKind::Owner => true,
+        SessionKind::Visitor => false,
+    };
+    let tariff = filed
+        .as_ref()
+        .map(|f| &f.tariff)
+        .unwrap_or(&rules.draft_tariff);
+    let stay = Stay {
+        entered_at,
+        exited_at: billing_instant(at, session.last_paid_at, rules.policy.exit_grace_min),
+        class,
+        owner,
+        extra_free_min: if owner {
+            rules.policy.owner_free_min
+        } else {
+            0
+        },
+        time_zone: rules.time_zone,
+    };
+    let mut bill = tariff.bill(&stay).map_err(|e| {
+        ApiError::invalid(
+            "stay_not_billable",
+            format!("{e}; handle this exit at the booth"),
+        )
+    })?;
+    let clamped = match &filed {
+        Some(filed) => match filed.standard.max_fee(class, bill.duration_s) {
+            Some(limit) => bill.clamp(
+                limit,
+                format!("按政府指导价封顶（{}）", filed.standard_document),
+            ),
+            None => false,
+        },
+        None => false,
+    };
+    Ok(Priced {
+        bill,
+        filing_no,
+        clamped,
+    })
+}
+
+fn free(duration_s: i64, description: &str, filing_no: Option<String>) -> Priced {
+    Priced {
+        bill: Bill::free(duration_s, description),
+        filing_no,
+        clamped: false,
+    }
+}
+
+/// The no-entry-record fee of the tariff in force at `at`, if it has one.
+pub async fn no_entry_fee(
+    tx: &mut PgConnection,
+    rules: &LotRules,
+    at: DateTime<Utc>,
+) -> Result<(Option<Money>, Option<Uuid>), ApiError> {
+    match tariffs::filed_in_force(&mut *tx, rules.lot_id, at).await? {
+        Some(filed) => Ok((filed.tariff.no_entry_fee, Some(filed.version_id))),
+        None => Ok((rules.draft_tariff.no_entry_fee, None)),
+    }
+}

@@ -1,0 +1,191 @@
+//! Public pages, no login: what a session costs now (kiosks, mini-programs) and each lot's
+//! price board (明码标价). A lot is addressed by its id, which is not guessable.
+
+use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use parkshare_domain::plate::Plate;
+use parkshare_tariff::words;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::billing::{self, LotRules, Priced};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::sessions::Session;
+use crate::store::{registry, sessions, tariffs};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(quote)
+        .service(price_board)
+        .service(price_board_html);
+}
+
+/// What a session would cost if it left at `at`.
+#[derive(Debug, Serialize)]
+pub struct Quote {
+    pub session_id: Uuid,
+    pub plate: String,
+    pub entered_at: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+    pub fee: String,
+    pub paid: String,
+    pub amount_due: String,
+    pub filing_no: Option<String>,
+    pub bill: parkshare_tariff::Bill,
+}
+
+pub async fn quote_session(
+    state: &AppState,
+    rules: &LotRules,
+    session: &Session,
+    at: DateTime<Utc>,
+) -> Result<Quote, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let Priced {
+        bill, filing_no, ..
+    } = billing::price(&mut tx, rules, session, at).await?;
+    tx.commit().await?;
+    let paid = parkshare_domain::money::Money::parse(session.paid)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Quote {
+        session_id: session.id,
+        plate: session.plate.clone(),
+        entered_at: session.entered_at,
+        at,
+        fee: bill.total.to_string(),
+        paid: paid.to_string(),
+        amount_due: bill.total.saturating_sub(paid).to_string(),
+        filing_no,
+        bill,
+    })
+}
+
+#[derive(Deserialize)]
+struct QuoteQuery {
+    plate: String,
+    at: Option<DateTime<Utc>>,
+}
+
+#[get("/v1/public/lots/{lot_id}/quote")]
+async fn quote(
+    state: web::Data<AppState>,
+    lot_id: web::Path<Uuid>,
+    q: web::Query<QuoteQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let plate =
+        Plate::parse(&q.plate).map_err(|e| ApiError::invalid("malformed_plate", e.to_string()))?;
+    let rules = registry::lot_rules(&state.db, *lot_id)
+        .await?
+        .ok_or(ApiError::NotFound("lot"))?;
+    let session = sessions::open_session(&state.db, rules.lot_id, plate.as_str())
+        .await?
+        .ok_or(ApiError::NotFound("parking session"))?;
+    Ok(HttpResponse::Ok()
+        .json(quote_session(&state, &rules, &session, q.at.unwrap_or_else(Utc::now)).await?))
+}
+
+#[derive(Debug, Serialize)]
+struct PriceBoard {
+    compound: String,
+    lot: String,
+    /// `filed` or `not_filed` (a draft tariff no driver should be charged by).
+    status: &'static str,
+    filing_no: Option<String>,
+    effective_from: Option<DateTime<Utc>>,
+    basis: Option<String>,
+    resolution_no: Option<String>,
+    standard: Option<String>,
+    standard_document: Option<String>,
+    lines: Vec<String>,
+    tariff: parkshare_tariff::Tariff,
+}
+
+async fn board(state: &AppState, lot_id: Uuid) -> Result<PriceBoard, ApiError> {
+    let (compound, lot) = registry::lot_names(&state.db, lot_id)
+        .await?
+        .ok_or(ApiError::NotFound("lot"))?;
+    let rules = registry::lot_rules(&state.db, lot_id)
+        .await?
+        .ok_or(ApiError::NotFound("lot"))?;
+    Ok(
+        match tariffs::filed_in_force(&state.db, lot_id, Utc::now()).await? {
+            Some(f) => PriceBoard {
+                compound,
+                lot,
+                status: "filed",
+                lines: words::describe(&f.tariff),
+                filing_no: Some(f.filing_no),
+                effective_from: Some(f.effective_from),
+                basis: Some(f.basis),
+                resolution_no: f.resolution_no,
+                standard: Some(f.standard_name),
+                standard_document: Some(f.standard_document),
+                tariff: f.tariff,
+            },
+            None => PriceBoard {
+                compound,
+                lot,
+                status: "not_filed",
+                lines: words::describe(&rules.draft_tariff),
+                filing_no: None,
+                effective_from: None,
+                basis: None,
+                resolution_no: None,
+                standard: None,
+                standard_document: None,
+                tariff: rules.draft_tariff,
+            },
+        },
+    )
+}
+
+#[get("/v1/public/lots/{lot_id}/price-board")]
+async fn price_board(
+    state: web::Data<AppState>,
+    lot_id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(board(&state, *lot_id).await?))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[get("/v1/public/lots/{lot_id}/price-board.html")]
+async fn price_board_html(
+    state: web::Data<AppState>,
+    lot_id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let b = board(&state, *lot_id).await?;
+    let items: String = b
+        .lines
+        .iter()
+        .map(|l| format!("<li>{}</li>", escape(l)))
+        .collect();
+    let filing = match (&b.filing_no, &b.standard_document) {
+        (Some(no), Some(doc)) => format!(
+            "<p>备案号：{}</p><p>执行标准：{}（{}）</p>",
+            escape(no),
+            escape(b.standard.as_deref().unwrap_or("")),
+            escape(doc)
+        ),
+        _ => "<p class=\"warn\">本收费标准尚未备案</p>".to_owned(),
+    };
+    let html = format!(
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{compound} {lot} 停车收费公示</title>\
+         <style>body{{font-family:sans-serif;max-width:40em;margin:1em auto;padding:0 1em;line-height:1.6}}\
+         h1{{font-size:1.4em}}.warn{{color:#b00}}@media print{{body{{max-width:none}}}}</style></head>\
+         <body><h1>{compound} {lot}<br>停车收费明码标价</h1><ul>{items}</ul>{filing}\
+         <p>如对收费有异议，可向价格主管部门反映。</p></body></html>",
+        compound = escape(&b.compound),
+        lot = escape(&b.lot),
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}

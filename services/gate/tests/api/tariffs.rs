@@ -1,0 +1,245 @@
+//! Filing tariffs against the regulated standard, billing by the version in force at entry,
+//! quotes and the public price board.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, str_of, Site, TestApp};
+
+fn hourly(price: &str) -> Value {
+    json!({"free": {"kind": "none"},
+           "small": {"day": {"steps": [{"kind": "units", "unit_min": 60, "price": price, "until_min": null}]},
+                     "caps": [{"kind": "rolling24h", "amount": "20.00"}]}})
+}
+
+async fn standard(app: &TestApp, site: &Site) -> String {
+    let body = json!({"name": "住宅小区公共车位", "document": "示例发改价格〔2026〕1号", "space_kind": "common",
+                      "standard": {"small": {"per_hour": {"kind": "max", "amount": "3.00"},
+                                             "per_24h": {"kind": "base_with_float", "base": "20.00", "float_pct": "10"},
+                                             "monthly": {"kind": "max", "amount": "150.00"}}}});
+    app.create(
+        &format!("/v1/admin/compounds/{}/price-standards", site.compound),
+        body,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn file(app: &TestApp, site: &Site, tariff: Value, standard: &str) -> (u16, Value) {
+    let body =
+        json!({"tariff": tariff, "standard_id": standard, "basis": {"kind": "authority_standard"}});
+    app.staff(
+        "POST",
+        &format!("/v1/admin/lots/{}/tariffs", site.lot),
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_tariff_above_the_standard_is_refused_with_the_offending_stay() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let standard = standard(&app, &site).await;
+    let (status, body) = file(&app, &site, hourly("4.00"), &standard).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("tariff_exceeds_cap")),
+        "{body}"
+    );
+    assert_eq!(body["error"]["violation"]["duration_min"], 1);
+    assert_eq!(body["error"]["violation"]["fee"], "4.00");
+    assert_eq!(body["error"]["violation"]["limit"], "3.00");
+
+    let (status, filed) = file(&app, &site, hourly("3.00"), &standard).await;
+    assert_eq!(status, 201, "{filed}");
+    assert!(str_of(&filed, "filing_no").starts_with("PS-"), "{filed}");
+    assert_eq!(filed["version"], 1);
+    // Filed versions are immutable, in the database itself.
+    let update = sqlx::query("update tariff_versions set tariff = '{}'::jsonb")
+        .execute(&app.db)
+        .await;
+    assert!(update.is_err(), "a filed tariff must not change");
+
+    let yesterday = Utc::now() - Duration::days(1);
+    let body = json!({"tariff": hourly("2.00"), "standard_id": standard, "basis": {"kind": "authority_standard"},
+                      "effective_from": yesterday});
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/lots/{}/tariffs", site.lot),
+            Some(body),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("retroactive_tariff"))
+    );
+    let body = json!({"tariff": hourly("2.00"), "standard_id": standard,
+                      "basis": {"kind": "assembly_resolution", "number": "业主大会决议〔2026〕3号", "date": "2026-10-01"}});
+    let (status, v2) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/lots/{}/tariffs", site.lot),
+            Some(body),
+        )
+        .await;
+    assert_eq!(
+        (status, v2["version"].as_i64(), v2["basis"].as_str()),
+        (201, Some(2), Some("assembly_resolution"))
+    );
+
+    let other = app.new_tenant("别家物业").await;
+    let (status, _) = app
+        .send(
+            "GET",
+            &format!("/v1/admin/lots/{}/tariffs", site.lot),
+            &other,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn each_stay_is_billed_by_the_version_in_force_at_its_entry() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let standard = standard(&app, &site).await;
+    let (_, v1) = file(&app, &site, hourly("2.00"), &standard).await;
+    tokio::time::sleep(StdDuration::from_millis(1100)).await;
+    let (_, a) = app.read(&site.entries[0], "京A11111", Utc::now()).await;
+    assert_eq!(str_of(&a, "action"), "open");
+    let (_, v2) = file(&app, &site, hourly("3.00"), &standard).await;
+    tokio::time::sleep(StdDuration::from_millis(1100)).await;
+    let (_, b) = app.read(&site.entries[0], "京B22222", Utc::now()).await;
+
+    let leave = Utc::now() + Duration::minutes(3);
+    // Kiosk quote before driving to the exit: the same figure the exit will ask for.
+    let (status, quote) = app
+        .send(
+            "GET",
+            &format!(
+                "/v1/public/lots/{}/quote?plate=京A11111&at={}",
+                site.lot,
+                leave.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&quote, "amount_due")),
+        (200, "2.00"),
+        "{quote}"
+    );
+    let (_, exit_a) = app.read(&site.exit, "京A11111", leave).await;
+    let (_, exit_b) = app.read(&site.exit, "京B22222", leave).await;
+    assert_eq!(
+        (str_of(&exit_a, "amount_due"), str_of(&exit_a, "filing_no")),
+        ("2.00", str_of(&v1, "filing_no"))
+    );
+    assert_eq!(
+        (str_of(&exit_b, "amount_due"), str_of(&exit_b, "filing_no")),
+        ("3.00", str_of(&v2, "filing_no"))
+    );
+
+    let session = str_of(&b, "session_id");
+    let (status, staff_quote) = app
+        .staff("GET", &format!("/v1/admin/sessions/{session}/quote"), None)
+        .await;
+    assert_eq!(
+        (status, str_of(&staff_quote, "filing_no")),
+        (200, str_of(&v2, "filing_no"))
+    );
+    let (status, _) = app
+        .send(
+            "GET",
+            &format!("/v1/public/lots/{}/quote?plate=京C33333", site.lot),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = app
+        .send(
+            "GET",
+            &format!("/v1/public/lots/{}/quote?plate=nonsense", site.lot),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("malformed_plate"))
+    );
+}
+
+#[tokio::test]
+async fn the_price_board_shows_the_filed_tariff_in_words() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let (status, draft) = app
+        .send(
+            "GET",
+            &format!("/v1/public/lots/{}/price-board", site.lot),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!((status, draft["status"].as_str()), (200, Some("not_filed")));
+
+    let standard = standard(&app, &site).await;
+    let (_, filed) = file(&app, &site, hourly("3.00"), &standard).await;
+    let (_, board) = app
+        .send(
+            "GET",
+            &format!("/v1/public/lots/{}/price-board", site.lot),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(board["status"], "filed");
+    assert_eq!(board["filing_no"], filed["filing_no"]);
+    assert_eq!(board["standard_document"], "示例发改价格〔2026〕1号");
+    let lines: Vec<&str> = board["lines"]
+        .as_array()
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        lines.contains(&"小型车：每1小时3.00元；自入场起每24小时最高20.00元"),
+        "{lines:?}"
+    );
+
+    let response = app
+        .client
+        .get(format!(
+            "{}/v1/public/lots/{}/price-board.html",
+            app.address, site.lot
+        ))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap_or_default()
+        .starts_with("text/html"));
+    let html = response.text().await.unwrap_or_default();
+    assert!(
+        html.contains("明码标价") && html.contains(str_of(&filed, "filing_no")),
+        "{html}"
+    );
+    let (status, _) = app
+        .send(
+            "GET",
+            "/v1/public/lots/00000000-0000-0000-0000-000000000000/price-board",
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
