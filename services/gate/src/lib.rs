@@ -7,6 +7,7 @@
 //!   lists, CSV imports, occupancy, sessions, payments, anomalies);
 //! - [`operator`]: onboarding tenants; [`public`]: quotes and price boards, no login;
 //! - [`billing`]: which tariff version prices a session, and the regulated guard;
+//! - [`settlement`]: payment intents, provider callbacks, cash, refunds and the ledger;
 //! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
 //! - [`store`]: Postgres statements; [`auth`]: device, staff and operator credentials;
 //! - [`startup`], [`settings`], [`telemetry`], [`openapi`], [`demo`]: wiring.
@@ -24,6 +25,7 @@ pub mod openapi;
 pub mod operator;
 pub mod public;
 pub mod settings;
+pub mod settlement;
 pub mod startup;
 pub mod store;
 pub mod sync;

@@ -26,6 +26,15 @@ pub struct Settings {
     pub rebuild_on_start: RebuildMode,
     /// `PARKSHARE_LOG_FORMAT`: `json` (default) or `pretty`.
     pub log_json: bool,
+    /// `PARKSHARE_PROVIDER_SECRET`: the key payment notifications are signed with. Unset: a
+    /// random key per process (fine for one local process, wrong for several replicas).
+    pub provider_secret: Option<String>,
+    /// `PARKSHARE_SIMULATED_PROVIDER`: `on` (default) enables the built-in simulated payment
+    /// provider; `off` in production.
+    pub simulated_provider: bool,
+    /// `PARKSHARE_CALLBACK_BASE_URL`: where providers reach this service; default its own
+    /// listening address.
+    pub callback_base_url: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -42,6 +51,12 @@ impl std::fmt::Debug for Settings {
                 &self.operator_token.as_ref().map(|_| "<set>"),
             )
             .field("rebuild_on_start", &self.rebuild_on_start)
+            .field(
+                "provider_secret",
+                &self.provider_secret.as_ref().map(|_| "<set>"),
+            )
+            .field("simulated_provider", &self.simulated_provider)
+            .field("callback_base_url", &self.callback_base_url)
             .finish()
     }
 }
@@ -96,6 +111,19 @@ impl Settings {
                 .filter(|t| !t.is_empty()),
             rebuild_on_start,
             log_json: var("PARKSHARE_LOG_FORMAT", "json") != "pretty",
+            provider_secret: std::env::var("PARKSHARE_PROVIDER_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            simulated_provider: match var("PARKSHARE_SIMULATED_PROVIDER", "on").as_str() {
+                "on" => true,
+                "off" => false,
+                other => {
+                    anyhow::bail!("PARKSHARE_SIMULATED_PROVIDER must be on or off, not {other}")
+                }
+            },
+            callback_base_url: std::env::var("PARKSHARE_CALLBACK_BASE_URL")
+                .ok()
+                .filter(|s| !s.is_empty()),
         })
     }
 }

@@ -10,7 +10,7 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 
 use crate::occupancy::Occupancy;
 use crate::settings::{redact_url, Settings};
-use crate::{admin, error, gate, openapi, operator, public, sync};
+use crate::{admin, error, gate, openapi, operator, public, settlement, sync};
 
 /// Largest JSON body accepted: gate events and admin objects are small. (Camera adapters with
 /// inline images will get their own, larger limit on their own routes.)
@@ -22,6 +22,18 @@ pub struct AppState {
     pub db: PgPool,
     pub occupancy: Occupancy,
     pub operator_token_digest: Option<Vec<u8>>,
+    pub payments: PaymentsConfig,
+    /// Outgoing HTTP (the simulated provider's callbacks; webhooks later).
+    pub http: reqwest::Client,
+}
+
+pub struct PaymentsConfig {
+    /// The key provider notifications are signed with.
+    pub provider_secret: Vec<u8>,
+    /// The built-in simulated provider is enabled.
+    pub simulated: bool,
+    /// Where the simulated provider calls back, e.g. `http://127.0.0.1:8080`.
+    pub callback_base_url: String,
 }
 
 /// Creates the service's database if it does not exist yet.
@@ -76,10 +88,28 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         .get_connection_manager()
         .await
         .with_context(|| format!("connecting to Redis at {}", redact_url(&settings.redis_url)))?;
+    let provider_secret = match &settings.provider_secret {
+        Some(secret) => secret.as_bytes().to_vec(),
+        None => {
+            tracing::warn!(
+                "PARKSHARE_PROVIDER_SECRET is unset: using a random one for this process"
+            );
+            crate::auth::new_token().into_bytes()
+        }
+    };
     Ok(AppState {
         db,
         occupancy: Occupancy::new(redis, settings.redis_prefix.clone()),
         operator_token_digest: settings.operator_token.as_deref().map(crate::auth::digest),
+        payments: PaymentsConfig {
+            provider_secret,
+            simulated: settings.simulated_provider,
+            callback_base_url: settings.callback_base_url.clone().unwrap_or_default(),
+        },
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .context("building the HTTP client")?,
     })
 }
 
@@ -93,6 +123,10 @@ pub async fn run(
         .await
         .map_err(|e| anyhow::anyhow!("rebuilding occupancy at start: {e:?}"))?;
     tracing::info!(lots = rebuilt, mode = ?settings.rebuild_on_start, "occupancy rebuilt at start");
+    let mut state = state;
+    if state.payments.callback_base_url.is_empty() {
+        state.payments.callback_base_url = format!("http://{}", listener.local_addr()?);
+    }
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -112,6 +146,7 @@ pub async fn run(
             .configure(gate::routes)
             .configure(operator::routes)
             .configure(public::routes)
+            .configure(settlement::public_routes)
             .configure(admin::routes)
             .default_service(web::to(not_found))
     })

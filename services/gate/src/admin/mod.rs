@@ -25,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(people::routes)
             .configure(imports::routes)
             .configure(operations::routes)
-            .configure(tariffs::routes),
+            .configure(tariffs::routes)
+            .configure(crate::settlement::admin_routes),
     );
 }

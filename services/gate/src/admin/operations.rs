@@ -2,8 +2,6 @@
 //! recorded by staff, anomalies.
 
 use actix_web::{get, post, web, HttpResponse};
-use parkshare_domain::money::Money;
-use rust_decimal::Decimal;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -19,7 +17,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(occupancy)
         .service(rebuild)
         .service(list_sessions)
-        .service(record_payment)
         .service(quote)
         .service(list_anomalies);
 }
@@ -72,46 +69,6 @@ async fn list_sessions(
     };
     Ok(HttpResponse::Ok()
         .json(sessions::sessions(&state.db, staff.tenant_id, lot.id, status).await?))
-}
-
-#[derive(Deserialize)]
-struct PaymentBody {
-    amount: Decimal,
-}
-
-/// Records a payment taken by staff for an open session (online payments come later). The
-/// next exit read within the grace period opens the barrier.
-#[post("/sessions/{id}/payments")]
-async fn record_payment(
-    state: web::Data<AppState>,
-    staff: Staff,
-    id: web::Path<Uuid>,
-    body: web::Json<PaymentBody>,
-) -> Result<HttpResponse, ApiError> {
-    let amount = Money::parse(body.amount)
-        .map_err(|e| ApiError::invalid("invalid_amount", e.to_string()))?;
-    if amount.is_zero() {
-        return Err(ApiError::invalid(
-            "invalid_amount",
-            "amount must be positive",
-        ));
-    }
-    let mut tx = state.db.begin().await?;
-    let session = sessions::session_for_update(&mut *tx, staff.tenant_id, *id)
-        .await?
-        .ok_or(ApiError::NotFound("session"))?;
-    if session.status != "open" {
-        return Err(ApiError::conflict(
-            "session_closed",
-            "the session is closed; nothing is owed",
-        ));
-    }
-    sessions::record_payment(&mut tx, session.id, amount.yuan()).await?;
-    tx.commit().await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "session_id": session.id,
-        "paid": (Money::parse(session.paid).unwrap_or_default() + amount),
-    })))
 }
 
 #[get("/lots/{id}/anomalies")]

@@ -2,7 +2,11 @@
 //! `registry`: tenants, compounds, lots, gates, owners, spaces, vehicles, permits, lists.
 //! `sessions`: stays, gate events, payments and anomalies.
 //! `tariffs`: price standards and filed tariff versions.
+//! `ledger`: accounts, journal transactions, postings, revenue policies.
+//! `payments`: payment intents, payments, provider callbacks, refunds.
 
+pub mod ledger;
+pub mod payments;
 pub mod registry;
 pub mod sessions;
 pub mod tariffs;

@@ -838,3 +838,15 @@ pub async fn lot_names(
         .fetch_optional(db)
         .await
 }
+
+pub async fn owner_of_tenant(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    owner_id: Uuid,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar("select exists (select 1 from owners where tenant_id = $1 and id = $2)")
+        .bind(tenant_id)
+        .bind(owner_id)
+        .fetch_one(db)
+        .await
+}

@@ -80,6 +80,8 @@ pub async fn recent_open_response(
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Session {
     pub id: Uuid,
+    #[serde(skip)]
+    pub tenant_id: Uuid,
     pub lot_id: Uuid,
     pub plate: String,
     pub vehicle_class: String,
@@ -101,7 +103,7 @@ pub struct Session {
     pub tariff_version_id: Option<Uuid>,
 }
 
-const SESSION_COLUMNS: &str = "id, lot_id, plate, vehicle_class, kind, pool, status, origin, entered_at,
+const SESSION_COLUMNS: &str = "id, tenant_id, lot_id, plate, vehicle_class, kind, pool, status, origin, entered_at,
     entry_gate_id, exited_at, exit_gate_id, fee, bill, paid, last_paid_at, anomaly, tariff_version_id";
 
 pub async fn open_session(
@@ -371,23 +373,4 @@ pub async fn session_for_update(
     .bind(id)
     .fetch_optional(db)
     .await
-}
-
-pub async fn record_payment(
-    db: &mut PgConnection,
-    session_id: Uuid,
-    amount: Decimal,
-) -> sqlx::Result<()> {
-    sqlx::query("insert into session_payments (id, session_id, amount, method) values ($1, $2, $3, 'staff_marked')")
-        .bind(Uuid::new_v4())
-        .bind(session_id)
-        .bind(amount)
-        .execute(&mut *db)
-        .await?;
-    sqlx::query("update sessions set paid = paid + $2, last_paid_at = now(), updated_at = now() where id = $1")
-        .bind(session_id)
-        .bind(amount)
-        .execute(&mut *db)
-        .await
-        .map(drop)
 }

@@ -47,6 +47,7 @@ pub fn test_settings() -> Settings {
     settings.db_pool_max = 8;
     settings.operator_token = Some(format!("operator-{id}"));
     settings.rebuild_on_start = RebuildMode::Force;
+    settings.provider_secret = Some(format!("provider-{id}"));
     settings
 }
 
@@ -260,15 +261,18 @@ impl TestApp {
         }
     }
 
-    pub async fn pay(&self, session: &str, amount: &str) {
+    /// Cash at the booth; returns the payment.
+    pub async fn pay(&self, session: &str, amount: &str) -> Value {
+        let key = Uuid::new_v4().to_string();
         let (status, body) = self
             .staff(
                 "POST",
                 &format!("/v1/admin/sessions/{session}/payments"),
-                Some(json!({"amount": amount})),
+                Some(json!({"amount": amount, "shift": "早班 王芳", "idempotency_key": key})),
             )
             .await;
         assert_eq!(status, 201, "{body}");
+        body
     }
 }
 

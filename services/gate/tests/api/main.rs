@@ -8,4 +8,5 @@ mod imports;
 mod occupancy;
 mod restart;
 mod security;
+mod settlement;
 mod tariffs;

@@ -87,7 +87,7 @@ async fn another_tenants_objects_answer_404() {
             "POST",
             &format!("/v1/admin/sessions/{session}/payments"),
             &other,
-            Some(json!({"amount": "1.00"})),
+            Some(json!({"amount": "1.00", "shift": "早班", "idempotency_key": "k1"})),
         )
         .await;
     assert_eq!(status, 404);

@@ -1,0 +1,26 @@
+//! Settlement (issue 5): payments and the double-entry ledger.
+//!
+//! - `payments`: payment intents, provider callbacks, cash at the booth, refunds;
+//! - `provider`: the provider interface (signed notifications) and the simulated provider;
+//! - `posting`: payments and unmatched receipts as journal transactions (the split itself is
+//!   the pure `parkshare-ledger` crate);
+//! - `views`: accounts, journal, balance check, owners' earnings, revenue policies.
+//!
+//! It shares the gate's database today: a payment must credit the session the exit reads in
+//! the same transaction. It is a folder of its own so it can become its own service.
+
+pub mod payments;
+pub mod posting;
+pub mod provider;
+pub mod views;
+
+use actix_web::web;
+
+pub fn public_routes(cfg: &mut web::ServiceConfig) {
+    payments::public_routes(cfg);
+}
+
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    payments::admin_routes(cfg);
+    views::admin_routes(cfg);
+}

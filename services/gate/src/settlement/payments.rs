@@ -1,0 +1,467 @@
+//! Paying for a stay: payment intents (prepaid in the lot or at the exit), provider callbacks,
+//! cash at a staffed booth, and refunds. Every payment and refund is one ledger transaction,
+//! written in the same database transaction as the payment itself.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::{Duration, Utc};
+use parkshare_domain::money::Money;
+use parkshare_domain::plate::Plate;
+use parkshare_ledger::split::{refund_entry, Parties};
+use parkshare_ledger::{Entry, Source};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::posting::{credit_payment, record_unmatched_receipt};
+use super::provider::{self, Delivery, Notification, SIGNATURE_HEADER};
+use crate::auth::Staff;
+use crate::billing;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::ledger::{self, NewTransaction};
+use crate::store::payments::{self, NewCallback, NewPayment};
+use crate::store::{registry, sessions};
+
+/// How long a driver has to pay an intent: long enough to pay on a phone, short enough that
+/// the amount is still what the stay costs.
+const INTENT_TTL_MIN: i64 = 15;
+/// Longest delay the simulated provider may be asked for.
+const SIMULATED_DELAY_MS_MAX: u64 = 60_000;
+/// Most copies of one notification the simulated provider may be asked to send.
+const SIMULATED_COPIES_MAX: u32 = 3;
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("{e}"))
+}
+
+#[derive(Deserialize)]
+struct IntentBody {
+    plate: String,
+}
+
+/// A driver asks to pay what their stay costs now: an intent for the amount due, valid for
+/// [`INTENT_TTL_MIN`]. Asking again for the same amount returns the same intent.
+#[post("/v1/public/lots/{lot_id}/payment-intents")]
+async fn create_intent(
+    state: web::Data<AppState>,
+    lot_id: web::Path<Uuid>,
+    body: web::Json<IntentBody>,
+) -> Result<HttpResponse, ApiError> {
+    let plate = Plate::parse(&body.plate)
+        .map_err(|e| ApiError::invalid("malformed_plate", e.to_string()))?;
+    let rules = registry::lot_rules(&state.db, *lot_id)
+        .await?
+        .ok_or(ApiError::NotFound("lot"))?;
+    let session = sessions::open_session(&state.db, rules.lot_id, plate.as_str())
+        .await?
+        .ok_or(ApiError::NotFound("parking session"))?;
+    let now = Utc::now();
+    let mut tx = state.db.begin().await?;
+    let priced = billing::price(&mut tx, &rules, &session, now).await?;
+    let paid = Money::parse(session.paid).map_err(internal)?;
+    let due = priced.bill.total.saturating_sub(paid);
+    if due.is_zero() {
+        return Err(ApiError::invalid(
+            "nothing_due",
+            "nothing is owed for this stay now",
+        ));
+    }
+    if let Some(pending) = payments::pending_intent(&mut *tx, session.id).await? {
+        if pending.amount == due.yuan() && pending.expires_at > now {
+            return Ok(HttpResponse::Ok().json(intent_view(&state, &pending)));
+        }
+        let status = if pending.expires_at > now {
+            "cancelled"
+        } else {
+            "expired"
+        };
+        payments::set_intent_status(&mut *tx, pending.id, status).await?;
+    }
+    let bill = serde_json::to_value(&priced.bill).map_err(internal)?;
+    let intent = payments::insert_intent(
+        &mut *tx,
+        session.tenant_id,
+        session.id,
+        due.yuan(),
+        now + Duration::minutes(INTENT_TTL_MIN),
+        &bill,
+        priced.filing_no.as_deref(),
+    )
+    .await
+    .map_err(|e| {
+        match crate::error::is_unique_violation(&e, "payment_intents_one_pending") {
+            true => ApiError::conflict(
+                "concurrent_intent",
+                "another payment for this stay was started; retry",
+            ),
+            false => e.into(),
+        }
+    })?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(intent_view(&state, &intent)))
+}
+
+fn intent_view(state: &AppState, intent: &payments::Intent) -> serde_json::Value {
+    json!({
+        "intent_id": intent.id,
+        "session_id": intent.session_id,
+        "amount": Money::parse(intent.amount).unwrap_or_default(),
+        "currency": intent.currency,
+        "provider": intent.provider,
+        "status": intent.status,
+        "expires_at": intent.expires_at,
+        "paid_at": intent.paid_at,
+        "filing_no": intent.filing_no,
+        "bill": intent.bill,
+        "pay_url": state.payments.simulated.then(|| format!("/v1/simulated-provider/intents/{}/pay", intent.id)),
+    })
+}
+
+/// The intent and, once paid, the receipt: the itemised bill the amount came from.
+#[get("/v1/public/payment-intents/{id}")]
+async fn get_intent(
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let intent = payments::intent(&state.db, *id)
+        .await?
+        .ok_or(ApiError::NotFound("payment intent"))?;
+    Ok(HttpResponse::Ok().json(intent_view(&state, &intent)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SimulatedPay {
+    copies: Option<u32>,
+    delay_ms: Option<u64>,
+    /// Pay a different amount than asked (to exercise the mismatch path).
+    amount: Option<rust_decimal::Decimal>,
+}
+
+/// The simulated provider's "driver paid" button: answers at once, then calls back the
+/// service like a real provider would. Only when the simulated provider is enabled.
+#[post("/v1/simulated-provider/intents/{id}/pay")]
+async fn simulated_pay(
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: Option<web::Json<SimulatedPay>>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.payments.simulated {
+        return Err(ApiError::NotFound("route"));
+    }
+    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let intent = payments::intent(&state.db, *id)
+        .await?
+        .ok_or(ApiError::NotFound("payment intent"))?;
+    let copies = body.copies.unwrap_or(1);
+    let delay_ms = body.delay_ms.unwrap_or(0);
+    if !(1..=SIMULATED_COPIES_MAX).contains(&copies) || delay_ms > SIMULATED_DELAY_MS_MAX {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            format!(
+                "copies: 1 to {SIMULATED_COPIES_MAX}; delay_ms: at most {SIMULATED_DELAY_MS_MAX}"
+            ),
+        ));
+    }
+    let notification = Notification {
+        notification_id: format!("sim-{}", Uuid::new_v4().simple()),
+        intent_id: intent.id,
+        amount: body.amount.unwrap_or(intent.amount),
+        currency: intent.currency.clone(),
+        paid_at: Utc::now(),
+    };
+    provider::deliver(
+        state.http.clone(),
+        state.payments.provider_secret.clone(),
+        format!(
+            "{}/v1/payments/callbacks/simulated",
+            state.payments.callback_base_url
+        ),
+        notification.clone(),
+        Delivery {
+            copies,
+            delay: std::time::Duration::from_millis(delay_ms),
+        },
+    );
+    Ok(HttpResponse::Accepted().json(json!({"notification_id": notification.notification_id})))
+}
+
+/// A provider's notification. Verified (signature, then amount and currency against the
+/// intent), recorded whatever it says, and credited at most once per intent: a repeat, a late
+/// payment or a wrong amount is answered 200 so the provider stops retrying, and is recorded.
+#[post("/v1/payments/callbacks/simulated")]
+async fn callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let signature = req
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !provider::verify(&state.payments.provider_secret, &body, signature) {
+        return Err(ApiError::Forbidden {
+            code: "bad_signature",
+            message: "the notification's signature does not verify".into(),
+        });
+    }
+    let raw: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    let n: Notification = serde_json::from_value(raw.clone())
+        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+    let amount = Money::parse(n.amount)
+        .ok()
+        .filter(|m| !m.is_zero())
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid_body", "amount must be a positive amount in fen")
+        })?;
+    let mut tx = state.db.begin().await?;
+    let record = |outcome: &'static str, intent_id: Option<Uuid>| NewCallback {
+        provider: "simulated",
+        notification_id: &n.notification_id,
+        intent_id,
+        amount: Some(amount.yuan()),
+        outcome,
+        body: &raw,
+    };
+    let Some(intent) = payments::intent_for_update(&mut *tx, n.intent_id).await? else {
+        payments::insert_callback(&mut *tx, &record("unknown_intent", None)).await?;
+        tx.commit().await?;
+        tracing::warn!(intent_id = %n.intent_id, "provider notification for an unknown intent");
+        return Ok(HttpResponse::Ok().json(json!({"result": "unknown_intent"})));
+    };
+    let outcome = if intent.status == "paid" {
+        "duplicate"
+    } else if n.currency != intent.currency || amount.yuan() != intent.amount {
+        "amount_mismatch"
+    } else if intent.status != "pending" || n.paid_at > intent.expires_at {
+        "late"
+    } else {
+        "credited"
+    };
+    match outcome {
+        "credited" => {
+            payments::mark_intent_paid(&mut *tx, intent.id, n.paid_at).await?;
+            let payment = NewPayment {
+                session_id: intent.session_id,
+                amount: amount.yuan(),
+                method: "provider",
+                intent_id: Some(intent.id),
+                shift: None,
+                paid_at: n.paid_at,
+            };
+            let payment_id = payments::insert_payment(&mut tx, &payment).await?;
+            let key = format!("intent:{}", intent.id);
+            credit_payment(
+                &mut tx,
+                &key,
+                intent.session_id,
+                payment_id,
+                amount,
+                Source::Provider,
+                n.paid_at,
+            )
+            .await?;
+        }
+        "late" | "amount_mismatch" => {
+            if intent.status == "pending" {
+                payments::set_intent_status(&mut *tx, intent.id, "expired").await?;
+            }
+            let why = format!("退款待付：{outcome}（通知 {}）", n.notification_id);
+            record_unmatched_receipt(
+                &mut tx,
+                intent.tenant_id,
+                intent.session_id,
+                &n.notification_id,
+                amount,
+                &why,
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    payments::insert_callback(&mut *tx, &record(outcome, Some(intent.id))).await?;
+    tx.commit().await?;
+    tracing::info!(intent_id = %intent.id, outcome, "provider notification");
+    Ok(HttpResponse::Ok().json(json!({"result": outcome})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CashBody {
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: rust_decimal::Decimal,
+    /// The staff shift that took the cash, e.g. "2026-11-23 早班 王芳".
+    shift: String,
+    /// Sent again with a retried request, it records the payment once.
+    idempotency_key: String,
+}
+
+/// Cash taken at a staffed booth for a session. The next exit read within the grace opens.
+#[post("/sessions/{id}/payments")]
+async fn record_cash(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<CashBody>,
+) -> Result<HttpResponse, ApiError> {
+    let amount = Money::parse(body.amount)
+        .ok()
+        .filter(|m| !m.is_zero())
+        .ok_or_else(|| {
+            ApiError::invalid("invalid_amount", "amount must be positive, in whole fen")
+        })?;
+    let shift = crate::admin::validate::text("shift", &body.shift, 100)?;
+    let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
+    let mut tx = state.db.begin().await?;
+    let session = sessions::session_for_update(&mut *tx, staff.tenant_id, *id)
+        .await?
+        .ok_or(ApiError::NotFound("session"))?;
+    // A retry of a payment already recorded answers with it.
+    let ledger_key = format!("cash:{key}");
+    if let Some(existing) = payments::payment_by_key(&mut *tx, staff.tenant_id, &ledger_key).await?
+    {
+        return Ok(HttpResponse::Ok().json(existing));
+    }
+    let now = Utc::now();
+    let payment = NewPayment {
+        session_id: session.id,
+        amount: amount.yuan(),
+        method: "cash",
+        intent_id: None,
+        shift: Some(&shift),
+        paid_at: now,
+    };
+    let payment_id = payments::insert_payment(&mut tx, &payment).await?;
+    let credited = credit_payment(
+        &mut tx,
+        &ledger_key,
+        session.id,
+        payment_id,
+        amount,
+        Source::Cash,
+        now,
+    )
+    .await?;
+    if credited.is_none() {
+        // The same request, racing this one, was recorded first.
+        tx.rollback().await?;
+        let existing = payments::payment_by_key(&state.db, staff.tenant_id, &ledger_key).await?;
+        return Ok(
+            HttpResponse::Ok().json(existing.ok_or_else(|| internal("raced payment vanished"))?)
+        );
+    }
+    tx.commit().await?;
+    let payment = payments::payment_by_key(&state.db, staff.tenant_id, &ledger_key)
+        .await?
+        .ok_or_else(|| internal("payment vanished"))?;
+    Ok(HttpResponse::Created().json(payment))
+}
+
+#[get("/sessions/{id}/payments")]
+async fn list_payments(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let session = sessions::session(&state.db, staff.tenant_id, *id)
+        .await?
+        .ok_or(ApiError::NotFound("session"))?;
+    Ok(HttpResponse::Ok().json(payments::payments_of_session(&state.db, session.id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundBody {
+    #[serde(with = "rust_decimal::serde::str")]
+    amount: rust_decimal::Decimal,
+    reason: String,
+    idempotency_key: String,
+}
+
+/// Refunds part or all of a payment by a reversing transaction: every account the payment
+/// credited gives back its share. Never more than was paid, in any number of refunds.
+#[post("/payments/{id}/refunds")]
+async fn refund(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<RefundBody>,
+) -> Result<HttpResponse, ApiError> {
+    let amount = Money::parse(body.amount)
+        .ok()
+        .filter(|m| !m.is_zero())
+        .ok_or_else(|| {
+            ApiError::invalid("invalid_amount", "amount must be positive, in whole fen")
+        })?;
+    let reason = crate::admin::validate::text("reason", &body.reason, 500)?;
+    let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
+    let mut tx = state.db.begin().await?;
+    let payment = payments::payment_for_update(&mut *tx, staff.tenant_id, *id)
+        .await?
+        .ok_or(ApiError::NotFound("payment"))?;
+    let ledger_key = format!("refund:{key}");
+    if let Some(existing) = payments::refund_by_key(&mut *tx, staff.tenant_id, &ledger_key).await? {
+        return Ok(HttpResponse::Ok().json(existing));
+    }
+    let Some(transaction_id) = payment.transaction_id else {
+        return Err(ApiError::conflict(
+            "not_refundable",
+            "this payment predates the ledger; refund it at the booth",
+        ));
+    };
+    let paid_entry =
+        Entry::new(ledger::entry_of(&mut *tx, transaction_id).await?).map_err(internal)?;
+    let source = Parties {
+        tenant_id: payment.tenant_id,
+        compound_id: payment.compound_id,
+    }
+    .source(if payment.method == "cash" {
+        Source::Cash
+    } else {
+        Source::Provider
+    });
+    let already = Money::parse(payment.refunded).map_err(internal)?;
+    let entry = refund_entry(&paid_entry, source, already, amount).map_err(|e| match e {
+        parkshare_ledger::RefundError::MoreThanPaid { .. } => {
+            ApiError::invalid("refund_exceeds_payment", e.to_string())
+        }
+        other => internal(other),
+    })?;
+    let t = NewTransaction {
+        tenant_id: staff.tenant_id,
+        idempotency_key: &ledger_key,
+        kind: "refund",
+        session_id: Some(payment.session_id),
+        payment_id: Some(payment.id),
+        memo: &reason,
+    };
+    let (transaction_id, created) = ledger::post(&mut tx, &t, &entry).await?;
+    if !created {
+        tx.rollback().await?;
+        let existing = payments::refund_by_key(&state.db, staff.tenant_id, &ledger_key).await?;
+        return Ok(
+            HttpResponse::Ok().json(existing.ok_or_else(|| internal("raced refund vanished"))?)
+        );
+    }
+    payments::insert_refund(&mut tx, &payment, amount.yuan(), &reason, transaction_id).await?;
+    tx.commit().await?;
+    let refund = payments::refund_by_key(&state.db, staff.tenant_id, &ledger_key)
+        .await?
+        .ok_or_else(|| internal("refund vanished"))?;
+    Ok(HttpResponse::Created().json(refund))
+}
+
+pub fn public_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_intent)
+        .service(get_intent)
+        .service(simulated_pay)
+        .service(callback);
+}
+
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(record_cash)
+        .service(list_payments)
+        .service(refund);
+}

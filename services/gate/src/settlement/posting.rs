@@ -1,0 +1,107 @@
+//! Turning money received into journal transactions: a payment is split by the space the stay
+//! used and the compound's revenue policy in force when it was paid; money we cannot credit
+//! (paid after its intent expired, or a different amount) is owed back to the driver.
+
+use chrono::{DateTime, Utc};
+use parkshare_domain::money::Money;
+use parkshare_ledger::{payment_entry, AccountKind, Entry, Parties, Posting, Source, SpaceUse};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::store::ledger::{self, NewTransaction};
+use crate::store::payments::{self, SessionParties};
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("{e}"))
+}
+
+fn space_use(parties: &SessionParties) -> Result<SpaceUse, ApiError> {
+    Ok(
+        match (parties.space_kind.as_deref(), parties.space_owner_id) {
+            (None, _) => SpaceUse::VisitorPool,
+            (Some("owned"), Some(owner_id)) => SpaceUse::SharedPrivate { owner_id },
+            (Some("common"), _) => SpaceUse::Common,
+            (Some("developer_unsold"), _) => SpaceUse::DeveloperUnsold,
+            (Some(other), _) => return Err(internal(format!("space kind {other}"))),
+        },
+    )
+}
+
+/// Posts the payment `payment_id` of `amount` for `session_id` under `idempotency_key` and
+/// links it to its transaction. `None` if the key was already posted (a retried request that
+/// raced this one): the caller rolls back and answers with the first.
+pub async fn credit_payment(
+    tx: &mut PgConnection,
+    idempotency_key: &str,
+    session_id: Uuid,
+    payment_id: Uuid,
+    amount: Money,
+    source: Source,
+    paid_at: DateTime<Utc>,
+) -> Result<Option<Uuid>, ApiError> {
+    let who = payments::session_parties(&mut *tx, session_id)
+        .await?
+        .ok_or_else(|| internal("payment for a missing session"))?;
+    let space = space_use(&who)?;
+    let policy = ledger::policy_in_force(&mut *tx, who.compound_id, paid_at).await?;
+    let parties = Parties {
+        tenant_id: who.tenant_id,
+        compound_id: who.compound_id,
+    };
+    let entry = payment_entry(amount, source, space, &policy, parties).map_err(internal)?;
+    let memo = format!("停车费 {}", who.plate);
+    let t = NewTransaction {
+        tenant_id: who.tenant_id,
+        idempotency_key,
+        kind: "payment",
+        session_id: Some(session_id),
+        payment_id: Some(payment_id),
+        memo: &memo,
+    };
+    let (transaction_id, created) = ledger::post(&mut *tx, &t, &entry).await?;
+    if !created {
+        return Ok(None);
+    }
+    payments::link_transaction(&mut *tx, payment_id, transaction_id).await?;
+    Ok(Some(transaction_id))
+}
+
+/// Money a provider collected that no intent can take (late, or not the amount asked): it
+/// sits in the firm's clearing account and is owed back to the driver. Idempotent per
+/// provider notification.
+pub async fn record_unmatched_receipt(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    session_id: Uuid,
+    notification_id: &str,
+    amount: Money,
+    why: &str,
+) -> Result<(), ApiError> {
+    let parties = Parties {
+        tenant_id,
+        compound_id: Uuid::nil(),
+    };
+    let entry = Entry::new([
+        Posting {
+            account: parties.source(Source::Provider),
+            amount: amount.yuan(),
+        },
+        Posting {
+            account: parties.account(AccountKind::RefundsPayable),
+            amount: -amount.yuan(),
+        },
+    ])
+    .map_err(internal)?;
+    let key = format!("receipt:{notification_id}");
+    let t = NewTransaction {
+        tenant_id,
+        idempotency_key: &key,
+        kind: "unmatched_receipt",
+        session_id: Some(session_id),
+        payment_id: None,
+        memo: why,
+    };
+    ledger::post(&mut *tx, &t, &entry).await?;
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! What people see of the ledger: the property firm's accounts, journal and balance check;
+//! an owner's earnings; a compound's revenue policies (recorded forward only).
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use parkshare_ledger::{Account, AccountKind, RevenuePolicy};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::admin::compounds::owned_compound;
+use crate::auth::Staff;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::ledger::{self, JournalFilter};
+use crate::store::payments;
+
+/// A policy may take effect this much before "now" (clock skew), never earlier: a policy
+/// never re-splits money already received.
+const EFFECTIVE_SKEW_S: i64 = 60;
+
+#[get("/ledger/accounts")]
+async fn accounts(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(ledger::accounts(&state.db, staff.tenant_id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JournalQuery {
+    session_id: Option<Uuid>,
+    account_kind: Option<String>,
+    account_holder: Option<Uuid>,
+    /// A UTC calendar day, `YYYY-MM-DD`.
+    day: Option<NaiveDate>,
+}
+
+/// The journal by session, by account or by day (at most `JOURNAL_LINES_MAX` lines).
+#[get("/ledger/journal")]
+async fn journal(
+    state: web::Data<AppState>,
+    staff: Staff,
+    q: web::Query<JournalQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let account = match (&q.account_kind, q.account_holder) {
+        (Some(kind), Some(holder)) => Some(Account::new(
+            AccountKind::parse(kind).ok_or_else(|| {
+                ApiError::invalid("unknown_account_kind", format!("no account kind {kind}"))
+            })?,
+            holder,
+        )),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::invalid(
+                "invalid_query",
+                "account_kind and account_holder go together",
+            ))
+        }
+    };
+    let filter = JournalFilter {
+        session_id: q.session_id,
+        account,
+        day: q.day,
+    };
+    Ok(HttpResponse::Ok().json(ledger::journal(&state.db, staff.tenant_id, &filter).await?))
+}
+
+/// Recomputes every balance from the postings and reports any account whose cached balance
+/// differs, and any transaction that does not balance. `ok` is true when there is neither.
+#[get("/ledger/check")]
+async fn check(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
+    let differences = ledger::balance_differences(&state.db, staff.tenant_id).await?;
+    let unbalanced = ledger::unbalanced_transactions(&state.db, staff.tenant_id).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "ok": differences.is_empty() && unbalanced.is_empty(),
+        "balance_differences": differences,
+        "unbalanced_transactions": unbalanced,
+    })))
+}
+
+/// An owner's payable balance and earnings per month. (Owners' own login comes with sharing;
+/// until then their property firm's staff read it for them.)
+#[get("/owners/{id}/earnings")]
+async fn owner_earnings(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    if !crate::store::registry::owner_of_tenant(&state.db, staff.tenant_id, *id).await? {
+        return Err(ApiError::NotFound("owner"));
+    }
+    let account = Account::new(AccountKind::OwnerPayable, *id);
+    let balance = ledger::balance(&state.db, staff.tenant_id, &account).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "owner_id": *id,
+        // A payable balance is a credit: shown as what the owner is owed.
+        "balance": -balance,
+        "months": payments::owner_earnings(&state.db, *id).await?,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyBody {
+    policy: RevenuePolicy,
+    effective_from: Option<DateTime<Utc>>,
+}
+
+#[post("/compounds/{id}/revenue-policies")]
+async fn create_policy(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<PolicyBody>,
+) -> Result<HttpResponse, ApiError> {
+    let compound = owned_compound(&state, &staff, *id).await?;
+    body.policy
+        .validate()
+        .map_err(|e| ApiError::invalid("invalid_policy", e.to_string()))?;
+    let now = Utc::now();
+    let effective_from = body.effective_from.unwrap_or(now);
+    if effective_from < now - Duration::seconds(EFFECTIVE_SKEW_S) {
+        return Err(ApiError::invalid(
+            "retroactive_policy",
+            "effective_from must not be in the past",
+        ));
+    }
+    let stored = ledger::insert_policy(
+        &state.db,
+        staff.tenant_id,
+        compound.id,
+        &body.policy,
+        effective_from,
+    )
+    .await
+    .map_err(|e| {
+        match crate::error::is_unique_violation(
+            &e,
+            "revenue_policies_compound_id_effective_from_key",
+        ) {
+            true => ApiError::conflict(
+                "policy_exists",
+                "a policy already takes effect at that instant",
+            ),
+            false => e.into(),
+        }
+    })?;
+    Ok(HttpResponse::Created().json(stored))
+}
+
+#[get("/compounds/{id}/revenue-policies")]
+async fn list_policies(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let compound = owned_compound(&state, &staff, *id).await?;
+    Ok(HttpResponse::Ok().json(ledger::policies(&state.db, staff.tenant_id, compound.id).await?))
+}
+
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(accounts)
+        .service(journal)
+        .service(check)
+        .service(owner_earnings)
+        .service(create_policy)
+        .service(list_policies);
+}

@@ -1,0 +1,293 @@
+//! The settlement ledger's tables: accounts, journal transactions, postings, revenue policies.
+//! Postings are only ever inserted; the database checks each transaction balances at commit.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use parkshare_ledger::{Account, AccountKind, Entry, Posting, RevenuePolicy};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+/// What a journal transaction is for, and how it is found again.
+pub struct NewTransaction<'a> {
+    pub tenant_id: Uuid,
+    pub idempotency_key: &'a str,
+    pub kind: &'static str,
+    pub session_id: Option<Uuid>,
+    pub payment_id: Option<Uuid>,
+    pub memo: &'a str,
+}
+
+/// Posts `entry` once per idempotency key: a repeat of the key returns the first
+/// transaction's id with `created == false` and posts nothing.
+pub async fn post(
+    tx: &mut PgConnection,
+    t: &NewTransaction<'_>,
+    entry: &Entry,
+) -> sqlx::Result<(Uuid, bool)> {
+    let inserted: Option<Uuid> = sqlx::query_scalar(
+        "insert into journal_transactions (id, tenant_id, idempotency_key, kind, session_id, payment_id, memo)
+         values ($1, $2, $3, $4, $5, $6, $7)
+         on conflict (tenant_id, idempotency_key) do nothing returning id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(t.tenant_id)
+    .bind(t.idempotency_key)
+    .bind(t.kind)
+    .bind(t.session_id)
+    .bind(t.payment_id)
+    .bind(t.memo)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = inserted else {
+        let existing = sqlx::query_scalar(
+            "select id from journal_transactions where tenant_id = $1 and idempotency_key = $2",
+        )
+        .bind(t.tenant_id)
+        .bind(t.idempotency_key)
+        .fetch_one(&mut *tx)
+        .await?;
+        return Ok((existing, false));
+    };
+    let kinds: Vec<&str> = entry
+        .postings()
+        .iter()
+        .map(|p| p.account.kind.code())
+        .collect();
+    let holders: Vec<Uuid> = entry.postings().iter().map(|p| p.account.holder).collect();
+    let amounts: Vec<Decimal> = entry.postings().iter().map(|p| p.amount).collect();
+    sqlx::query(
+        "insert into ledger_accounts (kind, holder_id, tenant_id)
+         select kind, holder, $3 from unnest($1::text[], $2::uuid[]) as a (kind, holder)
+         on conflict (kind, holder_id) do nothing",
+    )
+    .bind(&kinds)
+    .bind(&holders)
+    .bind(t.tenant_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "insert into postings (transaction_id, account_kind, account_holder, amount)
+         select $1, kind, holder, amount from unnest($2::text[], $3::uuid[], $4::numeric[]) as p (kind, holder, amount)",
+    )
+    .bind(id)
+    .bind(&kinds)
+    .bind(&holders)
+    .bind(&amounts)
+    .execute(&mut *tx)
+    .await?;
+    Ok((id, true))
+}
+
+/// The postings of one transaction, as an entry (for reversing it).
+pub async fn entry_of(db: impl PgExecutor<'_>, transaction_id: Uuid) -> sqlx::Result<Vec<Posting>> {
+    let rows: Vec<(String, Uuid, Decimal)> = sqlx::query_as(
+        "select account_kind, account_holder, amount from postings where transaction_id = $1 order by id",
+    )
+    .bind(transaction_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(kind, holder, amount)| {
+            AccountKind::parse(&kind).map(|kind| Posting {
+                account: Account::new(kind, holder),
+                amount,
+            })
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AccountBalance {
+    pub kind: String,
+    pub holder_id: Uuid,
+    pub balance: Decimal,
+}
+
+pub async fn accounts(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+) -> sqlx::Result<Vec<AccountBalance>> {
+    sqlx::query_as(
+        "select kind, holder_id, balance from ledger_accounts where tenant_id = $1 order by kind, holder_id",
+    )
+    .bind(tenant_id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn balance(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    account: &Account,
+) -> sqlx::Result<Decimal> {
+    let balance: Option<Decimal> = sqlx::query_scalar(
+        "select balance from ledger_accounts where tenant_id = $1 and kind = $2 and holder_id = $3",
+    )
+    .bind(tenant_id)
+    .bind(account.kind.code())
+    .bind(account.holder)
+    .fetch_optional(db)
+    .await?;
+    Ok(balance.unwrap_or_default())
+}
+
+/// An account whose cached balance differs from the sum of its postings.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct BalanceDifference {
+    pub kind: String,
+    pub holder_id: Uuid,
+    pub cached: Decimal,
+    pub from_postings: Decimal,
+}
+
+pub async fn balance_differences(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+) -> sqlx::Result<Vec<BalanceDifference>> {
+    sqlx::query_as(
+        "select a.kind, a.holder_id, a.balance as cached, coalesce(sum(p.amount), 0) as from_postings
+           from ledger_accounts a
+           left join postings p on p.account_kind = a.kind and p.account_holder = a.holder_id
+          where a.tenant_id = $1
+          group by a.kind, a.holder_id, a.balance
+         having a.balance <> coalesce(sum(p.amount), 0)",
+    )
+    .bind(tenant_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Transactions of the tenant whose postings do not sum to zero (the database refuses them;
+/// the check reports them anyway, so that the claim is verified rather than assumed).
+pub async fn unbalanced_transactions(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "select t.id from journal_transactions t join postings p on p.transaction_id = t.id
+          where t.tenant_id = $1 group by t.id having sum(p.amount) <> 0",
+    )
+    .bind(tenant_id)
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct JournalLine {
+    pub transaction_id: Uuid,
+    pub kind: String,
+    pub session_id: Option<Uuid>,
+    pub payment_id: Option<Uuid>,
+    pub memo: String,
+    pub created_at: DateTime<Utc>,
+    pub account_kind: String,
+    pub account_holder: Uuid,
+    pub amount: Decimal,
+}
+
+/// Filters of the journal view; all optional, combined with "and".
+#[derive(Debug, Default)]
+pub struct JournalFilter {
+    pub session_id: Option<Uuid>,
+    pub account: Option<Account>,
+    /// A UTC calendar day.
+    pub day: Option<NaiveDate>,
+}
+
+/// Most journal lines one request returns.
+pub const JOURNAL_LINES_MAX: i64 = 1000;
+
+pub async fn journal(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    f: &JournalFilter,
+) -> sqlx::Result<Vec<JournalLine>> {
+    let from = f
+        .day
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc());
+    sqlx::query_as(
+        "select t.id as transaction_id, t.kind, t.session_id, t.payment_id, t.memo, t.created_at,
+                p.account_kind, p.account_holder, p.amount
+           from journal_transactions t join postings p on p.transaction_id = t.id
+          where t.tenant_id = $1
+            and ($2::uuid is null or t.session_id = $2)
+            and ($3::text is null or t.id in (select transaction_id from postings
+                                              where account_kind = $3 and account_holder = $4))
+            and ($5::timestamptz is null or (t.created_at >= $5 and t.created_at < $5 + interval '1 day'))
+          order by t.created_at, t.id, p.id
+          limit $6",
+    )
+    .bind(tenant_id)
+    .bind(f.session_id)
+    .bind(f.account.map(|a| a.kind.code()))
+    .bind(f.account.map(|a| a.holder))
+    .bind(from)
+    .bind(JOURNAL_LINES_MAX)
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StoredPolicy {
+    pub id: Uuid,
+    pub compound_id: Uuid,
+    #[sqlx(json)]
+    pub policy: RevenuePolicy,
+    pub effective_from: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert_policy(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    policy: &RevenuePolicy,
+    effective_from: DateTime<Utc>,
+) -> sqlx::Result<StoredPolicy> {
+    sqlx::query_as(
+        "insert into revenue_policies (id, tenant_id, compound_id, policy, effective_from)
+         values ($1, $2, $3, $4, $5) returning id, compound_id, policy, effective_from, created_at",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(compound_id)
+    .bind(sqlx::types::Json(policy))
+    .bind(effective_from)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn policies(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+) -> sqlx::Result<Vec<StoredPolicy>> {
+    sqlx::query_as(
+        "select id, compound_id, policy, effective_from, created_at from revenue_policies
+          where tenant_id = $1 and compound_id = $2 order by effective_from",
+    )
+    .bind(tenant_id)
+    .bind(compound_id)
+    .fetch_all(db)
+    .await
+}
+
+/// The policy in force at `at`, or the default if the compound has recorded none yet.
+pub async fn policy_in_force(
+    db: impl PgExecutor<'_>,
+    compound_id: Uuid,
+    at: DateTime<Utc>,
+) -> sqlx::Result<RevenuePolicy> {
+    let policy: Option<sqlx::types::Json<RevenuePolicy>> = sqlx::query_scalar(
+        "select policy from revenue_policies where compound_id = $1 and effective_from <= $2
+          order by effective_from desc limit 1",
+    )
+    .bind(compound_id)
+    .bind(at)
+    .fetch_optional(db)
+    .await?;
+    Ok(policy.map(|p| p.0).unwrap_or_default())
+}

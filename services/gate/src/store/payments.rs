@@ -1,0 +1,375 @@
+//! Payment intents, payments (cash and provider), provider callbacks and refunds.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Intent {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub session_id: Uuid,
+    pub amount: Decimal,
+    pub currency: String,
+    pub provider: String,
+    pub status: String,
+    pub expires_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub bill: serde_json::Value,
+    pub filing_no: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+const INTENT_COLUMNS: &str =
+    "id, tenant_id, session_id, amount, currency, provider, status, expires_at, paid_at, bill, filing_no, created_at";
+
+pub async fn pending_intent(
+    db: impl PgExecutor<'_>,
+    session_id: Uuid,
+) -> sqlx::Result<Option<Intent>> {
+    sqlx::query_as(&format!(
+        "select {INTENT_COLUMNS} from payment_intents where session_id = $1 and status = 'pending'"
+    ))
+    .bind(session_id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn set_intent_status(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    status: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("update payment_intents set status = $2 where id = $1")
+        .bind(id)
+        .bind(status)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub async fn insert_intent(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    session_id: Uuid,
+    amount: Decimal,
+    expires_at: DateTime<Utc>,
+    bill: &serde_json::Value,
+    filing_no: Option<&str>,
+) -> sqlx::Result<Intent> {
+    sqlx::query_as(&format!(
+        "insert into payment_intents (id, tenant_id, session_id, amount, currency, provider, status, expires_at, bill, filing_no)
+         values ($1, $2, $3, $4, 'CNY', 'simulated', 'pending', $5, $6, $7) returning {INTENT_COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(session_id)
+    .bind(amount)
+    .bind(expires_at)
+    .bind(bill)
+    .bind(filing_no)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn intent(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Intent>> {
+    sqlx::query_as(&format!(
+        "select {INTENT_COLUMNS} from payment_intents where id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn intent_for_update(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Intent>> {
+    sqlx::query_as(&format!(
+        "select {INTENT_COLUMNS} from payment_intents where id = $1 for update"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn mark_intent_paid(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    paid_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("update payment_intents set status = 'paid', paid_at = $2 where id = $1")
+        .bind(id)
+        .bind(paid_at)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub struct NewCallback<'a> {
+    pub provider: &'a str,
+    pub notification_id: &'a str,
+    pub intent_id: Option<Uuid>,
+    pub amount: Option<Decimal>,
+    pub outcome: &'a str,
+    pub body: &'a serde_json::Value,
+}
+
+pub async fn insert_callback(db: impl PgExecutor<'_>, c: &NewCallback<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into provider_callbacks (id, provider, notification_id, intent_id, amount, outcome, body)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(c.provider)
+    .bind(c.notification_id)
+    .bind(c.intent_id)
+    .bind(c.amount)
+    .bind(c.outcome)
+    .bind(c.body)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+pub async fn callback_outcomes(
+    db: impl PgExecutor<'_>,
+    intent_id: Uuid,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "select outcome from provider_callbacks where intent_id = $1 order by received_at",
+    )
+    .bind(intent_id)
+    .fetch_all(db)
+    .await
+}
+
+pub struct NewPayment<'a> {
+    pub session_id: Uuid,
+    pub amount: Decimal,
+    pub method: &'static str,
+    pub intent_id: Option<Uuid>,
+    pub shift: Option<&'a str>,
+    pub paid_at: DateTime<Utc>,
+}
+
+/// Records a payment and credits it to the session (the exit then opens within the grace).
+pub async fn insert_payment(tx: &mut PgConnection, p: &NewPayment<'_>) -> sqlx::Result<Uuid> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "insert into session_payments (id, session_id, amount, method, intent_id, shift, recorded_at)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(p.session_id)
+    .bind(p.amount)
+    .bind(p.method)
+    .bind(p.intent_id)
+    .bind(p.shift)
+    .bind(p.paid_at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "update sessions set paid = paid + $2, last_paid_at = greatest(coalesce(last_paid_at, $3), $3), updated_at = now()
+          where id = $1",
+    )
+    .bind(p.session_id)
+    .bind(p.amount)
+    .bind(p.paid_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(id)
+}
+
+pub async fn link_transaction(
+    db: impl PgExecutor<'_>,
+    payment_id: Uuid,
+    transaction_id: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query("update session_payments set transaction_id = $2 where id = $1")
+        .bind(payment_id)
+        .bind(transaction_id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Payment {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub tenant_id: Uuid,
+    pub compound_id: Uuid,
+    pub amount: Decimal,
+    pub method: String,
+    pub intent_id: Option<Uuid>,
+    pub shift: Option<String>,
+    pub transaction_id: Option<Uuid>,
+    pub refunded: Decimal,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A payment of the tenant, locked for a refund.
+pub async fn payment_for_update(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Payment>> {
+    sqlx::query_as(
+        "select p.id, p.session_id, s.tenant_id, s.compound_id, p.amount, p.method, p.intent_id, p.shift,
+                p.transaction_id, p.refunded, p.recorded_at
+           from session_payments p join sessions s on s.id = p.session_id
+          where p.id = $1 and s.tenant_id = $2
+            for update of p",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The payment recorded under a ledger idempotency key, if any.
+pub async fn payment_by_key(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    key: &str,
+) -> sqlx::Result<Option<Payment>> {
+    sqlx::query_as(
+        "select p.id, p.session_id, s.tenant_id, s.compound_id, p.amount, p.method, p.intent_id, p.shift,
+                p.transaction_id, p.refunded, p.recorded_at
+           from journal_transactions t
+           join session_payments p on p.transaction_id = t.id
+           join sessions s on s.id = p.session_id
+          where t.tenant_id = $1 and t.idempotency_key = $2",
+    )
+    .bind(tenant_id)
+    .bind(key)
+    .fetch_optional(db)
+    .await
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Refund {
+    pub id: Uuid,
+    pub payment_id: Uuid,
+    pub amount: Decimal,
+    pub reason: String,
+    pub transaction_id: Uuid,
+    /// The payment's refunds so far, this one included.
+    pub refunded_total: Decimal,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn refund_by_key(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    key: &str,
+) -> sqlx::Result<Option<Refund>> {
+    sqlx::query_as(
+        "select r.id, r.payment_id, r.amount, r.reason, r.transaction_id, p.refunded as refunded_total, r.created_at
+           from journal_transactions t
+           join payment_refunds r on r.transaction_id = t.id
+           join session_payments p on p.id = r.payment_id
+          where t.tenant_id = $1 and t.idempotency_key = $2",
+    )
+    .bind(tenant_id)
+    .bind(key)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn payments_of_session(
+    db: impl PgExecutor<'_>,
+    session_id: Uuid,
+) -> sqlx::Result<Vec<Payment>> {
+    sqlx::query_as(
+        "select p.id, p.session_id, s.tenant_id, s.compound_id, p.amount, p.method, p.intent_id, p.shift,
+                p.transaction_id, p.refunded, p.recorded_at
+           from session_payments p join sessions s on s.id = p.session_id
+          where p.session_id = $1 order by p.recorded_at",
+    )
+    .bind(session_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Records a refund of a payment: the payment's refunded total and the session's paid total.
+pub async fn insert_refund(
+    tx: &mut PgConnection,
+    payment: &Payment,
+    amount: Decimal,
+    reason: &str,
+    transaction_id: Uuid,
+) -> sqlx::Result<()> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "insert into payment_refunds (id, payment_id, amount, reason, transaction_id) values ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(payment.id)
+    .bind(amount)
+    .bind(reason)
+    .bind(transaction_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("update session_payments set refunded = refunded + $2 where id = $1")
+        .bind(payment.id)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("update sessions set paid = paid - $2, updated_at = now() where id = $1")
+        .bind(payment.session_id)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await
+        .map(drop)
+}
+
+/// The owner's earnings per calendar month (UTC) of credits to their payable account.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct MonthlyEarnings {
+    pub month: String,
+    pub credited: Decimal,
+    pub stays: i64,
+}
+
+pub async fn owner_earnings(
+    db: impl PgExecutor<'_>,
+    owner_id: Uuid,
+) -> sqlx::Result<Vec<MonthlyEarnings>> {
+    sqlx::query_as(
+        "select to_char(t.created_at at time zone 'UTC', 'YYYY-MM') as month,
+                -sum(p.amount) as credited, count(distinct t.session_id) as stays
+           from postings p join journal_transactions t on t.id = p.transaction_id
+          where p.account_kind = 'owner_payable' and p.account_holder = $1
+          group by 1 order by 1",
+    )
+    .bind(owner_id)
+    .fetch_all(db)
+    .await
+}
+
+/// What settling a session's payment needs: whose it is and which space it used.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionParties {
+    pub tenant_id: Uuid,
+    pub compound_id: Uuid,
+    pub plate: String,
+    /// `owned`, `common` or `developer_unsold` for a stay on a particular space; `None` for the
+    /// lot's visitor pool.
+    pub space_kind: Option<String>,
+    pub space_owner_id: Option<Uuid>,
+}
+
+pub async fn session_parties(
+    db: impl PgExecutor<'_>,
+    session_id: Uuid,
+) -> sqlx::Result<Option<SessionParties>> {
+    sqlx::query_as(
+        "select s.tenant_id, s.compound_id, s.plate, sp.kind as space_kind, sp.owner_id as space_owner_id
+           from sessions s left join spaces sp on sp.id = s.space_id
+          where s.id = $1",
+    )
+    .bind(session_id)
+    .fetch_optional(db)
+    .await
+}
