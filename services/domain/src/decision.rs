@@ -50,6 +50,8 @@ pub enum Reason {
     PermitHolder,
     OwnerAdmitted,
     VisitorAdmitted,
+    /// A visitor let in on a booked shared space (or placed on one when the pool was full).
+    BookingAdmitted,
     LotFull,
     AlreadyInside,
     ExitFree,
@@ -65,6 +67,7 @@ impl Reason {
             | Reason::PermitHolder
             | Reason::OwnerAdmitted
             | Reason::VisitorAdmitted
+            | Reason::BookingAdmitted
             | Reason::ExitFree
             | Reason::ExitPaid => Action::Open,
             Reason::Blocklisted
@@ -82,6 +85,7 @@ impl Reason {
             Reason::PermitHolder => "permit_holder",
             Reason::OwnerAdmitted => "owner_admitted",
             Reason::VisitorAdmitted => "visitor_admitted",
+            Reason::BookingAdmitted => "booking_admitted",
             Reason::LotFull => "lot_full",
             Reason::AlreadyInside => "already_inside",
             Reason::ExitFree => "exit_free",
@@ -122,6 +126,7 @@ fn display(reason: Reason, direction: Direction, amount_due: Money) -> String {
         (Reason::PermitHolder, Direction::Exit) => "月卡车 一路顺风".into(),
         (Reason::OwnerAdmitted, _) => "业主车辆 欢迎回家".into(),
         (Reason::VisitorAdmitted, _) => "欢迎光临".into(),
+        (Reason::BookingAdmitted, _) => "预约车位 欢迎光临".into(),
         (Reason::LotFull, _) => "车位已满".into(),
         (Reason::AlreadyInside, _) => "车辆已在场 请联系管理处".into(),
         (Reason::ExitFree, _) => "免费放行 一路顺风".into(),

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 pub const DUPLICATE_WINDOW_S_MAX: u32 = 600;
 /// Longest exit grace after paying.
 pub const EXIT_GRACE_MIN_MAX: u32 = 120;
+/// Letting booked cars in more than two hours early would hold spaces for nobody.
+pub const BOOKING_EARLY_ARRIVAL_MIN_MAX: u32 = 120;
+/// A free-cancellation period longer than a day is a policy no one can rely on.
+pub const BOOKING_FREE_CANCEL_MIN_MAX: u32 = 24 * 60;
 /// Longest free stay for owners without a space (a day).
 pub const OWNER_FREE_MIN_MAX: u32 = 24 * 60;
 
@@ -42,6 +46,20 @@ pub struct GatePolicy {
     pub duplicate_window_s: u32,
     /// After paying, the driver has this long to reach the exit (离场宽限).
     pub exit_grace_min: u32,
+    /// A booked plate is let in this many minutes before its booking starts.
+    #[serde(default = "default_booking_early_arrival_min")]
+    pub booking_early_arrival_min: u32,
+    /// Cancelling a booking at least this many minutes before it starts is free.
+    #[serde(default = "default_booking_free_cancel_min")]
+    pub booking_free_cancel_min: u32,
+}
+
+fn default_booking_early_arrival_min() -> u32 {
+    15
+}
+
+fn default_booking_free_cancel_min() -> u32 {
+    60
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +70,10 @@ pub enum PolicyError {
     DuplicateWindow,
     #[error("exit_grace_min must be at most {EXIT_GRACE_MIN_MAX}")]
     ExitGrace,
+    #[error("booking_early_arrival_min must be at most {BOOKING_EARLY_ARRIVAL_MIN_MAX}")]
+    BookingEarlyArrival,
+    #[error("booking_free_cancel_min must be at most {BOOKING_FREE_CANCEL_MIN_MAX}")]
+    BookingFreeCancel,
 }
 
 impl Default for GatePolicy {
@@ -62,6 +84,8 @@ impl Default for GatePolicy {
             reentry: Reentry::CloseAndReopen,
             duplicate_window_s: 10,
             exit_grace_min: 15,
+            booking_early_arrival_min: default_booking_early_arrival_min(),
+            booking_free_cancel_min: default_booking_free_cancel_min(),
         }
     }
 }
@@ -76,6 +100,12 @@ impl GatePolicy {
         }
         if self.exit_grace_min > EXIT_GRACE_MIN_MAX {
             return Err(PolicyError::ExitGrace);
+        }
+        if self.booking_early_arrival_min > BOOKING_EARLY_ARRIVAL_MIN_MAX {
+            return Err(PolicyError::BookingEarlyArrival);
+        }
+        if self.booking_free_cancel_min > BOOKING_FREE_CANCEL_MIN_MAX {
+            return Err(PolicyError::BookingFreeCancel);
         }
         Ok(())
     }

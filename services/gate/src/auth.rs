@@ -1,4 +1,5 @@
-//! Who is calling: a gate device, a property firm's staff member, or the platform operator.
+//! Who is calling: a gate device, a property firm's staff member, an owner, or the platform
+//! operator. (A visitor holds a token for one booking only; see `sharing::visitor`.)
 //!
 //! Device and staff credentials are random 256-bit tokens shown once at creation; only their
 //! SHA-256 digest is stored (a slow password hash buys nothing for tokens of full entropy).
@@ -107,4 +108,36 @@ impl FromRequest for Operator {
             Err(ApiError::Unauthenticated)
         })
     }
+}
+
+/// An owner (业主) of one property firm's compound, with a token their firm issued. Owners see
+/// only their own spaces, bookings and earnings; anything else answers 404.
+pub struct Owner {
+    pub tenant_id: Uuid,
+    pub owner_id: Uuid,
+}
+
+impl FromRequest for Owner {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Owner, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = bearer(req).map(digest);
+        let state = state(req);
+        Box::pin(async move {
+            let (token, state) = (token.ok_or(ApiError::Unauthenticated)?, state?);
+            crate::store::sharing::owner_by_token(&state.db, &token)
+                .await?
+                .map(|(tenant_id, owner_id)| Owner {
+                    tenant_id,
+                    owner_id,
+                })
+                .ok_or(ApiError::Unauthenticated)
+        })
+    }
+}
+
+/// The bearer token of a request, digested (a booking's visitor token).
+pub fn bearer_digest(req: &HttpRequest) -> Option<Vec<u8>> {
+    bearer(req).map(digest)
 }

@@ -8,8 +8,9 @@
 //! - [`operator`]: onboarding tenants; [`public`]: quotes and price boards, no login;
 //! - [`billing`]: which tariff version prices a session, and the regulated guard;
 //! - [`settlement`]: payment intents, provider callbacks, cash, refunds and the ledger;
+//! - [`sharing`]: owners sharing their spaces, visitors' bookings, walk-ins, overstays, webhooks;
 //! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
-//! - [`store`]: Postgres statements; [`auth`]: device, staff and operator credentials;
+//! - [`store`]: Postgres statements; [`auth`]: device, staff, owner and operator credentials;
 //! - [`startup`], [`settings`], [`telemetry`], [`openapi`], [`demo`]: wiring.
 //!
 //! Decisions, tariffs and money live in the pure `parkshare-domain` crate.
@@ -26,6 +27,7 @@ pub mod operator;
 pub mod public;
 pub mod settings;
 pub mod settlement;
+pub mod sharing;
 pub mod startup;
 pub mod store;
 pub mod sync;

@@ -10,7 +10,7 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 
 use crate::occupancy::Occupancy;
 use crate::settings::{redact_url, Settings};
-use crate::{admin, error, gate, openapi, operator, public, settlement, sync};
+use crate::{admin, error, gate, openapi, operator, public, settlement, sharing, sync};
 
 /// Largest JSON body accepted: gate events and admin objects are small. (Camera adapters with
 /// inline images will get their own, larger limit on their own routes.)
@@ -23,8 +23,10 @@ pub struct AppState {
     pub occupancy: Occupancy,
     pub operator_token_digest: Option<Vec<u8>>,
     pub payments: PaymentsConfig,
-    /// Outgoing HTTP (the simulated provider's callbacks; webhooks later).
+    /// Outgoing HTTP (the simulated provider's callbacks, webhooks).
     pub http: reqwest::Client,
+    /// Wakes the webhook worker when a change queued a delivery.
+    pub webhooks_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 pub struct PaymentsConfig {
@@ -110,6 +112,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .context("building the HTTP client")?,
+        webhooks_wake: std::sync::Arc::new(tokio::sync::Notify::new()),
     })
 }
 
@@ -127,6 +130,12 @@ pub async fn run(
     if state.payments.callback_base_url.is_empty() {
         state.payments.callback_base_url = format!("http://{}", listener.local_addr()?);
     }
+    sharing::webhooks::spawn_worker(
+        state.db.clone(),
+        state.http.clone(),
+        state.webhooks_wake.clone(),
+    );
+    sharing::overstay::spawn_sweeper(state.db.clone(), state.webhooks_wake.clone());
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -147,6 +156,7 @@ pub async fn run(
             .configure(operator::routes)
             .configure(public::routes)
             .configure(settlement::public_routes)
+            .configure(sharing::public_routes)
             .configure(admin::routes)
             .default_service(web::to(not_found))
     })

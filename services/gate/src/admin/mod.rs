@@ -26,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(imports::routes)
             .configure(operations::routes)
             .configure(tariffs::routes)
-            .configure(crate::settlement::admin_routes),
+            .configure(crate::settlement::admin_routes)
+            .configure(crate::sharing::admin_routes),
     );
 }

@@ -9,8 +9,8 @@
 use actix_web::{post, web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use parkshare_domain::decision::{
-    entry_decision, exit_decision, plan_entry, Decision, Direction, EntryPlan, PlateFacts, Reason,
-    SessionKind, Standing,
+    entry_decision, exit_decision, plan_entry, Decision, Direction, EntryPlan, PlateFacts, Pool,
+    Reason, SessionKind, Standing,
 };
 use parkshare_domain::money::Money;
 use parkshare_domain::plate::{Plate, PlateColour, PlateMark};
@@ -27,6 +27,7 @@ use crate::auth::Device;
 use crate::billing::{self, LotRules, Priced};
 use crate::error::{is_unique_violation, ApiError};
 use crate::occupancy::{Occupy, RebuildMode};
+use crate::sharing::gate as shared;
 use crate::startup::AppState;
 use crate::store::registry::GateContext;
 use crate::store::sessions::{self, NewAnomaly, NewGateEvent, NewSession, Session};
@@ -203,6 +204,8 @@ pub async fn post_event(
         gate_id = %gate.gate_id, plate = %event.plate, action = %decision, reason = %response["reason"],
         "gate decision"
     );
+    // Entries and exits on shared spaces queue webhooks; wake their worker (cheap if none).
+    state.webhooks_wake.notify_one();
     Ok(HttpResponse::Ok().json(response))
 }
 
@@ -467,8 +470,32 @@ async fn try_entry(
         }
     }
 
-    let pool = kind.pool();
-    let previous = match state.occupancy.occupy(gate.lot_id, &ev.plate, pool).await? {
+    let plate = ev.plate.as_str();
+    let mut booking = match kind {
+        SessionKind::Visitor | SessionKind::Owner => {
+            shared::booking_for_entry(&mut tx, gate, plate, ev.captured_at).await?
+        }
+        SessionKind::Permit => {
+            shared::owner_home_early(&mut tx, gate, plate, ev.captured_at).await?;
+            None
+        }
+        SessionKind::Exempt => None,
+    };
+    // A booked car has its own space: it does not count against the visitor pool.
+    let mut pool = if booking.is_some() {
+        Pool::Reserved
+    } else {
+        kind.pool()
+    };
+    let mut occupied = state.occupancy.occupy(gate.lot_id, &ev.plate, pool).await?;
+    if matches!(occupied, Occupy::Full) && kind == SessionKind::Visitor {
+        if let Some(walk_in) = shared::place_walk_in(&mut tx, gate, plate, ev.captured_at).await? {
+            booking = Some(walk_in);
+            pool = Pool::Reserved;
+            occupied = state.occupancy.occupy(gate.lot_id, &ev.plate, pool).await?;
+        }
+    }
+    let previous = match occupied {
         Occupy::Missing => return Ok(EntryOutcome::RebuildNeeded),
         Occupy::Full => {
             let response =
@@ -501,18 +528,21 @@ async fn try_entry(
                 entered_at: Some(ev.captured_at),
                 entry_gate_id: Some(gate.gate_id),
                 tariff_version_id,
+                space_id: booking.as_ref().map(|b| b.space_id),
             },
         )
         .await?;
-        let response = record(
-            &mut tx,
-            gate,
-            ev,
-            Some(session_id),
-            &entry_decision(kind, true),
-            None,
-        )
-        .await?;
+        let decision = match &booking {
+            Some(booking) => {
+                shared::arrived(&mut tx, booking, session_id).await?;
+                let mut decision =
+                    Decision::new(Reason::BookingAdmitted, Direction::Entry, Money::ZERO);
+                decision.display = format!("预约车位 {} 欢迎光临", booking.space_code);
+                decision
+            }
+            None => entry_decision(kind, true),
+        };
+        let response = record(&mut tx, gate, ev, Some(session_id), &decision, None).await?;
         tx.commit().await?;
         Ok::<_, Failure>(response)
     }
@@ -592,6 +622,9 @@ async fn exit(
     let bill_json = serde_json::to_value(bill).map_err(|e| ApiError::Internal(e.into()))?;
     let exit = opens.then_some((ev.captured_at, gate.gate_id));
     sessions::bill_session(&mut *tx, session.id, bill.total.yuan(), &bill_json, exit).await?;
+    if opens {
+        shared::exited(&mut tx, session.id, ev.captured_at).await?;
+    }
     let response = record(
         &mut tx,
         gate,
@@ -686,6 +719,7 @@ async fn no_entry_record(
             entered_at: None,
             entry_gate_id: None,
             tariff_version_id,
+            space_id: None,
         },
     )
     .await?;

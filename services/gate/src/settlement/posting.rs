@@ -64,6 +64,20 @@ pub async fn credit_payment(
         return Ok(None);
     }
     payments::link_transaction(&mut *tx, payment_id, transaction_id).await?;
+    if let SpaceUse::SharedPrivate { owner_id } = space {
+        // The owner hears of what their space earned (`payout`), from the same transaction.
+        let credited: rust_decimal::Decimal = entry
+            .postings()
+            .iter()
+            .filter(|p| p.account.kind == AccountKind::OwnerPayable)
+            .map(|p| -p.amount)
+            .sum();
+        let data = serde_json::json!({
+            "session_id": session_id, "plate": who.plate, "paid": amount.to_string(),
+            "credited": credited, "transaction_id": transaction_id, "paid_at": paid_at,
+        });
+        crate::sharing::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data).await?;
+    }
     Ok(Some(transaction_id))
 }
 

@@ -77,8 +77,8 @@ async fn check(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse,
     })))
 }
 
-/// An owner's payable balance and earnings per month. (Owners' own login comes with sharing;
-/// until then their property firm's staff read it for them.)
+/// An owner's payable balance and earnings per month; staff read it here, owners at
+/// `GET /v1/owner/earnings`.
 #[get("/owners/{id}/earnings")]
 async fn owner_earnings(
     state: web::Data<AppState>,
@@ -88,14 +88,23 @@ async fn owner_earnings(
     if !crate::store::registry::owner_of_tenant(&state.db, staff.tenant_id, *id).await? {
         return Err(ApiError::NotFound("owner"));
     }
-    let account = Account::new(AccountKind::OwnerPayable, *id);
-    let balance = ledger::balance(&state.db, staff.tenant_id, &account).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "owner_id": *id,
+    Ok(HttpResponse::Ok().json(earnings(&state.db, staff.tenant_id, *id).await?))
+}
+
+/// The owner's balance owed and credited earnings per month.
+pub async fn earnings(
+    db: &sqlx::PgPool,
+    tenant_id: Uuid,
+    owner_id: Uuid,
+) -> Result<serde_json::Value, ApiError> {
+    let account = Account::new(AccountKind::OwnerPayable, owner_id);
+    let balance = ledger::balance(db, tenant_id, &account).await?;
+    Ok(json!({
+        "owner_id": owner_id,
         // A payable balance is a credit: shown as what the owner is owed.
         "balance": -balance,
-        "months": payments::owner_earnings(&state.db, *id).await?,
-    })))
+        "months": payments::owner_earnings(db, owner_id).await?,
+    }))
 }
 
 #[derive(Deserialize)]

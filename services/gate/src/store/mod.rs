@@ -4,9 +4,11 @@
 //! `tariffs`: price standards and filed tariff versions.
 //! `ledger`: accounts, journal transactions, postings, revenue policies.
 //! `payments`: payment intents, payments, provider callbacks, refunds.
+//! `sharing`: shared spaces, bookings, owners' credentials, the webhook outbox.
 
 pub mod ledger;
 pub mod payments;
 pub mod registry;
 pub mod sessions;
+pub mod sharing;
 pub mod tariffs;

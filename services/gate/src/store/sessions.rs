@@ -151,13 +151,15 @@ pub struct NewSession<'a> {
     pub entry_gate_id: Option<Uuid>,
     /// The filed tariff version in force at entry.
     pub tariff_version_id: Option<Uuid>,
+    /// The shared space a booking placed the car on.
+    pub space_id: Option<Uuid>,
 }
 
 pub async fn insert_session(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "insert into sessions (id, tenant_id, compound_id, lot_id, plate, vehicle_class, kind, pool, status,
-                               origin, entered_at, entry_gate_id, tariff_version_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12)",
+                               origin, entered_at, entry_gate_id, tariff_version_id, space_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13)",
     )
     .bind(s.id)
     .bind(s.tenant_id)
@@ -171,6 +173,7 @@ pub async fn insert_session(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> sqlx
     .bind(s.entered_at)
     .bind(s.entry_gate_id)
     .bind(s.tariff_version_id)
+    .bind(s.space_id)
     .execute(db)
     .await
     .map(drop)

@@ -9,4 +9,5 @@ mod occupancy;
 mod restart;
 mod security;
 mod settlement;
+mod sharing;
 mod tariffs;

@@ -1,0 +1,176 @@
+//! What the gate does for shared spaces: let a booked plate in during its booking even when
+//! the visitor pool is full; place a walk-in on a free shared space when the pool is full;
+//! notice an owner coming home to a space a visitor is standing on; and close the booking at
+//! the exit, reporting an overstay.
+
+use chrono::{DateTime, Duration, Utc};
+use parkshare_sharing::Interval;
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::sharing::availability::{self, Hold, Standing};
+use crate::sharing::webhooks;
+use crate::store::registry::GateContext;
+use crate::store::sessions::{self, NewAnomaly};
+use crate::store::sharing::{self, Booking};
+
+/// A walk-in placed on a shared space holds it this long; staying longer is an overstay,
+/// handled like a booked visitor's.
+pub const WALK_IN_HOLD_MIN: i64 = 120;
+
+fn to_json(booking: &Booking) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(booking).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// The booking that lets `plate` in at `at`, locked.
+pub async fn booking_for_entry(
+    tx: &mut PgConnection,
+    gate: &GateContext,
+    plate: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Option<Booking>> {
+    let early_min = i32::try_from(gate.policy.booking_early_arrival_min).unwrap_or(0);
+    sharing::admissible_booking_for_update(tx, gate.lot_id, plate, at, early_min).await
+}
+
+/// Holds a free shared space for a walk-in the full visitor pool could not take.
+pub async fn place_walk_in(
+    tx: &mut PgConnection,
+    gate: &GateContext,
+    plate: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<Booking>, ApiError> {
+    let Some(wanted) = Interval::new(at, at + Duration::minutes(WALK_IN_HOLD_MIN)) else {
+        return Ok(None);
+    };
+    let candidates =
+        availability::free_spaces(&mut *tx, gate.lot_id, &wanted, Standing::Exclude, None).await?;
+    let booking_id = Uuid::new_v4();
+    // Nobody holds a walk-in's token: it is never shown, so the booking cannot be cancelled
+    // from outside; it ends at the exit.
+    let token = crate::auth::digest(&crate::auth::new_token());
+    let hold = Hold {
+        booking_id,
+        plate,
+        during: wanted,
+        status: "booked",
+        origin: "walk_in",
+        token_sha256: &token,
+        webhook_url: None,
+        webhook_secret: None,
+        session_id: None,
+        free_cancel_until: at,
+    };
+    if availability::hold_first(&mut *tx, &candidates, &hold)
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    Ok(sharing::booking(&mut *tx, booking_id).await?)
+}
+
+/// The booking's car is in: the booking is `arrived` on `session_id`.
+pub async fn arrived(
+    tx: &mut PgConnection,
+    booking: &Booking,
+    session_id: Uuid,
+) -> Result<(), ApiError> {
+    sharing::set_booking_status(&mut *tx, booking.id, "arrived", Some(session_id)).await?;
+    sharing::insert_booking_event(
+        &mut *tx,
+        booking.id,
+        "arrived",
+        json!({"session_id": session_id}),
+    )
+    .await?;
+    let mut data = to_json(booking)?;
+    data["status"] = json!("arrived");
+    data["session_id"] = json!(session_id);
+    if let Some(space) = sharing::shared_space(&mut *tx, booking.space_id).await? {
+        webhooks::to_owner(
+            tx,
+            space.tenant_id,
+            space.owner_id,
+            "booking.arrived",
+            data.clone(),
+        )
+        .await?;
+    }
+    webhooks::to_visitor(tx, booking, "booking.arrived", data).await?;
+    Ok(())
+}
+
+/// A permit holder entering while a visitor stands on their own space: they are let in on
+/// their permit as always; the case is recorded for the property firm and the owner is told.
+pub async fn owner_home_early(
+    tx: &mut PgConnection,
+    gate: &GateContext,
+    plate: &str,
+    at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let local_date = at.with_timezone(&gate.time_zone).date_naive();
+    let spaces =
+        sharing::owned_spaces_of_plate(&mut *tx, gate.compound_id, gate.lot_id, plate, local_date)
+            .await?;
+    for space_id in spaces {
+        let Some(booking) = sharing::arrived_on_space(&mut *tx, space_id).await? else {
+            continue;
+        };
+        let detail = format!(
+            "owner's car {plate} arrived while the visitor {} on booking {} stands on space {}",
+            booking.plate, booking.id, booking.space_code
+        );
+        sessions::insert_anomaly(
+            &mut *tx,
+            &NewAnomaly {
+                tenant_id: gate.tenant_id,
+                lot_id: gate.lot_id,
+                session_id: booking.session_id,
+                gate_id: Some(gate.gate_id),
+                kind: "owner_space_occupied",
+                plate,
+                detail,
+            },
+        )
+        .await?;
+        if let Some(space) = sharing::shared_space(&mut *tx, space_id).await? {
+            let data = json!({"space_code": booking.space_code, "visitor_booking": to_json(&booking)?, "owner_plate": plate, "at": at});
+            webhooks::to_owner(
+                tx,
+                space.tenant_id,
+                space.owner_id,
+                "owner.space_occupied",
+                data,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// At the exit of `session_id`: its booking (if any) is completed; leaving after the booking
+/// ended is an overstay, reported to the owner unless the sweep already did.
+pub async fn exited(
+    tx: &mut PgConnection,
+    session_id: Uuid,
+    exit_at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let Some(booking) = sharing::booking_of_session_for_update(tx, session_id).await? else {
+        return Ok(());
+    };
+    if exit_at > booking.ends_at && booking.overstay_at.is_none() {
+        crate::sharing::overstay::report(tx, &booking, exit_at).await?;
+    }
+    sharing::set_booking_status(&mut *tx, booking.id, "completed", None).await?;
+    sharing::insert_booking_event(
+        &mut *tx,
+        booking.id,
+        "completed",
+        json!({"exited_at": exit_at}),
+    )
+    .await?;
+    Ok(())
+}

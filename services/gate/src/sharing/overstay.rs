@@ -1,0 +1,172 @@
+//! Overstays: a visitor still on a shared space after the booking (and so the owner's window)
+//! ended. The owner is told, the case is recorded, and the bookings due next on that space
+//! are moved to another free shared space — or, when there is none, cancelled free of charge
+//! and their holders told. The stay itself is billed at the exit by the filed tariff like
+//! every other minute of it: a surcharge that is not on the filed tariff may not be charged
+//! (rule 4), so the tariff's own rates are the overstay rule.
+//!
+//! A background task sweeps every [`SWEEP_INTERVAL_S`]; [`sweep`] is public so that staff
+//! tooling and tests can run it at a chosen instant.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Notify;
+
+use crate::error::ApiError;
+use crate::sharing::{availability, webhooks};
+use crate::store::sessions::{self, NewAnomaly};
+use crate::store::sharing::{self, Booking};
+
+/// Bookings starting within this long after an overstay is noticed are moved off the space.
+pub const LOOKAHEAD_MIN: i64 = 120;
+/// Overstays handled per sweep; the next sweep takes the rest.
+const SWEEP_BATCH_MAX: i64 = 200;
+pub const SWEEP_INTERVAL_S: u64 = 60;
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Overstays reported for the first time.
+    pub reported: usize,
+    pub moved: usize,
+    pub cancelled: usize,
+}
+
+fn to_json(booking: &Booking) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(booking).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// Records the overstay of `booking` noticed at `at` and tells the owner and the visitor.
+pub async fn report(
+    tx: &mut PgConnection,
+    booking: &Booking,
+    at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    sharing::mark_overstay(&mut *tx, booking.id, at).await?;
+    sharing::insert_booking_event(
+        &mut *tx,
+        booking.id,
+        "overstay",
+        json!({"ended_at": booking.ends_at, "noticed_at": at}),
+    )
+    .await?;
+    sessions::insert_anomaly(
+        &mut *tx,
+        &NewAnomaly {
+            tenant_id: booking.tenant_id,
+            lot_id: booking.lot_id,
+            session_id: booking.session_id,
+            gate_id: None,
+            kind: "booking_overstay",
+            plate: &booking.plate,
+            detail: format!(
+                "still on space {} after the booking ended at {}",
+                booking.space_code, booking.ends_at
+            ),
+        },
+    )
+    .await?;
+    let mut data = to_json(booking)?;
+    data["overstay_at"] = json!(at);
+    if let Some(space) = sharing::shared_space(&mut *tx, booking.space_id).await? {
+        webhooks::to_owner(
+            tx,
+            space.tenant_id,
+            space.owner_id,
+            "booking.overstay",
+            data.clone(),
+        )
+        .await?;
+    }
+    webhooks::to_visitor(tx, booking, "booking.overstay", data).await?;
+    Ok(())
+}
+
+/// Handles every overstay as of `now`.
+pub async fn sweep(db: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, ApiError> {
+    let mut tx = db.begin().await?;
+    let mut report_out = SweepReport::default();
+    for stuck in sharing::overstayed_bookings(&mut tx, now, SWEEP_BATCH_MAX).await? {
+        if stuck.overstay_at.is_none() {
+            report(&mut tx, &stuck, now).await?;
+            report_out.reported += 1;
+        }
+        let horizon = now + Duration::minutes(LOOKAHEAD_MIN);
+        for next in sharing::upcoming_on_space_for_update(&mut tx, stuck.space_id, horizon).await? {
+            if displace(&mut tx, &next, &stuck).await? {
+                report_out.moved += 1;
+            } else {
+                report_out.cancelled += 1;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(report_out)
+}
+
+/// Moves `next` off the space `stuck` is still on; cancels it free when nowhere is free.
+/// True when it was moved.
+async fn displace(
+    tx: &mut PgConnection,
+    next: &Booking,
+    stuck: &Booking,
+) -> Result<bool, ApiError> {
+    if let Some(space) = availability::move_elsewhere(tx, next).await? {
+        let detail = json!({"from": next.space_code, "to": space.code, "because": "overstay"});
+        sharing::insert_booking_event(&mut *tx, next.id, "moved", detail).await?;
+        let mut data = to_json(next)?;
+        data["space_id"] = json!(space.space_id);
+        data["space_code"] = json!(space.code);
+        data["moved_from"] = json!(next.space_code);
+        webhooks::to_visitor(tx, next, "booking.moved", data.clone()).await?;
+        webhooks::to_owner(tx, space.tenant_id, space.owner_id, "booking.made", data).await?;
+        return Ok(true);
+    }
+    sharing::cancel_booking(
+        &mut *tx,
+        next.id,
+        rust_decimal::Decimal::ZERO,
+        "displaced_by_overstay",
+    )
+    .await?;
+    let detail =
+        json!({"by": "overstay", "overstaying_booking": stuck.id, "fee": "0.00", "refund": "full"});
+    sharing::insert_booking_event(&mut *tx, next.id, "cancelled", detail).await?;
+    let mut data = to_json(next)?;
+    data["status"] = json!("cancelled");
+    data["cancel_reason"] = json!("displaced_by_overstay");
+    data["refund"] = json!("full");
+    webhooks::to_visitor(tx, next, "booking.cancelled", data.clone()).await?;
+    if let Some(space) = sharing::shared_space(&mut *tx, next.space_id).await? {
+        webhooks::to_owner(
+            tx,
+            space.tenant_id,
+            space.owner_id,
+            "booking.cancelled",
+            data,
+        )
+        .await?;
+    }
+    Ok(false)
+}
+
+/// Sweeps every [`SWEEP_INTERVAL_S`] until the process ends.
+pub fn spawn_sweeper(db: PgPool, wake: Arc<Notify>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_S));
+        loop {
+            tick.tick().await;
+            match sweep(&db, Utc::now()).await {
+                Ok(report) if report != SweepReport::default() => {
+                    tracing::info!(?report, "overstays handled");
+                    wake.notify_one();
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "overstay sweep failed"),
+            }
+        }
+    })
+}

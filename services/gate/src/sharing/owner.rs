@@ -1,0 +1,383 @@
+//! Owners (业主) sharing their spaces: weekly windows, one-off openings and blackouts, pausing,
+//! their bookings with their history, earnings, and their webhook. An owner sees only their
+//! own spaces; anybody else's answers 404.
+//!
+//! A change that would leave a live booking outside the space's open hours is refused
+//! (409 `window_has_bookings`, naming the bookings): bookings are never silently dropped.
+//! Pausing stops new bookings at once and keeps the ones already made.
+
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use chrono::{Duration, Utc};
+use chrono_tz::Tz;
+use parkshare_sharing::window::{parse_local, WINDOWS_PER_SPACE_MAX};
+use parkshare_sharing::{Exception, ExceptionKind, Interval, Schedule, WeeklyWindow, WindowError};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::auth::{self, Owner, Staff};
+use crate::error::ApiError;
+use crate::sharing::webhooks;
+use crate::startup::AppState;
+use crate::store::sharing::{self, SharedSpace};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/v1/owner")
+            .service(spaces)
+            .service(put_windows)
+            .service(pause)
+            .service(resume)
+            .service(list_exceptions)
+            .service(add_exception)
+            .service(remove_exception)
+            .service(open_hours)
+            .service(bookings)
+            .service(earnings)
+            .service(put_webhook),
+    );
+}
+
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(issue_owner_token).service(webhook_deliveries);
+}
+
+fn window_error(e: WindowError) -> ApiError {
+    let code = match e {
+        WindowError::NoDays | WindowError::BadDay(_) => "invalid_weekdays",
+        WindowError::TooMany => "too_many_windows",
+        WindowError::BadTime(_) | WindowError::BadLocalDateTime(_) => "invalid_time",
+        WindowError::Empty => "empty_range",
+        WindowError::TooLong => "range_too_long",
+    };
+    ApiError::invalid(code, e.to_string())
+}
+
+fn zone(space: &SharedSpace) -> Result<Tz, ApiError> {
+    space
+        .time_zone
+        .parse()
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("time zone {}", space.time_zone)))
+}
+
+/// The owner's space, made shared if it was not, locked for the change.
+async fn my_space(
+    tx: &mut PgConnection,
+    owner: &Owner,
+    space_id: Uuid,
+) -> Result<SharedSpace, ApiError> {
+    sharing::shared_space_of_owner_for_update(tx, owner.tenant_id, owner.owner_id, space_id)
+        .await?
+        .ok_or(ApiError::NotFound("space"))
+}
+
+/// Refuses the change unless `schedule` still covers every live booking of the space.
+async fn keep_bookings(
+    tx: &mut PgConnection,
+    space: &SharedSpace,
+    schedule: &Schedule,
+) -> Result<(), ApiError> {
+    let tz = zone(space)?;
+    let live = sharing::live_bookings_of_space_for_update(tx, space.space_id, Utc::now()).await?;
+    let mut stranded = Vec::new();
+    for booking in &live {
+        let Some(during) = booking.during() else {
+            continue;
+        };
+        if !schedule.covers(tz, &during).map_err(window_error)? {
+            stranded.push(booking.id.to_string());
+        }
+    }
+    if stranded.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::conflict(
+            "window_has_bookings",
+            format!(
+                "the change would leave bookings outside the shared hours: {}",
+                stranded.join(", ")
+            ),
+        ))
+    }
+}
+
+async fn schedule_with(tx: &mut PgConnection, space: &SharedSpace) -> Result<Schedule, ApiError> {
+    let exceptions = sharing::exceptions(&mut *tx, &[space.space_id], Utc::now()).await?;
+    Ok(sharing::schedule_of(space, &exceptions))
+}
+
+/// The owner's spaces and how each is shared.
+#[get("/spaces")]
+async fn spaces(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .json(sharing::spaces_of_owner(&state.db, owner.tenant_id, owner.owner_id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct WindowInput {
+    /// ISO weekdays, 1 = Monday … 7 = Sunday.
+    days: Vec<u8>,
+    /// `HH:MM`, local time.
+    from: String,
+    /// `HH:MM`; not after `from` means the next day; `24:00` is midnight.
+    to: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct WindowsBody {
+    windows: Vec<WindowInput>,
+}
+
+/// Replace the space's weekly windows.
+#[put("/spaces/{id}/windows")]
+async fn put_windows(
+    state: web::Data<AppState>,
+    owner: Owner,
+    id: web::Path<Uuid>,
+    body: web::Json<WindowsBody>,
+) -> Result<HttpResponse, ApiError> {
+    if body.windows.len() > WINDOWS_PER_SPACE_MAX {
+        return Err(window_error(WindowError::TooMany));
+    }
+    let windows = body
+        .windows
+        .iter()
+        .map(|w| WeeklyWindow::parse(&w.days, &w.from, &w.to))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(window_error)?;
+    let mut tx = state.db.begin().await?;
+    let space = my_space(&mut tx, &owner, *id).await?;
+    let mut schedule = schedule_with(&mut tx, &space).await?;
+    schedule.windows = windows;
+    keep_bookings(&mut tx, &space, &schedule).await?;
+    sharing::set_windows(&mut *tx, space.space_id, &schedule.windows).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(
+        json!({"space_id": space.space_id, "windows": schedule.windows, "paused": space.paused}),
+    ))
+}
+
+/// Stop new bookings at once (existing ones stand).
+#[post("/spaces/{id}/pause")]
+async fn pause(
+    state: web::Data<AppState>,
+    owner: Owner,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    set_paused(&state, &owner, *id, true).await
+}
+
+#[post("/spaces/{id}/resume")]
+async fn resume(
+    state: web::Data<AppState>,
+    owner: Owner,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    set_paused(&state, &owner, *id, false).await
+}
+
+async fn set_paused(
+    state: &AppState,
+    owner: &Owner,
+    id: Uuid,
+    paused: bool,
+) -> Result<HttpResponse, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let space = my_space(&mut tx, owner, id).await?;
+    sharing::set_paused(&mut *tx, space.space_id, paused).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(json!({"space_id": space.space_id, "paused": paused})))
+}
+
+#[get("/spaces/{id}/exceptions")]
+async fn list_exceptions(
+    state: web::Data<AppState>,
+    owner: Owner,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let space = my_space(&mut tx, &owner, *id).await?;
+    let rows = sharing::exceptions(&mut *tx, &[space.space_id], Utc::now()).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(rows))
+}
+
+#[derive(Debug, Deserialize)]
+struct ExceptionBody {
+    /// `open` (extra hours) or `blackout` (the owner needs the space).
+    kind: String,
+    /// Local time, `YYYY-MM-DDTHH:MM`.
+    from: String,
+    to: String,
+}
+
+/// Add a one-off opening or blackout.
+#[post("/spaces/{id}/exceptions")]
+async fn add_exception(
+    state: web::Data<AppState>,
+    owner: Owner,
+    id: web::Path<Uuid>,
+    body: web::Json<ExceptionBody>,
+) -> Result<HttpResponse, ApiError> {
+    let kind = ExceptionKind::parse(&body.kind).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_exception_kind",
+            "kind must be 'open' or 'blackout'",
+        )
+    })?;
+    let mut tx = state.db.begin().await?;
+    let space = my_space(&mut tx, &owner, *id).await?;
+    let tz = zone(&space)?;
+    let from = parse_local(tz, &body.from).map_err(window_error)?;
+    let to = parse_local(tz, &body.to).map_err(window_error)?;
+    let during = Interval::new(from, to).ok_or(window_error(WindowError::Empty))?;
+    if during.duration() > Duration::days(parkshare_sharing::window::QUERY_DAYS_MAX) {
+        return Err(window_error(WindowError::TooLong));
+    }
+    let exception = Exception { kind, during };
+    let mut schedule = schedule_with(&mut tx, &space).await?;
+    schedule.exceptions.push(exception);
+    keep_bookings(&mut tx, &space, &schedule).await?;
+    let exception_id = Uuid::new_v4();
+    sharing::insert_exception(&mut *tx, exception_id, space.space_id, &exception).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(json!({
+        "id": exception_id, "space_id": space.space_id, "kind": kind, "starts_at": during.start, "ends_at": during.end
+    })))
+}
+
+/// Remove a one-off opening or blackout (refused if it would strand a booking).
+#[delete("/spaces/{id}/exceptions/{exception}")]
+async fn remove_exception(
+    state: web::Data<AppState>,
+    owner: Owner,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (space_id, exception_id) = path.into_inner();
+    let mut tx = state.db.begin().await?;
+    let space = my_space(&mut tx, &owner, space_id).await?;
+    let rows = sharing::exceptions(&mut *tx, &[space.space_id], Utc::now()).await?;
+    if !rows.iter().any(|r| r.id == exception_id) {
+        return Err(ApiError::NotFound("exception"));
+    }
+    let mut schedule = sharing::schedule_of(&space, &rows);
+    schedule.exceptions = rows
+        .iter()
+        .filter(|r| r.id != exception_id)
+        .filter_map(|r| r.exception())
+        .collect();
+    keep_bookings(&mut tx, &space, &schedule).await?;
+    sharing::delete_exception(&mut *tx, space.space_id, exception_id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+struct RangeQuery {
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+}
+
+/// The hours the space is open to visitors within `[from, to)`, as visitors will see them.
+#[get("/spaces/{id}/open-hours")]
+async fn open_hours(
+    state: web::Data<AppState>,
+    owner: Owner,
+    id: web::Path<Uuid>,
+    query: web::Query<RangeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let range = Interval::new(query.from, query.to).ok_or(window_error(WindowError::Empty))?;
+    let mut tx = state.db.begin().await?;
+    let space = my_space(&mut tx, &owner, *id).await?;
+    let schedule = schedule_with(&mut tx, &space).await?;
+    tx.commit().await?;
+    let open = schedule
+        .open_intervals(zone(&space)?, &range)
+        .map_err(window_error)?;
+    Ok(HttpResponse::Ok()
+        .json(json!({"space_id": space.space_id, "paused": space.paused, "open": open})))
+}
+
+/// Bookings on the owner's spaces, newest first, each with its history (who parked when).
+#[get("/bookings")]
+async fn bookings(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
+    let bookings = sharing::bookings_of_owner(&state.db, owner.tenant_id, owner.owner_id).await?;
+    let ids: Vec<Uuid> = bookings.iter().map(|b| b.id).collect();
+    let events = sharing::booking_events(&state.db, &ids).await?;
+    let listed: Vec<_> = bookings
+        .iter()
+        .map(|b| {
+            let history: Vec<_> = events.iter().filter(|e| e.booking_id == b.id).collect();
+            json!({"booking": b, "history": history})
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(listed))
+}
+
+/// What the owner is owed and earned per month, from the settlement ledger.
+#[get("/earnings")]
+async fn earnings(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
+    let body =
+        crate::settlement::views::earnings(&state.db, owner.tenant_id, owner.owner_id).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Debug, Deserialize)]
+struct WebhookBody {
+    url: String,
+}
+
+/// Register (or replace) the owner's webhook; answers the signing secret once.
+#[put("/webhook")]
+async fn put_webhook(
+    state: web::Data<AppState>,
+    owner: Owner,
+    body: web::Json<WebhookBody>,
+) -> Result<HttpResponse, ApiError> {
+    let url = webhooks::parse_url(&body.url)?;
+    let secret = auth::new_token();
+    sharing::upsert_owner_webhook(&state.db, owner.tenant_id, owner.owner_id, &url, &secret)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"url": url, "secret": secret})))
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenBody {
+    label: Option<String>,
+}
+
+/// Staff issue an owner their credential (shown once).
+#[post("/owners/{id}/tokens")]
+async fn issue_owner_token(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: Option<web::Json<TokenBody>>,
+) -> Result<HttpResponse, ApiError> {
+    if !crate::store::registry::owner_of_tenant(&state.db, staff.tenant_id, *id).await? {
+        return Err(ApiError::NotFound("owner"));
+    }
+    let token = auth::new_token();
+    let label = body
+        .and_then(|b| b.label.clone())
+        .unwrap_or_else(|| "owner app".into());
+    sharing::insert_owner_token(
+        &state.db,
+        staff.tenant_id,
+        *id,
+        &auth::digest(&token),
+        &label,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(json!({"owner_id": *id, "token": token})))
+}
+
+/// The firm's recent webhook deliveries and their outcome.
+#[get("/webhook-deliveries")]
+async fn webhook_deliveries(
+    state: web::Data<AppState>,
+    staff: Staff,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(sharing::deliveries(&state.db, staff.tenant_id, 200).await?))
+}

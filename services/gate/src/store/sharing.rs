@@ -1,0 +1,768 @@
+//! Shared spaces, their exceptions, bookings and their history, owners' credentials and
+//! webhooks, and the webhook outbox.
+
+use chrono::{DateTime, Utc};
+use parkshare_sharing::{Exception, ExceptionKind, Interval, Schedule, WeeklyWindow};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+// ---- owners' credentials -------------------------------------------------------------------
+
+pub async fn insert_owner_token(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    owner_id: Uuid,
+    token_sha256: &[u8],
+    label: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("insert into owner_tokens (token_sha256, tenant_id, owner_id, label) values ($1, $2, $3, $4)")
+        .bind(token_sha256)
+        .bind(tenant_id)
+        .bind(owner_id)
+        .bind(label)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// `(tenant_id, owner_id)` of an owner token.
+pub async fn owner_by_token(
+    db: impl PgExecutor<'_>,
+    token_sha256: &[u8],
+) -> sqlx::Result<Option<(Uuid, Uuid)>> {
+    sqlx::query_as("select tenant_id, owner_id from owner_tokens where token_sha256 = $1")
+        .bind(token_sha256)
+        .fetch_optional(db)
+        .await
+}
+
+// ---- shared spaces -------------------------------------------------------------------------
+
+/// An owned space as its owner sees it, with its sharing settings if it is shared.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct OwnedSpace {
+    pub space_id: Uuid,
+    pub code: String,
+    pub lot_id: Uuid,
+    pub lot_name: String,
+    pub shared: bool,
+    pub paused: bool,
+    pub windows: Json<Vec<WeeklyWindow>>,
+}
+
+pub async fn spaces_of_owner(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    owner_id: Uuid,
+) -> sqlx::Result<Vec<OwnedSpace>> {
+    sqlx::query_as(
+        "select s.id as space_id, s.code, s.lot_id, l.name as lot_name, (ss.space_id is not null) as shared,
+                coalesce(ss.paused, false) as paused, coalesce(ss.windows, '[]') as windows
+           from spaces s join lots l on l.id = s.lot_id
+           left join shared_spaces ss on ss.space_id = s.id
+          where s.tenant_id = $1 and s.owner_id = $2 and s.kind = 'owned'
+          order by s.code",
+    )
+    .bind(tenant_id)
+    .bind(owner_id)
+    .fetch_all(db)
+    .await
+}
+
+/// A shared space with what availability needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SharedSpace {
+    pub space_id: Uuid,
+    pub tenant_id: Uuid,
+    pub compound_id: Uuid,
+    pub lot_id: Uuid,
+    pub owner_id: Uuid,
+    pub code: String,
+    pub time_zone: String,
+    pub paused: bool,
+    pub windows: Json<Vec<WeeklyWindow>>,
+}
+
+const SHARED_COLUMNS: &str =
+    "ss.space_id, ss.tenant_id, ss.compound_id, ss.lot_id, ss.owner_id, s.code,
+    c.time_zone, ss.paused, ss.windows";
+const SHARED_FROM: &str = "shared_spaces ss join spaces s on s.id = ss.space_id join compounds c on c.id = ss.compound_id";
+
+/// Makes the owner's owned space shared (with no windows yet) and locks its row; `None` when
+/// the space is not this owner's.
+pub async fn shared_space_of_owner_for_update(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    owner_id: Uuid,
+    space_id: Uuid,
+) -> sqlx::Result<Option<SharedSpace>> {
+    sqlx::query(
+        "insert into shared_spaces (space_id, tenant_id, compound_id, lot_id, owner_id)
+         select s.id, s.tenant_id, l.compound_id, s.lot_id, s.owner_id
+           from spaces s join lots l on l.id = s.lot_id
+          where s.id = $1 and s.tenant_id = $2 and s.owner_id = $3 and s.kind = 'owned'
+         on conflict (space_id) do nothing",
+    )
+    .bind(space_id)
+    .bind(tenant_id)
+    .bind(owner_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query_as(&format!(
+        "select {SHARED_COLUMNS} from {SHARED_FROM}
+          where ss.space_id = $1 and ss.tenant_id = $2 and ss.owner_id = $3 for update of ss"
+    ))
+    .bind(space_id)
+    .bind(tenant_id)
+    .bind(owner_id)
+    .fetch_optional(&mut *tx)
+    .await
+}
+
+pub async fn shared_spaces_of_lot(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+) -> sqlx::Result<Vec<SharedSpace>> {
+    sqlx::query_as(&format!(
+        "select {SHARED_COLUMNS} from {SHARED_FROM} where ss.lot_id = $1 order by s.code"
+    ))
+    .bind(lot_id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn shared_space(
+    db: impl PgExecutor<'_>,
+    space_id: Uuid,
+) -> sqlx::Result<Option<SharedSpace>> {
+    sqlx::query_as(&format!(
+        "select {SHARED_COLUMNS} from {SHARED_FROM} where ss.space_id = $1"
+    ))
+    .bind(space_id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn set_windows(
+    db: impl PgExecutor<'_>,
+    space_id: Uuid,
+    windows: &[WeeklyWindow],
+) -> sqlx::Result<()> {
+    sqlx::query("update shared_spaces set windows = $2, updated_at = now() where space_id = $1")
+        .bind(space_id)
+        .bind(Json(windows))
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub async fn set_paused(db: impl PgExecutor<'_>, space_id: Uuid, paused: bool) -> sqlx::Result<()> {
+    sqlx::query("update shared_spaces set paused = $2, updated_at = now() where space_id = $1")
+        .bind(space_id)
+        .bind(paused)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct ExceptionRow {
+    pub id: Uuid,
+    pub space_id: Uuid,
+    pub kind: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+impl ExceptionRow {
+    pub fn exception(&self) -> Option<Exception> {
+        Some(Exception {
+            kind: ExceptionKind::parse(&self.kind)?,
+            during: Interval::new(self.starts_at, self.ends_at)?,
+        })
+    }
+}
+
+/// Exceptions of the given spaces that end after `after` (older ones cannot matter).
+pub async fn exceptions(
+    db: impl PgExecutor<'_>,
+    space_ids: &[Uuid],
+    after: DateTime<Utc>,
+) -> sqlx::Result<Vec<ExceptionRow>> {
+    sqlx::query_as(
+        "select id, space_id, kind, lower(during) as starts_at, upper(during) as ends_at
+           from share_exceptions where space_id = any($1) and upper(during) > $2
+          order by lower(during)",
+    )
+    .bind(space_ids)
+    .bind(after)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn insert_exception(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    space_id: Uuid,
+    exception: &Exception,
+) -> sqlx::Result<()> {
+    sqlx::query("insert into share_exceptions (id, space_id, kind, during) values ($1, $2, $3, tstzrange($4, $5, '[)'))")
+        .bind(id)
+        .bind(space_id)
+        .bind(exception.kind.as_str())
+        .bind(exception.during.start)
+        .bind(exception.during.end)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub async fn delete_exception(
+    db: impl PgExecutor<'_>,
+    space_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<bool> {
+    sqlx::query("delete from share_exceptions where space_id = $1 and id = $2")
+        .bind(space_id)
+        .bind(id)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected() == 1)
+}
+
+/// The schedule of `space` from its row and its exceptions.
+pub fn schedule_of(space: &SharedSpace, exceptions: &[ExceptionRow]) -> Schedule {
+    Schedule {
+        windows: space.windows.0.clone(),
+        exceptions: exceptions
+            .iter()
+            .filter(|e| e.space_id == space.space_id)
+            .filter_map(ExceptionRow::exception)
+            .collect(),
+    }
+}
+
+// ---- bookings ------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Booking {
+    pub id: Uuid,
+    #[serde(skip)]
+    pub tenant_id: Uuid,
+    pub lot_id: Uuid,
+    pub space_id: Uuid,
+    pub space_code: String,
+    pub plate: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub status: String,
+    pub origin: String,
+    #[serde(skip)]
+    pub webhook_url: Option<String>,
+    #[serde(skip)]
+    pub webhook_secret: Option<String>,
+    pub session_id: Option<Uuid>,
+    pub free_cancel_until: DateTime<Utc>,
+    #[serde(serialize_with = "yuan_option")]
+    pub cancellation_fee: Option<Decimal>,
+    pub cancel_reason: Option<String>,
+    pub overstay_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Money as a string with exactly two decimals (Postgres hands zero back without a scale).
+fn yuan_option<S: serde::Serializer>(
+    value: &Option<Decimal>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(amount) => {
+            let mut amount = *amount;
+            amount.rescale(2);
+            serializer.serialize_str(&amount.to_string())
+        }
+        None => serializer.serialize_none(),
+    }
+}
+
+impl Booking {
+    pub fn during(&self) -> Option<Interval> {
+        Interval::new(self.starts_at, self.ends_at)
+    }
+}
+
+const BOOKING_COLUMNS: &str = "b.id, b.tenant_id, b.lot_id, b.space_id, s.code as space_code, b.plate,
+    lower(b.during) as starts_at, upper(b.during) as ends_at, b.status, b.origin, b.webhook_url, b.webhook_secret,
+    b.session_id, b.free_cancel_until, b.cancellation_fee, b.cancel_reason, b.overstay_at, b.created_at";
+const BOOKING_FROM: &str = "bookings b join spaces s on s.id = b.space_id";
+
+pub struct NewBooking<'a> {
+    pub id: Uuid,
+    pub space: &'a SharedSpace,
+    pub plate: &'a str,
+    pub during: Interval,
+    pub status: &'static str,
+    pub origin: &'static str,
+    pub token_sha256: &'a [u8],
+    pub webhook_url: Option<&'a str>,
+    pub webhook_secret: Option<&'a str>,
+    pub session_id: Option<Uuid>,
+    pub free_cancel_until: DateTime<Utc>,
+}
+
+/// Fails with the `bookings_no_overlap` constraint when the space is taken for any of the time.
+pub async fn insert_booking(tx: &mut PgConnection, b: &NewBooking<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into bookings (id, tenant_id, compound_id, lot_id, space_id, plate, during, status, origin,
+                               token_sha256, webhook_url, webhook_secret, session_id, free_cancel_until)
+         values ($1, $2, $3, $4, $5, $6, tstzrange($7, $8, '[)'), $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(b.id)
+    .bind(b.space.tenant_id)
+    .bind(b.space.compound_id)
+    .bind(b.space.lot_id)
+    .bind(b.space.space_id)
+    .bind(b.plate)
+    .bind(b.during.start)
+    .bind(b.during.end)
+    .bind(b.status)
+    .bind(b.origin)
+    .bind(b.token_sha256)
+    .bind(b.webhook_url)
+    .bind(b.webhook_secret)
+    .bind(b.session_id)
+    .bind(b.free_cancel_until)
+    .execute(tx)
+    .await
+    .map(drop)
+}
+
+pub async fn booking(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Booking>> {
+    sqlx::query_as(&format!(
+        "select {BOOKING_COLUMNS} from {BOOKING_FROM} where b.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The booking if `token_sha256` is its visitor's credential, locked.
+pub async fn booking_by_token_for_update(
+    tx: &mut PgConnection,
+    id: Uuid,
+    token_sha256: &[u8],
+) -> sqlx::Result<Option<Booking>> {
+    sqlx::query_as(&format!(
+        "select {BOOKING_COLUMNS} from {BOOKING_FROM} where b.id = $1 and b.token_sha256 = $2 for update of b"
+    ))
+    .bind(id)
+    .bind(token_sha256)
+    .fetch_optional(tx)
+    .await
+}
+
+/// Spaces of the lot held by a live booking at any time in `during`.
+pub async fn booked_space_ids(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+    during: &Interval,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "select distinct space_id from bookings
+          where lot_id = $1 and status in ('booked', 'arrived') and during && tstzrange($2, $3, '[)')",
+    )
+    .bind(lot_id)
+    .bind(during.start)
+    .bind(during.end)
+    .fetch_all(db)
+    .await
+}
+
+/// Spaces of the lot a car is standing on now (an open session placed on it).
+pub async fn occupied_space_ids(db: impl PgExecutor<'_>, lot_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("select space_id from sessions where lot_id = $1 and status = 'open' and space_id is not null")
+        .bind(lot_id)
+        .fetch_all(db)
+        .await
+}
+
+/// The live booking `plate` may enter on at `at`, allowing `early_min` minutes early; locked.
+pub async fn admissible_booking_for_update(
+    tx: &mut PgConnection,
+    lot_id: Uuid,
+    plate: &str,
+    at: DateTime<Utc>,
+    early_min: i32,
+) -> sqlx::Result<Option<Booking>> {
+    sqlx::query_as(&format!(
+        "select {BOOKING_COLUMNS} from {BOOKING_FROM}
+          where b.lot_id = $1 and b.plate = $2 and b.status = 'booked'
+            and lower(b.during) - make_interval(mins => $4) <= $3 and $3 < upper(b.during)
+          order by lower(b.during) limit 1 for update of b"
+    ))
+    .bind(lot_id)
+    .bind(plate)
+    .bind(at)
+    .bind(early_min)
+    .fetch_optional(tx)
+    .await
+}
+
+/// Live bookings of `space_id` that end after `after`, locked: what a schedule change must keep.
+pub async fn live_bookings_of_space_for_update(
+    tx: &mut PgConnection,
+    space_id: Uuid,
+    after: DateTime<Utc>,
+) -> sqlx::Result<Vec<Booking>> {
+    sqlx::query_as(&format!(
+        "select {BOOKING_COLUMNS} from {BOOKING_FROM}
+          where b.space_id = $1 and b.status in ('booked', 'arrived') and upper(b.during) > $2
+          order by lower(b.during) for update of b"
+    ))
+    .bind(space_id)
+    .bind(after)
+    .fetch_all(tx)
+    .await
+}
+
+pub async fn booking_of_session_for_update(
+    tx: &mut PgConnection,
+    session_id: Uuid,
+) -> sqlx::Result<Option<Booking>> {
+    sqlx::query_as(&format!(
+        "select {BOOKING_COLUMNS} from {BOOKING_FROM} where b.session_id = $1 and b.status = 'arrived' for update of b"
+    ))
+    .bind(session_id)
+    .fetch_optional(tx)
+    .await
+}
+
+pub async fn set_booking_status(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    status: &str,
+    session_id: Option<Uuid>,
+) -> sqlx::Result<()> {
+    sqlx::query("update bookings set status = $2, session_id = coalesce($3, session_id), updated_at = now() where id = $1")
+        .bind(id)
+        .bind(status)
+        .bind(session_id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub async fn cancel_booking(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    fee: Decimal,
+    reason: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update bookings set status = 'cancelled', cancellation_fee = $2, cancel_reason = $3, updated_at = now()
+          where id = $1",
+    )
+    .bind(id)
+    .bind(fee)
+    .bind(reason)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// Fails with `bookings_no_overlap` when `space_id` is taken for any of the booking's time.
+pub async fn move_booking(db: impl PgExecutor<'_>, id: Uuid, space_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("update bookings set space_id = $2, updated_at = now() where id = $1")
+        .bind(id)
+        .bind(space_id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub async fn mark_overstay(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("update bookings set overstay_at = $2, updated_at = now() where id = $1")
+        .bind(id)
+        .bind(at)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Arrived bookings whose time ended by `now` (the car is still there); locked, skipping rows
+/// another sweeper holds.
+pub async fn overstayed_bookings(
+    tx: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<Booking>> {
+    sqlx::query_as(&format!(
+        "select {BOOKING_COLUMNS} from {BOOKING_FROM}
+          where b.status = 'arrived' and upper(b.during) <= $1
+          order by upper(b.during) limit $2 for update of b skip locked"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(tx)
+    .await
+}
+
+/// Booked (not yet arrived) bookings of `space_id` starting before `before`; locked.
+pub async fn upcoming_on_space_for_update(
+    tx: &mut PgConnection,
+    space_id: Uuid,
+    before: DateTime<Utc>,
+) -> sqlx::Result<Vec<Booking>> {
+    sqlx::query_as(&format!(
+        "select {BOOKING_COLUMNS} from {BOOKING_FROM}
+          where b.space_id = $1 and b.status = 'booked' and lower(b.during) < $2
+          order by lower(b.during) for update of b"
+    ))
+    .bind(space_id)
+    .bind(before)
+    .fetch_all(tx)
+    .await
+}
+
+/// The arrived booking on `space_id`, if a visitor stands on it.
+pub async fn arrived_on_space(
+    db: impl PgExecutor<'_>,
+    space_id: Uuid,
+) -> sqlx::Result<Option<Booking>> {
+    sqlx::query_as(&format!(
+        "select {BOOKING_COLUMNS} from {BOOKING_FROM} where b.space_id = $1 and b.status = 'arrived' limit 1"
+    ))
+    .bind(space_id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn bookings_of_owner(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    owner_id: Uuid,
+) -> sqlx::Result<Vec<Booking>> {
+    sqlx::query_as(&format!(
+        "select {BOOKING_COLUMNS} from {BOOKING_FROM} join shared_spaces ss on ss.space_id = b.space_id
+          where ss.tenant_id = $1 and ss.owner_id = $2 order by lower(b.during) desc limit 500"
+    ))
+    .bind(tenant_id)
+    .bind(owner_id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn insert_booking_event(
+    db: impl PgExecutor<'_>,
+    booking_id: Uuid,
+    kind: &str,
+    detail: serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query("insert into booking_events (booking_id, kind, detail) values ($1, $2, $3)")
+        .bind(booking_id)
+        .bind(kind)
+        .bind(detail)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct BookingEvent {
+    pub booking_id: Uuid,
+    pub kind: String,
+    pub detail: Json<serde_json::Value>,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn booking_events(
+    db: impl PgExecutor<'_>,
+    booking_ids: &[Uuid],
+) -> sqlx::Result<Vec<BookingEvent>> {
+    sqlx::query_as("select booking_id, kind, detail, at from booking_events where booking_id = any($1) order by id")
+        .bind(booking_ids)
+        .fetch_all(db)
+        .await
+}
+
+// ---- webhooks ------------------------------------------------------------------------------
+
+pub async fn upsert_owner_webhook(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    owner_id: Uuid,
+    url: &str,
+    secret: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into owner_webhooks (owner_id, tenant_id, url, secret) values ($1, $2, $3, $4)
+         on conflict (owner_id) do update set url = excluded.url, secret = excluded.secret, updated_at = now()",
+    )
+    .bind(owner_id)
+    .bind(tenant_id)
+    .bind(url)
+    .bind(secret)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// `(url, secret)` of the owner's webhook.
+pub async fn owner_webhook(
+    db: impl PgExecutor<'_>,
+    owner_id: Uuid,
+) -> sqlx::Result<Option<(String, String)>> {
+    sqlx::query_as("select url, secret from owner_webhooks where owner_id = $1")
+        .bind(owner_id)
+        .fetch_optional(db)
+        .await
+}
+
+pub struct NewDelivery<'a> {
+    pub tenant_id: Uuid,
+    pub url: &'a str,
+    pub secret: &'a str,
+    pub event: &'a str,
+    pub payload: &'a serde_json::Value,
+}
+
+pub async fn enqueue_delivery(db: impl PgExecutor<'_>, d: &NewDelivery<'_>) -> sqlx::Result<()> {
+    sqlx::query("insert into webhook_deliveries (id, tenant_id, url, secret, event, payload) values ($1, $2, $3, $4, $5, $6)")
+        .bind(Uuid::new_v4())
+        .bind(d.tenant_id)
+        .bind(d.url)
+        .bind(d.secret)
+        .bind(d.event)
+        .bind(d.payload)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct DueDelivery {
+    pub id: Uuid,
+    pub url: String,
+    pub secret: String,
+    pub event: String,
+    pub payload: serde_json::Value,
+    pub attempts: i32,
+}
+
+/// Pending deliveries that are due, locked and skipping those another worker holds.
+pub async fn due_deliveries(
+    tx: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<DueDelivery>> {
+    sqlx::query_as(
+        "select id, url, secret, event, payload, attempts from webhook_deliveries
+          where status = 'pending' and next_attempt_at <= $1
+          order by next_attempt_at limit $2 for update skip locked",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(tx)
+    .await
+}
+
+/// Records one attempt: delivered, failed for good, or due again at `retry_at`.
+pub async fn record_attempt(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    status: &str,
+    http_status: Option<i32>,
+    error: Option<&str>,
+    retry_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update webhook_deliveries
+            set status = $2, attempts = attempts + 1, last_status = $3, last_error = $4, next_attempt_at = $5,
+                delivered_at = case when $2 = 'delivered' then now() end
+          where id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(http_status)
+    .bind(error)
+    .bind(retry_at)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub url: String,
+    pub event: String,
+    pub payload: Json<serde_json::Value>,
+    pub status: String,
+    pub attempts: i32,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+pub async fn deliveries(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<Delivery>> {
+    sqlx::query_as(
+        "select id, url, event, payload, status, attempts, last_status, last_error, created_at, delivered_at
+           from webhook_deliveries where tenant_id = $1 order by created_at desc limit $2",
+    )
+    .bind(tenant_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Whether `plate` already holds a live booking at the lot overlapping `during`.
+pub async fn plate_has_live_booking(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+    plate: &str,
+    during: &Interval,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from bookings where lot_id = $1 and plate = $2
+                          and status in ('booked', 'arrived') and during && tstzrange($3, $4, '[)'))",
+    )
+    .bind(lot_id)
+    .bind(plate)
+    .bind(during.start)
+    .bind(during.end)
+    .fetch_one(db)
+    .await
+}
+
+/// Spaces of valid owned-space permits of `plate` at the lot on `local_date`.
+pub async fn owned_spaces_of_plate(
+    db: impl PgExecutor<'_>,
+    compound_id: Uuid,
+    lot_id: Uuid,
+    plate: &str,
+    local_date: chrono::NaiveDate,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "select p.space_id from permits p join vehicles v on v.id = p.vehicle_id
+          where v.compound_id = $1 and v.plate = $3 and p.kind = 'owned_space' and p.lot_id = $2
+            and p.valid_from <= $4 and (p.valid_to is null or p.valid_to >= $4)",
+    )
+    .bind(compound_id)
+    .bind(lot_id)
+    .bind(plate)
+    .bind(local_date)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,938 @@
+//! Time-shared private spaces: owners' windows, visitors' bookings, the gate, overstays and
+//! webhooks, against the real service, Postgres and Redis.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
+use parkshare_gate::settlement::provider::{verify, SIGNATURE_HEADER};
+use parkshare_gate::sharing::overstay;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, str_of, Site, TestApp};
+
+/// An owner with one owned space and their own credential.
+struct Sharer {
+    owner_id: String,
+    token: String,
+    space_id: String,
+    code: String,
+}
+
+async fn sharer(app: &TestApp, site: &Site, unit: &str, code: &str) -> Sharer {
+    let owner = app
+        .create(
+            &format!("/v1/admin/compounds/{}/owners", site.compound),
+            json!({"unit": unit, "name": "业主", "floor_area_m2": "90.00"}),
+        )
+        .await;
+    let owner_id = str_of(&owner, "id").to_owned();
+    let space = app
+        .create(
+            &format!("/v1/admin/lots/{}/spaces", site.lot),
+            json!({"code": code, "kind": "owned", "owner_id": owner_id}),
+        )
+        .await;
+    let token = app
+        .create(
+            &format!("/v1/admin/owners/{owner_id}/tokens"),
+            json!({"label": "手机"}),
+        )
+        .await;
+    Sharer {
+        owner_id,
+        token: str_of(&token, "token").to_owned(),
+        space_id: str_of(&space, "id").to_owned(),
+        code: code.to_owned(),
+    }
+}
+
+async fn set_windows(app: &TestApp, sharer: &Sharer, windows: Value) -> (u16, Value) {
+    let path = format!("/v1/owner/spaces/{}/windows", sharer.space_id);
+    app.send(
+        "PUT",
+        &path,
+        &sharer.token,
+        Some(json!({ "windows": windows })),
+    )
+    .await
+}
+
+async fn share_all_day(app: &TestApp, sharer: &Sharer) {
+    let (status, body) = set_windows(
+        app,
+        sharer,
+        json!([{"days": [1, 2, 3, 4, 5, 6, 7], "from": "00:00", "to": "24:00"}]),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn book(
+    app: &TestApp,
+    site: &Site,
+    plate: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    extra: Value,
+) -> (u16, Value) {
+    let mut body = json!({"plate": plate, "from": from, "to": to});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    app.send(
+        "POST",
+        &format!("/v1/public/lots/{}/bookings", site.lot),
+        "",
+        Some(body),
+    )
+    .await
+}
+
+async fn free_codes(
+    app: &TestApp,
+    site: &Site,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<String> {
+    let query = format!("from={}&to={}", urlencode(from), urlencode(to));
+    let (status, body) = app
+        .send(
+            "GET",
+            &format!("/v1/public/lots/{}/availability?{query}", site.lot),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["spaces"]
+        .as_array()
+        .map(|a| a.iter().map(|s| str_of(s, "code").to_owned()).collect())
+        .unwrap_or_default()
+}
+
+fn urlencode(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `hh:mm` Shanghai time on the next Monday at least two days ahead.
+fn next_monday_at(hour: u32, minute: u32) -> DateTime<Utc> {
+    let mut date = (Utc::now() + Duration::days(2))
+        .with_timezone(&Shanghai)
+        .date_naive();
+    while date.weekday() != chrono::Weekday::Mon {
+        date = date.succ_opt().unwrap_or(date);
+    }
+    let local = date.and_time(NaiveTime::from_hms_opt(hour, minute, 0).unwrap_or_default());
+    Shanghai
+        .from_local_datetime(&local)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+fn local(at: DateTime<Utc>) -> String {
+    at.with_timezone(&Shanghai)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string()
+}
+
+// ---- a webhook receiver on loopback ----------------------------------------------------------
+
+/// One webhook call: its event header, its signature header and its body.
+type Call = (String, String, Vec<u8>);
+
+#[derive(Clone, Default)]
+struct Received {
+    calls: Arc<Mutex<Vec<Call>>>,
+    failures_left: Arc<Mutex<u32>>,
+}
+
+impl Received {
+    fn events(&self) -> Vec<(String, Value)> {
+        self.calls
+            .lock()
+            .map(|c| {
+                c.iter()
+                    .map(|(e, _, b)| (e.clone(), serde_json::from_slice(b).unwrap_or(Value::Null)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    async fn wait_for(&self, event: &str) -> Value {
+        for _ in 0..100 {
+            if let Some((_, body)) = self.events().into_iter().find(|(e, _)| e == event) {
+                return body;
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+        panic!("no {event} webhook arrived; got {:?}", self.events());
+    }
+}
+
+/// A receiver answering 500 to its first `failures` calls and 200 after.
+fn receiver(failures: u32) -> (String, Received) {
+    let received = Received::default();
+    if let Ok(mut left) = received.failures_left.lock() {
+        *left = failures;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let url = format!(
+        "http://{}/hooks",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    let shared = received.clone();
+    let server = HttpServer::new(move || {
+        App::new().app_data(web::Data::new(shared.clone())).route(
+            "/hooks",
+            web::post().to(
+                |req: HttpRequest, body: web::Bytes, seen: web::Data<Received>| async move {
+                    let header = |name: &str| {
+                        req.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    if let Ok(mut left) = seen.failures_left.lock() {
+                        if *left > 0 {
+                            *left -= 1;
+                            return HttpResponse::InternalServerError().finish();
+                        }
+                    }
+                    if let Ok(mut calls) = seen.calls.lock() {
+                        calls.push((
+                            header("x-parkshare-event"),
+                            header(SIGNATURE_HEADER),
+                            body.to_vec(),
+                        ));
+                    }
+                    HttpResponse::Ok().finish()
+                },
+            ),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap_or_else(|e| panic!("{e}"))
+    .run();
+    tokio::spawn(server);
+    (url, received)
+}
+
+async fn owner_webhook(app: &TestApp, sharer: &Sharer, url: &str) -> String {
+    let (status, body) = app
+        .send(
+            "PUT",
+            "/v1/owner/webhook",
+            &sharer.token,
+            Some(json!({"url": url})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    str_of(&body, "secret").to_owned()
+}
+
+// ---- owners' windows and visitors' bookings ---------------------------------------------------
+
+#[tokio::test]
+async fn visitors_can_book_only_inside_the_owners_windows() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    // Weekdays in office hours, and Monday night into Tuesday morning.
+    let (status, body) = set_windows(
+        &app,
+        &zhang,
+        json!([{"days": [1, 2, 3, 4, 5], "from": "08:00", "to": "18:00"}, {"days": [1], "from": "22:00", "to": "07:00"}]),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let monday = |h, m| next_monday_at(h, m);
+
+    assert_eq!(
+        free_codes(&app, &site, monday(9, 0), monday(11, 0)).await,
+        vec!["B-101"]
+    );
+    // Into the evening gap, and on Saturday: not open.
+    assert!(free_codes(&app, &site, monday(17, 0), monday(19, 0))
+        .await
+        .is_empty());
+    let saturday = monday(9, 0) + Duration::days(5);
+    assert!(
+        free_codes(&app, &site, saturday, saturday + Duration::hours(2))
+            .await
+            .is_empty()
+    );
+    // Across midnight, inside the overnight window.
+    let overnight = (monday(23, 0), monday(6, 0) + Duration::days(1));
+    assert_eq!(
+        free_codes(&app, &site, overnight.0, overnight.1).await,
+        vec!["B-101"]
+    );
+    let (status, body) = book(&app, &site, "粤B12345", overnight.0, overnight.1, json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["booking"]["space_code"], "B-101");
+    let (status, body) = book(
+        &app,
+        &site,
+        "粤B54321",
+        saturday,
+        saturday + Duration::hours(2),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "no_space_available"),
+        "{body}"
+    );
+
+    // A one-off blackout removes hours; an opening adds Saturday morning.
+    let path = format!("/v1/owner/spaces/{}/exceptions", zhang.space_id);
+    let (status, body) = app
+        .send("POST", &path, &zhang.token, Some(json!({"kind": "blackout", "from": local(monday(10, 0)), "to": local(monday(12, 0))})))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(free_codes(&app, &site, monday(9, 0), monday(11, 0))
+        .await
+        .is_empty());
+    assert_eq!(
+        free_codes(&app, &site, monday(12, 0), monday(14, 0)).await,
+        vec!["B-101"]
+    );
+    let (status, _) = app
+        .send("POST", &path, &zhang.token, Some(json!({"kind": "open", "from": local(saturday), "to": local(saturday + Duration::hours(3))})))
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        free_codes(&app, &site, saturday, saturday + Duration::hours(2)).await,
+        vec!["B-101"]
+    );
+
+    // Pausing stops new bookings at once; resuming brings the space back.
+    let pause = format!("/v1/owner/spaces/{}/pause", zhang.space_id);
+    assert_eq!(app.send("POST", &pause, &zhang.token, None).await.0, 200);
+    assert!(free_codes(&app, &site, monday(12, 0), monday(14, 0))
+        .await
+        .is_empty());
+    let resume = format!("/v1/owner/spaces/{}/resume", zhang.space_id);
+    assert_eq!(app.send("POST", &resume, &zhang.token, None).await.0, 200);
+    assert_eq!(
+        free_codes(&app, &site, monday(12, 0), monday(14, 0)).await,
+        vec!["B-101"]
+    );
+
+    // Malformed windows are refused with a reason and change nothing.
+    let (status, body) = set_windows(
+        &app,
+        &zhang,
+        json!([{"days": [8], "from": "08:00", "to": "18:00"}]),
+    )
+    .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (422, "invalid_weekdays"),
+        "{body}"
+    );
+    assert_eq!(
+        free_codes(&app, &site, monday(12, 0), monday(14, 0)).await,
+        vec!["B-101"]
+    );
+}
+
+#[tokio::test]
+async fn an_owner_cannot_withdraw_hours_that_are_booked() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+    let from = next_monday_at(9, 0);
+    let (status, booked) = book(
+        &app,
+        &site,
+        "沪A11111",
+        from,
+        from + Duration::hours(2),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{booked}");
+
+    let (status, body) = set_windows(
+        &app,
+        &zhang,
+        json!([{"days": [6, 7], "from": "00:00", "to": "24:00"}]),
+    )
+    .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "window_has_bookings"),
+        "{body}"
+    );
+    assert!(
+        str_of(&body["error"], "message").contains(str_of(&booked["booking"], "id")),
+        "{body}"
+    );
+    let path = format!("/v1/owner/spaces/{}/exceptions", zhang.space_id);
+    let blackout = json!({"kind": "blackout", "from": local(from + Duration::hours(1)), "to": local(from + Duration::hours(5))});
+    let (status, _) = app
+        .send("POST", &path, &zhang.token, Some(blackout.clone()))
+        .await;
+    assert_eq!(status, 409);
+    // Nothing changed: the booking stands, the hours are still all day.
+    let (_, spaces) = app
+        .send("GET", "/v1/owner/spaces", &zhang.token, None)
+        .await;
+    assert_eq!(
+        spaces[0]["windows"][0]["days"],
+        json!([1, 2, 3, 4, 5, 6, 7]),
+        "{spaces}"
+    );
+    let (_, bookings) = app
+        .send("GET", "/v1/owner/bookings", &zhang.token, None)
+        .await;
+    assert_eq!(bookings[0]["booking"]["status"], "booked");
+    assert_eq!(bookings[0]["history"][0]["kind"], "made");
+
+    // Once the visitor cancels, the owner may take the hours back.
+    let id = str_of(&booked["booking"], "id");
+    let (status, _) = app
+        .send(
+            "POST",
+            &format!("/v1/public/bookings/{id}/cancel"),
+            str_of(&booked, "token"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app.send("POST", &path, &zhang.token, Some(blackout)).await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn owners_see_only_their_own_spaces() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    let li = sharer(&app, &site, "1-102", "B-102").await;
+    let path = format!("/v1/owner/spaces/{}/windows", li.space_id);
+    let (status, _) = app
+        .send("PUT", &path, &zhang.token, Some(json!({"windows": []})))
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .send("PUT", &path, "", Some(json!({"windows": []})))
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = app
+        .send("PUT", &path, &app.staff_token, Some(json!({"windows": []})))
+        .await;
+    assert_eq!(status, 401, "a staff token is not an owner's");
+    let (_, spaces) = app
+        .send("GET", "/v1/owner/spaces", &zhang.token, None)
+        .await;
+    assert_eq!(spaces.as_array().map(Vec::len), Some(1));
+    // Another firm cannot issue tokens for this firm's owners.
+    let other = app.new_tenant("别家物业").await;
+    let (status, _) = app
+        .send(
+            "POST",
+            &format!("/v1/admin/owners/{}/tokens", zhang.owner_id),
+            &other,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn concurrent_bookings_for_the_last_space_exactly_one_wins() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+    let from = Utc::now() + Duration::hours(3);
+    let attempts = (0..8).map(|i| {
+        let (app, site) = (&app, &site);
+        async move {
+            book(
+                app,
+                site,
+                &format!("浙A{:05}", 10_000 + i),
+                from,
+                from + Duration::hours(2),
+                json!({}),
+            )
+            .await
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let won: Vec<_> = results.iter().filter(|(s, _)| *s == 201).collect();
+    let lost: Vec<_> = results
+        .iter()
+        .filter(|(s, b)| *s == 409 && str_of(&b["error"], "code") == "no_space_available")
+        .collect();
+    assert_eq!((won.len(), lost.len()), (1, 7), "{results:?}");
+    assert_eq!(
+        app.count("select count(*) from bookings where status = 'booked'")
+            .await,
+        1
+    );
+    // The same plate cannot hold two overlapping bookings either.
+    let plate = str_of(&won[0].1["booking"], "plate").to_owned();
+    let li = sharer(&app, &site, "1-102", "B-102").await;
+    share_all_day(&app, &li).await;
+    let (status, body) = book(
+        &app,
+        &site,
+        &plate,
+        from + Duration::hours(1),
+        from + Duration::hours(3),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "plate_already_booked"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_is_free_until_the_free_period_then_costs_the_first_hour() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+    let later = Utc::now() + Duration::days(2);
+    let (_, early) = book(
+        &app,
+        &site,
+        "苏E11111",
+        later,
+        later + Duration::hours(3),
+        json!({}),
+    )
+    .await;
+    let soon = Utc::now() + Duration::minutes(30);
+    let (_, late) = book(
+        &app,
+        &site,
+        "苏E22222",
+        soon,
+        soon + Duration::hours(3),
+        json!({}),
+    )
+    .await;
+    // The fee was announced at booking: an hour by the lot's tariff (15 free minutes, ¥3/h).
+    assert_eq!(str_of(&late, "late_cancellation_fee"), "3.00", "{late}");
+
+    let cancel = |b: &Value| format!("/v1/public/bookings/{}/cancel", str_of(&b["booking"], "id"));
+    let (status, body) = app
+        .send("POST", &cancel(&early), str_of(&early, "token"), None)
+        .await;
+    assert_eq!(
+        (status, str_of(&body, "cancellation_fee")),
+        (200, "0.00"),
+        "{body}"
+    );
+    let (status, body) = app
+        .send("POST", &cancel(&late), str_of(&late, "token"), None)
+        .await;
+    assert_eq!(
+        (status, str_of(&body, "cancellation_fee")),
+        (200, "3.00"),
+        "{body}"
+    );
+    // Cancelling again answers the same; another's token finds nothing.
+    let (status, again) = app
+        .send("POST", &cancel(&late), str_of(&late, "token"), None)
+        .await;
+    assert_eq!((status, again), (200, body));
+    let (status, _) = app
+        .send("POST", &cancel(&late), str_of(&early, "token"), None)
+        .await;
+    assert_eq!(status, 404);
+    // The space is free again.
+    assert_eq!(
+        free_codes(&app, &site, soon, soon + Duration::hours(3)).await,
+        vec!["B-101"]
+    );
+}
+
+// ---- the gate -------------------------------------------------------------------------------
+
+/// A full lot (capacity 1, taken), with Zhang's space shared all day.
+async fn full_lot_with_shared_space(app: &TestApp) -> (Site, Sharer) {
+    let site = app.site(1).await;
+    let zhang = sharer(app, &site, "1-101", "B-101").await;
+    share_all_day(app, &zhang).await;
+    let (_, entry) = app
+        .read(
+            &site.entries[0],
+            "京A00001",
+            Utc::now() - Duration::minutes(30),
+        )
+        .await;
+    assert_eq!(entry["reason"], "visitor_admitted", "{entry}");
+    (site, zhang)
+}
+
+#[tokio::test]
+async fn a_booked_plate_is_admitted_to_a_full_lot_and_its_stay_credits_the_owner() {
+    let app = spawn_app().await;
+    let (site, zhang) = full_lot_with_shared_space(&app).await;
+    let (url, received) = receiver(0);
+    owner_webhook(&app, &zhang, &url).await;
+    let from = Utc::now() - Duration::minutes(4);
+    let (status, booked) = book(
+        &app,
+        &site,
+        "京B12345",
+        from,
+        from + Duration::hours(2),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{booked}");
+
+    // Not the booked plate: the pool is full and the only shared space is booked.
+    let (_, refused) = app.read(&site.entries[0], "京C99999", Utc::now()).await;
+    assert_eq!(refused["reason"], "lot_full", "{refused}");
+    // The booked plate, read 14 minutes before its booking (15 are allowed): in, onto its space.
+    let (_, entry) = app
+        .read(
+            &site.entries[1],
+            "京B12345",
+            Utc::now() - Duration::minutes(18),
+        )
+        .await;
+    assert_eq!(
+        (entry["action"].as_str(), entry["reason"].as_str()),
+        (Some("open"), Some("booking_admitted")),
+        "{entry}"
+    );
+    assert!(str_of(&entry, "display").contains("B-101"), "{entry}");
+    let session = str_of(&entry, "session_id").to_owned();
+    let id = str_of(&booked["booking"], "id");
+    let (_, shown) = app
+        .send(
+            "GET",
+            &format!("/v1/public/bookings/{id}"),
+            str_of(&booked, "token"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (shown["status"].as_str(), shown["session_id"].as_str()),
+        (Some("arrived"), Some(session.as_str()))
+    );
+
+    // Paid at the booth, out: the owner is credited less the platform fee.
+    let (_, quote) = app
+        .staff("GET", &format!("/v1/admin/sessions/{session}/quote"), None)
+        .await;
+    // 18 minutes: past the 15 free ones, one hour at ¥3.
+    assert_eq!(str_of(&quote, "amount_due"), "3.00", "{quote}");
+    app.pay(&session, "3.00").await;
+    let (_, exit) = app
+        .read(&site.exit, "京B12345", Utc::now() + Duration::seconds(5))
+        .await;
+    assert_eq!(exit["action"], "open", "{exit}");
+    let (_, earnings) = app
+        .send("GET", "/v1/owner/earnings", &zhang.token, None)
+        .await;
+    assert_eq!(
+        str_of(&earnings, "balance"),
+        "2.70",
+        "10 % fee on ¥3.00: {earnings}"
+    );
+    let payout = received.wait_for("payout").await;
+    let paid = (
+        payout["data"]["paid"].as_str(),
+        payout["data"]["credited"].as_str(),
+    );
+    assert_eq!(paid, (Some("3.00"), Some("2.70")), "{payout}");
+    let arrived = received.wait_for("booking.arrived").await;
+    assert_eq!(
+        arrived["data"]["session_id"].as_str(),
+        Some(session.as_str())
+    );
+    let (_, bookings) = app
+        .send("GET", "/v1/owner/bookings", &zhang.token, None)
+        .await;
+    let kinds: Vec<_> = bookings[0]["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["kind"].clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![json!("made"), json!("arrived"), json!("completed")],
+        "{bookings}"
+    );
+}
+
+#[tokio::test]
+async fn a_walk_in_finds_a_free_shared_space_when_the_pool_is_full() {
+    let app = spawn_app().await;
+    let (site, _zhang) = full_lot_with_shared_space(&app).await;
+    let (_, entry) = app.read(&site.entries[0], "京D22222", Utc::now()).await;
+    assert_eq!(entry["reason"], "booking_admitted", "{entry}");
+    assert_eq!(
+        app.count("select count(*) from bookings where origin = 'walk_in' and status = 'arrived'")
+            .await,
+        1
+    );
+    // The shared space is now taken: the next walk-in is refused.
+    let (_, refused) = app.read(&site.entries[0], "京D33333", Utc::now()).await;
+    assert_eq!(refused["reason"], "lot_full", "{refused}");
+}
+
+#[tokio::test]
+async fn the_owner_coming_home_early_is_let_in_and_the_case_recorded() {
+    let app = spawn_app().await;
+    let (site, zhang) = full_lot_with_shared_space(&app).await;
+    let (url, received) = receiver(0);
+    owner_webhook(&app, &zhang, &url).await;
+    let vehicle = app
+        .create(
+            &format!("/v1/admin/compounds/{}/vehicles", site.compound),
+            json!({"plate": "京E66666", "class": "small", "owner_id": zhang.owner_id}),
+        )
+        .await;
+    app.create(
+        &format!("/v1/admin/compounds/{}/permits", site.compound),
+        json!({"kind": "owned_space", "vehicle_id": vehicle["id"], "space_id": zhang.space_id, "valid_from": "2020-01-01"}),
+    )
+    .await;
+    let from = Utc::now();
+    book(
+        &app,
+        &site,
+        "京B12345",
+        from,
+        from + Duration::hours(4),
+        json!({}),
+    )
+    .await;
+    let (_, visitor) = app.read(&site.entries[0], "京B12345", Utc::now()).await;
+    assert_eq!(visitor["reason"], "booking_admitted", "{visitor}");
+
+    let (_, owner) = app.read(&site.entries[1], "京E66666", Utc::now()).await;
+    assert_eq!(
+        (owner["action"].as_str(), owner["reason"].as_str()),
+        (Some("open"), Some("permit_holder")),
+        "{owner}"
+    );
+    let (_, anomalies) = app
+        .staff(
+            "GET",
+            &format!("/v1/admin/lots/{}/anomalies", site.lot),
+            None,
+        )
+        .await;
+    assert!(
+        anomalies
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["kind"] == "owner_space_occupied"),
+        "{anomalies}"
+    );
+    let told = received.wait_for("owner.space_occupied").await;
+    assert_eq!(told["data"]["space_code"], zhang.code);
+}
+
+// ---- overstays --------------------------------------------------------------------------------
+
+/// Zhang's space has a visitor who arrived on a one-hour booking, and the next booking after it.
+async fn overstay_setup(app: &TestApp) -> (Site, Sharer, Sharer, Value, Received) {
+    let site = app.site(10).await;
+    let zhang = sharer(app, &site, "1-101", "B-101").await;
+    let li = sharer(app, &site, "1-102", "B-102").await;
+    share_all_day(app, &zhang).await;
+    share_all_day(app, &li).await;
+    let (url, received) = receiver(0);
+    owner_webhook(app, &zhang, &url).await;
+    let now = Utc::now();
+    let first = json!({"space_id": zhang.space_id});
+    let (status, body) = book(
+        app,
+        &site,
+        "津A11111",
+        now,
+        now + Duration::hours(1),
+        first.clone(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, entry) = app.read(&site.entries[0], "津A11111", now).await;
+    assert_eq!(entry["reason"], "booking_admitted", "{entry}");
+    let mut next = first;
+    next["webhook_url"] = json!(url);
+    let (status, next) = book(
+        app,
+        &site,
+        "津B22222",
+        now + Duration::hours(1),
+        now + Duration::hours(2),
+        next,
+    )
+    .await;
+    assert_eq!(status, 201, "{next}");
+    (site, zhang, li, next, received)
+}
+
+#[tokio::test]
+async fn an_overstay_tells_the_owner_and_moves_the_next_booking() {
+    let app = spawn_app().await;
+    let (_site, zhang, li, next, received) = overstay_setup(&app).await;
+    let report = overstay::sweep(&app.db, Utc::now() + Duration::minutes(65))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((report.reported, report.moved, report.cancelled), (1, 1, 0));
+    let told = received.wait_for("booking.overstay").await;
+    assert_eq!(told["data"]["plate"], "津A11111");
+    let moved = received.wait_for("booking.moved").await;
+    assert_eq!(
+        (
+            moved["data"]["space_code"].as_str(),
+            moved["data"]["moved_from"].as_str()
+        ),
+        (Some(li.code.as_str()), Some("B-101"))
+    );
+    let id = str_of(&next["booking"], "id");
+    let (_, shown) = app
+        .send(
+            "GET",
+            &format!("/v1/public/bookings/{id}"),
+            str_of(&next, "token"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (shown["status"].as_str(), shown["space_id"].as_str()),
+        (Some("booked"), Some(li.space_id.as_str()))
+    );
+    // A second sweep reports nothing new.
+    let again = overstay::sweep(&app.db, Utc::now() + Duration::minutes(66))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((again.reported, again.moved, again.cancelled), (0, 0, 0));
+    assert_eq!(
+        app.count("select count(*) from anomalies where kind = 'booking_overstay'")
+            .await,
+        1
+    );
+    let _ = zhang;
+}
+
+#[tokio::test]
+async fn an_overstay_with_nowhere_to_move_cancels_the_next_booking_free() {
+    let app = spawn_app().await;
+    let (_site, _zhang, li, next, received) = overstay_setup(&app).await;
+    assert_eq!(
+        app.send(
+            "POST",
+            &format!("/v1/owner/spaces/{}/pause", li.space_id),
+            &li.token,
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let report = overstay::sweep(&app.db, Utc::now() + Duration::minutes(65))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((report.reported, report.moved, report.cancelled), (1, 0, 1));
+    let cancelled = received.wait_for("booking.cancelled").await;
+    assert_eq!(
+        (
+            cancelled["data"]["refund"].as_str(),
+            cancelled["data"]["cancel_reason"].as_str()
+        ),
+        (Some("full"), Some("displaced_by_overstay"))
+    );
+    let id = str_of(&next["booking"], "id");
+    let (_, shown) = app
+        .send(
+            "GET",
+            &format!("/v1/public/bookings/{id}"),
+            str_of(&next, "token"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (shown["status"].as_str(), shown["cancellation_fee"].as_str()),
+        (Some("cancelled"), Some("0.00"))
+    );
+}
+
+// ---- webhooks ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn webhooks_are_signed_retried_and_recorded() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+    // The receiver fails twice before it answers.
+    let (url, received) = receiver(2);
+    let secret = owner_webhook(&app, &zhang, &url).await;
+    let from = Utc::now() + Duration::hours(1);
+    let (_, booked) = book(
+        &app,
+        &site,
+        "鲁A12345",
+        from,
+        from + Duration::hours(1),
+        json!({}),
+    )
+    .await;
+
+    let made = received.wait_for("booking.made").await;
+    assert_eq!(made["data"]["id"], booked["booking"]["id"]);
+    let calls = received.calls.lock().map(|c| c.clone()).unwrap_or_default();
+    let (_, signature, body) = &calls[0];
+    assert!(
+        verify(secret.as_bytes(), body, signature),
+        "signature {signature} does not verify"
+    );
+    assert!(!verify(b"another secret", body, signature));
+    // The worker records the attempt just after the receiver answered.
+    let mut deliveries = Value::Null;
+    for _ in 0..50 {
+        deliveries = app
+            .staff("GET", "/v1/admin/webhook-deliveries", None)
+            .await
+            .1;
+        if deliveries[0]["status"] != "pending" {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    let delivery = &deliveries[0];
+    assert_eq!(
+        (
+            delivery["status"].as_str(),
+            delivery["attempts"].as_i64(),
+            delivery["last_status"].as_i64()
+        ),
+        (Some("delivered"), Some(3), Some(200)),
+        "{deliveries}"
+    );
+    // Another firm sees none of them.
+    let other = app.new_tenant("别家物业").await;
+    let (_, theirs) = app
+        .send("GET", "/v1/admin/webhook-deliveries", &other, None)
+        .await;
+    assert_eq!(theirs, json!([]));
+}
