@@ -1,6 +1,7 @@
 //! Pricing a session: the tariff version in force at its entry (or, for a lot that has never
 //! filed one, the lot's draft tariff), the humane and owner rules of its kind, the exit grace,
-//! and the regulated guard: a bill above the standard the version was filed against is
+//! the owner's rate when the stay is on a shared space (a percentage of the tariff, never
+//! above it), and the regulated guard: a bill above the standard the version was filed against is
 //! lowered to it, and the clamp is reported so that it is recorded.
 
 use chrono::{DateTime, Utc};
@@ -109,6 +110,12 @@ pub async fn price(
             format!("{e}; handle this exit at the booth"),
         )
     })?;
+    if session.space_id.is_some() {
+        if let Some(pct) = crate::store::sharing::booked_price_pct(&mut *tx, session.id).await? {
+            let pct = u8::try_from(pct).unwrap_or(100);
+            bill.apply_rate_pct(pct, format!("业主共享车位定价 {pct}%"));
+        }
+    }
     let clamped = match &filed {
         Some(filed) => match filed.standard.max_fee(class, bill.duration_s) {
             Some(limit) => bill.clamp(

@@ -78,6 +78,8 @@ pub enum LineCode {
     CapStay,
     NewEnergyFree,
     OwnerDiscount,
+    /// A shared private space whose owner asks less than the filed tariff.
+    SharedSpaceRate,
     RegulatedCap,
     NoEntryFee,
 }
@@ -114,6 +116,9 @@ mod signed_money {
     }
 }
 
+/// The one rounding of a percentage rate: down to the fen, never above the exact share.
+pub const RATE_ROUNDING: rust_decimal::RoundingStrategy = rust_decimal::RoundingStrategy::ToZero;
+
 impl Bill {
     fn line(code: LineCode, description: String, amount: Decimal) -> BillLine {
         BillLine {
@@ -144,6 +149,30 @@ impl Bill {
             )],
             total: Money::ZERO,
         }
+    }
+
+    /// Charges `pct` percent of the total (an owner sharing their space below the filed
+    /// tariff), rounded down to the fen in the driver's favour ([`RATE_ROUNDING`]), with a line
+    /// saying so. 100 % or more changes nothing: a rate never raises a bill.
+    pub fn apply_rate_pct(&mut self, pct: u8, description: String) -> bool {
+        if pct >= 100 {
+            return false;
+        }
+        let charged = (self.total.yuan() * Decimal::from(pct) / Decimal::ONE_HUNDRED)
+            .round_dp_with_strategy(2, RATE_ROUNDING);
+        let Ok(charged) = Money::parse(charged) else {
+            return false;
+        };
+        if charged == self.total {
+            return false;
+        }
+        self.lines.push(Bill::line(
+            LineCode::SharedSpaceRate,
+            description,
+            charged.yuan() - self.total.yuan(),
+        ));
+        self.total = charged;
+        true
     }
 
     /// Lowers the total to `limit` if it is above, with a line saying why. Returns whether it

@@ -252,3 +252,33 @@ fn camera_timestamps_with_fractions_of_a_second_are_billed_in_whole_seconds() {
         ("6.00".to_string(), 61 * 60)
     );
 }
+
+#[test]
+fn a_shared_space_rate_lowers_the_bill_to_the_fen_and_never_raises_it() {
+    let bill_of = |total: &str| {
+        parkshare_tariff::Bill::flat(
+            LineCode::Flat,
+            Money::parse(total.parse().unwrap_or_default()).unwrap_or(Money::ZERO),
+            "停车费",
+        )
+    };
+    let mut bill = bill_of("3.33");
+    // 85 % of 3.33 is 2.8305: the driver pays 2.83.
+    assert!(bill.apply_rate_pct(85, "业主定价 85%".into()));
+    assert_eq!(bill.total.to_string(), "2.83");
+    let sum: Decimal = bill.lines.iter().map(|l| l.amount).sum();
+    assert_eq!(sum, bill.total.yuan(), "the lines add up to the total");
+    assert_eq!(
+        bill.lines.last().map(|l| l.code),
+        Some(LineCode::SharedSpaceRate)
+    );
+    let mut full = bill_of("3.33");
+    assert!(!full.apply_rate_pct(100, "业主定价 100%".into()));
+    assert_eq!(
+        (full.total.to_string(), full.lines.len()),
+        ("3.33".to_owned(), 1)
+    );
+    let mut free = bill_of("3.33");
+    assert!(free.apply_rate_pct(0, "业主免费共享".into()));
+    assert_eq!(free.total, Money::ZERO);
+}

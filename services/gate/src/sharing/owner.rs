@@ -27,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/v1/owner")
             .service(spaces)
             .service(put_windows)
+            .service(put_price)
             .service(pause)
             .service(resume)
             .service(list_exceptions)
@@ -156,6 +157,38 @@ async fn put_windows(
     Ok(HttpResponse::Ok().json(
         json!({"space_id": space.space_id, "windows": schedule.windows, "paused": space.paused}),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+struct PriceBody {
+    /// Percent of the compound's filed tariff, 0 (free) to 100 (the tariff itself).
+    price_pct: i64,
+}
+
+/// Set the space's price as a percentage of the filed tariff: within it by construction (rule
+/// 4). Bookings made from now on are charged it; earlier bookings keep the price they were
+/// made at.
+#[put("/spaces/{id}/price")]
+async fn put_price(
+    state: web::Data<AppState>,
+    owner: Owner,
+    id: web::Path<Uuid>,
+    body: web::Json<PriceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let pct = i16::try_from(body.price_pct)
+        .ok()
+        .filter(|p| (0..=100).contains(p))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_price_pct",
+                "price_pct must be between 0 and 100 (percent of the filed tariff)",
+            )
+        })?;
+    let mut tx = state.db.begin().await?;
+    let space = my_space(&mut tx, &owner, *id).await?;
+    sharing::set_price_pct(&mut *tx, space.space_id, pct).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(json!({"space_id": space.space_id, "price_pct": pct})))
 }
 
 /// Stop new bookings at once (existing ones stand).
@@ -299,17 +332,25 @@ async fn open_hours(
         .json(json!({"space_id": space.space_id, "paused": space.paused, "open": open})))
 }
 
-/// Bookings on the owner's spaces, newest first, each with its history (who parked when).
+/// Bookings on the owner's spaces, newest first, each with its history (who parked when) and
+/// what it earned the owner (credited, net of refunds).
 #[get("/bookings")]
 async fn bookings(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     let bookings = sharing::bookings_of_owner(&state.db, owner.tenant_id, owner.owner_id).await?;
     let ids: Vec<Uuid> = bookings.iter().map(|b| b.id).collect();
     let events = sharing::booking_events(&state.db, &ids).await?;
+    let earned = sharing::earnings_by_booking(&state.db, owner.tenant_id, owner.owner_id).await?;
     let listed: Vec<_> = bookings
         .iter()
         .map(|b| {
             let history: Vec<_> = events.iter().filter(|e| e.booking_id == b.id).collect();
-            json!({"booking": b, "history": history})
+            let mut credited = earned
+                .iter()
+                .find(|(id, _)| *id == b.id)
+                .map(|(_, amount)| *amount)
+                .unwrap_or_default();
+            credited.rescale(2);
+            json!({"booking": b, "history": history, "credited": credited.to_string()})
         })
         .collect();
     Ok(HttpResponse::Ok().json(listed))

@@ -22,7 +22,7 @@ use crate::store::sharing::{self, Booking};
 use crate::store::{registry, tariffs};
 
 /// A late cancellation costs what the first hour of the booking would (or its whole length,
-/// if shorter), by the filed tariff: no fee that is not on the published list.
+/// if shorter), by the filed tariff at the booking's price: no fee off the published list.
 const LATE_CANCEL_BILLED_MIN: i64 = 60;
 /// Within this long of now, spaces with a car on them are not offered.
 const STARTS_NOW_MIN: i64 = 15;
@@ -79,7 +79,7 @@ async fn free_for_range(
             .await?;
     let spaces: Vec<_> = free
         .iter()
-        .map(|s| json!({"space_id": s.space_id, "code": s.code}))
+        .map(|s| json!({"space_id": s.space_id, "code": s.code, "price_pct": s.price_pct}))
         .collect();
     Ok(HttpResponse::Ok()
         .json(json!({"lot_id": *lot, "from": wanted.start, "to": wanted.end, "spaces": spaces})))
@@ -100,6 +100,7 @@ struct BookingRequest {
 pub async fn late_cancellation_fee(
     tx: &mut PgConnection,
     rules: &LotRules,
+    price_pct: i16,
     during: &Interval,
 ) -> Result<Money, ApiError> {
     let billed = during
@@ -126,11 +127,13 @@ pub async fn late_cancellation_fee(
         anomaly: None,
         tariff_version_id: tariffs::version_id_in_force(&mut *tx, rules.lot_id, during.start)
             .await?,
+        space_id: None,
     };
-    Ok(billing::price(tx, rules, &stay, during.start + billed)
+    let mut bill = billing::price(tx, rules, &stay, during.start + billed)
         .await?
-        .bill
-        .total)
+        .bill;
+    bill.apply_rate_pct(u8::try_from(price_pct).unwrap_or(100), String::new());
+    Ok(bill.total)
 }
 
 /// Book a shared space for a plate.
@@ -194,7 +197,7 @@ async fn book(
             "no shared space is free for all of that time",
         ));
     };
-    let late_fee = late_cancellation_fee(&mut tx, &rules, &wanted).await?;
+    let late_fee = late_cancellation_fee(&mut tx, &rules, space.price_pct, &wanted).await?;
     let booking = sharing::booking(&mut *tx, booking_id)
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("booking {booking_id} vanished")))?;
@@ -286,7 +289,7 @@ async fn cancel(
     let fee = if booking.free_cancel_until >= now {
         Money::ZERO
     } else {
-        late_cancellation_fee(&mut tx, &rules, &during).await?
+        late_cancellation_fee(&mut tx, &rules, booking.price_pct, &during).await?
     };
     sharing::cancel_booking(&mut *tx, booking.id, fee.yuan(), "cancelled_by_visitor").await?;
     let cancelled = sharing::booking(&mut *tx, booking.id)

@@ -101,10 +101,12 @@ pub struct Session {
     pub last_paid_at: Option<DateTime<Utc>>,
     pub anomaly: Option<String>,
     pub tariff_version_id: Option<Uuid>,
+    /// The shared space a booking placed the car on.
+    pub space_id: Option<Uuid>,
 }
 
 const SESSION_COLUMNS: &str = "id, tenant_id, lot_id, plate, vehicle_class, kind, pool, status, origin, entered_at,
-    entry_gate_id, exited_at, exit_gate_id, fee, bill, paid, last_paid_at, anomaly, tariff_version_id";
+    entry_gate_id, exited_at, exit_gate_id, fee, bill, paid, last_paid_at, anomaly, tariff_version_id, space_id";
 
 pub async fn open_session(
     db: impl PgExecutor<'_>,

@@ -51,6 +51,7 @@ pub struct OwnedSpace {
     pub shared: bool,
     pub paused: bool,
     pub windows: Json<Vec<WeeklyWindow>>,
+    pub price_pct: i16,
 }
 
 pub async fn spaces_of_owner(
@@ -60,7 +61,8 @@ pub async fn spaces_of_owner(
 ) -> sqlx::Result<Vec<OwnedSpace>> {
     sqlx::query_as(
         "select s.id as space_id, s.code, s.lot_id, l.name as lot_name, (ss.space_id is not null) as shared,
-                coalesce(ss.paused, false) as paused, coalesce(ss.windows, '[]') as windows
+                coalesce(ss.paused, false) as paused, coalesce(ss.windows, '[]') as windows,
+                coalesce(ss.price_pct, 100::smallint) as price_pct
            from spaces s join lots l on l.id = s.lot_id
            left join shared_spaces ss on ss.space_id = s.id
           where s.tenant_id = $1 and s.owner_id = $2 and s.kind = 'owned'
@@ -84,11 +86,13 @@ pub struct SharedSpace {
     pub time_zone: String,
     pub paused: bool,
     pub windows: Json<Vec<WeeklyWindow>>,
+    /// Percent of the filed tariff a stay on this space is charged.
+    pub price_pct: i16,
 }
 
 const SHARED_COLUMNS: &str =
     "ss.space_id, ss.tenant_id, ss.compound_id, ss.lot_id, ss.owner_id, s.code,
-    c.time_zone, ss.paused, ss.windows";
+    c.time_zone, ss.paused, ss.windows, ss.price_pct";
 const SHARED_FROM: &str = "shared_spaces ss join spaces s on s.id = ss.space_id join compounds c on c.id = ss.compound_id";
 
 /// Makes the owner's owned space shared (with no windows yet) and locks its row; `None` when
@@ -157,6 +161,51 @@ pub async fn set_windows(
         .execute(db)
         .await
         .map(drop)
+}
+
+pub async fn set_price_pct(
+    db: impl PgExecutor<'_>,
+    space_id: Uuid,
+    price_pct: i16,
+) -> sqlx::Result<()> {
+    sqlx::query("update shared_spaces set price_pct = $2, updated_at = now() where space_id = $1")
+        .bind(space_id)
+        .bind(price_pct)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// The price the booking of `session_id` was made at, in percent of the filed tariff (`None`:
+/// the stay was not booked, the tariff applies).
+pub async fn booked_price_pct(
+    db: impl PgExecutor<'_>,
+    session_id: Uuid,
+) -> sqlx::Result<Option<i16>> {
+    sqlx::query_scalar("select price_pct from bookings where session_id = $1")
+        .bind(session_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// What each of the owner's bookings earned them, from the ledger: `(booking_id, credited)`.
+pub async fn earnings_by_booking(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    owner_id: Uuid,
+) -> sqlx::Result<Vec<(Uuid, Decimal)>> {
+    sqlx::query_as(
+        "select b.id, -sum(p.amount)
+           from bookings b
+           join journal_transactions t on t.session_id = b.session_id and t.tenant_id = b.tenant_id
+           join postings p on p.transaction_id = t.id
+          where b.tenant_id = $1 and p.account_kind = 'owner_payable' and p.account_holder = $2
+          group by b.id",
+    )
+    .bind(tenant_id)
+    .bind(owner_id)
+    .fetch_all(db)
+    .await
 }
 
 pub async fn set_paused(db: impl PgExecutor<'_>, space_id: Uuid, paused: bool) -> sqlx::Result<()> {
@@ -270,6 +319,8 @@ pub struct Booking {
     pub cancellation_fee: Option<Decimal>,
     pub cancel_reason: Option<String>,
     pub overstay_at: Option<DateTime<Utc>>,
+    /// Percent of the filed tariff this booking is charged (the space's price when booked).
+    pub price_pct: i16,
     pub created_at: DateTime<Utc>,
 }
 
@@ -296,7 +347,7 @@ impl Booking {
 
 const BOOKING_COLUMNS: &str = "b.id, b.tenant_id, b.lot_id, b.space_id, s.code as space_code, b.plate,
     lower(b.during) as starts_at, upper(b.during) as ends_at, b.status, b.origin, b.webhook_url, b.webhook_secret,
-    b.session_id, b.free_cancel_until, b.cancellation_fee, b.cancel_reason, b.overstay_at, b.created_at";
+    b.session_id, b.free_cancel_until, b.cancellation_fee, b.cancel_reason, b.overstay_at, b.price_pct, b.created_at";
 const BOOKING_FROM: &str = "bookings b join spaces s on s.id = b.space_id";
 
 pub struct NewBooking<'a> {
@@ -317,8 +368,8 @@ pub struct NewBooking<'a> {
 pub async fn insert_booking(tx: &mut PgConnection, b: &NewBooking<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "insert into bookings (id, tenant_id, compound_id, lot_id, space_id, plate, during, status, origin,
-                               token_sha256, webhook_url, webhook_secret, session_id, free_cancel_until)
-         values ($1, $2, $3, $4, $5, $6, tstzrange($7, $8, '[)'), $9, $10, $11, $12, $13, $14, $15)",
+                               token_sha256, webhook_url, webhook_secret, session_id, free_cancel_until, price_pct)
+         values ($1, $2, $3, $4, $5, $6, tstzrange($7, $8, '[)'), $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(b.id)
     .bind(b.space.tenant_id)
@@ -335,6 +386,7 @@ pub async fn insert_booking(tx: &mut PgConnection, b: &NewBooking<'_>) -> sqlx::
     .bind(b.webhook_secret)
     .bind(b.session_id)
     .bind(b.free_cancel_until)
+    .bind(b.space.price_pct)
     .execute(tx)
     .await
     .map(drop)

@@ -936,3 +936,68 @@ async fn webhooks_are_signed_retried_and_recorded() {
         .await;
     assert_eq!(theirs, json!([]));
 }
+
+#[tokio::test]
+async fn a_stay_is_charged_the_owners_price_agreed_at_booking() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+    let price = format!("/v1/owner/spaces/{}/price", zhang.space_id);
+    let (status, body) = app
+        .send("PUT", &price, &zhang.token, Some(json!({"price_pct": 101})))
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (422, "invalid_price_pct")
+    );
+    let (status, _) = app
+        .send("PUT", &price, &zhang.token, Some(json!({"price_pct": 80})))
+        .await;
+    assert_eq!(status, 200);
+    let from = Utc::now() - Duration::minutes(4);
+    let (_, booked) = book(
+        &app,
+        &site,
+        "冀A80808",
+        from,
+        from + Duration::hours(2),
+        json!({}),
+    )
+    .await;
+    assert_eq!(booked["booking"]["price_pct"], 80, "{booked}");
+    // A later change does not reach a booking already made.
+    app.send("PUT", &price, &zhang.token, Some(json!({"price_pct": 50})))
+        .await;
+    let (_, entry) = app
+        .read(
+            &site.entries[0],
+            "冀A80808",
+            Utc::now() - Duration::minutes(18),
+        )
+        .await;
+    let session = str_of(&entry, "session_id").to_owned();
+    let (_, quote) = app
+        .staff("GET", &format!("/v1/admin/sessions/{session}/quote"), None)
+        .await;
+    // ¥3.00 by the tariff, 80 % of it.
+    assert_eq!(str_of(&quote, "amount_due"), "2.40", "{quote}");
+    let rate_line = quote["bill"]["lines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|l| l["code"] == "shared_space_rate")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(rate_line["amount"], "-0.60", "{quote}");
+    app.pay(&session, "2.40").await;
+    let (_, exit) = app
+        .read(&site.exit, "冀A80808", Utc::now() + Duration::seconds(5))
+        .await;
+    assert_eq!(exit["action"], "open", "{exit}");
+    let (_, bookings) = app
+        .send("GET", "/v1/owner/bookings", &zhang.token, None)
+        .await;
+    // 2.40 less the 10 % platform fee.
+    assert_eq!(bookings[0]["credited"], "2.16", "{bookings}");
+}
