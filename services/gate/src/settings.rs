@@ -35,6 +35,10 @@ pub struct Settings {
     /// `PARKSHARE_CALLBACK_BASE_URL`: where providers reach this service; default its own
     /// listening address.
     pub callback_base_url: Option<String>,
+    /// `PARKSHARE_WEBHOOK_PRIVATE_HOSTS`: `deny` (default) refuses webhook URLs naming
+    /// loopback, private or link-local addresses, so that nobody can make the service post to
+    /// the inside of its own network; `allow` for local runs and tests.
+    pub webhook_private_hosts: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -57,6 +61,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("simulated_provider", &self.simulated_provider)
             .field("callback_base_url", &self.callback_base_url)
+            .field("webhook_private_hosts", &self.webhook_private_hosts)
             .finish()
     }
 }
@@ -124,6 +129,15 @@ impl Settings {
             callback_base_url: std::env::var("PARKSHARE_CALLBACK_BASE_URL")
                 .ok()
                 .filter(|s| !s.is_empty()),
+            webhook_private_hosts: match var("PARKSHARE_WEBHOOK_PRIVATE_HOSTS", "deny").as_str() {
+                "allow" => true,
+                "deny" => false,
+                other => {
+                    anyhow::bail!(
+                        "PARKSHARE_WEBHOOK_PRIVATE_HOSTS must be allow or deny, not {other}"
+                    )
+                }
+            },
         })
     }
 }

@@ -25,6 +25,8 @@ pub struct AppState {
     pub payments: PaymentsConfig,
     /// Outgoing HTTP (the simulated provider's callbacks, webhooks).
     pub http: reqwest::Client,
+    /// Webhook URLs may name loopback and private addresses (local runs and tests only).
+    pub webhook_private_hosts: bool,
     /// Wakes the webhook worker when a change queued a delivery.
     pub webhooks_wake: std::sync::Arc<tokio::sync::Notify>,
 }
@@ -112,6 +114,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .context("building the HTTP client")?,
+        webhook_private_hosts: settings.webhook_private_hosts,
         webhooks_wake: std::sync::Arc::new(tokio::sync::Notify::new()),
     })
 }

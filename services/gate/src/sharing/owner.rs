@@ -376,7 +376,7 @@ async fn put_webhook(
     owner: Owner,
     body: web::Json<WebhookBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let url = webhooks::parse_url(&body.url)?;
+    let url = webhooks::parse_url(&body.url, state.webhook_private_hosts)?;
     let secret = auth::new_token();
     sharing::upsert_owner_webhook(&state.db, owner.tenant_id, owner.owner_id, &url, &secret)
         .await?;

@@ -154,7 +154,7 @@ async fn book(
     let webhook_url = body
         .webhook_url
         .as_deref()
-        .map(webhooks::parse_url)
+        .map(|url| webhooks::parse_url(url, state.webhook_private_hosts))
         .transpose()?;
 
     let mut tx = state.db.begin().await?;

@@ -31,20 +31,48 @@ const DELIVERY_TIMEOUT_S: u64 = 5;
 /// A webhook URL longer than this is a mistake.
 pub const URL_CHARS_MAX: usize = 2000;
 
-/// Checks a subscriber's URL: http or https, absolute, of sensible length.
-pub fn parse_url(text: &str) -> Result<String, crate::error::ApiError> {
-    let bad = || {
-        crate::error::ApiError::invalid(
-            "invalid_webhook_url",
-            "webhook_url must be an absolute http(s) URL",
-        )
+/// Checks a subscriber's URL: http or https, absolute, of sensible length, and — unless
+/// `private_hosts` allows it — not naming a loopback, private, link-local or unspecified
+/// address (or `localhost`), so that a booking cannot make the service post into its own
+/// network. (A public name that resolves to a private address is not caught here; run the
+/// worker behind an egress proxy for that.)
+pub fn parse_url(text: &str, private_hosts: bool) -> Result<String, crate::error::ApiError> {
+    let bad = |why: &str| {
+        crate::error::ApiError::invalid("invalid_webhook_url", format!("webhook_url {why}"))
     };
     if text.len() > URL_CHARS_MAX {
-        return Err(bad());
+        return Err(bad("is too long"));
     }
-    let url = reqwest::Url::parse(text).map_err(|_| bad())?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(bad());
+    let url = reqwest::Url::parse(text).map_err(|_| bad("must be an absolute http(s) URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("must be an absolute http(s) URL"));
+    }
+    let internal = match url.host() {
+        None => return Err(bad("must name a host")),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => {
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            let mapped = ip.to_ipv4_mapped();
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00 // unique local
+                || (ip.segments()[0] & 0xffc0) == 0xfe80 // link local
+                || mapped.is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
+        }
+    };
+    if internal && !private_hosts {
+        return Err(bad(
+            "may not name a loopback, private or link-local address",
+        ));
     }
     Ok(url.to_string())
 }
@@ -188,4 +216,41 @@ async fn send(http: &reqwest::Client, d: &sharing::DueDelivery) -> Result<i32, S
         // The error text names the URL, which is the subscriber's own; never the secret.
         .map_err(|e| e.without_url().to_string())?;
     Ok(i32::from(response.status().as_u16()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_url;
+
+    fn code(text: &str, private_hosts: bool) -> &'static str {
+        match parse_url(text, private_hosts) {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn webhooks_cannot_point_into_our_own_network() {
+        for inside in [
+            "http://127.0.0.1:8080/x",
+            "http://localhost/x",
+            "http://10.0.0.7/x",
+            "http://192.168.1.1/x",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/x",
+            "http://[fd00::1]/x",
+            "http://[::ffff:10.0.0.1]/x",
+            "http://0.0.0.0/x",
+        ] {
+            assert_eq!(code(inside, false), "invalid_webhook_url", "{inside}");
+            assert_eq!(
+                code(inside, true),
+                "ok",
+                "{inside} with private hosts allowed"
+            );
+        }
+        assert_eq!(code("https://hooks.example.com/parkshare", false), "ok");
+        assert_eq!(code("ftp://example.com/x", true), "invalid_webhook_url");
+        assert_eq!(code("not a url", true), "invalid_webhook_url");
+    }
 }

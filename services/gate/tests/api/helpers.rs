@@ -48,6 +48,8 @@ pub fn test_settings() -> Settings {
     settings.operator_token = Some(format!("operator-{id}"));
     settings.rebuild_on_start = RebuildMode::Force;
     settings.provider_secret = Some(format!("provider-{id}"));
+    // The tests' webhook receivers listen on loopback.
+    settings.webhook_private_hosts = true;
     settings
 }
 
