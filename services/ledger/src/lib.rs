@@ -6,12 +6,14 @@
 //! - [`policy`]: a compound's revenue policy and the kind of space a stay used;
 //! - [`split`]: one payment becomes one balanced entry, split by whose space earned it;
 //!   refunds reverse it proportionally;
-//! - [`allocate`]: splitting an amount by weights (floor area, shares) to the fen, exactly.
+//! - [`allocate`]: splitting an amount by weights (floor area, shares) to the fen, exactly;
+//! - [`close`]: a period's common revenue into the maintenance fund and to the owners.
 //!
 //! Storage (append-only tables, the balance check in the database) lives in the services.
 
 pub mod account;
 pub mod allocate;
+pub mod close;
 pub mod entry;
 pub mod policy;
 pub mod split;

@@ -35,17 +35,28 @@ pub struct RevenuePolicy {
     pub management_share_pct: Decimal,
     pub unsold_to: UnsoldBeneficiary,
     pub visitor_pool_land: PoolLand,
+    /// At a period close, at least this share of the common revenue tops up the maintenance
+    /// fund (rule 6: mainly); the rest is credited to the owners by floor area. 100 when the
+    /// owners' assembly has decided nothing else.
+    #[serde(default = "all", with = "rust_decimal::serde::str")]
+    pub maintenance_fund_pct: Decimal,
+}
+
+fn all() -> Decimal {
+    Decimal::ONE_HUNDRED
 }
 
 impl Default for RevenuePolicy {
     /// Until a compound records its own: a 10 % platform fee, nothing kept from common
-    /// revenue, unsold spaces credited to the developer, the visitor pool on common land.
+    /// revenue, unsold spaces credited to the developer, the visitor pool on common land, all
+    /// common revenue to the maintenance fund at close.
     fn default() -> RevenuePolicy {
         RevenuePolicy {
             platform_fee_pct: Decimal::TEN,
             management_share_pct: Decimal::ZERO,
             unsold_to: UnsoldBeneficiary::Developer,
             visitor_pool_land: PoolLand::Common,
+            maintenance_fund_pct: Decimal::ONE_HUNDRED,
         }
     }
 }
@@ -61,6 +72,7 @@ impl RevenuePolicy {
         for (name, pct) in [
             ("platform_fee_pct", self.platform_fee_pct),
             ("management_share_pct", self.management_share_pct),
+            ("maintenance_fund_pct", self.maintenance_fund_pct),
         ] {
             if pct < Decimal::ZERO || pct > Decimal::ONE_HUNDRED || pct.normalize().scale() > 2 {
                 return Err(PolicyError::Percent(name));

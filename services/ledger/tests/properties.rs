@@ -28,6 +28,7 @@ fn policy() -> impl Strategy<Value = RevenuePolicy> {
             } else {
                 PoolLand::Developer
             },
+            maintenance_fund_pct: Decimal::ONE_HUNDRED,
         },
     )
 }
@@ -117,6 +118,38 @@ proptest! {
         for (share, w) in shares.iter().zip(&weights) {
             let exact = Money::from_fen(fen).yuan() * *w / total_weight;
             prop_assert!((share.yuan() - exact).abs() < Decimal::new(1, 2), "{} vs {}", share, exact);
+        }
+    }
+
+    /// A period close: the fund gets at least its share, owners split the rest exactly, no
+    /// share is negative, a larger floor area never gets less, and the entry balances.
+    #[test]
+    fn a_close_moves_exactly_the_period_revenue(
+        fen in 0_i64..10_000_000,
+        pct in 0_i64..=10_000,
+        areas in prop::collection::vec(1_i64..50_000, 0..200),
+    ) {
+        use parkshare_ledger::close::{close_entry, split, Share};
+        let owners: Vec<Share> = areas
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Share { owner_id: Uuid::from_u128(i as u128 + 1), floor_area_m2: Decimal::new(*a, 2) })
+            .collect();
+        let pct = Decimal::new(pct, 2);
+        let s = split(Money::from_fen(fen), pct, &owners).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let owners_total: Money = s.to_owners.iter().map(|(_, m)| *m).sum();
+        prop_assert_eq!(s.to_maintenance_fund + owners_total, Money::from_fen(fen));
+        prop_assert!(s.to_maintenance_fund.yuan() >= Money::from_fen(fen).yuan() * pct / Decimal::ONE_HUNDRED);
+        for (a, b) in owners.iter().zip(&s.to_owners) {
+            for (c, d) in owners.iter().zip(&s.to_owners) {
+                if a.floor_area_m2 > c.floor_area_m2 {
+                    // Largest remainder: a larger area may tie, never fall a whole fen behind.
+                    prop_assert!(b.1.yuan() + Decimal::new(1, 2) > d.1.yuan(), "{:?} {:?}", b, d);
+                }
+            }
+        }
+        if let Some(entry) = close_entry(Uuid::nil(), &s).map_err(|e| TestCaseError::fail(e.to_string()))? {
+            prop_assert!(entry.postings().iter().map(|p| p.amount).sum::<Decimal>().is_zero());
         }
     }
 }
