@@ -36,7 +36,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(open_hours)
             .service(bookings)
             .service(earnings)
-            .service(put_webhook),
+            .service(put_webhook)
+            .configure(crate::settlement::close::owner_routes),
     );
 }
 

@@ -4,10 +4,12 @@
 //! `tariffs`: price standards and filed tariff versions.
 //! `ledger`: accounts, journal transactions, postings, revenue policies.
 //! `payments`: payment intents, payments, provider callbacks, refunds.
+//! `periods`: accounting periods of common revenue and owners' statements.
 //! `sharing`: shared spaces, bookings, owners' credentials, the webhook outbox.
 
 pub mod ledger;
 pub mod payments;
+pub mod periods;
 pub mod registry;
 pub mod sessions;
 pub mod sharing;

@@ -6,6 +6,7 @@ mod gate_rules;
 mod helpers;
 mod imports;
 mod occupancy;
+mod periods;
 mod restart;
 mod security;
 mod settlement;

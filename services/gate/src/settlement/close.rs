@@ -1,0 +1,310 @@
+//! Closing a compound's accounting period of common revenue (issue 6, rules 6–9).
+//!
+//! Periods are contiguous, each from the end of the previous one (the first from the
+//! compound's creation) to the end the staff name: a calendar month in the compound's time
+//! zone (`{"month": "2026-11"}`) or an instant (`{"until": …}`), never in the future. The close
+//! takes everything posted before the end that is still in the common-revenue account — so a
+//! late payment or refund for a stay of a closed period lands in the next one, shown there as
+//! an adjustment, and a closed period is never rewritten — and moves it to the maintenance fund
+//! and the owners by the revenue policy in force at the end (the pure
+//! `parkshare_ledger::close`). Closing is idempotent (the same end answers the same period) and
+//! can be previewed: the same work in a transaction that is rolled back.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Datelike, NaiveDate, SubsecRound, Utc};
+use chrono_tz::Tz;
+use parkshare_domain::money::Money;
+use parkshare_ledger::close::{close_entry, split, Share};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::auth::{Owner, Staff};
+use crate::error::{is_unique_violation, ApiError};
+use crate::startup::AppState;
+use crate::store::ledger::{self, NewTransaction};
+use crate::store::periods::{self, NewPeriod, Period};
+
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(close_period)
+        .service(list_periods)
+        .service(period_statements);
+}
+
+pub fn owner_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(owner_statements);
+}
+
+#[derive(Debug, Deserialize)]
+struct CloseBody {
+    /// A calendar month in the compound's time zone, `YYYY-MM`.
+    month: Option<String>,
+    /// Or an instant to close up to (exclusive).
+    until: Option<DateTime<Utc>>,
+    /// Compute and answer, change nothing.
+    #[serde(default)]
+    preview: bool,
+}
+
+fn month_end(tz: Tz, month: &str) -> Result<DateTime<Utc>, ApiError> {
+    let bad = || ApiError::invalid("invalid_month", format!("month '{month}' is not YYYY-MM"));
+    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").map_err(|_| bad())?;
+    let next = if first.month() == 12 {
+        NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)
+    }
+    .ok_or_else(bad)?;
+    Ok(parkshare_sharing::window::local_instant(
+        tz,
+        next.and_time(chrono::NaiveTime::MIN),
+    ))
+}
+
+/// Close (or preview closing) the compound's next period.
+#[post("/compounds/{id}/periods/close")]
+async fn close_period(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<CloseBody>,
+) -> Result<HttpResponse, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let (created_at, tz) = periods::lock_compound(&mut tx, staff.tenant_id, *id)
+        .await?
+        .ok_or(ApiError::NotFound("compound"))?;
+    let tz: Tz = tz
+        .parse()
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("time zone {tz}")))?;
+    let (until, label) = match (&body.month, body.until) {
+        (Some(month), None) => (month_end(tz, month)?, month.clone()),
+        // Postgres keeps microseconds: an end given finer would never match itself again.
+        (None, Some(until)) => {
+            let until = until.trunc_subsecs(6);
+            let label = until
+                .with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M")
+                .to_string();
+            (until, label)
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "invalid_period",
+                "give either month (YYYY-MM) or until",
+            ))
+        }
+    };
+    if let Some(closed) = periods::period_ending(&mut *tx, *id, until).await? {
+        return Ok(HttpResponse::Ok().json(view(&closed, false)));
+    }
+    let starts_at = match periods::last_period(&mut *tx, *id).await? {
+        Some(last) if last.ends_at > until => {
+            return Err(ApiError::conflict(
+                "period_already_closed",
+                format!(
+                    "the books are closed up to {}; a closed period is never rewritten",
+                    last.ends_at
+                ),
+            ))
+        }
+        Some(last) => last.ends_at,
+        None => created_at,
+    };
+    if until > Utc::now() {
+        return Err(ApiError::invalid(
+            "period_not_over",
+            "a period can only be closed once it is over",
+        ));
+    }
+    if until <= starts_at {
+        return Err(ApiError::invalid(
+            "empty_period",
+            "the period would be empty",
+        ));
+    }
+    let period = close(&mut tx, staff.tenant_id, *id, &label, starts_at, until).await?;
+    if body.preview {
+        tx.rollback().await?;
+        return Ok(HttpResponse::Ok().json(view(&period, true)));
+    }
+    match tx.commit().await {
+        Ok(()) => Ok(HttpResponse::Created().json(view(&period, false))),
+        // Another close of the same end won the race: answer it.
+        Err(e) if is_unique_violation(&e, "accounting_periods_end_key") => {
+            let closed = periods::period_ending(&state.db, *id, until)
+                .await?
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("period vanished")))?;
+            Ok(HttpResponse::Ok().json(view(&closed, false)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn view(period: &Period, preview: bool) -> serde_json::Value {
+    json!({
+        "id": period.id, "compound_id": period.compound_id, "label": period.label,
+        "starts_at": period.starts_at, "ends_at": period.ends_at, "closed_at": period.closed_at,
+        "transaction_id": period.transaction_id, "preview": preview, "summary": period.summary.0,
+    })
+}
+
+fn yuan(amount: Decimal) -> String {
+    // Normalised so that nothing reads as "-0.00".
+    let mut amount = if amount.is_zero() {
+        Decimal::ZERO
+    } else {
+        amount
+    };
+    amount.rescale(2);
+    amount.to_string()
+}
+
+async fn close(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    label: &str,
+    starts_at: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Period, ApiError> {
+    let unallocated = periods::unallocated_common_revenue(&mut *tx, compound_id, until).await?;
+    // Net refunds can leave the account owing: nothing to allocate, carried to the next period.
+    let amount =
+        Money::parse(unallocated.max(Decimal::ZERO)).map_err(|e| ApiError::Internal(e.into()))?;
+    let policy = ledger::policy_in_force(&mut *tx, compound_id, until).await?;
+    let owners: Vec<Share> = periods::floor_areas(&mut *tx, compound_id)
+        .await?
+        .into_iter()
+        .map(|(owner_id, floor_area_m2)| Share {
+            owner_id,
+            floor_area_m2,
+        })
+        .collect();
+    let split = split(amount, policy.maintenance_fund_pct, &owners)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let entry = close_entry(compound_id, &split).map_err(|e| ApiError::Internal(e.into()))?;
+    let key = format!("close:{compound_id}:{}", until.to_rfc3339());
+    let memo = format!("公共收益结转 {label}");
+    let transaction_id = match &entry {
+        Some(entry) => {
+            let t = NewTransaction {
+                tenant_id,
+                idempotency_key: &key,
+                kind: "period_close",
+                session_id: None,
+                payment_id: None,
+                memo: &memo,
+            };
+            Some(ledger::post(&mut *tx, &t, entry).await?.0)
+        }
+        None => None,
+    };
+    let sources = periods::period_sources(&mut *tx, compound_id, starts_at, until).await?;
+    let sum_where = |f: &dyn Fn(&periods::SourceLine) -> bool| -> Decimal {
+        sources.iter().filter(|l| f(l)).map(|l| l.amount).sum()
+    };
+    let income_common = sum_where(&|l| l.account_kind == "common_revenue");
+    let summary = json!({
+        "opening_unallocated": yuan(unallocated - income_common),
+        "income": {
+            "common_area_parking": yuan(sum_where(&|l| l.account_kind == "common_revenue" && l.source == "common")),
+            "visitor_pool": yuan(sum_where(&|l| l.account_kind == "common_revenue" && l.source == "visitor_pool")),
+            "other": yuan(sum_where(&|l| l.account_kind == "common_revenue" && l.source != "common" && l.source != "visitor_pool")),
+            "total": yuan(income_common),
+        },
+        "refunds_in_period": yuan(-sum_where(&|l| l.account_kind == "common_revenue" && l.transaction_kind == "refund")),
+        "late_adjustments": yuan(sum_where(&|l| l.account_kind == "common_revenue" && l.late)),
+        "management_cost": yuan(sum_where(&|l| l.account_kind == "management_income")),
+        "shared_space_service_fees": yuan(sum_where(&|l| l.account_kind == "platform_fee_income")),
+        "allocated": split.amount.to_string(),
+        "maintenance_fund_pct": policy.maintenance_fund_pct.to_string(),
+        "to_maintenance_fund": split.to_maintenance_fund.to_string(),
+        "to_owners": yuan(split.to_owners.iter().map(|(_, m)| m.yuan()).sum()),
+        "owners": split.to_owners.len(),
+        "closing_unallocated": yuan(unallocated - split.amount.yuan()),
+        "sources": sources,
+    });
+    let period = Period {
+        id: Uuid::new_v4(),
+        compound_id,
+        label: label.to_owned(),
+        starts_at,
+        ends_at: until,
+        summary: sqlx::types::Json(summary),
+        transaction_id,
+        closed_at: Utc::now(),
+    };
+    periods::insert_period(
+        &mut *tx,
+        &NewPeriod {
+            id: period.id,
+            tenant_id,
+            compound_id,
+            label,
+            starts_at,
+            ends_at: until,
+            summary: &period.summary.0,
+            transaction_id,
+        },
+    )
+    .await?;
+    for (share, (owner_id, credited)) in owners.iter().zip(&split.to_owners) {
+        periods::insert_statement(
+            &mut *tx,
+            period.id,
+            tenant_id,
+            *owner_id,
+            share.floor_area_m2,
+            credited.yuan(),
+        )
+        .await?;
+    }
+    Ok(period)
+}
+
+/// The compound's closed periods, oldest first.
+#[get("/compounds/{id}/periods")]
+async fn list_periods(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    if crate::store::registry::compound(&state.db, staff.tenant_id, *id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound("compound"));
+    }
+    let listed: Vec<_> = periods::periods(&state.db, staff.tenant_id, *id)
+        .await?
+        .iter()
+        .map(|p| view(p, false))
+        .collect();
+    Ok(HttpResponse::Ok().json(listed))
+}
+
+/// Every owner's statement for a closed period.
+#[get("/periods/{id}/statements")]
+async fn period_statements(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let period = periods::period(&state.db, staff.tenant_id, *id)
+        .await?
+        .ok_or(ApiError::NotFound("period"))?;
+    let statements = periods::statements_of_period(&state.db, staff.tenant_id, period.id).await?;
+    Ok(HttpResponse::Ok().json(json!({"period": view(&period, false), "statements": statements})))
+}
+
+/// The owner's statements, newest first.
+#[get("/statements")]
+async fn owner_statements(
+    state: web::Data<AppState>,
+    owner: Owner,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .json(periods::statements_of_owner(&state.db, owner.tenant_id, owner.owner_id).await?))
+}
