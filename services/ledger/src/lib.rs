@@ -7,12 +7,14 @@
 //! - [`split`]: one payment becomes one balanced entry, split by whose space earned it;
 //!   refunds reverse it proportionally;
 //! - [`allocate`]: splitting an amount by weights (floor area, shares) to the fen, exactly;
+//! - [`beancount`]: a journal as plain-text double-entry for the accountant's tools;
 //! - [`close`]: a period's common revenue into the maintenance fund and to the owners.
 //!
 //! Storage (append-only tables, the balance check in the database) lives in the services.
 
 pub mod account;
 pub mod allocate;
+pub mod beancount;
 pub mod close;
 pub mod entry;
 pub mod policy;

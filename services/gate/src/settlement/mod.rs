@@ -5,12 +5,14 @@
 //! - `posting`: payments and unmatched receipts as journal transactions (the split itself is
 //!   the pure `parkshare-ledger` crate);
 //! - `close`: closing accounting periods of common revenue, owners' statements;
+//! - `exports`: a closed period's journal as CSV and beancount;
 //! - `views`: accounts, journal, balance check, owners' earnings, revenue policies.
 //!
 //! It shares the gate's database today: a payment must credit the session the exit reads in
 //! the same transaction. It is a folder of its own so it can become its own service.
 
 pub mod close;
+pub mod exports;
 pub mod payments;
 pub mod posting;
 pub mod provider;
@@ -26,4 +28,5 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
     payments::admin_routes(cfg);
     views::admin_routes(cfg);
     close::admin_routes(cfg);
+    exports::admin_routes(cfg);
 }

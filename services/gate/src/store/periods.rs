@@ -256,3 +256,45 @@ pub async fn floor_areas(
         .fetch_all(db)
         .await
 }
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct JournalLine {
+    pub transaction_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub kind: String,
+    pub memo: String,
+    pub session_id: Option<Uuid>,
+    pub account_kind: String,
+    pub account_holder: Uuid,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+}
+
+/// Every posting of the period: transactions of the compound's stays booked in
+/// `[from, until)`, and the period's own close.
+pub async fn period_journal(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    close_transaction: Option<Uuid>,
+) -> sqlx::Result<Vec<JournalLine>> {
+    sqlx::query_as(
+        "select t.id as transaction_id, t.created_at, t.kind, t.memo, t.session_id,
+                p.account_kind, p.account_holder, p.amount
+           from journal_transactions t join postings p on p.transaction_id = t.id
+          where t.tenant_id = $1
+            and ((t.created_at >= $3 and t.created_at < $4
+                  and t.session_id in (select id from sessions where compound_id = $2))
+                 or t.id = $5)
+          order by t.created_at, t.id, p.id",
+    )
+    .bind(tenant_id)
+    .bind(compound_id)
+    .bind(from)
+    .bind(until)
+    .bind(close_transaction)
+    .fetch_all(db)
+    .await
+}

@@ -227,3 +227,71 @@ async fn a_late_refund_lands_in_the_next_period_and_never_rewrites_a_closed_one(
         .await;
     assert!(edited.is_err());
 }
+
+#[tokio::test]
+async fn a_closed_period_exports_a_journal_that_balances_in_beancount() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    owners(&app, &site).await;
+    parked_and_paid(&app, &site, "京A50001", "7.00").await;
+    parked_and_paid(&app, &site, "京A50002", "4.00").await;
+    let (status, closed) = close(&app, &site, json!({"until": Utc::now()})).await;
+    assert_eq!(status, 201, "{closed}");
+    let id = str_of(&closed, "id");
+
+    let response = app
+        .client
+        .get(format!("{}/v1/admin/periods/{id}/journal.csv", app.address))
+        .bearer_auth(&app.staff_token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let csv_text = response.text().await.unwrap_or_default();
+    let mut rows = csv::Reader::from_reader(csv_text.as_bytes());
+    let amounts: Vec<Decimal> = rows
+        .records()
+        .filter_map(|r| r.ok()?.get(7)?.parse().ok())
+        .collect();
+    // Two payments of two postings each, and the close (common revenue, fund).
+    assert_eq!(amounts.len(), 6, "{csv_text}");
+    assert_eq!(amounts.iter().sum::<Decimal>(), Decimal::ZERO);
+
+    let text = app
+        .client
+        .get(format!(
+            "{}/v1/admin/periods/{id}/journal.beancount",
+            app.address
+        ))
+        .bearer_auth(&app.staff_token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    let path = std::env::temp_dir().join(format!("parkshare-{id}.beancount"));
+    std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+    // bean-check comes from PyPI's beancount; .ci/run installs it.
+    let checked = std::process::Command::new("bean-check")
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("bean-check not runnable ({e}); pip install beancount"));
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        checked.status.success(),
+        "bean-check refused the journal:\n{}\n{text}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(text.contains("Liabilities:MaintenanceFund"), "{text}");
+    // Another firm cannot read it.
+    let other = app.new_tenant("别家物业").await;
+    let (status, _) = app
+        .send(
+            "GET",
+            &format!("/v1/admin/periods/{id}/journal.csv"),
+            &other,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}

@@ -1,0 +1,103 @@
+//! A closed period's journal for the accountant: CSV, and beancount plain-text double entry
+//! (the pure `parkshare_ledger::beancount`).
+
+use actix_web::{get, web, HttpResponse};
+use chrono_tz::Tz;
+use parkshare_ledger::beancount::{self, Transaction};
+use parkshare_ledger::{Account, AccountKind, Posting};
+use uuid::Uuid;
+
+use crate::auth::Staff;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::periods::{self, JournalLine, Period};
+use crate::store::registry;
+
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(journal_csv).service(journal_beancount);
+}
+
+async fn lines(
+    state: &AppState,
+    staff: &Staff,
+    id: Uuid,
+) -> Result<(Period, String, Tz, Vec<JournalLine>), ApiError> {
+    let period = periods::period(&state.db, staff.tenant_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("period"))?;
+    let compound = registry::compound(&state.db, staff.tenant_id, period.compound_id)
+        .await?
+        .ok_or(ApiError::NotFound("period"))?;
+    let tz: Tz = compound
+        .time_zone
+        .parse()
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("time zone {}", compound.time_zone)))?;
+    let lines = periods::period_journal(
+        &state.db,
+        staff.tenant_id,
+        period.compound_id,
+        period.starts_at,
+        period.ends_at,
+        period.transaction_id,
+    )
+    .await?;
+    Ok((period, compound.name, tz, lines))
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("{e}"))
+}
+
+/// The period's postings, one row each.
+#[get("/periods/{id}/journal.csv")]
+async fn journal_csv(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (period, _, _, lines) = lines(&state, &staff, *id).await?;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    for line in &lines {
+        out.serialize(line).map_err(internal)?;
+    }
+    let body = out.into_inner().map_err(internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"journal-{}.csv\"", period.label),
+        ))
+        .body(body))
+}
+
+/// The period's journal in beancount syntax; it balances and opens in bean-check and Fava.
+#[get("/periods/{id}/journal.beancount")]
+async fn journal_beancount(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (period, compound, tz, lines) = lines(&state, &staff, *id).await?;
+    let mut transactions: Vec<Transaction> = Vec::new();
+    for line in &lines {
+        let kind = AccountKind::parse(&line.account_kind)
+            .ok_or_else(|| internal(format!("account kind {}", line.account_kind)))?;
+        let posting = Posting {
+            account: Account::new(kind, line.account_holder),
+            amount: line.amount,
+        };
+        match transactions.last_mut() {
+            Some(t) if t.id == line.transaction_id => t.postings.push(posting),
+            _ => transactions.push(Transaction {
+                date: line.created_at.with_timezone(&tz).date_naive(),
+                id: line.transaction_id,
+                narration: format!("{} {}", line.kind, line.memo),
+                postings: vec![posting],
+            }),
+        }
+    }
+    let text = beancount::render(&format!("{compound} {}", period.label), &transactions);
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(text))
+}
