@@ -28,10 +28,12 @@ pub enum AccountKind {
     MaintenanceFund,
     /// Money received that must go back to the driver (e.g. paid after the intent expired).
     RefundsPayable,
+    /// What payment providers keep as their fee, per property firm (an expense).
+    ProviderFees,
 }
 
 impl AccountKind {
-    pub const ALL: [AccountKind; 9] = [
+    pub const ALL: [AccountKind; 10] = [
         AccountKind::ProviderClearing,
         AccountKind::CashOnHand,
         AccountKind::OwnerPayable,
@@ -41,6 +43,7 @@ impl AccountKind {
         AccountKind::DeveloperPayable,
         AccountKind::MaintenanceFund,
         AccountKind::RefundsPayable,
+        AccountKind::ProviderFees,
     ];
 
     pub fn code(self) -> &'static str {
@@ -54,6 +57,7 @@ impl AccountKind {
             AccountKind::DeveloperPayable => "developer_payable",
             AccountKind::MaintenanceFund => "maintenance_fund",
             AccountKind::RefundsPayable => "refunds_payable",
+            AccountKind::ProviderFees => "provider_fees",
         }
     }
 
@@ -72,7 +76,8 @@ impl AccountKind {
             AccountKind::ProviderClearing
             | AccountKind::ManagementIncome
             | AccountKind::PlatformFeeIncome
-            | AccountKind::RefundsPayable => "tenant",
+            | AccountKind::RefundsPayable
+            | AccountKind::ProviderFees => "tenant",
         }
     }
 }

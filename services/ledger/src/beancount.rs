@@ -36,6 +36,7 @@ fn place(kind: AccountKind) -> &'static str {
         AccountKind::DeveloperPayable => "Liabilities:DeveloperPayable",
         AccountKind::MaintenanceFund => "Liabilities:MaintenanceFund",
         AccountKind::RefundsPayable => "Liabilities:RefundsPayable",
+        AccountKind::ProviderFees => "Expenses:ProviderFees",
     }
 }
 

@@ -8,6 +8,7 @@
 //!   refunds reverse it proportionally;
 //! - [`allocate`]: splitting an amount by weights (floor area, shares) to the fen, exactly;
 //! - [`beancount`]: a journal as plain-text double-entry for the accountant's tools;
+//! - [`reconcile`]: a provider's settlement file against our payments;
 //! - [`close`]: a period's common revenue into the maintenance fund and to the owners.
 //!
 //! Storage (append-only tables, the balance check in the database) lives in the services.
@@ -18,6 +19,7 @@ pub mod beancount;
 pub mod close;
 pub mod entry;
 pub mod policy;
+pub mod reconcile;
 pub mod split;
 
 pub use account::{Account, AccountKind};

@@ -6,6 +6,7 @@
 //!   the pure `parkshare-ledger` crate);
 //! - `close`: closing accounting periods of common revenue, owners' statements;
 //! - `exports`: a closed period's journal as CSV and beancount;
+//! - `reconcile`: providers' settlement files against our payments, fees booked;
 //! - `views`: accounts, journal, balance check, owners' earnings, revenue policies.
 //!
 //! It shares the gate's database today: a payment must credit the session the exit reads in
@@ -16,6 +17,7 @@ pub mod exports;
 pub mod payments;
 pub mod posting;
 pub mod provider;
+pub mod reconcile;
 pub mod views;
 
 use actix_web::web;
@@ -29,4 +31,5 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
     views::admin_routes(cfg);
     close::admin_routes(cfg);
     exports::admin_routes(cfg);
+    reconcile::admin_routes(cfg);
 }

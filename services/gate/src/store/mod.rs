@@ -5,11 +5,13 @@
 //! `ledger`: accounts, journal transactions, postings, revenue policies.
 //! `payments`: payment intents, payments, provider callbacks, refunds.
 //! `periods`: accounting periods of common revenue and owners' statements.
+//! `reconciliation`: imported provider settlement files.
 //! `sharing`: shared spaces, bookings, owners' credentials, the webhook outbox.
 
 pub mod ledger;
 pub mod payments;
 pub mod periods;
+pub mod reconciliation;
 pub mod registry;
 pub mod sessions;
 pub mod sharing;

@@ -651,3 +651,94 @@ async fn a_random_workload_settles_to_the_fen_and_replaying_it_changes_nothing()
     }
     assert_eq!(ledger_snapshot(&app).await, first);
 }
+
+async fn import_settlement(app: &TestApp, token: &str, csv_text: &str) -> (u16, Value) {
+    let from = (Utc::now() - Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let to = (Utc::now() + Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // RFC 3339 in UTC ('Z') needs no escaping in a query string.
+    let response = app
+        .client
+        .post(format!(
+            "{}/v1/admin/reconciliations?provider=simulated&from={from}&to={to}",
+            app.address
+        ))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(csv_text.to_owned())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_settlement_file_is_reconciled_and_its_fees_booked_once() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let mut ids = Vec::new();
+    for plate in ["京A70001", "京A70002", "京A70003"] {
+        let (_, entry) = app.read(&site.entries[0], plate, ago(130)).await;
+        assert_eq!(entry["action"], "open", "{entry}");
+        let intent = new_intent(&app, &site, plate).await;
+        let n = notification(&intent, str_of(&intent, "amount"));
+        let (status, body) = notify(&app, &n, None).await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(n.notification_id);
+    }
+    // Theirs: the first agrees, the second says another amount, an unknown third, and our
+    // third payment is missing from it.
+    let file = format!(
+        "provider_transaction_id,time,amount,fee,refund\n{},2026-11-23T08:00:00Z,9.00,0.05,0\n{},2026-11-23T08:01:00Z,8.00,0.05,0\nzz-unknown,2026-11-23T08:02:00Z,1.00,0.01,0\n",
+        ids[0], ids[1]
+    );
+    let (status, imported) = import_settlement(&app, &app.staff_token, &file).await;
+    assert_eq!(status, 201, "{imported}");
+    let report = &imported["report"];
+    assert_eq!(report["matched"], json!([ids[0]]), "{imported}");
+    assert_eq!(report["missing_ours"], json!(["zz-unknown"]));
+    assert_eq!(report["missing_theirs"], json!([ids[2]]));
+    assert_eq!(
+        (
+            report["mismatches"][0]["provider_transaction_id"].as_str(),
+            report["mismatches"][0]["field"].as_str(),
+            report["mismatches"][0]["ours"].as_str()
+        ),
+        (Some(ids[1].as_str()), Some("amount"), Some("9.00"))
+    );
+    assert_eq!(report["fees"], "0.11");
+    assert_eq!(balance(&app, "provider_fees").await, Decimal::new(11, 2));
+    ledger_is_consistent(&app).await;
+
+    // The same file again answers the first import and books nothing more.
+    let (status, again) = import_settlement(&app, &app.staff_token, &file).await;
+    assert_eq!((status, &again["id"]), (200, &imported["id"]));
+    assert_eq!(balance(&app, "provider_fees").await, Decimal::new(11, 2));
+
+    // A malformed file names its bad lines and records nothing.
+    let bad = format!(
+        "provider_transaction_id,time,amount,fee,refund\n{},2026-11-23T08:00:00Z,9.00,0.05,0\n{},2026-11-23T08:00:00Z,nine,0.05,0\n{},2026-11-23T08:00:00Z,9.00,0.05,0\n",
+        ids[2], ids[1], ids[2]
+    );
+    let (status, body) = import_settlement(&app, &app.staff_token, &bad).await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (422, "settlement_file_rejected"),
+        "{body}"
+    );
+    let lines: Vec<_> = body["error"]["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r["line"].clone())
+        .collect();
+    assert_eq!(lines, vec![json!(3), json!(4)], "{body}");
+    let (_, listed) = app.staff("GET", "/v1/admin/reconciliations", None).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    // Another firm sees none of it.
+    let other = app.new_tenant("别家物业").await;
+    let (_, theirs) = app
+        .send("GET", "/v1/admin/reconciliations", &other, None)
+        .await;
+    assert_eq!(theirs, json!([]));
+}

@@ -1,0 +1,235 @@
+//! Reconciliation with a provider's settlement file: `POST /v1/admin/reconciliations` with
+//! the CSV (`provider_transaction_id,time,amount,fee,refund`) as the body and the period our
+//! side is compared over (`?provider=simulated&from=…&to=…`). Every malformed row is reported
+//! with its line and nothing is recorded; a good file is matched (the pure
+//! `parkshare_ledger::reconcile`), its fees are booked once (provider_fees against the
+//! clearing account) and the report kept. Importing the same file again answers the first
+//! import.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use parkshare_domain::money::Money;
+use parkshare_ledger::reconcile::{self, parse_row, Received, RowError, SettlementRow, COLUMNS};
+use parkshare_ledger::{Account, AccountKind, Entry, Posting};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::auth::Staff;
+use crate::error::{is_unique_violation, ApiError};
+use crate::startup::AppState;
+use crate::store::ledger::{self, NewTransaction};
+use crate::store::reconciliation::{self as store, NewReconciliation, Reconciliation};
+
+/// Rows in one settlement file: a provider's day for a large firm is well below this.
+const ROWS_MAX: usize = 100_000;
+/// The providers we can reconcile.
+const PROVIDERS: [&str; 1] = ["simulated"];
+
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(import).service(list);
+}
+
+#[derive(Debug, Deserialize)]
+struct ImportQuery {
+    provider: String,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+fn rejected(errors: Vec<RowError>) -> HttpResponse {
+    HttpResponse::UnprocessableEntity().json(json!({
+        "error": {
+            "code": "settlement_file_rejected",
+            "message": format!("{} row(s) are invalid; nothing was imported", errors.len()),
+            "rows": errors,
+        }
+    }))
+}
+
+fn parse(body: &[u8]) -> Result<Result<Vec<SettlementRow>, Vec<RowError>>, ApiError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(body);
+    let headers = reader.headers().map_err(|e| {
+        ApiError::invalid("invalid_settlement_file", format!("unreadable header: {e}"))
+    })?;
+    if headers.iter().collect::<Vec<_>>() != COLUMNS {
+        return Err(ApiError::invalid(
+            "invalid_settlement_file",
+            format!("the header must be {}", COLUMNS.join(",")),
+        ));
+    }
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for (n, record) in reader.records().enumerate() {
+        if n >= ROWS_MAX {
+            return Err(ApiError::invalid(
+                "too_many_rows",
+                format!("at most {ROWS_MAX} rows per file"),
+            ));
+        }
+        let line = n as u64 + 2;
+        let parsed = match record {
+            Ok(r) if r.len() == COLUMNS.len() => {
+                parse_row(line, [&r[0], &r[1], &r[2], &r[3], &r[4]])
+            }
+            Ok(r) => Err(RowError {
+                line,
+                field: "row",
+                message: format!("{} fields, expected {}", r.len(), COLUMNS.len()),
+            }),
+            Err(e) => Err(RowError {
+                line,
+                field: "row",
+                message: e.to_string(),
+            }),
+        };
+        match parsed {
+            Ok(row) => rows.push(row),
+            Err(e) => errors.push(e),
+        }
+    }
+    errors.extend(reconcile::repeated(&rows));
+    errors.sort_by_key(|e| e.line);
+    Ok(if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    })
+}
+
+fn view(r: &Reconciliation) -> serde_json::Value {
+    json!({
+        "id": r.id, "provider": r.provider, "from": r.covers_from, "to": r.covers_to, "rows": r.rows,
+        "report": r.report.0, "fee_transaction_id": r.fee_transaction_id, "created_at": r.created_at,
+    })
+}
+
+/// Import a provider's settlement file and reconcile it.
+#[post("/reconciliations")]
+async fn import(
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<ImportQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    if !PROVIDERS.contains(&query.provider.as_str()) {
+        return Err(ApiError::invalid(
+            "unknown_provider",
+            format!("provider must be one of {}", PROVIDERS.join(", ")),
+        ));
+    }
+    if query.to <= query.from {
+        return Err(ApiError::invalid("empty_range", "to must be after from"));
+    }
+    let sha256 = Sha256::digest(&body).to_vec();
+    if let Some(earlier) = store::by_file(&state.db, staff.tenant_id, &sha256).await? {
+        return Ok(HttpResponse::Ok().json(view(&earlier)));
+    }
+    let rows = match parse(&body)? {
+        Ok(rows) => rows,
+        Err(errors) => return Ok(rejected(errors)),
+    };
+    let named: Vec<String> = rows
+        .iter()
+        .map(|r| r.provider_transaction_id.clone())
+        .collect();
+    let mut tx = state.db.begin().await?;
+    let ours: Vec<Received> = store::received(
+        &mut *tx,
+        staff.tenant_id,
+        &query.provider,
+        &named,
+        query.from,
+        query.to,
+    )
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(Received {
+            provider_transaction_id: r.notification_id,
+            amount: Money::parse(r.amount)?,
+            refunded: Money::parse(r.refunded)?,
+        })
+    })
+    .collect::<Result<_, parkshare_domain::money::MoneyError>>()
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let report = reconcile::reconcile(&rows, &ours);
+    let hex = hex::encode(&sha256);
+    let fee_transaction_id = if report.fees.is_zero() {
+        None
+    } else {
+        let entry = Entry::new([
+            Posting {
+                account: Account::new(AccountKind::ProviderFees, staff.tenant_id),
+                amount: report.fees.yuan(),
+            },
+            Posting {
+                account: Account::new(AccountKind::ProviderClearing, staff.tenant_id),
+                amount: -report.fees.yuan(),
+            },
+        ])
+        .map_err(|e| ApiError::Internal(e.into()))?;
+        let key = format!("recon:{hex}");
+        let memo = format!(
+            "支付渠道手续费 {} {}–{}",
+            query.provider,
+            query.from.date_naive(),
+            query.to.date_naive()
+        );
+        let t = NewTransaction {
+            tenant_id: staff.tenant_id,
+            idempotency_key: &key,
+            kind: "provider_fees",
+            session_id: None,
+            payment_id: None,
+            memo: &memo,
+        };
+        Some(ledger::post(&mut tx, &t, &entry).await?.0)
+    };
+    let report_json = serde_json::to_value(&report).map_err(|e| ApiError::Internal(e.into()))?;
+    let id = Uuid::new_v4();
+    store::insert(
+        &mut *tx,
+        &NewReconciliation {
+            id,
+            tenant_id: staff.tenant_id,
+            provider: &query.provider,
+            sha256: &sha256,
+            from: query.from,
+            to: query.to,
+            rows: i32::try_from(rows.len()).unwrap_or(i32::MAX),
+            report: &report_json,
+            fee_transaction_id,
+        },
+    )
+    .await?;
+    match tx.commit().await {
+        Ok(()) => {}
+        // The same file raced in twice: answer the one that landed.
+        Err(e) if is_unique_violation(&e, "reconciliations_file_key") => {}
+        Err(e) => return Err(e.into()),
+    }
+    let stored = store::by_file(&state.db, staff.tenant_id, &sha256)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("reconciliation vanished")))?;
+    let status = if stored.id == id {
+        actix_web::http::StatusCode::CREATED
+    } else {
+        actix_web::http::StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(view(&stored)))
+}
+
+/// Earlier reconciliations, newest first.
+#[get("/reconciliations")]
+async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
+    let listed: Vec<_> = store::list(&state.db, staff.tenant_id)
+        .await?
+        .iter()
+        .map(view)
+        .collect();
+    Ok(HttpResponse::Ok().json(listed))
+}
