@@ -1,4 +1,5 @@
-//! Who is calling: a gate device, a property firm's staff member, an owner, or the platform
+//! Who is calling: a gate device, a property firm's staff member, an owner, an owners'
+//! committee, a supervisor, or the platform
 //! operator. (A visitor holds a token for one booking only; see `sharing::visitor`.)
 //!
 //! Device and staff credentials are random 256-bit tokens shown once at creation; only their
@@ -140,4 +141,54 @@ impl FromRequest for Owner {
 /// The bearer token of a request, digested (a booking's visitor token).
 pub fn bearer_digest(req: &HttpRequest) -> Option<Vec<u8>> {
     bearer(req).map(digest)
+}
+
+/// The owners' committee (业主委员会) of one compound: read-only over that compound's ledger
+/// and disclosure. Tokens are issued by the property firm.
+pub struct Committee {
+    pub tenant_id: Uuid,
+    pub compound_id: Uuid,
+}
+
+impl FromRequest for Committee {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Committee, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = bearer(req).map(digest);
+        let state = state(req);
+        Box::pin(async move {
+            let (token, state) = (token.ok_or(ApiError::Unauthenticated)?, state?);
+            crate::store::disclosure::committee(&state.db, &token)
+                .await?
+                .map(|(tenant_id, compound_id)| Committee {
+                    tenant_id,
+                    compound_id,
+                })
+                .ok_or(ApiError::Unauthenticated)
+        })
+    }
+}
+
+/// A supervisor (e.g. a street office, 街道办事处): summaries of the compounds of its area,
+/// whichever firm runs them. Created by the platform operator.
+pub struct Supervisor {
+    pub id: Uuid,
+}
+
+impl FromRequest for Supervisor {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Supervisor, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = bearer(req).map(digest);
+        let state = state(req);
+        Box::pin(async move {
+            let (token, state) = (token.ok_or(ApiError::Unauthenticated)?, state?);
+            crate::store::disclosure::supervisor_by_token(&state.db, &token)
+                .await?
+                .map(|id| Supervisor { id })
+                .ok_or(ApiError::Unauthenticated)
+        })
+    }
 }

@@ -8,6 +8,7 @@
 //! - [`operator`]: onboarding tenants; [`public`]: quotes and price boards, no login;
 //! - [`billing`]: which tariff version prices a session, and the regulated guard;
 //! - [`settlement`]: payment intents, provider callbacks, cash, refunds and the ledger;
+//! - [`disclosure`]: the public disclosure page, the owners' committee and supervisors;
 //! - [`sharing`]: owners sharing their spaces, visitors' bookings, walk-ins, overstays, webhooks;
 //! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
 //! - [`store`]: Postgres statements; [`auth`]: device, staff, owner and operator credentials;
@@ -19,6 +20,7 @@ pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod demo;
+pub mod disclosure;
 pub mod error;
 pub mod gate;
 pub mod occupancy;

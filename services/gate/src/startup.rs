@@ -10,7 +10,7 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 
 use crate::occupancy::Occupancy;
 use crate::settings::{redact_url, Settings};
-use crate::{admin, error, gate, openapi, operator, public, settlement, sharing, sync};
+use crate::{admin, disclosure, error, gate, openapi, operator, public, settlement, sharing, sync};
 
 /// Largest JSON body accepted: gate events and admin objects are small. (Camera adapters with
 /// inline images will get their own, larger limit on their own routes.)
@@ -160,6 +160,7 @@ pub async fn run(
             .configure(public::routes)
             .configure(settlement::public_routes)
             .configure(sharing::public_routes)
+            .configure(disclosure::public_routes)
             .configure(admin::routes)
             .default_service(web::to(not_found))
     })

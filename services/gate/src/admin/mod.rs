@@ -27,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(operations::routes)
             .configure(tariffs::routes)
             .configure(crate::settlement::admin_routes)
-            .configure(crate::sharing::admin_routes),
+            .configure(crate::sharing::admin_routes)
+            .configure(crate::disclosure::admin_routes),
     );
 }

@@ -17,15 +17,31 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(journal_csv).service(journal_beancount);
 }
 
+/// Whose period it may be: the firm's (staff) or, for a committee, one compound's only.
+pub struct Reader {
+    pub tenant_id: Uuid,
+    pub compound_id: Option<Uuid>,
+}
+
+impl From<&Staff> for Reader {
+    fn from(staff: &Staff) -> Reader {
+        Reader {
+            tenant_id: staff.tenant_id,
+            compound_id: None,
+        }
+    }
+}
+
 async fn lines(
     state: &AppState,
-    staff: &Staff,
+    reader: &Reader,
     id: Uuid,
 ) -> Result<(Period, String, Tz, Vec<JournalLine>), ApiError> {
-    let period = periods::period(&state.db, staff.tenant_id, id)
+    let period = periods::period(&state.db, reader.tenant_id, id)
         .await?
+        .filter(|p| reader.compound_id.is_none_or(|c| c == p.compound_id))
         .ok_or(ApiError::NotFound("period"))?;
-    let compound = registry::compound(&state.db, staff.tenant_id, period.compound_id)
+    let compound = registry::compound(&state.db, reader.tenant_id, period.compound_id)
         .await?
         .ok_or(ApiError::NotFound("period"))?;
     let tz: Tz = compound
@@ -34,7 +50,7 @@ async fn lines(
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("time zone {}", compound.time_zone)))?;
     let lines = periods::period_journal(
         &state.db,
-        staff.tenant_id,
+        reader.tenant_id,
         period.compound_id,
         period.starts_at,
         period.ends_at,
@@ -55,7 +71,12 @@ async fn journal_csv(
     staff: Staff,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (period, _, _, lines) = lines(&state, &staff, *id).await?;
+    csv_of(&state, &Reader::from(&staff), *id).await
+}
+
+/// The period's postings as CSV, for whoever may read the period.
+pub async fn csv_of(state: &AppState, reader: &Reader, id: Uuid) -> Result<HttpResponse, ApiError> {
+    let (period, _, _, lines) = lines(state, reader, id).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     for line in &lines {
         out.serialize(line).map_err(internal)?;
@@ -77,7 +98,16 @@ async fn journal_beancount(
     staff: Staff,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (period, compound, tz, lines) = lines(&state, &staff, *id).await?;
+    beancount_of(&state, &Reader::from(&staff), *id).await
+}
+
+/// The period's journal in beancount syntax, for whoever may read the period.
+pub async fn beancount_of(
+    state: &AppState,
+    reader: &Reader,
+    id: Uuid,
+) -> Result<HttpResponse, ApiError> {
+    let (period, compound, tz, lines) = lines(state, reader, id).await?;
     let mut transactions: Vec<Transaction> = Vec::new();
     for line in &lines {
         let kind = AccountKind::parse(&line.account_kind)

@@ -151,7 +151,7 @@ pub struct Statement {
     pub unit: String,
     #[serde(with = "rust_decimal::serde::str")]
     pub floor_area_m2: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(serialize_with = "crate::store::yuan")]
     pub credited: Decimal,
 }
 

@@ -1,0 +1,176 @@
+//! What a compound discloses: per closed period, income by source, spending, the maintenance
+//! fund's part, opening and closing balance, and the use of its spaces.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::store::disclosure::{self, Count, HourOccupancy};
+use crate::store::{periods, registry};
+
+/// Periods shown at once, newest first: a year of monthly closes.
+pub const PERIODS_MAX: usize = 12;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Income {
+    pub common_area_parking: String,
+    pub visitor_pool: String,
+    pub other: String,
+    pub total: String,
+    /// The platform's fees on owners' shared spaces (not common revenue; shown for openness).
+    pub shared_space_service_fees: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodDisclosure {
+    pub id: Uuid,
+    pub label: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub income: Income,
+    pub refunds: String,
+    pub late_adjustments: String,
+    /// The property firm's contractual share (the only spending the platform records).
+    pub management_cost: String,
+    pub to_maintenance_fund: String,
+    pub to_owners: String,
+    pub opening_balance: String,
+    pub closing_balance: String,
+    pub occupancy_by_hour: Vec<HourOccupancy>,
+    pub sessions_by_kind: Vec<Count>,
+    pub sessions_by_space_kind: Vec<Count>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Disclosure {
+    pub compound_id: Uuid,
+    pub compound: String,
+    pub time_zone: String,
+    pub generated_at: DateTime<Utc>,
+    pub periods: Vec<PeriodDisclosure>,
+}
+
+fn text(summary: &serde_json::Value, path: &[&str]) -> String {
+    let mut v = summary;
+    for key in path {
+        v = &v[*key];
+    }
+    v.as_str().unwrap_or("0.00").to_owned()
+}
+
+/// The compound's disclosure, newest period first.
+pub async fn build(
+    db: &PgPool,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+) -> Result<Disclosure, ApiError> {
+    let compound = registry::compound(db, tenant_id, compound_id)
+        .await?
+        .ok_or(ApiError::NotFound("compound"))?;
+    let mut closed = periods::periods(db, tenant_id, compound_id).await?;
+    closed.reverse();
+    closed.truncate(PERIODS_MAX);
+    let mut shown = Vec::with_capacity(closed.len());
+    for p in closed {
+        let s = &p.summary.0;
+        shown.push(PeriodDisclosure {
+            id: p.id,
+            label: p.label.clone(),
+            starts_at: p.starts_at,
+            ends_at: p.ends_at,
+            income: Income {
+                common_area_parking: text(s, &["income", "common_area_parking"]),
+                visitor_pool: text(s, &["income", "visitor_pool"]),
+                other: text(s, &["income", "other"]),
+                total: text(s, &["income", "total"]),
+                shared_space_service_fees: text(s, &["shared_space_service_fees"]),
+            },
+            refunds: text(s, &["refunds_in_period"]),
+            late_adjustments: text(s, &["late_adjustments"]),
+            management_cost: text(s, &["management_cost"]),
+            to_maintenance_fund: text(s, &["to_maintenance_fund"]),
+            to_owners: text(s, &["to_owners"]),
+            opening_balance: text(s, &["opening_unallocated"]),
+            closing_balance: text(s, &["closing_unallocated"]),
+            occupancy_by_hour: disclosure::occupancy_by_hour(
+                db,
+                compound_id,
+                &compound.time_zone,
+                p.starts_at,
+                p.ends_at,
+            )
+            .await?,
+            sessions_by_kind: disclosure::sessions_by(
+                db,
+                compound_id,
+                p.starts_at,
+                p.ends_at,
+                false,
+            )
+            .await?,
+            sessions_by_space_kind: disclosure::sessions_by(
+                db,
+                compound_id,
+                p.starts_at,
+                p.ends_at,
+                true,
+            )
+            .await?,
+        });
+    }
+    Ok(Disclosure {
+        compound_id,
+        compound: compound.name,
+        time_zone: compound.time_zone,
+        generated_at: Utc::now(),
+        periods: shown,
+    })
+}
+
+/// One CSV row per figure: `period,section,item,value`.
+pub fn csv(d: &Disclosure) -> Result<Vec<u8>, csv::Error> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(["period", "section", "item", "value"])?;
+    for p in &d.periods {
+        let mut row = |section: &str, item: &str, value: &str| {
+            out.write_record([p.label.as_str(), section, item, value])
+        };
+        row(
+            "income",
+            "common_area_parking",
+            &p.income.common_area_parking,
+        )?;
+        row("income", "visitor_pool", &p.income.visitor_pool)?;
+        row("income", "other", &p.income.other)?;
+        row("income", "total", &p.income.total)?;
+        row(
+            "income",
+            "shared_space_service_fees",
+            &p.income.shared_space_service_fees,
+        )?;
+        row("adjustments", "refunds", &p.refunds)?;
+        row("adjustments", "late", &p.late_adjustments)?;
+        row("spending", "management_cost", &p.management_cost)?;
+        row("allocation", "maintenance_fund", &p.to_maintenance_fund)?;
+        row("allocation", "owners", &p.to_owners)?;
+        row("balance", "opening", &p.opening_balance)?;
+        row("balance", "closing", &p.closing_balance)?;
+        for h in &p.occupancy_by_hour {
+            row(
+                "occupancy_by_hour",
+                &format!("{:02}:00", h.hour),
+                &h.average.to_string(),
+            )?;
+        }
+        for c in &p.sessions_by_kind {
+            row("sessions_by_kind", &c.key, &c.count.to_string())?;
+        }
+        for c in &p.sessions_by_space_kind {
+            row("sessions_by_space_kind", &c.key, &c.count.to_string())?;
+        }
+    }
+    out.into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))
+}

@@ -1,0 +1,272 @@
+//! Disclosure (公示, rules 6–8): each compound's common revenue and use of spaces, per closed
+//! period, as JSON, CSV and a public page reachable by an unguessable share link; the owners'
+//! committee's read-only view of the compound's ledger; supervisors' summaries of their area.
+//!
+//! - `data`: what is disclosed, from the closed periods and the sessions;
+//! - `page`: the HTML page (inline SVG charts, phone and A4 print);
+//! - here: the routes — public by link, staff, committee, supervisor, operator.
+
+pub mod data;
+pub mod page;
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::{self, Committee, Operator, Staff, Supervisor};
+use crate::error::ApiError;
+use crate::settlement::exports::{self, Reader};
+use crate::startup::AppState;
+use crate::store::disclosure as store;
+use crate::store::{periods, registry};
+
+pub fn public_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(public_page)
+        .service(public_json)
+        .service(public_csv)
+        .service(committee_disclosure)
+        .service(committee_periods)
+        .service(committee_statements)
+        .service(committee_journal_csv)
+        .service(committee_journal_beancount)
+        .service(supervisor_summaries)
+        .service(create_supervisor)
+        .service(assign_compound);
+}
+
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_link)
+        .service(create_committee_token)
+        .service(staff_disclosure);
+}
+
+async fn by_link(state: &AppState, token: &str) -> Result<data::Disclosure, ApiError> {
+    // A wrong link and a withdrawn compound look the same.
+    let (tenant_id, compound_id) = store::link(&state.db, &auth::digest(token))
+        .await?
+        .ok_or(ApiError::NotFound("disclosure"))?;
+    data::build(&state.db, tenant_id, compound_id).await
+}
+
+/// The public disclosure page: no login, an unguessable link.
+#[get("/v1/public/disclosure/{token}")]
+async fn public_page(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let disclosure = by_link(&state, &token).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .body(page::render(&disclosure)))
+}
+
+#[get("/v1/public/disclosure/{token}/data.json")]
+async fn public_json(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(by_link(&state, &token).await?))
+}
+
+#[get("/v1/public/disclosure/{token}/data.csv")]
+async fn public_csv(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let disclosure = by_link(&state, &token).await?;
+    let body = data::csv(&disclosure).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .body(body))
+}
+
+async fn staff_compound(state: &AppState, staff: &Staff, id: Uuid) -> Result<(), ApiError> {
+    registry::compound(&state.db, staff.tenant_id, id)
+        .await?
+        .map(drop)
+        .ok_or(ApiError::NotFound("compound"))
+}
+
+/// A new share link for the compound's disclosure (shown once; post it on the notice board).
+#[post("/compounds/{id}/disclosure-links")]
+async fn create_link(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    staff_compound(&state, &staff, *id).await?;
+    let token = auth::new_token();
+    store::insert_link(&state.db, &auth::digest(&token), staff.tenant_id, *id).await?;
+    let path = format!("/v1/public/disclosure/{token}");
+    let info = req.connection_info();
+    Ok(HttpResponse::Created().json(json!({
+        "token": token, "path": path, "url": format!("{}://{}{path}", info.scheme(), info.host()),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct LabelBody {
+    label: Option<String>,
+}
+
+/// A read-only credential for the compound's owners' committee (shown once).
+#[post("/compounds/{id}/committee-tokens")]
+async fn create_committee_token(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: Option<web::Json<LabelBody>>,
+) -> Result<HttpResponse, ApiError> {
+    staff_compound(&state, &staff, *id).await?;
+    let token = auth::new_token();
+    let label = body
+        .and_then(|b| b.label.clone())
+        .unwrap_or_else(|| "业主委员会".into());
+    store::insert_committee_token(
+        &state.db,
+        &auth::digest(&token),
+        staff.tenant_id,
+        *id,
+        &label,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(json!({"compound_id": *id, "token": token})))
+}
+
+#[get("/compounds/{id}/disclosure")]
+async fn staff_disclosure(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(data::build(&state.db, staff.tenant_id, *id).await?))
+}
+
+// ---- the owners' committee: read-only, one compound ----------------------------------------
+
+fn reader(committee: &Committee) -> Reader {
+    Reader {
+        tenant_id: committee.tenant_id,
+        compound_id: Some(committee.compound_id),
+    }
+}
+
+#[get("/v1/committee/disclosure")]
+async fn committee_disclosure(
+    state: web::Data<AppState>,
+    committee: Committee,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .json(data::build(&state.db, committee.tenant_id, committee.compound_id).await?))
+}
+
+#[get("/v1/committee/periods")]
+async fn committee_periods(
+    state: web::Data<AppState>,
+    committee: Committee,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .json(periods::periods(&state.db, committee.tenant_id, committee.compound_id).await?))
+}
+
+async fn committee_period(
+    state: &AppState,
+    committee: &Committee,
+    id: Uuid,
+) -> Result<periods::Period, ApiError> {
+    periods::period(&state.db, committee.tenant_id, id)
+        .await?
+        .filter(|p| p.compound_id == committee.compound_id)
+        .ok_or(ApiError::NotFound("period"))
+}
+
+#[get("/v1/committee/periods/{id}/statements")]
+async fn committee_statements(
+    state: web::Data<AppState>,
+    committee: Committee,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let period = committee_period(&state, &committee, *id).await?;
+    Ok(HttpResponse::Ok()
+        .json(periods::statements_of_period(&state.db, committee.tenant_id, period.id).await?))
+}
+
+#[get("/v1/committee/periods/{id}/journal.csv")]
+async fn committee_journal_csv(
+    state: web::Data<AppState>,
+    committee: Committee,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    exports::csv_of(&state, &reader(&committee), *id).await
+}
+
+#[get("/v1/committee/periods/{id}/journal.beancount")]
+async fn committee_journal_beancount(
+    state: web::Data<AppState>,
+    committee: Committee,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    exports::beancount_of(&state, &reader(&committee), *id).await
+}
+
+// ---- supervisors ------------------------------------------------------------------------------
+
+/// Each supervised compound with the totals of its latest closed period.
+#[get("/v1/supervisor/compounds")]
+async fn supervisor_summaries(
+    state: web::Data<AppState>,
+    supervisor: Supervisor,
+) -> Result<HttpResponse, ApiError> {
+    let mut out = Vec::new();
+    for (compound_id, _tenant_id, name) in store::supervised(&state.db, supervisor.id).await? {
+        let latest = periods::last_period(&state.db, compound_id).await?;
+        let summary = latest.as_ref().map(|p| {
+            let s = &p.summary.0;
+            json!({
+                "period": p.label, "starts_at": p.starts_at, "ends_at": p.ends_at,
+                "income": s["income"]["total"], "management_cost": s["management_cost"],
+                "to_maintenance_fund": s["to_maintenance_fund"], "to_owners": s["to_owners"],
+            })
+        });
+        out.push(json!({"compound_id": compound_id, "compound": name, "latest_period": summary}));
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Debug, Deserialize)]
+struct NewSupervisor {
+    name: String,
+    area: String,
+}
+
+/// The operator creates a supervisor (e.g. a street office) and its token (shown once).
+#[post("/v1/operator/supervisors")]
+async fn create_supervisor(
+    state: web::Data<AppState>,
+    _operator: Operator,
+    body: web::Json<NewSupervisor>,
+) -> Result<HttpResponse, ApiError> {
+    let name = crate::admin::validate::text("name", &body.name, 200)?;
+    let area = crate::admin::validate::text("area", &body.area, 200)?;
+    let id = Uuid::new_v4();
+    let token = auth::new_token();
+    store::insert_supervisor(&state.db, id, &name, &area, &auth::digest(&token)).await?;
+    Ok(HttpResponse::Created().json(json!({"id": id, "name": name, "area": area, "token": token})))
+}
+
+/// The operator puts a compound in a supervisor's area.
+#[post("/v1/operator/supervisors/{id}/compounds/{compound}")]
+async fn assign_compound(
+    state: web::Data<AppState>,
+    _operator: Operator,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (supervisor_id, compound_id) = path.into_inner();
+    if !store::assign(&state.db, supervisor_id, compound_id).await? {
+        return Err(ApiError::NotFound("supervisor or compound"));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,227 @@
+//! The public disclosure page (公示): plain HTML with inline SVG charts — no script, no
+//! outside resources — readable on a phone and printable on A4 for the notice board.
+
+use std::fmt::Write;
+
+use rust_decimal::Decimal;
+
+use super::data::{Disclosure, PeriodDisclosure};
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn number(text: &str) -> Decimal {
+    text.parse::<Decimal>()
+        .unwrap_or_default()
+        .max(Decimal::ZERO)
+}
+
+/// `value / max` of `full` chart units, to a tenth.
+fn scaled(full: i64, value: Decimal, max: Decimal) -> Decimal {
+    (Decimal::from(full) * value / max).round_dp(1)
+}
+
+const STYLE: &str = "
+body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:0 auto;max-width:56rem;padding:1rem;color:#222}
+h1{font-size:1.5rem;margin:.2rem 0;overflow-wrap:anywhere}h2{font-size:1.2rem;border-bottom:2px solid #2a6;padding-bottom:.2rem;margin-top:1.5rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border:1px solid #bbb;padding:.3rem .5rem;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}.note{color:#555;font-size:.85rem}
+svg{width:100%;height:auto;max-width:40rem}.bar{fill:#2a6}.axis{font-size:10px;fill:#444}
+@media print{@page{size:A4;margin:15mm}body{max-width:none;padding:0}h2{break-after:avoid}section{break-inside:avoid}}
+";
+
+fn hour_chart(p: &PeriodDisclosure) -> String {
+    let max = p
+        .occupancy_by_hour
+        .iter()
+        .map(|h| h.average)
+        .fold(Decimal::ONE, Decimal::max);
+    let mut svg =
+        String::from(r#"<svg viewBox="0 0 480 150" role="img" aria-label="各时段平均在场车辆">"#);
+    for h in &p.occupancy_by_hour {
+        let height = scaled(120, h.average.max(Decimal::ZERO), max);
+        let x = 20 * h.hour;
+        let _ = write!(
+            svg,
+            r#"<rect class="bar" x="{}" y="{}" width="16" height="{}"><title>{:02}:00 {}</title></rect>"#,
+            x + 2,
+            Decimal::from(125) - height,
+            height,
+            h.hour,
+            h.average
+        );
+        if h.hour % 3 == 0 {
+            let _ = write!(
+                svg,
+                r#"<text class="axis" x="{}" y="140">{:02}</text>"#,
+                x + 2,
+                h.hour
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn income_chart(p: &PeriodDisclosure) -> String {
+    let items = [
+        ("公共区域车位", &p.income.common_area_parking),
+        ("临停车位池", &p.income.visitor_pool),
+        ("其他", &p.income.other),
+    ];
+    let max = items
+        .iter()
+        .map(|(_, v)| number(v))
+        .fold(Decimal::ONE, Decimal::max);
+    let mut svg = String::from(r#"<svg viewBox="0 0 480 90" role="img" aria-label="收入来源">"#);
+    for (i, (name, value)) in items.iter().enumerate() {
+        let y = 8 + 26 * i;
+        let width = scaled(300, number(value), max);
+        let _ = write!(
+            svg,
+            r#"<text class="axis" x="0" y="{}">{}</text><rect class="bar" x="90" y="{}" width="{}" height="18"></rect><text class="axis" x="{}" y="{}">¥{}</text>"#,
+            y + 13,
+            name,
+            y,
+            width,
+            Decimal::from(95) + width,
+            y + 13,
+            escape(value)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn kind_name(key: &str) -> &str {
+    match key {
+        "visitor" => "临时停车",
+        "owner" => "业主（无车位）",
+        "permit" => "月卡/产权车位",
+        "exempt" => "应急/免费车辆",
+        other => other,
+    }
+}
+
+fn space_kind_name(key: &str) -> &str {
+    match key {
+        "visitor" => "临停车位池",
+        "reserved" => "月卡/产权车位",
+        "exempt" => "应急通道",
+        "owned" => "业主共享车位",
+        "common" => "公共区域车位",
+        "developer_unsold" => "开发商未售车位",
+        other => other,
+    }
+}
+
+fn period_section(out: &mut String, p: &PeriodDisclosure, tz: chrono_tz::Tz) {
+    let money_row = |label: &str, value: &str| {
+        format!(
+            "<tr><td>{label}</td><td class=\"n\">¥{}</td></tr>",
+            escape(value)
+        )
+    };
+    let local = |at: chrono::DateTime<chrono::Utc>| {
+        at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
+    };
+    let _ = write!(
+        out,
+        "<section><h2>{}（{} 至 {}）</h2>",
+        escape(&p.label),
+        local(p.starts_at),
+        local(p.ends_at)
+    );
+    out.push_str("<h3>公共收益收支</h3><table>");
+    for (label, value) in [
+        ("期初余额", &p.opening_balance),
+        ("公共区域车位收入", &p.income.common_area_parking),
+        ("临停车位池收入", &p.income.visitor_pool),
+        ("其他收入", &p.income.other),
+        ("收入合计", &p.income.total),
+        ("其中：退款", &p.refunds),
+        ("其中：往期补记", &p.late_adjustments),
+        ("物业管理成本分成（支出）", &p.management_cost),
+        ("转入维修资金", &p.to_maintenance_fund),
+        ("按专有面积分配给业主", &p.to_owners),
+        ("期末余额", &p.closing_balance),
+    ] {
+        out.push_str(&money_row(label, value));
+    }
+    out.push_str("</table>");
+    let _ = write!(
+        out,
+        "<p class=\"note\">业主共享车位平台服务费（非公共收益，公开备查）：¥{}</p>",
+        escape(&p.income.shared_space_service_fees)
+    );
+    out.push_str("<h3>收入来源</h3>");
+    out.push_str(&income_chart(p));
+    out.push_str("<h3>车位使用情况：各时段平均在场车辆</h3>");
+    out.push_str(&hour_chart(p));
+    out.push_str("<h3>停车次数</h3><table><tr><th>车辆类别</th><th>次数</th></tr>");
+    for c in &p.sessions_by_kind {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td class=\"n\">{}</td></tr>",
+            escape(kind_name(&c.key)),
+            c.count
+        );
+    }
+    out.push_str("</table><table><tr><th>车位类别</th><th>次数</th></tr>");
+    for c in &p.sessions_by_space_kind {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td class=\"n\">{}</td></tr>",
+            escape(space_kind_name(&c.key)),
+            c.count
+        );
+    }
+    out.push_str("</table></section>");
+}
+
+/// The whole page.
+pub fn render(d: &Disclosure) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"robots\" content=\"noindex\"><title>{name} 公共收益公示</title><style>{STYLE}</style></head><body><h1>{name} 公共收益及车位使用情况公示</h1><p class=\"note\">公共收益归全体业主共有，单独建账，主要用于补充维修资金。时间均为当地时间（{}）。生成时间：{}</p>",
+        escape(&d.time_zone),
+        d.generated_at.with_timezone(&d.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai)).format("%Y-%m-%d %H:%M"),
+        name = escape(&d.compound),
+    );
+    if d.periods.is_empty() {
+        out.push_str("<p>尚无已结账的会计期间。</p>");
+    }
+    let tz: chrono_tz::Tz = d.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    for p in &d.periods {
+        period_section(&mut out, p, tz);
+    }
+    out.push_str("</body></html>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn text_cannot_break_out_of_the_page() {
+        assert_eq!(
+            escape("<script>\"a\"&'b'</script>"),
+            "&lt;script&gt;&quot;a&quot;&amp;&#39;b&#39;&lt;/script&gt;"
+        );
+    }
+}

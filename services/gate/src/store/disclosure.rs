@@ -1,0 +1,184 @@
+//! Share links, committee and supervisor credentials, and the figures of a disclosure.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+pub async fn insert_link(
+    db: impl PgExecutor<'_>,
+    token_sha256: &[u8],
+    tenant_id: Uuid,
+    compound_id: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into disclosure_links (token_sha256, tenant_id, compound_id) values ($1, $2, $3)",
+    )
+    .bind(token_sha256)
+    .bind(tenant_id)
+    .bind(compound_id)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// `(tenant_id, compound_id)` a share link opens.
+pub async fn link(
+    db: impl PgExecutor<'_>,
+    token_sha256: &[u8],
+) -> sqlx::Result<Option<(Uuid, Uuid)>> {
+    sqlx::query_as("select tenant_id, compound_id from disclosure_links where token_sha256 = $1")
+        .bind(token_sha256)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn insert_committee_token(
+    db: impl PgExecutor<'_>,
+    token_sha256: &[u8],
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    label: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("insert into committee_tokens (token_sha256, tenant_id, compound_id, label) values ($1, $2, $3, $4)")
+        .bind(token_sha256)
+        .bind(tenant_id)
+        .bind(compound_id)
+        .bind(label)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// `(tenant_id, compound_id)` of a committee token.
+pub async fn committee(
+    db: impl PgExecutor<'_>,
+    token_sha256: &[u8],
+) -> sqlx::Result<Option<(Uuid, Uuid)>> {
+    sqlx::query_as("select tenant_id, compound_id from committee_tokens where token_sha256 = $1")
+        .bind(token_sha256)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn insert_supervisor(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    name: &str,
+    area: &str,
+    token_sha256: &[u8],
+) -> sqlx::Result<()> {
+    sqlx::query("insert into supervisors (id, name, area, token_sha256) values ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(name)
+        .bind(area)
+        .bind(token_sha256)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub async fn supervisor_by_token(
+    db: impl PgExecutor<'_>,
+    token_sha256: &[u8],
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("select id from supervisors where token_sha256 = $1")
+        .bind(token_sha256)
+        .fetch_optional(db)
+        .await
+}
+
+/// Puts a compound under a supervisor; false when either does not exist.
+pub async fn assign(
+    db: impl PgExecutor<'_>,
+    supervisor_id: Uuid,
+    compound_id: Uuid,
+) -> sqlx::Result<bool> {
+    sqlx::query("update compounds set supervisor_id = $1 where id = $2 and exists (select 1 from supervisors where id = $1)")
+        .bind(supervisor_id)
+        .bind(compound_id)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected() == 1)
+}
+
+/// `(compound_id, tenant_id, name)` of the supervisor's compounds.
+pub async fn supervised(
+    db: impl PgExecutor<'_>,
+    supervisor_id: Uuid,
+) -> sqlx::Result<Vec<(Uuid, Uuid, String)>> {
+    sqlx::query_as(
+        "select id, tenant_id, name from compounds where supervisor_id = $1 order by name",
+    )
+    .bind(supervisor_id)
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Count {
+    pub key: String,
+    pub count: i64,
+}
+
+/// Stays of the compound that were on during `[from, until)` (began before its end and had not
+/// left before its start), by their kind or by the kind of space (`coalesce(space kind, pool)`).
+pub async fn sessions_by(
+    db: impl PgExecutor<'_>,
+    compound_id: Uuid,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    by_space: bool,
+) -> sqlx::Result<Vec<Count>> {
+    let key = if by_space {
+        "coalesce(sp.kind, s.pool)"
+    } else {
+        "s.kind"
+    };
+    sqlx::query_as(&format!(
+        "select {key} as key, count(*) as count from sessions s left join spaces sp on sp.id = s.space_id
+          where s.compound_id = $1 and s.entered_at < $3 and coalesce(s.exited_at, 'infinity'::timestamptz) >= $2
+          group by 1 order by 1"
+    ))
+    .bind(compound_id)
+    .bind(from)
+    .bind(until)
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct HourOccupancy {
+    /// Hour of the day, local time.
+    pub hour: i32,
+    /// Cars inside at that hour, on average over the period's days.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub average: Decimal,
+}
+
+/// Average cars inside at each local hour of the day over `[from, until)`, sampled on the hour.
+pub async fn occupancy_by_hour(
+    db: impl PgExecutor<'_>,
+    compound_id: Uuid,
+    time_zone: &str,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> sqlx::Result<Vec<HourOccupancy>> {
+    sqlx::query_as(
+        "with samples as (
+             select h from generate_series(date_trunc('hour', $2::timestamptz) + interval '1 hour', $3::timestamptz, interval '1 hour') h
+         )
+         select extract(hour from h at time zone $4)::int as hour,
+                round(avg((select count(*) from sessions s
+                            where s.compound_id = $1 and s.entered_at <= h
+                              and coalesce(s.exited_at, 'infinity'::timestamptz) > h)), 2) as average
+           from samples group by 1 order by 1",
+    )
+    .bind(compound_id)
+    .bind(from)
+    .bind(until)
+    .bind(time_zone)
+    .fetch_all(db)
+    .await
+}
