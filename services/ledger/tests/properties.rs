@@ -139,6 +139,7 @@ proptest! {
         let s = split(Money::from_fen(fen), pct, &owners).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let owners_total: Money = s.to_owners.iter().map(|(_, m)| *m).sum();
         prop_assert_eq!(s.to_maintenance_fund + owners_total, Money::from_fen(fen));
+        prop_assert!(s.to_owners.iter().all(|(_, m)| m.yuan() >= Decimal::ZERO), "no share is negative");
         prop_assert!(s.to_maintenance_fund.yuan() >= Money::from_fen(fen).yuan() * pct / Decimal::ONE_HUNDRED);
         for (a, b) in owners.iter().zip(&s.to_owners) {
             for (c, d) in owners.iter().zip(&s.to_owners) {
