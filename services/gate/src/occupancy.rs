@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use parkshare_domain::decision::Pool;
 use parkshare_domain::plate::Plate;
 use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -100,9 +102,66 @@ pub struct LotView {
     pub plates: BTreeMap<String, String>,
 }
 
+/// A connection to one Redis or to a Redis Cluster. The scripts run unchanged on both: a lot's
+/// keys share one hash slot, so each script call goes to the one node that owns the lot.
+#[derive(Clone)]
+pub enum RedisConnection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            RedisConnection::Single(c) => c.req_packed_command(cmd),
+            RedisConnection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            RedisConnection::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            RedisConnection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisConnection::Single(c) => c.get_db(),
+            RedisConnection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Connects to `url`, or, in cluster mode, to the cluster whose seed nodes `url` lists
+/// separated by commas (`redis://10.0.0.1:6379,redis://10.0.0.2:6379`).
+pub async fn connect(url: &str, cluster: bool) -> redis::RedisResult<RedisConnection> {
+    if cluster {
+        let nodes: Vec<&str> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        let client = redis::cluster::ClusterClient::new(nodes)?;
+        Ok(RedisConnection::Cluster(
+            client.get_async_connection().await?,
+        ))
+    } else {
+        let client = redis::Client::open(url)?;
+        Ok(RedisConnection::Single(
+            client.get_connection_manager().await?,
+        ))
+    }
+}
+
 #[derive(Clone)]
 pub struct Occupancy {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     prefix: String,
     occupy: redis::Script,
     release: redis::Script,
@@ -111,7 +170,7 @@ pub struct Occupancy {
 }
 
 impl Occupancy {
-    pub fn new(redis: ConnectionManager, prefix: String) -> Occupancy {
+    pub fn new(redis: RedisConnection, prefix: String) -> Occupancy {
         Occupancy {
             redis,
             prefix,

@@ -17,6 +17,9 @@ pub struct Settings {
     /// `PARKSHARE_REDIS_PREFIX`: first part of every key, so deployments (and tests) can share
     /// one Redis.
     pub redis_prefix: String,
+    /// `PARKSHARE_REDIS_CLUSTER`: `on` treats `PARKSHARE_REDIS_URL` as a comma-separated list
+    /// of a Redis Cluster's seed nodes; `off` (default) as one Redis.
+    pub redis_cluster: bool,
     /// `PARKSHARE_LISTEN`: address and port of the HTTP server.
     pub listen: SocketAddr,
     /// `PARKSHARE_OPERATOR_TOKEN`: enables the platform operator API (creating tenants).
@@ -49,6 +52,7 @@ impl std::fmt::Debug for Settings {
             .field("db_pool_max", &self.db_pool_max)
             .field("redis_url", &redact_url(&self.redis_url))
             .field("redis_prefix", &self.redis_prefix)
+            .field("redis_cluster", &self.redis_cluster)
             .field("listen", &self.listen)
             .field(
                 "operator_token",
@@ -68,6 +72,10 @@ impl std::fmt::Debug for Settings {
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
 pub fn redact_url(url: &str) -> String {
+    // A Redis Cluster is a comma-separated list of node URLs: each may carry a password.
+    if url.contains(',') {
+        return url.split(',').map(redact_url).collect::<Vec<_>>().join(",");
+    }
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
@@ -108,6 +116,11 @@ impl Settings {
                 .context("PARKSHARE_DB_POOL_MAX must be a number")?,
             redis_url: var("PARKSHARE_REDIS_URL", "redis://127.0.0.1:6379"),
             redis_prefix: var("PARKSHARE_REDIS_PREFIX", "ps"),
+            redis_cluster: match var("PARKSHARE_REDIS_CLUSTER", "off").as_str() {
+                "on" => true,
+                "off" => false,
+                other => anyhow::bail!("PARKSHARE_REDIS_CLUSTER must be on or off, not {other}"),
+            },
             listen: var("PARKSHARE_LISTEN", "127.0.0.1:8080")
                 .parse()
                 .context("PARKSHARE_LISTEN must be host:port")?,
@@ -156,6 +169,10 @@ mod tests {
         assert_eq!(
             redact_url("redis://127.0.0.1:6379"),
             "redis://127.0.0.1:6379"
+        );
+        assert_eq!(
+            redact_url("redis://:pw1@10.0.0.1:6379,redis://u:pw2@10.0.0.2:6379"),
+            "redis://:***@10.0.0.1:6379,redis://u:***@10.0.0.2:6379"
         );
     }
 }

@@ -86,10 +86,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         .run(&db)
         .await
         .context("running migrations")?;
-    let client = redis::Client::open(settings.redis_url.as_str())
-        .context("PARKSHARE_REDIS_URL is invalid")?;
-    let redis = client
-        .get_connection_manager()
+    let redis = crate::occupancy::connect(&settings.redis_url, settings.redis_cluster)
         .await
         .with_context(|| format!("connecting to Redis at {}", redact_url(&settings.redis_url)))?;
     let provider_secret = match &settings.provider_secret {

@@ -72,7 +72,9 @@ pub async fn spawn_with(settings: Settings) -> TestApp {
         .await
         .unwrap_or_else(|e| panic!("run: {e:?}"));
     tokio::spawn(server);
-    let redis = redis::Client::open(settings.redis_url.as_str())
+    // For a cluster, the first seed node (only `wipe_redis` uses this connection).
+    let first_node = settings.redis_url.split(',').next().unwrap_or_default();
+    let redis = redis::Client::open(first_node)
         .unwrap_or_else(|e| panic!("{e}"))
         .get_connection_manager()
         .await
