@@ -112,6 +112,7 @@ impl ResponseError for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> ApiError {
+        crate::metrics::backend_error("postgres");
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 ApiError::Unavailable(e.into())
@@ -123,6 +124,7 @@ impl From<sqlx::Error> for ApiError {
 
 impl From<redis::RedisError> for ApiError {
     fn from(e: redis::RedisError) -> ApiError {
+        crate::metrics::backend_error("redis");
         ApiError::Unavailable(e.into())
     }
 }

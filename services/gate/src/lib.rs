@@ -12,7 +12,7 @@
 //! - [`sharing`]: owners sharing their spaces, visitors' bookings, walk-ins, overstays, webhooks;
 //! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
 //! - [`store`]: Postgres statements; [`auth`]: device, staff, owner and operator credentials;
-//! - [`startup`], [`settings`], [`telemetry`], [`openapi`], [`demo`]: wiring.
+//! - [`startup`], [`settings`], [`telemetry`], [`metrics`], [`openapi`], [`demo`]: wiring.
 //!
 //! Decisions, tariffs and money live in the pure `parkshare-domain` crate.
 
@@ -23,6 +23,7 @@ pub mod demo;
 pub mod disclosure;
 pub mod error;
 pub mod gate;
+pub mod metrics;
 pub mod occupancy;
 pub mod openapi;
 pub mod operator;

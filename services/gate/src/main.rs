@@ -1,4 +1,5 @@
-//! Loads settings, starts telemetry, wires the app. `--demo` loads the demo compound.
+//! Loads settings, starts telemetry, wires the app. `--demo` loads the demo compound;
+//! `--migrate` only creates and migrates the database, then exits (the Kubernetes Job).
 
 use std::net::TcpListener;
 
@@ -10,6 +11,11 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     telemetry::init(settings.log_json);
     tracing::info!(settings = ?settings, "starting parkshare-gate");
+    if std::env::args().any(|a| a == "--migrate") {
+        startup::migrate(&settings.database_url).await?;
+        tracing::info!("migrations applied");
+        return Ok(());
+    }
     let state = startup::connect(&settings).await?;
     if std::env::args().any(|a| a == "--demo")
         || std::env::var("PARKSHARE_DEMO").is_ok_and(|v| v == "1")

@@ -82,10 +82,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         .connect(&settings.database_url)
         .await
         .context("connecting the Postgres pool")?;
-    sqlx::migrate!("./migrations")
-        .run(&db)
-        .await
-        .context("running migrations")?;
+    MIGRATOR.run(&db).await.context("running migrations")?;
     let redis = crate::occupancy::connect(&settings.redis_url, settings.redis_cluster)
         .await
         .with_context(|| format!("connecting to Redis at {}", redact_url(&settings.redis_url)))?;
@@ -136,10 +133,14 @@ pub async fn run(
         state.webhooks_wake.clone(),
     );
     sharing::overstay::spawn_sweeper(state.db.clone(), state.webhooks_wake.clone());
+    crate::metrics::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
+    let prometheus = crate::metrics::http()?;
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(request_id_header))
             .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(prometheus.clone())
             .app_data(state.clone())
             .app_data(
                 web::JsonConfig::default()
@@ -177,13 +178,57 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// Postgres and Redis are reachable.
+/// Answers the request id tracing-actix-web gave the request (also in every log line of it)
+/// as `x-request-id`, so that a client's report can be found in the logs.
+async fn request_id_header(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    let id = req
+        .extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(|id| id.to_string());
+    let mut response = next.call(req).await?;
+    if let Some(id) = id.and_then(|id| actix_web::http::header::HeaderValue::from_str(&id).ok()) {
+        response.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            id,
+        );
+    }
+    Ok(response)
+}
+
+/// The migrations this build carries.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Creates the database if needed and applies the migrations (the migration Job runs only this).
+pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    ensure_database(database_url).await?;
+    let db = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(database_url)
+        .await
+        .context("connecting to Postgres")?;
+    MIGRATOR.run(&db).await.context("running migrations")?;
+    db.close().await;
+    Ok(())
+}
+
+/// Postgres and Redis are reachable and the schema is this build's.
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let postgres = sqlx::query("select 1").execute(&state.db).await.is_ok();
     let redis = state.occupancy.ping().await.is_ok();
-    let body = serde_json::json!({"postgres": postgres, "redis": redis});
-    if postgres && redis {
+    let expected = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied: Option<i64> =
+        sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
+            .fetch_one(&state.db)
+            .await
+            .unwrap_or(None);
+    let migrations = applied == Some(expected);
+    let body = serde_json::json!({"postgres": postgres, "redis": redis, "migrations": migrations});
+    if postgres && redis && migrations {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)

@@ -204,6 +204,10 @@ pub async fn post_event(
         gate_id = %gate.gate_id, plate = %event.plate, action = %decision, reason = %response["reason"],
         "gate decision"
     );
+    crate::metrics::decision(
+        gate.direction.as_str(),
+        response["reason"].as_str().unwrap_or_default(),
+    );
     // Entries and exits on shared spaces queue webhooks; wake their worker (cheap if none).
     state.webhooks_wake.notify_one();
     Ok(HttpResponse::Ok().json(response))

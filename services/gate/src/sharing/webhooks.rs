@@ -176,6 +176,7 @@ pub async fn deliver_due(db: &PgPool, http: &reqwest::Client) -> sqlx::Result<us
             ),
             Err(e) => (give_up_after(attempt), None, Some(e)),
         };
+        crate::metrics::webhook_attempt(status);
         if status == "failed" {
             tracing::warn!(delivery_id = %delivery.id, event = %delivery.event, "webhook delivery failed for good");
         }

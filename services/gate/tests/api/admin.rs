@@ -140,6 +140,9 @@ async fn the_gate_api_openapi_document_is_served() {
     let (status, ready) = app.send("GET", "/readyz", "", None).await;
     assert_eq!(
         (status, ready),
-        (200, json!({"postgres": true, "redis": true}))
+        (
+            200,
+            json!({"postgres": true, "redis": true, "migrations": true})
+        )
     );
 }

@@ -8,6 +8,7 @@ mod gate_rules;
 mod helpers;
 mod imports;
 mod occupancy;
+mod operations;
 mod periods;
 mod restart;
 mod security;

@@ -1,0 +1,155 @@
+//! Prometheus metrics, served at `/metrics`: request latency histograms per route (by
+//! actix-web-prom), gate decisions by direction and reason, Redis and Postgres errors, and the
+//! occupancy of every lot by pool (refreshed in the background, off the hot path).
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// How often the occupancy gauges are refreshed from Redis.
+const OCCUPANCY_REFRESH_S: u64 = 15;
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub decisions: IntCounterVec,
+    pub backend_errors: IntCounterVec,
+    pub occupancy: IntGaugeVec,
+    pub webhook_deliveries: IntCounterVec,
+}
+
+fn build() -> Result<Metrics, prometheus::Error> {
+    let registry = Registry::new();
+    let decisions = IntCounterVec::new(
+        Opts::new(
+            "parkshare_gate_decisions_total",
+            "Gate decisions by direction and reason",
+        ),
+        &["direction", "reason"],
+    )?;
+    let backend_errors = IntCounterVec::new(
+        Opts::new(
+            "parkshare_backend_errors_total",
+            "Errors talking to Postgres or Redis",
+        ),
+        &["backend"],
+    )?;
+    let occupancy = IntGaugeVec::new(
+        Opts::new(
+            "parkshare_lot_occupancy",
+            "Cars inside each lot by pool, and its visitor capacity",
+        ),
+        &["lot", "pool"],
+    )?;
+    let webhook_deliveries = IntCounterVec::new(
+        Opts::new(
+            "parkshare_webhook_attempts_total",
+            "Webhook delivery attempts by outcome",
+        ),
+        &["outcome"],
+    )?;
+    registry.register(Box::new(decisions.clone()))?;
+    registry.register(Box::new(backend_errors.clone()))?;
+    registry.register(Box::new(occupancy.clone()))?;
+    registry.register(Box::new(webhook_deliveries.clone()))?;
+    Ok(Metrics {
+        registry,
+        decisions,
+        backend_errors,
+        occupancy,
+        webhook_deliveries,
+    })
+}
+
+/// The process's metrics; `None` only if registering failed, a programming error the unit test
+/// below catches (the service then runs without its own metrics rather than not at all).
+static METRICS: LazyLock<Option<Metrics>> = LazyLock::new(|| {
+    build()
+        .inspect_err(|e| tracing::error!(error = %e, "metrics could not be registered"))
+        .ok()
+});
+
+/// Counts a gate decision.
+pub fn decision(direction: &str, reason: &str) {
+    if let Some(m) = METRICS.as_ref() {
+        m.decisions.with_label_values(&[direction, reason]).inc();
+    }
+}
+
+/// Counts an error from `backend` (`postgres` or `redis`).
+pub fn backend_error(backend: &str) {
+    if let Some(m) = METRICS.as_ref() {
+        m.backend_errors.with_label_values(&[backend]).inc();
+    }
+}
+
+/// Counts a webhook delivery attempt by outcome (`delivered`, `pending`, `failed`).
+pub fn webhook_attempt(outcome: &str) {
+    if let Some(m) = METRICS.as_ref() {
+        m.webhook_deliveries.with_label_values(&[outcome]).inc();
+    }
+}
+
+fn set_occupancy(lot: &str, pool: &str, value: i64) {
+    if let Some(m) = METRICS.as_ref() {
+        m.occupancy.with_label_values(&[lot, pool]).set(value);
+    }
+}
+
+/// The request middleware (per-route latency histograms, and `/metrics` itself), built once per
+/// process: its histograms live in the one registry however many servers the process runs.
+static HTTP: LazyLock<Result<actix_web_prom::PrometheusMetrics, String>> = LazyLock::new(|| {
+    actix_web_prom::PrometheusMetricsBuilder::new("parkshare")
+        .endpoint("/metrics")
+        .registry(
+            METRICS
+                .as_ref()
+                .map(|m| m.registry.clone())
+                .unwrap_or_default(),
+        )
+        .mask_unmatched_patterns("UNKNOWN")
+        .build()
+        .map_err(|e| e.to_string())
+});
+
+pub fn http() -> Result<actix_web_prom::PrometheusMetrics, anyhow::Error> {
+    HTTP.clone()
+        .map_err(|e| anyhow::anyhow!("metrics middleware: {e}"))
+}
+
+/// Refreshes the occupancy gauges every [`OCCUPANCY_REFRESH_S`] until the process ends.
+pub fn spawn_occupancy_refresh(
+    db: sqlx::PgPool,
+    occupancy: crate::occupancy::Occupancy,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(OCCUPANCY_REFRESH_S));
+        loop {
+            tick.tick().await;
+            let lots = match crate::store::registry::all_lot_ids(&db).await {
+                Ok(lots) => lots,
+                Err(_) => continue,
+            };
+            for lot in lots {
+                let Ok(view) = occupancy.view(lot).await else {
+                    continue;
+                };
+                let lot = lot.to_string();
+                set_occupancy(&lot, "capacity", view.visitor_capacity);
+                for (pool, count) in &view.counts {
+                    set_occupancy(&lot, pool, *count);
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build;
+
+    #[test]
+    fn every_metric_registers() {
+        assert!(build().is_ok());
+    }
+}
