@@ -45,6 +45,25 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
 }
 
+/// The future of an extractor that looks the bearer token's digest up with `lookup`; a missing
+/// or unknown token is 401.
+fn by_token<T, F, Fut>(
+    req: &HttpRequest,
+    lookup: F,
+) -> Pin<Box<dyn Future<Output = Result<T, ApiError>>>>
+where
+    T: 'static,
+    F: FnOnce(web::Data<AppState>, Vec<u8>) -> Fut + 'static,
+    Fut: Future<Output = Result<Option<T>, ApiError>> + 'static,
+{
+    let token = bearer(req).map(digest);
+    let state = state(req);
+    Box::pin(async move {
+        let (token, state) = (token.ok_or(ApiError::Unauthenticated)?, state?);
+        lookup(state, token).await?.ok_or(ApiError::Unauthenticated)
+    })
+}
+
 /// An authenticated gate device with everything the hot path needs about its lane.
 pub struct Device(pub GateContext);
 
@@ -53,14 +72,10 @@ impl FromRequest for Device {
     type Future = Pin<Box<dyn Future<Output = Result<Device, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = bearer(req).map(digest);
-        let state = state(req);
-        Box::pin(async move {
-            let (token, state) = (token.ok_or(ApiError::Unauthenticated)?, state?);
-            registry::gate_by_secret(&state.db, &token)
+        by_token(req, |state, token| async move {
+            Ok(registry::gate_by_secret(&state.db, &token)
                 .await?
-                .map(Device)
-                .ok_or(ApiError::Unauthenticated)
+                .map(Device))
         })
     }
 }
@@ -76,14 +91,9 @@ impl FromRequest for Staff {
     type Future = Pin<Box<dyn Future<Output = Result<Staff, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = bearer(req).map(digest);
-        let state = state(req);
-        Box::pin(async move {
-            let (token, state) = (token.ok_or(ApiError::Unauthenticated)?, state?);
-            registry::tenant_by_staff_token(&state.db, &token)
-                .await?
-                .map(|tenant_id| Staff { tenant_id })
-                .ok_or(ApiError::Unauthenticated)
+        by_token(req, |state, token| async move {
+            let tenant = registry::tenant_by_staff_token(&state.db, &token).await?;
+            Ok(tenant.map(|tenant_id| Staff { tenant_id }))
         })
     }
 }
@@ -123,17 +133,12 @@ impl FromRequest for Owner {
     type Future = Pin<Box<dyn Future<Output = Result<Owner, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = bearer(req).map(digest);
-        let state = state(req);
-        Box::pin(async move {
-            let (token, state) = (token.ok_or(ApiError::Unauthenticated)?, state?);
-            crate::store::sharing::owner_by_token(&state.db, &token)
-                .await?
-                .map(|(tenant_id, owner_id)| Owner {
-                    tenant_id,
-                    owner_id,
-                })
-                .ok_or(ApiError::Unauthenticated)
+        by_token(req, |state, token| async move {
+            let owner = crate::store::sharing::owner_by_token(&state.db, &token).await?;
+            Ok(owner.map(|(tenant_id, owner_id)| Owner {
+                tenant_id,
+                owner_id,
+            }))
         })
     }
 }
@@ -155,17 +160,12 @@ impl FromRequest for Committee {
     type Future = Pin<Box<dyn Future<Output = Result<Committee, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = bearer(req).map(digest);
-        let state = state(req);
-        Box::pin(async move {
-            let (token, state) = (token.ok_or(ApiError::Unauthenticated)?, state?);
-            crate::store::disclosure::committee(&state.db, &token)
-                .await?
-                .map(|(tenant_id, compound_id)| Committee {
-                    tenant_id,
-                    compound_id,
-                })
-                .ok_or(ApiError::Unauthenticated)
+        by_token(req, |state, token| async move {
+            let committee = crate::store::disclosure::committee(&state.db, &token).await?;
+            Ok(committee.map(|(tenant_id, compound_id)| Committee {
+                tenant_id,
+                compound_id,
+            }))
         })
     }
 }
@@ -181,14 +181,9 @@ impl FromRequest for Supervisor {
     type Future = Pin<Box<dyn Future<Output = Result<Supervisor, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = bearer(req).map(digest);
-        let state = state(req);
-        Box::pin(async move {
-            let (token, state) = (token.ok_or(ApiError::Unauthenticated)?, state?);
-            crate::store::disclosure::supervisor_by_token(&state.db, &token)
-                .await?
-                .map(|id| Supervisor { id })
-                .ok_or(ApiError::Unauthenticated)
+        by_token(req, |state, token| async move {
+            let id = crate::store::disclosure::supervisor_by_token(&state.db, &token).await?;
+            Ok(id.map(|id| Supervisor { id }))
         })
     }
 }
