@@ -1,5 +1,5 @@
 //! Overstays: a visitor still on a shared space after the booking (and so the owner's window)
-//! ended. The owner is told, the case is recorded, and the bookings due next on that space
+//! ended. (The same sweep marks bookings whose time passed without their car as no-shows.) The owner is told, the case is recorded, and the bookings due next on that space
 //! are moved to another free shared space — or, when there is none, cancelled free of charge
 //! and their holders told. The stay itself is billed at the exit by the filed tariff like
 //! every other minute of it: a surcharge that is not on the filed tariff may not be charged
@@ -31,6 +31,8 @@ pub const SWEEP_INTERVAL_S: u64 = 60;
 pub struct SweepReport {
     /// Overstays reported for the first time.
     pub reported: usize,
+    /// Bookings whose time ended without their car.
+    pub no_shows: usize,
     pub moved: usize,
     pub cancelled: usize,
 }
@@ -102,6 +104,10 @@ pub async fn sweep(db: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, ApiEr
                 report_out.cancelled += 1;
             }
         }
+    }
+    for id in sharing::mark_no_shows(&mut *tx, now).await? {
+        sharing::insert_booking_event(&mut *tx, id, "no_show", json!({"noticed_at": now})).await?;
+        report_out.no_shows += 1;
     }
     tx.commit().await?;
     Ok(report_out)

@@ -273,13 +273,19 @@ async fn cancel(
                 "the car is parked on this booking; it ends at the exit",
             ))
         }
-        "completed" => {
+        "completed" | "no_show" => {
             return Err(ApiError::conflict(
                 "booking_completed",
                 "this booking is over",
             ))
         }
         _ => {}
+    }
+    if booking.ends_at <= Utc::now() {
+        return Err(ApiError::conflict(
+            "booking_completed",
+            "this booking is over",
+        ));
     }
     let during = booking
         .during()

@@ -818,3 +818,14 @@ pub async fn owned_spaces_of_plate(
     .fetch_all(db)
     .await
 }
+
+/// Marks bookings whose time ended by `now` without their car as no-shows; their ids.
+pub async fn mark_no_shows(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "update bookings set status = 'no_show', updated_at = now()
+          where status = 'booked' and upper(during) <= $1 returning id",
+    )
+    .bind(now)
+    .fetch_all(db)
+    .await
+}

@@ -1001,3 +1001,47 @@ async fn a_stay_is_charged_the_owners_price_agreed_at_booking() {
     // 2.40 less the 10 % platform fee.
     assert_eq!(bookings[0]["credited"], "2.16", "{bookings}");
 }
+
+#[tokio::test]
+async fn a_booking_whose_car_never_came_becomes_a_no_show() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+    let from = Utc::now() + Duration::hours(1);
+    let (_, booked) = book(
+        &app,
+        &site,
+        "晋A12345",
+        from,
+        from + Duration::hours(1),
+        json!({}),
+    )
+    .await;
+    let report = overstay::sweep(&app.db, from + Duration::hours(2))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.no_shows, 1);
+    let id = str_of(&booked["booking"], "id");
+    let token = str_of(&booked, "token");
+    let (_, shown) = app
+        .send("GET", &format!("/v1/public/bookings/{id}"), token, None)
+        .await;
+    assert_eq!(shown["status"], "no_show", "{shown}");
+    let (status, body) = app
+        .send(
+            "POST",
+            &format!("/v1/public/bookings/{id}/cancel"),
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "booking_completed")
+    );
+    let (_, bookings) = app
+        .send("GET", "/v1/owner/bookings", &zhang.token, None)
+        .await;
+    assert_eq!(bookings[0]["history"][1]["kind"], "no_show", "{bookings}");
+}
