@@ -121,3 +121,45 @@ async fn lowering_capacity_takes_effect_at_the_gate() {
     assert_eq!(str_of(&refused, "reason"), "lot_full");
     assert_eq!(app.occupancy(&site.lot).await["in_sync"], true);
 }
+
+/// A first figure for the entry/exit core, before issue 8's load-test suite: 16 closed-loop
+/// clients, each car entering then leaving free (a 10-minute stay), every decision durable in
+/// Postgres before it is answered. Run in release:
+/// `cargo test --release -p parkshare-gate --test api -- --ignored gate_event_throughput --nocapture`.
+/// The figure is in docs/scaling.md; CI never gates on it.
+#[tokio::test]
+#[ignore]
+async fn gate_event_throughput() {
+    const CARS: usize = 2000;
+    const CLIENTS: usize = 16;
+    let app = spawn_app().await;
+    let site = app.site(CARS as i32).await;
+    let at = ago(10);
+    let started = std::time::Instant::now();
+    futures::future::join_all((0..CLIENTS).map(|c| {
+        let (app, site) = (&app, &site);
+        async move {
+            for n in (c..CARS).step_by(CLIENTS) {
+                let plate = format!("粤B{n:05}");
+                let (_, entry) = app
+                    .read_with_id(&site.entries[n % 2], &plate, at, &format!("in-{n}"))
+                    .await;
+                assert_eq!(entry["action"], "open", "{entry}");
+                let (_, exit) = app
+                    .read_with_id(&site.exit, &plate, ago(0), &format!("out-{n}"))
+                    .await;
+                assert_eq!(exit["action"], "open", "{exit}");
+            }
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed();
+    println!(
+        "{} events ({CARS} entries and exits) by {CLIENTS} clients in {:.2} s: {:.0} events/s, {:.2} ms per event per client",
+        2 * CARS,
+        elapsed.as_secs_f64(),
+        2.0 * CARS as f64 / elapsed.as_secs_f64(),
+        1000.0 * elapsed.as_secs_f64() * CLIENTS as f64 / (2.0 * CARS as f64)
+    );
+    assert!(app.open_sessions(&site.lot).await.is_empty());
+}
