@@ -412,6 +412,8 @@ async fn try_entry(
         gate.lot_id,
         ev.plate.as_str(),
         local_date,
+        ev.captured_at,
+        i32::try_from(gate.policy.booking_early_arrival_min).unwrap_or(0),
     )
     .await?;
     let standing = Standing::of(PlateFacts {
@@ -475,15 +477,16 @@ async fn try_entry(
     }
 
     let plate = ev.plate.as_str();
+    // Shared-space work only when the plate facts say there is some.
     let mut booking = match kind {
-        SessionKind::Visitor | SessionKind::Owner => {
+        SessionKind::Visitor | SessionKind::Owner if facts.booking_due => {
             shared::booking_for_entry(&mut tx, gate, plate, ev.captured_at).await?
         }
-        SessionKind::Permit => {
+        SessionKind::Permit if facts.own_space_taken => {
             shared::owner_home_early(&mut tx, gate, plate, ev.captured_at).await?;
             None
         }
-        SessionKind::Exempt => None,
+        _ => None,
     };
     // A booked car has its own space: it does not count against the visitor pool.
     let mut pool = if booking.is_some() {
@@ -626,7 +629,8 @@ async fn exit(
     let bill_json = serde_json::to_value(bill).map_err(|e| ApiError::Internal(e.into()))?;
     let exit = opens.then_some((ev.captured_at, gate.gate_id));
     sessions::bill_session(&mut *tx, session.id, bill.total.yuan(), &bill_json, exit).await?;
-    if opens {
+    // Only a stay placed on a shared space has a booking to close.
+    if opens && session.space_id.is_some() {
         shared::exited(&mut tx, session.id, ev.captured_at).await?;
     }
     let response = record(

@@ -82,14 +82,22 @@ pub struct PlateFactsRow {
     pub blocklisted: bool,
     pub valid_permit: bool,
     pub vehicle_class: Option<String>,
+    /// A booking of this plate at this lot lets it in now (within the early-arrival tolerance).
+    pub booking_due: bool,
+    /// A visitor stands on a space this plate's owned-space permit is for.
+    pub own_space_taken: bool,
 }
 
+/// Everything the entry decision needs to know about a plate, in one round trip: the
+/// shared-space facts ride along so that ordinary cars cost no extra query.
 pub async fn plate_facts(
     db: impl PgExecutor<'_>,
     compound_id: Uuid,
     lot_id: Uuid,
     plate: &str,
     local_date: NaiveDate,
+    at: DateTime<Utc>,
+    early_arrival_min: i32,
 ) -> sqlx::Result<PlateFactsRow> {
     sqlx::query_as(
         "select
@@ -99,12 +107,21 @@ pub async fn plate_facts(
                     where v.compound_id = $1 and v.plate = $2
                       and p.valid_from <= $4 and (p.valid_to is null or p.valid_to >= $4)
                       and (p.lot_id is null or p.lot_id = $3)) as valid_permit,
-           (select class from vehicles where compound_id = $1 and plate = $2) as vehicle_class",
+           (select class from vehicles where compound_id = $1 and plate = $2) as vehicle_class,
+           exists (select 1 from bookings
+                    where lot_id = $3 and plate = $2 and status = 'booked'
+                      and lower(during) - make_interval(mins => $6) <= $5 and $5 < upper(during)) as booking_due,
+           exists (select 1 from permits p join vehicles v on v.id = p.vehicle_id
+                     join bookings b on b.space_id = p.space_id and b.status = 'arrived'
+                    where v.compound_id = $1 and v.plate = $2 and p.kind = 'owned_space' and p.lot_id = $3
+                      and p.valid_from <= $4 and (p.valid_to is null or p.valid_to >= $4)) as own_space_taken",
     )
     .bind(compound_id)
     .bind(plate)
     .bind(lot_id)
     .bind(local_date)
+    .bind(at)
+    .bind(early_arrival_min)
     .fetch_one(db)
     .await
 }
