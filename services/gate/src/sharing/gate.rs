@@ -20,10 +20,6 @@ use crate::store::sharing::{self, Booking};
 /// handled like a booked visitor's.
 pub const WALK_IN_HOLD_MIN: i64 = 120;
 
-fn to_json(booking: &Booking) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(booking).map_err(|e| ApiError::Internal(e.into()))
-}
-
 /// The booking that lets `plate` in at `at`, locked.
 pub async fn booking_for_entry(
     tx: &mut PgConnection,
@@ -86,20 +82,10 @@ pub async fn arrived(
         json!({"session_id": session_id}),
     )
     .await?;
-    let mut data = to_json(booking)?;
+    let mut data = webhooks::booking_data(booking)?;
     data["status"] = json!("arrived");
     data["session_id"] = json!(session_id);
-    if let Some(space) = sharing::shared_space(&mut *tx, booking.space_id).await? {
-        webhooks::to_owner(
-            tx,
-            space.tenant_id,
-            space.owner_id,
-            "booking.arrived",
-            data.clone(),
-        )
-        .await?;
-    }
-    webhooks::to_visitor(tx, booking, "booking.arrived", data).await?;
+    webhooks::to_owner_and_visitor(tx, booking, "booking.arrived", data).await?;
     Ok(())
 }
 
@@ -137,7 +123,7 @@ pub async fn owner_home_early(
         )
         .await?;
         if let Some(space) = sharing::shared_space(&mut *tx, space_id).await? {
-            let data = json!({"space_code": booking.space_code, "visitor_booking": to_json(&booking)?, "owner_plate": plate, "at": at});
+            let data = json!({"space_code": booking.space_code, "visitor_booking": webhooks::booking_data(&booking)?, "owner_plate": plate, "at": at});
             webhooks::to_owner(
                 tx,
                 space.tenant_id,

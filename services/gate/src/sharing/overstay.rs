@@ -37,10 +37,6 @@ pub struct SweepReport {
     pub cancelled: usize,
 }
 
-fn to_json(booking: &Booking) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(booking).map_err(|e| ApiError::Internal(e.into()))
-}
-
 /// Records the overstay of `booking` noticed at `at` and tells the owner and the visitor.
 pub async fn report(
     tx: &mut PgConnection,
@@ -71,19 +67,9 @@ pub async fn report(
         },
     )
     .await?;
-    let mut data = to_json(booking)?;
+    let mut data = webhooks::booking_data(booking)?;
     data["overstay_at"] = json!(at);
-    if let Some(space) = sharing::shared_space(&mut *tx, booking.space_id).await? {
-        webhooks::to_owner(
-            tx,
-            space.tenant_id,
-            space.owner_id,
-            "booking.overstay",
-            data.clone(),
-        )
-        .await?;
-    }
-    webhooks::to_visitor(tx, booking, "booking.overstay", data).await?;
+    webhooks::to_owner_and_visitor(tx, booking, "booking.overstay", data).await?;
     Ok(())
 }
 
@@ -123,7 +109,7 @@ async fn displace(
     if let Some(space) = availability::move_elsewhere(tx, next).await? {
         let detail = json!({"from": next.space_code, "to": space.code, "because": "overstay"});
         sharing::insert_booking_event(&mut *tx, next.id, "moved", detail).await?;
-        let mut data = to_json(next)?;
+        let mut data = webhooks::booking_data(next)?;
         data["space_id"] = json!(space.space_id);
         data["space_code"] = json!(space.code);
         data["moved_from"] = json!(next.space_code);
@@ -141,21 +127,11 @@ async fn displace(
     let detail =
         json!({"by": "overstay", "overstaying_booking": stuck.id, "fee": "0.00", "refund": "full"});
     sharing::insert_booking_event(&mut *tx, next.id, "cancelled", detail).await?;
-    let mut data = to_json(next)?;
+    let mut data = webhooks::booking_data(next)?;
     data["status"] = json!("cancelled");
     data["cancel_reason"] = json!("displaced_by_overstay");
     data["refund"] = json!("full");
-    webhooks::to_visitor(tx, next, "booking.cancelled", data.clone()).await?;
-    if let Some(space) = sharing::shared_space(&mut *tx, next.space_id).await? {
-        webhooks::to_owner(
-            tx,
-            space.tenant_id,
-            space.owner_id,
-            "booking.cancelled",
-            data,
-        )
-        .await?;
-    }
+    webhooks::to_owner_and_visitor(tx, next, "booking.cancelled", data).await?;
     Ok(false)
 }
 

@@ -201,7 +201,7 @@ async fn book(
     let booking = sharing::booking(&mut *tx, booking_id)
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("booking {booking_id} vanished")))?;
-    let data = serde_json::to_value(&booking).map_err(|e| ApiError::Internal(e.into()))?;
+    let data = webhooks::booking_data(&booking)?;
     sharing::insert_booking_event(
         &mut *tx,
         booking_id,
@@ -209,15 +209,7 @@ async fn book(
         json!({"space_code": space.code}),
     )
     .await?;
-    webhooks::to_owner(
-        &mut tx,
-        space.tenant_id,
-        space.owner_id,
-        "booking.made",
-        data.clone(),
-    )
-    .await?;
-    webhooks::to_visitor(&mut tx, &booking, "booking.made", data).await?;
+    webhooks::to_owner_and_visitor(&mut tx, &booking, "booking.made", data).await?;
     tx.commit().await?;
     state.webhooks_wake.notify_one();
     tracing::info!(%booking_id, lot_id = %*lot, "space booked");
@@ -308,18 +300,8 @@ async fn cancel(
         json!({"by": "visitor", "fee": fee.to_string()}),
     )
     .await?;
-    let data = serde_json::to_value(&cancelled).map_err(|e| ApiError::Internal(e.into()))?;
-    if let Some(space) = sharing::shared_space(&mut *tx, booking.space_id).await? {
-        webhooks::to_owner(
-            &mut tx,
-            space.tenant_id,
-            space.owner_id,
-            "booking.cancelled",
-            data.clone(),
-        )
-        .await?;
-    }
-    webhooks::to_visitor(&mut tx, &cancelled, "booking.cancelled", data).await?;
+    let data = webhooks::booking_data(&cancelled)?;
+    webhooks::to_owner_and_visitor(&mut tx, &cancelled, "booking.cancelled", data).await?;
     tx.commit().await?;
     state.webhooks_wake.notify_one();
     Ok(HttpResponse::Ok().json(cancelled))

@@ -127,6 +127,24 @@ pub async fn to_visitor(
     }
 }
 
+/// Queues `event` to the booking's visitor and to the owner of the space it is on.
+pub async fn to_owner_and_visitor(
+    tx: &mut PgConnection,
+    booking: &Booking,
+    event: &str,
+    data: Value,
+) -> sqlx::Result<()> {
+    if let Some(space) = sharing::shared_space(&mut *tx, booking.space_id).await? {
+        to_owner(tx, space.tenant_id, space.owner_id, event, data.clone()).await?;
+    }
+    to_visitor(tx, booking, event, data).await
+}
+
+/// A booking as webhook data.
+pub fn booking_data(booking: &Booking) -> Result<Value, crate::error::ApiError> {
+    serde_json::to_value(booking).map_err(|e| crate::error::ApiError::Internal(e.into()))
+}
+
 /// Wakes the worker and runs it until the process ends.
 pub fn spawn_worker(
     db: PgPool,
