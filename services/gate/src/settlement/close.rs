@@ -26,6 +26,7 @@ use crate::error::{is_unique_violation, ApiError};
 use crate::startup::AppState;
 use crate::store::ledger::{self, NewTransaction};
 use crate::store::periods::{self, NewPeriod, Period};
+use crate::store::yuan_text as yuan;
 
 pub fn admin_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(close_period)
@@ -148,17 +149,6 @@ fn view(period: &Period, preview: bool) -> serde_json::Value {
         "starts_at": period.starts_at, "ends_at": period.ends_at, "closed_at": period.closed_at,
         "transaction_id": period.transaction_id, "preview": preview, "summary": period.summary.0,
     })
-}
-
-fn yuan(amount: Decimal) -> String {
-    // Normalised so that nothing reads as "-0.00".
-    let mut amount = if amount.is_zero() {
-        Decimal::ZERO
-    } else {
-        amount
-    };
-    amount.rescale(2);
-    amount.to_string()
 }
 
 async fn close(

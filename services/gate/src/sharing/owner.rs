@@ -345,13 +345,12 @@ async fn bookings(state: web::Data<AppState>, owner: Owner) -> Result<HttpRespon
         .iter()
         .map(|b| {
             let history: Vec<_> = events.iter().filter(|e| e.booking_id == b.id).collect();
-            let mut credited = earned
+            let credited = earned
                 .iter()
                 .find(|(id, _)| *id == b.id)
                 .map(|(_, amount)| *amount)
                 .unwrap_or_default();
-            credited.rescale(2);
-            json!({"booking": b, "history": history, "credited": credited.to_string()})
+            json!({"booking": b, "history": history, "credited": crate::store::yuan_text(credited)})
         })
         .collect();
     Ok(HttpResponse::Ok().json(listed))

@@ -19,13 +19,34 @@ pub mod sessions;
 pub mod sharing;
 pub mod tariffs;
 
-/// Serialises money as a string with exactly two decimals: Postgres hands a zero `numeric`
-/// back without its scale, and "0" is not how a receipt shows nothing.
+/// Money as text with exactly two decimals, the one way amounts read from Postgres are shown:
+/// Postgres hands a zero `numeric` back without its scale ("0"), and a negative zero would
+/// read "-0.00".
+pub fn yuan_text(amount: rust_decimal::Decimal) -> String {
+    let mut amount = if amount.is_zero() {
+        rust_decimal::Decimal::ZERO
+    } else {
+        amount
+    };
+    amount.rescale(2);
+    amount.to_string()
+}
+
+/// Serialises money with [`yuan_text`].
 pub fn yuan<S: serde::Serializer>(
     amount: &rust_decimal::Decimal,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    let mut amount = *amount;
-    amount.rescale(2);
-    serializer.serialize_str(&amount.to_string())
+    serializer.serialize_str(&yuan_text(*amount))
+}
+
+/// Serialises optional money with [`yuan_text`].
+pub fn yuan_option<S: serde::Serializer>(
+    amount: &Option<rust_decimal::Decimal>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match amount {
+        Some(amount) => serializer.serialize_str(&yuan_text(*amount)),
+        None => serializer.serialize_none(),
+    }
 }

@@ -315,28 +315,13 @@ pub struct Booking {
     pub webhook_secret: Option<String>,
     pub session_id: Option<Uuid>,
     pub free_cancel_until: DateTime<Utc>,
-    #[serde(serialize_with = "yuan_option")]
+    #[serde(serialize_with = "crate::store::yuan_option")]
     pub cancellation_fee: Option<Decimal>,
     pub cancel_reason: Option<String>,
     pub overstay_at: Option<DateTime<Utc>>,
     /// Percent of the filed tariff this booking is charged (the space's price when booked).
     pub price_pct: i16,
     pub created_at: DateTime<Utc>,
-}
-
-/// Money as a string with exactly two decimals (Postgres hands zero back without a scale).
-fn yuan_option<S: serde::Serializer>(
-    value: &Option<Decimal>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(amount) => {
-            let mut amount = *amount;
-            amount.rescale(2);
-            serializer.serialize_str(&amount.to_string())
-        }
-        None => serializer.serialize_none(),
-    }
 }
 
 impl Booking {
