@@ -210,12 +210,9 @@ async fn callback(
         .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
     let n: Notification = serde_json::from_value(raw.clone())
         .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
-    let amount = Money::parse(n.amount)
-        .ok()
-        .filter(|m| !m.is_zero())
-        .ok_or_else(|| {
-            ApiError::bad_request("invalid_body", "amount must be a positive amount in fen")
-        })?;
+    let amount = positive(n.amount).ok_or_else(|| {
+        ApiError::bad_request("invalid_body", "amount must be a positive amount in fen")
+    })?;
     let mut tx = state.db.begin().await?;
     let record = |outcome: &'static str, intent_id: Option<Uuid>| NewCallback {
         provider: "simulated",
@@ -298,6 +295,11 @@ struct CashBody {
     idempotency_key: String,
 }
 
+/// A positive amount in whole fen, or `None`.
+fn positive(amount: rust_decimal::Decimal) -> Option<Money> {
+    Money::parse(amount).ok().filter(|m| !m.is_zero())
+}
+
 /// Cash taken at a staffed booth for a session. The next exit read within the grace opens.
 #[post("/sessions/{id}/payments")]
 async fn record_cash(
@@ -306,12 +308,9 @@ async fn record_cash(
     id: web::Path<Uuid>,
     body: web::Json<CashBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let amount = Money::parse(body.amount)
-        .ok()
-        .filter(|m| !m.is_zero())
-        .ok_or_else(|| {
-            ApiError::invalid("invalid_amount", "amount must be positive, in whole fen")
-        })?;
+    let amount = positive(body.amount).ok_or_else(|| {
+        ApiError::invalid("invalid_amount", "amount must be positive, in whole fen")
+    })?;
     let shift = crate::admin::validate::text("shift", &body.shift, 100)?;
     let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
     let mut tx = state.db.begin().await?;
@@ -389,12 +388,9 @@ async fn refund(
     id: web::Path<Uuid>,
     body: web::Json<RefundBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let amount = Money::parse(body.amount)
-        .ok()
-        .filter(|m| !m.is_zero())
-        .ok_or_else(|| {
-            ApiError::invalid("invalid_amount", "amount must be positive, in whole fen")
-        })?;
+    let amount = positive(body.amount).ok_or_else(|| {
+        ApiError::invalid("invalid_amount", "amount must be positive, in whole fen")
+    })?;
     let reason = crate::admin::validate::text("reason", &body.reason, 500)?;
     let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
     let mut tx = state.db.begin().await?;
