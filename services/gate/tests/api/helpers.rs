@@ -265,6 +265,18 @@ impl TestApp {
         }
     }
 
+    /// The summed balance of every ledger account of `kind` the staff can see.
+    pub async fn balance(&self, kind: &str) -> rust_decimal::Decimal {
+        let (_, accounts) = self.staff("GET", "/v1/admin/ledger/accounts", None).await;
+        accounts
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["kind"] == kind)
+            .filter_map(|a| a["balance"].as_str()?.parse::<rust_decimal::Decimal>().ok())
+            .sum()
+    }
+
     /// Cash at the booth; returns the payment.
     pub async fn pay(&self, session: &str, amount: &str) -> Value {
         let key = Uuid::new_v4().to_string();

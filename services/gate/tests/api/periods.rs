@@ -7,17 +7,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::{ago, spawn_app, str_of, Site, TestApp};
 
-async fn balance(app: &TestApp, kind: &str) -> Decimal {
-    let (_, accounts) = app.staff("GET", "/v1/admin/ledger/accounts", None).await;
-    accounts
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|a| a["kind"] == kind)
-        .filter_map(|a| a["balance"].as_str()?.parse::<Decimal>().ok())
-        .sum()
-}
-
 async fn close(app: &TestApp, site: &Site, body: Value) -> (u16, Value) {
     let path = format!("/v1/admin/compounds/{}/periods/close", site.compound);
     app.staff("POST", &path, Some(body)).await
@@ -73,10 +62,7 @@ async fn a_close_tops_up_the_fund_and_credits_owners_by_floor_area() {
         ),
         (Some("7.51"), Some("7.50"))
     );
-    assert_eq!(
-        balance(&app, "common_revenue").await,
-        Decimal::new(-1501, 2)
-    );
+    assert_eq!(app.balance("common_revenue").await, Decimal::new(-1501, 2));
     let (_, listed) = app
         .staff(
             "GET",
@@ -89,11 +75,8 @@ async fn a_close_tops_up_the_fund_and_credits_owners_by_floor_area() {
     let (status, closed) = close(&app, &site, json!({"until": until})).await;
     assert_eq!(status, 201, "{closed}");
     assert_eq!(closed["summary"], preview["summary"]);
-    assert_eq!(balance(&app, "common_revenue").await, Decimal::ZERO);
-    assert_eq!(
-        balance(&app, "maintenance_fund").await,
-        Decimal::new(-751, 2)
-    );
+    assert_eq!(app.balance("common_revenue").await, Decimal::ZERO);
+    assert_eq!(app.balance("maintenance_fund").await, Decimal::new(-751, 2));
     let (_, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
     assert_eq!(check["ok"], true, "{check}");
 
@@ -217,10 +200,7 @@ async fn a_late_refund_lands_in_the_next_period_and_never_rewrites_a_closed_one(
     let (_, third) = close(&app, &site, json!({"until": Utc::now()})).await;
     assert_eq!(third["summary"]["allocated"], "3.00", "{third}");
     // The default policy sends it all to the maintenance fund: 6.00 + 3.00.
-    assert_eq!(
-        balance(&app, "maintenance_fund").await,
-        Decimal::new(-900, 2)
-    );
+    assert_eq!(app.balance("maintenance_fund").await, Decimal::new(-900, 2));
     // The database itself refuses to edit a closed period.
     let edited = sqlx::query("update accounting_periods set label = 'x'")
         .execute(&app.db)

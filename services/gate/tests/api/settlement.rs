@@ -34,17 +34,6 @@ async fn new_intent(app: &TestApp, site: &Site, plate: &str) -> Value {
     intent
 }
 
-async fn balance(app: &TestApp, kind: &str) -> Decimal {
-    let (_, accounts) = app.staff("GET", "/v1/admin/ledger/accounts", None).await;
-    accounts
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|a| a["kind"] == kind)
-        .map(|a| str_of(a, "balance").parse::<Decimal>().unwrap_or_default())
-        .sum()
-}
-
 async fn ledger_is_consistent(app: &TestApp) {
     let (status, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
     assert_eq!((status, &check["ok"]), (200, &json!(true)), "{check}");
@@ -157,11 +146,8 @@ async fn a_stay_prepaid_through_the_provider_opens_the_exit_and_is_credited_once
         ("paid", &json!("9.00"))
     );
     // Visitor pool on common land, no share for the firm: all of it is common revenue.
-    assert_eq!(
-        balance(&app, "provider_clearing").await,
-        Decimal::new(900, 2)
-    );
-    assert_eq!(balance(&app, "common_revenue").await, Decimal::new(-900, 2));
+    assert_eq!(app.balance("provider_clearing").await, Decimal::new(900, 2));
+    assert_eq!(app.balance("common_revenue").await, Decimal::new(-900, 2));
     ledger_is_consistent(&app).await;
 }
 
@@ -186,7 +172,7 @@ async fn concurrent_duplicate_callbacks_credit_once() {
         )
         .await;
     assert_eq!(payments.as_array().map(Vec::len), Some(1), "{payments}");
-    assert_eq!(balance(&app, "common_revenue").await, Decimal::new(-900, 2));
+    assert_eq!(app.balance("common_revenue").await, Decimal::new(-900, 2));
     ledger_is_consistent(&app).await;
 }
 
@@ -232,11 +218,8 @@ async fn late_or_wrong_amount_payments_are_owed_back_not_credited() {
     // The same late notification again is not owed back twice.
     let (_, body) = notify(&app, &late, None).await;
     assert_eq!(body["result"], "late");
-    assert_eq!(
-        balance(&app, "refunds_payable").await,
-        Decimal::new(-1400, 2)
-    );
-    assert_eq!(balance(&app, "common_revenue").await, Decimal::ZERO);
+    assert_eq!(app.balance("refunds_payable").await, Decimal::new(-1400, 2));
+    assert_eq!(app.balance("common_revenue").await, Decimal::ZERO);
     ledger_is_consistent(&app).await;
 }
 
@@ -256,10 +239,10 @@ async fn cash_refunds_reverse_every_share_and_never_exceed_the_payment() {
         (str_of(&payment, "method"), str_of(&payment, "shift")),
         ("cash", "早班 王芳")
     );
-    assert_eq!(balance(&app, "cash_on_hand").await, Decimal::new(900, 2));
-    assert_eq!(balance(&app, "common_revenue").await, Decimal::new(-720, 2));
+    assert_eq!(app.balance("cash_on_hand").await, Decimal::new(900, 2));
+    assert_eq!(app.balance("common_revenue").await, Decimal::new(-720, 2));
     assert_eq!(
-        balance(&app, "management_income").await,
+        app.balance("management_income").await,
         Decimal::new(-180, 2)
     );
 
@@ -292,7 +275,7 @@ async fn cash_refunds_reverse_every_share_and_never_exceed_the_payment() {
     let (status, _) = refund("5.67", "r3").await;
     assert_eq!(status, 201);
     for kind in ["cash_on_hand", "common_revenue", "management_income"] {
-        assert_eq!(balance(&app, kind).await, Decimal::ZERO, "{kind}");
+        assert_eq!(app.balance(kind).await, Decimal::ZERO, "{kind}");
     }
     // The ledger kept every entry: one payment, two refunds, seven postings.
     let (_, journal) = app
@@ -341,10 +324,10 @@ async fn a_shared_private_space_credits_its_owner_less_the_platform_fee() {
     assert_eq!(str_of(&earnings, "balance"), "8.10", "{earnings}");
     assert_eq!(earnings["months"][0]["stays"], 1);
     assert_eq!(
-        balance(&app, "platform_fee_income").await,
+        app.balance("platform_fee_income").await,
         Decimal::new(-90, 2)
     );
-    assert_eq!(balance(&app, "common_revenue").await, Decimal::ZERO);
+    assert_eq!(app.balance("common_revenue").await, Decimal::ZERO);
 
     // Another firm's staff cannot see the owner or refund the payment.
     let other = app.new_tenant("别家物业").await;
@@ -412,7 +395,7 @@ async fn the_database_refuses_unbalanced_or_edited_postings() {
             "{sql}"
         );
     }
-    assert_eq!(balance(&app, "cash_on_hand").await, Decimal::new(900, 2));
+    assert_eq!(app.balance("cash_on_hand").await, Decimal::new(900, 2));
     ledger_is_consistent(&app).await;
 }
 
@@ -442,8 +425,8 @@ async fn revenue_policies_apply_forward_only() {
     );
     // Paid today: tomorrow's 50 % share does not apply yet.
     app.pay(&session, "9.00").await;
-    assert_eq!(balance(&app, "common_revenue").await, Decimal::new(-900, 2));
-    assert_eq!(balance(&app, "management_income").await, Decimal::ZERO);
+    assert_eq!(app.balance("common_revenue").await, Decimal::new(-900, 2));
+    assert_eq!(app.balance("management_income").await, Decimal::ZERO);
 }
 
 #[tokio::test]
@@ -460,7 +443,7 @@ async fn a_retried_cash_payment_is_recorded_once() {
     assert!(results
         .iter()
         .all(|(status, b)| (*status == 200 || *status == 201) && b["id"] == results[0].1["id"]));
-    assert_eq!(balance(&app, "cash_on_hand").await, Decimal::new(900, 2));
+    assert_eq!(app.balance("cash_on_hand").await, Decimal::new(900, 2));
     let (status, body) = app
         .staff(
             "POST",
@@ -512,7 +495,7 @@ async fn ledger_throughput() {
         2.0 * PAYMENTS as f64 / elapsed.as_secs_f64()
     );
     assert_eq!(
-        balance(&app, "cash_on_hand").await,
+        app.balance("cash_on_hand").await,
         Decimal::new(PAYMENTS as i64, 2)
     );
     ledger_is_consistent(&app).await;
@@ -627,7 +610,7 @@ async fn a_random_workload_settles_to_the_fen_and_replaying_it_changes_nothing()
         assert!(status == 200 || status == 201, "{status} {body}");
     }
     let first = ledger_snapshot(&app).await;
-    let received = balance(&app, "provider_clearing").await + balance(&app, "cash_on_hand").await;
+    let received = app.balance("provider_clearing").await + app.balance("cash_on_hand").await;
     assert_eq!(received, Decimal::new(received_fen - refunded_fen, 2));
     // Everything received is credited to somebody: owners, common revenue, fees, refunds owed.
     let mut credited = Decimal::ZERO;
@@ -639,7 +622,7 @@ async fn a_random_workload_settles_to_the_fen_and_replaying_it_changes_nothing()
         "developer_payable",
         "refunds_payable",
     ] {
-        credited += balance(&app, kind).await;
+        credited += app.balance(kind).await;
     }
     assert_eq!(-credited, received);
     ledger_is_consistent(&app).await;
@@ -707,13 +690,13 @@ async fn a_settlement_file_is_reconciled_and_its_fees_booked_once() {
         (Some(ids[1].as_str()), Some("amount"), Some("9.00"))
     );
     assert_eq!(report["fees"], "0.11");
-    assert_eq!(balance(&app, "provider_fees").await, Decimal::new(11, 2));
+    assert_eq!(app.balance("provider_fees").await, Decimal::new(11, 2));
     ledger_is_consistent(&app).await;
 
     // The same file again answers the first import and books nothing more.
     let (status, again) = import_settlement(&app, &app.staff_token, &file).await;
     assert_eq!((status, &again["id"]), (200, &imported["id"]));
-    assert_eq!(balance(&app, "provider_fees").await, Decimal::new(11, 2));
+    assert_eq!(app.balance("provider_fees").await, Decimal::new(11, 2));
 
     // A malformed file names its bad lines and records nothing.
     let bad = format!(
