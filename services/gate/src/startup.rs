@@ -139,7 +139,9 @@ pub async fn run(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(request_id_header))
-            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(tracing_actix_web::TracingLogger::<
+                crate::telemetry::RedactedRootSpan,
+            >::new())
             .wrap(prometheus.clone())
             .app_data(state.clone())
             .app_data(
