@@ -84,6 +84,8 @@ impl FromRequest for Device {
 /// `tenant_id`; another tenant's objects answer 404.
 pub struct Staff {
     pub tenant_id: Uuid,
+    /// The label the token was issued under: who did it, in audit records.
+    pub label: String,
 }
 
 impl FromRequest for Staff {
@@ -92,8 +94,8 @@ impl FromRequest for Staff {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         by_token(req, |state, token| async move {
-            let tenant = registry::tenant_by_staff_token(&state.db, &token).await?;
-            Ok(tenant.map(|tenant_id| Staff { tenant_id }))
+            let staff = registry::staff_by_token(&state.db, &token).await?;
+            Ok(staff.map(|(tenant_id, label)| Staff { tenant_id, label }))
         })
     }
 }

@@ -24,7 +24,7 @@ pub const DEMO_EXIT_SECRET: &str = "demo-exit-gate-secret";
 
 /// Loads the demo compound unless it is already there.
 pub async fn load(state: &AppState) -> Result<(), ApiError> {
-    if registry::tenant_by_staff_token(&state.db, &auth::digest(DEMO_STAFF_TOKEN))
+    if registry::staff_by_token(&state.db, &auth::digest(DEMO_STAFF_TOKEN))
         .await?
         .is_some()
     {

@@ -2,7 +2,8 @@
 //! registry admin API of the property firms.
 //!
 //! Map:
-//! - [`gate`]: `POST /v1/gate/events`, the hot path (entry and exit flows);
+//! - [`gate`]: `POST /v1/gate/events`, the hot path (entry and exit flows), recorded passages
+//!   (offline, fail-open, manual), lanes as devices, and the camera adapters (`gate::vendors`);
 //! - [`admin`]: the staff API (compounds, lots, gates, spaces, owners, vehicles, permits,
 //!   lists, CSV imports, occupancy, sessions, payments, anomalies);
 //! - [`operator`]: onboarding tenants; [`public`]: quotes and price boards, no login;

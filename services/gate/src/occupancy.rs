@@ -181,6 +181,27 @@ impl Occupancy {
         }
     }
 
+    fn fail_open_key(&self) -> String {
+        format!("{}:fail_open", self.prefix)
+    }
+
+    /// Queues a passage a lane let through on its fail-open policy, to be recorded.
+    pub async fn push_fail_open(&self, passage: &str) -> redis::RedisResult<()> {
+        redis::cmd("RPUSH")
+            .arg(self.fail_open_key())
+            .arg(passage)
+            .query_async(&mut self.redis.clone())
+            .await
+    }
+
+    /// The oldest queued fail-open passage, removed from the queue.
+    pub async fn pop_fail_open(&self) -> redis::RedisResult<Option<String>> {
+        redis::cmd("LPOP")
+            .arg(self.fail_open_key())
+            .query_async(&mut self.redis.clone())
+            .await
+    }
+
     fn keys(&self, lot: Uuid) -> (String, String) {
         (
             format!("{}:{{lot:{lot}}}:occ", self.prefix),
@@ -189,6 +210,27 @@ impl Occupancy {
     }
 
     pub async fn occupy(&self, lot: Uuid, plate: &Plate, pool: Pool) -> redis::RedisResult<Occupy> {
+        self.take(lot, plate, pool, pool.capacity_limited()).await
+    }
+
+    /// Records a car that is already inside (let in by an offline camera, a fail-open lane or
+    /// a staff member): it takes its place even past capacity.
+    pub async fn record_inside(
+        &self,
+        lot: Uuid,
+        plate: &Plate,
+        pool: Pool,
+    ) -> redis::RedisResult<Occupy> {
+        self.take(lot, plate, pool, false).await
+    }
+
+    async fn take(
+        &self,
+        lot: Uuid,
+        plate: &Plate,
+        pool: Pool,
+        capacity_limited: bool,
+    ) -> redis::RedisResult<Occupy> {
         let (occ, plates) = self.keys(lot);
         let reply: Vec<String> = self
             .occupy
@@ -196,7 +238,7 @@ impl Occupancy {
             .key(plates)
             .arg(plate.as_str())
             .arg(pool.as_str())
-            .arg(if pool.capacity_limited() { "1" } else { "0" })
+            .arg(if capacity_limited { "1" } else { "0" })
             .invoke_async(&mut self.redis.clone())
             .await?;
         Ok(match reply.first().map(String::as_str) {

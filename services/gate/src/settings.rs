@@ -42,6 +42,13 @@ pub struct Settings {
     /// loopback, private or link-local addresses, so that nobody can make the service post to
     /// the inside of its own network; `allow` for local runs and tests.
     pub webhook_private_hosts: bool,
+    /// `PARKSHARE_GATE_DECISION_BUDGET_MS` (default 2000): how long a lane waits for a
+    /// decision before its fail-open or fail-closed policy answers instead. Below the cameras'
+    /// own push timeouts (typically 3 to 5 s).
+    pub gate_decision_budget_ms: u64,
+    /// `PARKSHARE_FAIL_OPEN_DRAIN_MS` (default 1000): how often passages a lane let through
+    /// on its fail-open policy are recorded.
+    pub fail_open_drain_ms: u64,
 }
 
 impl std::fmt::Debug for Settings {
@@ -66,6 +73,8 @@ impl std::fmt::Debug for Settings {
             .field("simulated_provider", &self.simulated_provider)
             .field("callback_base_url", &self.callback_base_url)
             .field("webhook_private_hosts", &self.webhook_private_hosts)
+            .field("gate_decision_budget_ms", &self.gate_decision_budget_ms)
+            .field("fail_open_drain_ms", &self.fail_open_drain_ms)
             .finish()
     }
 }
@@ -151,6 +160,12 @@ impl Settings {
                     )
                 }
             },
+            gate_decision_budget_ms: var("PARKSHARE_GATE_DECISION_BUDGET_MS", "2000")
+                .parse()
+                .context("PARKSHARE_GATE_DECISION_BUDGET_MS must be a number of milliseconds")?,
+            fail_open_drain_ms: var("PARKSHARE_FAIL_OPEN_DRAIN_MS", "1000")
+                .parse()
+                .context("PARKSHARE_FAIL_OPEN_DRAIN_MS must be a number of milliseconds")?,
         })
     }
 }

@@ -12,8 +12,9 @@ use crate::occupancy::Occupancy;
 use crate::settings::{redact_url, Settings};
 use crate::{admin, disclosure, error, gate, openapi, operator, public, settlement, sharing, sync};
 
-/// Largest JSON body accepted: gate events and admin objects are small. (Camera adapters with
-/// inline images will get their own, larger limit on their own routes.)
+/// Largest JSON body accepted: gate events and admin objects are small. (Camera pushes with
+/// inline images have their own, larger limit on their own routes:
+/// [`crate::gate::vendors::VENDOR_BODY_BYTES_MAX`].)
 const JSON_BODY_BYTES_MAX: usize = 64 * 1024;
 /// Largest CSV import.
 pub const CSV_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub webhook_private_hosts: bool,
     /// Wakes the webhook worker when a change queued a delivery.
     pub webhooks_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Lanes as devices: decision budget, last heard from, fail-open passages.
+    pub lanes: crate::gate::lanes::Lanes,
 }
 
 pub struct PaymentsConfig {
@@ -110,6 +113,9 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             .context("building the HTTP client")?,
         webhook_private_hosts: settings.webhook_private_hosts,
         webhooks_wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+        lanes: crate::gate::lanes::Lanes::new(std::time::Duration::from_millis(
+            settings.gate_decision_budget_ms,
+        )),
     })
 }
 
@@ -136,6 +142,10 @@ pub async fn run(
     crate::metrics::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
     let prometheus = crate::metrics::http()?;
     let state = web::Data::new(state);
+    crate::gate::lanes::spawn_lane_worker(
+        state.clone(),
+        std::time::Duration::from_millis(settings.fail_open_drain_ms.max(10)),
+    );
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(request_id_header))

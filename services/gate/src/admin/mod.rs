@@ -8,6 +8,7 @@
 //! - `operations`: occupancy (view, difference, rebuild), sessions, payments, anomalies.
 
 pub mod compounds;
+pub mod devices;
 pub mod imports;
 pub mod lots;
 pub mod operations;
@@ -22,6 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/v1/admin")
             .configure(compounds::routes)
             .configure(lots::routes)
+            .configure(devices::routes)
             .configure(people::routes)
             .configure(imports::routes)
             .configure(operations::routes)

@@ -71,14 +71,29 @@ async fn list_sessions(
         .json(sessions::sessions(&state.db, staff.tenant_id, lot.id, status).await?))
 }
 
+/// The lot's anomalies, newest first; `?status=open` for those staff have not resolved yet,
+/// `?status=resolved` for the others.
 #[get("/lots/{id}/anomalies")]
 async fn list_anomalies(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
+    filter: web::Query<SessionFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let lot = owned_lot(&state, &staff, *id).await?;
-    Ok(HttpResponse::Ok().json(sessions::anomalies(&state.db, staff.tenant_id, lot.id).await?))
+    let open = match filter.status.as_deref() {
+        None => None,
+        Some("open") => Some(true),
+        Some("resolved") => Some(false),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "status must be open or resolved",
+            ))
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .json(sessions::anomalies(&state.db, staff.tenant_id, lot.id, open).await?))
 }
 
 #[derive(Deserialize)]

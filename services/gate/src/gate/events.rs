@@ -56,6 +56,10 @@ pub struct GateEventRequest {
     pub captured_at: DateTime<Utc>,
     /// The device's own id for this read: retries with the same id get the same answer.
     pub device_event_id: String,
+    /// True for a read the device buffered while it could not reach us: the car already
+    /// passed. It is recorded and its stay reconstructed; the answer never opens the barrier.
+    #[serde(default)]
+    pub offline: bool,
 }
 
 /// The gate's decision.
@@ -85,17 +89,30 @@ pub struct GateDecision {
     pub duplicate: bool,
 }
 
-/// A validated event.
-struct Event {
-    plate: Plate,
-    class: Option<VehicleClass>,
-    captured_at: DateTime<Utc>,
-    device_event_id: String,
+/// A validated plate read, from the JSON API or a camera adapter.
+#[derive(Clone)]
+pub struct Event {
+    pub plate: Plate,
+    pub class: Option<VehicleClass>,
+    pub captured_at: DateTime<Utc>,
+    pub device_event_id: String,
+    /// The car already passed (a camera's offline buffer, a fail-open lane, a manual open):
+    /// the event is recorded, sessions are reconstructed, and the barrier is never opened.
+    pub offline: bool,
+    /// `api`, the vendor's name, `fail_open` or `manual`.
+    pub source: &'static str,
 }
 
 impl Event {
-    fn parse(body: &GateEventRequest, now: DateTime<Utc>) -> Result<Event, ApiError> {
-        let device_event_id = body.device_event_id.trim();
+    /// Checks a read however it arrived.
+    pub fn new(
+        plate: &str,
+        class: Option<VehicleClass>,
+        captured_at: DateTime<Utc>,
+        device_event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Event, ApiError> {
+        let device_event_id = device_event_id.trim();
         if device_event_id.is_empty()
             || device_event_id.chars().count() > DEVICE_EVENT_ID_CHARS_MAX
             || device_event_id.chars().any(char::is_control)
@@ -107,8 +124,31 @@ impl Event {
                 ),
             ));
         }
-        let plate = Plate::parse(&body.plate)
-            .map_err(|e| ApiError::invalid("malformed_plate", e.to_string()))?;
+        let plate =
+            Plate::parse(plate).map_err(|e| ApiError::invalid("malformed_plate", e.to_string()))?;
+        if captured_at > now + Duration::seconds(CAPTURE_AHEAD_S_MAX) {
+            return Err(ApiError::invalid(
+                "capture_time_in_future",
+                "captured_at is in the future; check the device clock",
+            ));
+        }
+        if captured_at < now - Duration::days(CAPTURE_AGE_DAYS_MAX) {
+            return Err(ApiError::invalid(
+                "capture_time_too_old",
+                format!("captured_at is more than {CAPTURE_AGE_DAYS_MAX} days old"),
+            ));
+        }
+        Ok(Event {
+            plate,
+            class,
+            captured_at,
+            device_event_id: device_event_id.to_owned(),
+            offline: false,
+            source: "api",
+        })
+    }
+
+    fn parse(body: &GateEventRequest, now: DateTime<Utc>) -> Result<Event, ApiError> {
         let colour_class = match &body.plate_colour {
             None => None,
             Some(colour) => {
@@ -133,24 +173,15 @@ impl Event {
                 )
             })?),
         };
-        if body.captured_at > now + Duration::seconds(CAPTURE_AHEAD_S_MAX) {
-            return Err(ApiError::invalid(
-                "capture_time_in_future",
-                "captured_at is in the future; check the device clock",
-            ));
-        }
-        if body.captured_at < now - Duration::days(CAPTURE_AGE_DAYS_MAX) {
-            return Err(ApiError::invalid(
-                "capture_time_too_old",
-                format!("captured_at is more than {CAPTURE_AGE_DAYS_MAX} days old"),
-            ));
-        }
-        Ok(Event {
-            plate,
+        let mut event = Event::new(
+            &body.plate,
             class,
-            captured_at: body.captured_at,
-            device_event_id: device_event_id.to_owned(),
-        })
+            body.captured_at,
+            &body.device_event_id,
+            now,
+        )?;
+        event.offline = body.offline;
+        Ok(event)
     }
 }
 
@@ -181,9 +212,22 @@ pub async fn post_event(
         });
     }
     let event = Event::parse(&body, Utc::now())?;
-    let result = match gate.direction {
-        Direction::Entry => entry(&state, &gate, &event).await,
-        Direction::Exit => exit(&state, &gate, &event).await,
+    super::lanes::heard_from(&state, gate.gate_id).await;
+    let response = super::lanes::decide_in_time(&state, &gate, event).await?;
+    Ok(HttpResponse::Ok().json(response))
+}
+
+/// Decides a live read, or records an offline one, and returns the stored answer. Whatever
+/// it returns is durable in Postgres.
+pub async fn decide(
+    state: &AppState,
+    gate: &GateContext,
+    event: &Event,
+) -> Result<serde_json::Value, ApiError> {
+    let result = match (event.offline, gate.direction) {
+        (true, _) => super::facts::record(state, gate, event).await,
+        (false, Direction::Entry) => entry(state, gate, event).await,
+        (false, Direction::Exit) => exit(state, gate, event).await,
     };
     let response = match result {
         Err(Failure::Db(e)) if is_unique_violation(&e, "gate_events_device_event_key") => {
@@ -199,10 +243,9 @@ pub async fn post_event(
         Err(Failure::Api(e)) => return Err(e),
         Ok(response) => response,
     };
-    let decision = &response["action"];
     tracing::info!(
-        gate_id = %gate.gate_id, plate = %event.plate, action = %decision, reason = %response["reason"],
-        "gate decision"
+        gate_id = %gate.gate_id, plate = %event.plate, action = %response["action"],
+        reason = %response["reason"], source = event.source, "gate decision"
     );
     crate::metrics::decision(
         gate.direction.as_str(),
@@ -210,10 +253,10 @@ pub async fn post_event(
     );
     // Entries and exits on shared spaces queue webhooks; wake their worker (cheap if none).
     state.webhooks_wake.notify_one();
-    Ok(HttpResponse::Ok().json(response))
+    Ok(response)
 }
 
-enum Failure {
+pub(super) enum Failure {
     Db(sqlx::Error),
     Api(ApiError),
 }
@@ -236,7 +279,7 @@ impl From<redis::RedisError> for Failure {
     }
 }
 
-fn as_duplicate(mut response: serde_json::Value) -> serde_json::Value {
+pub(super) fn as_duplicate(mut response: serde_json::Value) -> serde_json::Value {
     response["duplicate"] = serde_json::Value::Bool(true);
     response
 }
@@ -278,17 +321,43 @@ async fn record(
     decision: &Decision,
     priced: Option<&Priced>,
 ) -> Result<serde_json::Value, Failure> {
+    let answer = Answer {
+        action: &serde_plain(&decision.action),
+        reason: decision.reason.as_str(),
+        display: &decision.display,
+        amount_due: decision.amount_due,
+    };
+    record_answer(tx, gate, ev, session_id, &answer, priced).await
+}
+
+/// What the gate answered, in the words the stored response uses.
+pub(super) struct Answer<'a> {
+    /// `open`, `refuse`, or `none` for a recorded passage.
+    pub action: &'a str,
+    pub reason: &'a str,
+    pub display: &'a str,
+    pub amount_due: Money,
+}
+
+pub(super) async fn record_answer(
+    tx: &mut PgConnection,
+    gate: &GateContext,
+    ev: &Event,
+    session_id: Option<Uuid>,
+    answer: &Answer<'_>,
+    priced: Option<&Priced>,
+) -> Result<serde_json::Value, Failure> {
     let event_id = Uuid::new_v4();
-    let answer = GateDecision {
+    let decision = GateDecision {
         event_id,
         gate_id: gate.gate_id,
         direction: gate.direction.as_str().to_owned(),
         plate: ev.plate.to_string(),
-        action: serde_plain(&decision.action),
-        reason: decision.reason.as_str().to_owned(),
-        display: decision.display.clone(),
+        action: answer.action.to_owned(),
+        reason: answer.reason.to_owned(),
+        display: answer.display.to_owned(),
         session_id,
-        amount_due: decision.amount_due.to_string(),
+        amount_due: answer.amount_due.to_string(),
         bill: priced
             .map(|p| serde_json::to_value(&p.bill))
             .transpose()
@@ -296,7 +365,7 @@ async fn record(
         filing_no: priced.and_then(|p| p.filing_no.clone()),
         duplicate: false,
     };
-    let response = serde_json::to_value(&answer).map_err(|e| ApiError::Internal(e.into()))?;
+    let response = serde_json::to_value(&decision).map_err(|e| ApiError::Internal(e.into()))?;
     sessions::insert_gate_event(
         &mut *tx,
         event_id,
@@ -307,9 +376,11 @@ async fn record(
             direction: gate.direction.as_str(),
             captured_at: ev.captured_at,
             session_id,
-            action: &answer.action,
-            reason: &answer.reason,
+            action: answer.action,
+            reason: answer.reason,
             response: &response,
+            source: ev.source,
+            offline: ev.offline,
         },
     )
     .await?;
@@ -323,7 +394,7 @@ fn serde_plain<T: Serialize>(value: &T) -> String {
     }
 }
 
-async fn anomaly(
+pub(super) async fn anomaly(
     tx: &mut PgConnection,
     gate: &GateContext,
     session_id: Option<Uuid>,
@@ -346,7 +417,7 @@ async fn anomaly(
     .await
 }
 
-async fn begin_for_plate<'a>(
+pub(super) async fn begin_for_plate<'a>(
     state: &'a AppState,
     gate: &GateContext,
     plate: &Plate,
@@ -386,7 +457,7 @@ async fn entry(
     .into())
 }
 
-fn exempt_class(registered: Option<&str>, plate: &Plate) -> Option<ExemptClass> {
+pub(super) fn exempt_class(registered: Option<&str>, plate: &Plate) -> Option<ExemptClass> {
     registered
         .and_then(ExemptClass::parse)
         .or(match plate.mark() {
@@ -666,7 +737,7 @@ async fn exit(
 }
 
 /// The unique open session whose plate differs from the read by one confusable character.
-async fn confusable_session(
+pub(super) async fn confusable_session(
     tx: &mut PgConnection,
     gate: &GateContext,
     read: &Plate,

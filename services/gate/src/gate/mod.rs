@@ -1,11 +1,16 @@
 //! The gate API: barrier devices post plate reads and get a decision back.
 //!
-//! `events`: the `POST /v1/gate/events` handler and the entry and exit flows.
+//! `events`: the `POST /v1/gate/events` handler and the entry and exit flows; `facts`:
+//! passages that already happened (offline replays, fail-open, manual opens); `lanes`: device
+//! health, the fail-open/closed policy, barrier commands; `vendors`: the camera adapters.
 
 pub mod events;
+pub mod facts;
+pub mod lanes;
+pub mod vendors;
 
 use actix_web::web;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(events::post_event);
+    cfg.service(events::post_event).configure(vendors::routes);
 }

@@ -9,6 +9,7 @@
 //! `reconciliation`: imported provider settlement files.
 //! `sharing`: shared spaces, bookings, owners' credentials, the webhook outbox.
 
+pub mod devices;
 pub mod disclosure;
 pub mod ledger;
 pub mod payments;

@@ -22,6 +22,32 @@ pub struct GateContext {
     pub time_zone: chrono_tz::Tz,
     pub policy: GatePolicy,
     pub tariff: Tariff,
+    /// The camera protocol (`vzenith`, `dahua`, `hikvision`); none for the JSON API.
+    pub vendor: Option<String>,
+    /// The camera's own serial number, checked against every push.
+    pub device_serial: Option<String>,
+    /// Open the barrier when the backend cannot decide in time.
+    pub fail_open: bool,
+    /// How to call the device (Hikvision barrier control).
+    pub device: Option<DeviceLogin>,
+}
+
+/// A device's address and login. Its `Debug` never shows the password.
+#[derive(Clone)]
+pub struct DeviceLogin {
+    pub url: String,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for DeviceLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceLogin")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -34,21 +60,43 @@ struct GateContextRow {
     time_zone: String,
     policy: Json<GatePolicy>,
     tariff: Json<Tariff>,
+    vendor: Option<String>,
+    device_serial: Option<String>,
+    fail_mode: String,
+    device_url: Option<String>,
+    device_username: Option<String>,
+    device_password: Option<String>,
 }
+
+const GATE_CONTEXT: &str =
+    "select g.id as gate_id, g.tenant_id, g.lot_id, l.compound_id, g.direction,
+        c.time_zone, c.policy, l.tariff, g.vendor, g.device_serial, g.fail_mode, g.device_url,
+        g.device_username, g.device_password
+   from gates g join lots l on l.id = g.lot_id join compounds c on c.id = l.compound_id";
 
 pub async fn gate_by_secret(
     db: &PgPool,
     secret_sha256: &[u8],
 ) -> anyhow::Result<Option<GateContext>> {
-    let row: Option<GateContextRow> = sqlx::query_as(
-        "select g.id as gate_id, g.tenant_id, g.lot_id, l.compound_id, g.direction,
-                c.time_zone, c.policy, l.tariff
-           from gates g join lots l on l.id = g.lot_id join compounds c on c.id = l.compound_id
-          where g.secret_sha256 = $1",
-    )
-    .bind(secret_sha256)
-    .fetch_optional(db)
-    .await?;
+    let row: Option<GateContextRow> =
+        sqlx::query_as(&format!("{GATE_CONTEXT} where g.secret_sha256 = $1"))
+            .bind(secret_sha256)
+            .fetch_optional(db)
+            .await?;
+    gate_context(row)
+}
+
+/// The gate context by id, for work done on a gate's behalf later (recording fail-open
+/// passages).
+pub async fn gate_by_id(db: &PgPool, gate_id: Uuid) -> anyhow::Result<Option<GateContext>> {
+    let row: Option<GateContextRow> = sqlx::query_as(&format!("{GATE_CONTEXT} where g.id = $1"))
+        .bind(gate_id)
+        .fetch_optional(db)
+        .await?;
+    gate_context(row)
+}
+
+fn gate_context(row: Option<GateContextRow>) -> anyhow::Result<Option<GateContext>> {
     row.map(|r| {
         Ok(GateContext {
             gate_id: r.gate_id,
@@ -63,13 +111,28 @@ pub async fn gate_by_secret(
             })?,
             policy: r.policy.0,
             tariff: r.tariff.0,
+            vendor: r.vendor,
+            device_serial: r.device_serial,
+            fail_open: r.fail_mode == "open",
+            device: match (r.device_url, r.device_username, r.device_password) {
+                (Some(url), Some(username), Some(password)) => Some(DeviceLogin {
+                    url,
+                    username,
+                    password,
+                }),
+                _ => None,
+            },
         })
     })
     .transpose()
 }
 
-pub async fn tenant_by_staff_token(db: &PgPool, token_sha256: &[u8]) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar("select tenant_id from staff_tokens where token_sha256 = $1")
+/// The tenant and label of a staff token.
+pub async fn staff_by_token(
+    db: &PgPool,
+    token_sha256: &[u8],
+) -> sqlx::Result<Option<(Uuid, String)>> {
+    sqlx::query_as("select tenant_id, label from staff_tokens where token_sha256 = $1")
         .bind(token_sha256)
         .fetch_optional(db)
         .await
@@ -328,9 +391,84 @@ pub struct Gate {
     pub name: String,
     pub direction: String,
     pub created_at: DateTime<Utc>,
+    pub vendor: Option<String>,
+    pub device_serial: Option<String>,
+    pub device_url: Option<String>,
+    /// Whether a device login is stored (the password itself is never shown).
+    pub device_login: bool,
+    /// `open` or `closed`: what the lane does when the backend cannot decide in time.
+    pub fail_mode: String,
+    pub heartbeat_window_s: i32,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Heard from (heartbeat or traffic) within its heartbeat window.
+    pub online: bool,
 }
 
-const GATE_COLUMNS: &str = "id, lot_id, name, direction, created_at";
+const GATE_COLUMNS: &str =
+    "id, lot_id, name, direction, created_at, vendor, device_serial, device_url,
+    device_username is not null as device_login, fail_mode, heartbeat_window_s, last_seen_at,
+    coalesce(last_seen_at > now() - make_interval(secs => heartbeat_window_s), false) as online";
+
+/// A gate's device settings, as staff set them.
+pub struct DeviceSettings<'a> {
+    pub vendor: Option<&'a str>,
+    pub device_serial: Option<&'a str>,
+    pub device_url: Option<&'a str>,
+    /// `None` keeps the stored login; `Some(None)` removes it.
+    pub login: Option<Option<(&'a str, &'a str)>>,
+    pub fail_mode: &'a str,
+    pub heartbeat_window_s: i32,
+}
+
+pub async fn update_gate_device(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    gate_id: Uuid,
+    d: &DeviceSettings<'_>,
+) -> sqlx::Result<Option<Gate>> {
+    sqlx::query_as(&format!(
+        "update gates set vendor = $3, device_serial = $4, device_url = $5,
+                device_username = case when $10 then $6 else device_username end,
+                device_password = case when $10 then $7 else device_password end,
+                fail_mode = $8, heartbeat_window_s = $9
+          where tenant_id = $1 and id = $2 returning {GATE_COLUMNS}"
+    ))
+    .bind(tenant_id)
+    .bind(gate_id)
+    .bind(d.vendor)
+    .bind(d.device_serial)
+    .bind(d.device_url)
+    .bind(d.login.flatten().map(|l| l.0))
+    .bind(d.login.flatten().map(|l| l.1))
+    .bind(d.fail_mode)
+    .bind(d.heartbeat_window_s)
+    .bind(d.login.is_some())
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn gate(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Gate>> {
+    sqlx::query_as(&format!(
+        "select {GATE_COLUMNS} from gates where tenant_id = $1 and id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Marks a device heard from.
+pub async fn touch_gate(db: impl PgExecutor<'_>, gate_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("update gates set last_seen_at = now() where id = $1")
+        .bind(gate_id)
+        .execute(db)
+        .await
+        .map(drop)
+}
 
 pub async fn insert_gate(
     db: impl PgExecutor<'_>,

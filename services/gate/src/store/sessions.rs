@@ -205,6 +205,51 @@ pub async fn bill_session(
     .map(drop)
 }
 
+/// The stay whose exit was recorded before its entry was known and that an entry captured at
+/// `entered_at` completes: no entry time, and its exit (or, still waiting at the exit, its
+/// creation) after `entered_at`. The earliest such stay is the one this entry began.
+pub async fn entryless_after(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+    plate: &str,
+    entered_at: DateTime<Utc>,
+) -> sqlx::Result<Option<Session>> {
+    sqlx::query_as(&format!(
+        "select {SESSION_COLUMNS} from sessions
+          where lot_id = $1 and plate = $2 and entered_at is null
+            and origin in ('no_entry_record', 'offline_exit')
+            and coalesce(exited_at, created_at) >= $3
+          order by coalesce(exited_at, created_at) limit 1 for update"
+    ))
+    .bind(lot_id)
+    .bind(plate)
+    .bind(entered_at)
+    .fetch_optional(db)
+    .await
+}
+
+/// Gives a stay the entry that was read late; it is an ordinary entry-opened stay from now on.
+pub async fn set_late_entry(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    entered_at: DateTime<Utc>,
+    entry_gate_id: Uuid,
+    tariff_version_id: Option<Uuid>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update sessions set entered_at = $2, entry_gate_id = $3, origin = 'entry',
+                tariff_version_id = coalesce($4, tariff_version_id), updated_at = now()
+          where id = $1",
+    )
+    .bind(id)
+    .bind(entered_at)
+    .bind(entry_gate_id)
+    .bind(tariff_version_id)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
 /// Closes a session whose exit was never read (the car is back at an entry).
 pub async fn close_as_anomaly(
     db: impl PgExecutor<'_>,
@@ -240,6 +285,10 @@ pub struct NewGateEvent<'a> {
     pub action: &'a str,
     pub reason: &'a str,
     pub response: &'a serde_json::Value,
+    /// `api`, a vendor name, `fail_open` or `manual`.
+    pub source: &'a str,
+    /// A passage that already happened (offline buffer, fail-open, manual open).
+    pub offline: bool,
 }
 
 pub async fn insert_gate_event(
@@ -249,8 +298,8 @@ pub async fn insert_gate_event(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "insert into gate_events (id, gate_id, device_event_id, plate, direction, captured_at, session_id,
-                                  action, reason, response)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                  action, reason, response, source, offline)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(id)
     .bind(e.gate_id)
@@ -262,6 +311,8 @@ pub async fn insert_gate_event(
     .bind(e.action)
     .bind(e.reason)
     .bind(Json(e.response))
+    .bind(e.source)
+    .bind(e.offline)
     .execute(db)
     .await
     .map(drop)
@@ -304,20 +355,28 @@ pub struct Anomaly {
     pub plate: String,
     pub detail: String,
     pub created_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_note: Option<String>,
 }
 
+/// The lot's anomalies, newest first: all, only open (`Some(true)`) or only resolved.
 pub async fn anomalies(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,
     lot_id: Uuid,
+    open: Option<bool>,
 ) -> sqlx::Result<Vec<Anomaly>> {
     sqlx::query_as(
-        "select id, session_id, gate_id, kind, plate, detail, created_at from anomalies
-          where tenant_id = $1 and lot_id = $2 order by created_at desc limit $3",
+        "select id, session_id, gate_id, kind, plate, detail, created_at, resolved_at, resolved_note
+           from anomalies
+          where tenant_id = $1 and lot_id = $2
+            and ($4::boolean is null or (resolved_at is null) = $4)
+          order by created_at desc limit $3",
     )
     .bind(tenant_id)
     .bind(lot_id)
     .bind(LIST_ROWS_MAX)
+    .bind(open)
     .fetch_all(db)
     .await
 }

@@ -15,3 +15,4 @@ mod security;
 mod settlement;
 mod sharing;
 mod tariffs;
+mod vendors;

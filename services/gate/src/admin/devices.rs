@@ -1,0 +1,313 @@
+//! Lanes as devices, for staff: a gate's camera protocol, serial, login and fail policy; its
+//! barrier commands; opening a barrier by hand (audited, with a reason code); the manual opens
+//! of a lot; resolving anomalies.
+
+use actix_web::{get, post, put, web, HttpResponse};
+use chrono::Utc;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::lots::owned_lot;
+use super::validate;
+use crate::auth::Staff;
+use crate::error::{is_unique_violation, ApiError};
+use crate::gate::events::{decide, Event};
+use crate::gate::lanes::{self, Delivery};
+use crate::startup::AppState;
+use crate::store::devices::{self, NewManualOpen};
+use crate::store::registry::{self, DeviceSettings, Gate};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(set_device)
+        .service(list_commands)
+        .service(manual_open)
+        .service(list_manual_opens)
+        .service(resolve_anomaly);
+}
+
+const VENDORS: [&str; 3] = ["vzenith", "dahua", "hikvision"];
+/// Manual open reasons, as the audit records them.
+const REASONS: [&str; 6] = [
+    "payment_system_down",
+    "emergency_vehicle",
+    "plate_unreadable",
+    "equipment_fault",
+    "staff_verified",
+    "other",
+];
+const HEARTBEAT_WINDOW_S: std::ops::RangeInclusive<i32> = 10..=86_400;
+
+async fn owned_gate(state: &AppState, staff: &Staff, id: Uuid) -> Result<Gate, ApiError> {
+    registry::gate(&state.db, staff.tenant_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("gate"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceBody {
+    /// `vzenith`, `dahua`, `hikvision`, or null for the JSON API.
+    vendor: Option<String>,
+    device_serial: Option<String>,
+    device_url: Option<String>,
+    /// Both or neither; leaving both out keeps the stored login.
+    device_username: Option<String>,
+    device_password: Option<String>,
+    /// Removes the stored login.
+    #[serde(default)]
+    clear_login: bool,
+    /// `open` or `closed` (default).
+    fail_mode: Option<String>,
+    heartbeat_window_s: Option<i32>,
+}
+
+/// Sets what camera a lane has and how it behaves. The push URL for the camera is
+/// `/v1/vendor/<device secret>/<vendor>` (Dahua: that plus `/NotificationInfo/...`).
+#[put("/gates/{id}/device")]
+async fn set_device(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<DeviceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let gate = owned_gate(&state, &staff, *id).await?;
+    let vendor = match body.vendor.as_deref().map(str::trim) {
+        None => None,
+        Some(v) if VENDORS.contains(&v) => Some(v),
+        Some(v) => {
+            return Err(ApiError::invalid(
+                "unknown_vendor",
+                format!("vendor must be one of {}, not '{v}'", VENDORS.join(", ")),
+            ))
+        }
+    };
+    let serial = body
+        .device_serial
+        .as_deref()
+        .map(|s| validate::text("device_serial", s, 64))
+        .transpose()?;
+    let url = body.device_url.as_deref().map(device_url).transpose()?;
+    let login = match (
+        body.clear_login,
+        body.device_username.as_deref(),
+        body.device_password.as_deref(),
+    ) {
+        (true, None, None) => Some(None),
+        (false, None, None) => None,
+        (false, Some(user), Some(password)) => {
+            let user = validate::text("device_username", user, 128)?;
+            if password.is_empty() || password.chars().count() > 128 {
+                return Err(ApiError::invalid(
+                    "invalid_field",
+                    "device_password: must be 1 to 128 characters",
+                ));
+            }
+            Some(Some((user, password.to_owned())))
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "give device_username and device_password together, or clear_login alone",
+            ))
+        }
+    };
+    let fail_mode = match body.fail_mode.as_deref().map(str::trim) {
+        None | Some("closed") => "closed",
+        Some("open") => "open",
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                format!("fail_mode must be open or closed, not '{other}'"),
+            ))
+        }
+    };
+    let heartbeat_window_s = body.heartbeat_window_s.unwrap_or(120);
+    if !HEARTBEAT_WINDOW_S.contains(&heartbeat_window_s) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "heartbeat_window_s: must be 10 to 86400",
+        ));
+    }
+    let login_ref = login
+        .as_ref()
+        .map(|l| l.as_ref().map(|(u, p)| (u.as_str(), p.as_str())));
+    let updated = registry::update_gate_device(
+        &state.db,
+        staff.tenant_id,
+        gate.id,
+        &DeviceSettings {
+            vendor,
+            device_serial: serial.as_deref(),
+            device_url: url.as_deref(),
+            login: login_ref,
+            fail_mode,
+            heartbeat_window_s,
+        },
+    )
+    .await
+    .map_err(|e| match is_unique_violation(&e, "gates_vendor_serial") {
+        true => ApiError::conflict(
+            "device_serial_taken",
+            "another gate already has a camera with this serial number",
+        ),
+        false => e.into(),
+    })?
+    .ok_or(ApiError::NotFound("gate"))?;
+    Ok(HttpResponse::Ok().json(updated))
+}
+
+/// An http(s) URL with no login in it (the login has its own fields, never shown again).
+fn device_url(text: &str) -> Result<String, ApiError> {
+    let url = url::Url::parse(text.trim())
+        .map_err(|_| ApiError::invalid("invalid_field", "device_url: not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "device_url: must be an http or https URL with a host",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "device_url: put the login in device_username and device_password, not the URL",
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Barrier commands sent to the gate's device, newest first.
+#[get("/gates/{id}/commands")]
+async fn list_commands(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let gate = owned_gate(&state, &staff, *id).await?;
+    Ok(HttpResponse::Ok().json(devices::commands(&state.db, staff.tenant_id, gate.id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualOpenBody {
+    reason: String,
+    #[serde(default)]
+    note: String,
+    /// The car let through, if known: its stay is recorded (entry) or closed and billed
+    /// (exit) as if the lane had read it.
+    plate: Option<String>,
+}
+
+/// A staff member lifts the barrier. Audited with who, why and when; the barrier is told by
+/// calling the device (Hikvision), in the camera's next heartbeat reply (Vzenith, Dahua), or,
+/// for JSON API lanes, by the lane controller acting on this answer.
+#[post("/gates/{id}/manual-open")]
+async fn manual_open(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<ManualOpenBody>,
+) -> Result<HttpResponse, ApiError> {
+    let gate = owned_gate(&state, &staff, *id).await?;
+    let reason = body.reason.trim();
+    if !REASONS.contains(&reason) {
+        return Err(ApiError::invalid(
+            "unknown_reason",
+            format!("reason must be one of {}", REASONS.join(", ")),
+        ));
+    }
+    let note = body.note.trim();
+    if note.chars().count() > 500 {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "note: at most 500 characters",
+        ));
+    }
+    if reason == "other" && note.is_empty() {
+        return Err(ApiError::invalid(
+            "note_required",
+            "a manual open for reason 'other' needs a note saying why",
+        ));
+    }
+    let context = registry::gate_by_id(&state.db, gate.id)
+        .await?
+        .ok_or(ApiError::NotFound("gate"))?;
+    let id = Uuid::new_v4();
+    let now = Utc::now();
+    // Checked before anything is written: a bad plate changes nothing.
+    let event = body
+        .plate
+        .as_deref()
+        .map(|plate| {
+            Event::new(plate, None, now, &format!("manual:{id}"), now).map(|mut event| {
+                event.offline = true;
+                event.source = "manual";
+                event
+            })
+        })
+        .transpose()?;
+    let session_id = match &event {
+        Some(event) => decide(&state, &context, event).await?["session_id"]
+            .as_str()
+            .and_then(|s| s.parse::<Uuid>().ok()),
+        None => None,
+    };
+    let delivery = Delivery::of(&context);
+    let mut tx = state.db.begin().await?;
+    let record = devices::insert_manual_open(
+        &mut *tx,
+        &NewManualOpen {
+            id,
+            tenant_id: staff.tenant_id,
+            gate_id: gate.id,
+            staff_label: &staff.label,
+            reason,
+            note,
+            plate: event.as_ref().map(|e| e.plate.as_str()),
+            session_id,
+            delivery: delivery.as_str(),
+        },
+    )
+    .await?;
+    let command = match delivery {
+        Delivery::LaneController => None,
+        _ => Some(devices::insert_open_command(&mut *tx, gate.id, "manual_open").await?),
+    };
+    tx.commit().await?;
+    if let (Delivery::DeviceCall, Some(command)) = (delivery, command) {
+        lanes::open_barrier(&state, &context, command);
+    }
+    tracing::info!(gate_id = %gate.id, staff = %staff.label, reason, "barrier opened by hand");
+    Ok(HttpResponse::Created().json(record))
+}
+
+/// The lot's manual opens, newest first.
+#[get("/lots/{id}/manual-opens")]
+async fn list_manual_opens(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let lot = owned_lot(&state, &staff, *id).await?;
+    Ok(HttpResponse::Ok().json(devices::manual_opens(&state.db, staff.tenant_id, lot.id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveBody {
+    note: String,
+}
+
+/// Closes an anomaly with what staff found or did.
+#[post("/anomalies/{id}/resolve")]
+async fn resolve_anomaly(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<ResolveBody>,
+) -> Result<HttpResponse, ApiError> {
+    let note = validate::text("note", &body.note, 500)?;
+    if !devices::resolve_anomaly(&state.db, staff.tenant_id, *id, &note).await? {
+        return Err(ApiError::NotFound("open anomaly"));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

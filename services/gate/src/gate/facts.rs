@@ -1,0 +1,409 @@
+//! Passages that already happened: a camera's offline buffer replayed late, a lane that
+//! failed open, a barrier a staff member lifted. Nothing here opens a barrier; each event is
+//! recorded and the stays it belongs to are reconstructed by the real capture times, so the
+//! order in which the entry and exit cameras drain their buffers does not matter:
+//!
+//! - an exit with an open stay closes it at the capture time and bills it by the real times;
+//! - an exit with no stay records a closed stay without an entry (`offline_exit`), listed for
+//!   staff until its entry arrives;
+//! - an entry first looks for such a stay (exit after this entry, no entry yet) and completes
+//!   it, billing it by the real times; otherwise it opens a stay at the capture time and the
+//!   car takes its place even past capacity (it is inside);
+//! - an entry while the plate already has an open stay is a second entry, listed for staff
+//!   (unless it is the same passage: within the gate's duplicate window).
+
+use chrono::Duration;
+use parkshare_domain::decision::{plan_entry, EntryPlan, PlateFacts, SessionKind, Standing};
+use parkshare_domain::money::Money;
+use parkshare_domain::vehicle::VehicleClass;
+use parkshare_tariff::engine::LineCode;
+use parkshare_tariff::Bill;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::events::{
+    anomaly, as_duplicate, begin_for_plate, confusable_session, exempt_class, record_answer,
+    Answer, Event, Failure,
+};
+use crate::billing::{self, LotRules, Priced};
+use crate::error::ApiError;
+use crate::occupancy::{Occupy, RebuildMode};
+use crate::sharing::gate as shared;
+use crate::startup::AppState;
+use crate::store::registry::GateContext;
+use crate::store::sessions::{self, NewSession, Session};
+use crate::store::tariffs;
+use crate::sync;
+use parkshare_domain::decision::Direction;
+
+/// The reason every recorded passage answers with.
+const RECORDED: &str = "offline_recorded";
+
+/// Stores the recorded passage's answer; a fail-open or manual passage is also listed for
+/// staff, with the stay it belongs to.
+async fn recorded(
+    tx: &mut PgConnection,
+    gate: &GateContext,
+    ev: &Event,
+    session_id: Option<Uuid>,
+    amount_due: Money,
+    priced: Option<&Priced>,
+) -> Result<serde_json::Value, Failure> {
+    let kind = match ev.source {
+        "fail_open" => Some(("fail_open", "the lane opened on its fail-open policy")),
+        "manual" => Some(("manual_open", "a staff member opened the barrier")),
+        _ => None,
+    };
+    if let Some((kind, what)) = kind {
+        let detail = format!("{what} at {}", ev.captured_at);
+        anomaly(&mut *tx, gate, session_id, kind, &ev.plate, detail).await?;
+    }
+    let answer = Answer {
+        action: "none",
+        reason: RECORDED,
+        display: "",
+        amount_due,
+    };
+    record_answer(tx, gate, ev, session_id, &answer, priced).await
+}
+
+pub(super) async fn record(
+    state: &AppState,
+    gate: &GateContext,
+    ev: &Event,
+) -> Result<serde_json::Value, Failure> {
+    match gate.direction {
+        Direction::Entry => entry(state, gate, ev).await,
+        Direction::Exit => exit(state, gate, ev).await,
+    }
+}
+
+async fn entry(
+    state: &AppState,
+    gate: &GateContext,
+    ev: &Event,
+) -> Result<serde_json::Value, Failure> {
+    let mut tx = begin_for_plate(state, gate, &ev.plate).await?;
+    if let Some(r) =
+        sessions::response_by_device_event(&mut *tx, gate.gate_id, &ev.device_event_id).await?
+    {
+        return Ok(as_duplicate(r));
+    }
+    let plate = ev.plate.as_str();
+    let tariff_version_id =
+        tariffs::version_id_in_force(&mut *tx, gate.lot_id, ev.captured_at).await?;
+
+    if let Some(stay) =
+        sessions::entryless_after(&mut *tx, gate.lot_id, plate, ev.captured_at).await?
+    {
+        sessions::set_late_entry(
+            &mut *tx,
+            stay.id,
+            ev.captured_at,
+            gate.gate_id,
+            tariff_version_id,
+        )
+        .await?;
+        let detail = match stay.exited_at {
+            Some(exited_at) => {
+                let priced = reprice(&mut tx, gate, stay.id, exited_at).await?;
+                format!(
+                    "entry captured at {} arrived after the exit at {exited_at}; billed ¥{} by the real times",
+                    ev.captured_at, priced.bill.total
+                )
+            }
+            None => format!(
+                "entry captured at {} arrived while the car waits at the exit; it will be billed by the real times",
+                ev.captured_at
+            ),
+        };
+        anomaly(
+            &mut tx,
+            gate,
+            Some(stay.id),
+            "offline_reconstructed",
+            &ev.plate,
+            detail,
+        )
+        .await?;
+        let response = recorded(&mut tx, gate, ev, Some(stay.id), Money::ZERO, None).await?;
+        tx.commit().await?;
+        if stay.exited_at.is_none() {
+            // Still inside: it holds a place from now on.
+            let pool = parkshare_domain::decision::Pool::parse(&stay.pool)
+                .unwrap_or(parkshare_domain::decision::Pool::Visitor);
+            inside(state, gate, ev, pool).await;
+        }
+        return Ok(response);
+    }
+
+    if let Some(open) = sessions::open_session(&mut *tx, gate.lot_id, plate).await? {
+        let window = Duration::seconds(i64::from(gate.policy.duplicate_window_s).max(1));
+        let same_passage = open
+            .entered_at
+            .is_some_and(|at| (at - ev.captured_at).abs() <= window);
+        if !same_passage {
+            let detail = format!(
+                "entry captured at {} while the stay entered at {} is open",
+                ev.captured_at,
+                open.entered_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "?".into())
+            );
+            anomaly(
+                &mut tx,
+                gate,
+                Some(open.id),
+                "two_entries",
+                &ev.plate,
+                detail,
+            )
+            .await?;
+        }
+        let response = recorded(&mut tx, gate, ev, Some(open.id), Money::ZERO, None).await?;
+        tx.commit().await?;
+        return Ok(response);
+    }
+
+    let local_date = ev.captured_at.with_timezone(&gate.time_zone).date_naive();
+    let facts = crate::store::registry::plate_facts(
+        &mut *tx,
+        gate.compound_id,
+        gate.lot_id,
+        plate,
+        local_date,
+        ev.captured_at,
+        0,
+    )
+    .await?;
+    let standing = Standing::of(PlateFacts {
+        exempt: exempt_class(facts.exempt_class.as_deref(), &ev.plate),
+        blocklisted: facts.blocklisted,
+        valid_permit: facts.valid_permit,
+        registered_owner_vehicle: facts.vehicle_class.is_some(),
+    });
+    // A plate the lane would have refused is inside all the same: it stays as a visitor.
+    let kind = match plan_entry(standing) {
+        EntryPlan::Admit(kind) => kind,
+        EntryPlan::Refuse(_) => SessionKind::Visitor,
+    };
+    let class = ev
+        .class
+        .or(facts.vehicle_class.as_deref().and_then(VehicleClass::parse));
+    let session_id = Uuid::new_v4();
+    sessions::insert_session(
+        &mut *tx,
+        &NewSession {
+            id: session_id,
+            tenant_id: gate.tenant_id,
+            compound_id: gate.compound_id,
+            lot_id: gate.lot_id,
+            plate,
+            vehicle_class: class.unwrap_or(VehicleClass::Small).as_str(),
+            kind: kind.as_str(),
+            pool: kind.pool().as_str(),
+            origin: "entry",
+            entered_at: Some(ev.captured_at),
+            entry_gate_id: Some(gate.gate_id),
+            tariff_version_id,
+            space_id: None,
+        },
+    )
+    .await?;
+    let response = recorded(&mut tx, gate, ev, Some(session_id), Money::ZERO, None).await?;
+    tx.commit().await?;
+    inside(state, gate, ev, kind.pool()).await;
+    Ok(response)
+}
+
+/// The car is inside whatever the capacity: count it. Postgres already holds the stay, so a
+/// failure here only leaves Redis behind until the lot is rebuilt.
+async fn inside(
+    state: &AppState,
+    gate: &GateContext,
+    ev: &Event,
+    pool: parkshare_domain::decision::Pool,
+) {
+    let result = match state
+        .occupancy
+        .record_inside(gate.lot_id, &ev.plate, pool)
+        .await
+    {
+        Ok(Occupy::Missing) => sync::rebuild_lot(state, gate.lot_id, RebuildMode::IfMissing)
+            .await
+            .map(drop)
+            .map_err(|e| format!("{e:?}")),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = result {
+        tracing::error!(lot_id = %gate.lot_id, error = %e, "recorded passage not counted in Redis");
+    }
+}
+
+/// Prices a closed stay again now that its entry is known, and stores the bill.
+async fn reprice(
+    tx: &mut PgConnection,
+    gate: &GateContext,
+    session_id: Uuid,
+    exited_at: chrono::DateTime<chrono::Utc>,
+) -> Result<Priced, Failure> {
+    let stay = sessions::session_for_update(&mut *tx, gate.tenant_id, session_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("session {session_id} vanished")))?;
+    let priced = billing::price(&mut *tx, &LotRules::from(gate), &stay, exited_at).await?;
+    let bill = serde_json::to_value(&priced.bill).map_err(|e| ApiError::Internal(e.into()))?;
+    sessions::bill_session(&mut *tx, session_id, priced.bill.total.yuan(), &bill, None).await?;
+    Ok(priced)
+}
+
+async fn exit(
+    state: &AppState,
+    gate: &GateContext,
+    ev: &Event,
+) -> Result<serde_json::Value, Failure> {
+    let mut tx = begin_for_plate(state, gate, &ev.plate).await?;
+    if let Some(r) =
+        sessions::response_by_device_event(&mut *tx, gate.gate_id, &ev.device_event_id).await?
+    {
+        return Ok(as_duplicate(r));
+    }
+    let open = match sessions::open_session(&mut *tx, gate.lot_id, ev.plate.as_str()).await? {
+        Some(stay) => Some(stay),
+        None => confusable_session(&mut tx, gate, &ev.plate).await?,
+    };
+    match open {
+        Some(stay) if stay.entered_at.is_none_or(|at| at <= ev.captured_at) => {
+            close(state, tx, gate, ev, stay).await
+        }
+        Some(later) => {
+            // This exit ends an earlier stay than the open one.
+            let detail = format!(
+                "exit captured at {} before the open stay's entry at {}",
+                ev.captured_at,
+                later.entered_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+            );
+            anomaly(
+                &mut tx,
+                gate,
+                Some(later.id),
+                "exit_before_entry",
+                &ev.plate,
+                detail,
+            )
+            .await?;
+            entryless(tx, gate, ev).await
+        }
+        None => entryless(tx, gate, ev).await,
+    }
+}
+
+/// Closes the stay at the capture time, billed by the real times; what is unpaid stays owed.
+async fn close(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    gate: &GateContext,
+    ev: &Event,
+    stay: Session,
+) -> Result<serde_json::Value, Failure> {
+    let priced = billing::price(&mut tx, &LotRules::from(gate), &stay, ev.captured_at).await?;
+    let bill = serde_json::to_value(&priced.bill).map_err(|e| ApiError::Internal(e.into()))?;
+    let fee = priced.bill.total;
+    sessions::bill_session(
+        &mut *tx,
+        stay.id,
+        fee.yuan(),
+        &bill,
+        Some((ev.captured_at, gate.gate_id)),
+    )
+    .await?;
+    if stay.space_id.is_some() {
+        shared::exited(&mut tx, stay.id, ev.captured_at).await?;
+    }
+    let paid = Money::parse(stay.paid).map_err(|e| ApiError::Internal(e.into()))?;
+    let owed = fee.saturating_sub(paid);
+    if !owed.is_zero() {
+        let detail = format!(
+            "left at {} while the lane was not deciding; ¥{owed} unpaid",
+            ev.captured_at
+        );
+        anomaly(
+            &mut tx,
+            gate,
+            Some(stay.id),
+            "offline_reconstructed",
+            &ev.plate,
+            detail,
+        )
+        .await?;
+    }
+    let response = recorded(&mut tx, gate, ev, Some(stay.id), owed, Some(&priced)).await?;
+    tx.commit().await?;
+    if stay.origin == "entry" {
+        if let Some(pool) = parkshare_domain::decision::Pool::parse(&stay.pool) {
+            if let Err(e) = state
+                .occupancy
+                .release(gate.lot_id, &ev.plate, pool, None)
+                .await
+            {
+                tracing::error!(lot_id = %gate.lot_id, error = %e, "recorded exit not released in Redis");
+            }
+        }
+    }
+    Ok(response)
+}
+
+/// An exit with no stay to end: a closed stay without an entry, billed nothing until its
+/// entry arrives, listed for staff.
+async fn entryless(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    gate: &GateContext,
+    ev: &Event,
+) -> Result<serde_json::Value, Failure> {
+    let session_id = Uuid::new_v4();
+    sessions::insert_session(
+        &mut *tx,
+        &NewSession {
+            id: session_id,
+            tenant_id: gate.tenant_id,
+            compound_id: gate.compound_id,
+            lot_id: gate.lot_id,
+            plate: ev.plate.as_str(),
+            vehicle_class: ev.class.unwrap_or(VehicleClass::Small).as_str(),
+            kind: SessionKind::Visitor.as_str(),
+            pool: SessionKind::Visitor.pool().as_str(),
+            origin: "offline_exit",
+            entered_at: None,
+            entry_gate_id: None,
+            tariff_version_id: None,
+            space_id: None,
+        },
+    )
+    .await?;
+    let bill = Bill::flat(LineCode::NoEntryFee, Money::ZERO, "入场记录待补");
+    let bill_json = serde_json::to_value(&bill).map_err(|e| ApiError::Internal(e.into()))?;
+    sessions::bill_session(
+        &mut *tx,
+        session_id,
+        Money::ZERO.yuan(),
+        &bill_json,
+        Some((ev.captured_at, gate.gate_id)),
+    )
+    .await?;
+    let detail = format!(
+        "exit captured at {} with no entry recorded yet",
+        ev.captured_at
+    );
+    anomaly(
+        &mut tx,
+        gate,
+        Some(session_id),
+        "exit_without_entry",
+        &ev.plate,
+        detail,
+    )
+    .await?;
+    let response = recorded(&mut tx, gate, ev, Some(session_id), Money::ZERO, None).await?;
+    tx.commit().await?;
+    Ok(response)
+}

@@ -1,0 +1,335 @@
+//! Lanes as devices: when each was last heard from, what a lane does when the backend cannot
+//! decide in time (its fail-open or fail-closed policy), the passages let through on
+//! fail-open (queued, then recorded so the stay is still billed), and barrier commands for
+//! cameras (a Hikvision call, or a command handed over in a Vzenith or Dahua heartbeat reply).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use parkshare_domain::plate::Plate;
+use parkshare_domain::vehicle::VehicleClass;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::events::{decide, Event, GateDecision};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::registry::{self, GateContext};
+
+/// A device's `last_seen_at` is written at most this often (traffic would otherwise write it
+/// on every event).
+const TOUCH_EVERY: Duration = Duration::from_secs(10);
+/// Attempts at a device call: the car is waiting at the barrier, so only a quick retry.
+const DEVICE_CALL_ATTEMPTS: u32 = 2;
+
+/// Per-process lane state.
+pub struct Lanes {
+    /// How long a lane waits for a decision.
+    pub budget: Duration,
+    last_touch: Mutex<HashMap<Uuid, Instant>>,
+    /// Fail-open passages that could not be queued in Redis either (it was down too), or
+    /// that wait for their late decision to finish.
+    unqueued: Mutex<Vec<String>>,
+    /// Decisions still running, by gate and device event id: a fail-open passage is recorded
+    /// only after its own late decision has finished, so the two never race.
+    in_flight: Mutex<HashSet<(Uuid, String)>>,
+}
+
+impl Lanes {
+    pub fn new(budget: Duration) -> Lanes {
+        Lanes {
+            budget,
+            last_touch: Mutex::new(HashMap::new()),
+            unqueued: Mutex::new(Vec::new()),
+            in_flight: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+/// Records that a device was heard from (a heartbeat or an event).
+pub async fn heard_from(state: &AppState, gate_id: Uuid) {
+    let due = match state.lanes.last_touch.lock() {
+        Ok(mut seen) => {
+            let now = Instant::now();
+            let due = seen
+                .get(&gate_id)
+                .is_none_or(|at| now.duration_since(*at) >= TOUCH_EVERY);
+            if due {
+                seen.insert(gate_id, now);
+            }
+            due
+        }
+        Err(_) => true,
+    };
+    if due {
+        let touched = registry::touch_gate(&state.db, gate_id).await;
+        let resolved = crate::store::devices::resolve_silence(&state.db, gate_id).await;
+        if let Err(e) = touched.and(resolved) {
+            tracing::warn!(%gate_id, error = %e, "could not record that the device was heard from");
+        }
+    }
+}
+
+/// A passage let through on a fail-open policy, waiting to be recorded.
+#[derive(Serialize, Deserialize)]
+struct Passage {
+    gate_id: Uuid,
+    plate: String,
+    class: Option<String>,
+    captured_at: DateTime<Utc>,
+    device_event_id: String,
+}
+
+/// Decides within the lane's budget. When the backend cannot (too slow, Postgres or Redis
+/// down), a fail-open lane opens and the passage is queued to be recorded; a fail-closed lane
+/// gets the failure (503, or 500 for a fault of ours). The decision itself is not cancelled when the budget runs
+/// out: it finishes in the background, so a half-done decision never leaves Redis behind.
+pub async fn decide_in_time(
+    state: &web::Data<AppState>,
+    gate: &GateContext,
+    event: Event,
+) -> Result<serde_json::Value, ApiError> {
+    let key = (gate.gate_id, event.device_event_id.clone());
+    if let Ok(mut running) = state.lanes.in_flight.lock() {
+        running.insert(key.clone());
+    }
+    let task = {
+        let (state, gate) = (state.clone(), gate.clone());
+        let event = event.clone();
+        tokio::spawn(async move {
+            let decided = decide(&state, &gate, &event).await;
+            if let Ok(mut running) = state.lanes.in_flight.lock() {
+                running.remove(&key);
+            }
+            decided
+        })
+    };
+    let failure = match tokio::time::timeout(state.lanes.budget, task).await {
+        Ok(Ok(Ok(response))) => return Ok(response),
+        Ok(Ok(Err(e @ (ApiError::Unavailable(_) | ApiError::Internal(_))))) => e,
+        Ok(Ok(Err(refusal))) => return Err(refusal),
+        Ok(Err(join)) => ApiError::Internal(anyhow::anyhow!("decision task failed: {join}")),
+        Err(_) => ApiError::Unavailable(anyhow::anyhow!(
+            "no decision within {} ms",
+            state.lanes.budget.as_millis()
+        )),
+    };
+    tracing::error!(gate_id = %gate.gate_id, error = ?failure, fail_open = gate.fail_open, "backend could not decide in time");
+    crate::metrics::decision(gate.direction.as_str(), "backend_unavailable");
+    if !gate.fail_open || event.offline {
+        // Fail closed: the barrier stays shut and the device hears why (503, or 500 for a
+        // fault of ours; neither body says more).
+        return Err(failure);
+    }
+    queue_fail_open(state, gate, &event).await;
+    Ok(fail_open_answer(gate, &event))
+}
+
+fn fail_open_answer(gate: &GateContext, event: &Event) -> serde_json::Value {
+    let answer = GateDecision {
+        event_id: Uuid::new_v4(),
+        gate_id: gate.gate_id,
+        direction: gate.direction.as_str().to_owned(),
+        plate: event.plate.to_string(),
+        action: "open".into(),
+        reason: "fail_open".into(),
+        display: "请通行".into(),
+        session_id: None,
+        amount_due: "0.00".into(),
+        bill: None,
+        filing_no: None,
+        duplicate: false,
+    };
+    serde_json::to_value(answer).unwrap_or_default()
+}
+
+async fn queue_fail_open(state: &AppState, gate: &GateContext, event: &Event) {
+    let passage = Passage {
+        gate_id: gate.gate_id,
+        plate: event.plate.to_string(),
+        class: event.class.map(|c| c.as_str().to_owned()),
+        captured_at: event.captured_at,
+        device_event_id: event.device_event_id.clone(),
+    };
+    let Ok(text) = serde_json::to_string(&passage) else {
+        return;
+    };
+    if let Err(e) = state.occupancy.push_fail_open(&text).await {
+        tracing::error!(gate_id = %gate.gate_id, error = %e, "fail-open passage kept in memory: Redis is down too");
+        if let Ok(mut unqueued) = state.lanes.unqueued.lock() {
+            unqueued.push(text);
+        }
+    }
+}
+
+/// Records queued fail-open passages and flags silent devices, every `every`.
+pub fn spawn_lane_worker(state: web::Data<AppState>, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            drain_fail_open(&state).await;
+            if let Err(e) = crate::store::devices::flag_silent_devices(&state.db).await {
+                tracing::warn!(error = %e, "could not check for silent devices");
+            }
+        }
+    });
+}
+
+async fn drain_fail_open(state: &AppState) {
+    let mut unqueued = match state.lanes.unqueued.lock() {
+        Ok(mut kept) => std::mem::take(&mut *kept),
+        Err(_) => Vec::new(),
+    };
+    loop {
+        let next = match unqueued.pop() {
+            Some(text) => Some(text),
+            None => state.occupancy.pop_fail_open().await.unwrap_or_default(),
+        };
+        let Some(text) = next else { break };
+        if waits_for_its_decision(state, &text) {
+            if let Ok(mut kept) = state.lanes.unqueued.lock() {
+                kept.push(text);
+                kept.append(&mut unqueued);
+            }
+            break;
+        }
+        if let Err(e) = record_fail_open(state, &text).await {
+            tracing::warn!(error = ?e, "fail-open passage not recorded yet; will retry");
+            if let Ok(mut kept) = state.lanes.unqueued.lock() {
+                kept.push(text);
+                kept.append(&mut unqueued);
+            }
+            break;
+        }
+    }
+}
+
+fn waits_for_its_decision(state: &AppState, text: &str) -> bool {
+    let Ok(passage) = serde_json::from_str::<Passage>(text) else {
+        return false;
+    };
+    state
+        .lanes
+        .in_flight
+        .lock()
+        .is_ok_and(|running| running.contains(&(passage.gate_id, passage.device_event_id)))
+}
+
+async fn record_fail_open(state: &AppState, text: &str) -> Result<(), ApiError> {
+    let Ok(passage) = serde_json::from_str::<Passage>(text) else {
+        tracing::error!("dropping an unreadable fail-open passage");
+        return Ok(());
+    };
+    let Some(gate) = registry::gate_by_id(&state.db, passage.gate_id).await? else {
+        return Ok(());
+    };
+    // The late decision opened too: the passage is already recorded as it happened.
+    let late = crate::store::sessions::response_by_device_event(
+        &state.db,
+        gate.gate_id,
+        &passage.device_event_id,
+    )
+    .await?;
+    if let Some(answer) = late.filter(|answer| answer["action"] == "open") {
+        let session_id = answer["session_id"]
+            .as_str()
+            .and_then(|id| id.parse::<Uuid>().ok());
+        crate::store::sessions::insert_anomaly(
+            &state.db,
+            &crate::store::sessions::NewAnomaly {
+                tenant_id: gate.tenant_id,
+                lot_id: gate.lot_id,
+                session_id,
+                gate_id: Some(gate.gate_id),
+                kind: "fail_open",
+                plate: &passage.plate,
+                detail: format!(
+                    "the lane opened on its fail-open policy at {}; the late decision opened too",
+                    passage.captured_at
+                ),
+            },
+        )
+        .await?;
+        return Ok(());
+    }
+    let Ok(plate) = Plate::parse(&passage.plate) else {
+        return Ok(());
+    };
+    let event = Event {
+        plate,
+        class: passage.class.as_deref().and_then(VehicleClass::parse),
+        captured_at: passage.captured_at,
+        // Its own id: the late decision may have been stored under the camera's id already.
+        device_event_id: format!("{}#fail_open", passage.device_event_id),
+        offline: true,
+        source: "fail_open",
+    };
+    decide(state, &gate, &event).await.map(drop)
+}
+
+// ---- barrier commands ----------------------------------------------------------------------
+
+/// How a barrier is told to open outside a decision reply.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The backend calls the device (Hikvision ISAPI).
+    DeviceCall,
+    /// The command waits for the camera's next heartbeat (Vzenith, Dahua).
+    NextHeartbeat,
+    /// The lane's own controller acts on the API answer (JSON API devices).
+    LaneController,
+}
+
+impl Delivery {
+    pub fn of(gate: &GateContext) -> Delivery {
+        match gate.vendor.as_deref() {
+            Some("hikvision") if gate.device.is_some() => Delivery::DeviceCall,
+            Some("vzenith" | "dahua") => Delivery::NextHeartbeat,
+            _ => Delivery::LaneController,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::DeviceCall => "device_call",
+            Delivery::NextHeartbeat => "next_heartbeat",
+            Delivery::LaneController => "lane_controller",
+        }
+    }
+}
+
+/// Calls the device to lift its barrier, in the background; the outcome is stored on the
+/// command.
+pub fn open_barrier(state: &web::Data<AppState>, gate: &GateContext, command_id: Uuid) {
+    let Some(device) = gate.device.clone() else {
+        return;
+    };
+    let (state, gate_id) = (state.clone(), gate.gate_id);
+    tokio::spawn(async move {
+        let mut last_error = String::new();
+        for attempt in 1..=DEVICE_CALL_ATTEMPTS {
+            match super::vendors::hikvision::open_barrier(&state.http, &device).await {
+                Ok(()) => {
+                    let _ =
+                        crate::store::devices::command_done(&state.db, command_id, attempt, None)
+                            .await;
+                    return;
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+        }
+        tracing::error!(%gate_id, error = %last_error, "the device did not open its barrier");
+        let _ = crate::store::devices::command_done(
+            &state.db,
+            command_id,
+            DEVICE_CALL_ATTEMPTS,
+            Some(&last_error),
+        )
+        .await;
+    });
+}

@@ -1,0 +1,327 @@
+//! Camera adapters: vendor push → normalised plate read → the gate core → vendor reply.
+//!
+//! Cameras cannot send our bearer header, so each lane's push URL carries the gate's device
+//! token in its path (`/v1/vendor/{token}/...`; the request log blanks it) and, when the gate
+//! has a registered serial number, the push must name that serial too. Everything a camera can
+//! get wrong — an unknown token, another vendor's format, a truncated or oversized body, an
+//! unreadable plate — is answered in the vendor's own reply format with the barrier shut and a
+//! stable code; nothing is decided from it.
+//!
+//! - [`vzenith`]: Vzenith/臻识 IVS `AlarmInfoPlate` push and heartbeat;
+//! - [`dahua`]: Dahua ITSAPI `TollgateInfo` notification and `KeepAlive`;
+//! - [`hikvision`]: Hikvision ISAPI ANPR `EventNotificationAlert` (multipart or plain XML),
+//!   and the barrier call back to the device.
+
+pub mod dahua;
+pub mod hikvision;
+pub mod vzenith;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use parkshare_domain::money::Money;
+use parkshare_domain::plate::{Plate, PlateColour};
+use parkshare_domain::vehicle::VehicleClass;
+
+use super::events::Event;
+use super::lanes::{self, decide_in_time};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::registry::{self, GateContext};
+
+/// Largest push body: a plate read with its inline JPEGs (scene and plate close-up).
+pub const VENDOR_BODY_BYTES_MAX: usize = 2 * 1024 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(vzenith::push)
+        .service(dahua::tollgate_info)
+        .service(dahua::keep_alive)
+        .service(hikvision::push);
+}
+
+/// What a camera pushed, in our words.
+pub enum Push {
+    Heartbeat { serial: Option<String> },
+    Read(Read),
+}
+
+/// A plate read as a camera reported it.
+pub struct Read {
+    pub serial: Option<String>,
+    /// The plate text, already decoded from GBK or base64 where it came so.
+    pub plate: String,
+    pub colour: Option<PlateColour>,
+    pub captured_at: DateTime<Utc>,
+    /// The camera's own record id: the idempotency key.
+    pub device_event_id: String,
+    /// The camera's offline buffer: the car already passed.
+    pub offline: bool,
+}
+
+/// What the camera is told.
+pub enum Reply {
+    /// A decision: open or not, with the LED text and voice prompt.
+    Decided {
+        open: bool,
+        display: String,
+        voice: String,
+        amount_due: String,
+    },
+    /// An offline read recorded; the barrier stays as it is, the camera sends the next one.
+    Recorded,
+    /// A heartbeat answered, with a barrier command if one is waiting.
+    Heartbeat { open: bool },
+    /// Nothing decided: the barrier stays shut.
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+}
+
+impl Reply {
+    fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -> Reply {
+        Reply::Refused {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn from_error(e: &ApiError) -> Reply {
+        let status = actix_web::ResponseError::status_code(e);
+        let (code, message) = match e {
+            ApiError::Invalid { code, message }
+            | ApiError::BadRequest { code, message }
+            | ApiError::Conflict { code, message }
+            | ApiError::Forbidden { code, message } => (*code, message.clone()),
+            ApiError::Unauthenticated => ("unknown_device", e.to_string()),
+            ApiError::NotFound(_) => ("not_found", e.to_string()),
+            // 5xx: nothing internal goes out.
+            ApiError::Unavailable(_) | ApiError::Internal(_) => (
+                "backend_unavailable",
+                "the backend could not decide; the barrier stays shut".to_owned(),
+            ),
+        };
+        Reply::refused(status, code, message)
+    }
+}
+
+/// One camera protocol.
+pub trait Vendor {
+    const NAME: &'static str;
+    /// Reads a push; `Err` is a malformed body (a refusal with this message).
+    fn parse(body: &[u8], content_type: &str, gate: &GateContext) -> Result<Push, String>;
+    fn reply(reply: &Reply) -> HttpResponse;
+}
+
+/// The whole adapter flow for one push.
+pub async fn handle<V: Vendor>(
+    state: web::Data<AppState>,
+    token: &str,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let reply = match handle_inner::<V>(&state, token, req, payload).await {
+        Ok(reply) => reply,
+        Err(reply) => reply,
+    };
+    if let Reply::Refused { code, status, .. } = &reply {
+        tracing::warn!(
+            vendor = V::NAME,
+            code,
+            status = status.as_u16(),
+            "camera push refused"
+        );
+    }
+    V::reply(&reply)
+}
+
+async fn handle_inner<V: Vendor>(
+    state: &web::Data<AppState>,
+    token: &str,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Reply, Reply> {
+    let gate = registry::gate_by_secret(&state.db, &crate::auth::digest(token))
+        .await
+        .map_err(|e| Reply::from_error(&ApiError::Unavailable(e)))?
+        .ok_or_else(|| {
+            Reply::refused(
+                StatusCode::UNAUTHORIZED,
+                "unknown_device",
+                "no gate has this push URL",
+            )
+        })?;
+    if gate.vendor.as_deref() != Some(V::NAME) {
+        return Err(Reply::refused(
+            StatusCode::FORBIDDEN,
+            "vendor_mismatch",
+            format!("this gate is not set up for {} cameras", V::NAME),
+        ));
+    }
+    let body = read_body(payload).await?;
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let push = V::parse(&body, content_type, &gate)
+        .map_err(|message| Reply::refused(StatusCode::BAD_REQUEST, "malformed_push", message))?;
+    let serial = match &push {
+        Push::Heartbeat { serial } => serial.as_deref(),
+        Push::Read(read) => read.serial.as_deref(),
+    };
+    if let Some(expected) = &gate.device_serial {
+        if serial.map(str::trim) != Some(expected.as_str()) {
+            return Err(Reply::refused(
+                StatusCode::FORBIDDEN,
+                "device_mismatch",
+                "the push names another device than the gate's registered camera",
+            ));
+        }
+    }
+    lanes::heard_from(state, gate.gate_id).await;
+    match push {
+        Push::Heartbeat { .. } => {
+            let open = crate::store::devices::take_pending_open(&state.db, gate.gate_id)
+                .await
+                .map_err(|e| Reply::from_error(&e.into()))?;
+            Ok(Reply::Heartbeat { open })
+        }
+        Push::Read(read) => decide_read::<V>(state, &gate, read).await,
+    }
+}
+
+async fn decide_read<V: Vendor>(
+    state: &web::Data<AppState>,
+    gate: &GateContext,
+    read: Read,
+) -> Result<Reply, Reply> {
+    let mut event = Event::new(
+        &read.plate,
+        read.colour.map(VehicleClass::from_colour),
+        read.captured_at,
+        &read.device_event_id,
+        Utc::now(),
+    )
+    .map_err(|e| Reply::from_error(&e))?;
+    event.offline = read.offline;
+    event.source = V::NAME;
+    let response = decide_in_time(state, gate, event)
+        .await
+        .map_err(|e| Reply::from_error(&e))?;
+    if read.offline {
+        return Ok(Reply::Recorded);
+    }
+    let open = response["action"] == "open";
+    let display = response["display"].as_str().unwrap_or_default().to_owned();
+    let amount_due = response["amount_due"].as_str().unwrap_or("0.00").to_owned();
+    let voice = voice(&response, &display);
+    // Hikvision cameras are not opened by the reply: call the device.
+    if open && V::NAME == "hikvision" && response["duplicate"] != true {
+        match crate::store::devices::insert_open_command(&state.db, gate.gate_id, "decision").await
+        {
+            Ok(id) => lanes::open_barrier(state, gate, id),
+            Err(e) => {
+                tracing::error!(gate_id = %gate.gate_id, error = %e, "could not queue the barrier call")
+            }
+        }
+    }
+    Ok(Reply::Decided {
+        open,
+        display,
+        voice,
+        amount_due,
+    })
+}
+
+/// The voice prompt: the display text, with the amount spoken when one is owed.
+fn voice(response: &serde_json::Value, display: &str) -> String {
+    let owed = response["amount_due"]
+        .as_str()
+        .and_then(|a| a.parse::<rust_decimal::Decimal>().ok())
+        .and_then(|a| Money::parse(a).ok())
+        .filter(|a| !a.is_zero());
+    match owed {
+        Some(amount) if response["action"] != "open" => format!("请缴费{amount}元"),
+        _ => display.to_owned(),
+    }
+}
+
+/// Reads the body up to [`VENDOR_BODY_BYTES_MAX`].
+async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, Reply> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            Reply::refused(
+                StatusCode::BAD_REQUEST,
+                "malformed_push",
+                "the body ended early or could not be read",
+            )
+        })?;
+        if body.len() + chunk.len() > VENDOR_BODY_BYTES_MAX {
+            return Err(Reply::refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("a push may be at most {VENDOR_BODY_BYTES_MAX} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Text from a camera: UTF-8, or GBK where it is not valid UTF-8.
+pub fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => encoding_rs::GBK.decode(bytes).0.into_owned(),
+    }
+}
+
+/// The plate a camera reported: as it came if it reads as a plate, else decoded from base64
+/// (of UTF-8 or GBK). An unreadable plate is passed on as it came, to be refused with
+/// `malformed_plate`.
+pub fn plate_text(raw: &str) -> String {
+    let raw = raw.trim();
+    if Plate::parse(raw).is_ok() {
+        return raw.to_owned();
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .ok()
+        .map(|bytes| text(&bytes))
+        .filter(|decoded| Plate::parse(decoded.trim()).is_ok())
+        .map(|decoded| decoded.trim().to_owned())
+        .unwrap_or_else(|| raw.to_owned())
+}
+
+/// GBK bytes of a text, base64: what RS-485 LED and voice modules behind a camera take.
+pub fn gbk_base64(text: &str) -> (String, usize) {
+    let bytes = encoding_rs::GBK.encode(text).0;
+    (
+        base64::engine::general_purpose::STANDARD.encode(&bytes),
+        bytes.len(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plates_arrive_as_utf8_gbk_or_base64() {
+        assert_eq!(plate_text("京A12345"), "京A12345");
+        let gbk = encoding_rs::GBK.encode("粤B D12345").0.into_owned();
+        assert_eq!(text(&gbk), "粤B D12345");
+        let b64 = base64::engine::general_purpose::STANDARD.encode("沪A·88888".as_bytes());
+        assert_eq!(plate_text(&b64), "沪A·88888");
+        let b64_gbk = base64::engine::general_purpose::STANDARD.encode(&gbk);
+        assert_eq!(plate_text(&b64_gbk), "粤B D12345");
+        // Not a plate either way: passed on to be refused.
+        assert_eq!(plate_text("无牌车"), "无牌车");
+    }
+}

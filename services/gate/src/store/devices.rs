@@ -1,0 +1,203 @@
+//! Device storage: barrier commands, manual opens, silent devices, resolving anomalies.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+/// Queues an `open_barrier` command for a gate; `pending` until delivered.
+pub async fn insert_open_command(
+    db: impl PgExecutor<'_>,
+    gate_id: Uuid,
+    cause: &str,
+) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar(
+        "insert into device_commands (id, gate_id, command, cause, status)
+         values ($1, $2, 'open_barrier', $3, 'pending') returning id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(gate_id)
+    .bind(cause)
+    .fetch_one(db)
+    .await
+}
+
+/// Marks the oldest pending open command of the gate delivered (it goes out in the heartbeat
+/// reply being written); true if there was one.
+pub async fn take_pending_open(db: impl PgExecutor<'_>, gate_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar::<_, Uuid>(
+        "update device_commands set status = 'done', attempts = attempts + 1, done_at = now()
+          where id = (select id from device_commands
+                       where gate_id = $1 and status = 'pending' and command = 'open_barrier'
+                       order by created_at limit 1 for update skip locked)
+         returning id",
+    )
+    .bind(gate_id)
+    .fetch_optional(db)
+    .await
+    .map(|id| id.is_some())
+}
+
+/// Stores the outcome of a device call.
+pub async fn command_done(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    attempts: u32,
+    error: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update device_commands set status = case when $3::text is null then 'done' else 'failed' end,
+                attempts = $2, last_error = $3, done_at = now()
+          where id = $1",
+    )
+    .bind(id)
+    .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+    .bind(error)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct DeviceCommand {
+    pub id: Uuid,
+    pub command: String,
+    pub cause: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+pub async fn commands(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    gate_id: Uuid,
+) -> sqlx::Result<Vec<DeviceCommand>> {
+    sqlx::query_as(
+        "select c.id, c.command, c.cause, c.status, c.attempts, c.last_error, c.created_at, c.done_at
+           from device_commands c join gates g on g.id = c.gate_id
+          where g.tenant_id = $1 and c.gate_id = $2 order by c.created_at desc limit 200",
+    )
+    .bind(tenant_id)
+    .bind(gate_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Lists a `device_silent` anomaly for every camera silent past its heartbeat window that has
+/// no open one yet. One statement, so two replicas cannot both list the same silence.
+pub async fn flag_silent_devices(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
+    sqlx::query(
+        "insert into anomalies (id, tenant_id, lot_id, session_id, gate_id, kind, plate, detail)
+         select gen_random_uuid(), g.tenant_id, g.lot_id, null, g.id, 'device_silent', '',
+                'no heartbeat or event since ' || coalesce(to_char(g.last_seen_at at time zone 'UTC',
+                'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'it was set up')
+           from gates g
+          where g.vendor is not null
+            and coalesce(g.last_seen_at, g.created_at) < now() - make_interval(secs => g.heartbeat_window_s)
+            and not exists (select 1 from anomalies a
+                             where a.gate_id = g.id and a.kind = 'device_silent' and a.resolved_at is null)",
+    )
+    .execute(db)
+    .await
+    .map(|r| r.rows_affected())
+}
+
+/// Resolves the silence anomaly of a device that was heard from again.
+pub async fn resolve_silence(db: impl PgExecutor<'_>, gate_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "update anomalies set resolved_at = now(), resolved_note = 'device heard from again'
+          where gate_id = $1 and kind = 'device_silent' and resolved_at is null",
+    )
+    .bind(gate_id)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+pub struct NewManualOpen<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub gate_id: Uuid,
+    pub staff_label: &'a str,
+    pub reason: &'a str,
+    pub note: &'a str,
+    pub plate: Option<&'a str>,
+    pub session_id: Option<Uuid>,
+    pub delivery: &'a str,
+}
+
+pub async fn insert_manual_open(
+    db: impl PgExecutor<'_>,
+    m: &NewManualOpen<'_>,
+) -> sqlx::Result<ManualOpen> {
+    sqlx::query_as(&format!(
+        "insert into manual_opens (id, tenant_id, gate_id, staff_label, reason, note, plate, session_id, delivery)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning {MANUAL_OPEN_COLUMNS}"
+    ))
+    .bind(m.id)
+    .bind(m.tenant_id)
+    .bind(m.gate_id)
+    .bind(m.staff_label)
+    .bind(m.reason)
+    .bind(m.note)
+    .bind(m.plate)
+    .bind(m.session_id)
+    .bind(m.delivery)
+    .fetch_one(db)
+    .await
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct ManualOpen {
+    pub id: Uuid,
+    pub gate_id: Uuid,
+    pub staff_label: String,
+    pub reason: String,
+    pub note: String,
+    pub plate: Option<String>,
+    pub session_id: Option<Uuid>,
+    pub delivery: String,
+    pub created_at: DateTime<Utc>,
+}
+
+const MANUAL_OPEN_COLUMNS: &str =
+    "id, gate_id, staff_label, reason, note, plate, session_id, delivery, created_at";
+
+pub async fn manual_opens(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    lot_id: Uuid,
+) -> sqlx::Result<Vec<ManualOpen>> {
+    sqlx::query_as(&format!(
+        "select {MANUAL_OPEN_COLUMNS} from manual_opens
+          where tenant_id = $1 and gate_id in (select id from gates where lot_id = $2)
+          order by created_at desc limit 500"
+    ))
+    .bind(tenant_id)
+    .bind(lot_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Resolves an open anomaly of the tenant; false if there is none by that id (or it was
+/// resolved already).
+pub async fn resolve_anomaly(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+    note: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query(
+        "update anomalies set resolved_at = now(), resolved_note = $3
+          where tenant_id = $1 and id = $2 and resolved_at is null",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(note)
+    .execute(db)
+    .await
+    .map(|r| r.rows_affected() == 1)
+}
