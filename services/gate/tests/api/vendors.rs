@@ -873,3 +873,171 @@ async fn a_fail_open_lane_opens_when_the_backend_cannot_decide_and_the_stay_is_s
     let occupancy = app.occupancy(&site.lot).await;
     assert_eq!(occupancy["in_sync"], true, "{occupancy}");
 }
+
+/// One vendor's way of pushing a plate read, for the checks every format must pass.
+struct Format {
+    vendor: &'static str,
+    path: &'static str,
+    content_type: &'static str,
+    body: fn(plate: &str, id: &str, at: DateTime<Utc>) -> Vec<u8>,
+    /// Reads "barrier opens" and "amount due" off the reply (`None` where the format has none).
+    opens: fn(&Value) -> (bool, Option<String>),
+}
+
+fn formats() -> [Format; 3] {
+    [
+        Format {
+            vendor: "vzenith",
+            path: "vzenith",
+            content_type: "application/json",
+            body: |plate, id, at| {
+                let id: u32 = id.bytes().map(u32::from).sum();
+                vzenith("-", plate, id, at, false).into_bytes()
+            },
+            opens: |reply| {
+                let answer = &reply["Response_AlarmInfoPlate"];
+                (
+                    answer["info"] == "ok",
+                    answer["amount_due"].as_str().map(str::to_owned),
+                )
+            },
+        },
+        Format {
+            vendor: "dahua",
+            path: "dahua/NotificationInfo/TollgateInfo",
+            content_type: "application/json",
+            body: |plate, id, at| {
+                fill(
+                    DAHUA_TOLLGATE,
+                    &[
+                        ("SERIAL", "-".into()),
+                        ("LOCAL_TIME", local(at)),
+                        ("UUID", id.into()),
+                        ("OFFLINE", "false".into()),
+                        ("PLATE", plate.into()),
+                        ("COLOUR", "Blue".into()),
+                        ("IMAGE", image(100 * 1024)),
+                    ],
+                )
+                .into_bytes()
+            },
+            opens: |reply| {
+                (
+                    reply["OpenGate"] == true,
+                    reply["AmountDue"].as_str().map(str::to_owned),
+                )
+            },
+        },
+        Format {
+            vendor: "hikvision",
+            path: "hikvision",
+            content_type: "multipart/form-data; boundary=b0undary",
+            body: |plate, id, at| {
+                let xml = fill(
+                    HIKVISION_ANPR,
+                    &[
+                        ("SERIAL", "-".into()),
+                        ("TIME", at.to_rfc3339()),
+                        ("OFFLINE", "false".into()),
+                        ("PLATE", plate.into()),
+                        ("COLOUR", "blue".into()),
+                        ("UUID", id.into()),
+                    ],
+                );
+                multipart(&xml, "b0undary")
+            },
+            opens: |reply| {
+                let text = reply.as_str().unwrap_or_default();
+                (text.contains("<subStatusCode>ok</subStatusCode>"), None)
+            },
+        },
+    ]
+}
+
+#[tokio::test]
+async fn every_vendor_format_decides_entry_and_exit_once_and_refuses_bad_pushes() {
+    let app = spawn_app().await;
+    for (n, format) in formats().into_iter().enumerate() {
+        let site = app.site(10).await;
+        let (entry, exit) = (&site.entries[0], &site.exit);
+        for gate in [entry, exit] {
+            set_device(&app, gate, json!({"vendor": format.vendor})).await;
+        }
+        let url = |gate: &Gate| format!("/v1/vendor/{}/{}", gate.secret, format.path);
+        let plate = format!("京A1234{n}");
+        let entry_body = (format.body)(&plate, &format!("in-{n}"), ago(179));
+
+        // Entry, then the same record again: one stay.
+        for _ in 0..2 {
+            let (status, reply) =
+                push(&app, &url(entry), format.content_type, entry_body.clone()).await;
+            assert_eq!(
+                (status, (format.opens)(&reply).0),
+                (200, true),
+                "{}: {reply}",
+                format.vendor
+            );
+        }
+        assert_eq!(
+            app.open_sessions(&site.lot).await.len(),
+            1,
+            "{}",
+            format.vendor
+        );
+
+        // Exit 2 h 59 min later: ¥9.00 owed, the barrier stays shut.
+        let (status, reply) = push(
+            &app,
+            &url(exit),
+            format.content_type,
+            (format.body)(&plate, &format!("out-{n}"), Utc::now()),
+        )
+        .await;
+        let (opens, due) = (format.opens)(&reply);
+        assert_eq!((status, opens), (200, false), "{}: {reply}", format.vendor);
+        if let Some(due) = due {
+            assert_eq!(due, "9.00", "{}", format.vendor);
+        }
+        let fee: Option<rust_decimal::Decimal> =
+            sqlx::query_scalar("select fee from sessions where plate = $1")
+                .bind(&plate)
+                .fetch_one(&app.db)
+                .await
+                .unwrap_or_default();
+        assert_eq!(
+            fee.map(|f| f.to_string()),
+            Some("9.00".into()),
+            "{}",
+            format.vendor
+        );
+
+        // Unknown URL, truncated and oversized bodies: refused, nothing written.
+        let events = app.count("select count(*) from gate_events").await;
+        let (status, _) = push(
+            &app,
+            &format!("/v1/vendor/nobody/{}", format.path),
+            format.content_type,
+            entry_body.clone(),
+        )
+        .await;
+        assert_eq!(status, 401, "{}", format.vendor);
+        let (status, _) = push(
+            &app,
+            &url(entry),
+            format.content_type,
+            entry_body[..entry_body.len() / 3].to_vec(),
+        )
+        .await;
+        assert_eq!(status, 400, "{}", format.vendor);
+        let mut huge = entry_body.clone();
+        huge.resize(3 * 1024 * 1024, b' ');
+        let (status, _) = push(&app, &url(entry), format.content_type, huge).await;
+        assert_eq!(status, 413, "{}", format.vendor);
+        assert_eq!(
+            app.count("select count(*) from gate_events").await,
+            events,
+            "{}",
+            format.vendor
+        );
+    }
+}

@@ -73,28 +73,30 @@ fn alert_xml(body: &[u8], content_type: &str) -> Result<String, String> {
     let stream =
         futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
     let mut parts = multer::Multipart::new(stream, boundary);
-    // The body is all in memory: every step completes at once.
-    loop {
-        let part = parts
-            .next_field()
-            .now_or_never()
-            .ok_or("multipart body could not be read")?
-            .map_err(|e| format!("multipart body is malformed: {e}"))?
-            .ok_or("multipart body has no XML part")?;
+    // The body is all in memory: every step completes at once. Every part is read, so that a
+    // truncated body is refused even when its XML part came whole.
+    let mut xml = None;
+    while let Some(part) = parts
+        .next_field()
+        .now_or_never()
+        .ok_or("multipart body could not be read")?
+        .map_err(|e| format!("multipart body is malformed: {e}"))?
+    {
         let is_xml = part
             .content_type()
             .is_some_and(|t| t.essence_str().ends_with("xml"))
             || part.file_name().is_some_and(|n| n.ends_with(".xml"))
             || part.name().is_some_and(|n| n.ends_with(".xml"));
-        if is_xml {
-            let xml = part
-                .bytes()
-                .now_or_never()
-                .ok_or("multipart body could not be read")?
-                .map_err(|e| format!("the XML part is malformed: {e}"))?;
-            return Ok(text(&xml));
+        let content = part
+            .bytes()
+            .now_or_never()
+            .ok_or("multipart body could not be read")?
+            .map_err(|e| format!("multipart body is malformed: {e}"))?;
+        if is_xml && xml.is_none() {
+            xml = Some(text(&content));
         }
     }
+    xml.ok_or_else(|| "multipart body has no XML part".to_owned())
 }
 
 fn capture_time(text: &str, gate: &GateContext) -> Result<DateTime<Utc>, String> {
