@@ -50,6 +50,9 @@ pub fn test_settings() -> Settings {
     settings.provider_secret = Some(format!("provider-{id}"));
     // The tests' webhook receivers listen on loopback.
     settings.webhook_private_hosts = true;
+    // Decisions are never cut short by a loaded test machine; the fail-policy tests set their
+    // own budget.
+    settings.gate_decision_budget_ms = 60_000;
     settings
 }
 

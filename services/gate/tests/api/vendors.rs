@@ -864,11 +864,19 @@ async fn a_fail_open_lane_opens_when_the_backend_cannot_decide_and_the_stay_is_s
     assert!(anomaly_kinds(&app, &site.lot, "open")
         .await
         .contains(&"fail_open".to_owned()));
-    let (status, body) = app.read(&site.exit, "京C11111", Utc::now()).await;
+    // Billed by the real times. (Asked through the staff quote, not a gate read: this app's
+    // 300 ms decision budget is for the held-up reads above, not for a loaded test machine.)
+    let (status, quote) = app
+        .staff(
+            "GET",
+            &format!("/v1/admin/sessions/{}/quote", str_of(&sessions[0], "id")),
+            None,
+        )
+        .await;
     assert_eq!(
-        (status, str_of(&body, "amount_due")),
+        (status, str_of(&quote, "amount_due")),
         (200, "6.00"),
-        "billed by the real times: {body}"
+        "billed by the real times: {quote}"
     );
     let occupancy = app.occupancy(&site.lot).await;
     assert_eq!(occupancy["in_sync"], true, "{occupancy}");
