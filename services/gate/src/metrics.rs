@@ -130,13 +130,14 @@ pub fn spawn_occupancy_refresh(
                 Ok(lots) => lots,
                 Err(_) => continue,
             };
+            // Counts only: reading every plate inside every lot made this sweep's cost grow
+            // with the cars parked, on the connection the gates use.
             for lot in lots {
-                let Ok(view) = occupancy.view(lot).await else {
+                let Ok(counts) = occupancy.counts(lot).await else {
                     continue;
                 };
                 let lot = lot.to_string();
-                set_occupancy(&lot, "capacity", view.visitor_capacity);
-                for (pool, count) in &view.counts {
+                for (pool, count) in &counts {
                     set_occupancy(&lot, pool, *count);
                 }
             }

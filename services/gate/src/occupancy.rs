@@ -305,6 +305,16 @@ impl Occupancy {
         Ok(())
     }
 
+    /// The lot's counts only (`capacity` and one per pool), without the plates inside: what
+    /// the metrics need, one small hash per lot.
+    pub async fn counts(&self, lot: Uuid) -> redis::RedisResult<BTreeMap<String, i64>> {
+        let (occ, _) = self.keys(lot);
+        redis::cmd("HGETALL")
+            .arg(occ)
+            .query_async(&mut self.redis.clone())
+            .await
+    }
+
     pub async fn view(&self, lot: Uuid) -> redis::RedisResult<LotView> {
         let (occ, plates) = self.keys(lot);
         let mut con = self.redis.clone();
