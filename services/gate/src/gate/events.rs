@@ -715,25 +715,63 @@ async fn exit(
     .await?;
     tx.commit().await?;
 
-    if opens && session.origin == "entry" {
-        let plate = Plate::parse(&session.plate).map_err(|e| ApiError::Internal(e.into()))?;
-        let pool = parkshare_domain::decision::Pool::parse(&session.pool).ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!(
-                "session {} has pool {}",
-                session.id,
-                session.pool
-            ))
-        })?;
-        // The exit is durable; a failed release only leaves Redis behind until the next rebuild.
-        if let Err(e) = state
-            .occupancy
-            .release(gate.lot_id, &plate, pool, None)
-            .await
-        {
-            tracing::error!(lot_id = %gate.lot_id, error = %e, "exit committed but Redis release failed");
-        }
+    if opens {
+        release_after_exit(state, gate, &session).await;
     }
     Ok(response)
+}
+
+/// Gives the place of a stay that has durably left back in Redis. Only stays opened by an
+/// entry hold one. A failure only leaves Redis behind until the next rebuild.
+pub(super) async fn release_after_exit(state: &AppState, gate: &GateContext, session: &Session) {
+    if session.origin != "entry" {
+        return;
+    }
+    let (Ok(plate), Some(pool)) = (
+        Plate::parse(&session.plate),
+        parkshare_domain::decision::Pool::parse(&session.pool),
+    ) else {
+        tracing::error!(session_id = %session.id, "stored stay has an unreadable plate or pool");
+        return;
+    };
+    if let Err(e) = state
+        .occupancy
+        .release(gate.lot_id, &plate, pool, None)
+        .await
+    {
+        tracing::error!(lot_id = %gate.lot_id, error = %e, "exit committed but Redis release failed");
+    }
+}
+
+/// Opens the record of a stay seen only at its exit: a visitor with no entry time.
+pub(super) async fn insert_entryless(
+    tx: &mut PgConnection,
+    gate: &GateContext,
+    ev: &Event,
+    origin: &str,
+    tariff_version_id: Option<Uuid>,
+) -> sqlx::Result<Uuid> {
+    let session_id = Uuid::new_v4();
+    sessions::insert_session(
+        tx,
+        &NewSession {
+            id: session_id,
+            tenant_id: gate.tenant_id,
+            compound_id: gate.compound_id,
+            lot_id: gate.lot_id,
+            plate: ev.plate.as_str(),
+            vehicle_class: ev.class.unwrap_or(VehicleClass::Small).as_str(),
+            kind: SessionKind::Visitor.as_str(),
+            pool: SessionKind::Visitor.pool().as_str(),
+            origin,
+            entered_at: None,
+            entry_gate_id: None,
+            tariff_version_id,
+            space_id: None,
+        },
+    )
+    .await?;
+    Ok(session_id)
 }
 
 /// The unique open session whose plate differs from the read by one confusable character.
@@ -782,26 +820,8 @@ async fn no_entry_record(
         tx.commit().await?;
         return Ok(response);
     };
-    let session_id = Uuid::new_v4();
-    sessions::insert_session(
-        &mut *tx,
-        &NewSession {
-            id: session_id,
-            tenant_id: gate.tenant_id,
-            compound_id: gate.compound_id,
-            lot_id: gate.lot_id,
-            plate: ev.plate.as_str(),
-            vehicle_class: ev.class.unwrap_or(VehicleClass::Small).as_str(),
-            kind: SessionKind::Visitor.as_str(),
-            pool: SessionKind::Visitor.pool().as_str(),
-            origin: "no_entry_record",
-            entered_at: None,
-            entry_gate_id: None,
-            tariff_version_id,
-            space_id: None,
-        },
-    )
-    .await?;
+    let session_id =
+        insert_entryless(&mut tx, gate, ev, "no_entry_record", tariff_version_id).await?;
     let bill = Bill::flat(LineCode::NoEntryFee, fee, "无入场记录");
     let decision = exit_decision(SessionKind::Visitor, fee, Money::ZERO);
     let bill_json = serde_json::to_value(&bill).map_err(|e| ApiError::Internal(e.into()))?;

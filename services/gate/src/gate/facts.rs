@@ -22,8 +22,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::events::{
-    anomaly, as_duplicate, begin_for_plate, confusable_session, exempt_class, record_answer,
-    Answer, Event, Failure,
+    anomaly, as_duplicate, begin_for_plate, confusable_session, exempt_class, insert_entryless,
+    record_answer, release_after_exit, Answer, Event, Failure,
 };
 use crate::billing::{self, LotRules, Priced};
 use crate::error::ApiError;
@@ -339,17 +339,7 @@ async fn close(
     }
     let response = recorded(&mut tx, gate, ev, Some(stay.id), owed, Some(&priced)).await?;
     tx.commit().await?;
-    if stay.origin == "entry" {
-        if let Some(pool) = parkshare_domain::decision::Pool::parse(&stay.pool) {
-            if let Err(e) = state
-                .occupancy
-                .release(gate.lot_id, &ev.plate, pool, None)
-                .await
-            {
-                tracing::error!(lot_id = %gate.lot_id, error = %e, "recorded exit not released in Redis");
-            }
-        }
-    }
+    release_after_exit(state, gate, &stay).await;
     Ok(response)
 }
 
@@ -360,26 +350,7 @@ async fn entryless(
     gate: &GateContext,
     ev: &Event,
 ) -> Result<serde_json::Value, Failure> {
-    let session_id = Uuid::new_v4();
-    sessions::insert_session(
-        &mut *tx,
-        &NewSession {
-            id: session_id,
-            tenant_id: gate.tenant_id,
-            compound_id: gate.compound_id,
-            lot_id: gate.lot_id,
-            plate: ev.plate.as_str(),
-            vehicle_class: ev.class.unwrap_or(VehicleClass::Small).as_str(),
-            kind: SessionKind::Visitor.as_str(),
-            pool: SessionKind::Visitor.pool().as_str(),
-            origin: "offline_exit",
-            entered_at: None,
-            entry_gate_id: None,
-            tariff_version_id: None,
-            space_id: None,
-        },
-    )
-    .await?;
+    let session_id = insert_entryless(&mut tx, gate, ev, "offline_exit", None).await?;
     let bill = Bill::flat(LineCode::NoEntryFee, Money::ZERO, "入场记录待补");
     let bill_json = serde_json::to_value(&bill).map_err(|e| ApiError::Internal(e.into()))?;
     sessions::bill_session(

@@ -17,7 +17,7 @@ use chrono::{NaiveDateTime, TimeZone};
 use parkshare_domain::plate::PlateColour;
 use serde_json::{json, Value};
 
-use super::{handle, plate_text, text, Push, Read, Reply, Vendor};
+use super::{fallback_id, handle, plate_text, text, Push, Read, Reply, Vendor};
 use crate::startup::AppState;
 use crate::store::registry::GateContext;
 
@@ -77,12 +77,7 @@ impl Vendor for Dahua {
         let serial = snap["DeviceID"].as_str().map(|s| s.trim().to_owned());
         let device_event_id = match snap["UUID"].as_str().filter(|u| !u.trim().is_empty()) {
             Some(uuid) => uuid.trim().to_owned(),
-            None => format!(
-                "{}/{}/{}",
-                serial.as_deref().unwrap_or("-"),
-                time.trim(),
-                plate.trim()
-            ),
+            None => fallback_id(serial.as_deref(), time, plate),
         };
         Ok(Push::Read(Read {
             serial,

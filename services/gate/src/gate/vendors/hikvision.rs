@@ -16,7 +16,7 @@ use futures_util::FutureExt;
 use parkshare_domain::plate::PlateColour;
 use serde::Deserialize;
 
-use super::{handle, plate_text, text, Push, Read, Reply, Vendor};
+use super::{fallback_id, handle, plate_text, text, Push, Read, Reply, Vendor};
 use crate::startup::AppState;
 use crate::store::registry::{DeviceLogin, GateContext};
 
@@ -136,12 +136,7 @@ impl Vendor for Hikvision {
         let captured_at = capture_time(&time, gate)?;
         let device_event_id = match alert.uuid.filter(|u| !u.trim().is_empty()) {
             Some(uuid) => uuid.trim().to_owned(),
-            None => format!(
-                "{}/{}/{}",
-                serial.as_deref().unwrap_or("-"),
-                time.trim(),
-                plate.trim()
-            ),
+            None => fallback_id(serial.as_deref(), &time, &plate),
         };
         Ok(Push::Read(Read {
             serial,

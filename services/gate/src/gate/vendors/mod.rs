@@ -274,6 +274,12 @@ async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, Reply> {
     Ok(body)
 }
 
+/// The record id of a read whose firmware sends none: the device, its capture time and the
+/// plate, which a repeated push repeats.
+pub fn fallback_id(serial: Option<&str>, time: &str, plate: &str) -> String {
+    format!("{}/{}/{}", serial.unwrap_or("-"), time.trim(), plate.trim())
+}
+
 /// Text from a camera: UTF-8, or GBK where it is not valid UTF-8.
 pub fn text(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
