@@ -347,7 +347,9 @@ pub(super) async fn record_answer(
     answer: &Answer<'_>,
     priced: Option<&Priced>,
 ) -> Result<serde_json::Value, Failure> {
-    let event_id = Uuid::new_v4();
+    // Time-ordered ids: gate events and stays are the tables that grow without end, and
+    // random keys would scatter every insert over their primary-key indexes.
+    let event_id = Uuid::now_v7();
     let decision = GateDecision {
         event_id,
         gate_id: gate.gate_id,
@@ -590,7 +592,7 @@ async fn try_entry(
             .or(facts.vehicle_class.as_deref().and_then(VehicleClass::parse));
         let tariff_version_id =
             tariffs::version_id_in_force(&mut *tx, gate.lot_id, ev.captured_at).await?;
-        let session_id = Uuid::new_v4();
+        let session_id = Uuid::now_v7();
         sessions::insert_session(
             &mut *tx,
             &NewSession {
@@ -751,7 +753,7 @@ pub(super) async fn insert_entryless(
     origin: &str,
     tariff_version_id: Option<Uuid>,
 ) -> sqlx::Result<Uuid> {
-    let session_id = Uuid::new_v4();
+    let session_id = Uuid::now_v7();
     sessions::insert_session(
         tx,
         &NewSession {

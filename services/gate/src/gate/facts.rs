@@ -190,7 +190,7 @@ async fn entry(
     let class = ev
         .class
         .or(facts.vehicle_class.as_deref().and_then(VehicleClass::parse));
-    let session_id = Uuid::new_v4();
+    let session_id = Uuid::now_v7();
     sessions::insert_session(
         &mut *tx,
         &NewSession {
