@@ -48,7 +48,7 @@ start_server() {
 start_server
 if [[ "${FILLER_LOTS:-0}" != 0 || "${FILLER_SESSIONS:-0}" != 0 ]]; then
   # Filler: idle lots, and closed stays with their gate events, in a compound of their own.
-  target/release/parkshare-load --host http://127.0.0.1:18080 --compounds 1 --lots-per-compound 1 \
+  target/release/parkshare-load --host http://127.0.0.1:18080 --compounds 1 --lots-per-compound 2 \
     run --rate 5 --seconds 1 > /dev/null
   psql "$PARKSHARE_DATABASE_URL" -v ON_ERROR_STOP=1 -q <<SQL
 insert into lots (id, tenant_id, compound_id, name, visitor_capacity, tariff)
@@ -68,15 +68,21 @@ insert into gate_events (id, gate_id, device_event_id, plate, direction, capture
                          action, reason, response)
 select gen_random_uuid(), entry_gate_id, 'filler-' || id, plate, 'entry', entered_at, id, 'open',
        'visitor_admitted', '{}'::jsonb from s;
-analyze;
 SQL
+  # As a system that has held them for a while would be: vacuumed, statistics current.
+  psql "$PARKSHARE_DATABASE_URL" -qc 'vacuum analyze'
+  # …and with the filler's writes already on disk, not flushed by a checkpoint mid-run.
+  psql "$PARKSHARE_DATABASE_URL" -qc 'checkpoint'
   # Restart so that the start-up rebuild covers the filler lots too.
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
   start_server
 fi
 
 if [[ "${PERF:-0}" == 1 ]]; then
-  (sleep 25; perf record -F 499 -g -p "$server_pid" -o "load-tests/perf-${RUN_ID}.data" -- sleep 15 >/dev/null 2>&1 || true) &
+  # The whole machine for 15 s, once seeding is done: where the two cores go (load generator,
+  # service, Postgres, Redis), and within the service, which functions.
+  (sleep "${PERF_AFTER_S:-30}"; perf record -F 499 -a -g -o "load-tests/perf-${RUN_ID}.data" -- sleep 15 >/dev/null 2>&1 || true) &
+  perf_pid=$!
 fi
 
 set +e
@@ -85,9 +91,16 @@ status=$?
 set -e
 echo "server peak resident memory: $(grep VmHWM /proc/"$server_pid"/status | awk '{print $2, $3}')"
 echo "lots: $(psql "$PARKSHARE_DATABASE_URL" -Atc 'select count(*) from lots'), sessions stored: $(psql "$PARKSHARE_DATABASE_URL" -Atc 'select count(*) from sessions')"
-if [[ "${PERF:-0}" == 1 && -f "load-tests/perf-${RUN_ID}.data" ]]; then
-  perf report -i "load-tests/perf-${RUN_ID}.data" --stdio --no-children --percent-limit 1.5 \
-    --sort dso,symbol 2>/dev/null | grep -v '^$' | head -60 > load-tests/perf.txt || true
+if [[ "${PERF:-0}" == 1 ]]; then
+  wait "$perf_pid" || true
+  {
+    echo "## CPU by process (thread names), all cores"
+    perf report -i "load-tests/perf-${RUN_ID}.data" --stdio --no-children --sort comm -g none \
+      --percent-limit 1 2>/dev/null | grep '%'
+    echo "## by process, library and function (self time)"
+    perf report -i "load-tests/perf-${RUN_ID}.data" --stdio --no-children --sort comm,dso,symbol \
+      -g none --percent-limit 0.6 2>/dev/null | grep '%' | sed 's/[[:space:]-]*$//' | head -45
+  } > load-tests/perf.txt || true
   rm -f "load-tests/perf-${RUN_ID}.data"
 fi
 rm -f "load-tests/server-${RUN_ID}.log"

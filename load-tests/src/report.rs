@@ -62,14 +62,15 @@ impl Report {
     /// One line for a step of the search or a run.
     pub fn line(&self) -> String {
         format!(
-            "{:>8.0}/s asked {:>8.0}/s done  p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  max {:>8.2} ms  errors {}",
+            "{:>8.0}/s asked {:>8.0}/s done  p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  max {:>8.2} ms  errors {} {:?}",
             self.target_rate,
             self.achieved_rate,
             self.p50_ms,
             self.p99_ms,
             self.p999_ms,
             self.max_ms,
-            self.error_count()
+            self.error_count(),
+            self.errors
         )
     }
 }

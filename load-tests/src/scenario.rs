@@ -33,6 +33,9 @@ use crate::seed::{Lane, Lot, World};
 pub enum Mix {
     /// Cars through the gate API.
     Cars,
+    /// The same cars, but every visitor stays within the free minutes: no quote, no
+    /// payment, only the gate core's own work.
+    FreeStays,
     /// `GET /healthz` of the same server: the ceiling of a trivial JSON endpoint.
     Trivial,
 }
@@ -62,11 +65,21 @@ struct Recorder {
 
 struct Run {
     world: World,
+    free_stays: bool,
     interval: Duration,
     t0: Instant,
     next: AtomicU64,
+    /// Slots in the run: `rate × seconds`; later requests are not sent.
+    slots: u64,
+    /// When the last answer came, in microseconds after `t0`.
+    last_answer_us: AtomicU64,
     rec: Recorder,
 }
+
+/// Time the run takes before its first slot: goose starts its users.
+const WARM_UP: Duration = Duration::from_millis(1500);
+/// Time after the last slot for the answers still on their way.
+const DRAIN: Duration = Duration::from_secs(5);
 
 static CURRENT: Mutex<Option<Arc<Run>>> = Mutex::new(None);
 
@@ -75,12 +88,18 @@ fn current() -> Option<Arc<Run>> {
 }
 
 impl Run {
-    /// Waits for the next request slot; returns its scheduled start.
-    async fn slot(&self) -> Instant {
+    /// Waits for the next request slot; returns its scheduled start, or `None` when the
+    /// run's slots are all taken.
+    async fn slot(&self) -> Option<Instant> {
         let k = self.next.fetch_add(1, Ordering::Relaxed);
+        if k >= self.slots {
+            // Nothing more to send: idle until goose stops the users.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return None;
+        }
         let at = self.t0 + self.interval.mul_f64(k as f64);
         tokio::time::sleep_until(at.into()).await;
-        at
+        Some(at)
     }
 
     fn count(&self, map: &Mutex<BTreeMap<String, u64>>, key: String) {
@@ -99,6 +118,8 @@ impl Run {
 
     fn latency(&self, scheduled: Instant) {
         let micros = u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let since_t0 = u64::try_from(self.t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.last_answer_us.fetch_max(since_t0, Ordering::Relaxed);
         if let Ok(mut h) = self.rec.latency.lock() {
             h.saturating_record(micros.max(1));
         }
@@ -109,10 +130,12 @@ impl Run {
 pub async fn attack(world: &World, config: &AttackConfig) -> anyhow::Result<Report> {
     let run = Arc::new(Run {
         world: world.clone(),
+        free_stays: config.mix == Mix::FreeStays,
         interval: Duration::from_secs_f64(1.0 / config.rate.max(0.001)),
-        // Users are all started within the first second; the schedule starts after.
-        t0: Instant::now() + Duration::from_millis(1500),
+        t0: Instant::now() + WARM_UP,
         next: AtomicU64::new(0),
+        slots: (config.rate * config.seconds as f64).round() as u64,
+        last_answer_us: AtomicU64::new(0),
         rec: Recorder {
             latency: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
             outcomes: Mutex::new(BTreeMap::new()),
@@ -124,7 +147,7 @@ pub async fn attack(world: &World, config: &AttackConfig) -> anyhow::Result<Repo
         *slot = Some(run.clone());
     }
     let scenario = match config.mix {
-        Mix::Cars => scenario!("cars")
+        Mix::Cars | Mix::FreeStays => scenario!("cars")
             .register_transaction(transaction!(car).set_name("car"))
             .set_wait_time(Duration::ZERO, Duration::ZERO)?,
         Mix::Trivial => scenario!("trivial")
@@ -137,7 +160,10 @@ pub async fn attack(world: &World, config: &AttackConfig) -> anyhow::Result<Repo
             .set_default(GooseDefault::Host, world.base_url.as_str())?
             .set_default(GooseDefault::Users, config.users)?
             .set_default(GooseDefault::IncreaseRate, "1000")?
-            .set_default(GooseDefault::RunTime, config.seconds + 2)?
+            .set_default(
+                GooseDefault::RunTime,
+                usize::try_from((WARM_UP + DRAIN).as_secs()).unwrap_or(7) + config.seconds,
+            )?
             .set_default(GooseDefault::NoTelnet, true)?
             .set_default(GooseDefault::NoWebSocket, true)?
             .set_default(GooseDefault::NoResetMetrics, true)?
@@ -157,10 +183,12 @@ pub async fn attack(world: &World, config: &AttackConfig) -> anyhow::Result<Repo
     let outcomes = run.rec.outcomes.lock().map_err(|_| poisoned())?.clone();
     let errors = run.rec.errors.lock().map_err(|_| poisoned())?.clone();
     let acked = run.rec.acked.lock().map_err(|_| poisoned())?.clone();
+    // The run lasted its scheduled seconds, or until its last answer if that came later.
+    let last_answer = run.last_answer_us.load(Ordering::Relaxed) as f64 / 1e6;
     Ok(Report::new(
         config.mix,
         config.rate,
-        config.seconds as f64,
+        last_answer.max(config.seconds as f64),
         &latency,
         outcomes,
         errors,
@@ -172,7 +200,9 @@ async fn trivial(user: &mut GooseUser) -> TransactionResult {
     let Some(run) = current() else {
         return Ok(());
     };
-    let scheduled = run.slot().await;
+    let Some(scheduled) = run.slot().await else {
+        return Ok(());
+    };
     let answer = user.get("/healthz").await?;
     run.latency(scheduled);
     match answer.response {
@@ -218,7 +248,9 @@ async fn read(
         .set_request_builder(builder)
         .name(name)
         .build();
-    let scheduled = run.slot().await;
+    let Some(scheduled) = run.slot().await else {
+        return Ok(None);
+    };
     let mut answer = user.request(request).await?;
     let result = match answer.response {
         Ok(response) => {
@@ -305,27 +337,28 @@ async fn car(user: &mut GooseUser) -> TransactionResult {
         let peak = run.world.peak_lots();
         let ordinary = run.world.ordinary_lots();
         let roll = rng.gen_range(0..100);
-        let (lot, driver): (&Lot, Driver) = if roll < 12 && !peak.is_empty() {
-            (peak[rng.gen_range(0..peak.len())], Driver::Commuter)
-        } else {
-            let lot = ordinary[rng.gen_range(0..ordinary.len())];
-            let driver = match roll {
-                // Each user drives its own permit holder's car: never two at once.
-                12..=21 if lot.permit_plates.len() > me => {
-                    Driver::Permit(lot.permit_plates[me].clone())
-                }
-                22..=24 => Driver::Emergency,
-                _ => Driver::Visitor {
-                    stay_min: if rng.gen_bool(0.2) {
-                        rng.gen_range(2..14)
-                    } else {
-                        rng.gen_range(30..300)
+        let (lot, driver): (&Lot, Driver) =
+            if !peak.is_empty() && (roll < 12 || ordinary.is_empty()) {
+                (peak[rng.gen_range(0..peak.len())], Driver::Commuter)
+            } else {
+                let lot = ordinary[rng.gen_range(0..ordinary.len())];
+                let driver = match roll {
+                    // Each user drives its own permit holder's car: never two at once.
+                    12..=21 if lot.permit_plates.len() > me => {
+                        Driver::Permit(lot.permit_plates[me].clone())
+                    }
+                    22..=24 => Driver::Emergency,
+                    _ => Driver::Visitor {
+                        stay_min: if run.free_stays || rng.gen_bool(0.2) {
+                            rng.gen_range(2..14)
+                        } else {
+                            rng.gen_range(30..300)
+                        },
+                        prepays: !run.free_stays && rng.gen_bool(0.5),
                     },
-                    prepays: rng.gen_bool(0.5),
-                },
+                };
+                (lot, driver)
             };
-            (lot, driver)
-        };
         let (plate, kind) = match &driver {
             Driver::Permit(plate) => (plate.clone(), None),
             Driver::Emergency => (plates::emergency(&mut rng), None),
