@@ -92,19 +92,14 @@ pub async fn decide_in_time(
     gate: &GateContext,
     event: Event,
 ) -> Result<serde_json::Value, ApiError> {
-    let key = (gate.gate_id, event.device_event_id.clone());
-    if let Ok(mut running) = state.lanes.in_flight.lock() {
-        running.insert(key.clone());
-    }
+    let running = Running::start(state.clone(), gate.gate_id, &event.device_event_id);
     let task = {
         let (state, gate) = (state.clone(), gate.clone());
         let event = event.clone();
         tokio::spawn(async move {
-            let decided = decide(&state, &gate, &event).await;
-            if let Ok(mut running) = state.lanes.in_flight.lock() {
-                running.remove(&key);
-            }
-            decided
+            // Dropped when the decision ends, however it ends (a panic included).
+            let _running = running;
+            decide(&state, &gate, &event).await
         })
     };
     let failure = match tokio::time::timeout(state.lanes.budget, task).await {
@@ -126,6 +121,30 @@ pub async fn decide_in_time(
     }
     queue_fail_open(state, gate, &event).await;
     Ok(fail_open_answer(gate, &event))
+}
+
+/// A decision in progress, listed in [`Lanes`] until dropped.
+struct Running {
+    state: web::Data<AppState>,
+    key: (Uuid, String),
+}
+
+impl Running {
+    fn start(state: web::Data<AppState>, gate_id: Uuid, device_event_id: &str) -> Running {
+        let key = (gate_id, device_event_id.to_owned());
+        if let Ok(mut running) = state.lanes.in_flight.lock() {
+            running.insert(key.clone());
+        }
+        Running { state, key }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.state.lanes.in_flight.lock() {
+            running.remove(&self.key);
+        }
+    }
 }
 
 fn fail_open_answer(gate: &GateContext, event: &Event) -> serde_json::Value {
