@@ -387,7 +387,11 @@ async fn car(user: &mut GooseUser) -> TransactionResult {
         Driver::Permit(_) | Driver::Emergency => 90,
         Driver::Commuter => 0,
     };
-    let entered_at = Utc::now() - chrono::Duration::minutes(stay);
+    // Half a minute off the whole minutes, so that no price step (every 15 min or hour from
+    // entry) falls between a quote and the payment or read that follows it: the service bills
+    // a paid stay at the payment's instant, so a step crossed in those milliseconds would
+    // refuse a car that paid what it was shown (see load-tests/README.md).
+    let entered_at = Utc::now() - chrono::Duration::minutes(stay) - chrono::Duration::seconds(30);
     let entry_id = format!("{car_id}-in");
     let lane = &lot.entries[lane_index];
     let Some(entry) = read(&run, user, ("entry", lane), &car, entered_at, &entry_id).await? else {

@@ -1,5 +1,5 @@
 //! The suite's smoke run, part of CI so that it cannot rot: the real service on a random port
-//! (fresh database, own Redis prefix), a few seconds of the car mix at a low rate, then the
+//! (fresh database, own Redis prefix), five seconds of the car mix at a low rate, then the
 //! verification. It checks correctness only — never how fast.
 
 use std::net::TcpListener;
@@ -35,7 +35,9 @@ async fn a_short_run_of_the_car_mix_is_verified_correct() {
     tokio::spawn(server);
 
     let world = seed(&SeedConfig {
-        peak_capacity: 5,
+        // One place: with ~120 cars of which 12 % head for the peak lot, it fills in all but
+        // about one run in 10⁵.
+        peak_capacity: 1,
         permit_holders: 16,
         ..SeedConfig::small(&base_url, &format!("operator-{id}"))
     })
@@ -45,8 +47,8 @@ async fn a_short_run_of_the_car_mix_is_verified_correct() {
         &world,
         &AttackConfig {
             mix: Mix::Cars,
-            rate: 40.0,
-            seconds: 4,
+            rate: 60.0,
+            seconds: 5,
             users: 16,
             report_file: None,
             goose_tables: false,
@@ -64,7 +66,7 @@ async fn a_short_run_of_the_car_mix_is_verified_correct() {
             .map(|(_, n)| n)
             .sum()
     };
-    assert!(report.requests >= 60, "{report:?}");
+    assert!(report.requests >= 150, "{report:?}");
     assert!(seen("entry:visitor_admitted") > 0, "{report:?}");
     assert!(seen("exit:") > 0, "{report:?}");
     assert!(
