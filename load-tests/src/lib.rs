@@ -2,10 +2,10 @@
 //!
 //! - [`seed`]: a tenant, compounds, lots and their gates, permit holders, through the real
 //!   admin API;
-//! - [`attack`]: one goose run at a fixed arrival rate (goose's request throttle, with enough
-//!   users that none waits on a slow answer, and its coordinated-omission mitigation on),
-//!   cars entering and leaving the real gate API; every gate request is also timed here in
-//!   microseconds into an HDR histogram (goose's own figures are whole milliseconds);
+//! - [`attack`]: one goose run at a fixed arrival rate, open loop: every request has a
+//!   scheduled slot, and its latency is timed from that slot in microseconds into an HDR
+//!   histogram (goose's own figures are whole milliseconds and its throttle is closed-loop),
+//!   cars entering and leaving through the real gate API;
 //! - [`verify`]: after a run, Redis occupancy equals the open sessions in Postgres, every
 //!   acknowledged decision is in Postgres, no lot holds more visitors than its capacity.
 
