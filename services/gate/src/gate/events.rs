@@ -212,7 +212,7 @@ pub async fn post_event(
         });
     }
     let event = Event::parse(&body, Utc::now())?;
-    super::lanes::heard_from(&state, gate.gate_id).await;
+    super::lanes::traffic(&state, gate.gate_id);
     let response = super::lanes::decide_in_time(&state, &gate, event).await?;
     Ok(HttpResponse::Ok().json(response))
 }

@@ -19,8 +19,8 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::registry::{self, GateContext};
 
-/// A device's `last_seen_at` is written at most this often (traffic would otherwise write it
-/// on every event).
+/// Traffic writes a device's `last_seen_at` at most this often (it would otherwise write it on
+/// every event).
 const TOUCH_EVERY: Duration = Duration::from_secs(10);
 /// Attempts at a device call: the car is waiting at the barrier, so only a quick retry.
 const DEVICE_CALL_ATTEMPTS: u32 = 2;
@@ -49,27 +49,40 @@ impl Lanes {
     }
 }
 
-/// Records that a device was heard from (a heartbeat or an event).
-pub async fn heard_from(state: &AppState, gate_id: Uuid) {
-    let due = match state.lanes.last_touch.lock() {
-        Ok(mut seen) => {
-            let now = Instant::now();
-            let due = seen
-                .get(&gate_id)
-                .is_none_or(|at| now.duration_since(*at) >= TOUCH_EVERY);
-            if due {
-                seen.insert(gate_id, now);
-            }
-            due
-        }
-        Err(_) => true,
+/// Whether this gate's `last_seen_at` is due for a write (at most every [`TOUCH_EVERY`]).
+fn touch_due(state: &AppState, gate_id: Uuid) -> bool {
+    let Ok(mut seen) = state.lanes.last_touch.lock() else {
+        return true;
     };
+    let now = Instant::now();
+    let due = seen
+        .get(&gate_id)
+        .is_none_or(|at| now.duration_since(*at) >= TOUCH_EVERY);
     if due {
-        let touched = registry::touch_gate(&state.db, gate_id).await;
-        let resolved = crate::store::devices::resolve_silence(&state.db, gate_id).await;
-        if let Err(e) = touched.and(resolved) {
-            tracing::warn!(%gate_id, error = %e, "could not record that the device was heard from");
-        }
+        seen.insert(gate_id, now);
+    }
+    due
+}
+
+async fn touch(state: &AppState, gate_id: Uuid) {
+    if let Err(e) = crate::store::devices::heard_from(&state.db, gate_id).await {
+        tracing::warn!(%gate_id, error = %e, "could not record that the device was heard from");
+    }
+}
+
+/// A heartbeat (a few a minute at most): always written, and the device is online once this
+/// returns.
+pub async fn heartbeat(state: &AppState, gate_id: Uuid) {
+    touch_due(state, gate_id);
+    touch(state, gate_id).await;
+}
+
+/// Traffic from a device also says it is alive; recorded in the background, off the
+/// decision's path.
+pub fn traffic(state: &web::Data<AppState>, gate_id: Uuid) {
+    if touch_due(state, gate_id) {
+        let state = state.clone();
+        tokio::spawn(async move { touch(&state, gate_id).await });
     }
 }
 
@@ -92,7 +105,10 @@ pub async fn decide_in_time(
     gate: &GateContext,
     event: Event,
 ) -> Result<serde_json::Value, ApiError> {
-    let running = Running::start(state.clone(), gate.gate_id, &event.device_event_id);
+    // Only a fail-open lane's passage ever waits for its late decision.
+    let running = gate
+        .fail_open
+        .then(|| Running::start(state.clone(), gate.gate_id, &event.device_event_id));
     let task = {
         let (state, gate) = (state.clone(), gate.clone());
         let event = event.clone();

@@ -105,11 +105,12 @@ pub async fn flag_silent_devices(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
     .map(|r| r.rows_affected())
 }
 
-/// Resolves the silence anomaly of a device that was heard from again.
-pub async fn resolve_silence(db: impl PgExecutor<'_>, gate_id: Uuid) -> sqlx::Result<()> {
+/// Marks a device heard from, and resolves its silence anomaly if it had one: one statement.
+pub async fn heard_from(db: impl PgExecutor<'_>, gate_id: Uuid) -> sqlx::Result<()> {
     sqlx::query(
-        "update anomalies set resolved_at = now(), resolved_note = 'device heard from again'
-          where gate_id = $1 and kind = 'device_silent' and resolved_at is null",
+        "with touched as (update gates set last_seen_at = now() where id = $1 returning id)
+         update anomalies set resolved_at = now(), resolved_note = 'device heard from again'
+          where gate_id = (select id from touched) and kind = 'device_silent' and resolved_at is null",
     )
     .bind(gate_id)
     .execute(db)

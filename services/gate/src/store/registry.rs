@@ -461,15 +461,6 @@ pub async fn gate(
     .await
 }
 
-/// Marks a device heard from.
-pub async fn touch_gate(db: impl PgExecutor<'_>, gate_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("update gates set last_seen_at = now() where id = $1")
-        .bind(gate_id)
-        .execute(db)
-        .await
-        .map(drop)
-}
-
 pub async fn insert_gate(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,

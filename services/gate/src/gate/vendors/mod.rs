@@ -183,15 +183,18 @@ async fn handle_inner<V: Vendor>(
             ));
         }
     }
-    lanes::heard_from(state, gate.gate_id).await;
     match push {
         Push::Heartbeat { .. } => {
+            lanes::heartbeat(state, gate.gate_id).await;
             let open = crate::store::devices::take_pending_open(&state.db, gate.gate_id)
                 .await
                 .map_err(|e| Reply::from_error(&e.into()))?;
             Ok(Reply::Heartbeat { open })
         }
-        Push::Read(read) => decide_read::<V>(state, &gate, read).await,
+        Push::Read(read) => {
+            lanes::traffic(state, gate.gate_id);
+            decide_read::<V>(state, &gate, read).await
+        }
     }
 }
 
