@@ -29,7 +29,7 @@ use crate::error::{is_unique_violation, ApiError};
 use crate::occupancy::{Occupy, RebuildMode};
 use crate::sharing::gate as shared;
 use crate::startup::AppState;
-use crate::store::registry::GateContext;
+use crate::store::registry::{GateContext, PlateFactsRow};
 use crate::store::sessions::{self, NewAnomaly, NewGateEvent, NewSession, Session};
 use crate::store::tariffs;
 use crate::sync;
@@ -459,7 +459,35 @@ async fn entry(
     .into())
 }
 
-pub(super) fn exempt_class(registered: Option<&str>, plate: &Plate) -> Option<ExemptClass> {
+/// What the registry says about the read plate at the capture time, and its standing.
+/// `booking_early_min`: how early a booked plate counts as due.
+pub(super) async fn plate_standing(
+    tx: &mut PgConnection,
+    gate: &GateContext,
+    ev: &Event,
+    booking_early_min: i32,
+) -> sqlx::Result<(PlateFactsRow, Standing)> {
+    let local_date = ev.captured_at.with_timezone(&gate.time_zone).date_naive();
+    let facts = crate::store::registry::plate_facts(
+        tx,
+        gate.compound_id,
+        gate.lot_id,
+        ev.plate.as_str(),
+        local_date,
+        ev.captured_at,
+        booking_early_min,
+    )
+    .await?;
+    let standing = Standing::of(PlateFacts {
+        exempt: exempt_class(facts.exempt_class.as_deref(), &ev.plate),
+        blocklisted: facts.blocklisted,
+        valid_permit: facts.valid_permit,
+        registered_owner_vehicle: facts.vehicle_class.is_some(),
+    });
+    Ok((facts, standing))
+}
+
+fn exempt_class(registered: Option<&str>, plate: &Plate) -> Option<ExemptClass> {
     registered
         .and_then(ExemptClass::parse)
         .or(match plate.mark() {
@@ -478,23 +506,8 @@ async fn try_entry(
     if let Some(response) = replay(&mut tx, gate, ev).await? {
         return Ok(EntryOutcome::Done(response));
     }
-    let local_date = ev.captured_at.with_timezone(&gate.time_zone).date_naive();
-    let facts = crate::store::registry::plate_facts(
-        &mut *tx,
-        gate.compound_id,
-        gate.lot_id,
-        ev.plate.as_str(),
-        local_date,
-        ev.captured_at,
-        i32::try_from(gate.policy.booking_early_arrival_min).unwrap_or(0),
-    )
-    .await?;
-    let standing = Standing::of(PlateFacts {
-        exempt: exempt_class(facts.exempt_class.as_deref(), &ev.plate),
-        blocklisted: facts.blocklisted,
-        valid_permit: facts.valid_permit,
-        registered_owner_vehicle: facts.vehicle_class.is_some(),
-    });
+    let early_min = i32::try_from(gate.policy.booking_early_arrival_min).unwrap_or(0);
+    let (facts, standing) = plate_standing(&mut tx, gate, ev, early_min).await?;
     let kind = match plan_entry(standing) {
         EntryPlan::Refuse(reason) => {
             let response = record(

@@ -13,7 +13,7 @@
 //!   (unless it is the same passage: within the gate's duplicate window).
 
 use chrono::Duration;
-use parkshare_domain::decision::{plan_entry, EntryPlan, PlateFacts, SessionKind, Standing};
+use parkshare_domain::decision::{plan_entry, EntryPlan, SessionKind};
 use parkshare_domain::money::Money;
 use parkshare_domain::vehicle::VehicleClass;
 use parkshare_tariff::engine::LineCode;
@@ -22,7 +22,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::events::{
-    anomaly, as_duplicate, begin_for_plate, confusable_session, exempt_class, insert_entryless,
+    anomaly, as_duplicate, begin_for_plate, confusable_session, insert_entryless, plate_standing,
     record_answer, release_after_exit, Answer, Event, Failure,
 };
 use crate::billing::{self, LotRules, Priced};
@@ -165,23 +165,7 @@ async fn entry(
         return Ok(response);
     }
 
-    let local_date = ev.captured_at.with_timezone(&gate.time_zone).date_naive();
-    let facts = crate::store::registry::plate_facts(
-        &mut *tx,
-        gate.compound_id,
-        gate.lot_id,
-        plate,
-        local_date,
-        ev.captured_at,
-        0,
-    )
-    .await?;
-    let standing = Standing::of(PlateFacts {
-        exempt: exempt_class(facts.exempt_class.as_deref(), &ev.plate),
-        blocklisted: facts.blocklisted,
-        valid_permit: facts.valid_permit,
-        registered_owner_vehicle: facts.vehicle_class.is_some(),
-    });
+    let (facts, standing) = plate_standing(&mut tx, gate, ev, 0).await?;
     // A plate the lane would have refused is inside all the same: it stays as a visitor.
     let kind = match plan_entry(standing) {
         EntryPlan::Admit(kind) => kind,
