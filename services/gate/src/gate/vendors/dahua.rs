@@ -14,26 +14,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{NaiveDateTime, TimeZone};
-use parkshare_domain::plate::PlateColour;
 use serde_json::{json, Value};
 
-use super::{fallback_id, handle, plate_text, text, Push, Read, Reply, Vendor};
+use super::{colour_named, fallback_id, handle, json, plate_text, Push, Read, Reply, Vendor};
 use crate::startup::AppState;
 use crate::store::registry::GateContext;
 
 pub struct Dahua;
-
-fn colour(name: &str) -> Option<PlateColour> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "blue" => Some(PlateColour::Blue),
-        "yellow" => Some(PlateColour::Yellow),
-        "white" => Some(PlateColour::White),
-        "black" => Some(PlateColour::Black),
-        "green" | "shadowgreen" | "gradientgreen" => Some(PlateColour::Green),
-        "yellowgreen" | "greenyellow" => Some(PlateColour::YellowGreen),
-        _ => None,
-    }
-}
 
 fn flag(value: &Value) -> bool {
     match value {
@@ -48,8 +35,7 @@ impl Vendor for Dahua {
     const NAME: &'static str = "dahua";
 
     fn parse(body: &[u8], _content_type: &str, gate: &GateContext) -> Result<Push, String> {
-        let body: Value =
-            serde_json::from_str(&text(body)).map_err(|e| format!("the body is not JSON: {e}"))?;
+        let body = json(body)?;
         let Some(picture) = body.get("Picture") else {
             // KeepAlive bodies name the device and little else.
             let serial = body["DeviceID"].as_str().map(|s| s.trim().to_owned());
@@ -82,7 +68,9 @@ impl Vendor for Dahua {
         Ok(Push::Read(Read {
             serial,
             plate: plate_text(plate),
-            colour: picture["Plate"]["PlateColor"].as_str().and_then(colour),
+            colour: picture["Plate"]["PlateColor"]
+                .as_str()
+                .and_then(colour_named),
             captured_at,
             device_event_id,
             offline: flag(&snap["OfflineFlag"]),

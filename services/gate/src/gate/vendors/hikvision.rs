@@ -13,10 +13,9 @@ use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use futures_util::FutureExt;
-use parkshare_domain::plate::PlateColour;
 use serde::Deserialize;
 
-use super::{fallback_id, handle, plate_text, text, Push, Read, Reply, Vendor};
+use super::{colour_named, fallback_id, handle, plate_text, text, Push, Read, Reply, Vendor};
 use crate::startup::AppState;
 use crate::store::registry::{DeviceLogin, GateContext};
 
@@ -48,18 +47,6 @@ struct Anpr {
     license_plate: Option<String>,
     plate_color: Option<String>,
     is_data_retransmission: Option<bool>,
-}
-
-fn colour(name: &str) -> Option<PlateColour> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "blue" => Some(PlateColour::Blue),
-        "yellow" => Some(PlateColour::Yellow),
-        "white" => Some(PlateColour::White),
-        "black" => Some(PlateColour::Black),
-        "green" | "newenergygreen" => Some(PlateColour::Green),
-        "yellowgreen" | "newenergyyellowgreen" => Some(PlateColour::YellowGreen),
-        _ => None,
-    }
 }
 
 /// The XML part of a multipart push, or the body itself.
@@ -141,7 +128,7 @@ impl Vendor for Hikvision {
         Ok(Push::Read(Read {
             serial,
             plate: plate_text(&plate),
-            colour: anpr.plate_color.as_deref().and_then(colour),
+            colour: anpr.plate_color.as_deref().and_then(colour_named),
             captured_at,
             device_event_id,
             offline: alert

@@ -90,22 +90,18 @@ impl Reply {
         }
     }
 
+    /// The refusal for an error of the gate core: its own status, code and message, except
+    /// that a 5xx says nothing internal.
     fn from_error(e: &ApiError) -> Reply {
         let status = actix_web::ResponseError::status_code(e);
-        let (code, message) = match e {
-            ApiError::Invalid { code, message }
-            | ApiError::BadRequest { code, message }
-            | ApiError::Conflict { code, message }
-            | ApiError::Forbidden { code, message } => (*code, message.clone()),
-            ApiError::Unauthenticated => ("unknown_device", e.to_string()),
-            ApiError::NotFound(_) => ("not_found", e.to_string()),
-            // 5xx: nothing internal goes out.
-            ApiError::Unavailable(_) | ApiError::Internal(_) => (
+        match e {
+            ApiError::Unavailable(_) | ApiError::Internal(_) => Reply::refused(
+                status,
                 "backend_unavailable",
-                "the backend could not decide; the barrier stays shut".to_owned(),
+                "the backend could not decide; the barrier stays shut",
             ),
-        };
-        Reply::refused(status, code, message)
+            other => Reply::refused(status, other.code(), other.to_string()),
+        }
     }
 }
 
@@ -281,6 +277,25 @@ async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, Reply> {
 /// plate, which a repeated push repeats.
 pub fn fallback_id(serial: Option<&str>, time: &str, plate: &str) -> String {
     format!("{}/{}/{}", serial.unwrap_or("-"), time.trim(), plate.trim())
+}
+
+/// A JSON body from a camera, in UTF-8 or GBK.
+pub fn json(body: &[u8]) -> Result<serde_json::Value, String> {
+    serde_json::from_str(&text(body)).map_err(|e| format!("the body is not JSON: {e}"))
+}
+
+/// A plate colour by the name a camera gives it (Dahua `PlateColor`, Hikvision `plateColor`),
+/// in any case.
+pub fn colour_named(name: &str) -> Option<PlateColour> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "blue" => Some(PlateColour::Blue),
+        "yellow" => Some(PlateColour::Yellow),
+        "white" => Some(PlateColour::White),
+        "black" => Some(PlateColour::Black),
+        "green" | "shadowgreen" | "gradientgreen" | "newenergygreen" => Some(PlateColour::Green),
+        "yellowgreen" | "greenyellow" | "newenergyyellowgreen" => Some(PlateColour::YellowGreen),
+        _ => None,
+    }
 }
 
 /// Text from a camera: UTF-8, or GBK where it is not valid UTF-8.

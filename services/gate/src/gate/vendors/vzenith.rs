@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use parkshare_domain::plate::PlateColour;
 use serde_json::{json, Value};
 
-use super::{gbk_base64, handle, plate_text, text, Push, Read, Reply, Vendor};
+use super::{gbk_base64, handle, json, plate_text, Push, Read, Reply, Vendor};
 use crate::startup::AppState;
 use crate::store::registry::GateContext;
 
@@ -56,8 +56,7 @@ impl Vendor for Vzenith {
     const NAME: &'static str = "vzenith";
 
     fn parse(body: &[u8], _content_type: &str, _gate: &GateContext) -> Result<Push, String> {
-        let body: Value =
-            serde_json::from_str(&text(body)).map_err(|e| format!("the body is not JSON: {e}"))?;
+        let body = json(body)?;
         if let Some(heartbeat) = body.get("heartbeat") {
             let serial = string(&heartbeat["serialno"]).or_else(|| string(&body["serialno"]));
             return Ok(Push::Heartbeat { serial });
