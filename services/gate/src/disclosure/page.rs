@@ -6,6 +6,7 @@ use std::fmt::Write;
 use rust_decimal::Decimal;
 
 use super::data::{Disclosure, PeriodDisclosure};
+use crate::store::disclosure::Count;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -171,25 +172,24 @@ fn period_section(out: &mut String, p: &PeriodDisclosure, tz: chrono_tz::Tz) {
     out.push_str(&income_chart(p));
     out.push_str("<h3>车位使用情况：各时段平均在场车辆</h3>");
     out.push_str(&hour_chart(p));
-    out.push_str("<h3>停车次数</h3><table><tr><th>车辆类别</th><th>次数</th></tr>");
-    for c in &p.sessions_by_kind {
+    out.push_str("<h3>停车次数</h3>");
+    count_table(out, "车辆类别", &p.sessions_by_kind, kind_name);
+    count_table(out, "车位类别", &p.sessions_by_space_kind, space_kind_name);
+    out.push_str("</section>");
+}
+
+/// A two-column table of stays counted by a key, the key shown by its name.
+fn count_table(out: &mut String, heading: &str, counts: &[Count], name: fn(&str) -> &str) {
+    let _ = write!(out, "<table><tr><th>{heading}</th><th>次数</th></tr>");
+    for c in counts {
         let _ = write!(
             out,
             "<tr><td>{}</td><td class=\"n\">{}</td></tr>",
-            escape(kind_name(&c.key)),
+            escape(name(&c.key)),
             c.count
         );
     }
-    out.push_str("</table><table><tr><th>车位类别</th><th>次数</th></tr>");
-    for c in &p.sessions_by_space_kind {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td class=\"n\">{}</td></tr>",
-            escape(space_kind_name(&c.key)),
-            c.count
-        );
-    }
-    out.push_str("</table></section>");
+    out.push_str("</table>");
 }
 
 /// The whole page.
