@@ -219,8 +219,11 @@ async fn decide_read<V: Vendor>(
     let display = response["display"].as_str().unwrap_or_default().to_owned();
     let amount_due = response["amount_due"].as_str().unwrap_or("0.00").to_owned();
     let voice = voice(&response, &display);
-    // Hikvision cameras are not opened by the reply: call the device.
-    if open && V::NAME == "hikvision" && response["duplicate"] != true {
+    // A camera the reply does not open (Hikvision) is called, as for a manual open.
+    if open
+        && lanes::Delivery::of(gate) == lanes::Delivery::DeviceCall
+        && response["duplicate"] != true
+    {
         match crate::store::devices::insert_open_command(&state.db, gate.gate_id, "decision").await
         {
             Ok(id) => lanes::open_barrier(state, gate, id),
