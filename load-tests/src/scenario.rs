@@ -294,6 +294,7 @@ async fn pay(
     user: &mut GooseUser,
     session_id: &str,
     amount: &str,
+    quoted_at: &str,
 ) -> Result<bool, Box<TransactionError>> {
     let builder = user
         .get_request_builder(
@@ -301,8 +302,10 @@ async fn pay(
             &format!("/v1/admin/sessions/{session_id}/payments"),
         )?
         .bearer_auth(&run.world.staff_token)
-        .json(&json!({"amount": amount, "shift": "压测 岗亭",
-                      "idempotency_key": uuid::Uuid::new_v4().to_string()}));
+        .json(
+            &json!({"amount": amount, "shift": "压测 岗亭", "quoted_at": quoted_at,
+                      "idempotency_key": uuid::Uuid::new_v4().to_string()}),
+        );
     let request = GooseRequest::builder()
         .set_request_builder(builder)
         .name("pay")
@@ -387,11 +390,9 @@ async fn car(user: &mut GooseUser) -> TransactionResult {
         Driver::Permit(_) | Driver::Emergency => 90,
         Driver::Commuter => 0,
     };
-    // Half a minute off the whole minutes, so that no price step (every 15 min or hour from
-    // entry) falls between a quote and the payment or read that follows it: the service bills
-    // a paid stay at the payment's instant, so a step crossed in those milliseconds would
-    // refuse a car that paid what it was shown (see load-tests/README.md).
-    let entered_at = Utc::now() - chrono::Duration::minutes(stay) - chrono::Duration::seconds(30);
+    // Whole minutes: some quotes and payments straddle a price step, which a paid quote must
+    // survive.
+    let entered_at = Utc::now() - chrono::Duration::minutes(stay);
     let entry_id = format!("{car_id}-in");
     let lane = &lot.entries[lane_index];
     let Some(entry) = read(&run, user, ("entry", lane), &car, entered_at, &entry_id).await? else {
@@ -435,20 +436,20 @@ async fn car(user: &mut GooseUser) -> TransactionResult {
                 .name("quote")
                 .build();
             let answer = user.request(request).await?;
-            let due = match answer.response {
-                Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null)["amount_due"]
-                    .as_str()
-                    .map(str::to_owned),
-                Err(_) => None,
+            let quote = match answer.response {
+                Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
             };
-            if let Some(due) = due.filter(|d| d != "0.00") {
-                pay(&run, user, &session, &due).await?;
+            if let (Some(due), Some(at)) = (quote["amount_due"].as_str(), quote["at"].as_str()) {
+                if due != "0.00" {
+                    pay(&run, user, &session, due, at).await?;
+                }
             }
         }
     }
     let exit_id = format!("{car_id}-out");
-    let Some(exit) = read(&run, user, ("exit", &lot.exit), &car, Utc::now(), &exit_id).await?
-    else {
+    let exit_at = Utc::now();
+    let Some(exit) = read(&run, user, ("exit", &lot.exit), &car, exit_at, &exit_id).await? else {
         return Ok(());
     };
     if exit["action"] == "open" {
@@ -463,7 +464,7 @@ async fn car(user: &mut GooseUser) -> TransactionResult {
     }
     // Pays at the barrier, and the camera reads the plate again.
     let due = exit["amount_due"].as_str().unwrap_or("0.00").to_owned();
-    if pay(&run, user, &session, &due).await? {
+    if pay(&run, user, &session, &due, &exit_at.to_rfc3339()).await? {
         let again_id = format!("{car_id}-out2");
         if let Some(again) =
             read(&run, user, ("exit", &lot.exit), &car, Utc::now(), &again_id).await?

@@ -289,17 +289,26 @@ pub fn entry_decision(kind: SessionKind, place_granted: bool) -> Decision {
     Decision::new(reason, Direction::Entry, Money::ZERO)
 }
 
+/// The latest payment of a stay: when it was made, and the instant the amount paid was priced
+/// at (a driver pays the quote they were shown, which may be minutes old).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastPayment {
+    pub paid_at: DateTime<Utc>,
+    pub priced_at: DateTime<Utc>,
+}
+
 /// The instant a stay is billed to. Paid, and at the exit within the grace period after the
-/// last payment: billed to the payment, so the barrier opens. Later: billed to the exit, so
-/// only the extra time is owed.
+/// last payment: billed to the instant that payment was priced at, so the barrier opens for
+/// the amount the driver was shown even if a new price step began before they paid. Later:
+/// billed to the exit, so only the extra time is owed.
 pub fn billing_instant(
     exit_at: DateTime<Utc>,
-    last_paid_at: Option<DateTime<Utc>>,
+    last_payment: Option<LastPayment>,
     exit_grace_min: u32,
 ) -> DateTime<Utc> {
-    match last_paid_at {
-        Some(paid_at) if exit_at <= paid_at + Duration::minutes(i64::from(exit_grace_min)) => {
-            paid_at.min(exit_at)
+    match last_payment {
+        Some(p) if exit_at <= p.paid_at + Duration::minutes(i64::from(exit_grace_min)) => {
+            p.priced_at.min(exit_at)
         }
         _ => exit_at,
     }
@@ -395,14 +404,36 @@ mod tests {
 
     #[test]
     fn grace_bills_to_the_payment_then_to_the_exit() {
-        let paid = Utc
+        let paid_at = Utc
             .with_ymd_and_hms(2026, 1, 1, 10, 0, 0)
             .single()
             .unwrap_or_default();
-        let within = paid + Duration::minutes(15);
-        let late = paid + Duration::minutes(16);
-        assert_eq!(billing_instant(within, Some(paid), 15), paid);
-        assert_eq!(billing_instant(late, Some(paid), 15), late);
+        let paid = Some(LastPayment {
+            paid_at,
+            priced_at: paid_at,
+        });
+        let within = paid_at + Duration::minutes(15);
+        let late = paid_at + Duration::minutes(16);
+        assert_eq!(billing_instant(within, paid, 15), paid_at);
+        assert_eq!(billing_instant(late, paid, 15), late);
         assert_eq!(billing_instant(late, None, 15), late);
+    }
+
+    #[test]
+    fn a_paid_quote_bills_to_the_instant_it_was_priced_at() {
+        let priced_at = Utc
+            .with_ymd_and_hms(2026, 1, 1, 9, 59, 50)
+            .single()
+            .unwrap_or_default();
+        // Paid 20 s after the quote, across the 10:00 price step; read again at once.
+        let paid_at = priced_at + Duration::seconds(20);
+        let paid = Some(LastPayment { paid_at, priced_at });
+        let exit = paid_at + Duration::seconds(5);
+        assert_eq!(billing_instant(exit, paid, 15), priced_at);
+        // The grace counts from the payment, not from the quote.
+        let end_of_grace = paid_at + Duration::minutes(15);
+        assert_eq!(billing_instant(end_of_grace, paid, 15), priced_at);
+        let after = end_of_grace + Duration::seconds(1);
+        assert_eq!(billing_instant(after, paid, 15), after);
     }
 }

@@ -94,7 +94,7 @@ pub async fn price(
         .unwrap_or(&rules.draft_tariff);
     let stay = Stay {
         entered_at,
-        exited_at: billing_instant(at, session.last_paid_at, rules.policy.exit_grace_min),
+        exited_at: billing_instant(at, session.last_payment(), rules.policy.exit_grace_min),
         class,
         owner,
         extra_free_min: if owner {

@@ -3,7 +3,7 @@
 //! written in the same database transaction as the payment itself.
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use parkshare_domain::money::Money;
 use parkshare_domain::plate::Plate;
 use parkshare_ledger::split::{refund_entry, Parties};
@@ -19,12 +19,14 @@ use crate::billing;
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::ledger::{self, NewTransaction};
-use crate::store::payments::{self, NewCallback, NewPayment};
+use crate::store::payments::{self, NewCallback, NewIntent, NewPayment};
 use crate::store::{registry, sessions};
 
 /// How long a driver has to pay an intent: long enough to pay on a phone, short enough that
 /// the amount is still what the stay costs.
 const INTENT_TTL_MIN: i64 = 15;
+/// How far ahead of our clock a quoted instant (an exit camera's capture time) may be.
+const QUOTE_AHEAD_MIN_MAX: i64 = 5;
 /// Longest delay the simulated provider may be asked for.
 const SIMULATED_DELAY_MS_MAX: u64 = 60_000;
 /// Most copies of one notification the simulated provider may be asked to send.
@@ -78,25 +80,26 @@ async fn create_intent(
         payments::set_intent_status(&mut *tx, pending.id, status).await?;
     }
     let bill = serde_json::to_value(&priced.bill).map_err(internal)?;
-    let intent = payments::insert_intent(
-        &mut *tx,
-        session.tenant_id,
-        session.id,
-        due.yuan(),
-        now + Duration::minutes(INTENT_TTL_MIN),
-        &bill,
-        priced.filing_no.as_deref(),
-    )
-    .await
-    .map_err(|e| {
-        match crate::error::is_unique_violation(&e, "payment_intents_one_pending") {
-            true => ApiError::conflict(
-                "concurrent_intent",
-                "another payment for this stay was started; retry",
-            ),
-            false => e.into(),
-        }
-    })?;
+    let new_intent = NewIntent {
+        tenant_id: session.tenant_id,
+        session_id: session.id,
+        amount: due.yuan(),
+        expires_at: now + Duration::minutes(INTENT_TTL_MIN),
+        bill: &bill,
+        priced_at: now,
+        filing_no: priced.filing_no.as_deref(),
+    };
+    let intent = payments::insert_intent(&mut *tx, &new_intent)
+        .await
+        .map_err(|e| {
+            match crate::error::is_unique_violation(&e, "payment_intents_one_pending") {
+                true => ApiError::conflict(
+                    "concurrent_intent",
+                    "another payment for this stay was started; retry",
+                ),
+                false => e.into(),
+            }
+        })?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(intent_view(&state, &intent)))
 }
@@ -247,6 +250,8 @@ async fn callback(
                 intent_id: Some(intent.id),
                 shift: None,
                 paid_at: n.paid_at,
+                // The amount was the quote of the intent's instant.
+                priced_at: intent.priced_at.min(n.paid_at),
             };
             let payment_id = payments::insert_payment(&mut tx, &payment).await?;
             let key = format!("intent:{}", intent.id);
@@ -293,6 +298,10 @@ struct CashBody {
     shift: String,
     /// Sent again with a retried request, it records the payment once.
     idempotency_key: String,
+    /// The `at` of the quote (or the exit read) whose amount this cash pays: the stay is
+    /// settled up to that instant, so a price step between the quote and the payment does
+    /// not refuse the car. At most [`INTENT_TTL_MIN`] minutes old; defaults to now.
+    quoted_at: Option<DateTime<Utc>>,
 }
 
 /// A positive amount in whole fen, or `None`.
@@ -324,6 +333,17 @@ async fn record_cash(
         return Ok(HttpResponse::Ok().json(existing));
     }
     let now = Utc::now();
+    let quoted_at = body.quoted_at.unwrap_or(now);
+    // A camera's clock may run a little ahead of ours; its read counts as priced now.
+    if quoted_at > now + Duration::minutes(QUOTE_AHEAD_MIN_MAX)
+        || quoted_at < now - Duration::minutes(INTENT_TTL_MIN)
+    {
+        return Err(ApiError::invalid(
+            "invalid_quoted_at",
+            format!("quoted_at must be within the last {INTENT_TTL_MIN} minutes; quote again"),
+        ));
+    }
+    let priced_at = quoted_at.min(now);
     let payment = NewPayment {
         session_id: session.id,
         amount: amount.yuan(),
@@ -331,6 +351,7 @@ async fn record_cash(
         intent_id: None,
         shift: Some(&shift),
         paid_at: now,
+        priced_at,
     };
     let payment_id = payments::insert_payment(&mut tx, &payment).await?;
     let credited = credit_payment(

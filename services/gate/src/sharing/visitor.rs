@@ -124,6 +124,7 @@ pub async fn late_cancellation_fee(
         bill: None,
         paid: rust_decimal::Decimal::ZERO,
         last_paid_at: None,
+        last_paid_priced_at: None,
         anomaly: None,
         tariff_version_id: tariffs::version_id_in_force(&mut *tx, rules.lot_id, during.start)
             .await?,

@@ -18,12 +18,14 @@ pub struct Intent {
     pub expires_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
     pub bill: serde_json::Value,
+    /// The instant the amount was priced at; paying it settles the stay up to then.
+    pub priced_at: DateTime<Utc>,
     pub filing_no: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
 const INTENT_COLUMNS: &str =
-    "id, tenant_id, session_id, amount, currency, provider, status, expires_at, paid_at, bill, filing_no, created_at";
+    "id, tenant_id, session_id, amount, currency, provider, status, expires_at, paid_at, bill, priced_at, filing_no, created_at";
 
 pub async fn pending_intent(
     db: impl PgExecutor<'_>,
@@ -50,26 +52,32 @@ pub async fn set_intent_status(
         .map(drop)
 }
 
-pub async fn insert_intent(
-    db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
-    session_id: Uuid,
-    amount: Decimal,
-    expires_at: DateTime<Utc>,
-    bill: &serde_json::Value,
-    filing_no: Option<&str>,
-) -> sqlx::Result<Intent> {
+/// A driver's request to pay a quote.
+pub struct NewIntent<'a> {
+    pub tenant_id: Uuid,
+    pub session_id: Uuid,
+    pub amount: Decimal,
+    pub expires_at: DateTime<Utc>,
+    /// The itemised bill the amount came from.
+    pub bill: &'a serde_json::Value,
+    /// The instant the bill was priced at.
+    pub priced_at: DateTime<Utc>,
+    pub filing_no: Option<&'a str>,
+}
+
+pub async fn insert_intent(db: impl PgExecutor<'_>, i: &NewIntent<'_>) -> sqlx::Result<Intent> {
     sqlx::query_as(&format!(
-        "insert into payment_intents (id, tenant_id, session_id, amount, currency, provider, status, expires_at, bill, filing_no)
-         values ($1, $2, $3, $4, 'CNY', 'simulated', 'pending', $5, $6, $7) returning {INTENT_COLUMNS}"
+        "insert into payment_intents (id, tenant_id, session_id, amount, currency, provider, status, expires_at, bill, priced_at, filing_no)
+         values ($1, $2, $3, $4, 'CNY', 'simulated', 'pending', $5, $6, $7, $8) returning {INTENT_COLUMNS}"
     ))
     .bind(Uuid::new_v4())
-    .bind(tenant_id)
-    .bind(session_id)
-    .bind(amount)
-    .bind(expires_at)
-    .bind(bill)
-    .bind(filing_no)
+    .bind(i.tenant_id)
+    .bind(i.session_id)
+    .bind(i.amount)
+    .bind(i.expires_at)
+    .bind(i.bill)
+    .bind(i.priced_at)
+    .bind(i.filing_no)
     .fetch_one(db)
     .await
 }
@@ -150,14 +158,16 @@ pub struct NewPayment<'a> {
     pub intent_id: Option<Uuid>,
     pub shift: Option<&'a str>,
     pub paid_at: DateTime<Utc>,
+    /// The instant the amount was priced at (a quote the driver paid); at most `paid_at`.
+    pub priced_at: DateTime<Utc>,
 }
 
 /// Records a payment and credits it to the session (the exit then opens within the grace).
 pub async fn insert_payment(tx: &mut PgConnection, p: &NewPayment<'_>) -> sqlx::Result<Uuid> {
     let id = Uuid::new_v4();
     sqlx::query(
-        "insert into session_payments (id, session_id, amount, method, intent_id, shift, recorded_at)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "insert into session_payments (id, session_id, amount, method, intent_id, shift, recorded_at, priced_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(id)
     .bind(p.session_id)
@@ -166,15 +176,18 @@ pub async fn insert_payment(tx: &mut PgConnection, p: &NewPayment<'_>) -> sqlx::
     .bind(p.intent_id)
     .bind(p.shift)
     .bind(p.paid_at)
+    .bind(p.priced_at)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "update sessions set paid = paid + $2, last_paid_at = greatest(coalesce(last_paid_at, $3), $3), updated_at = now()
+        "update sessions set paid = paid + $2, last_paid_at = greatest(coalesce(last_paid_at, $3), $3),
+                last_paid_priced_at = greatest(coalesce(last_paid_priced_at, $4), $4), updated_at = now()
           where id = $1",
     )
     .bind(p.session_id)
     .bind(p.amount)
     .bind(p.paid_at)
+    .bind(p.priced_at)
     .execute(&mut *tx)
     .await?;
     Ok(id)

@@ -99,14 +99,27 @@ pub struct Session {
     #[serde(with = "rust_decimal::serde::str")]
     pub paid: Decimal,
     pub last_paid_at: Option<DateTime<Utc>>,
+    /// The instant the last payment's amount was priced at.
+    pub last_paid_priced_at: Option<DateTime<Utc>>,
     pub anomaly: Option<String>,
     pub tariff_version_id: Option<Uuid>,
     /// The shared space a booking placed the car on.
     pub space_id: Option<Uuid>,
 }
 
+impl Session {
+    /// The stay's latest payment, which the exit grace and the billing instant follow.
+    pub fn last_payment(&self) -> Option<parkshare_domain::decision::LastPayment> {
+        let paid_at = self.last_paid_at?;
+        Some(parkshare_domain::decision::LastPayment {
+            paid_at,
+            priced_at: self.last_paid_priced_at.unwrap_or(paid_at),
+        })
+    }
+}
+
 const SESSION_COLUMNS: &str = "id, tenant_id, lot_id, plate, vehicle_class, kind, pool, status, origin, entered_at,
-    entry_gate_id, exited_at, exit_gate_id, fee, bill, paid, last_paid_at, anomaly, tariff_version_id, space_id";
+    entry_gate_id, exited_at, exit_gate_id, fee, bill, paid, last_paid_at, last_paid_priced_at, anomaly, tariff_version_id, space_id";
 
 pub async fn open_session(
     db: impl PgExecutor<'_>,

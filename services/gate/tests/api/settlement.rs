@@ -152,6 +152,94 @@ async fn a_stay_prepaid_through_the_provider_opens_the_exit_and_is_credited_once
 }
 
 #[tokio::test]
+async fn a_paid_quote_opens_the_exit_even_if_a_price_step_began_before_the_payment() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    // In for 2 h 55 min when the driver asks to pay: 3 started hours, ¥9.00.
+    let (_, entry) = app.read(&site.entries[0], "京A10009", ago(175)).await;
+    let session = str_of(&entry, "session_id").to_owned();
+    let intent = new_intent(&app, &site, "京A10009").await;
+    assert_eq!(str_of(&intent, "amount"), "9.00");
+    // The driver pays ten minutes after the quote: move the stay and the quote back by ten
+    // minutes, so the payment lands in the stay's fourth hour (¥12.00 if billed to it).
+    for statement in [
+        "update sessions set entered_at = entered_at - interval '10 minutes' where id = $1::uuid",
+        "update payment_intents set priced_at = priced_at - interval '10 minutes',
+                created_at = created_at - interval '10 minutes' where session_id = $1::uuid",
+    ] {
+        sqlx::query(statement)
+            .bind(&session)
+            .execute(&app.db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let (status, result) = notify(&app, &notification(&intent, "9.00"), None).await;
+    assert_eq!((status, &result["result"]), (200, &json!("credited")));
+
+    // Read again at the barrier: the quote paid covers the stay up to the quote's instant.
+    let (_, exit) = app.read(&site.exit, "京A10009", Utc::now()).await;
+    assert_eq!(
+        (
+            str_of(&exit, "action"),
+            str_of(&exit, "reason"),
+            str_of(&exit, "amount_due")
+        ),
+        ("open", "exit_paid", "0.00"),
+        "{exit}"
+    );
+    let priced_at: Vec<bool> = sqlx::query_scalar(
+        "select p.priced_at = i.priced_at from session_payments p
+           join payment_intents i on i.id = p.intent_id where p.session_id = $1::uuid",
+    )
+    .bind(&session)
+    .fetch_all(&app.db)
+    .await
+    .unwrap_or_default();
+    assert_eq!(priced_at, [true], "the payment keeps the quote's instant");
+    ledger_is_consistent(&app).await;
+}
+
+#[tokio::test]
+async fn cash_for_an_exit_read_pays_the_amount_read_and_a_stale_quote_is_refused() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let (_, entry) = app.read(&site.entries[0], "京A10010", ago(185)).await;
+    let session = str_of(&entry, "session_id").to_owned();
+    // The exit camera read the plate ten minutes ago, in the stay's third hour: ¥9.00.
+    let read_at = Utc::now() - Duration::minutes(10);
+    let (_, exit) = app.read(&site.exit, "京A10010", read_at).await;
+    assert_eq!(str_of(&exit, "amount_due"), "9.00", "{exit}");
+    let path = format!("/v1/admin/sessions/{session}/payments");
+    let cash = |key: &str, quoted_at: chrono::DateTime<Utc>| {
+        json!({"amount": "9.00", "shift": "早班 王芳", "idempotency_key": key,
+               "quoted_at": quoted_at})
+    };
+    let (status, refused) = app
+        .staff(
+            "POST",
+            &path,
+            Some(cash("c-1", Utc::now() - Duration::minutes(16))),
+        )
+        .await;
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (422, &json!("invalid_quoted_at"))
+    );
+    assert_eq!(app.balance("cash_on_hand").await, Decimal::ZERO);
+
+    // Now in the fourth hour (¥12.00), the cash pays the amount of the read it answers.
+    let (status, _) = app.staff("POST", &path, Some(cash("c-2", read_at))).await;
+    assert_eq!(status, 201);
+    let (_, again) = app.read(&site.exit, "京A10010", Utc::now()).await;
+    assert_eq!(
+        (str_of(&again, "action"), str_of(&again, "reason")),
+        ("open", "exit_paid"),
+        "{again}"
+    );
+    ledger_is_consistent(&app).await;
+}
+
+#[tokio::test]
 async fn concurrent_duplicate_callbacks_credit_once() {
     let app = spawn_app().await;
     let (site, session) = parked(&app, "京A10002").await;
