@@ -65,7 +65,7 @@ where
 }
 
 /// An authenticated gate device with everything the hot path needs about its lane.
-pub struct Device(pub GateContext);
+pub struct Device(pub std::sync::Arc<GateContext>);
 
 impl FromRequest for Device {
     type Error = ApiError;
@@ -73,9 +73,7 @@ impl FromRequest for Device {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         by_token(req, |state, token| async move {
-            Ok(registry::gate_by_secret(&state.db, &token)
-                .await?
-                .map(Device))
+            Ok(state.gates.by_secret(&state.db, &token).await?.map(Device))
         })
     }
 }

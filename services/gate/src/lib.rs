@@ -13,6 +13,7 @@
 //! - [`sharing`]: owners sharing their spaces, visitors' bookings, walk-ins, overstays, webhooks;
 //! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
 //! - [`store`]: Postgres statements; [`auth`]: device, staff, owner and operator credentials;
+//!   [`contexts`]: gate contexts cached in process, forgotten on registry changes;
 //! - [`startup`], [`settings`], [`telemetry`], [`metrics`], [`openapi`], [`demo`]: wiring.
 //!
 //! Decisions, tariffs and money live in the pure `parkshare-domain` crate.
@@ -20,6 +21,7 @@
 pub mod admin;
 pub mod auth;
 pub mod billing;
+pub mod contexts;
 pub mod demo;
 pub mod disclosure;
 pub mod error;

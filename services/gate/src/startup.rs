@@ -32,6 +32,8 @@ pub struct AppState {
     pub webhooks_wake: std::sync::Arc<tokio::sync::Notify>,
     /// Lanes as devices: decision budget, last heard from, fail-open passages.
     pub lanes: crate::gate::lanes::Lanes,
+    /// Gate contexts by credential, kept in process.
+    pub gates: std::sync::Arc<crate::contexts::GateContexts>,
 }
 
 pub struct PaymentsConfig {
@@ -116,6 +118,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         lanes: crate::gate::lanes::Lanes::new(std::time::Duration::from_millis(
             settings.gate_decision_budget_ms,
         )),
+        gates: std::sync::Arc::default(),
     })
 }
 
@@ -140,6 +143,7 @@ pub async fn run(
     );
     sharing::overstay::spawn_sweeper(state.db.clone(), state.webhooks_wake.clone());
     crate::metrics::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
+    crate::contexts::spawn_listener(state.db.clone(), state.gates.clone());
     let prometheus = crate::metrics::http()?;
     let state = web::Data::new(state);
     crate::gate::lanes::spawn_lane_worker(
@@ -148,6 +152,9 @@ pub async fn run(
     );
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(
+                crate::contexts::forget_after_writes,
+            ))
             .wrap(actix_web::middleware::from_fn(request_id_header))
             .wrap(tracing_actix_web::TracingLogger::<
                 crate::telemetry::RedactedRootSpan,

@@ -4,6 +4,7 @@
 //! cameras (a Hikvision call, or a command handed over in a Vzenith or Dahua heartbeat reply).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -102,7 +103,7 @@ struct Passage {
 /// out: it finishes in the background, so a half-done decision never leaves Redis behind.
 pub async fn decide_in_time(
     state: &web::Data<AppState>,
-    gate: &GateContext,
+    gate: &Arc<GateContext>,
     event: Event,
 ) -> Result<serde_json::Value, ApiError> {
     // Only a fail-open lane's passage ever waits for its late decision.

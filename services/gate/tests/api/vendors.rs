@@ -1049,3 +1049,60 @@ async fn every_vendor_format_decides_entry_and_exit_once_and_refuses_bad_pushes(
         );
     }
 }
+
+/// Gate contexts are cached in each process. A device set up again through the staff API is
+/// seen by the very next push; a credential changed straight in the database (by another
+/// replica, or by hand) stops working as soon as the database's notification arrives, without
+/// a restart.
+#[tokio::test]
+async fn a_device_set_up_again_or_a_credential_revoked_takes_effect_without_a_restart() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let entry = &site.entries[0];
+    let serial = "5J0A1B2PAG00001";
+    set_device(
+        &app,
+        entry,
+        json!({"vendor": "vzenith", "device_serial": serial}),
+    )
+    .await;
+    let keepalive = fill(
+        DAHUA_KEEPALIVE,
+        &[("SERIAL", serial.into()), ("LOCAL_TIME", local(Utc::now()))],
+    )
+    .into_bytes();
+    let path = format!(
+        "/v1/vendor/{}/dahua/NotificationInfo/KeepAlive",
+        entry.secret
+    );
+    let (status, _) = push(&app, &path, "application/json", keepalive.clone()).await;
+    assert_eq!(status, 403, "a Vzenith lane refuses Dahua pushes");
+
+    set_device(
+        &app,
+        entry,
+        json!({"vendor": "dahua", "device_serial": serial}),
+    )
+    .await;
+    let (status, reply) = push(&app, &path, "application/json", keepalive.clone()).await;
+    assert_eq!(status, 200, "the next push sees the new set-up: {reply}");
+
+    sqlx::query(
+        "update gates set secret_sha256 = sha256(gen_random_uuid()::text::bytea) where id = $1::uuid",
+    )
+    .bind(&entry.id)
+    .execute(&app.db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut status = 200;
+    for _ in 0..200 {
+        status = push(&app, &path, "application/json", keepalive.clone())
+            .await
+            .0;
+        if status != 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(status, 401, "the old push URL is refused once revoked");
+}

@@ -29,7 +29,9 @@ use super::events::Event;
 use super::lanes::{self, decide_in_time};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::registry::{self, GateContext};
+use std::sync::Arc;
+
+use crate::store::registry::GateContext;
 
 /// Largest push body: a plate read with its inline JPEGs (scene and plate close-up).
 pub const VENDOR_BODY_BYTES_MAX: usize = 2 * 1024 * 1024;
@@ -141,7 +143,9 @@ async fn handle_inner<V: Vendor>(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<Reply, Reply> {
-    let gate = registry::gate_by_secret(&state.db, &crate::auth::digest(token))
+    let gate = state
+        .gates
+        .by_secret(&state.db, &crate::auth::digest(token))
         .await
         .map_err(|e| Reply::from_error(&ApiError::Unavailable(e)))?
         .ok_or_else(|| {
@@ -196,7 +200,7 @@ async fn handle_inner<V: Vendor>(
 
 async fn decide_read<V: Vendor>(
     state: &web::Data<AppState>,
-    gate: &GateContext,
+    gate: &Arc<GateContext>,
     read: Read,
 ) -> Result<Reply, Reply> {
     let mut event = Event::new(
