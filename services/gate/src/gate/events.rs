@@ -292,24 +292,16 @@ async fn replay(
     gate: &GateContext,
     ev: &Event,
 ) -> sqlx::Result<Option<serde_json::Value>> {
-    if let Some(r) =
-        sessions::response_by_device_event(&mut *tx, gate.gate_id, &ev.device_event_id).await?
-    {
-        return Ok(Some(as_duplicate(r)));
-    }
-    let window_s = gate.policy.duplicate_window_s;
-    if window_s == 0 {
-        return Ok(None);
-    }
-    let recent = sessions::recent_open_response(
+    let prior = sessions::prior_response(
         &mut *tx,
         gate.gate_id,
+        &ev.device_event_id,
         ev.plate.as_str(),
         ev.captured_at,
-        window_s,
+        gate.policy.duplicate_window_s,
     )
     .await?;
-    Ok(recent.map(as_duplicate))
+    Ok(prior.map(as_duplicate))
 }
 
 /// Stores the event with its answer and returns the answer.
@@ -525,34 +517,34 @@ async fn try_entry(
         EntryPlan::Admit(kind) => kind,
     };
 
-    if let Some(old) = sessions::open_session(&mut *tx, gate.lot_id, ev.plate.as_str()).await? {
+    if let Some(old_id) = facts.open_session_id {
         match gate.policy.reentry {
             Reentry::Refuse => {
-                let detail = format!("entry read while session {} is open", old.id);
+                let detail = format!("entry read while session {} is open", old_id);
                 anomaly(
                     &mut tx,
                     gate,
-                    Some(old.id),
+                    Some(old_id),
                     "already_inside",
                     &ev.plate,
                     detail,
                 )
                 .await?;
                 let decision = Decision::new(Reason::AlreadyInside, Direction::Entry, Money::ZERO);
-                let response = record(&mut tx, gate, ev, Some(old.id), &decision, None).await?;
+                let response = record(&mut tx, gate, ev, Some(old_id), &decision, None).await?;
                 tx.commit().await?;
                 return Ok(EntryOutcome::Done(response));
             }
             Reentry::CloseAndReopen => {
-                sessions::close_as_anomaly(&mut *tx, old.id, "missed_exit").await?;
+                sessions::close_as_anomaly(&mut *tx, old_id, "missed_exit").await?;
                 let detail = format!(
                     "exit of session {} was never read; closed at the next entry",
-                    old.id
+                    old_id
                 );
                 anomaly(
                     &mut tx,
                     gate,
-                    Some(old.id),
+                    Some(old_id),
                     "missed_exit",
                     &ev.plate,
                     detail,
@@ -603,8 +595,7 @@ async fn try_entry(
         let class = ev
             .class
             .or(facts.vehicle_class.as_deref().and_then(VehicleClass::parse));
-        let tariff_version_id =
-            tariffs::version_id_in_force(&mut *tx, gate.lot_id, ev.captured_at).await?;
+        let tariff_version_id = facts.tariff_version_id;
         let session_id = Uuid::now_v7();
         sessions::insert_session(
             &mut *tx,

@@ -149,10 +149,15 @@ pub struct PlateFactsRow {
     pub booking_due: bool,
     /// A visitor stands on a space this plate's owned-space permit is for.
     pub own_space_taken: bool,
+    /// The plate's open stay in this lot.
+    pub open_session_id: Option<Uuid>,
+    /// The lot's filed tariff version in force at the read.
+    pub tariff_version_id: Option<Uuid>,
 }
 
 /// Everything the entry decision needs to know about a plate, in one round trip: the
-/// shared-space facts ride along so that ordinary cars cost no extra query.
+/// shared-space facts, the open stay and the tariff in force ride along so that an ordinary
+/// car costs no extra query.
 pub async fn plate_facts(
     db: impl PgExecutor<'_>,
     compound_id: Uuid,
@@ -177,7 +182,10 @@ pub async fn plate_facts(
            exists (select 1 from permits p join vehicles v on v.id = p.vehicle_id
                      join bookings b on b.space_id = p.space_id and b.status = 'arrived'
                     where v.compound_id = $1 and v.plate = $2 and p.kind = 'owned_space' and p.lot_id = $3
-                      and p.valid_from <= $4 and (p.valid_to is null or p.valid_to >= $4)) as own_space_taken",
+                      and p.valid_from <= $4 and (p.valid_to is null or p.valid_to >= $4)) as own_space_taken,
+           (select id from sessions where lot_id = $3 and plate = $2 and status = 'open') as open_session_id,
+           (select id from tariff_versions where lot_id = $3 and effective_from <= $5
+             order by effective_from desc, version desc limit 1) as tariff_version_id",
     )
     .bind(compound_id)
     .bind(plate)

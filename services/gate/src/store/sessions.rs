@@ -54,6 +54,37 @@ pub async fn response_by_device_event(
     .map(|r| r.map(|j| j.0))
 }
 
+/// The answer already given to this read, in one round trip: the answer stored under the
+/// device's event id if there is one, else the last answer that opened this gate for this
+/// plate within `window_s` of `captured_at` (none when `window_s` is 0).
+pub async fn prior_response(
+    db: impl PgExecutor<'_>,
+    gate_id: Uuid,
+    device_event_id: &str,
+    plate: &str,
+    captured_at: DateTime<Utc>,
+    window_s: u32,
+) -> sqlx::Result<Option<serde_json::Value>> {
+    sqlx::query_scalar::<_, Json<serde_json::Value>>(
+        "select response from (
+           (select response, 0 as rank from gate_events where gate_id = $1 and device_event_id = $2)
+           union all
+           (select response, 1 from gate_events
+             where $5 > 0 and gate_id = $1 and plate = $3 and action = 'open'
+               and captured_at between $4 - make_interval(secs => $5) and $4 + make_interval(secs => $5)
+             order by captured_at desc limit 1)
+         ) prior order by rank limit 1",
+    )
+    .bind(gate_id)
+    .bind(device_event_id)
+    .bind(plate)
+    .bind(captured_at)
+    .bind(f64::from(window_s))
+    .fetch_optional(db)
+    .await
+    .map(|r| r.map(|j| j.0))
+}
+
 /// The last answer that opened this gate for this plate within `window_s` of `captured_at`.
 pub async fn recent_open_response(
     db: impl PgExecutor<'_>,

@@ -6,6 +6,7 @@ use parkshare_tariff::Tariff;
 use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::PgExecutor;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -198,11 +199,24 @@ const FILED_SELECT: &str =
         ps.document as standard_document, ps.standard
    from tariff_versions tv join price_standards ps on ps.id = tv.standard_id";
 
+/// Filed versions by id. Tariff versions and price standards are immutable once written (the
+/// database refuses changes), so a version read once is kept for the life of the process: the
+/// exit path prices every stay by its version.
+static FILED: std::sync::LazyLock<std::sync::RwLock<HashMap<Uuid, FiledTariff>>> =
+    std::sync::LazyLock::new(Default::default);
+
 pub async fn filed(db: impl PgExecutor<'_>, version_id: Uuid) -> sqlx::Result<Option<FiledTariff>> {
-    sqlx::query_as(&format!("{FILED_SELECT} where tv.id = $1"))
+    if let Some(filed) = FILED.read().ok().and_then(|m| m.get(&version_id).cloned()) {
+        return Ok(Some(filed));
+    }
+    let filed: Option<FiledTariff> = sqlx::query_as(&format!("{FILED_SELECT} where tv.id = $1"))
         .bind(version_id)
         .fetch_optional(db)
-        .await
+        .await?;
+    if let (Some(filed), Ok(mut cache)) = (&filed, FILED.write()) {
+        cache.insert(version_id, filed.clone());
+    }
+    Ok(filed)
 }
 
 pub async fn filed_in_force(
