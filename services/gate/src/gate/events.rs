@@ -29,7 +29,7 @@ use crate::error::{is_unique_violation, ApiError};
 use crate::occupancy::{Occupy, RebuildMode};
 use crate::sharing::gate as shared;
 use crate::startup::AppState;
-use crate::store::registry::{GateContext, PlateFactsRow};
+use crate::store::registry::{GateContext, PlateFactsRow, PlateRead};
 use crate::store::sessions::{self, NewAnomaly, NewGateEvent, NewSession, Session};
 use crate::store::tariffs;
 use crate::sync;
@@ -313,13 +313,16 @@ async fn record(
     decision: &Decision,
     priced: Option<&Priced>,
 ) -> Result<serde_json::Value, Failure> {
-    let answer = Answer {
-        action: &serde_plain(&decision.action),
-        reason: decision.reason.as_str(),
-        display: &decision.display,
-        amount_due: decision.amount_due,
-    };
-    record_answer(tx, gate, ev, session_id, &answer, priced).await
+    let action = serde_plain(&decision.action);
+    record_answer(
+        tx,
+        gate,
+        ev,
+        session_id,
+        &Answer::of(decision, &action),
+        priced,
+    )
+    .await
 }
 
 /// What the gate answered, in the words the stored response uses.
@@ -331,6 +334,17 @@ pub(super) struct Answer<'a> {
     pub amount_due: Money,
 }
 
+impl<'a> Answer<'a> {
+    fn of(decision: &'a Decision, action: &'a str) -> Answer<'a> {
+        Answer {
+            action,
+            reason: decision.reason.as_str(),
+            display: &decision.display,
+            amount_due: decision.amount_due,
+        }
+    }
+}
+
 pub(super) async fn record_answer(
     tx: &mut PgConnection,
     gate: &GateContext,
@@ -339,6 +353,20 @@ pub(super) async fn record_answer(
     answer: &Answer<'_>,
     priced: Option<&Priced>,
 ) -> Result<serde_json::Value, Failure> {
+    let (event_id, response) = respond(gate, ev, session_id, answer, priced)?;
+    let event = gate_event(gate, ev, session_id, answer, &response);
+    sessions::insert_gate_event(&mut *tx, event_id, &event).await?;
+    Ok(response)
+}
+
+/// The answer as the device gets it and the store keeps it, with the id of its gate event.
+fn respond(
+    gate: &GateContext,
+    ev: &Event,
+    session_id: Option<Uuid>,
+    answer: &Answer<'_>,
+    priced: Option<&Priced>,
+) -> Result<(Uuid, serde_json::Value), Failure> {
     // Time-ordered ids: gate events and stays are the tables that grow without end, and
     // random keys would scatter every insert over their primary-key indexes.
     let event_id = Uuid::now_v7();
@@ -360,25 +388,29 @@ pub(super) async fn record_answer(
         duplicate: false,
     };
     let response = serde_json::to_value(&decision).map_err(|e| ApiError::Internal(e.into()))?;
-    sessions::insert_gate_event(
-        &mut *tx,
-        event_id,
-        &NewGateEvent {
-            gate_id: gate.gate_id,
-            device_event_id: &ev.device_event_id,
-            plate: ev.plate.as_str(),
-            direction: gate.direction.as_str(),
-            captured_at: ev.captured_at,
-            session_id,
-            action: answer.action,
-            reason: answer.reason,
-            response: &response,
-            source: ev.source,
-            offline: ev.offline,
-        },
-    )
-    .await?;
-    Ok(response)
+    Ok((event_id, response))
+}
+
+fn gate_event<'a>(
+    gate: &GateContext,
+    ev: &'a Event,
+    session_id: Option<Uuid>,
+    answer: &Answer<'a>,
+    response: &'a serde_json::Value,
+) -> NewGateEvent<'a> {
+    NewGateEvent {
+        gate_id: gate.gate_id,
+        device_event_id: &ev.device_event_id,
+        plate: ev.plate.as_str(),
+        direction: gate.direction.as_str(),
+        captured_at: ev.captured_at,
+        session_id,
+        action: answer.action,
+        reason: answer.reason,
+        response,
+        source: ev.source,
+        offline: ev.offline,
+    }
 }
 
 fn serde_plain<T: Serialize>(value: &T) -> String {
@@ -416,9 +448,10 @@ pub(super) async fn begin_for_plate<'a>(
     gate: &GateContext,
     plate: &Plate,
 ) -> sqlx::Result<Transaction<'a, Postgres>> {
-    let mut tx = state.db.begin().await?;
-    sessions::lock_plate(&mut tx, gate.lot_id, plate.as_str()).await?;
-    Ok(tx)
+    state
+        .db
+        .begin_with(sessions::begin_locking_plate(gate.lot_id, plate.as_str()))
+        .await
 }
 
 // ---- entry ---------------------------------------------------------------------------------
@@ -459,17 +492,18 @@ pub(super) async fn plate_standing(
     ev: &Event,
     booking_early_min: i32,
 ) -> sqlx::Result<(PlateFactsRow, Standing)> {
-    let local_date = ev.captured_at.with_timezone(&gate.time_zone).date_naive();
-    let facts = crate::store::registry::plate_facts(
-        tx,
-        gate.compound_id,
-        gate.lot_id,
-        ev.plate.as_str(),
-        local_date,
-        ev.captured_at,
-        booking_early_min,
-    )
-    .await?;
+    let read = PlateRead {
+        compound_id: gate.compound_id,
+        lot_id: gate.lot_id,
+        gate_id: gate.gate_id,
+        plate: ev.plate.as_str(),
+        device_event_id: &ev.device_event_id,
+        local_date: ev.captured_at.with_timezone(&gate.time_zone).date_naive(),
+        at: ev.captured_at,
+        early_arrival_min: booking_early_min,
+        duplicate_window_s: gate.policy.duplicate_window_s,
+    };
+    let facts = crate::store::registry::plate_facts(tx, &read).await?;
     let standing = Standing::of(PlateFacts {
         exempt: exempt_class(facts.exempt_class.as_deref(), &ev.plate),
         blocklisted: facts.blocklisted,
@@ -495,11 +529,11 @@ async fn try_entry(
     ev: &Event,
 ) -> Result<EntryOutcome, Failure> {
     let mut tx = begin_for_plate(state, gate, &ev.plate).await?;
-    if let Some(response) = replay(&mut tx, gate, ev).await? {
-        return Ok(EntryOutcome::Done(response));
-    }
     let early_min = i32::try_from(gate.policy.booking_early_arrival_min).unwrap_or(0);
-    let (facts, standing) = plate_standing(&mut tx, gate, ev, early_min).await?;
+    let (mut facts, standing) = plate_standing(&mut tx, gate, ev, early_min).await?;
+    if let Some(prior) = facts.prior_response.take() {
+        return Ok(EntryOutcome::Done(as_duplicate(prior.0)));
+    }
     let kind = match plan_entry(standing) {
         EntryPlan::Refuse(reason) => {
             let response = record(
@@ -595,30 +629,24 @@ async fn try_entry(
         let class = ev
             .class
             .or(facts.vehicle_class.as_deref().and_then(VehicleClass::parse));
-        let tariff_version_id = facts.tariff_version_id;
         let session_id = Uuid::now_v7();
-        sessions::insert_session(
-            &mut *tx,
-            &NewSession {
-                id: session_id,
-                tenant_id: gate.tenant_id,
-                compound_id: gate.compound_id,
-                lot_id: gate.lot_id,
-                plate: ev.plate.as_str(),
-                vehicle_class: class.unwrap_or(VehicleClass::Small).as_str(),
-                kind: kind.as_str(),
-                pool: pool.as_str(),
-                origin: "entry",
-                entered_at: Some(ev.captured_at),
-                entry_gate_id: Some(gate.gate_id),
-                tariff_version_id,
-                space_id: booking.as_ref().map(|b| b.space_id),
-            },
-        )
-        .await?;
+        let stay = NewSession {
+            id: session_id,
+            tenant_id: gate.tenant_id,
+            compound_id: gate.compound_id,
+            lot_id: gate.lot_id,
+            plate: ev.plate.as_str(),
+            vehicle_class: class.unwrap_or(VehicleClass::Small).as_str(),
+            kind: kind.as_str(),
+            pool: pool.as_str(),
+            origin: "entry",
+            entered_at: Some(ev.captured_at),
+            entry_gate_id: Some(gate.gate_id),
+            tariff_version_id: facts.tariff_version_id,
+            space_id: booking.as_ref().map(|b| b.space_id),
+        };
         let decision = match &booking {
             Some(booking) => {
-                shared::arrived(&mut tx, booking, session_id).await?;
                 let mut decision =
                     Decision::new(Reason::BookingAdmitted, Direction::Entry, Money::ZERO);
                 decision.display = format!("预约车位 {} 欢迎光临", booking.space_code);
@@ -626,7 +654,15 @@ async fn try_entry(
             }
             None => entry_decision(kind, true),
         };
-        let response = record(&mut tx, gate, ev, Some(session_id), &decision, None).await?;
+        // The stay and the event that admitted it go in one statement.
+        let action = serde_plain(&decision.action);
+        let answer = Answer::of(&decision, &action);
+        let (event_id, response) = respond(gate, ev, Some(session_id), &answer, None)?;
+        let event = gate_event(gate, ev, Some(session_id), &answer, &response);
+        sessions::insert_session_with_event(&mut *tx, &stay, event_id, &event).await?;
+        if let Some(booking) = &booking {
+            shared::arrived(&mut tx, booking, session_id).await?;
+        }
         tx.commit().await?;
         Ok::<_, Failure>(response)
     }
@@ -705,20 +741,17 @@ async fn exit(
     }
     let bill_json = serde_json::to_value(bill).map_err(|e| ApiError::Internal(e.into()))?;
     let exit = opens.then_some((ev.captured_at, gate.gate_id));
-    sessions::bill_session(&mut *tx, session.id, bill.total.yuan(), &bill_json, exit).await?;
+    // The bill (closing the stay if the barrier opens) and the event in one statement.
+    let action = serde_plain(&decision.action);
+    let answer = Answer::of(&decision, &action);
+    let (event_id, response) = respond(gate, ev, Some(session.id), &answer, Some(&priced))?;
+    let event = gate_event(gate, ev, Some(session.id), &answer, &response);
+    let billed = (session.id, bill.total.yuan(), &bill_json);
+    sessions::bill_session_with_event(&mut *tx, billed, exit, event_id, &event).await?;
     // Only a stay placed on a shared space has a booking to close.
     if opens && session.space_id.is_some() {
         shared::exited(&mut tx, session.id, ev.captured_at).await?;
     }
-    let response = record(
-        &mut tx,
-        gate,
-        ev,
-        Some(session.id),
-        &decision,
-        Some(&priced),
-    )
-    .await?;
     tx.commit().await?;
 
     if opens {

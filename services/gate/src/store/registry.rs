@@ -1,6 +1,8 @@
 //! Registry storage. Every staff-facing query takes the caller's `tenant_id` and filters by it,
 //! so another tenant's rows are simply not found.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use parkshare_domain::decision::Direction;
 use parkshare_domain::policy::GatePolicy;
@@ -141,6 +143,9 @@ pub async fn staff_by_token(
 /// What the registry says about a plate at a compound, at a local date.
 #[derive(Debug, sqlx::FromRow)]
 pub struct PlateFactsRow {
+    /// The answer this read already got (the same device event id, or the same plate opened
+    /// this gate within the duplicate window): the read is a replay.
+    pub prior_response: Option<Json<serde_json::Value>>,
     pub exempt_class: Option<String>,
     pub blocklisted: bool,
     pub valid_permit: bool,
@@ -155,20 +160,34 @@ pub struct PlateFactsRow {
     pub tariff_version_id: Option<Uuid>,
 }
 
-/// Everything the entry decision needs to know about a plate, in one round trip: the
-/// shared-space facts, the open stay and the tariff in force ride along so that an ordinary
-/// car costs no extra query.
+/// A plate read, as the plate-facts query needs it.
+pub struct PlateRead<'a> {
+    pub compound_id: Uuid,
+    pub lot_id: Uuid,
+    pub gate_id: Uuid,
+    pub plate: &'a str,
+    pub device_event_id: &'a str,
+    /// The read's local date in the compound's zone (permits run by local dates).
+    pub local_date: NaiveDate,
+    pub at: DateTime<Utc>,
+    /// How early a booked plate counts as due.
+    pub early_arrival_min: i32,
+    /// The gate's duplicate window; 0 turns the same-plate replay off.
+    pub duplicate_window_s: u32,
+}
+
+/// Everything the entry decision needs to know about a plate, in one round trip: whether the
+/// read was answered before (as `sessions::prior_response`), the registry's facts, and the
+/// shared-space facts, open stay and tariff in force riding along, so that an ordinary car
+/// costs no extra query.
 pub async fn plate_facts(
     db: impl PgExecutor<'_>,
-    compound_id: Uuid,
-    lot_id: Uuid,
-    plate: &str,
-    local_date: NaiveDate,
-    at: DateTime<Utc>,
-    early_arrival_min: i32,
+    r: &PlateRead<'_>,
 ) -> sqlx::Result<PlateFactsRow> {
-    sqlx::query_as(
-        "select
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select
+           ({prior}) as prior_response,
            (select class from exempt_vehicles where compound_id = $1 and plate = $2) as exempt_class,
            exists (select 1 from blocklist where compound_id = $1 and plate = $2) as blocklisted,
            exists (select 1 from permits p join vehicles v on v.id = p.vehicle_id
@@ -186,15 +205,21 @@ pub async fn plate_facts(
            (select id from sessions where lot_id = $3 and plate = $2 and status = 'open') as open_session_id,
            (select id from tariff_versions where lot_id = $3 and effective_from <= $5
              order by effective_from desc, version desc limit 1) as tariff_version_id",
-    )
-    .bind(compound_id)
-    .bind(plate)
-    .bind(lot_id)
-    .bind(local_date)
-    .bind(at)
-    .bind(early_arrival_min)
-    .fetch_one(db)
-    .await
+            prior = crate::store::sessions::prior_response_sql([7, 8, 2, 5, 9]),
+        )
+    });
+    sqlx::query_as(&SQL)
+        .bind(r.compound_id)
+        .bind(r.plate)
+        .bind(r.lot_id)
+        .bind(r.local_date)
+        .bind(r.at)
+        .bind(r.early_arrival_min)
+        .bind(r.gate_id)
+        .bind(r.device_event_id)
+        .bind(f64::from(r.duplicate_window_s))
+        .fetch_one(db)
+        .await
 }
 
 // ---- tenants -------------------------------------------------------------------------------

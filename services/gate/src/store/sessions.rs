@@ -1,11 +1,16 @@
 //! Session storage: stays, the gate events that decided them, payments and anomalies.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, Postgres};
 use uuid::Uuid;
+
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 
 /// Most rows one listing returns.
 pub const LIST_ROWS_MAX: i64 = 500;
@@ -24,10 +29,26 @@ pub async fn lock_plate(tx: &mut PgConnection, lot_id: Uuid, plate: &str) -> sql
         "select pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock(hashtextextended($2, 0))",
     )
     .bind(lot_lock_key(lot_id))
-    .bind(format!("{lot_id}/{plate}"))
+    .bind(plate_lock_key(lot_id, plate))
     .execute(tx)
     .await
     .map(drop)
+}
+
+/// The text whose hash is the advisory-lock key of one plate in one lot.
+pub fn plate_lock_key(lot_id: Uuid, plate: &str) -> String {
+    format!("{lot_id}/{plate}")
+}
+
+/// The statement that begins an event's transaction and takes [`lock_plate`]'s locks in the
+/// same round trip (a simple query carries no parameters, so the key is written in: a lot id
+/// and a parsed plate, quoted as a literal).
+pub fn begin_locking_plate(lot_id: Uuid, plate: &str) -> String {
+    let key = plate_lock_key(lot_id, plate).replace('\'', "''");
+    format!(
+        "begin; select pg_advisory_xact_lock_shared({}), pg_advisory_xact_lock(hashtextextended('{key}', 0))",
+        lot_lock_key(lot_id)
+    )
 }
 
 /// Waits for every in-flight event of the lot to finish and holds new ones off until commit.
@@ -54,6 +75,22 @@ pub async fn response_by_device_event(
     .map(|r| r.map(|j| j.0))
 }
 
+/// The query of [`prior_response`] with its parameters numbered as the statement that embeds
+/// it needs: `[gate_id, device_event_id, plate, captured_at, window_s]`.
+pub fn prior_response_sql([gate, event, plate, at, window]: [u8; 5]) -> String {
+    format!(
+        "select response from (
+           (select response, 0 as rank from gate_events where gate_id = ${gate} and device_event_id = ${event})
+           union all
+           (select response, 1 from gate_events
+             where ${window} > 0 and gate_id = ${gate} and plate = ${plate} and action = 'open'
+               and captured_at between ${at} - make_interval(secs => ${window})
+                                   and ${at} + make_interval(secs => ${window})
+             order by captured_at desc limit 1)
+         ) prior order by rank limit 1"
+    )
+}
+
 /// The answer already given to this read, in one round trip: the answer stored under the
 /// device's event id if there is one, else the last answer that opened this gate for this
 /// plate within `window_s` of `captured_at` (none when `window_s` is 0).
@@ -65,24 +102,16 @@ pub async fn prior_response(
     captured_at: DateTime<Utc>,
     window_s: u32,
 ) -> sqlx::Result<Option<serde_json::Value>> {
-    sqlx::query_scalar::<_, Json<serde_json::Value>>(
-        "select response from (
-           (select response, 0 as rank from gate_events where gate_id = $1 and device_event_id = $2)
-           union all
-           (select response, 1 from gate_events
-             where $5 > 0 and gate_id = $1 and plate = $3 and action = 'open'
-               and captured_at between $4 - make_interval(secs => $5) and $4 + make_interval(secs => $5)
-             order by captured_at desc limit 1)
-         ) prior order by rank limit 1",
-    )
-    .bind(gate_id)
-    .bind(device_event_id)
-    .bind(plate)
-    .bind(captured_at)
-    .bind(f64::from(window_s))
-    .fetch_optional(db)
-    .await
-    .map(|r| r.map(|j| j.0))
+    static SQL: LazyLock<String> = LazyLock::new(|| prior_response_sql([1, 2, 3, 4, 5]));
+    sqlx::query_scalar::<_, Json<serde_json::Value>>(&SQL)
+        .bind(gate_id)
+        .bind(device_event_id)
+        .bind(plate)
+        .bind(captured_at)
+        .bind(f64::from(window_s))
+        .fetch_optional(db)
+        .await
+        .map(|r| r.map(|j| j.0))
 }
 
 /// The last answer that opened this gate for this plate within `window_s` of `captured_at`.
@@ -201,28 +230,93 @@ pub struct NewSession<'a> {
     pub space_id: Option<Uuid>,
 }
 
-pub async fn insert_session(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> sqlx::Result<()> {
-    sqlx::query(
-        "insert into sessions (id, tenant_id, compound_id, lot_id, plate, vehicle_class, kind, pool, status,
-                               origin, entered_at, entry_gate_id, tariff_version_id, space_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13)",
+/// Numbered placeholders `$first, $first+1, …` for `count` values.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The insert of a stay, its 13 values numbered from `$first`.
+fn session_insert_sql(first: usize) -> String {
+    format!(
+        "insert into sessions (id, tenant_id, compound_id, lot_id, plate, vehicle_class, kind, pool,
+                               origin, entered_at, entry_gate_id, tariff_version_id, space_id, status)
+         values ({}, 'open')",
+        placeholders(first, 13)
     )
-    .bind(s.id)
-    .bind(s.tenant_id)
-    .bind(s.compound_id)
-    .bind(s.lot_id)
-    .bind(s.plate)
-    .bind(s.vehicle_class)
-    .bind(s.kind)
-    .bind(s.pool)
-    .bind(s.origin)
-    .bind(s.entered_at)
-    .bind(s.entry_gate_id)
-    .bind(s.tariff_version_id)
-    .bind(s.space_id)
-    .execute(db)
-    .await
-    .map(drop)
+}
+
+fn bind_session<'q>(query: PgQuery<'q>, s: &NewSession<'q>) -> PgQuery<'q> {
+    query
+        .bind(s.id)
+        .bind(s.tenant_id)
+        .bind(s.compound_id)
+        .bind(s.lot_id)
+        .bind(s.plate)
+        .bind(s.vehicle_class)
+        .bind(s.kind)
+        .bind(s.pool)
+        .bind(s.origin)
+        .bind(s.entered_at)
+        .bind(s.entry_gate_id)
+        .bind(s.tariff_version_id)
+        .bind(s.space_id)
+}
+
+pub async fn insert_session(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> sqlx::Result<()> {
+    static SQL: LazyLock<String> = LazyLock::new(|| session_insert_sql(1));
+    bind_session(sqlx::query(&SQL), s)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Opens a stay and stores the gate event that admitted it, in one statement.
+pub async fn insert_session_with_event(
+    db: impl PgExecutor<'_>,
+    s: &NewSession<'_>,
+    event_id: Uuid,
+    e: &NewGateEvent<'_>,
+) -> sqlx::Result<()> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "with stay as ({}) {}",
+            session_insert_sql(1),
+            gate_event_insert_sql(14)
+        )
+    });
+    bind_gate_event(bind_session(sqlx::query(&SQL), s), event_id, e)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// The update that bills a stay (and, with an exit, closes it); 5 values from `$first`.
+fn bill_sql(first: usize) -> String {
+    let [id, fee, bill, at, gate] = [0, 1, 2, 3, 4].map(|n| first + n);
+    format!(
+        "update sessions set fee = ${fee}, bill = ${bill}, updated_at = now(),
+                status = case when ${at}::timestamptz is null then status else 'closed' end,
+                exited_at = coalesce(${at}, exited_at), exit_gate_id = coalesce(${gate}, exit_gate_id)
+          where id = ${id}"
+    )
+}
+
+fn bind_bill<'q>(
+    query: PgQuery<'q>,
+    id: Uuid,
+    fee: Decimal,
+    bill: &'q serde_json::Value,
+    exit: Option<(DateTime<Utc>, Uuid)>,
+) -> PgQuery<'q> {
+    query
+        .bind(id)
+        .bind(fee)
+        .bind(Json(bill))
+        .bind(exit.map(|(at, _)| at))
+        .bind(exit.map(|(_, gate)| gate))
 }
 
 /// Records the latest bill of a session; with `exit` it also closes the session.
@@ -233,17 +327,34 @@ pub async fn bill_session(
     bill: &serde_json::Value,
     exit: Option<(DateTime<Utc>, Uuid)>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "update sessions set fee = $2, bill = $3, updated_at = now(),
-                status = case when $4::timestamptz is null then status else 'closed' end,
-                exited_at = coalesce($4, exited_at), exit_gate_id = coalesce($5, exit_gate_id)
-          where id = $1",
+    static SQL: LazyLock<String> = LazyLock::new(|| bill_sql(1));
+    bind_bill(sqlx::query(&SQL), id, fee, bill, exit)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// A stay's bill at an exit read, and the gate event that answered it, in one statement.
+pub async fn bill_session_with_event(
+    db: impl PgExecutor<'_>,
+    bill: (Uuid, Decimal, &serde_json::Value),
+    exit: Option<(DateTime<Utc>, Uuid)>,
+    event_id: Uuid,
+    e: &NewGateEvent<'_>,
+) -> sqlx::Result<()> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "with billed as ({}) {}",
+            bill_sql(1),
+            gate_event_insert_sql(6)
+        )
+    });
+    let (id, fee, bill) = bill;
+    bind_gate_event(
+        bind_bill(sqlx::query(&SQL), id, fee, bill, exit),
+        event_id,
+        e,
     )
-    .bind(id)
-    .bind(fee)
-    .bind(Json(bill))
-    .bind(exit.map(|(at, _)| at))
-    .bind(exit.map(|(_, gate)| gate))
     .execute(db)
     .await
     .map(drop)
@@ -335,31 +446,42 @@ pub struct NewGateEvent<'a> {
     pub offline: bool,
 }
 
+/// The insert of a gate event, its 12 values numbered from `$first`.
+fn gate_event_insert_sql(first: usize) -> String {
+    format!(
+        "insert into gate_events (id, gate_id, device_event_id, plate, direction, captured_at, session_id,
+                                  action, reason, response, source, offline)
+         values ({})",
+        placeholders(first, 12)
+    )
+}
+
+fn bind_gate_event<'q>(query: PgQuery<'q>, id: Uuid, e: &NewGateEvent<'q>) -> PgQuery<'q> {
+    query
+        .bind(id)
+        .bind(e.gate_id)
+        .bind(e.device_event_id)
+        .bind(e.plate)
+        .bind(e.direction)
+        .bind(e.captured_at)
+        .bind(e.session_id)
+        .bind(e.action)
+        .bind(e.reason)
+        .bind(Json(e.response))
+        .bind(e.source)
+        .bind(e.offline)
+}
+
 pub async fn insert_gate_event(
     db: impl PgExecutor<'_>,
     id: Uuid,
     e: &NewGateEvent<'_>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "insert into gate_events (id, gate_id, device_event_id, plate, direction, captured_at, session_id,
-                                  action, reason, response, source, offline)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(id)
-    .bind(e.gate_id)
-    .bind(e.device_event_id)
-    .bind(e.plate)
-    .bind(e.direction)
-    .bind(e.captured_at)
-    .bind(e.session_id)
-    .bind(e.action)
-    .bind(e.reason)
-    .bind(Json(e.response))
-    .bind(e.source)
-    .bind(e.offline)
-    .execute(db)
-    .await
-    .map(drop)
+    static SQL: LazyLock<String> = LazyLock::new(|| gate_event_insert_sql(1));
+    bind_gate_event(sqlx::query(&SQL), id, e)
+        .execute(db)
+        .await
+        .map(drop)
 }
 
 pub struct NewAnomaly<'a> {

@@ -2,6 +2,8 @@
 
 use serde_json::json;
 
+use parkshare_gate::store::sessions;
+
 use crate::helpers::{ago, spawn_app, str_of};
 
 #[tokio::test]
@@ -403,4 +405,37 @@ async fn reentry_can_be_refused_by_policy() {
         ("refuse", "already_inside")
     );
     assert_eq!(app.count("select count(*) from sessions").await, 1);
+}
+
+/// An event's transaction takes its plate lock in the statement that begins it (the key
+/// written into the text); a second plate is locked later with the key as a parameter
+/// (`lock_plate`). Both must be the very same lock, whatever the plate's characters.
+#[tokio::test]
+async fn the_lock_an_event_begins_with_is_the_plate_lock() {
+    let app = spawn_app().await;
+    let lot = uuid::Uuid::new_v4();
+    for plate in ["京A12345", "粤B1234学", "O'Brien"] {
+        let key = sessions::plate_lock_key(lot, plate);
+        let try_lock = "select pg_try_advisory_xact_lock(hashtextextended($1, 0))";
+        let holder = app
+            .db
+            .begin_with(sessions::begin_locking_plate(lot, plate))
+            .await
+            .unwrap_or_else(|e| panic!("{plate}: {e}"));
+        let mut other = app.db.begin().await.unwrap_or_else(|e| panic!("{e}"));
+        let free: bool = sqlx::query_scalar(try_lock)
+            .bind(&key)
+            .fetch_one(&mut *other)
+            .await
+            .unwrap_or(true);
+        assert!(!free, "{plate}: the begin statement holds the plate lock");
+        holder.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+        let free: bool = sqlx::query_scalar(try_lock)
+            .bind(&key)
+            .fetch_one(&mut *other)
+            .await
+            .unwrap_or(false);
+        assert!(free, "{plate}: released at rollback");
+        other.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+    }
 }
