@@ -114,29 +114,6 @@ pub async fn prior_response(
         .map(|r| r.map(|j| j.0))
 }
 
-/// The last answer that opened this gate for this plate within `window_s` of `captured_at`.
-pub async fn recent_open_response(
-    db: impl PgExecutor<'_>,
-    gate_id: Uuid,
-    plate: &str,
-    captured_at: DateTime<Utc>,
-    window_s: u32,
-) -> sqlx::Result<Option<serde_json::Value>> {
-    sqlx::query_scalar::<_, Json<serde_json::Value>>(
-        "select response from gate_events
-          where gate_id = $1 and plate = $2 and action = 'open'
-            and captured_at between $3 - make_interval(secs => $4) and $3 + make_interval(secs => $4)
-          order by captured_at desc limit 1",
-    )
-    .bind(gate_id)
-    .bind(plate)
-    .bind(captured_at)
-    .bind(f64::from(window_s))
-    .fetch_optional(db)
-    .await
-    .map(|r| r.map(|j| j.0))
-}
-
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Session {
     pub id: Uuid,
