@@ -29,6 +29,10 @@ cleanup() {
     kill "$server_pid"
     wait "$server_pid" 2>/dev/null || true
   fi
+  if [[ -n "${KEEP_DB:-}" ]]; then
+    echo "kept for inspection: database ${DB}, Redis prefix ${PARKSHARE_REDIS_PREFIX}" >&2
+    return
+  fi
   psql "${PG}/postgres" -qc "drop database if exists \"${DB}\" with (force)" >/dev/null 2>&1 || true
   redis-cli --scan --pattern "${PARKSHARE_REDIS_PREFIX}:*" | xargs -r redis-cli del >/dev/null || true
 }

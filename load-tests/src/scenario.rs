@@ -73,7 +73,35 @@ struct Run {
     slots: u64,
     /// When the last answer came, in microseconds after `t0`.
     last_answer_us: AtomicU64,
+    /// When each user's permit car last drove into each lot. Simulated stays are back-dated
+    /// by a fixed 90 minutes, so two of the same car's trips seconds apart would carry capture
+    /// times seconds apart — which the gates rightly take for a camera's duplicate read (the
+    /// duplicate window). A car sits such a lot out for [`PERMIT_REST`].
+    permit_trips: Mutex<BTreeMap<(usize, String), Instant>>,
     rec: Recorder,
+}
+
+/// How long a permit car keeps away from a lot it just used: well past the gates' duplicate
+/// window (10 s by default).
+const PERMIT_REST: Duration = Duration::from_secs(30);
+
+impl Run {
+    /// Whether user `me`'s permit car may drive into `lot` now; if so, the trip is noted.
+    fn permit_rested(&self, me: usize, lot: &Lot) -> bool {
+        let Ok(mut trips) = self.permit_trips.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        let key = (me, lot.id.clone());
+        if trips
+            .get(&key)
+            .is_some_and(|at| now.duration_since(*at) < PERMIT_REST)
+        {
+            return false;
+        }
+        trips.insert(key, now);
+        true
+    }
 }
 
 /// Time the run takes before its first slot: goose starts its users.
@@ -136,6 +164,7 @@ pub async fn attack(world: &World, config: &AttackConfig) -> anyhow::Result<Repo
         next: AtomicU64::new(0),
         slots: (config.rate * config.seconds as f64).round() as u64,
         last_answer_us: AtomicU64::new(0),
+        permit_trips: Mutex::new(BTreeMap::new()),
         rec: Recorder {
             latency: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
             outcomes: Mutex::new(BTreeMap::new()),
@@ -347,7 +376,7 @@ async fn car(user: &mut GooseUser) -> TransactionResult {
                 let lot = ordinary[rng.gen_range(0..ordinary.len())];
                 let driver = match roll {
                     // Each user drives its own permit holder's car: never two at once.
-                    12..=21 if lot.permit_plates.len() > me => {
+                    12..=21 if lot.permit_plates.len() > me && run.permit_rested(me, lot) => {
                         Driver::Permit(lot.permit_plates[me].clone())
                     }
                     22..=24 => Driver::Emergency,
