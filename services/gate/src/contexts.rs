@@ -79,15 +79,6 @@ impl GateContexts {
             map.clear();
         }
     }
-
-    /// How many contexts are cached (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.by_digest.read().map(|m| m.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Listens for registry changes made anywhere and forgets the cached contexts on each, for the
