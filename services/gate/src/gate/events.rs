@@ -878,7 +878,9 @@ async fn no_entry_record(
     )
     .await?;
     let filing_no = match tariff_version_id {
-        Some(id) => tariffs::filed(&mut *tx, id).await?.map(|f| f.filing_no),
+        Some(id) => tariffs::filed(&mut *tx, id)
+            .await?
+            .map(|f| f.filing_no.clone()),
         None => None,
     };
     let priced = Priced {

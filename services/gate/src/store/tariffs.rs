@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::PgExecutor;
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -201,11 +202,14 @@ const FILED_SELECT: &str =
 
 /// Filed versions by id. Tariff versions and price standards are immutable once written (the
 /// database refuses changes), so a version read once is kept for the life of the process: the
-/// exit path prices every stay by its version.
-static FILED: std::sync::LazyLock<std::sync::RwLock<HashMap<Uuid, FiledTariff>>> =
+/// exit path prices every stay by its version. Shared, not copied: a hit allocates nothing.
+static FILED: std::sync::LazyLock<std::sync::RwLock<HashMap<Uuid, Arc<FiledTariff>>>> =
     std::sync::LazyLock::new(Default::default);
 
-pub async fn filed(db: impl PgExecutor<'_>, version_id: Uuid) -> sqlx::Result<Option<FiledTariff>> {
+pub async fn filed(
+    db: impl PgExecutor<'_>,
+    version_id: Uuid,
+) -> sqlx::Result<Option<Arc<FiledTariff>>> {
     if let Some(filed) = FILED.read().ok().and_then(|m| m.get(&version_id).cloned()) {
         return Ok(Some(filed));
     }
@@ -213,6 +217,7 @@ pub async fn filed(db: impl PgExecutor<'_>, version_id: Uuid) -> sqlx::Result<Op
         .bind(version_id)
         .fetch_optional(db)
         .await?;
+    let filed = filed.map(Arc::new);
     if let (Some(filed), Ok(mut cache)) = (&filed, FILED.write()) {
         cache.insert(version_id, filed.clone());
     }
