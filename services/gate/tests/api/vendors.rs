@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use parkshare_gate::store::sessions;
+
 use crate::helpers::{ago, spawn_app, spawn_with, str_of, test_settings, Gate, TestApp};
 
 const VZENITH_PLATE: &str = include_str!("../fixtures/vendors/vzenith_plate.json");
@@ -636,6 +638,20 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
     panic!("waited 10 s for {what}");
 }
 
+/// Waits up to 10 s for the count `sql` asks for to become `expected` (work done in the
+/// background), and fails the test if it does not.
+async fn count_becomes(app: &TestApp, sql: &str, expected: i64) {
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = app.count(sql).await;
+        if seen == expected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, expected, "{sql}");
+}
+
 fn multipart(xml: &str, boundary: &str) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"anpr.xml\"; filename=\"anpr.xml\"\r\nContent-Type: application/xml\r\n\r\n").as_bytes());
@@ -790,21 +806,12 @@ async fn a_hikvision_push_is_acknowledged_and_the_barrier_opened_by_a_digest_cal
         (201, "device_call"),
         "{body}"
     );
-    let db = app.db.clone();
-    let mut failed = 0;
-    for _ in 0..100 {
-        failed = sqlx::query_scalar::<_, i64>(
-            "select count(*) from device_commands where status = 'failed'",
-        )
-        .fetch_one(&db)
-        .await
-        .unwrap_or(0);
-        if failed == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(failed, 1);
+    count_becomes(
+        &app,
+        "select count(*) from device_commands where status = 'failed'",
+        1,
+    )
+    .await;
     assert_eq!(opens.lock().map(|o| o.len()).unwrap_or(0), 1);
     camera.server.stop(false).await;
 }
@@ -823,8 +830,9 @@ async fn a_fail_open_lane_opens_when_the_backend_cannot_decide_and_the_stay_is_s
     // Another transaction holds the plate's lock: no decision can be made in time.
     let mut holder = app.db.begin().await.unwrap_or_else(|e| panic!("{e}"));
     for plate in ["京C11111", "京C22222"] {
+        let lot = site.lot.parse().unwrap_or_default();
         sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(format!("{}/{plate}", site.lot))
+            .bind(sessions::plate_lock_key(lot, plate))
             .execute(&mut *holder)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -841,21 +849,12 @@ async fn a_fail_open_lane_opens_when_the_backend_cannot_decide_and_the_stay_is_s
     holder.rollback().await.unwrap_or_else(|e| panic!("{e}"));
 
     // Once the backend can decide again the passage is recorded: the car has its stay.
-    let db = app.db.clone();
-    let mut recorded = 0;
-    for _ in 0..100 {
-        recorded = sqlx::query_scalar::<_, i64>(
-            "select count(*) from gate_events where source = 'fail_open'",
-        )
-        .fetch_one(&db)
-        .await
-        .unwrap_or(0);
-        if recorded == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(recorded, 1);
+    count_becomes(
+        &app,
+        "select count(*) from gate_events where source = 'fail_open'",
+        1,
+    )
+    .await;
     let sessions = app.open_sessions(&site.lot).await;
     let plates: Vec<&str> = sessions.iter().map(|s| str_of(s, "plate")).collect();
     // The held-up decisions finished too and refused (no place); the fail-open car is inside
