@@ -6,7 +6,7 @@
 //! credential's digest.
 //!
 //! A cached context is forgotten
-//! - at once in this process after any staff or operator write (`forget_after_writes`), so a
+//! - at once in this process after any staff write (`forget_after_writes`), so a
 //!   change made through this replica is seen by its next read;
 //! - within milliseconds in every replica, by a `NOTIFY parkshare_gate_contexts` that triggers
 //!   on `gates`, `lots` and `compounds` send when a column of the context changes
@@ -108,16 +108,15 @@ async fn listen(db: &PgPool, contexts: &GateContexts) -> sqlx::Result<()> {
     }
 }
 
-/// Forgets the cached contexts after every staff or operator write (a gate added, a device
-/// set up, a policy changed), so that this process's next read sees it at once; other
-/// processes hear of it through the notification.
+/// Wraps the staff API: forgets the cached contexts after every staff write (a gate added, a
+/// device set up, a policy changed), so that this process's next read sees it at once; other
+/// processes hear of it through the notification. (Operator writes — tenants, supervisors —
+/// touch no context.)
 pub async fn forget_after_writes(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let path = req.path();
-    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        && (path.starts_with("/v1/admin/") || path.starts_with("/v1/operator/"));
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let contexts = writes
         .then(|| req.app_data::<actix_web::web::Data<AppState>>())
         .flatten()

@@ -152,9 +152,6 @@ pub async fn run(
     );
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(actix_web::middleware::from_fn(
-                crate::contexts::forget_after_writes,
-            ))
             .wrap(actix_web::middleware::from_fn(request_id_header))
             .wrap(tracing_actix_web::TracingLogger::<
                 crate::telemetry::RedactedRootSpan,

@@ -21,6 +21,9 @@ use actix_web::web;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1/admin")
+            .wrap(actix_web::middleware::from_fn(
+                crate::contexts::forget_after_writes,
+            ))
             .configure(compounds::routes)
             .configure(lots::routes)
             .configure(devices::routes)
