@@ -1,11 +1,12 @@
 //! Prometheus metrics, served at `/metrics`: request latency histograms per route (by
-//! actix-web-prom), gate decisions by direction and reason, Redis and Postgres errors, and the
+//! actix-web-prom), gate decisions by direction and reason, the size of the gate's decision
+//! batches, Redis and Postgres errors, and the
 //! occupancy of every lot by pool (refreshed in the background, off the hot path).
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// How often the occupancy gauges are refreshed from Redis.
 const OCCUPANCY_REFRESH_S: u64 = 15;
@@ -16,6 +17,8 @@ pub struct Metrics {
     pub backend_errors: IntCounterVec,
     pub occupancy: IntGaugeVec,
     pub webhook_deliveries: IntCounterVec,
+    pub batch_reads: Histogram,
+    pub batches: IntCounterVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -48,7 +51,23 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ),
         &["outcome"],
     )?;
+    let batch_reads = Histogram::with_opts(
+        HistogramOpts::new(
+            "parkshare_gate_batch_reads",
+            "Live gate reads decided together in one transaction",
+        )
+        .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
+    )?;
+    let batches = IntCounterVec::new(
+        Opts::new(
+            "parkshare_gate_batches_total",
+            "Batches of gate reads by outcome: committed, or failed and decided alone",
+        ),
+        &["outcome"],
+    )?;
     registry.register(Box::new(decisions.clone()))?;
+    registry.register(Box::new(batches.clone()))?;
+    registry.register(Box::new(batch_reads.clone()))?;
     registry.register(Box::new(backend_errors.clone()))?;
     registry.register(Box::new(occupancy.clone()))?;
     registry.register(Box::new(webhook_deliveries.clone()))?;
@@ -58,6 +77,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
         backend_errors,
         occupancy,
         webhook_deliveries,
+        batch_reads,
+        batches,
     })
 }
 
@@ -73,6 +94,15 @@ static METRICS: LazyLock<Option<Metrics>> = LazyLock::new(|| {
 pub fn decision(direction: &str, reason: &str) {
     if let Some(m) = METRICS.as_ref() {
         m.decisions.with_label_values(&[direction, reason]).inc();
+    }
+}
+
+/// Records a batch of gate reads: its size, and whether it committed.
+pub fn batch(reads: usize, committed: bool) {
+    if let Some(m) = METRICS.as_ref() {
+        m.batch_reads.observe(reads as f64);
+        let outcome = if committed { "committed" } else { "failed" };
+        m.batches.with_label_values(&[outcome]).inc();
     }
 }
 

@@ -49,6 +49,11 @@ pub struct Settings {
     /// `PARKSHARE_FAIL_OPEN_DRAIN_MS` (default 1000): how often passages a lane let through
     /// on its fail-open policy are recorded.
     pub fail_open_drain_ms: u64,
+    /// `PARKSHARE_GATE_BATCH_WORKERS` (default 2): workers deciding live gate reads in
+    /// batches, one transaction and one commit per batch; 0 decides every read on its own.
+    pub gate_batch_workers: usize,
+    /// `PARKSHARE_GATE_BATCH_MAX` (default 64): the most reads one batch decides.
+    pub gate_batch_max: usize,
 }
 
 impl std::fmt::Debug for Settings {
@@ -75,6 +80,8 @@ impl std::fmt::Debug for Settings {
             .field("webhook_private_hosts", &self.webhook_private_hosts)
             .field("gate_decision_budget_ms", &self.gate_decision_budget_ms)
             .field("fail_open_drain_ms", &self.fail_open_drain_ms)
+            .field("gate_batch_workers", &self.gate_batch_workers)
+            .field("gate_batch_max", &self.gate_batch_max)
             .finish()
     }
 }
@@ -166,6 +173,15 @@ impl Settings {
             fail_open_drain_ms: var("PARKSHARE_FAIL_OPEN_DRAIN_MS", "1000")
                 .parse()
                 .context("PARKSHARE_FAIL_OPEN_DRAIN_MS must be a number of milliseconds")?,
+            gate_batch_workers: var("PARKSHARE_GATE_BATCH_WORKERS", "2")
+                .parse()
+                .context("PARKSHARE_GATE_BATCH_WORKERS must be a number of workers")?,
+            gate_batch_max: match var("PARKSHARE_GATE_BATCH_MAX", "64").parse() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    anyhow::bail!("PARKSHARE_GATE_BATCH_MAX must be a number of reads, at least 1")
+                }
+            },
         })
     }
 }

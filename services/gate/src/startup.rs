@@ -34,6 +34,8 @@ pub struct AppState {
     pub lanes: crate::gate::lanes::Lanes,
     /// Gate contexts by credential, kept in process.
     pub gates: std::sync::Arc<crate::contexts::GateContexts>,
+    /// The workers deciding live gate reads in batches.
+    pub batches: crate::gate::batch::Batches,
 }
 
 pub struct PaymentsConfig {
@@ -100,9 +102,16 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             crate::auth::new_token().into_bytes()
         }
     };
+    let occupancy = Occupancy::new(redis, settings.redis_prefix.clone());
     Ok(AppState {
+        batches: crate::gate::batch::Batches::start(
+            db.clone(),
+            occupancy.clone(),
+            settings.gate_batch_workers,
+            settings.gate_batch_max,
+        ),
         db,
-        occupancy: Occupancy::new(redis, settings.redis_prefix.clone()),
+        occupancy,
         operator_token_digest: settings.operator_token.as_deref().map(crate::auth::digest),
         payments: PaymentsConfig {
             provider_secret,

@@ -230,6 +230,7 @@ async fn manual_open(
     }
     let context = registry::gate_by_id(&state.db, gate.id)
         .await?
+        .map(std::sync::Arc::new)
         .ok_or(ApiError::NotFound("gate"))?;
     let id = Uuid::new_v4();
     let now = Utc::now();

@@ -6,6 +6,8 @@
 //! updated inside the transaction for entries (the capacity check must happen before we
 //! admit) and undone if the commit fails; for exits it is released after the commit.
 
+use std::sync::Arc;
+
 use actix_web::{post, web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use parkshare_domain::decision::{
@@ -23,6 +25,7 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::batch::Batched;
 use crate::auth::Device;
 use crate::billing::{self, LotRules, Priced};
 use crate::error::{is_unique_violation, ApiError};
@@ -221,13 +224,16 @@ pub async fn post_event(
 /// it returns is durable in Postgres.
 pub async fn decide(
     state: &AppState,
-    gate: &GateContext,
+    gate: &Arc<GateContext>,
     event: &Event,
 ) -> Result<serde_json::Value, ApiError> {
     let result = match (event.offline, gate.direction) {
         (true, _) => super::facts::record(state, gate, event).await,
-        (false, Direction::Entry) => entry(state, gate, event).await,
-        (false, Direction::Exit) => exit(state, gate, event).await,
+        (false, direction) => match state.batches.decide(gate, event).await {
+            Batched::Decided(response) => Ok(response),
+            Batched::Alone if direction == Direction::Entry => entry(state, gate, event).await,
+            Batched::Alone => exit(state, gate, event).await,
+        },
     };
     let response = match result {
         Err(Failure::Db(e)) if is_unique_violation(&e, "gate_events_device_event_key") => {
@@ -335,7 +341,7 @@ pub(super) struct Answer<'a> {
 }
 
 impl<'a> Answer<'a> {
-    fn of(decision: &'a Decision, action: &'a str) -> Answer<'a> {
+    pub(super) fn of(decision: &'a Decision, action: &'a str) -> Answer<'a> {
         Answer {
             action,
             reason: decision.reason.as_str(),
@@ -360,13 +366,13 @@ pub(super) async fn record_answer(
 }
 
 /// The answer as the device gets it and the store keeps it, with the id of its gate event.
-fn respond(
+pub(super) fn respond(
     gate: &GateContext,
     ev: &Event,
     session_id: Option<Uuid>,
     answer: &Answer<'_>,
     priced: Option<&Priced>,
-) -> Result<(Uuid, serde_json::Value), Failure> {
+) -> Result<(Uuid, serde_json::Value), ApiError> {
     // Time-ordered ids: gate events and stays are the tables that grow without end, and
     // random keys would scatter every insert over their primary-key indexes.
     let event_id = Uuid::now_v7();
@@ -391,7 +397,7 @@ fn respond(
     Ok((event_id, response))
 }
 
-fn gate_event<'a>(
+pub(super) fn gate_event<'a>(
     gate: &GateContext,
     ev: &'a Event,
     session_id: Option<Uuid>,
@@ -413,7 +419,7 @@ fn gate_event<'a>(
     }
 }
 
-fn serde_plain<T: Serialize>(value: &T) -> String {
+pub(super) fn serde_plain<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),
@@ -492,7 +498,19 @@ pub(super) async fn plate_standing(
     ev: &Event,
     booking_early_min: i32,
 ) -> sqlx::Result<(PlateFactsRow, Standing)> {
-    let read = PlateRead {
+    let read = plate_read(gate, ev, booking_early_min);
+    let facts = crate::store::registry::plate_facts(tx, &read).await?;
+    let standing = standing_of(&facts, &ev.plate);
+    Ok((facts, standing))
+}
+
+/// A read as the plate-facts and exit queries need it.
+pub(super) fn plate_read<'a>(
+    gate: &GateContext,
+    ev: &'a Event,
+    booking_early_min: i32,
+) -> PlateRead<'a> {
+    PlateRead {
         compound_id: gate.compound_id,
         lot_id: gate.lot_id,
         gate_id: gate.gate_id,
@@ -502,15 +520,17 @@ pub(super) async fn plate_standing(
         at: ev.captured_at,
         early_arrival_min: booking_early_min,
         duplicate_window_s: gate.policy.duplicate_window_s,
-    };
-    let facts = crate::store::registry::plate_facts(tx, &read).await?;
-    let standing = Standing::of(PlateFacts {
-        exempt: exempt_class(facts.exempt_class.as_deref(), &ev.plate),
+    }
+}
+
+/// The plate's standing at the gate by the registry's facts.
+pub(super) fn standing_of(facts: &PlateFactsRow, plate: &Plate) -> Standing {
+    Standing::of(PlateFacts {
+        exempt: exempt_class(facts.exempt_class.as_deref(), plate),
         blocklisted: facts.blocklisted,
         valid_permit: facts.valid_permit,
         registered_owner_vehicle: facts.vehicle_class.is_some(),
-    });
-    Ok((facts, standing))
+    })
 }
 
 fn exempt_class(registered: Option<&str>, plate: &Plate) -> Option<ExemptClass> {

@@ -305,7 +305,7 @@ async fn record_fail_open(state: &AppState, text: &str) -> Result<(), ApiError> 
         offline: true,
         source: "fail_open",
     };
-    decide(state, &gate, &event).await.map(drop)
+    decide(state, &Arc::new(gate), &event).await.map(drop)
 }
 
 // ---- barrier commands ----------------------------------------------------------------------

@@ -1,9 +1,11 @@
 //! The gate API: barrier devices post plate reads and get a decision back.
 //!
-//! `events`: the `POST /v1/gate/events` handler and the entry and exit flows; `facts`:
+//! `events`: the `POST /v1/gate/events` handler and the entry and exit flows; `batch`: live
+//! reads decided together, one transaction and one commit per batch; `facts`:
 //! passages that already happened (offline replays, fail-open, manual opens); `lanes`: device
 //! health, the fail-open/closed policy, barrier commands; `vendors`: the camera adapters.
 
+pub mod batch;
 pub mod events;
 pub mod facts;
 pub mod lanes;

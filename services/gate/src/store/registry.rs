@@ -10,7 +10,7 @@ use parkshare_tariff::Tariff;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::types::Json;
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 /// Everything the entry/exit hot path needs about a gate, from one query.
@@ -176,6 +176,60 @@ pub struct PlateRead<'a> {
     pub duplicate_window_s: u32,
 }
 
+/// Where the plate-facts statement finds each value of a read: `$n` parameters for one read,
+/// columns of an unnested batch for many.
+struct FactsArgs {
+    compound: &'static str,
+    plate: &'static str,
+    lot: &'static str,
+    local_date: &'static str,
+    at: &'static str,
+    early_min: &'static str,
+    gate: &'static str,
+    device_event_id: &'static str,
+    window_s: &'static str,
+}
+
+fn plate_facts_sql(a: &FactsArgs) -> String {
+    let FactsArgs {
+        compound: c,
+        plate: p,
+        lot: l,
+        local_date: d,
+        at,
+        early_min,
+        ..
+    } = a;
+    format!(
+        "select
+           ({prior}) as prior_response,
+           (select class from exempt_vehicles where compound_id = {c} and plate = {p}) as exempt_class,
+           exists (select 1 from blocklist where compound_id = {c} and plate = {p}) as blocklisted,
+           exists (select 1 from permits p join vehicles v on v.id = p.vehicle_id
+                    where v.compound_id = {c} and v.plate = {p}
+                      and p.valid_from <= {d} and (p.valid_to is null or p.valid_to >= {d})
+                      and (p.lot_id is null or p.lot_id = {l})) as valid_permit,
+           (select class from vehicles where compound_id = {c} and plate = {p}) as vehicle_class,
+           exists (select 1 from bookings
+                    where lot_id = {l} and plate = {p} and status = 'booked'
+                      and lower(during) - make_interval(mins => {early_min}) <= {at} and {at} < upper(during)) as booking_due,
+           exists (select 1 from permits p join vehicles v on v.id = p.vehicle_id
+                     join bookings b on b.space_id = p.space_id and b.status = 'arrived'
+                    where v.compound_id = {c} and v.plate = {p} and p.kind = 'owned_space' and p.lot_id = {l}
+                      and p.valid_from <= {d} and (p.valid_to is null or p.valid_to >= {d})) as own_space_taken,
+           (select id from sessions where lot_id = {l} and plate = {p} and status = 'open') as open_session_id,
+           (select id from tariff_versions where lot_id = {l} and effective_from <= {at}
+             order by effective_from desc, version desc limit 1) as tariff_version_id",
+        prior = crate::store::sessions::prior_response_sql([
+            a.gate,
+            a.device_event_id,
+            p,
+            at,
+            a.window_s
+        ]),
+    )
+}
+
 /// Everything the entry decision needs to know about a plate, in one round trip: whether the
 /// read was answered before (as `sessions::prior_response`), the registry's facts, and the
 /// shared-space facts, open stay and tariff in force riding along, so that an ordinary car
@@ -185,28 +239,17 @@ pub async fn plate_facts(
     r: &PlateRead<'_>,
 ) -> sqlx::Result<PlateFactsRow> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "select
-           ({prior}) as prior_response,
-           (select class from exempt_vehicles where compound_id = $1 and plate = $2) as exempt_class,
-           exists (select 1 from blocklist where compound_id = $1 and plate = $2) as blocklisted,
-           exists (select 1 from permits p join vehicles v on v.id = p.vehicle_id
-                    where v.compound_id = $1 and v.plate = $2
-                      and p.valid_from <= $4 and (p.valid_to is null or p.valid_to >= $4)
-                      and (p.lot_id is null or p.lot_id = $3)) as valid_permit,
-           (select class from vehicles where compound_id = $1 and plate = $2) as vehicle_class,
-           exists (select 1 from bookings
-                    where lot_id = $3 and plate = $2 and status = 'booked'
-                      and lower(during) - make_interval(mins => $6) <= $5 and $5 < upper(during)) as booking_due,
-           exists (select 1 from permits p join vehicles v on v.id = p.vehicle_id
-                     join bookings b on b.space_id = p.space_id and b.status = 'arrived'
-                    where v.compound_id = $1 and v.plate = $2 and p.kind = 'owned_space' and p.lot_id = $3
-                      and p.valid_from <= $4 and (p.valid_to is null or p.valid_to >= $4)) as own_space_taken,
-           (select id from sessions where lot_id = $3 and plate = $2 and status = 'open') as open_session_id,
-           (select id from tariff_versions where lot_id = $3 and effective_from <= $5
-             order by effective_from desc, version desc limit 1) as tariff_version_id",
-            prior = crate::store::sessions::prior_response_sql([7, 8, 2, 5, 9]),
-        )
+        plate_facts_sql(&FactsArgs {
+            compound: "$1",
+            plate: "$2",
+            lot: "$3",
+            local_date: "$4",
+            at: "$5",
+            early_min: "$6",
+            gate: "$7",
+            device_event_id: "$8",
+            window_s: "$9",
+        })
     });
     sqlx::query_as(&SQL)
         .bind(r.compound_id)
@@ -219,6 +262,60 @@ pub async fn plate_facts(
         .bind(r.device_event_id)
         .bind(f64::from(r.duplicate_window_s))
         .fetch_one(db)
+        .await
+}
+
+/// [`plate_facts`] of many reads in one statement, in their order.
+pub async fn plate_facts_of(
+    db: &mut PgConnection,
+    reads: &[PlateRead<'_>],
+) -> sqlx::Result<Vec<PlateFactsRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select f.* from unnest($1::int4[], $2::uuid[], $3::text[], $4::uuid[], $5::date[],
+                                   $6::timestamptz[], $7::int4[], $8::uuid[], $9::text[], $10::float8[])
+                 as r(i, compound_id, plate, lot_id, local_date, at, early_min, gate_id,
+                      device_event_id, window_s)
+               cross join lateral ({}) f
+              order by r.i",
+            plate_facts_sql(&FactsArgs {
+                compound: "r.compound_id",
+                plate: "r.plate",
+                lot: "r.lot_id",
+                local_date: "r.local_date",
+                at: "r.at",
+                early_min: "r.early_min",
+                gate: "r.gate_id",
+                device_event_id: "r.device_event_id",
+                window_s: "r.window_s",
+            })
+        )
+    });
+    if reads.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(&SQL)
+        .bind((0..).take(reads.len()).collect::<Vec<i32>>())
+        .bind(reads.iter().map(|r| r.compound_id).collect::<Vec<_>>())
+        .bind(reads.iter().map(|r| r.plate).collect::<Vec<_>>())
+        .bind(reads.iter().map(|r| r.lot_id).collect::<Vec<_>>())
+        .bind(reads.iter().map(|r| r.local_date).collect::<Vec<_>>())
+        .bind(reads.iter().map(|r| r.at).collect::<Vec<_>>())
+        .bind(
+            reads
+                .iter()
+                .map(|r| r.early_arrival_min)
+                .collect::<Vec<_>>(),
+        )
+        .bind(reads.iter().map(|r| r.gate_id).collect::<Vec<_>>())
+        .bind(reads.iter().map(|r| r.device_event_id).collect::<Vec<_>>())
+        .bind(
+            reads
+                .iter()
+                .map(|r| f64::from(r.duplicate_window_s))
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(db)
         .await
 }
 

@@ -7,8 +7,10 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgExecutor, Postgres};
+use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, Row};
 use uuid::Uuid;
+
+use crate::store::registry::PlateRead;
 
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 
@@ -44,11 +46,29 @@ pub fn plate_lock_key(lot_id: Uuid, plate: &str) -> String {
 /// same round trip (a simple query carries no parameters, so the key is written in: a lot id
 /// and a parsed plate, quoted as a literal).
 pub fn begin_locking_plate(lot_id: Uuid, plate: &str) -> String {
-    let key = plate_lock_key(lot_id, plate).replace('\'', "''");
-    format!(
-        "begin; select pg_advisory_xact_lock_shared({}), pg_advisory_xact_lock(hashtextextended('{key}', 0))",
-        lot_lock_key(lot_id)
-    )
+    begin_locking_plates([(lot_id, plate)])
+}
+
+/// [`begin_locking_plate`] for the cars of a batch: every lot's shared lock, then every
+/// plate's, each set sorted, so that two batches never wait for each other in a circle.
+pub fn begin_locking_plates<'a>(cars: impl IntoIterator<Item = (Uuid, &'a str)>) -> String {
+    let mut lots = std::collections::BTreeSet::new();
+    let mut plates = std::collections::BTreeSet::new();
+    for (lot_id, plate) in cars {
+        lots.insert(lot_lock_key(lot_id));
+        plates.insert(plate_lock_key(lot_id, plate).replace('\'', "''"));
+    }
+    let locks = lots
+        .iter()
+        .map(|lot| format!("pg_advisory_xact_lock_shared({lot})"))
+        .chain(
+            plates
+                .iter()
+                .map(|key| format!("pg_advisory_xact_lock(hashtextextended('{key}', 0))")),
+        )
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("begin; select {locks}")
 }
 
 /// Waits for every in-flight event of the lot to finish and holds new ones off until commit.
@@ -75,17 +95,18 @@ pub async fn response_by_device_event(
     .map(|r| r.map(|j| j.0))
 }
 
-/// The query of [`prior_response`] with its parameters numbered as the statement that embeds
-/// it needs: `[gate_id, device_event_id, plate, captured_at, window_s]`.
-pub fn prior_response_sql([gate, event, plate, at, window]: [u8; 5]) -> String {
+/// The query of [`prior_response`] with its values where the statement that embeds it has
+/// them (`$n` parameters or a batch's columns): `[gate_id, device_event_id, plate,
+/// captured_at, window_s]`.
+pub fn prior_response_sql([gate, event, plate, at, window]: [&str; 5]) -> String {
     format!(
         "select response from (
-           (select response, 0 as rank from gate_events where gate_id = ${gate} and device_event_id = ${event})
+           (select response, 0 as rank from gate_events where gate_id = {gate} and device_event_id = {event})
            union all
            (select response, 1 from gate_events
-             where ${window} > 0 and gate_id = ${gate} and plate = ${plate} and action = 'open'
-               and captured_at between ${at} - make_interval(secs => ${window})
-                                   and ${at} + make_interval(secs => ${window})
+             where {window} > 0 and gate_id = {gate} and plate = {plate} and action = 'open'
+               and captured_at between {at} - make_interval(secs => {window})
+                                   and {at} + make_interval(secs => {window})
              order by captured_at desc limit 1)
          ) prior order by rank limit 1"
     )
@@ -102,7 +123,8 @@ pub async fn prior_response(
     captured_at: DateTime<Utc>,
     window_s: u32,
 ) -> sqlx::Result<Option<serde_json::Value>> {
-    static SQL: LazyLock<String> = LazyLock::new(|| prior_response_sql([1, 2, 3, 4, 5]));
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| prior_response_sql(["$1", "$2", "$3", "$4", "$5"]));
     sqlx::query_scalar::<_, Json<serde_json::Value>>(&SQL)
         .bind(gate_id)
         .bind(device_event_id)
@@ -456,6 +478,232 @@ pub async fn insert_gate_event(
 ) -> sqlx::Result<()> {
     static SQL: LazyLock<String> = LazyLock::new(|| gate_event_insert_sql(1));
     bind_gate_event(sqlx::query(&SQL), id, e)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// What an exit read finds, in one statement for a whole batch: the answer the read already
+/// got (see [`prior_response`]) and the plate's open stay in the lot.
+pub struct ExitRead {
+    pub prior_response: Option<Json<serde_json::Value>>,
+    pub session: Option<Session>,
+}
+
+/// [`ExitRead`]s of `reads`, in their order.
+pub async fn exit_reads(
+    db: &mut PgConnection,
+    reads: &[PlateRead<'_>],
+) -> sqlx::Result<Vec<ExitRead>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select r.i, ({prior}) as prior_response, s.*
+               from unnest($1::int4[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
+                           $6::float8[], $7::uuid[])
+                    as r(i, gate_id, device_event_id, plate, at, window_s, lot_id)
+               left join lateral (
+                 select {SESSION_COLUMNS} from sessions
+                  where lot_id = r.lot_id and plate = r.plate and status = 'open') s on true
+              order by r.i",
+            prior = prior_response_sql([
+                "r.gate_id",
+                "r.device_event_id",
+                "r.plate",
+                "r.at",
+                "r.window_s"
+            ]),
+        )
+    });
+    if reads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(&SQL)
+        .bind((0..).take(reads.len()).collect::<Vec<i32>>())
+        .bind(reads.iter().map(|r| r.gate_id).collect::<Vec<_>>())
+        .bind(reads.iter().map(|r| r.device_event_id).collect::<Vec<_>>())
+        .bind(reads.iter().map(|r| r.plate).collect::<Vec<_>>())
+        .bind(reads.iter().map(|r| r.at).collect::<Vec<_>>())
+        .bind(
+            reads
+                .iter()
+                .map(|r| f64::from(r.duplicate_window_s))
+                .collect::<Vec<_>>(),
+        )
+        .bind(reads.iter().map(|r| r.lot_id).collect::<Vec<_>>())
+        .fetch_all(db)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let open: Option<Uuid> = row.try_get("id")?;
+            Ok(ExitRead {
+                prior_response: row.try_get("prior_response")?,
+                session: open.map(|_| Session::from_row(row)).transpose()?,
+            })
+        })
+        .collect()
+}
+
+/// The writes of a batch of gate decisions, as columns: stays opened, stays billed (and
+/// closed), gate events. [`write_decisions`] stores them in one statement.
+#[derive(Default)]
+pub struct DecisionWrites {
+    stays: StayColumns,
+    bills: BillColumns,
+    events: EventColumns,
+}
+
+#[derive(Default)]
+struct StayColumns {
+    id: Vec<Uuid>,
+    tenant_id: Vec<Uuid>,
+    compound_id: Vec<Uuid>,
+    lot_id: Vec<Uuid>,
+    plate: Vec<String>,
+    vehicle_class: Vec<String>,
+    kind: Vec<String>,
+    pool: Vec<String>,
+    origin: Vec<String>,
+    entered_at: Vec<Option<DateTime<Utc>>>,
+    entry_gate_id: Vec<Option<Uuid>>,
+    tariff_version_id: Vec<Option<Uuid>>,
+    space_id: Vec<Option<Uuid>>,
+}
+
+#[derive(Default)]
+struct BillColumns {
+    id: Vec<Uuid>,
+    fee: Vec<Decimal>,
+    bill: Vec<Json<serde_json::Value>>,
+    exited_at: Vec<Option<DateTime<Utc>>>,
+    exit_gate_id: Vec<Option<Uuid>>,
+}
+
+#[derive(Default)]
+struct EventColumns {
+    id: Vec<Uuid>,
+    gate_id: Vec<Uuid>,
+    device_event_id: Vec<String>,
+    plate: Vec<String>,
+    direction: Vec<String>,
+    captured_at: Vec<DateTime<Utc>>,
+    session_id: Vec<Option<Uuid>>,
+    action: Vec<String>,
+    reason: Vec<String>,
+    response: Vec<Json<serde_json::Value>>,
+    source: Vec<String>,
+    offline: Vec<bool>,
+}
+
+impl DecisionWrites {
+    /// A stay to open.
+    pub fn stay(&mut self, s: &NewSession<'_>) {
+        let c = &mut self.stays;
+        c.id.push(s.id);
+        c.tenant_id.push(s.tenant_id);
+        c.compound_id.push(s.compound_id);
+        c.lot_id.push(s.lot_id);
+        c.plate.push(s.plate.to_owned());
+        c.vehicle_class.push(s.vehicle_class.to_owned());
+        c.kind.push(s.kind.to_owned());
+        c.pool.push(s.pool.to_owned());
+        c.origin.push(s.origin.to_owned());
+        c.entered_at.push(s.entered_at);
+        c.entry_gate_id.push(s.entry_gate_id);
+        c.tariff_version_id.push(s.tariff_version_id);
+        c.space_id.push(s.space_id);
+    }
+
+    /// A stay's bill, as [`bill_session`] records it.
+    pub fn bill(
+        &mut self,
+        id: Uuid,
+        fee: Decimal,
+        bill: serde_json::Value,
+        exit: Option<(DateTime<Utc>, Uuid)>,
+    ) {
+        let c = &mut self.bills;
+        c.id.push(id);
+        c.fee.push(fee);
+        c.bill.push(Json(bill));
+        c.exited_at.push(exit.map(|(at, _)| at));
+        c.exit_gate_id.push(exit.map(|(_, gate)| gate));
+    }
+
+    /// A gate event with its answer.
+    pub fn event(&mut self, id: Uuid, e: &NewGateEvent<'_>) {
+        let c = &mut self.events;
+        c.id.push(id);
+        c.gate_id.push(e.gate_id);
+        c.device_event_id.push(e.device_event_id.to_owned());
+        c.plate.push(e.plate.to_owned());
+        c.direction.push(e.direction.to_owned());
+        c.captured_at.push(e.captured_at);
+        c.session_id.push(e.session_id);
+        c.action.push(e.action.to_owned());
+        c.reason.push(e.reason.to_owned());
+        c.response.push(Json(e.response.clone()));
+        c.source.push(e.source.to_owned());
+        c.offline.push(e.offline);
+    }
+}
+
+/// Stores a batch's decisions in one statement: the stays, then the bills, then the events
+/// (which name the stays).
+pub async fn write_decisions(db: &mut PgConnection, w: &DecisionWrites) -> sqlx::Result<()> {
+    const SQL: &str = "with stays as (
+           insert into sessions (id, tenant_id, compound_id, lot_id, plate, vehicle_class, kind, pool,
+                                 origin, entered_at, entry_gate_id, tariff_version_id, space_id, status)
+           select *, 'open' from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],
+                                        $6::text[], $7::text[], $8::text[], $9::text[],
+                                        $10::timestamptz[], $11::uuid[], $12::uuid[], $13::uuid[])),
+         billed as (
+           update sessions s set fee = b.fee, bill = b.bill, updated_at = now(),
+                  status = case when b.exited_at is null then s.status else 'closed' end,
+                  exited_at = coalesce(b.exited_at, s.exited_at),
+                  exit_gate_id = coalesce(b.exit_gate_id, s.exit_gate_id)
+             from unnest($14::uuid[], $15::numeric[], $16::jsonb[], $17::timestamptz[], $18::uuid[])
+                  as b(id, fee, bill, exited_at, exit_gate_id)
+            where s.id = b.id)
+         insert into gate_events (id, gate_id, device_event_id, plate, direction, captured_at,
+                                  session_id, action, reason, response, source, offline)
+         select * from unnest($19::uuid[], $20::uuid[], $21::text[], $22::text[], $23::text[],
+                              $24::timestamptz[], $25::uuid[], $26::text[], $27::text[],
+                              $28::jsonb[], $29::text[], $30::bool[])";
+    if w.events.id.is_empty() {
+        return Ok(());
+    }
+    let (s, b, e) = (&w.stays, &w.bills, &w.events);
+    sqlx::query(SQL)
+        .bind(&s.id)
+        .bind(&s.tenant_id)
+        .bind(&s.compound_id)
+        .bind(&s.lot_id)
+        .bind(&s.plate)
+        .bind(&s.vehicle_class)
+        .bind(&s.kind)
+        .bind(&s.pool)
+        .bind(&s.origin)
+        .bind(&s.entered_at)
+        .bind(&s.entry_gate_id)
+        .bind(&s.tariff_version_id)
+        .bind(&s.space_id)
+        .bind(&b.id)
+        .bind(&b.fee)
+        .bind(&b.bill)
+        .bind(&b.exited_at)
+        .bind(&b.exit_gate_id)
+        .bind(&e.id)
+        .bind(&e.gate_id)
+        .bind(&e.device_event_id)
+        .bind(&e.plate)
+        .bind(&e.direction)
+        .bind(&e.captured_at)
+        .bind(&e.session_id)
+        .bind(&e.action)
+        .bind(&e.reason)
+        .bind(&e.response)
+        .bind(&e.source)
+        .bind(&e.offline)
         .execute(db)
         .await
         .map(drop)
