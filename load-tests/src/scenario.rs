@@ -73,22 +73,20 @@ struct Run {
     slots: u64,
     /// When the last answer came, in microseconds after `t0`.
     last_answer_us: AtomicU64,
-    /// When each user's permit car last drove into each lot. Simulated stays are back-dated
-    /// by a fixed 90 minutes, so two of the same car's trips seconds apart would carry capture
-    /// times seconds apart — which the gates rightly take for a camera's duplicate read (the
-    /// duplicate window). A car sits such a lot out for [`PERMIT_REST`].
-    permit_trips: Mutex<BTreeMap<(usize, String), Instant>>,
     rec: Recorder,
 }
 
-/// How long a permit car keeps away from a lot it just used: well past the gates' duplicate
-/// window (10 s by default).
+/// How long a permit car keeps away from a lot it just used (`World::permit_trips`, kept
+/// across the runs of a search): well past the gates' duplicate window (10 s by default).
+/// Simulated stays are back-dated by a fixed 90 minutes, so two of the same car's trips seconds
+/// apart would carry capture times seconds apart — which the gates rightly take for a camera's
+/// duplicate read.
 const PERMIT_REST: Duration = Duration::from_secs(30);
 
 impl Run {
     /// Whether user `me`'s permit car may drive into `lot` now; if so, the trip is noted.
     fn permit_rested(&self, me: usize, lot: &Lot) -> bool {
-        let Ok(mut trips) = self.permit_trips.lock() else {
+        let Ok(mut trips) = self.world.permit_trips.lock() else {
             return false;
         };
         let now = Instant::now();
@@ -164,7 +162,6 @@ pub async fn attack(world: &World, config: &AttackConfig) -> anyhow::Result<Repo
         next: AtomicU64::new(0),
         slots: (config.rate * config.seconds as f64).round() as u64,
         last_answer_us: AtomicU64::new(0),
-        permit_trips: Mutex::new(BTreeMap::new()),
         rec: Recorder {
             latency: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
             outcomes: Mutex::new(BTreeMap::new()),

@@ -60,7 +60,17 @@ pub struct World {
     pub base_url: String,
     pub staff_token: String,
     pub lots: Vec<Lot>,
+    /// When each user's permit car last drove into each lot, over every run against this
+    /// world: the steps of a search follow each other within seconds (see
+    /// `scenario::PERMIT_REST`).
+    #[serde(skip)]
+    pub permit_trips: PermitTrips,
 }
+
+/// Permit trips by (user, lot id), shared by the clones of a world.
+pub type PermitTrips = std::sync::Arc<
+    std::sync::Mutex<std::collections::BTreeMap<(usize, String), std::time::Instant>>,
+>;
 
 impl World {
     pub fn ordinary_lots(&self) -> Vec<&Lot> {
@@ -208,5 +218,6 @@ pub async fn seed(config: &SeedConfig) -> anyhow::Result<World> {
         base_url: config.base_url.clone(),
         staff_token: staff,
         lots,
+        permit_trips: PermitTrips::default(),
     })
 }
