@@ -49,8 +49,8 @@ pub struct Settings {
     /// `PARKSHARE_FAIL_OPEN_DRAIN_MS` (default 1000): how often passages a lane let through
     /// on its fail-open policy are recorded.
     pub fail_open_drain_ms: u64,
-    /// `PARKSHARE_GATE_BATCH_WORKERS` (default 2): workers deciding live gate reads in
-    /// batches, one transaction and one commit per batch; 0 decides every read on its own.
+    /// `PARKSHARE_GATE_BATCH_WORKERS` (default 2): how many batches of live gate reads are
+    /// decided at once, one transaction and one commit each; 0 decides every read on its own.
     pub gate_batch_workers: usize,
     /// `PARKSHARE_GATE_BATCH_MAX` (default 64): the most reads one batch decides.
     pub gate_batch_max: usize,

@@ -1,10 +1,9 @@
 //! Group commit for the entry/exit core.
 //!
-//! Live reads are decided in batches rather than one transaction each. A read goes to one of a
-//! few batch workers, chosen by its lot and plate, so that one worker sees every read of a car.
-//! A worker takes whatever reads are waiting when it is free (up to `batch_max`; none is held
-//! back to wait for company, so a quiet lane pays nothing) and decides them together in one
-//! transaction:
+//! Live reads are decided in batches rather than one transaction each. Reads queue up; as soon
+//! as one of a few batch slots is free, the reads waiting then (up to `batch_max`; none is held
+//! back to wait for company, so a quiet lane pays little) become a batch, decided together in
+//! one transaction:
 //!
 //! 1. `begin` and the advisory locks of every lot (shared) and plate (exclusive) in the batch,
 //!    sorted, in one round trip: the same locks an event decided on its own takes;
@@ -22,10 +21,12 @@
 //! the batch committed. So is every read of a batch that failed for any reason (a deadlock
 //! with a rebuild, a device event id raced in by another plate, Postgres gone): deciding alone
 //! finds the answer if the batch did commit after all, and reports the failure as it always
-//! did if it did not. Two reads of one car never share a batch: the later waits for the next.
+//! did if it did not. Two reads of one car never share a batch: the later goes into a later
+//! one, whose begin waits for the first batch's plate lock. Batches take their locks in one
+//! global order (lots, then plates, sorted), so two batches never wait for each other in a
+//! circle.
 
 use std::collections::{HashSet, VecDeque};
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use parkshare_domain::decision::{
@@ -36,7 +37,7 @@ use parkshare_domain::money::Money;
 use parkshare_domain::plate::Plate;
 use parkshare_domain::vehicle::VehicleClass;
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
 use super::events::{
@@ -78,57 +79,53 @@ impl Job {
     }
 }
 
-/// The batch workers of this process.
+/// The batches of this process: one queue of live reads, and at most `workers` batches being
+/// decided at once.
 pub struct Batches {
-    workers: Vec<mpsc::Sender<Job>>,
-    hasher: std::hash::RandomState,
+    queue: Option<mpsc::Sender<Job>>,
 }
 
 impl Batches {
-    /// Starts `workers` batch workers (none: every read is decided alone), each deciding at
-    /// most `batch_max` reads together.
+    /// Starts deciding reads in batches, at most `workers` at once (none: every read is
+    /// decided alone), each of at most `batch_max` reads.
     pub fn start(db: PgPool, occupancy: Occupancy, workers: usize, batch_max: usize) -> Batches {
-        let workers = (0..workers)
-            .map(|_| {
-                let (send, receive) = mpsc::channel(QUEUE_DEPTH);
-                tokio::spawn(work(
-                    db.clone(),
-                    occupancy.clone(),
-                    receive,
-                    batch_max.max(1),
-                ));
-                send
-            })
-            .collect();
-        Batches {
-            workers,
-            hasher: std::hash::RandomState::new(),
+        if workers == 0 {
+            return Batches { queue: None };
         }
+        let (send, receive) = mpsc::channel(QUEUE_DEPTH);
+        let slots = Arc::new(Semaphore::new(workers));
+        tokio::spawn(dispatch(db, occupancy, receive, slots, batch_max.max(1)));
+        Batches { queue: Some(send) }
     }
 
     /// Decides a live read in a batch, or says it must be decided alone.
     pub async fn decide(&self, gate: &Arc<GateContext>, event: &Event) -> Batched {
-        if self.workers.is_empty() || event.offline {
+        let Some(queue) = self.queue.as_ref().filter(|_| !event.offline) else {
             return Batched::Alone;
-        }
-        // One worker per car, so that its reads are never in two batches at once.
-        let car = self.hasher.hash_one((gate.lot_id, event.plate.as_str()));
-        let worker = &self.workers[(car % self.workers.len() as u64) as usize];
+        };
         let (reply, answer) = oneshot::channel();
         let job = Job {
             gate: gate.clone(),
             event: event.clone(),
             reply,
         };
-        if worker.send(job).await.is_err() {
+        if queue.send(job).await.is_err() {
             return Batched::Alone;
         }
-        // A worker that stopped (it never does while the process runs) dropped the reply.
+        // A batch that ended without answering (it never does) dropped the reply.
         answer.await.unwrap_or(Batched::Alone)
     }
 }
 
-async fn work(db: PgPool, occupancy: Occupancy, mut queue: mpsc::Receiver<Job>, batch_max: usize) {
+/// Forms batches: when a slot is free, every read waiting then (up to `batch_max`, one per
+/// car) becomes a batch. While all slots are busy, reads gather for the next one.
+async fn dispatch(
+    db: PgPool,
+    occupancy: Occupancy,
+    mut queue: mpsc::Receiver<Job>,
+    slots: Arc<Semaphore>,
+    batch_max: usize,
+) {
     let mut waiting: VecDeque<Job> = VecDeque::new();
     loop {
         if waiting.is_empty() {
@@ -137,14 +134,17 @@ async fn work(db: PgPool, occupancy: Occupancy, mut queue: mpsc::Receiver<Job>, 
                 None => return,
             }
         }
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         while waiting.len() < batch_max * 2 {
             match queue.try_recv() {
                 Ok(job) => waiting.push_back(job),
                 Err(_) => break,
             }
         }
-        // The first read of each car, in arrival order; a second read of a car waits for the
-        // next batch, which will see what the first did.
+        // The first read of each car, in arrival order. A second read of a car waits for a
+        // later batch, which waits for this one's plate lock and then sees what it did.
         let mut batch = Vec::new();
         let mut later = VecDeque::new();
         {
@@ -159,20 +159,28 @@ async fn work(db: PgPool, occupancy: Occupancy, mut queue: mpsc::Receiver<Job>, 
             }
         }
         waiting = later;
-        match decide_together(&db, &occupancy, &batch).await {
-            Ok(outcomes) => {
-                crate::metrics::batch(batch.len(), true);
-                for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    // The lane may have stopped waiting; the decision stands all the same.
-                    let _ = job.reply.send(outcome);
-                }
+        let (db, occupancy) = (db.clone(), occupancy.clone());
+        tokio::spawn(async move {
+            decide_and_answer(&db, &occupancy, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn decide_and_answer(db: &PgPool, occupancy: &Occupancy, batch: Vec<Job>) {
+    match decide_together(db, occupancy, &batch).await {
+        Ok(outcomes) => {
+            crate::metrics::batch(batch.len(), true);
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                // The lane may have stopped waiting; the decision stands all the same.
+                let _ = job.reply.send(outcome);
             }
-            Err(e) => {
-                crate::metrics::batch(batch.len(), false);
-                tracing::warn!(reads = batch.len(), error = %e, "batch failed; deciding its reads alone");
-                for job in batch {
-                    let _ = job.reply.send(Batched::Alone);
-                }
+        }
+        Err(e) => {
+            crate::metrics::batch(batch.len(), false);
+            tracing::warn!(reads = batch.len(), error = %e, "batch failed; deciding its reads alone");
+            for job in batch {
+                let _ = job.reply.send(Batched::Alone);
             }
         }
     }

@@ -503,7 +503,10 @@ pub async fn exit_reads(
                     as r(i, gate_id, device_event_id, plate, at, window_s, lot_id)
                left join lateral (
                  select {SESSION_COLUMNS} from sessions
-                  where lot_id = r.lot_id and plate = r.plate and status = 'open') s on true
+                  where lot_id = r.lot_id and plate = r.plate and status = 'open'
+                  -- (one at most, by the unique index; the limit keeps the planner from
+                  -- hash-joining the batch against every open stay)
+                  limit 1) s on true
               order by r.i",
             prior = prior_response_sql([
                 "r.gate_id",
