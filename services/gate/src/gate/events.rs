@@ -1,6 +1,10 @@
 //! Entry and exit events.
 //!
-//! Each event runs in one Postgres transaction that first takes an advisory lock on
+//! Live reads are first offered to a batch (`batch`: many reads, one transaction); the flows
+//! here decide a read on its own — the cases a batch leaves alone, every read of a batch that
+//! failed, and every read when batching is off — and record offline passages.
+//!
+//! Each such event runs in one Postgres transaction that first takes an advisory lock on
 //! (lot, plate), so a camera's retry racing its original is serialised. The answer is only
 //! sent after the transaction commits: an acknowledged decision is durable. Redis occupancy is
 //! updated inside the transaction for entries (the capacity check must happen before we
