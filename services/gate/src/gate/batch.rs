@@ -49,7 +49,7 @@ use crate::occupancy::{Occupancy, Occupy};
 use crate::store::registry::{self, GateContext, PlateRead};
 use crate::store::sessions::{self, DecisionWrites, ExitRead, NewSession, Session};
 
-/// Reads waiting for a worker, per worker; a full queue makes the lane wait (backpressure).
+/// Reads waiting for a batch; a full queue makes the lanes wait (backpressure).
 const QUEUE_DEPTH: usize = 4096;
 
 /// What a batch made of one read.

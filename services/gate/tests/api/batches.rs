@@ -100,16 +100,9 @@ async fn every_kind_of_read_gets_the_same_answer_in_a_batch_as_alone() {
 
 /// The value of a counter of this process's metrics, by its exposition line.
 async fn metric(app: &TestApp, line_start: &str) -> f64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
+    app.metrics()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix(line_start))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)

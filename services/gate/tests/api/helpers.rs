@@ -293,6 +293,18 @@ impl TestApp {
         assert_eq!(status, 201, "{body}");
         body
     }
+
+    /// The text `/metrics` serves (one registry per test process).
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text()
+            .await
+            .unwrap_or_default()
+    }
 }
 
 pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {

@@ -27,15 +27,7 @@ async fn metrics_and_request_ids_are_served() {
     }
     // An unknown path is counted under one label, not one per path.
     app.send("GET", "/no/such/page-12345", "", None).await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let text = app.metrics().await;
     assert!(
         !text.contains("page-12345"),
         "unmatched paths must be masked"
