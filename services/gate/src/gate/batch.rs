@@ -40,10 +40,8 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
-use super::events::{
-    as_duplicate, gate_event, plate_read, respond, serde_plain, standing_of, Answer, Event,
-};
-use crate::billing::{self, LotRules, Priced};
+use super::events::{as_duplicate, decision_into, plate_read, standing_of, Event};
+use crate::billing::{self, LotRules};
 use crate::error::ApiError;
 use crate::occupancy::{Occupancy, Occupy};
 use crate::store::registry::{self, GateContext, PlateRead};
@@ -98,9 +96,10 @@ impl Batches {
         Batches { queue: Some(send) }
     }
 
-    /// Decides a live read in a batch, or says it must be decided alone.
+    /// Decides a live read (never an offline one) in a batch, or says it must be decided
+    /// alone.
     pub async fn decide(&self, gate: &Arc<GateContext>, event: &Event) -> Batched {
-        let Some(queue) = self.queue.as_ref().filter(|_| !event.offline) else {
+        let Some(queue) = &self.queue else {
             return Batched::Alone;
         };
         let (reply, answer) = oneshot::channel();
@@ -241,7 +240,7 @@ async fn decide_together(
         let kind = match plan_entry(standing_of(&facts, &event.plate)) {
             EntryPlan::Refuse(reason) => {
                 let decision = Decision::new(reason, Direction::Entry, Money::ZERO);
-                let response = answer(&mut writes, gate, event, None, &decision, None)?;
+                let response = decision_into(&mut writes, gate, event, None, &decision, None)?;
                 outcomes[index] = Some(Batched::Decided(response));
                 continue;
             }
@@ -314,7 +313,7 @@ async fn decide_together(
             }
             Ok(Occupy::Full) if admit.kind != SessionKind::Visitor => {
                 let decision = entry_decision(admit.kind, false);
-                let response = answer(&mut writes, gate, event, None, &decision, None)?;
+                let response = decision_into(&mut writes, gate, event, None, &decision, None)?;
                 outcomes[admit.index] = Some(Batched::Decided(response));
             }
             // A full lot may still have a shared space for a walk-in, a lost lot needs a
@@ -348,7 +347,8 @@ async fn decide_together(
                 space_id: None,
             });
             let decision = entry_decision(admit.kind, true);
-            let response = answer(&mut writes, gate, event, Some(session_id), &decision, None)?;
+            let response =
+                decision_into(&mut writes, gate, event, Some(session_id), &decision, None)?;
             outcomes[admit.index] = Some(Batched::Decided(response));
         }
         sessions::write_decisions(&mut tx, &writes).await?;
@@ -413,7 +413,7 @@ async fn bill_exit(
     let bill = serde_json::to_value(&priced.bill).map_err(|e| ApiError::Internal(e.into()))?;
     let exit = opens.then_some((event.captured_at, gate.gate_id));
     writes.bill(session.id, priced.bill.total.yuan(), bill, exit);
-    let response = answer(
+    let response = decision_into(
         writes,
         gate,
         event,
@@ -422,23 +422,4 @@ async fn bill_exit(
         Some(&priced),
     )?;
     Ok(Some((response, opens)))
-}
-
-/// Adds a decided read's gate event to `writes` and returns the answer it stores.
-fn answer(
-    writes: &mut DecisionWrites,
-    gate: &GateContext,
-    event: &Event,
-    session_id: Option<Uuid>,
-    decision: &Decision,
-    priced: Option<&Priced>,
-) -> Result<serde_json::Value, ApiError> {
-    let action = serde_plain(&decision.action);
-    let answer = Answer::of(decision, &action);
-    let (event_id, response) = respond(gate, event, session_id, &answer, priced)?;
-    writes.event(
-        event_id,
-        &gate_event(gate, event, session_id, &answer, &response),
-    );
-    Ok(response)
 }

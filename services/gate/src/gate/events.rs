@@ -37,7 +37,7 @@ use crate::occupancy::{Occupy, RebuildMode};
 use crate::sharing::gate as shared;
 use crate::startup::AppState;
 use crate::store::registry::{GateContext, PlateFactsRow, PlateRead};
-use crate::store::sessions::{self, NewAnomaly, NewGateEvent, NewSession, Session};
+use crate::store::sessions::{self, DecisionWrites, NewAnomaly, NewGateEvent, NewSession, Session};
 use crate::store::tariffs;
 use crate::sync;
 
@@ -323,16 +323,47 @@ async fn record(
     decision: &Decision,
     priced: Option<&Priced>,
 ) -> Result<serde_json::Value, Failure> {
+    let mut writes = DecisionWrites::default();
+    let response = decision_into(&mut writes, gate, ev, session_id, decision, priced)?;
+    sessions::write_decisions(tx, &writes).await?;
+    Ok(response)
+}
+
+/// Adds the gate event of a decided read to `writes` and returns the answer it stores.
+pub(super) fn decision_into(
+    writes: &mut DecisionWrites,
+    gate: &GateContext,
+    ev: &Event,
+    session_id: Option<Uuid>,
+    decision: &Decision,
+    priced: Option<&Priced>,
+) -> Result<serde_json::Value, ApiError> {
     let action = serde_plain(&decision.action);
-    record_answer(
-        tx,
+    answer_into(
+        writes,
         gate,
         ev,
         session_id,
         &Answer::of(decision, &action),
         priced,
     )
-    .await
+}
+
+/// Adds the gate event of an answer to `writes` and returns the answer as stored.
+fn answer_into(
+    writes: &mut DecisionWrites,
+    gate: &GateContext,
+    ev: &Event,
+    session_id: Option<Uuid>,
+    answer: &Answer<'_>,
+    priced: Option<&Priced>,
+) -> Result<serde_json::Value, ApiError> {
+    let (event_id, response) = respond(gate, ev, session_id, answer, priced)?;
+    writes.event(
+        event_id,
+        &gate_event(gate, ev, session_id, answer, &response),
+    );
+    Ok(response)
 }
 
 /// What the gate answered, in the words the stored response uses.
@@ -345,7 +376,7 @@ pub(super) struct Answer<'a> {
 }
 
 impl<'a> Answer<'a> {
-    pub(super) fn of(decision: &'a Decision, action: &'a str) -> Answer<'a> {
+    fn of(decision: &'a Decision, action: &'a str) -> Answer<'a> {
         Answer {
             action,
             reason: decision.reason.as_str(),
@@ -363,14 +394,14 @@ pub(super) async fn record_answer(
     answer: &Answer<'_>,
     priced: Option<&Priced>,
 ) -> Result<serde_json::Value, Failure> {
-    let (event_id, response) = respond(gate, ev, session_id, answer, priced)?;
-    let event = gate_event(gate, ev, session_id, answer, &response);
-    sessions::insert_gate_event(&mut *tx, event_id, &event).await?;
+    let mut writes = DecisionWrites::default();
+    let response = answer_into(&mut writes, gate, ev, session_id, answer, priced)?;
+    sessions::write_decisions(tx, &writes).await?;
     Ok(response)
 }
 
 /// The answer as the device gets it and the store keeps it, with the id of its gate event.
-pub(super) fn respond(
+fn respond(
     gate: &GateContext,
     ev: &Event,
     session_id: Option<Uuid>,
@@ -401,7 +432,7 @@ pub(super) fn respond(
     Ok((event_id, response))
 }
 
-pub(super) fn gate_event<'a>(
+fn gate_event<'a>(
     gate: &GateContext,
     ev: &'a Event,
     session_id: Option<Uuid>,
@@ -423,7 +454,7 @@ pub(super) fn gate_event<'a>(
     }
 }
 
-pub(super) fn serde_plain<T: Serialize>(value: &T) -> String {
+fn serde_plain<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),
@@ -679,11 +710,10 @@ async fn try_entry(
             None => entry_decision(kind, true),
         };
         // The stay and the event that admitted it go in one statement.
-        let action = serde_plain(&decision.action);
-        let answer = Answer::of(&decision, &action);
-        let (event_id, response) = respond(gate, ev, Some(session_id), &answer, None)?;
-        let event = gate_event(gate, ev, Some(session_id), &answer, &response);
-        sessions::insert_session_with_event(&mut *tx, &stay, event_id, &event).await?;
+        let mut writes = DecisionWrites::default();
+        writes.stay(&stay);
+        let response = decision_into(&mut writes, gate, ev, Some(session_id), &decision, None)?;
+        sessions::write_decisions(&mut tx, &writes).await?;
         if let Some(booking) = &booking {
             shared::arrived(&mut tx, booking, session_id).await?;
         }
@@ -766,12 +796,17 @@ async fn exit(
     let bill_json = serde_json::to_value(bill).map_err(|e| ApiError::Internal(e.into()))?;
     let exit = opens.then_some((ev.captured_at, gate.gate_id));
     // The bill (closing the stay if the barrier opens) and the event in one statement.
-    let action = serde_plain(&decision.action);
-    let answer = Answer::of(&decision, &action);
-    let (event_id, response) = respond(gate, ev, Some(session.id), &answer, Some(&priced))?;
-    let event = gate_event(gate, ev, Some(session.id), &answer, &response);
-    let billed = (session.id, bill.total.yuan(), &bill_json);
-    sessions::bill_session_with_event(&mut *tx, billed, exit, event_id, &event).await?;
+    let mut writes = DecisionWrites::default();
+    writes.bill(session.id, bill.total.yuan(), bill_json, exit);
+    let response = decision_into(
+        &mut writes,
+        gate,
+        ev,
+        Some(session.id),
+        &decision,
+        Some(&priced),
+    )?;
+    sessions::write_decisions(&mut tx, &writes).await?;
     // Only a stay placed on a shared space has a booking to close.
     if opens && session.space_id.is_some() {
         shared::exited(&mut tx, session.id, ev.captured_at).await?;
@@ -889,7 +924,7 @@ async fn no_entry_record(
     let decision = exit_decision(SessionKind::Visitor, fee, Money::ZERO);
     let bill_json = serde_json::to_value(&bill).map_err(|e| ApiError::Internal(e.into()))?;
     let exit = (fee.is_zero()).then_some((ev.captured_at, gate.gate_id));
-    sessions::bill_session(&mut *tx, session_id, fee.yuan(), &bill_json, exit).await?;
+    sessions::bill_session(&mut tx, session_id, fee.yuan(), &bill_json, exit).await?;
     sessions::mark_anomaly(&mut *tx, session_id, "no_entry_record").await?;
     let detail = format!("exit read with no open session; flat fee ¥{fee}");
     anomaly(

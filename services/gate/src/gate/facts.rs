@@ -176,7 +176,7 @@ async fn entry(
         .or(facts.vehicle_class.as_deref().and_then(VehicleClass::parse));
     let session_id = Uuid::now_v7();
     sessions::insert_session(
-        &mut *tx,
+        &mut tx,
         &NewSession {
             id: session_id,
             tenant_id: gate.tenant_id,
@@ -294,7 +294,7 @@ async fn close(
     let bill = serde_json::to_value(&priced.bill).map_err(|e| ApiError::Internal(e.into()))?;
     let fee = priced.bill.total;
     sessions::bill_session(
-        &mut *tx,
+        &mut tx,
         stay.id,
         fee.yuan(),
         &bill,
@@ -338,7 +338,7 @@ async fn entryless(
     let bill = Bill::flat(LineCode::NoEntryFee, Money::ZERO, "入场记录待补");
     let bill_json = serde_json::to_value(&bill).map_err(|e| ApiError::Internal(e.into()))?;
     sessions::bill_session(
-        &mut *tx,
+        &mut tx,
         session_id,
         Money::ZERO.yuan(),
         &bill_json,

@@ -5,14 +5,11 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
-use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, Row};
+use sqlx::{FromRow, PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::store::registry::PlateRead;
-
-type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 
 /// Most rows one listing returns.
 pub const LIST_ROWS_MAX: i64 = 500;
@@ -229,134 +226,24 @@ pub struct NewSession<'a> {
     pub space_id: Option<Uuid>,
 }
 
-/// Numbered placeholders `$first, $first+1, …` for `count` values.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The insert of a stay, its 13 values numbered from `$first`.
-fn session_insert_sql(first: usize) -> String {
-    format!(
-        "insert into sessions (id, tenant_id, compound_id, lot_id, plate, vehicle_class, kind, pool,
-                               origin, entered_at, entry_gate_id, tariff_version_id, space_id, status)
-         values ({}, 'open')",
-        placeholders(first, 13)
-    )
-}
-
-fn bind_session<'q>(query: PgQuery<'q>, s: &NewSession<'q>) -> PgQuery<'q> {
-    query
-        .bind(s.id)
-        .bind(s.tenant_id)
-        .bind(s.compound_id)
-        .bind(s.lot_id)
-        .bind(s.plate)
-        .bind(s.vehicle_class)
-        .bind(s.kind)
-        .bind(s.pool)
-        .bind(s.origin)
-        .bind(s.entered_at)
-        .bind(s.entry_gate_id)
-        .bind(s.tariff_version_id)
-        .bind(s.space_id)
-}
-
-pub async fn insert_session(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> sqlx::Result<()> {
-    static SQL: LazyLock<String> = LazyLock::new(|| session_insert_sql(1));
-    bind_session(sqlx::query(&SQL), s)
-        .execute(db)
-        .await
-        .map(drop)
-}
-
-/// Opens a stay and stores the gate event that admitted it, in one statement.
-pub async fn insert_session_with_event(
-    db: impl PgExecutor<'_>,
-    s: &NewSession<'_>,
-    event_id: Uuid,
-    e: &NewGateEvent<'_>,
-) -> sqlx::Result<()> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "with stay as ({}) {}",
-            session_insert_sql(1),
-            gate_event_insert_sql(14)
-        )
-    });
-    bind_gate_event(bind_session(sqlx::query(&SQL), s), event_id, e)
-        .execute(db)
-        .await
-        .map(drop)
-}
-
-/// The update that bills a stay (and, with an exit, closes it); 5 values from `$first`.
-fn bill_sql(first: usize) -> String {
-    let [id, fee, bill, at, gate] = [0, 1, 2, 3, 4].map(|n| first + n);
-    format!(
-        "update sessions set fee = ${fee}, bill = ${bill}, updated_at = now(),
-                status = case when ${at}::timestamptz is null then status else 'closed' end,
-                exited_at = coalesce(${at}, exited_at), exit_gate_id = coalesce(${gate}, exit_gate_id)
-          where id = ${id}"
-    )
-}
-
-fn bind_bill<'q>(
-    query: PgQuery<'q>,
-    id: Uuid,
-    fee: Decimal,
-    bill: &'q serde_json::Value,
-    exit: Option<(DateTime<Utc>, Uuid)>,
-) -> PgQuery<'q> {
-    query
-        .bind(id)
-        .bind(fee)
-        .bind(Json(bill))
-        .bind(exit.map(|(at, _)| at))
-        .bind(exit.map(|(_, gate)| gate))
+/// Opens a stay.
+pub async fn insert_session(db: &mut PgConnection, s: &NewSession<'_>) -> sqlx::Result<()> {
+    let mut writes = DecisionWrites::default();
+    writes.stay(s);
+    write_decisions(db, &writes).await
 }
 
 /// Records the latest bill of a session; with `exit` it also closes the session.
 pub async fn bill_session(
-    db: impl PgExecutor<'_>,
+    db: &mut PgConnection,
     id: Uuid,
     fee: Decimal,
     bill: &serde_json::Value,
     exit: Option<(DateTime<Utc>, Uuid)>,
 ) -> sqlx::Result<()> {
-    static SQL: LazyLock<String> = LazyLock::new(|| bill_sql(1));
-    bind_bill(sqlx::query(&SQL), id, fee, bill, exit)
-        .execute(db)
-        .await
-        .map(drop)
-}
-
-/// A stay's bill at an exit read, and the gate event that answered it, in one statement.
-pub async fn bill_session_with_event(
-    db: impl PgExecutor<'_>,
-    bill: (Uuid, Decimal, &serde_json::Value),
-    exit: Option<(DateTime<Utc>, Uuid)>,
-    event_id: Uuid,
-    e: &NewGateEvent<'_>,
-) -> sqlx::Result<()> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "with billed as ({}) {}",
-            bill_sql(1),
-            gate_event_insert_sql(6)
-        )
-    });
-    let (id, fee, bill) = bill;
-    bind_gate_event(
-        bind_bill(sqlx::query(&SQL), id, fee, bill, exit),
-        event_id,
-        e,
-    )
-    .execute(db)
-    .await
-    .map(drop)
+    let mut writes = DecisionWrites::default();
+    writes.bill(id, fee, bill.clone(), exit);
+    write_decisions(db, &writes).await
 }
 
 /// The stay whose exit was recorded before its entry was known and that an entry captured at
@@ -445,44 +332,6 @@ pub struct NewGateEvent<'a> {
     pub offline: bool,
 }
 
-/// The insert of a gate event, its 12 values numbered from `$first`.
-fn gate_event_insert_sql(first: usize) -> String {
-    format!(
-        "insert into gate_events (id, gate_id, device_event_id, plate, direction, captured_at, session_id,
-                                  action, reason, response, source, offline)
-         values ({})",
-        placeholders(first, 12)
-    )
-}
-
-fn bind_gate_event<'q>(query: PgQuery<'q>, id: Uuid, e: &NewGateEvent<'q>) -> PgQuery<'q> {
-    query
-        .bind(id)
-        .bind(e.gate_id)
-        .bind(e.device_event_id)
-        .bind(e.plate)
-        .bind(e.direction)
-        .bind(e.captured_at)
-        .bind(e.session_id)
-        .bind(e.action)
-        .bind(e.reason)
-        .bind(Json(e.response))
-        .bind(e.source)
-        .bind(e.offline)
-}
-
-pub async fn insert_gate_event(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    e: &NewGateEvent<'_>,
-) -> sqlx::Result<()> {
-    static SQL: LazyLock<String> = LazyLock::new(|| gate_event_insert_sql(1));
-    bind_gate_event(sqlx::query(&SQL), id, e)
-        .execute(db)
-        .await
-        .map(drop)
-}
-
 /// What an exit read finds, in one statement for a whole batch: the answer the read already
 /// got (see [`prior_response`]) and the plate's open stay in the lot.
 pub struct ExitRead {
@@ -546,8 +395,8 @@ pub async fn exit_reads(
         .collect()
 }
 
-/// The writes of a batch of gate decisions, as columns: stays opened, stays billed (and
-/// closed), gate events. [`write_decisions`] stores them in one statement.
+/// The writes of gate decisions — one read's or a batch's — as columns: stays opened, stays
+/// billed (and closed), gate events. [`write_decisions`] stores them in one statement.
 #[derive(Default)]
 pub struct DecisionWrites {
     stays: StayColumns,
@@ -616,7 +465,7 @@ impl DecisionWrites {
         c.space_id.push(s.space_id);
     }
 
-    /// A stay's bill, as [`bill_session`] records it.
+    /// A stay's bill; with `exit` the stay is closed too.
     pub fn bill(
         &mut self,
         id: Uuid,
@@ -650,8 +499,9 @@ impl DecisionWrites {
     }
 }
 
-/// Stores a batch's decisions in one statement: the stays, then the bills, then the events
-/// (which name the stays).
+/// Stores decisions in one statement: the stays, then the bills, then the events (which may
+/// name the stays). The bills cannot see stays opened by the same call: bill a new stay in a
+/// call of its own.
 pub async fn write_decisions(db: &mut PgConnection, w: &DecisionWrites) -> sqlx::Result<()> {
     const SQL: &str = "with stays as (
            insert into sessions (id, tenant_id, compound_id, lot_id, plate, vehicle_class, kind, pool,
@@ -672,7 +522,7 @@ pub async fn write_decisions(db: &mut PgConnection, w: &DecisionWrites) -> sqlx:
          select * from unnest($19::uuid[], $20::uuid[], $21::text[], $22::text[], $23::text[],
                               $24::timestamptz[], $25::uuid[], $26::text[], $27::text[],
                               $28::jsonb[], $29::text[], $30::bool[])";
-    if w.events.id.is_empty() {
+    if w.stays.id.is_empty() && w.bills.id.is_empty() && w.events.id.is_empty() {
         return Ok(());
     }
     let (s, b, e) = (&w.stays, &w.bills, &w.events);
