@@ -35,16 +35,15 @@ pub struct Quote {
 }
 
 pub async fn quote_session(
-    state: &AppState,
+    db: &mut sqlx::PgConnection,
     rules: &LotRules,
     session: &Session,
     at: DateTime<Utc>,
 ) -> Result<Quote, ApiError> {
-    let mut tx = state.db.begin().await?;
+    // Reads only, no transaction: a quote is a price at `at`, not a promise.
     let Priced {
         bill, filing_no, ..
-    } = billing::price(&mut tx, rules, session, at).await?;
-    tx.commit().await?;
+    } = billing::price(db, rules, session, at).await?;
     let paid = parkshare_domain::money::Money::parse(session.paid)
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Quote {
@@ -74,14 +73,15 @@ async fn quote(
 ) -> Result<HttpResponse, ApiError> {
     let plate =
         Plate::parse(&q.plate).map_err(|e| ApiError::invalid("malformed_plate", e.to_string()))?;
-    let rules = registry::lot_rules(&state.db, *lot_id)
+    let mut db = state.db.acquire().await?;
+    let rules = registry::lot_rules(&mut *db, *lot_id)
         .await?
         .ok_or(ApiError::NotFound("lot"))?;
-    let session = sessions::open_session(&state.db, rules.lot_id, plate.as_str())
+    let session = sessions::open_session(&mut *db, rules.lot_id, plate.as_str())
         .await?
         .ok_or(ApiError::NotFound("parking session"))?;
-    Ok(HttpResponse::Ok()
-        .json(quote_session(&state, &rules, &session, q.at.unwrap_or_else(Utc::now)).await?))
+    let at = q.at.unwrap_or_else(Utc::now);
+    Ok(HttpResponse::Ok().json(quote_session(&mut db, &rules, &session, at).await?))
 }
 
 #[derive(Debug, Serialize)]

@@ -109,12 +109,13 @@ async fn quote(
     id: web::Path<Uuid>,
     q: web::Query<QuoteQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = sessions::session(&state.db, staff.tenant_id, *id)
+    let mut db = state.db.acquire().await?;
+    let session = sessions::session(&mut *db, staff.tenant_id, *id)
         .await?
         .ok_or(ApiError::NotFound("session"))?;
-    let rules = crate::store::registry::lot_rules(&state.db, session.lot_id)
+    let rules = crate::store::registry::lot_rules(&mut *db, session.lot_id)
         .await?
         .ok_or(ApiError::NotFound("lot"))?;
     let at = q.at.unwrap_or_else(chrono::Utc::now);
-    Ok(HttpResponse::Ok().json(crate::public::quote_session(&state, &rules, &session, at).await?))
+    Ok(HttpResponse::Ok().json(crate::public::quote_session(&mut db, &rules, &session, at).await?))
 }
