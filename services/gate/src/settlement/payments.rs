@@ -372,10 +372,11 @@ async fn record_cash(
             HttpResponse::Ok().json(existing.ok_or_else(|| internal("raced payment vanished"))?)
         );
     }
-    tx.commit().await?;
-    let payment = payments::payment_by_key(&state.db, staff.tenant_id, &ledger_key)
+    // Read back on the same connection before the commit, not from the pool after it.
+    let payment = payments::payment_by_key(&mut *tx, staff.tenant_id, &ledger_key)
         .await?
         .ok_or_else(|| internal("payment vanished"))?;
+    tx.commit().await?;
     Ok(HttpResponse::Created().json(payment))
 }
 

@@ -40,11 +40,11 @@ pub async fn credit_payment(
     source: Source,
     paid_at: DateTime<Utc>,
 ) -> Result<Option<Uuid>, ApiError> {
-    let who = payments::session_parties(&mut *tx, session_id)
+    let who = payments::session_parties(&mut *tx, session_id, paid_at)
         .await?
         .ok_or_else(|| internal("payment for a missing session"))?;
     let space = space_use(&who)?;
-    let policy = ledger::policy_in_force(&mut *tx, who.compound_id, paid_at).await?;
+    let policy = who.policy.clone().map(|p| p.0).unwrap_or_default();
     let parties = Parties {
         tenant_id: who.tenant_id,
         compound_id: who.compound_id,

@@ -25,10 +25,31 @@ pub async fn post(
     t: &NewTransaction<'_>,
     entry: &Entry,
 ) -> sqlx::Result<(Uuid, bool)> {
+    let kinds: Vec<&str> = entry
+        .postings()
+        .iter()
+        .map(|p| p.account.kind.code())
+        .collect();
+    let holders: Vec<Uuid> = entry.postings().iter().map(|p| p.account.holder).collect();
+    let amounts: Vec<Decimal> = entry.postings().iter().map(|p| p.amount).collect();
+    // One statement: the transaction, any account it opens, and its postings — the last two
+    // only if the transaction is new. The postings' account keys are checked at the end of
+    // the statement, after the accounts are in.
     let inserted: Option<Uuid> = sqlx::query_scalar(
-        "insert into journal_transactions (id, tenant_id, idempotency_key, kind, session_id, payment_id, memo)
-         values ($1, $2, $3, $4, $5, $6, $7)
-         on conflict (tenant_id, idempotency_key) do nothing returning id",
+        "with t as (
+           insert into journal_transactions (id, tenant_id, idempotency_key, kind, session_id, payment_id, memo)
+           values ($1, $2, $3, $4, $5, $6, $7)
+           on conflict (tenant_id, idempotency_key) do nothing returning id),
+         a as (
+           insert into ledger_accounts (kind, holder_id, tenant_id)
+           select kind, holder, $2 from unnest($8::text[], $9::uuid[]) as a (kind, holder)
+            where exists (select from t)
+           on conflict (kind, holder_id) do nothing),
+         p as (
+           insert into postings (transaction_id, account_kind, account_holder, amount)
+           select t.id, kind, holder, amount
+             from t, unnest($8::text[], $9::uuid[], $10::numeric[]) as p (kind, holder, amount))
+         select id from t",
     )
     .bind(Uuid::new_v4())
     .bind(t.tenant_id)
@@ -37,46 +58,22 @@ pub async fn post(
     .bind(t.session_id)
     .bind(t.payment_id)
     .bind(t.memo)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(id) = inserted else {
-        let existing = sqlx::query_scalar(
-            "select id from journal_transactions where tenant_id = $1 and idempotency_key = $2",
-        )
-        .bind(t.tenant_id)
-        .bind(t.idempotency_key)
-        .fetch_one(&mut *tx)
-        .await?;
-        return Ok((existing, false));
-    };
-    let kinds: Vec<&str> = entry
-        .postings()
-        .iter()
-        .map(|p| p.account.kind.code())
-        .collect();
-    let holders: Vec<Uuid> = entry.postings().iter().map(|p| p.account.holder).collect();
-    let amounts: Vec<Decimal> = entry.postings().iter().map(|p| p.amount).collect();
-    sqlx::query(
-        "insert into ledger_accounts (kind, holder_id, tenant_id)
-         select kind, holder, $3 from unnest($1::text[], $2::uuid[]) as a (kind, holder)
-         on conflict (kind, holder_id) do nothing",
-    )
-    .bind(&kinds)
-    .bind(&holders)
-    .bind(t.tenant_id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "insert into postings (transaction_id, account_kind, account_holder, amount)
-         select $1, kind, holder, amount from unnest($2::text[], $3::uuid[], $4::numeric[]) as p (kind, holder, amount)",
-    )
-    .bind(id)
     .bind(&kinds)
     .bind(&holders)
     .bind(&amounts)
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
-    Ok((id, true))
+    if let Some(id) = inserted {
+        return Ok((id, true));
+    }
+    let existing = sqlx::query_scalar(
+        "select id from journal_transactions where tenant_id = $1 and idempotency_key = $2",
+    )
+    .bind(t.tenant_id)
+    .bind(t.idempotency_key)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok((existing, false))
 }
 
 /// The postings of one transaction, as an entry (for reversing it).

@@ -165,9 +165,14 @@ pub struct NewPayment<'a> {
 /// Records a payment and credits it to the session (the exit then opens within the grace).
 pub async fn insert_payment(tx: &mut PgConnection, p: &NewPayment<'_>) -> sqlx::Result<Uuid> {
     let id = Uuid::new_v4();
+    // One statement: the payment, and the stay's running total and last payment.
     sqlx::query(
-        "insert into session_payments (id, session_id, amount, method, intent_id, shift, recorded_at, priced_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "with p as (
+           insert into session_payments (id, session_id, amount, method, intent_id, shift, recorded_at, priced_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8))
+         update sessions set paid = paid + $3, last_paid_at = greatest(coalesce(last_paid_at, $7), $7),
+                last_paid_priced_at = greatest(coalesce(last_paid_priced_at, $8), $8), updated_at = now()
+          where id = $2",
     )
     .bind(id)
     .bind(p.session_id)
@@ -175,17 +180,6 @@ pub async fn insert_payment(tx: &mut PgConnection, p: &NewPayment<'_>) -> sqlx::
     .bind(p.method)
     .bind(p.intent_id)
     .bind(p.shift)
-    .bind(p.paid_at)
-    .bind(p.priced_at)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "update sessions set paid = paid + $2, last_paid_at = greatest(coalesce(last_paid_at, $3), $3),
-                last_paid_priced_at = greatest(coalesce(last_paid_priced_at, $4), $4), updated_at = now()
-          where id = $1",
-    )
-    .bind(p.session_id)
-    .bind(p.amount)
     .bind(p.paid_at)
     .bind(p.priced_at)
     .execute(&mut *tx)
@@ -361,7 +355,8 @@ pub async fn owner_earnings(
     .await
 }
 
-/// What settling a session's payment needs: whose it is and which space it used.
+/// What settling a session's payment needs: whose it is, which space it used, and the revenue
+/// policy of its compound in force when it was paid.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionParties {
     pub tenant_id: Uuid,
@@ -371,18 +366,26 @@ pub struct SessionParties {
     /// lot's visitor pool.
     pub space_kind: Option<String>,
     pub space_owner_id: Option<Uuid>,
+    /// `None` when the compound never filed one: the default policy applies.
+    pub policy: Option<sqlx::types::Json<parkshare_ledger::RevenuePolicy>>,
 }
 
+/// The parties of `session_id` and its compound's policy at `paid_at`, in one round trip.
 pub async fn session_parties(
     db: impl PgExecutor<'_>,
     session_id: Uuid,
+    paid_at: DateTime<Utc>,
 ) -> sqlx::Result<Option<SessionParties>> {
     sqlx::query_as(
-        "select s.tenant_id, s.compound_id, s.plate, sp.kind as space_kind, sp.owner_id as space_owner_id
+        "select s.tenant_id, s.compound_id, s.plate, sp.kind as space_kind, sp.owner_id as space_owner_id,
+                (select policy from revenue_policies
+                  where compound_id = s.compound_id and effective_from <= $2
+                  order by effective_from desc limit 1) as policy
            from sessions s left join spaces sp on sp.id = s.space_id
           where s.id = $1",
     )
     .bind(session_id)
+    .bind(paid_at)
     .fetch_optional(db)
     .await
 }
