@@ -80,16 +80,28 @@ pub async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A pooled connection idle this long is pinged before it is handed out.
+const IDLE_PING_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Connects to Postgres (creating and migrating the database) and Redis.
 pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
     ensure_database(&settings.database_url).await?;
     let db = PgPoolOptions::new()
         .max_connections(settings.db_pool_max)
         .acquire_timeout(std::time::Duration::from_secs(5))
-        // No ping before each use: it was a round trip on every query and transaction, a
-        // third of a booth payment's. A connection that died while idle fails its one request
-        // (503 `unavailable`; gates and booths retry) and is dropped from the pool.
+        // No ping before each use — it was a round trip on every query and transaction, a
+        // third of a booth payment's — except for a connection that sat idle: after a quiet
+        // spell (a Postgres restart, a dropped link) a dead one is replaced, not handed out.
+        // One busy connection is still checked when it goes back to the pool.
         .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_PING_AFTER {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect(&settings.database_url)
         .await
         .context("connecting the Postgres pool")?;

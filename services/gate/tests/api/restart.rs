@@ -1,5 +1,6 @@
 //! The real binary killed with SIGKILL and started again: every acknowledged session is still
-//! there and occupancy is rebuilt from Postgres.
+//! there and occupancy is rebuilt from Postgres. And Postgres ending the service's idle
+//! connections: none of them is handed to a request.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -91,4 +92,38 @@ async fn a_killed_service_loses_no_acknowledged_session() {
     assert_eq!(occupancy["redis_counts"]["visitor"], 5);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[tokio::test]
+async fn the_pool_hands_out_no_connection_postgres_ended_while_it_was_idle() {
+    let state = parkshare_gate::startup::connect(&test_settings())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Eight connections at once, then all idle in the pool.
+    let acquired = futures::future::join_all((0..8).map(|_| state.db.acquire())).await;
+    let held: Vec<_> = acquired
+        .into_iter()
+        .map(|c| c.unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    drop(held);
+    // A Postgres restart, or a firewall forgetting idle links: every connection but the
+    // one asking ends.
+    let ended: i64 = sqlx::query_scalar(
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity
+          where datname = current_database() and pid <> pg_backend_pid()",
+    )
+    .fetch_one(&state.db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(ended >= 7, "only {ended} connections ended");
+    // After a quiet spell, eight at once again: every one the pool hands out answers.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let acquired = futures::future::join_all((0..8).map(|_| state.db.acquire())).await;
+    for (n, connection) in acquired.into_iter().enumerate() {
+        let mut connection = connection.unwrap_or_else(|e| panic!("{e}"));
+        let one: Result<i32, _> = sqlx::query_scalar("select 1")
+            .fetch_one(&mut *connection)
+            .await;
+        assert_eq!(one.ok(), Some(1), "connection {n} was handed out dead");
+    }
 }
