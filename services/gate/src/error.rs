@@ -110,11 +110,21 @@ impl ResponseError for ApiError {
     }
 }
 
+/// SQLSTATEs of a connection Postgres ended or refused: a connection exception (class 08), or
+/// the server shutting down, crashed or still starting (57P01–57P03). Nothing was decided;
+/// the caller may retry.
+fn connection_lost(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> ApiError {
         crate::metrics::backend_error("postgres");
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                ApiError::Unavailable(e.into())
+            }
+            sqlx::Error::Database(ref db) if db.code().as_deref().is_some_and(connection_lost) => {
                 ApiError::Unavailable(e.into())
             }
             other => ApiError::Internal(other.into()),
