@@ -92,7 +92,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         // No ping before each use — it was a round trip on every query and transaction, a
         // third of a booth payment's — except for a connection that sat idle: after a quiet
         // spell (a Postgres restart, a dropped link) a dead one is replaced, not handed out.
-        // One busy connection is still checked when it goes back to the pool.
+        // Every connection is still checked when it goes back to the pool.
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {

@@ -322,7 +322,9 @@ async fn record_cash(
     })?;
     let shift = crate::admin::validate::text("shift", &body.shift, 100)?;
     let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
-    let mut tx = state.db.begin().await?;
+    // One connection for the transaction and the answer read after it.
+    let mut db = state.db.acquire().await?;
+    let mut tx = sqlx::Connection::begin(&mut *db).await?;
     let session = sessions::session_for_update(&mut *tx, staff.tenant_id, *id)
         .await?
         .ok_or(ApiError::NotFound("session"))?;
@@ -367,16 +369,16 @@ async fn record_cash(
     if credited.is_none() {
         // The same request, racing this one, was recorded first.
         tx.rollback().await?;
-        let existing = payments::payment_by_key(&state.db, staff.tenant_id, &ledger_key).await?;
+        let existing = payments::payment_by_key(&mut *db, staff.tenant_id, &ledger_key).await?;
         return Ok(
             HttpResponse::Ok().json(existing.ok_or_else(|| internal("raced payment vanished"))?)
         );
     }
-    // Read back on the same connection before the commit, not from the pool after it.
-    let payment = payments::payment_by_key(&mut *tx, staff.tenant_id, &ledger_key)
+    // Committed before the read-back: the postings' account rows are not held for it.
+    tx.commit().await?;
+    let payment = payments::payment_by_key(&mut *db, staff.tenant_id, &ledger_key)
         .await?
         .ok_or_else(|| internal("payment vanished"))?;
-    tx.commit().await?;
     Ok(HttpResponse::Created().json(payment))
 }
 
