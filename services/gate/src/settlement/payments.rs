@@ -243,28 +243,38 @@ async fn callback(
     match outcome {
         "credited" => {
             payments::mark_intent_paid(&mut *tx, intent.id, n.paid_at).await?;
-            let payment = NewPayment {
-                session_id: intent.session_id,
-                amount: amount.yuan(),
-                method: "provider",
-                intent_id: Some(intent.id),
-                shift: None,
-                paid_at: n.paid_at,
-                // The amount was the quote of the intent's instant.
-                priced_at: intent.priced_at.min(n.paid_at),
-            };
-            let payment_id = payments::insert_payment(&mut tx, &payment).await?;
+            let who = payments::session_parties(&mut *tx, intent.session_id, n.paid_at)
+                .await?
+                .ok_or_else(|| internal("payment for a missing session"))?;
+            let payment_id = Uuid::new_v4();
             let key = format!("intent:{}", intent.id);
-            credit_payment(
+            let credited = credit_payment(
                 &mut tx,
+                &who,
                 &key,
-                intent.session_id,
                 payment_id,
                 amount,
                 Source::Provider,
                 n.paid_at,
             )
             .await?;
+            // The intent is locked and was pending, so its key is new; were it not, the
+            // payment is on record already.
+            if let Some(transaction_id) = credited {
+                let payment = NewPayment {
+                    id: payment_id,
+                    session_id: intent.session_id,
+                    amount: amount.yuan(),
+                    method: "provider",
+                    intent_id: Some(intent.id),
+                    shift: None,
+                    paid_at: n.paid_at,
+                    // The amount was the quote of the intent's instant.
+                    priced_at: intent.priced_at.min(n.paid_at),
+                    transaction_id,
+                };
+                payments::insert_payment(&mut tx, &payment).await?;
+            }
         }
         "late" | "amount_mismatch" => {
             if intent.status == "pending" {
@@ -325,16 +335,16 @@ async fn record_cash(
     // One connection for the transaction and the answer read after it.
     let mut db = state.db.acquire().await?;
     let mut tx = sqlx::Connection::begin(&mut *db).await?;
-    let session = sessions::session_for_update(&mut *tx, staff.tenant_id, *id)
+    let ledger_key = format!("cash:{key}");
+    let now = Utc::now();
+    let facts = payments::cash_facts(&mut tx, staff.tenant_id, *id, &ledger_key, now)
         .await?
         .ok_or(ApiError::NotFound("session"))?;
-    // A retry of a payment already recorded answers with it.
-    let ledger_key = format!("cash:{key}");
-    if let Some(existing) = payments::payment_by_key(&mut *tx, staff.tenant_id, &ledger_key).await?
-    {
-        return Ok(HttpResponse::Ok().json(existing));
+    if facts.recorded.is_some() {
+        // A retry of a payment already recorded answers with it.
+        let existing = payments::payment_by_key(&mut *tx, staff.tenant_id, &ledger_key).await?;
+        return Ok(HttpResponse::Ok().json(existing.ok_or_else(|| internal("payment vanished"))?));
     }
-    let now = Utc::now();
     let quoted_at = body.quoted_at.unwrap_or(now);
     // A camera's clock may run a little ahead of ours; its read counts as priced now.
     if quoted_at > now + Duration::minutes(QUOTE_AHEAD_MIN_MAX)
@@ -345,35 +355,37 @@ async fn record_cash(
             format!("quoted_at must be within the last {INTENT_TTL_MIN} minutes; quote again"),
         ));
     }
-    let priced_at = quoted_at.min(now);
-    let payment = NewPayment {
-        session_id: session.id,
-        amount: amount.yuan(),
-        method: "cash",
-        intent_id: None,
-        shift: Some(&shift),
-        paid_at: now,
-        priced_at,
-    };
-    let payment_id = payments::insert_payment(&mut tx, &payment).await?;
+    let payment_id = Uuid::new_v4();
     let credited = credit_payment(
         &mut tx,
+        &facts.parties,
         &ledger_key,
-        session.id,
         payment_id,
         amount,
         Source::Cash,
         now,
     )
     .await?;
-    if credited.is_none() {
+    let Some(transaction_id) = credited else {
         // The same request, racing this one, was recorded first.
         tx.rollback().await?;
         let existing = payments::payment_by_key(&mut *db, staff.tenant_id, &ledger_key).await?;
         return Ok(
             HttpResponse::Ok().json(existing.ok_or_else(|| internal("raced payment vanished"))?)
         );
-    }
+    };
+    let payment = NewPayment {
+        id: payment_id,
+        session_id: facts.parties.session_id,
+        amount: amount.yuan(),
+        method: "cash",
+        intent_id: None,
+        shift: Some(&shift),
+        paid_at: now,
+        priced_at: quoted_at.min(now),
+        transaction_id,
+    };
+    payments::insert_payment(&mut tx, &payment).await?;
     // Committed before the read-back: the postings' account rows are not held for it.
     tx.commit().await?;
     let payment = payments::payment_by_key(&mut *db, staff.tenant_id, &ledger_key)

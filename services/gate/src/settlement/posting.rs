@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::store::ledger::{self, NewTransaction};
-use crate::store::payments::{self, SessionParties};
+use crate::store::payments::SessionParties;
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(anyhow::anyhow!("{e}"))
@@ -28,22 +28,20 @@ fn space_use(parties: &SessionParties) -> Result<SpaceUse, ApiError> {
     )
 }
 
-/// Posts the payment `payment_id` of `amount` for `session_id` under `idempotency_key` and
-/// links it to its transaction. `None` if the key was already posted (a retried request that
-/// raced this one): the caller rolls back and answers with the first.
+/// Posts the payment `payment_id` of `amount` by `who` under `idempotency_key`; the caller
+/// records the payment after, naming the transaction returned. `None` if the key was already
+/// posted (a retried request that raced this one): the caller rolls back and answers with the
+/// first.
 pub async fn credit_payment(
     tx: &mut PgConnection,
+    who: &SessionParties,
     idempotency_key: &str,
-    session_id: Uuid,
     payment_id: Uuid,
     amount: Money,
     source: Source,
     paid_at: DateTime<Utc>,
 ) -> Result<Option<Uuid>, ApiError> {
-    let who = payments::session_parties(&mut *tx, session_id, paid_at)
-        .await?
-        .ok_or_else(|| internal("payment for a missing session"))?;
-    let space = space_use(&who)?;
+    let space = space_use(who)?;
     let policy = who.policy.clone().map(|p| p.0).unwrap_or_default();
     let parties = Parties {
         tenant_id: who.tenant_id,
@@ -55,7 +53,7 @@ pub async fn credit_payment(
         tenant_id: who.tenant_id,
         idempotency_key,
         kind: "payment",
-        session_id: Some(session_id),
+        session_id: Some(who.session_id),
         payment_id: Some(payment_id),
         memo: &memo,
     };
@@ -63,7 +61,6 @@ pub async fn credit_payment(
     if !created {
         return Ok(None);
     }
-    payments::link_transaction(&mut *tx, payment_id, transaction_id).await?;
     if let SpaceUse::SharedPrivate { owner_id } = space {
         // The owner hears of what their space earned (`payout`), from the same transaction.
         let credited: rust_decimal::Decimal = entry
@@ -73,7 +70,7 @@ pub async fn credit_payment(
             .map(|p| -p.amount)
             .sum();
         let data = serde_json::json!({
-            "session_id": session_id, "plate": who.plate, "paid": amount.to_string(),
+            "session_id": who.session_id, "plate": who.plate, "paid": amount.to_string(),
             "credited": credited, "transaction_id": transaction_id, "paid_at": paid_at,
         });
         crate::sharing::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data).await?;

@@ -1,5 +1,7 @@
 //! Payment intents, payments (cash and provider), provider callbacks and refunds.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -152,6 +154,8 @@ pub async fn callback_outcomes(
 }
 
 pub struct NewPayment<'a> {
+    /// Chosen before the journal transaction is posted, which names it.
+    pub id: Uuid,
     pub session_id: Uuid,
     pub amount: Decimal,
     pub method: &'static str,
@@ -160,21 +164,23 @@ pub struct NewPayment<'a> {
     pub paid_at: DateTime<Utc>,
     /// The instant the amount was priced at (a quote the driver paid); at most `paid_at`.
     pub priced_at: DateTime<Utc>,
+    /// The journal transaction that credited it.
+    pub transaction_id: Uuid,
 }
 
-/// Records a payment and credits it to the session (the exit then opens within the grace).
-pub async fn insert_payment(tx: &mut PgConnection, p: &NewPayment<'_>) -> sqlx::Result<Uuid> {
-    let id = Uuid::new_v4();
-    // One statement: the payment, and the stay's running total and last payment.
+/// Records a credited payment and adds it to the session (the exit then opens within the
+/// grace): the payment row and the stay's running total and last payment, in one statement.
+pub async fn insert_payment(tx: &mut PgConnection, p: &NewPayment<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "with p as (
-           insert into session_payments (id, session_id, amount, method, intent_id, shift, recorded_at, priced_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8))
+           insert into session_payments (id, session_id, amount, method, intent_id, shift, recorded_at,
+                                         priced_at, transaction_id)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9))
          update sessions set paid = paid + $3, last_paid_at = greatest(coalesce(last_paid_at, $7), $7),
                 last_paid_priced_at = greatest(coalesce(last_paid_priced_at, $8), $8), updated_at = now()
           where id = $2",
     )
-    .bind(id)
+    .bind(p.id)
     .bind(p.session_id)
     .bind(p.amount)
     .bind(p.method)
@@ -182,22 +188,10 @@ pub async fn insert_payment(tx: &mut PgConnection, p: &NewPayment<'_>) -> sqlx::
     .bind(p.shift)
     .bind(p.paid_at)
     .bind(p.priced_at)
+    .bind(p.transaction_id)
     .execute(&mut *tx)
-    .await?;
-    Ok(id)
-}
-
-pub async fn link_transaction(
-    db: impl PgExecutor<'_>,
-    payment_id: Uuid,
-    transaction_id: Uuid,
-) -> sqlx::Result<()> {
-    sqlx::query("update session_payments set transaction_id = $2 where id = $1")
-        .bind(payment_id)
-        .bind(transaction_id)
-        .execute(db)
-        .await
-        .map(drop)
+    .await
+    .map(drop)
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -359,6 +353,7 @@ pub async fn owner_earnings(
 /// policy of its compound in force when it was paid.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionParties {
+    pub session_id: Uuid,
     pub tenant_id: Uuid,
     pub compound_id: Uuid,
     pub plate: String,
@@ -370,22 +365,72 @@ pub struct SessionParties {
     pub policy: Option<sqlx::types::Json<parkshare_ledger::RevenuePolicy>>,
 }
 
+/// The [`SessionParties`] columns of the session `s`, with the policy in force at `at`.
+fn parties_columns(at: &str) -> String {
+    format!(
+        "s.id as session_id, s.tenant_id, s.compound_id, s.plate,
+         (select kind from spaces where id = s.space_id) as space_kind,
+         (select owner_id from spaces where id = s.space_id) as space_owner_id,
+         (select policy from revenue_policies
+           where compound_id = s.compound_id and effective_from <= {at}
+           order by effective_from desc limit 1) as policy"
+    )
+}
+
 /// The parties of `session_id` and its compound's policy at `paid_at`, in one round trip.
 pub async fn session_parties(
     db: impl PgExecutor<'_>,
     session_id: Uuid,
     paid_at: DateTime<Utc>,
 ) -> sqlx::Result<Option<SessionParties>> {
-    sqlx::query_as(
-        "select s.tenant_id, s.compound_id, s.plate, sp.kind as space_kind, sp.owner_id as space_owner_id,
-                (select policy from revenue_policies
-                  where compound_id = s.compound_id and effective_from <= $2
-                  order by effective_from desc limit 1) as policy
-           from sessions s left join spaces sp on sp.id = s.space_id
-          where s.id = $1",
-    )
-    .bind(session_id)
-    .bind(paid_at)
-    .fetch_optional(db)
-    .await
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select {} from sessions s where s.id = $1",
+            parties_columns("$2")
+        )
+    });
+    sqlx::query_as(&SQL)
+        .bind(session_id)
+        .bind(paid_at)
+        .fetch_optional(db)
+        .await
+}
+
+/// What recording cash for a session needs to know.
+#[derive(Debug, sqlx::FromRow)]
+pub struct CashFacts {
+    #[sqlx(flatten)]
+    pub parties: SessionParties,
+    /// The payment already recorded under the request's ledger key: a retry.
+    pub recorded: Option<Uuid>,
+}
+
+/// The tenant's session `session_id`, locked, with its parties and policy at `paid_at` and any
+/// payment recorded under `ledger_key`: one round trip. A payment that raced in under the same
+/// key after this statement began is caught by the journal's key when it is posted.
+pub async fn cash_facts(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    session_id: Uuid,
+    ledger_key: &str,
+    paid_at: DateTime<Utc>,
+) -> sqlx::Result<Option<CashFacts>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select {},
+                    (select p.id from journal_transactions t
+                       join session_payments p on p.transaction_id = t.id
+                      where t.tenant_id = $1 and t.idempotency_key = $3) as recorded
+               from sessions s where s.tenant_id = $1 and s.id = $2
+                for update of s",
+            parties_columns("$4")
+        )
+    });
+    sqlx::query_as(&SQL)
+        .bind(tenant_id)
+        .bind(session_id)
+        .bind(ledger_key)
+        .bind(paid_at)
+        .fetch_optional(&mut *tx)
+        .await
 }
