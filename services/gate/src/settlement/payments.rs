@@ -340,7 +340,7 @@ async fn record_cash(
     let facts = payments::cash_facts(&mut tx, staff.tenant_id, *id, &ledger_key, now)
         .await?
         .ok_or(ApiError::NotFound("session"))?;
-    if facts.recorded.is_some() {
+    if facts.recorded {
         // A retry of a payment already recorded answers with it.
         let existing = payments::payment_by_key(&mut *tx, staff.tenant_id, &ledger_key).await?;
         return Ok(HttpResponse::Ok().json(existing.ok_or_else(|| internal("payment vanished"))?));

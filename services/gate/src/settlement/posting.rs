@@ -42,7 +42,7 @@ pub async fn credit_payment(
     paid_at: DateTime<Utc>,
 ) -> Result<Option<Uuid>, ApiError> {
     let space = space_use(who)?;
-    let policy = who.policy.clone().map(|p| p.0).unwrap_or_default();
+    let policy = ledger::policy_or_default(who.policy.as_ref());
     let parties = Parties {
         tenant_id: who.tenant_id,
         compound_id: who.compound_id,

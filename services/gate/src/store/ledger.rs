@@ -272,19 +272,32 @@ pub async fn policies(
     .await
 }
 
+/// The query of the policy of compound `compound` in force at `at` (SQL expressions), for
+/// use on its own or as a scalar subquery.
+pub fn policy_in_force_sql(compound: &str, at: &str) -> String {
+    format!(
+        "select policy from revenue_policies where compound_id = {compound} and effective_from <= {at}
+          order by effective_from desc limit 1"
+    )
+}
+
+/// A stored policy, or the default if the compound has recorded none yet.
+pub fn policy_or_default(policy: Option<&sqlx::types::Json<RevenuePolicy>>) -> RevenuePolicy {
+    policy.map(|p| p.0.clone()).unwrap_or_default()
+}
+
 /// The policy in force at `at`, or the default if the compound has recorded none yet.
 pub async fn policy_in_force(
     db: impl PgExecutor<'_>,
     compound_id: Uuid,
     at: DateTime<Utc>,
 ) -> sqlx::Result<RevenuePolicy> {
-    let policy: Option<sqlx::types::Json<RevenuePolicy>> = sqlx::query_scalar(
-        "select policy from revenue_policies where compound_id = $1 and effective_from <= $2
-          order by effective_from desc limit 1",
-    )
-    .bind(compound_id)
-    .bind(at)
-    .fetch_optional(db)
-    .await?;
-    Ok(policy.map(|p| p.0).unwrap_or_default())
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| policy_in_force_sql("$1", "$2"));
+    let policy: Option<sqlx::types::Json<RevenuePolicy>> = sqlx::query_scalar(&SQL)
+        .bind(compound_id)
+        .bind(at)
+        .fetch_optional(db)
+        .await?;
+    Ok(policy_or_default(policy.as_ref()))
 }

@@ -365,15 +365,15 @@ pub struct SessionParties {
     pub policy: Option<sqlx::types::Json<parkshare_ledger::RevenuePolicy>>,
 }
 
-/// The [`SessionParties`] columns of the session `s`, with the policy in force at `at`.
-fn parties_columns(at: &str) -> String {
+/// The [`SessionParties`] of the session `s`, with the policy in force at `at`, followed by
+/// `extra` columns: a query to be finished with its `where` clause.
+fn parties_query(at: &str, extra: &str) -> String {
     format!(
-        "s.id as session_id, s.tenant_id, s.compound_id, s.plate,
-         (select kind from spaces where id = s.space_id) as space_kind,
-         (select owner_id from spaces where id = s.space_id) as space_owner_id,
-         (select policy from revenue_policies
-           where compound_id = s.compound_id and effective_from <= {at}
-           order by effective_from desc limit 1) as policy"
+        "select s.id as session_id, s.tenant_id, s.compound_id, s.plate,
+                sp.kind as space_kind, sp.owner_id as space_owner_id,
+                ({policy}) as policy{extra}
+           from sessions s left join spaces sp on sp.id = s.space_id",
+        policy = crate::store::ledger::policy_in_force_sql("s.compound_id", at),
     )
 }
 
@@ -383,12 +383,8 @@ pub async fn session_parties(
     session_id: Uuid,
     paid_at: DateTime<Utc>,
 ) -> sqlx::Result<Option<SessionParties>> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "select {} from sessions s where s.id = $1",
-            parties_columns("$2")
-        )
-    });
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("{} where s.id = $1", parties_query("$2", "")));
     sqlx::query_as(&SQL)
         .bind(session_id)
         .bind(paid_at)
@@ -401,8 +397,8 @@ pub async fn session_parties(
 pub struct CashFacts {
     #[sqlx(flatten)]
     pub parties: SessionParties,
-    /// The payment already recorded under the request's ledger key: a retry.
-    pub recorded: Option<Uuid>,
+    /// A payment is already recorded under the request's ledger key: a retry.
+    pub recorded: bool,
 }
 
 /// The tenant's session `session_id`, locked, with its parties and policy at `paid_at` and any
@@ -417,13 +413,13 @@ pub async fn cash_facts(
 ) -> sqlx::Result<Option<CashFacts>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "select {},
-                    (select p.id from journal_transactions t
-                       join session_payments p on p.transaction_id = t.id
-                      where t.tenant_id = $1 and t.idempotency_key = $3) as recorded
-               from sessions s where s.tenant_id = $1 and s.id = $2
-                for update of s",
-            parties_columns("$4")
+            "{} where s.tenant_id = $1 and s.id = $2 for update of s",
+            parties_query(
+                "$4",
+                ", exists (select from journal_transactions t
+                            join session_payments p on p.transaction_id = t.id
+                           where t.tenant_id = $1 and t.idempotency_key = $3) as recorded"
+            )
         )
     });
     sqlx::query_as(&SQL)
