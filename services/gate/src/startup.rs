@@ -28,8 +28,6 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Webhook URLs may name loopback and private addresses (local runs and tests only).
     pub webhook_private_hosts: bool,
-    /// Wakes the webhook worker when a change queued a delivery.
-    pub webhooks_wake: std::sync::Arc<tokio::sync::Notify>,
     /// Lanes as devices: decision budget, last heard from, fail-open passages.
     pub lanes: crate::gate::lanes::Lanes,
     /// Gate contexts by credential, kept in process.
@@ -139,7 +137,6 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             .build()
             .context("building the HTTP client")?,
         webhook_private_hosts: settings.webhook_private_hosts,
-        webhooks_wake: std::sync::Arc::new(tokio::sync::Notify::new()),
         lanes: crate::gate::lanes::Lanes::new(std::time::Duration::from_millis(
             settings.gate_decision_budget_ms,
         )),
@@ -161,12 +158,8 @@ pub async fn run(
     if state.payments.callback_base_url.is_empty() {
         state.payments.callback_base_url = format!("http://{}", listener.local_addr()?);
     }
-    sharing::webhooks::spawn_worker(
-        state.db.clone(),
-        state.http.clone(),
-        state.webhooks_wake.clone(),
-    );
-    sharing::overstay::spawn_sweeper(state.db.clone(), state.webhooks_wake.clone());
+    sharing::webhooks::spawn_worker(state.db.clone(), state.http.clone());
+    sharing::overstay::spawn_sweeper(state.db.clone());
     crate::metrics::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
     crate::contexts::spawn_listener(state.db.clone(), state.gates.clone());
     let prometheus = crate::metrics::http()?;

@@ -231,16 +231,10 @@ pub async fn decide(
     gate: &Arc<GateContext>,
     event: &Event,
 ) -> Result<serde_json::Value, ApiError> {
-    // Only a read decided alone can touch a booking or a shared space, whose changes queue
-    // webhooks; a batched one never does.
-    let mut alone = true;
     let result = match (event.offline, gate.direction) {
         (true, _) => super::facts::record(state, gate, event).await,
         (false, direction) => match state.batches.decide(gate, event).await {
-            Batched::Decided(response) => {
-                alone = false;
-                Ok(response)
-            }
+            Batched::Decided(response) => Ok(response),
             Batched::Alone if direction == Direction::Entry => entry(state, gate, event).await,
             Batched::Alone => exit(state, gate, event).await,
         },
@@ -267,11 +261,6 @@ pub async fn decide(
         gate.direction.as_str(),
         response["reason"].as_str().unwrap_or_default(),
     );
-    if alone {
-        // Wake the webhook worker: a pass costs a transaction even when nothing is queued,
-        // so a batched read, which queued nothing, does not.
-        state.webhooks_wake.notify_one();
-    }
     Ok(response)
 }
 

@@ -8,13 +8,10 @@
 //! A background task sweeps every [`SWEEP_INTERVAL_S`]; [`sweep`] is public so that staff
 //! tooling and tests can run it at a chosen instant.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::Notify;
 
 use crate::error::ApiError;
 use crate::sharing::{availability, webhooks};
@@ -136,7 +133,7 @@ async fn displace(
 }
 
 /// Sweeps every [`SWEEP_INTERVAL_S`] until the process ends.
-pub fn spawn_sweeper(db: PgPool, wake: Arc<Notify>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_sweeper(db: PgPool) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_S));
         loop {
@@ -144,7 +141,6 @@ pub fn spawn_sweeper(db: PgPool, wake: Arc<Notify>) -> tokio::task::JoinHandle<(
             match sweep(&db, Utc::now()).await {
                 Ok(report) if report != SweepReport::default() => {
                     tracing::info!(?report, "overstays handled");
-                    wake.notify_one();
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "overstay sweep failed"),

@@ -212,7 +212,6 @@ async fn book(
     .await?;
     webhooks::to_owner_and_visitor(&mut tx, &booking, "booking.made", data).await?;
     tx.commit().await?;
-    state.webhooks_wake.notify_one();
     tracing::info!(%booking_id, lot_id = %*lot, "space booked");
     Ok(HttpResponse::Created().json(json!({
         "booking": booking,
@@ -304,6 +303,5 @@ async fn cancel(
     let data = webhooks::booking_data(&cancelled)?;
     webhooks::to_owner_and_visitor(&mut tx, &cancelled, "booking.cancelled", data).await?;
     tx.commit().await?;
-    state.webhooks_wake.notify_one();
     Ok(HttpResponse::Ok().json(cancelled))
 }

@@ -6,13 +6,12 @@
 //! `x-parkshare-event: <event>`, `x-parkshare-delivery: <id>` and
 //! `x-parkshare-signature: sha256=<HMAC-SHA256 of the body under the subscriber's secret>`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::{json, Value};
+use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::settlement::provider::{sign, SIGNATURE_HEADER};
@@ -145,23 +144,43 @@ pub fn booking_data(booking: &Booking) -> Result<Value, crate::error::ApiError> 
     serde_json::to_value(booking).map_err(|e| crate::error::ApiError::Internal(e.into()))
 }
 
-/// Wakes the worker and runs it until the process ends.
-pub fn spawn_worker(
-    db: PgPool,
-    http: reqwest::Client,
-    wake: Arc<Notify>,
-) -> tokio::task::JoinHandle<()> {
+/// The channel a queued webhook notifies at commit (migration 0015).
+const CHANNEL: &str = "parkshare_webhooks";
+
+/// Delivers due webhooks until the process ends: at once when a transaction that queued one
+/// commits (in any process), and every [`IDLE_POLL_MS`] for retries and anything missed.
+pub fn spawn_worker(db: PgPool, http: reqwest::Client) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut listener = None;
         loop {
+            // Listening before the pass: what is queued during it is heard of after it.
+            if listener.is_none() {
+                listener = listen(&db).await;
+            }
             match deliver_due(&db, &http).await {
                 Ok(n) if i64::try_from(n).unwrap_or(0) == BATCH_MAX => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "webhook delivery pass failed"),
             }
-            let _ =
-                tokio::time::timeout(Duration::from_millis(IDLE_POLL_MS), wake.notified()).await;
+            let idle = Duration::from_millis(IDLE_POLL_MS);
+            match listener.as_mut() {
+                Some(l) => {
+                    if let Ok(Err(e)) = tokio::time::timeout(idle, l.recv()).await {
+                        tracing::warn!(error = %e, "webhook listener lost its connection");
+                        listener = None;
+                    }
+                }
+                None => tokio::time::sleep(idle).await,
+            }
         }
     })
+}
+
+/// A listener on [`CHANNEL`], or `None` (the worker then polls) if Postgres refuses one now.
+async fn listen(db: &PgPool) -> Option<PgListener> {
+    let mut listener = PgListener::connect_with(db).await.ok()?;
+    listener.listen(CHANNEL).await.ok()?;
+    Some(listener)
 }
 
 /// One pass: sends every due delivery once and records the outcome. Returns how many it took.
