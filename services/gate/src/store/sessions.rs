@@ -527,6 +527,12 @@ pub async fn write_decisions(db: &mut PgConnection, w: &DecisionWrites) -> sqlx:
     }
     let (s, b, e) = (&w.stays, &w.bills, &w.events);
     sqlx::query(SQL)
+        // Planned afresh at every execution, for the table as it is now: the bills join their
+        // batch to `sessions`, and a pooled connection's cached plan, made while the table was
+        // small, hash-joined against a sequential scan of every stay and kept doing so as the
+        // table grew (load-tests/README.md, "A plan made for an empty table"). One more round
+        // trip and a plan of ~0.2 ms per batch; the gate core's maximum rose ×1.5.
+        .persistent(false)
         .bind(&s.id)
         .bind(&s.tenant_id)
         .bind(&s.compound_id)

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use parkshare_gate::store::sessions;
 
-use crate::helpers::{ago, spawn_app, spawn_with, str_of, test_settings, TestApp};
+use crate::helpers::{ago, spawn_app, spawn_with, str_of, test_settings, Site, TestApp};
 
 /// What a driver sees of an answer.
 fn seen(answer: &Value) -> String {
@@ -210,4 +210,75 @@ async fn a_batch_begins_holding_the_locks_of_all_its_cars() {
     }
     holder.rollback().await.unwrap_or_else(|e| panic!("{e}"));
     other.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// How often Postgres has scanned every stay, as its statistics tell once they include the
+/// `updates` stays billed so far (a backend reports its counts when idle, within seconds).
+async fn stay_scans_after(app: &TestApp, updates: i64) -> i64 {
+    for _ in 0..150 {
+        let (scans, updated): (i64, i64) = sqlx::query_as(
+            "select coalesce(seq_scan, 0), coalesce(n_tup_upd, 0)
+               from pg_stat_user_tables where relname = 'sessions'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        if updated >= updates {
+            return scans;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("Postgres never reported {updates} stays updated");
+}
+
+/// A visitor in and out within the free minutes: one stay opened, billed and closed.
+async fn free_visit(app: &TestApp, site: &Site, plate: &str) {
+    let (status, body) = app.read(&site.entries[0], plate, ago(5)).await;
+    assert_eq!((status, str_of(&body, "action")), (200, "open"), "{body}");
+    let (status, body) = app.read(&site.exit, plate, ago(0)).await;
+    assert_eq!(
+        (status, str_of(&body, "reason")),
+        (200, "exit_free"),
+        "{body}"
+    );
+}
+
+/// An exit bills its stay by the stay's key however many stays the table has gained since
+/// the connection first billed one. A plan a pooled connection caches while `sessions` is
+/// small — a new deployment, or a database whose statistics autovacuum has not refreshed —
+/// joined each batch's bills against a sequential scan of every stay, and kept doing so as the
+/// table grew: the gate core's cost grew with the stays stored.
+#[tokio::test]
+async fn an_exit_does_not_scan_every_stay_after_the_table_grew() {
+    let mut settings = test_settings();
+    // One connection for queries (the two notification listeners hold one each): the plans it
+    // caches in the first part are the ones the second part runs.
+    settings.db_pool_max = 3;
+    let app = spawn_with(settings).await;
+    let site = app.site(100).await;
+    // Postgres settles on a cached plan from a statement's sixth execution.
+    for i in 0..10 {
+        free_visit(&app, &site, &format!("京A1{i:04}")).await;
+    }
+    sqlx::query(
+        "insert into sessions (id, tenant_id, compound_id, lot_id, plate, vehicle_class, kind, pool,
+                               status, origin, entered_at, entry_gate_id, exited_at, exit_gate_id, fee)
+         select gen_random_uuid(), s.tenant_id, s.compound_id, s.lot_id, '京F' || lpad(i::text, 5, '0'),
+                'small', 'visitor', 'visitor', 'closed', 'entry', now() - interval '3 days',
+                s.entry_gate_id, now() - interval '2 days', s.exit_gate_id, 0
+           from (select * from sessions limit 1) s, generate_series(1, 20000) i",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let before = stay_scans_after(&app, 10).await;
+    for i in 0..5 {
+        free_visit(&app, &site, &format!("京B2{i:04}")).await;
+    }
+    let after = stay_scans_after(&app, 15).await;
+    assert_eq!(
+        after - before,
+        0,
+        "sequential scans of 20,010 stays for 5 visits"
+    );
 }
