@@ -7,6 +7,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use parkshare_gate::settlement::provider::{sign, Notification, SIGNATURE_HEADER};
+use parkshare_gate::store::payments;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -819,4 +820,69 @@ async fn a_settlement_file_is_reconciled_and_its_fees_booked_once() {
         .send("GET", "/v1/admin/reconciliations", &other, None)
         .await;
     assert_eq!(theirs, json!([]));
+}
+
+/// Payment rows this connection has read, as far as its own statistics know (they reach the
+/// shared statistics later, so only a difference within one transaction is exact).
+async fn payment_rows_read(tx: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar(
+        "select seq_tup_read + coalesce(idx_tup_fetch, 0)
+           from pg_stat_xact_user_tables where relname = 'session_payments'",
+    )
+    .fetch_one(tx)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A payment is read back — after its commit, for a retry, or in a session's list — by an
+/// index, not by reading every payment stored: the booth's answer costs the same on the
+/// thousandth payment of the day as on the first.
+#[tokio::test]
+async fn a_payment_is_read_back_without_reading_every_payment() {
+    let app = spawn_app().await;
+    let (_, busy) = parked(&app, "京A10011").await;
+    for _ in 0..30 {
+        app.pay(&busy, "0.01").await;
+    }
+    let (_, session) = parked(&app, "京A10012").await;
+    let key = Uuid::new_v4().to_string();
+    let (status, paid) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/sessions/{session}/payments"),
+            Some(json!({"amount": "9.00", "shift": "早班 王芳", "idempotency_key": key})),
+        )
+        .await;
+    assert_eq!(status, 201, "{paid}");
+    let session_id: Uuid = session.parse().unwrap_or_else(|e| panic!("{e}"));
+    let tenant_id: Uuid = sqlx::query_scalar("select tenant_id from sessions where id = $1")
+        .bind(session_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let mut tx = app.db.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    // Whether an index can serve each lookup, not whether Postgres prefers a scan of a table
+    // this small.
+    sqlx::query("set local enable_seqscan = off")
+        .execute(&mut *tx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = payment_rows_read(&mut tx).await;
+    let by_key = payments::payment_by_key(&mut *tx, tenant_id, &format!("cash:{key}"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        by_key.map(|p| p.id.to_string()),
+        paid["id"].as_str().map(str::to_owned)
+    );
+    let listed = payments::payments_of_session(&mut *tx, session_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(listed.len(), 1);
+    let read = payment_rows_read(&mut tx).await - before;
+    assert_eq!(
+        read, 2,
+        "payment rows read to find one payment twice, among 31"
+    );
 }
