@@ -11,7 +11,8 @@
 //!    statement each;
 //! 3. the places of the admitted cars in Redis, concurrently on the one multiplexed
 //!    connection;
-//! 4. every stay opened, every bill and every gate event, one statement;
+//! 4. every stay opened, every bill and every gate event, one statement (planned for the
+//!    batch and the tables as they are: `sessions::write_decisions`);
 //! 5. one commit, after which every answer is sent and exits give their places back.
 //!
 //! Nothing is answered before the commit: an acknowledged decision is durable. A read whose
