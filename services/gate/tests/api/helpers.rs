@@ -282,7 +282,12 @@ impl TestApp {
 
     /// Cash at the booth; returns the payment.
     pub async fn pay(&self, session: &str, amount: &str) -> Value {
-        let key = Uuid::new_v4().to_string();
+        self.pay_with_key(session, amount, &Uuid::new_v4().to_string())
+            .await
+    }
+
+    /// Cash at the booth under the booth's own idempotency key; returns the payment.
+    pub async fn pay_with_key(&self, session: &str, amount: &str, key: &str) -> Value {
         let (status, body) = self
             .staff(
                 "POST",

@@ -846,14 +846,7 @@ async fn a_payment_is_read_back_without_reading_every_payment() {
     }
     let (_, session) = parked(&app, "京A10012").await;
     let key = Uuid::new_v4().to_string();
-    let (status, paid) = app
-        .staff(
-            "POST",
-            &format!("/v1/admin/sessions/{session}/payments"),
-            Some(json!({"amount": "9.00", "shift": "早班 王芳", "idempotency_key": key})),
-        )
-        .await;
-    assert_eq!(status, 201, "{paid}");
+    let paid = app.pay_with_key(&session, "9.00", &key).await;
     let session_id: Uuid = session.parse().unwrap_or_else(|e| panic!("{e}"));
     let tenant_id: Uuid = sqlx::query_scalar("select tenant_id from sessions where id = $1")
         .bind(session_id)
