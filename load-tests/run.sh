@@ -94,6 +94,9 @@ target/release/parkshare-load --host http://127.0.0.1:18080 "${@:-profile}"
 status=$?
 set -e
 echo "server peak resident memory: $(grep VmHWM /proc/"$server_pid"/status | awk '{print $2, $3}')"
+# How often a credential was looked up in Postgres rather than the process's cache.
+curl -sf http://127.0.0.1:18080/metrics | grep '^parkshare_credential_lookups_total' \
+  | sed 's/^/credential lookups: /' || true
 echo "lots: $(psql "$PARKSHARE_DATABASE_URL" -Atc 'select count(*) from lots'), sessions stored: $(psql "$PARKSHARE_DATABASE_URL" -Atc 'select count(*) from sessions')"
 if [[ "${PERF:-0}" == 1 ]]; then
   wait "$perf_pid" || true

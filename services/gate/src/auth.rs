@@ -8,12 +8,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::{web, FromRequest, HttpRequest};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::contexts::StaffIdentity;
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::registry::{self, GateContext};
@@ -64,8 +66,20 @@ where
     })
 }
 
+/// The gate whose credential has this digest, from the process's cache or from Postgres.
+pub async fn gate_by_digest(
+    state: &AppState,
+    digest: &[u8],
+) -> anyhow::Result<Option<Arc<GateContext>>> {
+    state
+        .credentials
+        .gates
+        .get_or_read(digest, || registry::gate_by_secret(&state.db, digest))
+        .await
+}
+
 /// An authenticated gate device with everything the hot path needs about its lane.
-pub struct Device(pub std::sync::Arc<GateContext>);
+pub struct Device(pub Arc<GateContext>);
 
 impl FromRequest for Device {
     type Error = ApiError;
@@ -73,7 +87,7 @@ impl FromRequest for Device {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         by_token(req, |state, token| async move {
-            Ok(state.gates.by_secret(&state.db, &token).await?.map(Device))
+            Ok(gate_by_digest(&state, &token).await?.map(Device))
         })
     }
 }
@@ -92,8 +106,20 @@ impl FromRequest for Staff {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         by_token(req, |state, token| async move {
-            let staff = registry::staff_by_token(&state.db, &token).await?;
-            Ok(staff.map(|(tenant_id, label)| Staff { tenant_id, label }))
+            let staff = state
+                .credentials
+                .staff
+                .get_or_read(&token, || async {
+                    let row = registry::staff_by_token(&state.db, &token).await?;
+                    Ok::<_, sqlx::Error>(
+                        row.map(|(tenant_id, label)| StaffIdentity { tenant_id, label }),
+                    )
+                })
+                .await?;
+            Ok(staff.map(|s| Staff {
+                tenant_id: s.tenant_id,
+                label: s.label.clone(),
+            }))
         })
     }
 }

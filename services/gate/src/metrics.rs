@@ -1,6 +1,6 @@
 //! Prometheus metrics, served at `/metrics`: request latency histograms per route (by
 //! actix-web-prom), gate decisions by direction and reason, the size of the gate's decision
-//! batches, Redis and Postgres errors, and the
+//! batches, credential cache hits and misses, Redis and Postgres errors, and the
 //! occupancy of every lot by pool (refreshed in the background, off the hot path).
 
 use std::sync::LazyLock;
@@ -19,6 +19,7 @@ pub struct Metrics {
     pub webhook_deliveries: IntCounterVec,
     pub batch_reads: Histogram,
     pub batches: IntCounterVec,
+    pub credential_lookups: IntCounterVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -65,7 +66,15 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ),
         &["outcome"],
     )?;
+    let credential_lookups = IntCounterVec::new(
+        Opts::new(
+            "parkshare_credential_lookups_total",
+            "Credential lookups by kind (gate, staff) and whether the process's cache answered",
+        ),
+        &["kind", "result"],
+    )?;
     registry.register(Box::new(decisions.clone()))?;
+    registry.register(Box::new(credential_lookups.clone()))?;
     registry.register(Box::new(batches.clone()))?;
     registry.register(Box::new(batch_reads.clone()))?;
     registry.register(Box::new(backend_errors.clone()))?;
@@ -79,6 +88,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         webhook_deliveries,
         batch_reads,
         batches,
+        credential_lookups,
     })
 }
 
@@ -103,6 +113,16 @@ pub fn batch(reads: usize, committed: bool) {
         m.batch_reads.observe(reads as f64);
         let outcome = if committed { "committed" } else { "failed" };
         m.batches.with_label_values(&[outcome]).inc();
+    }
+}
+
+/// Counts a credential lookup of `kind` (`gate`, `staff`): answered by the cache, or not.
+pub fn credential_lookup(kind: &str, hit: bool) {
+    if let Some(m) = METRICS.as_ref() {
+        let result = if hit { "hit" } else { "miss" };
+        m.credential_lookups
+            .with_label_values(&[kind, result])
+            .inc();
     }
 }
 

@@ -30,8 +30,8 @@ pub struct AppState {
     pub webhook_private_hosts: bool,
     /// Lanes as devices: decision budget, last heard from, fail-open passages.
     pub lanes: crate::gate::lanes::Lanes,
-    /// Gate contexts by credential, kept in process.
-    pub gates: std::sync::Arc<crate::contexts::GateContexts>,
+    /// Gate contexts and staff identities by credential, kept in process.
+    pub credentials: std::sync::Arc<crate::contexts::Credentials>,
     /// The workers deciding live gate reads in batches.
     pub batches: crate::gate::batch::Batches,
 }
@@ -140,7 +140,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         lanes: crate::gate::lanes::Lanes::new(std::time::Duration::from_millis(
             settings.gate_decision_budget_ms,
         )),
-        gates: std::sync::Arc::default(),
+        credentials: std::sync::Arc::default(),
     })
 }
 
@@ -161,7 +161,7 @@ pub async fn run(
     sharing::webhooks::spawn_worker(state.db.clone(), state.http.clone());
     sharing::overstay::spawn_sweeper(state.db.clone());
     crate::metrics::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
-    crate::contexts::spawn_listener(state.db.clone(), state.gates.clone());
+    crate::contexts::spawn_listener(state.db.clone(), state.credentials.clone());
     let prometheus = crate::metrics::http()?;
     let state = web::Data::new(state);
     crate::gate::lanes::spawn_lane_worker(

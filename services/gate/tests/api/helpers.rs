@@ -19,6 +19,8 @@ pub struct TestApp {
     pub db: sqlx::PgPool,
     pub redis: redis::aio::ConnectionManager,
     pub staff_token: String,
+    /// The service's credential cache (to see when a lookup went to Postgres).
+    pub credentials: std::sync::Arc<parkshare_gate::contexts::Credentials>,
 }
 
 pub struct Gate {
@@ -69,6 +71,7 @@ pub async fn spawn_with(settings: Settings) -> TestApp {
         .await
         .unwrap_or_else(|e| panic!("connect: {e:?}"));
     let db = state.db.clone();
+    let credentials = state.credentials.clone();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
     let server = startup::run(listener, state, &settings)
@@ -89,6 +92,7 @@ pub async fn spawn_with(settings: Settings) -> TestApp {
         db,
         redis,
         staff_token: String::new(),
+        credentials,
     };
     app.staff_token = app.new_tenant("测试物业").await;
     app

@@ -4,6 +4,7 @@
 mod admin;
 mod batches;
 mod cluster;
+mod credentials;
 mod disclosure;
 mod gate_rules;
 mod helpers;

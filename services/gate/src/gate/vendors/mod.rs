@@ -143,9 +143,7 @@ async fn handle_inner<V: Vendor>(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<Reply, Reply> {
-    let gate = state
-        .gates
-        .by_secret(&state.db, &crate::auth::digest(token))
+    let gate = crate::auth::gate_by_digest(state, &crate::auth::digest(token))
         .await
         .map_err(|e| Reply::from_error(&ApiError::Unavailable(e)))?
         .ok_or_else(|| {
