@@ -49,8 +49,8 @@ type Cached<V> = (Arc<V>, Instant);
 
 /// Entries read from Postgres, by credential digest.
 pub struct ByDigest<V> {
-    /// `gate` or `staff`, in the metrics.
-    kind: &'static str,
+    /// This kind's hit and miss counters in the metrics.
+    counters: Option<(prometheus::IntCounter, prometheus::IntCounter)>,
     entries: RwLock<HashMap<Vec<u8>, Cached<V>>>,
     /// Bumped by every invalidation: a lookup that began before one does not store its
     /// (possibly stale) result.
@@ -62,7 +62,7 @@ pub struct ByDigest<V> {
 impl<V> ByDigest<V> {
     fn new(kind: &'static str) -> ByDigest<V> {
         ByDigest {
-            kind,
+            counters: crate::metrics::credential_lookups(kind),
             entries: RwLock::default(),
             generation: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -80,10 +80,14 @@ impl<V> ByDigest<V> {
         Fut: Future<Output = Result<Option<V>, E>>,
     {
         if let Some(entry) = self.cached(digest) {
-            crate::metrics::credential_lookup(self.kind, true);
+            if let Some((hits, _)) = &self.counters {
+                hits.inc();
+            }
             return Ok(Some(entry));
         }
-        crate::metrics::credential_lookup(self.kind, false);
+        if let Some((_, misses)) = &self.counters {
+            misses.inc();
+        }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let generation = self.generation.load(Ordering::Acquire);
         let Some(entry) = read().await?.map(Arc::new) else {

@@ -6,7 +6,9 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 /// How often the occupancy gauges are refreshed from Redis.
 const OCCUPANCY_REFRESH_S: u64 = 15;
@@ -116,14 +118,14 @@ pub fn batch(reads: usize, committed: bool) {
     }
 }
 
-/// Counts a credential lookup of `kind` (`gate`, `staff`): answered by the cache, or not.
-pub fn credential_lookup(kind: &str, hit: bool) {
-    if let Some(m) = METRICS.as_ref() {
-        let result = if hit { "hit" } else { "miss" };
-        m.credential_lookups
-            .with_label_values(&[kind, result])
-            .inc();
-    }
+/// The counters of credential lookups of `kind` (`gate`, `staff`), hits then misses: resolved
+/// once, so that counting a lookup on the hot path is one atomic increment.
+pub fn credential_lookups(kind: &str) -> Option<(IntCounter, IntCounter)> {
+    let m = METRICS.as_ref()?;
+    Some((
+        m.credential_lookups.with_label_values(&[kind, "hit"]),
+        m.credential_lookups.with_label_values(&[kind, "miss"]),
+    ))
 }
 
 /// Counts an error from `backend` (`postgres` or `redis`).

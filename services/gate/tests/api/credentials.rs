@@ -3,18 +3,22 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{ago, spawn_app, str_of};
+
+/// A compound policy that differs only in what a re-entry does.
+fn policy(reentry: &str) -> Value {
+    json!({"owner_free_min": 0, "no_entry_record": {"kind": "refuse"}, "reentry": reentry,
+           "duplicate_window_s": 10, "exit_grace_min": 15})
+}
 
 /// A busy booth takes payments all the time; none of them may send the next read of every
 /// gate back to Postgres for its context — but a policy change must still be seen at once.
 #[tokio::test]
 async fn a_booth_payment_keeps_the_gates_cached_and_a_policy_change_does_not() {
     let app = spawn_app().await;
-    let policy = json!({"owner_free_min": 0, "no_entry_record": {"kind": "refuse"},
-                        "reentry": "close_and_reopen", "duplicate_window_s": 10, "exit_grace_min": 15});
-    let site = app.site_with_policy(10, policy).await;
+    let site = app.site_with_policy(10, policy("close_and_reopen")).await;
     let (_, entry) = app.read(&site.entries[0], "京A12345", ago(180)).await;
     let session = str_of(&entry, "session_id").to_owned();
     let (_, exit) = app.read(&site.exit, "京A12345", ago(0)).await;
@@ -35,10 +39,7 @@ async fn a_booth_payment_keeps_the_gates_cached_and_a_policy_change_does_not() {
         .staff(
             "PUT",
             &format!("/v1/admin/compounds/{}/policy", site.compound),
-            Some(
-                json!({"owner_free_min": 0, "no_entry_record": {"kind": "refuse"},
-                        "reentry": "refuse", "duplicate_window_s": 10, "exit_grace_min": 15}),
-            ),
+            Some(policy("refuse")),
         )
         .await;
     assert_eq!(status, 200);
