@@ -17,9 +17,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let state = startup::connect(&settings).await?;
-    if std::env::args().any(|a| a == "--demo")
-        || std::env::var("PARKSHARE_DEMO").is_ok_and(|v| v == "1")
-    {
+    if parkshare_gate::settings::demo_requested() {
         demo::load(&state)
             .await
             .map_err(|e| anyhow::anyhow!("loading the demo compound: {e:?}"))?;

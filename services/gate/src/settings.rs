@@ -32,8 +32,9 @@ pub struct Settings {
     /// `PARKSHARE_PROVIDER_SECRET`: the key payment notifications are signed with. Unset: a
     /// random key per process (fine for one local process, wrong for several replicas).
     pub provider_secret: Option<String>,
-    /// `PARKSHARE_SIMULATED_PROVIDER`: `on` (default) enables the built-in simulated payment
-    /// provider; `off` in production.
+    /// `PARKSHARE_SIMULATED_PROVIDER`: `on` enables the built-in simulated payment provider,
+    /// whose public "pay" button marks any intent paid without moving money: a free exit for
+    /// anyone who finds it. Off unless set `on`, or the demo is loaded and it is not set `off`.
     pub simulated_provider: bool,
     /// `PARKSHARE_CALLBACK_BASE_URL`: where providers reach this service; default its own
     /// listening address.
@@ -113,6 +114,12 @@ fn var(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
+/// `--demo` on the command line or `PARKSHARE_DEMO=1`: load the demo compound.
+pub fn demo_requested() -> bool {
+    std::env::args().any(|a| a == "--demo")
+        || std::env::var("PARKSHARE_DEMO").is_ok_and(|v| v == "1")
+}
+
 impl Settings {
     pub fn from_env() -> anyhow::Result<Settings> {
         let rebuild_on_start = match var("PARKSHARE_REBUILD_ON_START", "force").as_str() {
@@ -148,9 +155,14 @@ impl Settings {
             provider_secret: std::env::var("PARKSHARE_PROVIDER_SECRET")
                 .ok()
                 .filter(|s| !s.is_empty()),
-            simulated_provider: match var("PARKSHARE_SIMULATED_PROVIDER", "on").as_str() {
+            simulated_provider: match std::env::var("PARKSHARE_SIMULATED_PROVIDER")
+                .unwrap_or_default()
+                .as_str()
+            {
                 "on" => true,
                 "off" => false,
+                // Unset: only a demo run, which is public and fake anyway, turns it on.
+                "" => demo_requested(),
                 other => {
                     anyhow::bail!("PARKSHARE_SIMULATED_PROVIDER must be on or off, not {other}")
                 }

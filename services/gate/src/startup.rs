@@ -116,6 +116,14 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             crate::auth::new_token().into_bytes()
         }
     };
+    if settings.simulated_provider {
+        // Loud on purpose: with it on, anyone can mark a payment intent paid and leave free.
+        tracing::warn!(
+            "THE SIMULATED PAYMENT PROVIDER IS ON: anyone can mark a payment intent paid \
+             without paying. For local runs, demos and tests only; never in production \
+             (PARKSHARE_SIMULATED_PROVIDER=off)"
+        );
+    }
     let occupancy = Occupancy::new(redis, settings.redis_prefix.clone());
     Ok(AppState {
         batches: crate::gate::batch::Batches::start(

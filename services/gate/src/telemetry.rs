@@ -28,7 +28,7 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
             .map(ToString::to_string)
             .unwrap_or_default();
         let route = request.match_pattern().unwrap_or_default();
-        let target = redacted_target(request.path(), &route, request.query_string());
+        let target = redacted_target(request.path(), request.query_string());
         let user_agent = request
             .headers()
             .get(actix_web::http::header::USER_AGENT)
@@ -63,36 +63,53 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
     }
 }
 
-/// The path parameter that holds a credential wherever a route has one.
-const SECRET_SEGMENT: &str = "{token}";
+/// Path prefixes whose next segment is a credential: a camera cannot send a header, so its
+/// device secret is in the push URL, and a disclosure share link is its own credential. The
+/// segment is blanked whether or not a route matched (a mistyped vendor name or a trailing
+/// slash still carries the secret).
+const SECRET_SEGMENT_AFTER: [&str; 2] = ["/v1/vendor/", "/v1/public/disclosure/"];
 
-/// The path and query as logged, the segment where the route pattern has `{token}` replaced.
-/// (The middleware runs before routing, so the pattern, not the matched parameters, says
-/// which segment it is. No route takes a credential in its query.)
-fn redacted_target(path: &str, pattern: &str, query: &str) -> String {
-    let secret_at: Vec<usize> = pattern
-        .split('/')
-        .enumerate()
-        .filter(|(_, segment)| *segment == SECRET_SEGMENT)
-        .map(|(i, _)| i)
-        .collect();
-    let path = path
-        .split('/')
-        .enumerate()
-        .map(|(i, segment)| {
-            if secret_at.contains(&i) {
-                "<redacted>"
-            } else {
-                segment
-            }
+/// Query parameters whose values are logged; every other value is blanked. Plates (`quote?
+/// plate=`) are personal data and tokens are secrets: only what names a range or a kind of
+/// record is let through.
+const QUERY_KEYS_LOGGED: [&str; 9] = [
+    "from",
+    "to",
+    "day",
+    "month",
+    "provider",
+    "status",
+    "account_kind",
+    "limit",
+    "preview",
+];
+
+const REDACTED: &str = "<redacted>";
+
+/// The path and query as logged: the credential segment after a [`SECRET_SEGMENT_AFTER`]
+/// prefix and every query value not in [`QUERY_KEYS_LOGGED`] replaced by `<redacted>`.
+fn redacted_target(path: &str, query: &str) -> String {
+    let mut logged = path.to_owned();
+    for prefix in SECRET_SEGMENT_AFTER {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let after = rest.find('/').map_or("", |slash| &rest[slash..]);
+            logged = format!("{prefix}{REDACTED}{after}");
+            break;
+        }
+    }
+    if query.is_empty() {
+        return logged;
+    }
+    let query = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) if QUERY_KEYS_LOGGED.contains(&key) => format!("{key}={value}"),
+            Some((key, _)) => format!("{key}={REDACTED}"),
+            None => pair.to_owned(),
         })
         .collect::<Vec<_>>()
-        .join("/");
-    if query.is_empty() {
-        path
-    } else {
-        format!("{path}?{query}")
-    }
+        .join("&");
+    format!("{logged}?{query}")
 }
 
 #[cfg(test)]
@@ -100,25 +117,49 @@ mod tests {
     use super::redacted_target;
 
     #[test]
-    fn secret_segments_and_queries_are_not_logged() {
-        assert_eq!(
-            redacted_target(
+    fn secret_segments_and_personal_query_values_are_not_logged() {
+        for (path, query, logged) in [
+            (
                 "/v1/vendor/abc123/vzenith",
-                "/v1/vendor/{token}/vzenith",
-                ""
+                "",
+                "/v1/vendor/<redacted>/vzenith",
             ),
-            "/v1/vendor/<redacted>/vzenith"
-        );
-        assert_eq!(
-            redacted_target(
+            // No route matches these: the secret is blanked all the same.
+            (
+                "/v1/vendor/abc123/hikvision/",
+                "",
+                "/v1/vendor/<redacted>/hikvision/",
+            ),
+            (
+                "/v1/vendor/abc123/nosuchvendor",
+                "",
+                "/v1/vendor/<redacted>/nosuchvendor",
+            ),
+            ("/v1/vendor/abc123", "", "/v1/vendor/<redacted>"),
+            (
                 "/v1/public/disclosure/abc123/data.csv",
-                "/v1/public/disclosure/{token}/data.csv",
-                "year=2026"
+                "month=2026-11",
+                "/v1/public/disclosure/<redacted>/data.csv?month=2026-11",
             ),
-            "/v1/public/disclosure/<redacted>/data.csv?year=2026"
-        );
-        assert_eq!(redacted_target("/healthz", "/healthz", ""), "/healthz");
-        // An unmatched path is logged as it came.
-        assert_eq!(redacted_target("/nowhere/x", "", ""), "/nowhere/x");
+            (
+                "/v1/public/disclosure/abc123/whatever/else",
+                "",
+                "/v1/public/disclosure/<redacted>/whatever/else",
+            ),
+            (
+                "/v1/public/lots/x/quote",
+                "plate=%E4%BA%ACA12345&at=now",
+                "/v1/public/lots/x/quote?plate=<redacted>&at=<redacted>",
+            ),
+            (
+                "/v1/public/lots/x/availability",
+                "from=2026-12-01T08:00:00Z&to=2026-12-01T09:00:00Z",
+                "/v1/public/lots/x/availability?from=2026-12-01T08:00:00Z&to=2026-12-01T09:00:00Z",
+            ),
+            ("/healthz", "", "/healthz"),
+            ("/nowhere/x", "", "/nowhere/x"),
+        ] {
+            assert_eq!(redacted_target(path, query), logged, "{path}?{query}");
+        }
     }
 }

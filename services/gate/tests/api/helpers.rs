@@ -50,6 +50,8 @@ pub fn test_settings() -> Settings {
     settings.operator_token = Some(format!("operator-{id}"));
     settings.rebuild_on_start = RebuildMode::Force;
     settings.provider_secret = Some(format!("provider-{id}"));
+    // Drivers "pay" through the simulated provider in the tests; it is off by default.
+    settings.simulated_provider = true;
     // The tests' webhook receivers listen on loopback.
     settings.webhook_private_hosts = true;
     // Decisions are never cut short by a loaded test machine; the fail-policy tests set their
@@ -96,6 +98,67 @@ pub async fn spawn_with(settings: Settings) -> TestApp {
     };
     app.staff_token = app.new_tenant("测试物业").await;
     app
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The real binary on `port`, against the database and Redis prefix of `settings`, with no
+/// other `PARKSHARE_*` setting but `extra_env` (so it runs on the defaults), its log (JSON lines)
+/// written to `log` if given.
+pub fn start_binary(
+    settings: &Settings,
+    port: u16,
+    extra_env: &[(&str, &str)],
+    log: Option<&std::path::Path>,
+) -> std::process::Child {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_parkshare-gate"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PARKSHARE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("PARKSHARE_DATABASE_URL", &settings.database_url)
+        .env("PARKSHARE_REDIS_URL", &settings.redis_url)
+        .env("PARKSHARE_REDIS_PREFIX", &settings.redis_prefix)
+        .env("PARKSHARE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .envs(extra_env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    match log {
+        Some(path) => {
+            let file = std::fs::File::create(path).unwrap_or_else(|e| panic!("{e}"));
+            command.stdout(file);
+        }
+        None => {
+            command.stdout(std::process::Stdio::null());
+        }
+    }
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting the binary: {e}"))
+}
+
+pub async fn wait_ready(client: &reqwest::Client, port: u16) {
+    for _ in 0..200 {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the service did not become ready");
 }
 
 pub fn ago(minutes: i64) -> DateTime<Utc> {

@@ -7,6 +7,7 @@ mod cluster;
 mod credentials;
 mod disclosure;
 mod gate_rules;
+mod hardening;
 mod helpers;
 mod imports;
 mod occupancy;

@@ -2,46 +2,7 @@
 //! there and occupancy is rebuilt from Postgres. And Postgres ending the service's idle
 //! connections: none of them is handed to a request.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use crate::helpers::{ago, spawn_with, str_of, test_settings};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn start(settings: &parkshare_gate::settings::Settings, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_parkshare-gate"))
-        .env("PARKSHARE_DATABASE_URL", &settings.database_url)
-        .env("PARKSHARE_REDIS_URL", &settings.redis_url)
-        .env("PARKSHARE_REDIS_PREFIX", &settings.redis_prefix)
-        .env("PARKSHARE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting the binary: {e}"))
-}
-
-async fn wait_ready(client: &reqwest::Client, port: u16) {
-    for _ in 0..200 {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-        {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the service did not become ready");
-}
+use crate::helpers::{ago, free_port, spawn_with, start_binary, str_of, test_settings, wait_ready};
 
 #[tokio::test]
 async fn a_killed_service_loses_no_acknowledged_session() {
@@ -51,7 +12,7 @@ async fn a_killed_service_loses_no_acknowledged_session() {
     let site = app.site(10).await;
 
     let port = free_port();
-    let mut child = start(&settings, port);
+    let mut child = start_binary(&settings, port, &[], None);
     wait_ready(&app.client, port).await;
     let mut acknowledged = Vec::new();
     for n in 0..5 {
@@ -73,7 +34,7 @@ async fn a_killed_service_loses_no_acknowledged_session() {
     let _ = child.wait();
     app.wipe_redis().await;
 
-    let mut child = start(&settings, port);
+    let mut child = start_binary(&settings, port, &[], None);
     wait_ready(&app.client, port).await;
     let open: Vec<String> = app
         .open_sessions(&site.lot)
@@ -117,7 +78,7 @@ async fn the_pool_hands_out_no_connection_postgres_ended_while_it_was_idle() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(ended >= 7, "only {ended} connections ended");
     // After a quiet spell, eight at once again: every one the pool hands out answers.
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
     let acquired = futures::future::join_all((0..8).map(|_| state.db.acquire())).await;
     for (n, connection) in acquired.into_iter().enumerate() {
         let mut connection = connection.unwrap_or_else(|e| panic!("{e}"));
