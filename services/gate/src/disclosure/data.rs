@@ -131,7 +131,7 @@ pub async fn build(
 
 /// One CSV row per figure: `period,section,item,value`.
 pub fn csv(d: &Disclosure) -> Result<Vec<u8>, csv::Error> {
-    let mut out = csv::Writer::from_writer(Vec::new());
+    let mut out = crate::spreadsheet::SpreadsheetCsv::default();
     out.write_record(["period", "section", "item", "value"])?;
     for p in &d.periods {
         let mut row = |section: &str, item: &str, value: &str| {
@@ -171,6 +171,5 @@ pub fn csv(d: &Disclosure) -> Result<Vec<u8>, csv::Error> {
             row("sessions_by_space_kind", &c.key, &c.count.to_string())?;
         }
     }
-    out.into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))
+    out.into_bytes()
 }

@@ -77,11 +77,11 @@ async fn journal_csv(
 /// The period's postings as CSV, for whoever may read the period.
 pub async fn csv_of(state: &AppState, reader: &Reader, id: Uuid) -> Result<HttpResponse, ApiError> {
     let (period, _, _, lines) = lines(state, reader, id).await?;
-    let mut out = csv::Writer::from_writer(Vec::new());
+    let mut out = crate::spreadsheet::SpreadsheetCsv::default();
     for line in &lines {
         out.serialize(line).map_err(internal)?;
     }
-    let body = out.into_inner().map_err(internal)?;
+    let body = out.into_bytes().map_err(internal)?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
