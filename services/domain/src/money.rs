@@ -15,12 +15,23 @@ use serde::{Deserialize, Serialize};
 pub const MONEY_YUAN_MAX: Decimal = rust_decimal::dec!(10_000_000);
 
 /// An amount in yuan (CNY). Serialised as a decimal string such as `"12.50"` so that no JSON
-/// client ever turns it into a float.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
+/// client ever turns it into a float. Never negative, also when read from JSON (a price
+/// standard with a negative maximum was accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
 #[serde(transparent)]
 pub struct Money(#[serde(with = "rust_decimal::serde::str")] Decimal);
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
+        let yuan: Decimal = rust_decimal::serde::str::deserialize(deserializer)?;
+        // Only the sign is checked here: sums read back from storage may exceed the bound
+        // that `Money::parse` puts on one amount of input.
+        if yuan.is_sign_negative() && !yuan.is_zero() {
+            return Err(serde::de::Error::custom(MoneyError::Negative));
+        }
+        Ok(Money(yuan))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
@@ -122,6 +133,20 @@ mod tests {
         assert_eq!(Money::parse(dec!(-1)), Err(MoneyError::Negative));
         assert_eq!(Money::parse(dec!(10000000.01)), Err(MoneyError::TooLarge));
         assert_eq!(Money::parse(dec!(1.500)), Ok(Money::from_fen(150)));
+    }
+
+    #[test]
+    fn a_negative_amount_does_not_deserialise() {
+        assert!(serde_json::from_str::<Money>(r#""-3.00""#).is_err());
+        assert!(serde_json::from_str::<Money>(r#"-3"#).is_err());
+        assert_eq!(
+            serde_json::from_str::<Money>(r#""3.00""#).ok(),
+            Some(Money::from_fen(300))
+        );
+        assert_eq!(
+            serde_json::from_str::<Money>(r#""-0""#).ok(),
+            Some(Money::default())
+        );
     }
 
     #[test]

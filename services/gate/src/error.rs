@@ -117,8 +117,23 @@ fn connection_lost(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
+/// SQLSTATEs of text Postgres cannot store (NUL, or a character the encoding lacks): input
+/// that slipped past [`crate::input`] — a client's mistake, not the service's.
+fn unstorable_text(code: &str) -> bool {
+    matches!(code, "22021" | "22P05")
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> ApiError {
+        if let sqlx::Error::Database(ref db) = e {
+            if db.code().as_deref().is_some_and(unstorable_text) {
+                tracing::warn!(error = %e, "text Postgres cannot store reached a statement");
+                return ApiError::invalid(
+                    "invalid_text",
+                    "a text field holds a character that cannot be stored (such as NUL)",
+                );
+            }
+        }
         crate::metrics::backend_error("postgres");
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {

@@ -14,6 +14,8 @@
 //! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
 //! - [`store`]: Postgres statements; [`auth`]: device, staff, owner and operator credentials;
 //!   [`contexts`]: gate contexts cached in process, forgotten on registry changes;
+//! - [`spreadsheet`]: every CSV written, formulas neutralised;
+//! - [`input`]: JSON bodies and text checked in one place (control characters, lengths);
 //! - [`startup`], [`settings`], [`telemetry`], [`metrics`], [`openapi`], [`demo`]: wiring.
 //!
 //! Decisions, tariffs and money live in the pure `parkshare-domain` crate.
@@ -26,6 +28,7 @@ pub mod demo;
 pub mod disclosure;
 pub mod error;
 pub mod gate;
+pub mod input;
 pub mod metrics;
 pub mod occupancy;
 pub mod openapi;
@@ -34,6 +37,7 @@ pub mod public;
 pub mod settings;
 pub mod settlement;
 pub mod sharing;
+pub mod spreadsheet;
 pub mod startup;
 pub mod store;
 pub mod sync;

@@ -24,7 +24,7 @@ struct NewTenant {
 async fn create_tenant(
     state: web::Data<AppState>,
     _operator: Operator,
-    body: web::Json<NewTenant>,
+    body: crate::input::Json<NewTenant>,
 ) -> Result<HttpResponse, ApiError> {
     let name = validate::text("name", &body.name, 200)?;
     let (tenant_id, token) = create(&state, &name).await?;

@@ -39,6 +39,11 @@ pub struct Settings {
     /// `PARKSHARE_CALLBACK_BASE_URL`: where providers reach this service; default its own
     /// listening address.
     pub callback_base_url: Option<String>,
+    /// `PARKSHARE_PUBLIC_BASE_URL`: the address the public reaches this service at (e.g.
+    /// `https://park.example.com`), used in the links it hands out (a disclosure share link).
+    /// Never taken from a request's `Host` or `X-Forwarded-Host`, which anyone can set.
+    /// Default: its own listening address.
+    pub public_base_url: Option<String>,
     /// `PARKSHARE_WEBHOOK_PRIVATE_HOSTS`: `deny` (default) refuses webhook URLs naming
     /// loopback, private or link-local addresses, so that nobody can make the service post to
     /// the inside of its own network; `allow` for local runs and tests.
@@ -78,6 +83,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("simulated_provider", &self.simulated_provider)
             .field("callback_base_url", &self.callback_base_url)
+            .field("public_base_url", &self.public_base_url)
             .field("webhook_private_hosts", &self.webhook_private_hosts)
             .field("gate_decision_budget_ms", &self.gate_decision_budget_ms)
             .field("fail_open_drain_ms", &self.fail_open_drain_ms)
@@ -112,6 +118,21 @@ pub fn redact_url(url: &str) -> String {
 
 fn var(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// An http(s) URL with a host and nothing after it but an optional path, without a trailing
+/// slash.
+fn public_base_url(text: &str) -> anyhow::Result<String> {
+    let url = url::Url::parse(text).context("PARKSHARE_PUBLIC_BASE_URL must be a URL")?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        anyhow::bail!("PARKSHARE_PUBLIC_BASE_URL must be http(s)://host[:port][/path], not {text}");
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 /// `--demo` on the command line or `PARKSHARE_DEMO=1`: load the demo compound.
@@ -170,6 +191,10 @@ impl Settings {
             callback_base_url: std::env::var("PARKSHARE_CALLBACK_BASE_URL")
                 .ok()
                 .filter(|s| !s.is_empty()),
+            public_base_url: match std::env::var("PARKSHARE_PUBLIC_BASE_URL") {
+                Ok(url) if !url.is_empty() => Some(public_base_url(&url)?),
+                _ => None,
+            },
             webhook_private_hosts: match var("PARKSHARE_WEBHOOK_PRIVATE_HOSTS", "deny").as_str() {
                 "allow" => true,
                 "deny" => false,

@@ -12,10 +12,6 @@ use crate::occupancy::Occupancy;
 use crate::settings::{redact_url, Settings};
 use crate::{admin, disclosure, error, gate, openapi, operator, public, settlement, sharing, sync};
 
-/// Largest JSON body accepted: gate events and admin objects are small. (Camera pushes with
-/// inline images have their own, larger limit on their own routes:
-/// [`crate::gate::vendors::VENDOR_BODY_BYTES_MAX`].)
-const JSON_BODY_BYTES_MAX: usize = 64 * 1024;
 /// Largest CSV import.
 pub const CSV_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 
@@ -26,6 +22,9 @@ pub struct AppState {
     pub payments: PaymentsConfig,
     /// Outgoing HTTP (the simulated provider's callbacks, webhooks).
     pub http: reqwest::Client,
+    /// Where the public reaches this service (`PARKSHARE_PUBLIC_BASE_URL`, else the listening
+    /// address): the start of every link it hands out.
+    pub public_base_url: String,
     /// Webhook URLs may name loopback and private addresses (local runs and tests only).
     pub webhook_private_hosts: bool,
     /// Lanes as devices: decision budget, last heard from, fail-open passages.
@@ -144,6 +143,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .context("building the HTTP client")?,
+        public_base_url: settings.public_base_url.clone().unwrap_or_default(),
         webhook_private_hosts: settings.webhook_private_hosts,
         lanes: crate::gate::lanes::Lanes::new(std::time::Duration::from_millis(
             settings.gate_decision_budget_ms,
@@ -166,6 +166,9 @@ pub async fn run(
     if state.payments.callback_base_url.is_empty() {
         state.payments.callback_base_url = format!("http://{}", listener.local_addr()?);
     }
+    if state.public_base_url.is_empty() {
+        state.public_base_url = format!("http://{}", listener.local_addr()?);
+    }
     sharing::webhooks::spawn_worker(state.db.clone(), state.http.clone());
     sharing::overstay::spawn_sweeper(state.db.clone());
     crate::metrics::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
@@ -179,6 +182,7 @@ pub async fn run(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(request_id_header))
+            .wrap(security_headers())
             .wrap(tracing_actix_web::TracingLogger::<
                 crate::telemetry::RedactedRootSpan,
             >::new())
@@ -186,7 +190,7 @@ pub async fn run(
             .app_data(state.clone())
             .app_data(
                 web::JsonConfig::default()
-                    .limit(JSON_BODY_BYTES_MAX)
+                    .limit(crate::input::JSON_BODY_BYTES_MAX)
                     .error_handler(error::json_error),
             )
             .app_data(web::PathConfig::default().error_handler(error::path_error))
@@ -208,6 +212,21 @@ pub async fn run(
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Headers on every answer. The HTML pages (price board, disclosure, API docs) load nothing
+/// from outside and run no script: the policy says so, so an injected tag could not either.
+/// JSON answers get the same; it costs nothing and covers a browser opening one directly.
+fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; \
+             form-action 'none'; frame-ancestors 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Frame-Options", "DENY"))
 }
 
 async fn not_found() -> Result<HttpResponse, error::ApiError> {

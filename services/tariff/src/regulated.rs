@@ -55,9 +55,11 @@ impl Price {
 
     fn validate(&self) -> bool {
         match self {
-            Price::Max { amount } => !amount.is_zero(),
+            Price::Max { amount } => amount.yuan() > Decimal::ZERO,
             Price::BaseWithFloat { base, float_pct } => {
-                !base.is_zero() && *float_pct >= Decimal::ZERO && *float_pct <= Decimal::ONE_HUNDRED
+                base.yuan() > Decimal::ZERO
+                    && *float_pct >= Decimal::ZERO
+                    && *float_pct <= Decimal::ONE_HUNDRED
             }
         }
     }

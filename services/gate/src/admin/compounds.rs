@@ -52,7 +52,7 @@ struct NewCompound {
 async fn create(
     state: web::Data<AppState>,
     staff: Staff,
-    body: web::Json<NewCompound>,
+    body: crate::input::Json<NewCompound>,
 ) -> Result<HttpResponse, ApiError> {
     let name = validate::text("name", &body.name, 200)?;
     let tz = validate::time_zone(
@@ -93,7 +93,7 @@ async fn put_policy(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<GatePolicy>,
+    body: crate::input::Json<GatePolicy>,
 ) -> Result<HttpResponse, ApiError> {
     validate_policy(&body)?;
     let compound = registry::update_compound_policy(&state.db, staff.tenant_id, *id, &body)
@@ -115,7 +115,7 @@ async fn put_exempt(
     state: web::Data<AppState>,
     staff: Staff,
     path: web::Path<(Uuid, String)>,
-    body: web::Json<ExemptBody>,
+    body: crate::input::Json<ExemptBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, plate) = path.into_inner();
     let compound = owned_compound(&state, &staff, id).await?;
@@ -126,7 +126,13 @@ async fn put_exempt(
             "class: must be fire, ambulance, police or official_duty",
         )
     })?;
-    let note = body.note.chars().take(500).collect::<String>();
+    // Optional, but never cut short behind the sender's back: too long is refused.
+    let note = validate::optional_text(
+        "note",
+        Some(body.note.as_str()).filter(|n| !n.trim().is_empty()),
+        500,
+    )?
+    .unwrap_or_default();
     registry::upsert_exempt_vehicle(
         &state.db,
         staff.tenant_id,
@@ -160,7 +166,7 @@ async fn put_blocklisted(
     state: web::Data<AppState>,
     staff: Staff,
     path: web::Path<(Uuid, String)>,
-    body: web::Json<BlockBody>,
+    body: crate::input::Json<BlockBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, plate) = path.into_inner();
     let compound = owned_compound(&state, &staff, id).await?;

@@ -68,7 +68,7 @@ async fn set_device(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<DeviceBody>,
+    body: crate::input::Json<DeviceBody>,
 ) -> Result<HttpResponse, ApiError> {
     let gate = owned_gate(&state, &staff, *id).await?;
     let vendor = match body.vendor.as_deref().map(str::trim) {
@@ -205,7 +205,7 @@ async fn manual_open(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<ManualOpenBody>,
+    body: crate::input::Json<ManualOpenBody>,
 ) -> Result<HttpResponse, ApiError> {
     let gate = owned_gate(&state, &staff, *id).await?;
     let reason = body.reason.trim();
@@ -304,7 +304,7 @@ async fn resolve_anomaly(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<ResolveBody>,
+    body: crate::input::Json<ResolveBody>,
 ) -> Result<HttpResponse, ApiError> {
     let note = validate::text("note", &body.note, 500)?;
     if !devices::resolve_anomaly(&state.db, staff.tenant_id, *id, &note).await? {

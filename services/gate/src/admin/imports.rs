@@ -27,6 +27,9 @@ use crate::store::registry::{self, NewOwner};
 
 /// Most rows per import: a compound has at most a few thousand owners or spaces.
 const IMPORT_ROWS_MAX: usize = 20_000;
+/// Longest cell: the longest column (a name) takes 200 characters; a longer cell is a sheet
+/// pasted into the wrong place.
+const CELL_CHARS_MAX: usize = 1_000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(import);
@@ -149,6 +152,19 @@ async fn import(
                 continue;
             }
         };
+        if let Some((column, e)) = sheet.columns().iter().find_map(|column| {
+            let cell = index.get(column).and_then(|i| record.get(*i)).unwrap_or("");
+            crate::input::check_text(cell, CELL_CHARS_MAX)
+                .err()
+                .map(|e| (*column, e))
+        }) {
+            errors.push(RowError {
+                line,
+                field: column,
+                message: e.to_string(),
+            });
+            continue;
+        }
         let row = Row {
             record: &record,
             index: &index,

@@ -97,7 +97,7 @@ async fn create_lot(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<NewLot>,
+    body: crate::input::Json<NewLot>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let compound = owned_compound(&state, &staff, *id).await?;
@@ -162,7 +162,7 @@ async fn update_lot(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<LotChange>,
+    body: crate::input::Json<LotChange>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let visitor_capacity = body.visitor_capacity.map(capacity).transpose()?;
@@ -197,7 +197,7 @@ async fn create_gate(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<NewGate>,
+    body: crate::input::Json<NewGate>,
 ) -> Result<HttpResponse, ApiError> {
     let lot = owned_lot(&state, &staff, *id).await?;
     let name = validate::text("name", &body.name, 200)?;
@@ -245,7 +245,7 @@ async fn create_space(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<NewSpace>,
+    body: crate::input::Json<NewSpace>,
 ) -> Result<HttpResponse, ApiError> {
     let lot = owned_lot(&state, &staff, *id).await?;
     let code = validate::text("code", &body.code, 50)?;

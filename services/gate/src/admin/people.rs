@@ -35,7 +35,7 @@ async fn create_owner(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<OwnerBody>,
+    body: crate::input::Json<OwnerBody>,
 ) -> Result<HttpResponse, ApiError> {
     let compound = owned_compound(&state, &staff, *id).await?;
     let unit = validate::text("unit", &body.unit, 100)?;
@@ -87,7 +87,7 @@ async fn create_vehicle(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<VehicleBody>,
+    body: crate::input::Json<VehicleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let compound = owned_compound(&state, &staff, *id).await?;
     let plate = validate::plate("plate", &body.plate)?;
@@ -147,7 +147,7 @@ async fn create_permit(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<PermitBody>,
+    body: crate::input::Json<PermitBody>,
 ) -> Result<HttpResponse, ApiError> {
     let compound = owned_compound(&state, &staff, *id).await?;
     let vehicle_id = match &*body {

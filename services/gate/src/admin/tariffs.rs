@@ -41,7 +41,7 @@ async fn create_standard(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<StandardBody>,
+    body: crate::input::Json<StandardBody>,
 ) -> Result<HttpResponse, ApiError> {
     let compound = owned_compound(&state, &staff, *id).await?;
     let name = validate::text("name", &body.name, 200)?;
@@ -98,7 +98,7 @@ async fn file_tariff(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<FilingBody>,
+    body: crate::input::Json<FilingBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let lot = owned_lot(&state, &staff, *id).await?;

@@ -30,13 +30,27 @@ fn err(field: &'static str, message: impl Into<String>) -> FieldError {
     }
 }
 
-/// Trimmed text of 1 to `max_chars` characters.
+/// Trimmed text of 1 to `max_chars` characters, none of them a control character
+/// ([`crate::input::check_text`]); whitespace alone is no value.
 pub fn text(field: &'static str, value: &str, max_chars: usize) -> Result<String, FieldError> {
     let value = value.trim();
-    if value.is_empty() || value.chars().count() > max_chars {
-        return Err(err(field, format!("must be 1 to {max_chars} characters")));
+    if value.is_empty() {
+        return Err(err(
+            field,
+            format!("must be 1 to {max_chars} characters, not blank"),
+        ));
     }
+    crate::input::check_text(value, max_chars).map_err(|e| err(field, e.to_string()))?;
     Ok(value.to_owned())
+}
+
+/// Optional text: absent, or [`text`].
+pub fn optional_text(
+    field: &'static str,
+    value: Option<&str>,
+    max_chars: usize,
+) -> Result<Option<String>, FieldError> {
+    value.map(|v| text(field, v, max_chars)).transpose()
 }
 
 pub fn plate(field: &'static str, value: &str) -> Result<Plate, FieldError> {

@@ -9,7 +9,7 @@
 pub mod data;
 pub mod page;
 
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -95,16 +95,15 @@ async fn create_link(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     staff_compound(&state, &staff, *id).await?;
     let token = auth::new_token();
     store::insert_link(&state.db, &auth::digest(&token), staff.tenant_id, *id).await?;
     let path = format!("/v1/public/disclosure/{token}");
-    let info = req.connection_info();
-    Ok(HttpResponse::Created().json(json!({
-        "token": token, "path": path, "url": format!("{}://{}{path}", info.scheme(), info.host()),
-    })))
+    // From the configured base, never from the request's Host or X-Forwarded-Host: a forged
+    // header would otherwise put an attacker's site on the notice board.
+    let url = format!("{}{path}", state.public_base_url);
+    Ok(HttpResponse::Created().json(json!({"token": token, "path": path, "url": url})))
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,13 +117,14 @@ async fn create_committee_token(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: Option<web::Json<LabelBody>>,
+    body: crate::input::MaybeJson<LabelBody>,
 ) -> Result<HttpResponse, ApiError> {
     staff_compound(&state, &staff, *id).await?;
     let token = auth::new_token();
-    let label = body
-        .and_then(|b| b.label.clone())
-        .unwrap_or_else(|| "业主委员会".into());
+    let label = match body.0.and_then(|b| b.label) {
+        Some(label) => crate::admin::validate::text("label", &label, 100)?,
+        None => "业主委员会".into(),
+    };
     store::insert_committee_token(
         &state.db,
         &auth::digest(&token),
@@ -247,7 +247,7 @@ struct NewSupervisor {
 async fn create_supervisor(
     state: web::Data<AppState>,
     _operator: Operator,
-    body: web::Json<NewSupervisor>,
+    body: crate::input::Json<NewSupervisor>,
 ) -> Result<HttpResponse, ApiError> {
     let name = crate::admin::validate::text("name", &body.name, 200)?;
     let area = crate::admin::validate::text("area", &body.area, 200)?;

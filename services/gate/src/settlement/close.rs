@@ -70,7 +70,7 @@ async fn close_period(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<CloseBody>,
+    body: crate::input::Json<CloseBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = state.db.begin().await?;
     let (created_at, tz) = periods::lock_compound(&mut tx, staff.tenant_id, *id)

@@ -47,7 +47,7 @@ struct IntentBody {
 async fn create_intent(
     state: web::Data<AppState>,
     lot_id: web::Path<Uuid>,
-    body: web::Json<IntentBody>,
+    body: crate::input::Json<IntentBody>,
 ) -> Result<HttpResponse, ApiError> {
     let plate = Plate::parse(&body.plate)
         .map_err(|e| ApiError::invalid("malformed_plate", e.to_string()))?;
@@ -147,12 +147,12 @@ struct SimulatedPay {
 async fn simulated_pay(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: Option<web::Json<SimulatedPay>>,
+    body: crate::input::MaybeJson<SimulatedPay>,
 ) -> Result<HttpResponse, ApiError> {
     if !state.payments.simulated {
         return Err(ApiError::NotFound("route"));
     }
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.0.unwrap_or_default();
     let intent = payments::intent(&state.db, *id)
         .await?
         .ok_or(ApiError::NotFound("payment intent"))?;
@@ -325,7 +325,7 @@ async fn record_cash(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<CashBody>,
+    body: crate::input::Json<CashBody>,
 ) -> Result<HttpResponse, ApiError> {
     let amount = positive(body.amount).ok_or_else(|| {
         ApiError::invalid("invalid_amount", "amount must be positive, in whole fen")
@@ -422,7 +422,7 @@ async fn refund(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<RefundBody>,
+    body: crate::input::Json<RefundBody>,
 ) -> Result<HttpResponse, ApiError> {
     let amount = positive(body.amount).ok_or_else(|| {
         ApiError::invalid("invalid_amount", "amount must be positive, in whole fen")

@@ -119,7 +119,7 @@ async fn create_policy(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: web::Json<PolicyBody>,
+    body: crate::input::Json<PolicyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let compound = owned_compound(&state, &staff, *id).await?;
     body.policy

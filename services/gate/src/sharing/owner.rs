@@ -137,7 +137,7 @@ async fn put_windows(
     state: web::Data<AppState>,
     owner: Owner,
     id: web::Path<Uuid>,
-    body: web::Json<WindowsBody>,
+    body: crate::input::Json<WindowsBody>,
 ) -> Result<HttpResponse, ApiError> {
     if body.windows.len() > WINDOWS_PER_SPACE_MAX {
         return Err(window_error(WindowError::TooMany));
@@ -174,7 +174,7 @@ async fn put_price(
     state: web::Data<AppState>,
     owner: Owner,
     id: web::Path<Uuid>,
-    body: web::Json<PriceBody>,
+    body: crate::input::Json<PriceBody>,
 ) -> Result<HttpResponse, ApiError> {
     let pct = i16::try_from(body.price_pct)
         .ok()
@@ -252,7 +252,7 @@ async fn add_exception(
     state: web::Data<AppState>,
     owner: Owner,
     id: web::Path<Uuid>,
-    body: web::Json<ExceptionBody>,
+    body: crate::input::Json<ExceptionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let kind = ExceptionKind::parse(&body.kind).ok_or_else(|| {
         ApiError::invalid(
@@ -374,7 +374,7 @@ struct WebhookBody {
 async fn put_webhook(
     state: web::Data<AppState>,
     owner: Owner,
-    body: web::Json<WebhookBody>,
+    body: crate::input::Json<WebhookBody>,
 ) -> Result<HttpResponse, ApiError> {
     let url = webhooks::parse_url(&body.url, state.webhook_private_hosts)?;
     let secret = auth::new_token();
@@ -394,15 +394,16 @@ async fn issue_owner_token(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: Option<web::Json<TokenBody>>,
+    body: crate::input::MaybeJson<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
     if !crate::store::registry::owner_of_tenant(&state.db, staff.tenant_id, *id).await? {
         return Err(ApiError::NotFound("owner"));
     }
     let token = auth::new_token();
-    let label = body
-        .and_then(|b| b.label.clone())
-        .unwrap_or_else(|| "owner app".into());
+    let label = match body.0.and_then(|b| b.label) {
+        Some(label) => crate::admin::validate::text("label", &label, 100)?,
+        None => "owner app".into(),
+    };
     sharing::insert_owner_token(
         &state.db,
         staff.tenant_id,

@@ -142,7 +142,7 @@ pub async fn late_cancellation_fee(
 async fn book(
     state: web::Data<AppState>,
     lot: web::Path<Uuid>,
-    body: web::Json<BookingRequest>,
+    body: crate::input::Json<BookingRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let rules = lot_rules(&state, *lot).await?;
     let plate = Plate::parse(&body.plate)

@@ -177,3 +177,313 @@ async fn secrets_and_plates_in_paths_never_reach_the_log() {
 fn url_encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+/// `(status, error code, message)` of a staff request.
+async fn refused(app: &TestApp, method: &str, path: &str, body: Value) -> (u16, String, String) {
+    let (status, answer) = app.staff(method, path, Some(body)).await;
+    (
+        status,
+        answer["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn control_characters_in_text_are_refused_naming_the_field_and_change_nothing() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let compound = &site.compound;
+    let before = app.count("select count(*) from owners").await;
+    for (method, path, body, field) in [
+        (
+            "POST",
+            "/v1/admin/compounds".to_owned(),
+            json!({"name": "a\u{0}b"}),
+            "name:",
+        ),
+        (
+            "POST",
+            format!("/v1/admin/compounds/{compound}/owners"),
+            json!({"unit": "1-101", "name": "张三\u{0}", "floor_area_m2": "90.00"}),
+            "name:",
+        ),
+        (
+            "POST",
+            format!("/v1/admin/compounds/{compound}/owners"),
+            json!({"unit": "1-101", "name": "张三", "floor_area_m2": "90.00", "phone": "138\n0000"}),
+            "phone:",
+        ),
+        (
+            "POST",
+            format!("/v1/admin/lots/{}/gates", site.lot),
+            json!({"name": "东门\u{7}", "direction": "entry"}),
+            "name:",
+        ),
+        (
+            "PUT",
+            format!("/v1/admin/compounds/{compound}/exempt-vehicles/云A12010"),
+            json!({"class": "ambulance", "note": "医院\u{0}"}),
+            "note:",
+        ),
+        (
+            "POST",
+            format!("/v1/admin/compounds/{compound}/committee-tokens"),
+            json!({"label": "委员会\u{1b}[31m"}),
+            "label:",
+        ),
+    ] {
+        let (status, code, message) = refused(&app, method, &path, body.clone()).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (422, "invalid_field"),
+            "{path} {body}: {message}"
+        );
+        assert!(message.starts_with(field), "{path}: {message}");
+    }
+    // Whitespace alone is no name.
+    let (status, code, message) = refused(
+        &app,
+        "POST",
+        &format!("/v1/admin/compounds/{compound}/owners"),
+        json!({"unit": "1-101", "name": "   ", "floor_area_m2": "90.00"}),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (422, "invalid_field"), "{message}");
+    // The operator's routes too.
+    let token = app.settings.operator_token.clone().unwrap_or_default();
+    for (path, body) in [
+        ("/v1/operator/tenants", json!({"name": "物业\u{0}"})),
+        (
+            "/v1/operator/supervisors",
+            json!({"name": "街道办", "area": "\u{0}"}),
+        ),
+    ] {
+        let (status, answer) = app.send("POST", path, &token, Some(body)).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (422, Some("invalid_field")),
+            "{path}: {answer}"
+        );
+    }
+    // A CSV cell: the row is named, nothing is imported.
+    let sheet = "unit,name,floor_area_m2,phone\n1-101,张三,90.00,\n1-102,李\u{0}四,80.00,\n";
+    let response = app
+        .client
+        .post(format!(
+            "{}/v1/admin/compounds/{compound}/imports/owners",
+            app.address
+        ))
+        .bearer_auth(&app.staff_token)
+        .header("content-type", "text/csv")
+        .body(sheet)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status().as_u16(), 422);
+    let answer: Value = response.json().await.unwrap_or_default();
+    assert_eq!(answer["error"]["code"], "import_rejected", "{answer}");
+    assert_eq!(answer["error"]["rows"][0]["line"], 3, "{answer}");
+    assert_eq!(answer["error"]["rows"][0]["field"], "name", "{answer}");
+    assert_eq!(app.count("select count(*) from owners").await, before);
+    assert_eq!(app.count("select count(*) from committee_tokens").await, 0);
+}
+
+#[tokio::test]
+async fn a_formula_typed_into_a_refund_reason_is_text_in_the_exported_journal() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let (_, entry) = app.read(&site.entries[0], "京A77001", ago(60)).await;
+    let payment = app.pay(str_of(&entry, "session_id"), "3.00").await;
+    let formula = r#"=HYPERLINK("http://evil.example/x","点此领取")"#;
+    let (status, refund) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/payments/{}/refunds", str_of(&payment, "id")),
+            Some(json!({"amount": "1.00", "reason": formula, "idempotency_key": "r1"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{refund}");
+    let (status, closed) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/periods/close", site.compound),
+            Some(json!({"until": chrono::Utc::now()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{closed}");
+    let text = app
+        .client
+        .get(format!(
+            "{}/v1/admin/periods/{}/journal.csv",
+            app.address,
+            str_of(&closed, "id")
+        ))
+        .bearer_auth(&app.staff_token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let cells: Vec<String> = reader
+        .records()
+        .flatten()
+        .flat_map(|r| r.iter().map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    assert!(
+        cells.iter().any(|c| c.contains("HYPERLINK")),
+        "the reason is not in the journal: {text}"
+    );
+    for cell in &cells {
+        let formula_like = cell.starts_with(['=', '+', '@', '\t', '\r'])
+            || (cell.starts_with('-') && cell.parse::<rust_decimal::Decimal>().is_err());
+        assert!(!formula_like, "a cell a spreadsheet would run: {cell:?}");
+    }
+    // Amounts stay numbers: the refund's reversal is a negative figure.
+    assert!(
+        cells
+            .iter()
+            .any(|c| c.starts_with('-') && c.parse::<rust_decimal::Decimal>().is_ok()),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn pages_say_what_a_browser_may_load_and_links_ignore_forged_hosts() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let response = app
+        .client
+        .get(format!(
+            "{}/v1/public/lots/{}/price-board.html",
+            app.address, site.lot
+        ))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let headers = response.headers();
+    let csp = headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(!csp.contains("script-src"), "{csp}");
+    assert_eq!(
+        headers.get("x-content-type-options").map(|v| v.as_bytes()),
+        Some(b"nosniff".as_slice())
+    );
+    assert_eq!(
+        headers.get("referrer-policy").map(|v| v.as_bytes()),
+        Some(b"no-referrer".as_slice())
+    );
+
+    let link: Value = app
+        .client
+        .post(format!(
+            "{}/v1/admin/compounds/{}/disclosure-links",
+            app.address, site.compound
+        ))
+        .bearer_auth(&app.staff_token)
+        .header("x-forwarded-host", "evil.example")
+        .header("forwarded", "host=evil.example;proto=https")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let url = str_of(&link, "url");
+    assert_eq!(
+        url,
+        format!("{}{}", app.address, str_of(&link, "path")),
+        "{link}"
+    );
+}
+
+#[tokio::test]
+async fn loose_inputs_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let compound = &site.compound;
+    // A price standard with a negative maximum.
+    let (status, answer) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{compound}/price-standards"),
+            Some(
+                json!({"name": "标准", "document": "云发改〔2026〕1号", "space_kind": "common",
+                        "standard": {"small": {"per_hour": {"kind": "max", "amount": "-3.00"}}}}),
+            ),
+        )
+        .await;
+    assert_eq!(status / 100, 4, "{answer}");
+    assert!(answer["error"]["code"].is_string(), "{answer}");
+    assert_eq!(app.count("select count(*) from price_standards").await, 0);
+
+    // A malformed optional body is refused, not read as "no body".
+    let response = app
+        .client
+        .post(format!(
+            "{}/v1/admin/compounds/{compound}/committee-tokens",
+            app.address
+        ))
+        .bearer_auth(&app.staff_token)
+        .header("content-type", "application/json")
+        .body(r#"{"label": 5, "junk": ["#)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status().as_u16(), 400);
+    let answer: Value = response.json().await.unwrap_or_default();
+    assert_eq!(answer["error"]["code"], "invalid_body", "{answer}");
+    assert_eq!(app.count("select count(*) from committee_tokens").await, 0);
+    // An empty one is still "no label".
+    let response = app
+        .client
+        .post(format!(
+            "{}/v1/admin/compounds/{compound}/committee-tokens",
+            app.address
+        ))
+        .bearer_auth(&app.staff_token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status().as_u16(), 201);
+
+    // An overlong exemption note is refused, not cut short.
+    let (status, answer) = app
+        .staff(
+            "PUT",
+            &format!("/v1/admin/compounds/{compound}/exempt-vehicles/云A12010"),
+            Some(json!({"class": "ambulance", "note": "长".repeat(501)})),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (422, Some("invalid_field")),
+        "{answer}"
+    );
+    assert_eq!(app.count("select count(*) from exempt_vehicles").await, 0);
+
+    // The authorization scheme is case-insensitive (RFC 7235).
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let status = app
+            .client
+            .get(format!("{}/v1/admin/compounds", app.address))
+            .header("authorization", format!("{scheme} {}", app.staff_token))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or_default();
+        assert_eq!(status, 200, "{scheme}");
+    }
+}
