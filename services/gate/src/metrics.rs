@@ -22,6 +22,7 @@ pub struct Metrics {
     pub batch_reads: Histogram,
     pub batches: IntCounterVec,
     pub credential_lookups: IntCounterVec,
+    pub occupancy_repairs: IntCounter,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -75,6 +76,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ),
         &["kind", "result"],
     )?;
+    let occupancy_repairs = IntCounter::new(
+        "parkshare_occupancy_repairs_total",
+        "Lots whose Redis occupancy differed from Postgres and were rebuilt by the reconciler",
+    )?;
+    registry.register(Box::new(occupancy_repairs.clone()))?;
     registry.register(Box::new(decisions.clone()))?;
     registry.register(Box::new(credential_lookups.clone()))?;
     registry.register(Box::new(batches.clone()))?;
@@ -91,6 +97,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         batch_reads,
         batches,
         credential_lookups,
+        occupancy_repairs,
     })
 }
 
@@ -126,6 +133,13 @@ pub fn credential_lookups(kind: &str) -> Option<(IntCounter, IntCounter)> {
         m.credential_lookups.with_label_values(&[kind, "hit"]),
         m.credential_lookups.with_label_values(&[kind, "miss"]),
     ))
+}
+
+/// Counts a lot whose Redis view the reconciler rebuilt.
+pub fn occupancy_repaired() {
+    if let Some(m) = METRICS.as_ref() {
+        m.occupancy_repairs.inc();
+    }
 }
 
 /// Counts an error from `backend` (`postgres` or `redis`).

@@ -60,6 +60,9 @@ pub struct Settings {
     pub gate_batch_workers: usize,
     /// `PARKSHARE_GATE_BATCH_MAX` (default 64): the most reads one batch decides.
     pub gate_batch_max: usize,
+    /// `PARKSHARE_OCCUPANCY_RECONCILE_MS` (default 10000): how often every lot's Redis counts
+    /// are compared with Postgres and a lot that differs is rebuilt (`sync::reconcile`).
+    pub occupancy_reconcile_ms: u64,
 }
 
 impl std::fmt::Debug for Settings {
@@ -89,6 +92,7 @@ impl std::fmt::Debug for Settings {
             .field("fail_open_drain_ms", &self.fail_open_drain_ms)
             .field("gate_batch_workers", &self.gate_batch_workers)
             .field("gate_batch_max", &self.gate_batch_max)
+            .field("occupancy_reconcile_ms", &self.occupancy_reconcile_ms)
             .finish()
     }
 }
@@ -213,6 +217,12 @@ impl Settings {
             gate_batch_workers: var("PARKSHARE_GATE_BATCH_WORKERS", "2")
                 .parse()
                 .context("PARKSHARE_GATE_BATCH_WORKERS must be a number of workers")?,
+            occupancy_reconcile_ms: match var("PARKSHARE_OCCUPANCY_RECONCILE_MS", "10000").parse() {
+                Ok(ms) if ms >= 100 => ms,
+                _ => anyhow::bail!(
+                    "PARKSHARE_OCCUPANCY_RECONCILE_MS must be a number of milliseconds, at least 100"
+                ),
+            },
             gate_batch_max: match var("PARKSHARE_GATE_BATCH_MAX", "64").parse() {
                 Ok(n) if n >= 1 => n,
                 _ => {

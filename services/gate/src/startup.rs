@@ -175,6 +175,10 @@ pub async fn run(
     crate::contexts::spawn_listener(state.db.clone(), state.credentials.clone());
     let prometheus = crate::metrics::http()?;
     let state = web::Data::new(state);
+    sync::spawn_reconciler(
+        state.clone(),
+        std::time::Duration::from_millis(settings.occupancy_reconcile_ms),
+    );
     crate::gate::lanes::spawn_lane_worker(
         state.clone(),
         std::time::Duration::from_millis(settings.fail_open_drain_ms.max(10)),

@@ -3,6 +3,12 @@
 //! A rebuild takes the lot's advisory lock exclusively: in-flight events (which hold it
 //! shared) finish first and new ones wait, so the view written to Redis is exactly the open
 //! sessions at one instant.
+//!
+//! Redis heals by itself: [`spawn_reconciler`] compares every lot's counts in Redis with
+//! Postgres's, and a lot that differs is compared exactly under its lock and rebuilt. That
+//! repairs what no request path can: a release lost after its exit committed (a dropped
+//! connection, a replica killed between commit and release), a place taken for an entry
+//! whose transaction then failed, keys lost with a Redis restart.
 
 use std::collections::BTreeMap;
 
@@ -62,6 +68,58 @@ pub async fn rebuild_all(state: &AppState, mode: RebuildMode) -> Result<usize, A
         }
     }
     Ok(rebuilt)
+}
+
+/// One pass of the reconciler: every lot whose Redis counts (cars per pool, capacity) differ
+/// from Postgres's is compared exactly under its lock and, if it still differs, rebuilt.
+/// Returns the lots repaired. Counts are the cheap check (one small hash per lot, one
+/// statement for all lots); a stale plate balanced by a missing one in the same pool is not
+/// seen by it, and waits for the next event of that plate or a rebuild.
+pub async fn reconcile(state: &AppState) -> Result<usize, ApiError> {
+    let mut expected: BTreeMap<Uuid, BTreeMap<String, i64>> = BTreeMap::new();
+    for (lot, pool, count) in sessions::inside_counts(&state.db).await? {
+        expected.entry(lot).or_default().insert(pool, count);
+    }
+    let mut repaired = 0;
+    for (lot, capacity) in registry::all_lot_capacities(&state.db).await? {
+        let mut redis = state.occupancy.counts(lot).await?;
+        let redis_capacity = redis.remove("capacity");
+        redis.retain(|_, count| *count != 0);
+        let postgres = expected.remove(&lot).unwrap_or_default();
+        if redis_capacity == Some(i64::from(capacity)) && redis == postgres {
+            continue;
+        }
+        let found = difference(state, lot, capacity).await?;
+        if found.in_sync {
+            continue;
+        }
+        rebuild_lot(state, lot, RebuildMode::Force).await?;
+        crate::metrics::occupancy_repaired();
+        tracing::warn!(%lot, only_in_redis = ?found.only_in_redis,
+            only_in_postgres = ?found.only_in_postgres, pool_mismatch = ?found.pool_mismatch,
+            redis_present = found.redis_present, "occupancy differed from Postgres; rebuilt");
+        repaired += 1;
+    }
+    Ok(repaired)
+}
+
+/// Runs [`reconcile`] every `every`, for as long as the process lives. A failed pass (Redis
+/// or Postgres away) is logged and the next one tries again.
+pub fn spawn_reconciler(
+    state: actix_web::web::Data<AppState>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        // The first pass one interval after start: the start itself rebuilt every lot.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = reconcile(&state).await {
+                tracing::warn!(error = ?e, "occupancy reconciliation failed; retrying later");
+            }
+        }
+    })
 }
 
 /// Where Redis and Postgres disagree about a lot.

@@ -479,6 +479,13 @@ pub async fn all_lot_ids(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Uuid>> {
         .await
 }
 
+/// Every lot with its visitor capacity.
+pub async fn all_lot_capacities(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(Uuid, i32)>> {
+    sqlx::query_as("select id, visitor_capacity from lots order by id")
+        .fetch_all(db)
+        .await
+}
+
 pub async fn lots(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,

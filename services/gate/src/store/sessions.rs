@@ -642,6 +642,17 @@ pub async fn inside(db: impl PgExecutor<'_>, lot_id: Uuid) -> sqlx::Result<Vec<(
     .await
 }
 
+/// Cars inside every lot, per pool: `(lot, pool, count)` — what Redis should hold, in one
+/// statement over the open sessions' partial index.
+pub async fn inside_counts(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(Uuid, String, i64)>> {
+    sqlx::query_as(
+        "select lot_id, pool, count(*) from sessions where status = 'open' and origin = 'entry'
+         group by lot_id, pool",
+    )
+    .fetch_all(db)
+    .await
+}
+
 pub async fn sessions(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,

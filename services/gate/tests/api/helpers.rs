@@ -57,6 +57,9 @@ pub fn test_settings() -> Settings {
     // Decisions are never cut short by a loaded test machine; the fail-policy tests set their
     // own budget.
     settings.gate_decision_budget_ms = 60_000;
+    // Tests that put Redis out of step look at the difference themselves; the reconciler's own
+    // test sets a short interval.
+    settings.occupancy_reconcile_ms = 3_600_000;
     settings
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use crate::helpers::{ago, spawn_app, str_of};
+use crate::helpers::{ago, spawn_app, spawn_with, str_of, test_settings};
 
 fn plate(n: usize) -> String {
     format!("粤B{n:05}")
@@ -102,6 +102,56 @@ async fn the_admin_rebuild_repairs_a_drifted_view() {
     assert_eq!(status, 200);
     assert_eq!(repaired["in_sync"], true, "{repaired}");
     assert_eq!(repaired["redis_counts"]["visitor"], 1);
+}
+
+#[tokio::test]
+async fn a_place_left_taken_in_redis_is_given_back_without_anyone_asking() {
+    let mut settings = test_settings();
+    settings.occupancy_reconcile_ms = 200;
+    let app = spawn_with(settings).await;
+    let site = app.site(2).await;
+    let (_, entry) = app.read(&site.entries[0], &plate(1), ago(30)).await;
+    assert_eq!(entry["action"], "open", "{entry}");
+    // A car that left, whose release never reached Redis (a dropped connection, a replica
+    // killed between commit and release): its place is still counted.
+    let occ = format!("{}:{{lot:{}}}:occ", app.settings.redis_prefix, site.lot);
+    let plates = format!("{}:{{lot:{}}}:plates", app.settings.redis_prefix, site.lot);
+    let mut con = app.redis.clone();
+    let _: () = redis::pipe()
+        .cmd("HSET")
+        .arg(&plates)
+        .arg("京X00000")
+        .arg("visitor")
+        .ignore()
+        .cmd("HINCRBY")
+        .arg(&occ)
+        .arg("visitor")
+        .arg(1)
+        .ignore()
+        .query_async(&mut con)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let mut view = app.occupancy(&site.lot).await;
+    for _ in 0..100 {
+        if view["in_sync"] == true {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        view = app.occupancy(&site.lot).await;
+    }
+    assert_eq!(view["in_sync"], true, "not repaired within 10 s: {view}");
+    assert_eq!(view["redis_counts"]["visitor"], 1, "{view}");
+    // The place is a place again: the second car of a two-place lot gets in.
+    let (_, second) = app.read(&site.entries[0], &plate(2), ago(20)).await;
+    assert_eq!(second["action"], "open", "{second}");
+    let metrics = app.metrics().await;
+    let repairs = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("parkshare_occupancy_repairs_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_default();
+    assert!(repairs >= 1.0, "{metrics}");
 }
 
 #[tokio::test]
