@@ -14,6 +14,7 @@
 //! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
 //! - [`store`]: Postgres statements; [`auth`]: device, staff, owner and operator credentials;
 //!   [`contexts`]: gate contexts cached in process, forgotten on registry changes;
+//! - [`outbound`]: calls to addresses others chose (webhooks, devices), guarded against SSRF;
 //! - [`startup`], [`settings`], [`telemetry`], [`metrics`], [`openapi`], [`demo`]: wiring.
 //!
 //! Decisions, tariffs and money live in the pure `parkshare-domain` crate.
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod occupancy;
 pub mod openapi;
 pub mod operator;
+pub mod outbound;
 pub mod public;
 pub mod settings;
 pub mod settlement;
