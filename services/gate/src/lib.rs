@@ -16,6 +16,7 @@
 //!   [`contexts`]: gate contexts cached in process, forgotten on registry changes;
 //! - [`spreadsheet`]: every CSV written, formulas neutralised;
 //! - [`input`]: JSON bodies and text checked in one place (control characters, lengths);
+//! - [`outbound`]: calls to addresses others chose (webhooks, devices), guarded against SSRF;
 //! - [`startup`], [`settings`], [`telemetry`], [`metrics`], [`openapi`], [`demo`]: wiring.
 //!
 //! Decisions, tariffs and money live in the pure `parkshare-domain` crate.
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod occupancy;
 pub mod openapi;
 pub mod operator;
+pub mod outbound;
 pub mod public;
 pub mod settings;
 pub mod settlement;

@@ -149,7 +149,8 @@ pub fn backend_error(backend: &str) {
     }
 }
 
-/// Counts a webhook delivery attempt by outcome (`delivered`, `pending`, `failed`).
+/// Counts a webhook delivery attempt by outcome (`delivered`, `pending`, `failed`, or
+/// `refused`: not sent, its address is not public).
 pub fn webhook_attempt(outcome: &str) {
     if let Some(m) = METRICS.as_ref() {
         m.webhook_deliveries.with_label_values(&[outcome]).inc();

@@ -20,11 +20,14 @@ pub struct AppState {
     pub occupancy: Occupancy,
     pub operator_token_digest: Option<Vec<u8>>,
     pub payments: PaymentsConfig,
-    /// Outgoing HTTP (the simulated provider's callbacks, webhooks).
+    /// Outgoing HTTP to this service's own settings' addresses (the simulated provider's
+    /// callbacks).
     pub http: reqwest::Client,
     /// Where the public reaches this service (`PARKSHARE_PUBLIC_BASE_URL`, else the listening
     /// address): the start of every link it hands out.
     pub public_base_url: String,
+    /// Outgoing HTTP to addresses others chose (webhooks, devices), guarded against SSRF.
+    pub outbound: crate::outbound::Clients,
     /// Webhook URLs may name loopback and private addresses (local runs and tests only).
     pub webhook_private_hosts: bool,
     /// Lanes as devices: decision budget, last heard from, fail-open passages.
@@ -144,6 +147,11 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             .build()
             .context("building the HTTP client")?,
         public_base_url: settings.public_base_url.clone().unwrap_or_default(),
+        outbound: crate::outbound::Clients::new(
+            settings.webhook_private_hosts,
+            std::sync::Arc::new(crate::outbound::SystemResolver),
+        )
+        .context("building the outbound HTTP clients")?,
         webhook_private_hosts: settings.webhook_private_hosts,
         lanes: crate::gate::lanes::Lanes::new(std::time::Duration::from_millis(
             settings.gate_decision_budget_ms,
@@ -169,7 +177,7 @@ pub async fn run(
     if state.public_base_url.is_empty() {
         state.public_base_url = format!("http://{}", listener.local_addr()?);
     }
-    sharing::webhooks::spawn_worker(state.db.clone(), state.http.clone());
+    sharing::webhooks::spawn_worker(state.db.clone(), state.outbound.webhooks.clone());
     sharing::overstay::spawn_sweeper(state.db.clone());
     crate::metrics::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
     crate::contexts::spawn_listener(state.db.clone(), state.credentials.clone());

@@ -13,6 +13,7 @@ use crate::auth::Staff;
 use crate::error::{is_unique_violation, ApiError};
 use crate::gate::events::{decide, Event};
 use crate::gate::lanes::{self, Delivery};
+use crate::outbound::Policy;
 use crate::startup::AppState;
 use crate::store::devices::{self, NewManualOpen};
 use crate::store::registry::{self, DeviceSettings, Gate};
@@ -86,7 +87,11 @@ async fn set_device(
         .as_deref()
         .map(|s| validate::text("device_serial", s, 64))
         .transpose()?;
-    let url = body.device_url.as_deref().map(device_url).transpose()?;
+    let url = body
+        .device_url
+        .as_deref()
+        .map(|text| device_url(text, Policy::devices(state.webhook_private_hosts)))
+        .transpose()?;
     let login = match (
         body.clear_login,
         body.device_username.as_deref(),
@@ -156,8 +161,10 @@ async fn set_device(
     Ok(HttpResponse::Ok().json(updated))
 }
 
-/// An http(s) URL with no login in it (the login has its own fields, never shown again).
-fn device_url(text: &str) -> Result<String, ApiError> {
+/// An http(s) URL with no login in it (the login has its own fields, never shown again), not
+/// naming a literal address off the compound's network (a name is judged when it is called:
+/// [`crate::outbound`]).
+fn device_url(text: &str, policy: Policy) -> Result<String, ApiError> {
     let url = url::Url::parse(text.trim())
         .map_err(|_| ApiError::invalid("invalid_field", "device_url: not a URL"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
@@ -170,6 +177,15 @@ fn device_url(text: &str) -> Result<String, ApiError> {
         return Err(ApiError::invalid(
             "invalid_field",
             "device_url: put the login in device_username and device_password, not the URL",
+        ));
+    }
+    if let Err(refused) = crate::outbound::check_literal(&url, policy) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            format!(
+                "device_url: {refused}; a device must be on the compound's network \
+                 (loopback, link-local and metadata addresses are never called)"
+            ),
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())

@@ -347,25 +347,28 @@ pub fn open_barrier(state: &web::Data<AppState>, gate: &GateContext, command_id:
     };
     let (state, gate_id) = (state.clone(), gate.gate_id);
     tokio::spawn(async move {
-        let mut last_error = String::new();
+        use super::vendors::hikvision;
+        let (mut last_error, mut attempts) = (String::new(), 0);
         for attempt in 1..=DEVICE_CALL_ATTEMPTS {
-            match super::vendors::hikvision::open_barrier(&state.http, &device).await {
+            attempts = attempt;
+            match hikvision::open_barrier(&state.outbound.devices, &device).await {
                 Ok(()) => {
                     let _ =
                         crate::store::devices::command_done(&state.db, command_id, attempt, None)
                             .await;
                     return;
                 }
+                // Asking again would not change where the name points.
+                Err(e @ (hikvision::CallError::Refused(_) | hikvision::CallError::InvalidUrl)) => {
+                    last_error = e.to_string();
+                    break;
+                }
                 Err(e) => last_error = e.to_string(),
             }
         }
         tracing::error!(%gate_id, error = %last_error, "the device did not open its barrier");
-        let _ = crate::store::devices::command_done(
-            &state.db,
-            command_id,
-            DEVICE_CALL_ATTEMPTS,
-            Some(&last_error),
-        )
-        .await;
+        let _ =
+            crate::store::devices::command_done(&state.db, command_id, attempts, Some(&last_error))
+                .await;
     });
 }

@@ -14,6 +14,7 @@ use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::outbound::{self, Guarded, OutboundError, Policy, Refused};
 use crate::settlement::provider::{sign, SIGNATURE_HEADER};
 use crate::store::sharing::{self, Booking, NewDelivery};
 
@@ -30,11 +31,11 @@ const DELIVERY_TIMEOUT_S: u64 = 5;
 /// A webhook URL longer than this is a mistake.
 pub const URL_CHARS_MAX: usize = 2000;
 
-/// Checks a subscriber's URL: http or https, absolute, of sensible length, and — unless
-/// `private_hosts` allows it — not naming a loopback, private, link-local or unspecified
-/// address (or `localhost`), so that a booking cannot make the service post into its own
-/// network. (A public name that resolves to a private address is not caught here; run the
-/// worker behind an egress proxy for that.)
+/// Checks a subscriber's URL when it is registered: http or https, absolute, of sensible
+/// length, and not naming `localhost` or a literal address webhooks may not reach (see
+/// [`outbound::Policy::webhooks`]; `private_hosts` is `PARKSHARE_WEBHOOK_PRIVATE_HOSTS`). This
+/// is the early, clear answer; the guard is at delivery, where a name is judged by the
+/// addresses it resolves to then ([`crate::outbound`]).
 pub fn parse_url(text: &str, private_hosts: bool) -> Result<String, crate::error::ApiError> {
     let bad = |why: &str| {
         crate::error::ApiError::invalid("invalid_webhook_url", format!("webhook_url {why}"))
@@ -46,33 +47,24 @@ pub fn parse_url(text: &str, private_hosts: bool) -> Result<String, crate::error
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("must be an absolute http(s) URL"));
     }
-    let internal = match url.host() {
+    let policy = Policy::webhooks(private_hosts);
+    match url.host() {
         None => return Err(bad("must name a host")),
-        Some(url::Host::Domain(name)) => {
+        Some(url::Host::Domain(name)) if policy == Policy::Public => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost" || name.ends_with(".localhost")
+            if name == "localhost" || name.ends_with(".localhost") {
+                return Err(bad(&format!(
+                    "may not name {name}: webhooks are sent only to public addresses"
+                )));
+            }
         }
-        Some(url::Host::Ipv4(ip)) => {
-            ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast()
-        }
-        Some(url::Host::Ipv6(ip)) => {
-            let mapped = ip.to_ipv4_mapped();
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (ip.segments()[0] & 0xfe00) == 0xfc00 // unique local
-                || (ip.segments()[0] & 0xffc0) == 0xfe80 // link local
-                || mapped.is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
-        }
-    };
-    if internal && !private_hosts {
-        return Err(bad(
-            "may not name a loopback, private or link-local address",
-        ));
+        Some(_) => {}
     }
+    outbound::check_literal(&url, policy).map_err(|refused| {
+        bad(&format!(
+            "is refused: {refused}, which webhooks may not reach"
+        ))
+    })?;
     Ok(url.to_string())
 }
 
@@ -149,7 +141,7 @@ const CHANNEL: &str = "parkshare_webhooks";
 
 /// Delivers due webhooks until the process ends: at once when a transaction that queued one
 /// commits (in any process), and every [`IDLE_POLL_MS`] for retries and anything missed.
-pub fn spawn_worker(db: PgPool, http: reqwest::Client) -> tokio::task::JoinHandle<()> {
+pub fn spawn_worker(db: PgPool, http: Guarded) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut listener = None;
         loop {
@@ -184,7 +176,7 @@ async fn listen(db: &PgPool) -> Option<PgListener> {
 }
 
 /// One pass: sends every due delivery once and records the outcome. Returns how many it took.
-pub async fn deliver_due(db: &PgPool, http: &reqwest::Client) -> sqlx::Result<usize> {
+pub async fn deliver_due(db: &PgPool, http: &Guarded) -> sqlx::Result<usize> {
     let mut tx = db.begin().await?;
     let due = sharing::due_deliveries(&mut tx, Utc::now(), BATCH_MAX).await?;
     let taken = due.len();
@@ -204,16 +196,8 @@ pub async fn deliver_due(db: &PgPool, http: &reqwest::Client) -> sqlx::Result<us
         let attempt = delivery.attempts + 1;
         let backoff =
             chrono::Duration::milliseconds(BACKOFF_FIRST_MS << (attempt - 1).clamp(0, 20));
-        let (status, http_status, error) = match outcome {
-            Ok(code) if (200..300).contains(&code) => ("delivered", Some(code), None),
-            Ok(code) => (
-                give_up_after(attempt),
-                Some(code),
-                Some(format!("receiver answered {code}")),
-            ),
-            Err(e) => (give_up_after(attempt), None, Some(e)),
-        };
-        crate::metrics::webhook_attempt(status);
+        let (status, outcome, http_status, error) = judge(outcome, attempt);
+        crate::metrics::webhook_attempt(outcome);
         if status == "failed" {
             tracing::warn!(delivery_id = %delivery.id, event = %delivery.event, "webhook delivery failed for good");
         }
@@ -231,6 +215,32 @@ pub async fn deliver_due(db: &PgPool, http: &reqwest::Client) -> sqlx::Result<us
     Ok(taken)
 }
 
+/// What an attempt means for its delivery: its status, the metrics outcome, the receiver's
+/// HTTP status and the error recorded.
+fn judge(
+    outcome: Result<i32, Undelivered>,
+    attempt: i32,
+) -> (&'static str, &'static str, Option<i32>, Option<String>) {
+    match outcome {
+        Ok(code) if (200..300).contains(&code) => ("delivered", "delivered", Some(code), None),
+        Ok(code) => {
+            let status = give_up_after(attempt);
+            let error = format!("receiver answered {code}");
+            (status, status, Some(code), Some(error))
+        }
+        // Final at once: where the name points is the subscriber's choice, and asking again
+        // would only poll it until it points somewhere allowed.
+        Err(Undelivered::Refused(refused)) => {
+            let error = format!("not sent: {refused}, which webhooks may not reach");
+            ("failed", "refused", None, Some(error))
+        }
+        Err(Undelivered::Failed(e)) => {
+            let status = give_up_after(attempt);
+            (status, status, None, Some(e))
+        }
+    }
+}
+
 fn give_up_after(attempt: i32) -> &'static str {
     if attempt >= ATTEMPTS_MAX {
         "failed"
@@ -239,20 +249,35 @@ fn give_up_after(attempt: i32) -> &'static str {
     }
 }
 
-async fn send(http: &reqwest::Client, d: &sharing::DueDelivery) -> Result<i32, String> {
-    let body = serde_json::to_vec(&d.payload).map_err(|e| e.to_string())?;
-    let response = http
-        .post(&d.url)
+/// Why an attempt got no answer.
+enum Undelivered {
+    /// The guard refused the receiver's address: nothing was sent.
+    Refused(Refused),
+    Failed(String),
+}
+
+impl From<OutboundError> for Undelivered {
+    fn from(e: OutboundError) -> Undelivered {
+        match e {
+            OutboundError::Refused(refused) => Undelivered::Refused(refused),
+            // The error text names the URL, which is the subscriber's own; never the secret.
+            OutboundError::Http(e) => Undelivered::Failed(e.without_url().to_string()),
+            e @ OutboundError::InvalidUrl => Undelivered::Failed(e.to_string()),
+        }
+    }
+}
+
+async fn send(http: &Guarded, d: &sharing::DueDelivery) -> Result<i32, Undelivered> {
+    let body = serde_json::to_vec(&d.payload).map_err(|e| Undelivered::Failed(e.to_string()))?;
+    let request = http
+        .request(reqwest::Method::POST, &d.url)?
         .timeout(Duration::from_secs(DELIVERY_TIMEOUT_S))
         .header("content-type", "application/json")
         .header("x-parkshare-event", &d.event)
         .header("x-parkshare-delivery", d.id.to_string())
         .header(SIGNATURE_HEADER, sign(d.secret.as_bytes(), &body))
-        .body(body)
-        .send()
-        .await
-        // The error text names the URL, which is the subscriber's own; never the secret.
-        .map_err(|e| e.without_url().to_string())?;
+        .body(body);
+    let response = Guarded::send(request).await?;
     Ok(i32::from(response.status().as_u16()))
 }
 
@@ -272,13 +297,18 @@ mod tests {
         for inside in [
             "http://127.0.0.1:8080/x",
             "http://localhost/x",
+            "http://app.localhost./x",
             "http://10.0.0.7/x",
             "http://192.168.1.1/x",
-            "http://169.254.169.254/latest/meta-data",
             "http://[::1]/x",
+            "http://[::127.0.0.1]/x",
             "http://[fd00::1]/x",
             "http://[::ffff:10.0.0.1]/x",
             "http://0.0.0.0/x",
+            "http://100.64.0.1/x",
+            "http://198.18.0.1/x",
+            "http://192.0.0.8/x",
+            "http://224.0.0.1/x",
         ] {
             assert_eq!(code(inside, false), "invalid_webhook_url", "{inside}");
             assert_eq!(
@@ -287,8 +317,30 @@ mod tests {
                 "{inside} with private hosts allowed"
             );
         }
+        // Metadata addresses are refused even where private hosts are allowed.
+        for metadata in [
+            "http://169.254.169.254/latest/meta-data",
+            "http://100.100.100.200/latest/meta-data",
+            "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+        ] {
+            assert_eq!(code(metadata, false), "invalid_webhook_url", "{metadata}");
+            assert_eq!(code(metadata, true), "invalid_webhook_url", "{metadata}");
+        }
         assert_eq!(code("https://hooks.example.com/parkshare", false), "ok");
+        assert_eq!(code("http://93.184.216.34/parkshare", false), "ok");
         assert_eq!(code("ftp://example.com/x", true), "invalid_webhook_url");
         assert_eq!(code("not a url", true), "invalid_webhook_url");
+    }
+
+    #[test]
+    fn a_refused_address_is_named_in_the_answer() {
+        let message = match parse_url("http://[::127.0.0.1]/x", false) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            message.contains("[::7f00:1] is a loopback address (it carries 127.0.0.1)"),
+            "{message}"
+        );
     }
 }

@@ -68,13 +68,34 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(settings: Settings) -> TestApp {
+    spawn_resolving(settings, None).await
+}
+
+/// The service resolving the names of webhooks and devices with `names` (a
+/// `parkshare_gate::outbound::StaticResolver`), never with the network.
+pub async fn spawn_with_names(
+    settings: Settings,
+    names: std::sync::Arc<dyn reqwest::dns::Resolve>,
+) -> TestApp {
+    spawn_resolving(settings, Some(names)).await
+}
+
+async fn spawn_resolving(
+    settings: Settings,
+    names: Option<std::sync::Arc<dyn reqwest::dns::Resolve>>,
+) -> TestApp {
     // Logs only when asked for: `TEST_LOG=1 cargo test`.
     if std::env::var_os("TEST_LOG").is_some() {
         parkshare_gate::telemetry::init(false);
     }
-    let state = startup::connect(&settings)
+    let mut state = startup::connect(&settings)
         .await
         .unwrap_or_else(|e| panic!("connect: {e:?}"));
+    if let Some(names) = names {
+        state.outbound =
+            parkshare_gate::outbound::Clients::new(settings.webhook_private_hosts, names)
+                .unwrap_or_else(|e| panic!("outbound clients: {e}"));
+    }
     let db = state.db.clone();
     let credentials = state.credentials.clone();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));

@@ -8,11 +8,12 @@ use std::time::Duration as StdDuration;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
+use parkshare_gate::outbound::StaticResolver;
 use parkshare_gate::settlement::provider::{verify, SIGNATURE_HEADER};
 use parkshare_gate::sharing::overstay;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, str_of, Site, TestApp};
+use crate::helpers::{spawn_app, spawn_with_names, str_of, test_settings, Site, TestApp};
 
 /// An owner with one owned space and their own credential.
 struct Sharer {
@@ -935,6 +936,183 @@ async fn webhooks_are_signed_retried_and_recorded() {
         .send("GET", "/v1/admin/webhook-deliveries", &other, None)
         .await;
     assert_eq!(theirs, json!([]));
+}
+
+/// The firm's deliveries once there are `count` and none is pending.
+async fn settled_deliveries(app: &TestApp, count: usize) -> Vec<Value> {
+    let mut deliveries = Vec::new();
+    for _ in 0..50 {
+        let (_, list) = app.staff("GET", "/v1/admin/webhook-deliveries", None).await;
+        deliveries = list.as_array().cloned().unwrap_or_default();
+        if deliveries.len() >= count && deliveries.iter().all(|d| d["status"] != "pending") {
+            return deliveries;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    panic!("deliveries did not settle: {deliveries:?}");
+}
+
+/// Issue 22: names that resolve into the service's own network (a name in /etc/hosts,
+/// `127.0.0.1.nip.io`) were accepted and the worker posted to them. Here the service resolves
+/// test names without the network, and a receiver listens at the address they resolve to.
+#[tokio::test]
+async fn a_webhook_name_that_resolves_into_our_network_is_never_called() {
+    let (url, received) = receiver(0);
+    let port = reqwest::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.port())
+        .unwrap_or_else(|| panic!("{url}"));
+    let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+    let names = StaticResolver::new([
+        ("evil.test", loopback),
+        ("127.0.0.1.nip.io", loopback),
+        ("meta.test", std::net::IpAddr::from([100, 100, 100, 200])),
+    ]);
+    let mut settings = test_settings();
+    settings.webhook_private_hosts = false;
+    let app = spawn_with_names(settings, Arc::new(names)).await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+
+    // The receiver's own address is refused when it is registered...
+    let (status, body) = app
+        .send(
+            "PUT",
+            "/v1/owner/webhook",
+            &zhang.token,
+            Some(json!({"url": url})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (422, "invalid_webhook_url"),
+        "{body}"
+    );
+    // ...names for it pass registration and are refused at delivery.
+    owner_webhook(&app, &zhang, &format!("http://evil.test:{port}/hooks")).await;
+    let from = Utc::now() + Duration::hours(1);
+    for (hours, hook) in [
+        (0, format!("http://127.0.0.1.nip.io:{port}/hooks")),
+        (2, "http://meta.test/latest/meta-data".to_owned()),
+    ] {
+        let at = from + Duration::hours(hours);
+        let (status, body) = book(
+            &app,
+            &site,
+            "鲁A12345",
+            at,
+            at + Duration::hours(1),
+            json!({"webhook_url": hook}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    let deliveries = settled_deliveries(&app, 4).await;
+    let mut reasons: Vec<(&str, Option<i64>, String)> = deliveries
+        .iter()
+        .map(|d| {
+            let error = str_of(d, "last_error");
+            let host = error.split(' ').nth(2).unwrap_or_default();
+            (str_of(d, "status"), d["attempts"].as_i64(), host.to_owned())
+        })
+        .collect();
+    reasons.sort_by(|a, b| a.2.cmp(&b.2));
+    assert_eq!(
+        reasons,
+        vec![
+            ("failed", Some(1), "127.0.0.1.nip.io".to_owned()),
+            ("failed", Some(1), "evil.test".to_owned()),
+            ("failed", Some(1), "evil.test".to_owned()),
+            ("failed", Some(1), "meta.test".to_owned()),
+        ],
+        "{deliveries:?}"
+    );
+    let errors: Vec<&str> = deliveries.iter().map(|d| str_of(d, "last_error")).collect();
+    assert!(
+        errors.contains(&"not sent: evil.test resolves to 127.0.0.1, a loopback address, which webhooks may not reach")
+            && errors.contains(&"not sent: meta.test resolves to 100.100.100.200, a cloud metadata address, which webhooks may not reach"),
+        "{errors:?}"
+    );
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    assert_eq!(
+        received.events(),
+        vec![],
+        "the receiver on loopback was called"
+    );
+}
+
+/// A receiver answering every call with a redirect to `to`.
+fn redirector(to: &str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let url = format!(
+        "http://{}/hooks",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    let to = to.to_owned();
+    let server = HttpServer::new(move || {
+        let to = to.clone();
+        App::new().default_service(web::to(move || {
+            let to = to.clone();
+            async move {
+                HttpResponse::TemporaryRedirect()
+                    .insert_header(("location", to))
+                    .finish()
+            }
+        }))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap_or_else(|e| panic!("{e}"))
+    .run();
+    tokio::spawn(server);
+    url
+}
+
+/// A redirect is an answer, never followed: followed, it would reach an address the guard
+/// never saw (a literal one is not even resolved). Private hosts are allowed here because the
+/// redirecting receiver, like every test server, is on loopback; the redirect's target is the
+/// loopback receiver, which a followed 307 would reach with the same POST.
+#[tokio::test]
+async fn a_webhook_redirect_is_not_followed() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+    let (target, received) = receiver(0);
+    owner_webhook(&app, &zhang, &redirector(&target)).await;
+    let from = Utc::now() + Duration::hours(1);
+    let (status, body) = book(
+        &app,
+        &site,
+        "鲁A12345",
+        from,
+        from + Duration::hours(1),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    let mut delivery = Value::Null;
+    for _ in 0..50 {
+        let (_, list) = app.staff("GET", "/v1/admin/webhook-deliveries", None).await;
+        delivery = list[0].clone();
+        if delivery["attempts"].as_i64().unwrap_or(0) >= 2 {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (
+            delivery["status"].as_str(),
+            delivery["last_status"].as_i64(),
+            delivery["last_error"].as_str()
+        ),
+        (Some("pending"), Some(307), Some("receiver answered 307")),
+        "{delivery}"
+    );
+    assert_eq!(received.events(), vec![], "the redirect was followed");
 }
 
 #[tokio::test]

@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 use parkshare_gate::store::sessions;
 
-use crate::helpers::{ago, spawn_app, spawn_with, str_of, test_settings, Gate, TestApp};
+use crate::helpers::{
+    ago, spawn_app, spawn_with, spawn_with_names, str_of, test_settings, Gate, TestApp,
+};
 
 const VZENITH_PLATE: &str = include_str!("../fixtures/vendors/vzenith_plate.json");
 const VZENITH_HEARTBEAT: &str = include_str!("../fixtures/vendors/vzenith_heartbeat.json");
@@ -814,6 +816,83 @@ async fn a_hikvision_push_is_acknowledged_and_the_barrier_opened_by_a_digest_cal
     .await;
     assert_eq!(opens.lock().map(|o| o.len()).unwrap_or(0), 1);
     camera.server.stop(false).await;
+}
+
+/// Issue 22: a device may be on the compound's private network, never on loopback,
+/// link-local or metadata addresses, whether its URL names the address or a name for it.
+#[tokio::test]
+async fn a_device_is_called_only_on_the_compounds_network() {
+    let camera = fake_hikvision("admin", "Hik12345").await;
+    let port = reqwest::Url::parse(&camera.url)
+        .ok()
+        .and_then(|u| u.port())
+        .unwrap_or_else(|| panic!("{}", camera.url));
+    let names = parkshare_gate::outbound::StaticResolver::new([(
+        "camera.test",
+        std::net::IpAddr::from([127, 0, 0, 1]),
+    )]);
+    let mut settings = test_settings();
+    settings.webhook_private_hosts = false;
+    let app = spawn_with_names(settings, Arc::new(names)).await;
+    let site = app.site(10).await;
+    let entry = &site.entries[0];
+    let device = |url: &str| {
+        json!({"vendor": "hikvision", "device_serial": "a4:14:37:00:00:02", "device_url": url,
+               "device_username": "admin", "device_password": "Hik12345"})
+    };
+    let path = format!("/v1/admin/gates/{}/device", entry.id);
+    for refused in [
+        camera.url.as_str(),
+        "http://169.254.169.254",
+        "http://[fe80::1]",
+        "http://[::ffff:127.0.0.1]:8000",
+    ] {
+        let (status, body) = app.staff("PUT", &path, Some(device(refused))).await;
+        assert_eq!(
+            (status, str_of(&body["error"], "code")),
+            (422, "invalid_field"),
+            "{refused}: {body}"
+        );
+    }
+    set_device(&app, entry, device("http://192.168.1.64")).await;
+    set_device(&app, entry, device(&format!("http://camera.test:{port}"))).await;
+
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/gates/{}/manual-open", entry.id),
+            Some(json!({"reason": "equipment_fault"})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body, "delivery")),
+        (201, "device_call"),
+        "{body}"
+    );
+    count_becomes(
+        &app,
+        "select count(*) from device_commands where status = 'failed' and attempts = 1",
+        1,
+    )
+    .await;
+    let (_, commands) = app
+        .staff(
+            "GET",
+            &format!("/v1/admin/gates/{}/commands", entry.id),
+            None,
+        )
+        .await;
+    assert_eq!(
+        str_of(&commands[0], "last_error"),
+        "device not called: camera.test resolves to 127.0.0.1, a loopback address, which a device may not be",
+        "{commands}"
+    );
+    assert_eq!(opens_of(&camera), 0, "the camera on loopback was called");
+    camera.server.stop(false).await;
+}
+
+fn opens_of(camera: &FakeCamera) -> usize {
+    camera.opens.lock().map(|o| o.len()).unwrap_or(0)
 }
 
 #[tokio::test]

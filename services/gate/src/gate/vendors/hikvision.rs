@@ -16,6 +16,7 @@ use futures_util::FutureExt;
 use serde::Deserialize;
 
 use super::{colour_named, fallback_id, handle, plate_text, text, Push, Read, Reply, Vendor};
+use crate::outbound::{Guarded, OutboundError, Refused};
 use crate::startup::AppState;
 use crate::store::registry::{DeviceLogin, GateContext};
 
@@ -174,25 +175,42 @@ impl Vendor for Hikvision {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
+    /// Not called: the device's address is off the compound's network (final).
+    #[error("device not called: {0}, which a device may not be")]
+    Refused(Refused),
+    #[error("device URL is not an http(s) URL")]
+    InvalidUrl,
     #[error("device unreachable: {0}")]
-    Unreachable(#[from] reqwest::Error),
+    Unreachable(reqwest::Error),
     #[error("device refused the login: {0}")]
     Login(String),
     #[error("device answered {0}")]
     Status(u16),
 }
 
+impl From<OutboundError> for CallError {
+    fn from(e: OutboundError) -> CallError {
+        match e {
+            OutboundError::Refused(refused) => CallError::Refused(refused),
+            OutboundError::InvalidUrl => CallError::InvalidUrl,
+            OutboundError::Http(e) => CallError::Unreachable(e),
+        }
+    }
+}
+
 /// Lifts the barrier: `PUT /ISAPI/Parking/channels/1/barrierGate`, answering the device's
-/// digest challenge with its login.
-pub async fn open_barrier(http: &reqwest::Client, device: &DeviceLogin) -> Result<(), CallError> {
+/// digest challenge with its login. `http` is the devices' guarded client: the call reaches
+/// only the compound's network, never loopback, link-local or metadata addresses.
+pub async fn open_barrier(http: &Guarded, device: &DeviceLogin) -> Result<(), CallError> {
     let url = format!("{}{BARRIER_PATH}", device.url.trim_end_matches('/'));
-    let put = || {
-        http.put(&url)
+    let put = || -> Result<reqwest::RequestBuilder, CallError> {
+        Ok(http
+            .request(reqwest::Method::PUT, &url)?
             .timeout(DEVICE_CALL_TIMEOUT)
             .header(reqwest::header::CONTENT_TYPE, "application/xml")
-            .body(OPEN_BODY)
+            .body(OPEN_BODY))
     };
-    let first = put().send().await?;
+    let first = Guarded::send(put()?).await?;
     let response = if first.status() == reqwest::StatusCode::UNAUTHORIZED {
         let challenge = first
             .headers()
@@ -211,9 +229,7 @@ pub async fn open_barrier(http: &reqwest::Client, device: &DeviceLogin) -> Resul
         let answer = prompt
             .respond(&context)
             .map_err(|e| CallError::Login(e.to_string()))?;
-        put()
-            .header(reqwest::header::AUTHORIZATION, answer.to_header_string())
-            .send()
+        Guarded::send(put()?.header(reqwest::header::AUTHORIZATION, answer.to_header_string()))
             .await?
     } else {
         first
