@@ -18,6 +18,7 @@ use crate::auth::{self, Committee, Operator, Staff, Supervisor};
 use crate::error::ApiError;
 use crate::settlement::exports::{self, Reader};
 use crate::startup::AppState;
+use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::disclosure as store;
 use crate::store::{periods, registry};
 
@@ -99,11 +100,20 @@ async fn create_link(
 ) -> Result<HttpResponse, ApiError> {
     staff_compound(&state, &staff, *id).await?;
     let token = auth::new_token();
-    store::insert_link(&state.db, &auth::digest(&token), staff.tenant_id, *id).await?;
+    let mut tx = state.db.begin().await?;
+    let link_id = store::insert_link(&mut *tx, &auth::digest(&token), staff.tenant_id, *id).await?;
+    let issued = Entry::issued(
+        Some(staff.tenant_id),
+        Kind::DisclosureLink,
+        link_id,
+        Actor::Staff(staff.token_id),
+    );
+    credentials::record(&mut *tx, &issued).await?;
+    tx.commit().await?;
     let path = format!("/v1/public/disclosure/{token}");
     let info = req.connection_info();
     Ok(HttpResponse::Created().json(json!({
-        "token": token, "path": path, "url": format!("{}://{}{path}", info.scheme(), info.host()),
+        "id": link_id, "token": token, "path": path, "url": format!("{}://{}{path}", info.scheme(), info.host()),
     })))
 }
 
@@ -125,15 +135,24 @@ async fn create_committee_token(
     let label = body
         .and_then(|b| b.label.clone())
         .unwrap_or_else(|| "业主委员会".into());
-    store::insert_committee_token(
-        &state.db,
+    let mut tx = state.db.begin().await?;
+    let token_id = store::insert_committee_token(
+        &mut *tx,
         &auth::digest(&token),
         staff.tenant_id,
         *id,
         &label,
     )
     .await?;
-    Ok(HttpResponse::Created().json(json!({"compound_id": *id, "token": token})))
+    let issued = Entry::issued(
+        Some(staff.tenant_id),
+        Kind::Committee,
+        token_id,
+        Actor::Staff(staff.token_id),
+    );
+    credentials::record(&mut *tx, &issued).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(json!({"id": token_id, "compound_id": *id, "token": token})))
 }
 
 #[get("/compounds/{id}/disclosure")]
@@ -253,7 +272,11 @@ async fn create_supervisor(
     let area = crate::admin::validate::text("area", &body.area, 200)?;
     let id = Uuid::new_v4();
     let token = auth::new_token();
-    store::insert_supervisor(&state.db, id, &name, &area, &auth::digest(&token)).await?;
+    let mut tx = state.db.begin().await?;
+    store::insert_supervisor(&mut *tx, id, &name, &area, &auth::digest(&token)).await?;
+    let issued = Entry::issued(None, Kind::Supervisor, id, Actor::Operator);
+    credentials::record(&mut *tx, &issued).await?;
+    tx.commit().await?;
     Ok(HttpResponse::Created().json(json!({"id": id, "name": name, "area": area, "token": token})))
 }
 
