@@ -14,6 +14,7 @@
 //! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
 //! - [`store`]: Postgres statements; [`auth`]: device, staff, owner and operator credentials;
 //!   [`contexts`]: gate contexts cached in process, forgotten on registry changes;
+//!   [`revocation`]: listing, revoking and rotating every credential, audited;
 //! - [`startup`], [`settings`], [`telemetry`], [`metrics`], [`openapi`], [`demo`]: wiring.
 //!
 //! Decisions, tariffs and money live in the pure `parkshare-domain` crate.
@@ -31,6 +32,7 @@ pub mod occupancy;
 pub mod openapi;
 pub mod operator;
 pub mod public;
+pub mod revocation;
 pub mod settings;
 pub mod settlement;
 pub mod sharing;

@@ -13,6 +13,7 @@ mod occupancy;
 mod operations;
 mod periods;
 mod restart;
+mod revocation;
 mod security;
 mod settlement;
 mod sharing;
