@@ -4,7 +4,8 @@
 //!
 //! Device and staff credentials are random 256-bit tokens shown once at creation; only their
 //! SHA-256 digest is stored (a slow password hash buys nothing for tokens of full entropy).
-//! Tokens are never logged: they only ever pass through [`digest`].
+//! Tokens are never logged: they only ever pass through [`digest`]. A revoked credential is
+//! unknown to every lookup here (`revocation`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -97,6 +98,8 @@ impl FromRequest for Device {
 /// An authenticated staff member of one property firm (tenant). Every admin query is scoped to
 /// `tenant_id`; another tenant's objects answer 404.
 pub struct Staff {
+    /// The token's id: who did it, in the credential audit.
+    pub token_id: Uuid,
     pub tenant_id: Uuid,
     /// The label the token was issued under: who did it, in audit records.
     pub label: String,
@@ -113,12 +116,15 @@ impl FromRequest for Staff {
                 .staff
                 .get_or_read(&token, || async {
                     let row = registry::staff_by_token(&state.db, &token).await?;
-                    Ok::<_, sqlx::Error>(
-                        row.map(|(tenant_id, label)| StaffIdentity { tenant_id, label }),
-                    )
+                    Ok::<_, sqlx::Error>(row.map(|(token_id, tenant_id, label)| StaffIdentity {
+                        token_id,
+                        tenant_id,
+                        label,
+                    }))
                 })
                 .await?;
             Ok(staff.map(|s| Staff {
+                token_id: s.token_id,
                 tenant_id: s.tenant_id,
                 label: s.label.clone(),
             }))

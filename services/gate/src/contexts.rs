@@ -10,9 +10,11 @@
 //!   the booth's payments and refunds: `forget_after_writes`), so a change made through this
 //!   replica is seen by its next read;
 //! - within milliseconds in every replica, by a `NOTIFY parkshare_gate_contexts` that triggers
-//!   on `gates`, `lots`, `compounds` (migration 0013) and `staff_tokens` (migration 0017) send
-//!   when a column of a cached entry changes or a token is revoked, including changes made by
-//!   hand in SQL;
+//!   on `gates`, `lots`, `compounds` (migration 0013), `staff_tokens` (migration 0017) and
+//!   every other credential table (migration 0019) send when a column of a cached entry
+//!   changes or a credential is revoked or rotated, including changes made by hand in SQL;
+//! - at once in this process after a revocation or rotation through the API (`revocation`),
+//!   whoever made it (the operator's routes are outside the staff API);
 //! - whenever the listening connection was lost (a notification may have been missed), and in
 //!   any case after [`CONTEXT_TTL`].
 //!
@@ -37,9 +39,11 @@ pub const CONTEXT_TTL: Duration = Duration::from_secs(60);
 /// The channel the registry triggers notify.
 pub const CHANNEL: &str = "parkshare_gate_contexts";
 
-/// A staff token's firm and the label it was issued under.
+/// A staff token's id, firm and the label it was issued under.
 #[derive(Debug)]
 pub struct StaffIdentity {
+    /// The token's id: who did it, in the credential audit.
+    pub token_id: Uuid,
     pub tenant_id: Uuid,
     pub label: String,
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::auth;
 use crate::error::ApiError;
 use crate::startup::AppState;
+use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::registry::{self, NewOwner, NewPermit};
 use crate::store::tariffs::{self, NewStandard, NewVersion};
 
@@ -64,6 +65,10 @@ pub async fn load(state: &AppState) -> Result<(), ApiError> {
         &auth::digest(DEMO_EXIT_SECRET),
     )
     .await?;
+    for gate in [&entry, &exit] {
+        let issued = Entry::issued(Some(tenant), Kind::Device, gate.id, Actor::Operator);
+        credentials::record(&mut *tx, &issued).await?;
+    }
     let zhang = NewOwner {
         unit: "1-1-101",
         name: "张伟",

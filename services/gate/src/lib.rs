@@ -14,6 +14,7 @@
 //! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
 //! - [`store`]: Postgres statements; [`auth`]: device, staff, owner and operator credentials;
 //!   [`contexts`]: gate contexts cached in process, forgotten on registry changes;
+//!   [`revocation`]: listing, revoking and rotating every credential, audited;
 //! - [`spreadsheet`]: every CSV written, formulas neutralised;
 //! - [`input`]: JSON bodies and text checked in one place (control characters, lengths);
 //! - [`outbound`]: calls to addresses others chose (webhooks, devices), guarded against SSRF;
@@ -36,6 +37,7 @@ pub mod openapi;
 pub mod operator;
 pub mod outbound;
 pub mod public;
+pub mod revocation;
 pub mod settings;
 pub mod settlement;
 pub mod sharing;

@@ -8,6 +8,7 @@ use crate::admin::validate;
 use crate::auth::{self, Operator};
 use crate::error::ApiError;
 use crate::startup::AppState;
+use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::registry;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -48,13 +49,15 @@ pub async fn create_with_token(
 ) -> Result<(), ApiError> {
     let mut tx = state.db.begin().await?;
     registry::insert_tenant(&mut *tx, tenant_id, name).await?;
-    registry::insert_staff_token(
+    let token_id = registry::insert_staff_token(
         &mut *tx,
         tenant_id,
         &auth::digest(token),
         "first staff token",
     )
     .await?;
+    let issued = Entry::issued(Some(tenant_id), Kind::Staff, token_id, Actor::Operator);
+    credentials::record(&mut *tx, &issued).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -13,6 +13,7 @@ use super::validate;
 use crate::auth::{self, Staff};
 use crate::error::{is_unique_violation, ApiError};
 use crate::startup::AppState;
+use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::registry::{self, Lot};
 
 /// Largest visitor capacity of one lot: the biggest compounds have a few thousand spaces.
@@ -204,8 +205,9 @@ async fn create_gate(
     let direction = Direction::parse(body.direction.trim())
         .ok_or_else(|| ApiError::invalid("invalid_field", "direction: must be entry or exit"))?;
     let secret = auth::new_token();
+    let mut tx = state.db.begin().await?;
     let gate = registry::insert_gate(
-        &state.db,
+        &mut *tx,
         staff.tenant_id,
         lot.id,
         &name,
@@ -220,6 +222,14 @@ async fn create_gate(
         ),
         false => e.into(),
     })?;
+    let issued = Entry::issued(
+        Some(staff.tenant_id),
+        Kind::Device,
+        gate.id,
+        Actor::Staff(staff.token_id),
+    );
+    credentials::record(&mut *tx, &issued).await?;
+    tx.commit().await?;
     Ok(HttpResponse::Created().json(serde_json::json!({"gate": gate, "device_secret": secret})))
 }
 

@@ -5,7 +5,8 @@
 //! - `people`: owners, vehicles, permits;
 //! - `tariffs`: price standards and tariff filing;
 //! - `imports`: CSV imports of owners, spaces and vehicles, all or nothing;
-//! - `operations`: occupancy (view, difference, rebuild), sessions, payments, anomalies.
+//! - `operations`: occupancy (view, difference, rebuild), sessions, payments, anomalies;
+//! - credentials of the firm (list, revoke, rotate, audit): `crate::revocation::routes`.
 
 pub mod compounds;
 pub mod devices;
@@ -33,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(tariffs::routes)
             .configure(crate::settlement::admin_routes)
             .configure(crate::sharing::admin_routes)
-            .configure(crate::disclosure::admin_routes),
+            .configure(crate::disclosure::admin_routes)
+            .configure(crate::revocation::routes::admin_routes),
     );
 }

@@ -18,6 +18,7 @@ use crate::auth::{self, Committee, Operator, Staff, Supervisor};
 use crate::error::ApiError;
 use crate::settlement::exports::{self, Reader};
 use crate::startup::AppState;
+use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::disclosure as store;
 use crate::store::{periods, registry};
 
@@ -98,12 +99,22 @@ async fn create_link(
 ) -> Result<HttpResponse, ApiError> {
     staff_compound(&state, &staff, *id).await?;
     let token = auth::new_token();
-    store::insert_link(&state.db, &auth::digest(&token), staff.tenant_id, *id).await?;
+    let mut tx = state.db.begin().await?;
+    let link_id = store::insert_link(&mut *tx, &auth::digest(&token), staff.tenant_id, *id).await?;
+    let issued = Entry::issued(
+        Some(staff.tenant_id),
+        Kind::DisclosureLink,
+        link_id,
+        Actor::Staff(staff.token_id),
+    );
+    credentials::record(&mut *tx, &issued).await?;
+    tx.commit().await?;
     let path = format!("/v1/public/disclosure/{token}");
     // From the configured base, never from the request's Host or X-Forwarded-Host: a forged
     // header would otherwise put an attacker's site on the notice board.
     let url = format!("{}{path}", state.public_base_url);
-    Ok(HttpResponse::Created().json(json!({"token": token, "path": path, "url": url})))
+    Ok(HttpResponse::Created()
+        .json(json!({"id": link_id, "token": token, "path": path, "url": url})))
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,15 +136,24 @@ async fn create_committee_token(
         Some(label) => crate::admin::validate::text("label", &label, 100)?,
         None => "业主委员会".into(),
     };
-    store::insert_committee_token(
-        &state.db,
+    let mut tx = state.db.begin().await?;
+    let token_id = store::insert_committee_token(
+        &mut *tx,
         &auth::digest(&token),
         staff.tenant_id,
         *id,
         &label,
     )
     .await?;
-    Ok(HttpResponse::Created().json(json!({"compound_id": *id, "token": token})))
+    let issued = Entry::issued(
+        Some(staff.tenant_id),
+        Kind::Committee,
+        token_id,
+        Actor::Staff(staff.token_id),
+    );
+    credentials::record(&mut *tx, &issued).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(json!({"id": token_id, "compound_id": *id, "token": token})))
 }
 
 #[get("/compounds/{id}/disclosure")]
@@ -253,7 +273,11 @@ async fn create_supervisor(
     let area = crate::admin::validate::text("area", &body.area, 200)?;
     let id = Uuid::new_v4();
     let token = auth::new_token();
-    store::insert_supervisor(&state.db, id, &name, &area, &auth::digest(&token)).await?;
+    let mut tx = state.db.begin().await?;
+    store::insert_supervisor(&mut *tx, id, &name, &area, &auth::digest(&token)).await?;
+    let issued = Entry::issued(None, Kind::Supervisor, id, Actor::Operator);
+    credentials::record(&mut *tx, &issued).await?;
+    tx.commit().await?;
     Ok(HttpResponse::Created().json(json!({"id": id, "name": name, "area": area, "token": token})))
 }
 

@@ -20,6 +20,7 @@ use crate::auth::{self, Owner, Staff};
 use crate::error::ApiError;
 use crate::sharing::webhooks;
 use crate::startup::AppState;
+use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::sharing::{self, SharedSpace};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -404,15 +405,24 @@ async fn issue_owner_token(
         Some(label) => crate::admin::validate::text("label", &label, 100)?,
         None => "owner app".into(),
     };
-    sharing::insert_owner_token(
-        &state.db,
+    let mut tx = state.db.begin().await?;
+    let token_id = sharing::insert_owner_token(
+        &mut *tx,
         staff.tenant_id,
         *id,
         &auth::digest(&token),
         &label,
     )
     .await?;
-    Ok(HttpResponse::Created().json(json!({"owner_id": *id, "token": token})))
+    let issued = Entry::issued(
+        Some(staff.tenant_id),
+        Kind::Owner,
+        token_id,
+        Actor::Staff(staff.token_id),
+    );
+    credentials::record(&mut *tx, &issued).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(json!({"id": token_id, "owner_id": *id, "token": token})))
 }
 
 /// The firm's recent webhook deliveries and their outcome.

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::sharing::availability::{self, Hold, Standing};
 use crate::sharing::webhooks;
 use crate::startup::AppState;
+use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::sessions::Session;
 use crate::store::sharing::{self, Booking};
 use crate::store::{registry, tariffs};
@@ -211,6 +212,13 @@ async fn book(
     )
     .await?;
     webhooks::to_owner_and_visitor(&mut tx, &booking, "booking.made", data).await?;
+    let issued = Entry::issued(
+        Some(booking.tenant_id),
+        Kind::Booking,
+        booking_id,
+        Actor::Visitor,
+    );
+    credentials::record(&mut *tx, &issued).await?;
     tx.commit().await?;
     tracing::info!(%booking_id, lot_id = %*lot, "space booked");
     Ok(HttpResponse::Created().json(json!({
@@ -234,7 +242,7 @@ async fn booking_of_visitor(
         .ok_or(ApiError::NotFound("booking"))
 }
 
-/// A booking, for the visitor holding its token.
+/// A booking, for the visitor holding its token (a revoked token opens nothing).
 #[get("/v1/public/bookings/{id}")]
 async fn show(
     state: web::Data<AppState>,

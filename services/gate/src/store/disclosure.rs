@@ -6,29 +6,29 @@ use serde::Serialize;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+/// Answers the new link's id.
 pub async fn insert_link(
     db: impl PgExecutor<'_>,
     token_sha256: &[u8],
     tenant_id: Uuid,
     compound_id: Uuid,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "insert into disclosure_links (token_sha256, tenant_id, compound_id) values ($1, $2, $3)",
+) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar(
+        "insert into disclosure_links (token_sha256, tenant_id, compound_id) values ($1, $2, $3) returning id",
     )
     .bind(token_sha256)
     .bind(tenant_id)
     .bind(compound_id)
-    .execute(db)
+    .fetch_one(db)
     .await
-    .map(drop)
 }
 
-/// `(tenant_id, compound_id)` a share link opens.
+/// `(tenant_id, compound_id)` a live share link opens.
 pub async fn link(
     db: impl PgExecutor<'_>,
     token_sha256: &[u8],
 ) -> sqlx::Result<Option<(Uuid, Uuid)>> {
-    sqlx::query_as("select tenant_id, compound_id from disclosure_links where token_sha256 = $1")
+    sqlx::query_as("select tenant_id, compound_id from disclosure_links where token_sha256 = $1 and revoked_at is null")
         .bind(token_sha256)
         .fetch_optional(db)
         .await
@@ -40,23 +40,22 @@ pub async fn insert_committee_token(
     tenant_id: Uuid,
     compound_id: Uuid,
     label: &str,
-) -> sqlx::Result<()> {
-    sqlx::query("insert into committee_tokens (token_sha256, tenant_id, compound_id, label) values ($1, $2, $3, $4)")
+) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar("insert into committee_tokens (token_sha256, tenant_id, compound_id, label) values ($1, $2, $3, $4) returning id")
         .bind(token_sha256)
         .bind(tenant_id)
         .bind(compound_id)
         .bind(label)
-        .execute(db)
+        .fetch_one(db)
         .await
-        .map(drop)
 }
 
-/// `(tenant_id, compound_id)` of a committee token.
+/// `(tenant_id, compound_id)` of a live committee token.
 pub async fn committee(
     db: impl PgExecutor<'_>,
     token_sha256: &[u8],
 ) -> sqlx::Result<Option<(Uuid, Uuid)>> {
-    sqlx::query_as("select tenant_id, compound_id from committee_tokens where token_sha256 = $1")
+    sqlx::query_as("select tenant_id, compound_id from committee_tokens where token_sha256 = $1 and revoked_at is null")
         .bind(token_sha256)
         .fetch_optional(db)
         .await
@@ -83,10 +82,12 @@ pub async fn supervisor_by_token(
     db: impl PgExecutor<'_>,
     token_sha256: &[u8],
 ) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar("select id from supervisors where token_sha256 = $1")
-        .bind(token_sha256)
-        .fetch_optional(db)
-        .await
+    sqlx::query_scalar(
+        "select id from supervisors where token_sha256 = $1 and token_revoked_at is null",
+    )
+    .bind(token_sha256)
+    .fetch_optional(db)
+    .await
 }
 
 /// Puts a compound under a supervisor; false when either does not exist.

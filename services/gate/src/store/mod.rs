@@ -2,6 +2,7 @@
 //! `registry`: tenants, compounds, lots, gates, owners, spaces, vehicles, permits, lists.
 //! `sessions`: stays, gate events, payments and anomalies.
 //! `tariffs`: price standards and filed tariff versions.
+//! `credentials`: listing, revoking and rotating every kind of credential; their audit.
 //! `disclosure`: share links, committee and supervisor credentials, usage figures.
 //! `ledger`: accounts, journal transactions, postings, revenue policies.
 //! `payments`: payment intents, payments, provider callbacks, refunds.
@@ -9,6 +10,7 @@
 //! `reconciliation`: imported provider settlement files.
 //! `sharing`: shared spaces, bookings, owners' credentials, the webhook outbox.
 
+pub mod credentials;
 pub mod devices;
 pub mod disclosure;
 pub mod ledger;

@@ -80,11 +80,12 @@ pub async fn gate_by_secret(
     db: &PgPool,
     secret_sha256: &[u8],
 ) -> anyhow::Result<Option<GateContext>> {
-    let row: Option<GateContextRow> =
-        sqlx::query_as(&format!("{GATE_CONTEXT} where g.secret_sha256 = $1"))
-            .bind(secret_sha256)
-            .fetch_optional(db)
-            .await?;
+    let row: Option<GateContextRow> = sqlx::query_as(&format!(
+        "{GATE_CONTEXT} where g.secret_sha256 = $1 and g.secret_revoked_at is null"
+    ))
+    .bind(secret_sha256)
+    .fetch_optional(db)
+    .await?;
     gate_context(row)
 }
 
@@ -129,12 +130,14 @@ fn gate_context(row: Option<GateContextRow>) -> anyhow::Result<Option<GateContex
     .transpose()
 }
 
-/// The tenant and label of a staff token.
+/// The id, tenant and label of a live staff token.
 pub async fn staff_by_token(
     db: &PgPool,
     token_sha256: &[u8],
-) -> sqlx::Result<Option<(Uuid, String)>> {
-    sqlx::query_as("select tenant_id, label from staff_tokens where token_sha256 = $1")
+) -> sqlx::Result<Option<(Uuid, Uuid, String)>> {
+    sqlx::query_as(
+        "select id, tenant_id, label from staff_tokens where token_sha256 = $1 and revoked_at is null",
+    )
         .bind(token_sha256)
         .fetch_optional(db)
         .await
@@ -330,19 +333,28 @@ pub async fn insert_tenant(db: impl PgExecutor<'_>, id: Uuid, name: &str) -> sql
         .map(drop)
 }
 
+/// Answers the new token's id.
 pub async fn insert_staff_token(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,
     token_sha256: &[u8],
     label: &str,
-) -> sqlx::Result<()> {
-    sqlx::query("insert into staff_tokens (token_sha256, tenant_id, label) values ($1, $2, $3)")
-        .bind(token_sha256)
-        .bind(tenant_id)
-        .bind(label)
-        .execute(db)
+) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar(
+        "insert into staff_tokens (token_sha256, tenant_id, label) values ($1, $2, $3) returning id",
+    )
+    .bind(token_sha256)
+    .bind(tenant_id)
+    .bind(label)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn tenant_exists(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("select exists (select 1 from tenants where id = $1)")
+        .bind(id)
+        .fetch_one(db)
         .await
-        .map(drop)
 }
 
 // ---- compounds -----------------------------------------------------------------------------
@@ -539,12 +551,15 @@ pub struct Gate {
     pub last_seen_at: Option<DateTime<Utc>>,
     /// Heard from (heartbeat or traffic) within its heartbeat window.
     pub online: bool,
+    /// When the device secret was revoked; the lane is refused until it is rotated.
+    pub secret_revoked_at: Option<DateTime<Utc>>,
 }
 
 const GATE_COLUMNS: &str =
     "id, lot_id, name, direction, created_at, vendor, device_serial, device_url,
     device_username is not null as device_login, fail_mode, heartbeat_window_s, last_seen_at,
-    coalesce(last_seen_at > now() - make_interval(secs => heartbeat_window_s), false) as online";
+    coalesce(last_seen_at > now() - make_interval(secs => heartbeat_window_s), false) as online,
+    secret_revoked_at";
 
 /// A gate's device settings, as staff set them.
 pub struct DeviceSettings<'a> {

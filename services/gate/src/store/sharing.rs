@@ -17,23 +17,22 @@ pub async fn insert_owner_token(
     owner_id: Uuid,
     token_sha256: &[u8],
     label: &str,
-) -> sqlx::Result<()> {
-    sqlx::query("insert into owner_tokens (token_sha256, tenant_id, owner_id, label) values ($1, $2, $3, $4)")
+) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar("insert into owner_tokens (token_sha256, tenant_id, owner_id, label) values ($1, $2, $3, $4) returning id")
         .bind(token_sha256)
         .bind(tenant_id)
         .bind(owner_id)
         .bind(label)
-        .execute(db)
+        .fetch_one(db)
         .await
-        .map(drop)
 }
 
-/// `(tenant_id, owner_id)` of an owner token.
+/// `(tenant_id, owner_id)` of a live owner token.
 pub async fn owner_by_token(
     db: impl PgExecutor<'_>,
     token_sha256: &[u8],
 ) -> sqlx::Result<Option<(Uuid, Uuid)>> {
-    sqlx::query_as("select tenant_id, owner_id from owner_tokens where token_sha256 = $1")
+    sqlx::query_as("select tenant_id, owner_id from owner_tokens where token_sha256 = $1 and revoked_at is null")
         .bind(token_sha256)
         .fetch_optional(db)
         .await
@@ -393,7 +392,7 @@ pub async fn booking_by_token_for_update(
     token_sha256: &[u8],
 ) -> sqlx::Result<Option<Booking>> {
     sqlx::query_as(&format!(
-        "select {BOOKING_COLUMNS} from {BOOKING_FROM} where b.id = $1 and b.token_sha256 = $2 for update of b"
+        "select {BOOKING_COLUMNS} from {BOOKING_FROM} where b.id = $1 and b.token_sha256 = $2 and b.token_revoked_at is null for update of b"
     ))
     .bind(id)
     .bind(token_sha256)

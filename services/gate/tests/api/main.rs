@@ -14,6 +14,7 @@ mod occupancy;
 mod operations;
 mod periods;
 mod restart;
+mod revocation;
 mod security;
 mod settlement;
 mod sharing;
