@@ -682,6 +682,30 @@ mod tests {
 
     /// Through reqwest: a name resolving to a listening loopback port is refused, never
     /// connected to, and the refusal is recognised among reqwest's causes.
+    /// Subscribers' webhooks are mostly https: the client speaks TLS (it did not, and every
+    /// https delivery failed before a byte was sent). A listener that answers the TLS hello
+    /// with nothing sees the connection, and the error is a failed connection, not a URL the
+    /// client cannot send to.
+    #[tokio::test]
+    async fn https_urls_are_sent_over_tls() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let local = Guarded::new(Policy::Local, names()).unwrap_or_else(|e| panic!("{e}"));
+        let request = local
+            .request(reqwest::Method::POST, &format!("https://evil.test:{port}/"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let sent = tokio::spawn(Guarded::send(request.timeout(Duration::from_millis(500))));
+        let accepted = tokio::time::timeout(Duration::from_secs(2), listener.accept()).await;
+        assert!(matches!(accepted, Ok(Ok(_))), "nothing connected");
+        drop(accepted);
+        match sent.await {
+            Ok(Err(OutboundError::Http(e))) => assert!(!e.is_builder(), "{e:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn a_refused_name_is_never_connected_to() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
