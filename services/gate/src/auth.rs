@@ -90,7 +90,14 @@ impl FromRequest for Device {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         by_token(req, |state, token| async move {
-            Ok(gate_by_digest(&state, &token).await?.map(Device))
+            let gate = gate_by_digest(&state, &token).await.map_err(|e| {
+                if crate::contexts::Outage::is_outage(&e) {
+                    ApiError::Unavailable(e)
+                } else {
+                    ApiError::Internal(e)
+                }
+            })?;
+            Ok(gate.map(Device))
         })
     }
 }

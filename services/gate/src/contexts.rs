@@ -18,6 +18,14 @@
 //! - whenever the listening connection was lost (a notification may have been missed), and in
 //!   any case after [`CONTEXT_TTL`].
 //!
+//! Through a Postgres outage the gates keep moving: an entry that is due to be read again
+//! (its TTL ran out, or the listener lost its connection — which is what an outage looks
+//! like) but cannot be, because Postgres is unreachable, is used as it was for up to
+//! [`OUTAGE_STALENESS_MAX`], so the lane's own policy (fail-open or fail-closed) answers
+//! instead of an authentication error. An entry dropped because something changed (a
+//! notification, a write or revocation through the API) is gone for good: a credential
+//! revoked while Postgres was up is never used again.
+//!
 //! Unknown credentials are not cached: a guessed token costs a query, never memory.
 
 use std::collections::HashMap;
@@ -36,6 +44,14 @@ use crate::store::registry::GateContext;
 
 /// The longest a cached entry is used without being read again.
 pub const CONTEXT_TTL: Duration = Duration::from_secs(60);
+/// The longest an entry that could not be read again, because Postgres was unreachable, is
+/// used as it was: long enough to ride out a database restart or failover, short enough that
+/// a credential revoked during a long outage soon stops working anyway.
+pub const OUTAGE_STALENESS_MAX: Duration = Duration::from_secs(15 * 60);
+/// How long the re-read of an entry due for one may take before the entry stands in for it:
+/// a healthy read takes a millisecond, and an outage would otherwise hold the lane for the
+/// pool's whole acquire timeout (5 s), past a camera's own timeout and the lane's budget.
+pub const STALE_REREAD_WAIT: Duration = Duration::from_millis(300);
 /// The channel the registry triggers notify.
 pub const CHANNEL: &str = "parkshare_gate_contexts";
 
@@ -51,6 +67,24 @@ pub struct StaffIdentity {
 /// An entry and when it was read from Postgres.
 type Cached<V> = (Arc<V>, Instant);
 
+/// Errors that say Postgres could not be reached: the cue to use an entry due for a re-read.
+pub trait Outage {
+    fn is_outage(&self) -> bool;
+}
+
+impl Outage for sqlx::Error {
+    fn is_outage(&self) -> bool {
+        crate::error::is_outage(self)
+    }
+}
+
+impl Outage for anyhow::Error {
+    fn is_outage(&self) -> bool {
+        self.downcast_ref::<sqlx::Error>()
+            .is_some_and(crate::error::is_outage)
+    }
+}
+
 /// Entries read from Postgres, by credential digest.
 pub struct ByDigest<V> {
     /// This kind's hit and miss counters in the metrics.
@@ -61,6 +95,9 @@ pub struct ByDigest<V> {
     generation: AtomicU64,
     /// Lookups that went to Postgres.
     misses: AtomicU64,
+    /// Entries read before this instant must be read again before they are used, except
+    /// through an outage: set when the listener lost its connection.
+    suspect_before: RwLock<Option<Instant>>,
 }
 
 impl<V> ByDigest<V> {
@@ -70,6 +107,7 @@ impl<V> ByDigest<V> {
             entries: RwLock::default(),
             generation: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            suspect_before: RwLock::new(None),
         }
     }
 
@@ -82,6 +120,7 @@ impl<V> ByDigest<V> {
     ) -> Result<Option<Arc<V>>, E>
     where
         Fut: Future<Output = Result<Option<V>, E>>,
+        E: Outage + std::fmt::Display,
     {
         if let Some(entry) = self.cached(digest) {
             if let Some((hits, _)) = &self.counters {
@@ -94,21 +133,61 @@ impl<V> ByDigest<V> {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let generation = self.generation.load(Ordering::Acquire);
-        let Some(entry) = read().await?.map(Arc::new) else {
+        let stale = self.stale(digest);
+        let read = match &stale {
+            None => read().await,
+            Some(entry) => match tokio::time::timeout(STALE_REREAD_WAIT, read()).await {
+                Ok(read) => read,
+                Err(_) => {
+                    tracing::warn!("Postgres slow or unreachable: using a cached credential");
+                    return Ok(Some(entry.clone()));
+                }
+            },
+        };
+        let read = match (read, stale) {
+            (Ok(read), _) => read,
+            (Err(e), Some(entry)) if e.is_outage() => {
+                tracing::warn!(error = %e, "Postgres unreachable: using a cached credential");
+                return Ok(Some(entry));
+            }
+            (Err(e), _) => return Err(e),
+        };
+        let Some(entry) = read.map(Arc::new) else {
             return Ok(None);
         };
         if let Ok(mut map) = self.entries.write() {
             if self.generation.load(Ordering::Acquire) == generation {
+                // Entries past any use are dropped here, so the map holds only credentials
+                // seen in the last OUTAGE_STALENESS_MAX.
+                map.retain(|_, (_, at)| at.elapsed() < OUTAGE_STALENESS_MAX);
                 map.insert(digest.to_vec(), (entry.clone(), Instant::now()));
             }
         }
         Ok(Some(entry))
     }
 
+    /// A fresh entry: read within [`CONTEXT_TTL`] and since the listener last lost touch.
     fn cached(&self, digest: &[u8]) -> Option<Arc<V>> {
+        let suspect_before = self.suspect_before.read().ok().and_then(|s| *s);
         let map = self.entries.read().ok()?;
         let (entry, at) = map.get(digest)?;
-        (at.elapsed() < CONTEXT_TTL).then(|| entry.clone())
+        let fresh = at.elapsed() < CONTEXT_TTL && suspect_before.is_none_or(|s| *at >= s);
+        fresh.then(|| entry.clone())
+    }
+
+    /// An entry due for a re-read, still within [`OUTAGE_STALENESS_MAX`].
+    fn stale(&self, digest: &[u8]) -> Option<Arc<V>> {
+        let map = self.entries.read().ok()?;
+        let (entry, at) = map.get(digest)?;
+        (at.elapsed() < OUTAGE_STALENESS_MAX).then(|| entry.clone())
+    }
+
+    /// Every entry must be read again before use, but may stand in through an outage.
+    fn suspect_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut suspect) = self.suspect_before.write() {
+            *suspect = Some(Instant::now());
+        }
     }
 
     /// How many lookups went to Postgres since the process started.
@@ -145,6 +224,12 @@ impl Credentials {
         self.gates.forget_all();
         self.staff.forget_all();
     }
+
+    /// Every entry must be read again before use; through an outage it may stand in.
+    pub fn suspect_all(&self) {
+        self.gates.suspect_all();
+        self.staff.suspect_all();
+    }
 }
 
 /// Listens for registry changes made anywhere and forgets the cached entries on each, for the
@@ -155,7 +240,9 @@ pub fn spawn_listener(db: PgPool, credentials: Arc<Credentials>) {
             if let Err(e) = listen(&db, &credentials).await {
                 tracing::warn!(error = %e, "credential cache listener lost its connection; retrying");
             }
-            credentials.forget_all();
+            // A notification may have been missed: re-read every entry before its next use,
+            // but keep it for an outage (this is what one looks like).
+            credentials.suspect_all();
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
@@ -167,10 +254,12 @@ async fn listen(db: &PgPool, credentials: &Credentials) -> sqlx::Result<()> {
     // Anything changed before the listener was up is not in the cache's future.
     credentials.forget_all();
     loop {
-        // A notification, or `None`: the connection was lost and re-established, and
-        // notifications may have been missed. Either way the cache is forgotten.
-        listener.try_recv().await?;
-        credentials.forget_all();
+        // A notification: forgotten. `None`: the connection was lost and re-established, and
+        // notifications may have been missed: suspect.
+        match listener.try_recv().await? {
+            Some(_) => credentials.forget_all(),
+            None => credentials.suspect_all(),
+        }
     }
 }
 

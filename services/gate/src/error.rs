@@ -123,6 +123,16 @@ fn unstorable_text(code: &str) -> bool {
     matches!(code, "22021" | "22P05")
 }
 
+/// Whether `e` means Postgres could not be reached or ended the connection: nothing was
+/// decided, and the caller may retry (or fall back, as the credential cache does).
+pub fn is_outage(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db.code().as_deref().is_some_and(connection_lost),
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> ApiError {
         if let sqlx::Error::Database(ref db) = e {
@@ -135,14 +145,10 @@ impl From<sqlx::Error> for ApiError {
             }
         }
         crate::metrics::backend_error("postgres");
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                ApiError::Unavailable(e.into())
-            }
-            sqlx::Error::Database(ref db) if db.code().as_deref().is_some_and(connection_lost) => {
-                ApiError::Unavailable(e.into())
-            }
-            other => ApiError::Internal(other.into()),
+        if is_outage(&e) {
+            ApiError::Unavailable(e.into())
+        } else {
+            ApiError::Internal(e.into())
         }
     }
 }

@@ -6,6 +6,7 @@ mod batches;
 mod cluster;
 mod credentials;
 mod disclosure;
+mod faults;
 mod gate_rules;
 mod hardening;
 mod helpers;
