@@ -22,6 +22,7 @@ pub struct Metrics {
     pub batch_reads: Histogram,
     pub batches: IntCounterVec,
     pub credential_lookups: IntCounterVec,
+    pub rate_limited: IntCounterVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -75,6 +76,14 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ),
         &["kind", "result"],
     )?;
+    let rate_limited = IntCounterVec::new(
+        Opts::new(
+            "parkshare_rate_limited_total",
+            "Public requests answered 429 by the per-client limits, by budget",
+        ),
+        &["budget"],
+    )?;
+    registry.register(Box::new(rate_limited.clone()))?;
     registry.register(Box::new(decisions.clone()))?;
     registry.register(Box::new(credential_lookups.clone()))?;
     registry.register(Box::new(batches.clone()))?;
@@ -91,6 +100,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         batch_reads,
         batches,
         credential_lookups,
+        rate_limited,
     })
 }
 
@@ -129,6 +139,16 @@ pub fn credential_lookups(kind: &str) -> Option<(IntCounter, IntCounter)> {
 }
 
 /// Counts an error from `backend` (`postgres` or `redis`).
+pub fn rate_limited(route: crate::ratelimit::Route) {
+    if let Some(m) = METRICS.as_ref() {
+        let budget = match route {
+            crate::ratelimit::Route::BookingCreation => "booking",
+            crate::ratelimit::Route::Public => "public",
+        };
+        m.rate_limited.with_label_values(&[budget]).inc();
+    }
+}
+
 pub fn backend_error(backend: &str) {
     if let Some(m) = METRICS.as_ref() {
         m.backend_errors.with_label_values(&[backend]).inc();

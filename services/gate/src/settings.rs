@@ -1,6 +1,7 @@
 //! Settings, all from environment variables with local defaults. See the README's table.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 
 use anyhow::Context;
 
@@ -54,6 +55,16 @@ pub struct Settings {
     pub gate_batch_workers: usize,
     /// `PARKSHARE_GATE_BATCH_MAX` (default 64): the most reads one batch decides.
     pub gate_batch_max: usize,
+    /// `PARKSHARE_TRUSTED_PROXIES`: comma-separated CIDRs (or addresses) of our own reverse
+    /// proxies; only from them is `X-Forwarded-For` believed. Default none: the peer address
+    /// is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `PARKSHARE_PUBLIC_RATE_PER_MIN` (default 120): requests per minute (and at once) one
+    /// client address may make to the public routes. A visitor's page makes a handful.
+    pub public_rate_per_min: NonZeroU32,
+    /// `PARKSHARE_BOOKING_RATE_PER_MIN` (default 6): booking attempts per minute (and at
+    /// once) per client address, on top of the public limit.
+    pub booking_rate_per_min: NonZeroU32,
 }
 
 impl std::fmt::Debug for Settings {
@@ -82,6 +93,9 @@ impl std::fmt::Debug for Settings {
             .field("fail_open_drain_ms", &self.fail_open_drain_ms)
             .field("gate_batch_workers", &self.gate_batch_workers)
             .field("gate_batch_max", &self.gate_batch_max)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("public_rate_per_min", &self.public_rate_per_min)
+            .field("booking_rate_per_min", &self.booking_rate_per_min)
             .finish()
     }
 }
@@ -111,6 +125,25 @@ pub fn redact_url(url: &str) -> String {
 
 fn var(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+fn positive(name: &str, default: &str) -> anyhow::Result<NonZeroU32> {
+    var(name, default)
+        .parse()
+        .with_context(|| format!("{name} must be a whole number, at least 1"))
+}
+
+/// Comma-separated CIDRs; a bare address is the network of that one address.
+pub fn parse_networks(list: &str) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .with_context(|| format!("{s} is not a CIDR or an address"))
+        })
+        .collect()
 }
 
 impl Settings {
@@ -182,6 +215,10 @@ impl Settings {
                     anyhow::bail!("PARKSHARE_GATE_BATCH_MAX must be a number of reads, at least 1")
                 }
             },
+            trusted_proxies: parse_networks(&var("PARKSHARE_TRUSTED_PROXIES", ""))
+                .context("PARKSHARE_TRUSTED_PROXIES")?,
+            public_rate_per_min: positive("PARKSHARE_PUBLIC_RATE_PER_MIN", "120")?,
+            booking_rate_per_min: positive("PARKSHARE_BOOKING_RATE_PER_MIN", "6")?,
         })
     }
 }
@@ -205,5 +242,21 @@ mod tests {
             redact_url("redis://:pw1@10.0.0.1:6379,redis://u:pw2@10.0.0.2:6379"),
             "redis://:***@10.0.0.1:6379,redis://u:***@10.0.0.2:6379"
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_addresses() {
+        let nets = parse_networks(" 10.0.0.0/8, 192.0.2.1 ,2001:db8::/32").ok();
+        let shown: Option<Vec<String>> = nets.map(|n| n.iter().map(ToString::to_string).collect());
+        assert_eq!(
+            shown,
+            Some(vec![
+                "10.0.0.0/8".to_owned(),
+                "192.0.2.1/32".to_owned(),
+                "2001:db8::/32".to_owned()
+            ])
+        );
+        assert!(parse_networks("").is_ok_and(|n| n.is_empty()));
+        assert!(parse_networks("10.0.0.0/33").is_err());
     }
 }

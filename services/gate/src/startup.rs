@@ -34,6 +34,8 @@ pub struct AppState {
     pub credentials: std::sync::Arc<crate::contexts::Credentials>,
     /// The workers deciding live gate reads in batches.
     pub batches: crate::gate::batch::Batches,
+    /// Per-client abuse limits of the public routes.
+    pub limiters: crate::ratelimit::Limiters,
 }
 
 pub struct PaymentsConfig {
@@ -141,6 +143,11 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             settings.gate_decision_budget_ms,
         )),
         credentials: std::sync::Arc::default(),
+        limiters: crate::ratelimit::Limiters::new(&crate::ratelimit::Limits {
+            public_per_min: settings.public_rate_per_min,
+            booking_per_min: settings.booking_rate_per_min,
+            trusted_proxies: settings.trusted_proxies.clone(),
+        }),
     })
 }
 
@@ -164,12 +171,15 @@ pub async fn run(
     crate::contexts::spawn_listener(state.db.clone(), state.credentials.clone());
     let prometheus = crate::metrics::http()?;
     let state = web::Data::new(state);
+    crate::ratelimit::spawn_pruner(state.clone());
     crate::gate::lanes::spawn_lane_worker(
         state.clone(),
         std::time::Duration::from_millis(settings.fail_open_drain_ms.max(10)),
     );
     let server = HttpServer::new(move || {
         App::new()
+            // Innermost: a 429 is logged, counted and carries its request id like any answer.
+            .wrap(actix_web::middleware::from_fn(crate::ratelimit::limit))
             .wrap(actix_web::middleware::from_fn(request_id_header))
             .wrap(tracing_actix_web::TracingLogger::<
                 crate::telemetry::RedactedRootSpan,

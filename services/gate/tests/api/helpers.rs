@@ -55,6 +55,11 @@ pub fn test_settings() -> Settings {
     // Decisions are never cut short by a loaded test machine; the fail-policy tests set their
     // own budget.
     settings.gate_decision_budget_ms = 60_000;
+    // Payments go through the simulated provider's callback, as in production.
+    settings.simulated_provider = true;
+    // No test is throttled by accident; the abuse-limit tests lower these themselves.
+    settings.public_rate_per_min = std::num::NonZeroU32::MAX;
+    settings.booking_rate_per_min = std::num::NonZeroU32::MAX;
     settings
 }
 
