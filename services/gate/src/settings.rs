@@ -65,6 +65,15 @@ pub struct Settings {
     /// `PARKSHARE_BOOKING_RATE_PER_MIN` (default 6): booking attempts per minute (and at
     /// once) per client address, on top of the public limit.
     pub booking_rate_per_min: NonZeroU32,
+    /// `PARKSHARE_BOOKING_HOLD_MIN` (default 10, 1 to 60): how long an unpaid booking holds its
+    /// space — long enough to pay on a phone, short enough that a squatter must pay to hold.
+    pub booking_hold_min: i64,
+    /// `PARKSHARE_BOOKINGS_PER_PLATE_MAX` (default 2): live bookings (held, paid or in use)
+    /// one plate may have.
+    pub bookings_per_plate_max: i64,
+    /// `PARKSHARE_BOOKINGS_PER_CLIENT_MAX` (default 5): live bookings made from one client
+    /// address. Raise it where many visitors share one address (a carrier's NAT).
+    pub bookings_per_client_max: i64,
 }
 
 impl std::fmt::Debug for Settings {
@@ -96,6 +105,9 @@ impl std::fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("public_rate_per_min", &self.public_rate_per_min)
             .field("booking_rate_per_min", &self.booking_rate_per_min)
+            .field("booking_hold_min", &self.booking_hold_min)
+            .field("bookings_per_plate_max", &self.bookings_per_plate_max)
+            .field("bookings_per_client_max", &self.bookings_per_client_max)
             .finish()
     }
 }
@@ -219,6 +231,16 @@ impl Settings {
                 .context("PARKSHARE_TRUSTED_PROXIES")?,
             public_rate_per_min: positive("PARKSHARE_PUBLIC_RATE_PER_MIN", "120")?,
             booking_rate_per_min: positive("PARKSHARE_BOOKING_RATE_PER_MIN", "6")?,
+            booking_hold_min: match var("PARKSHARE_BOOKING_HOLD_MIN", "10").parse() {
+                Ok(n) if (1..=60).contains(&n) => n,
+                _ => anyhow::bail!("PARKSHARE_BOOKING_HOLD_MIN must be 1 to 60 minutes"),
+            },
+            bookings_per_plate_max: i64::from(
+                positive("PARKSHARE_BOOKINGS_PER_PLATE_MAX", "2")?.get(),
+            ),
+            bookings_per_client_max: i64::from(
+                positive("PARKSHARE_BOOKINGS_PER_CLIENT_MAX", "5")?.get(),
+            ),
         })
     }
 }

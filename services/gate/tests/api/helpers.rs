@@ -60,6 +60,8 @@ pub fn test_settings() -> Settings {
     // No test is throttled by accident; the abuse-limit tests lower these themselves.
     settings.public_rate_per_min = std::num::NonZeroU32::MAX;
     settings.booking_rate_per_min = std::num::NonZeroU32::MAX;
+    // Every test books from 127.0.0.1; the cap tests lower this themselves.
+    settings.bookings_per_client_max = 1_000;
     settings
 }
 
