@@ -9,15 +9,15 @@
 //! (`PARKSHARE_TRUSTED_PROXIES`): then it is the right-most address of `X-Forwarded-For` that is
 //! not a trusted proxy — the address our outermost proxy saw. Everything left of it was written
 //! by the client itself and proves nothing, so a forged header buys a client no fresh budget.
-//! The address found is put in the request's extensions ([`ClientAddr`]) for the per-client
-//! booking cap.
+//! An IPv6 client counts by its /64 ([`bucket`]). The address found is put in the request's
+//! extensions ([`ClientAddr`]) for the per-client booking cap.
 //!
 //! The limiter is GCRA (`governor`), kept in process: with several replicas behind a balancer
 //! a client gets up to the limit at each. That is the price of not adding a Redis round trip to
 //! every public request; the per-client booking cap, which is what protects the spaces, is
 //! counted in Postgres and holds across replicas.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -140,6 +140,19 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
+/// The budget an address draws from: an IPv4 address its own, an IPv6 address its /64 — one
+/// subscriber's network is commonly a whole /64, and a client could otherwise take a fresh
+/// address (and a fresh budget) for every request. An IPv4-mapped IPv6 address is its IPv4.
+pub fn bucket(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(_) => addr,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        },
+    }
+}
+
 /// The peer, unless it is a trusted proxy: then the right-most untrusted `X-Forwarded-For`
 /// entry (`forwarded_for` are the header's values in the order received). When every hop is
 /// trusted, or the chain breaks on an entry that is not an address, the left-most trusted
@@ -187,10 +200,10 @@ pub async fn limit(
             .map(ServiceResponse::map_into_left_body);
     };
     let forwarded = req.headers().get_all("x-forwarded-for");
-    let client = state.limiters.client_addr(
+    let client = bucket(state.limiters.client_addr(
         req.peer_addr().map(|a| a.ip()),
         forwarded.filter_map(|v| v.to_str().ok()),
-    );
+    ));
     match state.limiters.check(route, client) {
         Ok(()) => {
             req.extensions_mut().insert(ClientAddr(client));
@@ -275,6 +288,18 @@ mod tests {
         assert_eq!(got, ip("10.0.0.4"));
         let got = client_addr(Some(ip("10.0.0.2")), std::iter::empty(), &proxies);
         assert_eq!(got, ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_by_its_64_and_a_mapped_ipv4_as_itself() {
+        assert_eq!(
+            bucket(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(bucket(ip("2001:db8:1:2::1")), bucket(ip("2001:db8:1:2::2")));
+        assert_ne!(bucket(ip("2001:db8:1:2::1")), bucket(ip("2001:db8:1:3::1")));
+        assert_eq!(bucket(ip("::ffff:198.51.100.7")), ip("198.51.100.7"));
+        assert_eq!(bucket(ip("198.51.100.7")), ip("198.51.100.7"));
     }
 
     #[test]

@@ -180,7 +180,7 @@ fn client_of(req: &HttpRequest) -> String {
     let found = req.extensions().get::<ClientAddr>().copied();
     found
         .map(|c| c.0)
-        .or_else(|| req.peer_addr().map(|a| a.ip()))
+        .or_else(|| req.peer_addr().map(|a| crate::ratelimit::bucket(a.ip())))
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "0.0.0.0".to_owned())
 }
