@@ -37,7 +37,7 @@ pub struct AppState {
     /// Per-client abuse limits of the public routes.
     pub limiters: crate::ratelimit::Limiters,
     /// How long unpaid bookings hold, and how many live bookings a plate and a client may have.
-    pub booking_caps: crate::sharing::visitor::Caps,
+    pub booking_caps: parkshare_sharing::BookingCaps,
 }
 
 pub struct PaymentsConfig {
@@ -150,7 +150,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             booking_per_min: settings.booking_rate_per_min,
             trusted_proxies: settings.trusted_proxies.clone(),
         }),
-        booking_caps: crate::sharing::visitor::Caps {
+        booking_caps: parkshare_sharing::BookingCaps {
             hold_min: settings.booking_hold_min,
             per_plate_max: settings.bookings_per_plate_max,
             per_client_max: settings.bookings_per_client_max,

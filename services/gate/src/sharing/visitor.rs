@@ -1,18 +1,19 @@
 //! Visitors, no login: search a lot's shared spaces, book one with a plate, read and cancel
 //! the booking with the token the booking answered (shown once, stored as a digest).
 //!
-//! A booking holds its space only once it is paid (issue 22): a new booking is `held` for
-//! [`Caps::hold_min`] with a payment intent for its price; the provider's notification makes
-//! it `booked` ([`confirm_paid`]); an unpaid hold expires — at once for every availability
-//! read and for the next booking in its way, and for the record at the sweep. A plate and a
-//! client address may each have only so many live bookings, so that one anonymous client
-//! cannot hold every shared space, and a stranger booking someone's plate must pay to do it.
+//! A booking holds its space only once it is paid (issue 22): a new booking is `held` for the
+//! hold's minutes ([`BookingCaps`]) with a payment intent for its price; the provider's
+//! notification makes it `booked` ([`confirm_paid`]); an unpaid hold expires — at once for
+//! every availability read and for the next booking in its way, and for the record at the
+//! sweep. A plate and a client address may each have only so many live bookings, so that one
+//! anonymous client cannot hold every shared space, and a stranger booking someone's plate
+//! must pay to do it.
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use parkshare_domain::money::Money;
 use parkshare_domain::plate::Plate;
-use parkshare_sharing::{BookingLimits, Interval};
+use parkshare_sharing::{BookingCaps, BookingLimits, CapExceeded, Interval};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgConnection;
@@ -36,17 +37,6 @@ use crate::store::{registry, tariffs};
 const LATE_CANCEL_BILLED_MIN: i64 = 60;
 /// Within this long of now, spaces with a car on them are not offered.
 const STARTS_NOW_MIN: i64 = 15;
-
-/// The limits on unpaid holds and live bookings (settings; see the README).
-#[derive(Debug, Clone, Copy)]
-pub struct Caps {
-    /// An unpaid booking holds its space this long.
-    pub hold_min: i64,
-    /// Live bookings (held, paid or in use) of one plate, across the service.
-    pub per_plate_max: i64,
-    /// Live bookings made from one client address.
-    pub per_client_max: i64,
-}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(free_for_range)
@@ -189,37 +179,23 @@ fn client_of(req: &HttpRequest) -> String {
 /// it is about this client's volume; a slot frees when its first hold runs out).
 async fn check_caps(
     tx: &mut PgConnection,
-    caps: &Caps,
+    caps: &BookingCaps,
     plate: &str,
     client: &str,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     sharing::lock_booking_caps(&mut *tx, plate, client).await?;
     let live = sharing::live_counts(&mut *tx, plate, client).await?;
-    if live.plate_live >= caps.per_plate_max {
-        return Err(ApiError::conflict(
-            "plate_booking_limit",
-            format!(
-                "this plate already has {} live bookings, the most allowed",
-                caps.per_plate_max
-            ),
-        ));
-    }
-    if live.client_live >= caps.per_client_max {
-        let wait = live
-            .client_next_expiry
-            .map(|at| at - now)
-            .unwrap_or(Duration::minutes(caps.hold_min));
-        return Err(ApiError::rate_limited(
-            "client_booking_limit",
-            format!(
-                "{} live bookings were made from this address, the most allowed",
-                caps.per_client_max
-            ),
-            wait.to_std().unwrap_or(std::time::Duration::from_secs(1)),
-        ));
-    }
-    Ok(())
+    caps.admit(live, now).map_err(|e| match e {
+        CapExceeded::Plate { .. } => ApiError::conflict(e.code(), e.to_string()),
+        CapExceeded::Client { retry_after, .. } => ApiError::rate_limited(
+            e.code(),
+            e.to_string(),
+            retry_after
+                .to_std()
+                .unwrap_or(std::time::Duration::from_secs(1)),
+        ),
+    })
 }
 
 /// Asks for the booking's price: a payment intent valid as long as the hold. A booking that
@@ -321,7 +297,7 @@ async fn book(
         webhook_secret: webhook_secret.as_deref(),
         session_id: None,
         free_cancel_until: terms.free_until,
-        hold_expires_at: Some(now + Duration::minutes(caps.hold_min)),
+        hold_expires_at: Some(caps.hold_until(now)),
         client_addr: Some(&client),
     };
     let Some(space) = availability::hold_first(&mut tx, &candidates, &hold).await? else {

@@ -297,6 +297,15 @@ pub fn schedule_of(space: &SharedSpace, exceptions: &[ExceptionRow]) -> Schedule
 
 // ---- bookings ------------------------------------------------------------------------------
 
+/// [`parkshare_sharing::holds_space`] in SQL, for the `bookings` row `row` (`""` or `"b."`):
+/// paid and in-use bookings hold their space, an unpaid hold until it runs out. One text for
+/// every query; a test pins it to the pure function.
+pub fn holds_space_sql(row: &str) -> String {
+    format!(
+        "({row}status in ('booked', 'arrived') or ({row}status = 'held' and {row}hold_expires_at > now()))"
+    )
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Booking {
     pub id: Uuid,
@@ -429,11 +438,11 @@ pub async fn booked_space_ids(
     lot_id: Uuid,
     during: &Interval,
 ) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar(&format!(
         "select distinct space_id from bookings
-          where lot_id = $1 and during && tstzrange($2, $3, '[)')
-            and (status in ('booked', 'arrived') or (status = 'held' and hold_expires_at > now()))",
-    )
+          where lot_id = $1 and during && tstzrange($2, $3, '[)') and {}",
+        holds_space_sql("")
+    ))
     .bind(lot_id)
     .bind(during.start)
     .bind(during.end)
@@ -479,9 +488,9 @@ pub async fn live_bookings_of_space_for_update(
 ) -> sqlx::Result<Vec<Booking>> {
     sqlx::query_as(&format!(
         "select {BOOKING_COLUMNS} from {BOOKING_FROM}
-          where b.space_id = $1 and upper(b.during) > $2
-            and (b.status in ('booked', 'arrived') or (b.status = 'held' and b.hold_expires_at > now()))
-          order by lower(b.during) for update of b"
+          where b.space_id = $1 and upper(b.during) > $2 and {holds}
+          order by lower(b.during) for update of b",
+        holds = holds_space_sql("b.")
     ))
     .bind(space_id)
     .bind(after)
@@ -795,11 +804,11 @@ pub async fn plate_has_live_booking(
     plate: &str,
     during: &Interval,
 ) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "select exists (select 1 from bookings where lot_id = $1 and plate = $2
-                          and (status in ('booked', 'arrived') or (status = 'held' and hold_expires_at > now()))
+    sqlx::query_scalar(&format!(
+        "select exists (select 1 from bookings where lot_id = $1 and plate = $2 and {}
                           and during && tstzrange($3, $4, '[)'))",
-    )
+        holds_space_sql("")
+    ))
     .bind(lot_id)
     .bind(plate)
     .bind(during.start)
@@ -895,36 +904,36 @@ pub async fn lock_booking_caps(
     .map(drop)
 }
 
-/// Live bookings (paid, arrived, or held and not expired) of a plate and of a client address.
-#[derive(Debug, sqlx::FromRow)]
-pub struct LiveCounts {
-    pub plate_live: i64,
-    pub client_live: i64,
-    /// When the client's first hold runs out (a slot frees then unless it is paid).
-    pub client_next_expiry: Option<DateTime<Utc>>,
+#[derive(sqlx::FromRow)]
+struct LiveRow {
+    plate: i64,
+    client: i64,
+    client_next_expiry: Option<DateTime<Utc>>,
 }
 
+/// Live bookings (paid, in use, or held and not run out) of a plate and of a client address.
 pub async fn live_counts(
     tx: &mut PgConnection,
     plate: &str,
     client_addr: &str,
-) -> sqlx::Result<LiveCounts> {
-    sqlx::query_as(
-        "select (select count(*) from bookings
-                  where plate = $1 and (status in ('booked', 'arrived') or (status = 'held' and hold_expires_at > now())))
-                  as plate_live,
-                (select count(*) from bookings
-                  where client_addr = $2::inet
-                    and (status in ('booked', 'arrived') or (status = 'held' and hold_expires_at > now())))
-                  as client_live,
+) -> sqlx::Result<parkshare_sharing::Live> {
+    let row: LiveRow = sqlx::query_as(&format!(
+        "select (select count(*) from bookings where plate = $1 and {holds}) as plate,
+                (select count(*) from bookings where client_addr = $2::inet and {holds}) as client,
                 (select min(hold_expires_at) from bookings
                   where client_addr = $2::inet and status = 'held' and hold_expires_at > now())
                   as client_next_expiry",
-    )
+        holds = holds_space_sql("")
+    ))
     .bind(plate)
     .bind(client_addr)
     .fetch_one(tx)
-    .await
+    .await?;
+    Ok(parkshare_sharing::Live {
+        plate: row.plate,
+        client: row.client,
+        client_next_expiry: row.client_next_expiry,
+    })
 }
 
 pub async fn set_booking_price(
