@@ -1460,3 +1460,43 @@ async fn the_sql_of_holding_a_space_is_the_pure_rule() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_booking_that_costs_nothing_is_confirmed_at_once() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+    let price = format!("/v1/owner/spaces/{}/price", zhang.space_id);
+    let (status, _) = app
+        .send("PUT", &price, &zhang.token, Some(json!({"price_pct": 0})))
+        .await;
+    assert_eq!(status, 200);
+    let from = Utc::now() + Duration::hours(2);
+    let (status, booked) = book(
+        &app,
+        &site,
+        "琼A12345",
+        from,
+        from + Duration::hours(2),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{booked}");
+    assert_eq!(
+        (
+            booked["booking"]["status"].as_str(),
+            booked["booking"]["price"].as_str(),
+            booked["booking"]["hold_expires_at"].as_null(),
+            booked["payment_intent"].as_null()
+        ),
+        (Some("booked"), Some("0.00"), Some(()), Some(())),
+        "{booked}"
+    );
+    // Nothing to pay, nothing to lapse: the sweep leaves it booked.
+    let report = overstay::sweep(&app.db, Utc::now() + Duration::minutes(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.expired, 0);
+    assert_eq!(show_booking(&app, &booked).await["status"], "booked");
+}
