@@ -187,7 +187,9 @@ pub async fn limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let Some(route) = Route::of(req.method(), req.path()) else {
+    // The path as the router matches it, percent-decoded: `/v1/%70ublic/…` reaches the public
+    // routes, so it must not escape their limits.
+    let Some(route) = Route::of(req.method(), req.match_info().as_str()) else {
         return next
             .call(req)
             .await

@@ -144,3 +144,19 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
     }
     assert_eq!(statuses, [200, 200, 200, 429]);
 }
+
+#[tokio::test]
+async fn a_percent_encoded_path_draws_from_the_same_budget() {
+    let mut settings = test_settings();
+    settings.public_rate_per_min = per_min(3);
+    let app = spawn_with(settings).await;
+    let site = app.site(10).await;
+    // The router decodes `%70` to `p`: these reach the price board like the plain path.
+    let encoded = format!("/v1/%70ublic/lots/{}/price-board", site.lot);
+    let plain = format!("/v1/public/lots/{}/price-board", site.lot);
+    let mut statuses = Vec::new();
+    for path in [&encoded, &encoded, &plain, &encoded] {
+        statuses.push(get(&app, path, None).await.0);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+}
