@@ -115,10 +115,14 @@ async fn displace(
         data["space_code"] = json!(space.code);
         data["moved_from"] = json!(next.space_code);
         webhooks::to_visitor(tx, next, "booking.moved", data.clone()).await?;
-        webhooks::to_owner(tx, space.tenant_id, space.owner_id, "booking.made", data).await?;
+        // An owner hears of a booking once it is paid (`booking.made` at confirmation).
+        if next.status != "held" {
+            webhooks::to_owner(tx, space.tenant_id, space.owner_id, "booking.made", data).await?;
+        }
         return Ok(true);
     }
-    // Not the visitor's doing: all they paid goes back.
+    // Not the visitor's doing: all they paid goes back; a hold not paid yet can no longer be.
+    crate::store::payments::cancel_intent_of_booking(&mut *tx, next.id).await?;
     let refunded = crate::sharing::visitor::refund_on_cancel(
         tx,
         next,

@@ -584,7 +584,8 @@ pub async fn overstayed_bookings(
     .await
 }
 
-/// Booked (not yet arrived) bookings of `space_id` starting before `before`; locked.
+/// Bookings of `space_id` that hold it but whose car is not in yet (paid, or held and not run
+/// out: a hold paid later would land on the same space), starting before `before`; locked.
 pub async fn upcoming_on_space_for_update(
     tx: &mut PgConnection,
     space_id: Uuid,
@@ -592,8 +593,9 @@ pub async fn upcoming_on_space_for_update(
 ) -> sqlx::Result<Vec<Booking>> {
     sqlx::query_as(&format!(
         "select {BOOKING_COLUMNS} from {BOOKING_FROM}
-          where b.space_id = $1 and b.status = 'booked' and lower(b.during) < $2
-          order by lower(b.during) for update of b"
+          where b.space_id = $1 and b.status <> 'arrived' and {holds} and lower(b.during) < $2
+          order by lower(b.during) for update of b",
+        holds = holds_space_sql("b.")
     ))
     .bind(space_id)
     .bind(before)

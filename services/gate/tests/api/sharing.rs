@@ -1500,3 +1500,56 @@ async fn a_booking_that_costs_nothing_is_confirmed_at_once() {
     assert_eq!(report.expired, 0);
     assert_eq!(show_booking(&app, &booked).await["status"], "booked");
 }
+
+#[tokio::test]
+async fn an_overstay_also_displaces_an_unpaid_hold_on_the_space() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+    let now = Utc::now();
+    let on_zhang = json!({"space_id": zhang.space_id});
+    let (status, first) = book_paid(
+        &app,
+        &site,
+        "津A11111",
+        now,
+        now + Duration::hours(1),
+        on_zhang.clone(),
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    let (_, entry) = app.read(&site.entries[0], "津A11111", now).await;
+    assert_eq!(entry["reason"], "booking_admitted", "{entry}");
+    // The next visitor has not paid yet; there is no other shared space to move them to.
+    let (status, next) = book(
+        &app,
+        &site,
+        "津B22222",
+        now + Duration::hours(1),
+        now + Duration::hours(2),
+        on_zhang,
+    )
+    .await;
+    assert_eq!(
+        (status, next["booking"]["status"].as_str()),
+        (201, Some("held"))
+    );
+
+    let report = overstay::sweep(&app.db, now + Duration::minutes(5) + Duration::hours(1))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((report.reported, report.cancelled), (1, 1));
+    assert_eq!(show_booking(&app, &next).await["status"], "cancelled");
+    // Its intent can no longer be paid into a booking: paying it is booked as owed back.
+    let intent = str_of(&next["payment_intent"], "intent_id");
+    let (_, shown) = app
+        .send(
+            "GET",
+            &format!("/v1/public/payment-intents/{intent}"),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(shown["status"], "cancelled", "{shown}");
+}
