@@ -1553,3 +1553,28 @@ async fn an_overstay_also_displaces_an_unpaid_hold_on_the_space() {
         .await;
     assert_eq!(shown["status"], "cancelled", "{shown}");
 }
+
+#[tokio::test]
+async fn a_stranger_booking_a_drivers_plate_blocks_it_only_while_the_hold_runs() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    let li = sharer(&app, &site, "1-102", "B-102").await;
+    share_all_day(&app, &zhang).await;
+    share_all_day(&app, &li).await;
+    let from = Utc::now() + Duration::hours(4);
+    let to = from + Duration::hours(3);
+    // Someone else books the driver's plate and never pays.
+    let (status, stranger) = book(&app, &site, "陕A12345", from, to, json!({})).await;
+    assert_eq!(status, 201, "{stranger}");
+    let (status, body) = book(&app, &site, "陕A12345", from, to, json!({})).await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "plate_already_booked")
+    );
+    // Minutes later the hold has lapsed: the driver books, pays, and holds a space.
+    lapse_hold(&app, &stranger).await;
+    let (status, driver) = book_paid(&app, &site, "陕A12345", from, to, json!({})).await;
+    assert_eq!(status, 201, "{driver}");
+    assert_eq!(show_booking(&app, &driver).await["status"], "booked");
+}
