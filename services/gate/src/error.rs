@@ -19,6 +19,13 @@ pub enum ApiError {
     Invalid { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Over an abuse limit: 429 with `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests {
+        code: &'static str,
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error("a backing service is unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -51,6 +58,18 @@ impl ApiError {
         }
     }
 
+    pub fn rate_limited(
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after: std::time::Duration,
+    ) -> ApiError {
+        ApiError::TooManyRequests {
+            code,
+            message: message.into(),
+            retry_after,
+        }
+    }
+
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::BadRequest {
             code,
@@ -64,7 +83,8 @@ impl ApiError {
             ApiError::Forbidden { code, .. }
             | ApiError::BadRequest { code, .. }
             | ApiError::Invalid { code, .. }
-            | ApiError::Conflict { code, .. } => code,
+            | ApiError::Conflict { code, .. }
+            | ApiError::TooManyRequests { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -81,6 +101,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -100,6 +121,11 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthenticated) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let ApiError::TooManyRequests { retry_after, .. } = self {
+            // Whole seconds, rounded up: retrying at the time said must pass.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response.insert_header(("Retry-After", seconds.max(1).to_string()));
         }
         response.json(ErrorBody {
             error: ErrorDetail {

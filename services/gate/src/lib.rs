@@ -7,6 +7,7 @@
 //! - [`admin`]: the staff API (compounds, lots, gates, spaces, owners, vehicles, permits,
 //!   lists, CSV imports, occupancy, sessions, payments, anomalies);
 //! - [`operator`]: onboarding tenants; [`public`]: quotes and price boards, no login;
+//!   [`ratelimit`]: the per-client abuse limits on every public route;
 //! - [`billing`]: which tariff version prices a session, and the regulated guard;
 //! - [`settlement`]: payment intents, provider callbacks, cash, refunds and the ledger;
 //! - [`disclosure`]: the public disclosure page, the owners' committee and supervisors;
@@ -37,6 +38,7 @@ pub mod openapi;
 pub mod operator;
 pub mod outbound;
 pub mod public;
+pub mod ratelimit;
 pub mod revocation;
 pub mod settings;
 pub mod settlement;

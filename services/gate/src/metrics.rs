@@ -23,6 +23,7 @@ pub struct Metrics {
     pub batches: IntCounterVec,
     pub credential_lookups: IntCounterVec,
     pub occupancy_repairs: IntCounter,
+    pub rate_limited: IntCounterVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -81,6 +82,14 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "Lots whose Redis occupancy differed from Postgres and were rebuilt by the reconciler",
     )?;
     registry.register(Box::new(occupancy_repairs.clone()))?;
+    let rate_limited = IntCounterVec::new(
+        Opts::new(
+            "parkshare_rate_limited_total",
+            "Public requests answered 429 by the per-client limits, by budget",
+        ),
+        &["budget"],
+    )?;
+    registry.register(Box::new(rate_limited.clone()))?;
     registry.register(Box::new(decisions.clone()))?;
     registry.register(Box::new(credential_lookups.clone()))?;
     registry.register(Box::new(batches.clone()))?;
@@ -98,6 +107,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         batches,
         credential_lookups,
         occupancy_repairs,
+        rate_limited,
     })
 }
 
@@ -143,6 +153,16 @@ pub fn occupancy_repaired() {
 }
 
 /// Counts an error from `backend` (`postgres` or `redis`).
+pub fn rate_limited(route: crate::ratelimit::Route) {
+    if let Some(m) = METRICS.as_ref() {
+        let budget = match route {
+            crate::ratelimit::Route::BookingCreation => "booking",
+            crate::ratelimit::Route::Public => "public",
+        };
+        m.rate_limited.with_label_values(&[budget]).inc();
+    }
+}
+
 pub fn backend_error(backend: &str) {
     if let Some(m) = METRICS.as_ref() {
         m.backend_errors.with_label_values(&[backend]).inc();

@@ -67,7 +67,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "get", path: "/v1/public/lots/{lot_id}/price-board.html", audience: "public", credential: "", summary: "The price board as a page" },
     Route { method: "get", path: "/v1/public/lots/{lot_id}/quote", audience: "public", credential: "", summary: "What a plate's stay costs now, itemised" },
     Route { method: "get", path: "/v1/public/lots/{lot}/availability", audience: "public", credential: "", summary: "Shared spaces free for the whole of `[from, to)`." },
-    Route { method: "post", path: "/v1/public/lots/{lot}/bookings", audience: "public", credential: "", summary: "Book a shared space for a plate." },
+    Route { method: "post", path: "/v1/public/lots/{lot}/bookings", audience: "public", credential: "", summary: "Book a shared space for a plate: held until paid through its payment intent (or confirmed at once when free)." },
     Route { method: "get", path: "/v1/public/payment-intents/{id}", audience: "public", credential: "", summary: "The intent and, once paid, the receipt: the itemised bill the amount came from." },
     Route { method: "get", path: "/v1/admin/compounds", audience: "staff", credential: "staff_token", summary: "The firm's compounds" },
     Route { method: "post", path: "/v1/admin/compounds", audience: "staff", credential: "staff_token", summary: "Create a compound with its time zone and gate policy" },

@@ -1,6 +1,7 @@
 //! Settings, all from environment variables with local defaults. See the README's table.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 
 use anyhow::Context;
 
@@ -63,6 +64,25 @@ pub struct Settings {
     /// `PARKSHARE_OCCUPANCY_RECONCILE_MS` (default 10000): how often every lot's Redis counts
     /// are compared with Postgres and a lot that differs is rebuilt (`sync::reconcile`).
     pub occupancy_reconcile_ms: u64,
+    /// `PARKSHARE_TRUSTED_PROXIES`: comma-separated CIDRs (or addresses) of our own reverse
+    /// proxies; only from them is `X-Forwarded-For` believed. Default none: the peer address
+    /// is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `PARKSHARE_PUBLIC_RATE_PER_MIN` (default 120): requests per minute (and at once) one
+    /// client address may make to the public routes. A visitor's page makes a handful.
+    pub public_rate_per_min: NonZeroU32,
+    /// `PARKSHARE_BOOKING_RATE_PER_MIN` (default 6): booking attempts per minute (and at
+    /// once) per client address, on top of the public limit.
+    pub booking_rate_per_min: NonZeroU32,
+    /// `PARKSHARE_BOOKING_HOLD_MIN` (default 10, 1 to 60): how long an unpaid booking holds its
+    /// space — long enough to pay on a phone, short enough that a squatter must pay to hold.
+    pub booking_hold_min: i64,
+    /// `PARKSHARE_BOOKINGS_PER_PLATE_MAX` (default 2): live bookings (held, paid or in use)
+    /// one plate may have.
+    pub bookings_per_plate_max: i64,
+    /// `PARKSHARE_BOOKINGS_PER_CLIENT_MAX` (default 5): live bookings made from one client
+    /// address. Raise it where many visitors share one address (a carrier's NAT).
+    pub bookings_per_client_max: i64,
 }
 
 impl std::fmt::Debug for Settings {
@@ -85,7 +105,10 @@ impl std::fmt::Debug for Settings {
                 &self.provider_secret.as_ref().map(|_| "<set>"),
             )
             .field("simulated_provider", &self.simulated_provider)
-            .field("callback_base_url", &self.callback_base_url)
+            .field(
+                "callback_base_url",
+                &self.callback_base_url.as_deref().map(redact_url),
+            )
             .field("public_base_url", &self.public_base_url)
             .field("webhook_private_hosts", &self.webhook_private_hosts)
             .field("gate_decision_budget_ms", &self.gate_decision_budget_ms)
@@ -93,6 +116,12 @@ impl std::fmt::Debug for Settings {
             .field("gate_batch_workers", &self.gate_batch_workers)
             .field("gate_batch_max", &self.gate_batch_max)
             .field("occupancy_reconcile_ms", &self.occupancy_reconcile_ms)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("public_rate_per_min", &self.public_rate_per_min)
+            .field("booking_rate_per_min", &self.booking_rate_per_min)
+            .field("booking_hold_min", &self.booking_hold_min)
+            .field("bookings_per_plate_max", &self.bookings_per_plate_max)
+            .field("bookings_per_client_max", &self.bookings_per_client_max)
             .finish()
     }
 }
@@ -134,7 +163,8 @@ fn public_base_url(text: &str) -> anyhow::Result<String> {
         || url.fragment().is_some()
         || !url.username().is_empty()
     {
-        anyhow::bail!("PARKSHARE_PUBLIC_BASE_URL must be http(s)://host[:port][/path], not {text}");
+        // The value is not echoed: it may carry a password.
+        anyhow::bail!("PARKSHARE_PUBLIC_BASE_URL must be http(s)://host[:port][/path]");
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -143,6 +173,25 @@ fn public_base_url(text: &str) -> anyhow::Result<String> {
 pub fn demo_requested() -> bool {
     std::env::args().any(|a| a == "--demo")
         || std::env::var("PARKSHARE_DEMO").is_ok_and(|v| v == "1")
+}
+
+fn positive(name: &str, default: &str) -> anyhow::Result<NonZeroU32> {
+    var(name, default)
+        .parse()
+        .with_context(|| format!("{name} must be a whole number, at least 1"))
+}
+
+/// Comma-separated CIDRs; a bare address is the network of that one address.
+pub fn parse_networks(list: &str) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .with_context(|| format!("{s} is not a CIDR or an address"))
+        })
+        .collect()
 }
 
 impl Settings {
@@ -229,6 +278,20 @@ impl Settings {
                     anyhow::bail!("PARKSHARE_GATE_BATCH_MAX must be a number of reads, at least 1")
                 }
             },
+            trusted_proxies: parse_networks(&var("PARKSHARE_TRUSTED_PROXIES", ""))
+                .context("PARKSHARE_TRUSTED_PROXIES")?,
+            public_rate_per_min: positive("PARKSHARE_PUBLIC_RATE_PER_MIN", "120")?,
+            booking_rate_per_min: positive("PARKSHARE_BOOKING_RATE_PER_MIN", "6")?,
+            booking_hold_min: match var("PARKSHARE_BOOKING_HOLD_MIN", "10").parse() {
+                Ok(n) if (1..=60).contains(&n) => n,
+                _ => anyhow::bail!("PARKSHARE_BOOKING_HOLD_MIN must be 1 to 60 minutes"),
+            },
+            bookings_per_plate_max: i64::from(
+                positive("PARKSHARE_BOOKINGS_PER_PLATE_MAX", "2")?.get(),
+            ),
+            bookings_per_client_max: i64::from(
+                positive("PARKSHARE_BOOKINGS_PER_CLIENT_MAX", "5")?.get(),
+            ),
         })
     }
 }
@@ -252,5 +315,21 @@ mod tests {
             redact_url("redis://:pw1@10.0.0.1:6379,redis://u:pw2@10.0.0.2:6379"),
             "redis://:***@10.0.0.1:6379,redis://u:***@10.0.0.2:6379"
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_addresses() {
+        let nets = parse_networks(" 10.0.0.0/8, 192.0.2.1 ,2001:db8::/32").ok();
+        let shown: Option<Vec<String>> = nets.map(|n| n.iter().map(ToString::to_string).collect());
+        assert_eq!(
+            shown,
+            Some(vec![
+                "10.0.0.0/8".to_owned(),
+                "192.0.2.1/32".to_owned(),
+                "2001:db8::/32".to_owned()
+            ])
+        );
+        assert!(parse_networks("").is_ok_and(|n| n.is_empty()));
+        assert!(parse_networks("10.0.0.0/33").is_err());
     }
 }

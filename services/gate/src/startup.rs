@@ -36,6 +36,10 @@ pub struct AppState {
     pub credentials: std::sync::Arc<crate::contexts::Credentials>,
     /// The workers deciding live gate reads in batches.
     pub batches: crate::gate::batch::Batches,
+    /// Per-client abuse limits of the public routes.
+    pub limiters: crate::ratelimit::Limiters,
+    /// How long unpaid bookings hold, and how many live bookings a plate and a client may have.
+    pub booking_caps: parkshare_sharing::BookingCaps,
 }
 
 pub struct PaymentsConfig {
@@ -157,6 +161,16 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             settings.gate_decision_budget_ms,
         )),
         credentials: std::sync::Arc::default(),
+        limiters: crate::ratelimit::Limiters::new(&crate::ratelimit::Limits {
+            public_per_min: settings.public_rate_per_min,
+            booking_per_min: settings.booking_rate_per_min,
+            trusted_proxies: settings.trusted_proxies.clone(),
+        }),
+        booking_caps: parkshare_sharing::BookingCaps {
+            hold_min: settings.booking_hold_min,
+            per_plate_max: settings.bookings_per_plate_max,
+            per_client_max: settings.bookings_per_client_max,
+        },
     })
 }
 
@@ -187,12 +201,15 @@ pub async fn run(
         state.clone(),
         std::time::Duration::from_millis(settings.occupancy_reconcile_ms),
     );
+    crate::ratelimit::spawn_pruner(state.clone());
     crate::gate::lanes::spawn_lane_worker(
         state.clone(),
         std::time::Duration::from_millis(settings.fail_open_drain_ms.max(10)),
     );
     let server = HttpServer::new(move || {
         App::new()
+            // Innermost: a 429 is logged, counted and carries its request id like any answer.
+            .wrap(actix_web::middleware::from_fn(crate::ratelimit::limit))
             .wrap(actix_web::middleware::from_fn(request_id_header))
             .wrap(security_headers())
             .wrap(tracing_actix_web::TracingLogger::<

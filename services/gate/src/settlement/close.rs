@@ -185,6 +185,7 @@ async fn close(
                 kind: "period_close",
                 session_id: None,
                 payment_id: None,
+                booking_id: None,
                 memo: &memo,
             };
             Some(ledger::post(&mut *tx, &t, entry).await?.0)

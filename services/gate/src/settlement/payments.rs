@@ -104,10 +104,11 @@ async fn create_intent(
     Ok(HttpResponse::Created().json(intent_view(&state, &intent)))
 }
 
-fn intent_view(state: &AppState, intent: &payments::Intent) -> serde_json::Value {
+pub(crate) fn intent_view(state: &AppState, intent: &payments::Intent) -> serde_json::Value {
     json!({
         "intent_id": intent.id,
         "session_id": intent.session_id,
+        "booking_id": intent.booking_id,
         "amount": Money::parse(intent.amount).unwrap_or_default(),
         "currency": intent.currency,
         "provider": intent.provider,
@@ -231,7 +232,7 @@ async fn callback(
         tracing::warn!(intent_id = %n.intent_id, "provider notification for an unknown intent");
         return Ok(HttpResponse::Ok().json(json!({"result": "unknown_intent"})));
     };
-    let outcome = if intent.status == "paid" {
+    let mut outcome = if intent.status == "paid" {
         "duplicate"
     } else if n.currency != intent.currency || amount.yuan() != intent.amount {
         "amount_mismatch"
@@ -240,10 +241,19 @@ async fn callback(
     } else {
         "credited"
     };
-    match outcome {
-        "credited" => {
+    if let (Some(booking_id), "credited") = (intent.booking_id, outcome) {
+        // A booking's price: the held booking is confirmed, unless its hold already lapsed.
+        let confirmed =
+            crate::sharing::visitor::confirm_paid(&mut tx, &intent, booking_id, amount, n.paid_at)
+                .await?;
+        if !confirmed {
+            outcome = "late";
+        }
+    }
+    match (outcome, intent.session_id) {
+        ("credited", Some(session_id)) => {
             payments::mark_intent_paid(&mut *tx, intent.id, n.paid_at).await?;
-            let who = payments::session_parties(&mut *tx, intent.session_id, n.paid_at)
+            let who = payments::session_parties(&mut *tx, session_id, n.paid_at)
                 .await?
                 .ok_or_else(|| internal("payment for a missing session"))?;
             let payment_id = Uuid::new_v4();
@@ -263,7 +273,7 @@ async fn callback(
             if let Some(transaction_id) = credited {
                 let payment = NewPayment {
                     id: payment_id,
-                    session_id: intent.session_id,
+                    session_id,
                     amount: amount.yuan(),
                     method: "provider",
                     intent_id: Some(intent.id),
@@ -276,7 +286,7 @@ async fn callback(
                 payments::insert_payment(&mut tx, &payment).await?;
             }
         }
-        "late" | "amount_mismatch" => {
+        ("late" | "amount_mismatch", _) => {
             if intent.status == "pending" {
                 payments::set_intent_status(&mut *tx, intent.id, "expired").await?;
             }
@@ -467,6 +477,7 @@ async fn refund(
         kind: "refund",
         session_id: Some(payment.session_id),
         payment_id: Some(payment.id),
+        booking_id: None,
         memo: &reason,
     };
     let (transaction_id, created) = ledger::post(&mut tx, &t, &entry).await?;

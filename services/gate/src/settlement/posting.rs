@@ -4,13 +4,14 @@
 
 use chrono::{DateTime, Utc};
 use parkshare_domain::money::Money;
+use parkshare_ledger::split::refund_entry;
 use parkshare_ledger::{payment_entry, AccountKind, Entry, Parties, Posting, Source, SpaceUse};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::store::ledger::{self, NewTransaction};
-use crate::store::payments::SessionParties;
+use crate::store::payments::{BookingParties, SessionParties};
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(anyhow::anyhow!("{e}"))
@@ -55,6 +56,7 @@ pub async fn credit_payment(
         kind: "payment",
         session_id: Some(who.session_id),
         payment_id: Some(payment_id),
+        booking_id: None,
         memo: &memo,
     };
     let (transaction_id, created) = ledger::post(&mut *tx, &t, &entry).await?;
@@ -84,7 +86,7 @@ pub async fn credit_payment(
 pub async fn record_unmatched_receipt(
     tx: &mut PgConnection,
     tenant_id: Uuid,
-    session_id: Uuid,
+    session_id: Option<Uuid>,
     notification_id: &str,
     amount: Money,
     why: &str,
@@ -109,9 +111,96 @@ pub async fn record_unmatched_receipt(
         tenant_id,
         idempotency_key: &key,
         kind: "unmatched_receipt",
-        session_id: Some(session_id),
+        session_id,
         payment_id: None,
+        booking_id: None,
         memo: why,
+    };
+    ledger::post(&mut *tx, &t, &entry).await?;
+    Ok(())
+}
+
+/// Posts the payment of a booking's price, paid through a provider before the stay: split like
+/// a payment for a stay on that owner's space (the owner is credited less the platform fee),
+/// under the intent's key, so it is posted at most once. The transaction names the booking; when
+/// the car arrives the stay counts it as paid without posting again. `None` if the key was
+/// already posted.
+pub async fn credit_booking_payment(
+    tx: &mut PgConnection,
+    who: &BookingParties,
+    booking_id: Uuid,
+    intent_id: Uuid,
+    amount: Money,
+) -> Result<Option<Uuid>, ApiError> {
+    let policy = ledger::policy_or_default(who.policy.as_ref());
+    let parties = Parties {
+        tenant_id: who.tenant_id,
+        compound_id: who.compound_id,
+    };
+    let space = SpaceUse::SharedPrivate {
+        owner_id: who.owner_id,
+    };
+    let entry =
+        payment_entry(amount, Source::Provider, space, &policy, parties).map_err(internal)?;
+    let memo = format!("预约车位 {}", who.plate);
+    let key = format!("intent:{intent_id}");
+    let t = NewTransaction {
+        tenant_id: who.tenant_id,
+        idempotency_key: &key,
+        kind: "payment",
+        session_id: None,
+        payment_id: Some(intent_id),
+        booking_id: Some(booking_id),
+        memo: &memo,
+    };
+    let (transaction_id, created) = ledger::post(&mut *tx, &t, &entry).await?;
+    if !created {
+        return Ok(None);
+    }
+    // The owner hears what their space earned, as for a paid stay.
+    let credited: rust_decimal::Decimal = entry
+        .postings()
+        .iter()
+        .filter(|p| p.account.kind == AccountKind::OwnerPayable)
+        .map(|p| -p.amount)
+        .sum();
+    let data = serde_json::json!({
+        "booking_id": booking_id, "plate": who.plate, "paid": amount.to_string(),
+        "credited": credited, "transaction_id": transaction_id,
+    });
+    crate::sharing::webhooks::to_owner(tx, who.tenant_id, who.owner_id, "payout", data).await?;
+    Ok(Some(transaction_id))
+}
+
+/// Gives back `amount` of a booking's payment by a reversing transaction (every account the
+/// payment credited gives back its share), `already` having been given back before. Posted once
+/// per booking and `reason`.
+pub async fn refund_booking_payment(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    booking_id: Uuid,
+    payment_transaction_id: Uuid,
+    already: Money,
+    amount: Money,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let paid =
+        Entry::new(ledger::entry_of(&mut *tx, payment_transaction_id).await?).map_err(internal)?;
+    let parties = Parties {
+        tenant_id,
+        compound_id: Uuid::nil(),
+    };
+    let entry =
+        refund_entry(&paid, parties.source(Source::Provider), already, amount).map_err(internal)?;
+    let key = format!("booking-refund:{booking_id}:{reason}");
+    let t = NewTransaction {
+        tenant_id,
+        idempotency_key: &key,
+        kind: "refund",
+        session_id: None,
+        payment_id: None,
+        booking_id: Some(booking_id),
+        memo: reason,
     };
     ledger::post(&mut *tx, &t, &entry).await?;
     Ok(())

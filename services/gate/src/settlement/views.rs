@@ -102,7 +102,7 @@ pub async fn earnings(
     Ok(json!({
         "owner_id": owner_id,
         // A payable balance is a credit: shown as what the owner is owed.
-        "balance": -balance,
+        "balance": crate::store::yuan_text(-balance),
         "months": payments::owner_earnings(db, owner_id).await?,
     }))
 }

@@ -79,6 +79,9 @@ pub struct Hold<'a> {
     pub webhook_secret: Option<&'a str>,
     pub session_id: Option<Uuid>,
     pub free_cancel_until: DateTime<Utc>,
+    /// A `held` booking's hold runs out then.
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub client_addr: Option<&'a str>,
 }
 
 /// Holds the first of `candidates` the database lets us have; `None` when every one was taken
@@ -105,6 +108,8 @@ pub async fn hold_first(
                 webhook_secret: hold.webhook_secret,
                 session_id: hold.session_id,
                 free_cancel_until: hold.free_cancel_until,
+                hold_expires_at: hold.hold_expires_at,
+                client_addr: hold.client_addr.map(str::to_owned),
             },
         )
         .await;

@@ -58,6 +58,9 @@ pub async fn place_walk_in(
         webhook_secret: None,
         session_id: None,
         free_cancel_until: at,
+        // The car is at the gate: it pays for the stay at the exit.
+        hold_expires_at: None,
+        client_addr: None,
     };
     if availability::hold_first(&mut *tx, &candidates, &hold)
         .await?
@@ -75,6 +78,8 @@ pub async fn arrived(
     session_id: Uuid,
 ) -> Result<(), ApiError> {
     sharing::set_booking_status(&mut *tx, booking.id, "arrived", Some(session_id)).await?;
+    // What the booking's visitor paid ahead counts towards the stay.
+    sharing::apply_booking_payment(&mut *tx, booking, session_id).await?;
     sharing::insert_booking_event(
         &mut *tx,
         booking.id,

@@ -1,5 +1,6 @@
 //! Overstays: a visitor still on a shared space after the booking (and so the owner's window)
-//! ended. (The same sweep marks bookings whose time passed without their car as no-shows.) The owner is told, the case is recorded, and the bookings due next on that space
+//! ended. (The same sweep marks bookings whose time passed without their car as no-shows, and
+//! unpaid holds that ran out as expired.) The owner is told, the case is recorded, and the bookings due next on that space
 //! are moved to another free shared space — or, when there is none, cancelled free of charge
 //! and their holders told. The stay itself is billed at the exit by the filed tariff like
 //! every other minute of it: a surcharge that is not on the filed tariff may not be charged
@@ -32,6 +33,8 @@ pub struct SweepReport {
     pub no_shows: usize,
     pub moved: usize,
     pub cancelled: usize,
+    /// Unpaid holds that ran out.
+    pub expired: usize,
 }
 
 /// Records the overstay of `booking` noticed at `at` and tells the owner and the visitor.
@@ -88,6 +91,7 @@ pub async fn sweep(db: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, ApiEr
             }
         }
     }
+    report_out.expired = sharing::expire_holds(&mut tx, now, None).await?.len();
     for id in sharing::mark_no_shows(&mut *tx, now).await? {
         sharing::insert_booking_event(&mut *tx, id, "no_show", json!({"noticed_at": now})).await?;
         report_out.no_shows += 1;
@@ -111,9 +115,21 @@ async fn displace(
         data["space_code"] = json!(space.code);
         data["moved_from"] = json!(next.space_code);
         webhooks::to_visitor(tx, next, "booking.moved", data.clone()).await?;
-        webhooks::to_owner(tx, space.tenant_id, space.owner_id, "booking.made", data).await?;
+        // An owner hears of a booking once it is paid (`booking.made` at confirmation).
+        if next.status != "held" {
+            webhooks::to_owner(tx, space.tenant_id, space.owner_id, "booking.made", data).await?;
+        }
         return Ok(true);
     }
+    // Not the visitor's doing: all they paid goes back; a hold not paid yet can no longer be.
+    crate::store::payments::cancel_intent_of_booking(&mut *tx, next.id).await?;
+    let refunded = crate::sharing::visitor::refund_on_cancel(
+        tx,
+        next,
+        parkshare_domain::money::Money::ZERO,
+        "displaced_by_overstay",
+    )
+    .await?;
     sharing::cancel_booking(
         &mut *tx,
         next.id,
@@ -121,8 +137,8 @@ async fn displace(
         "displaced_by_overstay",
     )
     .await?;
-    let detail =
-        json!({"by": "overstay", "overstaying_booking": stuck.id, "fee": "0.00", "refund": "full"});
+    let detail = json!({"by": "overstay", "overstaying_booking": stuck.id, "fee": "0.00",
+        "refund": "full", "refunded": refunded.to_string()});
     sharing::insert_booking_event(&mut *tx, next.id, "cancelled", detail).await?;
     let mut data = webhooks::booking_data(next)?;
     data["status"] = json!("cancelled");

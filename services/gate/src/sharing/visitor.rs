@@ -1,23 +1,34 @@
 //! Visitors, no login: search a lot's shared spaces, book one with a plate, read and cancel
 //! the booking with the token the booking answered (shown once, stored as a digest).
+//!
+//! A booking holds its space only once it is paid (issue 22): a new booking is `held` for the
+//! hold's minutes ([`BookingCaps`]) with a payment intent for its price; the provider's
+//! notification makes it `booked` ([`confirm_paid`]); an unpaid hold expires — at once for
+//! every availability read and for the next booking in its way, and for the record at the
+//! sweep. A plate and a client address may each have only so many live bookings, so that one
+//! anonymous client cannot hold every shared space, and a stranger booking someone's plate
+//! must pay to do it.
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use parkshare_domain::money::Money;
 use parkshare_domain::plate::Plate;
-use parkshare_sharing::{BookingLimits, Interval};
+use parkshare_sharing::{BookingCaps, BookingLimits, CapExceeded, Interval};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::auth;
-use crate::billing::{self, LotRules};
+use crate::billing::{self, LotRules, Priced};
 use crate::error::ApiError;
+use crate::ratelimit::ClientAddr;
+use crate::settlement::posting;
 use crate::sharing::availability::{self, Hold, Standing};
 use crate::sharing::webhooks;
 use crate::startup::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
+use crate::store::payments::{self, Intent, NewBookingIntent};
 use crate::store::sessions::Session;
 use crate::store::sharing::{self, Booking};
 use crate::store::{registry, tariffs};
@@ -97,16 +108,15 @@ struct BookingRequest {
     webhook_url: Option<String>,
 }
 
-/// What the late-cancellation fee of a booking over `during` is.
-pub async fn late_cancellation_fee(
+/// What the first `billed` of a stay over `during` costs at `price_pct` of the filed tariff,
+/// with the bill it came from.
+async fn price_of(
     tx: &mut PgConnection,
     rules: &LotRules,
     price_pct: i16,
     during: &Interval,
-) -> Result<Money, ApiError> {
-    let billed = during
-        .duration()
-        .min(Duration::minutes(LATE_CANCEL_BILLED_MIN));
+    billed: Duration,
+) -> Result<Priced, ApiError> {
     let stay = Session {
         id: Uuid::nil(),
         tenant_id: Uuid::nil(),
@@ -131,17 +141,107 @@ pub async fn late_cancellation_fee(
             .await?,
         space_id: None,
     };
-    let mut bill = billing::price(tx, rules, &stay, during.start + billed)
-        .await?
-        .bill;
-    bill.apply_rate_pct(u8::try_from(price_pct).unwrap_or(100), String::new());
-    Ok(bill.total)
+    let mut priced = billing::price(tx, rules, &stay, during.start + billed).await?;
+    let pct = u8::try_from(price_pct).unwrap_or(100);
+    priced
+        .bill
+        .apply_rate_pct(pct, format!("业主共享车位定价 {pct}%"));
+    Ok(priced)
 }
 
-/// Book a shared space for a plate.
+/// What the late-cancellation fee of a booking over `during` is.
+pub async fn late_cancellation_fee(
+    tx: &mut PgConnection,
+    rules: &LotRules,
+    price_pct: i16,
+    during: &Interval,
+) -> Result<Money, ApiError> {
+    let billed = during
+        .duration()
+        .min(Duration::minutes(LATE_CANCEL_BILLED_MIN));
+    Ok(price_of(tx, rules, price_pct, during, billed)
+        .await?
+        .bill
+        .total)
+}
+
+/// The client address the rate limiter found (the peer's when the limiter did not run).
+fn client_of(req: &HttpRequest) -> String {
+    use actix_web::HttpMessage;
+    let found = req.extensions().get::<ClientAddr>().copied();
+    found
+        .map(|c| c.0)
+        .or_else(|| req.peer_addr().map(|a| crate::ratelimit::bucket(a.ip())))
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "0.0.0.0".to_owned())
+}
+
+/// Refuses a booking over a cap: the plate's (409, it is about the plate) or the client's (429,
+/// it is about this client's volume; a slot frees when its first hold runs out).
+async fn check_caps(
+    tx: &mut PgConnection,
+    caps: &BookingCaps,
+    plate: &str,
+    client: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    sharing::lock_booking_caps(&mut *tx, plate, client).await?;
+    let live = sharing::live_counts(&mut *tx, plate, client).await?;
+    caps.admit(live, now).map_err(|e| match e {
+        CapExceeded::Plate { .. } => ApiError::conflict(e.code(), e.to_string()),
+        CapExceeded::Client { retry_after, .. } => ApiError::rate_limited(
+            e.code(),
+            e.to_string(),
+            retry_after
+                .to_std()
+                .unwrap_or(std::time::Duration::from_secs(1)),
+        ),
+    })
+}
+
+/// Asks for the booking's price: a payment intent valid as long as the hold. A booking that
+/// costs nothing is confirmed at once instead (`None`).
+async fn start_payment(
+    tx: &mut PgConnection,
+    booking: &Booking,
+    priced: &Priced,
+    now: DateTime<Utc>,
+) -> Result<Option<Intent>, ApiError> {
+    let price = priced.bill.total;
+    sharing::set_booking_price(&mut *tx, booking.id, price.yuan()).await?;
+    let Some(expires_at) = booking.hold_expires_at else {
+        return Ok(None);
+    };
+    if price.is_zero() {
+        sharing::confirm_booking(&mut *tx, booking.id, rust_decimal::Decimal::ZERO, None).await?;
+        sharing::insert_booking_event(&mut *tx, booking.id, "confirmed", json!({"paid": "0.00"}))
+            .await?;
+        return Ok(None);
+    }
+    let bill = serde_json::to_value(&priced.bill)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+    let intent = payments::insert_booking_intent(
+        &mut *tx,
+        &NewBookingIntent {
+            tenant_id: booking.tenant_id,
+            booking_id: booking.id,
+            amount: price.yuan(),
+            expires_at,
+            bill: &bill,
+            priced_at: now,
+            filing_no: priced.filing_no.as_deref(),
+        },
+    )
+    .await?;
+    Ok(Some(intent))
+}
+
+/// Book a shared space for a plate: held until paid through its payment intent (or confirmed
+/// at once when free).
 #[post("/v1/public/lots/{lot}/bookings")]
 async fn book(
     state: web::Data<AppState>,
+    req: HttpRequest,
     lot: web::Path<Uuid>,
     body: crate::input::Json<BookingRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -158,8 +258,14 @@ async fn book(
         .as_deref()
         .map(|url| webhooks::parse_url(url, state.webhook_private_hosts))
         .transpose()?;
+    let client = client_of(&req);
+    let caps = state.booking_caps;
 
     let mut tx = state.db.begin().await?;
+    check_caps(&mut tx, &caps, plate.as_str(), &client, now).await?;
+    // Holds that ran out stop holding now, not at the next sweep: those in this booking's way
+    // are marked expired before the exclusion constraint is asked.
+    sharing::expire_holds(&mut tx, now, Some((*lot, &wanted))).await?;
     if sharing::plate_has_live_booking(&mut *tx, *lot, plate.as_str(), &wanted).await? {
         return Err(ApiError::conflict(
             "plate_already_booked",
@@ -185,13 +291,15 @@ async fn book(
         booking_id,
         plate: plate.as_str(),
         during: wanted,
-        status: "booked",
+        status: "held",
         origin: "booking",
         token_sha256: &auth::digest(&token),
         webhook_url: webhook_url.as_deref(),
         webhook_secret: webhook_secret.as_deref(),
         session_id: None,
         free_cancel_until: terms.free_until,
+        hold_expires_at: Some(caps.hold_until(now)),
+        client_addr: Some(&client),
     };
     let Some(space) = availability::hold_first(&mut tx, &candidates, &hold).await? else {
         return Err(ApiError::conflict(
@@ -200,10 +308,8 @@ async fn book(
         ));
     };
     let late_fee = late_cancellation_fee(&mut tx, &rules, space.price_pct, &wanted).await?;
-    let booking = sharing::booking(&mut *tx, booking_id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("booking {booking_id} vanished")))?;
-    let data = webhooks::booking_data(&booking)?;
+    let priced = price_of(&mut tx, &rules, space.price_pct, &wanted, wanted.duration()).await?;
+    let held = booking_of(&mut tx, booking_id).await?;
     sharing::insert_booking_event(
         &mut *tx,
         booking_id,
@@ -211,7 +317,12 @@ async fn book(
         json!({"space_code": space.code}),
     )
     .await?;
-    webhooks::to_owner_and_visitor(&mut tx, &booking, "booking.made", data).await?;
+    let intent = start_payment(&mut tx, &held, &priced, now).await?;
+    let booking = booking_of(&mut tx, booking_id).await?;
+    if intent.is_none() {
+        let data = webhooks::booking_data(&booking)?;
+        webhooks::to_owner_and_visitor(&mut tx, &booking, "booking.made", data).await?;
+    }
     let issued = Entry::issued(
         Some(booking.tenant_id),
         Kind::Booking,
@@ -220,14 +331,93 @@ async fn book(
     );
     credentials::record(&mut *tx, &issued).await?;
     tx.commit().await?;
-    tracing::info!(%booking_id, lot_id = %*lot, "space booked");
+    tracing::info!(%booking_id, lot_id = %*lot, status = %booking.status, "space booked");
     Ok(HttpResponse::Created().json(json!({
         "booking": booking,
         // Shown once: the credential to read and cancel this booking.
         "token": token,
         "webhook_secret": webhook_secret,
         "late_cancellation_fee": late_fee.to_string(),
+        // Pay it before `booking.hold_expires_at`, or the hold lapses.
+        "payment_intent": intent.as_ref().map(|i| crate::settlement::payments::intent_view(&state, i)),
     })))
+}
+
+async fn booking_of(tx: &mut PgConnection, id: Uuid) -> Result<Booking, ApiError> {
+    sharing::booking(&mut *tx, id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("booking {id} vanished")))
+}
+
+/// The provider says `intent` (a booking's) was paid in time: the held booking is confirmed
+/// and the payment posted, once. False when the booking no longer waits for it (the hold
+/// lapsed or was cancelled): the caller books the money as owed back.
+pub async fn confirm_paid(
+    tx: &mut PgConnection,
+    intent: &Intent,
+    booking_id: Uuid,
+    amount: Money,
+    paid_at: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    let Some(booking) = sharing::booking_for_update(&mut *tx, booking_id).await? else {
+        return Ok(false);
+    };
+    if booking.status != "held" {
+        return Ok(false);
+    }
+    let who = payments::booking_parties(&mut *tx, booking_id, paid_at)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("booking {booking_id} has no owner")))?;
+    payments::mark_intent_paid(&mut *tx, intent.id, paid_at).await?;
+    let Some(transaction_id) =
+        posting::credit_booking_payment(&mut *tx, &who, booking_id, intent.id, amount).await?
+    else {
+        // The intent was pending and is locked, so its key is new; were it not, the payment
+        // is on record already.
+        return Ok(true);
+    };
+    sharing::confirm_booking(&mut *tx, booking_id, amount.yuan(), Some(transaction_id)).await?;
+    sharing::insert_booking_event(
+        &mut *tx,
+        booking_id,
+        "confirmed",
+        json!({"paid": amount.to_string(), "intent_id": intent.id, "transaction_id": transaction_id}),
+    )
+    .await?;
+    let confirmed = booking_of(tx, booking_id).await?;
+    let data = webhooks::booking_data(&confirmed)?;
+    webhooks::to_owner_and_visitor(tx, &confirmed, "booking.made", data).await?;
+    Ok(true)
+}
+
+/// Gives back what a cancelled booking's visitor paid, less `fee`; what was given back.
+pub async fn refund_on_cancel(
+    tx: &mut PgConnection,
+    booking: &Booking,
+    fee: Money,
+    reason: &str,
+) -> Result<Money, ApiError> {
+    let parse = |d| Money::parse(d).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")));
+    let (paid, already) = (parse(booking.paid)?, parse(booking.refunded)?);
+    let refund = paid.saturating_sub(already).saturating_sub(fee);
+    let Some(transaction_id) = booking.payment_transaction_id else {
+        return Ok(Money::ZERO);
+    };
+    if refund.is_zero() {
+        return Ok(Money::ZERO);
+    }
+    posting::refund_booking_payment(
+        &mut *tx,
+        booking.tenant_id,
+        booking.id,
+        transaction_id,
+        already,
+        refund,
+        reason,
+    )
+    .await?;
+    sharing::add_booking_refund(&mut *tx, booking.id, refund.yuan()).await?;
+    Ok(refund)
 }
 
 async fn booking_of_visitor(
@@ -279,6 +469,12 @@ async fn cancel(
                 "this booking is over",
             ))
         }
+        "expired" => {
+            return Err(ApiError::conflict(
+                "booking_expired",
+                "this booking was never paid and its hold lapsed",
+            ))
+        }
         _ => {}
     }
     if booking.ends_at <= Utc::now() {
@@ -292,11 +488,17 @@ async fn cancel(
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("booking {} is empty", booking.id)))?;
     let rules = lot_rules(&state, booking.lot_id).await?;
     let now = Utc::now();
-    let fee = if booking.free_cancel_until >= now {
+    // An unpaid hold costs nothing to drop: nothing was paid, and a fee could not be taken.
+    let fee = if booking.free_cancel_until >= now || booking.status == "held" {
         Money::ZERO
     } else {
         late_cancellation_fee(&mut tx, &rules, booking.price_pct, &during).await?
     };
+    if booking.status == "held" {
+        payments::cancel_intent_of_booking(&mut *tx, booking.id).await?;
+    }
+    // A paid booking gets back all it paid, less the fee (kept, and split like the payment).
+    let refund = refund_on_cancel(&mut tx, &booking, fee, "cancelled_by_visitor").await?;
     sharing::cancel_booking(&mut *tx, booking.id, fee.yuan(), "cancelled_by_visitor").await?;
     let cancelled = sharing::booking(&mut *tx, booking.id)
         .await?
@@ -305,7 +507,7 @@ async fn cancel(
         &mut *tx,
         booking.id,
         "cancelled",
-        json!({"by": "visitor", "fee": fee.to_string()}),
+        json!({"by": "visitor", "fee": fee.to_string(), "refund": refund.to_string()}),
     )
     .await?;
     let data = webhooks::booking_data(&cancelled)?;

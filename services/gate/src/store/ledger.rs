@@ -15,6 +15,8 @@ pub struct NewTransaction<'a> {
     pub kind: &'static str,
     pub session_id: Option<Uuid>,
     pub payment_id: Option<Uuid>,
+    /// The booking a prepayment (or its refund) is for, before any stay exists.
+    pub booking_id: Option<Uuid>,
     pub memo: &'a str,
 }
 
@@ -37,8 +39,8 @@ pub async fn post(
     // the statement, after the accounts are in.
     let inserted: Option<Uuid> = sqlx::query_scalar(
         "with t as (
-           insert into journal_transactions (id, tenant_id, idempotency_key, kind, session_id, payment_id, memo)
-           values ($1, $2, $3, $4, $5, $6, $7)
+           insert into journal_transactions (id, tenant_id, idempotency_key, kind, session_id, payment_id, memo, booking_id)
+           values ($1, $2, $3, $4, $5, $6, $7, $11)
            on conflict (tenant_id, idempotency_key) do nothing returning id),
          a as (
            insert into ledger_accounts (kind, holder_id, tenant_id)
@@ -61,6 +63,7 @@ pub async fn post(
     .bind(&kinds)
     .bind(&holders)
     .bind(&amounts)
+    .bind(t.booking_id)
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(id) = inserted {

@@ -12,7 +12,9 @@ use uuid::Uuid;
 pub struct Intent {
     pub id: Uuid,
     pub tenant_id: Uuid,
-    pub session_id: Uuid,
+    /// What the intent pays: a stay, or a booking ahead of its stay.
+    pub session_id: Option<Uuid>,
+    pub booking_id: Option<Uuid>,
     pub amount: Decimal,
     pub currency: String,
     pub provider: String,
@@ -27,7 +29,7 @@ pub struct Intent {
 }
 
 const INTENT_COLUMNS: &str =
-    "id, tenant_id, session_id, amount, currency, provider, status, expires_at, paid_at, bill, priced_at, filing_no, created_at";
+    "id, tenant_id, session_id, booking_id, amount, currency, provider, status, expires_at, paid_at, bill, priced_at, filing_no, created_at";
 
 pub async fn pending_intent(
     db: impl PgExecutor<'_>,
@@ -82,6 +84,86 @@ pub async fn insert_intent(db: impl PgExecutor<'_>, i: &NewIntent<'_>) -> sqlx::
     .bind(i.filing_no)
     .fetch_one(db)
     .await
+}
+
+/// An intent for a booking's price, valid as long as its hold.
+pub struct NewBookingIntent<'a> {
+    pub tenant_id: Uuid,
+    pub booking_id: Uuid,
+    pub amount: Decimal,
+    pub expires_at: DateTime<Utc>,
+    pub bill: &'a serde_json::Value,
+    pub priced_at: DateTime<Utc>,
+    pub filing_no: Option<&'a str>,
+}
+
+pub async fn insert_booking_intent(
+    db: impl PgExecutor<'_>,
+    i: &NewBookingIntent<'_>,
+) -> sqlx::Result<Intent> {
+    sqlx::query_as(&format!(
+        "insert into payment_intents (id, tenant_id, booking_id, amount, currency, provider, status, expires_at, bill, priced_at, filing_no)
+         values ($1, $2, $3, $4, 'CNY', 'simulated', 'pending', $5, $6, $7, $8) returning {INTENT_COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(i.tenant_id)
+    .bind(i.booking_id)
+    .bind(i.amount)
+    .bind(i.expires_at)
+    .bind(i.bill)
+    .bind(i.priced_at)
+    .bind(i.filing_no)
+    .fetch_one(db)
+    .await
+}
+
+/// Cancels the pending intent of a booking being cancelled. One a provider notification holds
+/// is skipped, not waited for (the callback locks the intent, then the booking): it will find
+/// the booking cancelled and book the money as owed back.
+pub async fn cancel_intent_of_booking(
+    db: impl PgExecutor<'_>,
+    booking_id: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update payment_intents set status = 'cancelled'
+          where id in (select id from payment_intents where booking_id = $1 and status = 'pending'
+                         for update skip locked)",
+    )
+    .bind(booking_id)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// Who a booking's payment credits: its space's owner, in its compound, by the compound's
+/// revenue policy in force at `at`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct BookingParties {
+    pub tenant_id: Uuid,
+    pub compound_id: Uuid,
+    pub owner_id: Uuid,
+    pub plate: String,
+    pub policy: Option<sqlx::types::Json<parkshare_ledger::RevenuePolicy>>,
+}
+
+pub async fn booking_parties(
+    db: impl PgExecutor<'_>,
+    booking_id: Uuid,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Option<BookingParties>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select b.tenant_id, b.compound_id, ss.owner_id, b.plate, ({policy}) as policy
+               from bookings b join shared_spaces ss on ss.space_id = b.space_id
+              where b.id = $1",
+            policy = crate::store::ledger::policy_in_force_sql("b.compound_id", "$2"),
+        )
+    });
+    sqlx::query_as(&SQL)
+        .bind(booking_id)
+        .bind(at)
+        .fetch_optional(db)
+        .await
 }
 
 pub async fn intent(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Intent>> {

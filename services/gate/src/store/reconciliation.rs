@@ -26,10 +26,11 @@ pub async fn received(
 ) -> sqlx::Result<Vec<ReceivedRow>> {
     sqlx::query_as(
         "select distinct on (c.notification_id) c.notification_id, coalesce(c.amount, 0) as amount,
-                coalesce(sp.refunded, 0) as refunded
+                coalesce(sp.refunded, b.refunded, 0) as refunded
            from provider_callbacks c
            join payment_intents i on i.id = c.intent_id
            left join session_payments sp on sp.intent_id = c.intent_id and c.outcome = 'credited'
+           left join bookings b on b.id = i.booking_id and c.outcome = 'credited'
           where i.tenant_id = $1 and c.provider = $2 and c.outcome in ('credited', 'late', 'amount_mismatch')
             and (c.notification_id = any($3) or (c.received_at >= $4 and c.received_at < $5))
           order by c.notification_id, c.received_at",

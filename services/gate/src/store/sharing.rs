@@ -196,7 +196,8 @@ pub async fn earnings_by_booking(
     sqlx::query_as(
         "select b.id, -sum(p.amount)
            from bookings b
-           join journal_transactions t on t.session_id = b.session_id and t.tenant_id = b.tenant_id
+           join journal_transactions t on t.tenant_id = b.tenant_id
+                and (t.session_id = b.session_id or t.booking_id = b.id)
            join postings p on p.transaction_id = t.id
           where b.tenant_id = $1 and p.account_kind = 'owner_payable' and p.account_holder = $2
           group by b.id",
@@ -295,6 +296,15 @@ pub fn schedule_of(space: &SharedSpace, exceptions: &[ExceptionRow]) -> Schedule
 
 // ---- bookings ------------------------------------------------------------------------------
 
+/// [`parkshare_sharing::holds_space`] in SQL, for the `bookings` row `row` (`""` or `"b."`):
+/// paid and in-use bookings hold their space, an unpaid hold until it runs out. One text for
+/// every query; a test pins it to the pure function.
+pub fn holds_space_sql(row: &str) -> String {
+    format!(
+        "({row}status in ('booked', 'arrived') or ({row}status = 'held' and {row}hold_expires_at > now()))"
+    )
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Booking {
     pub id: Uuid,
@@ -321,6 +331,18 @@ pub struct Booking {
     /// Percent of the filed tariff this booking is charged (the space's price when booked).
     pub price_pct: i16,
     pub created_at: DateTime<Utc>,
+    /// A `held` booking holds its space until then unless it is paid.
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    /// What the booked time costs (none for walk-ins, who pay at the exit).
+    #[serde(serialize_with = "crate::store::yuan_option")]
+    pub price: Option<Decimal>,
+    /// Received for it, and given back of that.
+    #[serde(serialize_with = "crate::store::yuan")]
+    pub paid: Decimal,
+    #[serde(serialize_with = "crate::store::yuan")]
+    pub refunded: Decimal,
+    #[serde(skip)]
+    pub payment_transaction_id: Option<Uuid>,
 }
 
 impl Booking {
@@ -331,7 +353,8 @@ impl Booking {
 
 const BOOKING_COLUMNS: &str = "b.id, b.tenant_id, b.lot_id, b.space_id, s.code as space_code, b.plate,
     lower(b.during) as starts_at, upper(b.during) as ends_at, b.status, b.origin, b.webhook_url, b.webhook_secret,
-    b.session_id, b.free_cancel_until, b.cancellation_fee, b.cancel_reason, b.overstay_at, b.price_pct, b.created_at";
+    b.session_id, b.free_cancel_until, b.cancellation_fee, b.cancel_reason, b.overstay_at, b.price_pct, b.created_at,
+    b.hold_expires_at, b.price, b.paid, b.refunded, b.payment_transaction_id";
 const BOOKING_FROM: &str = "bookings b join spaces s on s.id = b.space_id";
 
 pub struct NewBooking<'a> {
@@ -346,14 +369,20 @@ pub struct NewBooking<'a> {
     pub webhook_secret: Option<&'a str>,
     pub session_id: Option<Uuid>,
     pub free_cancel_until: DateTime<Utc>,
+    /// Set for a `held` booking.
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    /// The client address it came from (public bookings).
+    pub client_addr: Option<String>,
 }
 
 /// Fails with the `bookings_no_overlap` constraint when the space is taken for any of the time.
 pub async fn insert_booking(tx: &mut PgConnection, b: &NewBooking<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "insert into bookings (id, tenant_id, compound_id, lot_id, space_id, plate, during, status, origin,
-                               token_sha256, webhook_url, webhook_secret, session_id, free_cancel_until, price_pct)
-         values ($1, $2, $3, $4, $5, $6, tstzrange($7, $8, '[)'), $9, $10, $11, $12, $13, $14, $15, $16)",
+                               token_sha256, webhook_url, webhook_secret, session_id, free_cancel_until, price_pct,
+                               hold_expires_at, client_addr)
+         values ($1, $2, $3, $4, $5, $6, tstzrange($7, $8, '[)'), $9, $10, $11, $12, $13, $14, $15, $16,
+                 $17, $18::inet)",
     )
     .bind(b.id)
     .bind(b.space.tenant_id)
@@ -371,6 +400,8 @@ pub async fn insert_booking(tx: &mut PgConnection, b: &NewBooking<'_>) -> sqlx::
     .bind(b.session_id)
     .bind(b.free_cancel_until)
     .bind(b.space.price_pct)
+    .bind(b.hold_expires_at)
+    .bind(b.client_addr.as_deref())
     .execute(tx)
     .await
     .map(drop)
@@ -406,10 +437,11 @@ pub async fn booked_space_ids(
     lot_id: Uuid,
     during: &Interval,
 ) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar(&format!(
         "select distinct space_id from bookings
-          where lot_id = $1 and status in ('booked', 'arrived') and during && tstzrange($2, $3, '[)')",
-    )
+          where lot_id = $1 and during && tstzrange($2, $3, '[)') and {}",
+        holds_space_sql("")
+    ))
     .bind(lot_id)
     .bind(during.start)
     .bind(during.end)
@@ -455,8 +487,9 @@ pub async fn live_bookings_of_space_for_update(
 ) -> sqlx::Result<Vec<Booking>> {
     sqlx::query_as(&format!(
         "select {BOOKING_COLUMNS} from {BOOKING_FROM}
-          where b.space_id = $1 and b.status in ('booked', 'arrived') and upper(b.during) > $2
-          order by lower(b.during) for update of b"
+          where b.space_id = $1 and upper(b.during) > $2 and {holds}
+          order by lower(b.during) for update of b",
+        holds = holds_space_sql("b.")
     ))
     .bind(space_id)
     .bind(after)
@@ -550,7 +583,8 @@ pub async fn overstayed_bookings(
     .await
 }
 
-/// Booked (not yet arrived) bookings of `space_id` starting before `before`; locked.
+/// Bookings of `space_id` that hold it but whose car is not in yet (paid, or held and not run
+/// out: a hold paid later would land on the same space), starting before `before`; locked.
 pub async fn upcoming_on_space_for_update(
     tx: &mut PgConnection,
     space_id: Uuid,
@@ -558,8 +592,9 @@ pub async fn upcoming_on_space_for_update(
 ) -> sqlx::Result<Vec<Booking>> {
     sqlx::query_as(&format!(
         "select {BOOKING_COLUMNS} from {BOOKING_FROM}
-          where b.space_id = $1 and b.status = 'booked' and lower(b.during) < $2
-          order by lower(b.during) for update of b"
+          where b.space_id = $1 and b.status <> 'arrived' and {holds} and lower(b.during) < $2
+          order by lower(b.during) for update of b",
+        holds = holds_space_sql("b.")
     ))
     .bind(space_id)
     .bind(before)
@@ -770,10 +805,11 @@ pub async fn plate_has_live_booking(
     plate: &str,
     during: &Interval,
 ) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "select exists (select 1 from bookings where lot_id = $1 and plate = $2
-                          and status in ('booked', 'arrived') and during && tstzrange($3, $4, '[)'))",
-    )
+    sqlx::query_scalar(&format!(
+        "select exists (select 1 from bookings where lot_id = $1 and plate = $2 and {}
+                          and during && tstzrange($3, $4, '[)'))",
+        holds_space_sql("")
+    ))
     .bind(lot_id)
     .bind(plate)
     .bind(during.start)
@@ -812,4 +848,179 @@ pub async fn mark_no_shows(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx:
     .bind(now)
     .fetch_all(db)
     .await
+}
+
+// ---- paid holds ------------------------------------------------------------------------------
+
+/// Marks `held` bookings whose hold ran out by `now` (or the database's now, if later) as `expired`, with their pending intents
+/// and a history event; all of them, or only those of `lot_id` overlapping `during` (what a new
+/// booking there would collide with). Their ids.
+pub async fn expire_holds(
+    tx: &mut PgConnection,
+    now: DateTime<Utc>,
+    scope: Option<(Uuid, &Interval)>,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "with e as (
+           update bookings set status = 'expired', updated_at = now()
+            where status = 'held' and hold_expires_at <= greatest($1, now())
+              and ($2::uuid is null or (lot_id = $2 and during && tstzrange($3, $4, '[)')))
+           returning id),
+         -- An intent a provider notification holds is skipped, not waited for (the callback
+         -- locks the intent, then the booking: waiting here could deadlock); that callback
+         -- finds the booking expired and expires the intent itself.
+         i as (
+           update payment_intents set status = 'expired'
+            where id in (select id from payment_intents
+                          where booking_id in (select id from e) and status = 'pending'
+                            for update skip locked))
+         insert into booking_events (booking_id, kind, detail)
+         select id, 'expired', jsonb_build_object('noticed_at', $1) from e
+         returning booking_id",
+    )
+    .bind(now)
+    .bind(scope.map(|(lot, _)| lot))
+    .bind(scope.map(|(_, d)| d.start))
+    .bind(scope.map(|(_, d)| d.end))
+    .fetch_all(tx)
+    .await
+}
+
+/// Serialises booking attempts for one plate and one client address, so that their caps are
+/// counted exactly (until the transaction ends).
+pub async fn lock_booking_caps(
+    tx: &mut PgConnection,
+    plate: &str,
+    client_addr: &str,
+) -> sqlx::Result<()> {
+    // Always the plate first, then the client: two attempts never wait on each other in a cycle.
+    sqlx::query(
+        "select pg_advisory_xact_lock(hashtextextended('booking-plate:' || $1, 0)),
+                pg_advisory_xact_lock(hashtextextended('booking-client:' || $2, 0))",
+    )
+    .bind(plate)
+    .bind(client_addr)
+    .execute(tx)
+    .await
+    .map(drop)
+}
+
+#[derive(sqlx::FromRow)]
+struct LiveRow {
+    plate: i64,
+    client: i64,
+    client_next_expiry: Option<DateTime<Utc>>,
+}
+
+/// Live bookings (paid, in use, or held and not run out) of a plate and of a client address.
+pub async fn live_counts(
+    tx: &mut PgConnection,
+    plate: &str,
+    client_addr: &str,
+) -> sqlx::Result<parkshare_sharing::Live> {
+    let row: LiveRow = sqlx::query_as(&format!(
+        "select (select count(*) from bookings where plate = $1 and {holds}) as plate,
+                (select count(*) from bookings where client_addr = $2::inet and {holds}) as client,
+                (select min(hold_expires_at) from bookings
+                  where client_addr = $2::inet and status = 'held' and hold_expires_at > now())
+                  as client_next_expiry",
+        holds = holds_space_sql("")
+    ))
+    .bind(plate)
+    .bind(client_addr)
+    .fetch_one(tx)
+    .await?;
+    Ok(parkshare_sharing::Live {
+        plate: row.plate,
+        client: row.client,
+        client_next_expiry: row.client_next_expiry,
+    })
+}
+
+pub async fn set_booking_price(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    price: Decimal,
+) -> sqlx::Result<()> {
+    sqlx::query("update bookings set price = $2, updated_at = now() where id = $1")
+        .bind(id)
+        .bind(price)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// The hold is paid (or costs nothing): the booking is `booked` and holds its space for good.
+pub async fn confirm_booking(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    paid: Decimal,
+    transaction_id: Option<Uuid>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update bookings set status = 'booked', hold_expires_at = null, paid = $2,
+                payment_transaction_id = $3, updated_at = now()
+          where id = $1",
+    )
+    .bind(id)
+    .bind(paid)
+    .bind(transaction_id)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+pub async fn add_booking_refund(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    amount: Decimal,
+) -> sqlx::Result<()> {
+    sqlx::query("update bookings set refunded = refunded + $2, updated_at = now() where id = $1")
+        .bind(id)
+        .bind(amount)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+pub async fn booking_for_update(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Booking>> {
+    sqlx::query_as(&format!(
+        "select {BOOKING_COLUMNS} from {BOOKING_FROM} where b.id = $1 for update of b"
+    ))
+    .bind(id)
+    .fetch_optional(tx)
+    .await
+}
+
+/// The booked car is in: what was paid for the booking (net of refunds) counts towards the
+/// stay, as a payment of the session naming the booking's journal transaction (it was posted
+/// when the booking was paid, so nothing is posted again). The stay's last payment is not
+/// moved: the prepayment is no quote of the stay.
+pub async fn apply_booking_payment(
+    tx: &mut PgConnection,
+    booking: &Booking,
+    session_id: Uuid,
+) -> sqlx::Result<()> {
+    let amount = booking.paid - booking.refunded;
+    let Some(transaction_id) = booking.payment_transaction_id else {
+        return Ok(());
+    };
+    if amount <= Decimal::ZERO {
+        return Ok(());
+    }
+    sqlx::query(
+        "with p as (
+           insert into session_payments (id, session_id, amount, method, intent_id, recorded_at, priced_at, transaction_id)
+           select $1, $2, $3, 'booking',
+                  (select id from payment_intents where booking_id = $4 and status = 'paid'), now(), now(), $5)
+         update sessions set paid = paid + $3, updated_at = now() where id = $2",
+    )
+    .bind(Uuid::new_v4())
+    .bind(session_id)
+    .bind(amount)
+    .bind(booking.id)
+    .bind(transaction_id)
+    .execute(tx)
+    .await
+    .map(drop)
 }

@@ -60,6 +60,11 @@ pub fn test_settings() -> Settings {
     // Tests that put Redis out of step look at the difference themselves; the reconciler's own
     // test sets a short interval.
     settings.occupancy_reconcile_ms = 3_600_000;
+    // No test is throttled by accident; the abuse-limit tests lower these themselves.
+    settings.public_rate_per_min = std::num::NonZeroU32::MAX;
+    settings.booking_rate_per_min = std::num::NonZeroU32::MAX;
+    // Every test books from 127.0.0.1; the cap tests lower this themselves.
+    settings.bookings_per_client_max = 1_000;
     settings
 }
 

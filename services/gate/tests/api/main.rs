@@ -1,6 +1,7 @@
 //! Integration tests of the gate service against the real Postgres and Redis.
 //! Each test gets its own database and its own Redis key prefix, so they run in parallel.
 
+mod abuse;
 mod admin;
 mod batches;
 mod cluster;

@@ -93,6 +93,40 @@ async fn book(
     .await
 }
 
+/// Pays a held booking through the simulated provider and waits until the provider's
+/// notification confirmed it.
+async fn pay_booking(app: &TestApp, booked: &Value) {
+    let pay_url = str_of(&booked["payment_intent"], "pay_url");
+    assert!(!pay_url.is_empty(), "no intent to pay: {booked}");
+    let (status, body) = app.send("POST", pay_url, "", None).await;
+    assert_eq!(status, 202, "{body}");
+    let path = format!("/v1/public/bookings/{}", str_of(&booked["booking"], "id"));
+    for _ in 0..100 {
+        let (_, shown) = app.send("GET", &path, str_of(booked, "token"), None).await;
+        if shown["status"] == "booked" {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    panic!("booking not confirmed after payment: {booked}");
+}
+
+/// Books and, when the booking has a price, pays it: a booking that holds its space.
+async fn book_paid(
+    app: &TestApp,
+    site: &Site,
+    plate: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    extra: Value,
+) -> (u16, Value) {
+    let (status, booked) = book(app, site, plate, from, to, extra).await;
+    if status == 201 && booked["payment_intent"].is_object() {
+        pay_booking(app, &booked).await;
+    }
+    (status, booked)
+}
+
 async fn free_codes(
     app: &TestApp,
     site: &Site,
@@ -275,10 +309,11 @@ async fn visitors_can_book_only_inside_the_owners_windows() {
         free_codes(&app, &site, overnight.0, overnight.1).await,
         vec!["B-101"]
     );
-    let (status, body) = book(&app, &site, "粤B12345", overnight.0, overnight.1, json!({})).await;
+    let (status, body) =
+        book_paid(&app, &site, "粤B12345", overnight.0, overnight.1, json!({})).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["booking"]["space_code"], "B-101");
-    let (status, body) = book(
+    let (status, body) = book_paid(
         &app,
         &site,
         "粤B54321",
@@ -353,7 +388,7 @@ async fn an_owner_cannot_withdraw_hours_that_are_booked() {
     let zhang = sharer(&app, &site, "1-101", "B-101").await;
     share_all_day(&app, &zhang).await;
     let from = next_monday_at(9, 0);
-    let (status, booked) = book(
+    let (status, booked) = book_paid(
         &app,
         &site,
         "沪A11111",
@@ -461,7 +496,7 @@ async fn concurrent_bookings_for_the_last_space_exactly_one_wins() {
     let attempts = (0..8).map(|i| {
         let (app, site) = (&app, &site);
         async move {
-            book(
+            book_paid(
                 app,
                 site,
                 &format!("浙A{:05}", 10_000 + i),
@@ -488,7 +523,7 @@ async fn concurrent_bookings_for_the_last_space_exactly_one_wins() {
     let plate = str_of(&won[0].1["booking"], "plate").to_owned();
     let li = sharer(&app, &site, "1-102", "B-102").await;
     share_all_day(&app, &li).await;
-    let (status, body) = book(
+    let (status, body) = book_paid(
         &app,
         &site,
         &plate,
@@ -511,7 +546,7 @@ async fn cancelling_is_free_until_the_free_period_then_costs_the_first_hour() {
     let zhang = sharer(&app, &site, "1-101", "B-101").await;
     share_all_day(&app, &zhang).await;
     let later = Utc::now() + Duration::days(2);
-    let (_, early) = book(
+    let (_, early) = book_paid(
         &app,
         &site,
         "苏E11111",
@@ -521,7 +556,7 @@ async fn cancelling_is_free_until_the_free_period_then_costs_the_first_hour() {
     )
     .await;
     let soon = Utc::now() + Duration::minutes(30);
-    let (_, late) = book(
+    let (_, late) = book_paid(
         &app,
         &site,
         "苏E22222",
@@ -550,6 +585,29 @@ async fn cancelling_is_free_until_the_free_period_then_costs_the_first_hour() {
         (200, "3.00"),
         "{body}"
     );
+    // Both were paid ahead, ¥9.00 each (three hours at ¥3): the free cancellation gave all of
+    // it back, the late one all but the fee, each by a reversing entry. The provider's clearing
+    // account keeps the fee alone, the owner their share of it.
+    assert_eq!(
+        str_of(&early["payment_intent"], "amount"),
+        "9.00",
+        "{early}"
+    );
+    assert_eq!(str_of(&body, "refunded"), "6.00", "{body}");
+    let (_, early_now) = app
+        .send(
+            "GET",
+            &format!("/v1/public/bookings/{}", str_of(&early["booking"], "id")),
+            str_of(&early, "token"),
+            None,
+        )
+        .await;
+    assert_eq!(str_of(&early_now, "refunded"), "9.00", "{early_now}");
+    assert_eq!(app.balance("provider_clearing").await.to_string(), "3.00");
+    let (_, earnings) = app
+        .send("GET", "/v1/owner/earnings", &zhang.token, None)
+        .await;
+    assert_eq!(str_of(&earnings, "balance"), "2.70", "{earnings}");
     // Cancelling again answers the same; another's token finds nothing.
     let (status, again) = app
         .send("POST", &cancel(&late), str_of(&late, "token"), None)
@@ -591,7 +649,7 @@ async fn a_booked_plate_is_admitted_to_a_full_lot_and_its_stay_credits_the_owner
     let (url, received) = receiver(0);
     owner_webhook(&app, &zhang, &url).await;
     let from = Utc::now() - Duration::minutes(4);
-    let (status, booked) = book(
+    let (status, booked) = book_paid(
         &app,
         &site,
         "京B12345",
@@ -634,31 +692,44 @@ async fn a_booked_plate_is_admitted_to_a_full_lot_and_its_stay_credits_the_owner
         (Some("arrived"), Some(session.as_str()))
     );
 
-    // Paid at the booth, out: the owner is credited less the platform fee.
+    // The two booked hours were paid ahead (¥6.00, two hours at ¥3); the 18 minutes stayed
+    // cost one hour, ¥3.00, so nothing is due and the car is let out without paying again.
+    assert_eq!(
+        str_of(&booked["payment_intent"], "amount"),
+        "6.00",
+        "{booked}"
+    );
     let (_, quote) = app
         .staff("GET", &format!("/v1/admin/sessions/{session}/quote"), None)
         .await;
-    // 18 minutes: past the 15 free ones, one hour at ¥3.
-    assert_eq!(str_of(&quote, "amount_due"), "3.00", "{quote}");
-    app.pay(&session, "3.00").await;
+    assert_eq!(
+        (
+            str_of(&quote["bill"], "total"),
+            str_of(&quote, "paid"),
+            str_of(&quote, "amount_due")
+        ),
+        ("3.00", "6.00", "0.00"),
+        "{quote}"
+    );
     let (_, exit) = app
         .read(&site.exit, "京B12345", Utc::now() + Duration::seconds(5))
         .await;
     assert_eq!(exit["action"], "open", "{exit}");
+    // The owner was credited once, when the booking was paid, less the platform fee.
     let (_, earnings) = app
         .send("GET", "/v1/owner/earnings", &zhang.token, None)
         .await;
     assert_eq!(
         str_of(&earnings, "balance"),
-        "2.70",
-        "10 % fee on ¥3.00: {earnings}"
+        "5.40",
+        "10 % fee on ¥6.00: {earnings}"
     );
     let payout = received.wait_for("payout").await;
     let paid = (
         payout["data"]["paid"].as_str(),
         payout["data"]["credited"].as_str(),
     );
-    assert_eq!(paid, (Some("3.00"), Some("2.70")), "{payout}");
+    assert_eq!(paid, (Some("6.00"), Some("5.40")), "{payout}");
     let arrived = received.wait_for("booking.arrived").await;
     assert_eq!(
         arrived["data"]["session_id"].as_str(),
@@ -675,7 +746,12 @@ async fn a_booked_plate_is_admitted_to_a_full_lot_and_its_stay_credits_the_owner
         .collect();
     assert_eq!(
         kinds,
-        vec![json!("made"), json!("arrived"), json!("completed")],
+        vec![
+            json!("made"),
+            json!("confirmed"),
+            json!("arrived"),
+            json!("completed")
+        ],
         "{bookings}"
     );
 }
@@ -714,7 +790,7 @@ async fn the_owner_coming_home_early_is_let_in_and_the_case_recorded() {
     )
     .await;
     let from = Utc::now();
-    book(
+    book_paid(
         &app,
         &site,
         "京B12345",
@@ -764,7 +840,7 @@ async fn overstay_setup(app: &TestApp) -> (Site, Sharer, Sharer, Value, Received
     owner_webhook(app, &zhang, &url).await;
     let now = Utc::now();
     let first = json!({"space_id": zhang.space_id});
-    let (status, body) = book(
+    let (status, body) = book_paid(
         app,
         &site,
         "津A11111",
@@ -778,7 +854,7 @@ async fn overstay_setup(app: &TestApp) -> (Site, Sharer, Sharer, Value, Received
     assert_eq!(entry["reason"], "booking_admitted", "{entry}");
     let mut next = first;
     next["webhook_url"] = json!(url);
-    let (status, next) = book(
+    let (status, next) = book_paid(
         app,
         &site,
         "津B22222",
@@ -889,7 +965,7 @@ async fn webhooks_are_signed_retried_and_recorded() {
     let (url, received) = receiver(2);
     let secret = owner_webhook(&app, &zhang, &url).await;
     let from = Utc::now() + Duration::hours(1);
-    let (_, booked) = book(
+    let (_, booked) = book_paid(
         &app,
         &site,
         "鲁A12345",
@@ -910,32 +986,57 @@ async fn webhooks_are_signed_retried_and_recorded() {
     assert!(!verify(b"another secret", body, signature));
     // The worker records the attempt just after the receiver answered.
     let mut deliveries = Value::Null;
+    let all = |d: &Value| d.as_array().cloned().unwrap_or_default();
     for _ in 0..50 {
         deliveries = app
             .staff("GET", "/v1/admin/webhook-deliveries", None)
             .await
             .1;
-        if deliveries[0]["status"] != "pending" {
+        if all(&deliveries).iter().all(|d| d["status"] != "pending") {
             break;
         }
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
-    let delivery = &deliveries[0];
-    assert_eq!(
-        (
-            delivery["status"].as_str(),
-            delivery["attempts"].as_i64(),
-            delivery["last_status"].as_i64()
-        ),
-        (Some("delivered"), Some(3), Some(200)),
-        "{deliveries}"
-    );
+    // Paying the booking queued two events for the owner (`payout`, `booking.made`); the
+    // receiver's two failures were retried: four attempts, both delivered.
+    let events: Vec<_> = all(&deliveries)
+        .iter()
+        .map(|d| {
+            (
+                d["event"].clone(),
+                d["status"].clone(),
+                d["last_status"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(events.len(), 2, "{deliveries}");
+    for event in ["payout", "booking.made"] {
+        assert!(
+            events.contains(&(json!(event), json!("delivered"), json!(200))),
+            "{deliveries}"
+        );
+    }
+    let attempts: i64 = all(&deliveries)
+        .iter()
+        .filter_map(|d| d["attempts"].as_i64())
+        .sum();
+    assert_eq!(attempts, 4, "{deliveries}");
     // Another firm sees none of them.
     let other = app.new_tenant("别家物业").await;
     let (_, theirs) = app
         .send("GET", "/v1/admin/webhook-deliveries", &other, None)
         .await;
     assert_eq!(theirs, json!([]));
+}
+
+/// Makes the sharer's space free: a booking of it is confirmed (and its webhooks queued) at
+/// once, without a payment.
+async fn share_free(app: &TestApp, sharer: &Sharer) {
+    let price = format!("/v1/owner/spaces/{}/price", sharer.space_id);
+    let (status, body) = app
+        .send("PUT", &price, &sharer.token, Some(json!({"price_pct": 0})))
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// The firm's deliveries once there are `count` and none is pending.
@@ -974,6 +1075,8 @@ async fn a_webhook_name_that_resolves_into_our_network_is_never_called() {
     let site = app.site(10).await;
     let zhang = sharer(&app, &site, "1-101", "B-101").await;
     share_all_day(&app, &zhang).await;
+    // Free bookings: each is confirmed, and its webhooks queued, without a payment.
+    share_free(&app, &zhang).await;
 
     // The receiver's own address is refused when it is registered...
     let (status, body) = app
@@ -1080,6 +1183,7 @@ async fn a_webhook_redirect_is_not_followed() {
     let site = app.site(10).await;
     let zhang = sharer(&app, &site, "1-101", "B-101").await;
     share_all_day(&app, &zhang).await;
+    share_free(&app, &zhang).await;
     let (target, received) = receiver(0);
     owner_webhook(&app, &zhang, &redirector(&target)).await;
     let from = Utc::now() + Duration::hours(1);
@@ -1134,7 +1238,7 @@ async fn a_stay_is_charged_the_owners_price_agreed_at_booking() {
         .await;
     assert_eq!(status, 200);
     let from = Utc::now() - Duration::minutes(4);
-    let (_, booked) = book(
+    let (_, booked) = book_paid(
         &app,
         &site,
         "冀A80808",
@@ -1158,8 +1262,20 @@ async fn a_stay_is_charged_the_owners_price_agreed_at_booking() {
     let (_, quote) = app
         .staff("GET", &format!("/v1/admin/sessions/{session}/quote"), None)
         .await;
-    // ¥3.00 by the tariff, 80 % of it.
-    assert_eq!(str_of(&quote, "amount_due"), "2.40", "{quote}");
+    // ¥3.00 by the tariff, 80 % of it; the two booked hours were paid ahead at 80 % (¥4.80).
+    assert_eq!(
+        str_of(&booked["payment_intent"], "amount"),
+        "4.80",
+        "{booked}"
+    );
+    assert_eq!(
+        (
+            str_of(&quote["bill"], "total"),
+            str_of(&quote, "amount_due")
+        ),
+        ("2.40", "0.00"),
+        "{quote}"
+    );
     let rate_line = quote["bill"]["lines"]
         .as_array()
         .into_iter()
@@ -1168,7 +1284,6 @@ async fn a_stay_is_charged_the_owners_price_agreed_at_booking() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(rate_line["amount"], "-0.60", "{quote}");
-    app.pay(&session, "2.40").await;
     let (_, exit) = app
         .read(&site.exit, "冀A80808", Utc::now() + Duration::seconds(5))
         .await;
@@ -1176,8 +1291,8 @@ async fn a_stay_is_charged_the_owners_price_agreed_at_booking() {
     let (_, bookings) = app
         .send("GET", "/v1/owner/bookings", &zhang.token, None)
         .await;
-    // 2.40 less the 10 % platform fee.
-    assert_eq!(bookings[0]["credited"], "2.16", "{bookings}");
+    // 4.80 less the 10 % platform fee.
+    assert_eq!(bookings[0]["credited"], "4.32", "{bookings}");
 }
 
 #[tokio::test]
@@ -1187,7 +1302,7 @@ async fn a_booking_whose_car_never_came_becomes_a_no_show() {
     let zhang = sharer(&app, &site, "1-101", "B-101").await;
     share_all_day(&app, &zhang).await;
     let from = Utc::now() + Duration::hours(1);
-    let (_, booked) = book(
+    let (_, booked) = book_paid(
         &app,
         &site,
         "晋A12345",
@@ -1221,5 +1336,436 @@ async fn a_booking_whose_car_never_came_becomes_a_no_show() {
     let (_, bookings) = app
         .send("GET", "/v1/owner/bookings", &zhang.token, None)
         .await;
-    assert_eq!(bookings[0]["history"][1]["kind"], "no_show", "{bookings}");
+    assert_eq!(bookings[0]["history"][2]["kind"], "no_show", "{bookings}");
+    // The visitor paid for the time and did not come: nothing is given back.
+    assert_eq!(
+        (
+            bookings[0]["booking"]["paid"].as_str(),
+            bookings[0]["booking"]["refunded"].as_str()
+        ),
+        (Some("3.00"), Some("0.00")),
+        "{bookings}"
+    );
+}
+
+// ---- paid holds and caps (issue 22) -----------------------------------------------------------
+
+/// Waits until `n` provider notifications for `intent` were recorded; their outcomes.
+async fn callbacks(app: &TestApp, intent: &str, n: usize) -> Vec<String> {
+    let sql = format!(
+        "select outcome from provider_callbacks where intent_id = '{intent}' order by received_at"
+    );
+    let mut outcomes = Vec::new();
+    for _ in 0..100 {
+        outcomes = sqlx::query_scalar(&sql)
+            .fetch_all(&app.db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        if outcomes.len() >= n {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    outcomes
+}
+
+/// Moves a booking's hold limit into the past, as if its minutes had gone by.
+async fn lapse_hold(app: &TestApp, booked: &Value) {
+    let id = str_of(&booked["booking"], "id");
+    sqlx::query(&format!(
+        "update bookings set hold_expires_at = now() - interval '1 second' where id = '{id}'"
+    ))
+    .execute(&app.db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn show_booking(app: &TestApp, booked: &Value) -> Value {
+    let path = format!("/v1/public/bookings/{}", str_of(&booked["booking"], "id"));
+    app.send("GET", &path, str_of(booked, "token"), None)
+        .await
+        .1
+}
+
+#[tokio::test]
+async fn an_unpaid_hold_stops_holding_after_its_limit() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+    let from = Utc::now() + Duration::hours(3);
+    let to = from + Duration::hours(2);
+
+    let (status, squatter) = book(&app, &site, "粤A00001", from, to, json!({})).await;
+    assert_eq!(status, 201, "{squatter}");
+    assert_eq!(squatter["booking"]["status"], "held", "{squatter}");
+    assert_eq!(str_of(&squatter["payment_intent"], "amount"), "6.00");
+    let expires = squatter["booking"]["hold_expires_at"]
+        .as_str()
+        .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+        .unwrap_or_default();
+    assert!(
+        expires > Utc::now() + Duration::minutes(9)
+            && expires <= Utc::now() + Duration::minutes(10)
+    );
+    // While the hold runs, it holds: nobody else can have the space.
+    assert!(free_codes(&app, &site, from, to).await.is_empty());
+    let (status, body) = book(&app, &site, "粤A00002", from, to, json!({})).await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "no_space_available")
+    );
+
+    // Its minutes pass unpaid: the space is free at once, before any sweep.
+    lapse_hold(&app, &squatter).await;
+    assert_eq!(free_codes(&app, &site, from, to).await, vec!["B-101"]);
+    let (status, driver) = book_paid(&app, &site, "粤A00002", from, to, json!({})).await;
+    assert_eq!(status, 201, "{driver}");
+    assert_eq!(show_booking(&app, &squatter).await["status"], "expired");
+    assert_eq!(show_booking(&app, &driver).await["status"], "booked");
+
+    // Paying the lapsed hold now confirms nothing: the money is booked as owed back.
+    let (status, _) = app
+        .send(
+            "POST",
+            str_of(&squatter["payment_intent"], "pay_url"),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let intent = str_of(&squatter["payment_intent"], "intent_id");
+    assert_eq!(callbacks(&app, intent, 1).await, vec!["late"]);
+    assert_eq!(show_booking(&app, &squatter).await["status"], "expired");
+    assert_eq!(app.balance("refunds_payable").await.to_string(), "-6.00");
+    let (status, body) = app
+        .send(
+            "POST",
+            &format!(
+                "/v1/public/bookings/{}/cancel",
+                str_of(&squatter["booking"], "id")
+            ),
+            str_of(&squatter, "token"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "booking_expired")
+    );
+
+    // The sweep marks lapsed holds nobody ran into.
+    let later = from + Duration::days(1);
+    let (_, other) = book(
+        &app,
+        &site,
+        "粤A00003",
+        later,
+        later + Duration::hours(1),
+        json!({}),
+    )
+    .await;
+    lapse_hold(&app, &other).await;
+    let report = overstay::sweep(&app.db, Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.expired, 1);
+    assert_eq!(show_booking(&app, &other).await["status"], "expired");
+}
+
+#[tokio::test]
+async fn a_paid_booking_is_confirmed_and_credited_once_and_refunded_in_full_when_cancelled_free() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+    let from = Utc::now() + Duration::days(2);
+    let (status, booked) = book(
+        &app,
+        &site,
+        "桂A12345",
+        from,
+        from + Duration::hours(2),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{booked}");
+    assert_eq!(booked["booking"]["status"], "held");
+
+    // The provider delivers the same notification three times.
+    let (status, _) = app
+        .send(
+            "POST",
+            str_of(&booked["payment_intent"], "pay_url"),
+            "",
+            Some(json!({"copies": 3})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let intent = str_of(&booked["payment_intent"], "intent_id");
+    assert_eq!(
+        callbacks(&app, intent, 3).await,
+        vec!["credited", "duplicate", "duplicate"]
+    );
+    let shown = show_booking(&app, &booked).await;
+    assert_eq!(
+        (
+            shown["status"].as_str(),
+            shown["paid"].as_str(),
+            shown["hold_expires_at"].as_null()
+        ),
+        (Some("booked"), Some("6.00"), Some(())),
+        "{shown}"
+    );
+    let id = str_of(&booked["booking"], "id");
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from journal_transactions where booking_id = '{id}'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(app.balance("provider_clearing").await.to_string(), "6.00");
+    let (_, earnings) = app
+        .send("GET", "/v1/owner/earnings", &zhang.token, None)
+        .await;
+    assert_eq!(str_of(&earnings, "balance"), "5.40", "{earnings}");
+
+    // Cancelled in the free period: a reversing entry gives all of it back.
+    let (status, cancelled) = app
+        .send(
+            "POST",
+            &format!("/v1/public/bookings/{id}/cancel"),
+            str_of(&booked, "token"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(
+        (
+            str_of(&cancelled, "cancellation_fee"),
+            str_of(&cancelled, "refunded")
+        ),
+        ("0.00", "6.00")
+    );
+    assert!(app.balance("provider_clearing").await.is_zero());
+    let (_, earnings) = app
+        .send("GET", "/v1/owner/earnings", &zhang.token, None)
+        .await;
+    assert_eq!(str_of(&earnings, "balance"), "0.00", "{earnings}");
+    let (status, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
+    assert_eq!(status, 200, "{check}");
+}
+
+#[tokio::test]
+async fn live_bookings_are_capped_per_plate_and_per_client() {
+    let mut settings = crate::helpers::test_settings();
+    settings.bookings_per_client_max = 3;
+    let app = crate::helpers::spawn_with(settings).await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+    let day = |n: i64| Utc::now() + Duration::days(n);
+    let hour = Duration::hours(1);
+
+    // A plate may hold two live bookings, here two unpaid holds.
+    let (status, first) = book(&app, &site, "云A12345", day(1), day(1) + hour, json!({})).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, body) = book(&app, &site, "云A12345", day(2), day(2) + hour, json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = book(&app, &site, "云A12345", day(3), day(3) + hour, json!({})).await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "plate_booking_limit"),
+        "{body}"
+    );
+
+    // This address has three live bookings with the next; the fourth is refused until a hold
+    // lapses, and says when.
+    let (status, body) = book(&app, &site, "云A23456", day(4), day(4) + hour, json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    let response = app
+        .client
+        .post(format!(
+            "{}/v1/public/lots/{}/bookings",
+            app.address, site.lot
+        ))
+        .json(&json!({"plate": "云A34567", "from": day(5), "to": day(5) + hour}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status().as_u16(), 429);
+    let retry_after: Option<u64> = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    assert!(
+        retry_after.is_some_and(|s| (500..=600).contains(&s)),
+        "{retry_after:?}"
+    );
+    let body: Value = response.json().await.unwrap_or_default();
+    assert_eq!(body["error"]["code"], "client_booking_limit", "{body}");
+
+    // A hold that lapses unpaid stops counting: the plate and the address may book again.
+    lapse_hold(&app, &first).await;
+    let (status, body) = book(&app, &site, "云A12345", day(3), day(3) + hour, json!({})).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// The SQL every availability query uses says what the pure rule says, for every status and a
+/// hold that ran out, runs on, or is missing.
+#[tokio::test]
+async fn the_sql_of_holding_a_space_is_the_pure_rule() {
+    let app = spawn_app().await;
+    let sql = format!(
+        "select {} from (select $1::text as status, $2::timestamptz as hold_expires_at) as r",
+        parkshare_gate::store::sharing::holds_space_sql("r.")
+    );
+    let now = Utc::now();
+    let statuses = [
+        "held",
+        "booked",
+        "arrived",
+        "completed",
+        "cancelled",
+        "no_show",
+        "expired",
+    ];
+    let ends = [
+        None,
+        Some(now - Duration::hours(1)),
+        Some(now + Duration::hours(1)),
+    ];
+    for status in statuses {
+        for end in ends {
+            let answer: Option<bool> = sqlx::query_scalar(&sql)
+                .bind(status)
+                .bind(end)
+                .fetch_one(&app.db)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            // A held row without its end (which the table refuses) is NULL: false in a WHERE.
+            let in_sql = answer.unwrap_or(false);
+            let pure = parkshare_sharing::holds_space(status, end, now);
+            assert_eq!(in_sql, pure, "{status} {end:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_booking_that_costs_nothing_is_confirmed_at_once() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+    let price = format!("/v1/owner/spaces/{}/price", zhang.space_id);
+    let (status, _) = app
+        .send("PUT", &price, &zhang.token, Some(json!({"price_pct": 0})))
+        .await;
+    assert_eq!(status, 200);
+    let from = Utc::now() + Duration::hours(2);
+    let (status, booked) = book(
+        &app,
+        &site,
+        "琼A12345",
+        from,
+        from + Duration::hours(2),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{booked}");
+    assert_eq!(
+        (
+            booked["booking"]["status"].as_str(),
+            booked["booking"]["price"].as_str(),
+            booked["booking"]["hold_expires_at"].as_null(),
+            booked["payment_intent"].as_null()
+        ),
+        (Some("booked"), Some("0.00"), Some(()), Some(())),
+        "{booked}"
+    );
+    // Nothing to pay, nothing to lapse: the sweep leaves it booked.
+    let report = overstay::sweep(&app.db, Utc::now() + Duration::minutes(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.expired, 0);
+    assert_eq!(show_booking(&app, &booked).await["status"], "booked");
+}
+
+#[tokio::test]
+async fn an_overstay_also_displaces_an_unpaid_hold_on_the_space() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    share_all_day(&app, &zhang).await;
+    let now = Utc::now();
+    let on_zhang = json!({"space_id": zhang.space_id});
+    let (status, first) = book_paid(
+        &app,
+        &site,
+        "津A11111",
+        now,
+        now + Duration::hours(1),
+        on_zhang.clone(),
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    let (_, entry) = app.read(&site.entries[0], "津A11111", now).await;
+    assert_eq!(entry["reason"], "booking_admitted", "{entry}");
+    // The next visitor has not paid yet; there is no other shared space to move them to.
+    let (status, next) = book(
+        &app,
+        &site,
+        "津B22222",
+        now + Duration::hours(1),
+        now + Duration::hours(2),
+        on_zhang,
+    )
+    .await;
+    assert_eq!(
+        (status, next["booking"]["status"].as_str()),
+        (201, Some("held"))
+    );
+
+    let report = overstay::sweep(&app.db, now + Duration::minutes(5) + Duration::hours(1))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((report.reported, report.cancelled), (1, 1));
+    assert_eq!(show_booking(&app, &next).await["status"], "cancelled");
+    // Its intent can no longer be paid into a booking: paying it is booked as owed back.
+    let intent = str_of(&next["payment_intent"], "intent_id");
+    let (_, shown) = app
+        .send(
+            "GET",
+            &format!("/v1/public/payment-intents/{intent}"),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(shown["status"], "cancelled", "{shown}");
+}
+
+#[tokio::test]
+async fn a_stranger_booking_a_drivers_plate_blocks_it_only_while_the_hold_runs() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let zhang = sharer(&app, &site, "1-101", "B-101").await;
+    let li = sharer(&app, &site, "1-102", "B-102").await;
+    share_all_day(&app, &zhang).await;
+    share_all_day(&app, &li).await;
+    let from = Utc::now() + Duration::hours(4);
+    let to = from + Duration::hours(3);
+    // Someone else books the driver's plate and never pays.
+    let (status, stranger) = book(&app, &site, "陕A12345", from, to, json!({})).await;
+    assert_eq!(status, 201, "{stranger}");
+    let (status, body) = book(&app, &site, "陕A12345", from, to, json!({})).await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "plate_already_booked")
+    );
+    // Minutes later the hold has lapsed: the driver books, pays, and holds a space.
+    lapse_hold(&app, &stranger).await;
+    let (status, driver) = book_paid(&app, &site, "陕A12345", from, to, json!({})).await;
+    assert_eq!(status, 201, "{driver}");
+    assert_eq!(show_booking(&app, &driver).await["status"], "booked");
 }
