@@ -24,12 +24,15 @@ pub struct Money(#[serde(with = "rust_decimal::serde::str")] Decimal);
 impl<'de> Deserialize<'de> for Money {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
         let yuan: Decimal = rust_decimal::serde::str::deserialize(deserializer)?;
-        // Only the sign is checked here: sums read back from storage may exceed the bound
-        // that `Money::parse` puts on one amount of input.
+        // The sign and the fen are checked here; not the bound that `Money::parse` puts on
+        // one amount of input, which sums read back from storage may exceed.
         if yuan.is_sign_negative() && !yuan.is_zero() {
             return Err(serde::de::Error::custom(MoneyError::Negative));
         }
-        Ok(Money(yuan))
+        if yuan.normalize().scale() > 2 {
+            return Err(serde::de::Error::custom(MoneyError::FinerThanFen));
+        }
+        Ok(Money(yuan.round_dp(2)))
     }
 }
 

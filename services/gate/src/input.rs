@@ -38,17 +38,40 @@ pub enum TextError {
 impl std::fmt::Display for TextError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TextError::ControlCharacter => {
-                f.write_str("must not contain control characters (NUL, line breaks, tabs, …)")
-            }
+            TextError::ControlCharacter => f.write_str(
+                "must not contain control or invisible characters (NUL, line breaks, tabs, \
+                 bidi overrides, zero-width spaces, …)",
+            ),
             TextError::TooLong { max_chars } => write!(f, "must be at most {max_chars} characters"),
         }
     }
 }
 
-/// The rule every text value obeys: no control characters, at most `max_chars` characters.
+/// Characters that are not text a person typed to be read: control characters (C0, C1, DEL),
+/// line and paragraph separators, the invisible formatting that reorders or hides text (bidi
+/// overrides and isolates, zero-width spaces and joiners, the word joiner, a byte order mark)
+/// and Unicode noncharacters. A bidi override can make `=1+1` look harmless in a list, and a
+/// zero-width space makes a name that looks blank. (Private-use characters are allowed: Chinese
+/// names with rare characters use them.)
+pub fn is_forbidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{FDD0}'..='\u{FDEF}'
+        )
+        || (u32::from(c) & 0xFFFE) == 0xFFFE
+}
+
+/// The rule every text value obeys: no [`is_forbidden`] character, at most `max_chars`
+/// characters.
 pub fn check_text(value: &str, max_chars: usize) -> Result<(), TextError> {
-    if value.chars().any(char::is_control) {
+    if value.chars().any(is_forbidden) {
         return Err(TextError::ControlCharacter);
     }
     if value.chars().count() > max_chars {
@@ -202,6 +225,55 @@ impl<T: DeserializeOwned + 'static> FromRequest for MaybeJson<T> {
     }
 }
 
+/// Paths whose JSON bodies are parsed strictly by their own handlers and are left alone here:
+/// the gate's hot path, and camera pushes (larger, with inline images).
+const OWN_PARSERS: [&str; 2] = ["/v1/gate/", "/v1/vendor/"];
+
+/// Every JSON body must parse, whether or not the route reads it: a write that takes no body
+/// (a pause, a cancellation, a rebuild) with a malformed one is refused, not carried out as if
+/// the body were absent. Wraps the whole app; the body is read once and handed on.
+pub async fn refuse_malformed_json(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    use futures_util::StreamExt;
+    let checked = !matches!(
+        *req.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    ) && is_json(req.request())
+        && !OWN_PARSERS.iter().any(|p| req.path().starts_with(p));
+    if checked {
+        let mut payload = req.take_payload();
+        let mut body = web::BytesMut::new();
+        let mut refusal = None;
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk?;
+            if body.len() + chunk.len() > JSON_BODY_BYTES_MAX {
+                refusal = Some(ApiError::bad_request(
+                    "invalid_body",
+                    "request body too large",
+                ));
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if refusal.is_none() && !body.is_empty() {
+            refusal = serde_json::from_slice::<serde::de::IgnoredAny>(&body)
+                .err()
+                .map(|e| ApiError::bad_request("invalid_body", format!("not JSON: {e}")));
+        }
+        if let Some(refusal) = refusal {
+            let response = actix_web::ResponseError::error_response(&refusal);
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+        req.set_payload(actix_web::dev::Payload::from(body.freeze()));
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +309,11 @@ mod tests {
             (r#"{"name":"ok","windows":[],"x\u0007":1}"#, "x\\u{7}:"),
             (r#"{"name":"tab\there","windows":[]}"#, "name:"),
             (r#"{"name":"\u0085","windows":[]}"#, "name:"),
+            (r#"{"name":"a\u2028b","windows":[]}"#, "name:"),
+            (r#"{"name":"\u202e1+1=","windows":[]}"#, "name:"),
+            (r#"{"name":"\u200b","windows":[]}"#, "name:"),
+            (r#"{"name":"\ufeffx","windows":[]}"#, "name:"),
+            (r#"{"name":"\uffff","windows":[]}"#, "name:"),
         ] {
             let (code, text) = message(body);
             assert_eq!(code, "invalid_field", "{body}");

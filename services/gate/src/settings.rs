@@ -1,4 +1,4 @@
-//! Settings, all from environment variables with local defaults. See the README's table.
+//! Settings, all from environment variables with local defaults. See docs/configuration.md.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;

@@ -23,7 +23,11 @@ fn is_plain_number(cell: &str) -> bool {
 
 /// The cell as written: prefixed with `'` if a spreadsheet would take it for a formula.
 pub fn neutralised(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(FORMULA_STARTS) && !is_plain_number(cell) {
+    // Invisible characters in front (a zero-width space, a byte order mark) do not stop a
+    // spreadsheet from reading what follows as a formula.
+    let visible = cell.trim_start_matches(|c: char| c == ' ' || crate::input::is_forbidden(c));
+    let formula = |text: &str| text.starts_with(FORMULA_STARTS) && !is_plain_number(text);
+    if formula(cell) || formula(visible) {
         std::borrow::Cow::Owned(format!("'{cell}"))
     } else {
         std::borrow::Cow::Borrowed(cell)
@@ -108,6 +112,8 @@ mod tests {
             ("-.5", "'-.5"),
             ("退款 = 重复支付", "退款 = 重复支付"),
             ("", ""),
+            ("\u{200b}=1+1", "'\u{200b}=1+1"),
+            (" =1+1", "' =1+1"),
         ] {
             assert_eq!(neutralised(cell), written, "{cell:?}");
         }

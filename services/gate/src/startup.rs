@@ -212,6 +212,9 @@ pub async fn run(
             .wrap(actix_web::middleware::from_fn(crate::ratelimit::limit))
             .wrap(actix_web::middleware::from_fn(request_id_header))
             .wrap(security_headers())
+            .wrap(actix_web::middleware::from_fn(
+                crate::input::refuse_malformed_json,
+            ))
             .wrap(tracing_actix_web::TracingLogger::<
                 crate::telemetry::RedactedRootSpan,
             >::new())

@@ -55,19 +55,37 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
         )
     }
 
+    /// A server error is logged with its cause (tracing-actix-web's default). A client error
+    /// is logged by its stable code only: its message may repeat what the client sent (a
+    /// malformed plate, a name), which is the client's and need not be in our logs.
     fn on_request_end<B: actix_web::body::MessageBody>(
         span: tracing::Span,
         outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
     ) {
-        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+        let Ok(response) = outcome else {
+            return tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+        };
+        let status = response.response().status();
+        let Some(error) = response.response().error() else {
+            return tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+        };
+        if status.is_server_error() {
+            return tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+        }
+        let code = error
+            .as_error::<crate::error::ApiError>()
+            .map_or("client_error", crate::error::ApiError::code);
+        span.record("http.status_code", status.as_u16());
+        span.record("otel.status_code", "OK");
+        span.record("exception.message", code);
+        span.in_scope(|| tracing::warn!(code, status = status.as_u16(), "request refused"));
     }
 }
 
-/// Path prefixes whose next segment is a credential: a camera cannot send a header, so its
-/// device secret is in the push URL, and a disclosure share link is its own credential. The
-/// segment is blanked whether or not a route matched (a mistyped vendor name or a trailing
-/// slash still carries the secret).
-const SECRET_SEGMENT_AFTER: [&str; 2] = ["/v1/vendor/", "/v1/public/disclosure/"];
+/// Paths (as segments, lower case) whose next segment is a credential: a camera cannot send a
+/// header, so its device secret is in the push URL, and a disclosure share link is its own
+/// credential.
+const SECRET_AFTER: [&[&str]; 2] = [&["v1", "vendor"], &["v1", "public", "disclosure"]];
 
 /// Query parameters whose values are logged; every other value is blanked. Plates (`quote?
 /// plate=`) are personal data and tokens are secrets: only what names a range or a kind of
@@ -86,17 +104,36 @@ const QUERY_KEYS_LOGGED: [&str; 9] = [
 
 const REDACTED: &str = "<redacted>";
 
-/// The path and query as logged: the credential segment after a [`SECRET_SEGMENT_AFTER`]
-/// prefix and every query value not in [`QUERY_KEYS_LOGGED`] replaced by `<redacted>`.
+/// The path and query as logged. The path is logged as the router reads it — percent-decoded,
+/// empty segments dropped, `;` a separator — so that no spelling of a path hides its secret:
+/// the segment after a [`SECRET_AFTER`] prefix (matched in any case) and any segment that is a
+/// plate (personal data) are `<redacted>`, whether or not a route matched. Every query value
+/// not in [`QUERY_KEYS_LOGGED`] is `<redacted>`.
 fn redacted_target(path: &str, query: &str) -> String {
-    let mut logged = path.to_owned();
-    for prefix in SECRET_SEGMENT_AFTER {
-        if let Some(rest) = path.strip_prefix(prefix) {
-            let after = rest.find('/').map_or("", |slash| &rest[slash..]);
-            logged = format!("{prefix}{REDACTED}{after}");
-            break;
-        }
-    }
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let segments: Vec<&str> = decoded
+        .split(['/', ';'])
+        .filter(|s| !s.is_empty())
+        .collect();
+    let lower: Vec<String> = segments.iter().map(|s| s.to_lowercase()).collect();
+    let secret_at = SECRET_AFTER
+        .iter()
+        .find(|prefix| {
+            lower.len() > prefix.len() && lower.iter().zip(prefix.iter()).all(|(a, b)| a == b)
+        })
+        .map(|prefix| prefix.len());
+    let logged: Vec<&str> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, segment)| {
+            if Some(i) == secret_at || parkshare_domain::plate::Plate::parse(segment).is_ok() {
+                REDACTED
+            } else {
+                segment
+            }
+        })
+        .collect();
+    let logged = format!("/{}", logged.join("/"));
     if query.is_empty() {
         return logged;
     }
@@ -128,7 +165,7 @@ mod tests {
             (
                 "/v1/vendor/abc123/hikvision/",
                 "",
-                "/v1/vendor/<redacted>/hikvision/",
+                "/v1/vendor/<redacted>/hikvision",
             ),
             (
                 "/v1/vendor/abc123/nosuchvendor",
@@ -158,6 +195,36 @@ mod tests {
             ),
             ("/healthz", "", "/healthz"),
             ("/nowhere/x", "", "/nowhere/x"),
+            // Spellings the router accepts, or a camera misconfigured, all blanked.
+            (
+                "/v1/%76endor/abc123/vzenith",
+                "",
+                "/v1/vendor/<redacted>/vzenith",
+            ),
+            (
+                "/v1/public/%64isclosure/abc123",
+                "",
+                "/v1/public/disclosure/<redacted>",
+            ),
+            ("//v1/vendor/abc123/x", "", "/v1/vendor/<redacted>/x"),
+            ("/v1//vendor//abc123", "", "/v1/vendor/<redacted>"),
+            ("/V1/Vendor/abc123", "", "/V1/Vendor/<redacted>"),
+            (
+                "/v1/public/disclosure;abc123",
+                "",
+                "/v1/public/disclosure/<redacted>",
+            ),
+            // A plate in a path is personal data.
+            (
+                "/v1/admin/compounds/c1/blocklist/%E4%BA%ACC33333",
+                "",
+                "/v1/admin/compounds/c1/blocklist/<redacted>",
+            ),
+            (
+                "/v1/admin/compounds/c1/exempt-vehicles/云A12010",
+                "",
+                "/v1/admin/compounds/c1/exempt-vehicles/<redacted>",
+            ),
         ] {
             assert_eq!(redacted_target(path, query), logged, "{path}?{query}");
         }

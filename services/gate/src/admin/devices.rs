@@ -101,7 +101,7 @@ async fn set_device(
         (false, None, None) => None,
         (false, Some(user), Some(password)) => {
             let user = validate::text("device_username", user, 128)?;
-            if password.is_empty() || password.chars().count() > 128 {
+            if password.trim().is_empty() || password.chars().count() > 128 {
                 return Err(ApiError::invalid(
                     "invalid_field",
                     "device_password: must be 1 to 128 characters",

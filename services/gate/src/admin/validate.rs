@@ -34,7 +34,11 @@ fn err(field: &'static str, message: impl Into<String>) -> FieldError {
 /// ([`crate::input::check_text`]); whitespace alone is no value.
 pub fn text(field: &'static str, value: &str, max_chars: usize) -> Result<String, FieldError> {
     let value = value.trim();
-    if value.is_empty() {
+    // Blank is blank however it is spelt: spaces of any kind, or only invisible characters.
+    if value
+        .chars()
+        .all(|c| c.is_whitespace() || crate::input::is_forbidden(c))
+    {
         return Err(err(
             field,
             format!("must be 1 to {max_chars} characters, not blank"),

@@ -137,6 +137,22 @@ async fn secrets_and_plates_in_paths_never_reach_the_log() {
         ("GET", format!("{link_path}/data.json")),
         ("GET", format!("{link_path}/nosuchpage")),
         ("GET", quote.clone()),
+        // Spellings the router reads as the same path, or a camera misconfigured.
+        ("POST", format!("/v1/%76endor/{device_secret}/vzenith")),
+        ("POST", format!("//v1/vendor/{device_secret}/dahua")),
+        (
+            "GET",
+            format!("/v1/public/%64isclosure/{link_token}/nothing"),
+        ),
+        // A plate in a path.
+        (
+            "PUT",
+            format!(
+                "/v1/admin/compounds/{}/blocklist/{}",
+                site.compound,
+                url_encode(plate)
+            ),
+        ),
     ] {
         let request = if method == "POST" {
             app.client.post(format!("{binary}{path}")).body("{}")
@@ -446,6 +462,25 @@ async fn loose_inputs_are_refused_and_change_nothing() {
     let answer: Value = response.json().await.unwrap_or_default();
     assert_eq!(answer["error"]["code"], "invalid_body", "{answer}");
     assert_eq!(app.count("select count(*) from committee_tokens").await, 0);
+    // A route that takes no body refuses a malformed one rather than acting as if none came.
+    let links = app.count("select count(*) from disclosure_links").await;
+    let response = app
+        .client
+        .post(format!(
+            "{}/v1/admin/compounds/{compound}/disclosure-links",
+            app.address
+        ))
+        .bearer_auth(&app.staff_token)
+        .header("content-type", "application/json")
+        .body(r#"{"label": 5, "junk": ["#)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(
+        app.count("select count(*) from disclosure_links").await,
+        links
+    );
     // An empty one is still "no label".
     let response = app
         .client
