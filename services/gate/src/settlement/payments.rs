@@ -191,8 +191,11 @@ async fn simulated_pay(
 }
 
 /// A provider's notification. Verified (signature, then amount and currency against the
-/// intent), recorded whatever it says, and credited at most once per intent: a repeat, a late
-/// payment or a wrong amount is answered 200 so the provider stops retrying, and is recorded.
+/// intent), recorded whatever it says, and credited at most once per intent. Every one that
+/// reports money received ends in the ledger: credited to the stay, or — paid late, of the
+/// wrong amount, or a second charge for an intent already paid — owed back to the driver
+/// (`refunds_payable`). Only a retry of a notification already handled (same id) moves no
+/// money. All are answered 200 so the provider stops retrying.
 #[post("/v1/payments/callbacks/simulated")]
 async fn callback(
     state: web::Data<AppState>,
@@ -232,15 +235,20 @@ async fn callback(
         tracing::warn!(intent_id = %n.intent_id, "provider notification for an unknown intent");
         return Ok(HttpResponse::Ok().json(json!({"result": "unknown_intent"})));
     };
-    let mut outcome = if intent.status == "paid" {
-        "duplicate"
-    } else if n.currency != intent.currency || amount.yuan() != intent.amount {
-        "amount_mismatch"
-    } else if intent.status != "pending" || n.paid_at > intent.expires_at {
-        "late"
-    } else {
-        "credited"
-    };
+    // Under the intent's lock: a retry of a notification already handled changes nothing;
+    // a new charge for an intent already paid is money received twice, owed back.
+    let mut outcome =
+        if payments::notification_seen(&mut *tx, "simulated", &n.notification_id).await? {
+            "duplicate"
+        } else if intent.status == "paid" {
+            "second_charge"
+        } else if n.currency != intent.currency || amount.yuan() != intent.amount {
+            "amount_mismatch"
+        } else if intent.status != "pending" || n.paid_at > intent.expires_at {
+            "late"
+        } else {
+            "credited"
+        };
     if let (Some(booking_id), "credited") = (intent.booking_id, outcome) {
         // A booking's price: the held booking is confirmed, unless its hold already lapsed.
         let confirmed =
@@ -286,8 +294,10 @@ async fn callback(
                 payments::insert_payment(&mut tx, &payment).await?;
             }
         }
-        ("late" | "amount_mismatch", _) => {
-            if intent.status == "pending" {
+        ("late" | "amount_mismatch" | "second_charge", _) => {
+            // Only lateness ends the intent: a wrong amount (a bad notification, a driver's
+            // mistake) leaves it payable until it expires, so the right payment still counts.
+            if outcome == "late" && intent.status == "pending" {
                 payments::set_intent_status(&mut *tx, intent.id, "expired").await?;
             }
             let why = format!("退款待付：{outcome}（通知 {}）", n.notification_id);

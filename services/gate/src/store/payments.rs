@@ -223,6 +223,21 @@ pub async fn insert_callback(db: impl PgExecutor<'_>, c: &NewCallback<'_>) -> sq
     .map(drop)
 }
 
+/// Whether `provider` told us of this notification before: a retry, not a new charge.
+pub async fn notification_seen(
+    db: impl PgExecutor<'_>,
+    provider: &str,
+    notification_id: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from provider_callbacks where provider = $1 and notification_id = $2)",
+    )
+    .bind(provider)
+    .bind(notification_id)
+    .fetch_one(db)
+    .await
+}
+
 pub async fn callback_outcomes(
     db: impl PgExecutor<'_>,
     intent_id: Uuid,

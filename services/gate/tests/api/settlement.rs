@@ -297,19 +297,89 @@ async fn late_or_wrong_amount_payments_are_owed_back_not_credited() {
     assert_eq!((status, &body["result"]), (200, &json!("amount_mismatch")));
     let (_, exit) = app.read(&site.exit, "京A10004", Utc::now()).await;
     assert_eq!(str_of(&exit, "reason"), "payment_required");
+    // The bad notification does not void the intent (issue 21, item 3): it is still the one
+    // to pay, and the right payment opens the barrier.
+    let (status, again) = app
+        .send(
+            "POST",
+            &format!("/v1/public/lots/{}/payment-intents", site.lot),
+            "",
+            Some(json!({"plate": "京A10004"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (&again["intent_id"], &again["status"]),
+        (&intent["intent_id"], &json!("pending")),
+        "{again}"
+    );
+    let (_, body) = notify(&app, &notification(&intent, "9.00"), None).await;
+    assert_eq!(body["result"], "credited", "{body}");
+    let (_, exit) = app.read(&site.exit, "京A10004", Utc::now()).await;
+    assert_eq!(str_of(&exit, "action"), "open", "{exit}");
 
-    // A fresh intent, paid after it expired.
-    let intent = new_intent(&app, &site, "京A10004").await;
+    // Another stay's intent, paid after it expired.
+    let (_, entry) = app.read(&site.entries[0], "京A10014", ago(130)).await;
+    assert_eq!(str_of(&entry, "action"), "open", "{entry}");
+    let intent = new_intent(&app, &site, "京A10014").await;
     let mut late = notification(&intent, "9.00");
     late.paid_at = Utc::now() + Duration::minutes(30);
     let (_, body) = notify(&app, &late, None).await;
     assert_eq!(body["result"], "late");
-    // The same late notification again is not owed back twice.
+    // The same late notification again is a retry: not owed back twice.
     let (_, body) = notify(&app, &late, None).await;
-    assert_eq!(body["result"], "late");
+    assert_eq!(body["result"], "duplicate");
     assert_eq!(app.balance("refunds_payable").await, Decimal::new(-1400, 2));
-    assert_eq!(app.balance("common_revenue").await, Decimal::ZERO);
+    assert_eq!(app.balance("common_revenue").await, Decimal::new(-900, 2));
     ledger_is_consistent(&app).await;
+}
+
+#[tokio::test]
+async fn a_second_charge_for_a_paid_intent_is_owed_back_not_lost() {
+    let app = spawn_app().await;
+    let (site, _) = parked(&app, "京A10024").await;
+    let intent = new_intent(&app, &site, "京A10024").await;
+    let first = notification(&intent, "9.00");
+    let (_, body) = notify(&app, &first, None).await;
+    assert_eq!(body["result"], "credited");
+    // The provider's retry of that notification moves nothing...
+    let (_, body) = notify(&app, &first, None).await;
+    assert_eq!(body["result"], "duplicate");
+    assert_eq!(app.balance("refunds_payable").await, Decimal::ZERO);
+    // ...but a second charge (the driver paid twice: a new provider transaction) is money
+    // received, owed back, in the ledger (issue 21, item 1).
+    let (_, body) = notify(&app, &notification(&intent, "9.00"), None).await;
+    assert_eq!(body["result"], "second_charge", "{body}");
+    assert_eq!(app.balance("refunds_payable").await, Decimal::new(-900, 2));
+    assert_eq!(
+        app.balance("provider_clearing").await,
+        Decimal::new(1800, 2)
+    );
+    assert_eq!(app.balance("common_revenue").await, Decimal::new(-900, 2));
+    assert_eq!(
+        callbacks(&app, &intent).await,
+        ["credited", "duplicate", "second_charge"]
+    );
+    ledger_is_consistent(&app).await;
+    // The provider's settlement file lists both charges: both are ours.
+    let second: Vec<String> = sqlx::query_scalar(
+        "select notification_id from provider_callbacks where outcome = 'second_charge'",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap_or_default();
+    let file = format!(
+        "provider_transaction_id,time,amount,fee,refund\n{},2026-11-23T08:00:00Z,9.00,0,0\n{},2026-11-23T08:01:00Z,9.00,0,0\n",
+        first.notification_id, second[0]
+    );
+    let (status, imported) = import_settlement(&app, &app.staff_token, &file).await;
+    assert_eq!(status, 201, "{imported}");
+    assert_eq!(imported["report"]["missing_ours"], json!([]), "{imported}");
+    assert_eq!(
+        imported["report"]["matched"].as_array().map(Vec::len),
+        Some(2),
+        "{imported}"
+    );
 }
 
 #[tokio::test]
