@@ -261,28 +261,53 @@ async fn callback(
     match (outcome, intent.session_id) {
         ("credited", Some(session_id)) => {
             payments::mark_intent_paid(&mut *tx, intent.id, n.paid_at).await?;
+            // Paid meanwhile at the booth (or by another intent): only what is still owed is
+            // revenue; the rest is owed back to the driver.
+            let owed =
+                owed_for_stay(&mut tx, intent.tenant_id, session_id, intent.priced_at).await?;
+            let revenue = amount.min(owed);
+            let excess = amount.saturating_sub(revenue);
+            if !excess.is_zero() {
+                let why = format!("退款待付：已缴清，多付（通知 {}）", n.notification_id);
+                record_unmatched_receipt(
+                    &mut tx,
+                    intent.tenant_id,
+                    intent.session_id,
+                    &n.notification_id,
+                    excess,
+                    &why,
+                )
+                .await?;
+            }
+            if revenue.is_zero() {
+                outcome = "overpaid";
+            }
             let who = payments::session_parties(&mut *tx, session_id, n.paid_at)
                 .await?
                 .ok_or_else(|| internal("payment for a missing session"))?;
             let payment_id = Uuid::new_v4();
             let key = format!("intent:{}", intent.id);
-            let credited = credit_payment(
-                &mut tx,
-                &who,
-                &key,
-                payment_id,
-                amount,
-                Source::Provider,
-                n.paid_at,
-            )
-            .await?;
+            let credited = if revenue.is_zero() {
+                None
+            } else {
+                credit_payment(
+                    &mut tx,
+                    &who,
+                    &key,
+                    payment_id,
+                    revenue,
+                    Source::Provider,
+                    n.paid_at,
+                )
+                .await?
+            };
             // The intent is locked and was pending, so its key is new; were it not, the
             // payment is on record already.
             if let Some(transaction_id) = credited {
                 let payment = NewPayment {
                     id: payment_id,
                     session_id,
-                    amount: amount.yuan(),
+                    amount: revenue.yuan(),
                     method: "provider",
                     intent_id: Some(intent.id),
                     shift: None,
@@ -332,6 +357,36 @@ struct CashBody {
     /// settled up to that instant, so a price step between the quote and the payment does
     /// not refuse the car. At most [`INTENT_TTL_MIN`] minutes old; defaults to now.
     quoted_at: Option<DateTime<Utc>>,
+    /// The driver handed over more than was owed and was given the change: what is recorded
+    /// is what was owed. Without it, an amount above what is owed is refused.
+    #[serde(default)]
+    change_given: bool,
+}
+
+/// What is still owed for a stay priced at `at`: its final fee once it has left, else its
+/// price at `at`, less everything paid. Locks the stay's row, so that two payments for one stay
+/// (a phone and the booth) are judged one after the other: a stay is never credited more than
+/// its fee (issue 21).
+async fn owed_for_stay(
+    tx: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    session_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Money, ApiError> {
+    let session = sessions::session_for_update(&mut *tx, tenant_id, session_id)
+        .await?
+        .ok_or_else(|| internal("payment for a missing session"))?;
+    let paid = Money::parse(session.paid).map_err(internal)?;
+    let total = match session.fee {
+        Some(fee) if session.status != "open" => Money::parse(fee).map_err(internal)?,
+        _ => {
+            let rules = registry::lot_rules(&mut *tx, session.lot_id)
+                .await?
+                .ok_or_else(|| internal("payment for a stay in a missing lot"))?;
+            billing::price(tx, &rules, &session, at).await?.bill.total
+        }
+    };
+    Ok(total.saturating_sub(paid))
 }
 
 /// A positive amount in whole fen, or `None`.
@@ -375,6 +430,41 @@ async fn record_cash(
             format!("quoted_at must be within the last {INTENT_TTL_MIN} minutes; quote again"),
         ));
     }
+    let owed = owed_for_stay(
+        &mut tx,
+        staff.tenant_id,
+        facts.parties.session_id,
+        quoted_at,
+    )
+    .await?;
+    if amount > owed {
+        // A retry that waited for this stay's lock while its first try paid it: `facts` was
+        // read before the wait; the payment is there now.
+        if let Some(existing) =
+            payments::payment_by_key(&mut *tx, staff.tenant_id, &ledger_key).await?
+        {
+            return Ok(HttpResponse::Ok().json(existing));
+        }
+    }
+    if owed.is_zero() {
+        return Err(ApiError::invalid(
+            "nothing_due",
+            "nothing is owed for this stay: it is paid",
+        ));
+    }
+    let amount = match (amount > owed, body.change_given) {
+        (false, _) => amount,
+        (true, true) => owed,
+        (true, false) => {
+            return Err(ApiError::invalid(
+                "amount_exceeds_due",
+                format!(
+                    "¥{owed} is owed for this stay; record that, or set change_given if the \
+                     driver was given change"
+                ),
+            ))
+        }
+    };
     let payment_id = Uuid::new_v4();
     let credited = credit_payment(
         &mut tx,

@@ -31,7 +31,7 @@ pub async fn received(
            join payment_intents i on i.id = c.intent_id
            left join session_payments sp on sp.intent_id = c.intent_id and c.outcome = 'credited'
            left join bookings b on b.id = i.booking_id and c.outcome = 'credited'
-          where i.tenant_id = $1 and c.provider = $2 and c.outcome in ('credited', 'late', 'amount_mismatch', 'second_charge')
+          where i.tenant_id = $1 and c.provider = $2 and c.outcome in ('credited', 'late', 'amount_mismatch', 'second_charge', 'overpaid')
             and (c.notification_id = any($3) or (c.received_at >= $4 and c.received_at < $5))
           order by c.notification_id, c.received_at",
     )

@@ -13,7 +13,8 @@ async fn close(app: &TestApp, site: &Site, body: Value) -> (u16, Value) {
 }
 
 async fn parked_and_paid(app: &TestApp, site: &Site, plate: &str, amount: &str) -> String {
-    let (_, entry) = app.read(&site.entries[0], plate, ago(60)).await;
+    // Five hours: ¥15 owed, more than any amount paid here (a stay is never credited more).
+    let (_, entry) = app.read(&site.entries[0], plate, ago(300)).await;
     let session = str_of(&entry, "session_id").to_owned();
     app.pay(&session, amount).await;
     session
@@ -195,7 +196,7 @@ async fn a_late_refund_lands_in_the_next_period_and_never_rewrites_a_closed_one(
     assert_eq!(listed[0]["summary"], first["summary"]);
 
     // The next income first makes up the carried amount.
-    let (_, entry) = app.read(&site.entries[0], "京A40002", ago(30)).await;
+    let (_, entry) = app.read(&site.entries[0], "京A40002", ago(120)).await;
     app.pay(str_of(&entry, "session_id"), "5.00").await;
     let (_, third) = close(&app, &site, json!({"until": Utc::now()})).await;
     assert_eq!(third["summary"]["allocated"], "3.00", "{third}");

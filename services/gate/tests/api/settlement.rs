@@ -335,6 +335,69 @@ async fn late_or_wrong_amount_payments_are_owed_back_not_credited() {
 }
 
 #[tokio::test]
+async fn a_stay_is_never_credited_more_than_its_fee() {
+    let app = spawn_app().await;
+    let (site, session) = parked(&app, "京A10034").await;
+    // The driver asks to pay by phone, then pays ¥9.00 cash at the booth; the phone payment
+    // arrives after: the stay is paid, so all of it is owed back (issue 21, item 2).
+    let intent = new_intent(&app, &site, "京A10034").await;
+    app.pay(&session, "9.00").await;
+    let (_, body) = notify(&app, &notification(&intent, "9.00"), None).await;
+    assert_eq!(body["result"], "overpaid", "{body}");
+    assert_eq!(app.balance("common_revenue").await, Decimal::new(-900, 2));
+    assert_eq!(app.balance("refunds_payable").await, Decimal::new(-900, 2));
+    // More cash on a paid stay is refused and changes nothing.
+    let path = format!("/v1/admin/sessions/{session}/payments");
+    let (status, body) = app
+        .staff(
+            "POST",
+            &path,
+            Some(json!({"amount": "5.00", "shift": "早班", "idempotency_key": "again"})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (422, "nothing_due"),
+        "{body}"
+    );
+
+    // Another stay (¥9.00): ten million in cash is refused with what is owed...
+    let (_, entry) = app.read(&site.entries[0], "京A10044", ago(130)).await;
+    let path = format!(
+        "/v1/admin/sessions/{}/payments",
+        str_of(&entry, "session_id")
+    );
+    let (status, body) = app
+        .staff(
+            "POST",
+            &path,
+            Some(json!({"amount": "10000000.00", "shift": "早班", "idempotency_key": "big"})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (422, "amount_exceeds_due"),
+        "{body}"
+    );
+    assert!(str_of(&body["error"], "message").contains("9.00"), "{body}");
+    // ...and ¥20 handed over with change given records the ¥9.00 owed.
+    let (status, body) = app
+        .staff(
+            "POST",
+            &path,
+            Some(
+                json!({"amount": "20.00", "shift": "早班", "idempotency_key": "change",
+                        "change_given": true}),
+            ),
+        )
+        .await;
+    assert_eq!((status, str_of(&body, "amount")), (201, "9.00"), "{body}");
+    assert_eq!(app.balance("cash_on_hand").await, Decimal::new(1800, 2));
+    assert_eq!(app.balance("common_revenue").await, Decimal::new(-1800, 2));
+    ledger_is_consistent(&app).await;
+}
+
+#[tokio::test]
 async fn a_second_charge_for_a_paid_intent_is_owed_back_not_lost() {
     let app = spawn_app().await;
     let (site, _) = parked(&app, "京A10024").await;
