@@ -48,21 +48,49 @@ impl std::fmt::Display for TextError {
 }
 
 /// Characters that are not text a person typed to be read: control characters (C0, C1, DEL),
-/// line and paragraph separators, the invisible formatting that reorders or hides text (bidi
-/// overrides and isolates, zero-width spaces and joiners, the word joiner, a byte order mark)
-/// and Unicode noncharacters. A bidi override can make `=1+1` look harmless in a list, and a
-/// zero-width space makes a name that looks blank. (Private-use characters are allowed: Chinese
-/// names with rare characters use them.)
+/// line and paragraph separators, Unicode's format characters (bidi marks, overrides and
+/// isolates, zero-width spaces and joiners, the soft hyphen, the word joiner, invisible
+/// operators, a byte order mark, tags), characters that draw as nothing (the Hangul fillers,
+/// the combining grapheme joiner, the blank braille pattern) and noncharacters. A bidi override
+/// can make `=1+1` look harmless in a list, and a name of fillers looks blank. (Private-use
+/// characters and variation selectors are allowed: Chinese names with rare characters use
+/// them.)
 pub fn is_forbidden(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
+            // Zl, Zp
             '\u{2028}' | '\u{2029}'
+                // Cf (format)
+                | '\u{00AD}'
+                | '\u{0600}'..='\u{0605}'
+                | '\u{061C}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08E2}'
+                | '\u{180E}'
                 | '\u{200B}'..='\u{200F}'
                 | '\u{202A}'..='\u{202E}'
                 | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{2069}'
+                | '\u{2066}'..='\u{206F}'
                 | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0001}'
+                | '\u{E0020}'..='\u{E007F}'
+                // drawn as nothing
+                | '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{3164}'
+                | '\u{FFA0}'
+                | '\u{2800}'
+                // noncharacters
                 | '\u{FDD0}'..='\u{FDEF}'
         )
         || (u32::from(c) & 0xFFFE) == 0xFFFE
@@ -314,6 +342,11 @@ mod tests {
             (r#"{"name":"\u200b","windows":[]}"#, "name:"),
             (r#"{"name":"\ufeffx","windows":[]}"#, "name:"),
             (r#"{"name":"\uffff","windows":[]}"#, "name:"),
+            (r#"{"name":"a\u061cb","windows":[]}"#, "name:"),
+            (r#"{"name":"a\u00adb","windows":[]}"#, "name:"),
+            (r#"{"name":"\u3164","windows":[]}"#, "name:"),
+            (r#"{"name":"\u2800","windows":[]}"#, "name:"),
+            (r#"{"name":"a\udb40\udc01","windows":[]}"#, "name:"),
         ] {
             let (code, text) = message(body);
             assert_eq!(code, "invalid_field", "{body}");

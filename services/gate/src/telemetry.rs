@@ -82,10 +82,22 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
     }
 }
 
-/// Paths (as segments, lower case) whose next segment is a credential: a camera cannot send a
-/// header, so its device secret is in the push URL, and a disclosure share link is its own
-/// credential.
-const SECRET_AFTER: [&[&str]; 2] = [&["v1", "vendor"], &["v1", "public", "disclosure"]];
+/// Path segments (in any case) after which a credential comes: a camera cannot send a header,
+/// so its device secret is in the push URL (`/v1/vendor/<secret>/…`), and a disclosure share
+/// link is its own credential (`/v1/public/disclosure/<token>/…`).
+const SECRET_AFTER: [&str; 2] = ["vendor", "disclosure"];
+
+/// The words of the routes under a [`SECRET_AFTER`] segment: only these are logged after it.
+const ROUTE_WORDS_AFTER_SECRET: [&str; 8] = [
+    "vzenith",
+    "hikvision",
+    "dahua",
+    "notificationinfo",
+    "tollgateinfo",
+    "keepalive",
+    "data.json",
+    "data.csv",
+];
 
 /// Query parameters whose values are logged; every other value is blanked. Plates (`quote?
 /// plate=`) are personal data and tokens are secrets: only what names a range or a kind of
@@ -104,35 +116,41 @@ const QUERY_KEYS_LOGGED: [&str; 9] = [
 
 const REDACTED: &str = "<redacted>";
 
-/// The path and query as logged. The path is logged as the router reads it — percent-decoded,
-/// empty segments dropped, `;` a separator — so that no spelling of a path hides its secret:
-/// the segment after a [`SECRET_AFTER`] prefix (matched in any case) and any segment that is a
-/// plate (personal data) are `<redacted>`, whether or not a route matched. Every query value
-/// not in [`QUERY_KEYS_LOGGED`] is `<redacted>`.
+/// The path and query as logged. The path is logged as segments, percent-decoded, split at
+/// `/`, `\\` and `;`, with empty and `.` segments dropped and `..` applied — whatever
+/// spelling came in. After a [`SECRET_AFTER`] segment only the route's own words
+/// ([`ROUTE_WORDS_AFTER_SECRET`]) are logged, every other segment `<redacted>`, whether or not
+/// a route matched: no spelling of a path hides its secret. A segment that is a plate, or the
+/// value of a `key=value` segment, is `<redacted>` too (personal data), and so is every query
+/// value not in [`QUERY_KEYS_LOGGED`].
 fn redacted_target(path: &str, query: &str) -> String {
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
-    let segments: Vec<&str> = decoded
-        .split(['/', ';'])
-        .filter(|s| !s.is_empty())
-        .collect();
-    let lower: Vec<String> = segments.iter().map(|s| s.to_lowercase()).collect();
-    let secret_at = SECRET_AFTER
-        .iter()
-        .find(|prefix| {
-            lower.len() > prefix.len() && lower.iter().zip(prefix.iter()).all(|(a, b)| a == b)
-        })
-        .map(|prefix| prefix.len());
-    let logged: Vec<&str> = segments
-        .iter()
-        .enumerate()
-        .map(|(i, segment)| {
-            if Some(i) == secret_at || parkshare_domain::plate::Plate::parse(segment).is_ok() {
-                REDACTED
-            } else {
-                segment
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split(['/', '\\', ';']) {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
             }
-        })
-        .collect();
+            segment => segments.push(segment),
+        }
+    }
+    let mut after_secret = false;
+    let mut logged: Vec<String> = Vec::with_capacity(segments.len());
+    for segment in segments {
+        let lower = segment.to_lowercase();
+        let shown = if after_secret && !ROUTE_WORDS_AFTER_SECRET.contains(&lower.as_str()) {
+            REDACTED.to_owned()
+        } else if parkshare_domain::plate::Plate::parse(segment).is_ok() {
+            REDACTED.to_owned()
+        } else if let Some((key, _)) = segment.split_once('=') {
+            format!("{key}={REDACTED}")
+        } else {
+            segment.to_owned()
+        };
+        after_secret |= SECRET_AFTER.contains(&lower.as_str());
+        logged.push(shown);
+    }
     let logged = format!("/{}", logged.join("/"));
     if query.is_empty() {
         return logged;
@@ -142,7 +160,7 @@ fn redacted_target(path: &str, query: &str) -> String {
         .map(|pair| match pair.split_once('=') {
             Some((key, value)) if QUERY_KEYS_LOGGED.contains(&key) => format!("{key}={value}"),
             Some((key, _)) => format!("{key}={REDACTED}"),
-            None => pair.to_owned(),
+            None => REDACTED.to_owned(),
         })
         .collect::<Vec<_>>()
         .join("&");
@@ -170,7 +188,7 @@ mod tests {
             (
                 "/v1/vendor/abc123/nosuchvendor",
                 "",
-                "/v1/vendor/<redacted>/nosuchvendor",
+                "/v1/vendor/<redacted>/<redacted>",
             ),
             ("/v1/vendor/abc123", "", "/v1/vendor/<redacted>"),
             (
@@ -181,7 +199,7 @@ mod tests {
             (
                 "/v1/public/disclosure/abc123/whatever/else",
                 "",
-                "/v1/public/disclosure/<redacted>/whatever/else",
+                "/v1/public/disclosure/<redacted>/<redacted>/<redacted>",
             ),
             (
                 "/v1/public/lots/x/quote",
@@ -206,7 +224,7 @@ mod tests {
                 "",
                 "/v1/public/disclosure/<redacted>",
             ),
-            ("//v1/vendor/abc123/x", "", "/v1/vendor/<redacted>/x"),
+            ("//v1/vendor/abc123/x", "", "/v1/vendor/<redacted>/<redacted>"),
             ("/v1//vendor//abc123", "", "/v1/vendor/<redacted>"),
             ("/V1/Vendor/abc123", "", "/V1/Vendor/<redacted>"),
             (

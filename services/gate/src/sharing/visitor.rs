@@ -181,12 +181,13 @@ fn client_of(req: &HttpRequest) -> String {
 async fn check_caps(
     tx: &mut PgConnection,
     caps: &BookingCaps,
+    lot_id: Uuid,
     plate: &str,
     client: &str,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     sharing::lock_booking_caps(&mut *tx, plate, client).await?;
-    let live = sharing::live_counts(&mut *tx, plate, client).await?;
+    let live = sharing::live_counts(&mut *tx, lot_id, plate, client).await?;
     caps.admit(live, now).map_err(|e| match e {
         CapExceeded::Plate { .. } => ApiError::conflict(e.code(), e.to_string()),
         CapExceeded::Client { retry_after, .. } => ApiError::rate_limited(
@@ -262,11 +263,11 @@ async fn book(
     let caps = state.booking_caps;
 
     let mut tx = state.db.begin().await?;
-    check_caps(&mut tx, &caps, plate.as_str(), &client, now).await?;
+    check_caps(&mut tx, &caps, *lot, plate.as_str(), &client, now).await?;
     // Holds that ran out stop holding now, not at the next sweep: those in this booking's way
     // are marked expired before the exclusion constraint is asked.
     sharing::expire_holds(&mut tx, now, Some((*lot, &wanted))).await?;
-    if sharing::plate_has_live_booking(&mut *tx, *lot, plate.as_str(), &wanted).await? {
+    if sharing::plate_has_live_booking(&mut *tx, *lot, plate.as_str(), &client, &wanted).await? {
         return Err(ApiError::conflict(
             "plate_already_booked",
             "this plate already has a booking at this lot for part of that time",
@@ -363,6 +364,23 @@ pub async fn confirm_paid(
         return Ok(false);
     };
     if booking.status != "held" {
+        return Ok(false);
+    }
+    // Someone else's unpaid hold of this plate did not stop this one; whoever paid first
+    // keeps the plate's time, and a later payment is owed back.
+    let during = Interval {
+        start: booking.starts_at,
+        end: booking.ends_at,
+    };
+    if sharing::plate_has_paid_booking(
+        &mut *tx,
+        booking.id,
+        booking.lot_id,
+        &booking.plate,
+        &during,
+    )
+    .await?
+    {
         return Ok(false);
     }
     let who = payments::booking_parties(&mut *tx, booking_id, paid_at)

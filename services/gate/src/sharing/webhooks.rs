@@ -47,6 +47,13 @@ pub fn parse_url(text: &str, private_hosts: bool) -> Result<String, crate::error
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("must be an absolute http(s) URL"));
     }
+    // A password in the URL would be shown to staff with every delivery; a subscriber
+    // authenticates the service by the signature header instead.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            "may not carry a user name or password: check the x-parkshare-signature header instead",
+        ));
+    }
     let policy = Policy::webhooks(private_hosts);
     match url.host() {
         None => return Err(bad("must name a host")),
@@ -290,6 +297,21 @@ mod tests {
             Ok(_) => "ok",
             Err(e) => e.code(),
         }
+    }
+
+    #[test]
+    fn a_webhook_url_carries_no_password() {
+        for with_login in [
+            "https://u:secret@example.com/hooks",
+            "https://u@example.com/hooks",
+        ] {
+            assert_eq!(
+                code(with_login, false),
+                "invalid_webhook_url",
+                "{with_login}"
+            );
+        }
+        assert_eq!(code("https://example.com/hooks", false), "ok");
     }
 
     #[test]

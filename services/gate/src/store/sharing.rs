@@ -803,15 +803,40 @@ pub async fn plate_has_live_booking(
     db: impl PgExecutor<'_>,
     lot_id: Uuid,
     plate: &str,
+    client_addr: &str,
     during: &Interval,
 ) -> sqlx::Result<bool> {
     sqlx::query_scalar(&format!(
-        "select exists (select 1 from bookings where lot_id = $1 and plate = $2 and {}
-                          and during && tstzrange($3, $4, '[)'))",
-        holds_space_sql("")
+        "select exists (select 1 from bookings where lot_id = $1 and plate = $3 and {}
+                          and during && tstzrange($4, $5, '[)'))",
+        against_plate_sql()
     ))
     .bind(lot_id)
+    .bind(client_addr)
     .bind(plate)
+    .bind(during.start)
+    .bind(during.end)
+    .fetch_one(db)
+    .await
+}
+
+/// Whether another paid (or in use) booking of `plate` at the lot overlaps `during`: a hold
+/// paid after it is not confirmed, and its money is owed back.
+pub async fn plate_has_paid_booking(
+    db: impl PgExecutor<'_>,
+    booking_id: Uuid,
+    lot_id: Uuid,
+    plate: &str,
+    during: &Interval,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from bookings where lot_id = $1 and plate = $2 and id <> $3
+                          and status in ('booked', 'arrived')
+                          and during && tstzrange($4, $5, '[)'))",
+    )
+    .bind(lot_id)
+    .bind(plate)
+    .bind(booking_id)
     .bind(during.start)
     .bind(during.end)
     .fetch_one(db)
@@ -912,22 +937,39 @@ struct LiveRow {
     client_next_expiry: Option<DateTime<Utc>>,
 }
 
-/// Live bookings (paid, in use, or held and not run out) of a plate and of a client address.
+/// The bookings that stand against a plate for a client at `client_addr`: paid or in use, or
+/// held unpaid by that same client. A stranger's unpaid hold of someone else's plate does not
+/// lock the plate's driver out (issue 22): whoever pays first keeps the plate's time
+/// ([`plate_has_paid_booking`] is asked again at payment).
+fn against_plate_sql() -> String {
+    "(status in ('booked', 'arrived')
+       or (status = 'held' and hold_expires_at > now() and client_addr = $2::inet))"
+        .to_owned()
+}
+
+/// Live bookings of a plate at the lot's firm that stand against this client
+/// ([`against_plate_sql`]), and live bookings (held, paid or in use) made from the client
+/// address anywhere.
 pub async fn live_counts(
     tx: &mut PgConnection,
+    lot_id: Uuid,
     plate: &str,
     client_addr: &str,
 ) -> sqlx::Result<parkshare_sharing::Live> {
     let row: LiveRow = sqlx::query_as(&format!(
-        "select (select count(*) from bookings where plate = $1 and {holds}) as plate,
+        "select (select count(*) from bookings
+                  where tenant_id = (select tenant_id from lots where id = $3)
+                    and plate = $1 and {against}) as plate,
                 (select count(*) from bookings where client_addr = $2::inet and {holds}) as client,
                 (select min(hold_expires_at) from bookings
                   where client_addr = $2::inet and status = 'held' and hold_expires_at > now())
                   as client_next_expiry",
+        against = against_plate_sql(),
         holds = holds_space_sql("")
     ))
     .bind(plate)
     .bind(client_addr)
+    .bind(lot_id)
     .fetch_one(tx)
     .await?;
     Ok(parkshare_sharing::Live {

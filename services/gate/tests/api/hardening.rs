@@ -18,16 +18,7 @@ fn artifact(name: &str) -> PathBuf {
 async fn intent_for_a_stay(app: &TestApp, site: &crate::helpers::Site, plate: &str) -> Value {
     let (_, entry) = app.read(&site.entries[0], plate, ago(130)).await;
     assert_eq!(str_of(&entry, "action"), "open", "{entry}");
-    let (status, intent) = app
-        .send(
-            "POST",
-            &format!("/v1/public/lots/{}/payment-intents", site.lot),
-            "",
-            Some(json!({"plate": plate})),
-        )
-        .await;
-    assert_eq!(status, 201, "{intent}");
-    intent
+    app.intent(site, plate).await
 }
 
 #[tokio::test]
@@ -168,11 +159,11 @@ async fn secrets_and_plates_in_paths_never_reach_the_log() {
     let logged = std::fs::read_to_string(&log).unwrap_or_default();
     // The requests were logged: the test would see a leak.
     assert!(
-        logged.contains("/v1/vendor/<redacted>/nosuchvendor"),
+        logged.contains("/v1/vendor/<redacted>/<redacted>"),
         "{logged}"
     );
     assert!(
-        logged.contains("/v1/public/disclosure/<redacted>/nosuchpage"),
+        logged.contains("/v1/public/disclosure/<redacted>/<redacted>"),
         "{logged}"
     );
     assert!(logged.contains("quote?plate=<redacted>"), "{logged}");
@@ -188,6 +179,22 @@ async fn secrets_and_plates_in_paths_never_reach_the_log() {
             log.display()
         );
     }
+}
+
+/// A staff POST of `body` as it is, declared JSON (or no body at all).
+async fn post_raw(app: &TestApp, path: &str, body: Option<&'static str>) -> (u16, Value) {
+    let mut request = app
+        .client
+        .post(format!("{}{path}", app.address))
+        .bearer_auth(&app.staff_token);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body);
+    }
+    let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
 }
 
 fn url_encode(text: &str) -> String {
@@ -445,54 +452,25 @@ async fn loose_inputs_are_refused_and_change_nothing() {
     assert!(answer["error"]["code"].is_string(), "{answer}");
     assert_eq!(app.count("select count(*) from price_standards").await, 0);
 
-    // A malformed optional body is refused, not read as "no body".
-    let response = app
-        .client
-        .post(format!(
-            "{}/v1/admin/compounds/{compound}/committee-tokens",
-            app.address
-        ))
-        .bearer_auth(&app.staff_token)
-        .header("content-type", "application/json")
-        .body(r#"{"label": 5, "junk": ["#)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(response.status().as_u16(), 400);
-    let answer: Value = response.json().await.unwrap_or_default();
-    assert_eq!(answer["error"]["code"], "invalid_body", "{answer}");
-    assert_eq!(app.count("select count(*) from committee_tokens").await, 0);
-    // A route that takes no body refuses a malformed one rather than acting as if none came.
+    // A malformed optional body is refused, not read as "no body"; so is one sent to a route
+    // that takes none, rather than the route acting as if none came.
+    let malformed = r#"{"label": 5, "junk": ["#;
     let links = app.count("select count(*) from disclosure_links").await;
-    let response = app
-        .client
-        .post(format!(
-            "{}/v1/admin/compounds/{compound}/disclosure-links",
-            app.address
-        ))
-        .bearer_auth(&app.staff_token)
-        .header("content-type", "application/json")
-        .body(r#"{"label": 5, "junk": ["#)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(response.status().as_u16(), 400);
+    for route in ["committee-tokens", "disclosure-links"] {
+        let path = format!("/v1/admin/compounds/{compound}/{route}");
+        let (status, answer) = post_raw(&app, &path, Some(malformed)).await;
+        assert_eq!(status, 400, "{route}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_body", "{route}: {answer}");
+    }
+    assert_eq!(app.count("select count(*) from committee_tokens").await, 0);
     assert_eq!(
         app.count("select count(*) from disclosure_links").await,
         links
     );
     // An empty one is still "no label".
-    let response = app
-        .client
-        .post(format!(
-            "{}/v1/admin/compounds/{compound}/committee-tokens",
-            app.address
-        ))
-        .bearer_auth(&app.staff_token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(response.status().as_u16(), 201);
+    let path = format!("/v1/admin/compounds/{compound}/committee-tokens");
+    let (status, answer) = post_raw(&app, &path, None).await;
+    assert_eq!(status, 201, "{answer}");
 
     // An overlong exemption note is refused, not cut short.
     let (status, answer) = app

@@ -395,6 +395,20 @@ impl TestApp {
         body
     }
 
+    /// A driver's intent to pay for the open stay of `plate` (201).
+    pub async fn intent(&self, site: &Site, plate: &str) -> Value {
+        let (status, intent) = self
+            .send(
+                "POST",
+                &format!("/v1/public/lots/{}/payment-intents", site.lot),
+                "",
+                Some(json!({"plate": plate})),
+            )
+            .await;
+        assert_eq!(status, 201, "{intent}");
+        intent
+    }
+
     /// The text `/metrics` serves (one registry per test process).
     pub async fn metrics(&self) -> String {
         self.client

@@ -23,16 +23,7 @@ async fn parked(app: &TestApp, plate: &str) -> (Site, String) {
 }
 
 async fn new_intent(app: &TestApp, site: &Site, plate: &str) -> Value {
-    let (status, intent) = app
-        .send(
-            "POST",
-            &format!("/v1/public/lots/{}/payment-intents", site.lot),
-            "",
-            Some(json!({"plate": plate})),
-        )
-        .await;
-    assert_eq!(status, 201, "{intent}");
-    intent
+    app.intent(site, plate).await
 }
 
 async fn ledger_is_consistent(app: &TestApp) {

@@ -1769,3 +1769,96 @@ async fn a_stranger_booking_a_drivers_plate_blocks_it_only_while_the_hold_runs()
     assert_eq!(status, 201, "{driver}");
     assert_eq!(show_booking(&app, &driver).await["status"], "booked");
 }
+
+/// A booking made from `client` (behind a trusted proxy on loopback).
+async fn book_from(
+    app: &TestApp,
+    site: &Site,
+    client: &str,
+    plate: &str,
+    from: DateTime<Utc>,
+) -> (u16, Value) {
+    let response = app
+        .client
+        .post(format!(
+            "{}/v1/public/lots/{}/bookings",
+            app.address, site.lot
+        ))
+        .header("x-forwarded-for", client)
+        .json(&json!({"plate": plate, "from": from, "to": from + Duration::hours(1)}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_strangers_unpaid_holds_do_not_lock_a_driver_out_of_their_plate() {
+    let mut settings = test_settings();
+    settings.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap_or_else(|e| panic!("{e}"))];
+    let app = crate::helpers::spawn_with(settings).await;
+    let site = app.site(10).await;
+    for (unit, code) in [("1-101", "B-101"), ("1-102", "B-102"), ("1-103", "B-103")] {
+        let owner = sharer(&app, &site, unit, code).await;
+        share_all_day(&app, &owner).await;
+    }
+    let from = Utc::now() + Duration::hours(2);
+    // A stranger holds the driver's plate twice, unpaid: the per-plate cap's worth.
+    let mut stranger = Vec::new();
+    for hours in [0, 3] {
+        let (status, body) = book_from(
+            &app,
+            &site,
+            "203.0.113.7",
+            "京N55555",
+            from + Duration::hours(hours),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        stranger.push(body);
+    }
+    // The driver, from their own address, books the same plate for the same time and pays.
+    let (status, mine) = book_from(&app, &site, "198.51.100.20", "京N55555", from).await;
+    assert_eq!(status, 201, "the driver was locked out: {mine}");
+    pay_booking(&app, &mine).await;
+    // The stranger paying now is too late for that time: not confirmed, the money owed back.
+    let stranger_first = &stranger[0];
+    let pay_url = str_of(&stranger_first["payment_intent"], "pay_url");
+    let (status, body) = app.send("POST", pay_url, "", None).await;
+    assert_eq!(status, 202, "{body}");
+    let intent = str_of(&stranger_first["payment_intent"], "intent_id").to_owned();
+    let mut outcome = String::new();
+    for _ in 0..100 {
+        outcome =
+            sqlx::query_scalar("select outcome from provider_callbacks where intent_id = $1::uuid")
+                .bind(&intent)
+                .fetch_optional(&app.db)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+        if !outcome.is_empty() {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    assert_eq!(outcome, "late", "{stranger_first}");
+    assert!(app.balance("refunds_payable").await < rust_decimal::Decimal::ZERO);
+    let held: Vec<(String, String)> = sqlx::query_as(
+        "select status, host(client_addr) from bookings where plate = '京N55555' order by lower(during), created_at",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        held.iter().filter(|(s, _)| s == "booked").count(),
+        1,
+        "{held:?}"
+    );
+    assert!(
+        held.iter()
+            .any(|(s, c)| s == "booked" && c == "198.51.100.20"),
+        "{held:?}"
+    );
+}
