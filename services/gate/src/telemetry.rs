@@ -139,9 +139,8 @@ fn redacted_target(path: &str, query: &str) -> String {
     let mut logged: Vec<String> = Vec::with_capacity(segments.len());
     for segment in segments {
         let lower = segment.to_lowercase();
-        let shown = if after_secret && !ROUTE_WORDS_AFTER_SECRET.contains(&lower.as_str()) {
-            REDACTED.to_owned()
-        } else if parkshare_domain::plate::Plate::parse(segment).is_ok() {
+        let secret = after_secret && !ROUTE_WORDS_AFTER_SECRET.contains(&lower.as_str());
+        let shown = if secret || parkshare_domain::plate::Plate::parse(segment).is_ok() {
             REDACTED.to_owned()
         } else if let Some((key, _)) = segment.split_once('=') {
             format!("{key}={REDACTED}")
@@ -224,7 +223,11 @@ mod tests {
                 "",
                 "/v1/public/disclosure/<redacted>",
             ),
-            ("//v1/vendor/abc123/x", "", "/v1/vendor/<redacted>/<redacted>"),
+            (
+                "//v1/vendor/abc123/x",
+                "",
+                "/v1/vendor/<redacted>/<redacted>",
+            ),
             ("/v1//vendor//abc123", "", "/v1/vendor/<redacted>"),
             ("/V1/Vendor/abc123", "", "/V1/Vendor/<redacted>"),
             (
