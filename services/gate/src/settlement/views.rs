@@ -65,15 +65,18 @@ async fn journal(
 }
 
 /// Recomputes every balance from the postings and reports any account whose cached balance
-/// differs, and any transaction that does not balance. `ok` is true when there is neither.
+/// differs, any transaction that does not balance and any with no postings. `ok` is true when
+/// there is none of them.
 #[get("/ledger/check")]
 async fn check(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
     let differences = ledger::balance_differences(&state.db, staff.tenant_id).await?;
     let unbalanced = ledger::unbalanced_transactions(&state.db, staff.tenant_id).await?;
+    let empty = ledger::transactions_without_postings(&state.db, staff.tenant_id).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "ok": differences.is_empty() && unbalanced.is_empty(),
+        "ok": differences.is_empty() && unbalanced.is_empty() && empty.is_empty(),
         "balance_differences": differences,
         "unbalanced_transactions": unbalanced,
+        "transactions_without_postings": empty,
     })))
 }
 

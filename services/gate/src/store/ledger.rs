@@ -159,6 +159,23 @@ pub async fn balance_differences(
     .await
 }
 
+/// Transactions of the tenant with no postings at all (the database refuses to commit one,
+/// and refuses to delete or truncate postings; the check reports them anyway, so that
+/// tampering with the triggers off is seen).
+pub async fn transactions_without_postings(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "select t.id from journal_transactions t
+          where t.tenant_id = $1
+            and not exists (select 1 from postings p where p.transaction_id = t.id)",
+    )
+    .bind(tenant_id)
+    .fetch_all(db)
+    .await
+}
+
 /// Transactions of the tenant whose postings do not sum to zero (the database refuses them;
 /// the check reports them anyway, so that the claim is verified rather than assumed).
 pub async fn unbalanced_transactions(

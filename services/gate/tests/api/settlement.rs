@@ -601,6 +601,9 @@ async fn the_database_refuses_unbalanced_or_edited_postings() {
         "update postings set amount = amount * 2",
         "delete from postings",
         "delete from journal_transactions",
+        "truncate postings cascade",
+        "truncate journal_transactions cascade",
+        "truncate credential_audit",
     ] {
         let result = sqlx::query(sql).execute(&app.db).await;
         assert!(
@@ -610,6 +613,33 @@ async fn the_database_refuses_unbalanced_or_edited_postings() {
     }
     assert_eq!(app.balance("cash_on_hand").await, Decimal::new(900, 2));
     ledger_is_consistent(&app).await;
+
+    // With the triggers switched off (a superuser can), every posting is deleted: the check
+    // names the payment's transaction, left without postings (issue 21, item 7).
+    let mut tampering = app.db.acquire().await.unwrap_or_else(|e| panic!("{e}"));
+    for sql in [
+        "set session_replication_role = replica",
+        "delete from postings",
+        "set session_replication_role = origin",
+    ] {
+        sqlx::query(sql)
+            .execute(&mut *tampering)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    drop(tampering);
+    let (_, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
+    assert_eq!(check["ok"], false, "{check}");
+    let payment_transaction: Uuid =
+        sqlx::query_scalar("select transaction_id from session_payments limit 1")
+            .fetch_one(&app.db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        check["transactions_without_postings"],
+        json!([payment_transaction]),
+        "{check}"
+    );
 }
 
 #[tokio::test]
