@@ -63,6 +63,19 @@ impl Money {
         Ok(Money(yuan.round_dp(2)))
     }
 
+    /// A total of amounts (a period's income, an account's balance): non-negative and in whole
+    /// fen like any amount, but without the bound on one amount of input — a large compound's
+    /// books add up past ¥10 million, and must still close.
+    pub fn total(yuan: Decimal) -> Result<Money, MoneyError> {
+        if yuan.is_sign_negative() && !yuan.is_zero() {
+            return Err(MoneyError::Negative);
+        }
+        if yuan.normalize().scale() > 2 {
+            return Err(MoneyError::FinerThanFen);
+        }
+        Ok(Money(yuan.round_dp(2)))
+    }
+
     /// Builds an amount from a whole number of fen.
     pub fn from_fen(fen: i64) -> Money {
         Money(Decimal::new(fen, 2))
@@ -136,6 +149,16 @@ mod tests {
         assert_eq!(Money::parse(dec!(-1)), Err(MoneyError::Negative));
         assert_eq!(Money::parse(dec!(10000000.01)), Err(MoneyError::TooLarge));
         assert_eq!(Money::parse(dec!(1.500)), Ok(Money::from_fen(150)));
+    }
+
+    #[test]
+    fn a_total_is_not_bounded_like_one_amount() {
+        assert_eq!(
+            Money::total(dec!(12000000.00)).map(|m| m.to_string()),
+            Ok("12000000.00".into())
+        );
+        assert_eq!(Money::total(dec!(-1)), Err(MoneyError::Negative));
+        assert_eq!(Money::total(dec!(0.001)), Err(MoneyError::FinerThanFen));
     }
 
     #[test]

@@ -51,7 +51,9 @@ pub fn split(amount: Money, fund_pct: Decimal, owners: &[Share]) -> Result<Close
     }
     let fund =
         (amount.yuan() * fund_pct / Decimal::ONE_HUNDRED).round_dp_with_strategy(2, FUND_ROUNDING);
-    let fund = Money::parse(fund.min(amount.yuan())).unwrap_or(amount);
+    // A share of a total is a total: not bounded like one amount (a fund share over ¥10
+    // million once fell back to the whole amount).
+    let fund = Money::total(fund.min(amount.yuan())).unwrap_or(amount);
     let rest = amount.saturating_sub(fund);
     let areas: Vec<Decimal> = owners.iter().map(|o| o.floor_area_m2).collect();
     match allocate(rest, &areas) {
@@ -118,6 +120,12 @@ mod tests {
         let owners_total: Money = s.to_owners.iter().map(|(_, m)| *m).sum();
         assert_eq!(owners_total, Money::from_fen(50_000));
         assert!(s.to_owners[1].1 > s.to_owners[0].1 && s.to_owners[0].1 > s.to_owners[2].1);
+        // Past ¥10 million the split is still exact: ¥12 million at 50 % to the fund.
+        let big = split(Money::from_fen(1_200_000_000), dec!(50), &owners)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(big.to_maintenance_fund, Money::from_fen(600_000_000));
+        let owners_total: Money = big.to_owners.iter().map(|(_, m)| *m).sum();
+        assert_eq!(owners_total, Money::from_fen(600_000_000));
         let entry = close_entry(Uuid::from_u128(9), &s).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(entry.map(|e| e.postings().len()), Some(5));
     }

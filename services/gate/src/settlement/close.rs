@@ -162,7 +162,7 @@ async fn close(
     let unallocated = periods::unallocated_common_revenue(&mut *tx, compound_id, until).await?;
     // Net refunds can leave the account owing: nothing to allocate, carried to the next period.
     let amount =
-        Money::parse(unallocated.max(Decimal::ZERO)).map_err(|e| ApiError::Internal(e.into()))?;
+        Money::total(unallocated.max(Decimal::ZERO)).map_err(|e| ApiError::Internal(e.into()))?;
     let policy = ledger::policy_in_force(&mut *tx, compound_id, until).await?;
     let owners: Vec<Share> = periods::floor_areas(&mut *tx, compound_id)
         .await?

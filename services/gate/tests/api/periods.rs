@@ -276,3 +276,50 @@ async fn a_closed_period_exports_a_journal_that_balances_in_beancount() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_period_of_more_than_ten_million_closes_exactly() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    owners(&app, &site).await;
+    let session = parked_and_paid(&app, &site, "京A90001", "3.00").await;
+    // A big compound's year: the same payment's postings, four million times over (no one
+    // payment may exceed ¥10 million, but the books add up past it).
+    let mut tx = app.db.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    let id = uuid::Uuid::new_v4();
+    sqlx::query(
+        "insert into journal_transactions (id, tenant_id, idempotency_key, kind, memo)
+         select $1, t.tenant_id, 'big-year', 'payment', 'a year of visitors'
+           from journal_transactions t where t.session_id = $2::uuid limit 1",
+    )
+    .bind(id)
+    .bind(&session)
+    .execute(&mut *tx)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query(
+        "insert into postings (transaction_id, account_kind, account_holder, amount)
+         select $1, p.account_kind, p.account_holder, p.amount * 4000000
+           from postings p join journal_transactions t on t.id = p.transaction_id
+          where t.session_id = $2::uuid",
+    )
+    .bind(id)
+    .bind(&session)
+    .execute(&mut *tx)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+
+    // The default policy: everything to the maintenance fund.
+    let (status, preview) = close(&app, &site, json!({"until": Utc::now(), "preview": true})).await;
+    assert_eq!(status, 200, "{preview}");
+    let (status, closed) = close(&app, &site, json!({"until": Utc::now()})).await;
+    assert_eq!(status, 201, "{closed}");
+    assert_eq!(closed["summary"]["allocated"], "12000003.00", "{closed}");
+    assert_eq!(
+        app.balance("maintenance_fund").await,
+        Decimal::new(-1_200_000_300, 2)
+    );
+    let (_, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
+    assert_eq!(check["ok"], true, "{check}");
+}
