@@ -234,18 +234,21 @@ impl Credentials {
 
 /// Listens for registry changes made anywhere and forgets the cached entries on each, for the
 /// life of the process.
-pub fn spawn_listener(db: PgPool, credentials: Arc<Credentials>) {
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = listen(&db, &credentials).await {
-                tracing::warn!(error = %e, "credential cache listener lost its connection; retrying");
+pub fn spawn_listener(db: PgPool, credentials: Arc<Credentials>) -> tokio::task::JoinHandle<()> {
+    crate::workers::supervise("credential_listener", move || {
+        let (db, credentials) = (db.clone(), credentials.clone());
+        async move {
+            loop {
+                if let Err(e) = listen(&db, &credentials).await {
+                    tracing::warn!(error = %e, "credential cache listener lost its connection; retrying");
+                }
+                // A notification may have been missed: re-read every entry before its next
+                // use, but keep it for an outage (this is what one looks like).
+                credentials.suspect_all();
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            // A notification may have been missed: re-read every entry before its next use,
-            // but keep it for an outage (this is what one looks like).
-            credentials.suspect_all();
-            tokio::time::sleep(Duration::from_secs(1)).await;
         }
-    });
+    })
 }
 
 async fn listen(db: &PgPool, credentials: &Credentials) -> sqlx::Result<()> {

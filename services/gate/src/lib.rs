@@ -19,6 +19,7 @@
 //! - [`spreadsheet`]: every CSV written, formulas neutralised;
 //! - [`input`]: JSON bodies and text checked in one place (control characters, lengths);
 //! - [`outbound`]: calls to addresses others chose (webhooks, devices), guarded against SSRF;
+//! - [`workers`]: background workers, supervised (restarted with back-off);
 //! - [`startup`], [`settings`], [`telemetry`], [`metrics`], [`openapi`], [`demo`]: wiring.
 //!
 //! Decisions, tariffs and money live in the pure `parkshare-domain` crate.
@@ -48,3 +49,4 @@ pub mod startup;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod workers;

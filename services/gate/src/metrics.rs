@@ -23,6 +23,7 @@ pub struct Metrics {
     pub batches: IntCounterVec,
     pub credential_lookups: IntCounterVec,
     pub occupancy_repairs: IntCounter,
+    pub worker_restarts: IntCounterVec,
     pub rate_limited: IntCounterVec,
 }
 
@@ -82,6 +83,14 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "Lots whose Redis occupancy differed from Postgres and were rebuilt by the reconciler",
     )?;
     registry.register(Box::new(occupancy_repairs.clone()))?;
+    let worker_restarts = IntCounterVec::new(
+        Opts::new(
+            "parkshare_worker_restarts_total",
+            "Background workers started again after they panicked or ended, by worker",
+        ),
+        &["worker"],
+    )?;
+    registry.register(Box::new(worker_restarts.clone()))?;
     let rate_limited = IntCounterVec::new(
         Opts::new(
             "parkshare_rate_limited_total",
@@ -107,6 +116,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         batches,
         credential_lookups,
         occupancy_repairs,
+        worker_restarts,
         rate_limited,
     })
 }
@@ -143,6 +153,13 @@ pub fn credential_lookups(kind: &str) -> Option<(IntCounter, IntCounter)> {
         m.credential_lookups.with_label_values(&[kind, "hit"]),
         m.credential_lookups.with_label_values(&[kind, "miss"]),
     ))
+}
+
+/// Counts a background worker started again by its supervisor.
+pub fn worker_restarted(worker: &str) {
+    if let Some(m) = METRICS.as_ref() {
+        m.worker_restarts.with_label_values(&[worker]).inc();
+    }
 }
 
 /// Counts a lot whose Redis view the reconciler rebuilt.
@@ -209,23 +226,26 @@ pub fn spawn_occupancy_refresh(
     db: sqlx::PgPool,
     occupancy: crate::occupancy::Occupancy,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(OCCUPANCY_REFRESH_S));
-        loop {
-            tick.tick().await;
-            let lots = match crate::store::registry::all_lot_ids(&db).await {
-                Ok(lots) => lots,
-                Err(_) => continue,
-            };
-            // Counts only: reading every plate inside every lot made this sweep's cost grow
-            // with the cars parked, on the connection the gates use.
-            for lot in lots {
-                let Ok(counts) = occupancy.counts(lot).await else {
-                    continue;
+    crate::workers::supervise("occupancy_metrics", move || {
+        let (db, occupancy) = (db.clone(), occupancy.clone());
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(OCCUPANCY_REFRESH_S));
+            loop {
+                tick.tick().await;
+                let lots = match crate::store::registry::all_lot_ids(&db).await {
+                    Ok(lots) => lots,
+                    Err(_) => continue,
                 };
-                let lot = lot.to_string();
-                for (pool, count) in &counts {
-                    set_occupancy(&lot, pool, *count);
+                // Counts only: reading every plate inside every lot made this sweep's cost grow
+                // with the cars parked, on the connection the gates use.
+                for lot in lots {
+                    let Ok(counts) = occupancy.counts(lot).await else {
+                        continue;
+                    };
+                    let lot = lot.to_string();
+                    for (pool, count) in &counts {
+                        set_occupancy(&lot, pool, *count);
+                    }
                 }
             }
         }

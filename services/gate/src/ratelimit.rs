@@ -226,14 +226,17 @@ pub async fn limit(
 }
 
 /// Forgets full budgets every [`PRUNE_EVERY_S`].
-pub fn spawn_pruner(state: web::Data<AppState>) {
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(PRUNE_EVERY_S));
-        loop {
-            every.tick().await;
-            state.limiters.prune();
+pub fn spawn_pruner(state: web::Data<AppState>) -> tokio::task::JoinHandle<()> {
+    crate::workers::supervise("rate_limit_pruner", move || {
+        let state = state.clone();
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(PRUNE_EVERY_S));
+            loop {
+                every.tick().await;
+                state.limiters.prune();
+            }
         }
-    });
+    })
 }
 
 #[cfg(test)]

@@ -109,14 +109,17 @@ pub fn spawn_reconciler(
     state: actix_web::web::Data<AppState>,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        // The first pass one interval after start: the start itself rebuilt every lot.
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = reconcile(&state).await {
-                tracing::warn!(error = ?e, "occupancy reconciliation failed; retrying later");
+    crate::workers::supervise("occupancy_reconciler", move || {
+        let state = state.clone();
+        async move {
+            // The first pass one interval after start: the start itself rebuilt every lot.
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = reconcile(&state).await {
+                    tracing::warn!(error = ?e, "occupancy reconciliation failed; retrying later");
+                }
             }
         }
     })

@@ -202,18 +202,24 @@ async fn queue_fail_open(state: &AppState, gate: &GateContext, event: &Event) {
 }
 
 /// Records queued fail-open passages and flags silent devices, every `every`.
-pub fn spawn_lane_worker(state: web::Data<AppState>, every: Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            drain_fail_open(&state).await;
-            if let Err(e) = crate::store::devices::flag_silent_devices(&state.db).await {
-                tracing::warn!(error = %e, "could not check for silent devices");
+pub fn spawn_lane_worker(
+    state: web::Data<AppState>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    crate::workers::supervise("lanes", move || {
+        let state = state.clone();
+        async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                drain_fail_open(&state).await;
+                if let Err(e) = crate::store::devices::flag_silent_devices(&state.db).await {
+                    tracing::warn!(error = %e, "could not check for silent devices");
+                }
             }
         }
-    });
+    })
 }
 
 async fn drain_fail_open(state: &AppState) {

@@ -150,16 +150,19 @@ async fn displace(
 
 /// Sweeps every [`SWEEP_INTERVAL_S`] until the process ends.
 pub fn spawn_sweeper(db: PgPool) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_S));
-        loop {
-            tick.tick().await;
-            match sweep(&db, Utc::now()).await {
-                Ok(report) if report != SweepReport::default() => {
-                    tracing::info!(?report, "overstays handled");
+    crate::workers::supervise("overstay_sweep", move || {
+        let db = db.clone();
+        async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_S));
+            loop {
+                tick.tick().await;
+                match sweep(&db, Utc::now()).await {
+                    Ok(report) if report != SweepReport::default() => {
+                        tracing::info!(?report, "overstays handled");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "overstay sweep failed"),
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "overstay sweep failed"),
             }
         }
     })

@@ -149,27 +149,30 @@ const CHANNEL: &str = "parkshare_webhooks";
 /// Delivers due webhooks until the process ends: at once when a transaction that queued one
 /// commits (in any process), and every [`IDLE_POLL_MS`] for retries and anything missed.
 pub fn spawn_worker(db: PgPool, http: Guarded) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut listener = None;
-        loop {
-            // Listening before the pass: what is queued during it is heard of after it.
-            if listener.is_none() {
-                listener = listen(&db).await;
-            }
-            match deliver_due(&db, &http).await {
-                Ok(n) if i64::try_from(n).unwrap_or(0) == BATCH_MAX => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "webhook delivery pass failed"),
-            }
-            let idle = Duration::from_millis(IDLE_POLL_MS);
-            match listener.as_mut() {
-                Some(l) => {
-                    if let Ok(Err(e)) = tokio::time::timeout(idle, l.recv()).await {
-                        tracing::warn!(error = %e, "webhook listener lost its connection");
-                        listener = None;
-                    }
+    crate::workers::supervise("webhooks", move || {
+        let (db, http) = (db.clone(), http.clone());
+        async move {
+            let mut listener = None;
+            loop {
+                // Listening before the pass: what is queued during it is heard of after it.
+                if listener.is_none() {
+                    listener = listen(&db).await;
                 }
-                None => tokio::time::sleep(idle).await,
+                match deliver_due(&db, &http).await {
+                    Ok(n) if i64::try_from(n).unwrap_or(0) == BATCH_MAX => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "webhook delivery pass failed"),
+                }
+                let idle = Duration::from_millis(IDLE_POLL_MS);
+                match listener.as_mut() {
+                    Some(l) => {
+                        if let Ok(Err(e)) = tokio::time::timeout(idle, l.recv()).await {
+                            tracing::warn!(error = %e, "webhook listener lost its connection");
+                            listener = None;
+                        }
+                    }
+                    None => tokio::time::sleep(idle).await,
+                }
             }
         }
     })
