@@ -98,7 +98,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "post", path: "/v1/admin/compounds/{id}/vehicles", audience: "staff", credential: "staff_token", summary: "Register an owner's vehicle" },
     Route { method: "get", path: "/v1/admin/ledger/accounts", audience: "staff", credential: "staff_token", summary: "The firm's ledger accounts and balances" },
     Route { method: "get", path: "/v1/admin/ledger/check", audience: "staff", credential: "staff_token", summary: "Recomputes every balance from the postings and reports any account whose cached balance" },
-    Route { method: "get", path: "/v1/admin/ledger/journal", audience: "staff", credential: "staff_token", summary: "The journal by session, by account or by day (at most `JOURNAL_LINES_MAX` lines)." },
+    Route { method: "get", path: "/v1/admin/ledger/journal", audience: "staff", credential: "staff_token", summary: "The journal by session, by account or by day, a page of whole transactions at a time:" },
     Route { method: "get", path: "/v1/admin/lots/{id}", audience: "staff", credential: "staff_token", summary: "A lot" },
     Route { method: "patch", path: "/v1/admin/lots/{id}", audience: "staff", credential: "staff_token", summary: "Change a lot's capacity or draft tariff" },
     Route { method: "get", path: "/v1/admin/lots/{id}/anomalies", audience: "staff", credential: "staff_token", summary: "The lot's anomalies for staff; ?status=open for those not resolved yet" },

@@ -30,11 +30,66 @@ struct JournalQuery {
     session_id: Option<Uuid>,
     account_kind: Option<String>,
     account_holder: Option<Uuid>,
-    /// A UTC calendar day, `YYYY-MM-DD`.
+    /// A calendar day, `YYYY-MM-DD`, in `time_zone`.
     day: Option<NaiveDate>,
+    /// The zone of `day` (IANA); default: the zone of the firm's compounds.
+    time_zone: Option<String>,
+    /// Where the previous page ended (its `next_cursor`).
+    cursor: Option<String>,
+    /// Transactions per page, 1 to [`ledger::JOURNAL_TRANSACTIONS_MAX`] (the default).
+    limit: Option<i64>,
 }
 
-/// The journal by session, by account or by day (at most `JOURNAL_LINES_MAX` lines).
+/// `<created_at in µs since the epoch>.<transaction id>`: opaque to clients.
+fn cursor_text((at, id): ledger::JournalCursor) -> String {
+    format!("{}.{id}", at.timestamp_micros())
+}
+
+fn parse_cursor(text: &str) -> Result<ledger::JournalCursor, ApiError> {
+    let bad = || ApiError::invalid("invalid_cursor", "cursor: not a cursor this journal gave");
+    let (micros, id) = text.split_once('.').ok_or_else(bad)?;
+    let at = micros
+        .parse::<i64>()
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_micros)
+        .ok_or_else(bad)?;
+    Ok((at, id.parse().map_err(|_| bad())?))
+}
+
+/// `[start, end)` of `day` in `zone`, or the firm's compounds' zone when there is one.
+async fn day_range(
+    state: &AppState,
+    tenant_id: Uuid,
+    day: NaiveDate,
+    zone: Option<&str>,
+) -> Result<(chrono::DateTime<Utc>, chrono::DateTime<Utc>), ApiError> {
+    let zone: chrono_tz::Tz = match zone {
+        Some(zone) => crate::admin::validate::time_zone("time_zone", zone)?,
+        None => match ledger::firm_time_zones(&state.db, tenant_id).await?.as_slice() {
+            [] => chrono_tz::UTC,
+            [one] => crate::admin::validate::time_zone("time_zone", one)?,
+            _ => {
+                return Err(ApiError::invalid(
+                    "time_zone_required",
+                    "the firm's compounds are in several time zones: say which day is meant with time_zone",
+                ))
+            }
+        },
+    };
+    let start = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(zone).earliest())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    match (start(day), day.succ_opt().and_then(start)) {
+        (Some(from), Some(to)) => Ok((from, to)),
+        _ => Err(ApiError::invalid("invalid_query", "day: no such day")),
+    }
+}
+
+/// The journal by session, by account or by day, a page of whole transactions at a time:
+/// `{"lines", "next_cursor", "truncated"}`; ask again with `cursor=<next_cursor>` while
+/// `truncated` is true.
 #[get("/ledger/journal")]
 async fn journal(
     state: web::Data<AppState>,
@@ -56,12 +111,36 @@ async fn journal(
             ))
         }
     };
+    let limit = q.limit.unwrap_or(ledger::JOURNAL_TRANSACTIONS_MAX);
+    if !(1..=ledger::JOURNAL_TRANSACTIONS_MAX).contains(&limit) {
+        return Err(ApiError::invalid(
+            "invalid_query",
+            format!("limit: 1 to {}", ledger::JOURNAL_TRANSACTIONS_MAX),
+        ));
+    }
+    let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
+    let created = match q.day {
+        Some(day) => Some(day_range(&state, staff.tenant_id, day, q.time_zone.as_deref()).await?),
+        None => None,
+    };
     let filter = JournalFilter {
         session_id: q.session_id,
         account,
-        day: q.day,
+        created,
     };
-    Ok(HttpResponse::Ok().json(ledger::journal(&state.db, staff.tenant_id, &filter).await?))
+    // One snapshot for both statements of the page.
+    let mut tx = state.db.begin().await?;
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
+        .await?;
+    let (lines, next) =
+        ledger::journal_page(&mut tx, staff.tenant_id, &filter, after, limit).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "lines": lines,
+        "truncated": next.is_some(),
+        "next_cursor": next.map(cursor_text),
+    })))
 }
 
 /// Recomputes every balance from the postings and reports any account whose cached balance

@@ -1,7 +1,7 @@
 //! The settlement ledger's tables: accounts, journal transactions, postings, revenue policies.
 //! Postings are only ever inserted; the database checks each transaction balances at commit.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use parkshare_ledger::{Account, AccountKind, Entry, Posting, RevenuePolicy};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -209,42 +209,78 @@ pub struct JournalLine {
 pub struct JournalFilter {
     pub session_id: Option<Uuid>,
     pub account: Option<Account>,
-    /// A UTC calendar day.
-    pub day: Option<NaiveDate>,
+    /// Transactions created in `[from, to)`: a calendar day in the compound's time zone.
+    pub created: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
-/// Most journal lines one request returns.
-pub const JOURNAL_LINES_MAX: i64 = 1000;
+/// Most transactions one page of the journal holds (each with all its postings: a page never
+/// cuts a transaction in half).
+pub const JOURNAL_TRANSACTIONS_MAX: i64 = 200;
 
-pub async fn journal(
-    db: impl PgExecutor<'_>,
+/// Where a page of the journal ends: the last transaction's instant and id.
+pub type JournalCursor = (DateTime<Utc>, Uuid);
+
+/// One page of the journal: up to `limit` transactions after `after`, in order, with every
+/// posting of each; and the cursor of the next page if there are more.
+pub async fn journal_page(
+    tx: &mut PgConnection,
     tenant_id: Uuid,
     f: &JournalFilter,
-) -> sqlx::Result<Vec<JournalLine>> {
-    let from = f
-        .day
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc());
-    sqlx::query_as(
-        "select t.id as transaction_id, t.kind, t.session_id, t.payment_id, t.memo, t.created_at,
-                p.account_kind, p.account_holder, p.amount
-           from journal_transactions t join postings p on p.transaction_id = t.id
+    after: Option<JournalCursor>,
+    limit: i64,
+) -> sqlx::Result<(Vec<JournalLine>, Option<JournalCursor>)> {
+    let mut page: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "select t.id, t.created_at from journal_transactions t
           where t.tenant_id = $1
             and ($2::uuid is null or t.session_id = $2)
             and ($3::text is null or t.id in (select transaction_id from postings
                                               where account_kind = $3 and account_holder = $4))
-            and ($5::timestamptz is null or (t.created_at >= $5 and t.created_at < $5 + interval '1 day'))
-          order by t.created_at, t.id, p.id
-          limit $6",
+            and ($5::timestamptz is null or (t.created_at >= $5 and t.created_at < $6))
+            and ($7::timestamptz is null or (t.created_at, t.id) > ($7, $8))
+          order by t.created_at, t.id
+          limit $9",
     )
     .bind(tenant_id)
     .bind(f.session_id)
     .bind(f.account.map(|a| a.kind.code()))
     .bind(f.account.map(|a| a.holder))
-    .bind(from)
-    .bind(JOURNAL_LINES_MAX)
-    .fetch_all(db)
-    .await
+    .bind(f.created.map(|(from, _)| from))
+    .bind(f.created.map(|(_, to)| to))
+    .bind(after.map(|(at, _)| at))
+    .bind(after.map(|(_, id)| id))
+    .bind(limit + 1)
+    .fetch_all(&mut *tx)
+    .await?;
+    let more = page.len() as i64 > limit;
+    page.truncate(usize::try_from(limit).unwrap_or(0));
+    let next = if more {
+        page.last().map(|(id, at)| (*at, *id))
+    } else {
+        None
+    };
+    let ids: Vec<Uuid> = page.iter().map(|(id, _)| *id).collect();
+    let lines = sqlx::query_as(
+        "select t.id as transaction_id, t.kind, t.session_id, t.payment_id, t.memo, t.created_at,
+                p.account_kind, p.account_holder, p.amount
+           from journal_transactions t join postings p on p.transaction_id = t.id
+          where t.id = any($1)
+          order by t.created_at, t.id, p.id",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok((lines, next))
+}
+
+/// The time zones of a firm's compounds.
+pub async fn firm_time_zones(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("select distinct time_zone from compounds where tenant_id = $1 order by 1")
+        .bind(tenant_id)
+        .fetch_all(db)
+        .await
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

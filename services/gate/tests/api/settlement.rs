@@ -498,7 +498,12 @@ async fn cash_refunds_reverse_every_share_and_never_exceed_the_payment() {
             None,
         )
         .await;
-    assert_eq!(journal.as_array().map(Vec::len), Some(9), "{journal}");
+    assert_eq!(
+        journal["lines"].as_array().map(Vec::len),
+        Some(9),
+        "{journal}"
+    );
+    assert_eq!(journal["truncated"], false, "{journal}");
     ledger_is_consistent(&app).await;
 }
 
@@ -1031,5 +1036,73 @@ async fn a_payment_is_read_back_without_reading_every_payment() {
     assert_eq!(
         read, 2,
         "payment rows read to find one payment twice, among 31"
+    );
+}
+
+#[tokio::test]
+async fn the_journal_pages_whole_transactions_and_reads_days_in_the_compounds_zone() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    for plate in ["京A81001", "京A81002", "京A81003"] {
+        let (_, entry) = app.read(&site.entries[0], plate, ago(130)).await;
+        app.pay(str_of(&entry, "session_id"), "9.00").await;
+    }
+    // One transaction a page: every page holds all of its transaction's postings.
+    let mut seen = Vec::new();
+    let mut path = "/v1/admin/ledger/journal?limit=1".to_owned();
+    for _ in 0..10 {
+        let (status, page) = app.staff("GET", &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        let lines = page["lines"].as_array().cloned().unwrap_or_default();
+        let ids: std::collections::BTreeSet<&str> =
+            lines.iter().map(|l| str_of(l, "transaction_id")).collect();
+        assert_eq!(ids.len(), 1, "{page}");
+        let sum: Decimal = lines
+            .iter()
+            .filter_map(|l| l["amount"].as_str()?.parse::<Decimal>().ok())
+            .sum();
+        assert_eq!(sum, Decimal::ZERO, "a page cut a transaction: {page}");
+        seen.extend(ids.into_iter().map(str::to_owned));
+        if page["truncated"] == false {
+            assert_eq!(page["next_cursor"], Value::Null);
+            break;
+        }
+        path = format!(
+            "/v1/admin/ledger/journal?limit=1&cursor={}",
+            str_of(&page, "next_cursor")
+        );
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    // `day` is the compound's calendar day (Asia/Shanghai), not UTC's.
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    let (_, page) = app
+        .staff(
+            "GET",
+            &format!("/v1/admin/ledger/journal?day={today}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        page["lines"].as_array().map(Vec::len).map(|n| n > 0),
+        Some(true),
+        "{page}"
+    );
+    let tomorrow = today.succ_opt().unwrap_or(today);
+    let (_, page) = app
+        .staff(
+            "GET",
+            &format!("/v1/admin/ledger/journal?day={tomorrow}"),
+            None,
+        )
+        .await;
+    assert_eq!(page["lines"], json!([]), "{page}");
+    let (status, page) = app
+        .staff("GET", "/v1/admin/ledger/journal?cursor=nonsense", None)
+        .await;
+    assert_eq!(
+        (status, str_of(&page["error"], "code")),
+        (422, "invalid_cursor")
     );
 }
