@@ -96,11 +96,24 @@ async fn create_link(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
+    body: crate::input::MaybeJson<LabelBody>,
 ) -> Result<HttpResponse, ApiError> {
     staff_compound(&state, &staff, *id).await?;
+    // Where the link is posted, e.g. "东门公告栏", so that staff know which one to revoke.
+    let label = match body.0.and_then(|b| b.label) {
+        Some(label) => crate::admin::validate::text("label", &label, 100)?,
+        None => String::new(),
+    };
     let token = auth::new_token();
     let mut tx = state.db.begin().await?;
-    let link_id = store::insert_link(&mut *tx, &auth::digest(&token), staff.tenant_id, *id).await?;
+    let link_id = store::insert_link(
+        &mut *tx,
+        &auth::digest(&token),
+        staff.tenant_id,
+        *id,
+        &label,
+    )
+    .await?;
     let issued = Entry::issued(
         Some(staff.tenant_id),
         Kind::DisclosureLink,
@@ -118,6 +131,7 @@ async fn create_link(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LabelBody {
     label: Option<String>,
 }

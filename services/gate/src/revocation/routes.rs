@@ -331,6 +331,7 @@ async fn operator_list_staff_tokens(
 }
 
 #[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LabelBody {
     label: Option<String>,
 }

@@ -385,6 +385,7 @@ async fn put_webhook(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TokenBody {
     label: Option<String>,
 }

@@ -12,13 +12,16 @@ pub async fn insert_link(
     token_sha256: &[u8],
     tenant_id: Uuid,
     compound_id: Uuid,
+    label: &str,
 ) -> sqlx::Result<Uuid> {
     sqlx::query_scalar(
-        "insert into disclosure_links (token_sha256, tenant_id, compound_id) values ($1, $2, $3) returning id",
+        "insert into disclosure_links (token_sha256, tenant_id, compound_id, label)
+         values ($1, $2, $3, $4) returning id",
     )
     .bind(token_sha256)
     .bind(tenant_id)
     .bind(compound_id)
+    .bind(label)
     .fetch_one(db)
     .await
 }

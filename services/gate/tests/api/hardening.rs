@@ -467,10 +467,24 @@ async fn loose_inputs_are_refused_and_change_nothing() {
         app.count("select count(*) from disclosure_links").await,
         links
     );
-    // An empty one is still "no label".
+    // An empty one is still "no label"; an unknown field is refused, not dropped.
     let path = format!("/v1/admin/compounds/{compound}/committee-tokens");
     let (status, answer) = post_raw(&app, &path, None).await;
     assert_eq!(status, 201, "{answer}");
+    let links_path = format!("/v1/admin/compounds/{compound}/disclosure-links");
+    let (status, answer) = post_raw(&app, &links_path, Some(r#"{"lable": "东门公告栏"}"#)).await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (400, &json!("invalid_body")),
+        "{answer}"
+    );
+    let (status, answer) = post_raw(&app, &links_path, Some(r#"{"label": "东门公告栏"}"#)).await;
+    assert_eq!(status, 201, "{answer}");
+    let (_, listed) = app.staff("GET", &links_path, None).await;
+    assert!(
+        listed.to_string().contains("东门公告栏"),
+        "the link's label is not listed: {listed}"
+    );
 
     // An overlong exemption note is refused, not cut short.
     let (status, answer) = app
