@@ -2,6 +2,7 @@
 //! fund's part, opening and closing balance, and the use of its spaces.
 
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -13,6 +14,7 @@ use crate::store::{periods, registry};
 /// Periods shown at once, newest first: a year of monthly closes.
 pub const PERIODS_MAX: usize = 12;
 
+/// Income before refunds and the firm's share, by source: what drivers paid for common parts.
 #[derive(Debug, Clone, Serialize)]
 pub struct Income {
     pub common_area_parking: String,
@@ -29,10 +31,16 @@ pub struct PeriodDisclosure {
     pub label: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    /// Gross income. The account adds up line by line, each figure from the ledger:
+    /// `opening_balance + income.total − refunds − management_cost − to_maintenance_fund −
+    /// to_owners = closing_balance`.
     pub income: Income,
+    /// Paid back to drivers (of common revenue and of the firm's share alike).
     pub refunds: String,
+    /// Of the above, what arrived after its stay's period had closed (informational).
     pub late_adjustments: String,
-    /// The property firm's contractual share (the only spending the platform records).
+    /// The property firm's contractual share, net of its part of refunds (the only spending
+    /// the platform records).
     pub management_cost: String,
     pub to_maintenance_fund: String,
     pub to_owners: String,
@@ -50,6 +58,45 @@ pub struct Disclosure {
     pub time_zone: String,
     pub generated_at: DateTime<Utc>,
     pub periods: Vec<PeriodDisclosure>,
+}
+
+/// The period's income from its summary's source lines (ledger figures, credits positive):
+/// gross by source, refunds and the firm's net share.
+struct Account {
+    gross_common: Decimal,
+    gross_pool: Decimal,
+    gross_other: Decimal,
+    refunds: Decimal,
+    management: Decimal,
+}
+
+fn account(summary: &serde_json::Value) -> Account {
+    let lines: Vec<periods::SourceLine> = summary
+        .get("sources")
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let sum = |f: &dyn Fn(&periods::SourceLine) -> bool| -> Decimal {
+        lines.iter().filter(|l| f(l)).map(|l| l.amount).sum()
+    };
+    let income = |l: &periods::SourceLine| {
+        matches!(
+            l.account_kind.as_str(),
+            "common_revenue" | "management_income"
+        )
+    };
+    let paid = |l: &periods::SourceLine| income(l) && l.transaction_kind != "refund";
+    Account {
+        gross_common: sum(&|l| paid(l) && l.source == "common"),
+        gross_pool: sum(&|l| paid(l) && l.source == "visitor_pool"),
+        gross_other: sum(&|l| paid(l) && l.source != "common" && l.source != "visitor_pool"),
+        refunds: -sum(&|l| income(l) && l.transaction_kind == "refund"),
+        management: sum(&|l| l.account_kind == "management_income"),
+    }
+}
+
+fn yuan(amount: Decimal) -> String {
+    format!("{:.2}", amount.round_dp(2))
 }
 
 fn text(summary: &serde_json::Value, path: &[&str]) -> String {
@@ -75,21 +122,22 @@ pub async fn build(
     let mut shown = Vec::with_capacity(closed.len());
     for p in closed {
         let s = &p.summary.0;
+        let a = account(s);
         shown.push(PeriodDisclosure {
             id: p.id,
             label: p.label.clone(),
             starts_at: p.starts_at,
             ends_at: p.ends_at,
             income: Income {
-                common_area_parking: text(s, &["income", "common_area_parking"]),
-                visitor_pool: text(s, &["income", "visitor_pool"]),
-                other: text(s, &["income", "other"]),
-                total: text(s, &["income", "total"]),
+                common_area_parking: yuan(a.gross_common),
+                visitor_pool: yuan(a.gross_pool),
+                other: yuan(a.gross_other),
+                total: yuan(a.gross_common + a.gross_pool + a.gross_other),
                 shared_space_service_fees: text(s, &["shared_space_service_fees"]),
             },
-            refunds: text(s, &["refunds_in_period"]),
+            refunds: yuan(a.refunds),
             late_adjustments: text(s, &["late_adjustments"]),
-            management_cost: text(s, &["management_cost"]),
+            management_cost: yuan(a.management),
             to_maintenance_fund: text(s, &["to_maintenance_fund"]),
             to_owners: text(s, &["to_owners"]),
             opening_balance: text(s, &["opening_unallocated"]),

@@ -147,22 +147,28 @@ fn period_section(out: &mut String, p: &PeriodDisclosure, tz: chrono_tz::Tz) {
         local(p.ends_at)
     );
     out.push_str("<h3>公共收益收支</h3><table>");
+    // An account an owner can add up line by line: the balance, plus income, less each
+    // outgoing, is the closing balance.
     for (label, value) in [
         ("期初余额", &p.opening_balance),
-        ("公共区域车位收入", &p.income.common_area_parking),
-        ("临停车位池收入", &p.income.visitor_pool),
-        ("其他收入", &p.income.other),
-        ("收入合计", &p.income.total),
-        ("其中：退款", &p.refunds),
-        ("其中：往期补记", &p.late_adjustments),
-        ("物业管理成本分成（支出）", &p.management_cost),
-        ("转入维修资金", &p.to_maintenance_fund),
-        ("按专有面积分配给业主", &p.to_owners),
+        ("加：公共区域车位收入", &p.income.common_area_parking),
+        ("加：临停车位池收入", &p.income.visitor_pool),
+        ("加：其他收入", &p.income.other),
+        ("（收入合计）", &p.income.total),
+        ("减：退还车主", &p.refunds),
+        ("减：物业管理成本分成", &p.management_cost),
+        ("减：转入维修资金", &p.to_maintenance_fund),
+        ("减：按专有面积分配给业主", &p.to_owners),
         ("期末余额", &p.closing_balance),
     ] {
         out.push_str(&money_row(label, value));
     }
     out.push_str("</table>");
+    let _ = write!(
+        out,
+        "<p class=\"note\">期末余额 = 期初余额 + 收入合计 − 退还车主 − 物业管理成本分成 − 转入维修资金 − 分配给业主。其中往期补记（上期停车、本期到账或退款）：¥{}</p>",
+        escape(&p.late_adjustments)
+    );
     let _ = write!(
         out,
         "<p class=\"note\">业主共享车位平台服务费（非公共收益，公开备查）：¥{}</p>",

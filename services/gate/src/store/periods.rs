@@ -207,7 +207,7 @@ pub async fn unallocated_common_revenue(
 /// One line of what a period brought: by source (the kind of space, `visitor_pool` for the
 /// pool), by account, and whether it is a late adjustment (for a stay that had left before
 /// the period began: a late payment or a refund of a closed period's stay).
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct SourceLine {
     pub account_kind: String,
     pub source: String,

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use chrono::Utc;
+use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::helpers::{ago, spawn_app, str_of, Site, TestApp};
@@ -281,4 +282,79 @@ async fn a_supervisor_sees_the_compounds_of_its_area_across_firms() {
         )
         .await;
     assert_eq!(none, json!([]));
+}
+
+#[tokio::test]
+async fn the_public_account_adds_up_line_by_line() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    // The owners' contract lets the firm keep 20 % of common revenue.
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/revenue-policies", site.compound),
+            Some(
+                json!({"policy": {"platform_fee_pct": "10", "management_share_pct": "20",
+                                   "unsold_to": "developer", "visitor_pool_land": "common"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, entry) = app.read(&site.entries[0], "京A91001", ago(130)).await;
+    let payment = app.pay(str_of(&entry, "session_id"), "9.00").await;
+    let (status, refund) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/payments/{}/refunds", str_of(&payment, "id")),
+            Some(json!({"amount": "2.00", "reason": "计费争议", "idempotency_key": "r1"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{refund}");
+    let (status, closed) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/periods/close", site.compound),
+            Some(json!({"until": Utc::now()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{closed}");
+    let link = app
+        .create(
+            &format!("/v1/admin/compounds/{}/disclosure-links", site.compound),
+            json!({}),
+        )
+        .await;
+    let (_, data) = app
+        .send(
+            "GET",
+            &format!("{}/data.json", str_of(&link, "path")),
+            "",
+            None,
+        )
+        .await;
+    let p = &data["periods"][0];
+    let figure = |key: &[&str]| -> Decimal {
+        let mut v = p;
+        for k in key {
+            v = &v[*k];
+        }
+        v.as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("{key:?}: {p}"))
+    };
+    // Paid ¥9.00, of which the firm's 20 % is ¥1.80; ¥2.00 refunded, shared alike.
+    assert_eq!(figure(&["income", "total"]), Decimal::new(900, 2), "{p}");
+    assert_eq!(figure(&["refunds"]), Decimal::new(200, 2), "{p}");
+    assert_eq!(figure(&["management_cost"]), Decimal::new(140, 2), "{p}");
+    let added_up = figure(&["opening_balance"]) + figure(&["income", "total"])
+        - figure(&["refunds"])
+        - figure(&["management_cost"])
+        - figure(&["to_maintenance_fund"])
+        - figure(&["to_owners"]);
+    assert_eq!(added_up, figure(&["closing_balance"]), "{p}");
+    assert_eq!(
+        figure(&["to_maintenance_fund"]),
+        Decimal::new(560, 2),
+        "{p}"
+    );
 }
