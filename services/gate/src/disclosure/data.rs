@@ -60,6 +60,14 @@ pub struct Disclosure {
     pub periods: Vec<PeriodDisclosure>,
 }
 
+/// The use of the spaces in a period, as frozen in its summary at the close.
+#[derive(serde::Deserialize)]
+struct Usage {
+    occupancy_by_hour: Vec<HourOccupancy>,
+    sessions_by_kind: Vec<Count>,
+    sessions_by_space_kind: Vec<Count>,
+}
+
 /// The period's income from its summary's source lines (ledger figures, credits positive):
 /// gross by source, refunds and the firm's net share.
 struct Account {
@@ -123,6 +131,36 @@ pub async fn build(
     for p in closed {
         let s = &p.summary.0;
         let a = account(s);
+        let usage = match serde_json::from_value::<Usage>(s["usage"].clone()) {
+            Ok(frozen) => frozen,
+            // Closed before usage was frozen at the close: read it now.
+            Err(_) => Usage {
+                occupancy_by_hour: disclosure::occupancy_by_hour(
+                    db,
+                    compound_id,
+                    &compound.time_zone,
+                    p.starts_at,
+                    p.ends_at,
+                )
+                .await?,
+                sessions_by_kind: disclosure::sessions_by(
+                    db,
+                    compound_id,
+                    p.starts_at,
+                    p.ends_at,
+                    false,
+                )
+                .await?,
+                sessions_by_space_kind: disclosure::sessions_by(
+                    db,
+                    compound_id,
+                    p.starts_at,
+                    p.ends_at,
+                    true,
+                )
+                .await?,
+            },
+        };
         shown.push(PeriodDisclosure {
             id: p.id,
             label: p.label.clone(),
@@ -142,30 +180,9 @@ pub async fn build(
             to_owners: text(s, &["to_owners"]),
             opening_balance: text(s, &["opening_unallocated"]),
             closing_balance: text(s, &["closing_unallocated"]),
-            occupancy_by_hour: disclosure::occupancy_by_hour(
-                db,
-                compound_id,
-                &compound.time_zone,
-                p.starts_at,
-                p.ends_at,
-            )
-            .await?,
-            sessions_by_kind: disclosure::sessions_by(
-                db,
-                compound_id,
-                p.starts_at,
-                p.ends_at,
-                false,
-            )
-            .await?,
-            sessions_by_space_kind: disclosure::sessions_by(
-                db,
-                compound_id,
-                p.starts_at,
-                p.ends_at,
-                true,
-            )
-            .await?,
+            occupancy_by_hour: usage.occupancy_by_hour,
+            sessions_by_kind: usage.sessions_by_kind,
+            sessions_by_space_kind: usage.sessions_by_space_kind,
         });
     }
     Ok(Disclosure {

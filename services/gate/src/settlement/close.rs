@@ -125,7 +125,7 @@ async fn close_period(
             "the period would be empty",
         ));
     }
-    let period = close(&mut tx, staff.tenant_id, *id, &label, starts_at, until).await?;
+    let period = close(&mut tx, staff.tenant_id, *id, tz, &label, starts_at, until).await?;
     if body.preview {
         tx.rollback().await?;
         return Ok(HttpResponse::Ok().json(view(&period, true)));
@@ -151,10 +151,28 @@ fn view(period: &Period, preview: bool) -> serde_json::Value {
     })
 }
 
+/// Stays by kind and by kind of space, and cars inside by hour, over `[from, until)`.
+async fn usage(
+    tx: &mut PgConnection,
+    compound_id: Uuid,
+    tz: Tz,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<serde_json::Value, ApiError> {
+    use crate::store::disclosure;
+    let zone = tz.name();
+    Ok(json!({
+        "occupancy_by_hour": disclosure::occupancy_by_hour(&mut *tx, compound_id, zone, from, until).await?,
+        "sessions_by_kind": disclosure::sessions_by(&mut *tx, compound_id, from, until, false).await?,
+        "sessions_by_space_kind": disclosure::sessions_by(&mut *tx, compound_id, from, until, true).await?,
+    }))
+}
+
 async fn close(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     compound_id: Uuid,
+    tz: Tz,
     label: &str,
     starts_at: DateTime<Utc>,
     until: DateTime<Utc>,
@@ -216,6 +234,9 @@ async fn close(
         "owners": split.to_owners.len(),
         "closing_unallocated": yuan(unallocated - split.amount.yuan()),
         "sources": sources,
+        // The use of the spaces as it stood at the close: an entry recorded later with an
+        // earlier time (a camera's offline backlog) does not rewrite a published period.
+        "usage": usage(tx, compound_id, tz, starts_at, until).await?,
     });
     let period = Period {
         id: Uuid::new_v4(),

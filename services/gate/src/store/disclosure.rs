@@ -120,7 +120,7 @@ pub async fn supervised(
     .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct Count {
     pub key: String,
     pub count: i64,
@@ -152,7 +152,7 @@ pub async fn sessions_by(
     .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct HourOccupancy {
     /// Hour of the day, local time.
     pub hour: i32,

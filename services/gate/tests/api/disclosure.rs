@@ -318,6 +318,9 @@ async fn the_public_account_adds_up_line_by_line() {
         )
         .await;
     assert_eq!(status, 201, "{closed}");
+    // A camera's offline backlog arrives after the close: an entry an hour before its end.
+    let (_, late) = app.read(&site.entries[0], "京A91002", ago(60)).await;
+    assert_eq!(late["action"], "open", "{late}");
     let link = app
         .create(
             &format!("/v1/admin/compounds/{}/disclosure-links", site.compound),
@@ -333,6 +336,12 @@ async fn the_public_account_adds_up_line_by_line() {
         )
         .await;
     let p = &data["periods"][0];
+    // The published period's use of the spaces is as it was at the close.
+    assert_eq!(
+        p["sessions_by_kind"],
+        json!([{"key": "visitor", "count": 1}]),
+        "{p}"
+    );
     let figure = |key: &[&str]| -> Decimal {
         let mut v = p;
         for k in key {
