@@ -48,6 +48,17 @@ pub fn text(field: &'static str, value: &str, max_chars: usize) -> Result<String
     Ok(value.to_owned())
 }
 
+/// Longest label of a credential or share link (where it is used: "东门公告栏", "owner app").
+pub const LABEL_CHARS_MAX: usize = 100;
+
+/// A credential's optional label: checked like any [`text`] when given, else `default`.
+pub fn label_or(value: Option<String>, default: &str) -> Result<String, FieldError> {
+    value.map_or_else(
+        || Ok(default.to_owned()),
+        |l| text("label", &l, LABEL_CHARS_MAX),
+    )
+}
+
 /// Optional text: absent, or [`text`].
 pub fn optional_text(
     field: &'static str,

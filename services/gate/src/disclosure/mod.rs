@@ -100,10 +100,7 @@ async fn create_link(
 ) -> Result<HttpResponse, ApiError> {
     staff_compound(&state, &staff, *id).await?;
     // Where the link is posted, e.g. "东门公告栏", so that staff know which one to revoke.
-    let label = match body.0.and_then(|b| b.label) {
-        Some(label) => crate::admin::validate::text("label", &label, 100)?,
-        None => String::new(),
-    };
+    let label = crate::admin::validate::label_or(body.0.and_then(|b| b.label), "")?;
     let token = auth::new_token();
     let mut tx = state.db.begin().await?;
     let link_id = store::insert_link(
@@ -146,10 +143,7 @@ async fn create_committee_token(
 ) -> Result<HttpResponse, ApiError> {
     staff_compound(&state, &staff, *id).await?;
     let token = auth::new_token();
-    let label = match body.0.and_then(|b| b.label) {
-        Some(label) => crate::admin::validate::text("label", &label, 100)?,
-        None => "业主委员会".into(),
-    };
+    let label = crate::admin::validate::label_or(body.0.and_then(|b| b.label), "业主委员会")?;
     let mut tx = state.db.begin().await?;
     let token_id = store::insert_committee_token(
         &mut *tx,

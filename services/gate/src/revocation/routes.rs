@@ -345,10 +345,8 @@ async fn operator_issue_staff_token(
     body: crate::input::MaybeJson<LabelBody>,
 ) -> Result<HttpResponse, ApiError> {
     tenant_exists(&state, *id).await?;
-    let label = match body.0.and_then(|b| b.label) {
-        Some(label) => crate::admin::validate::text("label", &label, 200)?,
-        None => "issued by the operator".to_owned(),
-    };
+    let label =
+        crate::admin::validate::label_or(body.0.and_then(|b| b.label), "issued by the operator")?;
     let token = auth::new_token();
     let mut tx = state.db.begin().await?;
     let token_id =

@@ -402,10 +402,7 @@ async fn issue_owner_token(
         return Err(ApiError::NotFound("owner"));
     }
     let token = auth::new_token();
-    let label = match body.0.and_then(|b| b.label) {
-        Some(label) => crate::admin::validate::text("label", &label, 100)?,
-        None => "owner app".into(),
-    };
+    let label = crate::admin::validate::label_or(body.0.and_then(|b| b.label), "owner app")?;
     let mut tx = state.db.begin().await?;
     let token_id = sharing::insert_owner_token(
         &mut *tx,
