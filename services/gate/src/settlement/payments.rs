@@ -82,7 +82,7 @@ async fn create_intent(
     let bill = serde_json::to_value(&priced.bill).map_err(internal)?;
     let new_intent = NewIntent {
         tenant_id: session.tenant_id,
-        session_id: session.id,
+        pays: payments::Pays::Stay(session.id),
         amount: due.yuan(),
         expires_at: now + Duration::minutes(INTENT_TTL_MIN),
         bill: &bill,

@@ -28,7 +28,7 @@ use crate::sharing::availability::{self, Hold, Standing};
 use crate::sharing::webhooks;
 use crate::startup::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
-use crate::store::payments::{self, Intent, NewBookingIntent};
+use crate::store::payments::{self, Intent, NewIntent, Pays};
 use crate::store::sessions::Session;
 use crate::store::sharing::{self, Booking};
 use crate::store::{registry, tariffs};
@@ -221,11 +221,11 @@ async fn start_payment(
     }
     let bill = serde_json::to_value(&priced.bill)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
-    let intent = payments::insert_booking_intent(
+    let intent = payments::insert_intent(
         &mut *tx,
-        &NewBookingIntent {
+        &NewIntent {
             tenant_id: booking.tenant_id,
-            booking_id: booking.id,
+            pays: Pays::Booking(booking.id),
             amount: price.yuan(),
             expires_at,
             bill: &bill,

@@ -56,10 +56,11 @@ pub async fn set_intent_status(
         .map(drop)
 }
 
-/// A driver's request to pay a quote.
+/// A driver's request to pay: a stay's quote, or a booking's price.
 pub struct NewIntent<'a> {
     pub tenant_id: Uuid,
-    pub session_id: Uuid,
+    /// What the intent pays for.
+    pub pays: Pays,
     pub amount: Decimal,
     pub expires_at: DateTime<Utc>,
     /// The itemised bill the amount came from.
@@ -69,45 +70,27 @@ pub struct NewIntent<'a> {
     pub filing_no: Option<&'a str>,
 }
 
+/// What a payment intent pays for: a stay's fee, or a booking's price (valid as long as its
+/// hold).
+#[derive(Debug, Clone, Copy)]
+pub enum Pays {
+    Stay(Uuid),
+    Booking(Uuid),
+}
+
 pub async fn insert_intent(db: impl PgExecutor<'_>, i: &NewIntent<'_>) -> sqlx::Result<Intent> {
+    let (session_id, booking_id) = match i.pays {
+        Pays::Stay(id) => (Some(id), None),
+        Pays::Booking(id) => (None, Some(id)),
+    };
     sqlx::query_as(&format!(
-        "insert into payment_intents (id, tenant_id, session_id, amount, currency, provider, status, expires_at, bill, priced_at, filing_no)
-         values ($1, $2, $3, $4, 'CNY', 'simulated', 'pending', $5, $6, $7, $8) returning {INTENT_COLUMNS}"
+        "insert into payment_intents (id, tenant_id, session_id, booking_id, amount, currency, provider, status, expires_at, bill, priced_at, filing_no)
+         values ($1, $2, $3, $4, $5, 'CNY', 'simulated', 'pending', $6, $7, $8, $9) returning {INTENT_COLUMNS}"
     ))
     .bind(Uuid::new_v4())
     .bind(i.tenant_id)
-    .bind(i.session_id)
-    .bind(i.amount)
-    .bind(i.expires_at)
-    .bind(i.bill)
-    .bind(i.priced_at)
-    .bind(i.filing_no)
-    .fetch_one(db)
-    .await
-}
-
-/// An intent for a booking's price, valid as long as its hold.
-pub struct NewBookingIntent<'a> {
-    pub tenant_id: Uuid,
-    pub booking_id: Uuid,
-    pub amount: Decimal,
-    pub expires_at: DateTime<Utc>,
-    pub bill: &'a serde_json::Value,
-    pub priced_at: DateTime<Utc>,
-    pub filing_no: Option<&'a str>,
-}
-
-pub async fn insert_booking_intent(
-    db: impl PgExecutor<'_>,
-    i: &NewBookingIntent<'_>,
-) -> sqlx::Result<Intent> {
-    sqlx::query_as(&format!(
-        "insert into payment_intents (id, tenant_id, booking_id, amount, currency, provider, status, expires_at, bill, priced_at, filing_no)
-         values ($1, $2, $3, $4, 'CNY', 'simulated', 'pending', $5, $6, $7, $8) returning {INTENT_COLUMNS}"
-    ))
-    .bind(Uuid::new_v4())
-    .bind(i.tenant_id)
-    .bind(i.booking_id)
+    .bind(session_id)
+    .bind(booking_id)
     .bind(i.amount)
     .bind(i.expires_at)
     .bind(i.bill)
