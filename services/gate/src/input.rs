@@ -141,10 +141,24 @@ fn first_bad_string(value: &serde_json::Value, path: &mut String) -> Option<(Str
     }
 }
 
-/// Parses a JSON body into `T` after checking every string in it.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("invalid_body", format!("not JSON: {e}")))?;
+/// A request body already parsed (by [`refuse_malformed_json`]), kept in the request's
+/// extensions so that the extractor does not parse it again.
+struct ParsedBody(serde_json::Value);
+
+fn not_json(e: &serde_json::Error) -> ApiError {
+    ApiError::bad_request("invalid_body", format!("not JSON: {e}"))
+}
+
+/// Parses a JSON body into `T` after checking every string in it; `parsed` is the body as a
+/// value if it was parsed already.
+fn parse<T: DeserializeOwned>(
+    body: &[u8],
+    parsed: Option<serde_json::Value>,
+) -> Result<T, ApiError> {
+    let value = match parsed {
+        Some(value) => value,
+        None => serde_json::from_slice(body).map_err(|e| not_json(&e))?,
+    };
     if let Some((path, e)) = first_bad_string(&value, &mut String::new()) {
         let field = if path.is_empty() { "body" } else { &path };
         return Err(ApiError::invalid("invalid_field", format!("{field}: {e}")));
@@ -184,6 +198,7 @@ fn extract<T: DeserializeOwned + 'static>(
 ) -> Extracted<Option<T>> {
     use futures_util::StreamExt;
     let json = is_json(req);
+    let parsed = req.extensions_mut().remove::<ParsedBody>().map(|p| p.0);
     let mut payload = payload.take();
     Box::pin(async move {
         let too_large = || ApiError::bad_request("invalid_body", "request body too large");
@@ -205,7 +220,7 @@ fn extract<T: DeserializeOwned + 'static>(
             )
             .into());
         }
-        Ok(Some(parse(&body)?))
+        Ok(Some(parse(&body, parsed)?))
     })
 }
 
@@ -268,11 +283,14 @@ pub async fn refuse_malformed_json(
     actix_web::Error,
 > {
     use futures_util::StreamExt;
-    let checked = !matches!(
-        *req.method(),
-        actix_web::http::Method::GET | actix_web::http::Method::HEAD
-    ) && is_json(req.request())
-        && !OWN_PARSERS.iter().any(|p| req.path().starts_with(p));
+    // The gate's and cameras' paths first: their reads pass here at every event, and the
+    // prefix test is cheaper than parsing a content type.
+    let checked = !OWN_PARSERS.iter().any(|p| req.path().starts_with(p))
+        && !matches!(
+            *req.method(),
+            actix_web::http::Method::GET | actix_web::http::Method::HEAD
+        )
+        && is_json(req.request());
     if checked {
         let mut payload = req.take_payload();
         let mut body = web::BytesMut::new();
@@ -289,9 +307,13 @@ pub async fn refuse_malformed_json(
             body.extend_from_slice(&chunk);
         }
         if refusal.is_none() && !body.is_empty() {
-            refusal = serde_json::from_slice::<serde::de::IgnoredAny>(&body)
-                .err()
-                .map(|e| ApiError::bad_request("invalid_body", format!("not JSON: {e}")));
+            match serde_json::from_slice::<serde_json::Value>(&body) {
+                // Kept for the route's extractor, which checks its strings.
+                Ok(value) => {
+                    req.extensions_mut().insert(ParsedBody(value));
+                }
+                Err(e) => refusal = Some(not_json(&e)),
+            }
         }
         if let Some(refusal) = refusal {
             let response = actix_web::ResponseError::error_response(&refusal);
@@ -320,7 +342,7 @@ mod tests {
     }
 
     fn message(body: &str) -> (&'static str, String) {
-        match parse::<Body>(body.as_bytes()) {
+        match parse::<Body>(body.as_bytes(), None) {
             Ok(parsed) => panic!("accepted: {parsed:?}"),
             Err(e) => (e.code(), e.to_string()),
         }
@@ -360,7 +382,11 @@ mod tests {
         let (code, text) = message(&format!(r#"{{"name":"{long}","windows":[]}}"#));
         assert_eq!((code, text.starts_with("name:")), ("invalid_field", true));
         let ok = "阳光花园 3-1-402 (Bob's)".to_owned();
-        assert!(parse::<Body>(format!(r#"{{"name":"{ok}","windows":[]}}"#).as_bytes()).is_ok());
+        assert!(parse::<Body>(
+            format!(r#"{{"name":"{ok}","windows":[]}}"#).as_bytes(),
+            None
+        )
+        .is_ok());
     }
 
     #[test]
