@@ -137,17 +137,21 @@ fn redacted_target(path: &str, query: &str) -> String {
     }
     let mut after_secret = false;
     let mut logged: Vec<String> = Vec::with_capacity(segments.len());
+    let is_one_of =
+        |words: &[&str], segment: &str| words.iter().any(|w| w.eq_ignore_ascii_case(segment));
     for segment in segments {
-        let lower = segment.to_lowercase();
-        let secret = after_secret && !ROUTE_WORDS_AFTER_SECRET.contains(&lower.as_str());
-        let shown = if secret || parkshare_domain::plate::Plate::parse(segment).is_ok() {
+        let secret = after_secret && !is_one_of(&ROUTE_WORDS_AFTER_SECRET, segment);
+        // A plate begins with its province's character: an ASCII segment (every segment of
+        // the gate's own paths) is never one, and is not parsed.
+        let plate = !segment.is_ascii() && parkshare_domain::plate::Plate::parse(segment).is_ok();
+        let shown = if secret || plate {
             REDACTED.to_owned()
         } else if let Some((key, _)) = segment.split_once('=') {
             format!("{key}={REDACTED}")
         } else {
             segment.to_owned()
         };
-        after_secret |= SECRET_AFTER.contains(&lower.as_str());
+        after_secret |= is_one_of(&SECRET_AFTER, segment);
         logged.push(shown);
     }
     let logged = format!("/{}", logged.join("/"));
