@@ -177,13 +177,6 @@ async fn rotate_owner_token(
 
 // ---- committee tokens and disclosure links -----------------------------------------------------
 
-async fn compound_of_firm(state: &AppState, staff: &Staff, id: Uuid) -> Result<(), ApiError> {
-    registry::compound(&state.db, staff.tenant_id, id)
-        .await?
-        .map(drop)
-        .ok_or(ApiError::NotFound("compound"))
-}
-
 /// The compound's committee tokens.
 #[get("/compounds/{id}/committee-tokens")]
 async fn list_committee_tokens(
@@ -191,7 +184,7 @@ async fn list_committee_tokens(
     staff: Staff,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    compound_of_firm(&state, &staff, *id).await?;
+    crate::admin::compounds::owned_compound(&state, &staff, *id).await?;
     let tokens = store::tokens(&state.db, Kind::Committee, staff.tenant_id, Some(*id)).await?;
     Ok(HttpResponse::Ok().json(tokens))
 }
@@ -225,7 +218,7 @@ async fn list_disclosure_links(
     staff: Staff,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    compound_of_firm(&state, &staff, *id).await?;
+    crate::admin::compounds::owned_compound(&state, &staff, *id).await?;
     let links = store::tokens(&state.db, Kind::DisclosureLink, staff.tenant_id, Some(*id)).await?;
     Ok(HttpResponse::Ok().json(links))
 }
