@@ -24,15 +24,9 @@ pub struct Money(#[serde(with = "rust_decimal::serde::str")] Decimal);
 impl<'de> Deserialize<'de> for Money {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
         let yuan: Decimal = rust_decimal::serde::str::deserialize(deserializer)?;
-        // The sign and the fen are checked here; not the bound that `Money::parse` puts on
-        // one amount of input, which sums read back from storage may exceed.
-        if yuan.is_sign_negative() && !yuan.is_zero() {
-            return Err(serde::de::Error::custom(MoneyError::Negative));
-        }
-        if yuan.normalize().scale() > 2 {
-            return Err(serde::de::Error::custom(MoneyError::FinerThanFen));
-        }
-        Ok(Money(yuan.round_dp(2)))
+        // A total's checks (sign, fen), not one input amount's bound: sums read back from
+        // storage may exceed it.
+        Money::total(yuan).map_err(serde::de::Error::custom)
     }
 }
 
@@ -51,16 +45,11 @@ impl Money {
 
     /// Parses a price or payment: non-negative, at most two decimals, at most ¥10 million.
     pub fn parse(yuan: Decimal) -> Result<Money, MoneyError> {
-        if yuan.is_sign_negative() && !yuan.is_zero() {
-            return Err(MoneyError::Negative);
-        }
-        if yuan.normalize().scale() > 2 {
-            return Err(MoneyError::FinerThanFen);
-        }
-        if yuan > MONEY_YUAN_MAX {
+        let money = Money::total(yuan)?;
+        if money.0 > MONEY_YUAN_MAX {
             return Err(MoneyError::TooLarge);
         }
-        Ok(Money(yuan.round_dp(2)))
+        Ok(money)
     }
 
     /// A total of amounts (a period's income, an account's balance): non-negative and in whole
