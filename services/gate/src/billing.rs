@@ -69,7 +69,7 @@ pub async fn price(
     let filing_no = filed.as_ref().map(|f| f.filing_no.clone());
     let Some(entered_at) = session.entered_at else {
         // Opened at an exit with no entry record: its fee is the whole bill.
-        let fee = Money::parse(session.fee.unwrap_or_default()).map_err(internal)?;
+        let fee = Money::total(session.fee.unwrap_or_default()).map_err(internal)?;
         let bill = Bill::flat(LineCode::NoEntryFee, fee, "无入场记录");
         return Ok(Priced {
             bill,

@@ -44,7 +44,7 @@ pub async fn quote_session(
     let Priced {
         bill, filing_no, ..
     } = billing::price(db, rules, session, at).await?;
-    let paid = parkshare_domain::money::Money::parse(session.paid)
+    let paid = parkshare_domain::money::Money::total(session.paid)
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Quote {
         session_id: session.id,

@@ -406,7 +406,7 @@ async fn bill_exit(
             Ok(priced) if !priced.clamped => priced,
             _ => return Ok(None),
         };
-    let Ok(paid) = Money::parse(session.paid) else {
+    let Ok(paid) = Money::total(session.paid) else {
         return Ok(None);
     };
     let decision = exit_decision(kind, priced.bill.total, paid);

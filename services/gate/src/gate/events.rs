@@ -761,7 +761,7 @@ async fn exit(
     })?;
     let priced = billing::price(&mut tx, &LotRules::from(gate), &session, ev.captured_at).await?;
     let bill = &priced.bill;
-    let paid = Money::parse(session.paid).map_err(|e| ApiError::Internal(e.into()))?;
+    let paid = Money::total(session.paid).map_err(|e| ApiError::Internal(e.into()))?;
     let decision = exit_decision(kind, bill.total, paid);
     let opens = decision.action == parkshare_domain::decision::Action::Open;
     if let Some(entered_at) = session.entered_at.filter(|at| *at > ev.captured_at) {

@@ -304,7 +304,7 @@ async fn close(
     if stay.space_id.is_some() {
         shared::exited(&mut tx, stay.id, ev.captured_at).await?;
     }
-    let paid = Money::parse(stay.paid).map_err(|e| ApiError::Internal(e.into()))?;
+    let paid = Money::total(stay.paid).map_err(|e| ApiError::Internal(e.into()))?;
     let owed = fee.saturating_sub(paid);
     if !owed.is_zero() {
         let detail = format!(

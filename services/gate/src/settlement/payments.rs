@@ -60,7 +60,7 @@ async fn create_intent(
     let now = Utc::now();
     let mut tx = state.db.begin().await?;
     let priced = billing::price(&mut tx, &rules, &session, now).await?;
-    let paid = Money::parse(session.paid).map_err(internal)?;
+    let paid = Money::total(session.paid).map_err(internal)?;
     let due = priced.bill.total.saturating_sub(paid);
     if due.is_zero() {
         return Err(ApiError::invalid(
@@ -109,7 +109,7 @@ pub(crate) fn intent_view(state: &AppState, intent: &payments::Intent) -> serde_
         "intent_id": intent.id,
         "session_id": intent.session_id,
         "booking_id": intent.booking_id,
-        "amount": Money::parse(intent.amount).unwrap_or_default(),
+        "amount": Money::total(intent.amount).unwrap_or_default(),
         "currency": intent.currency,
         "provider": intent.provider,
         "status": intent.status,
@@ -376,9 +376,9 @@ async fn owed_for_stay(
     let session = sessions::session_for_update(&mut *tx, tenant_id, session_id)
         .await?
         .ok_or_else(|| internal("payment for a missing session"))?;
-    let paid = Money::parse(session.paid).map_err(internal)?;
+    let paid = Money::total(session.paid).map_err(internal)?;
     let total = match session.fee {
-        Some(fee) if session.status != "open" => Money::parse(fee).map_err(internal)?,
+        Some(fee) if session.status != "open" => Money::total(fee).map_err(internal)?,
         _ => {
             let rules = registry::lot_rules(&mut *tx, session.lot_id)
                 .await?
@@ -564,7 +564,7 @@ async fn refund(
     } else {
         Source::Provider
     });
-    let already = Money::parse(payment.refunded).map_err(internal)?;
+    let already = Money::total(payment.refunded).map_err(internal)?;
     let entry = refund_entry(&paid_entry, source, already, amount).map_err(|e| match e {
         parkshare_ledger::RefundError::MoreThanPaid { .. } => {
             ApiError::invalid("refund_exceeds_payment", e.to_string())

@@ -150,8 +150,8 @@ async fn import(
     .map(|r| {
         Ok(Received {
             provider_transaction_id: r.notification_id,
-            amount: Money::parse(r.amount)?,
-            refunded: Money::parse(r.refunded)?,
+            amount: Money::total(r.amount)?,
+            refunded: Money::total(r.refunded)?,
         })
     })
     .collect::<Result<_, parkshare_domain::money::MoneyError>>()

@@ -415,7 +415,7 @@ pub async fn refund_on_cancel(
     fee: Money,
     reason: &str,
 ) -> Result<Money, ApiError> {
-    let parse = |d| Money::parse(d).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")));
+    let parse = |d| Money::total(d).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")));
     let (paid, already) = (parse(booking.paid)?, parse(booking.refunded)?);
     let refund = paid.saturating_sub(already).saturating_sub(fee);
     let Some(transaction_id) = booking.payment_transaction_id else {

@@ -1106,3 +1106,27 @@ async fn the_journal_pages_whole_transactions_and_reads_days_in_the_compounds_zo
         (422, "invalid_cursor")
     );
 }
+
+#[tokio::test]
+async fn a_stay_paid_more_than_ten_million_in_total_still_leaves() {
+    let app = spawn_app().await;
+    let (site, session) = parked(&app, "京A10054").await;
+    // Several payments on a very dear stay add up past the bound on one amount (found by an
+    // outside tester: the quote, the intent and the exit then answered 500).
+    sqlx::query("update sessions set paid = 10000000.01 where id = $1::uuid")
+        .bind(&session)
+        .execute(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, quote) = app
+        .send(
+            "GET",
+            &format!("/v1/public/lots/{}/quote?plate=%E4%BA%ACA10054", site.lot),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{quote}");
+    let (status, exit) = app.read(&site.exit, "京A10054", Utc::now()).await;
+    assert_eq!((status, str_of(&exit, "action")), (200, "open"), "{exit}");
+}
