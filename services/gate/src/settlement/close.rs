@@ -204,6 +204,7 @@ async fn close(
                 session_id: None,
                 payment_id: None,
                 booking_id: None,
+                compound_id: Some(compound_id),
                 memo: &memo,
             };
             Some(ledger::post(&mut *tx, &t, entry).await?.0)

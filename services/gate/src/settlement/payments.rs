@@ -272,7 +272,7 @@ async fn callback(
                 record_unmatched_receipt(
                     &mut tx,
                     intent.tenant_id,
-                    intent.session_id,
+                    (intent.session_id, intent.booking_id),
                     &n.notification_id,
                     excess,
                     &why,
@@ -329,7 +329,7 @@ async fn callback(
             record_unmatched_receipt(
                 &mut tx,
                 intent.tenant_id,
-                intent.session_id,
+                (intent.session_id, intent.booking_id),
                 &n.notification_id,
                 amount,
                 &why,
@@ -578,6 +578,7 @@ async fn refund(
         session_id: Some(payment.session_id),
         payment_id: Some(payment.id),
         booking_id: None,
+        compound_id: None,
         memo: &reason,
     };
     let (transaction_id, created) = ledger::post(&mut tx, &t, &entry).await?;

@@ -57,6 +57,7 @@ pub async fn credit_payment(
         session_id: Some(who.session_id),
         payment_id: Some(payment_id),
         booking_id: None,
+        compound_id: None,
         memo: &memo,
     };
     let (transaction_id, created) = ledger::post(&mut *tx, &t, &entry).await?;
@@ -86,7 +87,7 @@ pub async fn credit_payment(
 pub async fn record_unmatched_receipt(
     tx: &mut PgConnection,
     tenant_id: Uuid,
-    session_id: Option<Uuid>,
+    (session_id, booking_id): (Option<Uuid>, Option<Uuid>),
     notification_id: &str,
     amount: Money,
     why: &str,
@@ -113,7 +114,8 @@ pub async fn record_unmatched_receipt(
         kind: "unmatched_receipt",
         session_id,
         payment_id: None,
-        booking_id: None,
+        booking_id,
+        compound_id: None,
         memo: why,
     };
     ledger::post(&mut *tx, &t, &entry).await?;
@@ -151,6 +153,7 @@ pub async fn credit_booking_payment(
         session_id: None,
         payment_id: Some(intent_id),
         booking_id: Some(booking_id),
+        compound_id: None,
         memo: &memo,
     };
     let (transaction_id, created) = ledger::post(&mut *tx, &t, &entry).await?;
@@ -200,6 +203,7 @@ pub async fn refund_booking_payment(
         session_id: None,
         payment_id: None,
         booking_id: Some(booking_id),
+        compound_id: None,
         memo: reason,
     };
     ledger::post(&mut *tx, &t, &entry).await?;

@@ -6,6 +6,8 @@
 //! clearing account) and the report kept. Importing the same file again answers the first
 //! import.
 
+use std::collections::{BTreeMap, HashMap};
+
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use parkshare_domain::money::Money;
@@ -101,10 +103,85 @@ fn parse(body: &[u8]) -> Result<Result<Vec<SettlementRow>, Vec<RowError>>, ApiEr
 }
 
 fn view(r: &Reconciliation) -> serde_json::Value {
+    let mut report = r.report.0.clone();
+    // Imports from before fees were booked per compound name one transaction for the firm.
+    let fees = report
+        .as_object_mut()
+        .and_then(|o| o.remove("fee_transactions"))
+        .unwrap_or_else(|| match r.fee_transaction_id {
+            Some(id) => {
+                json!([{"compound_id": null, "amount": report["fees"], "transaction_id": id}])
+            }
+            None => json!([]),
+        });
     json!({
         "id": r.id, "provider": r.provider, "from": r.covers_from, "to": r.covers_to, "rows": r.rows,
-        "report": r.report.0, "fee_transaction_id": r.fee_transaction_id, "created_at": r.created_at,
+        "report": report, "fee_transactions": fees, "created_at": r.created_at,
     })
+}
+
+/// The file's fees grouped by the compound whose payment each row matched (`None`: a row that
+/// matched none of our payments), so that each compound's period journal carries its own fees.
+/// Compounds in order of id, the firm's part last; groups with no fee are left out.
+fn fees_by_compound(
+    rows: &[SettlementRow],
+    compound_of: &HashMap<&str, Uuid>,
+) -> Vec<(Option<Uuid>, Money)> {
+    let mut grouped: BTreeMap<Option<Uuid>, Money> = BTreeMap::new();
+    for row in rows {
+        let compound = compound_of
+            .get(row.provider_transaction_id.as_str())
+            .copied();
+        let fee = grouped.entry(compound).or_insert(Money::ZERO);
+        *fee = *fee + row.fee;
+    }
+    let mut fees: Vec<_> = grouped.into_iter().filter(|(_, f)| !f.is_zero()).collect();
+    fees.sort_by_key(|(compound, _)| (compound.is_none(), *compound));
+    fees
+}
+
+/// Books one compound's share of a file's fees (or the firm's, for rows that matched nothing):
+/// `provider_fees` against `provider_clearing`, once per file and compound.
+async fn post_fees(
+    tx: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    query: &ImportQuery,
+    file_hex: &str,
+    compound_id: Option<Uuid>,
+    amount: Money,
+) -> Result<Uuid, ApiError> {
+    let entry = Entry::new([
+        Posting {
+            account: Account::new(AccountKind::ProviderFees, tenant_id),
+            amount: amount.yuan(),
+        },
+        Posting {
+            account: Account::new(AccountKind::ProviderClearing, tenant_id),
+            amount: -amount.yuan(),
+        },
+    ])
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let key = match compound_id {
+        Some(c) => format!("recon:{file_hex}:{c}"),
+        None => format!("recon:{file_hex}"),
+    };
+    let memo = format!(
+        "支付渠道手续费 {} {}–{}",
+        query.provider,
+        query.from.date_naive(),
+        query.to.date_naive()
+    );
+    let t = NewTransaction {
+        tenant_id,
+        idempotency_key: &key,
+        kind: "provider_fees",
+        session_id: None,
+        payment_id: None,
+        booking_id: None,
+        compound_id,
+        memo: &memo,
+    };
+    Ok(ledger::post(tx, &t, &entry).await?.0)
 }
 
 /// Import a provider's settlement file and reconcile it.
@@ -137,7 +214,7 @@ async fn import(
         .map(|r| r.provider_transaction_id.clone())
         .collect();
     let mut tx = state.db.begin().await?;
-    let ours: Vec<Received> = store::received(
+    let received = store::received(
         &mut *tx,
         staff.tenant_id,
         &query.provider,
@@ -145,52 +222,35 @@ async fn import(
         query.from,
         query.to,
     )
-    .await?
-    .into_iter()
-    .map(|r| {
-        Ok(Received {
-            provider_transaction_id: r.notification_id,
-            amount: Money::total(r.amount)?,
-            refunded: Money::total(r.refunded)?,
+    .await?;
+    let ours: Vec<Received> = received
+        .iter()
+        .map(|r| {
+            Ok(Received {
+                provider_transaction_id: r.notification_id.clone(),
+                amount: Money::total(r.amount)?,
+                refunded: Money::total(r.refunded)?,
+            })
         })
-    })
-    .collect::<Result<_, parkshare_domain::money::MoneyError>>()
-    .map_err(|e| ApiError::Internal(e.into()))?;
+        .collect::<Result<_, parkshare_domain::money::MoneyError>>()
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let report = reconcile::reconcile(&rows, &ours);
     let hex = hex::encode(&sha256);
-    let fee_transaction_id = if report.fees.is_zero() {
-        None
-    } else {
-        let entry = Entry::new([
-            Posting {
-                account: Account::new(AccountKind::ProviderFees, staff.tenant_id),
-                amount: report.fees.yuan(),
-            },
-            Posting {
-                account: Account::new(AccountKind::ProviderClearing, staff.tenant_id),
-                amount: -report.fees.yuan(),
-            },
-        ])
-        .map_err(|e| ApiError::Internal(e.into()))?;
-        let key = format!("recon:{hex}");
-        let memo = format!(
-            "支付渠道手续费 {} {}–{}",
-            query.provider,
-            query.from.date_naive(),
-            query.to.date_naive()
-        );
-        let t = NewTransaction {
-            tenant_id: staff.tenant_id,
-            idempotency_key: &key,
-            kind: "provider_fees",
-            session_id: None,
-            payment_id: None,
-            booking_id: None,
-            memo: &memo,
-        };
-        Some(ledger::post(&mut tx, &t, &entry).await?.0)
-    };
-    let report_json = serde_json::to_value(&report).map_err(|e| ApiError::Internal(e.into()))?;
+    let compound_of: HashMap<&str, Uuid> = received
+        .iter()
+        .filter_map(|r| Some((r.notification_id.as_str(), r.compound_id?)))
+        .collect();
+    let mut fees = Vec::new();
+    for (compound_id, amount) in fees_by_compound(&rows, &compound_of) {
+        let transaction_id =
+            post_fees(&mut tx, staff.tenant_id, &query, &hex, compound_id, amount).await?;
+        fees.push(json!({
+            "compound_id": compound_id, "amount": amount.to_string(), "transaction_id": transaction_id,
+        }));
+    }
+    let mut report_json =
+        serde_json::to_value(&report).map_err(|e| ApiError::Internal(e.into()))?;
+    report_json["fee_transactions"] = serde_json::Value::Array(fees);
     let id = Uuid::new_v4();
     store::insert(
         &mut *tx,
@@ -203,7 +263,6 @@ async fn import(
             to: query.to,
             rows: i32::try_from(rows.len()).unwrap_or(i32::MAX),
             report: &report_json,
-            fee_transaction_id,
         },
     )
     .await?;

@@ -17,6 +17,9 @@ pub struct NewTransaction<'a> {
     pub payment_id: Option<Uuid>,
     /// The booking a prepayment (or its refund) is for, before any stay exists.
     pub booking_id: Option<Uuid>,
+    /// The compound the transaction belongs to when neither a stay nor a booking names it (a
+    /// period's close, a provider's fees on its payments). With a stay or a booking it is theirs.
+    pub compound_id: Option<Uuid>,
     pub memo: &'a str,
 }
 
@@ -39,8 +42,11 @@ pub async fn post(
     // the statement, after the accounts are in.
     let inserted: Option<Uuid> = sqlx::query_scalar(
         "with t as (
-           insert into journal_transactions (id, tenant_id, idempotency_key, kind, session_id, payment_id, memo, booking_id)
-           values ($1, $2, $3, $4, $5, $6, $7, $11)
+           insert into journal_transactions (id, tenant_id, idempotency_key, kind, session_id, payment_id, memo, booking_id, compound_id)
+           values ($1, $2, $3, $4, $5, $6, $7, $11, coalesce(
+             (select compound_id from sessions where id = $5),
+             (select compound_id from bookings where id = $11),
+             $12))
            on conflict (tenant_id, idempotency_key) do nothing returning id),
          a as (
            insert into ledger_accounts (kind, holder_id, tenant_id)
@@ -64,6 +70,7 @@ pub async fn post(
     .bind(&holders)
     .bind(&amounts)
     .bind(t.booking_id)
+    .bind(t.compound_id)
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(id) = inserted {

@@ -270,8 +270,9 @@ pub struct JournalLine {
     pub amount: Decimal,
 }
 
-/// Every posting of the period: transactions of the compound's stays booked in
-/// `[from, until)`, and the period's own close.
+/// Every posting of the period: the compound's transactions booked in `[from, until)` — its
+/// stays' and bookings' payments and refunds, money owed back, its provider fees — and the
+/// period's own close (booked after the end; other periods' closes are theirs).
 pub async fn period_journal(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,
@@ -285,8 +286,8 @@ pub async fn period_journal(
                 p.account_kind, p.account_holder, p.amount
            from journal_transactions t join postings p on p.transaction_id = t.id
           where t.tenant_id = $1
-            and ((t.created_at >= $3 and t.created_at < $4
-                  and t.session_id in (select id from sessions where compound_id = $2))
+            and ((t.compound_id = $2 and t.created_at >= $3 and t.created_at < $4
+                  and t.kind <> 'period_close')
                  or t.id = $5)
           order by t.created_at, t.id, p.id",
     )

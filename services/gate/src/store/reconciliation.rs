@@ -12,6 +12,8 @@ pub struct ReceivedRow {
     pub notification_id: String,
     pub amount: Decimal,
     pub refunded: Decimal,
+    /// The compound of the stay or booking paid.
+    pub compound_id: Option<Uuid>,
 }
 
 /// Money the tenant received through `provider` (credited, late or mismatched notifications,
@@ -26,9 +28,12 @@ pub async fn received(
 ) -> sqlx::Result<Vec<ReceivedRow>> {
     sqlx::query_as(
         "select distinct on (c.notification_id) c.notification_id, coalesce(c.amount, 0) as amount,
-                coalesce(sp.refunded, b.refunded, 0) as refunded
+                coalesce(sp.refunded, b.refunded, 0) as refunded,
+                coalesce(s.compound_id, bk.compound_id) as compound_id
            from provider_callbacks c
            join payment_intents i on i.id = c.intent_id
+           left join sessions s on s.id = i.session_id
+           left join bookings bk on bk.id = i.booking_id
            left join session_payments sp on sp.intent_id = c.intent_id and c.outcome = 'credited'
            left join bookings b on b.id = i.booking_id and c.outcome = 'credited'
           where i.tenant_id = $1 and c.provider = $2 and c.outcome in ('credited', 'late', 'amount_mismatch', 'second_charge', 'overpaid')
@@ -52,6 +57,8 @@ pub struct Reconciliation {
     pub covers_to: DateTime<Utc>,
     pub rows: i32,
     pub report: Json<serde_json::Value>,
+    /// Imports before migration 0024 booked their fees as this one transaction; later ones
+    /// list theirs per compound in the report (`fee_transactions`).
     pub fee_transaction_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
@@ -89,13 +96,12 @@ pub struct NewReconciliation<'a> {
     pub to: DateTime<Utc>,
     pub rows: i32,
     pub report: &'a serde_json::Value,
-    pub fee_transaction_id: Option<Uuid>,
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, r: &NewReconciliation<'_>) -> sqlx::Result<()> {
     sqlx::query(
-        "insert into reconciliations (id, tenant_id, provider, file_sha256, covers_from, covers_to, rows, report, fee_transaction_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "insert into reconciliations (id, tenant_id, provider, file_sha256, covers_from, covers_to, rows, report)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(r.id)
     .bind(r.tenant_id)
@@ -105,7 +111,6 @@ pub async fn insert(db: impl PgExecutor<'_>, r: &NewReconciliation<'_>) -> sqlx:
     .bind(r.to)
     .bind(r.rows)
     .bind(r.report)
-    .bind(r.fee_transaction_id)
     .execute(db)
     .await
     .map(drop)

@@ -981,6 +981,103 @@ async fn a_settlement_file_is_reconciled_and_its_fees_booked_once() {
     assert_eq!(theirs, json!([]));
 }
 
+/// The sum of a period's `journal.csv` per account kind.
+async fn journal_csv_sums(
+    app: &TestApp,
+    period: &str,
+) -> std::collections::BTreeMap<String, Decimal> {
+    let text = app
+        .client
+        .get(format!(
+            "{}/v1/admin/periods/{period}/journal.csv",
+            app.address
+        ))
+        .bearer_auth(&app.staff_token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    let mut sums = std::collections::BTreeMap::new();
+    for record in csv::Reader::from_reader(text.as_bytes()).records() {
+        let record = record.unwrap_or_else(|e| panic!("{e}: {text}"));
+        let amount: Decimal = record[7].parse().unwrap_or_else(|e| panic!("{e}: {text}"));
+        *sums.entry(record[5].to_owned()).or_insert(Decimal::ZERO) += amount;
+    }
+    sums
+}
+
+#[tokio::test]
+async fn a_periods_journal_carries_the_provider_fees_of_its_compound() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let mut ids = Vec::new();
+    for plate in ["京A71001", "京A71002"] {
+        let (_, entry) = app.read(&site.entries[0], plate, ago(130)).await;
+        assert_eq!(entry["action"], "open", "{entry}");
+        let intent = new_intent(&app, &site, plate).await;
+        let n = notification(&intent, str_of(&intent, "amount"));
+        let (status, body) = notify(&app, &n, None).await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(n.notification_id);
+    }
+    // Two of our payments, and a row the provider has that matches none of ours.
+    let file = format!(
+        "provider_transaction_id,time,amount,fee,refund\n{},2026-11-23T08:00:00Z,9.00,0.05,0\n{},2026-11-23T08:01:00Z,9.00,0.04,0\nzz-unknown,2026-11-23T08:02:00Z,1.00,0.01,0\n",
+        ids[0], ids[1]
+    );
+    let (status, imported) = import_settlement(&app, &app.staff_token, &file).await;
+    assert_eq!(status, 201, "{imported}");
+    // The compound's rows' fees are its own; the unknown row's stays with the firm.
+    let fees: Vec<_> = imported["fee_transactions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| (f["compound_id"].clone(), f["amount"].clone()))
+        .collect();
+    assert_eq!(
+        fees,
+        vec![
+            (json!(site.compound), json!("0.09")),
+            (Value::Null, json!("0.01"))
+        ],
+        "{imported}"
+    );
+    assert_eq!(app.balance("provider_fees").await, Decimal::new(10, 2));
+
+    let path = format!("/v1/admin/compounds/{}/periods/close", site.compound);
+    let (status, closed) = app
+        .staff("POST", &path, Some(json!({"until": Utc::now()})))
+        .await;
+    assert_eq!(status, 201, "{closed}");
+    let sums = journal_csv_sums(&app, str_of(&closed, "id")).await;
+    // Everything the ledger holds is in the period's journal but the firm's 0.01 of fees.
+    assert_eq!(
+        sums.get("provider_fees"),
+        Some(&Decimal::new(9, 2)),
+        "{sums:?}"
+    );
+    for kind in [
+        "provider_clearing",
+        "common_revenue",
+        "management_income",
+        "maintenance_fund",
+    ] {
+        let firm_only = if kind == "provider_clearing" {
+            Decimal::new(-1, 2)
+        } else {
+            Decimal::ZERO
+        };
+        assert_eq!(
+            sums.get(kind).copied().unwrap_or_default() + firm_only,
+            app.balance(kind).await,
+            "{kind}: {sums:?}"
+        );
+    }
+    assert_eq!(sums.values().sum::<Decimal>(), Decimal::ZERO);
+}
+
 /// Payment rows this connection has read, as far as its own statistics know (they reach the
 /// shared statistics later, so only a difference within one transaction is exact).
 async fn payment_rows_read(tx: &mut sqlx::PgConnection) -> i64 {
