@@ -12,7 +12,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(settings.log_json);
     tracing::info!(settings = ?settings, "starting parkshare-gate");
     if std::env::args().any(|a| a == "--migrate") {
-        startup::migrate(&settings.database_url).await?;
+        startup::migrate(&settings).await?;
         tracing::info!("migrations applied");
         return Ok(());
     }

@@ -11,6 +11,11 @@ pub use crate::occupancy::RebuildMode;
 pub struct Settings {
     /// `PARKSHARE_DATABASE_URL`: the service's own database; created if missing.
     pub database_url: String,
+    /// `PARKSHARE_MIGRATE_DATABASE_URL`: the schema owner's connection, used only to create the
+    /// database, apply migrations and grant the service's role (the user of
+    /// `PARKSHARE_DATABASE_URL`) its rights. Unset: the service migrates as itself, and so owns
+    /// the ledger's tables (a WARN at start says so; see docs/security.md).
+    pub migrate_database_url: Option<String>,
     /// `PARKSHARE_DB_POOL_MAX`: Postgres connections per process.
     pub db_pool_max: u32,
     /// `PARKSHARE_REDIS_URL`.
@@ -90,6 +95,10 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("database_url", &redact_url(&self.database_url))
+            .field(
+                "migrate_database_url",
+                &self.migrate_database_url.as_deref().map(redact_url),
+            )
             .field("db_pool_max", &self.db_pool_max)
             .field("redis_url", &redact_url(&self.redis_url))
             .field("redis_prefix", &self.redis_prefix)
@@ -208,6 +217,9 @@ impl Settings {
                 "PARKSHARE_DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/parkshare",
             ),
+            migrate_database_url: std::env::var("PARKSHARE_MIGRATE_DATABASE_URL")
+                .ok()
+                .filter(|u| !u.is_empty()),
             db_pool_max: var("PARKSHARE_DB_POOL_MAX", "16")
                 .parse()
                 .context("PARKSHARE_DB_POOL_MAX must be a number")?,

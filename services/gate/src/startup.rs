@@ -89,7 +89,11 @@ const IDLE_PING_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Connects to Postgres (creating and migrating the database) and Redis.
 pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
-    ensure_database(&settings.database_url).await?;
+    if settings.migrate_database_url.is_some() {
+        migrate(settings).await?;
+    } else {
+        ensure_database(&settings.database_url).await?;
+    }
     let db = PgPoolOptions::new()
         .max_connections(settings.db_pool_max)
         .acquire_timeout(std::time::Duration::from_secs(5))
@@ -109,7 +113,12 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         .connect(&settings.database_url)
         .await
         .context("connecting the Postgres pool")?;
-    MIGRATOR.run(&db).await.context("running migrations")?;
+    // With no owner's connection the service migrates as itself, unless the schema is already
+    // this build's (a role without the owner's rights, after the migration Job, cannot).
+    if settings.migrate_database_url.is_none() && !schema_is_current(&db).await {
+        MIGRATOR.run(&db).await.context("running migrations")?;
+    }
+    warn_if_ledger_owner(&db).await?;
     let redis = crate::occupancy::connect(&settings.redis_url, settings.redis_cluster)
         .await
         .with_context(|| format!("connecting to Redis at {}", redact_url(&settings.redis_url)))?;
@@ -296,17 +305,102 @@ async fn request_id_header(
 /// The migrations this build carries.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Creates the database if needed and applies the migrations (the migration Job runs only this).
-pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
-    ensure_database(database_url).await?;
+/// Creates the database if needed and applies the migrations as the schema's owner
+/// (`PARKSHARE_MIGRATE_DATABASE_URL`, else the service's own connection); when the service
+/// connects as another role, grants that role the service's rights (the migration Job runs
+/// only this).
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let owner_url = settings
+        .migrate_database_url
+        .as_deref()
+        .unwrap_or(&settings.database_url);
+    ensure_database(owner_url).await?;
     let db = PgPoolOptions::new()
         .max_connections(1)
-        .connect(database_url)
+        .connect(owner_url)
         .await
-        .context("connecting to Postgres")?;
+        .context("connecting to Postgres as the schema owner")?;
     MIGRATOR.run(&db).await.context("running migrations")?;
+    let service: PgConnectOptions = settings
+        .database_url
+        .parse()
+        .context("PARKSHARE_DATABASE_URL is not a Postgres URL")?;
+    let owner: PgConnectOptions = owner_url.parse().context("not a Postgres URL")?;
+    if service.get_username() != owner.get_username() {
+        grant_service_rights(&db, service.get_username()).await?;
+    }
     db.close().await;
     Ok(())
+}
+
+/// Gives `role` what the service needs and nothing more: reading and writing rows, but on the
+/// append-only tables (those guarded by the `refuse_change` trigger: the ledger, filed tariffs,
+/// closed periods, audits) only reading and inserting; never TRUNCATE, TRIGGER or REFERENCES,
+/// and, not owning the tables, it cannot ALTER them or disable their triggers (issue 21,
+/// item 7). Run after every migration, so new tables are covered.
+pub async fn grant_service_rights(db: &PgPool, role: &str) -> anyhow::Result<()> {
+    let role = format!("\"{}\"", role.replace('"', "\"\""));
+    let append_only: Vec<String> = sqlx::query_scalar(
+        "select distinct quote_ident(c.relname) from pg_trigger t
+           join pg_class c on c.oid = t.tgrelid join pg_proc p on p.oid = t.tgfoid
+          where p.proname = 'refuse_change' and not t.tgisinternal
+            and c.relnamespace = 'public'::regnamespace order by 1",
+    )
+    .fetch_all(db)
+    .await?;
+    let mut statements = vec![
+        format!("grant usage on schema public to {role}"),
+        format!("grant select, insert, update, delete on all tables in schema public to {role}"),
+        format!("grant usage, select on all sequences in schema public to {role}"),
+        format!("revoke insert, update, delete on _sqlx_migrations from {role}"),
+    ];
+    if !append_only.is_empty() {
+        statements.push(format!(
+            "revoke update, delete on {} from {role}",
+            append_only.join(", ")
+        ));
+    }
+    let mut tx = db.begin().await?;
+    for statement in &statements {
+        sqlx::query(statement)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("granting the service role: {statement}"))?;
+    }
+    tx.commit().await?;
+    tracing::info!(role = %role, "granted the service role its rights");
+    Ok(())
+}
+
+/// Warns when the service's own role could rewrite the ledger (a superuser, or the owner of
+/// its tables, who can TRUNCATE, ALTER and disable triggers).
+async fn warn_if_ledger_owner(db: &PgPool) -> anyhow::Result<()> {
+    let owner: bool = sqlx::query_scalar(
+        "select r.rolsuper or pg_has_role(current_user, c.relowner, 'usage')
+           from pg_roles r, pg_class c
+          where r.rolname = current_user and c.oid = 'postings'::regclass",
+    )
+    .fetch_one(db)
+    .await?;
+    if owner {
+        tracing::warn!(
+            "the service connects as the ledger's owner or a superuser: it could truncate the \
+             ledger or disable its triggers. In production give PARKSHARE_DATABASE_URL a role \
+             without those rights and PARKSHARE_MIGRATE_DATABASE_URL the owner (docs/security.md)"
+        );
+    }
+    Ok(())
+}
+
+/// The database's schema is this build's: its newest migration applied.
+async fn schema_is_current(db: &PgPool) -> bool {
+    let expected = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied: Option<i64> =
+        sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
+            .fetch_one(db)
+            .await
+            .unwrap_or(None);
+    applied == Some(expected)
 }
 
 /// Postgres and Redis are reachable and the schema is this build's.
@@ -314,13 +408,7 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let postgres = sqlx::query("select 1").execute(&state.db).await.is_ok();
     let redis = state.occupancy.ping().await.is_ok();
-    let expected = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied: Option<i64> =
-        sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
-            .fetch_one(&state.db)
-            .await
-            .unwrap_or(None);
-    let migrations = applied == Some(expected);
+    let migrations = schema_is_current(&state.db).await;
     let body = serde_json::json!({"postgres": postgres, "redis": redis, "migrations": migrations});
     if postgres && redis && migrations {
         HttpResponse::Ok().json(body)

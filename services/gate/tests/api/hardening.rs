@@ -514,3 +514,93 @@ async fn loose_inputs_are_refused_and_change_nothing() {
         assert_eq!(status, 200, "{scheme}");
     }
 }
+
+/// The SQLSTATE of what `sql` answers, or "ok".
+async fn sqlstate(db: &sqlx::PgPool, sql: &str) -> String {
+    match sqlx::query(sql).execute(db).await {
+        Ok(_) => "ok".to_owned(),
+        Err(sqlx::Error::Database(e)) => e.code().unwrap_or_default().into_owned(),
+        Err(e) => format!("{e}"),
+    }
+}
+
+#[tokio::test]
+async fn the_service_role_can_run_the_service_but_never_rewrite_the_ledger() {
+    use crate::helpers::{test_settings, PG_BASE};
+    // A login role of our own: roles are the cluster's, so it is named for this test only.
+    let role = format!(
+        "ps_test_app_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let cluster = sqlx::PgPool::connect(&format!("{PG_BASE}/postgres"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query(&format!("create role {role} login"))
+        .execute(&cluster)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The owner migrates and grants; the service connects as the role.
+    let mut settings = test_settings();
+    let owner_url = settings.database_url.clone();
+    settings.database_url = owner_url.replacen("postgres@", &format!("{role}@"), 1);
+    settings.migrate_database_url = Some(owner_url.clone());
+    let app = crate::helpers::spawn_with(settings).await;
+    // A replica started after the migration, with the service's role only, finds the schema
+    // current and needs no owner's rights.
+    let mut replica = app.settings.clone();
+    replica.migrate_database_url = None;
+    let state = parkshare_gate::startup::connect(&replica)
+        .await
+        .unwrap_or_else(|e| panic!("a replica as the service's role: {e:?}"));
+    state.db.close().await;
+
+    // Everything a day at the gate and the booth does works with those rights.
+    let site = app.site(10).await;
+    let (_, entry) = app.read(&site.entries[0], "京A77001", ago(130)).await;
+    assert_eq!(entry["action"], "open", "{entry}");
+    let paid = app.pay(str_of(&entry, "session_id"), "9.00").await;
+    assert!(paid["id"].is_string(), "{paid}");
+    let (_, exit) = app.read(&site.exit, "京A77001", ago(0)).await;
+    assert_eq!(exit["action"], "open", "{exit}");
+    let path = format!("/v1/admin/compounds/{}/periods/close", site.compound);
+    let (status, closed) = app
+        .staff("POST", &path, Some(json!({"until": chrono::Utc::now()})))
+        .await;
+    assert_eq!(status, 201, "{closed}");
+    let (status, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
+    assert_eq!((status, &check["ok"]), (200, &json!(true)), "{check}");
+
+    // What a stolen service credential cannot do: 42501 is insufficient_privilege.
+    let attempts = [
+        "truncate postings cascade",
+        "truncate journal_transactions cascade",
+        "alter table postings disable trigger all",
+        "alter table journal_transactions disable trigger journal_transactions_append_only",
+        "drop trigger postings_append_only on postings",
+        "update postings set amount = amount * 2",
+        "delete from journal_transactions",
+        "delete from accounting_periods",
+        "delete from _sqlx_migrations",
+    ];
+    for sql in attempts {
+        assert_eq!(sqlstate(&app.db, sql).await, "42501", "{sql}");
+    }
+    let owner = sqlx::PgPool::connect(&owner_url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let postings: i64 = sqlx::query_scalar("select count(*) from postings")
+        .fetch_one(&owner)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(postings >= 4, "{postings}");
+
+    // The role's grants go with the test database; then the role itself.
+    app.db.close().await;
+    let _ = sqlx::query(&format!("drop owned by {role}"))
+        .execute(&owner)
+        .await;
+    owner.close().await;
+    let _ = sqlx::query(&format!("drop role {role}"))
+        .execute(&cluster)
+        .await;
+}

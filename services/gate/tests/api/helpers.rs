@@ -43,6 +43,7 @@ pub fn test_settings() -> Settings {
         "{}/ps_test_{id}",
         std::env::var("PARKSHARE_TEST_PG").unwrap_or_else(|_| PG_BASE.to_owned())
     );
+    settings.migrate_database_url = None;
     settings.redis_url =
         std::env::var("PARKSHARE_TEST_REDIS").unwrap_or_else(|_| REDIS_URL.to_owned());
     settings.redis_prefix = format!("pstest:{id}");
