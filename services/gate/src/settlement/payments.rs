@@ -217,9 +217,7 @@ async fn callback(
         .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
     let n: Notification = serde_json::from_value(raw.clone())
         .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
-    let amount = positive(n.amount).ok_or_else(|| {
-        ApiError::bad_request("invalid_body", "amount must be a positive amount in fen")
-    })?;
+    let amount = received(n.amount)?;
     let mut tx = state.db.begin().await?;
     let record = |outcome: &'static str, intent_id: Option<Uuid>| NewCallback {
         provider: "simulated",
@@ -389,9 +387,33 @@ async fn owed_for_stay(
     Ok(total.saturating_sub(paid))
 }
 
-/// A positive amount in whole fen, or `None`.
-fn positive(amount: rust_decimal::Decimal) -> Option<Money> {
-    Money::parse(amount).ok().filter(|m| !m.is_zero())
+/// An amount staff enter (cash, a refund): positive, in whole fen, at most one amount's bound;
+/// 422 `invalid_amount` saying which rule it broke.
+fn positive(amount: rust_decimal::Decimal) -> Result<Money, ApiError> {
+    match Money::parse(amount) {
+        Ok(m) if !m.is_zero() => Ok(m),
+        Ok(_) => Err(ApiError::invalid(
+            "invalid_amount",
+            "amount must be positive",
+        )),
+        Err(e) => Err(ApiError::invalid("invalid_amount", e.to_string())),
+    }
+}
+
+/// The most a stored payment can carry (`numeric(12, 2)`).
+const RECEIVED_YUAN_MAX: rust_decimal::Decimal = rust_decimal::dec!(9_999_999_999.99);
+
+/// What a provider says it received. Not bounded like an amount typed in: money received is
+/// booked whatever its size (above the intent's amount it is owed back), up to what a payment
+/// can be stored as; a negative, zero or sub-fen amount is not a payment (400).
+fn received(amount: rust_decimal::Decimal) -> Result<Money, ApiError> {
+    let bad = |why: &str| ApiError::bad_request("invalid_body", format!("amount {why}"));
+    match Money::total(amount) {
+        Ok(m) if m.is_zero() => Err(bad("must be positive")),
+        Ok(m) if m.yuan() > RECEIVED_YUAN_MAX => Err(bad("exceeds what a payment can carry")),
+        Ok(m) => Ok(m),
+        Err(e) => Err(bad(&e.to_string())),
+    }
 }
 
 /// Cash taken at a staffed booth for a session. The next exit read within the grace opens.
@@ -402,9 +424,7 @@ async fn record_cash(
     id: web::Path<Uuid>,
     body: crate::input::Json<CashBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let amount = positive(body.amount).ok_or_else(|| {
-        ApiError::invalid("invalid_amount", "amount must be positive, in whole fen")
-    })?;
+    let amount = positive(body.amount)?;
     let shift = crate::admin::validate::text("shift", &body.shift, 100)?;
     let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
     // One connection for the transaction and the answer read after it.
@@ -418,7 +438,11 @@ async fn record_cash(
     if facts.recorded {
         // A retry of a payment already recorded answers with it.
         let existing = payments::payment_by_key(&mut *tx, staff.tenant_id, &ledger_key).await?;
-        return Ok(HttpResponse::Ok().json(existing.ok_or_else(|| internal("payment vanished"))?));
+        return cash_replay(
+            existing.ok_or_else(|| internal("payment vanished"))?,
+            (*id, &shift),
+            &body,
+        );
     }
     let quoted_at = body.quoted_at.unwrap_or(now);
     // A camera's clock may run a little ahead of ours; its read counts as priced now.
@@ -443,7 +467,7 @@ async fn record_cash(
         if let Some(existing) =
             payments::payment_by_key(&mut *tx, staff.tenant_id, &ledger_key).await?
         {
-            return Ok(HttpResponse::Ok().json(existing));
+            return cash_replay(existing, (*id, &shift), &body);
         }
     }
     if owed.is_zero() {
@@ -480,8 +504,10 @@ async fn record_cash(
         // The same request, racing this one, was recorded first.
         tx.rollback().await?;
         let existing = payments::payment_by_key(&mut *db, staff.tenant_id, &ledger_key).await?;
-        return Ok(
-            HttpResponse::Ok().json(existing.ok_or_else(|| internal("raced payment vanished"))?)
+        return cash_replay(
+            existing.ok_or_else(|| internal("raced payment vanished"))?,
+            (*id, &shift),
+            &body,
         );
     };
     let payment = NewPayment {
@@ -502,6 +528,47 @@ async fn record_cash(
         .await?
         .ok_or_else(|| internal("payment vanished"))?;
     Ok(HttpResponse::Created().json(payment))
+}
+
+/// The answer to a request whose idempotency key was already used: the first result when the
+/// request is the same one retried, else 409 — a key reused for another request is a client's
+/// error that must not pass for success.
+fn replay(first: impl serde::Serialize, same: bool) -> Result<HttpResponse, ApiError> {
+    if same {
+        Ok(HttpResponse::Ok().json(first))
+    } else {
+        Err(ApiError::conflict(
+            "idempotency_key_reused",
+            "this idempotency key was used for another request; use a new key",
+        ))
+    }
+}
+
+/// A cash retry asks the same if it names the same stay, shift and amount (with change given,
+/// what was recorded is the amount owed, at most the amount handed over).
+fn cash_replay(
+    first: payments::Payment,
+    (session_id, shift): (Uuid, &str),
+    body: &CashBody,
+) -> Result<HttpResponse, ApiError> {
+    let amount_agrees = if body.change_given {
+        first.amount <= body.amount
+    } else {
+        first.amount == body.amount
+    };
+    let same =
+        first.session_id == session_id && first.shift.as_deref() == Some(shift) && amount_agrees;
+    replay(first, same)
+}
+
+fn refund_replay(
+    first: payments::Refund,
+    (payment_id, reason): (Uuid, &str),
+    amount: Money,
+) -> Result<HttpResponse, ApiError> {
+    let same =
+        first.payment_id == payment_id && first.amount == amount.yuan() && first.reason == reason;
+    replay(first, same)
 }
 
 #[get("/sessions/{id}/payments")]
@@ -534,9 +601,7 @@ async fn refund(
     id: web::Path<Uuid>,
     body: crate::input::Json<RefundBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let amount = positive(body.amount).ok_or_else(|| {
-        ApiError::invalid("invalid_amount", "amount must be positive, in whole fen")
-    })?;
+    let amount = positive(body.amount)?;
     let reason = crate::admin::validate::text("reason", &body.reason, 500)?;
     let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
     let mut tx = state.db.begin().await?;
@@ -545,7 +610,7 @@ async fn refund(
         .ok_or(ApiError::NotFound("payment"))?;
     let ledger_key = format!("refund:{key}");
     if let Some(existing) = payments::refund_by_key(&mut *tx, staff.tenant_id, &ledger_key).await? {
-        return Ok(HttpResponse::Ok().json(existing));
+        return refund_replay(existing, (*id, &reason), amount);
     }
     let Some(transaction_id) = payment.transaction_id else {
         return Err(ApiError::conflict(
@@ -585,8 +650,10 @@ async fn refund(
     if !created {
         tx.rollback().await?;
         let existing = payments::refund_by_key(&state.db, staff.tenant_id, &ledger_key).await?;
-        return Ok(
-            HttpResponse::Ok().json(existing.ok_or_else(|| internal("raced refund vanished"))?)
+        return refund_replay(
+            existing.ok_or_else(|| internal("raced refund vanished"))?,
+            (*id, &reason),
+            amount,
         );
     }
     payments::insert_refund(&mut tx, &payment, amount.yuan(), &reason, transaction_id).await?;

@@ -712,6 +712,109 @@ async fn a_retried_cash_payment_is_recorded_once() {
     );
 }
 
+#[tokio::test]
+async fn an_idempotency_key_reused_for_another_request_is_refused() {
+    let app = spawn_app().await;
+    let (site, session) = parked(&app, "京A10019").await;
+    let path = format!("/v1/admin/sessions/{session}/payments");
+    let first = json!({"amount": "4.00", "shift": "早班", "idempotency_key": "booth-7"});
+    let (status, paid) = app.staff("POST", &path, Some(first.clone())).await;
+    assert_eq!(status, 201, "{paid}");
+    // The same request again is a retry: the first payment.
+    let (status, again) = app.staff("POST", &path, Some(first)).await;
+    assert_eq!((status, &again), (200, &paid));
+    // The same key with another amount, shift or stay is not: 409, and nothing is booked.
+    let (_, other_stay) = app.read(&site.entries[0], "京A10029", ago(130)).await;
+    let other_path = format!(
+        "/v1/admin/sessions/{}/payments",
+        str_of(&other_stay, "session_id")
+    );
+    for (path, body) in [
+        (
+            &path,
+            json!({"amount": "5.00", "shift": "早班", "idempotency_key": "booth-7"}),
+        ),
+        (
+            &path,
+            json!({"amount": "4.00", "shift": "晚班", "idempotency_key": "booth-7"}),
+        ),
+        (
+            &other_path,
+            json!({"amount": "4.00", "shift": "早班", "idempotency_key": "booth-7"}),
+        ),
+    ] {
+        let (status, body) = app.staff("POST", path, Some(body)).await;
+        assert_eq!(
+            (status, str_of(&body["error"], "code")),
+            (409, "idempotency_key_reused"),
+            "{body}"
+        );
+    }
+    assert_eq!(app.balance("cash_on_hand").await, Decimal::new(400, 2));
+
+    // Refunds alike.
+    let refunds = format!("/v1/admin/payments/{}/refunds", str_of(&paid, "id"));
+    let refund = json!({"amount": "1.00", "reason": "多收", "idempotency_key": "r-1"});
+    let (status, first) = app.staff("POST", &refunds, Some(refund.clone())).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = app.staff("POST", &refunds, Some(refund)).await;
+    assert_eq!((status, &again), (200, &first));
+    let (status, body) = app
+        .staff(
+            "POST",
+            &refunds,
+            Some(json!({"amount": "2.00", "reason": "多收", "idempotency_key": "r-1"})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "idempotency_key_reused")
+    );
+    assert_eq!(app.balance("cash_on_hand").await, Decimal::new(300, 2));
+    ledger_is_consistent(&app).await;
+}
+
+#[tokio::test]
+async fn money_above_one_amounts_bound_is_refused_clearly_or_owed_back() {
+    let app = spawn_app().await;
+    let (site, session) = parked(&app, "京A10039").await;
+    // Typed in at the booth: refused, saying why.
+    let path = format!("/v1/admin/sessions/{session}/payments");
+    let (status, body) = app
+        .staff(
+            "POST",
+            &path,
+            Some(json!({"amount": "10000000.01", "shift": "早班", "idempotency_key": "big"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(str_of(&body["error"], "code"), "invalid_amount");
+    assert!(
+        str_of(&body["error"], "message").contains("10,000,000"),
+        "{body}"
+    );
+    // Received through the provider: money that arrived is booked, and owed back.
+    let intent = new_intent(&app, &site, "京A10039").await;
+    let (status, body) = notify(&app, &notification(&intent, "20000000.00"), None).await;
+    assert_eq!(
+        (status, &body["result"]),
+        (200, &json!("amount_mismatch")),
+        "{body}"
+    );
+    assert_eq!(
+        app.balance("refunds_payable").await,
+        Decimal::new(-2_000_000_000, 2)
+    );
+    assert_eq!(
+        app.balance("provider_clearing").await,
+        Decimal::new(2_000_000_000, 2)
+    );
+    // Beyond what any payment can be stored as, it is not a payment.
+    let (status, body) = notify(&app, &notification(&intent, "10000000000.00"), None).await;
+    assert_eq!(status, 400, "{body}");
+    ledger_is_consistent(&app).await;
+}
+
 /// Load benchmark, run by hand (`cargo test --release -p parkshare-gate --test api --
 /// --ignored ledger_throughput --nocapture`): cash payments posted through the API by 16
 /// concurrent clients, each one a payment row, a session update and a balanced transaction.
