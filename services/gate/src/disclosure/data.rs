@@ -2,13 +2,14 @@
 //! fund's part, opening and closing balance, and the use of its spaces.
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::settlement::close::PeriodIncome;
 use crate::store::disclosure::{self, Count, HourOccupancy};
+use crate::store::yuan_text as yuan;
 use crate::store::{periods, registry};
 
 /// Periods shown at once, newest first: a year of monthly closes.
@@ -68,43 +69,14 @@ struct Usage {
     sessions_by_space_kind: Vec<Count>,
 }
 
-/// The period's income from its summary's source lines (ledger figures, credits positive):
-/// gross by source, refunds and the firm's net share.
-struct Account {
-    gross_common: Decimal,
-    gross_pool: Decimal,
-    gross_other: Decimal,
-    refunds: Decimal,
-    management: Decimal,
-}
-
-fn account(summary: &serde_json::Value) -> Account {
+/// The period's income from its summary's source lines, as the close adds it up.
+fn account(summary: &serde_json::Value) -> PeriodIncome {
     let lines: Vec<periods::SourceLine> = summary
         .get("sources")
         .cloned()
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
-    let sum = |f: &dyn Fn(&periods::SourceLine) -> bool| -> Decimal {
-        lines.iter().filter(|l| f(l)).map(|l| l.amount).sum()
-    };
-    let income = |l: &periods::SourceLine| {
-        matches!(
-            l.account_kind.as_str(),
-            "common_revenue" | "management_income"
-        )
-    };
-    let paid = |l: &periods::SourceLine| income(l) && l.transaction_kind != "refund";
-    Account {
-        gross_common: sum(&|l| paid(l) && l.source == "common"),
-        gross_pool: sum(&|l| paid(l) && l.source == "visitor_pool"),
-        gross_other: sum(&|l| paid(l) && l.source != "common" && l.source != "visitor_pool"),
-        refunds: -sum(&|l| income(l) && l.transaction_kind == "refund"),
-        management: sum(&|l| l.account_kind == "management_income"),
-    }
-}
-
-fn yuan(amount: Decimal) -> String {
-    format!("{:.2}", amount.round_dp(2))
+    PeriodIncome::of(&lines)
 }
 
 fn text(summary: &serde_json::Value, path: &[&str]) -> String {
@@ -167,10 +139,10 @@ pub async fn build(
             starts_at: p.starts_at,
             ends_at: p.ends_at,
             income: Income {
-                common_area_parking: yuan(a.gross_common),
-                visitor_pool: yuan(a.gross_pool),
-                other: yuan(a.gross_other),
-                total: yuan(a.gross_common + a.gross_pool + a.gross_other),
+                common_area_parking: yuan(a.common_area_parking),
+                visitor_pool: yuan(a.visitor_pool),
+                other: yuan(a.other),
+                total: yuan(a.gross()),
                 shared_space_service_fees: text(s, &["shared_space_service_fees"]),
             },
             refunds: yuan(a.refunds),

@@ -255,7 +255,8 @@ async fn supervisor_summaries(
             let s = &p.summary.0;
             json!({
                 "period": p.label, "starts_at": p.starts_at, "ends_at": p.ends_at,
-                "income": s["income"]["total"], "management_cost": s["management_cost"],
+                "income": s["income"]["total"], "refunds": s["refunds_in_period"],
+                "management_cost": s["management_cost"],
                 "to_maintenance_fund": s["to_maintenance_fund"], "to_owners": s["to_owners"],
             })
         });

@@ -216,17 +216,20 @@ async fn close(
         sources.iter().filter(|l| f(l)).map(|l| l.amount).sum()
     };
     let income_common = sum_where(&|l| l.account_kind == "common_revenue");
+    let income = PeriodIncome::of(&sources);
+    // Adds up line by line: opening + income.total − refunds − management = what is allocated
+    // + closing (each a ledger figure; the income is gross, so nothing is subtracted twice).
     let summary = json!({
         "opening_unallocated": yuan(unallocated - income_common),
         "income": {
-            "common_area_parking": yuan(sum_where(&|l| l.account_kind == "common_revenue" && l.source == "common")),
-            "visitor_pool": yuan(sum_where(&|l| l.account_kind == "common_revenue" && l.source == "visitor_pool")),
-            "other": yuan(sum_where(&|l| l.account_kind == "common_revenue" && l.source != "common" && l.source != "visitor_pool")),
-            "total": yuan(income_common),
+            "common_area_parking": yuan(income.common_area_parking),
+            "visitor_pool": yuan(income.visitor_pool),
+            "other": yuan(income.other),
+            "total": yuan(income.gross()),
         },
-        "refunds_in_period": yuan(-sum_where(&|l| l.account_kind == "common_revenue" && l.transaction_kind == "refund")),
+        "refunds_in_period": yuan(income.refunds),
         "late_adjustments": yuan(sum_where(&|l| l.account_kind == "common_revenue" && l.late)),
-        "management_cost": yuan(sum_where(&|l| l.account_kind == "management_income")),
+        "management_cost": yuan(income.management),
         "shared_space_service_fees": yuan(sum_where(&|l| l.account_kind == "platform_fee_income")),
         "allocated": split.amount.to_string(),
         "maintenance_fund_pct": policy.maintenance_fund_pct.to_string(),
@@ -275,6 +278,44 @@ async fn close(
         .await?;
     }
     Ok(period)
+}
+
+/// A period's common income as an owner adds it up, from its source lines (ledger figures,
+/// credits positive): what drivers paid for the common parts before refunds and the firm's
+/// share, by source; the refunds of it; the firm's share net of its part of the refunds. The
+/// common revenue the period added is `gross() − refunds − management`.
+pub struct PeriodIncome {
+    pub common_area_parking: Decimal,
+    pub visitor_pool: Decimal,
+    pub other: Decimal,
+    pub refunds: Decimal,
+    pub management: Decimal,
+}
+
+impl PeriodIncome {
+    pub fn of(lines: &[periods::SourceLine]) -> PeriodIncome {
+        let sum = |f: &dyn Fn(&periods::SourceLine) -> bool| -> Decimal {
+            lines.iter().filter(|l| f(l)).map(|l| l.amount).sum()
+        };
+        let income = |l: &periods::SourceLine| {
+            matches!(
+                l.account_kind.as_str(),
+                "common_revenue" | "management_income"
+            )
+        };
+        let paid = |l: &periods::SourceLine| income(l) && l.transaction_kind != "refund";
+        PeriodIncome {
+            common_area_parking: sum(&|l| paid(l) && l.source == "common"),
+            visitor_pool: sum(&|l| paid(l) && l.source == "visitor_pool"),
+            other: sum(&|l| paid(l) && l.source != "common" && l.source != "visitor_pool"),
+            refunds: -sum(&|l| income(l) && l.transaction_kind == "refund"),
+            management: sum(&|l| l.account_kind == "management_income"),
+        }
+    }
+
+    pub fn gross(&self) -> Decimal {
+        self.common_area_parking + self.visitor_pool + self.other
+    }
 }
 
 /// The compound's closed periods, oldest first.

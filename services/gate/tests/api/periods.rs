@@ -323,3 +323,60 @@ async fn a_period_of_more_than_ten_million_closes_exactly() {
     let (_, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
     assert_eq!(check["ok"], true, "{check}");
 }
+
+#[tokio::test]
+async fn the_close_summary_adds_up_line_by_line_with_refunds_and_the_firms_share() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let policy = json!({"platform_fee_pct": "10", "management_share_pct": "20", "unsold_to": "developer",
+                        "visitor_pool_land": "common", "maintenance_fund_pct": "100"});
+    app.create(
+        &format!("/v1/admin/compounds/{}/revenue-policies", site.compound),
+        json!({ "policy": policy }),
+    )
+    .await;
+    let session = parked_and_paid(&app, &site, "京A30101", "10.00").await;
+    parked_and_paid(&app, &site, "京A30102", "5.00").await;
+    let (_, payments) = app
+        .staff(
+            "GET",
+            &format!("/v1/admin/sessions/{session}/payments"),
+            None,
+        )
+        .await;
+    let refunds = format!("/v1/admin/payments/{}/refunds", str_of(&payments[0], "id"));
+    let (status, refund) = app
+        .staff(
+            "POST",
+            &refunds,
+            Some(json!({"amount": "2.50", "reason": "多收", "idempotency_key": "r-30101"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{refund}");
+
+    let (status, closed) = close(&app, &site, json!({"until": Utc::now()})).await;
+    assert_eq!(status, 201, "{closed}");
+    let s = &closed["summary"];
+    let figure = |path: &[&str]| -> Decimal {
+        let mut v = s;
+        for key in path {
+            v = &v[*key];
+        }
+        v.as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("{path:?} in {s}"))
+    };
+    // Gross: what drivers paid for the pool, before the firm's share and refunds.
+    assert_eq!(figure(&["income", "total"]), Decimal::new(1500, 2), "{s}");
+    assert_eq!(figure(&["refunds_in_period"]), Decimal::new(250, 2), "{s}");
+    // The firm's 20 %, net of its part of the refund: 3.00 − 0.50.
+    assert_eq!(figure(&["management_cost"]), Decimal::new(250, 2), "{s}");
+    let added_up = figure(&["opening_unallocated"]) + figure(&["income", "total"])
+        - figure(&["refunds_in_period"])
+        - figure(&["management_cost"])
+        - figure(&["allocated"]);
+    assert_eq!(added_up, figure(&["closing_unallocated"]), "{s}");
+    assert_eq!(figure(&["allocated"]), Decimal::new(1000, 2), "{s}");
+    // No negative zero anywhere.
+    assert!(!s.to_string().contains("-0.00"), "{s}");
+}
