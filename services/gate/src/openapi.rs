@@ -128,6 +128,8 @@ pub const ROUTES: &[Route] = &[
     Route { method: "get", path: "/v1/admin/periods/{id}/statements", audience: "staff", credential: "staff_token", summary: "Every owner's statement for a closed period." },
     Route { method: "get", path: "/v1/admin/reconciliations", audience: "staff", credential: "staff_token", summary: "Earlier reconciliations, newest first." },
     Route { method: "post", path: "/v1/admin/reconciliations", audience: "staff", credential: "staff_token", summary: "Import a provider's settlement file and reconcile it." },
+    Route { method: "get", path: "/v1/admin/refunds-owed", audience: "staff", credential: "staff_token", summary: "What the firm owes back to drivers, oldest first." },
+    Route { method: "post", path: "/v1/admin/refunds-owed/{id}/payouts", audience: "staff", credential: "staff_token", summary: "Records that a receipt owed back was paid back; once per receipt." },
     Route { method: "get", path: "/v1/admin/sessions/{id}/payments", audience: "staff", credential: "staff_token", summary: "A session's payments and refunds" },
     Route { method: "post", path: "/v1/admin/sessions/{id}/payments", audience: "staff", credential: "staff_token", summary: "Cash taken at a staffed booth for a session. The next exit read within the grace opens." },
     Route { method: "get", path: "/v1/admin/sessions/{id}/quote", audience: "staff", credential: "staff_token", summary: "What the session would cost if it left at `at` (default now)." },

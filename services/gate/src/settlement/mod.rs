@@ -7,6 +7,7 @@
 //! - `close`: closing accounting periods of common revenue, owners' statements;
 //! - `exports`: a closed period's journal as CSV and beancount;
 //! - `reconcile`: providers' settlement files against our payments, fees booked;
+//! - `owed`: money owed back to drivers, and its payouts;
 //! - `views`: accounts, journal, balance check, owners' earnings, revenue policies.
 //!
 //! It shares the gate's database today: a payment must credit the session the exit reads in
@@ -14,6 +15,7 @@
 
 pub mod close;
 pub mod exports;
+pub mod owed;
 pub mod payments;
 pub mod posting;
 pub mod provider;
@@ -32,4 +34,5 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
     close::admin_routes(cfg);
     exports::admin_routes(cfg);
     reconcile::admin_routes(cfg);
+    owed::admin_routes(cfg);
 }

@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod devices;
 pub mod disclosure;
 pub mod ledger;
+pub mod owed;
 pub mod payments;
 pub mod periods;
 pub mod reconciliation;

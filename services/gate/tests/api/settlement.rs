@@ -437,6 +437,94 @@ async fn a_second_charge_for_a_paid_intent_is_owed_back_not_lost() {
 }
 
 #[tokio::test]
+async fn money_owed_back_is_listed_and_paid_back_once() {
+    let app = spawn_app().await;
+    let (site, _) = parked(&app, "京A10025").await;
+    let intent = new_intent(&app, &site, "京A10025").await;
+    let (_, body) = notify(&app, &notification(&intent, "9.00"), None).await;
+    assert_eq!(body["result"], "credited");
+    let (_, body) = notify(&app, &notification(&intent, "9.00"), None).await;
+    assert_eq!(body["result"], "second_charge", "{body}");
+
+    // Staff see the refund to make: the amount, the plate, why.
+    let (status, owed) = app.staff("GET", "/v1/admin/refunds-owed", None).await;
+    assert_eq!(status, 200, "{owed}");
+    let items = owed["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{owed}");
+    assert_eq!(
+        (
+            &items[0]["amount"],
+            &items[0]["plate"],
+            &items[0]["compound_id"]
+        ),
+        (&json!("9.00"), &json!("京A10025"), &json!(site.compound)),
+        "{owed}"
+    );
+    let id = str_of(&items[0], "id").to_owned();
+    let path = format!("/v1/admin/refunds-owed/{id}/payouts");
+
+    // Paid back through the provider: the liability is gone, and so is the money held.
+    let payout = json!({"method": "provider", "reference": "refund-42"});
+    let (status, paid) = app.staff("POST", &path, Some(payout.clone())).await;
+    assert_eq!(status, 201, "{paid}");
+    assert_eq!(paid["paid_back_from"], "provider_clearing", "{paid}");
+    assert_eq!(app.balance("refunds_payable").await, Decimal::ZERO);
+    assert_eq!(app.balance("provider_clearing").await, Decimal::new(900, 2));
+    // A retry answers the same payout; paying it again another way is refused.
+    let (status, again) = app.staff("POST", &path, Some(payout)).await;
+    assert_eq!((status, &again), (200, &paid));
+    let (status, body) = app
+        .staff(
+            "POST",
+            &path,
+            Some(json!({"method": "cash", "reference": "booth-1"})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "already_paid_back")
+    );
+    assert_eq!(app.balance("refunds_payable").await, Decimal::ZERO);
+    let (_, owed) = app.staff("GET", "/v1/admin/refunds-owed", None).await;
+    assert_eq!(owed["items"], json!([]), "{owed}");
+    let (_, done) = app
+        .staff("GET", "/v1/admin/refunds-owed?status=paid_back", None)
+        .await;
+    assert_eq!(
+        done["items"][0]["paid_back_reference"], "refund-42",
+        "{done}"
+    );
+    ledger_is_consistent(&app).await;
+
+    // Bad input changes nothing; another firm's receipt is not found.
+    let (status, body) = app
+        .staff("GET", "/v1/admin/refunds-owed?status=maybe", None)
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (422, "invalid_status")
+    );
+    let other = app.new_tenant("别家物业").await;
+    let (status, _) = app
+        .send(
+            "POST",
+            &path,
+            &other,
+            Some(json!({"method": "provider", "reference": "x"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/refunds-owed/{}/payouts", Uuid::new_v4()),
+            Some(json!({"method": "provider", "reference": "x"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
 async fn cash_refunds_reverse_every_share_and_never_exceed_the_payment() {
     let app = spawn_app().await;
     let (site, session) = parked(&app, "京A10005").await;

@@ -1,0 +1,76 @@
+//! Money owed back to drivers: unmatched receipts and the payouts that settle them.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+/// The idempotency key of the payout of the receipt `receipt_id`: one payout per receipt.
+pub fn payout_key(receipt_id: Uuid) -> String {
+    format!("payout:{receipt_id}")
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Owed {
+    /// The unmatched receipt's journal transaction.
+    pub id: Uuid,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// Why it is owed back (the receipt's memo, naming the provider's notification).
+    pub reason: String,
+    pub session_id: Option<Uuid>,
+    pub booking_id: Option<Uuid>,
+    pub compound_id: Option<Uuid>,
+    pub plate: Option<String>,
+    pub received_at: DateTime<Utc>,
+    /// The payout's transaction, once paid back.
+    pub payout_transaction_id: Option<Uuid>,
+    /// `provider_clearing` or `cash_on_hand`: where the money went back from.
+    pub paid_back_from: Option<String>,
+    pub paid_back_reference: Option<String>,
+    pub paid_back_at: Option<DateTime<Utc>>,
+}
+
+const OWED_SELECT: &str = "
+    select r.id, -(select sum(p.amount) from postings p
+                    where p.transaction_id = r.id and p.account_kind = 'refunds_payable') as amount,
+           r.memo as reason, r.session_id, r.booking_id, r.compound_id,
+           coalesce(s.plate, b.plate) as plate, r.created_at as received_at,
+           o.id as payout_transaction_id,
+           (select p.account_kind from postings p where p.transaction_id = o.id and p.amount < 0)
+             as paid_back_from,
+           o.memo as paid_back_reference, o.created_at as paid_back_at
+      from journal_transactions r
+      left join sessions s on s.id = r.session_id
+      left join bookings b on b.id = r.booking_id
+      left join journal_transactions o
+             on o.tenant_id = r.tenant_id and o.idempotency_key = 'payout:' || r.id::text
+     where r.tenant_id = $1 and r.kind = 'unmatched_receipt'";
+
+/// The firm's receipts owed back (`paid_back` false), paid back (true) or all, oldest first,
+/// at most `limit`.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    paid_back: Option<bool>,
+    limit: i64,
+) -> sqlx::Result<Vec<Owed>> {
+    sqlx::query_as(&format!(
+        "{OWED_SELECT} and ($2::bool is null or (o.id is not null) = $2)
+          order by r.created_at, r.id limit $3"
+    ))
+    .bind(tenant_id)
+    .bind(paid_back)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn one(db: impl PgExecutor<'_>, tenant_id: Uuid, id: Uuid) -> sqlx::Result<Option<Owed>> {
+    sqlx::query_as(&format!("{OWED_SELECT} and r.id = $2"))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
