@@ -76,6 +76,8 @@ async fn close_period(
     let (created_at, tz) = periods::lock_compound(&mut tx, staff.tenant_id, *id)
         .await?
         .ok_or(ApiError::NotFound("compound"))?;
+    // Every payment or refund being booked to the compound lands before the close reads.
+    ledger::lock_books(&mut tx, *id).await?;
     let tz: Tz = tz
         .parse()
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("time zone {tz}")))?;

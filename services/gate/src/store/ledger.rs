@@ -23,6 +23,17 @@ pub struct NewTransaction<'a> {
     pub memo: &'a str,
 }
 
+/// Locks the compound's books exclusively until commit: every transaction being booked to it
+/// has committed, and any other waits (a period's close, which must read a complete period).
+/// Transactions are dated when booked, so none booked after this can fall before it.
+pub async fn lock_books(tx: &mut PgConnection, compound_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('books:' || $1::text, 0))")
+        .bind(compound_id)
+        .execute(tx)
+        .await
+        .map(drop)
+}
+
 /// Posts `entry` once per idempotency key: a repeat of the key returns the first
 /// transaction's id with `created == false` and posts nothing.
 pub async fn post(
@@ -37,16 +48,34 @@ pub async fn post(
         .collect();
     let holders: Vec<Uuid> = entry.postings().iter().map(|p| p.account.holder).collect();
     let amounts: Vec<Decimal> = entry.postings().iter().map(|p| p.amount).collect();
+    // The compound the transaction belongs to (its stay's, its booking's, or as named), with
+    // that compound's books locked for sharing until commit: a period's close takes the lock
+    // exclusively, so it waits for every transaction being booked to the compound, and one
+    // that starts booking after it is dated after it (below).
+    let compound_id: Option<Uuid> = sqlx::query_scalar(
+        "select coalesce((select compound_id from sessions where id = $1),
+                         (select compound_id from bookings where id = $2), $3)",
+    )
+    .bind(t.session_id)
+    .bind(t.booking_id)
+    .bind(t.compound_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(compound_id) = compound_id {
+        sqlx::query(
+            "select pg_advisory_xact_lock_shared(hashtextextended('books:' || $1::text, 0))",
+        )
+        .bind(compound_id)
+        .execute(&mut *tx)
+        .await?;
+    }
     // One statement: the transaction, any account it opens, and its postings — the last two
     // only if the transaction is new. The postings' account keys are checked at the end of
     // the statement, after the accounts are in.
     let inserted: Option<Uuid> = sqlx::query_scalar(
         "with t as (
-           insert into journal_transactions (id, tenant_id, idempotency_key, kind, session_id, payment_id, memo, booking_id, compound_id)
-           values ($1, $2, $3, $4, $5, $6, $7, $11, coalesce(
-             (select compound_id from sessions where id = $5),
-             (select compound_id from bookings where id = $11),
-             $12))
+           insert into journal_transactions (id, tenant_id, idempotency_key, kind, session_id, payment_id, memo, booking_id, compound_id, created_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $11, $12, clock_timestamp())
            on conflict (tenant_id, idempotency_key) do nothing returning id),
          a as (
            insert into ledger_accounts (kind, holder_id, tenant_id)
@@ -70,7 +99,7 @@ pub async fn post(
     .bind(&holders)
     .bind(&amounts)
     .bind(t.booking_id)
-    .bind(t.compound_id)
+    .bind(compound_id)
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(id) = inserted {

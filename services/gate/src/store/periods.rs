@@ -14,7 +14,10 @@ pub async fn lock_compound(
     compound_id: Uuid,
 ) -> sqlx::Result<Option<(DateTime<Utc>, String)>> {
     sqlx::query_as(
-        "select created_at, time_zone from compounds where tenant_id = $1 and id = $2 for update",
+        // Not `for update`: that would also block the foreign-key checks (`for key share`) of
+        // every transaction booked to the compound meanwhile, which hold the compound's books
+        // lock the close waits for — a deadlock. Closes still exclude each other.
+        "select created_at, time_zone from compounds where tenant_id = $1 and id = $2 for no key update",
     )
     .bind(tenant_id)
     .bind(compound_id)

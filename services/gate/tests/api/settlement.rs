@@ -26,13 +26,13 @@ async fn new_intent(app: &TestApp, site: &Site, plate: &str) -> Value {
     app.intent(site, plate).await
 }
 
-async fn ledger_is_consistent(app: &TestApp) {
+pub(crate) async fn ledger_is_consistent(app: &TestApp) {
     let (status, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
     assert_eq!((status, &check["ok"]), (200, &json!(true)), "{check}");
 }
 
 /// Posts a notification signed with the test's provider secret (or `secret` if given).
-async fn notify(app: &TestApp, n: &Notification, secret: Option<&str>) -> (u16, Value) {
+pub(crate) async fn notify(app: &TestApp, n: &Notification, secret: Option<&str>) -> (u16, Value) {
     let body = serde_json::to_vec(n).unwrap_or_default();
     let key = secret
         .map(str::to_owned)
@@ -51,7 +51,7 @@ async fn notify(app: &TestApp, n: &Notification, secret: Option<&str>) -> (u16, 
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn notification(intent: &Value, amount: &str) -> Notification {
+pub(crate) fn notification(intent: &Value, amount: &str) -> Notification {
     Notification {
         notification_id: format!("n-{}", Uuid::new_v4().simple()),
         intent_id: str_of(intent, "intent_id").parse().unwrap_or_default(),
