@@ -2,13 +2,15 @@
 //! fund's part, opening and closing balance, and the use of its spaces.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use parkshare_domain::usage::{self, HourOccupancy};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::store::disclosure::{self, Count, HourOccupancy};
+use crate::store::disclosure::{self, Count};
 use crate::store::{periods, registry};
 
 /// Periods shown at once, newest first: a year of monthly closes.
@@ -115,6 +117,73 @@ fn text(summary: &serde_json::Value, path: &[&str]) -> String {
     v.as_str().unwrap_or("0.00").to_owned()
 }
 
+/// Average cars inside by local hour of the day over `[from, until)`, from the recorded stays
+/// (the rule: `parkshare_domain::usage`). Stored in a period's summary at its close.
+pub async fn occupancy_by_hour(
+    db: impl PgExecutor<'_>,
+    compound_id: Uuid,
+    tz: Tz,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<HourOccupancy>, ApiError> {
+    let stays = disclosure::stays_between(db, compound_id, from, until).await?;
+    Ok(usage::by_hour(&stays, tz, from, until))
+}
+
+/// The use of the spaces in a period as frozen at its close; read now for a period closed
+/// before it was frozen.
+async fn usage_of(
+    db: &PgPool,
+    compound_id: Uuid,
+    tz: Tz,
+    p: &periods::Period,
+) -> Result<Usage, ApiError> {
+    if let Ok(frozen) = serde_json::from_value::<Usage>(p.summary.0["usage"].clone()) {
+        return Ok(frozen);
+    }
+    let (from, until) = (p.starts_at, p.ends_at);
+    Ok(Usage {
+        occupancy_by_hour: occupancy_by_hour(db, compound_id, tz, from, until).await?,
+        sessions_by_kind: disclosure::sessions_by(db, compound_id, from, until, false).await?,
+        sessions_by_space_kind: disclosure::sessions_by(db, compound_id, from, until, true).await?,
+    })
+}
+
+/// One closed period as disclosed.
+async fn period(
+    db: &PgPool,
+    compound_id: Uuid,
+    tz: Tz,
+    p: periods::Period,
+) -> Result<PeriodDisclosure, ApiError> {
+    let s = &p.summary.0;
+    let a = account(s);
+    let usage = usage_of(db, compound_id, tz, &p).await?;
+    Ok(PeriodDisclosure {
+        id: p.id,
+        label: p.label.clone(),
+        starts_at: p.starts_at,
+        ends_at: p.ends_at,
+        income: Income {
+            common_area_parking: yuan(a.gross_common),
+            visitor_pool: yuan(a.gross_pool),
+            other: yuan(a.gross_other),
+            total: yuan(a.gross_common + a.gross_pool + a.gross_other),
+            shared_space_service_fees: text(s, &["shared_space_service_fees"]),
+        },
+        refunds: yuan(a.refunds),
+        late_adjustments: text(s, &["late_adjustments"]),
+        management_cost: yuan(a.management),
+        to_maintenance_fund: text(s, &["to_maintenance_fund"]),
+        to_owners: text(s, &["to_owners"]),
+        opening_balance: text(s, &["opening_unallocated"]),
+        closing_balance: text(s, &["closing_unallocated"]),
+        occupancy_by_hour: usage.occupancy_by_hour,
+        sessions_by_kind: usage.sessions_by_kind,
+        sessions_by_space_kind: usage.sessions_by_space_kind,
+    })
+}
+
 /// The compound's disclosure, newest period first.
 pub async fn build(
     db: &PgPool,
@@ -124,66 +193,16 @@ pub async fn build(
     let compound = registry::compound(db, tenant_id, compound_id)
         .await?
         .ok_or(ApiError::NotFound("compound"))?;
+    let tz: Tz = compound
+        .time_zone
+        .parse()
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("time zone {}", compound.time_zone)))?;
     let mut closed = periods::periods(db, tenant_id, compound_id).await?;
     closed.reverse();
     closed.truncate(PERIODS_MAX);
     let mut shown = Vec::with_capacity(closed.len());
     for p in closed {
-        let s = &p.summary.0;
-        let a = account(s);
-        let usage = match serde_json::from_value::<Usage>(s["usage"].clone()) {
-            Ok(frozen) => frozen,
-            // Closed before usage was frozen at the close: read it now.
-            Err(_) => Usage {
-                occupancy_by_hour: disclosure::occupancy_by_hour(
-                    db,
-                    compound_id,
-                    &compound.time_zone,
-                    p.starts_at,
-                    p.ends_at,
-                )
-                .await?,
-                sessions_by_kind: disclosure::sessions_by(
-                    db,
-                    compound_id,
-                    p.starts_at,
-                    p.ends_at,
-                    false,
-                )
-                .await?,
-                sessions_by_space_kind: disclosure::sessions_by(
-                    db,
-                    compound_id,
-                    p.starts_at,
-                    p.ends_at,
-                    true,
-                )
-                .await?,
-            },
-        };
-        shown.push(PeriodDisclosure {
-            id: p.id,
-            label: p.label.clone(),
-            starts_at: p.starts_at,
-            ends_at: p.ends_at,
-            income: Income {
-                common_area_parking: yuan(a.gross_common),
-                visitor_pool: yuan(a.gross_pool),
-                other: yuan(a.gross_other),
-                total: yuan(a.gross_common + a.gross_pool + a.gross_other),
-                shared_space_service_fees: text(s, &["shared_space_service_fees"]),
-            },
-            refunds: yuan(a.refunds),
-            late_adjustments: text(s, &["late_adjustments"]),
-            management_cost: yuan(a.management),
-            to_maintenance_fund: text(s, &["to_maintenance_fund"]),
-            to_owners: text(s, &["to_owners"]),
-            opening_balance: text(s, &["opening_unallocated"]),
-            closing_balance: text(s, &["closing_unallocated"]),
-            occupancy_by_hour: usage.occupancy_by_hour,
-            sessions_by_kind: usage.sessions_by_kind,
-            sessions_by_space_kind: usage.sessions_by_space_kind,
-        });
+        shown.push(period(db, compound_id, tz, p).await?);
     }
     Ok(Disclosure {
         compound_id,

@@ -40,41 +40,83 @@ body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:0 auto;m
 h1{font-size:1.5rem;margin:.2rem 0;overflow-wrap:anywhere}h2{font-size:1.2rem;border-bottom:2px solid #2a6;padding-bottom:.2rem;margin-top:1.5rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border:1px solid #bbb;padding:.3rem .5rem;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}.note{color:#555;font-size:.85rem}
-svg{width:100%;height:auto;max-width:40rem}.bar{fill:#2a6}.axis{font-size:10px;fill:#444}
+svg{width:100%;height:auto;max-width:40rem}.bar{fill:#2a6}.axis{font-size:10px;fill:#444}.grid{stroke:#ccc;stroke-width:.5}
 @media print{@page{size:A4;margin:15mm}body{max-width:none;padding:0}h2{break-after:avoid}section{break-inside:avoid}}
 ";
 
+/// Geometry of the chart of cars inside by hour, in SVG units: a bar per hour of the day.
+const HOUR_SLOT: i64 = 19;
+const HOUR_BAR: i64 = 15;
+const HOUR_LEFT: i64 = 36;
+const HOUR_TOP: i64 = 10;
+const HOUR_PLOT: i64 = 120;
+
+/// Average cars inside by local hour: one bar per hour (height 0 where nobody was inside), the
+/// scale from 0 to the busiest hour, hours marked every three.
 fn hour_chart(p: &PeriodDisclosure) -> String {
-    let max = p
+    let busiest = p
         .occupancy_by_hour
         .iter()
         .map(|h| h.average)
-        .fold(Decimal::ONE, Decimal::max);
-    let mut svg =
-        String::from(r#"<svg viewBox="0 0 480 150" role="img" aria-label="各时段平均在场车辆">"#);
+        .fold(Decimal::ZERO, Decimal::max);
+    let scale = if busiest.is_zero() {
+        Decimal::ONE
+    } else {
+        busiest
+    };
+    let base = HOUR_TOP + HOUR_PLOT;
+    let right = HOUR_LEFT + 24 * HOUR_SLOT;
+    let mut svg = format!(
+        r#"<svg viewBox="0 0 {} 150" role="img" aria-label="各时段平均在场车辆"><line class="grid" x1="{HOUR_LEFT}" y1="{HOUR_TOP}" x2="{right}" y2="{HOUR_TOP}"/><line class="grid" x1="{HOUR_LEFT}" y1="{base}" x2="{right}" y2="{base}"/><text class="axis" x="{}" y="{}" text-anchor="end">{busiest}</text><text class="axis" x="{}" y="{base}" text-anchor="end">0</text>"#,
+        right + 4,
+        HOUR_LEFT - 4,
+        HOUR_TOP + 4,
+        HOUR_LEFT - 4,
+    );
     for h in &p.occupancy_by_hour {
-        let height = scaled(120, h.average.max(Decimal::ZERO), max);
-        let x = 20 * h.hour;
+        let height = scaled(HOUR_PLOT, h.average.max(Decimal::ZERO), scale);
+        let x = HOUR_LEFT + HOUR_SLOT * i64::from(h.hour) + (HOUR_SLOT - HOUR_BAR) / 2;
         let _ = write!(
             svg,
-            r#"<rect class="bar" x="{}" y="{}" width="16" height="{}"><title>{:02}:00 {}</title></rect>"#,
-            x + 2,
-            Decimal::from(125) - height,
-            height,
+            r#"<rect class="bar" data-hour="{}" x="{x}" y="{}" width="{HOUR_BAR}" height="{height}"><title>{:02}:00–{:02}:00 平均 {} 辆</title></rect>"#,
             h.hour,
+            Decimal::from(base) - height,
+            h.hour,
+            h.hour + 1,
             h.average
         );
-        if h.hour % 3 == 0 {
-            let _ = write!(
-                svg,
-                r#"<text class="axis" x="{}" y="140">{:02}</text>"#,
-                x + 2,
-                h.hour
-            );
-        }
+    }
+    for hour in (0..=24).step_by(3) {
+        let _ = write!(
+            svg,
+            r#"<text class="axis" x="{}" y="{}" text-anchor="middle">{hour:02}</text>"#,
+            HOUR_LEFT + HOUR_SLOT * hour,
+            base + 14,
+        );
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// The chart in words: the busiest hour, and how the figures are made.
+fn hour_note(p: &PeriodDisclosure) -> String {
+    let busiest = p
+        .occupancy_by_hour
+        .iter()
+        .filter(|h| h.average > Decimal::ZERO)
+        .max_by(|a, b| a.average.cmp(&b.average).then(b.hour.cmp(&a.hour)));
+    let peak = match busiest {
+        Some(h) => format!(
+            "在场最多的时段：{:02}:00–{:02}:00，平均 {} 辆。",
+            h.hour,
+            h.hour + 1,
+            h.average
+        ),
+        None => "本期没有车辆在场的记录。".to_owned(),
+    };
+    format!(
+        "<p class=\"note\">{peak}按每次停车的实际入场、离场时间计算：本期每天该小时内各车在场时长之和 ÷ 该小时的总时长，例如一辆车在某小时内停留 30 分钟计 0.5 辆；期末仍在场的车辆计至期末。</p>"
+    )
 }
 
 fn income_chart(p: &PeriodDisclosure) -> String {
@@ -178,6 +220,7 @@ fn period_section(out: &mut String, p: &PeriodDisclosure, tz: chrono_tz::Tz) {
     out.push_str(&income_chart(p));
     out.push_str("<h3>车位使用情况：各时段平均在场车辆</h3>");
     out.push_str(&hour_chart(p));
+    out.push_str(&hour_note(p));
     out.push_str("<h3>停车次数</h3>");
     count_table(out, "车辆类别", &p.sessions_by_kind, kind_name);
     count_table(out, "车位类别", &p.sessions_by_space_kind, space_kind_name);

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use chrono::Utc;
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -366,4 +367,168 @@ async fn the_public_account_adds_up_line_by_line() {
         Decimal::new(560, 2),
         "{p}"
     );
+}
+
+/// `hour:minute` local time in Shanghai, `days` days before today.
+fn shanghai(days: i64, hour: u32, minute: u32) -> DateTime<Utc> {
+    let today = Utc::now().with_timezone(&Shanghai).date_naive();
+    let day = today - chrono::Duration::days(days);
+    Shanghai
+        .from_local_datetime(&day.and_hms_opt(hour, minute, 0).unwrap_or_default())
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| panic!("{day} {hour}:{minute}"))
+}
+
+/// A unit with a car on a monthly permit (so that it leaves without paying).
+async fn permit_holder(app: &TestApp, compound: &str, unit: &str, plate: &str) {
+    let owner = app
+        .create(
+            &format!("/v1/admin/compounds/{compound}/owners"),
+            json!({"unit": unit, "name": "业主", "floor_area_m2": "90.00"}),
+        )
+        .await;
+    let vehicle = app
+        .create(
+            &format!("/v1/admin/compounds/{compound}/vehicles"),
+            json!({"plate": plate, "class": "small", "owner_id": owner["id"]}),
+        )
+        .await;
+    let today = Utc::now().date_naive();
+    app.create(
+        &format!("/v1/admin/compounds/{compound}/permits"),
+        json!({"kind": "monthly", "vehicle_id": vehicle["id"],
+               "valid_from": today - chrono::Duration::days(10),
+               "valid_to": today + chrono::Duration::days(30)}),
+    )
+    .await;
+}
+
+/// The bars of the page's chart of cars inside by hour: `(hour, height)`.
+fn bars(html: &str) -> Vec<(u32, Decimal)> {
+    html.split(r#"<rect class="bar" data-hour=""#)
+        .skip(1)
+        .filter_map(|rect| {
+            let hour = rect.split('"').next()?.parse().ok()?;
+            let height = rect.split(r#"height=""#).nth(1)?.split('"').next()?;
+            Some((hour, height.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_hour_chart_is_the_time_weighted_average_of_the_recorded_stays() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let (entry, exit) = (&site.entries[0], &site.exit);
+    // A two-day period, local midnight to local midnight: day 1 is four days ago, day 2 three.
+    let stays = [
+        // A: 08:30–10:00 on day 1.
+        (
+            "1-101",
+            "云A50001",
+            shanghai(4, 8, 30),
+            Some(shanghai(4, 10, 0)),
+        ),
+        // E: 09:00–09:20 on day 2.
+        (
+            "1-102",
+            "云A50002",
+            shanghai(3, 9, 0),
+            Some(shanghai(3, 9, 20)),
+        ),
+        // B: overnight, 22:00 on day 1 to 07:15 on day 2.
+        (
+            "1-103",
+            "云A50003",
+            shanghai(4, 22, 0),
+            Some(shanghai(3, 7, 15)),
+        ),
+        // C: 20:00 on day 2, still inside.
+        ("1-104", "云A50004", shanghai(3, 20, 0), None),
+        // D: came the evening before the period, left at 00:45 on day 1.
+        (
+            "1-105",
+            "云A50005",
+            shanghai(5, 23, 30),
+            Some(shanghai(4, 0, 45)),
+        ),
+    ];
+    for (unit, plate, _, _) in &stays {
+        permit_holder(&app, &site.compound, unit, plate).await;
+    }
+    for (_, plate, entered, exited) in &stays {
+        let (status, read) = app.read(entry, plate, *entered).await;
+        assert_eq!((status, str_of(&read, "action")), (200, "open"), "{read}");
+        if let Some(exited) = exited {
+            let (status, read) = app.read(exit, plate, *exited).await;
+            assert_eq!((status, str_of(&read, "action")), (200, "open"), "{read}");
+        }
+    }
+    sqlx::query("update compounds set created_at = $2 where id = $1::uuid")
+        .bind(&site.compound)
+        .bind(shanghai(4, 0, 0))
+        .execute(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, period) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/periods/close", site.compound),
+            Some(json!({"until": shanghai(2, 0, 0)})),
+        )
+        .await;
+    assert_eq!(status, 201, "{period}");
+    // A camera's backlog after the close: a car from 12:00 on day 2, still inside. A
+    // published period does not change.
+    app.read(entry, "云A50006", shanghai(3, 12, 0)).await;
+
+    let link = app
+        .create(
+            &format!("/v1/admin/compounds/{}/disclosure-links", site.compound),
+            json!({}),
+        )
+        .await;
+    let path = str_of(&link, "path").to_owned();
+    let (_, data) = app
+        .send("GET", &format!("{path}/data.json"), "", None)
+        .await;
+    // By hand: car-hours inside during each hour of the two days, divided by the two hours.
+    // 00: D 0.75 + B 1 = 1.75 → 0.875 → 0.88; 01–06: B 1 → 0.50; 07: B 0.25 → 0.125 → 0.13;
+    // 08: A 0.5 → 0.25; 09: A 1 + E ⅓ → 0.666… → 0.67; 20, 21: C 1 → 0.50;
+    // 22, 23: B 1 + C 1 → 1.00; the rest nobody.
+    let mut expected = vec!["0.00"; 24];
+    expected[0] = "0.88";
+    expected[1..=6].fill("0.50");
+    expected[7] = "0.13";
+    expected[8] = "0.25";
+    expected[9] = "0.67";
+    (expected[20], expected[21]) = ("0.50", "0.50");
+    (expected[22], expected[23]) = ("1.00", "1.00");
+    let expected: Vec<Value> = expected
+        .iter()
+        .enumerate()
+        .map(|(hour, average)| json!({"hour": hour, "average": average}))
+        .collect();
+    assert_eq!(
+        data["periods"][0]["occupancy_by_hour"],
+        json!(expected),
+        "{data}"
+    );
+
+    // The chart draws a bar wherever cars were inside, none where nobody was.
+    let (status, page) = app.send("GET", &path, "", None).await;
+    assert_eq!(status, 200);
+    let bars = bars(page.as_str().unwrap_or_default());
+    assert_eq!(bars.len(), 24, "{page}");
+    for (hour, height) in bars {
+        let average = expected[hour as usize]["average"]
+            .as_str()
+            .unwrap_or_default();
+        assert_eq!(
+            height > Decimal::ZERO,
+            average != "0.00",
+            "hour {hour}: height {height}, average {average}"
+        );
+    }
 }
