@@ -51,6 +51,17 @@ pub struct PeriodDisclosure {
     pub occupancy_by_hour: Vec<HourOccupancy>,
     pub sessions_by_kind: Vec<Count>,
     pub sessions_by_space_kind: Vec<Count>,
+    /// `to_owners` by unit, as credited at the close (by floor area; no names, the page is
+    /// public).
+    pub owner_shares: Vec<OwnerShare>,
+}
+
+/// One unit's share of the period's common revenue.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnerShare {
+    pub unit: String,
+    pub floor_area_m2: String,
+    pub credited: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,6 +163,7 @@ async fn usage_of(
 /// One closed period as disclosed.
 async fn period(
     db: &PgPool,
+    tenant_id: Uuid,
     compound_id: Uuid,
     tz: Tz,
     p: periods::Period,
@@ -159,6 +171,15 @@ async fn period(
     let s = &p.summary.0;
     let a = account(s);
     let usage = usage_of(db, compound_id, tz, &p).await?;
+    let owner_shares = periods::statements_of_period(db, tenant_id, p.id)
+        .await?
+        .into_iter()
+        .map(|st| OwnerShare {
+            unit: st.unit,
+            floor_area_m2: st.floor_area_m2.to_string(),
+            credited: yuan(st.credited),
+        })
+        .collect();
     Ok(PeriodDisclosure {
         id: p.id,
         label: p.label.clone(),
@@ -181,6 +202,7 @@ async fn period(
         occupancy_by_hour: usage.occupancy_by_hour,
         sessions_by_kind: usage.sessions_by_kind,
         sessions_by_space_kind: usage.sessions_by_space_kind,
+        owner_shares,
     })
 }
 
@@ -202,7 +224,7 @@ pub async fn build(
     closed.truncate(PERIODS_MAX);
     let mut shown = Vec::with_capacity(closed.len());
     for p in closed {
-        shown.push(period(db, compound_id, tz, p).await?);
+        shown.push(period(db, tenant_id, compound_id, tz, p).await?);
     }
     Ok(Disclosure {
         compound_id,
@@ -253,6 +275,10 @@ pub fn csv(d: &Disclosure) -> Result<Vec<u8>, csv::Error> {
         }
         for c in &p.sessions_by_space_kind {
             row("sessions_by_space_kind", &c.key, &c.count.to_string())?;
+        }
+        for o in &p.owner_shares {
+            row("owner_shares", &o.unit, &o.credited)?;
+            row("owner_floor_areas_m2", &o.unit, &o.floor_area_m2)?;
         }
     }
     out.into_bytes()

@@ -532,3 +532,194 @@ async fn the_hour_chart_is_the_time_weighted_average_of_the_recorded_stays() {
         );
     }
 }
+
+/// A month-like period of a compound with `units` owners (floor areas from 60 to 150 m²):
+/// visitors who paid, one refund, permit holders and owners' cars, the firm's 20 % share, half
+/// to the fund and half to the owners. Answers the site and the page's path.
+async fn realistic_period(app: &TestApp, units: usize) -> (Site, String) {
+    let site = app.site(50).await;
+    let c = &site.compound;
+    let policy = json!({"platform_fee_pct": "10", "management_share_pct": "20", "unsold_to": "developer",
+                        "visitor_pool_land": "common", "maintenance_fund_pct": "50"});
+    app.create(
+        &format!("/v1/admin/compounds/{c}/revenue-policies"),
+        json!({ "policy": policy }),
+    )
+    .await;
+    for i in 0..units {
+        let unit = format!("{}-{}-{}", i / 40 + 1, i / 10 % 4 + 1, 101 + i % 10);
+        let area = Decimal::new(6000 + (i as i64 * 2371) % 9000, 2);
+        app.create(
+            &format!("/v1/admin/compounds/{c}/owners"),
+            json!({"unit": unit, "name": format!("业主{i}"), "floor_area_m2": area.to_string()}),
+        )
+        .await;
+    }
+    permit_holder(app, c, "9-9-901", "云A70001").await;
+    permit_holder(app, c, "9-9-902", "云A70002").await;
+    for plate in ["云A70001", "云A70002"] {
+        app.read(&site.entries[1], plate, ago(300)).await;
+    }
+    let mut payments = Vec::new();
+    for (i, amount) in [
+        "12.00", "9.00", "6.00", "8.50", "3.00", "6.00", "6.00", "5.50",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (_, entry) = app
+            .read(
+                &site.entries[0],
+                &format!("京B7{i:04}"),
+                ago(240 - 20 * i as i64),
+            )
+            .await;
+        payments.push(app.pay(str_of(&entry, "session_id"), amount).await);
+    }
+    let (status, refund) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/payments/{}/refunds", str_of(&payments[1], "id")),
+            Some(json!({"amount": "3.00", "reason": "计费争议", "idempotency_key": format!("r-{c}")})),
+        )
+        .await;
+    assert_eq!(status, 201, "{refund}");
+    sqlx::query("update compounds set created_at = now() - interval '2 days' where id = $1::uuid")
+        .bind(c)
+        .execute(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, period) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{c}/periods/close"),
+            Some(json!({"until": Utc::now()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{period}");
+    assert_eq!(
+        period["summary"]["owners"].as_u64(),
+        Some(units as u64 + 2),
+        "{period}"
+    );
+    let link = app
+        .create(
+            &format!("/v1/admin/compounds/{c}/disclosure-links"),
+            json!({}),
+        )
+        .await;
+    (site, str_of(&link, "path").to_owned())
+}
+
+/// Pages of a PDF: its `/Type /Page` objects (not the `/Pages` tree nodes).
+fn pdf_pages(pdf: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(pdf);
+    text.match_indices("/Type")
+        .filter(|(at, _)| {
+            let rest = text[at + 5..].trim_start();
+            rest.starts_with("/Page") && !rest.starts_with("/Pages")
+        })
+        .count()
+}
+
+/// The PDF object number of `pdf`'s first page: the first kid of its page tree's root.
+fn pdf_first_page(pdf: &str) -> Option<&str> {
+    let root = pdf
+        .match_indices("/Type /Pages")
+        .map(|(at, _)| &pdf[at..pdf[at..].find(">>").map_or(pdf.len(), |end| at + end)])
+        .find(|node| !node.contains("/Parent"))?;
+    root.split("/Kids [").nth(1)?.split(' ').next()
+}
+
+/// The PDF object number of the page where the heading that begins with `heading` is, from
+/// the document outline Chromium writes for the page's headings (titles in UTF-16BE).
+fn pdf_page_of_heading<'a>(pdf: &'a str, heading: &str) -> Option<&'a str> {
+    let hex: String = heading
+        .encode_utf16()
+        .map(|unit| format!("{unit:04X}"))
+        .collect();
+    let at = pdf.find(&format!("/Title <FEFF{hex}"))?;
+    pdf[at..].split("/Dest [").nth(1)?.split(' ').next()
+}
+
+/// Prints the page at `url` to `name`.pdf among the test artifacts (with an outline of its
+/// headings, to tell on which page each is), and answers its bytes.
+async fn print_to_pdf(url: &str, name: &str) -> Vec<u8> {
+    let pdf = artifacts().join(format!("{name}.pdf"));
+    let _ = std::fs::remove_file(&pdf);
+    chromium(
+        &[
+            &format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer",
+            "--generate-pdf-document-outline",
+        ],
+        url,
+    )
+    .await;
+    std::fs::read(&pdf).unwrap_or_else(|e| panic!("{}: {e}", pdf.display()))
+}
+
+/// The period's page printed on A4: at most two sheets, and the first holds the account (and
+/// the chart after it), not the title alone.
+async fn assert_prints_on_two_pages(app: &TestApp, path: &str, name: &str) {
+    let pdf = print_to_pdf(&format!("{}{path}", app.address), name).await;
+    let pages = pdf_pages(&pdf);
+    assert!((1..=2).contains(&pages), "{name}: {pages} pages");
+    let text = String::from_utf8_lossy(&pdf);
+    let first = pdf_first_page(&text);
+    assert!(first.is_some(), "{name}: no page tree");
+    for heading in ["公共收益收支", "车位使用情况"] {
+        assert_eq!(
+            pdf_page_of_heading(&text, heading),
+            first,
+            "{name}: {heading} is not on the first page"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_period_with_forty_owners_prints_on_two_a4_pages_at_most() {
+    let app = spawn_app().await;
+    let (_, path) = realistic_period(&app, 40).await;
+    let (_, page) = app.send("GET", &path, "", None).await;
+    let html = page.as_str().unwrap_or_default();
+    std::fs::write(artifacts().join("disclosure-40.html"), html).unwrap_or_else(|e| panic!("{e}"));
+    assert!(html.contains("42 户"), "{html}");
+    // Every unit's line: 40 owners and the two permit holders.
+    assert_eq!(html.matches("<li><span>").count(), 42, "{html}");
+    assert_prints_on_two_pages(&app, &path, "disclosure-40").await;
+}
+
+#[tokio::test]
+async fn past_the_owners_a_page_holds_the_page_links_the_csv_and_still_prints_on_two_pages() {
+    let app = spawn_app().await;
+    let most = parkshare_gate::disclosure::page::OWNER_LINES_ON_PAGE_MAX;
+    // As many units as the page lists (the two permit holders are owners too): all listed,
+    // and still two sheets.
+    let (_, path) = realistic_period(&app, most - 2).await;
+    let (_, page) = app.send("GET", &path, "", None).await;
+    let html = page.as_str().unwrap_or_default();
+    assert_eq!(html.matches("<li><span>").count(), most, "{html}");
+    assert_prints_on_two_pages(&app, &path, "disclosure-most").await;
+
+    // One more: the page gives the count and the total and links the CSV, which has them all.
+    let (_, path) = realistic_period(&app, most - 1).await;
+    let (_, page) = app.send("GET", &path, "", None).await;
+    let html = page.as_str().unwrap_or_default();
+    assert_eq!(html.matches("<li><span>").count(), 0, "{html}");
+    assert!(html.contains(&format!("{} 户", most + 1)), "{html}");
+    let token = path.rsplit('/').next().unwrap_or_default();
+    assert!(
+        html.contains(&format!(r#"<a href="{token}/data.csv">"#)),
+        "{html}"
+    );
+    let (status, csv_text) = app.send("GET", &format!("{path}/data.csv"), "", None).await;
+    assert_eq!(status, 200);
+    let csv_text = csv_text.as_str().unwrap_or_default();
+    assert_eq!(
+        csv_text.matches(",owner_shares,").count(),
+        most + 1,
+        "{csv_text}"
+    );
+    assert_prints_on_two_pages(&app, &path, "disclosure-over").await;
+}
