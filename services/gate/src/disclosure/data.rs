@@ -116,8 +116,10 @@ fn account(summary: &serde_json::Value) -> Account {
     }
 }
 
+/// Yuan to the fen. A sum negated (refunds are debits) can be a negative zero, which would
+/// print as "-0.00": `normalize` makes it plain zero.
 fn yuan(amount: Decimal) -> String {
-    format!("{:.2}", amount.round_dp(2))
+    format!("{:.2}", amount.round_dp(2).normalize())
 }
 
 fn text(summary: &serde_json::Value, path: &[&str]) -> String {

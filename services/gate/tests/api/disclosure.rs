@@ -85,6 +85,8 @@ async fn anyone_with_the_link_sees_the_disclosure_page_json_and_csv() {
     let shown = &data["periods"][0];
     assert_eq!(shown["income"]["visitor_pool"], "15.01", "{data}");
     assert_eq!(shown["to_maintenance_fund"], "15.01");
+    // Nothing was refunded: zero, not "-0.00".
+    assert_eq!(shown["refunds"], "0.00", "{shown}");
     assert_eq!(
         shown["sessions_by_kind"],
         json!([{"key": "visitor", "count": 2}])
