@@ -86,7 +86,7 @@ fn hour_chart(p: &PeriodDisclosure) -> String {
     let right = HOUR_LEFT + 24 * HOUR_SLOT;
     let mut svg = format!(
         r#"<svg viewBox="0 0 {} 150" role="img" aria-label="各时段平均在场车辆"><line class="grid" x1="{HOUR_LEFT}" y1="{HOUR_TOP}" x2="{right}" y2="{HOUR_TOP}"/><line class="grid" x1="{HOUR_LEFT}" y1="{base}" x2="{right}" y2="{base}"/><text class="axis" x="{}" y="{}" text-anchor="end">{busiest}</text><text class="axis" x="{}" y="{base}" text-anchor="end">0</text>"#,
-        right + 4,
+        right + 12,
         HOUR_LEFT - 4,
         HOUR_TOP + 4,
         HOUR_LEFT - 4,
