@@ -2,13 +2,15 @@
 //! fund's part, opening and closing balance, and the use of its spaces.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use parkshare_domain::usage::{self, HourOccupancy};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::settlement::close::PeriodIncome;
-use crate::store::disclosure::{self, Count, HourOccupancy};
+use crate::store::disclosure::{self, Count};
 use crate::store::yuan_text as yuan;
 use crate::store::{periods, registry};
 
@@ -50,6 +52,17 @@ pub struct PeriodDisclosure {
     pub occupancy_by_hour: Vec<HourOccupancy>,
     pub sessions_by_kind: Vec<Count>,
     pub sessions_by_space_kind: Vec<Count>,
+    /// `to_owners` by unit, as credited at the close (by floor area; no names, the page is
+    /// public).
+    pub owner_shares: Vec<OwnerShare>,
+}
+
+/// One unit's share of the period's common revenue.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnerShare {
+    pub unit: String,
+    pub floor_area_m2: String,
+    pub credited: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +100,84 @@ fn text(summary: &serde_json::Value, path: &[&str]) -> String {
     v.as_str().unwrap_or("0.00").to_owned()
 }
 
+/// Average cars inside by local hour of the day over `[from, until)`, from the recorded stays
+/// (the rule: `parkshare_domain::usage`). Stored in a period's summary at its close.
+pub async fn occupancy_by_hour(
+    db: impl PgExecutor<'_>,
+    compound_id: Uuid,
+    tz: Tz,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<HourOccupancy>, ApiError> {
+    let stays = disclosure::stays_between(db, compound_id, from, until).await?;
+    Ok(usage::by_hour(&stays, tz, from, until))
+}
+
+/// The use of the spaces in a period as frozen at its close; read now for a period closed
+/// before it was frozen.
+async fn usage_of(
+    db: &PgPool,
+    compound_id: Uuid,
+    tz: Tz,
+    p: &periods::Period,
+) -> Result<Usage, ApiError> {
+    if let Ok(frozen) = serde_json::from_value::<Usage>(p.summary.0["usage"].clone()) {
+        return Ok(frozen);
+    }
+    let (from, until) = (p.starts_at, p.ends_at);
+    Ok(Usage {
+        occupancy_by_hour: occupancy_by_hour(db, compound_id, tz, from, until).await?,
+        sessions_by_kind: disclosure::sessions_by(db, compound_id, from, until, false).await?,
+        sessions_by_space_kind: disclosure::sessions_by(db, compound_id, from, until, true).await?,
+    })
+}
+
+/// One closed period as disclosed.
+async fn period(
+    db: &PgPool,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    tz: Tz,
+    p: periods::Period,
+) -> Result<PeriodDisclosure, ApiError> {
+    let s = &p.summary.0;
+    let a = account(s);
+    let usage = usage_of(db, compound_id, tz, &p).await?;
+    let owner_shares = periods::statements_of_period(db, tenant_id, p.id)
+        .await?
+        .into_iter()
+        .map(|st| OwnerShare {
+            unit: st.unit,
+            floor_area_m2: st.floor_area_m2.to_string(),
+            credited: yuan(st.credited),
+        })
+        .collect();
+    Ok(PeriodDisclosure {
+        id: p.id,
+        label: p.label.clone(),
+        starts_at: p.starts_at,
+        ends_at: p.ends_at,
+        income: Income {
+            common_area_parking: yuan(a.common_area_parking),
+            visitor_pool: yuan(a.visitor_pool),
+            other: yuan(a.other),
+            total: yuan(a.gross()),
+            shared_space_service_fees: text(s, &["shared_space_service_fees"]),
+        },
+        refunds: yuan(a.refunds),
+        late_adjustments: text(s, &["late_adjustments"]),
+        management_cost: yuan(a.management),
+        to_maintenance_fund: text(s, &["to_maintenance_fund"]),
+        to_owners: text(s, &["to_owners"]),
+        opening_balance: text(s, &["opening_unallocated"]),
+        closing_balance: text(s, &["closing_unallocated"]),
+        occupancy_by_hour: usage.occupancy_by_hour,
+        sessions_by_kind: usage.sessions_by_kind,
+        sessions_by_space_kind: usage.sessions_by_space_kind,
+        owner_shares,
+    })
+}
+
 /// The compound's disclosure, newest period first.
 pub async fn build(
     db: &PgPool,
@@ -96,66 +187,16 @@ pub async fn build(
     let compound = registry::compound(db, tenant_id, compound_id)
         .await?
         .ok_or(ApiError::NotFound("compound"))?;
+    let tz: Tz = compound
+        .time_zone
+        .parse()
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("time zone {}", compound.time_zone)))?;
     let mut closed = periods::periods(db, tenant_id, compound_id).await?;
     closed.reverse();
     closed.truncate(PERIODS_MAX);
     let mut shown = Vec::with_capacity(closed.len());
     for p in closed {
-        let s = &p.summary.0;
-        let a = account(s);
-        let usage = match serde_json::from_value::<Usage>(s["usage"].clone()) {
-            Ok(frozen) => frozen,
-            // Closed before usage was frozen at the close: read it now.
-            Err(_) => Usage {
-                occupancy_by_hour: disclosure::occupancy_by_hour(
-                    db,
-                    compound_id,
-                    &compound.time_zone,
-                    p.starts_at,
-                    p.ends_at,
-                )
-                .await?,
-                sessions_by_kind: disclosure::sessions_by(
-                    db,
-                    compound_id,
-                    p.starts_at,
-                    p.ends_at,
-                    false,
-                )
-                .await?,
-                sessions_by_space_kind: disclosure::sessions_by(
-                    db,
-                    compound_id,
-                    p.starts_at,
-                    p.ends_at,
-                    true,
-                )
-                .await?,
-            },
-        };
-        shown.push(PeriodDisclosure {
-            id: p.id,
-            label: p.label.clone(),
-            starts_at: p.starts_at,
-            ends_at: p.ends_at,
-            income: Income {
-                common_area_parking: yuan(a.common_area_parking),
-                visitor_pool: yuan(a.visitor_pool),
-                other: yuan(a.other),
-                total: yuan(a.gross()),
-                shared_space_service_fees: text(s, &["shared_space_service_fees"]),
-            },
-            refunds: yuan(a.refunds),
-            late_adjustments: text(s, &["late_adjustments"]),
-            management_cost: yuan(a.management),
-            to_maintenance_fund: text(s, &["to_maintenance_fund"]),
-            to_owners: text(s, &["to_owners"]),
-            opening_balance: text(s, &["opening_unallocated"]),
-            closing_balance: text(s, &["closing_unallocated"]),
-            occupancy_by_hour: usage.occupancy_by_hour,
-            sessions_by_kind: usage.sessions_by_kind,
-            sessions_by_space_kind: usage.sessions_by_space_kind,
-        });
+        shown.push(period(db, tenant_id, compound_id, tz, p).await?);
     }
     Ok(Disclosure {
         compound_id,
@@ -206,6 +247,10 @@ pub fn csv(d: &Disclosure) -> Result<Vec<u8>, csv::Error> {
         }
         for c in &p.sessions_by_space_kind {
             row("sessions_by_space_kind", &c.key, &c.count.to_string())?;
+        }
+        for o in &p.owner_shares {
+            row("owner_shares", &o.unit, &o.credited)?;
+            row("owner_floor_areas_m2", &o.unit, &o.floor_area_m2)?;
         }
     }
     out.into_bytes()

@@ -57,10 +57,12 @@ async fn public_page(
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let disclosure = by_link(&state, &token).await?;
+    // Relative to /v1/public/disclosure/{token}: the page names no host and no other path.
+    let csv_href = format!("{}/data.csv", token.as_str());
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header(("Referrer-Policy", "no-referrer"))
-        .body(page::render(&disclosure)))
+        .body(page::render(&disclosure, &csv_href)))
 }
 
 #[get("/v1/public/disclosure/{token}/data.json")]

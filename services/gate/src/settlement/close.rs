@@ -161,10 +161,11 @@ async fn usage(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<serde_json::Value, ApiError> {
+    use crate::disclosure::data::occupancy_by_hour;
     use crate::store::disclosure;
-    let zone = tz.name();
+    let by_hour = occupancy_by_hour(&mut *tx, compound_id, tz, from, until).await?;
     Ok(json!({
-        "occupancy_by_hour": disclosure::occupancy_by_hour(&mut *tx, compound_id, zone, from, until).await?,
+        "occupancy_by_hour": by_hour,
         "sessions_by_kind": disclosure::sessions_by(&mut *tx, compound_id, from, until, false).await?,
         "sessions_by_space_kind": disclosure::sessions_by(&mut *tx, compound_id, from, until, true).await?,
     }))

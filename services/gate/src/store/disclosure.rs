@@ -1,7 +1,7 @@
 //! Share links, committee and supervisor credentials, and the figures of a disclosure.
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
+use parkshare_domain::usage::Stay;
 use serde::Serialize;
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -152,37 +152,33 @@ pub async fn sessions_by(
     .await
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow)]
-pub struct HourOccupancy {
-    /// Hour of the day, local time.
-    pub hour: i32,
-    /// Cars inside at that hour, on average over the period's days.
-    #[serde(with = "rust_decimal::serde::str")]
-    pub average: Decimal,
-}
-
-/// Average cars inside at each local hour of the day over `[from, until)`, sampled on the hour.
-pub async fn occupancy_by_hour(
+/// The compound's stays that were inside during `[from, until)`, for the chart of cars inside
+/// by hour (`parkshare_domain::usage`): those with an exit after `from`, and those still
+/// inside. A stay closed without an exit read (`missed_exit`: the car was read at an entry
+/// again) has no time it left, so no time inside can be stated for it; it is left out here
+/// (it still counts as a stay in `sessions_by`). So is one opened at an exit with no entry
+/// record: it has no time it came.
+pub async fn stays_between(
     db: impl PgExecutor<'_>,
     compound_id: Uuid,
-    time_zone: &str,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> sqlx::Result<Vec<HourOccupancy>> {
-    sqlx::query_as(
-        "with samples as (
-             select h from generate_series(date_trunc('hour', $2::timestamptz) + interval '1 hour', $3::timestamptz, interval '1 hour') h
-         )
-         select extract(hour from h at time zone $4)::int as hour,
-                round(avg((select count(*) from sessions s
-                            where s.compound_id = $1 and s.entered_at <= h
-                              and coalesce(s.exited_at, 'infinity'::timestamptz) > h)), 2) as average
-           from samples group by 1 order by 1",
+) -> sqlx::Result<Vec<Stay>> {
+    let rows: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "select entered_at, exited_at from sessions
+          where compound_id = $1 and entered_at < $3
+            and (exited_at > $2 or (exited_at is null and status = 'open'))",
     )
     .bind(compound_id)
     .bind(from)
     .bind(until)
-    .bind(time_zone)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(entered_at, exited_at)| Stay {
+            entered_at,
+            exited_at,
+        })
+        .collect())
 }
