@@ -14,12 +14,19 @@ use serde::{Deserialize, Serialize};
 /// A bigger figure is certainly a typo or an attack, not a parking fee.
 pub const MONEY_YUAN_MAX: Decimal = rust_decimal::dec!(10_000_000);
 
-/// An amount in yuan (CNY). Serialised as a decimal string such as `"12.50"` so that no JSON
-/// client ever turns it into a float. Never negative, also when read from JSON (a price
-/// standard with a negative maximum was accepted).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
-#[serde(transparent)]
-pub struct Money(#[serde(with = "rust_decimal::serde::str")] Decimal);
+/// An amount in yuan (CNY). Serialised as a decimal string with exactly two decimals such as
+/// `"12.50"` so that no JSON client ever turns it into a float, and zero is `"0.00"` like every
+/// other amount (a `Decimal` zero, or `"3"` read from JSON, keeps its scale of 0 and was written
+/// `"0"`, `"3"`). Never negative, also when read from JSON (a price standard with a negative
+/// maximum was accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(Decimal);
+
+impl Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
 
 impl<'de> Deserialize<'de> for Money {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
@@ -168,6 +175,20 @@ mod tests {
     fn serialises_as_string() {
         let json = serde_json::to_string(&Money::from_fen(1205)).unwrap_or_default();
         assert_eq!(json, "\"12.05\"");
+    }
+
+    /// Issue 21, item 9: a zero bill's total was `"0"` beside `"0.00"` everywhere else.
+    #[test]
+    fn zero_and_whole_amounts_serialise_with_two_decimals() {
+        let json = |m: Money| serde_json::to_string(&m).unwrap_or_default();
+        assert_eq!(json(Money::ZERO), "\"0.00\"");
+        assert_eq!(json(Money::default()), "\"0.00\"");
+        let read: Money = serde_json::from_str("\"3\"").unwrap_or_default();
+        assert_eq!(json(read), "\"3.00\"");
+        assert_eq!(
+            json(Money::parse(dec!(12.5)).unwrap_or_default()),
+            "\"12.50\""
+        );
     }
 
     #[test]

@@ -81,10 +81,9 @@ pub async fn price(
         .ok_or_else(|| internal(format!("session kind {}", session.kind)))?;
     let class = VehicleClass::parse(&session.vehicle_class)
         .ok_or_else(|| internal(format!("vehicle class {}", session.vehicle_class)))?;
-    let duration_s = (at - entered_at).num_seconds().max(0);
     let owner = match kind {
-        SessionKind::Exempt => return Ok(free(duration_s, "应急车辆免费", filing_no)),
-        SessionKind::Permit => return Ok(free(duration_s, "月卡/产权车位免费", filing_no)),
+        SessionKind::Exempt => return Ok(free(entered_at, at, "应急车辆免费", filing_no)),
+        SessionKind::Permit => return Ok(free(entered_at, at, "月卡/产权车位免费", filing_no)),
         SessionKind::Owner => true,
         SessionKind::Visitor => false,
     };
@@ -133,9 +132,14 @@ pub async fn price(
     })
 }
 
-fn free(duration_s: i64, description: &str, filing_no: Option<String>) -> Priced {
+fn free(
+    entered_at: DateTime<Utc>,
+    at: DateTime<Utc>,
+    description: &str,
+    filing_no: Option<String>,
+) -> Priced {
     Priced {
-        bill: Bill::free(duration_s, description),
+        bill: Bill::free(entered_at, at, description),
         filing_no,
         clamped: false,
     }

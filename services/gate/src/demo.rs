@@ -7,7 +7,7 @@ use chrono::{Datelike, TimeZone, Utc};
 use parkshare_domain::decision::Direction;
 use parkshare_domain::money::Money;
 use parkshare_domain::policy::GatePolicy;
-use parkshare_tariff::regulated::{check_filing, Limits, Price, Standard, HORIZON_DAYS_DEFAULT};
+use parkshare_tariff::regulated::{check_filing, Limits, Price, Standard};
 use parkshare_tariff::Tariff;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -156,13 +156,8 @@ async fn file_demo_tariff(
         large: None,
         new_energy: None,
     };
-    check_filing(
-        tariff,
-        &standard,
-        HORIZON_DAYS_DEFAULT,
-        chrono_tz::Asia::Shanghai,
-    )
-    .map_err(|v| ApiError::Internal(anyhow::anyhow!("demo tariff does not file: {v}")))?;
+    check_filing(tariff, &standard, chrono_tz::Asia::Shanghai)
+        .map_err(|v| ApiError::Internal(anyhow::anyhow!("demo tariff does not file: {v}")))?;
     let new = NewStandard {
         name: "演示：住宅小区露天停车位收费标准",
         document: "演示文件（非真实文号）",

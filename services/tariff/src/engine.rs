@@ -119,6 +119,12 @@ mod signed_money {
 /// The one rounding of a percentage rate: down to the fen, never above the exact share.
 pub const RATE_ROUNDING: rust_decimal::RoundingStrategy = rust_decimal::RoundingStrategy::ToZero;
 
+impl BillLine {
+    fn over(self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> BillLine {
+        BillLine { from, to, ..self }
+    }
+}
+
 impl Bill {
     fn line(code: LineCode, description: String, amount: Decimal) -> BillLine {
         BillLine {
@@ -139,16 +145,25 @@ impl Bill {
         }
     }
 
-    pub fn free(duration_s: i64, description: &str) -> Bill {
+    /// A free stay from `from` to `to`: one zero line over the whole stay.
+    pub fn free(from: DateTime<Utc>, to: DateTime<Utc>, description: &str) -> Bill {
+        let to = to.max(from);
         Bill {
-            duration_s,
-            lines: vec![Bill::line(
-                LineCode::FreePeriod,
-                description.to_owned(),
-                Decimal::ZERO,
-            )],
+            duration_s: (to - from).num_seconds(),
+            lines: vec![
+                Bill::line(LineCode::FreePeriod, description.to_owned(), Decimal::ZERO)
+                    .over(Some(from), Some(to)),
+            ],
             total: Money::ZERO,
         }
+    }
+
+    /// The time the bill's lines cover: from the earliest start to the latest end. Lines that
+    /// apply to the whole bill (discounts, the regulated guard) carry this range.
+    pub fn range(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let from = self.lines.iter().filter_map(|l| l.from).min();
+        let to = self.lines.iter().filter_map(|l| l.to).max();
+        (from, to)
     }
 
     /// Charges `pct` percent of the total (an owner sharing their space below the filed
@@ -166,11 +181,15 @@ impl Bill {
         if charged == self.total {
             return false;
         }
-        self.lines.push(Bill::line(
-            LineCode::SharedSpaceRate,
-            description,
-            charged.yuan() - self.total.yuan(),
-        ));
+        let (from, to) = self.range();
+        self.lines.push(
+            Bill::line(
+                LineCode::SharedSpaceRate,
+                description,
+                charged.yuan() - self.total.yuan(),
+            )
+            .over(from, to),
+        );
         self.total = charged;
         true
     }
@@ -181,11 +200,15 @@ impl Bill {
         if self.total <= limit {
             return false;
         }
-        self.lines.push(Bill::line(
-            LineCode::RegulatedCap,
-            description,
-            limit.yuan() - self.total.yuan(),
-        ));
+        let (from, to) = self.range();
+        self.lines.push(
+            Bill::line(
+                LineCode::RegulatedCap,
+                description,
+                limit.yuan() - self.total.yuan(),
+            )
+            .over(from, to),
+        );
         self.total = limit;
         true
     }
@@ -239,7 +262,11 @@ impl Tariff {
         }
         if let FreePeriod::WholeStayWithin { minutes } = self.free {
             if duration_s <= i64::from(minutes) * 60 {
-                return Ok(Bill::free(duration_s, &format!("{minutes}分钟内免费")));
+                return Ok(Bill::free(
+                    stay.entered_at,
+                    stay.exited_at,
+                    &format!("{minutes}分钟内免费"),
+                ));
             }
         }
         let class = self.class(stay.class);
@@ -254,29 +281,7 @@ impl Tariff {
                 price: flat.price,
                 new_energy_free: false,
             }],
-            _ => {
-                let deduct_min = match self.free {
-                    FreePeriod::DeductFirst { minutes } => minutes,
-                    _ => 0,
-                }
-                .max(stay.extra_free_min);
-                let start = stay.entered_at + Duration::minutes(i64::from(deduct_min));
-                let mut charges = self.charges(
-                    class,
-                    stay.entered_at,
-                    start,
-                    stay.exited_at,
-                    stay.time_zone,
-                );
-                if stay.class == VehicleClass::NewEnergy && self.new_energy_free_min_per_day > 0 {
-                    mark_new_energy_free(
-                        &mut charges,
-                        self.new_energy_free_min_per_day,
-                        stay.time_zone,
-                    );
-                }
-                charges
-            }
+            _ => self.stay_charges(class, stay),
         };
         let mut bill = self.itemise(class, stay, duration_s, &charges);
         if stay.owner && self.owner_discount_pct > Decimal::ZERO {
@@ -287,41 +292,82 @@ impl Tariff {
             );
             let discount = bill.total.yuan() - payable.yuan();
             if !discount.is_zero() {
-                bill.lines.push(Bill::line(
-                    LineCode::OwnerDiscount,
-                    format!("业主优惠{}%", self.owner_discount_pct.normalize()),
-                    -discount,
-                ));
+                let (from, to) = bill.range();
+                bill.lines.push(
+                    Bill::line(
+                        LineCode::OwnerDiscount,
+                        format!("业主优惠{}%", self.owner_discount_pct.normalize()),
+                        -discount,
+                    )
+                    .over(from, to),
+                );
                 bill.total = payable;
             }
         }
         Ok(bill)
     }
 
-    /// For the filing check: after each charge of a long stay (no free period, no owner),
-    /// the seconds from entry to the charge and the fee so far, caps applied.
-    pub(crate) fn cumulative_fees(&self, stay: &Stay) -> Vec<(i64, Money)> {
-        let stay = &stay.in_whole_seconds();
-        let class = self.class(stay.class);
+    /// The charges of a stay billed by its rates (no flat price), before caps, with the
+    /// new-energy free minutes marked.
+    fn stay_charges(&self, class: &ClassTariff, stay: &Stay) -> Vec<Charge> {
         let deduct_min = match self.free {
             FreePeriod::DeductFirst { minutes } => minutes,
             _ => 0,
-        };
+        }
+        .max(stay.extra_free_min);
         let start = stay.entered_at + Duration::minutes(i64::from(deduct_min));
-        let charges = self.charges(
+        let mut charges = self.charges(
             class,
             stay.entered_at,
             start,
             stay.exited_at,
             stay.time_zone,
         );
+        if stay.class == VehicleClass::NewEnergy && self.new_energy_free_min_per_day > 0 {
+            mark_new_energy_free(
+                &mut charges,
+                self.new_energy_free_min_per_day,
+                stay.time_zone,
+            );
+        }
+        charges
+    }
+
+    /// For the filing check: the fee by the rates of `class` (caps applied, no whole-stay free
+    /// period, flat price or owner discount — the check adds those itself) of every stay that
+    /// enters when `stay` does and ends no later. One pair per charge of `stay`: the shortest
+    /// duration in seconds of a stay that pays that charge, and the fee of every stay from that
+    /// duration to the next pair's.
+    ///
+    /// Why this describes every shorter stay exactly: a shorter stay is cut into the same
+    /// segments and walks the same steps, so its charges are the long stay's up to where it
+    /// ends, except that its last unit may be cut short by the exit — and whether a cut unit is
+    /// charged depends only on its length (the partial-unit rule). Caps are spent charge by
+    /// charge in the same order, and new-energy free minutes are marked in the same order, so
+    /// every charge but the last costs the same in both.
+    pub(crate) fn fee_steps(&self, class: &ClassTariff, stay: &Stay) -> Vec<(i64, Money)> {
+        let stay = &stay.in_whole_seconds();
+        let charges = self.stay_charges(class, stay);
         let mut budgets = Budgets::new(class, stay);
         let mut fee = Money::ZERO;
         charges
             .iter()
             .map(|charge| {
-                fee = fee + budgets.charge(charge, charge.price);
-                ((charge.from - stay.entered_at).num_seconds(), fee)
+                let nominal = match charge.new_energy_free {
+                    true => Money::ZERO,
+                    false => charge.price,
+                };
+                fee = fee + budgets.charge(charge, nominal);
+                let from_s = (charge.from - stay.entered_at).num_seconds();
+                let span_s = (charge.to - charge.from).num_seconds();
+                let shortest_s = match (step_of(class, charge), &self.partial_unit) {
+                    (Some(Step::Block { .. }), _) | (_, PartialUnit::RoundUp) => from_s + 1,
+                    (_, PartialUnit::RoundDown) => from_s + span_s,
+                    (_, PartialUnit::IgnoreUpTo { minutes }) => {
+                        from_s + span_s.min(i64::from(*minutes) * 60 + 1)
+                    }
+                };
+                (shortest_s, fee)
             })
             .collect()
     }
@@ -471,24 +517,11 @@ impl Tariff {
         duration_s: i64,
         charges: &[Charge],
     ) -> Bill {
-        let mut lines: Vec<BillLine> = Vec::new();
-        if let FreePeriod::DeductFirst { minutes } = self.free {
-            let minutes = minutes.max(stay.extra_free_min);
-            lines.push(Bill::line(
-                LineCode::FreePeriod,
-                format!("前{minutes}分钟免费"),
-                Decimal::ZERO,
-            ));
-        } else if stay.extra_free_min > 0 {
-            lines.push(Bill::line(
-                LineCode::FreePeriod,
-                format!("业主前{}分钟免费", stay.extra_free_min),
-                Decimal::ZERO,
-            ));
-        }
+        let mut lines: Vec<BillLine> = self.free_line(stay).into_iter().collect();
         let mut budgets = Budgets::new(class, stay);
         let mut total = Money::ZERO;
         let mut new_energy_free = Decimal::ZERO;
+        let mut new_energy_range = (None, None);
         let mut group_start = 0;
         for (i, charge) in charges.iter().enumerate() {
             let nominal = if charge.new_energy_free {
@@ -498,6 +531,7 @@ impl Tariff {
             };
             if charge.new_energy_free {
                 new_energy_free += charge.price.yuan();
+                new_energy_range = (new_energy_range.0.or(Some(charge.from)), Some(charge.to));
             }
             total = total + budgets.charge(charge, nominal);
             let group_ends = charges
@@ -522,11 +556,14 @@ impl Tariff {
             }
         }
         if !new_energy_free.is_zero() {
-            lines.push(Bill::line(
-                LineCode::NewEnergyFree,
-                format!("新能源车每日前{}分钟免费", self.new_energy_free_min_per_day),
-                -new_energy_free,
-            ));
+            lines.push(
+                Bill::line(
+                    LineCode::NewEnergyFree,
+                    format!("新能源车每日前{}分钟免费", self.new_energy_free_min_per_day),
+                    -new_energy_free,
+                )
+                .over(new_energy_range.0, new_energy_range.1),
+            );
         }
         lines.extend(budgets.reduction_lines());
         Bill {
@@ -534,6 +571,26 @@ impl Tariff {
             lines,
             total,
         }
+    }
+
+    /// The line of the free minutes deducted from the start, over the time they cover.
+    fn free_line(&self, stay: &Stay) -> Option<BillLine> {
+        let (minutes, description) = match self.free {
+            FreePeriod::DeductFirst { minutes } => {
+                let minutes = minutes.max(stay.extra_free_min);
+                (minutes, format!("前{minutes}分钟免费"))
+            }
+            _ if stay.extra_free_min > 0 => (
+                stay.extra_free_min,
+                format!("业主前{}分钟免费", stay.extra_free_min),
+            ),
+            _ => return None,
+        };
+        let to = (stay.entered_at + Duration::minutes(i64::from(minutes))).min(stay.exited_at);
+        Some(
+            Bill::line(LineCode::FreePeriod, description, Decimal::ZERO)
+                .over(Some(stay.entered_at), Some(to.max(stay.entered_at))),
+        )
     }
 }
 
@@ -602,8 +659,13 @@ fn describe(class: &ClassTariff, group: &[Charge], tz: Tz) -> String {
     };
     match step_of(class, first) {
         _ if first.step == usize::MAX => format!("{from}–{to} 短时停车 ¥{}", first.price),
-        Some(Step::Block { minutes, price, .. }) => {
-            format!("{period}{from}–{to} 首{minutes}分钟 ¥{price}{free}")
+        Some(Step::Block { price, .. }) => {
+            let rate = match (first.period, &class.night) {
+                (Period::Night, Some(night)) => &night.rate,
+                _ => &class.day,
+            };
+            let step = crate::words::step_span(rate, first.step);
+            format!("{period}{from}–{to} {step} ¥{price}{free}")
         }
         Some(Step::Units {
             unit_min, price, ..
@@ -683,8 +745,15 @@ enum Window {
 struct Budgets<'a> {
     class: &'a ClassTariff,
     stay: &'a Stay,
-    remaining: HashMap<Window, Money>,
+    /// Per cap (the night cap last): its current window and what that may still charge.
+    /// Charges come in time order and a window once left is never entered again, so the
+    /// current window is all there is to remember — no map, no allocation per charge.
+    open: Vec<Option<(Window, Money)>>,
+    /// The windows of the charge at hand: (slot in `open`, window, cap).
+    scratch: Vec<(usize, Window, Money)>,
     reductions: Vec<(Window, Decimal)>,
+    /// The billed time of each night (by night number − 1), for the night cap's line.
+    nights: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl<'a> Budgets<'a> {
@@ -692,29 +761,31 @@ impl<'a> Budgets<'a> {
         Budgets {
             class,
             stay,
-            remaining: HashMap::new(),
+            open: vec![None; class.caps.len() + 1],
+            scratch: Vec::with_capacity(class.caps.len() + 1),
             reductions: Vec::new(),
+            nights: Vec::new(),
         }
     }
 
-    /// The windows containing `charge`, with their caps.
-    fn windows(&self, charge: &Charge) -> Vec<(Window, Money)> {
-        let mut windows = Vec::new();
+    /// The windows containing `charge`, with their caps, into `windows`.
+    fn windows(&self, charge: &Charge, windows: &mut Vec<(usize, Window, Money)>) {
+        windows.clear();
         if let (Period::Night, Some(Night { cap: Some(cap), .. })) =
             (charge.period, &self.class.night)
         {
-            windows.push((Window::Night(charge.night_no), *cap));
+            windows.push((self.class.caps.len(), Window::Night(charge.night_no), *cap));
         }
         let since_entry_s = (charge.from - self.stay.entered_at).num_seconds().max(0);
         for (i, cap) in self.class.caps.iter().enumerate() {
-            windows.push(match cap {
-                Cap::Rolling24h { amount } => (
-                    Window::Rolling {
-                        cap: i,
-                        index: since_entry_s / DAY_S,
-                    },
-                    *amount,
-                ),
+            let (window, amount) = match cap {
+                Cap::Rolling24h { amount, later } => {
+                    let index = since_entry_s / DAY_S;
+                    (
+                        Window::Rolling { cap: i, index },
+                        Cap::rolling_amount(*amount, later, index),
+                    )
+                }
                 Cap::CalendarDay { amount } => {
                     let day = charge.from.with_timezone(&self.stay.time_zone).date_naive();
                     (Window::Calendar { cap: i, day }, *amount)
@@ -727,28 +798,46 @@ impl<'a> Budgets<'a> {
                     *amount,
                 ),
                 Cap::PerStay { amount } => (Window::Stay { cap: i }, *amount),
-            });
+            };
+            windows.push((i, window, amount));
         }
-        windows
+    }
+
+    /// What `window` (in `slot`) may still charge.
+    fn left(&self, slot: usize, window: &Window, cap: Money) -> Money {
+        match self.open.get(slot) {
+            Some(Some((open, left))) if open == window => *left,
+            _ => cap,
+        }
     }
 
     /// Charges at most `nominal`, as far as every window allows; returns what was charged.
     fn charge(&mut self, charge: &Charge, nominal: Money) -> Money {
-        let windows = self.windows(charge);
+        if charge.period == Period::Night {
+            let index = usize::try_from(charge.night_no.saturating_sub(1)).unwrap_or(usize::MAX);
+            match self.nights.get_mut(index) {
+                Some(night) => night.1 = charge.to,
+                None => self.nights.push((charge.from, charge.to)),
+            }
+        }
+        let mut windows = std::mem::take(&mut self.scratch);
+        self.windows(charge, &mut windows);
         let mut charged = nominal;
         let mut binding = None;
-        for (window, cap) in &windows {
-            let left = *self.remaining.entry(*window).or_insert(*cap);
+        for (slot, window, cap) in &windows {
+            let left = self.left(*slot, window, *cap);
             if left < charged {
                 charged = left;
                 binding = Some(*window);
             }
         }
-        for (window, _) in &windows {
-            if let Some(left) = self.remaining.get_mut(window) {
-                *left = left.saturating_sub(charged);
+        for (slot, window, cap) in &windows {
+            let left = self.left(*slot, window, *cap).saturating_sub(charged);
+            if let Some(open) = self.open.get_mut(*slot) {
+                *open = Some((*window, left));
             }
         }
+        self.scratch = windows;
         if let Some(window) = binding {
             let cut = nominal.yuan() - charged.yuan();
             match self.reductions.iter_mut().find(|(w, _)| *w == window) {
@@ -773,20 +862,57 @@ impl<'a> Budgets<'a> {
                         LineCode::CapCalendarDay,
                         format!("{}当日封顶", day.format("%m-%d")),
                     ),
-                    Window::MultiDay { cap, index } => {
-                        let days = match self.class.caps.get(*cap) {
-                            Some(Cap::MultiDay { days, .. }) => *days,
-                            _ => 0,
-                        };
-                        (
-                            LineCode::CapMultiDay,
-                            format!("第{}个{days}天封顶", index + 1),
-                        )
-                    }
+                    Window::MultiDay { index, .. } => (
+                        LineCode::CapMultiDay,
+                        format!("第{}个{}天封顶", index + 1, self.multi_days(window)),
+                    ),
                     Window::Stay { .. } => (LineCode::CapStay, "单次停车封顶".to_owned()),
                 };
-                Bill::line(code, description, -*cut)
+                let (from, to) = self.range(window);
+                Bill::line(code, description, -*cut).over(Some(from), Some(to))
             })
             .collect()
+    }
+
+    fn multi_days(&self, window: &Window) -> u32 {
+        match window {
+            Window::MultiDay { cap, .. } => match self.class.caps.get(*cap) {
+                Some(Cap::MultiDay { days, .. }) => *days,
+                _ => 1,
+            },
+            _ => 1,
+        }
+    }
+
+    /// The time a cap window covers within the stay: its 24 hours, calendar day or days, the
+    /// whole stay, or the billed time of its night.
+    fn range(&self, window: &Window) -> (DateTime<Utc>, DateTime<Utc>) {
+        let (entered, exited) = (self.stay.entered_at, self.stay.exited_at);
+        let from_entry = |index: i64, days: i64| {
+            let from = entered + Duration::seconds(index * days * DAY_S);
+            (from, (from + Duration::seconds(days * DAY_S)).min(exited))
+        };
+        match window {
+            Window::Night(n) => {
+                let index = usize::try_from(n.saturating_sub(1)).unwrap_or(usize::MAX);
+                self.nights.get(index).copied().unwrap_or((entered, exited))
+            }
+            Window::Rolling { index, .. } => from_entry(*index, 1),
+            Window::MultiDay { index, .. } => {
+                from_entry(*index, i64::from(self.multi_days(window)))
+            }
+            Window::Calendar { day, .. } => {
+                let tz = self.stay.time_zone;
+                let midnight = tz
+                    .from_local_datetime(&day.and_time(chrono::NaiveTime::MIN))
+                    .earliest()
+                    .map_or(entered, |t| t.with_timezone(&Utc));
+                (
+                    midnight.max(entered),
+                    next_local_midnight(midnight, tz).min(exited),
+                )
+            }
+            Window::Stay { .. } => (entered, exited),
+        }
     }
 }

@@ -24,6 +24,9 @@ pub const PERIOD_MIN_MAX: u32 = 7 * 24 * 60;
 pub const STEPS_MAX: usize = 16;
 /// Longest multi-day cap window.
 pub const CAP_DAYS_MAX: u32 = 366;
+/// Most 24-hour windows with a cap of their own before the last one repeats: published cards
+/// (airports) list two or three; a month of daily figures is already not a price board.
+pub const CAP_SCHEDULE_MAX: usize = 31;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -131,14 +134,41 @@ pub struct Night {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Cap {
-    /// At most `amount` per 24 hours counted from entry, partial windows included.
-    Rolling24h { amount: Money },
+    /// At most `amount` per 24 hours counted from entry, partial windows included. With
+    /// `later`, `amount` is the cap of the first 24 hours only, `later[0]` of the second,
+    /// `later[1]` of the third, …, and the last of `later` of every window after it (an airport
+    /// card: 30 for the first 24 hours, 40 for the second, 50 for each later one:
+    /// `{"kind": "rolling24h", "amount": "30.00", "later": ["40.00", "50.00"]}`). Tariffs
+    /// stored before `later` existed have none: one cap for every window.
+    Rolling24h {
+        amount: Money,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        later: Vec<Money>,
+    },
     /// At most `amount` per calendar day in local time.
     CalendarDay { amount: Money },
     /// At most `amount` per `days` × 24 hours counted from entry (e.g. a 7-day cap).
     MultiDay { days: u32, amount: Money },
     /// At most `amount` for the whole stay.
     PerStay { amount: Money },
+}
+
+impl Cap {
+    /// One cap for every 24 hours from entry.
+    pub fn rolling24h(amount: Money) -> Cap {
+        Cap::Rolling24h {
+            amount,
+            later: Vec::new(),
+        }
+    }
+
+    /// The cap of the 24-hour window `index` (0 for the first) of a rolling cap.
+    pub fn rolling_amount(amount: Money, later: &[Money], index: i64) -> Money {
+        match usize::try_from(index) {
+            Ok(0) | Err(_) => amount,
+            Ok(i) => later.get(i - 1).or(later.last()).copied().unwrap_or(amount),
+        }
+    }
 }
 
 /// A flat price for every stay up to some length ("2小时内5元").
@@ -209,6 +239,8 @@ pub enum TariffError {
     IgnoredRemainder,
     #[error("{0}: a cap must be positive")]
     ZeroCap(String),
+    #[error("{0}: at most {CAP_SCHEDULE_MAX} later 24-hour caps")]
+    CapSchedule(String),
     #[error("{0}: a multi-day cap spans 1 to {CAP_DAYS_MAX} days")]
     CapDays(String),
     #[error("night: start and end must differ")]
@@ -228,6 +260,31 @@ impl Rate {
                 until_min: None,
             }],
         }
+    }
+
+    /// Where step `index` starts and ends, in minutes of parked time under this rate (`None`:
+    /// it never ends).
+    pub fn step_bounds(&self, index: usize) -> (u32, Option<u32>) {
+        let mut start = 0_u32;
+        for (i, step) in self.steps.iter().enumerate() {
+            let end = match step {
+                Step::Block { minutes, .. } => Some(start.saturating_add(*minutes)),
+                Step::Units { until_min, .. } => *until_min,
+            };
+            if i == index {
+                return (start, end);
+            }
+            match end {
+                Some(end) => start = end,
+                None => return (start, None),
+            }
+        }
+        (start, None)
+    }
+
+    /// Where the last step (unbounded units) starts, in minutes under this rate.
+    pub fn last_step_start_min(&self) -> u32 {
+        self.step_bounds(self.steps.len().saturating_sub(1)).0
     }
 
     fn validate(&self, at: &str, ignore_min: u32) -> Result<(), TariffError> {
@@ -300,9 +357,16 @@ impl ClassTariff {
         }
         for (i, cap) in self.caps.iter().enumerate() {
             let (amount, days) = match cap {
-                Cap::Rolling24h { amount }
-                | Cap::CalendarDay { amount }
-                | Cap::PerStay { amount } => (amount, 1),
+                Cap::Rolling24h { amount, later } => {
+                    if later.len() > CAP_SCHEDULE_MAX {
+                        return Err(TariffError::CapSchedule(format!("{at}.caps[{i}].later")));
+                    }
+                    if later.iter().any(|a| a.is_zero()) {
+                        return Err(TariffError::ZeroCap(format!("{at}.caps[{i}].later")));
+                    }
+                    (amount, 1)
+                }
+                Cap::CalendarDay { amount } | Cap::PerStay { amount } => (amount, 1),
                 Cap::MultiDay { days, amount } => (amount, *days),
             };
             if amount.is_zero() {
@@ -328,10 +392,7 @@ impl Tariff {
                 flat_up_to: None,
                 day: Rate::units(60, hourly),
                 night: None,
-                caps: cap_24h
-                    .map(|amount| Cap::Rolling24h { amount })
-                    .into_iter()
-                    .collect(),
+                caps: cap_24h.map(Cap::rolling24h).into_iter().collect(),
             },
             large: None,
             new_energy: None,

@@ -1,19 +1,31 @@
 //! A tariff in words a driver understands, for the public price board (明码标价).
 
+use parkshare_domain::money::Money;
 use parkshare_domain::vehicle::VehicleClass;
 
-use crate::model::{Cap, ClassTariff, FreePeriod, PartialUnit, Rate, Step, Tariff};
+use crate::model::{AfterWindow, Cap, ClassTariff, FreePeriod, PartialUnit, Rate, Step, Tariff};
+
+/// The parked time a step of `rate` covers, counted under that rate: "首2小时" for the first
+/// step, "第3至4小时" (or "第121至150分钟") for a later one — never "首" for a step that does
+/// not start at the first minute. The price board and the bill's lines both say it this way.
+pub(crate) fn step_span(rate: &Rate, index: usize) -> String {
+    let (start, end) = rate.step_bounds(index);
+    match (start, end) {
+        (0, Some(end)) => format!("首{}", duration(end)),
+        (start, Some(end)) if start % 60 == 0 && end % 60 == 0 => {
+            format!("第{}至{}小时", start / 60 + 1, end / 60)
+        }
+        (start, Some(end)) => format!("第{}至{}分钟", start + 1, end),
+        (start, None) => format!("第{}分钟起", start + 1),
+    }
+}
 
 fn rate_words(rate: &Rate) -> String {
     let mut parts = Vec::new();
     for (i, step) in rate.steps.iter().enumerate() {
         let lead = if i == 0 { "" } else { "之后" };
         parts.push(match step {
-            Step::Block { minutes, price } => format!(
-                "{lead}{}{}元",
-                if i == 0 { "首" } else { "" }.to_owned() + &duration(*minutes),
-                price
-            ),
+            Step::Block { price, .. } => format!("{lead}{}{price}元", step_span(rate, i)),
             Step::Units {
                 unit_min,
                 price,
@@ -65,13 +77,37 @@ fn class_words(name: &str, class: &ClassTariff) -> String {
     }
     for cap in &class.caps {
         parts.push(match cap {
-            Cap::Rolling24h { amount } => format!("自入场起每24小时最高{amount}元"),
+            Cap::Rolling24h { amount, later } => rolling_cap_words(*amount, later),
             Cap::CalendarDay { amount } => format!("每自然日最高{amount}元"),
             Cap::MultiDay { days, amount } => format!("每{days}天最高{amount}元"),
             Cap::PerStay { amount } => format!("单次停车最高{amount}元"),
         });
     }
     format!("{name}：{}", parts.join("；"))
+}
+
+/// "自入场起每24小时最高20.00元", or for a schedule "自入场起第1个24小时最高30.00元，第2个24小时
+/// 最高40.00元，之后每24小时最高50.00元".
+fn rolling_cap_words(first: Money, later: &[Money]) -> String {
+    let Some((last, between)) = later.split_last() else {
+        return format!("自入场起每24小时最高{first}元");
+    };
+    let mut parts = vec![format!("自入场起第1个24小时最高{first}元")];
+    for (i, amount) in between.iter().enumerate() {
+        parts.push(format!("第{}个24小时最高{amount}元", i + 2));
+    }
+    parts.push(format!("之后每24小时最高{last}元"));
+    parts.join("，")
+}
+
+/// Whether the first-period prices apply again after 24 hours: three tariffs that differ only
+/// in this bill a stay of 24 hours and a minute differently, so the board must say it.
+fn after_window_words(after: AfterWindow) -> &'static str {
+    match after {
+        AfterWindow::StartsOver => "自入场起每满24小时重新按首段价格计费",
+        AfterWindow::StartsOverEachCalendarDay => "每日0点起重新按首段价格计费",
+        AfterWindow::ContinuesAtUnitPrice => "超过24小时不重新计费，按续时价格连续计费",
+    }
 }
 
 /// The tariff as lines of plain Chinese, in the order a price board shows them.
@@ -99,6 +135,7 @@ pub fn describe(tariff: &Tariff) -> Vec<String> {
             duration(tariff.new_energy_free_min_per_day)
         ));
     }
+    lines.push(after_window_words(tariff.after_window).to_owned());
     lines.push(match tariff.partial_unit {
         PartialUnit::RoundUp => "不足一个计费单位按一个单位计".to_owned(),
         PartialUnit::RoundDown => "不足一个计费单位不收费".to_owned(),

@@ -98,10 +98,10 @@ fn card_a_is_fileable_under_its_own_standard_and_a_dearer_card_is_not() {
         large: None,
         new_energy: None,
     };
-    assert_eq!(check_filing(&card_a(), &standard, 31, tz), Ok(()));
+    assert_eq!(check_filing(&card_a(), &standard, tz), Ok(()));
 
     let dearer = Tariff::simple(60, yuan("3.00"), Some(yuan("10.00")));
-    let violation = check_filing(&dearer, &standard, 31, tz)
+    let violation = check_filing(&dearer, &standard, tz)
         .err()
         .unwrap_or_else(|| panic!("must be refused"));
     // The first stay charged: 61 minutes, two started hours at ¥3 = ¥6 > 2 × ¥2.
@@ -113,7 +113,7 @@ fn card_a_is_fileable_under_its_own_standard_and_a_dearer_card_is_not() {
     let mut dear_month = card_a();
     dear_month.monthly.small = Some(yuan("80.00"));
     assert_eq!(
-        check_filing(&dear_month, &standard, 31, tz).map_err(|v| v.rule),
+        check_filing(&dear_month, &standard, tz).map_err(|v| v.rule),
         Err("monthly")
     );
 }

@@ -221,9 +221,7 @@ fn a_base_price_with_float_becomes_a_ceiling_rounded_down() {
 fn the_price_board_says_it_in_words() {
     let mut t = night_tariff();
     t.free = parkshare_tariff::model::FreePeriod::WholeStayWithin { minutes: 15 };
-    t.small.caps.push(Cap::Rolling24h {
-        amount: Money::from_fen(2000),
-    });
+    t.small.caps.push(Cap::rolling24h(Money::from_fen(2000)));
     t.monthly.small = Some(Money::from_fen(15000));
     let lines = words::describe(&t);
     assert_eq!(lines[0], "停车15分钟以内免费");

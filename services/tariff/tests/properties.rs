@@ -1,8 +1,9 @@
 //! Properties of billing over generated tariffs and stays.
 
-use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Timelike, Utc};
 use parkshare_domain::money::Money;
 use parkshare_domain::vehicle::VehicleClass;
+use parkshare_tariff::engine::STAY_DAYS_MAX;
 use parkshare_tariff::model::{
     AfterWindow, Cap, ClassTariff, ClockTime, FreePeriod, Night, PartialUnit, Rate, Step,
 };
@@ -60,7 +61,7 @@ fn rate() -> impl Strategy<Value = Rate> {
 
 fn cap() -> impl Strategy<Value = Cap> {
     prop_oneof![
-        (100_i64..10_000).prop_map(|a| Cap::Rolling24h { amount: fen(a) }),
+        (100_i64..10_000).prop_map(|a| Cap::rolling24h(fen(a))),
         (100_i64..10_000).prop_map(|a| Cap::CalendarDay { amount: fen(a) }),
         (2_u32..8, 100_i64..30_000).prop_map(|(days, a)| Cap::MultiDay {
             days,
@@ -193,7 +194,7 @@ proptest! {
         let windows_24h = u32::try_from((minutes.max(1) + 24 * 60 - 1) / (24 * 60)).unwrap_or(u32::MAX);
         for cap in &tariff.small.caps {
             match cap {
-                Cap::Rolling24h { amount } => prop_assert!(bill.total <= amount.times(windows_24h)),
+                Cap::Rolling24h { amount, .. } => prop_assert!(bill.total <= amount.times(windows_24h)),
                 Cap::PerStay { amount } => prop_assert!(bill.total <= *amount),
                 Cap::MultiDay { days, amount } => {
                     let windows = u32::try_from((minutes.max(1) + i64::from(*days) * 1440 - 1) / (i64::from(*days) * 1440)).unwrap_or(u32::MAX);
@@ -217,25 +218,76 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 
-    /// A filed tariff charges no stay above the standard, whatever its length.
+}
+
+fn standard(hourly: i64, daily: i64) -> Standard {
+    Standard {
+        small: Limits {
+            per_hour: Some(Price::Max {
+                amount: fen(hourly),
+            }),
+            per_24h: Some(Price::BaseWithFloat {
+                base: fen(daily),
+                float_pct: Decimal::from(10),
+            }),
+            monthly: None,
+        },
+        large: None,
+        new_energy: None,
+    }
+}
+
+fn stay_s(entered_at: DateTime<Utc>, duration_s: i64, class: VehicleClass) -> Stay {
+    Stay {
+        entered_at,
+        exited_at: entered_at + Duration::seconds(duration_s),
+        class,
+        owner: false,
+        extra_free_min: 0,
+        time_zone: TZ,
+    }
+}
+
+const DAY_S: i64 = 24 * 60 * 60;
+
+proptest! {
+    // Each case files a generated tariff: every entry on its minute grid, stays of up to
+    // weeks — about a second each in a debug build, so fewer cases than above.
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    /// Issue 21, item 9: a tariff the filing check accepts never bills above the standard,
+    /// for any entry second and any duration in seconds — short ones, where hourly ceilings
+    /// bind, and long ones up to the longest billable stay.
     #[test]
     fn a_filed_tariff_never_charges_above_the_standard(
-        tariff in tariff(), hourly in 100_i64..1500, daily in 500_i64..8000,
-        entry_quarter in 0_i64..96, minutes in 1_i64..(10 * 24 * 60),
+        tariff in tariff(), hourly in 100_i64..3000, daily in 500_i64..20_000,
+        entry_s in 0_i64..DAY_S, short_s in 1_i64..(3 * DAY_S),
+        long_s in 1_i64..(STAY_DAYS_MAX * DAY_S), class in class(),
     ) {
-        let standard = Standard {
-            small: Limits {
-                per_hour: Some(Price::Max { amount: fen(hourly) }),
-                per_24h: Some(Price::BaseWithFloat { base: fen(daily), float_pct: Decimal::from(10) }),
-                monthly: None,
-            },
-            large: None,
-            new_energy: None,
-        };
-        if check_filing(&tariff, &standard, 10, TZ).is_ok() {
-            let s = stay(instant(entry_quarter * 15), minutes, VehicleClass::Small, false);
-            let limit = standard.max_fee(VehicleClass::Small, minutes * 60).unwrap_or(Money::ZERO);
-            prop_assert!(total(&tariff, &s) <= limit, "{} min costs {}, limit {}", minutes, total(&tariff, &s), limit);
+        let standard = standard(hourly, daily);
+        if check_filing(&tariff, &standard, TZ).is_ok() {
+            for duration_s in [short_s, long_s] {
+                let s = stay_s(instant(0) + Duration::seconds(entry_s), duration_s, class);
+                let limit = standard.max_fee(class, duration_s).unwrap_or(Money::ZERO);
+                let fee = total(&tariff, &s);
+                prop_assert!(fee <= limit, "{} s from {} costs {}, limit {}", duration_s, entry_s, fee, limit);
+            }
+        }
+    }
+
+    /// The other half of exactness: a refused tariff is refused for a stay that really costs
+    /// more than the standard allows, on any day.
+    #[test]
+    fn a_refused_tariff_is_refused_for_a_real_stay(
+        tariff in tariff(), hourly in 100_i64..3000, daily in 500_i64..20_000, day in 0_i64..30,
+    ) {
+        let standard = standard(hourly, daily);
+        if let Err(v) = check_filing(&tariff, &standard, TZ) {
+            let time = NaiveTime::parse_from_str(&v.entered_local, "%H:%M:%S").unwrap_or_else(|e| panic!("{e}"));
+            let entered_at = instant(day * 24 * 60) + Duration::seconds(i64::from(time.num_seconds_from_midnight()));
+            let fee = total(&tariff, &stay_s(entered_at, v.duration_s, v.class));
+            prop_assert_eq!(fee, v.fee);
+            prop_assert!(fee > v.limit);
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use parkshare_tariff::regulated::{check_filing, Standard, HORIZON_DAYS_DEFAULT};
+use parkshare_tariff::regulated::{check_filing, Standard};
 use parkshare_tariff::Tariff;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -15,8 +15,6 @@ use crate::error::{is_unique_violation, ApiError};
 use crate::startup::AppState;
 use crate::store::tariffs::{self, NewStandard, NewVersion};
 
-/// Longest filing horizon: a year of stays.
-const HORIZON_DAYS_MAX: u32 = 366;
 /// A filing may take effect this much before "now" (clock skew between staff and server),
 /// never earlier: filed tariffs do not reprice stays that have begun.
 const EFFECTIVE_SKEW_S: i64 = 60;
@@ -88,10 +86,13 @@ struct FilingBody {
     standard_id: Uuid,
     basis: Basis,
     effective_from: Option<DateTime<Utc>>,
-    horizon_days: Option<u32>,
+    /// No longer accepted: filing proves every stay the tariff can bill, so there is no horizon
+    /// for the filer to choose. Read only to refuse it by name (422 `horizon_days_removed`)
+    /// rather than ignore it: a client that sends it believes it narrows or widens the check.
+    horizon_days: Option<serde::de::IgnoredAny>,
 }
 
-/// Files a tariff for a lot: refused with the offending stay if any stay up to the horizon
+/// Files a tariff for a lot: refused with the offending stay if any stay the tariff can bill
 /// would be charged above the standard; otherwise a new immutable version with a filing number.
 #[post("/lots/{id}/tariffs")]
 async fn file_tariff(
@@ -118,11 +119,11 @@ async fn file_tariff(
             "effective_from must not be in the past",
         ));
     }
-    let horizon_days = body.horizon_days.unwrap_or(HORIZON_DAYS_DEFAULT);
-    if !(1..=HORIZON_DAYS_MAX).contains(&horizon_days) {
+    if body.horizon_days.is_some() {
         return Err(ApiError::invalid(
-            "invalid_field",
-            format!("horizon_days: 1 to {HORIZON_DAYS_MAX}"),
+            "horizon_days_removed",
+            "horizon_days is no longer accepted: filing checks every stay the tariff can bill \
+             (every entry instant, every duration up to the longest billable stay); remove it",
         ));
     }
     let (basis, resolution_no, resolution_date) = match &body.basis {
@@ -138,9 +139,10 @@ async fn file_tariff(
         .time_zone
         .parse()
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("time zone")))?;
-    // Walking every stay for a month takes tens of milliseconds: keep it off the I/O threads.
+    // The check walks hundreds of stays of days each (milliseconds, more for fine-grained
+    // tariffs): keep it off the I/O threads.
     let (tariff, limits) = (body.tariff.clone(), standard.standard.clone());
-    let checked = web::block(move || check_filing(&tariff, &limits, horizon_days, tz))
+    let checked = web::block(move || check_filing(&tariff, &limits, tz))
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     if let Err(violation) = checked {

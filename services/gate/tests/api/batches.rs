@@ -89,10 +89,10 @@ async fn every_kind_of_read_gets_the_same_answer_in_a_batch_as_alone() {
             "open emergency_exempt due 0.00 bill null duplicate false",
             "open visitor_admitted due 0.00 bill null duplicate false",
             "refuse lot_full due 0.00 bill null duplicate false",
-            "open exit_free due 0.00 bill \"0\" duplicate false",
+            "open exit_free due 0.00 bill \"0.00\" duplicate false",
             "refuse payment_required due 9.00 bill \"9.00\" duplicate false",
             "open exit_paid due 0.00 bill \"9.00\" duplicate false",
-            "open emergency_exempt due 0.00 bill \"0\" duplicate false",
+            "open emergency_exempt due 0.00 bill \"0.00\" duplicate false",
             "refuse no_entry_record due 0.00 bill null duplicate false",
         ]
     );

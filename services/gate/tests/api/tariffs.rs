@@ -243,3 +243,100 @@ async fn the_price_board_shows_the_filed_tariff_in_words() {
         .await;
     assert_eq!(status, 404);
 }
+
+/// Issue 21, item 9 (a): a tariff over the 24-hour maximum from day 2 (¥0.90 an hour for 24
+/// hours, then ¥3.00 an hour) was filed with `horizon_days: 1`. The field is refused by name,
+/// and without it the tariff is refused for a stay of more than a day.
+#[tokio::test]
+async fn a_filer_chosen_horizon_is_refused_and_cannot_hide_day_two() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let standard = standard(&app, &site).await;
+    let tariff = json!({"free": {"kind": "none"}, "after_window": "continues_at_unit_price",
+        "small": {"day": {"steps": [
+            {"kind": "units", "unit_min": 60, "price": "0.90", "until_min": 1440},
+            {"kind": "units", "unit_min": 60, "price": "3.00", "until_min": null}]}}});
+    let body = json!({"tariff": tariff, "standard_id": standard,
+                      "basis": {"kind": "authority_standard"}, "horizon_days": 1});
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/lots/{}/tariffs", site.lot),
+            Some(body),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("horizon_days_removed")),
+        "{body}"
+    );
+    let (status, body) = file(&app, &site, tariff, &standard).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("tariff_exceeds_cap")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["violation"]["duration_s"].as_i64() > Some(24 * 3600),
+        "{body}"
+    );
+    let (_, versions) = app
+        .staff("GET", &format!("/v1/admin/lots/{}/tariffs", site.lot), None)
+        .await;
+    assert_eq!(versions.as_array().map(Vec::len), Some(0), "{versions}");
+}
+
+/// Issue 21, item 9 (b): day ¥1.00 per started hour, night from 00:40 at ¥0.75 per 25
+/// minutes. Every quarter-hour entry stays within ¥3.00 an hour, but entering at 00:38 the
+/// first hour costs ¥3.25: the filing is refused, naming such an entry.
+#[tokio::test]
+async fn a_night_rate_from_00_40_is_refused_at_filing() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let standard = standard(&app, &site).await;
+    let mut tariff = hourly("1.00");
+    tariff["small"]["night"] = json!({"start": "00:40", "end": "07:00", "cap": null,
+        "rate": {"steps": [{"kind": "units", "unit_min": 25, "price": "0.75", "until_min": null}]}});
+    let (status, body) = file(&app, &site, tariff, &standard).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("tariff_exceeds_cap")),
+        "{body}"
+    );
+    let violation = &body["error"]["violation"];
+    assert_eq!(
+        (violation["fee"].as_str(), violation["limit"].as_str()),
+        (Some("3.25"), Some("3.00")),
+        "{body}"
+    );
+    let entered = violation["entered_local"].as_str().unwrap_or_default();
+    assert!(("00:30:00".."00:40:00").contains(&entered), "{body}");
+}
+
+/// Issue 21, item 9: the price board says whether rates start over after 24 hours.
+#[tokio::test]
+async fn the_price_board_says_whether_rates_start_over() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let standard = standard(&app, &site).await;
+    let mut tariff = hourly("3.00");
+    tariff["after_window"] = json!("continues_at_unit_price");
+    let (status, filed) = file(&app, &site, tariff, &standard).await;
+    assert_eq!(status, 201, "{filed}");
+    let (_, board) = app
+        .send(
+            "GET",
+            &format!("/v1/public/lots/{}/price-board", site.lot),
+            "",
+            None,
+        )
+        .await;
+    let lines: Vec<&str> = board["lines"]
+        .as_array()
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        lines.contains(&"超过24小时不重新计费，按续时价格连续计费"),
+        "{lines:?}"
+    );
+}
