@@ -22,3 +22,4 @@ mod settlement;
 mod sharing;
 mod tariffs;
 mod vendors;
+mod walk_ins;

@@ -16,14 +16,14 @@ use serde_json::{json, Value};
 use crate::helpers::{spawn_app, spawn_with_names, str_of, test_settings, Site, TestApp};
 
 /// An owner with one owned space and their own credential.
-struct Sharer {
+pub(crate) struct Sharer {
     owner_id: String,
     token: String,
-    space_id: String,
+    pub(crate) space_id: String,
     code: String,
 }
 
-async fn sharer(app: &TestApp, site: &Site, unit: &str, code: &str) -> Sharer {
+pub(crate) async fn sharer(app: &TestApp, site: &Site, unit: &str, code: &str) -> Sharer {
     let owner = app
         .create(
             &format!("/v1/admin/compounds/{}/owners", site.compound),
@@ -62,7 +62,7 @@ async fn set_windows(app: &TestApp, sharer: &Sharer, windows: Value) -> (u16, Va
     .await
 }
 
-async fn share_all_day(app: &TestApp, sharer: &Sharer) {
+pub(crate) async fn share_all_day(app: &TestApp, sharer: &Sharer) {
     let (status, body) = set_windows(
         app,
         sharer,
