@@ -2,6 +2,8 @@
 //! entering at once get either a shared space or a documented refusal — never a 500, never a
 //! 503 that left something behind, and never two cars on one space.
 
+use std::time::Duration as StdDuration;
+
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
@@ -217,5 +219,50 @@ async fn a_walk_in_is_not_placed_where_an_overstaying_walk_in_still_stands() {
     }
     let (_, next) = app.read(&site.entries[1], "苏E30009", Utc::now()).await;
     assert_eq!(next["reason"], "booking_admitted", "{next}");
+    one_car_per_space(&app).await;
+}
+
+/// A lane that gave up waiting (503) must not find the car admitted later: the decision that
+/// outlived its answer is rolled back, its place given back.
+#[tokio::test]
+async fn a_walk_in_answered_503_is_not_admitted_after_all() {
+    let mut settings = test_settings();
+    settings.gate_decision_budget_ms = 500;
+    let app = spawn_with(settings).await;
+    let site = full_lot_sharing(&app, 1).await;
+    // Hold every booking insert up for longer than the lane's budget.
+    let mut blocker = app.db.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("lock table bookings in share row exclusive mode")
+        .execute(&mut *blocker)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let at = Utc::now();
+    let plate = "苏E40000";
+    let event_id = format!("{plate}-late");
+    let (status, body) = app
+        .read_with_id(&site.entries[0], plate, at, &event_id)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("unavailable")),
+        "{body}"
+    );
+    // The decision goes on once the lock is gone, and must not commit.
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    blocker.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(StdDuration::from_millis(1_000)).await;
+    left_nothing(&app, plate).await;
+    let occupancy = app.occupancy(&site.lot).await;
+    assert_eq!(occupancy["in_sync"], true, "{occupancy}");
+    // Its retry is decided afresh and takes the space.
+    let (status, retry) = app
+        .read_with_id(&site.entries[0], plate, at, &event_id)
+        .await;
+    assert_eq!(status, 200, "{retry}");
+    assert_eq!(
+        (retry["duplicate"].as_bool(), retry["reason"].as_str()),
+        (Some(false), Some("booking_admitted")),
+        "{retry}"
+    );
     one_car_per_space(&app).await;
 }
