@@ -77,6 +77,17 @@ impl ApiError {
         }
     }
 
+    /// Whether this is a Postgres conflict (a deadlock, a serialization failure, a second car
+    /// on a space) that running the transaction again may resolve.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ApiError::Unavailable(cause) | ApiError::Internal(cause) => cause
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(is_retryable),
+            _ => false,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated => "unauthenticated",
@@ -149,6 +160,28 @@ fn unstorable_text(code: &str) -> bool {
     matches!(code, "22021" | "22P05")
 }
 
+/// SQLSTATEs of a transaction Postgres aborted to break a deadlock or a serialization
+/// conflict: nothing of it was committed, and running it again may well succeed.
+fn conflict_aborted(code: &str) -> bool {
+    matches!(code, "40001" | "40P01")
+}
+
+/// The one-space-one-car index: a car was placed on a space another car still stands on.
+/// Nothing was committed; deciding again sees the car and moves on.
+pub const ONE_CAR_PER_SPACE: &str = "sessions_one_car_per_space";
+
+/// Whether the transaction that failed with `e` was aborted by a conflict with a concurrent
+/// one, so that running it again is the remedy (bounded: see `gate::events::decide`).
+pub fn is_retryable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref().is_some_and(conflict_aborted)
+                || db.constraint() == Some(ONE_CAR_PER_SPACE)
+        }
+        _ => false,
+    }
+}
+
 /// Whether `e` means Postgres could not be reached or ended the connection: nothing was
 /// decided, and the caller may retry (or fall back, as the credential cache does).
 pub fn is_outage(e: &sqlx::Error) -> bool {
@@ -171,7 +204,8 @@ impl From<sqlx::Error> for ApiError {
             }
         }
         crate::metrics::backend_error("postgres");
-        if is_outage(&e) {
+        // A conflict Postgres aborted decided nothing either: 503, retry.
+        if is_outage(&e) || is_retryable(&e) {
             ApiError::Unavailable(e.into())
         } else {
             ApiError::Internal(e.into())

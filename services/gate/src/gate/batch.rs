@@ -13,7 +13,9 @@
 //!    connection;
 //! 4. every stay opened, every bill and every gate event, one statement (planned for the
 //!    batch and the tables as they are: `sessions::write_decisions`);
-//! 5. one commit, after which every answer is sent and exits give their places back.
+//! 5. one commit, after which every answer is sent and exits give their places back — unless
+//!    a lane of the batch already gave up waiting and answered 503 (`super::answer`): then
+//!    the batch rolls back and its reads are decided alone.
 //!
 //! Nothing is answered before the commit: an acknowledged decision is durable. A read whose
 //! decision needs more than the common case — a booking, a shared space, a re-entry, a
@@ -41,6 +43,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
+use super::answer::Waiting;
 use super::events::{as_duplicate, decision_into, plate_read, standing_of, Event};
 use crate::billing::{self, LotRules};
 use crate::error::ApiError;
@@ -64,6 +67,8 @@ struct Job {
     gate: Arc<GateContext>,
     event: Event,
     reply: oneshot::Sender<Batched>,
+    /// The lane waiting for the answer, if it may give up (`super::answer`).
+    waiting: Option<Arc<Waiting>>,
 }
 
 impl Job {
@@ -108,6 +113,7 @@ impl Batches {
             gate: gate.clone(),
             event: event.clone(),
             reply,
+            waiting: super::answer::current(),
         };
         if queue.send(job).await.is_err() {
             return Batched::Alone;
@@ -353,7 +359,15 @@ async fn decide_together(
             outcomes[admit.index] = Some(Batched::Decided(response));
         }
         sessions::write_decisions(&mut tx, &writes).await?;
-        tx.commit().await?;
+        // A lane that gave up already answered 503: then nothing of the batch is committed,
+        // and its reads are decided alone (the given-up one rolls back there too). Only the
+        // lanes whose reads this batch decides are asked: the others are decided alone.
+        let lanes = batch
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| matches!(outcome, Some(Batched::Decided(_))))
+            .filter_map(|(job, _)| job.waiting.as_deref());
+        super::answer::commit_for(tx, lanes).await?;
         Ok::<_, ApiError>(())
     }
     .await;

@@ -231,13 +231,36 @@ pub async fn decide(
     gate: &Arc<GateContext>,
     event: &Event,
 ) -> Result<serde_json::Value, ApiError> {
-    let result = match (event.offline, gate.direction) {
-        (true, _) => super::facts::record(state, gate, event).await,
-        (false, direction) => match state.batches.decide(gate, event).await {
-            Batched::Decided(response) => Ok(response),
-            Batched::Alone if direction == Direction::Entry => entry(state, gate, event).await,
-            Batched::Alone => exit(state, gate, event).await,
-        },
+    let mut attempt = 1;
+    let result = loop {
+        let result = match (event.offline, gate.direction) {
+            (true, _) => super::facts::record(state, gate, event).await,
+            (false, direction) => match state.batches.decide(gate, event).await {
+                Batched::Decided(response) => Ok(response),
+                Batched::Alone if direction == Direction::Entry => entry(state, gate, event).await,
+                Batched::Alone => exit(state, gate, event).await,
+            },
+        };
+        match result {
+            // Postgres aborted the transaction in a conflict with another: nothing of it was
+            // committed, and deciding again (a fresh transaction) sees what the other did.
+            Err(failure) if failure.is_retryable() && attempt < DECIDE_ATTEMPTS_MAX => {
+                tracing::warn!(gate_id = %gate.gate_id, attempt, "decision conflicted; deciding again");
+                crate::metrics::backend_error("postgres_conflict_retried");
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    CONFLICT_BACKOFF_MS * u64::from(attempt),
+                ))
+                .await;
+                attempt += 1;
+            }
+            Err(failure) if failure.outcome_unknown() => {
+                break match committed_after_all(state, gate, event).await {
+                    Some(response) => Ok(response),
+                    None => Err(failure),
+                };
+            }
+            result => break result,
+        }
     };
     let response = match result {
         Err(Failure::Db(e)) if is_unique_violation(&e, "gate_events_device_event_key") => {
@@ -264,9 +287,72 @@ pub async fn decide(
     Ok(response)
 }
 
+/// Attempts at deciding a read whose transaction Postgres aborted in a conflict (a deadlock,
+/// a serialization failure, a second car on one space): the lane is waiting, so only a few.
+const DECIDE_ATTEMPTS_MAX: u32 = 3;
+/// Pause before deciding again, times the attempt, so that the conflicting transactions do
+/// not meet again at once.
+const CONFLICT_BACKOFF_MS: u64 = 10;
+/// How long the answer waits to learn whether a commit it lost track of happened.
+const REREAD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(super) enum Failure {
     Db(sqlx::Error),
     Api(ApiError),
+}
+
+impl Failure {
+    /// Postgres aborted the transaction in a conflict: nothing committed, deciding again may
+    /// succeed.
+    fn is_retryable(&self) -> bool {
+        match self {
+            Failure::Db(e) => crate::error::is_retryable(e),
+            Failure::Api(e) => e.is_retryable(),
+        }
+    }
+
+    /// The connection failed, possibly while a commit was on its way: whether it happened is
+    /// not known from here.
+    fn outcome_unknown(&self) -> bool {
+        match self {
+            Failure::Db(e) => crate::error::is_outage(e),
+            Failure::Api(ApiError::Unavailable(cause)) => cause
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(crate::error::is_outage),
+            Failure::Api(_) => false,
+        }
+    }
+}
+
+/// The answer stored for this read if its decision committed after all (its connection failed
+/// with the commit on its way). A 503 says nothing was decided, so it is only given once the
+/// store says so (or cannot be asked: then the retry finds out, as `duplicate`).
+pub(super) async fn committed_after_all(
+    state: &AppState,
+    gate: &GateContext,
+    ev: &Event,
+) -> Option<serde_json::Value> {
+    let stored = sessions::response_by_device_event(&state.db, gate.gate_id, &ev.device_event_id);
+    match tokio::time::timeout(REREAD_WAIT, stored).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            tracing::error!(gate_id = %gate.gate_id, error = %e, "could not learn whether a decision committed");
+            None
+        }
+        Err(_) => {
+            tracing::error!(gate_id = %gate.gate_id, "could not learn in time whether a decision committed");
+            None
+        }
+    }
+}
+
+impl From<super::answer::NotCommitted> for Failure {
+    fn from(e: super::answer::NotCommitted) -> Failure {
+        match e {
+            super::answer::NotCommitted::Db(e) => Failure::Db(e),
+            gave_up => Failure::Api(gave_up.into()),
+        }
+    }
 }
 
 impl From<sqlx::Error> for Failure {
@@ -598,7 +684,7 @@ async fn try_entry(
                 None,
             )
             .await?;
-            tx.commit().await?;
+            super::answer::commit(tx).await?;
             return Ok(EntryOutcome::Done(response));
         }
         EntryPlan::Admit(kind) => kind,
@@ -619,7 +705,7 @@ async fn try_entry(
                 .await?;
                 let decision = Decision::new(Reason::AlreadyInside, Direction::Entry, Money::ZERO);
                 let response = record(&mut tx, gate, ev, Some(old_id), &decision, None).await?;
-                tx.commit().await?;
+                super::answer::commit(tx).await?;
                 return Ok(EntryOutcome::Done(response));
             }
             Reentry::CloseAndReopen => {
@@ -672,7 +758,7 @@ async fn try_entry(
         Occupy::Full => {
             let response =
                 record(&mut tx, gate, ev, None, &entry_decision(kind, false), None).await?;
-            tx.commit().await?;
+            super::answer::commit(tx).await?;
             return Ok(EntryOutcome::Done(response));
         }
         Occupy::Granted { previous } => previous,
@@ -715,22 +801,43 @@ async fn try_entry(
         if let Some(booking) = &booking {
             shared::arrived(&mut tx, booking, session_id).await?;
         }
-        tx.commit().await?;
+        super::answer::commit(tx).await?;
         Ok::<_, Failure>(response)
     }
     .await;
     match committed {
         Ok(response) => Ok(EntryOutcome::Done(response)),
-        Err(failure) => {
-            if let Err(e) = state
-                .occupancy
-                .release(gate.lot_id, &ev.plate, pool, previous)
-                .await
-            {
-                tracing::error!(lot_id = %gate.lot_id, error = %e, "could not return a place; rebuild will fix it");
+        // The commit may have happened: then the car has its place and its stay.
+        Err(failure) if failure.outcome_unknown() => {
+            match committed_after_all(state, gate, ev).await {
+                Some(response) => Ok(EntryOutcome::Done(response)),
+                None => {
+                    give_back(state, gate, ev, pool, previous).await;
+                    Err(failure)
+                }
             }
+        }
+        Err(failure) => {
+            give_back(state, gate, ev, pool, previous).await;
             Err(failure)
         }
+    }
+}
+
+/// Returns the place an entry took in Redis and did not keep.
+async fn give_back(
+    state: &AppState,
+    gate: &GateContext,
+    ev: &Event,
+    pool: Pool,
+    previous: Option<Pool>,
+) {
+    if let Err(e) = state
+        .occupancy
+        .release(gate.lot_id, &ev.plate, pool, previous)
+        .await
+    {
+        tracing::error!(lot_id = %gate.lot_id, error = %e, "could not return a place; rebuild will fix it");
     }
 }
 
@@ -809,7 +916,7 @@ async fn exit(
     if opens && session.space_id.is_some() {
         shared::exited(&mut tx, session.id, ev.captured_at).await?;
     }
-    tx.commit().await?;
+    super::answer::commit(tx).await?;
 
     if opens {
         release_after_exit(state, gate, &session).await;
@@ -913,7 +1020,7 @@ async fn no_entry_record(
         anomaly(&mut tx, gate, None, "no_entry_record", &ev.plate, detail).await?;
         let decision = Decision::new(Reason::NoEntryRecord, Direction::Exit, Money::ZERO);
         let response = record(&mut tx, gate, ev, None, &decision, None).await?;
-        tx.commit().await?;
+        super::answer::commit(tx).await?;
         return Ok(response);
     };
     let session_id =
@@ -954,6 +1061,6 @@ async fn no_entry_record(
         Some(&priced),
     )
     .await?;
-    tx.commit().await?;
+    super::answer::commit(tx).await?;
     Ok(response)
 }

@@ -127,7 +127,7 @@ async fn entry(
         )
         .await?;
         let response = recorded(&mut tx, gate, ev, Some(stay.id), Money::ZERO, None).await?;
-        tx.commit().await?;
+        super::answer::commit(tx).await?;
         if stay.exited_at.is_none() {
             // Still inside: it holds a place from now on.
             let pool = parkshare_domain::decision::Pool::parse(&stay.pool)
@@ -161,7 +161,7 @@ async fn entry(
             .await?;
         }
         let response = recorded(&mut tx, gate, ev, Some(open.id), Money::ZERO, None).await?;
-        tx.commit().await?;
+        super::answer::commit(tx).await?;
         return Ok(response);
     }
 
@@ -195,7 +195,7 @@ async fn entry(
     )
     .await?;
     let response = recorded(&mut tx, gate, ev, Some(session_id), Money::ZERO, None).await?;
-    tx.commit().await?;
+    super::answer::commit(tx).await?;
     inside(state, gate, ev, kind.pool()).await;
     Ok(response)
 }
@@ -322,7 +322,7 @@ async fn close(
         .await?;
     }
     let response = recorded(&mut tx, gate, ev, Some(stay.id), owed, Some(&priced)).await?;
-    tx.commit().await?;
+    super::answer::commit(tx).await?;
     release_after_exit(state, gate, &stay).await;
     Ok(response)
 }
@@ -359,6 +359,6 @@ async fn entryless(
     )
     .await?;
     let response = recorded(&mut tx, gate, ev, Some(session_id), Money::ZERO, None).await?;
-    tx.commit().await?;
+    super::answer::commit(tx).await?;
     Ok(response)
 }

@@ -15,6 +15,7 @@ use parkshare_domain::vehicle::VehicleClass;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::answer::{self, Waiting};
 use super::events::{decide, Event, GateDecision};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -25,6 +26,11 @@ use crate::store::registry::{self, GateContext};
 const TOUCH_EVERY: Duration = Duration::from_secs(10);
 /// Attempts at a device call: the car is waiting at the barrier, so only a quick retry.
 const DEVICE_CALL_ATTEMPTS: u32 = 2;
+
+/// How long a lane out of budget still waits for a commit already on its way. A commit is one
+/// round trip; only a Postgres that hangs mid-commit takes longer, and then the lane answers
+/// 503 without knowing (logged; the retry is told `duplicate` if it committed).
+const COMMIT_WAIT_MAX: Duration = Duration::from_secs(10);
 
 /// Per-process lane state.
 pub struct Lanes {
@@ -100,7 +106,9 @@ struct Passage {
 /// Decides within the lane's budget. When the backend cannot (too slow, Postgres or Redis
 /// down), a fail-open lane opens and the passage is queued to be recorded; a fail-closed lane
 /// gets the failure (503, or 500 for a fault of ours). The decision itself is not cancelled when the budget runs
-/// out: it finishes in the background, so a half-done decision never leaves Redis behind.
+/// out: it finishes in the background, so a half-done decision never leaves Redis behind; on a
+/// fail-closed lane it then rolls back instead of committing, since the lane said 503 ("nothing
+/// was decided"), and a commit already under way is waited for instead (`super::answer`).
 pub async fn decide_in_time(
     state: &web::Data<AppState>,
     gate: &Arc<GateContext>,
@@ -110,28 +118,44 @@ pub async fn decide_in_time(
     let running = gate
         .fail_open
         .then(|| Running::start(state.clone(), gate.gate_id, &event.device_event_id));
-    let task = {
+    // A lane that answers 503 when out of budget keeps its late decision from committing.
+    let fails_closed = !gate.fail_open || event.offline;
+    let waiting = fails_closed.then(Waiting::new);
+    let mut task = {
         let (state, gate) = (state.clone(), gate.clone());
         let event = event.clone();
+        let waiting = waiting.clone();
         tokio::spawn(async move {
             // Dropped when the decision ends, however it ends (a panic included).
             let _running = running;
-            decide(&state, &gate, &event).await
+            match waiting {
+                Some(waiting) => answer::scope(waiting, decide(&state, &gate, &event)).await,
+                None => decide(&state, &gate, &event).await,
+            }
         })
     };
-    let failure = match tokio::time::timeout(state.lanes.budget, task).await {
-        Ok(Ok(Ok(response))) => return Ok(response),
-        Ok(Ok(Err(e @ (ApiError::Unavailable(_) | ApiError::Internal(_))))) => e,
-        Ok(Ok(Err(refusal))) => return Err(refusal),
-        Ok(Err(join)) => ApiError::Internal(anyhow::anyhow!("decision task failed: {join}")),
-        Err(_) => ApiError::Unavailable(anyhow::anyhow!(
+    let outcome = match tokio::time::timeout(state.lanes.budget, &mut task).await {
+        Ok(outcome) => Some(outcome),
+        // Out of budget, but a commit is on its way: the answer waits for its outcome (one
+        // round trip), so that a 503 is never given for a decision that stands.
+        Err(_) if waiting.as_ref().is_some_and(|w| !w.give_up()) => {
+            tokio::time::timeout(COMMIT_WAIT_MAX, task).await.ok()
+        }
+        Err(_) => None,
+    };
+    let failure = match outcome {
+        Some(Ok(Ok(response))) => return Ok(response),
+        Some(Ok(Err(e @ (ApiError::Unavailable(_) | ApiError::Internal(_))))) => e,
+        Some(Ok(Err(refusal))) => return Err(refusal),
+        Some(Err(join)) => ApiError::Internal(anyhow::anyhow!("decision task failed: {join}")),
+        None => ApiError::Unavailable(anyhow::anyhow!(
             "no decision within {} ms",
             state.lanes.budget.as_millis()
         )),
     };
     tracing::error!(gate_id = %gate.gate_id, error = ?failure, fail_open = gate.fail_open, "backend could not decide in time");
     crate::metrics::decision(gate.direction.as_str(), "backend_unavailable");
-    if !gate.fail_open || event.offline {
+    if fails_closed {
         // Fail closed: the barrier stays shut and the device hears why (503, or 500 for a
         // fault of ours; neither body says more).
         return Err(failure);

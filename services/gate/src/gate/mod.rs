@@ -3,8 +3,10 @@
 //! `events`: the `POST /v1/gate/events` handler and the entry and exit flows; `batch`: live
 //! reads decided together, one transaction and one commit per batch; `facts`:
 //! passages that already happened (offline replays, fail-open, manual opens); `lanes`: device
-//! health, the fail-open/closed policy, barrier commands; `vendors`: the camera adapters.
+//! health, the fail-open/closed policy, barrier commands; `vendors`: the camera adapters;
+//! `answer`: a lane that gave up waiting (503) and the commit it reported kept in step.
 
+pub mod answer;
 pub mod batch;
 pub mod events;
 pub mod facts;

@@ -1,9 +1,13 @@
 //! Which shared spaces of a lot are free for a time range, and holding one of them.
 //!
 //! Searching reads the owners' schedules (the pure `parkshare-sharing` crate decides what is
-//! open) and the live bookings. Holding a space is an insert that the database's exclusion
-//! constraint may refuse: two visitors racing for the last space both see it free, exactly one
-//! insert succeeds, the other moves on to the next candidate or is told none is left.
+//! open) and the live bookings. Holding a space first locks its `shared_spaces` row, skipping
+//! it when another transaction holds it, then inserts the booking, which the database's
+//! exclusion constraint may still refuse: two visitors racing for the last space both see it
+//! free, exactly one gets it, the other moves on to the next candidate or is told none is
+//! left. Nobody ever waits for a space's lock, so holding spaces cannot deadlock (two inserts
+//! meeting in the exclusion constraint would wait for each other). A stay starting now also
+//! re-checks under the lock that no car placed on the space is still inside.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -82,6 +86,8 @@ pub struct Hold<'a> {
     /// A `held` booking's hold runs out then.
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub client_addr: Option<&'a str>,
+    /// Whether a car still standing on a space keeps it from being held.
+    pub standing: Standing,
 }
 
 /// Holds the first of `candidates` the database lets us have; `None` when every one was taken
@@ -92,8 +98,13 @@ pub async fn hold_first(
     hold: &Hold<'_>,
 ) -> Result<Option<SharedSpace>, ApiError> {
     for space in candidates {
-        // A savepoint, so that a refused insert does not abort the whole transaction.
+        // A savepoint, so that a refused insert does not abort the whole transaction (and the
+        // space's lock goes with it).
         let mut attempt = tx.begin().await?;
+        if !lockable(&mut attempt, space.space_id, hold.standing).await? {
+            attempt.rollback().await?;
+            continue;
+        }
         let inserted = sharing::insert_booking(
             &mut attempt,
             &NewBooking {
@@ -127,6 +138,19 @@ pub async fn hold_first(
     Ok(None)
 }
 
+/// Locks `space_id` for a booking, unless another transaction holds it or (for a stay that
+/// starts now) a car placed on it is still inside.
+async fn lockable(
+    tx: &mut PgConnection,
+    space_id: Uuid,
+    standing: Standing,
+) -> Result<bool, ApiError> {
+    if !sharing::lock_space_unless_busy(&mut *tx, space_id).await? {
+        return Ok(false);
+    }
+    Ok(standing == Standing::Ignore || !sharing::car_on_space(&mut *tx, space_id).await?)
+}
+
 /// Moves a booking to the first free space other than its own; `None` when there is none.
 pub async fn move_elsewhere(
     tx: &mut PgConnection,
@@ -145,6 +169,10 @@ pub async fn move_elsewhere(
     .await?;
     for space in candidates {
         let mut attempt = tx.begin().await?;
+        if !lockable(&mut attempt, space.space_id, Standing::Exclude).await? {
+            attempt.rollback().await?;
+            continue;
+        }
         match sharing::move_booking(&mut *attempt, booking.id, space.space_id).await {
             Ok(()) => {
                 attempt.commit().await?;

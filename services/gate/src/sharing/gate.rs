@@ -20,15 +20,31 @@ use crate::store::sharing::{self, Booking};
 /// handled like a booked visitor's.
 pub const WALK_IN_HOLD_MIN: i64 = 120;
 
-/// The booking that lets `plate` in at `at`, locked.
+/// The booking that lets `plate` in at `at`, locked. One space, one car: when a car placed
+/// on its space earlier is still inside (an overstay the sweep has not moved this booking away
+/// from yet), the booking is moved to a free space first; with none free, the car comes in as
+/// an ordinary visitor if there is room (`None`).
 pub async fn booking_for_entry(
     tx: &mut PgConnection,
     gate: &GateContext,
     plate: &str,
     at: DateTime<Utc>,
-) -> sqlx::Result<Option<Booking>> {
+) -> Result<Option<Booking>, ApiError> {
     let early_min = i32::try_from(gate.policy.booking_early_arrival_min).unwrap_or(0);
-    sharing::admissible_booking_for_update(tx, gate.lot_id, plate, at, early_min).await
+    let Some(booking) =
+        sharing::admissible_booking_for_update(&mut *tx, gate.lot_id, plate, at, early_min).await?
+    else {
+        return Ok(None);
+    };
+    if !sharing::car_on_space(&mut *tx, booking.space_id).await? {
+        return Ok(Some(booking));
+    }
+    let Some(space) = availability::move_elsewhere(&mut *tx, &booking).await? else {
+        return Ok(None);
+    };
+    let detail = json!({"from": booking.space_code, "to": space.code, "because": "space_occupied"});
+    sharing::insert_booking_event(&mut *tx, booking.id, "moved", detail).await?;
+    Ok(sharing::booking(&mut *tx, booking.id).await?)
 }
 
 /// Holds a free shared space for a walk-in the full visitor pool could not take.
@@ -61,6 +77,8 @@ pub async fn place_walk_in(
         // The car is at the gate: it pays for the stay at the exit.
         hold_expires_at: None,
         client_addr: None,
+        // The car walks onto the space now: one still standing there keeps it.
+        standing: Standing::Exclude,
     };
     if availability::hold_first(&mut *tx, &candidates, &hold)
         .await?

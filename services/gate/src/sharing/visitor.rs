@@ -301,6 +301,7 @@ async fn book(
         free_cancel_until: terms.free_until,
         hold_expires_at: Some(caps.hold_until(now)),
         client_addr: Some(&client),
+        standing: standing_for(&wanted, now),
     };
     let Some(space) = availability::hold_first(&mut tx, &candidates, &hold).await? else {
         return Err(ApiError::conflict(

@@ -457,6 +457,34 @@ pub async fn occupied_space_ids(db: impl PgExecutor<'_>, lot_id: Uuid) -> sqlx::
         .await
 }
 
+/// Locks the shared space's row unless another transaction holds it; whether it is ours now.
+///
+/// Every write that puts a booking on a space (a new booking, a walk-in, a move) takes this
+/// lock first and never waits for it: two writers never reach `bookings_no_overlap` for one
+/// space at once (concurrent conflicting inserts into an exclusion constraint wait for each
+/// other and deadlock), and a writer that holds one space never waits for another.
+pub async fn lock_space_unless_busy(tx: &mut PgConnection, space_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar::<_, Uuid>(
+        "select space_id from shared_spaces where space_id = $1 for update skip locked",
+    )
+    .bind(space_id)
+    .fetch_optional(tx)
+    .await
+    .map(|locked| locked.is_some())
+}
+
+/// Whether a car placed on `space_id` is still inside (its stay is open), whatever its
+/// booking's time says. Asked under [`lock_space_unless_busy`], in a statement of its own so
+/// that it sees what the lock's previous holder committed.
+pub async fn car_on_space(tx: &mut PgConnection, space_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from sessions where space_id = $1 and status = 'open')",
+    )
+    .bind(space_id)
+    .fetch_one(tx)
+    .await
+}
+
 /// The live booking `plate` may enter on at `at`, allowing `early_min` minutes early; locked.
 pub async fn admissible_booking_for_update(
     tx: &mut PgConnection,

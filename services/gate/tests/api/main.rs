@@ -22,4 +22,5 @@ mod settlement;
 mod sharing;
 mod tariffs;
 mod vendors;
+mod walk_ins;
 mod workload;

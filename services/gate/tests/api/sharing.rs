@@ -19,7 +19,7 @@ use crate::helpers::{spawn_app, spawn_with_names, str_of, test_settings, Site, T
 pub(crate) struct Sharer {
     owner_id: String,
     token: String,
-    space_id: String,
+    pub(crate) space_id: String,
     code: String,
 }
 
