@@ -433,7 +433,7 @@ async fn run(seed: u64) -> Coverage {
     pay_back(&world, &mut rng).await;
     close(&world).await;
 
-    let tally = world.tally.lock().unwrap_or_else(|e| e.into_inner());
+    let tally = std::mem::take(&mut *world.tally.lock().unwrap_or_else(|e| e.into_inner()));
     assert!(
         tally.server_errors.is_empty(),
         "seed {seed}: {:#?}",
