@@ -51,10 +51,6 @@ pub struct Priced {
     pub clamped: bool,
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!("{e}"))
-}
-
 /// Prices `session` as if it left at `at`.
 pub async fn price(
     tx: &mut PgConnection,
@@ -69,7 +65,7 @@ pub async fn price(
     let filing_no = filed.as_ref().map(|f| f.filing_no.clone());
     let Some(entered_at) = session.entered_at else {
         // Opened at an exit with no entry record: its fee is the whole bill.
-        let fee = Money::total(session.fee.unwrap_or_default()).map_err(internal)?;
+        let fee = Money::total(session.fee.unwrap_or_default()).map_err(ApiError::internal)?;
         let bill = Bill::flat(LineCode::NoEntryFee, fee, "无入场记录");
         return Ok(Priced {
             bill,
@@ -78,9 +74,9 @@ pub async fn price(
         });
     };
     let kind = SessionKind::parse(&session.kind)
-        .ok_or_else(|| internal(format!("session kind {}", session.kind)))?;
+        .ok_or_else(|| ApiError::internal(format!("session kind {}", session.kind)))?;
     let class = VehicleClass::parse(&session.vehicle_class)
-        .ok_or_else(|| internal(format!("vehicle class {}", session.vehicle_class)))?;
+        .ok_or_else(|| ApiError::internal(format!("vehicle class {}", session.vehicle_class)))?;
     let owner = match kind {
         SessionKind::Exempt => return Ok(free(entered_at, at, "应急车辆免费", filing_no)),
         SessionKind::Permit => return Ok(free(entered_at, at, "月卡/产权车位免费", filing_no)),

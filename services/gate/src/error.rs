@@ -44,6 +44,12 @@ struct ErrorDetail<'a> {
 }
 
 impl ApiError {
+    /// A fault of ours (a broken invariant, data that should not exist): 500, its cause logged,
+    /// never shown.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        ApiError::Internal(anyhow::anyhow!("{cause}"))
+    }
+
     pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::Invalid {
             code,

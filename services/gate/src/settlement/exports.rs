@@ -60,10 +60,6 @@ async fn lines(
     Ok((period, compound.name, tz, lines))
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!("{e}"))
-}
-
 /// The period's postings, one row each.
 #[get("/periods/{id}/journal.csv")]
 async fn journal_csv(
@@ -79,9 +75,9 @@ pub async fn csv_of(state: &AppState, reader: &Reader, id: Uuid) -> Result<HttpR
     let (period, _, _, lines) = lines(state, reader, id).await?;
     let mut out = crate::spreadsheet::SpreadsheetCsv::default();
     for line in &lines {
-        out.serialize(line).map_err(internal)?;
+        out.serialize(line).map_err(ApiError::internal)?;
     }
-    let body = out.into_bytes().map_err(internal)?;
+    let body = out.into_bytes().map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
@@ -111,7 +107,7 @@ pub async fn beancount_of(
     let mut transactions: Vec<Transaction> = Vec::new();
     for line in &lines {
         let kind = AccountKind::parse(&line.account_kind)
-            .ok_or_else(|| internal(format!("account kind {}", line.account_kind)))?;
+            .ok_or_else(|| ApiError::internal(format!("account kind {}", line.account_kind)))?;
         let posting = Posting {
             account: Account::new(kind, line.account_holder),
             amount: line.amount,

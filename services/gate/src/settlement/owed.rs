@@ -22,10 +22,6 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list).service(pay_back);
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!("{e}"))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
@@ -101,14 +97,14 @@ async fn pay_back(
             ))
         }
     };
-    let amount = Money::total(receipt.amount).map_err(internal)?;
+    let amount = Money::total(receipt.amount).map_err(ApiError::internal)?;
     let mut tx = state.db.begin().await?;
     // The payout debits the very account the receipt credited.
     let owed_account = ledger::entry_of(&mut *tx, receipt.id)
         .await?
         .into_iter()
         .find(|p| p.account.kind == AccountKind::RefundsPayable)
-        .ok_or_else(|| internal("a receipt without refunds_payable"))?
+        .ok_or_else(|| ApiError::internal("a receipt without refunds_payable"))?
         .account;
     let parties = Parties {
         tenant_id: staff.tenant_id,
@@ -124,7 +120,7 @@ async fn pay_back(
             amount: -amount.yuan(),
         },
     ])
-    .map_err(internal)?;
+    .map_err(ApiError::internal)?;
     let key = owed::payout_key(receipt.id);
     let t = NewTransaction {
         tenant_id: staff.tenant_id,
@@ -144,7 +140,7 @@ async fn pay_back(
     }
     let paid = owed::one(&state.db, staff.tenant_id, receipt.id)
         .await?
-        .ok_or_else(|| internal("owed refund vanished"))?;
+        .ok_or_else(|| ApiError::internal("owed refund vanished"))?;
     if created {
         Ok(HttpResponse::Created().json(paid))
     } else {

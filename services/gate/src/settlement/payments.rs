@@ -32,10 +32,6 @@ const SIMULATED_DELAY_MS_MAX: u64 = 60_000;
 /// Most copies of one notification the simulated provider may be asked to send.
 const SIMULATED_COPIES_MAX: u32 = 3;
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!("{e}"))
-}
-
 #[derive(Deserialize)]
 struct IntentBody {
     plate: String,
@@ -60,7 +56,7 @@ async fn create_intent(
     let now = Utc::now();
     let mut tx = state.db.begin().await?;
     let priced = billing::price(&mut tx, &rules, &session, now).await?;
-    let paid = Money::total(session.paid).map_err(internal)?;
+    let paid = Money::total(session.paid).map_err(ApiError::internal)?;
     let due = priced.bill.total.saturating_sub(paid);
     if due.is_zero() {
         return Err(ApiError::invalid(
@@ -79,7 +75,7 @@ async fn create_intent(
         };
         payments::set_intent_status(&mut *tx, pending.id, status).await?;
     }
-    let bill = serde_json::to_value(&priced.bill).map_err(internal)?;
+    let bill = serde_json::to_value(&priced.bill).map_err(ApiError::internal)?;
     let new_intent = NewIntent {
         tenant_id: session.tenant_id,
         pays: payments::Pays::Stay(session.id),
@@ -282,7 +278,7 @@ async fn callback(
             }
             let who = payments::session_parties(&mut *tx, session_id, n.paid_at)
                 .await?
-                .ok_or_else(|| internal("payment for a missing session"))?;
+                .ok_or_else(|| ApiError::internal("payment for a missing session"))?;
             let payment_id = Uuid::new_v4();
             let key = format!("intent:{}", intent.id);
             let credited = if revenue.is_zero() {
@@ -373,14 +369,14 @@ async fn owed_for_stay(
 ) -> Result<Money, ApiError> {
     let session = sessions::session_for_update(&mut *tx, tenant_id, session_id)
         .await?
-        .ok_or_else(|| internal("payment for a missing session"))?;
-    let paid = Money::total(session.paid).map_err(internal)?;
+        .ok_or_else(|| ApiError::internal("payment for a missing session"))?;
+    let paid = Money::total(session.paid).map_err(ApiError::internal)?;
     let total = match session.fee {
-        Some(fee) if session.status != "open" => Money::total(fee).map_err(internal)?,
+        Some(fee) if session.status != "open" => Money::total(fee).map_err(ApiError::internal)?,
         _ => {
             let rules = registry::lot_rules(&mut *tx, session.lot_id)
                 .await?
-                .ok_or_else(|| internal("payment for a stay in a missing lot"))?;
+                .ok_or_else(|| ApiError::internal("payment for a stay in a missing lot"))?;
             billing::price(tx, &rules, &session, at).await?.bill.total
         }
     };
@@ -439,7 +435,7 @@ async fn record_cash(
         // A retry of a payment already recorded answers with it.
         let existing = payments::payment_by_key(&mut *tx, staff.tenant_id, &ledger_key).await?;
         return cash_replay(
-            existing.ok_or_else(|| internal("payment vanished"))?,
+            existing.ok_or_else(|| ApiError::internal("payment vanished"))?,
             (*id, &shift),
             &body,
         );
@@ -505,7 +501,7 @@ async fn record_cash(
         tx.rollback().await?;
         let existing = payments::payment_by_key(&mut *db, staff.tenant_id, &ledger_key).await?;
         return cash_replay(
-            existing.ok_or_else(|| internal("raced payment vanished"))?,
+            existing.ok_or_else(|| ApiError::internal("raced payment vanished"))?,
             (*id, &shift),
             &body,
         );
@@ -526,7 +522,7 @@ async fn record_cash(
     tx.commit().await?;
     let payment = payments::payment_by_key(&mut *db, staff.tenant_id, &ledger_key)
         .await?
-        .ok_or_else(|| internal("payment vanished"))?;
+        .ok_or_else(|| ApiError::internal("payment vanished"))?;
     Ok(HttpResponse::Created().json(payment))
 }
 
@@ -618,8 +614,8 @@ async fn refund(
             "this payment predates the ledger; refund it at the booth",
         ));
     };
-    let paid_entry =
-        Entry::new(ledger::entry_of(&mut *tx, transaction_id).await?).map_err(internal)?;
+    let paid_entry = Entry::new(ledger::entry_of(&mut *tx, transaction_id).await?)
+        .map_err(ApiError::internal)?;
     let source = Parties {
         tenant_id: payment.tenant_id,
         compound_id: payment.compound_id,
@@ -629,12 +625,12 @@ async fn refund(
     } else {
         Source::Provider
     });
-    let already = Money::total(payment.refunded).map_err(internal)?;
+    let already = Money::total(payment.refunded).map_err(ApiError::internal)?;
     let entry = refund_entry(&paid_entry, source, already, amount).map_err(|e| match e {
         parkshare_ledger::RefundError::MoreThanPaid { .. } => {
             ApiError::invalid("refund_exceeds_payment", e.to_string())
         }
-        other => internal(other),
+        other => ApiError::internal(other),
     })?;
     let t = NewTransaction {
         tenant_id: staff.tenant_id,
@@ -651,7 +647,7 @@ async fn refund(
         tx.rollback().await?;
         let existing = payments::refund_by_key(&state.db, staff.tenant_id, &ledger_key).await?;
         return refund_replay(
-            existing.ok_or_else(|| internal("raced refund vanished"))?,
+            existing.ok_or_else(|| ApiError::internal("raced refund vanished"))?,
             (*id, &reason),
             amount,
         );
@@ -660,7 +656,7 @@ async fn refund(
     tx.commit().await?;
     let refund = payments::refund_by_key(&state.db, staff.tenant_id, &ledger_key)
         .await?
-        .ok_or_else(|| internal("refund vanished"))?;
+        .ok_or_else(|| ApiError::internal("refund vanished"))?;
     Ok(HttpResponse::Created().json(refund))
 }
 

@@ -13,10 +13,6 @@ use crate::error::ApiError;
 use crate::store::ledger::{self, NewTransaction};
 use crate::store::payments::{BookingParties, SessionParties};
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!("{e}"))
-}
-
 fn space_use(parties: &SessionParties) -> Result<SpaceUse, ApiError> {
     Ok(
         match (parties.space_kind.as_deref(), parties.space_owner_id) {
@@ -24,7 +20,7 @@ fn space_use(parties: &SessionParties) -> Result<SpaceUse, ApiError> {
             (Some("owned"), Some(owner_id)) => SpaceUse::SharedPrivate { owner_id },
             (Some("common"), _) => SpaceUse::Common,
             (Some("developer_unsold"), _) => SpaceUse::DeveloperUnsold,
-            (Some(other), _) => return Err(internal(format!("space kind {other}"))),
+            (Some(other), _) => return Err(ApiError::internal(format!("space kind {other}"))),
         },
     )
 }
@@ -48,7 +44,8 @@ pub async fn credit_payment(
         tenant_id: who.tenant_id,
         compound_id: who.compound_id,
     };
-    let entry = payment_entry(amount, source, space, &policy, parties).map_err(internal)?;
+    let entry =
+        payment_entry(amount, source, space, &policy, parties).map_err(ApiError::internal)?;
     let memo = format!("停车费 {}", who.plate);
     let t = NewTransaction {
         tenant_id: who.tenant_id,
@@ -106,7 +103,7 @@ pub async fn record_unmatched_receipt(
             amount: -amount.yuan(),
         },
     ])
-    .map_err(internal)?;
+    .map_err(ApiError::internal)?;
     let key = format!("receipt:{notification_id}");
     let t = NewTransaction {
         tenant_id,
@@ -142,8 +139,8 @@ pub async fn credit_booking_payment(
     let space = SpaceUse::SharedPrivate {
         owner_id: who.owner_id,
     };
-    let entry =
-        payment_entry(amount, Source::Provider, space, &policy, parties).map_err(internal)?;
+    let entry = payment_entry(amount, Source::Provider, space, &policy, parties)
+        .map_err(ApiError::internal)?;
     let memo = format!("预约车位 {}", who.plate);
     let key = format!("intent:{intent_id}");
     let t = NewTransaction {
@@ -187,14 +184,14 @@ pub async fn refund_booking_payment(
     amount: Money,
     reason: &str,
 ) -> Result<(), ApiError> {
-    let paid =
-        Entry::new(ledger::entry_of(&mut *tx, payment_transaction_id).await?).map_err(internal)?;
+    let paid = Entry::new(ledger::entry_of(&mut *tx, payment_transaction_id).await?)
+        .map_err(ApiError::internal)?;
     let parties = Parties {
         tenant_id,
         compound_id: Uuid::nil(),
     };
-    let entry =
-        refund_entry(&paid, parties.source(Source::Provider), already, amount).map_err(internal)?;
+    let entry = refund_entry(&paid, parties.source(Source::Provider), already, amount)
+        .map_err(ApiError::internal)?;
     let key = format!("booking-refund:{booking_id}:{reason}");
     let t = NewTransaction {
         tenant_id,
