@@ -639,7 +639,7 @@ async fn refund(
         session_id: Some(payment.session_id),
         payment_id: Some(payment.id),
         booking_id: None,
-        compound_id: None,
+        compound_id: Some(payment.compound_id),
         memo: &reason,
     };
     let (transaction_id, created) = ledger::post(&mut tx, &t, &entry).await?;

@@ -54,7 +54,7 @@ pub async fn credit_payment(
         session_id: Some(who.session_id),
         payment_id: Some(payment_id),
         booking_id: None,
-        compound_id: None,
+        compound_id: Some(who.compound_id),
         memo: &memo,
     };
     let (transaction_id, created) = ledger::post(&mut *tx, &t, &entry).await?;
@@ -150,7 +150,7 @@ pub async fn credit_booking_payment(
         session_id: None,
         payment_id: Some(intent_id),
         booking_id: Some(booking_id),
-        compound_id: None,
+        compound_id: Some(who.compound_id),
         memo: &memo,
     };
     let (transaction_id, created) = ledger::post(&mut *tx, &t, &entry).await?;

@@ -17,8 +17,8 @@ pub struct NewTransaction<'a> {
     pub payment_id: Option<Uuid>,
     /// The booking a prepayment (or its refund) is for, before any stay exists.
     pub booking_id: Option<Uuid>,
-    /// The compound the transaction belongs to when neither a stay nor a booking names it (a
-    /// period's close, a provider's fees on its payments). With a stay or a booking it is theirs.
+    /// The compound the transaction belongs to, where the caller knows it; `None`: that of its
+    /// stay or booking, if any (looked up).
     pub compound_id: Option<Uuid>,
     pub memo: &'a str,
 }
@@ -48,27 +48,22 @@ pub async fn post(
         .collect();
     let holders: Vec<Uuid> = entry.postings().iter().map(|p| p.account.holder).collect();
     let amounts: Vec<Decimal> = entry.postings().iter().map(|p| p.amount).collect();
-    // The compound the transaction belongs to (its stay's, its booking's, or as named), with
-    // that compound's books locked for sharing until commit: a period's close takes the lock
-    // exclusively, so it waits for every transaction being booked to the compound, and one
-    // that starts booking after it is dated after it (below).
+    // The compound the transaction belongs to (as named, else its stay's or its booking's),
+    // with that compound's books locked for sharing until commit, in one round trip: a
+    // period's close takes the lock exclusively, so it waits for every transaction being
+    // booked to the compound, and one that starts booking after it is dated after it (below).
+    // The lock function is strict: no compound, no lock.
     let compound_id: Option<Uuid> = sqlx::query_scalar(
-        "select coalesce((select compound_id from sessions where id = $1),
-                         (select compound_id from bookings where id = $2), $3)",
+        "select x.c from (select coalesce($3, (select compound_id from sessions where id = $1),
+                                          (select compound_id from bookings where id = $2)) as c) x
+           cross join lateral (select pg_advisory_xact_lock_shared(
+                                 hashtextextended('books:' || x.c::text, 0))) books",
     )
     .bind(t.session_id)
     .bind(t.booking_id)
     .bind(t.compound_id)
     .fetch_one(&mut *tx)
     .await?;
-    if let Some(compound_id) = compound_id {
-        sqlx::query(
-            "select pg_advisory_xact_lock_shared(hashtextextended('books:' || $1::text, 0))",
-        )
-        .bind(compound_id)
-        .execute(&mut *tx)
-        .await?;
-    }
     // One statement: the transaction, any account it opens, and its postings — the last two
     // only if the transaction is new. The postings' account keys are checked at the end of
     // the statement, after the accounts are in.
