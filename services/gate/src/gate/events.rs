@@ -322,6 +322,20 @@ impl Failure {
             Failure::Api(_) => false,
         }
     }
+
+    /// The same failure once the store was asked and the decision is known not to stand: the
+    /// answer is 503 and nobody asks again.
+    fn not_committed(self) -> Failure {
+        match self {
+            Failure::Db(e) => Failure::Api(ApiError::Unavailable(anyhow::anyhow!(
+                "the decision did not commit: {e}"
+            ))),
+            Failure::Api(ApiError::Unavailable(cause)) => Failure::Api(ApiError::Unavailable(
+                anyhow::anyhow!("the decision did not commit: {cause}"),
+            )),
+            other => other,
+        }
+    }
 }
 
 /// The answer stored for this read if its decision committed after all (its connection failed
@@ -813,7 +827,8 @@ async fn try_entry(
                 Some(response) => Ok(EntryOutcome::Done(response)),
                 None => {
                     give_back(state, gate, ev, pool, previous).await;
-                    Err(failure)
+                    // Asked once: `decide` must not wait on the store again.
+                    Err(failure.not_committed())
                 }
             }
         }
