@@ -340,20 +340,7 @@ async fn a_formula_typed_into_a_refund_reason_is_text_in_the_exported_journal() 
         )
         .await;
     assert_eq!(status, 201, "{closed}");
-    let text = app
-        .client
-        .get(format!(
-            "{}/v1/admin/periods/{}/journal.csv",
-            app.address,
-            str_of(&closed, "id")
-        ))
-        .bearer_auth(&app.staff_token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let text = app.journal_csv(str_of(&closed, "id")).await;
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let cells: Vec<String> = reader
         .records()

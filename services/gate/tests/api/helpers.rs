@@ -410,6 +410,42 @@ impl TestApp {
         intent
     }
 
+    /// A closed period's `journal.csv`, as staff read it.
+    pub async fn journal_csv(&self, period: &str) -> String {
+        self.client
+            .get(format!(
+                "{}/v1/admin/periods/{period}/journal.csv",
+                self.address
+            ))
+            .bearer_auth(&self.staff_token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .error_for_status()
+            .unwrap_or_else(|e| panic!("journal.csv of {period}: {e}"))
+            .text()
+            .await
+            .unwrap_or_default()
+    }
+
+    /// A closed period's journal summed per account, `(kind, holder)`.
+    pub async fn journal_sums(
+        &self,
+        period: &str,
+    ) -> std::collections::BTreeMap<(String, String), rust_decimal::Decimal> {
+        let text = self.journal_csv(period).await;
+        let mut sums = std::collections::BTreeMap::new();
+        for record in csv::Reader::from_reader(text.as_bytes()).records() {
+            let record = record.unwrap_or_else(|e| panic!("{e}: {text}"));
+            let amount: rust_decimal::Decimal =
+                record[7].parse().unwrap_or_else(|e| panic!("{e}: {text}"));
+            *sums
+                .entry((record[5].to_owned(), record[6].to_owned()))
+                .or_default() += amount;
+        }
+        sums
+    }
+
     /// The text `/metrics` serves (one registry per test process).
     pub async fn metrics(&self) -> String {
         self.client

@@ -220,14 +220,7 @@ async fn a_closed_period_exports_a_journal_that_balances_in_beancount() {
     assert_eq!(status, 201, "{closed}");
     let id = str_of(&closed, "id");
 
-    let response = app
-        .client
-        .get(format!("{}/v1/admin/periods/{id}/journal.csv", app.address))
-        .bearer_auth(&app.staff_token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let csv_text = response.text().await.unwrap_or_default();
+    let csv_text = app.journal_csv(id).await;
     let mut rows = csv::Reader::from_reader(csv_text.as_bytes());
     let amounts: Vec<Decimal> = rows
         .records()

@@ -325,26 +325,8 @@ async fn exported(app: &TestApp, compound: &str) -> BTreeMap<(String, String), D
     let mut sums = BTreeMap::new();
     for period in periods.as_array().into_iter().flatten() {
         let before = sums.clone();
-        let text = app
-            .client
-            .get(format!(
-                "{}/v1/admin/periods/{}/journal.csv",
-                app.address,
-                str_of(period, "id")
-            ))
-            .bearer_auth(&app.staff_token)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text()
-            .await
-            .unwrap_or_default();
-        for record in csv::Reader::from_reader(text.as_bytes()).records() {
-            let record = record.unwrap_or_else(|e| panic!("{e}: {text}"));
-            let amount: Decimal = record[7].parse().unwrap_or_else(|e| panic!("{e}: {text}"));
-            *sums
-                .entry((record[5].to_owned(), record[6].to_owned()))
-                .or_insert(Decimal::ZERO) += amount;
+        for (account, amount) in app.journal_sums(str_of(period, "id")).await {
+            *sums.entry(account).or_insert(Decimal::ZERO) += amount;
         }
         let common = |s: &BTreeMap<(String, String), Decimal>| -> Decimal {
             s.iter()
