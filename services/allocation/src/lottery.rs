@@ -1,0 +1,266 @@
+//! The verifiable lottery (摇号) for new or released spaces.
+//!
+//! A lottery is fair when the firm cannot choose its outcome and every owner can check that it
+//! did not. Three moments make that so:
+//!
+//! 1. **Before applications open** the firm publishes a [`Commitment`]: a hash of a secret
+//!    random [`Seed`] and the lottery's id. The seed cannot be changed afterwards without the
+//!    hash giving it away, and the hash says nothing about it.
+//! 2. **When applications close** the list of applicants is frozen and its
+//!    [`applicants_digest`] published; the list itself is public throughout (units, never names).
+//! 3. **At the draw** the seed is revealed and [`draw`] orders the applicants. Anyone holding
+//!    the published lottery runs [`verify`] (or the Python in docs/lottery.md, written
+//!    independently of this code) and gets the same order.
+//!
+//! # The algorithm, `parkshare-lottery-v1`
+//!
+//! Byte strings below are ASCII; `id` is the lottery's UUID in its 36-character lowercase form;
+//! `seed` the 32 seed bytes; `‖` concatenation.
+//!
+//! - commitment = hex(SHA-256(`"parkshare-lottery-v1 commitment\n"` ‖ id ‖ `"\n"` ‖ seed)).
+//! - The random stream is the 8-byte big-endian words of the blocks
+//!   SHA-256(`"parkshare-lottery-v1 draw\n"` ‖ id ‖ `"\n"` ‖ seed ‖ k), k = 0, 1, 2, … as an
+//!   8-byte big-endian integer; each block gives four words, in order.
+//! - A number below `n` is drawn by rejection, so every value is equally likely: take the next
+//!   word `x`; if `x ≥ 2⁶⁴ − (2⁶⁴ mod n)`, discard it and take the next; else answer `x mod n`.
+//! - Applicants are sorted by (tier, key), keys compared byte by byte in UTF-8; a lower tier
+//!   draws before a higher one (e.g. tier 0 for households without a space). Each tier, in
+//!   order, is shuffled by Fisher–Yates — for `i` from its length − 1 down to 1, swap places
+//!   `i` and `j`, `j` a number below `i + 1` — the stream continuing from tier to tier.
+//! - The order is the tiers' shuffles one after another: the first `places` applicants win,
+//!   the rest wait in that order and move up when an offer lapses.
+//!
+//! The applicants digest is hex(SHA-256 of one line `tier TAB key LF` per applicant, sorted as
+//! above).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// The algorithm's name, published with every lottery.
+pub const ALGORITHM: &str = "parkshare-lottery-v1";
+
+/// The most applicants one lottery takes (a compound has a few thousand units at most).
+pub const APPLICANTS_MAX: usize = 100_000;
+
+/// The longest applicant key, in bytes (a unit such as "3-1-502").
+pub const KEY_BYTES_MAX: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("the seed must be 64 hexadecimal digits (32 bytes)")]
+    SeedNotHex,
+    #[error("unknown lottery algorithm {0:?}; this verifier knows {ALGORITHM:?}")]
+    UnknownAlgorithm(String),
+    #[error("applicant key {0:?} appears more than once")]
+    DuplicateKey(String),
+    #[error("an applicant key must be 1 to {KEY_BYTES_MAX} bytes without control characters; {0:?} is not")]
+    BadKey(String),
+    #[error("a lottery takes at most {APPLICANTS_MAX} applicants")]
+    TooManyApplicants,
+}
+
+/// The secret the draw is made from: 32 bytes from the operating system's random source,
+/// kept by the firm until the draw.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Seed([u8; 32]);
+
+impl std::fmt::Debug for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A seed shown before the draw would spoil the lottery: never print it by accident.
+        f.write_str("Seed(…)")
+    }
+}
+
+impl Seed {
+    pub fn from_bytes(bytes: [u8; 32]) -> Seed {
+        Seed(bytes)
+    }
+
+    /// A seed as published: 64 hexadecimal digits, either case.
+    pub fn parse(hex_digits: &str) -> Result<Seed, Error> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(hex_digits.trim(), &mut bytes).map_err(|_| Error::SeedNotHex)?;
+        Ok(Seed(bytes))
+    }
+
+    /// 64 lowercase hexadecimal digits.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// What the firm publishes before applications open.
+    pub fn commitment(&self, lottery: Uuid) -> String {
+        let mut hash = Sha256::new();
+        hash.update(format!("{ALGORITHM} commitment\n{lottery}\n"));
+        hash.update(self.0);
+        hex::encode(hash.finalize())
+    }
+}
+
+/// One applicant: a stable public key (the owner's unit) and a priority tier, lower first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Applicant {
+    pub tier: u8,
+    pub key: String,
+}
+
+/// The applicants in the draw's order of sorting, checked.
+fn sorted(applicants: &[Applicant]) -> Result<Vec<Applicant>, Error> {
+    if applicants.len() > APPLICANTS_MAX {
+        return Err(Error::TooManyApplicants);
+    }
+    let mut keys = BTreeSet::new();
+    for applicant in applicants {
+        let key = &applicant.key;
+        if key.is_empty() || key.len() > KEY_BYTES_MAX || key.chars().any(char::is_control) {
+            return Err(Error::BadKey(key.clone()));
+        }
+        if !keys.insert(key.as_str()) {
+            return Err(Error::DuplicateKey(key.clone()));
+        }
+    }
+    let mut sorted = applicants.to_vec();
+    // (tier, key): derived Ord compares fields in order, and String compares UTF-8 bytes.
+    sorted.sort();
+    Ok(sorted)
+}
+
+/// The digest published when applications close: a later change to the list shows.
+pub fn applicants_digest(applicants: &[Applicant]) -> Result<String, Error> {
+    let mut hash = Sha256::new();
+    for applicant in sorted(applicants)? {
+        hash.update(format!("{}\t{}\n", applicant.tier, applicant.key));
+    }
+    Ok(hex::encode(hash.finalize()))
+}
+
+/// The random words of one lottery's draw.
+struct Stream {
+    prefix: Vec<u8>,
+    block: u64,
+    words: Vec<u64>,
+}
+
+impl Stream {
+    fn new(lottery: Uuid, seed: &Seed) -> Stream {
+        let mut prefix = format!("{ALGORITHM} draw\n{lottery}\n").into_bytes();
+        prefix.extend_from_slice(&seed.0);
+        Stream {
+            prefix,
+            block: 0,
+            words: Vec::new(),
+        }
+    }
+
+    fn word(&mut self) -> u64 {
+        if self.words.is_empty() {
+            let mut hash = Sha256::new();
+            hash.update(&self.prefix);
+            hash.update(self.block.to_be_bytes());
+            self.block += 1;
+            let digest = hash.finalize();
+            // Kept reversed so that `pop` hands them out first to last.
+            self.words = digest
+                .chunks_exact(8)
+                .rev()
+                .map(|chunk| {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(chunk);
+                    u64::from_be_bytes(word)
+                })
+                .collect();
+        }
+        self.words.pop().unwrap_or_default()
+    }
+
+    /// A number below `n` (n ≥ 1), every value equally likely.
+    fn below(&mut self, n: u64) -> u64 {
+        // 2⁶⁴ mod n, computed without 2⁶⁴: (2⁶⁴ − n) mod n.
+        let excess = n.wrapping_neg() % n;
+        loop {
+            let x = self.word();
+            // x < 2⁶⁴ − excess, written so that nothing overflows: x ≤ u64::MAX − excess.
+            if x <= u64::MAX - excess {
+                return x % n;
+            }
+        }
+    }
+}
+
+/// The draw: every applicant's key, winners first, the waiting list after them.
+pub fn draw(lottery: Uuid, seed: &Seed, applicants: &[Applicant]) -> Result<Vec<String>, Error> {
+    let sorted = sorted(applicants)?;
+    let mut stream = Stream::new(lottery, seed);
+    let mut order = Vec::with_capacity(sorted.len());
+    for tier in sorted.chunk_by(|a, b| a.tier == b.tier) {
+        let mut keys: Vec<String> = tier.iter().map(|a| a.key.clone()).collect();
+        for i in (1..keys.len()).rev() {
+            let j = stream.below(i as u64 + 1) as usize;
+            keys.swap(i, j);
+        }
+        order.extend(keys);
+    }
+    Ok(order)
+}
+
+/// A drawn lottery as published on the compound's disclosure page: everything anyone needs to
+/// draw it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    pub lottery_id: Uuid,
+    pub algorithm: String,
+    pub commitment: String,
+    /// 64 hexadecimal digits, revealed at the draw.
+    pub seed: String,
+    /// How many spaces were drawn for.
+    pub places: u32,
+    pub applicants: Vec<Applicant>,
+    /// The published order: winners first.
+    pub order: Vec<String>,
+}
+
+/// What recomputing a published lottery found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The revealed seed is the one committed to before applications opened.
+    pub commitment_matches: bool,
+    /// The published order is the one the seed and the applicants give.
+    pub order_matches: bool,
+    pub applicants_digest: String,
+    /// The order recomputed here.
+    pub order: Vec<String>,
+    /// Its first `places` keys.
+    pub winners: Vec<String>,
+}
+
+impl Verdict {
+    pub fn holds(&self) -> bool {
+        self.commitment_matches && self.order_matches
+    }
+}
+
+/// Draws a published lottery again and compares.
+pub fn verify(published: &Published) -> Result<Verdict, Error> {
+    if published.algorithm != ALGORITHM {
+        return Err(Error::UnknownAlgorithm(published.algorithm.clone()));
+    }
+    let seed = Seed::parse(&published.seed)?;
+    let order = draw(published.lottery_id, &seed, &published.applicants)?;
+    let winners = order
+        .iter()
+        .take(published.places as usize)
+        .cloned()
+        .collect();
+    Ok(Verdict {
+        commitment_matches: seed
+            .commitment(published.lottery_id)
+            .eq_ignore_ascii_case(published.commitment.trim()),
+        order_matches: order == published.order,
+        applicants_digest: applicants_digest(&published.applicants)?,
+        order,
+        winners,
+    })
+}
