@@ -11,6 +11,7 @@
 //! - [`billing`]: which tariff version prices a session, and the regulated guard;
 //! - [`settlement`]: payment intents, provider callbacks, cash, refunds and the ledger;
 //! - [`disclosure`]: the public disclosure page, the owners' committee and supervisors;
+//! - [`lottery`]: the verifiable lottery (摇号) for new or released spaces;
 //! - [`sharing`]: owners sharing their spaces, visitors' bookings, walk-ins, overstays, webhooks;
 //! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
 //! - [`store`]: Postgres statements; [`auth`]: device, staff, owner and operator credentials;
@@ -33,6 +34,7 @@ pub mod disclosure;
 pub mod error;
 pub mod gate;
 pub mod input;
+pub mod lottery;
 pub mod metrics;
 pub mod occupancy;
 pub mod openapi;

@@ -1,5 +1,6 @@
 //! Loads settings, starts telemetry, wires the app. `--demo` loads the demo compound;
-//! `--migrate` only creates and migrates the database, then exits (the Kubernetes Job).
+//! `--migrate` only creates and migrates the database, then exits (the Kubernetes Job);
+//! `lottery-verify FILE` draws a published lottery again, offline (docs/lottery.md).
 
 use std::net::TcpListener;
 
@@ -8,6 +9,15 @@ use parkshare_gate::{demo, settings::Settings, startup, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("lottery-verify") {
+        // Offline: needs no settings, database or network (docs/lottery.md).
+        let Some(path) = args.get(2) else {
+            anyhow::bail!("usage: parkshare-gate lottery-verify FILE (a published lottery as JSON, - for stdin)");
+        };
+        let holds = parkshare_gate::lottery::verify_file(path)?;
+        std::process::exit(if holds { 0 } else { 1 });
+    }
     let settings = Settings::from_env()?;
     telemetry::init(settings.log_json);
     tracing::info!(settings = ?settings, "starting parkshare-gate");

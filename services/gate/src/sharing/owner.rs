@@ -38,7 +38,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(bookings)
             .service(earnings)
             .service(put_webhook)
-            .configure(crate::settlement::close::owner_routes),
+            .configure(crate::settlement::close::owner_routes)
+            .configure(crate::lottery::owner_routes),
     );
 }
 

@@ -12,6 +12,7 @@ mod gate_rules;
 mod hardening;
 mod helpers;
 mod imports;
+mod lottery;
 mod occupancy;
 mod operations;
 mod periods;

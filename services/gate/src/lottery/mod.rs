@@ -1,0 +1,708 @@
+//! The lottery (摇号) for new or released spaces: staff announce it with a published
+//! commitment, owners apply in the window, staff draw it, winners get offers that pass down the
+//! list when declined or lapsed, and anyone can draw it again from what is published
+//! (docs/lottery.md; the algorithm is `parkshare_allocation::lottery`).
+//!
+//! - staff (`/v1/admin`): announce, list, read (with owners and offers), draw;
+//! - owners (`/v1/owner`): their compound's lotteries, apply, accept or decline an offer;
+//! - anyone (`/v1/public`): a lottery as published, and the check of a published draw.
+//!
+//! Offers pass on lazily: every read or answer of a lottery first offers the places that
+//! declined or lapsed offers freed to the next applicants, under the lottery's lock.
+
+mod store;
+
+use std::collections::HashMap;
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Duration, Utc};
+use parkshare_allocation::lottery::{self, Applicant, Published, Seed};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::auth::{Owner, Staff};
+use crate::error::{is_unique_violation, ApiError};
+use crate::startup::AppState;
+use crate::store::registry;
+use store::{Draw, Lottery, Offer};
+
+/// The longest application window.
+const WINDOW_DAYS_MAX: i64 = 90;
+/// How far in the past an opening may be given (clocks differ): an opening earlier than this
+/// would let applications in before the commitment was published.
+const OPENING_SLACK_SECONDS: i64 = 300;
+/// A winner's time to answer, when staff give none: three days.
+const OFFER_MINUTES_DEFAULT: i32 = 3 * 24 * 60;
+const OFFER_MINUTES_MAX: i32 = 30 * 24 * 60;
+/// The most spaces one lottery allots.
+const SPACES_MAX: usize = 1_000;
+
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(announce)
+        .service(list_for_staff)
+        .service(read_for_staff)
+        .service(run_draw);
+}
+
+pub fn owner_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(list_for_owner)
+        .service(apply)
+        .service(accept_offer)
+        .service(decline_offer);
+}
+
+pub fn public_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(read_published).service(verify_published);
+}
+
+/// Where a lottery stands at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Stage {
+    /// Announced, its commitment published; applications not open yet.
+    Announced,
+    Open,
+    /// Applications closed, not drawn yet.
+    Closed,
+    Drawn,
+}
+
+fn stage(lottery: &Lottery, drawn: bool, now: DateTime<Utc>) -> Stage {
+    if drawn {
+        Stage::Drawn
+    } else if now < lottery.applications_open_at {
+        Stage::Announced
+    } else if now < lottery.applications_close_at {
+        Stage::Open
+    } else {
+        Stage::Closed
+    }
+}
+
+/// An offer's state at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum OfferState {
+    Open,
+    Accepted,
+    Declined,
+    Lapsed,
+}
+
+fn offer_state(offer: &Offer, now: DateTime<Utc>) -> OfferState {
+    match offer.answer.as_deref() {
+        Some("accepted") => OfferState::Accepted,
+        Some(_) => OfferState::Declined,
+        None if offer.expires_at <= now => OfferState::Lapsed,
+        None => OfferState::Open,
+    }
+}
+
+/// A lottery read under its lock: its applications, draw and offers, with the offers passed on.
+struct Full {
+    lottery: Lottery,
+    applications: Vec<store::Application>,
+    draw: Option<Draw>,
+    offers: Vec<Offer>,
+    now: DateTime<Utc>,
+}
+
+impl Full {
+    fn places(&self) -> usize {
+        self.lottery.space_ids.len()
+    }
+
+    fn applicants(&self) -> Vec<Applicant> {
+        self.applications
+            .iter()
+            .map(|a| Applicant {
+                tier: u8::try_from(a.tier).unwrap_or(u8::MAX),
+                key: a.unit.clone(),
+            })
+            .collect()
+    }
+
+    fn unit_of(&self, owner_id: Uuid) -> &str {
+        self.applications
+            .iter()
+            .find(|a| a.owner_id == owner_id)
+            .map_or("", |a| a.unit.as_str())
+    }
+
+    /// What anyone may see; the seed and the order once drawn.
+    fn public_view(&self) -> serde_json::Value {
+        let lottery = &self.lottery;
+        let published = self.draw.as_ref().map(|draw| Published {
+            lottery_id: lottery.id,
+            algorithm: lottery.algorithm.clone(),
+            commitment: lottery.commitment.clone(),
+            seed: lottery.seed.clone(),
+            places: u32::try_from(self.places()).unwrap_or(u32::MAX),
+            applicants: self.applicants(),
+            order: draw.draw_order.clone(),
+        });
+        let closed = self.now >= lottery.applications_close_at || self.draw.is_some();
+        serde_json::json!({
+            "id": lottery.id,
+            "title": lottery.title,
+            "stage": stage(lottery, self.draw.is_some(), self.now),
+            "places": self.places(),
+            "applications_open_at": lottery.applications_open_at,
+            "applications_close_at": lottery.applications_close_at,
+            "offer_minutes": lottery.offer_minutes,
+            "algorithm": lottery.algorithm,
+            "commitment": lottery.commitment,
+            "announced_at": lottery.created_at,
+            "applicants": self.applicants(),
+            "applicants_digest": match &self.draw {
+                Some(draw) => Some(draw.applicants_digest.clone()),
+                None => closed
+                    .then(|| lottery::applicants_digest(&self.applicants()).ok())
+                    .flatten(),
+            },
+            "drawn_at": self.draw.as_ref().map(|d| d.drawn_at),
+            "offers": self.offers.iter().map(|offer| serde_json::json!({
+                "position": offer.position,
+                "unit": self.unit_of(offer.owner_id),
+                "state": offer_state(offer, self.now),
+                "offered_at": offer.offered_at,
+                "expires_at": offer.expires_at,
+            })).collect::<Vec<_>>(),
+            "published": published,
+        })
+    }
+
+    /// What the firm's staff see: the public view with the spaces and who the applicants are.
+    fn staff_view(&self) -> serde_json::Value {
+        let mut view = self.public_view();
+        view["compound_id"] = serde_json::json!(self.lottery.compound_id);
+        view["space_ids"] = serde_json::json!(self.lottery.space_ids);
+        view["applications"] = serde_json::json!(self.applications);
+        if let Some(offers) = view["offers"].as_array_mut() {
+            for (json, offer) in offers.iter_mut().zip(&self.offers) {
+                json["owner_id"] = serde_json::json!(offer.owner_id);
+                json["answered_at"] = serde_json::json!(offer.answered_at);
+            }
+        }
+        view
+    }
+
+    /// What one owner sees: the lottery, their application and their offer.
+    fn owner_view(&self, owner_id: Uuid) -> serde_json::Value {
+        let mut view = self.public_view();
+        let application = self.applications.iter().find(|a| a.owner_id == owner_id);
+        view["my_application"] = serde_json::json!(application);
+        view["my_position"] = serde_json::json!(application.and_then(|a| self
+            .draw
+            .as_ref()
+            .and_then(|d| d.draw_order.iter().position(|unit| *unit == a.unit))));
+        view["my_offer"] =
+            serde_json::json!(self.offers.iter().find(|o| o.owner_id == owner_id).map(
+                |o| serde_json::json!({
+                    "position": o.position,
+                    "state": offer_state(o, self.now),
+                    "offered_at": o.offered_at,
+                    "expires_at": o.expires_at,
+                })
+            ));
+        view
+    }
+}
+
+/// Reads a lottery under its exclusive lock and passes freed places on to the next applicants.
+async fn full(conn: &mut PgConnection, lottery: Lottery) -> Result<Full, ApiError> {
+    store::lock(conn, lottery.id, true).await?;
+    let now = Utc::now();
+    let applications = store::applications(&mut *conn, lottery.id).await?;
+    let draw = store::draw(&mut *conn, lottery.id).await?;
+    let mut full = Full {
+        offers: store::offers(&mut *conn, lottery.id).await?,
+        lottery,
+        applications,
+        draw,
+        now,
+    };
+    pass_offers_on(conn, &mut full).await?;
+    Ok(full)
+}
+
+/// Offers every place not taken and not under an open offer to the next applicants in the
+/// draw's order, each for the lottery's offer time from now.
+async fn pass_offers_on(conn: &mut PgConnection, full: &mut Full) -> Result<(), ApiError> {
+    let Some(draw) = &full.draw else {
+        return Ok(());
+    };
+    let held = full
+        .offers
+        .iter()
+        .filter(|o| {
+            matches!(
+                offer_state(o, full.now),
+                OfferState::Accepted | OfferState::Open
+            )
+        })
+        .count();
+    let mut free = full.places().saturating_sub(held);
+    let mut next = full
+        .offers
+        .iter()
+        .map(|o| usize::try_from(o.position).unwrap_or(0) + 1)
+        .max()
+        .unwrap_or(0);
+    let owners: HashMap<&str, Uuid> = full
+        .applications
+        .iter()
+        .map(|a| (a.unit.as_str(), a.owner_id))
+        .collect();
+    let mut added = Vec::new();
+    while free > 0 && next < draw.draw_order.len() {
+        let owner_id = *owners
+            .get(draw.draw_order[next].as_str())
+            .ok_or_else(|| ApiError::internal("a drawn unit has no application"))?;
+        let position = i32::try_from(next).map_err(ApiError::internal)?;
+        let expires_at = full.now + Duration::minutes(i64::from(full.lottery.offer_minutes));
+        store::insert_offer(
+            &mut *conn,
+            full.lottery.id,
+            position,
+            owner_id,
+            full.now,
+            expires_at,
+        )
+        .await?;
+        added.push(Offer {
+            position,
+            owner_id,
+            offered_at: full.now,
+            expires_at,
+            answer: None,
+            answered_at: None,
+        });
+        free -= 1;
+        next += 1;
+    }
+    full.offers.extend(added);
+    Ok(())
+}
+
+fn check_title(title: &str) -> Result<(), ApiError> {
+    crate::input::check_text(title, 200)
+        .map_err(|e| ApiError::invalid("invalid_title", format!("title: {e}")))?;
+    if title.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "invalid_title",
+            "title must not be empty",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnnounceBody {
+    title: String,
+    /// The common-area or developer-unsold spaces allotted.
+    space_ids: Vec<Uuid>,
+    /// When applications open; now if absent. Never earlier than now: the commitment is
+    /// published before anyone can apply.
+    applications_open_at: Option<DateTime<Utc>>,
+    applications_close_at: DateTime<Utc>,
+    /// A winner's time to accept, in minutes (1 to 43,200; three days if absent).
+    offer_minutes: Option<i32>,
+}
+
+/// Announce a lottery: its secret seed is drawn here and only its commitment shown.
+#[post("/compounds/{id}/lotteries")]
+async fn announce(
+    state: web::Data<AppState>,
+    staff: Staff,
+    compound_id: web::Path<Uuid>,
+    body: crate::input::Json<AnnounceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let compound = registry::compound(&state.db, staff.tenant_id, *compound_id)
+        .await?
+        .ok_or(ApiError::NotFound("compound"))?;
+    check_title(&body.title)?;
+    let now = Utc::now();
+    let open_at = body.applications_open_at.unwrap_or(now).max(now);
+    if body
+        .applications_open_at
+        .is_some_and(|at| at < now - Duration::seconds(OPENING_SLACK_SECONDS))
+    {
+        return Err(ApiError::invalid(
+            "opening_in_the_past",
+            "applications_open_at is in the past: applications may open only after the \
+             commitment is published, i.e. now or later",
+        ));
+    }
+    let close_at = body.applications_close_at;
+    if close_at <= open_at {
+        return Err(ApiError::invalid(
+            "window_empty",
+            "applications_close_at must be after applications_open_at (and after now)",
+        ));
+    }
+    if close_at - open_at > Duration::days(WINDOW_DAYS_MAX) {
+        return Err(ApiError::invalid(
+            "window_too_long",
+            format!("an application window lasts at most {WINDOW_DAYS_MAX} days"),
+        ));
+    }
+    let offer_minutes = body.offer_minutes.unwrap_or(OFFER_MINUTES_DEFAULT);
+    if !(1..=OFFER_MINUTES_MAX).contains(&offer_minutes) {
+        return Err(ApiError::invalid(
+            "invalid_offer_minutes",
+            format!("offer_minutes must be 1 to {OFFER_MINUTES_MAX}"),
+        ));
+    }
+    let mut space_ids = body.space_ids.clone();
+    space_ids.sort_unstable();
+    space_ids.dedup();
+    if space_ids.len() != body.space_ids.len() {
+        return Err(ApiError::invalid(
+            "duplicate_space",
+            "space_ids names a space twice",
+        ));
+    }
+    if space_ids.is_empty() || space_ids.len() > SPACES_MAX {
+        return Err(ApiError::invalid(
+            "invalid_spaces",
+            format!("a lottery allots 1 to {SPACES_MAX} spaces"),
+        ));
+    }
+    let refused =
+        store::unallottable_spaces(&state.db, staff.tenant_id, compound.id, &space_ids).await?;
+    if let Some((id, why)) = refused.first() {
+        return Err(ApiError::invalid(
+            "space_not_allottable",
+            match why.as_str() {
+                "unknown" => format!("space {id} is not a space of this compound"),
+                kind => format!(
+                    "space {id} is {kind}: a lottery allots common-area and developer-unsold \
+                     spaces only"
+                ),
+            },
+        ));
+    }
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let seed = Seed::from_bytes(bytes);
+    let id = Uuid::new_v4();
+    let commitment = seed.commitment(id);
+    let lottery = store::insert(
+        &state.db,
+        &store::NewLottery {
+            id,
+            tenant_id: staff.tenant_id,
+            compound_id: compound.id,
+            title: body.title.trim(),
+            space_ids: &body.space_ids,
+            applications_open_at: open_at,
+            applications_close_at: close_at,
+            offer_minutes,
+            commitment: &commitment,
+            seed: &seed.to_hex(),
+            created_by: &staff.label,
+        },
+    )
+    .await?;
+    tracing::info!(lottery = %id, compound = %compound.id, %commitment, "lottery announced");
+    let mut tx = state.db.begin().await?;
+    let full = full(&mut tx, lottery).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(full.staff_view()))
+}
+
+/// The compound's lotteries, newest first.
+#[get("/compounds/{id}/lotteries")]
+async fn list_for_staff(
+    state: web::Data<AppState>,
+    staff: Staff,
+    compound_id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    registry::compound(&state.db, staff.tenant_id, *compound_id)
+        .await?
+        .ok_or(ApiError::NotFound("compound"))?;
+    let lotteries = store::of_compound(&state.db, staff.tenant_id, *compound_id).await?;
+    let mut tx = state.db.begin().await?;
+    let mut views = Vec::with_capacity(lotteries.len());
+    for lottery in lotteries {
+        views.push(full(&mut tx, lottery).await?.staff_view());
+    }
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(views))
+}
+
+async fn staff_lottery(
+    conn: &mut PgConnection,
+    staff: &Staff,
+    id: Uuid,
+) -> Result<Lottery, ApiError> {
+    store::lottery(&mut *conn, Some(staff.tenant_id), id)
+        .await?
+        .ok_or(ApiError::NotFound("lottery"))
+}
+
+/// A lottery with its applicants (owner ids too) and offers.
+#[get("/lotteries/{id}")]
+async fn read_for_staff(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let lottery = staff_lottery(&mut tx, &staff, *id).await?;
+    let full = full(&mut tx, lottery).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(full.staff_view()))
+}
+
+/// Draw the lottery once its applications have closed: the seed is revealed, the order
+/// recorded, the first places offered. Drawing again answers the same draw.
+#[post("/lotteries/{id}/draw")]
+async fn run_draw(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let lottery = staff_lottery(&mut tx, &staff, *id).await?;
+    // The exclusive lock waits for applications under way; later ones find the window shut.
+    store::lock(&mut tx, lottery.id, true).await?;
+    if store::draw(&mut *tx, lottery.id).await?.is_none() {
+        if Utc::now() < lottery.applications_close_at {
+            return Err(ApiError::conflict(
+                "applications_still_open",
+                format!(
+                    "applications close at {}; the draw can run only after that",
+                    lottery.applications_close_at
+                ),
+            ));
+        }
+        let applicants: Vec<Applicant> = store::applications(&mut *tx, lottery.id)
+            .await?
+            .into_iter()
+            .map(|a| Applicant {
+                tier: u8::try_from(a.tier).unwrap_or(u8::MAX),
+                key: a.unit,
+            })
+            .collect();
+        let seed = Seed::parse(&lottery.seed).map_err(ApiError::internal)?;
+        let order = lottery::draw(lottery.id, &seed, &applicants).map_err(ApiError::internal)?;
+        let digest = lottery::applicants_digest(&applicants).map_err(ApiError::internal)?;
+        store::insert_draw(&mut *tx, lottery.id, &order, &digest, &staff.label).await?;
+        tracing::info!(lottery = %lottery.id, applicants = order.len(), "lottery drawn");
+    }
+    let full = full(&mut tx, lottery).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(full.staff_view()))
+}
+
+/// The owner's compound and unit.
+async fn owner_home(state: &AppState, owner: &Owner) -> Result<(Uuid, String), ApiError> {
+    store::owner(&state.db, owner.tenant_id, owner.owner_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)
+}
+
+/// A lottery of the owner's compound; any other is 404.
+async fn owner_lottery(
+    conn: &mut PgConnection,
+    owner: &Owner,
+    compound_id: Uuid,
+    id: Uuid,
+) -> Result<Lottery, ApiError> {
+    store::lottery(&mut *conn, Some(owner.tenant_id), id)
+        .await?
+        .filter(|l| l.compound_id == compound_id)
+        .ok_or(ApiError::NotFound("lottery"))
+}
+
+/// The lotteries of the owner's compound, with the owner's application, place and offer.
+#[get("/lotteries")]
+async fn list_for_owner(
+    state: web::Data<AppState>,
+    owner: Owner,
+) -> Result<HttpResponse, ApiError> {
+    let (compound_id, _) = owner_home(&state, &owner).await?;
+    let lotteries = store::of_compound(&state.db, owner.tenant_id, compound_id).await?;
+    let mut tx = state.db.begin().await?;
+    let mut views = Vec::with_capacity(lotteries.len());
+    for lottery in lotteries {
+        views.push(full(&mut tx, lottery).await?.owner_view(owner.owner_id));
+    }
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// Apply, once per household, while the window is open. A household without a space of its
+/// own applies in tier 0, which draws first.
+#[post("/lotteries/{id}/applications")]
+async fn apply(
+    state: web::Data<AppState>,
+    owner: Owner,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (compound_id, unit) = owner_home(&state, &owner).await?;
+    let mut tx = state.db.begin().await?;
+    let lottery = owner_lottery(&mut tx, &owner, compound_id, *id).await?;
+    store::lock(&mut tx, lottery.id, false).await?;
+    let now = Utc::now();
+    if now < lottery.applications_open_at {
+        return Err(ApiError::conflict(
+            "applications_not_open",
+            format!("applications open at {}", lottery.applications_open_at),
+        ));
+    }
+    if now >= lottery.applications_close_at {
+        return Err(closed(&lottery));
+    }
+    let tier = i16::from(store::holds_a_space(&mut *tx, owner.owner_id).await?);
+    let application = store::apply(&mut *tx, &lottery, owner.owner_id, &unit, tier)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e, "lottery_applications_pkey") {
+                ApiError::conflict(
+                    "already_applied",
+                    "this household has applied to this lottery already",
+                )
+            } else if matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("P0002"))
+            {
+                closed(&lottery)
+            } else {
+                e.into()
+            }
+        })?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "lottery_id": lottery.id,
+        "unit": application.unit,
+        "tier": application.tier,
+        "applied_at": application.applied_at,
+    })))
+}
+
+fn closed(lottery: &Lottery) -> ApiError {
+    ApiError::conflict(
+        "applications_closed",
+        format!("applications closed at {}", lottery.applications_close_at),
+    )
+}
+
+async fn answer_offer(
+    state: &AppState,
+    owner: &Owner,
+    id: Uuid,
+    answer: &str,
+) -> Result<HttpResponse, ApiError> {
+    let (compound_id, _) = owner_home(state, owner).await?;
+    let mut tx = state.db.begin().await?;
+    let lottery = owner_lottery(&mut tx, owner, compound_id, id).await?;
+    let before = full(&mut tx, lottery).await?;
+    let Some(offer) = before.offers.iter().find(|o| o.owner_id == owner.owner_id) else {
+        return Err(ApiError::conflict(
+            "no_offer",
+            "this household has no offer in this lottery",
+        ));
+    };
+    match offer_state(offer, before.now) {
+        OfferState::Open => {}
+        OfferState::Lapsed => {
+            return Err(ApiError::conflict(
+                "offer_lapsed",
+                format!("the offer lapsed at {}", offer.expires_at),
+            ))
+        }
+        OfferState::Accepted | OfferState::Declined => {
+            return Err(ApiError::conflict(
+                "offer_answered",
+                "the offer has been answered already",
+            ))
+        }
+    }
+    if !store::answer_offer(&mut *tx, id, owner.owner_id, answer, before.now).await? {
+        return Err(ApiError::internal("an open offer could not be answered"));
+    }
+    let after = full(&mut tx, before.lottery).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(after.owner_view(owner.owner_id)))
+}
+
+/// Accept the household's open offer.
+#[post("/lotteries/{id}/offer/accept")]
+async fn accept_offer(
+    state: web::Data<AppState>,
+    owner: Owner,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    answer_offer(&state, &owner, *id, "accepted").await
+}
+
+/// Decline the household's open offer: it passes to the next applicant at once.
+#[post("/lotteries/{id}/offer/decline")]
+async fn decline_offer(
+    state: web::Data<AppState>,
+    owner: Owner,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    answer_offer(&state, &owner, *id, "declined").await
+}
+
+/// A lottery as published: commitment, window, applicants (units), and once drawn the seed,
+/// the order and the offers. No login: the disclosure page links it.
+#[get("/v1/public/lotteries/{id}")]
+async fn read_published(
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let lottery = store::lottery(&mut *tx, None, *id)
+        .await?
+        .ok_or(ApiError::NotFound("lottery"))?;
+    let full = full(&mut tx, lottery).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(full.public_view()))
+}
+
+/// Draw a published lottery again (its `published` object) and say whether the commitment
+/// and the order match. Needs nothing stored: any lottery's published data can be checked.
+#[post("/v1/public/lotteries/verify")]
+async fn verify_published(body: crate::input::Json<Published>) -> Result<HttpResponse, ApiError> {
+    let verdict =
+        lottery::verify(&body).map_err(|e| ApiError::invalid("invalid_lottery", e.to_string()))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "holds": verdict.holds(),
+        "commitment_matches": verdict.commitment_matches,
+        "order_matches": verdict.order_matches,
+        "applicants_digest": verdict.applicants_digest,
+        "order": verdict.order,
+        "winners": verdict.winners,
+    })))
+}
+
+/// `parkshare-gate lottery-verify FILE`: the same check offline, on a published lottery saved
+/// as JSON (`-` reads standard input). Prints the verdict; `Ok(false)` when it does not hold.
+pub fn verify_file(path: &str) -> anyhow::Result<bool> {
+    use anyhow::Context;
+    let text = if path == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).context("parsing the JSON")?;
+    // The public page's whole answer, or its `published` object alone.
+    let published: Published = serde_json::from_value(
+        value
+            .get("published")
+            .filter(|p| !p.is_null())
+            .cloned()
+            .unwrap_or(value),
+    )
+    .context("reading a published lottery (lottery_id, algorithm, commitment, seed, places, applicants, order)")?;
+    let verdict = lottery::verify(&published)?;
+    println!("{}", serde_json::to_string_pretty(&verdict)?);
+    Ok(verdict.holds())
+}

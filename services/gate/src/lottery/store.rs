@@ -1,0 +1,287 @@
+//! The lottery's Postgres statements (migration 0026).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+/// A lottery as stored. `seed` is secret until `drawn` holds the draw.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Lottery {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub compound_id: Uuid,
+    pub title: String,
+    pub space_ids: Vec<Uuid>,
+    pub applications_open_at: DateTime<Utc>,
+    pub applications_close_at: DateTime<Utc>,
+    pub offer_minutes: i32,
+    pub algorithm: String,
+    pub commitment: String,
+    pub seed: String,
+    pub created_at: DateTime<Utc>,
+}
+
+const LOTTERY_COLUMNS: &str = "id, tenant_id, compound_id, title, space_ids, applications_open_at,
+    applications_close_at, offer_minutes, algorithm, commitment, seed, created_at";
+
+pub struct NewLottery<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub compound_id: Uuid,
+    pub title: &'a str,
+    pub space_ids: &'a [Uuid],
+    pub applications_open_at: DateTime<Utc>,
+    pub applications_close_at: DateTime<Utc>,
+    pub offer_minutes: i32,
+    pub commitment: &'a str,
+    pub seed: &'a str,
+    pub created_by: &'a str,
+}
+
+pub async fn insert(db: impl PgExecutor<'_>, new: &NewLottery<'_>) -> sqlx::Result<Lottery> {
+    sqlx::query_as(&format!(
+        "insert into lotteries (id, tenant_id, compound_id, title, space_ids, applications_open_at,
+             applications_close_at, offer_minutes, algorithm, commitment, seed, created_by)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         returning {LOTTERY_COLUMNS}"
+    ))
+    .bind(new.id)
+    .bind(new.tenant_id)
+    .bind(new.compound_id)
+    .bind(new.title)
+    .bind(new.space_ids)
+    .bind(new.applications_open_at)
+    .bind(new.applications_close_at)
+    .bind(new.offer_minutes)
+    .bind(parkshare_allocation::lottery::ALGORITHM)
+    .bind(new.commitment)
+    .bind(new.seed)
+    .bind(new.created_by)
+    .fetch_one(db)
+    .await
+}
+
+/// A lottery of one firm (`tenant_id`), or of anyone when `None` (the public page).
+pub async fn lottery(
+    db: impl PgExecutor<'_>,
+    tenant_id: Option<Uuid>,
+    id: Uuid,
+) -> sqlx::Result<Option<Lottery>> {
+    sqlx::query_as(&format!(
+        "select {LOTTERY_COLUMNS} from lotteries
+          where id = $1 and ($2::uuid is null or tenant_id = $2)"
+    ))
+    .bind(id)
+    .bind(tenant_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A compound's lotteries, newest first.
+pub async fn of_compound(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+) -> sqlx::Result<Vec<Lottery>> {
+    sqlx::query_as(&format!(
+        "select {LOTTERY_COLUMNS} from lotteries
+          where tenant_id = $1 and compound_id = $2 order by created_at desc, id"
+    ))
+    .bind(tenant_id)
+    .bind(compound_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Of `space_ids`, those that are not a common-area or developer-unsold space of the compound
+/// (unknown, another compound's, or an owner's): `(id, why)`.
+pub async fn unallottable_spaces(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    space_ids: &[Uuid],
+) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as(
+        "select wanted.id, case when s.id is null then 'unknown' else s.kind end
+           from unnest($3::uuid[]) as wanted (id)
+           left join spaces s on s.id = wanted.id and s.tenant_id = $1
+                and s.lot_id in (select id from lots where compound_id = $2)
+          where s.id is null or s.kind not in ('common', 'developer_unsold')
+          order by wanted.id",
+    )
+    .bind(tenant_id)
+    .bind(compound_id)
+    .bind(space_ids)
+    .fetch_all(db)
+    .await
+}
+
+/// Serialises applications against the draw: applications take it shared, the draw
+/// exclusively, so that the draw sees every application the window let in.
+pub async fn lock(conn: &mut PgConnection, id: Uuid, exclusive: bool) -> sqlx::Result<()> {
+    let statement = if exclusive {
+        "select pg_advisory_xact_lock(hashtextextended($1::text, 26))"
+    } else {
+        "select pg_advisory_xact_lock_shared(hashtextextended($1::text, 26))"
+    };
+    sqlx::query(statement).bind(id).execute(conn).await?;
+    Ok(())
+}
+
+/// The owner's compound and unit, if the owner is of this firm.
+pub async fn owner(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    owner_id: Uuid,
+) -> sqlx::Result<Option<(Uuid, String)>> {
+    sqlx::query_as("select compound_id, unit from owners where tenant_id = $1 and id = $2")
+        .bind(tenant_id)
+        .bind(owner_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Whether the owner's household holds a space of its own (tier 1) or none (tier 0).
+pub async fn holds_a_space(db: impl PgExecutor<'_>, owner_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("select exists (select 1 from spaces where owner_id = $1)")
+        .bind(owner_id)
+        .fetch_one(db)
+        .await
+}
+
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct Application {
+    pub owner_id: Uuid,
+    pub unit: String,
+    pub tier: i16,
+    pub applied_at: DateTime<Utc>,
+}
+
+/// Inserts an application; the database refuses it outside the window (`P0002`).
+pub async fn apply(
+    db: impl PgExecutor<'_>,
+    lottery: &Lottery,
+    owner_id: Uuid,
+    unit: &str,
+    tier: i16,
+) -> sqlx::Result<Application> {
+    sqlx::query_as(
+        "insert into lottery_applications (lottery_id, tenant_id, owner_id, unit, tier)
+         values ($1, $2, $3, $4, $5) returning owner_id, unit, tier, applied_at",
+    )
+    .bind(lottery.id)
+    .bind(lottery.tenant_id)
+    .bind(owner_id)
+    .bind(unit)
+    .bind(tier)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn applications(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Vec<Application>> {
+    sqlx::query_as(
+        "select owner_id, unit, tier, applied_at from lottery_applications
+          where lottery_id = $1 order by tier, unit",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Draw {
+    pub draw_order: Vec<String>,
+    pub applicants_digest: String,
+    pub drawn_at: DateTime<Utc>,
+}
+
+pub async fn draw(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Draw>> {
+    sqlx::query_as(
+        "select draw_order, applicants_digest, drawn_at from lottery_draws where lottery_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn insert_draw(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    order: &[String],
+    applicants_digest: &str,
+    drawn_by: &str,
+) -> sqlx::Result<Draw> {
+    sqlx::query_as(
+        "insert into lottery_draws (lottery_id, draw_order, applicants_digest, drawn_by)
+         values ($1, $2, $3, $4) returning draw_order, applicants_digest, drawn_at",
+    )
+    .bind(id)
+    .bind(order)
+    .bind(applicants_digest)
+    .bind(drawn_by)
+    .fetch_one(db)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Offer {
+    pub position: i32,
+    pub owner_id: Uuid,
+    pub offered_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub answer: Option<String>,
+    pub answered_at: Option<DateTime<Utc>>,
+}
+
+pub async fn offers(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Vec<Offer>> {
+    sqlx::query_as(
+        "select position, owner_id, offered_at, expires_at, answer, answered_at
+           from lottery_offers where lottery_id = $1 order by position",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn insert_offer(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    position: i32,
+    owner_id: Uuid,
+    offered_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into lottery_offers (lottery_id, position, owner_id, offered_at, expires_at)
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(position)
+    .bind(owner_id)
+    .bind(offered_at)
+    .bind(expires_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Answers the owner's open offer, if it is still open at `now`: `false` if there was none.
+pub async fn answer_offer(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    owner_id: Uuid,
+    answer: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let answered = sqlx::query(
+        "update lottery_offers set answer = $3, answered_at = $4
+          where lottery_id = $1 and owner_id = $2 and answer is null and expires_at > $4",
+    )
+    .bind(id)
+    .bind(owner_id)
+    .bind(answer)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(answered.rows_affected() == 1)
+}
