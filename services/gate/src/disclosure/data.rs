@@ -72,6 +72,8 @@ pub struct Disclosure {
     pub time_zone: String,
     pub generated_at: DateTime<Utc>,
     pub periods: Vec<PeriodDisclosure>,
+    /// The latest lotteries (摇号) of the compound, each with its commitment.
+    pub lotteries: Vec<crate::lottery::Notice>,
 }
 
 /// The use of the spaces in a period, as frozen in its summary at the close.
@@ -204,6 +206,7 @@ pub async fn build(
         time_zone: compound.time_zone,
         generated_at: Utc::now(),
         periods: shown,
+        lotteries: crate::lottery::notices(db, tenant_id, compound_id).await?,
     })
 }
 

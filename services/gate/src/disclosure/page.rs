@@ -50,6 +50,7 @@ const STYLE: &str = "
 body{font-family:'Noto Sans CJK SC','WenQuanYi Zen Hei','Microsoft YaHei',sans-serif;margin:0 auto;max-width:60rem;padding:1rem;color:#222;line-height:1.4}
 h1{font-size:1.4rem;margin:.2rem 0;overflow-wrap:anywhere}h2{font-size:1.15rem;border-bottom:2px solid #2a6;padding-bottom:.2rem;margin:1.2rem 0 .4rem}h3{font-size:1rem;margin:.8rem 0 .3rem}
 table{border-collapse:collapse;width:calc(100% - 1px);margin:.3rem 0}td,th{border:1px solid #bbb;padding:.25rem .5rem;text-align:left}th{background:#f2f2f2;font-weight:600}
+code{word-break:break-all;font-size:.8em}
 .n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}tr.sum td{font-weight:700;background:#f2f8f4}.note{color:#555;font-size:.85rem;margin:.3rem 0}
 svg{display:block;width:100%;height:auto}.bar{fill:#2a6}.axis{font-size:10px;fill:#444}.chart .axis{font-size:12px}.grid{stroke:#bbb;stroke-width:.5}
 .cols,.counts{display:grid;gap:0 1rem}@media (min-width:44rem){.cols,.counts{grid-template-columns:1fr 1fr}}.cols>*,.counts>*{min-width:0}
@@ -296,6 +297,31 @@ fn count_table(out: &mut String, heading: &str, counts: &[Count], name: fn(&str)
     out.push_str("</table>");
 }
 
+/// The compound's lotteries: each commitment is on the page from its announcement, before
+/// anyone can apply, and the full record (seed, applicants, order) links from it.
+fn lotteries(out: &mut String, d: &Disclosure, tz: chrono_tz::Tz) {
+    if d.lotteries.is_empty() {
+        return;
+    }
+    let at = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M");
+    out.push_str("<section class=\"lotteries\"><h2>车位摇号</h2><table><tr><th>名称</th><th>车位</th><th>报名时间</th><th>报名户数</th><th>种子承诺值（SHA-256）</th><th>摇号</th></tr>");
+    for l in &d.lotteries {
+        let _ = write!(
+            out,
+            "<tr><td><a href=\"../lotteries/{id}\">{title}</a></td><td>{places}</td><td>{from} 至 {to}</td><td>{applicants}</td><td><code>{commitment}</code></td><td>{drawn}</td></tr>",
+            id = l.id,
+            title = escape(&l.title),
+            places = l.places,
+            from = at(l.applications_open_at),
+            to = at(l.applications_close_at),
+            applicants = l.applicants,
+            commitment = escape(&l.commitment),
+            drawn = l.drawn_at.map_or_else(|| "未摇号".to_owned(), |t| at(t).to_string()),
+        );
+    }
+    out.push_str("</table><p class=\"note\">摇号前公布种子的承诺值；摇号后公布种子、报名名单与结果，任何人可按公开算法复核（parkshare-lottery-v1）。</p></section>");
+}
+
 /// The whole page; `csv_href` is where its CSV is, relative to the page.
 pub fn render(d: &Disclosure, csv_href: &str) -> String {
     let mut out = String::new();
@@ -313,6 +339,7 @@ pub fn render(d: &Disclosure, csv_href: &str) -> String {
     for p in &d.periods {
         period_section(&mut out, p, tz, csv_href);
     }
+    lotteries(&mut out, d, tz);
     out.push_str("</body></html>");
     out
 }

@@ -211,6 +211,32 @@ impl Full {
     }
 }
 
+/// A lottery as the compound's disclosure page announces it: its commitment is public from
+/// the moment it is announced.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Notice {
+    pub id: Uuid,
+    pub title: String,
+    pub places: i32,
+    pub applications_open_at: DateTime<Utc>,
+    pub applications_close_at: DateTime<Utc>,
+    pub commitment: String,
+    pub drawn_at: Option<DateTime<Utc>>,
+    pub applicants: i64,
+}
+
+/// The lotteries a disclosure page lists.
+const NOTICES_MAX: i64 = 5;
+
+/// The compound's latest lotteries, for its disclosure page.
+pub async fn notices(
+    db: &sqlx::PgPool,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+) -> sqlx::Result<Vec<Notice>> {
+    store::notices(db, tenant_id, compound_id, NOTICES_MAX).await
+}
+
 /// Reads a lottery under its exclusive lock and passes freed places on to the next applicants.
 async fn full(conn: &mut PgConnection, lottery: Lottery) -> Result<Full, ApiError> {
     store::lock(conn, lottery.id, true).await?;

@@ -93,6 +93,28 @@ pub async fn of_compound(
     .await
 }
 
+/// A compound's latest lotteries as its disclosure page lists them, newest first.
+pub async fn notices(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<super::Notice>> {
+    sqlx::query_as(
+        "select l.id, l.title, cardinality(l.space_ids) as places, l.applications_open_at,
+                l.applications_close_at, l.commitment, d.drawn_at,
+                (select count(*) from lottery_applications a where a.lottery_id = l.id) as applicants
+           from lotteries l left join lottery_draws d on d.lottery_id = l.id
+          where l.tenant_id = $1 and l.compound_id = $2
+          order by l.created_at desc, l.id limit $3",
+    )
+    .bind(tenant_id)
+    .bind(compound_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// Of `space_ids`, those that are not a common-area or developer-unsold space of the compound
 /// (unknown, another compound's, or an owner's): `(id, why)`.
 pub async fn unallottable_spaces(

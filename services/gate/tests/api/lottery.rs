@@ -122,6 +122,26 @@ async fn a_lottery_is_committed_before_applications_and_drawn_as_anyone_can_reco
         "the seed must stay secret before the draw: {lottery}"
     );
 
+    // The compound's disclosure page shows the commitment before anyone has applied, and its
+    // link leads to the lottery's public record.
+    let link = app
+        .create(
+            &format!("/v1/admin/compounds/{}/disclosure-links", site.compound),
+            json!({}),
+        )
+        .await;
+    let page_path = str_of(&link, "path").to_owned();
+    let (status, page) = app.send("GET", &page_path, "", None).await;
+    assert_eq!(status, 200);
+    let html = page.as_str().unwrap_or_default();
+    assert!(html.contains(&commitment), "{html}");
+    let href = format!("../lotteries/{id}");
+    assert!(html.contains(&href), "{html}");
+    let resolved = reqwest::Url::parse(&format!("{}{page_path}", app.address))
+        .and_then(|page| page.join(&href))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resolved.path(), format!("/v1/public/lotteries/{id}"));
+
     // Five households; one already has a space of its own and draws after the others.
     let mut households = Vec::new();
     for (unit, with_space) in [
