@@ -2,6 +2,8 @@
 //! by lottery, 摇号). No I/O: the service stores lotteries and applications and calls these
 //! functions; anyone can call them again on what was published and get the same answer.
 //!
-//! - [`lottery`]: the commitment to a secret seed, the deterministic draw, and its check.
+//! - [`lottery`]: the commitment to a secret seed, the deterministic draw, and its check;
+//! - [`unsold`]: the two-year rule for developer spaces left unsold.
 
 pub mod lottery;
+pub mod unsold;

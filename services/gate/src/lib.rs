@@ -11,7 +11,8 @@
 //! - [`billing`]: which tariff version prices a session, and the regulated guard;
 //! - [`settlement`]: payment intents, provider callbacks, cash, refunds and the ledger;
 //! - [`disclosure`]: the public disclosure page, the owners' committee and supervisors;
-//! - [`lottery`]: the verifiable lottery (摇号) for new or released spaces;
+//! - [`allocation`]: spaces serve owners first — the verifiable lottery (摇号), unsold
+//!   developer spaces and the two-year rule;
 //! - [`sharing`]: owners sharing their spaces, visitors' bookings, walk-ins, overstays, webhooks;
 //! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
 //! - [`store`]: Postgres statements; [`auth`]: device, staff, owner and operator credentials;
@@ -26,6 +27,7 @@
 //! Decisions, tariffs and money live in the pure `parkshare-domain` crate.
 
 pub mod admin;
+pub mod allocation;
 pub mod auth;
 pub mod billing;
 pub mod contexts;
@@ -34,7 +36,6 @@ pub mod disclosure;
 pub mod error;
 pub mod gate;
 pub mod input;
-pub mod lottery;
 pub mod metrics;
 pub mod occupancy;
 pub mod openapi;

@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
         let Some(path) = args.get(2) else {
             anyhow::bail!("usage: parkshare-gate lottery-verify FILE (a published lottery as JSON, - for stdin)");
         };
-        let holds = parkshare_gate::lottery::verify_file(path)?;
+        let holds = parkshare_gate::allocation::lottery::verify_file(path)?;
         std::process::exit(if holds { 0 } else { 1 });
     }
     let settings = Settings::from_env()?;

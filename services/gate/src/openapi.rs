@@ -65,6 +65,8 @@ pub const ROUTES: &[Route] = &[
     Route { method: "post", path: "/v1/owner/lotteries/{id}/offer/decline", audience: "owner", credential: "owner_token", summary: "Decline the household's open offer; it passes to the next applicant" },
     Route { method: "get", path: "/v1/public/lotteries/{id}", audience: "public", credential: "", summary: "A lottery as published: commitment, applicants, and once drawn the seed, order and offers" },
     Route { method: "post", path: "/v1/public/lotteries/verify", audience: "public", credential: "", summary: "Draw a published lottery again and say whether its commitment and order match" },
+    Route { method: "put", path: "/v1/admin/spaces/{id}/unsold-offer", audience: "staff", credential: "staff_token", summary: "Record how a developer-unsold space is offered, and since when it is for sale" },
+    Route { method: "get", path: "/v1/admin/compounds/{id}/unsold-spaces", audience: "staff", credential: "staff_token", summary: "Developer-unsold spaces against the two-year rule, and how many break it" },
     Route { method: "get", path: "/v1/owner/statements", audience: "owner", credential: "owner_token", summary: "The owner's statements, newest first." },
     Route { method: "put", path: "/v1/owner/webhook", audience: "owner", credential: "owner_token", summary: "Register (or replace) the owner's webhook; answers the signing secret once." },
     Route { method: "post", path: "/v1/payments/callbacks/simulated", audience: "provider", credential: "", summary: "A provider's notification. Verified (signature, then amount and currency against the" },

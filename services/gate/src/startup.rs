@@ -246,7 +246,7 @@ pub async fn run(
             .configure(settlement::public_routes)
             .configure(sharing::public_routes)
             .configure(disclosure::public_routes)
-            .configure(crate::lottery::public_routes)
+            .configure(crate::allocation::public_routes)
             .configure(crate::revocation::routes::public_routes)
             .configure(admin::routes)
             .default_service(web::to(not_found))

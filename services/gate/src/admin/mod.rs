@@ -35,7 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(crate::settlement::admin_routes)
             .configure(crate::sharing::admin_routes)
             .configure(crate::disclosure::admin_routes)
-            .configure(crate::lottery::admin_routes)
+            .configure(crate::allocation::admin_routes)
             .configure(crate::revocation::routes::admin_routes),
     );
 }

@@ -73,7 +73,7 @@ pub struct Disclosure {
     pub generated_at: DateTime<Utc>,
     pub periods: Vec<PeriodDisclosure>,
     /// The latest lotteries (摇号) of the compound, each with its commitment.
-    pub lotteries: Vec<crate::lottery::Notice>,
+    pub lotteries: Vec<crate::allocation::lottery::Notice>,
 }
 
 /// The use of the spaces in a period, as frozen in its summary at the close.
@@ -206,7 +206,7 @@ pub async fn build(
         time_zone: compound.time_zone,
         generated_at: Utc::now(),
         periods: shown,
-        lotteries: crate::lottery::notices(db, tenant_id, compound_id).await?,
+        lotteries: crate::allocation::lottery::notices(db, tenant_id, compound_id).await?,
     })
 }
 

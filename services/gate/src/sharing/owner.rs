@@ -39,7 +39,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(earnings)
             .service(put_webhook)
             .configure(crate::settlement::close::owner_routes)
-            .configure(crate::lottery::owner_routes),
+            .configure(crate::allocation::owner_routes),
     );
 }
 

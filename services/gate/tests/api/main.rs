@@ -22,6 +22,7 @@ mod security;
 mod settlement;
 mod sharing;
 mod tariffs;
+mod unsold;
 mod vendors;
 mod walk_ins;
 mod workload;

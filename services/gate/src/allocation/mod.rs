@@ -1,0 +1,25 @@
+//! Spaces serve owners first (DOMAIN.md rule 3; pure rules in `parkshare_allocation`):
+//!
+//! - [`lottery`]: the lottery (摇号) for new or released spaces;
+//! - [`unsold`]: developer spaces left unsold — since when they are for sale, how they are
+//!   offered now, and the list of those that break the two-year rule.
+
+pub mod lottery;
+pub mod unsold;
+
+use actix_web::web;
+
+/// Under `/v1/admin`.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    lottery::admin_routes(cfg);
+    unsold::admin_routes(cfg);
+}
+
+/// Under `/v1/owner`.
+pub fn owner_routes(cfg: &mut web::ServiceConfig) {
+    lottery::owner_routes(cfg);
+}
+
+pub fn public_routes(cfg: &mut web::ServiceConfig) {
+    lottery::public_routes(cfg);
+}

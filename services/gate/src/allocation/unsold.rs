@@ -1,0 +1,181 @@
+//! Developer spaces left unsold: staff record since when each is offered for sale and how it is
+//! offered now; the compliance list names those offered for sale only for more than two years
+//! (`parkshare_allocation::unsold`), and those whose date nobody recorded.
+
+use actix_web::{get, put, web, HttpResponse};
+use chrono::{NaiveDate, Utc};
+use chrono_tz::Tz;
+use parkshare_allocation::unsold::{self, Offered};
+use serde::{Deserialize, Serialize};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::auth::Staff;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::registry;
+
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(put_offer).service(compliance);
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct UnsoldRow {
+    space_id: Uuid,
+    lot_id: Uuid,
+    lot_name: String,
+    code: String,
+    for_sale_since: Option<NaiveDate>,
+    offered_as: String,
+}
+
+/// A developer-unsold space with where it stands on `today`.
+#[derive(Debug, Serialize)]
+struct UnsoldSpace {
+    space_id: Uuid,
+    lot_id: Uuid,
+    lot_name: String,
+    code: String,
+    for_sale_since: Option<NaiveDate>,
+    offered_as: Offered,
+    #[serde(flatten)]
+    standing: unsold::Standing,
+    complies: bool,
+    reason: Option<String>,
+}
+
+impl UnsoldRow {
+    fn on(self, today: NaiveDate) -> Result<UnsoldSpace, ApiError> {
+        let offered = Offered::parse(&self.offered_as)
+            .ok_or_else(|| ApiError::internal(format!("offered_as {}", self.offered_as)))?;
+        let standing = unsold::standing(self.for_sale_since, offered, today);
+        Ok(UnsoldSpace {
+            space_id: self.space_id,
+            lot_id: self.lot_id,
+            lot_name: self.lot_name,
+            code: self.code,
+            for_sale_since: self.for_sale_since,
+            offered_as: offered,
+            standing,
+            complies: standing.complies(),
+            reason: standing.reason(),
+        })
+    }
+}
+
+const UNSOLD_COLUMNS: &str = "s.id as space_id, s.lot_id, l.name as lot_name, s.code,
+    s.for_sale_since, s.offered_as";
+
+async fn unsold_spaces(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+) -> sqlx::Result<Vec<UnsoldRow>> {
+    sqlx::query_as(&format!(
+        "select {UNSOLD_COLUMNS} from spaces s join lots l on l.id = s.lot_id
+          where s.tenant_id = $1 and l.compound_id = $2 and s.kind = 'developer_unsold'
+          order by l.name, s.code"
+    ))
+    .bind(tenant_id)
+    .bind(compound_id)
+    .fetch_all(db)
+    .await
+}
+
+/// The compound's local date today.
+fn today_in(time_zone: &str) -> Result<NaiveDate, ApiError> {
+    let tz: Tz = time_zone
+        .parse()
+        .map_err(|_| ApiError::internal(format!("time zone {time_zone}")))?;
+    Ok(Utc::now().with_timezone(&tz).date_naive())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OfferBody {
+    /// `sale`, `rent_to_owners` or `metered`.
+    offered_as: String,
+    /// The compound's local date since which the space is offered for sale; kept if absent.
+    for_sale_since: Option<NaiveDate>,
+}
+
+/// Record how a developer-unsold space is offered, and since when it is for sale.
+#[put("/spaces/{id}/unsold-offer")]
+async fn put_offer(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: crate::input::Json<OfferBody>,
+) -> Result<HttpResponse, ApiError> {
+    let offered = Offered::parse(&body.offered_as).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_offer",
+            "offered_as must be 'sale', 'rent_to_owners' or 'metered'",
+        )
+    })?;
+    let space = registry::space(&state.db, staff.tenant_id, *id)
+        .await?
+        .ok_or(ApiError::NotFound("space"))?;
+    if space.kind != "developer_unsold" {
+        return Err(ApiError::invalid(
+            "not_developer_unsold",
+            format!(
+                "space {} is {}: only a developer-unsold space is offered this way",
+                space.code, space.kind
+            ),
+        ));
+    }
+    let lot = registry::lot(&state.db, staff.tenant_id, space.lot_id)
+        .await?
+        .ok_or(ApiError::NotFound("space"))?;
+    let compound = registry::compound(&state.db, staff.tenant_id, lot.compound_id)
+        .await?
+        .ok_or(ApiError::NotFound("space"))?;
+    let today = today_in(&compound.time_zone)?;
+    if body.for_sale_since.is_some_and(|since| since > today) {
+        return Err(ApiError::invalid(
+            "for_sale_since_in_future",
+            format!("for_sale_since is after today ({today}) in the compound"),
+        ));
+    }
+    let row: UnsoldRow = sqlx::query_as(&format!(
+        "with updated as (
+             update spaces set offered_as = $3, for_sale_since = coalesce($4, for_sale_since)
+              where tenant_id = $1 and id = $2 returning *)
+         select {UNSOLD_COLUMNS} from updated s join lots l on l.id = s.lot_id"
+    ))
+    .bind(staff.tenant_id)
+    .bind(space.id)
+    .bind(offered.as_str())
+    .bind(body.for_sale_since)
+    .fetch_one(&state.db)
+    .await?;
+    tracing::info!(space = %space.id, offered_as = offered.as_str(), by = %staff.label, "unsold space offer recorded");
+    Ok(HttpResponse::Ok().json(row.on(today)?))
+}
+
+/// Every developer-unsold space of the compound with where it stands against the two-year
+/// rule today, and how many break it.
+#[get("/compounds/{id}/unsold-spaces")]
+async fn compliance(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let compound = registry::compound(&state.db, staff.tenant_id, *id)
+        .await?
+        .ok_or(ApiError::NotFound("compound"))?;
+    let today = today_in(&compound.time_zone)?;
+    let spaces = unsold_spaces(&state.db, staff.tenant_id, compound.id)
+        .await?
+        .into_iter()
+        .map(|row| row.on(today))
+        .collect::<Result<Vec<_>, _>>()?;
+    let breaking = spaces.iter().filter(|s| !s.complies).count();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "compound_id": compound.id,
+        "as_of": today,
+        "breaking_the_rule": breaking,
+        "spaces": spaces,
+    })))
+}
