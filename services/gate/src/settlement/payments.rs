@@ -229,6 +229,14 @@ async fn callback(
         tracing::warn!(intent_id = %n.intent_id, "provider notification for an unknown intent");
         return Ok(HttpResponse::Ok().json(json!({"result": "unknown_intent"})));
     };
+    // When the money counts as paid: the provider's `paid_at`, but never later than we heard of
+    // it (a provider clock running fast must not make an on-time payment late, nor void the
+    // intent before its `expires_at`) and never before the intent existed (nor book a payment
+    // into a long-closed period).
+    let paid_at = n.paid_at.min(Utc::now()).max(intent.created_at);
+    if paid_at != n.paid_at {
+        tracing::warn!(intent_id = %intent.id, provider_paid_at = %n.paid_at, %paid_at, "provider's paid_at outside the intent's life; using the nearest instant within it");
+    }
     // Under the intent's lock: a retry of a notification already handled changes nothing;
     // a new charge for an intent already paid is money received twice, owed back.
     let mut outcome =
@@ -238,7 +246,7 @@ async fn callback(
             "second_charge"
         } else if n.currency != intent.currency || amount.yuan() != intent.amount {
             "amount_mismatch"
-        } else if intent.status != "pending" || n.paid_at > intent.expires_at {
+        } else if intent.status != "pending" || paid_at > intent.expires_at {
             "late"
         } else {
             "credited"
@@ -246,7 +254,7 @@ async fn callback(
     if let (Some(booking_id), "credited") = (intent.booking_id, outcome) {
         // A booking's price: the held booking is confirmed, unless its hold already lapsed.
         let confirmed =
-            crate::sharing::visitor::confirm_paid(&mut tx, &intent, booking_id, amount, n.paid_at)
+            crate::sharing::visitor::confirm_paid(&mut tx, &intent, booking_id, amount, paid_at)
                 .await?;
         if !confirmed {
             outcome = "late";
@@ -254,7 +262,7 @@ async fn callback(
     }
     match (outcome, intent.session_id) {
         ("credited", Some(session_id)) => {
-            payments::mark_intent_paid(&mut *tx, intent.id, n.paid_at).await?;
+            payments::mark_intent_paid(&mut *tx, intent.id, paid_at).await?;
             // Paid meanwhile at the booth (or by another intent): only what is still owed is
             // revenue; the rest is owed back to the driver.
             let owed =
@@ -276,7 +284,7 @@ async fn callback(
             if revenue.is_zero() {
                 outcome = "overpaid";
             }
-            let who = payments::session_parties(&mut *tx, session_id, n.paid_at)
+            let who = payments::session_parties(&mut *tx, session_id, paid_at)
                 .await?
                 .ok_or_else(|| ApiError::internal("payment for a missing session"))?;
             let payment_id = Uuid::new_v4();
@@ -291,7 +299,7 @@ async fn callback(
                     payment_id,
                     revenue,
                     Source::Provider,
-                    n.paid_at,
+                    paid_at,
                 )
                 .await?
             };
@@ -305,9 +313,9 @@ async fn callback(
                     method: "provider",
                     intent_id: Some(intent.id),
                     shift: None,
-                    paid_at: n.paid_at,
+                    paid_at,
                     // The amount was the quote of the intent's instant.
-                    priced_at: intent.priced_at.min(n.paid_at),
+                    priced_at: intent.priced_at.min(paid_at),
                     transaction_id,
                 };
                 payments::insert_payment(&mut tx, &payment).await?;

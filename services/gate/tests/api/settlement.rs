@@ -313,8 +313,14 @@ async fn late_or_wrong_amount_payments_are_owed_back_not_credited() {
     let (_, entry) = app.read(&site.entries[0], "京A10014", ago(130)).await;
     assert_eq!(str_of(&entry, "action"), "open", "{entry}");
     let intent = new_intent(&app, &site, "京A10014").await;
-    let mut late = notification(&intent, "9.00");
-    late.paid_at = Utc::now() + Duration::minutes(30);
+    sqlx::query(
+        "update payment_intents set expires_at = now() - interval '1 second' where id = $1::uuid",
+    )
+    .bind(str_of(&intent, "intent_id"))
+    .execute(&app.db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let late = notification(&intent, "9.00");
     let (_, body) = notify(&app, &late, None).await;
     assert_eq!(body["result"], "late");
     // The same late notification again is a retry: not owed back twice.
@@ -322,6 +328,54 @@ async fn late_or_wrong_amount_payments_are_owed_back_not_credited() {
     assert_eq!(body["result"], "duplicate");
     assert_eq!(app.balance("refunds_payable").await, Decimal::new(-1400, 2));
     assert_eq!(app.balance("common_revenue").await, Decimal::new(-900, 2));
+    ledger_is_consistent(&app).await;
+}
+
+#[tokio::test]
+async fn a_provider_clock_running_fast_neither_makes_a_payment_late_nor_voids_the_intent() {
+    // Found by an outside tester: a right-amount notification stamped after `expires_at` by a
+    // fast provider clock was booked late, voided the intent 15 minutes early, and the
+    // driver's correct payment after it was late too.
+    let app = spawn_app().await;
+    let (site, session) = parked(&app, "京A10024").await;
+    let intent = new_intent(&app, &site, "京A10024").await;
+    let expires_at: chrono::DateTime<Utc> = str_of(&intent, "expires_at")
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {intent}"));
+    let mut fast = notification(&intent, str_of(&intent, "amount"));
+    fast.paid_at = expires_at + Duration::seconds(1);
+    let (_, body) = notify(&app, &fast, None).await;
+    assert_eq!(body["result"], "credited", "{body}");
+    let (_, exit) = app.read(&site.exit, "京A10024", Utc::now()).await;
+    assert_eq!(str_of(&exit, "action"), "open", "{exit}");
+    // Booked when we heard of it, not in 2030 nor before the stay.
+    let booked_at: chrono::DateTime<Utc> =
+        sqlx::query_scalar("select recorded_at from session_payments where session_id = $1::uuid")
+            .bind(&session)
+            .fetch_one(&app.db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        booked_at <= Utc::now() && booked_at < expires_at,
+        "{booked_at}"
+    );
+
+    // Another stay: a notification dated years before the intent existed is booked at the
+    // intent's creation, never in a long-closed period.
+    let (_, entry) = app.read(&site.entries[0], "京A10025", ago(130)).await;
+    assert_eq!(str_of(&entry, "action"), "open", "{entry}");
+    let intent = new_intent(&app, &site, "京A10025").await;
+    let mut ancient = notification(&intent, str_of(&intent, "amount"));
+    ancient.paid_at = "2020-01-01T00:00:00Z".parse().unwrap_or_default();
+    let (_, body) = notify(&app, &ancient, None).await;
+    assert_eq!(body["result"], "credited", "{body}");
+    let booked_at: chrono::DateTime<Utc> =
+        sqlx::query_scalar("select recorded_at from session_payments where intent_id = $1::uuid")
+            .bind(str_of(&intent, "intent_id"))
+            .fetch_one(&app.db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(booked_at > Utc::now() - Duration::minutes(5), "{booked_at}");
     ledger_is_consistent(&app).await;
 }
 
@@ -1012,6 +1066,7 @@ async fn a_random_workload_settles_to_the_fen_and_replaying_it_changes_nothing()
             0 | 1 => {
                 let mut n = notification(&intent, str_of(&intent, "amount"));
                 if rng.gen_bool(0.2) {
+                    // A provider clock far off: the payment counts when it was heard of.
                     n.paid_at = Utc::now() + Duration::hours(1);
                 }
                 for _ in 0..rng.gen_range(1..=3) {

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
@@ -62,6 +62,17 @@ fn fen(amount: &str) -> i64 {
 
 fn yuan(fen: i64) -> String {
     Decimal::new(fen, 2).to_string()
+}
+
+/// Ends an intent's life now, as if its minutes had passed.
+async fn expire(app: &TestApp, intent: &Value) {
+    sqlx::query(
+        "update payment_intents set expires_at = now() - interval '1 second' where id = $1::uuid",
+    )
+    .bind(str_of(intent, "intent_id"))
+    .execute(&app.db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 impl World<'_> {
@@ -181,9 +192,10 @@ async fn drive(world: &World<'_>, rng: &mut StdRng, car: String) {
                     .notify(&notification(&intent, &yuan(due / 2 + 1)), false)
                     .await;
             }
-            let mut n = notification(&intent, str_of(&intent, "amount"));
+            let n = notification(&intent, str_of(&intent, "amount"));
             if rng.gen_bool(0.1) {
-                n.paid_at = Utc::now() + Duration::hours(1);
+                // Paid after the intent expired: its expiry brought forward, as time would.
+                expire(world.app, &intent).await;
             }
             let deliveries = rng.gen_range(1..=3);
             futures::future::join_all((0..deliveries).map(|_| world.notify(&n, false))).await;
