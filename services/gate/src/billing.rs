@@ -121,6 +121,14 @@ pub async fn price(
         },
         None => false,
     };
+    if bill.total.yuan() > parkshare_domain::money::MONEY_YUAN_MAX {
+        // No fee can be paid or stored above one amount's bound (a tariff stored before prices
+        // were bounded, or a very long stay at a high price): staff settle it, never a 500.
+        return Err(ApiError::invalid(
+            "stay_not_billable",
+            "the bill exceeds 10,000,000.00 yuan; handle this exit at the booth",
+        ));
+    }
     Ok(Priced {
         bill,
         filing_no,

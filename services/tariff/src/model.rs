@@ -11,7 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{NaiveTime, Timelike};
-use parkshare_domain::money::Money;
+use parkshare_domain::money::{Money, MONEY_YUAN_MAX};
 use parkshare_domain::vehicle::VehicleClass;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -249,6 +249,8 @@ pub enum TariffError {
     Discount,
     #[error("a stay of more than {0} days cannot be billed automatically")]
     StayTooLong(i64),
+    #[error("{0}: a price is at most 10,000,000.00 yuan")]
+    PriceTooLarge(String),
 }
 
 impl Rate {
@@ -424,6 +426,13 @@ impl Tariff {
         {
             return Err(TariffError::Discount);
         }
+        if let Some((at, _)) = self
+            .prices()
+            .into_iter()
+            .find(|(_, price)| price.yuan() > MONEY_YUAN_MAX)
+        {
+            return Err(TariffError::PriceTooLarge(at));
+        }
         self.small.validate("small", ignore_min)?;
         if let Some(large) = &self.large {
             large.validate("large", ignore_min)?;
@@ -432,6 +441,63 @@ impl Tariff {
             nev.validate("new_energy", ignore_min)?;
         }
         Ok(())
+    }
+
+    /// Every price and cap of the tariff, each with where it is (`small.day.steps[0]`).
+    pub fn prices(&self) -> Vec<(String, Money)> {
+        fn rate(out: &mut Vec<(String, Money)>, at: &str, rate: &Rate) {
+            for (i, step) in rate.steps.iter().enumerate() {
+                let (Step::Block { price, .. } | Step::Units { price, .. }) = step;
+                out.push((format!("{at}.steps[{i}]"), *price));
+            }
+        }
+        let mut out = Vec::new();
+        let classes = [
+            ("small", Some(&self.small)),
+            ("large", self.large.as_ref()),
+            ("new_energy", self.new_energy.as_ref()),
+        ];
+        for (name, class) in classes {
+            let Some(class) = class else { continue };
+            rate(&mut out, &format!("{name}.day"), &class.day);
+            if let Some(flat) = &class.flat_up_to {
+                out.push((format!("{name}.flat_up_to"), flat.price));
+            }
+            if let Some(night) = &class.night {
+                rate(&mut out, &format!("{name}.night.rate"), &night.rate);
+                if let Some(cap) = night.cap {
+                    out.push((format!("{name}.night.cap"), cap));
+                }
+            }
+            for (i, cap) in class.caps.iter().enumerate() {
+                match cap {
+                    Cap::Rolling24h { amount, later } => {
+                        out.push((format!("{name}.caps[{i}]"), *amount));
+                        for (j, amount) in later.iter().enumerate() {
+                            out.push((format!("{name}.caps[{i}].later[{j}]"), *amount));
+                        }
+                    }
+                    Cap::CalendarDay { amount }
+                    | Cap::PerStay { amount }
+                    | Cap::MultiDay { amount, .. } => {
+                        out.push((format!("{name}.caps[{i}]"), *amount));
+                    }
+                }
+            }
+        }
+        if let Some(fee) = self.no_entry_fee {
+            out.push(("no_entry_fee".to_owned(), fee));
+        }
+        for (name, price) in [
+            ("monthly.small", self.monthly.small),
+            ("monthly.large", self.monthly.large),
+            ("monthly.new_energy", self.monthly.new_energy),
+        ] {
+            if let Some(price) = price {
+                out.push((name.to_owned(), price));
+            }
+        }
+        out
     }
 
     /// The prices for a vehicle class (small prices for a class without its own).

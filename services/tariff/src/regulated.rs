@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
-use parkshare_domain::money::Money;
+use parkshare_domain::money::{Money, MONEY_YUAN_MAX};
 use parkshare_domain::vehicle::VehicleClass;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
@@ -51,9 +51,12 @@ impl Price {
 
     fn validate(&self) -> bool {
         match self {
-            Price::Max { amount } => amount.yuan() > Decimal::ZERO,
+            Price::Max { amount } => {
+                amount.yuan() > Decimal::ZERO && amount.yuan() <= MONEY_YUAN_MAX
+            }
             Price::BaseWithFloat { base, float_pct } => {
                 base.yuan() > Decimal::ZERO
+                    && base.yuan() <= MONEY_YUAN_MAX
                     && *float_pct >= Decimal::ZERO
                     && *float_pct <= Decimal::ONE_HUNDRED
             }
@@ -99,7 +102,10 @@ impl Standard {
                 .flatten()
             {
                 if !price.validate() {
-                    return Err("every price must be positive and a float range 0–100%".into());
+                    return Err(
+                        "every price must be positive, at most 10,000,000.00, and a float range 0–100%"
+                            .into(),
+                    );
                 }
             }
         }

@@ -6,7 +6,7 @@ use std::time::Duration as StdDuration;
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, str_of, Site, TestApp};
+use crate::helpers::{ago, spawn_app, str_of, Site, TestApp};
 
 fn hourly(price: &str) -> Value {
     json!({"free": {"kind": "none"},
@@ -338,5 +338,108 @@ async fn the_price_board_says_whether_rates_start_over() {
     assert!(
         lines.contains(&"超过24小时不重新计费，按续时价格连续计费"),
         "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn prices_above_one_amounts_bound_are_refused_and_a_huge_bill_never_answers_500() {
+    // Found by an outside tester (issue 21, item 4): a tariff at ¥99,999,999,999.99 an hour
+    // was filed and advertised, and every exit and intent of its lot then answered 500.
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let lots = format!("/v1/admin/compounds/{}/lots", site.compound);
+    let (status, body) = app
+        .staff(
+            "POST",
+            &lots,
+            Some(json!({"name": "贵", "visitor_capacity": 5,
+                        "simple_tariff": {"free_min": 0, "hourly": "10000000.01"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (422, "invalid_field"),
+        "{body}"
+    );
+    // A full tariff as a lot's draft: every price of it is bounded, caps included.
+    let (_, lot) = app
+        .staff("GET", &format!("/v1/admin/lots/{}", site.lot), None)
+        .await;
+    let tariff = lot["tariff"].clone();
+    assert!(tariff.pointer("/small/caps/0/amount").is_some(), "{lot}");
+    for (path, price) in [
+        ("/small/caps/0/amount", "99999999999.99"),
+        ("/small/day/steps/0/price", "10000000.01"),
+    ] {
+        let mut bad = tariff.clone();
+        if let Some(slot) = bad.pointer_mut(path) {
+            *slot = json!(price);
+        }
+        let (status, body) = app
+            .staff(
+                "PATCH",
+                &format!("/v1/admin/lots/{}", site.lot),
+                Some(json!({ "tariff": bad })),
+            )
+            .await;
+        assert_eq!(status, 422, "{path}: {body}");
+        assert!(
+            str_of(&body["error"], "message").contains("10,000,000"),
+            "{body}"
+        );
+    }
+    let (status, body) = app
+        .staff(
+            "PATCH",
+            &format!("/v1/admin/lots/{}", site.lot),
+            Some(json!({ "tariff": tariff })),
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "the same tariff within the bound is taken: {body}"
+    );
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/price-standards", site.compound),
+            Some(json!({"name": "天价", "document": "无", "space_kind": "common",
+                        "standard": {"small": {"per_hour": {"kind": "max", "amount": "99999999999.99"}}}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+
+    // At the bound a price is taken; a stay it makes dearer than any payment can be is
+    // refused clearly at the exit and for an intent, never 500.
+    let lot = app
+        .create(
+            &lots,
+            json!({"name": "顶格", "visitor_capacity": 5,
+                   "simple_tariff": {"free_min": 0, "hourly": "10000000.00"}}),
+        )
+        .await;
+    let lot = str_of(&lot, "id").to_owned();
+    let entry = app.gate(&lot, "入口", "entry").await;
+    let exit = app.gate(&lot, "出口", "exit").await;
+    let (status, body) = app.read(&entry, "京A77777", ago(150)).await;
+    assert_eq!((status, str_of(&body, "action")), (200, "open"), "{body}");
+    let (status, body) = app.read(&exit, "京A77777", Utc::now()).await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (422, "stay_not_billable"),
+        "{body}"
+    );
+    let (status, body) = app
+        .send(
+            "POST",
+            &format!("/v1/public/lots/{lot}/payment-intents"),
+            "",
+            Some(json!({"plate": "京A77777"})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (422, "stay_not_billable"),
+        "{body}"
     );
 }
