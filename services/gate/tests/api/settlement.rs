@@ -1458,3 +1458,73 @@ async fn a_stay_paid_more_than_ten_million_in_total_still_leaves() {
     let (status, exit) = app.read(&site.exit, "京A10054", Utc::now()).await;
     assert_eq!((status, str_of(&exit, "action")), (200, "open"), "{exit}");
 }
+
+#[tokio::test]
+async fn books_past_a_trillion_still_take_payments_and_close() {
+    // Found by an outside tester (issue 21, item 4): a firm's provider clearing topped out at
+    // ¥999,999,999,999.99; every later notification of the firm answered 500 and a compound
+    // whose fund reached it could never close again.
+    use parkshare_gate::store::ledger::{post, NewTransaction};
+    use parkshare_ledger::{Account, AccountKind, Entry, Posting};
+    let app = spawn_app().await;
+    let (site, _) = parked(&app, "京A10031").await;
+    let (tenant, compound): (uuid::Uuid, uuid::Uuid) =
+        sqlx::query_as("select tenant_id, id from compounds where id = $1::uuid")
+            .bind(&site.compound)
+            .fetch_one(&app.db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    // Years of a very large firm's takings, booked as the service books them.
+    let huge = rust_decimal::dec!(2_000_000_000_000.00);
+    let entry = Entry::new([
+        Posting {
+            account: Account::new(AccountKind::ProviderClearing, tenant),
+            amount: huge,
+        },
+        Posting {
+            account: Account::new(AccountKind::CommonRevenue, compound),
+            amount: -huge,
+        },
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = app.db.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    post(
+        &mut tx,
+        &NewTransaction {
+            tenant_id: tenant,
+            idempotency_key: "years-of-takings",
+            kind: "payment",
+            session_id: None,
+            payment_id: None,
+            booking_id: None,
+            compound_id: Some(compound),
+            memo: "多年收入",
+        },
+        &entry,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("a ledger must take a balance past a trillion: {e}"));
+    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+
+    let intent = new_intent(&app, &site, "京A10031").await;
+    let (status, body) = notify(
+        &app,
+        &notification(&intent, str_of(&intent, "amount")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["result"]),
+        (200, &json!("credited")),
+        "{body}"
+    );
+    let (status, closed) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/periods/close", site.compound),
+            Some(json!({"until": Utc::now()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{closed}");
+    ledger_is_consistent(&app).await;
+}
