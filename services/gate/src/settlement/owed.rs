@@ -15,7 +15,7 @@ use crate::startup::AppState;
 use crate::store::ledger::{self, NewTransaction};
 use crate::store::owed::{self, Owed};
 
-/// The most receipts one listing answers.
+/// The most receipts one page answers (and the default).
 const LIST_MAX: i64 = 500;
 
 pub fn admin_routes(cfg: &mut web::ServiceConfig) {
@@ -27,6 +27,10 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
 struct ListQuery {
     /// `owed` (default), `paid_back` or `all`.
     status: Option<String>,
+    /// Where the previous page ended (its `next_cursor`).
+    cursor: Option<String>,
+    /// Receipts per page, 1 to [`LIST_MAX`] (the default).
+    limit: Option<i64>,
 }
 
 /// What the firm owes back to drivers, oldest first.
@@ -47,10 +51,32 @@ async fn list(
             ))
         }
     };
-    let mut items = owed::list(&state.db, staff.tenant_id, paid_back, LIST_MAX + 1).await?;
-    let truncated = items.len() as i64 > LIST_MAX;
-    items.truncate(LIST_MAX as usize);
-    Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "truncated": truncated})))
+    let limit = query.limit.unwrap_or(LIST_MAX);
+    if !(1..=LIST_MAX).contains(&limit) {
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            format!("limit must be 1 to {LIST_MAX}"),
+        ));
+    }
+    let after = query
+        .cursor
+        .as_deref()
+        .map(super::views::parse_cursor)
+        .transpose()?;
+    let mut items = owed::list(&state.db, staff.tenant_id, paid_back, after, limit + 1).await?;
+    let truncated = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    // Another page follows: ask again with `cursor=<next_cursor>` until it is null.
+    let next_cursor = truncated
+        .then(|| {
+            items
+                .last()
+                .map(|last| super::views::cursor_text((last.received_at, last.id)))
+        })
+        .flatten();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "items": items, "truncated": truncated, "next_cursor": next_cursor
+    })))
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +125,15 @@ async fn pay_back(
     };
     let amount = Money::total(receipt.amount).map_err(ApiError::internal)?;
     let mut tx = state.db.begin().await?;
+    // One provider refund or booth receipt pays back one receipt: a reference already used
+    // for another (a staff typo) would mark a second debt as paid. Checked under a lock on
+    // the reference, so two payouts racing with one reference cannot both pass.
+    if let Some(other) = owed::payout_with_reference(&mut tx, staff.tenant_id, &reference).await? {
+        return Err(ApiError::conflict(
+            "reference_already_used",
+            format!("reference {reference} already records the payout of owed refund {other}"),
+        ));
+    }
     // The payout debits the very account the receipt credited.
     let owed_account = ledger::entry_of(&mut *tx, receipt.id)
         .await?

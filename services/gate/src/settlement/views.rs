@@ -40,12 +40,13 @@ struct JournalQuery {
     limit: Option<i64>,
 }
 
-/// `<created_at in µs since the epoch>.<transaction id>`: opaque to clients.
-fn cursor_text((at, id): ledger::JournalCursor) -> String {
+/// `<created_at in µs since the epoch>.<transaction id>`: opaque to clients. Also the cursor of
+/// the refunds owed (`super::owed`), ordered the same way.
+pub(crate) fn cursor_text((at, id): ledger::JournalCursor) -> String {
     format!("{}.{id}", at.timestamp_micros())
 }
 
-fn parse_cursor(text: &str) -> Result<ledger::JournalCursor, ApiError> {
+pub(crate) fn parse_cursor(text: &str) -> Result<ledger::JournalCursor, ApiError> {
     let bad = || ApiError::invalid("invalid_cursor", "cursor: not a cursor this journal gave");
     let (micros, id) = text.split_once('.').ok_or_else(bad)?;
     let at = micros

@@ -49,21 +49,47 @@ const OWED_SELECT: &str = "
      where r.tenant_id = $1 and r.kind = 'unmatched_receipt'";
 
 /// The firm's receipts owed back (`paid_back` false), paid back (true) or all, oldest first,
-/// at most `limit`.
+/// after the receipt `after` (its `(received_at, id)`), at most `limit`.
 pub async fn list(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,
     paid_back: Option<bool>,
+    after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<Owed>> {
     sqlx::query_as(&format!(
         "{OWED_SELECT} and ($2::bool is null or (o.id is not null) = $2)
+            and ($4::timestamptz is null or (r.created_at, r.id) > ($4, $5))
           order by r.created_at, r.id limit $3"
     ))
     .bind(tenant_id)
     .bind(paid_back)
     .bind(limit)
+    .bind(after.map(|(at, _)| at))
+    .bind(after.map(|(_, id)| id))
     .fetch_all(db)
+    .await
+}
+
+/// The receipt whose payout already carries `reference`, if any; locks the reference until
+/// the transaction ends.
+pub async fn payout_with_reference(
+    tx: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    reference: &str,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1::text || ':' || $2, 21))")
+        .bind(tenant_id)
+        .bind(reference)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query_scalar(
+        "select substr(idempotency_key, length('payout:') + 1)::uuid from journal_transactions
+          where tenant_id = $1 and kind = 'refund_payout' and memo = $2 limit 1",
+    )
+    .bind(tenant_id)
+    .bind(reference)
+    .fetch_optional(&mut *tx)
     .await
 }
 

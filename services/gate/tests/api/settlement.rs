@@ -1528,3 +1528,70 @@ async fn books_past_a_trillion_still_take_payments_and_close() {
     assert_eq!(status, 201, "{closed}");
     ledger_is_consistent(&app).await;
 }
+
+#[tokio::test]
+async fn refunds_owed_are_paged_whole_and_one_payout_reference_settles_one_receipt() {
+    // Found by an outside tester: past 500 receipts the list stopped without a way on, and
+    // one provider refund id could record the payout of two receipts.
+    let app = spawn_app().await;
+    let (site, _) = parked(&app, "京A10041").await;
+    let intent = new_intent(&app, &site, "京A10041").await;
+    let (_, body) = notify(&app, &notification(&intent, "9.00"), None).await;
+    assert_eq!(body["result"], "credited");
+    for _ in 0..5 {
+        let (_, body) = notify(&app, &notification(&intent, "9.00"), None).await;
+        assert_eq!(body["result"], "second_charge", "{body}");
+    }
+    let mut seen = Vec::new();
+    let mut path = "/v1/admin/refunds-owed?limit=2".to_owned();
+    loop {
+        let (status, page) = app.staff("GET", &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        for item in page["items"].as_array().cloned().unwrap_or_default() {
+            seen.push((
+                str_of(&item, "received_at").to_owned(),
+                str_of(&item, "id").to_owned(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/admin/refunds-owed?limit=2&cursor={cursor}"),
+            None => {
+                assert_eq!(page["truncated"], false, "{page}");
+                break;
+            }
+        }
+    }
+    assert_eq!(seen.len(), 5, "every receipt once: {seen:?}");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 5, "no receipt twice: {seen:?}");
+    for (query, code) in [
+        ("limit=0", "invalid_limit"),
+        ("cursor=nonsense", "invalid_cursor"),
+    ] {
+        let (status, body) = app
+            .staff("GET", &format!("/v1/admin/refunds-owed?{query}"), None)
+            .await;
+        assert_eq!(
+            (status, str_of(&body["error"], "code")),
+            (422, code),
+            "{body}"
+        );
+    }
+
+    // One provider refund pays back one receipt; the same reference for another is refused.
+    let payout = json!({"method": "provider", "reference": "refund-7"});
+    let first = format!("/v1/admin/refunds-owed/{}/payouts", seen[0].1);
+    let (status, body) = app.staff("POST", &first, Some(payout.clone())).await;
+    assert_eq!(status, 201, "{body}");
+    let second = format!("/v1/admin/refunds-owed/{}/payouts", seen[1].1);
+    let (status, body) = app.staff("POST", &second, Some(payout)).await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "reference_already_used"),
+        "{body}"
+    );
+    assert_eq!(app.balance("refunds_payable").await, Decimal::new(-3600, 2));
+    ledger_is_consistent(&app).await;
+}
