@@ -723,6 +723,28 @@ async fn try_entry(
                 return Ok(EntryOutcome::Done(response));
             }
             Reentry::CloseAndReopen => {
+                // The stay it closes ended at the latest when the car came in again: its fee is
+                // fixed at this entry, so nothing after it is charged on both stays.
+                if let Some(old) = sessions::session(&mut *tx, gate.tenant_id, old_id).await? {
+                    match billing::price(&mut tx, &LotRules::from(gate), &old, ev.captured_at).await
+                    {
+                        Ok(priced) => {
+                            let bill = serde_json::to_value(&priced.bill)
+                                .map_err(|e| ApiError::Internal(e.into()))?;
+                            sessions::bill_session(
+                                &mut tx,
+                                old_id,
+                                priced.bill.total.yuan(),
+                                &bill,
+                                None,
+                            )
+                            .await?;
+                        }
+                        // Not billable automatically (a stay of over 400 days): staff settle it.
+                        Err(ApiError::Invalid { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 sessions::close_as_anomaly(&mut *tx, old_id, "missed_exit").await?;
                 let detail = format!(
                     "exit of session {} was never read; closed at the next entry",

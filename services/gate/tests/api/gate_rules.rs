@@ -439,3 +439,39 @@ async fn the_lock_an_event_begins_with_is_the_plate_lock() {
         other.rollback().await.unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+#[tokio::test]
+async fn a_stay_closed_by_a_missed_exit_is_billed_up_to_the_reentry_only() {
+    // Found by an outside tester: the stay closed at a re-entry kept being billed up to "now",
+    // so the hours after the re-entry were owed on both stays.
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let (_, first) = app.read(&site.entries[0], "京A30001", ago(200)).await;
+    let old = str_of(&first, "session_id").to_owned();
+    let (_, again) = app.read(&site.entries[1], "京A30001", ago(100)).await;
+    assert_eq!(str_of(&again, "action"), "open", "{again}");
+    // 100 minutes: two started hours at ¥3.
+    let (fee, status): (Option<rust_decimal::Decimal>, String) =
+        sqlx::query_as("select fee, status from sessions where id = $1::uuid")
+            .bind(&old)
+            .fetch_one(&app.db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (fee.map(|f| f.to_string()), status.as_str()),
+        (Some("6.00".to_owned()), "closed")
+    );
+    let (code, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/sessions/{old}/payments"),
+            Some(json!({"amount": "12.00", "shift": "早班", "idempotency_key": "k1"})),
+        )
+        .await;
+    assert_eq!(
+        (code, str_of(&body["error"], "code")),
+        (422, "amount_exceeds_due"),
+        "{body}"
+    );
+    app.pay(&old, "6.00").await;
+}
