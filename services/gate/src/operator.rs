@@ -1,6 +1,7 @@
-//! The platform operator's API: onboarding a property firm (tenant) with its first staff token.
+//! The platform operator's API: onboarding a property firm (tenant) with its first staff token,
+//! and the money providers reported that no firm's ledger could take.
 
-use actix_web::{post, web, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -12,7 +13,79 @@ use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::registry;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(create_tenant);
+    cfg.service(create_tenant).service(unbooked_receipts);
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnbookedQuery {
+    /// Where the previous page ended (its `next_cursor`).
+    cursor: Option<String>,
+    /// Notifications per page, 1 to 500 (the default).
+    limit: Option<i64>,
+}
+
+#[derive(serde::Serialize, sqlx::FromRow)]
+struct Unbooked {
+    id: Uuid,
+    provider: String,
+    notification_id: String,
+    intent_id: Option<Uuid>,
+    /// `unknown_intent` (no intent of ours has its id) or `foreign_currency`.
+    outcome: String,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    amount: Option<rust_decimal::Decimal>,
+    currency: Option<String>,
+    received_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Money a provider reported that no firm's ledger could take: notifications naming no intent
+/// we know, or in another currency than yuan. The platform settles them with the provider
+/// (refund or reassign); oldest first, a page at a time.
+#[get("/v1/operator/unbooked-receipts")]
+async fn unbooked_receipts(
+    state: web::Data<AppState>,
+    _operator: Operator,
+    query: web::Query<UnbookedQuery>,
+) -> Result<HttpResponse, ApiError> {
+    const PAGE_MAX: i64 = 500;
+    let limit = query.limit.unwrap_or(PAGE_MAX);
+    if !(1..=PAGE_MAX).contains(&limit) {
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            format!("limit must be 1 to {PAGE_MAX}"),
+        ));
+    }
+    let after = query
+        .cursor
+        .as_deref()
+        .map(crate::settlement::views::parse_cursor)
+        .transpose()?;
+    let mut items: Vec<Unbooked> = sqlx::query_as(
+        "select id, provider, notification_id, intent_id, outcome, amount,
+                body ->> 'currency' as currency, received_at
+           from provider_callbacks
+          where outcome in ('unknown_intent', 'foreign_currency')
+            and ($1::timestamptz is null or (received_at, id) > ($1, $2))
+          order by received_at, id limit $3",
+    )
+    .bind(after.map(|(at, _)| at))
+    .bind(after.map(|(_, id)| id))
+    .bind(limit + 1)
+    .fetch_all(&state.db)
+    .await?;
+    let truncated = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next_cursor = truncated
+        .then(|| {
+            items
+                .last()
+                .map(|last| crate::settlement::views::cursor_text((last.received_at, last.id)))
+        })
+        .flatten();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "items": items, "truncated": truncated, "next_cursor": next_cursor
+    })))
 }
 
 #[derive(Deserialize)]

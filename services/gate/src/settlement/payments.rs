@@ -242,6 +242,10 @@ async fn callback(
     let mut outcome =
         if payments::notification_seen(&mut *tx, "simulated", &n.notification_id).await? {
             "duplicate"
+        } else if n.currency != "CNY" {
+            // The ledger keeps yuan: money in another currency is recorded and listed for the
+            // operator (`operator::unbooked_receipts`), never booked as if it were yuan.
+            "foreign_currency"
         } else if intent.status == "paid" {
             "second_charge"
         } else if n.currency != intent.currency || amount.yuan() != intent.amount {

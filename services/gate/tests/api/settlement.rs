@@ -1595,3 +1595,57 @@ async fn refunds_owed_are_paged_whole_and_one_payout_reference_settles_one_recei
     assert_eq!(app.balance("refunds_payable").await, Decimal::new(-3600, 2));
     ledger_is_consistent(&app).await;
 }
+
+#[tokio::test]
+async fn money_no_ledger_can_take_is_listed_for_the_operator() {
+    // Found by an outside tester: a signed notification for an unknown intent was answered and
+    // kept nowhere anyone looks; one in dollars was booked as yuan owed back.
+    let app = spawn_app().await;
+    let (site, _) = parked(&app, "京A10051").await;
+    let intent = new_intent(&app, &site, "京A10051").await;
+    let mut stranger = notification(&intent, "6.00");
+    stranger.intent_id = Uuid::new_v4();
+    let (_, body) = notify(&app, &stranger, None).await;
+    assert_eq!(body["result"], "unknown_intent", "{body}");
+    let mut dollars = notification(&intent, str_of(&intent, "amount"));
+    dollars.currency = "USD".into();
+    let (_, body) = notify(&app, &dollars, None).await;
+    assert_eq!(body["result"], "foreign_currency", "{body}");
+    assert_eq!(app.balance("refunds_payable").await, Decimal::ZERO);
+    ledger_is_consistent(&app).await;
+
+    let operator = app.settings.operator_token.clone().unwrap_or_default();
+    let (status, page) = app
+        .send(
+            "GET",
+            "/v1/operator/unbooked-receipts?limit=1",
+            &operator,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"][0]["outcome"], "unknown_intent", "{page}");
+    assert_eq!(page["items"][0]["amount"], "6.00", "{page}");
+    let cursor = str_of(&page, "next_cursor").to_owned();
+    let (_, page) = app
+        .send(
+            "GET",
+            &format!("/v1/operator/unbooked-receipts?limit=1&cursor={cursor}"),
+            &operator,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (
+            &page["items"][0]["outcome"],
+            &page["items"][0]["currency"],
+            &page["next_cursor"]
+        ),
+        (&json!("foreign_currency"), &json!("USD"), &Value::Null),
+        "{page}"
+    );
+    let (status, _) = app
+        .staff("GET", "/v1/operator/unbooked-receipts", None)
+        .await;
+    assert_eq!(status, 401, "staff are not the operator");
+}
