@@ -17,7 +17,9 @@
 //! Byte strings below are ASCII; `id` is the lottery's UUID in its 36-character lowercase form;
 //! `seed` the 32 seed bytes; `‖` concatenation.
 //!
-//! - commitment = hex(SHA-256(`"parkshare-lottery-v1 commitment\n"` ‖ id ‖ `"\n"` ‖ seed)).
+//! - commitment = hex(SHA-256(`"parkshare-lottery-v1 commitment\n"` ‖ id ‖ `"\n"` ‖ places ‖
+//!   `"\n"` ‖ seed)), `places` the number of spaces drawn for in decimal: the number of winners
+//!   is fixed with the seed, before anyone applies.
 //! - The random stream is the 8-byte big-endian words of the blocks
 //!   SHA-256(`"parkshare-lottery-v1 draw\n"` ‖ id ‖ `"\n"` ‖ seed ‖ k), k = 0, 1, 2, … as an
 //!   8-byte big-endian integer; each block gives four words, in order.
@@ -91,10 +93,10 @@ impl Seed {
         hex::encode(self.0)
     }
 
-    /// What the firm publishes before applications open.
-    pub fn commitment(&self, lottery: Uuid) -> String {
+    /// What the firm publishes before applications open, for a lottery of `places` spaces.
+    pub fn commitment(&self, lottery: Uuid, places: u32) -> String {
         let mut hash = Sha256::new();
-        hash.update(format!("{ALGORITHM} commitment\n{lottery}\n"));
+        hash.update(format!("{ALGORITHM} commitment\n{lottery}\n{places}\n"));
         hash.update(self.0);
         hex::encode(hash.finalize())
     }
@@ -218,6 +220,9 @@ pub struct Published {
     /// How many spaces were drawn for.
     pub places: u32,
     pub applicants: Vec<Applicant>,
+    /// The digest of `applicants` published when applications closed; checked when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applicants_digest: Option<String>,
     /// The published order: winners first.
     pub order: Vec<String>,
 }
@@ -225,8 +230,11 @@ pub struct Published {
 /// What recomputing a published lottery found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
-    /// The revealed seed is the one committed to before applications opened.
+    /// The revealed seed and the number of places are the ones committed to before
+    /// applications opened.
     pub commitment_matches: bool,
+    /// The published applicants digest, if any, is the digest of the published applicants.
+    pub digest_matches: bool,
     /// The published order is the one the seed and the applicants give.
     pub order_matches: bool,
     pub applicants_digest: String,
@@ -238,7 +246,7 @@ pub struct Verdict {
 
 impl Verdict {
     pub fn holds(&self) -> bool {
-        self.commitment_matches && self.order_matches
+        self.commitment_matches && self.digest_matches && self.order_matches
     }
 }
 
@@ -254,12 +262,17 @@ pub fn verify(published: &Published) -> Result<Verdict, Error> {
         .take(published.places as usize)
         .cloned()
         .collect();
+    let digest = applicants_digest(&published.applicants)?;
     Ok(Verdict {
         commitment_matches: seed
-            .commitment(published.lottery_id)
+            .commitment(published.lottery_id, published.places)
             .eq_ignore_ascii_case(published.commitment.trim()),
+        digest_matches: published
+            .applicants_digest
+            .as_deref()
+            .is_none_or(|d| d.trim().eq_ignore_ascii_case(&digest)),
         order_matches: order == published.order,
-        applicants_digest: applicants_digest(&published.applicants)?,
+        applicants_digest: digest,
         order,
         winners,
     })

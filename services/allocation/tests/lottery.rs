@@ -33,9 +33,10 @@ fn published(lottery: Uuid, seed: &Seed, places: u32, applicants: Vec<Applicant>
     Published {
         lottery_id: lottery,
         algorithm: ALGORITHM.to_owned(),
-        commitment: seed.commitment(lottery),
+        commitment: seed.commitment(lottery, places),
         seed: seed.to_hex(),
         places,
+        applicants_digest: Some(applicants_digest(&applicants).unwrap_or_default()),
         applicants,
         order,
     }
@@ -124,10 +125,10 @@ fn a_fixed_seed_gives_a_fixed_order_for_ever() {
         "tier 0 first, then tier 1"
     );
     // The same figure from Python's hashlib: sha256(b"parkshare-lottery-v1 commitment\n"
-    // + b"01900000-0000-7000-8000-000000000001\n" + bytes([7] * 32)).
+    // + b"01900000-0000-7000-8000-000000000001\n2\n" + bytes([7] * 32)).
     assert_eq!(
-        seed(7).commitment(LOTTERY),
-        "d7b93496d13539efe622e5c06205c6b5b2e302ea83e912e1c1e0a225aa0ae936"
+        seed(7).commitment(LOTTERY, 2),
+        "84a406d3a0fc69e1fe3e8fb4e27a3457da86055bfd883486b78d96c1b87db9ab"
     );
 }
 
@@ -162,6 +163,21 @@ fn a_changed_seed_or_order_or_list_fails_the_check() {
         verdict.applicants_digest,
         applicants_digest(&good.applicants).unwrap_or_else(|e| panic!("{e}"))
     );
+
+    // More winners claimed than committed to.
+    let mut more_places = good.clone();
+    more_places.places += 3;
+    assert!(
+        !verify(&more_places)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .commitment_matches
+    );
+
+    // A digest that is not the applicants'.
+    let mut other_digest = good.clone();
+    other_digest.applicants_digest = Some("00".repeat(32));
+    let verdict = verify(&other_digest).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!verdict.digest_matches && !verdict.holds());
 
     // Another lottery's id: the same seed commits differently.
     let mut other_lottery = good;

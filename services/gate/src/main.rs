@@ -10,7 +10,25 @@ use parkshare_gate::{demo, settings::Settings, startup, telemetry};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("lottery-verify") {
+    const USAGE: &str = "usage: parkshare-gate [--demo] | --migrate | lottery-verify FILE\n\
+        Serves the API (settings from PARKSHARE_* variables, docs/configuration.md); --demo loads \
+        the demo compound; --migrate applies the migrations and exits; lottery-verify draws a \
+        published lottery again, offline (docs/lottery.md).";
+    let verb = args.get(1).map(String::as_str);
+    match verb {
+        Some("--help" | "-h") => {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        None | Some("--demo" | "--migrate") if args.len() <= 2 => {}
+        Some("lottery-verify") if args.len() <= 3 => {}
+        // An unknown word must not start a server with default settings.
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    }
+    if verb == Some("lottery-verify") {
         // Offline: needs no settings, database or network (docs/lottery.md).
         let Some(path) = args.get(2) else {
             anyhow::bail!("usage: parkshare-gate lottery-verify FILE (a published lottery as JSON, - for stdin)");

@@ -82,6 +82,9 @@ pub struct Settings {
     /// `PARKSHARE_BOOKING_HOLD_MIN` (default 10, 1 to 60): how long an unpaid booking holds its
     /// space — long enough to pay on a phone, short enough that a squatter must pay to hold.
     pub booking_hold_min: i64,
+    /// `PARKSHARE_LOTTERY_WINDOW_MIN_H` (default 24, at least 1): the shortest application
+    /// window of a lottery, so that owners see the commitment and the applicants in time.
+    pub lottery_window_min: chrono::Duration,
     /// `PARKSHARE_BOOKINGS_PER_PLATE_MAX` (default 2): live bookings (held, paid or in use)
     /// one plate may have.
     pub bookings_per_plate_max: i64,
@@ -129,6 +132,7 @@ impl std::fmt::Debug for Settings {
             .field("public_rate_per_min", &self.public_rate_per_min)
             .field("booking_rate_per_min", &self.booking_rate_per_min)
             .field("booking_hold_min", &self.booking_hold_min)
+            .field("lottery_window_min", &self.lottery_window_min)
             .field("bookings_per_plate_max", &self.bookings_per_plate_max)
             .field("bookings_per_client_max", &self.bookings_per_client_max)
             .finish()
@@ -298,6 +302,9 @@ impl Settings {
                 Ok(n) if (1..=60).contains(&n) => n,
                 _ => anyhow::bail!("PARKSHARE_BOOKING_HOLD_MIN must be 1 to 60 minutes"),
             },
+            lottery_window_min: chrono::Duration::hours(i64::from(
+                positive("PARKSHARE_LOTTERY_WINDOW_MIN_H", "24")?.get(),
+            )),
             bookings_per_plate_max: i64::from(
                 positive("PARKSHARE_BOOKINGS_PER_PLATE_MAX", "2")?.get(),
             ),

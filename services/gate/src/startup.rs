@@ -40,6 +40,8 @@ pub struct AppState {
     pub limiters: crate::ratelimit::Limiters,
     /// How long unpaid bookings hold, and how many live bookings a plate and a client may have.
     pub booking_caps: parkshare_sharing::BookingCaps,
+    /// The shortest application window of a lottery.
+    pub lottery_window_min: chrono::Duration,
 }
 
 pub struct PaymentsConfig {
@@ -180,6 +182,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             per_plate_max: settings.bookings_per_plate_max,
             per_client_max: settings.bookings_per_client_max,
         },
+        lottery_window_min: settings.lottery_window_min,
     })
 }
 

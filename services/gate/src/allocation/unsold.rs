@@ -15,6 +15,12 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::registry;
 
+/// The earliest date a space can plausibly have been offered for sale since.
+const EARLIEST_FOR_SALE: NaiveDate = match NaiveDate::from_ymd_opt(1990, 1, 1) {
+    Some(day) => day,
+    None => NaiveDate::MIN,
+};
+
 pub fn admin_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(put_offer).service(compliance);
 }
@@ -132,24 +138,45 @@ async fn put_offer(
         .await?
         .ok_or(ApiError::NotFound("space"))?;
     let today = today_in(&compound.time_zone)?;
+    if body
+        .for_sale_since
+        .is_some_and(|since| since < EARLIEST_FOR_SALE)
+    {
+        return Err(ApiError::invalid(
+            "implausible_for_sale_since",
+            format!("for_sale_since is before {EARLIEST_FOR_SALE}: check the date"),
+        ));
+    }
     if body.for_sale_since.is_some_and(|since| since > today) {
         return Err(ApiError::invalid(
             "for_sale_since_in_future",
             format!("for_sale_since is after today ({today}) in the compound"),
         ));
     }
-    let row: UnsoldRow = sqlx::query_as(&format!(
+    // A recorded date may be corrected earlier, never later: moving it later would restart the
+    // two years of a space that is overdue. Checked in the update itself, so that two
+    // corrections at once cannot slip past it.
+    let row: Option<UnsoldRow> = sqlx::query_as(&format!(
         "with updated as (
              update spaces set offered_as = $3, for_sale_since = coalesce($4, for_sale_since)
-              where tenant_id = $1 and id = $2 returning *)
+              where tenant_id = $1 and id = $2
+                and ($4::date is null or for_sale_since is null or $4 <= for_sale_since)
+             returning *)
          select {UNSOLD_COLUMNS} from updated s join lots l on l.id = s.lot_id"
     ))
     .bind(staff.tenant_id)
     .bind(space.id)
     .bind(offered.as_str())
     .bind(body.for_sale_since)
-    .fetch_one(&state.db)
+    .fetch_optional(&state.db)
     .await?;
+    let Some(row) = row else {
+        return Err(ApiError::invalid(
+            "for_sale_since_moved_later",
+            "for_sale_since may be corrected to an earlier date only: a later one would restart \
+             the two years",
+        ));
+    };
     tracing::info!(space = %space.id, offered_as = offered.as_str(), by = %staff.label, "unsold space offer recorded");
     Ok(HttpResponse::Ok().json(row.on(today)?))
 }

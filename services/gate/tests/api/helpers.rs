@@ -66,6 +66,8 @@ pub fn test_settings() -> Settings {
     settings.booking_rate_per_min = std::num::NonZeroU32::MAX;
     // Every test books from 127.0.0.1; the cap tests lower this themselves.
     settings.bookings_per_client_max = 1_000;
+    // Lotteries close within seconds in the tests; the window test sets the day back.
+    settings.lottery_window_min = chrono::Duration::seconds(1);
     settings
 }
 

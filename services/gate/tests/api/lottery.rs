@@ -232,6 +232,13 @@ async fn a_lottery_is_committed_before_applications_and_drawn_as_anyone_can_reco
     assert_eq!(verdict["order"], published["order"]);
     assert_eq!(verdict["winners"], json!(order[..2]));
     assert!(cli_verify(&page), "the CLI must accept the published page");
+    // A mistyped verb answers with the usage and starts nothing.
+    let typo = std::process::Command::new(env!("CARGO_BIN_EXE_parkshare-gate"))
+        .arg("lottery-verfy")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&typo.stderr).contains("usage"));
 
     // A tampered publication fails both checks.
     let mut swapped = published.clone();
@@ -252,6 +259,23 @@ async fn a_lottery_is_committed_before_applications_and_drawn_as_anyone_can_reco
         (json!(false), json!(true))
     );
     assert!(!cli_verify(&swapped));
+    // More winners than the lottery committed to, or another applicants digest: refused too.
+    let mut more = published.clone();
+    more["places"] = json!(5);
+    let (_, verdict) = app
+        .send("POST", "/v1/public/lotteries/verify", "", Some(more))
+        .await;
+    assert_eq!(verdict["commitment_matches"], false, "{verdict}");
+    let mut digest = published.clone();
+    digest["applicants_digest"] = json!("0".repeat(64));
+    let (_, verdict) = app
+        .send("POST", "/v1/public/lotteries/verify", "", Some(digest))
+        .await;
+    assert_eq!(
+        (verdict["holds"].clone(), verdict["digest_matches"].clone()),
+        (json!(false), json!(false)),
+        "{verdict}"
+    );
     let mut reseeded = published.clone();
     reseeded["seed"] = json!("00".repeat(32));
     let (_, verdict) = app
@@ -408,6 +432,33 @@ async fn offers_pass_down_the_list_when_declined_or_lapsed() {
         third.owner_id,
         "staff see who won, to contract the space"
     );
+
+    // The household that took a space applies behind those without one next time; the space
+    // it took is in no new lottery.
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/lotteries", site.compound),
+            Some(json!({"title": "再摇", "space_ids": spaces,
+                        "applications_close_at": Utc::now() + Duration::hours(2)})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "space_in_another_lottery"),
+        "{body}"
+    );
+    let next = announce(
+        &app,
+        &site,
+        &[space(&app, &site, "C-102", "common").await],
+        600,
+    )
+    .await;
+    let (status, body) = apply(&app, str_of(&next, "id"), third).await;
+    assert_eq!((status, body["tier"].clone()), (201, json!(1)), "{body}");
+    let (status, body) = apply(&app, str_of(&next, "id"), first).await;
+    assert_eq!((status, body["tier"].clone()), (201, json!(0)), "{body}");
 }
 
 #[tokio::test]
@@ -498,6 +549,45 @@ async fn bad_announcements_and_strangers_are_refused_and_change_nothing() {
         )
         .await;
     assert_eq!(status, 401, "an owner is not staff");
+
+    // A space runs in one lottery at a time: another announcement of it is refused, and it
+    // changes nothing.
+    let (status, body) = app
+        .staff(
+            "POST",
+            &path,
+            Some(
+                json!({"title": "再摇一次", "space_ids": [common], "applications_close_at": close}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "space_in_another_lottery"),
+        "{body}"
+    );
+    assert_eq!(app.count("select count(*) from lotteries").await, 1);
+
+    // A window shorter than the configured minimum (a day by default) is refused: owners must
+    // have time to see the commitment and the applicants.
+    let mut settings = crate::helpers::test_settings();
+    settings.lottery_window_min = Duration::hours(24);
+    let strict = crate::helpers::spawn_with(settings).await;
+    let strict_site = strict.site(5).await;
+    let strict_space = space(&strict, &strict_site, "C-9", "common").await;
+    let (status, body) = strict
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/lotteries", strict_site.compound),
+            Some(json!({"title": "x", "space_ids": [strict_space],
+                        "applications_close_at": Utc::now() + Duration::hours(23)})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (422, "window_too_short"),
+        "{body}"
+    );
 
     // The database itself keeps a lottery as announced and its window shut.
     let rewrite = sqlx::query("update lotteries set seed = repeat('0', 64)")

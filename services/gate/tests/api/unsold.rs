@@ -119,6 +119,19 @@ async fn spaces_for_sale_only_past_two_years_are_listed_until_offered_for_rent()
             400,
             "invalid_body",
         ),
+        // An overdue space's date moved later would restart its two years.
+        (
+            ids[0].as_str(),
+            json!({"offered_as": "sale", "for_sale_since": today - Duration::days(30)}),
+            422,
+            "for_sale_since_moved_later",
+        ),
+        (
+            ids[0].as_str(),
+            json!({"offered_as": "sale", "for_sale_since": "0001-01-01"}),
+            422,
+            "implausible_for_sale_since",
+        ),
     ] {
         let (got, answer) = offer(id, body.clone()).await;
         assert_eq!(

@@ -15,7 +15,7 @@ mod store;
 use std::collections::HashMap;
 
 use actix_web::{get, post, web, HttpResponse};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use parkshare_allocation::lottery::{self, Applicant, Published, Seed};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,8 @@ const WINDOW_DAYS_MAX: i64 = 90;
 const OPENING_SLACK_SECONDS: i64 = 300;
 /// A winner's time to answer, when staff give none: three days.
 const OFFER_MINUTES_DEFAULT: i32 = 3 * 24 * 60;
+/// A winner has at least an hour to answer.
+const OFFER_MINUTES_MIN: i32 = 60;
 const OFFER_MINUTES_MAX: i32 = 30 * 24 * 60;
 /// The most spaces one lottery allots.
 const SPACES_MAX: usize = 1_000;
@@ -141,6 +143,7 @@ impl Full {
             seed: lottery.seed.clone(),
             places: u32::try_from(self.places()).unwrap_or(u32::MAX),
             applicants: self.applicants(),
+            applicants_digest: Some(draw.applicants_digest.clone()),
             order: draw.draw_order.clone(),
         });
         let closed = self.now >= lottery.applications_close_at || self.draw.is_some();
@@ -240,7 +243,8 @@ pub async fn notices(
 /// Reads a lottery under its exclusive lock and passes freed places on to the next applicants.
 async fn full(conn: &mut PgConnection, lottery: Lottery) -> Result<Full, ApiError> {
     store::lock(conn, lottery.id, true).await?;
-    let now = Utc::now();
+    // Microseconds, as Postgres keeps them: an offer reads back as it was first shown.
+    let now = Utc::now().trunc_subsecs(6);
     let applications = store::applications(&mut *conn, lottery.id).await?;
     let draw = store::draw(&mut *conn, lottery.id).await?;
     let mut full = Full {
@@ -371,6 +375,16 @@ async fn announce(
             "applications_close_at must be after applications_open_at (and after now)",
         ));
     }
+    if close_at - open_at < state.lottery_window_min {
+        return Err(ApiError::invalid(
+            "window_too_short",
+            format!(
+                "applications stay open at least {} hours, so that owners see the commitment \
+                 and the applicants in time",
+                state.lottery_window_min.num_hours()
+            ),
+        ));
+    }
     if close_at - open_at > Duration::days(WINDOW_DAYS_MAX) {
         return Err(ApiError::invalid(
             "window_too_long",
@@ -378,10 +392,10 @@ async fn announce(
         ));
     }
     let offer_minutes = body.offer_minutes.unwrap_or(OFFER_MINUTES_DEFAULT);
-    if !(1..=OFFER_MINUTES_MAX).contains(&offer_minutes) {
+    if !(OFFER_MINUTES_MIN..=OFFER_MINUTES_MAX).contains(&offer_minutes) {
         return Err(ApiError::invalid(
             "invalid_offer_minutes",
-            format!("offer_minutes must be 1 to {OFFER_MINUTES_MAX}"),
+            format!("offer_minutes must be {OFFER_MINUTES_MIN} to {OFFER_MINUTES_MAX}"),
         ));
     }
     let mut space_ids = body.space_ids.clone();
@@ -399,8 +413,23 @@ async fn announce(
             format!("a lottery allots 1 to {SPACES_MAX} spaces"),
         ));
     }
+    let mut tx = state.db.begin().await?;
+    // One lottery at a time per space: announcements of the compound queue here, so two cannot
+    // both find a space free; a space stays in its lottery until that one is over (no offer
+    // open or accepted and nobody left to offer it to).
+    store::lock_compound(&mut tx, compound.id).await?;
+    if let Some((space, other)) =
+        store::space_in_live_lottery(&mut tx, compound.id, &space_ids, now).await?
+    {
+        return Err(ApiError::conflict(
+            "space_in_another_lottery",
+            format!(
+                "space {space} is allotted by lottery {other}, still running or taken through it"
+            ),
+        ));
+    }
     let refused =
-        store::unallottable_spaces(&state.db, staff.tenant_id, compound.id, &space_ids).await?;
+        store::unallottable_spaces(&mut *tx, staff.tenant_id, compound.id, &space_ids).await?;
     if let Some((id, why)) = refused.first() {
         return Err(ApiError::invalid(
             "space_not_allottable",
@@ -417,9 +446,10 @@ async fn announce(
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let seed = Seed::from_bytes(bytes);
     let id = Uuid::new_v4();
-    let commitment = seed.commitment(id);
+    let places = u32::try_from(space_ids.len()).map_err(ApiError::internal)?;
+    let commitment = seed.commitment(id, places);
     let lottery = store::insert(
-        &state.db,
+        &mut *tx,
         &store::NewLottery {
             id,
             tenant_id: staff.tenant_id,
@@ -436,7 +466,6 @@ async fn announce(
     )
     .await?;
     tracing::info!(lottery = %id, compound = %compound.id, %commitment, "lottery announced");
-    let mut tx = state.db.begin().await?;
     let full = full(&mut tx, lottery).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(full.staff_view()))
@@ -702,6 +731,7 @@ async fn verify_published(body: crate::input::Json<Published>) -> Result<HttpRes
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "holds": verdict.holds(),
         "commitment_matches": verdict.commitment_matches,
+        "digest_matches": verdict.digest_matches,
         "order_matches": verdict.order_matches,
         "applicants_digest": verdict.applicants_digest,
         "order": verdict.order,

@@ -138,6 +138,43 @@ pub async fn unallottable_spaces(
     .await
 }
 
+/// Serialises the compound's announcements: a space is checked free and put in a lottery by
+/// one at a time.
+pub async fn lock_compound(conn: &mut PgConnection, compound_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('lotteries:' || $1::text, 26))")
+        .bind(compound_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A space of `space_ids` still in another lottery of the compound, with that lottery: one not
+/// drawn yet, or drawn with an offer open or accepted, or applicants left to offer it to.
+pub async fn space_in_live_lottery(
+    conn: &mut PgConnection,
+    compound_id: Uuid,
+    space_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<(Uuid, Uuid)>> {
+    sqlx::query_as(
+        "select s.space_id, l.id from lotteries l
+           cross join unnest(l.space_ids) as s (space_id)
+           left join lottery_draws d on d.lottery_id = l.id
+          where l.compound_id = $1 and s.space_id = any($2)
+            and (d.lottery_id is null
+                 or exists (select 1 from lottery_offers o where o.lottery_id = l.id
+                              and (o.answer = 'accepted' or (o.answer is null and o.expires_at > $3)))
+                 or (select count(*) from lottery_offers o where o.lottery_id = l.id)
+                      < cardinality(d.draw_order))
+          order by l.created_at limit 1",
+    )
+    .bind(compound_id)
+    .bind(space_ids)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Serialises applications against the draw: applications take it shared, the draw
 /// exclusively, so that the draw sees every application the window let in.
 pub async fn lock(conn: &mut PgConnection, id: Uuid, exclusive: bool) -> sqlx::Result<()> {
@@ -163,12 +200,16 @@ pub async fn owner(
         .await
 }
 
-/// Whether the owner's household holds a space of its own (tier 1) or none (tier 0).
+/// Whether the owner's household holds a space (tier 1) or none (tier 0): one of its own, or
+/// one it took through a lottery.
 pub async fn holds_a_space(db: impl PgExecutor<'_>, owner_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar("select exists (select 1 from spaces where owner_id = $1)")
-        .bind(owner_id)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar(
+        "select exists (select 1 from spaces where owner_id = $1)
+             or exists (select 1 from lottery_offers where owner_id = $1 and answer = 'accepted')",
+    )
+    .bind(owner_id)
+    .fetch_one(db)
+    .await
 }
 
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
