@@ -68,6 +68,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "put", path: "/v1/admin/spaces/{id}/unsold-offer", audience: "staff", credential: "staff_token", summary: "Record how a developer-unsold space is offered, and since when it is for sale" },
     Route { method: "get", path: "/v1/admin/compounds/{id}/unsold-spaces", audience: "staff", credential: "staff_token", summary: "Developer-unsold spaces against the two-year rule, and how many break it" },
     Route { method: "get", path: "/v1/operator/unbooked-receipts", audience: "operator", credential: "operator_token", summary: "Money providers reported that no firm's ledger could take: unknown intents, foreign currency" },
+    Route { method: "get", path: "/v1/admin/ledger/firm-journal.csv", audience: "staff", credential: "staff_token", summary: "The firm's own transactions of no compound (unmatched settlement fees) in [from, to), as CSV" },
     Route { method: "get", path: "/v1/owner/statements", audience: "owner", credential: "owner_token", summary: "The owner's statements, newest first." },
     Route { method: "put", path: "/v1/owner/webhook", audience: "owner", credential: "owner_token", summary: "Register (or replace) the owner's webhook; answers the signing secret once." },
     Route { method: "post", path: "/v1/payments/callbacks/simulated", audience: "provider", credential: "", summary: "A provider's notification. Verified (signature, then amount and currency against the" },

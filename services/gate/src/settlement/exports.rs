@@ -14,7 +14,51 @@ use crate::store::periods::{self, JournalLine, Period};
 use crate::store::registry;
 
 pub fn admin_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(journal_csv).service(journal_beancount);
+    cfg.service(journal_csv)
+        .service(journal_beancount)
+        .service(firm_journal_csv);
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FirmJournalQuery {
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+}
+
+/// The longest span one firm journal export covers.
+const FIRM_JOURNAL_DAYS_MAX: i64 = 366;
+
+/// The firm's own transactions, of no compound (a settlement file's fee for a row that matches
+/// none of our payments), booked in `[from, to)`, as CSV like a period's journal: with the
+/// periods' journals of its compounds it sums to the ledger.
+#[get("/ledger/firm-journal.csv")]
+async fn firm_journal_csv(
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<FirmJournalQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if query.to <= query.from
+        || query.to - query.from > chrono::Duration::days(FIRM_JOURNAL_DAYS_MAX)
+    {
+        return Err(ApiError::invalid(
+            "invalid_range",
+            format!("to must be after from, by at most {FIRM_JOURNAL_DAYS_MAX} days"),
+        ));
+    }
+    let lines = periods::firm_journal(&state.db, staff.tenant_id, query.from, query.to).await?;
+    let mut out = crate::spreadsheet::SpreadsheetCsv::default();
+    for line in &lines {
+        out.serialize(line).map_err(ApiError::internal)?;
+    }
+    let body = out.into_bytes().map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"firm-journal.csv\"",
+        ))
+        .body(body))
 }
 
 /// Whose period it may be: the firm's (staff) or, for a committee, one compound's only.

@@ -273,6 +273,29 @@ pub struct JournalLine {
     pub amount: Decimal,
 }
 
+/// Every posting of the firm's own transactions booked in `[from, until)`: those of no
+/// compound, such as the fee of a settlement-file row that matches none of our payments.
+pub async fn firm_journal(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> sqlx::Result<Vec<JournalLine>> {
+    sqlx::query_as(
+        "select t.id as transaction_id, t.created_at, t.kind, t.memo, t.session_id,
+                p.account_kind, p.account_holder, p.amount
+           from journal_transactions t join postings p on p.transaction_id = t.id
+          where t.tenant_id = $1 and t.compound_id is null
+            and t.created_at >= $2 and t.created_at < $3
+          order by t.created_at, t.id, p.id",
+    )
+    .bind(tenant_id)
+    .bind(from)
+    .bind(until)
+    .fetch_all(db)
+    .await
+}
+
 /// Every posting of the period: the compound's transactions booked in `[from, until)` — its
 /// stays' and bookings' payments and refunds, money owed back, its provider fees — and the
 /// period's own close (booked after the end; other periods' closes are theirs).

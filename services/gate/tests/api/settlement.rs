@@ -1192,6 +1192,35 @@ async fn a_settlement_file_is_reconciled_and_its_fees_booked_once() {
     );
     assert_eq!(report["fees"], "0.11");
     assert_eq!(app.balance("provider_fees").await, Decimal::new(11, 2));
+    // The fee of the row matching none of our payments belongs to no compound: it is in the
+    // firm's own journal, so that exports still sum to the ledger (an outside tester found
+    // it in no export at all).
+    let (from, to) = (
+        Utc::now() - Duration::hours(1),
+        Utc::now() + Duration::hours(1),
+    );
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/v1/admin/ledger/firm-journal.csv", app.address),
+        &[("from", from.to_rfc3339()), ("to", to.to_rfc3339())],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let firm = app
+        .client
+        .get(url)
+        .bearer_auth(&app.staff_token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(firm.status(), 200);
+    let text = firm.text().await.unwrap_or_default();
+    let mut fees = Decimal::ZERO;
+    for record in csv::Reader::from_reader(text.as_bytes()).records() {
+        let record = record.unwrap_or_else(|e| panic!("{e}: {text}"));
+        if &record[5] == "provider_fees" {
+            fees += record[7].parse::<Decimal>().unwrap_or_default();
+        }
+    }
+    assert_eq!(fees, Decimal::new(1, 2), "{text}");
     ledger_is_consistent(&app).await;
 
     // The same file again answers the first import and books nothing more.
