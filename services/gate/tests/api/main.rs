@@ -4,6 +4,7 @@
 mod abuse;
 mod admin;
 mod batches;
+mod cameras;
 mod cluster;
 mod credentials;
 mod disclosure;

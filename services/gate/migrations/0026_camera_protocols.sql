@@ -1,0 +1,27 @@
+-- Cameras on real devices (issue 25).
+--
+-- How the LED/voice board behind a Vzenith camera takes its text: `raw` GBK text on the first
+-- serial port, or `led_board`, the framed protocol of the RS-485 LED/voice boards sold with
+-- these cameras (CRC16-checked frames).
+alter table gates
+    add column display_protocol text not null default 'raw'
+        check (display_protocol in ('raw', 'led_board')),
+    -- When the lane's camera was set up: a device's silence is counted from here, not from
+    -- the gate's creation (a gate made months before its camera was fitted is not "silent").
+    add column device_configured_at timestamptz;
+update gates set device_configured_at = created_at where vendor is not null;
+
+-- A manual open that has not reached the barrier within its time is dropped, never fired
+-- minutes later when the camera comes back.
+alter table device_commands drop constraint device_commands_status_check;
+alter table device_commands add constraint device_commands_status_check
+    check (status in ('pending', 'done', 'failed', 'expired'));
+alter table device_commands add column expires_at timestamptz;
+
+-- A camera whose clock is far off (reset to 1970): a fault of the device, listed for staff.
+alter table anomalies drop constraint anomalies_kind_check;
+alter table anomalies add constraint anomalies_kind_check check (kind in (
+    'plate_corrected', 'no_entry_record', 'missed_exit', 'already_inside', 'exit_before_entry', 'tariff_clamped',
+    'owner_space_occupied', 'booking_overstay',
+    'two_entries', 'exit_without_entry', 'offline_reconstructed', 'fail_open', 'manual_open', 'device_silent',
+    'device_clock'));
