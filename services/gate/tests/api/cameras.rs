@@ -434,3 +434,75 @@ async fn hikvision_alerts_without_a_mac_or_as_json_are_read_and_a_lane_needs_its
     assert_eq!(app.open_sessions(&site.lot).await.len(), 2);
     camera.server.stop(false).await;
 }
+
+/// Issue 25 item 5: the display protocol is a per-lane setting; the voice prompt goes the
+/// documented way (the camera's own voice command, or inside the board's frame).
+#[tokio::test]
+async fn a_lanes_display_takes_raw_text_or_the_framed_board_protocol() {
+    use base64::Engine;
+    use parkshare_gate::gate::vendors::display::led_board_data;
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let entry = &site.entries[0];
+    let (status, body) = app
+        .staff(
+            "PUT",
+            &format!("/v1/admin/gates/{}/device", entry.id),
+            Some(json!({"vendor": "vzenith", "display_protocol": "rs485_magic"})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (422, "invalid_field")
+    );
+    let gate = set_device(
+        &app,
+        entry,
+        json!({"vendor": "vzenith", "display_protocol": "led_board"}),
+    )
+    .await;
+    assert_eq!(gate["display_protocol"], "led_board");
+    let url = format!("/v1/vendor/{}/vzenith", entry.secret);
+    let (status, reply) = push(
+        &app,
+        &url,
+        "application/json",
+        vzenith("-", "鲁B24680", 55, ago(1), false).into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let answer = &reply["Response_AlarmInfoPlate"];
+    let frame = base64::engine::general_purpose::STANDARD
+        .decode(answer["serialData"][0]["data"].as_str().unwrap_or_default())
+        .unwrap_or_default();
+    assert_eq!(
+        answer["serialData"][0]["dataLen"].as_u64(),
+        Some(frame.len() as u64)
+    );
+    let data = led_board_data(&frame).unwrap_or_else(|| panic!("not a board frame: {frame:x?}"));
+    let shown = encoding_rs::GBK
+        .encode(str_of(answer, "content"))
+        .0
+        .into_owned();
+    assert_eq!(&data[4..4 + shown.len()], &shown[..]);
+    assert!(
+        answer.get("playserver_json_request").is_none(),
+        "the board says the prompt, not the camera too: {reply}"
+    );
+
+    // Back to raw text: GBK on the port, the prompt by the camera's voice command.
+    set_device(&app, entry, json!({"vendor": "vzenith"})).await;
+    let (_, reply) = push(
+        &app,
+        &url,
+        "application/json",
+        vzenith("-", "鲁B13579", 56, ago(1), false).into_bytes(),
+    )
+    .await;
+    let answer = &reply["Response_AlarmInfoPlate"];
+    assert_eq!(
+        crate::vendors::gbk_base64_text(&answer["serialData"][0]["data"]),
+        str_of(answer, "content")
+    );
+    assert_eq!(answer["playserver_json_request"]["type"], "ps_voice_play");
+}

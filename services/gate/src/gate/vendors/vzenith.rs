@@ -106,15 +106,18 @@ impl Vendor for Vzenith {
                 voice,
                 amount_due,
             } => {
+                let board = display::board_bytes(echo.display, display, voice);
                 let mut answer = json!({
                     "info": if *open { "ok" } else { "no" },
                     "content": display,
                     "is_pay": if *open { "true" } else { "false" },
                     // Ours, for lane software reading the reply; the camera ignores it.
                     "amount_due": amount_due,
-                    "serialData": [serial_data(0, &display::board_bytes(echo.display, display))],
-                    "playserver_json_request": voice_request(voice),
+                    "serialData": [serial_data(0, &board)],
                 });
+                if display::camera_speaks(echo.display) {
+                    answer["playserver_json_request"] = voice_request(voice);
+                }
                 if let Some(plateid) = plateid {
                     answer["plateid"] = plateid;
                 }
