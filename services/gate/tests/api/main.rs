@@ -5,6 +5,7 @@ mod abuse;
 mod admin;
 mod batches;
 mod cameras;
+mod camsim;
 mod cluster;
 mod credentials;
 mod disclosure;
