@@ -19,9 +19,11 @@ alter table device_commands add constraint device_commands_status_check
 alter table device_commands add column expires_at timestamptz;
 
 -- A camera whose clock is far off (reset to 1970): a fault of the device, listed for staff.
+-- A decision to open that cannot reach a barrier opened only by a device call (a Hikvision
+-- lane set up before a device login was required).
 alter table anomalies drop constraint anomalies_kind_check;
 alter table anomalies add constraint anomalies_kind_check check (kind in (
     'plate_corrected', 'no_entry_record', 'missed_exit', 'already_inside', 'exit_before_entry', 'tariff_clamped',
     'owner_space_occupied', 'booking_overstay',
     'two_entries', 'exit_without_entry', 'offline_reconstructed', 'fail_open', 'manual_open', 'device_silent',
-    'device_clock'));
+    'device_clock', 'barrier_unreachable'));

@@ -432,6 +432,39 @@ async fn hikvision_alerts_without_a_mac_or_as_json_are_read_and_a_lane_needs_its
     .await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(app.open_sessions(&site.lot).await.len(), 2);
+
+    // A lane set up before a login was required (written straight to the database): its
+    // open decisions cannot reach the barrier, and staff are told at once.
+    let legacy = &site.entries[1];
+    sqlx::query(
+        "update gates set vendor = 'hikvision', device_configured_at = now() where id = $1::uuid",
+    )
+    .bind(&legacy.id)
+    .execute(&app.db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let xml = fill(
+        HIKVISION_ANPR,
+        &[
+            ("SERIAL", "a4:14:37:00:00:02".into()),
+            ("TIME", ago(1).to_rfc3339()),
+            ("OFFLINE", "false".into()),
+            ("PLATE", "京N44444".into()),
+            ("COLOUR", "blue".into()),
+            ("UUID", "hik-4".into()),
+        ],
+    );
+    let (status, _) = push(
+        &app,
+        &format!("/v1/vendor/{}/hikvision", legacy.secret),
+        "application/xml",
+        xml.into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(anomaly_kinds(&app, &site.lot, "open")
+        .await
+        .contains(&"barrier_unreachable".to_owned()));
     camera.server.stop(false).await;
 }
 

@@ -44,10 +44,10 @@ use crate::store::sessions::{insert_anomaly, NewAnomaly};
 
 /// Capture times before this year are a camera clock that was reset (to 1970 after a power
 /// loss, or to its firmware's build date): no camera this product supports was sold earlier.
+/// It is the only lower bound on an offline record's time: a camera keeps up to 9,000
+/// records (Vzenith HTTP push protocol, §2.1.2 断线重传), at a quiet lane many months' worth.
 pub const CLOCK_FLOOR_YEAR: i32 = 2015;
-/// An offline record is checked against this age only to be called a clock fault: a camera
-/// keeps up to 9,000 records (Vzenith HTTP push protocol, §2.1.2 断线重传), which at a quiet
-/// lane is many months. Any record younger than the clock floor is recorded.
+
 fn clock_is_off(at: DateTime<Utc>) -> bool {
     use chrono::Datelike;
     at.year() < CLOCK_FLOOR_YEAR
@@ -311,8 +311,14 @@ async fn decide_read<V: Vendor>(
     let voice = voice(&response, &display);
     // A camera the reply does not open (Hikvision) is called, as for a manual open; a Dahua
     // camera opens by the reply's `OpenStrobe`.
+    let hikvision = gate.vendor.as_deref() == Some("hikvision");
+    if open && hikvision && lanes::Delivery::of(gate) == lanes::Delivery::Unreachable {
+        // Set up before a device login was required: the car waits at a shut barrier. Said
+        // to staff at once, for every such read.
+        flag_unreachable(state, gate, &read.plate).await;
+    }
     if open
-        && gate.vendor.as_deref() == Some("hikvision")
+        && hikvision
         && lanes::Delivery::of(gate) == lanes::Delivery::DeviceCall
         && response["duplicate"] != true
     {
@@ -330,6 +336,26 @@ async fn decide_read<V: Vendor>(
         voice,
         amount_due,
     })
+}
+
+/// Lists a decision to open that no call can carry to the barrier (a Hikvision lane without
+/// a device login).
+async fn flag_unreachable(state: &AppState, gate: &GateContext, plate: &str) {
+    tracing::error!(gate_id = %gate.gate_id, "an open decision cannot reach the barrier: no device login");
+    let anomaly = NewAnomaly {
+        tenant_id: gate.tenant_id,
+        lot_id: gate.lot_id,
+        session_id: None,
+        gate_id: Some(gate.gate_id),
+        kind: "barrier_unreachable",
+        plate: plate.trim(),
+        detail: "the lane decided to open, but its barrier opens only by a call to the device \
+                 and the gate has no device_url and login: set them, and let the car through"
+            .into(),
+    };
+    if let Err(e) = insert_anomaly(&state.db, &anomaly).await {
+        tracing::warn!(gate_id = %gate.gate_id, error = %e, "could not list an unreachable barrier");
+    }
 }
 
 /// Lists a read whose capture time shows the camera's clock is off.
