@@ -53,14 +53,19 @@ fn authorised(req: &HttpRequest, body: &str, user: &str, password: &str) -> bool
         })
 }
 
-fn is_open(req: &HttpRequest, body: &str) -> bool {
+/// Whether the request names a barrier control resource (checked before the login, as a
+/// device does: clients such as curl send their first, unauthenticated try without a body).
+fn is_barrier(req: &HttpRequest) -> bool {
     match (req.method().as_str(), req.path()) {
-        ("PUT", "/ISAPI/Parking/channels/1/barrierGate") => {
-            body.contains("<ctrlMode>open</ctrlMode>")
-        }
+        ("PUT", "/ISAPI/Parking/channels/1/barrierGate") => true,
         ("GET", "/cgi-bin/trafficSnap.cgi") => req.query_string().contains("action=openStrobe"),
         _ => false,
     }
+}
+
+/// Whether an authenticated barrier request asks to open.
+fn is_open(req: &HttpRequest, body: &str) -> bool {
+    req.method() == actix_web::http::Method::GET || body.contains("<ctrlMode>open</ctrlMode>")
 }
 
 /// Serves a barrier at `listen` (e.g. `127.0.0.1:0`) taking `user`/`password` by digest.
@@ -75,13 +80,16 @@ pub async fn serve(listen: &str, user: &str, password: &str) -> anyhow::Result<B
         App::new().default_service(web::to(move |req: HttpRequest, body: String| {
             let (recorded, user, password) = (recorded.clone(), user.clone(), password.clone());
             async move {
-                if !is_open(&req, &body) {
+                if !is_barrier(&req) {
                     return HttpResponse::NotFound().finish();
                 }
                 if !authorised(&req, &body, &user, &password) {
                     return HttpResponse::Unauthorized()
                         .insert_header(("WWW-Authenticate", CHALLENGE))
                         .finish();
+                }
+                if !is_open(&req, &body) {
+                    return HttpResponse::BadRequest().finish();
                 }
                 if let Ok(mut opens) = recorded.lock() {
                     opens.push(format!("{} {}", req.method(), req.uri()));
