@@ -259,46 +259,9 @@ async fn decide_read<V: Vendor>(
     gate: &Arc<GateContext>,
     read: Read,
 ) -> Result<Reply, Reply> {
-    let now = Utc::now();
-    let clock_off = clock_is_off(read.captured_at);
-    // The age limit of live reads does not apply to an offline record (the camera's backlog
-    // may be months old; the car passed and is recorded); a future time is still refused.
-    let checked_at = if clock_off {
-        now
-    } else if read.offline {
-        read.captured_at.max(now - chrono::Duration::days(1))
-    } else {
-        read.captured_at
+    let Some(event) = event_of::<V>(state, gate, &read).await? else {
+        return Ok(Reply::Recorded);
     };
-    let mut event = match Event::new(
-        &read.plate,
-        read.colour.map(VehicleClass::from_colour),
-        checked_at,
-        &read.device_event_id,
-        now,
-    ) {
-        Ok(event) => event,
-        // An offline record that can never be recorded (no plate read: `_无_`) would stall
-        // the camera's replay on it for good: it is passed over, and logged.
-        Err(e) if read.offline && actix_web::ResponseError::status_code(&e).is_client_error() => {
-            tracing::warn!(gate_id = %gate.gate_id, record = %read.device_event_id,
-                error = %e, "offline record passed over: it cannot be recorded");
-            return Ok(Reply::Recorded);
-        }
-        Err(e) => return Err(Reply::from_error(&e)),
-    };
-    if clock_off {
-        flag_clock(state, gate, &read).await;
-        if read.offline {
-            // When the car passed is unknown: recording it at any time would bill a stay
-            // wrongly. Listed for staff; the camera moves on to its next record.
-            return Ok(Reply::Recorded);
-        }
-    } else {
-        event.captured_at = read.captured_at;
-    }
-    event.offline = read.offline;
-    event.source = V::NAME;
     let response = decide_in_time(state, gate, event)
         .await
         .map_err(|e| Reply::from_error(&e))?;
@@ -336,6 +299,56 @@ async fn decide_read<V: Vendor>(
         voice,
         amount_due,
     })
+}
+
+/// The event a read stands for, or `None` for an offline record that is only listed or passed
+/// over (the camera is still told to send the next one).
+async fn event_of<V: Vendor>(
+    state: &AppState,
+    gate: &GateContext,
+    read: &Read,
+) -> Result<Option<Event>, Reply> {
+    let now = Utc::now();
+    let clock_off = clock_is_off(read.captured_at);
+    // The age limit of live reads does not apply to an offline record (the camera's backlog
+    // may be months old; the car passed and is recorded); a future time is still refused.
+    let checked_at = if clock_off {
+        now
+    } else if read.offline {
+        read.captured_at.max(now - chrono::Duration::days(1))
+    } else {
+        read.captured_at
+    };
+    let mut event = match Event::new(
+        &read.plate,
+        read.colour.map(VehicleClass::from_colour),
+        checked_at,
+        &read.device_event_id,
+        now,
+    ) {
+        Ok(event) => event,
+        // An offline record that can never be recorded (no plate read: `_无_`) would stall
+        // the camera's replay on it for good: it is passed over, and logged.
+        Err(e) if read.offline && actix_web::ResponseError::status_code(&e).is_client_error() => {
+            tracing::warn!(gate_id = %gate.gate_id, record = %read.device_event_id,
+                error = %e, "offline record passed over: it cannot be recorded");
+            return Ok(None);
+        }
+        Err(e) => return Err(Reply::from_error(&e)),
+    };
+    if clock_off {
+        flag_clock(state, gate, read).await;
+        if read.offline {
+            // When the car passed is unknown: recording it at any time would bill a stay
+            // wrongly. Listed for staff; the camera moves on to its next record.
+            return Ok(None);
+        }
+    } else {
+        event.captured_at = read.captured_at;
+    }
+    event.offline = read.offline;
+    event.source = V::NAME;
+    Ok(Some(event))
 }
 
 /// Lists a decision to open that no call can carry to the barrier (a Hikvision lane without
