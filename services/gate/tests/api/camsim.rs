@@ -8,7 +8,7 @@ use serde_json::json;
 
 use parkshare_camsim::{barrier, dahua, hikvision, vzenith, Lane};
 
-use crate::helpers::{ago, spawn_app, str_of, TestApp};
+use crate::helpers::{ago, spawn_app, spawn_with, str_of, test_settings, TestApp};
 use crate::vendors::set_device;
 
 fn lane(app: &TestApp, secret: &str) -> Lane {
@@ -190,4 +190,78 @@ async fn a_simulated_hikvision_camera_is_opened_through_its_digest_barrier() {
         .iter()
         .all(|o| o == "PUT /ISAPI/Parking/channels/1/barrierGate"));
     barrier.stop().await;
+}
+
+#[tokio::test]
+async fn a_simulated_vzenith_camera_gets_one_open_for_three_presses_and_none_once_expired() {
+    let mut settings = test_settings();
+    settings.manual_open_ttl_s = 3;
+    let app = spawn_with(settings).await;
+    let site = app.site(10).await;
+    let entry = &site.entries[0];
+    set_device(
+        &app,
+        entry,
+        json!({"vendor": "vzenith", "display_protocol": "led_board"}),
+    )
+    .await;
+    let camera = lane(&app, &entry.secret);
+    let press = || async {
+        let (status, body) = app
+            .staff(
+                "POST",
+                &format!("/v1/admin/gates/{}/manual-open", entry.id),
+                Some(json!({"reason": "payment_system_down"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    };
+
+    // Three presses while the camera is away, then it polls: one open.
+    for _ in 0..3 {
+        press().await;
+    }
+    let run = vzenith::comet(&camera, "-", Duration::from_secs(2))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(run.opens, 1, "{run:?}");
+
+    // A press the camera cannot collect in time: never fired.
+    press().await;
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let run = vzenith::normal(&camera, "-", Duration::from_millis(1_500), 2)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(run.opens, 0, "{run:?}");
+
+    // The lane's board takes the framed protocol, checked as the board would check it.
+    let reply = vzenith::push_plate(
+        &camera,
+        &vzenith::Plate {
+            serial: "-".into(),
+            plate: "京D24680".into(),
+            plateid: 77,
+            captured_at: Utc::now(),
+            offline: false,
+            colour: 1,
+            image_bytes: 0,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let frame = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(
+                reply.body["Response_AlarmInfoPlate"]["serialData"][0]["data"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+            .unwrap_or_default()
+    };
+    assert!(
+        parkshare_gate::gate::vendors::display::led_board_data(&frame).is_some(),
+        "{:?}",
+        reply
+    );
 }
