@@ -105,6 +105,8 @@ pub async fn serve(listen: &str, user: &str, password: &str) -> anyhow::Result<B
         }))
     })
     .workers(1)
+    // The embedding program decides when to stop (the CLI on Ctrl-C or SIGTERM's default).
+    .disable_signals()
     .listen(listener)?
     .run();
     let handle = server.handle();
