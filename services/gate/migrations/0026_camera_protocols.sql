@@ -27,3 +27,11 @@ alter table anomalies add constraint anomalies_kind_check check (kind in (
     'owner_space_occupied', 'booking_overstay',
     'two_entries', 'exit_without_entry', 'offline_reconstructed', 'fail_open', 'manual_open', 'device_silent',
     'device_clock', 'barrier_unreachable'));
+
+-- display_protocol is part of a gate's cached context: every replica forgets its cache when it
+-- changes (the trigger of 0013/0019 again, with the new column).
+drop trigger gates_context_updated on gates;
+create trigger gates_context_updated
+    after update of id, tenant_id, lot_id, direction, secret_sha256, secret_revoked_at, vendor,
+        device_serial, fail_mode, device_url, device_username, device_password, display_protocol
+    on gates for each statement execute function notify_gate_contexts();

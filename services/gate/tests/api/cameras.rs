@@ -539,3 +539,58 @@ async fn a_lanes_display_takes_raw_text_or_the_framed_board_protocol() {
     );
     assert_eq!(answer["playserver_json_request"]["type"], "ps_voice_play");
 }
+
+/// The display protocol is part of a gate's cached context: changed by hand in SQL (or by
+/// another replica), it is seen without a restart.
+#[tokio::test]
+async fn a_display_protocol_changed_in_the_database_is_seen_by_the_next_pushes() {
+    use base64::Engine;
+    use parkshare_gate::gate::vendors::display::led_board_data;
+    let app = spawn_app().await;
+    let site = app.site(50).await;
+    let entry = &site.entries[0];
+    set_device(&app, entry, json!({"vendor": "vzenith"})).await;
+    let url = format!("/v1/vendor/{}/vzenith", entry.secret);
+    let frame_of = |reply: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(
+                reply["Response_AlarmInfoPlate"]["serialData"][0]["data"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+            .unwrap_or_default()
+    };
+    let (_, reply) = push(
+        &app,
+        &url,
+        "application/json",
+        vzenith("-", "鲁C00001", 1, ago(1), false).into_bytes(),
+    )
+    .await;
+    assert!(
+        led_board_data(&frame_of(&reply)).is_none(),
+        "raw text first"
+    );
+
+    sqlx::query("update gates set display_protocol = 'led_board' where id = $1::uuid")
+        .bind(&entry.id)
+        .execute(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut framed = false;
+    for n in 2..40u32 {
+        let (_, reply) = push(
+            &app,
+            &url,
+            "application/json",
+            vzenith("-", &format!("鲁C{n:05}"), n, ago(1), false).into_bytes(),
+        )
+        .await;
+        if led_board_data(&frame_of(&reply)).is_some() {
+            framed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(framed, "the change was never seen");
+}
