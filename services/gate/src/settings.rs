@@ -61,6 +61,10 @@ pub struct Settings {
     /// `PARKSHARE_FAIL_OPEN_DRAIN_MS` (default 1000): how often passages a lane let through
     /// on its fail-open policy are recorded.
     pub fail_open_drain_ms: u64,
+    /// `PARKSHARE_MANUAL_OPEN_TTL_S` (default 30, 1 to 600): how long a manual open waits to
+    /// reach its barrier (a Vzenith camera's next heartbeat, a device call). Past it the open
+    /// is dropped, never fired later when the camera comes back; presses within it merge.
+    pub manual_open_ttl_s: u64,
     /// `PARKSHARE_GATE_BATCH_WORKERS` (default 2): how many batches of live gate reads are
     /// decided at once, one transaction and one commit each; 0 decides every read on its own.
     pub gate_batch_workers: usize,
@@ -125,6 +129,7 @@ impl std::fmt::Debug for Settings {
             .field("webhook_private_hosts", &self.webhook_private_hosts)
             .field("gate_decision_budget_ms", &self.gate_decision_budget_ms)
             .field("fail_open_drain_ms", &self.fail_open_drain_ms)
+            .field("manual_open_ttl_s", &self.manual_open_ttl_s)
             .field("gate_batch_workers", &self.gate_batch_workers)
             .field("gate_batch_max", &self.gate_batch_max)
             .field("occupancy_reconcile_ms", &self.occupancy_reconcile_ms)
@@ -279,6 +284,12 @@ impl Settings {
             fail_open_drain_ms: var("PARKSHARE_FAIL_OPEN_DRAIN_MS", "1000")
                 .parse()
                 .context("PARKSHARE_FAIL_OPEN_DRAIN_MS must be a number of milliseconds")?,
+            manual_open_ttl_s: match var("PARKSHARE_MANUAL_OPEN_TTL_S", "30").parse() {
+                Ok(s) if (1..=600).contains(&s) => s,
+                _ => anyhow::bail!(
+                    "PARKSHARE_MANUAL_OPEN_TTL_S must be a number of seconds from 1 to 600"
+                ),
+            },
             gate_batch_workers: var("PARKSHARE_GATE_BATCH_WORKERS", "2")
                 .parse()
                 .context("PARKSHARE_GATE_BATCH_WORKERS must be a number of workers")?,

@@ -60,6 +60,9 @@ struct DeviceBody {
     /// `open` or `closed` (default).
     fail_mode: Option<String>,
     heartbeat_window_s: Option<i32>,
+    /// `raw` (default) or `led_board`: how the LED board behind a Vzenith camera takes its
+    /// text.
+    display_protocol: Option<String>,
 }
 
 /// Sets what camera a lane has and how it behaves. The push URL for the camera is
@@ -133,6 +136,28 @@ async fn set_device(
             "heartbeat_window_s: must be 10 to 86400",
         ));
     }
+    let display_protocol = match body.display_protocol.as_deref() {
+        None => crate::gate::vendors::display::Protocol::Raw,
+        Some(text) => crate::gate::vendors::display::Protocol::parse(text).ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_field",
+                format!("display_protocol must be raw or led_board, not '{text}'"),
+            )
+        })?,
+    };
+    // A Hikvision barrier opens only by a call to the device: a lane that could not make it
+    // would answer "open" and leave the barrier shut.
+    let has_login = match &login {
+        Some(stored) => stored.is_some(),
+        None => gate.device_login,
+    };
+    if vendor == Some("hikvision") && (url.is_none() || !has_login) {
+        return Err(ApiError::invalid(
+            "device_login_required",
+            "a Hikvision lane's barrier is opened by calling the device: give device_url, \
+             device_username and device_password",
+        ));
+    }
     let login_ref = login
         .as_ref()
         .map(|l| l.as_ref().map(|(u, p)| (u.as_str(), p.as_str())));
@@ -147,6 +172,7 @@ async fn set_device(
             login: login_ref,
             fail_mode,
             heartbeat_window_s,
+            display_protocol: display_protocol.as_str(),
         },
     )
     .await
@@ -248,6 +274,14 @@ async fn manual_open(
         .await?
         .map(std::sync::Arc::new)
         .ok_or(ApiError::NotFound("gate"))?;
+    let delivery = Delivery::of(&context);
+    if delivery == Delivery::Unreachable {
+        return Err(ApiError::conflict(
+            "barrier_unreachable",
+            "this lane's camera opens its barrier for staff only when called: give the gate a \
+             device_url, device_username and device_password",
+        ));
+    }
     let id = Uuid::new_v4();
     let now = Utc::now();
     // Checked before anything is written: a bad plate changes nothing.
@@ -268,10 +302,8 @@ async fn manual_open(
             .and_then(|s| s.parse::<Uuid>().ok()),
         None => None,
     };
-    let delivery = Delivery::of(&context);
-    let mut tx = state.db.begin().await?;
     let record = devices::insert_manual_open(
-        &mut *tx,
+        &state.db,
         &NewManualOpen {
             id,
             tenant_id: staff.tenant_id,
@@ -285,16 +317,27 @@ async fn manual_open(
         },
     )
     .await?;
+    // Audited per press; the barrier is told once for presses that come while an open waits.
     let command = match delivery {
-        Delivery::LaneController => None,
-        _ => Some(devices::insert_open_command(&mut *tx, gate.id, "manual_open").await?),
+        Delivery::LaneController | Delivery::Unreachable => None,
+        _ => {
+            Some(devices::queue_manual_open(&state.db, gate.id, state.lanes.manual_open_ttl).await?)
+        }
     };
-    tx.commit().await?;
-    if let (Delivery::DeviceCall, Some(command)) = (delivery, command) {
-        lanes::open_barrier(&state, &context, command);
+    match (delivery, command) {
+        (Delivery::DeviceCall, Some((command, true))) => {
+            lanes::open_barrier(&state, &context, command)
+        }
+        (Delivery::NextHeartbeat, Some(_)) => lanes::open_queued(&state),
+        _ => {}
     }
     tracing::info!(gate_id = %gate.id, staff = %staff.label, reason, "barrier opened by hand");
-    Ok(HttpResponse::Created().json(record))
+    let mut body = serde_json::to_value(&record).map_err(ApiError::internal)?;
+    body["merged"] = serde_json::Value::Bool(command.is_some_and(|(_, new)| !new));
+    body["expires_in_s"] = command
+        .map(|_| state.lanes.manual_open_ttl.as_secs().into())
+        .unwrap_or(serde_json::Value::Null);
+    Ok(HttpResponse::Created().json(body))
 }
 
 /// The lot's manual opens, newest first.

@@ -21,9 +21,20 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::registry::{self, GateContext};
 
-/// Traffic writes a device's `last_seen_at` at most this often (it would otherwise write it on
-/// every event).
-const TOUCH_EVERY: Duration = Duration::from_secs(10);
+/// Heartbeats and traffic write a device's `last_seen_at` at most this often per process (a
+/// camera in comet mode, or a busy lane, would otherwise write it many times a second). Below
+/// the shortest heartbeat window (10 s), so a device heard from is never shown silent.
+const TOUCH_EVERY: Duration = Duration::from_secs(5);
+/// A Vzenith heartbeat arriving this soon after the previous one was answered comes from a
+/// camera in comet mode, which sends the next heartbeat as soon as it has a reply (HTTP push
+/// protocol §2.5.2); in normal mode heartbeats are 5 or 30 s apart (§2.5.1).
+const COMET_GAP: Duration = Duration::from_millis(1_000);
+/// How long a comet heartbeat is held before it is answered: the documented heartbeat
+/// interval (§2.5.1, 5 s with offline checking), so a camera polls once per interval instead
+/// of hundreds of times a second. A manual open queued meanwhile is answered at once.
+pub const COMET_HOLD: Duration = Duration::from_secs(5);
+/// How often a held heartbeat looks for a queued open (also queued by other replicas).
+const COMET_POLL: Duration = Duration::from_millis(250);
 /// Attempts at a device call: the car is waiting at the barrier, so only a quick retry.
 const DEVICE_CALL_ATTEMPTS: u32 = 2;
 
@@ -36,7 +47,13 @@ const COMMIT_WAIT_MAX: Duration = Duration::from_secs(10);
 pub struct Lanes {
     /// How long a lane waits for a decision.
     pub budget: Duration,
+    /// How long a manual open waits to reach its barrier.
+    pub manual_open_ttl: Duration,
     last_touch: Mutex<HashMap<Uuid, Instant>>,
+    /// When each gate's last heartbeat was answered, to know a comet-mode camera.
+    heartbeat_answered: Mutex<HashMap<Uuid, Instant>>,
+    /// Woken when a manual open is queued, so a held heartbeat answers at once.
+    opens_queued: tokio::sync::Notify,
     /// Fail-open passages that could not be queued in Redis either (it was down too), or
     /// that wait for their late decision to finish.
     unqueued: Mutex<Vec<String>>,
@@ -46,10 +63,13 @@ pub struct Lanes {
 }
 
 impl Lanes {
-    pub fn new(budget: Duration) -> Lanes {
+    pub fn new(budget: Duration, manual_open_ttl: Duration) -> Lanes {
         Lanes {
             budget,
+            manual_open_ttl,
             last_touch: Mutex::new(HashMap::new()),
+            heartbeat_answered: Mutex::new(HashMap::new()),
+            opens_queued: tokio::sync::Notify::new(),
             unqueued: Mutex::new(Vec::new()),
             in_flight: Mutex::new(HashSet::new()),
         }
@@ -77,11 +97,45 @@ async fn touch(state: &AppState, gate_id: Uuid) {
     }
 }
 
-/// A heartbeat (a few a minute at most): always written, and the device is online once this
-/// returns.
+/// A heartbeat: written at most every [`TOUCH_EVERY`]; the device is online once this
+/// returns (a heartbeat not written follows one written less than that ago).
 pub async fn heartbeat(state: &AppState, gate_id: Uuid) {
-    touch_due(state, gate_id);
-    touch(state, gate_id).await;
+    if touch_due(state, gate_id) {
+        touch(state, gate_id).await;
+    }
+}
+
+/// The barrier command for a heartbeat reply (Vzenith): a queued open if there is one. A
+/// camera in comet mode is held up to [`COMET_HOLD`], answered as soon as an open is queued.
+pub async fn wait_for_open(state: &AppState, gate_id: Uuid) -> sqlx::Result<bool> {
+    let comet = state
+        .lanes
+        .heartbeat_answered
+        .lock()
+        .ok()
+        .and_then(|answered| answered.get(&gate_id).copied())
+        .is_some_and(|at| at.elapsed() < COMET_GAP);
+    let deadline = Instant::now() + if comet { COMET_HOLD } else { Duration::ZERO };
+    let open = loop {
+        let queued = state.lanes.opens_queued.notified();
+        if crate::store::devices::take_pending_open(&state.db, gate_id).await? {
+            break true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break false;
+        }
+        let _ = tokio::time::timeout(left.min(COMET_POLL), queued).await;
+    };
+    if let Ok(mut answered) = state.lanes.heartbeat_answered.lock() {
+        answered.insert(gate_id, Instant::now());
+    }
+    Ok(open)
+}
+
+/// Wakes the heartbeats held in this process: an open was queued.
+pub fn open_queued(state: &AppState) {
+    state.lanes.opens_queued.notify_waiters();
 }
 
 /// Traffic from a device also says it is alive; recorded in the background, off the
@@ -343,20 +397,24 @@ async fn record_fail_open(state: &AppState, text: &str) -> Result<(), ApiError> 
 /// How a barrier is told to open outside a decision reply.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
-    /// The backend calls the device (Hikvision ISAPI).
+    /// The backend calls the device (Hikvision ISAPI, Dahua `trafficSnap.cgi`).
     DeviceCall,
-    /// The command waits for the camera's next heartbeat (Vzenith, Dahua).
+    /// The command waits for the camera's next heartbeat (Vzenith).
     NextHeartbeat,
     /// The lane's own controller acts on the API answer (JSON API devices).
     LaneController,
+    /// Nothing outside a decision reply reaches this barrier: a camera that must be called,
+    /// with no device URL or login stored.
+    Unreachable,
 }
 
 impl Delivery {
     pub fn of(gate: &GateContext) -> Delivery {
-        match gate.vendor.as_deref() {
-            Some("hikvision") if gate.device.is_some() => Delivery::DeviceCall,
-            Some("vzenith" | "dahua") => Delivery::NextHeartbeat,
-            _ => Delivery::LaneController,
+        match (gate.vendor.as_deref(), gate.device.is_some()) {
+            (Some("hikvision" | "dahua"), true) => Delivery::DeviceCall,
+            (Some("hikvision" | "dahua"), false) => Delivery::Unreachable,
+            (Some(_), _) => Delivery::NextHeartbeat,
+            (None, _) => Delivery::LaneController,
         }
     }
 
@@ -365,6 +423,7 @@ impl Delivery {
             Delivery::DeviceCall => "device_call",
             Delivery::NextHeartbeat => "next_heartbeat",
             Delivery::LaneController => "lane_controller",
+            Delivery::Unreachable => "unreachable",
         }
     }
 }
@@ -376,12 +435,17 @@ pub fn open_barrier(state: &web::Data<AppState>, gate: &GateContext, command_id:
         return;
     };
     let (state, gate_id) = (state.clone(), gate.gate_id);
+    let dahua = gate.vendor.as_deref() == Some("dahua");
     tokio::spawn(async move {
-        use super::vendors::hikvision;
+        use super::vendors::{dahua as dh, hikvision};
         let (mut last_error, mut attempts) = (String::new(), 0);
         for attempt in 1..=DEVICE_CALL_ATTEMPTS {
             attempts = attempt;
-            match hikvision::open_barrier(&state.outbound.devices, &device).await {
+            let called = match dahua {
+                true => dh::open_barrier(&state.outbound.devices, &device).await,
+                false => hikvision::open_barrier(&state.outbound.devices, &device).await,
+            };
+            match called {
                 Ok(()) => {
                     let _ =
                         crate::store::devices::command_done(&state.db, command_id, attempt, None)

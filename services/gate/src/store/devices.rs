@@ -22,13 +22,62 @@ pub async fn insert_open_command(
     .await
 }
 
+/// Queues a staff member's open for a gate, to expire after `ttl`; a press while an earlier
+/// one still waits merges into it (one open, however often the button was pressed). Returns
+/// the command and whether it is new.
+pub async fn queue_manual_open(
+    db: &sqlx::PgPool,
+    gate_id: Uuid,
+    ttl: std::time::Duration,
+) -> sqlx::Result<(Uuid, bool)> {
+    let ttl_s = ttl.as_secs_f64();
+    let inserted: Option<Uuid> = sqlx::query_scalar(
+        "insert into device_commands (id, gate_id, command, cause, status, expires_at)
+         select $1, $2, 'open_barrier', 'manual_open', 'pending', now() + make_interval(secs => $3)
+          where not exists (select 1 from device_commands
+                             where gate_id = $2 and status = 'pending' and cause = 'manual_open'
+                               and expires_at > now())
+         returning id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(gate_id)
+    .bind(ttl_s)
+    .fetch_optional(db)
+    .await?;
+    if let Some(id) = inserted {
+        return Ok((id, true));
+    }
+    let waiting: Option<Uuid> = sqlx::query_scalar(
+        "select id from device_commands
+          where gate_id = $1 and status = 'pending' and cause = 'manual_open' and expires_at > now()
+          order by created_at limit 1",
+    )
+    .bind(gate_id)
+    .fetch_optional(db)
+    .await?;
+    match waiting {
+        Some(id) => Ok((id, false)),
+        // Taken or expired between the two statements: queue it afresh.
+        None => Box::pin(queue_manual_open(db, gate_id, ttl)).await,
+    }
+}
+
 /// Marks the oldest pending open command of the gate delivered (it goes out in the heartbeat
-/// reply being written); true if there was one.
-pub async fn take_pending_open(db: impl PgExecutor<'_>, gate_id: Uuid) -> sqlx::Result<bool> {
+/// reply being written); true if there was one. Commands past their time are marked
+/// `expired` instead: a barrier never opens minutes after the press.
+pub async fn take_pending_open(db: &sqlx::PgPool, gate_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query(
+        "update device_commands set status = 'expired', done_at = now()
+          where gate_id = $1 and status = 'pending' and expires_at <= now()",
+    )
+    .bind(gate_id)
+    .execute(db)
+    .await?;
     sqlx::query_scalar::<_, Uuid>(
         "update device_commands set status = 'done', attempts = attempts + 1, done_at = now()
           where id = (select id from device_commands
                        where gate_id = $1 and status = 'pending' and command = 'open_barrier'
+                         and (expires_at is null or expires_at > now())
                        order by created_at limit 1 for update skip locked)
          returning id",
     )
@@ -96,7 +145,8 @@ pub async fn flag_silent_devices(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
                 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'it was set up')
            from gates g
           where g.vendor is not null
-            and coalesce(g.last_seen_at, g.created_at) < now() - make_interval(secs => g.heartbeat_window_s)
+            and greatest(g.last_seen_at, coalesce(g.device_configured_at, g.created_at))
+                < now() - make_interval(secs => g.heartbeat_window_s)
             and not exists (select 1 from anomalies a
                              where a.gate_id = g.id and a.kind = 'device_silent' and a.resolved_at is null)",
     )

@@ -30,8 +30,10 @@ pub struct GateContext {
     pub device_serial: Option<String>,
     /// Open the barrier when the backend cannot decide in time.
     pub fail_open: bool,
-    /// How to call the device (Hikvision barrier control).
+    /// How to call the device (Hikvision barrier control, Dahua manual opens).
     pub device: Option<DeviceLogin>,
+    /// How the LED board behind the camera takes its text (Vzenith).
+    pub display: crate::gate::vendors::display::Protocol,
 }
 
 /// A device's address and login. Its `Debug` never shows the password.
@@ -68,12 +70,13 @@ struct GateContextRow {
     device_url: Option<String>,
     device_username: Option<String>,
     device_password: Option<String>,
+    display_protocol: String,
 }
 
 const GATE_CONTEXT: &str =
     "select g.id as gate_id, g.tenant_id, g.lot_id, l.compound_id, g.direction,
         c.time_zone, c.policy, l.tariff, g.vendor, g.device_serial, g.fail_mode, g.device_url,
-        g.device_username, g.device_password
+        g.device_username, g.device_password, g.display_protocol
    from gates g join lots l on l.id = g.lot_id join compounds c on c.id = l.compound_id";
 
 pub async fn gate_by_secret(
@@ -117,6 +120,8 @@ fn gate_context(row: Option<GateContextRow>) -> anyhow::Result<Option<GateContex
             vendor: r.vendor,
             device_serial: r.device_serial,
             fail_open: r.fail_mode == "open",
+            display: crate::gate::vendors::display::Protocol::parse(&r.display_protocol)
+                .unwrap_or_default(),
             device: match (r.device_url, r.device_username, r.device_password) {
                 (Some(url), Some(username), Some(password)) => Some(DeviceLogin {
                     url,
@@ -548,6 +553,10 @@ pub struct Gate {
     /// `open` or `closed`: what the lane does when the backend cannot decide in time.
     pub fail_mode: String,
     pub heartbeat_window_s: i32,
+    /// `raw` or `led_board`: how the LED board behind a Vzenith camera takes its text.
+    pub display_protocol: String,
+    /// When the camera was set up; its silence is counted from here.
+    pub device_configured_at: Option<DateTime<Utc>>,
     pub last_seen_at: Option<DateTime<Utc>>,
     /// Heard from (heartbeat or traffic) within its heartbeat window.
     pub online: bool,
@@ -557,7 +566,8 @@ pub struct Gate {
 
 const GATE_COLUMNS: &str =
     "id, lot_id, name, direction, created_at, vendor, device_serial, device_url,
-    device_username is not null as device_login, fail_mode, heartbeat_window_s, last_seen_at,
+    device_username is not null as device_login, fail_mode, heartbeat_window_s, display_protocol,
+    device_configured_at, last_seen_at,
     coalesce(last_seen_at > now() - make_interval(secs => heartbeat_window_s), false) as online,
     secret_revoked_at";
 
@@ -570,6 +580,7 @@ pub struct DeviceSettings<'a> {
     pub login: Option<Option<(&'a str, &'a str)>>,
     pub fail_mode: &'a str,
     pub heartbeat_window_s: i32,
+    pub display_protocol: &'a str,
 }
 
 pub async fn update_gate_device(
@@ -582,7 +593,13 @@ pub async fn update_gate_device(
         "update gates set vendor = $3, device_serial = $4, device_url = $5,
                 device_username = case when $10 then $6 else device_username end,
                 device_password = case when $10 then $7 else device_password end,
-                fail_mode = $8, heartbeat_window_s = $9
+                fail_mode = $8, heartbeat_window_s = $9, display_protocol = $11,
+                -- A camera newly fitted, or another one: its silence counts from now.
+                device_configured_at = case
+                    when $3::text is null then null
+                    when vendor is distinct from $3 or device_serial is distinct from $4
+                         or device_configured_at is null then now()
+                    else device_configured_at end
           where tenant_id = $1 and id = $2 returning {GATE_COLUMNS}"
     ))
     .bind(tenant_id)
@@ -595,6 +612,7 @@ pub async fn update_gate_device(
     .bind(d.fail_mode)
     .bind(d.heartbeat_window_s)
     .bind(d.login.is_some())
+    .bind(d.display_protocol)
     .fetch_optional(db)
     .await
 }

@@ -4,6 +4,8 @@
 mod abuse;
 mod admin;
 mod batches;
+mod cameras;
+mod camsim;
 mod cluster;
 mod credentials;
 mod disclosure;

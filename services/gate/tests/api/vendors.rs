@@ -15,14 +15,63 @@ use crate::helpers::{
     ago, spawn_app, spawn_with, spawn_with_names, str_of, test_settings, Gate, TestApp,
 };
 
-const VZENITH_PLATE: &str = include_str!("../fixtures/vendors/vzenith_plate.json");
-const VZENITH_HEARTBEAT: &str = include_str!("../fixtures/vendors/vzenith_heartbeat.json");
-const DAHUA_TOLLGATE: &str = include_str!("../fixtures/vendors/dahua_tollgate.json");
-const DAHUA_KEEPALIVE: &str = include_str!("../fixtures/vendors/dahua_keepalive.json");
-const HIKVISION_ANPR: &str = include_str!("../fixtures/vendors/hikvision_anpr.xml");
+// Each fixture's public source: tests/fixtures/vendors/README.md.
+/// Vzenith HTTP push protocol §2.1.1 and §2.1.2.
+pub const VZENITH_PLATE: &str = include_str!("../fixtures/vendors/vzenith_plate.json");
+/// Dahua ITSAPI §5.3 (TollgateInfo).
+pub const DAHUA_TOLLGATE: &str = include_str!("../fixtures/vendors/dahua_tollgate.json");
+/// Dahua ITSAPI §5.2 (KeepAlive).
+pub const DAHUA_KEEPALIVE: &str = include_str!("../fixtures/vendors/dahua_keepalive.json");
+/// Dahua ITSAPI §5.1 (DeviceInfo).
+pub const DAHUA_DEVICEINFO: &str = include_str!("../fixtures/vendors/dahua_deviceinfo.json");
+/// Hikvision ISAPI EventNotificationAlert, ANPR.
+pub const HIKVISION_ANPR: &str = include_str!("../fixtures/vendors/hikvision_anpr.xml");
+/// Hikvision ISAPI EventNotificationAlert, heartBeat.
 const HIKVISION_HEARTBEAT: &str = include_str!("../fixtures/vendors/hikvision_heartbeat.xml");
 
-fn fill(template: &str, values: &[(&str, String)]) -> String {
+/// The Vzenith heartbeat as the camera sends it in normal and comet mode (HTTP push protocol
+/// §2.5.1: `multipart/form-data` with `device_name, ipaddr, port, user_name, pass_wd,
+/// serialno, channel_num`). Returns the content type and the body.
+pub fn vzenith_heartbeat_form(serial: &str) -> (String, Vec<u8>) {
+    let boundary = "------------------------caa771fe4a61f3d9";
+    let mut body = String::new();
+    for (name, value) in [
+        ("device_name", "IVS"),
+        ("ipaddr", "192.168.1.100"),
+        ("port", "80"),
+        ("user_name", "admin"),
+        ("pass_wd", "admin"),
+        ("serialno", serial),
+        ("channel_num", "1"),
+    ] {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        body.into_bytes(),
+    )
+}
+
+/// A Dahua TollgateInfo push (ITSAPI §5.3); `source` is `SnapInfo.Source`.
+pub fn dahua_tollgate(serial: &str, plate: &str, at: DateTime<Utc>, source: &str) -> Vec<u8> {
+    fill(
+        DAHUA_TOLLGATE,
+        &[
+            ("SERIAL", serial.into()),
+            ("LOCAL_TIME", local(at)),
+            ("SOURCE", source.into()),
+            ("PLATE", plate.into()),
+            ("COLOUR", "Green".into()),
+            ("IMAGE", image(100 * 1024)),
+        ],
+    )
+    .into_bytes()
+}
+
+pub fn fill(template: &str, values: &[(&str, String)]) -> String {
     values
         .iter()
         .fold(template.to_owned(), |text, (key, value)| {
@@ -31,13 +80,19 @@ fn fill(template: &str, values: &[(&str, String)]) -> String {
 }
 
 /// A stand-in JPEG of about `bytes` bytes, base64.
-fn image(bytes: usize) -> String {
+pub fn image(bytes: usize) -> String {
     let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
     jpeg.resize(bytes, 0x5A);
     base64::engine::general_purpose::STANDARD.encode(jpeg)
 }
 
-fn vzenith(serial: &str, plate: &str, plateid: u32, at: DateTime<Utc>, offline: bool) -> String {
+pub fn vzenith(
+    serial: &str,
+    plate: &str,
+    plateid: u32,
+    at: DateTime<Utc>,
+    offline: bool,
+) -> String {
     fill(
         VZENITH_PLATE,
         &[
@@ -53,14 +108,14 @@ fn vzenith(serial: &str, plate: &str, plateid: u32, at: DateTime<Utc>, offline: 
     )
 }
 
-fn local(at: DateTime<Utc>) -> String {
+pub fn local(at: DateTime<Utc>) -> String {
     at.with_timezone(&chrono_tz::Asia::Shanghai)
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
 }
 
 /// Posts raw bytes; returns the status and the body as JSON or, failing that, text.
-async fn push(app: &TestApp, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+pub async fn push(app: &TestApp, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
     let response = app
         .client
         .post(format!("{}{path}", app.address))
@@ -77,7 +132,7 @@ async fn push(app: &TestApp, path: &str, content_type: &str, body: Vec<u8>) -> (
     )
 }
 
-async fn set_device(app: &TestApp, gate: &Gate, settings: Value) -> Value {
+pub async fn set_device(app: &TestApp, gate: &Gate, settings: Value) -> Value {
     let (status, body) = app
         .staff(
             "PUT",
@@ -89,14 +144,14 @@ async fn set_device(app: &TestApp, gate: &Gate, settings: Value) -> Value {
     body
 }
 
-fn gbk_base64_text(value: &Value) -> String {
+pub fn gbk_base64_text(value: &Value) -> String {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(value.as_str().unwrap_or_default())
         .unwrap_or_default();
     encoding_rs::GBK.decode(&bytes).0.into_owned()
 }
 
-async fn anomaly_kinds(app: &TestApp, lot: &str, status: &str) -> Vec<String> {
+pub async fn anomaly_kinds(app: &TestApp, lot: &str, status: &str) -> Vec<String> {
     let (code, body) = app
         .staff(
             "GET",
@@ -178,16 +233,19 @@ async fn a_vzenith_camera_lets_a_visitor_in_and_asks_the_fee_at_the_exit() {
         (answer["info"].as_str(), answer["amount_due"].as_str()),
         (Some("no"), Some("9.00"))
     );
+    // The prompt goes to the camera's own speaker (§2.6.5), not to a serial port.
     assert_eq!(
-        gbk_base64_text(&answer["serialData"][1]["data"]),
+        gbk_base64_text(&answer["playserver_json_request"]["voice"]),
         "请缴费9.00元"
     );
+    assert_eq!(answer["serialData"].as_array().map(Vec::len), Some(1));
+    assert_eq!(answer["plateid"], 7, "the reply echoes the record id");
 
-    // The heartbeat marks the camera online.
-    let heartbeat = fill(VZENITH_HEARTBEAT, &[("SERIAL", "e1a2b3c4-02".into())]);
-    let (status, reply) = push(&app, &exit_url, "application/json", heartbeat.into_bytes()).await;
+    // The heartbeat form marks the camera online.
+    let (content_type, heartbeat) = vzenith_heartbeat_form("e1a2b3c4-02");
+    let (status, reply) = push(&app, &exit_url, &content_type, heartbeat).await;
     assert_eq!(
-        (status, &reply["Response_Heartbeat"]["info"]),
+        (status, &reply["Response_AlarmInfoPlate"]["info"]),
         (200, &json!("no")),
         "{reply}"
     );
@@ -229,8 +287,9 @@ async fn offline_replays_never_open_and_rebuild_the_stay_by_the_real_times() {
     .await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(
-        reply["Response_AlarmInfoPlate"]["info"], "no",
-        "an offline record never opens"
+        reply,
+        json!({"Response_AlarmInfoPlate": {"ContinuePushOffline": {"plateid": 900, "continue": 1}}}),
+        "an offline record never opens; the camera is asked for the next one"
     );
     assert!(anomaly_kinds(&app, &site.lot, "open")
         .await
@@ -245,8 +304,11 @@ async fn offline_replays_never_open_and_rebuild_the_stay_by_the_real_times() {
     )
     .await;
     assert_eq!(
-        (status, &reply["Response_AlarmInfoPlate"]["info"]),
-        (200, &json!("no"))
+        (
+            status,
+            &reply["Response_AlarmInfoPlate"]["ContinuePushOffline"]["continue"]
+        ),
+        (200, &json!(1))
     );
     let fee: Option<rust_decimal::Decimal> = sqlx::query_scalar(
         "select fee from sessions where plate = '沪B66666' and status = 'closed' and entered_at is not null",
@@ -275,8 +337,11 @@ async fn offline_replays_never_open_and_rebuild_the_stay_by_the_real_times() {
     )
     .await;
     assert_eq!(
-        (status, &reply["Response_AlarmInfoPlate"]["info"]),
-        (200, &json!("no"))
+        (
+            status,
+            &reply["Response_AlarmInfoPlate"]["ContinuePushOffline"]["plateid"]
+        ),
+        (200, &json!(42))
     );
     assert!(anomaly_kinds(&app, &site.lot, "open")
         .await
@@ -397,43 +462,49 @@ async fn bad_pushes_get_a_vendor_refusal_and_change_nothing() {
 }
 
 #[tokio::test]
-async fn a_dahua_camera_opens_by_its_reply_and_takes_a_manual_open_at_its_next_keepalive() {
+async fn a_dahua_camera_registers_opens_by_open_strobe_and_takes_manual_opens_by_a_device_call() {
     let app = spawn_app().await;
+    let camera = fake_hikvision("admin", "Dahua123").await;
     let site = app.site(10).await;
     let entry = &site.entries[0];
+    let serial = "5J0A1B2PAG00001";
     set_device(
         &app,
         entry,
-        json!({"vendor": "dahua", "device_serial": "5J0A1B2PAG00001"}),
+        json!({"vendor": "dahua", "device_serial": serial, "device_url": camera.url,
+               "device_username": "admin", "device_password": "Dahua123"}),
     )
     .await;
     let base = format!("/v1/vendor/{}/dahua/NotificationInfo", entry.secret);
-    let tollgate = |plate: &str, uuid: &str, at: DateTime<Utc>| {
-        fill(
-            DAHUA_TOLLGATE,
-            &[
-                ("SERIAL", "5J0A1B2PAG00001".into()),
-                ("LOCAL_TIME", local(at)),
-                ("UUID", uuid.into()),
-                ("OFFLINE", "false".into()),
-                ("PLATE", plate.into()),
-                ("COLOUR", "Green".into()),
-                ("IMAGE", image(300 * 1024)),
-            ],
-        )
-        .into_bytes()
-    };
+
+    // Registration (ITSAPI §5.1) is answered, and says the device is alive.
+    let (status, reply) = push(
+        &app,
+        &format!("{base}/DeviceInfo"),
+        "application/json",
+        fill(DAHUA_DEVICEINFO, &[("SERIAL", serial.into())]).into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, &reply),
+        (200, &json!({"Result": true, "Message": ""}))
+    );
+
+    // A plate (§5.3): the reply lifts the barrier with OpenStrobe and names the device.
+    let at = ago(2);
     let (status, reply) = push(
         &app,
         &format!("{base}/TollgateInfo"),
         "application/json",
-        tollgate("浙AD12345", "d-1", ago(2)),
+        dahua_tollgate(serial, "浙AD12345", at, "Video"),
     )
     .await;
     assert_eq!(
-        (status, &reply["OpenGate"], &reply["Result"]),
-        (200, &json!(true), &json!(true)),
-        "{reply}"
+        (status, &reply),
+        (
+            200,
+            &json!({"Result": true, "DeviceID": serial, "OpenStrobe": true})
+        ),
     );
     let sessions = app.open_sessions(&site.lot).await;
     assert_eq!(
@@ -441,24 +512,49 @@ async fn a_dahua_camera_opens_by_its_reply_and_takes_a_manual_open_at_its_next_k
         "new_energy",
         "green plate"
     );
+    // The camera resends the record: the same answer, one event.
     let (_, again) = push(
         &app,
         &format!("{base}/TollgateInfo"),
         "application/json",
-        tollgate("浙AD12345", "d-1", ago(2)),
+        dahua_tollgate(serial, "浙AD12345", at, "Video"),
     )
     .await;
-    assert_eq!(again["OpenGate"], true);
+    assert_eq!(again["OpenStrobe"], true);
     assert_eq!(app.count("select count(*) from gate_events").await, 1);
 
-    let keepalive = fill(
-        DAHUA_KEEPALIVE,
-        &[
-            ("SERIAL", "5J0A1B2PAG00001".into()),
-            ("LOCAL_TIME", local(Utc::now())),
-        ],
+    // PlateNumber in hex (allowed by §5.3) is read.
+    let (_, reply) = push(
+        &app,
+        &format!("{base}/TollgateInfo"),
+        "application/json",
+        dahua_tollgate(serial, &hex::encode("苏E54321"), ago(1), "Coil"),
     )
-    .into_bytes();
+    .await;
+    assert_eq!(reply["OpenStrobe"], true, "{reply}");
+    assert_eq!(app.open_sessions(&site.lot).await.len(), 2);
+
+    // A record from the camera's offline store is recorded and never opens.
+    let (status, reply) = push(
+        &app,
+        &format!("{base}/TollgateInfo"),
+        "application/json",
+        dahua_tollgate(serial, "皖A77777", ago(40), "Offline"),
+    )
+    .await;
+    assert_eq!(
+        (status, &reply["OpenStrobe"], &reply["Result"]),
+        (200, &json!(false), &json!(true)),
+        "{reply}"
+    );
+    assert_eq!(
+        app.count("select count(*) from gate_events where offline and source = 'dahua'")
+            .await,
+        1
+    );
+
+    // KeepAlive (§5.2) is answered with exactly what the protocol has.
+    let keepalive = fill(DAHUA_KEEPALIVE, &[("SERIAL", serial.into())]).into_bytes();
     let (status, reply) = push(
         &app,
         &format!("{base}/KeepAlive"),
@@ -467,9 +563,8 @@ async fn a_dahua_camera_opens_by_its_reply_and_takes_a_manual_open_at_its_next_k
     )
     .await;
     assert_eq!(
-        (status, &reply["OpenGate"]),
-        (200, &json!(false)),
-        "{reply}"
+        (status, &reply),
+        (200, &json!({"Active": true, "DeviceID": serial}))
     );
 
     // A staff member opens the lane by hand: refused without a reason, audited with one.
@@ -497,20 +592,21 @@ async fn a_dahua_camera_opens_by_its_reply_and_takes_a_manual_open_at_its_next_k
         .await;
     assert_eq!(
         (status, str_of(&body, "delivery")),
-        (201, "next_heartbeat"),
+        (201, "device_call"),
         "{body}"
     );
     assert!(!str_of(&body, "staff_label").is_empty(), "{body}");
 
-    // The next keepalive carries the open, once.
-    let (_, reply) = push(
-        &app,
-        &format!("{base}/KeepAlive"),
-        "application/json",
-        keepalive.clone(),
-    )
+    // The barrier is told by calling the camera with its digest login, not in a KeepAlive.
+    let opens = camera.opens.clone();
+    until("the openStrobe call", || {
+        opens.lock().map(|o| o.len() == 1).unwrap_or(false)
+    })
     .await;
-    assert_eq!(reply["OpenGate"], true, "{reply}");
+    assert!(opens
+        .lock()
+        .map(|o| o[0].starts_with("GET /cgi-bin/trafficSnap.cgi?action=openStrobe"))
+        .unwrap_or(false));
     let (_, reply) = push(
         &app,
         &format!("{base}/KeepAlive"),
@@ -518,10 +614,17 @@ async fn a_dahua_camera_opens_by_its_reply_and_takes_a_manual_open_at_its_next_k
         keepalive,
     )
     .await;
-    assert_eq!(reply["OpenGate"], false, "{reply}");
+    assert_eq!(reply, json!({"Active": true, "DeviceID": serial}));
+    count_becomes(
+        &app,
+        "select count(*) from device_commands where status = 'done' and cause = 'manual_open'",
+        1,
+    )
+    .await;
 
-    // The car let through by hand has its stay, and the open is listed for staff.
-    assert_eq!(app.open_sessions(&site.lot).await.len(), 2);
+    // The car let through by hand has its stay (with the offline one's, four), and the open
+    // is listed for staff.
+    assert_eq!(app.open_sessions(&site.lot).await.len(), 4);
     let (_, opens) = app
         .staff(
             "GET",
@@ -531,17 +634,26 @@ async fn a_dahua_camera_opens_by_its_reply_and_takes_a_manual_open_at_its_next_k
         .await;
     assert_eq!(opens.as_array().map(Vec::len), Some(1));
     let open_kinds = anomaly_kinds(&app, &site.lot, "open").await;
-    assert_eq!(open_kinds, ["manual_open"]);
+    assert!(
+        open_kinds.contains(&"manual_open".to_owned()),
+        "{open_kinds:?}"
+    );
 
     // Staff resolve it; it leaves the open list.
     let (_, all) = app
         .staff(
             "GET",
-            &format!("/v1/admin/lots/{}/anomalies", site.lot),
+            &format!("/v1/admin/lots/{}/anomalies?status=open", site.lot),
             None,
         )
         .await;
-    let id = str_of(&all[0], "id").to_owned();
+    let id = all
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["kind"] == "manual_open")
+        .map(|a| str_of(a, "id").to_owned())
+        .unwrap_or_default();
     let (status, _) = app
         .staff(
             "POST",
@@ -550,7 +662,9 @@ async fn a_dahua_camera_opens_by_its_reply_and_takes_a_manual_open_at_its_next_k
         )
         .await;
     assert_eq!(status, 204);
-    assert!(anomaly_kinds(&app, &site.lot, "open").await.is_empty());
+    assert!(!anomaly_kinds(&app, &site.lot, "open")
+        .await
+        .contains(&"manual_open".to_owned()));
     let (status, _) = app
         .staff(
             "POST",
@@ -559,16 +673,36 @@ async fn a_dahua_camera_opens_by_its_reply_and_takes_a_manual_open_at_its_next_k
         )
         .await;
     assert_eq!(status, 404, "resolved once");
+
+    // A Dahua lane with no device login cannot be opened by hand: said so, nothing written.
+    let other = &site.entries[1];
+    set_device(&app, other, json!({"vendor": "dahua"})).await;
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/gates/{}/manual-open", other.id),
+            Some(json!({"reason": "staff_verified"})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (409, "barrier_unreachable"),
+        "{body}"
+    );
+    camera.server.stop(false).await;
 }
 
-/// A Hikvision camera's barrier endpoint, with HTTP digest login; records the opens it took.
-struct FakeCamera {
-    url: String,
-    opens: Arc<Mutex<Vec<String>>>,
-    server: actix_web::dev::ServerHandle,
+/// A camera's barrier endpoints with HTTP digest login: Hikvision's
+/// `PUT /ISAPI/Parking/channels/1/barrierGate` and Dahua's
+/// `GET /cgi-bin/trafficSnap.cgi?action=openStrobe`. Records the opens it took (the Hikvision
+/// body, or the Dahua request line).
+pub struct FakeCamera {
+    pub url: String,
+    pub opens: Arc<Mutex<Vec<String>>>,
+    pub server: actix_web::dev::ServerHandle,
 }
 
-async fn fake_hikvision(user: &'static str, password: &'static str) -> FakeCamera {
+pub async fn fake_hikvision(user: &'static str, password: &'static str) -> FakeCamera {
     use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
     let opens = Arc::new(Mutex::new(Vec::new()));
     let recorded = opens.clone();
@@ -579,43 +713,63 @@ async fn fake_hikvision(user: &'static str, password: &'static str) -> FakeCamer
     );
     let server = HttpServer::new(move || {
         let recorded = recorded.clone();
-        App::new().route(
-            "/ISAPI/Parking/channels/1/barrierGate",
-            web::put().to(move |req: HttpRequest, body: String| {
-                let recorded = recorded.clone();
-                async move {
-                    let authorised = req
-                        .headers()
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| digest_auth::AuthorizationHeader::parse(v).ok())
-                        .is_some_and(|header| {
-                            let mut expected = header.clone();
-                            let context = digest_auth::AuthContext::new_with_method(
-                                user,
-                                password,
-                                header.uri.as_str(),
-                                Some(body.as_bytes()),
-                                digest_auth::HttpMethod::PUT,
-                            );
-                            expected.digest(&context);
-                            header.username == user && expected.response == header.response
-                        });
-                    if !authorised {
-                        return HttpResponse::Unauthorized()
-                            .insert_header((
-                                "WWW-Authenticate",
-                                r#"Digest qop="auth", realm="IP Camera(C1234)", nonce="4e5749314f5459314f5451364e546b324e7a55344e6a633d", stale="FALSE""#,
-                            ))
-                            .finish();
+        App::new().default_service(web::to(move |req: HttpRequest, body: String| {
+            let recorded = recorded.clone();
+            async move {
+                let path = req.uri().to_string();
+                let (known, method) = match (req.method().as_str(), req.path()) {
+                    ("PUT", "/ISAPI/Parking/channels/1/barrierGate") => {
+                        (true, digest_auth::HttpMethod::PUT)
                     }
-                    if let Ok(mut opens) = recorded.lock() {
-                        opens.push(body);
+                    ("GET", "/cgi-bin/trafficSnap.cgi")
+                        if req.query_string().contains("action=openStrobe") =>
+                    {
+                        (true, digest_auth::HttpMethod::GET)
                     }
-                    HttpResponse::Ok().content_type("application/xml").body("<ResponseStatus><statusCode>1</statusCode></ResponseStatus>")
+                    _ => (false, digest_auth::HttpMethod::GET),
+                };
+                if !known {
+                    return HttpResponse::NotFound().finish();
                 }
-            }),
-        )
+                let authorised = req
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| digest_auth::AuthorizationHeader::parse(v).ok())
+                    .is_some_and(|header| {
+                        let mut expected = header.clone();
+                        let context = digest_auth::AuthContext::new_with_method(
+                            user,
+                            password,
+                            header.uri.as_str(),
+                            (!body.is_empty()).then_some(body.as_bytes()),
+                            method,
+                        );
+                        expected.digest(&context);
+                        header.username == user
+                            && header.uri == path
+                            && expected.response == header.response
+                    });
+                if !authorised {
+                    return HttpResponse::Unauthorized()
+                        .insert_header((
+                            "WWW-Authenticate",
+                            r#"Digest qop="auth", realm="IP Camera(C1234)", nonce="4e5749314f5459314f5451364e546b324e7a55344e6a633d", stale="FALSE""#,
+                        ))
+                        .finish();
+                }
+                if let Ok(mut opens) = recorded.lock() {
+                    opens.push(if body.is_empty() {
+                        format!("{} {path}", req.method())
+                    } else {
+                        body
+                    });
+                }
+                HttpResponse::Ok()
+                    .content_type("application/xml")
+                    .body("<ResponseStatus><statusCode>1</statusCode></ResponseStatus>")
+            }
+        }))
     })
     .workers(1)
     .listen(listener)
@@ -630,7 +784,7 @@ async fn fake_hikvision(user: &'static str, password: &'static str) -> FakeCamer
     }
 }
 
-async fn until(what: &str, mut check: impl FnMut() -> bool) {
+pub async fn until(what: &str, mut check: impl FnMut() -> bool) {
     for _ in 0..100 {
         if check() {
             return;
@@ -642,7 +796,7 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
 
 /// Waits up to 10 s for the count `sql` asks for to become `expected` (work done in the
 /// background), and fails the test if it does not.
-async fn count_becomes(app: &TestApp, sql: &str, expected: i64) {
+pub async fn count_becomes(app: &TestApp, sql: &str, expected: i64) {
     let mut seen = 0;
     for _ in 0..100 {
         seen = app.count(sql).await;
@@ -654,7 +808,7 @@ async fn count_becomes(app: &TestApp, sql: &str, expected: i64) {
     assert_eq!(seen, expected, "{sql}");
 }
 
-fn multipart(xml: &str, boundary: &str) -> Vec<u8> {
+pub fn multipart(xml: &str, boundary: &str) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"anpr.xml\"; filename=\"anpr.xml\"\r\nContent-Type: application/xml\r\n\r\n").as_bytes());
     body.extend_from_slice(xml.as_bytes());
@@ -992,27 +1146,9 @@ fn formats() -> [Format; 3] {
             vendor: "dahua",
             path: "dahua/NotificationInfo/TollgateInfo",
             content_type: "application/json",
-            body: |plate, id, at| {
-                fill(
-                    DAHUA_TOLLGATE,
-                    &[
-                        ("SERIAL", "-".into()),
-                        ("LOCAL_TIME", local(at)),
-                        ("UUID", id.into()),
-                        ("OFFLINE", "false".into()),
-                        ("PLATE", plate.into()),
-                        ("COLOUR", "Blue".into()),
-                        ("IMAGE", image(100 * 1024)),
-                    ],
-                )
-                .into_bytes()
-            },
-            opens: |reply| {
-                (
-                    reply["OpenGate"] == true,
-                    reply["AmountDue"].as_str().map(str::to_owned),
-                )
-            },
+            // ITSAPI carries no record id: a record is its device, time and plate.
+            body: |plate, _id, at| dahua_tollgate("-", plate, at, "Video"),
+            opens: |reply| (reply["OpenStrobe"] == true, None),
         },
         Format {
             vendor: "hikvision",
@@ -1043,11 +1179,18 @@ fn formats() -> [Format; 3] {
 #[tokio::test]
 async fn every_vendor_format_decides_entry_and_exit_once_and_refuses_bad_pushes() {
     let app = spawn_app().await;
+    // A Hikvision lane is set up only with the device login its barrier call needs.
+    let camera = fake_hikvision("admin", "Hik12345").await;
     for (n, format) in formats().into_iter().enumerate() {
         let site = app.site(10).await;
         let (entry, exit) = (&site.entries[0], &site.exit);
+        let settings = match format.vendor {
+            "hikvision" => json!({"vendor": "hikvision", "device_url": camera.url,
+                                  "device_username": "admin", "device_password": "Hik12345"}),
+            vendor => json!({ "vendor": vendor }),
+        };
         for gate in [entry, exit] {
-            set_device(&app, gate, json!({"vendor": format.vendor})).await;
+            set_device(&app, gate, settings.clone()).await;
         }
         let url = |gate: &Gate| format!("/v1/vendor/{}/{}", gate.secret, format.path);
         let plate = format!("京A1234{n}");

@@ -1,34 +1,53 @@
 //! Dahua ITSAPI (traffic and parking cameras): the platform is given a base URL and the camera
-//! posts to `<base>/NotificationInfo/TollgateInfo` for each plate and to
-//! `<base>/NotificationInfo/KeepAlive` as its heartbeat. The base URL of a lane is
-//! `/v1/vendor/{token}/dahua`.
+//! posts to it (ITSAPI §5, as modelled in public integration code, e.g. the `models` package of
+//! open-source Dahua ITSAPI camera simulators):
 //!
-//! The notification is JSON: `{"Picture": {"SnapInfo": {"DeviceID", "SnapTime",
-//! "AccurateTime", "UUID", "OfflineFlag"}, "Plate": {"PlateNumber", "PlateColor"},
-//! "NormalPic": {"Content": <base64 JPEG>}, "CutoutPic": {...}}}`. Snap times are the
-//! camera's local time, read in the compound's time zone. The record id is `SnapInfo.UUID`,
-//! or the device, capture time and plate together when a firmware omits it. The reply that
-//! lifts the barrier is `{"Result": true, "OpenGate": true, ...}` with the LED and voice text
-//! (`ShowInfo`, `VoiceInfo`); a waiting manual open goes out in the next `KeepAlive` reply.
+//! - `<base>/NotificationInfo/DeviceInfo` (§5.1) when it registers: `{"DeviceName",
+//!   "DeviceModel", "DeviceType", "Manufacturer", "DeviceID", ...}`, answered
+//!   `{"Result": true, "Message": ""}`;
+//! - `<base>/NotificationInfo/KeepAlive` (§5.2) as its heartbeat: `{"Active": "keepAlive",
+//!   "DeviceID"}`, answered `{"Active": true, "DeviceID"}` and nothing else;
+//! - `<base>/NotificationInfo/TollgateInfo` (§5.3) for each plate: `{"Picture": {"Plate":
+//!   {"PlateNumber", "PlateColor", ...}, "SnapInfo": {"DeviceID", "SnapTime",
+//!   "AccurateTime", "Source", ...}, "NormalPic": {...}, ...}}`, answered `{"Result": true,
+//!   "DeviceID", "PlateNumber", "OpenStrobe"}`: `OpenStrobe` lifts the barrier.
+//!
+//! The base URL of a lane is `/v1/vendor/{token}/dahua`. `PlateNumber` may come as UTF-8,
+//! GB2312 or hex (§5.3). Snap times are the camera's local time, read in the compound's time
+//! zone. The protocol carries no record id: a record is known by its device, capture time
+//! and plate. A record whose `SnapInfo.Source` says it comes from the camera's offline store
+//! is recorded and never opens. The heartbeat carries no commands: a manual open reaches a
+//! Dahua barrier by a call to the device ([`open_barrier`], `trafficSnap.cgi`
+//! `action=openStrobe`, with its HTTP digest login).
 
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{NaiveDateTime, TimeZone};
 use serde_json::{json, Value};
 
-use super::{colour_named, fallback_id, handle, json, plate_text, Push, Read, Reply, Vendor};
+use super::hikvision::{digest_call, CallError};
+use super::{colour_named, fallback_id, handle, json, plate_text, Echo, Push, Read, Reply, Vendor};
+use crate::outbound::Guarded;
 use crate::startup::AppState;
-use crate::store::registry::GateContext;
+use crate::store::registry::{DeviceLogin, GateContext};
 
 pub struct Dahua;
 
-fn flag(value: &Value) -> bool {
-    match value {
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_i64().unwrap_or(0) != 0,
-        Value::String(s) => matches!(s.trim(), "1" | "true" | "True"),
-        _ => false,
-    }
+/// The device a body names.
+fn device_id(body: &Value) -> Option<String> {
+    body["DeviceID"]
+        .as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Whether `SnapInfo.Source` says the record was kept while the camera was offline and is
+/// being uploaded now.
+fn from_offline_store(source: &Value) -> bool {
+    source
+        .as_str()
+        .is_some_and(|s| s.trim().to_ascii_lowercase().contains("offline"))
 }
 
 impl Vendor for Dahua {
@@ -37,11 +56,16 @@ impl Vendor for Dahua {
     fn parse(body: &[u8], _content_type: &str, gate: &GateContext) -> Result<Push, String> {
         let body = json(body)?;
         let Some(picture) = body.get("Picture") else {
-            // KeepAlive bodies name the device and little else.
-            let serial = body["DeviceID"].as_str().map(|s| s.trim().to_owned());
+            let serial = device_id(&body);
+            if body["Active"].as_str().map(str::trim) == Some("keepAlive") {
+                return Ok(Push::Heartbeat { serial });
+            }
             return match serial {
+                Some(_) if body.get("DeviceName").is_some() || body.get("DeviceType").is_some() => {
+                    Ok(Push::Registration { serial })
+                }
                 Some(_) => Ok(Push::Heartbeat { serial }),
-                None => Err("neither Picture nor DeviceID".into()),
+                None => Err("neither Picture, a KeepAlive nor a DeviceInfo".into()),
             };
         };
         let snap = &picture["SnapInfo"];
@@ -60,55 +84,55 @@ impl Vendor for Dahua {
             .earliest()
             .ok_or("SnapTime does not exist in the compound's time zone")?
             .to_utc();
-        let serial = snap["DeviceID"].as_str().map(|s| s.trim().to_owned());
-        let device_event_id = match snap["UUID"].as_str().filter(|u| !u.trim().is_empty()) {
-            Some(uuid) => uuid.trim().to_owned(),
-            None => fallback_id(serial.as_deref(), time, plate),
-        };
+        let serial = device_id(snap).or_else(|| device_id(&body));
+        let plate = plate_text(plate);
         Ok(Push::Read(Read {
+            device_event_id: fallback_id(serial.as_deref(), time, &plate),
             serial,
-            plate: plate_text(plate),
+            plate,
             colour: picture["Plate"]["PlateColor"]
                 .as_str()
                 .and_then(colour_named),
             captured_at,
-            device_event_id,
-            offline: flag(&snap["OfflineFlag"]),
+            offline: from_offline_store(&snap["Source"]),
         }))
     }
 
-    fn reply(reply: &Reply) -> HttpResponse {
+    fn reply(reply: &Reply, echo: &Echo) -> HttpResponse {
+        let device = echo.serial.clone().map(Value::from).unwrap_or(Value::Null);
         let (status, body) = match reply {
-            Reply::Decided {
-                open,
-                display,
-                voice,
-                amount_due,
-            } => (
+            Reply::Decided { open, .. } => (
                 StatusCode::OK,
-                json!({"Result": true, "Message": "", "OpenGate": open,
-                       "ShowInfo": display, "VoiceInfo": voice, "AmountDue": amount_due}),
+                json!({"Result": true, "DeviceID": device, "OpenStrobe": open}),
             ),
             Reply::Recorded => (
                 StatusCode::OK,
-                json!({"Result": true, "Message": "offline record received", "OpenGate": false}),
+                json!({"Result": true, "DeviceID": device, "OpenStrobe": false}),
             ),
-            Reply::Heartbeat { open } => (
-                StatusCode::OK,
-                json!({"Result": true, "Message": "", "OpenGate": open}),
-            ),
+            Reply::Heartbeat { .. } => {
+                (StatusCode::OK, json!({"Active": true, "DeviceID": device}))
+            }
+            Reply::Registered => (StatusCode::OK, json!({"Result": true, "Message": ""})),
             Reply::Refused {
                 status,
                 code,
                 message,
             } => (
                 *status,
-                json!({"Result": false, "Message": message, "OpenGate": false,
-                       "error": {"code": code, "message": message}}),
+                json!({"Result": false, "DeviceID": device, "OpenStrobe": false,
+                       "Message": message, "error": {"code": code, "message": message}}),
             ),
         };
         HttpResponse::build(status).json(body)
     }
+}
+
+/// The barrier control of Dahua's HTTP API (`trafficSnap.cgi`, `action=openStrobe`).
+const OPEN_STROBE_PATH: &str = "/cgi-bin/trafficSnap.cgi?action=openStrobe&channel=1";
+
+/// Lifts the barrier of a Dahua camera by calling it, answering its digest challenge.
+pub async fn open_barrier(http: &Guarded, device: &DeviceLogin) -> Result<(), CallError> {
+    digest_call(http, device, reqwest::Method::GET, OPEN_STROBE_PATH, None).await
 }
 
 #[post("/v1/vendor/{token}/dahua/NotificationInfo/TollgateInfo")]
@@ -123,6 +147,16 @@ pub async fn tollgate_info(
 
 #[post("/v1/vendor/{token}/dahua/NotificationInfo/KeepAlive")]
 pub async fn keep_alive(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    handle::<Dahua>(state, &token, &req, payload).await
+}
+
+#[post("/v1/vendor/{token}/dahua/NotificationInfo/DeviceInfo")]
+pub async fn device_info(
     state: web::Data<AppState>,
     token: web::Path<String>,
     req: HttpRequest,

@@ -6,16 +6,23 @@
 //! device, `PUT /ISAPI/Parking/channels/1/barrierGate` with `ctrlMode` `open`, authenticated
 //! with the device's HTTP digest login ([`open_barrier`]).
 //!
-//! The record id is the alert's `UUID`, or the MAC address, capture time and plate together.
-//! `isDataRetransmission` marks the camera's offline buffer being resent.
+//! Newer firmware sends the same alert as JSON (`application/json`, or a JSON part of the
+//! multipart body) with the same field names; both are read.
+//!
+//! The record id is the alert's `UUID`, or the device, capture time and plate together.
+//! `isDataRetransmission` marks the camera's offline buffer being resent. `macAddress` is
+//! optional in the alert: the device is named by it or by `deviceID`, and an alert naming
+//! neither is known by the lane's own push URL.
 
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use futures_util::FutureExt;
 use serde::Deserialize;
 
-use super::{colour_named, fallback_id, handle, plate_text, text, Push, Read, Reply, Vendor};
+use super::{
+    colour_named, fallback_id, handle, is_multipart, multipart_parts, plate_text, text, Echo, Push,
+    Read, Reply, Vendor,
+};
 use crate::outbound::{Guarded, OutboundError, Refused};
 use crate::startup::AppState;
 use crate::store::registry::{DeviceLogin, GateContext};
@@ -33,6 +40,8 @@ const DEVICE_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 #[serde(default, rename_all = "camelCase")]
 struct Alert {
     mac_address: Option<String>,
+    #[serde(rename = "deviceID")]
+    device_id: Option<String>,
     date_time: Option<String>,
     event_type: Option<String>,
     is_data_retransmission: Option<bool>,
@@ -50,41 +59,56 @@ struct Anpr {
     is_data_retransmission: Option<bool>,
 }
 
-/// The XML part of a multipart push, or the body itself.
-fn alert_xml(body: &[u8], content_type: &str) -> Result<String, String> {
-    if !content_type.to_ascii_lowercase().starts_with("multipart/") {
-        return Ok(text(body));
+/// How an alert came: as ISAPI XML or as its JSON form.
+enum Format {
+    Xml,
+    Json,
+}
+
+fn format_of(content_type: &str, body: &[u8]) -> Format {
+    let essence = content_type.to_ascii_lowercase();
+    let starts_like_json = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    if essence.contains("json") || starts_like_json {
+        Format::Json
+    } else {
+        Format::Xml
     }
-    let boundary = multer::parse_boundary(content_type)
-        .map_err(|_| "multipart body without a boundary".to_owned())?;
-    let bytes = actix_web::web::Bytes::copy_from_slice(body);
-    let stream =
-        futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
-    let mut parts = multer::Multipart::new(stream, boundary);
-    // The body is all in memory: every step completes at once. Every part is read, so that a
-    // truncated body is refused even when its XML part came whole.
-    let mut xml = None;
-    while let Some(part) = parts
-        .next_field()
-        .now_or_never()
-        .ok_or("multipart body could not be read")?
-        .map_err(|e| format!("multipart body is malformed: {e}"))?
-    {
-        let is_xml = part
-            .content_type()
-            .is_some_and(|t| t.essence_str().ends_with("xml"))
-            || part.file_name().is_some_and(|n| n.ends_with(".xml"))
-            || part.name().is_some_and(|n| n.ends_with(".xml"));
-        let content = part
-            .bytes()
-            .now_or_never()
-            .ok_or("multipart body could not be read")?
-            .map_err(|e| format!("multipart body is malformed: {e}"))?;
-        if is_xml && xml.is_none() {
-            xml = Some(text(&content));
-        }
+}
+
+/// The alert part of a multipart push (XML or JSON), or the body itself.
+fn alert_text(body: &[u8], content_type: &str) -> Result<(Format, String), String> {
+    if !is_multipart(content_type) {
+        return Ok((format_of(content_type, body), text(body)));
     }
-    xml.ok_or_else(|| "multipart body has no XML part".to_owned())
+    let parts = multipart_parts(body, content_type)?;
+    let named = |part: &super::Part, suffix: &str| {
+        part.content_type
+            .as_deref()
+            .is_some_and(|t| t.ends_with(suffix))
+            || part
+                .file_name
+                .as_deref()
+                .is_some_and(|n| n.ends_with(&format!(".{suffix}")))
+            || part
+                .name
+                .as_deref()
+                .is_some_and(|n| n.ends_with(&format!(".{suffix}")))
+    };
+    parts
+        .iter()
+        .find_map(|part| {
+            if named(part, "xml") {
+                Some((Format::Xml, text(&part.bytes)))
+            } else if named(part, "json") {
+                Some((Format::Json, text(&part.bytes)))
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| "multipart body has no XML or JSON part".to_owned())
 }
 
 fn capture_time(text: &str, gate: &GateContext) -> Result<DateTime<Utc>, String> {
@@ -105,11 +129,23 @@ fn capture_time(text: &str, gate: &GateContext) -> Result<DateTime<Utc>, String>
 impl Vendor for Hikvision {
     const NAME: &'static str = "hikvision";
 
+    const SERIAL_OPTIONAL: bool = true;
+
     fn parse(body: &[u8], content_type: &str, gate: &GateContext) -> Result<Push, String> {
-        let xml = alert_xml(body, content_type)?;
-        let alert: Alert = quick_xml::de::from_str(&xml)
-            .map_err(|e| format!("not an ISAPI EventNotificationAlert: {e}"))?;
-        let serial = alert.mac_address.as_deref().map(|m| m.trim().to_owned());
+        let (format, text) = alert_text(body, content_type)?;
+        let alert: Alert = match format {
+            Format::Xml => quick_xml::de::from_str(&text)
+                .map_err(|e| format!("not an ISAPI EventNotificationAlert: {e}"))?,
+            Format::Json => serde_json::from_str(&text)
+                .map_err(|e| format!("not an ISAPI EventNotificationAlert (JSON): {e}"))?,
+        };
+        let serial = alert
+            .mac_address
+            .as_deref()
+            .or(alert.device_id.as_deref())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
         let is_anpr = alert
             .event_type
             .as_deref()
@@ -139,7 +175,7 @@ impl Vendor for Hikvision {
         }))
     }
 
-    fn reply(reply: &Reply) -> HttpResponse {
+    fn reply(reply: &Reply, _echo: &Echo) -> HttpResponse {
         let (status, code, sub, message) = match reply {
             Reply::Decided { open, .. } => (
                 StatusCode::OK,
@@ -147,7 +183,9 @@ impl Vendor for Hikvision {
                 if *open { "ok" } else { "refused" },
                 String::new(),
             ),
-            Reply::Recorded | Reply::Heartbeat { .. } => (StatusCode::OK, 1, "ok", String::new()),
+            Reply::Recorded | Reply::Heartbeat { .. } | Reply::Registered => {
+                (StatusCode::OK, 1, "ok", String::new())
+            }
             Reply::Refused {
                 status,
                 code,
@@ -202,15 +240,37 @@ impl From<OutboundError> for CallError {
 /// digest challenge with its login. `http` is the devices' guarded client: the call reaches
 /// only the compound's network, never loopback, link-local or metadata addresses.
 pub async fn open_barrier(http: &Guarded, device: &DeviceLogin) -> Result<(), CallError> {
-    let url = format!("{}{BARRIER_PATH}", device.url.trim_end_matches('/'));
-    let put = || -> Result<reqwest::RequestBuilder, CallError> {
-        Ok(http
-            .request(reqwest::Method::PUT, &url)?
-            .timeout(DEVICE_CALL_TIMEOUT)
-            .header(reqwest::header::CONTENT_TYPE, "application/xml")
-            .body(OPEN_BODY))
+    digest_call(
+        http,
+        device,
+        reqwest::Method::PUT,
+        BARRIER_PATH,
+        Some(OPEN_BODY),
+    )
+    .await
+}
+
+/// One call to a device at `path`, answering its HTTP digest challenge with its login.
+pub async fn digest_call(
+    http: &Guarded,
+    device: &DeviceLogin,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&'static str>,
+) -> Result<(), CallError> {
+    let url = format!("{}{path}", device.url.trim_end_matches('/'));
+    let request = || -> Result<reqwest::RequestBuilder, CallError> {
+        let builder = http
+            .request(method.clone(), &url)?
+            .timeout(DEVICE_CALL_TIMEOUT);
+        Ok(match body {
+            Some(body) => builder
+                .header(reqwest::header::CONTENT_TYPE, "application/xml")
+                .body(body),
+            None => builder,
+        })
     };
-    let first = Guarded::send(put()?).await?;
+    let first = Guarded::send(request()?).await?;
     let response = if first.status() == reqwest::StatusCode::UNAUTHORIZED {
         let challenge = first
             .headers()
@@ -219,17 +279,22 @@ pub async fn open_barrier(http: &Guarded, device: &DeviceLogin) -> Result<(), Ca
             .ok_or_else(|| CallError::Login("401 without a digest challenge".into()))?;
         let mut prompt =
             digest_auth::parse(challenge).map_err(|e| CallError::Login(e.to_string()))?;
+        let digest_method = if method == reqwest::Method::PUT {
+            digest_auth::HttpMethod::PUT
+        } else {
+            digest_auth::HttpMethod::GET
+        };
         let context = digest_auth::AuthContext::new_with_method(
             device.username.as_str(),
             device.password.as_str(),
-            BARRIER_PATH,
-            Some(OPEN_BODY.as_bytes()),
-            digest_auth::HttpMethod::PUT,
+            path,
+            body.map(str::as_bytes),
+            digest_method,
         );
         let answer = prompt
             .respond(&context)
             .map_err(|e| CallError::Login(e.to_string()))?;
-        Guarded::send(put()?.header(reqwest::header::AUTHORIZATION, answer.to_header_string()))
+        Guarded::send(request()?.header(reqwest::header::AUTHORIZATION, answer.to_header_string()))
             .await?
     } else {
         first

@@ -7,12 +7,20 @@
 //! unreadable plate — is answered in the vendor's own reply format with the barrier shut and a
 //! stable code; nothing is decided from it.
 //!
-//! - [`vzenith`]: Vzenith/臻识 IVS `AlarmInfoPlate` push and heartbeat;
-//! - [`dahua`]: Dahua ITSAPI `TollgateInfo` notification and `KeepAlive`;
-//! - [`hikvision`]: Hikvision ISAPI ANPR `EventNotificationAlert` (multipart or plain XML),
+//! - [`vzenith`]: Vzenith/臻识 IVS `AlarmInfoPlate` push, offline replay and heartbeat (normal
+//!   and comet); [`display`] frames its LED/voice board text;
+//! - [`dahua`]: Dahua ITSAPI `TollgateInfo` notification, `KeepAlive` and `DeviceInfo`
+//!   registration, and the barrier call back to the device for manual opens;
+//! - [`hikvision`]: Hikvision ISAPI ANPR `EventNotificationAlert` (multipart, XML or JSON),
 //!   and the barrier call back to the device.
+//!
+//! A camera's clock is not trusted blindly: a capture time before [`CLOCK_FLOOR_YEAR`] (a
+//! clock reset to 1970 after a power loss) is a fault of the device, listed as a
+//! `device_clock` anomaly; a live read is then decided at the time it arrived, so the lane
+//! keeps working.
 
 pub mod dahua;
+pub mod display;
 pub mod hikvision;
 pub mod vzenith;
 
@@ -32,6 +40,18 @@ use crate::startup::AppState;
 use std::sync::Arc;
 
 use crate::store::registry::GateContext;
+use crate::store::sessions::{insert_anomaly, NewAnomaly};
+
+/// Capture times before this year are a camera clock that was reset (to 1970 after a power
+/// loss, or to its firmware's build date): no camera this product supports was sold earlier.
+/// It is the only lower bound on an offline record's time: a camera keeps up to 9,000
+/// records (Vzenith HTTP push protocol, §2.1.2 断线重传), at a quiet lane many months' worth.
+pub const CLOCK_FLOOR_YEAR: i32 = 2015;
+
+fn clock_is_off(at: DateTime<Utc>) -> bool {
+    use chrono::Datelike;
+    at.year() < CLOCK_FLOOR_YEAR
+}
 
 /// Largest push body: a plate read with its inline JPEGs (scene and plate close-up).
 pub const VENDOR_BODY_BYTES_MAX: usize = 2 * 1024 * 1024;
@@ -40,12 +60,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(vzenith::push)
         .service(dahua::tollgate_info)
         .service(dahua::keep_alive)
+        .service(dahua::device_info)
         .service(hikvision::push);
 }
 
 /// What a camera pushed, in our words.
 pub enum Push {
-    Heartbeat { serial: Option<String> },
+    Heartbeat {
+        serial: Option<String>,
+    },
+    /// The device announcing itself (Dahua `DeviceInfo`): alive, nothing handed over.
+    Registration {
+        serial: Option<String>,
+    },
     Read(Read),
 }
 
@@ -75,6 +102,8 @@ pub enum Reply {
     Recorded,
     /// A heartbeat answered, with a barrier command if one is waiting.
     Heartbeat { open: bool },
+    /// A registration answered.
+    Registered,
     /// Nothing decided: the barrier stays shut.
     Refused {
         status: StatusCode,
@@ -107,12 +136,25 @@ impl Reply {
     }
 }
 
+/// What a reply repeats of the push it answers, and how the lane's display takes its text.
+#[derive(Default)]
+pub struct Echo {
+    /// The device the push named (Dahua `DeviceID`).
+    pub serial: Option<String>,
+    /// The camera's record id (Vzenith `plateid`).
+    pub record_id: Option<String>,
+    pub display: display::Protocol,
+}
+
 /// One camera protocol.
 pub trait Vendor {
     const NAME: &'static str;
+    /// Whether a push may leave its device unnamed (Hikvision's `macAddress` is optional):
+    /// the lane's own push URL then identifies it.
+    const SERIAL_OPTIONAL: bool = false;
     /// Reads a push; `Err` is a malformed body (a refusal with this message).
     fn parse(body: &[u8], content_type: &str, gate: &GateContext) -> Result<Push, String>;
-    fn reply(reply: &Reply) -> HttpResponse;
+    fn reply(reply: &Reply, echo: &Echo) -> HttpResponse;
 }
 
 /// The whole adapter flow for one push.
@@ -122,7 +164,8 @@ pub async fn handle<V: Vendor>(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let reply = match handle_inner::<V>(&state, token, req, payload).await {
+    let mut echo = Echo::default();
+    let reply = match handle_inner::<V>(&state, token, req, payload, &mut echo).await {
         Ok(reply) => reply,
         Err(reply) => reply,
     };
@@ -134,7 +177,7 @@ pub async fn handle<V: Vendor>(
             "camera push refused"
         );
     }
-    V::reply(&reply)
+    V::reply(&reply, &echo)
 }
 
 async fn handle_inner<V: Vendor>(
@@ -142,6 +185,7 @@ async fn handle_inner<V: Vendor>(
     token: &str,
     req: &HttpRequest,
     payload: web::Payload,
+    echo: &mut Echo,
 ) -> Result<Reply, Reply> {
     let gate = crate::auth::gate_by_digest(state, &crate::auth::digest(token))
         .await
@@ -160,6 +204,7 @@ async fn handle_inner<V: Vendor>(
             format!("this gate is not set up for {} cameras", V::NAME),
         ));
     }
+    echo.display = gate.display;
     let body = read_body(payload).await?;
     let content_type = req
         .headers()
@@ -169,11 +214,16 @@ async fn handle_inner<V: Vendor>(
     let push = V::parse(&body, content_type, &gate)
         .map_err(|message| Reply::refused(StatusCode::BAD_REQUEST, "malformed_push", message))?;
     let serial = match &push {
-        Push::Heartbeat { serial } => serial.as_deref(),
+        Push::Heartbeat { serial } | Push::Registration { serial } => serial.as_deref(),
         Push::Read(read) => read.serial.as_deref(),
     };
+    echo.serial = serial.map(str::to_owned);
+    if let Push::Read(read) = &push {
+        echo.record_id = Some(read.device_event_id.clone());
+    }
     if let Some(expected) = &gate.device_serial {
-        if serial.map(str::trim) != Some(expected.as_str()) {
+        let unnamed_is_fine = V::SERIAL_OPTIONAL && serial.is_none();
+        if !unnamed_is_fine && serial.map(str::trim) != Some(expected.as_str()) {
             return Err(Reply::refused(
                 StatusCode::FORBIDDEN,
                 "device_mismatch",
@@ -184,10 +234,18 @@ async fn handle_inner<V: Vendor>(
     match push {
         Push::Heartbeat { .. } => {
             lanes::heartbeat(state, gate.gate_id).await;
-            let open = crate::store::devices::take_pending_open(&state.db, gate.gate_id)
-                .await
-                .map_err(|e| Reply::from_error(&e.into()))?;
+            let open = if lanes::Delivery::of(&gate) == lanes::Delivery::NextHeartbeat {
+                lanes::wait_for_open(state, gate.gate_id)
+                    .await
+                    .map_err(|e| Reply::from_error(&e.into()))?
+            } else {
+                false
+            };
             Ok(Reply::Heartbeat { open })
+        }
+        Push::Registration { .. } => {
+            lanes::heartbeat(state, gate.gate_id).await;
+            Ok(Reply::Registered)
         }
         Push::Read(read) => {
             lanes::traffic(state, gate.gate_id);
@@ -201,16 +259,9 @@ async fn decide_read<V: Vendor>(
     gate: &Arc<GateContext>,
     read: Read,
 ) -> Result<Reply, Reply> {
-    let mut event = Event::new(
-        &read.plate,
-        read.colour.map(VehicleClass::from_colour),
-        read.captured_at,
-        &read.device_event_id,
-        Utc::now(),
-    )
-    .map_err(|e| Reply::from_error(&e))?;
-    event.offline = read.offline;
-    event.source = V::NAME;
+    let Some(event) = event_of::<V>(state, gate, &read).await? else {
+        return Ok(Reply::Recorded);
+    };
     let response = decide_in_time(state, gate, event)
         .await
         .map_err(|e| Reply::from_error(&e))?;
@@ -221,8 +272,16 @@ async fn decide_read<V: Vendor>(
     let display = response["display"].as_str().unwrap_or_default().to_owned();
     let amount_due = response["amount_due"].as_str().unwrap_or("0.00").to_owned();
     let voice = voice(&response, &display);
-    // A camera the reply does not open (Hikvision) is called, as for a manual open.
+    // A camera the reply does not open (Hikvision) is called, as for a manual open; a Dahua
+    // camera opens by the reply's `OpenStrobe`.
+    let hikvision = gate.vendor.as_deref() == Some("hikvision");
+    if open && hikvision && lanes::Delivery::of(gate) == lanes::Delivery::Unreachable {
+        // Set up before a device login was required: the car waits at a shut barrier. Said
+        // to staff at once, for every such read.
+        flag_unreachable(state, gate, &read.plate).await;
+    }
     if open
+        && hikvision
         && lanes::Delivery::of(gate) == lanes::Delivery::DeviceCall
         && response["duplicate"] != true
     {
@@ -240,6 +299,102 @@ async fn decide_read<V: Vendor>(
         voice,
         amount_due,
     })
+}
+
+/// The event a read stands for, or `None` for an offline record that is only listed or passed
+/// over (the camera is still told to send the next one).
+async fn event_of<V: Vendor>(
+    state: &AppState,
+    gate: &GateContext,
+    read: &Read,
+) -> Result<Option<Event>, Reply> {
+    let now = Utc::now();
+    let clock_off = clock_is_off(read.captured_at);
+    // The age limit of live reads does not apply to an offline record (the camera's backlog
+    // may be months old; the car passed and is recorded); a future time is still refused.
+    let checked_at = if clock_off {
+        now
+    } else if read.offline {
+        read.captured_at.max(now - chrono::Duration::days(1))
+    } else {
+        read.captured_at
+    };
+    let mut event = match Event::new(
+        &read.plate,
+        read.colour.map(VehicleClass::from_colour),
+        checked_at,
+        &read.device_event_id,
+        now,
+    ) {
+        Ok(event) => event,
+        // An offline record that can never be recorded (no plate read: `_无_`) would stall
+        // the camera's replay on it for good: it is passed over, and logged.
+        Err(e) if read.offline && actix_web::ResponseError::status_code(&e).is_client_error() => {
+            tracing::warn!(gate_id = %gate.gate_id, record = %read.device_event_id,
+                error = %e, "offline record passed over: it cannot be recorded");
+            return Ok(None);
+        }
+        Err(e) => return Err(Reply::from_error(&e)),
+    };
+    if clock_off {
+        flag_clock(state, gate, read).await;
+        if read.offline {
+            // When the car passed is unknown: recording it at any time would bill a stay
+            // wrongly. Listed for staff; the camera moves on to its next record.
+            return Ok(None);
+        }
+    } else {
+        event.captured_at = read.captured_at;
+    }
+    event.offline = read.offline;
+    event.source = V::NAME;
+    Ok(Some(event))
+}
+
+/// Lists a decision to open that no call can carry to the barrier (a Hikvision lane without
+/// a device login).
+async fn flag_unreachable(state: &AppState, gate: &GateContext, plate: &str) {
+    tracing::error!(gate_id = %gate.gate_id, "an open decision cannot reach the barrier: no device login");
+    let anomaly = NewAnomaly {
+        tenant_id: gate.tenant_id,
+        lot_id: gate.lot_id,
+        session_id: None,
+        gate_id: Some(gate.gate_id),
+        kind: "barrier_unreachable",
+        plate: plate.trim(),
+        detail: "the lane decided to open, but its barrier opens only by a call to the device \
+                 and the gate has no device_url and login: set them, and let the car through"
+            .into(),
+    };
+    if let Err(e) = insert_anomaly(&state.db, &anomaly).await {
+        tracing::warn!(gate_id = %gate.gate_id, error = %e, "could not list an unreachable barrier");
+    }
+}
+
+/// Lists a read whose capture time shows the camera's clock is off.
+async fn flag_clock(state: &AppState, gate: &GateContext, read: &Read) {
+    let anomaly = NewAnomaly {
+        tenant_id: gate.tenant_id,
+        lot_id: gate.lot_id,
+        session_id: None,
+        gate_id: Some(gate.gate_id),
+        kind: "device_clock",
+        plate: read.plate.trim(),
+        detail: format!(
+            "the camera reported capture time {} for record {}: its clock is off (set its \
+             time server); {}",
+            read.captured_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            read.device_event_id,
+            if read.offline {
+                "the offline record was not recorded"
+            } else {
+                "the read was decided at the time it arrived"
+            }
+        ),
+    };
+    if let Err(e) = insert_anomaly(&state.db, &anomaly).await {
+        tracing::warn!(gate_id = %gate.gate_id, error = %e, "could not list a camera clock fault");
+    }
 }
 
 /// The voice prompt: the display text, with the amount spoken when one is owed.
@@ -311,21 +466,73 @@ pub fn text(bytes: &[u8]) -> String {
     }
 }
 
-/// The plate a camera reported: as it came if it reads as a plate, else decoded from base64
-/// (of UTF-8 or GBK). An unreadable plate is passed on as it came, to be refused with
-/// `malformed_plate`.
+/// The plate a camera reported: as it came if it reads as a plate, else decoded from hex
+/// (Dahua ITSAPI §5.3 allows `PlateNumber` as UTF-8, GB2312 or hex) or base64, each of UTF-8
+/// or GBK. An unreadable plate is passed on as it came, to be refused with `malformed_plate`.
 pub fn plate_text(raw: &str) -> String {
     let raw = raw.trim();
     if Plate::parse(raw).is_ok() {
         return raw.to_owned();
     }
-    base64::engine::general_purpose::STANDARD
-        .decode(raw)
-        .ok()
-        .map(|bytes| text(&bytes))
-        .filter(|decoded| Plate::parse(decoded.trim()).is_ok())
-        .map(|decoded| decoded.trim().to_owned())
+    let hex = hex::decode(raw).ok();
+    let b64 = base64::engine::general_purpose::STANDARD.decode(raw).ok();
+    [hex, b64]
+        .into_iter()
+        .flatten()
+        .map(|bytes| text(&bytes).trim().trim_end_matches('\0').to_owned())
+        .find(|decoded| Plate::parse(decoded).is_ok())
         .unwrap_or_else(|| raw.to_owned())
+}
+
+/// One part of a `multipart/form-data` body.
+pub struct Part {
+    pub name: Option<String>,
+    pub file_name: Option<String>,
+    pub content_type: Option<String>,
+    pub bytes: web::Bytes,
+}
+
+/// The parts of a multipart body that is all in memory. Every part is read, so that a
+/// truncated body is refused even when the part wanted came whole.
+pub fn multipart_parts(body: &[u8], content_type: &str) -> Result<Vec<Part>, String> {
+    use futures_util::FutureExt;
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|_| "multipart body without a boundary".to_owned())?;
+    let bytes = web::Bytes::copy_from_slice(body);
+    let stream =
+        futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut parts = Vec::new();
+    // The body is all in memory: every step completes at once.
+    while let Some(field) = multipart
+        .next_field()
+        .now_or_never()
+        .ok_or("multipart body could not be read")?
+        .map_err(|e| format!("multipart body is malformed: {e}"))?
+    {
+        let name = field.name().map(str::to_owned);
+        let file_name = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(|t| t.essence_str().to_owned());
+        let bytes = field
+            .bytes()
+            .now_or_never()
+            .ok_or("multipart body could not be read")?
+            .map_err(|e| format!("multipart body is malformed: {e}"))?;
+        parts.push(Part {
+            name,
+            file_name,
+            content_type,
+            bytes,
+        });
+    }
+    Ok(parts)
+}
+
+pub fn is_multipart(content_type: &str) -> bool {
+    content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("multipart/")
 }
 
 /// GBK bytes of a text, base64: what RS-485 LED and voice modules behind a camera take.
@@ -352,5 +559,10 @@ mod tests {
         assert_eq!(plate_text(&b64_gbk), "粤B D12345");
         // Not a plate either way: passed on to be refused.
         assert_eq!(plate_text("无牌车"), "无牌车");
+        // Hex of UTF-8 and of GB2312 (Dahua ITSAPI §5.3 PlateNumber).
+        assert_eq!(plate_text(&hex::encode("浙AD12345")), "浙AD12345");
+        assert_eq!(plate_text(&hex::encode(&gbk)), "粤B D12345");
+        // A plate of digits and A-F letters only is a plate, not hex.
+        assert_eq!(plate_text("京A12345"), "京A12345");
     }
 }

@@ -1,24 +1,34 @@
-//! Vzenith/臻识 IVS (and compatible) cameras: the HTTP push of plate results.
+//! Vzenith/臻识 IVS (and compatible) cameras: the HTTP push of plate results, as the vendor's
+//! "HTTP 推送协议" document describes it (sections cited below as §).
 //!
-//! The camera posts JSON (UTF-8, or GBK when so configured):
-//! `{"AlarmInfoPlate": {"serialno", "ipaddr", "result": {"PlateResult": {"license",
-//! "colorType", "plateid", "isoffline", "timeStamp": {"Timeval": {"sec"}}, "imageFile"...}}}}`
-//! and opens its barrier when the reply's `Response_AlarmInfoPlate.info` is `"ok"`. The
-//! reply also carries the LED text and voice prompt as RS-485 `serialData` (GBK text, base64;
-//! channel 0 the display, channel 1 the voice module). `plateid` is the camera's record id.
-//! Records the camera buffered while it could not reach us come with `isoffline` 1: they are
-//! recorded, answered `"no"` with HTTP 200 so the camera sends the next, and never open.
-//! The heartbeat (`{"heartbeat": {"serialno", "countid"}}`, "comet polling" mode) is answered
-//! with `Response_Heartbeat`; a staff member's manual open waits for it and goes out as
-//! `info: "ok"`.
+//! - **Plate results** (§2.1.1): JSON (UTF-8, or GBK when so configured)
+//!   `{"AlarmInfoPlate": {"serialno", "ipaddr", "result": {"PlateResult": {"license",
+//!   "colorType", "plateid", "isoffline", "timeStamp": {"Timeval": {"sec"}}, "imageFile"...}}}}`.
+//!   `plateid` is the camera's record id. The reply opens the barrier with
+//!   `Response_AlarmInfoPlate.info` `"ok"` (§2.6.1) and echoes `plateid` (§2.1.2 item 4); it
+//!   carries the LED text as `serialData` (§2.6.2) and the voice prompt as the camera's own
+//!   `playserver_json_request` (§2.6.5) — see [`super::display`].
+//! - **Offline records** (§2.1.2 断线重传): records the camera kept while it could not reach
+//!   us come with `isoffline` 1, up to 9,000 of them. Each is recorded (never opening) and
+//!   answered `ContinuePushOffline {"plateid", "continue": 1}`: only that makes the camera
+//!   send the next one.
+//! - **Heartbeats** (§2.5.1 普通心跳, §2.5.2 comet 轮询): `multipart/form-data` with the fields
+//!   `device_name, ipaddr, port, user_name, pass_wd, serialno, channel_num`, every 5 s (30 s
+//!   without offline checking). In comet mode the camera sends the next one as soon as the
+//!   previous is answered, and acts on the reply: a staff member's manual open goes out as
+//!   `info: "ok"`. Such a heartbeat is held up to the documented interval
+//!   ([`crate::gate::lanes::wait_for_open`]), and answered at once when an open is queued.
+//!   Older firmware's JSON heartbeat `{"heartbeat": {"serialno"}}` is read too.
 
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use parkshare_domain::plate::PlateColour;
 use serde_json::{json, Value};
 
-use super::{gbk_base64, handle, json, plate_text, Push, Read, Reply, Vendor};
+use super::{display, handle, is_multipart, json, multipart_parts, plate_text, text, Echo};
+use super::{Push, Read, Reply, Vendor};
 use crate::startup::AppState;
 use crate::store::registry::GateContext;
 
@@ -55,7 +65,10 @@ fn string(value: &Value) -> Option<String> {
 impl Vendor for Vzenith {
     const NAME: &'static str = "vzenith";
 
-    fn parse(body: &[u8], _content_type: &str, _gate: &GateContext) -> Result<Push, String> {
+    fn parse(body: &[u8], content_type: &str, _gate: &GateContext) -> Result<Push, String> {
+        if is_multipart(content_type) {
+            return heartbeat_form(body, content_type);
+        }
         let body = json(body)?;
         if let Some(heartbeat) = body.get("heartbeat") {
             let serial = string(&heartbeat["serialno"]).or_else(|| string(&body["serialno"]));
@@ -84,34 +97,46 @@ impl Vendor for Vzenith {
         }))
     }
 
-    fn reply(reply: &Reply) -> HttpResponse {
+    fn reply(reply: &Reply, echo: &Echo) -> HttpResponse {
+        let plateid = echo.record_id.as_deref().map(record_id);
         let (status, body) = match reply {
             Reply::Decided {
                 open,
                 display,
                 voice,
                 amount_due,
-            } => (
-                StatusCode::OK,
-                json!({"Response_AlarmInfoPlate": {
+            } => {
+                let board = display::board_bytes(echo.display, display, voice);
+                let mut answer = json!({
                     "info": if *open { "ok" } else { "no" },
                     "content": display,
                     "is_pay": if *open { "true" } else { "false" },
+                    // Ours, for lane software reading the reply; the camera ignores it.
                     "amount_due": amount_due,
-                    "serialData": serial_data(display, voice),
-                }}),
-            ),
+                    "serialData": [serial_data(0, &board)],
+                });
+                if display::camera_speaks(echo.display) {
+                    answer["playserver_json_request"] = voice_request(voice);
+                }
+                if let Some(plateid) = plateid {
+                    answer["plateid"] = plateid;
+                }
+                (StatusCode::OK, json!({ "Response_AlarmInfoPlate": answer }))
+            }
             Reply::Recorded => (
                 StatusCode::OK,
-                json!({"Response_AlarmInfoPlate": {"info": "no", "content": "offline record received"}}),
+                json!({"Response_AlarmInfoPlate": {"ContinuePushOffline": {
+                    "plateid": plateid.unwrap_or(Value::Null),
+                    "continue": 1,
+                }}}),
             ),
             Reply::Heartbeat { open } => (
                 StatusCode::OK,
-                if *open {
-                    json!({"Response_AlarmInfoPlate": {"info": "ok", "content": "manual open"}})
-                } else {
-                    json!({"Response_Heartbeat": {"info": "no"}})
-                },
+                json!({"Response_AlarmInfoPlate": {"info": if *open { "ok" } else { "no" }}}),
+            ),
+            Reply::Registered => (
+                StatusCode::OK,
+                json!({"Response_AlarmInfoPlate": {"info": "no"}}),
             ),
             Reply::Refused {
                 status,
@@ -129,12 +154,50 @@ impl Vendor for Vzenith {
     }
 }
 
-fn serial_data(display: &str, voice: &str) -> Value {
-    let channel = |n: u8, text: &str| {
-        let (data, len) = gbk_base64(text);
-        json!({"serialChannel": n, "data": data, "dataLen": len})
+/// `plateid` as the camera sent it: a number (§2.1.1), or text from other firmware.
+fn record_id(id: &str) -> Value {
+    id.parse::<u64>()
+        .map(Value::from)
+        .unwrap_or_else(|_| Value::from(id))
+}
+
+/// Bytes for one serial port (§2.6.2): base64, with their length.
+fn serial_data(channel: u8, bytes: &[u8]) -> Value {
+    json!({
+        "serialChannel": channel,
+        "data": base64::engine::general_purpose::STANDARD.encode(bytes),
+        "dataLen": bytes.len(),
+    })
+}
+
+/// The camera's own voice prompt (§2.6.5): GBK text, base64; female voice, full volume.
+fn voice_request(text: &str) -> Value {
+    let gbk = encoding_rs::GBK.encode(text).0;
+    json!({
+        "type": "ps_voice_play",
+        "voice": base64::engine::general_purpose::STANDARD.encode(&gbk),
+        "voice_interval": 0,
+        "voice_volume": 100,
+        "voice_male": 1,
+    })
+}
+
+/// The heartbeat of §2.5.1/§2.5.2: a form whose `serialno` names the camera.
+fn heartbeat_form(body: &[u8], content_type: &str) -> Result<Push, String> {
+    let parts = multipart_parts(body, content_type)?;
+    let field = |name: &str| {
+        parts
+            .iter()
+            .find(|p| p.name.as_deref() == Some(name))
+            .map(|p| text(&p.bytes).trim().to_owned())
+            .filter(|v| !v.is_empty())
     };
-    json!([channel(0, display), channel(1, voice)])
+    if field("device_name").is_none() && field("serialno").is_none() {
+        return Err("a heartbeat form names neither device_name nor serialno".into());
+    }
+    Ok(Push::Heartbeat {
+        serial: field("serialno"),
+    })
 }
 
 /// The push URL a Vzenith camera is given: plate results and heartbeats alike.

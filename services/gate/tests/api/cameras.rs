@@ -1,0 +1,596 @@
+//! Cameras on real devices (issue 25): each vendor's documented protocol, item by item —
+//! the Vzenith heartbeat form, offline replay and comet polling, camera clocks reset to 1970,
+//! Hikvision alerts without a MAC or as JSON, and manual opens that expire and merge.
+//! Fixture sources: tests/fixtures/vendors/README.md.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::helpers::{ago, spawn_app, spawn_with, str_of, test_settings, TestApp};
+use crate::vendors::{
+    anomaly_kinds, fake_hikvision, fill, push, set_device, vzenith, vzenith_heartbeat_form,
+    HIKVISION_ANPR,
+};
+
+/// Older Vzenith firmware's JSON heartbeat, still read.
+const VZENITH_HEARTBEAT_JSON: &str = include_str!("../fixtures/vendors/vzenith_heartbeat.json");
+
+async fn last_seen(app: &TestApp, gate_id: &str) -> Option<DateTime<Utc>> {
+    sqlx::query_scalar("select last_seen_at from gates where id = $1::uuid")
+        .bind(gate_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn heartbeat(app: &TestApp, url: &str, serial: &str) -> Value {
+    let (content_type, body) = vzenith_heartbeat_form(serial);
+    let (status, reply) = push(app, url, &content_type, body).await;
+    assert_eq!(status, 200, "{reply}");
+    reply
+}
+
+/// Issue 25 item 1: the documented heartbeat keeps the camera online and carries manual opens.
+#[tokio::test]
+async fn the_vzenith_heartbeat_form_keeps_the_camera_online_and_carries_a_manual_open() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let entry = &site.entries[0];
+    set_device(
+        &app,
+        entry,
+        json!({"vendor": "vzenith", "device_serial": "d85b1269-8f942256"}),
+    )
+    .await;
+    let url = format!("/v1/vendor/{}/vzenith", entry.secret);
+    let reply = heartbeat(&app, &url, "d85b1269-8f942256").await;
+    assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "no", "{reply}");
+    assert!(last_seen(&app, &entry.id).await.is_some(), "heard from");
+
+    // Another camera's form on this lane: refused.
+    let (content_type, body) = vzenith_heartbeat_form("someone-else");
+    let (status, _) = push(&app, &url, &content_type, body).await;
+    assert_eq!(status, 403);
+
+    // A manual open goes out in the next heartbeat reply, once.
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/gates/{}/manual-open", entry.id),
+            Some(json!({"reason": "equipment_fault"})),
+        )
+        .await;
+    assert_eq!((status, str_of(&body, "delivery")), (201, "next_heartbeat"));
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let reply = heartbeat(&app, &url, "d85b1269-8f942256").await;
+    assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "ok", "{reply}");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let reply = heartbeat(&app, &url, "d85b1269-8f942256").await;
+    assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "no", "{reply}");
+
+    // Older firmware's JSON heartbeat is still read.
+    let (status, reply) = push(
+        &app,
+        &url,
+        "application/json",
+        fill(
+            VZENITH_HEARTBEAT_JSON,
+            &[("SERIAL", "d85b1269-8f942256".into())],
+        )
+        .into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+}
+
+/// Issue 25 items 4: offline records of any age are recorded; a clock reset to 1970 is a
+/// device fault that does not shut the lane.
+#[tokio::test]
+async fn old_offline_records_are_recorded_and_a_1970_clock_is_a_device_fault() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let (entry, exit) = (&site.entries[0], &site.exit);
+    set_device(&app, entry, json!({"vendor": "vzenith"})).await;
+    set_device(&app, exit, json!({"vendor": "vzenith"})).await;
+    let entry_url = format!("/v1/vendor/{}/vzenith", entry.secret);
+    let exit_url = format!("/v1/vendor/{}/vzenith", exit.secret);
+
+    // A backlog record 90 days old: recorded, never opening, and the camera asked for more.
+    let (status, reply) = push(
+        &app,
+        &entry_url,
+        "application/json",
+        vzenith("-", "晋A90000", 3001, ago(90 * 24 * 60), true).into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, reply),
+        (
+            200,
+            json!({"Response_AlarmInfoPlate": {"ContinuePushOffline": {"plateid": 3001, "continue": 1}}})
+        )
+    );
+    assert_eq!(
+        app.count("select count(*) from gate_events where offline and plate = '晋A90000'")
+            .await,
+        1
+    );
+
+    // An offline record whose plate was not read (`_无_`): passed over, the replay goes on.
+    let (status, reply) = push(
+        &app,
+        &entry_url,
+        "application/json",
+        vzenith("-", "_无_", 3002, ago(60), true).into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            &reply["Response_AlarmInfoPlate"]["ContinuePushOffline"]["continue"]
+        ),
+        (200, &json!(1)),
+        "{reply}"
+    );
+
+    // A live read with the clock at 1970: decided at the time it arrived, the lane keeps
+    // working, and the fault is listed.
+    let epoch = DateTime::<Utc>::from_timestamp(120, 0).unwrap_or_default();
+    let (status, reply) = push(
+        &app,
+        &entry_url,
+        "application/json",
+        vzenith("-", "晋A19700", 3003, epoch, false).into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, &reply["Response_AlarmInfoPlate"]["info"]),
+        (200, &json!("ok")),
+        "{reply}"
+    );
+    let entered: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "select entered_at from sessions where plate = '晋A19700' and status = 'open'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        entered.is_some_and(|at| (Utc::now() - at).num_seconds().abs() < 60),
+        "{entered:?}"
+    );
+    // An offline record at 1970: when the car passed is unknown, so nothing is recorded; it
+    // is listed and the camera moves on.
+    let (status, reply) = push(
+        &app,
+        &exit_url,
+        "application/json",
+        vzenith("-", "晋A19701", 3004, epoch, true).into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            &reply["Response_AlarmInfoPlate"]["ContinuePushOffline"]["plateid"]
+        ),
+        (200, &json!(3004))
+    );
+    assert_eq!(
+        app.count("select count(*) from gate_events where plate = '晋A19701'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("select count(*) from anomalies where kind = 'device_clock'")
+            .await,
+        2
+    );
+    assert!(anomaly_kinds(&app, &site.lot, "open")
+        .await
+        .contains(&"device_clock".to_owned()));
+}
+
+/// Issue 25 item 6: a camera in comet mode is held the documented interval, liveness is
+/// written at most every few seconds, and a manual open still goes out at once.
+#[tokio::test]
+async fn a_comet_camera_is_held_between_heartbeats_and_gets_a_manual_open_at_once() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let entry = &site.entries[0];
+    set_device(&app, entry, json!({"vendor": "vzenith"})).await;
+    let url = format!("/v1/vendor/{}/vzenith", entry.secret);
+
+    // Normal mode, 1.5 s apart: answered at once, liveness written once.
+    let started = Instant::now();
+    heartbeat(&app, &url, "-").await;
+    let first_seen = last_seen(&app, &entry.id).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    heartbeat(&app, &url, "-").await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(
+        last_seen(&app, &entry.id).await,
+        first_seen,
+        "a heartbeat 1.5 s after the last one does not write"
+    );
+
+    // Comet mode: the next heartbeat as soon as one is answered, for 6 seconds.
+    let started = Instant::now();
+    let mut beats = 0;
+    while started.elapsed() < Duration::from_secs(6) {
+        heartbeat(&app, &url, "-").await;
+        beats += 1;
+    }
+    assert!(beats <= 3, "{beats} heartbeats in 6 s");
+
+    // A manual open while a heartbeat is held: answered within a second.
+    let held = {
+        let (app_address, client) = (app.address.clone(), app.client.clone());
+        let (content_type, body) = vzenith_heartbeat_form("-");
+        let url = format!("{app_address}{url}");
+        tokio::spawn(async move {
+            let sent = Instant::now();
+            let reply: Value = client
+                .post(url)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .json()
+                .await
+                .unwrap_or_default();
+            (sent.elapsed(), reply)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pressed = Instant::now();
+    let (status, _) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/gates/{}/manual-open", entry.id),
+            Some(json!({"reason": "staff_verified"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, reply) = held.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "ok", "{reply}");
+    assert!(pressed.elapsed() < Duration::from_secs(2));
+}
+
+/// Issue 25 item 10: a manual open that cannot reach its barrier in time is dropped, and
+/// repeated presses are one open.
+#[tokio::test]
+async fn manual_opens_expire_and_repeated_presses_merge() {
+    let mut settings = test_settings();
+    settings.manual_open_ttl_s = 2;
+    let app = spawn_with(settings).await;
+    let site = app.site(10).await;
+    let entry = &site.entries[0];
+    set_device(&app, entry, json!({"vendor": "vzenith"})).await;
+    let url = format!("/v1/vendor/{}/vzenith", entry.secret);
+    let press = || async {
+        let (status, body) = app
+            .staff(
+                "POST",
+                &format!("/v1/admin/gates/{}/manual-open", entry.id),
+                Some(json!({"reason": "staff_verified"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    };
+
+    // The camera is away for longer than the open may wait: it never fires.
+    press().await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let reply = heartbeat(&app, &url, "-").await;
+    assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "no", "{reply}");
+    assert_eq!(
+        app.count("select count(*) from device_commands where status = 'expired'")
+            .await,
+        1
+    );
+
+    // Three presses while the camera is away: each audited, one open.
+    let first = press().await;
+    let second = press().await;
+    let third = press().await;
+    assert_eq!(
+        (&first["merged"], &second["merged"], &third["merged"]),
+        (&json!(false), &json!(true), &json!(true))
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let reply = heartbeat(&app, &url, "-").await;
+    assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "ok", "{reply}");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let reply = heartbeat(&app, &url, "-").await;
+    assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "no", "{reply}");
+    assert_eq!(app.count("select count(*) from manual_opens").await, 4);
+}
+
+/// Issue 25 item 10: a gate made long before its camera was fitted is not silent from the
+/// moment the camera is set up.
+#[tokio::test]
+async fn a_devices_silence_counts_from_when_it_was_set_up() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let entry = &site.entries[0];
+    sqlx::query("update gates set created_at = now() - interval '30 days' where id = $1::uuid")
+        .bind(&entry.id)
+        .execute(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    set_device(
+        &app,
+        entry,
+        json!({"vendor": "vzenith", "heartbeat_window_s": 60}),
+    )
+    .await;
+    parkshare_gate::store::devices::flag_silent_devices(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!anomaly_kinds(&app, &site.lot, "open")
+        .await
+        .contains(&"device_silent".to_owned()));
+
+    // Set up 2 minutes ago and never heard from: silent.
+    sqlx::query(
+        "update gates set device_configured_at = now() - interval '2 minutes' where id = $1::uuid",
+    )
+    .bind(&entry.id)
+    .execute(&app.db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    parkshare_gate::store::devices::flag_silent_devices(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(anomaly_kinds(&app, &site.lot, "open")
+        .await
+        .contains(&"device_silent".to_owned()));
+}
+
+/// Issue 25 item 9: `macAddress` is optional; the JSON alert is read; a lane whose barrier
+/// needs a device call is not accepted without the device's address and login.
+#[tokio::test]
+async fn hikvision_alerts_without_a_mac_or_as_json_are_read_and_a_lane_needs_its_login() {
+    let app = spawn_app().await;
+    let camera = fake_hikvision("admin", "Hik12345").await;
+    let site = app.site(10).await;
+    let entry = &site.entries[0];
+
+    let (status, body) = app
+        .staff(
+            "PUT",
+            &format!("/v1/admin/gates/{}/device", entry.id),
+            Some(json!({"vendor": "hikvision", "device_serial": "a4:14:37:00:00:01"})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (422, "device_login_required")
+    );
+    set_device(
+        &app,
+        entry,
+        json!({"vendor": "hikvision", "device_serial": "a4:14:37:00:00:01",
+               "device_url": camera.url, "device_username": "admin", "device_password": "Hik12345"}),
+    )
+    .await;
+    let url = format!("/v1/vendor/{}/hikvision", entry.secret);
+
+    // The XML alert with no macAddress: the lane's push URL names the device.
+    let xml = fill(
+        HIKVISION_ANPR,
+        &[
+            ("SERIAL", "-".into()),
+            ("TIME", ago(1).to_rfc3339()),
+            ("OFFLINE", "false".into()),
+            ("PLATE", "京N11111".into()),
+            ("COLOUR", "blue".into()),
+            ("UUID", "hik-1".into()),
+        ],
+    )
+    .replace("<macAddress>-</macAddress>\n", "");
+    assert!(!xml.contains("macAddress"));
+    let (status, reply) = push(&app, &url, "application/xml", xml.into_bytes()).await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply
+        .as_str()
+        .is_some_and(|r| r.contains("<subStatusCode>ok</subStatusCode>")));
+
+    // A MAC that is not the lane's is still refused.
+    let other = fill(
+        HIKVISION_ANPR,
+        &[
+            ("SERIAL", "a4:14:37:99:99:99".into()),
+            ("TIME", ago(1).to_rfc3339()),
+            ("OFFLINE", "false".into()),
+            ("PLATE", "京N22222".into()),
+            ("COLOUR", "blue".into()),
+            ("UUID", "hik-2".into()),
+        ],
+    );
+    let (status, _) = push(&app, &url, "application/xml", other.into_bytes()).await;
+    assert_eq!(status, 403);
+
+    // The JSON alert (same field names as the XML one).
+    let alert = json!({
+        "ipAddress": "192.168.1.64", "portNo": 80, "protocol": "HTTP",
+        "macAddress": "a4:14:37:00:00:01", "channelID": 1,
+        "dateTime": ago(1).to_rfc3339(), "activePostCount": 1,
+        "eventType": "ANPR", "eventState": "active", "eventDescription": "ANPR",
+        "ANPR": {"licensePlate": "京N33333", "plateColor": "blue", "confidenceLevel": 97},
+        "UUID": "hik-3"
+    });
+    let (status, reply) = push(
+        &app,
+        &url,
+        "application/json",
+        alert.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(app.open_sessions(&site.lot).await.len(), 2);
+
+    // A lane set up before a login was required (written straight to the database): its
+    // open decisions cannot reach the barrier, and staff are told at once.
+    let legacy = &site.entries[1];
+    sqlx::query(
+        "update gates set vendor = 'hikvision', device_configured_at = now() where id = $1::uuid",
+    )
+    .bind(&legacy.id)
+    .execute(&app.db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let xml = fill(
+        HIKVISION_ANPR,
+        &[
+            ("SERIAL", "a4:14:37:00:00:02".into()),
+            ("TIME", ago(1).to_rfc3339()),
+            ("OFFLINE", "false".into()),
+            ("PLATE", "京N44444".into()),
+            ("COLOUR", "blue".into()),
+            ("UUID", "hik-4".into()),
+        ],
+    );
+    let (status, _) = push(
+        &app,
+        &format!("/v1/vendor/{}/hikvision", legacy.secret),
+        "application/xml",
+        xml.into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(anomaly_kinds(&app, &site.lot, "open")
+        .await
+        .contains(&"barrier_unreachable".to_owned()));
+    camera.server.stop(false).await;
+}
+
+/// Issue 25 item 5: the display protocol is a per-lane setting; the voice prompt goes the
+/// documented way (the camera's own voice command, or inside the board's frame).
+#[tokio::test]
+async fn a_lanes_display_takes_raw_text_or_the_framed_board_protocol() {
+    use base64::Engine;
+    use parkshare_gate::gate::vendors::display::led_board_data;
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let entry = &site.entries[0];
+    let (status, body) = app
+        .staff(
+            "PUT",
+            &format!("/v1/admin/gates/{}/device", entry.id),
+            Some(json!({"vendor": "vzenith", "display_protocol": "rs485_magic"})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "code")),
+        (422, "invalid_field")
+    );
+    let gate = set_device(
+        &app,
+        entry,
+        json!({"vendor": "vzenith", "display_protocol": "led_board"}),
+    )
+    .await;
+    assert_eq!(gate["display_protocol"], "led_board");
+    let url = format!("/v1/vendor/{}/vzenith", entry.secret);
+    let (status, reply) = push(
+        &app,
+        &url,
+        "application/json",
+        vzenith("-", "鲁B24680", 55, ago(1), false).into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let answer = &reply["Response_AlarmInfoPlate"];
+    let frame = base64::engine::general_purpose::STANDARD
+        .decode(answer["serialData"][0]["data"].as_str().unwrap_or_default())
+        .unwrap_or_default();
+    assert_eq!(
+        answer["serialData"][0]["dataLen"].as_u64(),
+        Some(frame.len() as u64)
+    );
+    let data = led_board_data(&frame).unwrap_or_else(|| panic!("not a board frame: {frame:x?}"));
+    let shown = encoding_rs::GBK
+        .encode(str_of(answer, "content"))
+        .0
+        .into_owned();
+    assert_eq!(&data[4..4 + shown.len()], &shown[..]);
+    assert!(
+        answer.get("playserver_json_request").is_none(),
+        "the board says the prompt, not the camera too: {reply}"
+    );
+
+    // Back to raw text: GBK on the port, the prompt by the camera's voice command.
+    set_device(&app, entry, json!({"vendor": "vzenith"})).await;
+    let (_, reply) = push(
+        &app,
+        &url,
+        "application/json",
+        vzenith("-", "鲁B13579", 56, ago(1), false).into_bytes(),
+    )
+    .await;
+    let answer = &reply["Response_AlarmInfoPlate"];
+    assert_eq!(
+        crate::vendors::gbk_base64_text(&answer["serialData"][0]["data"]),
+        str_of(answer, "content")
+    );
+    assert_eq!(answer["playserver_json_request"]["type"], "ps_voice_play");
+}
+
+/// The display protocol is part of a gate's cached context: changed by hand in SQL (or by
+/// another replica), it is seen without a restart.
+#[tokio::test]
+async fn a_display_protocol_changed_in_the_database_is_seen_by_the_next_pushes() {
+    use base64::Engine;
+    use parkshare_gate::gate::vendors::display::led_board_data;
+    let app = spawn_app().await;
+    let site = app.site(50).await;
+    let entry = &site.entries[0];
+    set_device(&app, entry, json!({"vendor": "vzenith"})).await;
+    let url = format!("/v1/vendor/{}/vzenith", entry.secret);
+    let frame_of = |reply: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(
+                reply["Response_AlarmInfoPlate"]["serialData"][0]["data"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+            .unwrap_or_default()
+    };
+    let (_, reply) = push(
+        &app,
+        &url,
+        "application/json",
+        vzenith("-", "鲁C00001", 1, ago(1), false).into_bytes(),
+    )
+    .await;
+    assert!(
+        led_board_data(&frame_of(&reply)).is_none(),
+        "raw text first"
+    );
+
+    sqlx::query("update gates set display_protocol = 'led_board' where id = $1::uuid")
+        .bind(&entry.id)
+        .execute(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut framed = false;
+    for n in 2..40u32 {
+        let (_, reply) = push(
+            &app,
+            &url,
+            "application/json",
+            vzenith("-", &format!("鲁C{n:05}"), n, ago(1), false).into_bytes(),
+        )
+        .await;
+        if led_board_data(&frame_of(&reply)).is_some() {
+            framed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(framed, "the change was never seen");
+}
