@@ -26,6 +26,10 @@ pub struct Settings {
     /// `PARKSHARE_REDIS_CLUSTER`: `on` treats `PARKSHARE_REDIS_URL` as a comma-separated list
     /// of a Redis Cluster's seed nodes; `off` (default) as one Redis.
     pub redis_cluster: bool,
+    /// `PARKSHARE_REDIS_TIMEOUT_MS` (default 300, 10 to 10000): the longest one Redis call may
+    /// take, connecting included. Well below the lane's decision budget, so that a Redis that
+    /// hangs leaves time for the fail-open or fail-closed answer.
+    pub redis_timeout_ms: u64,
     /// `PARKSHARE_LISTEN`: address and port of the HTTP server.
     pub listen: SocketAddr,
     /// `PARKSHARE_OPERATOR_TOKEN`: enables the platform operator API (creating tenants).
@@ -103,6 +107,7 @@ impl std::fmt::Debug for Settings {
             .field("redis_url", &redact_url(&self.redis_url))
             .field("redis_prefix", &self.redis_prefix)
             .field("redis_cluster", &self.redis_cluster)
+            .field("redis_timeout_ms", &self.redis_timeout_ms)
             .field("listen", &self.listen)
             .field(
                 "operator_token",
@@ -229,6 +234,12 @@ impl Settings {
                 "on" => true,
                 "off" => false,
                 other => anyhow::bail!("PARKSHARE_REDIS_CLUSTER must be on or off, not {other}"),
+            },
+            redis_timeout_ms: match var("PARKSHARE_REDIS_TIMEOUT_MS", "300").parse() {
+                Ok(ms) if (10..=10_000).contains(&ms) => ms,
+                _ => anyhow::bail!(
+                    "PARKSHARE_REDIS_TIMEOUT_MS must be a number of milliseconds, 10 to 10000"
+                ),
             },
             listen: var("PARKSHARE_LISTEN", "127.0.0.1:8080")
                 .parse()

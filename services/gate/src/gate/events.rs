@@ -759,7 +759,14 @@ async fn try_entry(
     } else {
         kind.pool()
     };
-    let mut occupied = state.occupancy.occupy(gate.lot_id, &ev.plate, pool).await?;
+    // Emergency vehicles pass first (rule 1) and take no capacity: they are decided without
+    // Redis, and counted there after the commit (best-effort; the reconciler repairs a miss).
+    let exempt = pool == Pool::Exempt;
+    let mut occupied = if exempt {
+        Occupy::Granted { previous: None }
+    } else {
+        state.occupancy.occupy(gate.lot_id, &ev.plate, pool).await?
+    };
     if matches!(occupied, Occupy::Full) && kind == SessionKind::Visitor {
         if let Some(walk_in) = shared::place_walk_in(&mut tx, gate, plate, ev.captured_at).await? {
             booking = Some(walk_in);
@@ -820,20 +827,34 @@ async fn try_entry(
     }
     .await;
     match committed {
-        Ok(response) => Ok(EntryOutcome::Done(response)),
+        Ok(response) => {
+            if exempt {
+                super::facts::count_inside(state, gate, &ev.plate, pool).await;
+            }
+            Ok(EntryOutcome::Done(response))
+        }
         // The commit may have happened: then the car has its place and its stay.
         Err(failure) if failure.outcome_unknown() => {
             match committed_after_all(state, gate, ev).await {
-                Some(response) => Ok(EntryOutcome::Done(response)),
+                Some(response) => {
+                    if exempt {
+                        super::facts::count_inside(state, gate, &ev.plate, pool).await;
+                    }
+                    Ok(EntryOutcome::Done(response))
+                }
                 None => {
-                    give_back(state, gate, ev, pool, previous).await;
+                    if !exempt {
+                        give_back(state, gate, ev, pool, previous).await;
+                    }
                     // Asked once: `decide` must not wait on the store again.
                     Err(failure.not_committed())
                 }
             }
         }
         Err(failure) => {
-            give_back(state, gate, ev, pool, previous).await;
+            if !exempt {
+                give_back(state, gate, ev, pool, previous).await;
+            }
             Err(failure)
         }
     }

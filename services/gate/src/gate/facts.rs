@@ -200,17 +200,26 @@ async fn entry(
     Ok(response)
 }
 
-/// The car is inside whatever the capacity: count it. Postgres already holds the stay, so a
-/// failure here only leaves Redis behind until the lot is rebuilt.
 async fn inside(
     state: &AppState,
     gate: &GateContext,
     ev: &Event,
     pool: parkshare_domain::decision::Pool,
 ) {
+    count_inside(state, gate, &ev.plate, pool).await;
+}
+
+/// The car is inside whatever the capacity: count it. Postgres already holds the stay, so a
+/// failure here only leaves Redis behind until the reconciler (or a rebuild) repairs it.
+pub(super) async fn count_inside(
+    state: &AppState,
+    gate: &GateContext,
+    plate: &parkshare_domain::plate::Plate,
+    pool: parkshare_domain::decision::Pool,
+) {
     let result = match state
         .occupancy
-        .record_inside(gate.lot_id, &ev.plate, pool)
+        .record_inside(gate.lot_id, plate, pool)
         .await
     {
         Ok(Occupy::Missing) => sync::rebuild_lot(state, gate.lot_id, RebuildMode::IfMissing)

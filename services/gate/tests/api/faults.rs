@@ -1,10 +1,11 @@
-//! The gate through a Postgres outage (issue 23): a Postgres of the test's own (initdb into a
-//! temporary directory, its own port), stopped and started while the service runs. Never the
-//! machine's shared server.
+//! The gate through Postgres and Redis outages (issue 23): a Postgres of the test's own
+//! (initdb into a temporary directory, its own port) and a Redis of its own (its own port, no
+//! persistence), stopped, hung and killed while the service runs. Never the machine's shared
+//! servers.
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -183,4 +184,182 @@ async fn a_postgres_outage_is_answered_by_each_lanes_policy_never_500() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(recorded, 1, "the fail-open entry was not recorded");
+}
+
+/// A Redis of the test's own on a free port, without persistence (`--save ''`, no AOF): what
+/// it holds is lost when it dies, as a cache's would be. Killed by its PID when dropped.
+struct OwnRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start() -> OwnRedis {
+        OwnRedis::start_on(free_port())
+    }
+
+    fn start_on(port: u16) -> OwnRedis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("redis-server: {e}"));
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return OwnRedis { child, port };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not listen on {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Stops the process without closing its sockets: every call hangs, as behind a network
+    /// partition or a Redis stuck in a long command.
+    fn hang(&self) {
+        self.signal("STOP");
+    }
+
+    fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn kill(&mut self) {
+        self.resume();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A read and how long its answer took.
+async fn timed_read(
+    app: &TestApp,
+    gate: &crate::helpers::Gate,
+    plate: &str,
+) -> (u16, serde_json::Value, Duration) {
+    let started = Instant::now();
+    let (status, body) = app.read(gate, plate, ago(1)).await;
+    (status, body, started.elapsed())
+}
+
+#[tokio::test]
+async fn a_redis_that_hangs_or_dies_stops_no_exit_and_no_emergency_vehicle() {
+    let mut redis = OwnRedis::start();
+    let mut settings = test_settings();
+    settings.redis_url = redis.url();
+    settings.gate_decision_budget_ms = 1_500;
+    settings.redis_timeout_ms = 200;
+    settings.fail_open_drain_ms = 100;
+    settings.occupancy_reconcile_ms = 200;
+    let budget = Duration::from_millis(settings.gate_decision_budget_ms);
+    let app = spawn_with(settings).await;
+    let site = app.site(10).await;
+    let (open_lane, closed_lane) = (&site.entries[0], &site.entries[1]);
+    set_fail_mode(&app, &open_lane.id, "open").await;
+    for plate in ["京E10001", "京E10002"] {
+        let (status, body) = app.read(closed_lane, plate, ago(10)).await;
+        assert_eq!((status, str_of(&body, "action")), (200, "open"), "{body}");
+    }
+
+    let faults = [
+        ("hangs", "京E10001", "川A12345应急", "京E20001", "京E30001"),
+        (
+            "is killed",
+            "京E10002",
+            "川A12346应急",
+            "京E20002",
+            "京E30002",
+        ),
+    ];
+    for (fault, leaving, emergency, fail_open, refused) in faults {
+        match fault {
+            "hangs" => redis.hang(),
+            _ => redis.kill(),
+        }
+        let (status, body, took) = timed_read(&app, &site.exit, leaving).await;
+        assert_eq!(
+            (status, str_of(&body, "action"), str_of(&body, "reason")),
+            (200, "open", "exit_free"),
+            "Redis {fault}: an exit needs nothing from Redis: {body}"
+        );
+        assert!(took < budget, "Redis {fault}: the exit took {took:?}");
+        let (status, body, _) = timed_read(&app, closed_lane, emergency).await;
+        assert_eq!(
+            (status, str_of(&body, "action"), str_of(&body, "reason")),
+            (200, "open", "emergency_exempt"),
+            "Redis {fault}: an emergency vehicle passes a fail-closed lane: {body}"
+        );
+        let (status, body, took) = timed_read(&app, open_lane, fail_open).await;
+        assert_eq!(
+            (status, str_of(&body, "action"), str_of(&body, "reason")),
+            (200, "open", "fail_open"),
+            "Redis {fault}: a fail-open lane opens: {body}"
+        );
+        assert!(
+            took <= budget + Duration::from_millis(300),
+            "Redis {fault}: the fail-open lane answered after {took:?}, its budget is {budget:?}"
+        );
+        let (status, body, took) = timed_read(&app, closed_lane, refused).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (503, Some("unavailable")),
+            "Redis {fault}: a fail-closed lane stays shut and says so: {body}"
+        );
+        assert!(took <= budget + Duration::from_millis(300), "{took:?}");
+        if fault == "hangs" {
+            redis.resume();
+        }
+    }
+
+    // A new, empty Redis on the same port: the reconciler brings it in step with Postgres,
+    // without a rebuild by staff: the emergency vehicles and fail-open entries inside, the cars
+    // that left gone.
+    let _redis = OwnRedis::start_on(redis.port);
+    let mut difference = serde_json::Value::Null;
+    for _ in 0..100 {
+        // 503 until the service has reconnected.
+        let path = format!("/v1/admin/lots/{}/occupancy", site.lot);
+        difference = app.staff("GET", &path, None).await.1;
+        if difference["in_sync"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        difference["in_sync"], true,
+        "Redis in step with Postgres: {difference}"
+    );
+    let open = app.open_sessions(&site.lot).await;
+    let mut plates: Vec<&str> = open.iter().map(|s| str_of(s, "plate")).collect();
+    plates.sort_unstable();
+    assert_eq!(
+        plates,
+        ["京E20001", "京E20002", "川A12345应急", "川A12346应急"],
+        "the stays in Postgres: emergency vehicles and fail-open entries, no refused car"
+    );
+    assert_eq!(
+        (
+            difference["postgres_counts"]["exempt"].as_i64(),
+            difference["postgres_counts"]["visitor"].as_i64()
+        ),
+        (Some(2), Some(2)),
+        "{difference}"
+    );
 }
