@@ -65,6 +65,10 @@ pub struct Settings {
     /// `PARKSHARE_FAIL_OPEN_DRAIN_MS` (default 1000): how often passages a lane let through
     /// on its fail-open policy are recorded.
     pub fail_open_drain_ms: u64,
+    /// `PARKSHARE_FAIL_OPEN_JOURNAL_DIR` (default `fail-open-journal`, relative to the working
+    /// directory): where a fail-open passage is written, and fsynced, before the lane opens,
+    /// until Postgres has it (`gate::journal`). Must outlive the process: a volume.
+    pub fail_open_journal_dir: std::path::PathBuf,
     /// `PARKSHARE_GATE_BATCH_WORKERS` (default 2): how many batches of live gate reads are
     /// decided at once, one transaction and one commit each; 0 decides every read on its own.
     pub gate_batch_workers: usize,
@@ -127,6 +131,7 @@ impl std::fmt::Debug for Settings {
             .field("webhook_private_hosts", &self.webhook_private_hosts)
             .field("gate_decision_budget_ms", &self.gate_decision_budget_ms)
             .field("fail_open_drain_ms", &self.fail_open_drain_ms)
+            .field("fail_open_journal_dir", &self.fail_open_journal_dir)
             .field("gate_batch_workers", &self.gate_batch_workers)
             .field("gate_batch_max", &self.gate_batch_max)
             .field("occupancy_reconcile_ms", &self.occupancy_reconcile_ms)
@@ -286,6 +291,8 @@ impl Settings {
             fail_open_drain_ms: var("PARKSHARE_FAIL_OPEN_DRAIN_MS", "1000")
                 .parse()
                 .context("PARKSHARE_FAIL_OPEN_DRAIN_MS must be a number of milliseconds")?,
+            fail_open_journal_dir: var("PARKSHARE_FAIL_OPEN_JOURNAL_DIR", "fail-open-journal")
+                .into(),
             gate_batch_workers: var("PARKSHARE_GATE_BATCH_WORKERS", "2")
                 .parse()
                 .context("PARKSHARE_GATE_BATCH_WORKERS must be a number of workers")?,

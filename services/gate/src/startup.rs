@@ -171,9 +171,17 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         )
         .context("building the outbound HTTP clients")?,
         webhook_private_hosts: settings.webhook_private_hosts,
-        lanes: crate::gate::lanes::Lanes::new(std::time::Duration::from_millis(
-            settings.gate_decision_budget_ms,
-        )),
+        lanes: crate::gate::lanes::Lanes::new(
+            std::time::Duration::from_millis(settings.gate_decision_budget_ms),
+            crate::gate::journal::Journal::open(&settings.fail_open_journal_dir).with_context(
+                || {
+                    format!(
+                        "opening the fail-open journal in {}",
+                        settings.fail_open_journal_dir.display()
+                    )
+                },
+            )?,
+        ),
         credentials: std::sync::Arc::default(),
         limiters: crate::ratelimit::Limiters::new(&crate::ratelimit::Limits {
             public_per_min: settings.public_rate_per_min,

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{ago, free_port, spawn_with, str_of, test_settings, TestApp};
+use crate::helpers::{
+    ago, free_port, spawn_with, start_binary, str_of, test_settings, wait_ready, TestApp,
+};
 
 /// A Postgres cluster in a temporary directory on its own port, stopped when dropped.
 struct OwnPostgres {
@@ -111,6 +113,19 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// The test's settings with its database on `pg`.
+fn settings_on(pg: &OwnPostgres) -> parkshare_gate::settings::Settings {
+    let mut settings = test_settings();
+    let database = settings
+        .database_url
+        .rsplit('/')
+        .next()
+        .unwrap_or("ps_fault")
+        .to_owned();
+    settings.database_url = format!("{}/{database}", pg.url());
+    settings
+}
+
 async fn set_fail_mode(app: &TestApp, gate: &str, mode: &str) {
     let (status, body) = app
         .staff(
@@ -125,14 +140,7 @@ async fn set_fail_mode(app: &TestApp, gate: &str, mode: &str) {
 #[tokio::test]
 async fn a_postgres_outage_is_answered_by_each_lanes_policy_never_500() {
     let pg = OwnPostgres::start();
-    let mut settings = test_settings();
-    let database = settings
-        .database_url
-        .rsplit('/')
-        .next()
-        .unwrap_or("ps_fault")
-        .to_owned();
-    settings.database_url = format!("{}/{database}", pg.url());
+    let mut settings = settings_on(&pg);
     settings.gate_decision_budget_ms = 1_000;
     settings.fail_open_drain_ms = 100;
     let app = spawn_with(settings).await;
@@ -199,7 +207,7 @@ impl OwnRedis {
     }
 
     fn start_on(port: u16) -> OwnRedis {
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())
@@ -212,6 +220,8 @@ impl OwnRedis {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("redis-server did not listen on {port}");
     }
 
@@ -362,4 +372,127 @@ async fn a_redis_that_hangs_or_dies_stops_no_exit_and_no_emergency_vehicle() {
         (Some(2), Some(2)),
         "{difference}"
     );
+}
+
+/// A plate read posted to the service on `port` (a binary of the test's own), naming `gate_id`
+/// as its gate.
+async fn post_read(
+    app: &TestApp,
+    port: u16,
+    gate: &crate::helpers::Gate,
+    gate_id: &str,
+    plate: &str,
+    event_id: &str,
+) -> (u16, serde_json::Value) {
+    let body = json!({"gate_id": gate_id, "plate": plate, "captured_at": ago(1),
+                      "device_event_id": event_id});
+    let response = app
+        .client
+        .post(format!("http://127.0.0.1:{port}/v1/gate/events"))
+        .bearer_auth(&gate.secret)
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+fn journal_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|files| {
+            files
+                .flatten()
+                .filter(|f| f.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn fail_open_passages_outlive_a_killed_service_in_a_postgres_outage() {
+    let pg = OwnPostgres::start();
+    let settings = settings_on(&pg);
+    // The registry is set up through an in-process app with a journal of its own; the lanes
+    // are served by the binary, killed and started again on its journal.
+    let app = spawn_with(settings.clone()).await;
+    let site = app.site(10).await;
+    let lane = &site.entries[0];
+    set_fail_mode(&app, &lane.id, "open").await;
+    let journal =
+        std::env::temp_dir().join(format!("ps-journal-{}", uuid::Uuid::new_v4().simple()));
+    let journal_dir = journal.display().to_string();
+    let env = [
+        ("PARKSHARE_FAIL_OPEN_JOURNAL_DIR", journal_dir.as_str()),
+        ("PARKSHARE_GATE_DECISION_BUDGET_MS", "1000"),
+        ("PARKSHARE_FAIL_OPEN_DRAIN_MS", "100"),
+        ("PARKSHARE_REBUILD_ON_START", "if_missing"),
+    ];
+    let port = free_port();
+    let mut child = start_binary(&settings, port, &env, None);
+    wait_ready(&app.client, port).await;
+    // The binary knows the lane's credential (a read naming another gate is refused after
+    // authentication, and records nothing), also after any late notification of the setup.
+    for _ in 0..2 {
+        let (status, body) = post_read(&app, port, lane, &site.exit.id, "京F00000", "warm").await;
+        assert_eq!(status, 403, "{body}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    pg.ctl("stop");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let reads = [
+        ("京F10001", "f-1"),
+        ("京F10002", "f-2"),
+        ("京F10003", "f-3"),
+        // The camera retries the first read while the lane still fails open.
+        ("京F10001", "f-1"),
+    ];
+    for (plate, id) in reads {
+        let (status, body) = post_read(&app, port, lane, &lane.id, plate, id).await;
+        assert_eq!(
+            (status, str_of(&body, "action"), str_of(&body, "reason")),
+            (200, "open", "fail_open"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        journal_files(&journal),
+        4,
+        "each acknowledged passage is on disk"
+    );
+    // Lost with every passage it kept in memory, in the outage.
+    let _ = child.kill();
+    let _ = child.wait();
+
+    pg.ctl("start");
+    let mut child = start_binary(&settings, port, &env, None);
+    wait_ready(&app.client, port).await;
+    let (mut stays, mut left) = (0, usize::MAX);
+    for _ in 0..100 {
+        stays = app
+            .count("select count(*) from sessions where plate like '京F1000%'")
+            .await;
+        left = journal_files(&journal);
+        if stays == 3 && left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(left, 0, "every passage recorded leaves the journal");
+    for plate in ["京F10001", "京F10002", "京F10003"] {
+        let once = app
+            .count(&format!(
+                "select count(*) from sessions where plate = '{plate}' and status = 'open'"
+            ))
+            .await;
+        assert_eq!(once, 1, "{plate}: the passage is in Postgres exactly once");
+    }
+    let events = app
+        .count("select count(*) from gate_events where source = 'fail_open'")
+        .await;
+    assert_eq!((stays, events), (3, 3));
+    let _ = std::fs::remove_dir_all(&journal);
 }

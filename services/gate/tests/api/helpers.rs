@@ -47,6 +47,7 @@ pub fn test_settings() -> Settings {
     settings.redis_url =
         std::env::var("PARKSHARE_TEST_REDIS").unwrap_or_else(|_| REDIS_URL.to_owned());
     settings.redis_prefix = format!("pstest:{id}");
+    settings.fail_open_journal_dir = std::env::temp_dir().join(format!("ps-journal-{id}"));
     settings.db_pool_max = 8;
     settings.operator_token = Some(format!("operator-{id}"));
     settings.rebuild_on_start = RebuildMode::Force;
@@ -157,6 +158,10 @@ pub fn start_binary(
         .env("PARKSHARE_REDIS_URL", &settings.redis_url)
         .env("PARKSHARE_REDIS_PREFIX", &settings.redis_prefix)
         .env("PARKSHARE_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "PARKSHARE_FAIL_OPEN_JOURNAL_DIR",
+            settings.fail_open_journal_dir.as_os_str(),
+        )
         .env("RUST_LOG", "info")
         .envs(extra_env.iter().copied())
         .stdin(std::process::Stdio::null())
