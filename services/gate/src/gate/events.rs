@@ -892,6 +892,20 @@ async fn exit(
         Some(session) => Some(session),
         None => confusable_session(&mut tx, gate, &ev.plate).await?,
     };
+    // A stay whose entry was recorded late, closed at this car's earlier refused exit read:
+    // the car was still at the barrier, and this read ends the stay again.
+    let session = match session {
+        Some(session) => Some(session),
+        None => {
+            sessions::closed_at_refused_exit(
+                &mut *tx,
+                gate.lot_id,
+                ev.plate.as_str(),
+                ev.captured_at,
+            )
+            .await?
+        }
+    };
     let Some(session) = session else {
         return no_entry_record(tx, gate, ev).await;
     };
@@ -948,6 +962,10 @@ async fn exit(
         Some(&priced),
     )?;
     sessions::write_decisions(&mut tx, &writes).await?;
+    if opens && session.anomaly.as_deref() == Some(sessions::CLOSED_AT_REFUSED_EXIT) {
+        // It left now: no later read is this stay's.
+        sessions::mark_anomaly(&mut *tx, session.id, "offline_reconstructed").await?;
+    }
     // Only a stay placed on a shared space has a booking to close.
     if opens && session.space_id.is_some() {
         shared::exited(&mut tx, session.id, ev.captured_at).await?;

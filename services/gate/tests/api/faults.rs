@@ -126,6 +126,53 @@ fn settings_on(pg: &OwnPostgres) -> parkshare_gate::settings::Settings {
     settings
 }
 
+/// A read naming another gate than the device's own: refused (403) after the device is
+/// authenticated, recording nothing.
+async fn probe(app: &TestApp, lane: &crate::helpers::Gate, other_gate_id: &str) {
+    let body = json!({"gate_id": other_gate_id, "plate": "京D00000", "captured_at": ago(1),
+                      "device_event_id": "probe"});
+    let (status, body) = app
+        .send("POST", "/v1/gate/events", &lane.secret, Some(body))
+        .await;
+    assert_eq!(status, 403, "{body}");
+}
+
+/// Leaves `lanes`' credentials in this process's cache, where no notification sent so far can
+/// take them out. The listener forgets every cached credential on each notification it handles
+/// (and once when it connects), and those of the test's own setup (a gate added, a fail mode
+/// set) may be handled after the lanes' first reads: a credential forgotten just before an
+/// outage cannot stand in through it, and the lane answers 503 whatever its policy (the flake
+/// this was). A marker sent now is handled after all of them: the lanes are probed until the
+/// marker has cleared the cache (a miss) and no further miss follows for a while, each probe
+/// reading a forgotten credential into the cache again.
+async fn settle_credentials(app: &TestApp, lanes: &[&crate::helpers::Gate], other_gate_id: &str) {
+    const QUIET: Duration = Duration::from_millis(500);
+    sqlx::query("select pg_notify($1, 'test marker')")
+        .bind(parkshare_gate::contexts::CHANNEL)
+        .execute(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let misses = || app.credentials.gates.misses();
+    let started = misses();
+    let mut last_miss: Option<Instant> = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while last_miss.is_none_or(|at| at.elapsed() < QUIET) {
+        assert!(
+            Instant::now() < deadline,
+            "the listener never handled the marker"
+        );
+        let before = misses();
+        for lane in lanes {
+            probe(app, lane, other_gate_id).await;
+        }
+        if misses() > before {
+            last_miss = Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(misses() > started);
+}
+
 async fn set_fail_mode(app: &TestApp, gate: &str, mode: &str) {
     let (status, body) = app
         .staff(
@@ -147,11 +194,12 @@ async fn a_postgres_outage_is_answered_by_each_lanes_policy_never_500() {
     let site = app.site(10).await;
     let (open_lane, closed_lane) = (&site.entries[0], &site.entries[1]);
     set_fail_mode(&app, &open_lane.id, "open").await;
-    // Both lanes are known to this process: their contexts are cached.
     for (lane, plate) in [(open_lane, "京D10001"), (closed_lane, "京D10002")] {
         let (status, body) = app.read(lane, plate, ago(5)).await;
         assert_eq!((status, str_of(&body, "action")), (200, "open"), "{body}");
     }
+    // Both lanes are known to this process: their contexts are cached, and stay cached.
+    settle_credentials(&app, &[open_lane, closed_lane], &site.exit.id).await;
 
     pg.ctl("stop");
     // The credential cache's listener loses its connection, as it does in every outage.
@@ -495,4 +543,79 @@ async fn fail_open_passages_outlive_a_killed_service_in_a_postgres_outage() {
         .await;
     assert_eq!((stays, events), (3, 3));
     let _ = std::fs::remove_dir_all(&journal);
+}
+
+#[tokio::test]
+async fn a_late_fail_open_entry_finds_the_exit_read_refused_before_it() {
+    let mut settings = test_settings();
+    settings.fail_open_drain_ms = 100;
+    let journal = settings.fail_open_journal_dir.clone();
+    let app = spawn_with(settings).await;
+    let site = app.site(10).await;
+    let (plate, entered, refused_at) = ("京G10001", ago(40), ago(2));
+    // The car reaches the exit before its fail-open entry is recorded: no stay yet.
+    let (status, body) = app.read(&site.exit, plate, refused_at).await;
+    assert_eq!(
+        (status, str_of(&body, "action"), str_of(&body, "reason")),
+        (200, "refuse", "no_entry_record"),
+        "{body}"
+    );
+    // Then the entry is recorded: a passage in the journal, as the lane wrote it (a late
+    // decision still running, or a process that died, kept it there till now).
+    let passage = json!({"gate_id": site.entries[0].id, "plate": plate, "class": null,
+                         "captured_at": entered, "device_event_id": "late-1"});
+    let writing = journal.join(".late.json");
+    std::fs::write(&writing, passage.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::rename(&writing, journal.join("late.json")).unwrap_or_else(|e| panic!("{e}"));
+
+    let closed =
+        format!("select count(*) from sessions where plate = '{plate}' and status = 'closed'");
+    for _ in 0..100 {
+        if app.count(&closed).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.count(&closed).await,
+        1,
+        "the late entry's stay ends at the refused exit"
+    );
+    assert!(
+        app.open_sessions(&site.lot).await.is_empty(),
+        "no stay left open"
+    );
+    let ends_at_the_read = app
+        .count(&format!(
+            "select count(*) from sessions where plate = '{plate}' and exited_at = '{}' and fee > 0",
+            refused_at.to_rfc3339()
+        ))
+        .await;
+    assert_eq!(
+        ends_at_the_read, 1,
+        "closed at the read, billed by the real times"
+    );
+
+    // The car was still at the barrier: its next read is decided on that stay, not refused
+    // for want of an entry again.
+    let (status, body) = app.read(&site.exit, plate, ago(1)).await;
+    assert_eq!(
+        (status, str_of(&body, "reason")),
+        (200, "payment_required"),
+        "{body}"
+    );
+    let session = str_of(&body, "session_id").to_owned();
+    let due = str_of(&body, "amount_due").to_owned();
+    app.pay(&session, &due).await;
+    let (status, body) = app.read(&site.exit, plate, ago(0)).await;
+    assert_eq!((status, str_of(&body, "action")), (200, "open"), "{body}");
+    assert_eq!(str_of(&body, "session_id"), session);
+    let stays = app
+        .count(&format!(
+            "select count(*) from sessions where plate = '{plate}'"
+        ))
+        .await;
+    assert_eq!(stays, 1, "one stay for one visit");
+    let difference = app.occupancy(&site.lot).await;
+    assert_eq!(difference["in_sync"], true, "{difference}");
 }
