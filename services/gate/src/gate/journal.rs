@@ -28,6 +28,8 @@ use uuid::Uuid;
 /// Files the worker reads in one pass; the rest wait for the next. An outage of an hour at a
 /// busy compound is a few thousand passages.
 const PASS_FILES_MAX: usize = 10_000;
+/// A write in progress this old was cut short (one takes milliseconds).
+const ABANDONED_WRITE_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 /// What a journal file's name ends with; a name starting with `.` is a write in progress.
 const SUFFIX: &str = ".json";
 
@@ -60,12 +62,19 @@ impl Journal {
         let journal = Journal {
             dir: dir.to_path_buf(),
         };
-        let probe = dir.join(".probe");
+        let probe = dir.join(format!(".probe-{}", Uuid::new_v4().simple()));
         write_synced(&probe, b"probe")?;
         std::fs::remove_file(&probe)?;
-        // Writes cut short by a crash: never acknowledged, so nothing to record.
+        // Writes cut short by a crash: never acknowledged, so nothing to record. (Only old
+        // ones: another process sharing the directory may be writing one now.)
         for entry in std::fs::read_dir(dir)?.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(".") {
+            let abandoned = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|at| at.elapsed().ok())
+                .is_some_and(|age| age > ABANDONED_WRITE_AGE);
+            if entry.file_name().to_string_lossy().starts_with('.') && abandoned {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
