@@ -107,12 +107,15 @@ pub async fn decide_in_time(
     gate: &Arc<GateContext>,
     event: Event,
 ) -> Result<serde_json::Value, ApiError> {
-    // Only a fail-open lane's passage ever waits for its late decision.
-    let running = gate
-        .fail_open
-        .then(|| Running::start(state.clone(), gate.gate_id, &event.device_event_id));
+    // Emergency vehicles pass first (rule 1): a plate marked as one (应急, 警) is let through
+    // on any lane when the backend cannot decide, as on a fail-open lane — its mark needs no
+    // database. (One exempt only by the registry needs Postgres to be known.)
+    let opens_anyway = gate.fail_open || event.plate.mark().is_some();
+    // Only a passage let through this way ever waits for its late decision.
+    let running =
+        opens_anyway.then(|| Running::start(state.clone(), gate.gate_id, &event.device_event_id));
     // A lane that answers 503 when out of budget keeps its late decision from committing.
-    let fails_closed = !gate.fail_open || event.offline;
+    let fails_closed = !opens_anyway || event.offline;
     let waiting = fails_closed.then(Waiting::new);
     let mut task = {
         let (state, gate) = (state.clone(), gate.clone());
@@ -146,7 +149,7 @@ pub async fn decide_in_time(
             state.lanes.budget.as_millis()
         )),
     };
-    tracing::error!(gate_id = %gate.gate_id, error = ?failure, fail_open = gate.fail_open, "backend could not decide in time");
+    tracing::error!(gate_id = %gate.gate_id, error = ?failure, fail_open = opens_anyway, "backend could not decide in time");
     crate::metrics::decision(gate.direction.as_str(), "backend_unavailable");
     if fails_closed {
         // Fail closed: the barrier stays shut and the device hears why (503, or 500 for a
