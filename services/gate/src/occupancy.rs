@@ -241,15 +241,8 @@ impl Occupancy {
         format!("{}:fail_open", self.prefix)
     }
 
-    /// Queues a passage a lane let through on its fail-open policy, to be recorded.
-    pub async fn push_fail_open(&self, passage: &str) -> redis::RedisResult<()> {
-        let mut con = self.redis.clone();
-        let mut cmd = redis::cmd("RPUSH");
-        cmd.arg(self.fail_open_key()).arg(passage);
-        self.timed(cmd.query_async(&mut con)).await
-    }
-
-    /// The oldest queued fail-open passage, removed from the queue.
+    /// The oldest fail-open passage an earlier version queued here (the journal replaced the
+    /// queue: `gate::journal`), removed from the queue.
     pub async fn pop_fail_open(&self) -> redis::RedisResult<Option<String>> {
         let mut con = self.redis.clone();
         let mut cmd = redis::cmd("LPOP");
