@@ -59,6 +59,9 @@ pub fn test_settings() -> Settings {
     // Decisions are never cut short by a loaded test machine; the fail-policy tests set their
     // own budget.
     settings.gate_decision_budget_ms = 60_000;
+    // Nor is a Redis call (200 cars at once queue on one connection); the fault tests set a
+    // short limit themselves.
+    settings.redis_timeout_ms = 10_000;
     // Tests that put Redis out of step look at the difference themselves; the reconciler's own
     // test sets a short interval.
     settings.occupancy_reconcile_ms = 3_600_000;
