@@ -13,6 +13,8 @@
 //!   on `gates`, `lots`, `compounds` (migration 0013), `staff_tokens` (migration 0017) and
 //!   every other credential table (migration 0019) send when a column of a cached entry
 //!   changes or a credential is revoked or rotated, including changes made by hand in SQL;
+//!   the gates in use are then read again at once, in the background, so that an outage soon
+//!   after a change still finds their credentials cached;
 //! - at once in this process after a revocation or rotation through the API (`revocation`),
 //!   whoever made it (the operator's routes are outside the staff API);
 //! - whenever the listening connection was lost (a notification may have been missed), and in
@@ -196,10 +198,23 @@ impl<V> ByDigest<V> {
     }
 
     fn forget_all(&self) {
+        self.forget_all_but_recent();
+    }
+
+    /// Forgets every entry, and returns the digests of those read within [`CONTEXT_TTL`]: the
+    /// credentials in use, to be read again at once.
+    fn forget_all_but_recent(&self) -> Vec<Vec<u8>> {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        if let Ok(mut map) = self.entries.write() {
-            map.clear();
-        }
+        let Ok(mut map) = self.entries.write() else {
+            return Vec::new();
+        };
+        let recent = map
+            .iter()
+            .filter(|(_, (_, at))| at.elapsed() < CONTEXT_TTL)
+            .map(|(digest, _)| digest.clone())
+            .collect();
+        map.clear();
+        recent
     }
 }
 
@@ -251,19 +266,55 @@ pub fn spawn_listener(db: PgPool, credentials: Arc<Credentials>) -> tokio::task:
     })
 }
 
-async fn listen(db: &PgPool, credentials: &Credentials) -> sqlx::Result<()> {
+async fn listen(db: &PgPool, credentials: &Arc<Credentials>) -> sqlx::Result<()> {
     let mut listener = PgListener::connect_with(db).await?;
     listener.listen(CHANNEL).await?;
     // Anything changed before the listener was up is not in the cache's future.
-    credentials.forget_all();
+    forget_and_reread(db, credentials);
     loop {
-        // A notification: forgotten. `None`: the connection was lost and re-established, and
-        // notifications may have been missed: suspect.
+        // A notification: forgotten (and the gates in use read again). `None`: the connection
+        // was lost and re-established, and notifications may have been missed: suspect.
         match listener.try_recv().await? {
-            Some(_) => credentials.forget_all(),
+            Some(_) => forget_and_reread(db, credentials),
             None => credentials.suspect_all(),
         }
     }
+}
+
+/// Gate contexts read again at once after a notification, at most this many at a time.
+const REREADS_AT_ONCE: usize = 4;
+
+/// Forgets every cached credential, then reads the gates in use (read within [`CONTEXT_TTL`])
+/// again in the background. A forgotten credential cannot stand in through an outage (it may
+/// have been revoked); read again while Postgres is up, a lane's credential is back in the
+/// cache before an outage that follows the change, and the lane keeps its own fail-open or
+/// fail-closed policy through it instead of answering 503 for want of a credential.
+fn forget_and_reread(db: &PgPool, credentials: &Arc<Credentials>) {
+    credentials.staff.forget_all();
+    let recent = credentials.gates.forget_all_but_recent();
+    if recent.is_empty() {
+        return;
+    }
+    let (db, credentials) = (db.clone(), credentials.clone());
+    tokio::spawn(async move {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(recent)
+            .for_each_concurrent(REREADS_AT_ONCE, |digest| {
+                let (db, credentials) = (&db, &credentials);
+                async move {
+                    let read = credentials
+                        .gates
+                        .get_or_read(&digest, || {
+                            crate::store::registry::gate_by_secret(db, &digest)
+                        })
+                        .await;
+                    if let Err(e) = read {
+                        tracing::warn!(error = %e, "could not read a gate context again");
+                    }
+                }
+            })
+            .await;
+    });
 }
 
 /// Staff writes that change no gate context and no staff token: the booth's cash payments

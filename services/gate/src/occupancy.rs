@@ -10,6 +10,8 @@
 //! its data) the script says so and the caller rebuilds the lot from Postgres.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
 
 use parkshare_domain::decision::Pool;
 use parkshare_domain::plate::Plate;
@@ -139,23 +141,58 @@ impl redis::aio::ConnectionLike for RedisConnection {
 }
 
 /// Connects to `url`, or, in cluster mode, to the cluster whose seed nodes `url` lists
-/// separated by commas (`redis://10.0.0.1:6379,redis://10.0.0.2:6379`).
-pub async fn connect(url: &str, cluster: bool) -> redis::RedisResult<RedisConnection> {
+/// separated by commas (`redis://10.0.0.1:6379,redis://10.0.0.2:6379`). `timeout` bounds
+/// connecting and each reply, so that a Redis that hangs (or a reconnect that does) fails a
+/// call quickly instead of holding the lane; [`Occupancy`] bounds every call again, whole.
+pub async fn connect(
+    url: &str,
+    cluster: bool,
+    timeout: Duration,
+) -> redis::RedisResult<RedisConnection> {
     if cluster {
         let nodes: Vec<&str> = url
             .split(',')
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .collect();
-        let client = redis::cluster::ClusterClient::new(nodes)?;
+        let client = redis::cluster::ClusterClientBuilder::new(nodes)
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .build()?;
         Ok(RedisConnection::Cluster(
             client.get_async_connection().await?,
         ))
     } else {
         let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout));
         Ok(RedisConnection::Single(
-            client.get_connection_manager().await?,
+            client.get_connection_manager_with_config(config).await?,
         ))
+    }
+}
+
+/// How long one Redis call may take unless the settings say otherwise
+/// (`PARKSHARE_REDIS_TIMEOUT_MS`).
+pub const REDIS_TIMEOUT_DEFAULT: Duration = Duration::from_millis(300);
+/// A rebuild writes a whole lot in one script: it may take longer than one small call.
+const REBUILD_TIMEOUT_MIN: Duration = Duration::from_secs(2);
+
+/// `call` limited to `limit`; running out is an I/O timeout error, like a dropped connection.
+async fn within<T>(
+    limit: Duration,
+    call: impl Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result,
+        Err(_) => {
+            crate::metrics::backend_error("redis_timeout");
+            Err(redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no Redis reply within {} ms", limit.as_millis()),
+            )))
+        }
     }
 }
 
@@ -163,6 +200,10 @@ pub async fn connect(url: &str, cluster: bool) -> redis::RedisResult<RedisConnec
 pub struct Occupancy {
     redis: RedisConnection,
     prefix: String,
+    /// Every call's limit, whole (a reconnect included): a lane must not wait on a Redis that
+    /// hangs. A call cut short may still have run in Redis; the reconciler repairs what it
+    /// left (`sync::reconcile`).
+    timeout: Duration,
     occupy: redis::Script,
     release: redis::Script,
     rebuild: redis::Script,
@@ -174,6 +215,7 @@ impl Occupancy {
         Occupancy {
             redis,
             prefix,
+            timeout: REDIS_TIMEOUT_DEFAULT,
             occupy: redis::Script::new(OCCUPY),
             release: redis::Script::new(RELEASE),
             rebuild: redis::Script::new(REBUILD),
@@ -181,25 +223,31 @@ impl Occupancy {
         }
     }
 
+    /// The same view with every call limited to `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Occupancy {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Runs one Redis call within the call limit.
+    async fn timed<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> redis::RedisResult<T> {
+        within(self.timeout, call).await
+    }
+
     fn fail_open_key(&self) -> String {
         format!("{}:fail_open", self.prefix)
     }
 
-    /// Queues a passage a lane let through on its fail-open policy, to be recorded.
-    pub async fn push_fail_open(&self, passage: &str) -> redis::RedisResult<()> {
-        redis::cmd("RPUSH")
-            .arg(self.fail_open_key())
-            .arg(passage)
-            .query_async(&mut self.redis.clone())
-            .await
-    }
-
-    /// The oldest queued fail-open passage, removed from the queue.
+    /// The oldest fail-open passage an earlier version queued here (the journal replaced the
+    /// queue: `gate::journal`), removed from the queue.
     pub async fn pop_fail_open(&self) -> redis::RedisResult<Option<String>> {
-        redis::cmd("LPOP")
-            .arg(self.fail_open_key())
-            .query_async(&mut self.redis.clone())
-            .await
+        let mut con = self.redis.clone();
+        let mut cmd = redis::cmd("LPOP");
+        cmd.arg(self.fail_open_key());
+        self.timed(cmd.query_async(&mut con)).await
     }
 
     fn keys(&self, lot: Uuid) -> (String, String) {
@@ -232,15 +280,14 @@ impl Occupancy {
         capacity_limited: bool,
     ) -> redis::RedisResult<Occupy> {
         let (occ, plates) = self.keys(lot);
-        let reply: Vec<String> = self
-            .occupy
-            .key(occ)
+        let mut con = self.redis.clone();
+        let mut invocation = self.occupy.key(occ);
+        invocation
             .key(plates)
             .arg(plate.as_str())
             .arg(pool.as_str())
-            .arg(if capacity_limited { "1" } else { "0" })
-            .invoke_async(&mut self.redis.clone())
-            .await?;
+            .arg(if capacity_limited { "1" } else { "0" });
+        let reply: Vec<String> = self.timed(invocation.invoke_async(&mut con)).await?;
         Ok(match reply.first().map(String::as_str) {
             Some("granted") => Occupy::Granted {
                 previous: reply.get(1).and_then(|p| Pool::parse(p)),
@@ -259,15 +306,14 @@ impl Occupancy {
         restore: Option<Pool>,
     ) -> redis::RedisResult<bool> {
         let (occ, plates) = self.keys(lot);
-        let done: i64 = self
-            .release
-            .key(occ)
+        let mut con = self.redis.clone();
+        let mut invocation = self.release.key(occ);
+        invocation
             .key(plates)
             .arg(plate.as_str())
             .arg(pool.as_str())
-            .arg(restore.map(Pool::as_str).unwrap_or(""))
-            .invoke_async(&mut self.redis.clone())
-            .await?;
+            .arg(restore.map(Pool::as_str).unwrap_or(""));
+        let done: i64 = self.timed(invocation.invoke_async(&mut con)).await?;
         Ok(done == 1)
     }
 
@@ -290,18 +336,19 @@ impl Occupancy {
         for (plate, pool) in inside {
             invocation.arg(plate.as_str()).arg(pool.as_str());
         }
-        let wrote: i64 = invocation.invoke_async(&mut self.redis.clone()).await?;
+        let mut con = self.redis.clone();
+        // A lot of a few thousand cars is one larger script; still far below this limit.
+        let limit = self.timeout.max(REBUILD_TIMEOUT_MIN);
+        let wrote: i64 = within(limit, invocation.invoke_async(&mut con)).await?;
         Ok(wrote == 1)
     }
 
     pub async fn set_capacity(&self, lot: Uuid, visitor_capacity: i32) -> redis::RedisResult<()> {
         let (occ, _) = self.keys(lot);
-        let _: i64 = self
-            .set_capacity
-            .key(occ)
-            .arg(visitor_capacity)
-            .invoke_async(&mut self.redis.clone())
-            .await?;
+        let mut con = self.redis.clone();
+        let mut invocation = self.set_capacity.key(occ);
+        invocation.arg(visitor_capacity);
+        let _: i64 = self.timed(invocation.invoke_async(&mut con)).await?;
         Ok(())
     }
 
@@ -309,20 +356,19 @@ impl Occupancy {
     /// the metrics need, one small hash per lot.
     pub async fn counts(&self, lot: Uuid) -> redis::RedisResult<BTreeMap<String, i64>> {
         let (occ, _) = self.keys(lot);
-        redis::cmd("HGETALL")
-            .arg(occ)
-            .query_async(&mut self.redis.clone())
-            .await
+        let mut con = self.redis.clone();
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(occ);
+        self.timed(cmd.query_async(&mut con)).await
     }
 
     pub async fn view(&self, lot: Uuid) -> redis::RedisResult<LotView> {
         let (occ, plates) = self.keys(lot);
         let mut con = self.redis.clone();
-        let (mut counts, plates): (BTreeMap<String, i64>, BTreeMap<String, String>) = redis::pipe()
-            .hgetall(occ)
-            .hgetall(plates)
-            .query_async(&mut con)
-            .await?;
+        let mut pipe = redis::pipe();
+        pipe.hgetall(occ).hgetall(plates);
+        let (mut counts, plates): (BTreeMap<String, i64>, BTreeMap<String, String>) =
+            self.timed(pipe.query_async(&mut con)).await?;
         let present = !counts.is_empty();
         let visitor_capacity = counts.remove("capacity").unwrap_or(0);
         Ok(LotView {
@@ -334,9 +380,8 @@ impl Occupancy {
     }
 
     pub async fn ping(&self) -> redis::RedisResult<()> {
-        let _: String = redis::cmd("PING")
-            .query_async(&mut self.redis.clone())
-            .await?;
+        let mut con = self.redis.clone();
+        let _: String = self.timed(redis::cmd("PING").query_async(&mut con)).await?;
         Ok(())
     }
 }

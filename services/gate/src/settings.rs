@@ -26,6 +26,10 @@ pub struct Settings {
     /// `PARKSHARE_REDIS_CLUSTER`: `on` treats `PARKSHARE_REDIS_URL` as a comma-separated list
     /// of a Redis Cluster's seed nodes; `off` (default) as one Redis.
     pub redis_cluster: bool,
+    /// `PARKSHARE_REDIS_TIMEOUT_MS` (default 300, 10 to 10000): the longest one Redis call may
+    /// take, connecting included. Well below the lane's decision budget, so that a Redis that
+    /// hangs leaves time for the fail-open or fail-closed answer.
+    pub redis_timeout_ms: u64,
     /// `PARKSHARE_LISTEN`: address and port of the HTTP server.
     pub listen: SocketAddr,
     /// `PARKSHARE_OPERATOR_TOKEN`: enables the platform operator API (creating tenants).
@@ -65,6 +69,10 @@ pub struct Settings {
     /// reach its barrier (a Vzenith camera's next heartbeat, a device call). Past it the open
     /// is dropped, never fired later when the camera comes back; presses within it merge.
     pub manual_open_ttl_s: u64,
+    /// `PARKSHARE_FAIL_OPEN_JOURNAL_DIR` (default `fail-open-journal`, relative to the working
+    /// directory): where a fail-open passage is written, and fsynced, before the lane opens,
+    /// until Postgres has it (`gate::journal`). Must outlive the process: a volume.
+    pub fail_open_journal_dir: std::path::PathBuf,
     /// `PARKSHARE_GATE_BATCH_WORKERS` (default 2): how many batches of live gate reads are
     /// decided at once, one transaction and one commit each; 0 decides every read on its own.
     pub gate_batch_workers: usize,
@@ -110,6 +118,7 @@ impl std::fmt::Debug for Settings {
             .field("redis_url", &redact_url(&self.redis_url))
             .field("redis_prefix", &self.redis_prefix)
             .field("redis_cluster", &self.redis_cluster)
+            .field("redis_timeout_ms", &self.redis_timeout_ms)
             .field("listen", &self.listen)
             .field(
                 "operator_token",
@@ -130,6 +139,7 @@ impl std::fmt::Debug for Settings {
             .field("gate_decision_budget_ms", &self.gate_decision_budget_ms)
             .field("fail_open_drain_ms", &self.fail_open_drain_ms)
             .field("manual_open_ttl_s", &self.manual_open_ttl_s)
+            .field("fail_open_journal_dir", &self.fail_open_journal_dir)
             .field("gate_batch_workers", &self.gate_batch_workers)
             .field("gate_batch_max", &self.gate_batch_max)
             .field("occupancy_reconcile_ms", &self.occupancy_reconcile_ms)
@@ -239,6 +249,12 @@ impl Settings {
                 "off" => false,
                 other => anyhow::bail!("PARKSHARE_REDIS_CLUSTER must be on or off, not {other}"),
             },
+            redis_timeout_ms: match var("PARKSHARE_REDIS_TIMEOUT_MS", "300").parse() {
+                Ok(ms) if (10..=10_000).contains(&ms) => ms,
+                _ => anyhow::bail!(
+                    "PARKSHARE_REDIS_TIMEOUT_MS must be a number of milliseconds, 10 to 10000"
+                ),
+            },
             listen: var("PARKSHARE_LISTEN", "127.0.0.1:8080")
                 .parse()
                 .context("PARKSHARE_LISTEN must be host:port")?,
@@ -290,6 +306,8 @@ impl Settings {
                     "PARKSHARE_MANUAL_OPEN_TTL_S must be a number of seconds from 1 to 600"
                 ),
             },
+            fail_open_journal_dir: var("PARKSHARE_FAIL_OPEN_JOURNAL_DIR", "fail-open-journal")
+                .into(),
             gate_batch_workers: var("PARKSHARE_GATE_BATCH_WORKERS", "2")
                 .parse()
                 .context("PARKSHARE_GATE_BATCH_WORKERS must be a number of workers")?,

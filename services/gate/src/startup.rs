@@ -121,9 +121,13 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         MIGRATOR.run(&db).await.context("running migrations")?;
     }
     warn_if_ledger_owner(&db).await?;
-    let redis = crate::occupancy::connect(&settings.redis_url, settings.redis_cluster)
-        .await
-        .with_context(|| format!("connecting to Redis at {}", redact_url(&settings.redis_url)))?;
+    let redis_timeout = std::time::Duration::from_millis(settings.redis_timeout_ms);
+    let redis =
+        crate::occupancy::connect(&settings.redis_url, settings.redis_cluster, redis_timeout)
+            .await
+            .with_context(|| {
+                format!("connecting to Redis at {}", redact_url(&settings.redis_url))
+            })?;
     let provider_secret = match &settings.provider_secret {
         Some(secret) => secret.as_bytes().to_vec(),
         None => {
@@ -141,7 +145,8 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
              (PARKSHARE_SIMULATED_PROVIDER=off)"
         );
     }
-    let occupancy = Occupancy::new(redis, settings.redis_prefix.clone());
+    let occupancy =
+        Occupancy::new(redis, settings.redis_prefix.clone()).with_timeout(redis_timeout);
     Ok(AppState {
         batches: crate::gate::batch::Batches::start(
             db.clone(),
@@ -171,6 +176,14 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         lanes: crate::gate::lanes::Lanes::new(
             std::time::Duration::from_millis(settings.gate_decision_budget_ms),
             std::time::Duration::from_secs(settings.manual_open_ttl_s),
+            crate::gate::journal::Journal::open(&settings.fail_open_journal_dir).with_context(
+                || {
+                    format!(
+                        "opening the fail-open journal in {}",
+                        settings.fail_open_journal_dir.display()
+                    )
+                },
+            )?,
         ),
         credentials: std::sync::Arc::default(),
         limiters: crate::ratelimit::Limiters::new(&crate::ratelimit::Limits {

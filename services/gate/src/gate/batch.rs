@@ -298,6 +298,11 @@ async fn decide_together(
         outcomes[index] = Some(outcome);
     }
 
+    // Emergency vehicles pass first (rule 1) and take no capacity: admitted without Redis,
+    // counted there after the commit.
+    let (exempt, admits): (Vec<Admit>, Vec<Admit>) = admits
+        .into_iter()
+        .partition(|a| a.kind == SessionKind::Exempt);
     // The places, all at once; from here every failure gives back what was taken.
     let places = futures_util::future::join_all(admits.iter().map(|a| {
         let Job { gate, event, .. } = &batch[a.index];
@@ -305,7 +310,7 @@ async fn decide_together(
     }))
     .await;
     let mut holds = Vec::new();
-    let mut granted = Vec::new();
+    let mut granted: Vec<&Admit> = exempt.iter().collect();
     for (admit, place) in admits.iter().zip(places) {
         let Job { gate, event, .. } = &batch[admit.index];
         match place {
@@ -332,7 +337,7 @@ async fn decide_together(
     }
 
     let committed = async {
-        for admit in granted {
+        for admit in &granted {
             let Job { gate, event, .. } = &batch[admit.index];
             let class = event
                 .class
@@ -382,7 +387,8 @@ async fn decide_together(
         }
         return Err(e);
     }
-    // A release that fails leaves Redis behind until the next rebuild, as alone.
+    // A release (or a count) that fails leaves Redis behind until the reconciler repairs it,
+    // as alone.
     let released = futures_util::future::join_all(
         leaving
             .iter()
@@ -391,6 +397,14 @@ async fn decide_together(
     .await;
     if let Some(e) = released.into_iter().find_map(Result::err) {
         tracing::error!(error = %e, "exits committed but a Redis release failed");
+    }
+    let counted = futures_util::future::join_all(exempt.iter().map(|a| {
+        let Job { gate, event, .. } = &batch[a.index];
+        occupancy.record_inside(gate.lot_id, &event.plate, a.kind.pool())
+    }))
+    .await;
+    if let Some(e) = counted.into_iter().find_map(Result::err) {
+        tracing::error!(error = %e, "emergency entries committed but not counted in Redis");
     }
     Ok(outcomes
         .into_iter()

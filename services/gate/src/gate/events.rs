@@ -781,7 +781,14 @@ async fn try_entry(
     } else {
         kind.pool()
     };
-    let mut occupied = state.occupancy.occupy(gate.lot_id, &ev.plate, pool).await?;
+    // Emergency vehicles pass first (rule 1) and take no capacity: they are decided without
+    // Redis, and counted there after the commit (best-effort; the reconciler repairs a miss).
+    let exempt = pool == Pool::Exempt;
+    let mut occupied = if exempt {
+        Occupy::Granted { previous: None }
+    } else {
+        state.occupancy.occupy(gate.lot_id, &ev.plate, pool).await?
+    };
     if matches!(occupied, Occupy::Full) && kind == SessionKind::Visitor {
         if let Some(walk_in) = shared::place_walk_in(&mut tx, gate, plate, ev.captured_at).await? {
             booking = Some(walk_in);
@@ -842,20 +849,34 @@ async fn try_entry(
     }
     .await;
     match committed {
-        Ok(response) => Ok(EntryOutcome::Done(response)),
+        Ok(response) => {
+            if exempt {
+                super::facts::count_inside(state, gate, &ev.plate, pool).await;
+            }
+            Ok(EntryOutcome::Done(response))
+        }
         // The commit may have happened: then the car has its place and its stay.
         Err(failure) if failure.outcome_unknown() => {
             match committed_after_all(state, gate, ev).await {
-                Some(response) => Ok(EntryOutcome::Done(response)),
+                Some(response) => {
+                    if exempt {
+                        super::facts::count_inside(state, gate, &ev.plate, pool).await;
+                    }
+                    Ok(EntryOutcome::Done(response))
+                }
                 None => {
-                    give_back(state, gate, ev, pool, previous).await;
+                    if !exempt {
+                        give_back(state, gate, ev, pool, previous).await;
+                    }
                     // Asked once: `decide` must not wait on the store again.
                     Err(failure.not_committed())
                 }
             }
         }
         Err(failure) => {
-            give_back(state, gate, ev, pool, previous).await;
+            if !exempt {
+                give_back(state, gate, ev, pool, previous).await;
+            }
             Err(failure)
         }
     }
@@ -892,6 +913,20 @@ async fn exit(
     let session = match sessions::open_session(&mut *tx, gate.lot_id, ev.plate.as_str()).await? {
         Some(session) => Some(session),
         None => confusable_session(&mut tx, gate, &ev.plate).await?,
+    };
+    // A stay whose entry was recorded late, closed at this car's earlier refused exit read:
+    // the car was still at the barrier, and this read ends the stay again.
+    let session = match session {
+        Some(session) => Some(session),
+        None => {
+            sessions::closed_at_refused_exit(
+                &mut *tx,
+                gate.lot_id,
+                ev.plate.as_str(),
+                ev.captured_at,
+            )
+            .await?
+        }
     };
     let Some(session) = session else {
         return no_entry_record(tx, gate, ev).await;
@@ -949,6 +984,10 @@ async fn exit(
         Some(&priced),
     )?;
     sessions::write_decisions(&mut tx, &writes).await?;
+    if opens && session.anomaly.as_deref() == Some(sessions::CLOSED_AT_REFUSED_EXIT) {
+        // It left now: no later read is this stay's.
+        sessions::mark_anomaly(&mut *tx, session.id, "offline_reconstructed").await?;
+    }
     // Only a stay placed on a shared space has a booking to close.
     if opens && session.space_id.is_some() {
         shared::exited(&mut tx, session.id, ev.captured_at).await?;

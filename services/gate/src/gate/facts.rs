@@ -194,23 +194,87 @@ async fn entry(
         },
     )
     .await?;
+    // The car may have stood at an exit before this entry was recorded, and been refused
+    // there for want of it: the stay ends at that read.
+    if let Some((exit_at, exit_gate_id)) =
+        sessions::refused_exit_after(&mut *tx, gate.lot_id, plate, ev.captured_at).await?
+    {
+        let owed =
+            close_at_refused_exit(&mut tx, gate, ev, session_id, exit_at, exit_gate_id).await?;
+        let response = recorded(&mut tx, gate, ev, Some(session_id), owed, None).await?;
+        super::answer::commit(tx).await?;
+        return Ok(response);
+    }
     let response = recorded(&mut tx, gate, ev, Some(session_id), Money::ZERO, None).await?;
     super::answer::commit(tx).await?;
     inside(state, gate, ev, kind.pool()).await;
     Ok(response)
 }
 
-/// The car is inside whatever the capacity: count it. Postgres already holds the stay, so a
-/// failure here only leaves Redis behind until the lot is rebuilt.
+/// Closes the stay just opened by a late entry at the exit read that was refused
+/// `no_entry_record` before the entry was recorded, billed by the real times, and lists it
+/// for staff. The stay is marked, so that the car's next exit read (it may still be at the
+/// barrier) finds it and is decided on it. Returns what is owed.
+async fn close_at_refused_exit(
+    tx: &mut PgConnection,
+    gate: &GateContext,
+    ev: &Event,
+    session_id: Uuid,
+    exit_at: chrono::DateTime<chrono::Utc>,
+    exit_gate_id: Uuid,
+) -> Result<Money, Failure> {
+    let stay = sessions::session_for_update(&mut *tx, gate.tenant_id, session_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("session {session_id} vanished")))?;
+    let priced = billing::price(&mut *tx, &LotRules::from(gate), &stay, exit_at).await?;
+    let bill = serde_json::to_value(&priced.bill).map_err(|e| ApiError::Internal(e.into()))?;
+    let fee = priced.bill.total;
+    sessions::bill_session(
+        &mut *tx,
+        session_id,
+        fee.yuan(),
+        &bill,
+        Some((exit_at, exit_gate_id)),
+    )
+    .await?;
+    sessions::mark_anomaly(&mut *tx, session_id, sessions::CLOSED_AT_REFUSED_EXIT).await?;
+    let detail = format!(
+        "entry captured at {} was recorded after the exit read at {exit_at}, which was refused \
+         no_entry_record; the stay is closed there, ¥{fee} owed",
+        ev.captured_at
+    );
+    anomaly(
+        &mut *tx,
+        gate,
+        Some(session_id),
+        "offline_reconstructed",
+        &ev.plate,
+        detail,
+    )
+    .await?;
+    Ok(fee)
+}
+
 async fn inside(
     state: &AppState,
     gate: &GateContext,
     ev: &Event,
     pool: parkshare_domain::decision::Pool,
 ) {
+    count_inside(state, gate, &ev.plate, pool).await;
+}
+
+/// The car is inside whatever the capacity: count it. Postgres already holds the stay, so a
+/// failure here only leaves Redis behind until the reconciler (or a rebuild) repairs it.
+pub(super) async fn count_inside(
+    state: &AppState,
+    gate: &GateContext,
+    plate: &parkshare_domain::plate::Plate,
+    pool: parkshare_domain::decision::Pool,
+) {
     let result = match state
         .occupancy
-        .record_inside(gate.lot_id, &ev.plate, pool)
+        .record_inside(gate.lot_id, plate, pool)
         .await
     {
         Ok(Occupy::Missing) => sync::rebuild_lot(state, gate.lot_id, RebuildMode::IfMissing)
@@ -255,6 +319,19 @@ async fn exit(
     let open = match sessions::open_session(&mut *tx, gate.lot_id, ev.plate.as_str()).await? {
         Some(stay) => Some(stay),
         None => confusable_session(&mut tx, gate, &ev.plate).await?,
+    };
+    // Staff let out the car refused before its late entry was recorded: that stay ends here.
+    let open = match open {
+        Some(stay) => Some(stay),
+        None => {
+            sessions::closed_at_refused_exit(
+                &mut *tx,
+                gate.lot_id,
+                ev.plate.as_str(),
+                ev.captured_at,
+            )
+            .await?
+        }
     };
     match open {
         Some(stay) if stay.entered_at.is_none_or(|at| at <= ev.captured_at) => {
@@ -303,6 +380,10 @@ async fn close(
     .await?;
     if stay.space_id.is_some() {
         shared::exited(&mut tx, stay.id, ev.captured_at).await?;
+    }
+    if stay.anomaly.as_deref() == Some(sessions::CLOSED_AT_REFUSED_EXIT) {
+        // It left now: no later read is this stay's.
+        sessions::mark_anomaly(&mut *tx, stay.id, "offline_reconstructed").await?;
     }
     let paid = Money::total(stay.paid).map_err(|e| ApiError::Internal(e.into()))?;
     let owed = fee.saturating_sub(paid);

@@ -1,6 +1,7 @@
 //! Lanes as devices: when each was last heard from, what a lane does when the backend cannot
 //! decide in time (its fail-open or fail-closed policy), the passages let through on
-//! fail-open (queued, then recorded so the stay is still billed), and barrier commands for
+//! fail-open (written to the `journal` before the lane opens, then recorded so the stay is
+//! still billed), and barrier commands for
 //! cameras (a Hikvision call, or a command handed over in a Vzenith or Dahua heartbeat reply).
 
 use std::collections::{HashMap, HashSet};
@@ -9,14 +10,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
-use chrono::{DateTime, Utc};
 use parkshare_domain::plate::Plate;
 use parkshare_domain::vehicle::VehicleClass;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::answer::{self, Waiting};
 use super::events::{decide, Event, GateDecision};
+use super::journal::{Journal, Passage};
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::registry::{self, GateContext};
@@ -54,23 +54,26 @@ pub struct Lanes {
     heartbeat_answered: Mutex<HashMap<Uuid, Instant>>,
     /// Woken when a manual open is queued, so a held heartbeat answers at once.
     opens_queued: tokio::sync::Notify,
-    /// Fail-open passages that could not be queued in Redis either (it was down too), or
-    /// that wait for their late decision to finish.
-    unqueued: Mutex<Vec<String>>,
+    /// Fail-open passages, on disk until Postgres has them.
+    pub journal: Journal,
+    /// Fail-open passages the journal could not take (its disk failed): kept here, written
+    /// to the journal when it takes them again, and lost with the process until then.
+    unjournaled: Mutex<Vec<Passage>>,
     /// Decisions still running, by gate and device event id: a fail-open passage is recorded
     /// only after its own late decision has finished, so the two never race.
     in_flight: Mutex<HashSet<(Uuid, String)>>,
 }
 
 impl Lanes {
-    pub fn new(budget: Duration, manual_open_ttl: Duration) -> Lanes {
+    pub fn new(budget: Duration, manual_open_ttl: Duration, journal: Journal) -> Lanes {
         Lanes {
             budget,
             manual_open_ttl,
             last_touch: Mutex::new(HashMap::new()),
             heartbeat_answered: Mutex::new(HashMap::new()),
             opens_queued: tokio::sync::Notify::new(),
-            unqueued: Mutex::new(Vec::new()),
+            journal,
+            unjournaled: Mutex::new(Vec::new()),
             in_flight: Mutex::new(HashSet::new()),
         }
     }
@@ -147,18 +150,8 @@ pub fn traffic(state: &web::Data<AppState>, gate_id: Uuid) {
     }
 }
 
-/// A passage let through on a fail-open policy, waiting to be recorded.
-#[derive(Serialize, Deserialize)]
-struct Passage {
-    gate_id: Uuid,
-    plate: String,
-    class: Option<String>,
-    captured_at: DateTime<Utc>,
-    device_event_id: String,
-}
-
 /// Decides within the lane's budget. When the backend cannot (too slow, Postgres or Redis
-/// down), a fail-open lane opens and the passage is queued to be recorded; a fail-closed lane
+/// down), a fail-open lane opens once the passage is in the journal; a fail-closed lane
 /// gets the failure (503, or 500 for a fault of ours). The decision itself is not cancelled when the budget runs
 /// out: it finishes in the background, so a half-done decision never leaves Redis behind; on a
 /// fail-closed lane it then rolls back instead of committing, since the lane said 503 ("nothing
@@ -168,12 +161,15 @@ pub async fn decide_in_time(
     gate: &Arc<GateContext>,
     event: Event,
 ) -> Result<serde_json::Value, ApiError> {
-    // Only a fail-open lane's passage ever waits for its late decision.
-    let running = gate
-        .fail_open
-        .then(|| Running::start(state.clone(), gate.gate_id, &event.device_event_id));
+    // Emergency vehicles pass first (rule 1): a plate marked as one (应急, 警) is let through
+    // on any lane when the backend cannot decide, as on a fail-open lane — its mark needs no
+    // database. (One exempt only by the registry needs Postgres to be known.)
+    let opens_anyway = gate.fail_open || event.plate.mark().is_some();
+    // Only a passage let through this way ever waits for its late decision.
+    let running =
+        opens_anyway.then(|| Running::start(state.clone(), gate.gate_id, &event.device_event_id));
     // A lane that answers 503 when out of budget keeps its late decision from committing.
-    let fails_closed = !gate.fail_open || event.offline;
+    let fails_closed = !opens_anyway || event.offline;
     let waiting = fails_closed.then(Waiting::new);
     let mut task = {
         let (state, gate) = (state.clone(), gate.clone());
@@ -207,14 +203,14 @@ pub async fn decide_in_time(
             state.lanes.budget.as_millis()
         )),
     };
-    tracing::error!(gate_id = %gate.gate_id, error = ?failure, fail_open = gate.fail_open, "backend could not decide in time");
+    tracing::error!(gate_id = %gate.gate_id, error = ?failure, fail_open = opens_anyway, "backend could not decide in time");
     crate::metrics::decision(gate.direction.as_str(), "backend_unavailable");
     if fails_closed {
         // Fail closed: the barrier stays shut and the device hears why (503, or 500 for a
         // fault of ours; neither body says more).
         return Err(failure);
     }
-    queue_fail_open(state, gate, &event).await;
+    journal_fail_open(state, gate, &event).await;
     Ok(fail_open_answer(gate, &event))
 }
 
@@ -260,7 +256,8 @@ fn fail_open_answer(gate: &GateContext, event: &Event) -> serde_json::Value {
     serde_json::to_value(answer).unwrap_or_default()
 }
 
-async fn queue_fail_open(state: &AppState, gate: &GateContext, event: &Event) {
+/// Writes the passage to the journal before the lane is told to open.
+async fn journal_fail_open(state: &AppState, gate: &GateContext, event: &Event) {
     let passage = Passage {
         gate_id: gate.gate_id,
         plate: event.plate.to_string(),
@@ -268,18 +265,19 @@ async fn queue_fail_open(state: &AppState, gate: &GateContext, event: &Event) {
         captured_at: event.captured_at,
         device_event_id: event.device_event_id.clone(),
     };
-    let Ok(text) = serde_json::to_string(&passage) else {
-        return;
-    };
-    if let Err(e) = state.occupancy.push_fail_open(&text).await {
-        tracing::error!(gate_id = %gate.gate_id, error = %e, "fail-open passage kept in memory: Redis is down too");
-        if let Ok(mut unqueued) = state.lanes.unqueued.lock() {
-            unqueued.push(text);
+    if let Err(e) = state.lanes.journal.append(&passage).await {
+        // The barrier opens all the same (that is the lane's policy); the passage is kept in
+        // memory until the journal takes it again.
+        crate::metrics::backend_error("fail_open_journal");
+        tracing::error!(gate_id = %gate.gate_id, error = %e, "fail-open passage kept in memory only: the journal cannot be written");
+        if let Ok(mut kept) = state.lanes.unjournaled.lock() {
+            kept.push(passage);
         }
     }
 }
 
-/// Records queued fail-open passages and flags silent devices, every `every`.
+/// Records journaled fail-open passages (at start, then every `every`, so also as soon as
+/// Postgres is back) and flags silent devices.
 pub fn spawn_lane_worker(
     state: web::Data<AppState>,
     every: Duration,
@@ -301,50 +299,79 @@ pub fn spawn_lane_worker(
 }
 
 async fn drain_fail_open(state: &AppState) {
-    let mut unqueued = match state.lanes.unqueued.lock() {
-        Ok(mut kept) => std::mem::take(&mut *kept),
-        Err(_) => Vec::new(),
-    };
-    loop {
-        let next = match unqueued.pop() {
-            Some(text) => Some(text),
-            None => state.occupancy.pop_fail_open().await.unwrap_or_default(),
-        };
-        let Some(text) = next else { break };
-        if waits_for_its_decision(state, &text) {
-            if let Ok(mut kept) = state.lanes.unqueued.lock() {
-                kept.push(text);
-                kept.append(&mut unqueued);
-            }
-            break;
+    journal_kept(state).await;
+    let pending = match state.lanes.journal.pending().await {
+        Ok(pending) => pending,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the fail-open journal");
+            return;
         }
-        if let Err(e) = record_fail_open(state, &text).await {
+    };
+    for pending in pending {
+        // Its own late decision is still running here: recorded once it has finished.
+        if waits_for_its_decision(state, &pending.passage) {
+            continue;
+        }
+        if let Err(e) = record_fail_open(state, &pending.passage).await {
             tracing::warn!(error = ?e, "fail-open passage not recorded yet; will retry");
-            if let Ok(mut kept) = state.lanes.unqueued.lock() {
-                kept.push(text);
-                kept.append(&mut unqueued);
-            }
-            break;
+            return;
+        }
+        if let Err(e) = state.lanes.journal.done(pending).await {
+            // Recorded: the next pass finds it a duplicate and tries again.
+            tracing::error!(error = %e, "recorded fail-open passage left in the journal");
         }
     }
 }
 
-fn waits_for_its_decision(state: &AppState, text: &str) -> bool {
-    let Ok(passage) = serde_json::from_str::<Passage>(text) else {
-        return false;
+/// Moves into the journal what it could not take before (kept in memory), and what an
+/// earlier version queued in Redis.
+async fn journal_kept(state: &AppState) {
+    let kept = match state.lanes.unjournaled.lock() {
+        Ok(mut kept) => std::mem::take(&mut *kept),
+        Err(_) => Vec::new(),
     };
+    let mut left = Vec::new();
+    for passage in kept {
+        if state.lanes.journal.append(&passage).await.is_err() {
+            left.push(passage);
+        }
+    }
+    if !left.is_empty() {
+        if let Ok(mut kept) = state.lanes.unjournaled.lock() {
+            kept.append(&mut left);
+        }
+        return;
+    }
+    // Bounded: Redis away costs one short timeout a pass.
+    for _ in 0..REDIS_QUEUE_PASS_MAX {
+        let Ok(Some(text)) = state.occupancy.pop_fail_open().await else {
+            return;
+        };
+        let Ok(passage) = serde_json::from_str::<Passage>(&text) else {
+            tracing::error!("dropping an unreadable fail-open passage from Redis");
+            continue;
+        };
+        if state.lanes.journal.append(&passage).await.is_err() {
+            if let Ok(mut kept) = state.lanes.unjournaled.lock() {
+                kept.push(passage);
+            }
+            return;
+        }
+    }
+}
+
+/// Passages taken from an earlier version's Redis queue in one pass.
+const REDIS_QUEUE_PASS_MAX: usize = 1_000;
+
+fn waits_for_its_decision(state: &AppState, passage: &Passage) -> bool {
     state
         .lanes
         .in_flight
         .lock()
-        .is_ok_and(|running| running.contains(&(passage.gate_id, passage.device_event_id)))
+        .is_ok_and(|running| running.contains(&(passage.gate_id, passage.device_event_id.clone())))
 }
 
-async fn record_fail_open(state: &AppState, text: &str) -> Result<(), ApiError> {
-    let Ok(passage) = serde_json::from_str::<Passage>(text) else {
-        tracing::error!("dropping an unreadable fail-open passage");
-        return Ok(());
-    };
+async fn record_fail_open(state: &AppState, passage: &Passage) -> Result<(), ApiError> {
     let Some(gate) = registry::gate_by_id(&state.db, passage.gate_id).await? else {
         return Ok(());
     };

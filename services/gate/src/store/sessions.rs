@@ -269,6 +269,59 @@ pub async fn entryless_after(
     .await
 }
 
+/// What a stay is marked with when its entry was recorded late and its exit read had been
+/// refused `no_entry_record` meanwhile: closed at that read, and found again by the plate's next
+/// exit read (the car may still have been waiting at the barrier).
+pub const CLOSED_AT_REFUSED_EXIT: &str = "closed_at_refused_exit";
+
+/// The first exit read of `plate` at this lot refused `no_entry_record` (no stay found) at or
+/// after `entered_at`, with no other stay of the plate entered in between: the car stood at the
+/// exit before its entry, captured at `entered_at`, was recorded. Its capture time and gate.
+pub async fn refused_exit_after(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+    plate: &str,
+    entered_at: DateTime<Utc>,
+) -> sqlx::Result<Option<(DateTime<Utc>, Uuid)>> {
+    sqlx::query_as(
+        "select e.captured_at, e.gate_id from gate_events e
+          where e.gate_id in (select id from gates where lot_id = $1 and direction = 'exit')
+            and e.plate = $2 and e.captured_at >= $3
+            and e.reason = 'no_entry_record' and e.session_id is null
+            and not exists (select 1 from sessions s
+                             where s.lot_id = $1 and s.plate = $2
+                               and s.entered_at > $3 and s.entered_at <= e.captured_at)
+          order by e.captured_at limit 1",
+    )
+    .bind(lot_id)
+    .bind(plate)
+    .bind(entered_at)
+    .fetch_optional(db)
+    .await
+}
+
+/// The latest stay of `plate` closed at a refused exit read ([`CLOSED_AT_REFUSED_EXIT`]) at or
+/// before `at` and within a day of it, locked: the car's next exit read ends it again.
+pub async fn closed_at_refused_exit(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+    plate: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Option<Session>> {
+    sqlx::query_as(&format!(
+        "select {SESSION_COLUMNS} from sessions
+          where lot_id = $1 and plate = $2 and status = 'closed' and anomaly = $3
+            and exited_at <= $4 and exited_at > $4 - interval '1 day'
+          order by exited_at desc limit 1 for update"
+    ))
+    .bind(lot_id)
+    .bind(plate)
+    .bind(CLOSED_AT_REFUSED_EXIT)
+    .bind(at)
+    .fetch_optional(db)
+    .await
+}
+
 /// Gives a stay the entry that was read late; it is an ordinary entry-opened stay from now on.
 pub async fn set_late_entry(
     db: impl PgExecutor<'_>,

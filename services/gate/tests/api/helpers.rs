@@ -47,6 +47,7 @@ pub fn test_settings() -> Settings {
     settings.redis_url =
         std::env::var("PARKSHARE_TEST_REDIS").unwrap_or_else(|_| REDIS_URL.to_owned());
     settings.redis_prefix = format!("pstest:{id}");
+    settings.fail_open_journal_dir = std::env::temp_dir().join(format!("ps-journal-{id}"));
     settings.db_pool_max = 8;
     settings.operator_token = Some(format!("operator-{id}"));
     settings.rebuild_on_start = RebuildMode::Force;
@@ -58,6 +59,9 @@ pub fn test_settings() -> Settings {
     // Decisions are never cut short by a loaded test machine; the fail-policy tests set their
     // own budget.
     settings.gate_decision_budget_ms = 60_000;
+    // Nor is a Redis call (200 cars at once queue on one connection); the fault tests set a
+    // short limit themselves.
+    settings.redis_timeout_ms = 10_000;
     // Tests that put Redis out of step look at the difference themselves; the reconciler's own
     // test sets a short interval.
     settings.occupancy_reconcile_ms = 3_600_000;
@@ -159,6 +163,10 @@ pub fn start_binary(
         .env("PARKSHARE_REDIS_URL", &settings.redis_url)
         .env("PARKSHARE_REDIS_PREFIX", &settings.redis_prefix)
         .env("PARKSHARE_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "PARKSHARE_FAIL_OPEN_JOURNAL_DIR",
+            settings.fail_open_journal_dir.as_os_str(),
+        )
         .env("RUST_LOG", "info")
         .envs(extra_env.iter().copied())
         .stdin(std::process::Stdio::null())
