@@ -296,7 +296,9 @@ async fn pay_back(world: &World<'_>, rng: &mut StdRng) {
     for item in owed["items"].as_array().into_iter().flatten() {
         if rng.gen_bool(0.5) {
             let path = format!("/v1/admin/refunds-owed/{}/payouts", str_of(item, "id"));
-            let body = json!({"method": "provider", "reference": "refund"});
+            // One provider refund per receipt: a reference pays back one receipt only.
+            let reference = format!("refund-{}", str_of(item, "id"));
+            let body = json!({"method": "provider", "reference": reference});
             let (status, paid) = world.staff("POST", &path, body).await;
             assert_eq!(status, 201, "{paid}");
             world.add(|t| t.paid_back += fen(str_of(item, "amount")));
