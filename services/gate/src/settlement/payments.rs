@@ -126,7 +126,12 @@ async fn get_intent(
     let intent = payments::intent(&state.db, *id)
         .await?
         .ok_or(ApiError::NotFound("payment intent"))?;
-    Ok(HttpResponse::Ok().json(intent_view(&state, &intent)))
+    let mut view = intent_view(&state, &intent);
+    // What of the money paid through this intent is owed back (paid twice, too much, late or
+    // of the wrong amount): a receipt must not say only "paid" when some is to be refunded.
+    let owed_back = payments::owed_back_for_intent(&state.db, intent.tenant_id, intent.id).await?;
+    view["owed_back"] = json!(Money::total(owed_back).map_err(ApiError::internal)?);
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Deserialize, Default)]
@@ -532,6 +537,13 @@ async fn record_cash(
     payments::insert_payment(&mut tx, &payment).await?;
     // Committed before the read-back: the postings' account rows are not held for it.
     tx.commit().await?;
+    if amount == owed {
+        // Paid in full at the booth: the phone's pending intent is withdrawn, so the driver is
+        // not asked to pay again. After the commit, so this never waits on a notification that
+        // holds the intent (it locks the intent before the stay); a payment that slips in is
+        // owed back as late.
+        payments::cancel_pending_intents(&mut *db, facts.parties.session_id).await?;
+    }
     let payment = payments::payment_by_key(&mut *db, staff.tenant_id, &ledger_key)
         .await?
         .ok_or_else(|| ApiError::internal("payment vanished"))?;

@@ -43,6 +43,37 @@ pub async fn pending_intent(
     .await
 }
 
+/// The money received through `intent_id`'s notifications that is owed back to the driver.
+pub async fn owed_back_for_intent(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    intent_id: Uuid,
+) -> sqlx::Result<Decimal> {
+    sqlx::query_scalar(
+        "select coalesce(-sum(p.amount), 0)::numeric(20, 2)
+           from journal_transactions t
+           join postings p on p.transaction_id = t.id and p.account_kind = 'refunds_payable'
+          where t.tenant_id = $1 and t.kind = 'unmatched_receipt'
+            and t.idempotency_key in (select 'receipt:' || notification_id
+                                        from provider_callbacks where intent_id = $2)",
+    )
+    .bind(tenant_id)
+    .bind(intent_id)
+    .fetch_one(db)
+    .await
+}
+
+/// Withdraws the stay's pending intents (it was paid otherwise).
+pub async fn cancel_pending_intents(db: impl PgExecutor<'_>, session_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "update payment_intents set status = 'cancelled' where session_id = $1 and status = 'pending'",
+    )
+    .bind(session_id)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
 pub async fn set_intent_status(
     db: impl PgExecutor<'_>,
     id: Uuid,

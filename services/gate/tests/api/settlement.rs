@@ -383,12 +383,13 @@ async fn a_provider_clock_running_fast_neither_makes_a_payment_late_nor_voids_th
 async fn a_stay_is_never_credited_more_than_its_fee() {
     let app = spawn_app().await;
     let (site, session) = parked(&app, "京A10034").await;
-    // The driver asks to pay by phone, then pays ¥9.00 cash at the booth; the phone payment
-    // arrives after: the stay is paid, so all of it is owed back (issue 21, item 2).
+    // The driver asks to pay by phone, then pays ¥9.00 cash at the booth, which withdraws the
+    // phone's intent; the phone payment arrives after: the stay is paid, so all of it is owed
+    // back (issue 21, item 2).
     let intent = new_intent(&app, &site, "京A10034").await;
     app.pay(&session, "9.00").await;
     let (_, body) = notify(&app, &notification(&intent, "9.00"), None).await;
-    assert_eq!(body["result"], "overpaid", "{body}");
+    assert_eq!(body["result"], "late", "{body}");
     assert_eq!(app.balance("common_revenue").await, Decimal::new(-900, 2));
     assert_eq!(app.balance("refunds_payable").await, Decimal::new(-900, 2));
     // More cash on a paid stay is refused and changes nothing.
@@ -1677,4 +1678,50 @@ async fn money_no_ledger_can_take_is_listed_for_the_operator() {
         .staff("GET", "/v1/operator/unbooked-receipts", None)
         .await;
     assert_eq!(status, 401, "staff are not the operator");
+}
+
+#[tokio::test]
+async fn a_receipt_says_what_is_owed_back_and_cash_in_full_withdraws_the_phone_intent() {
+    // Found by an outside tester: after cash then the phone, the phone's receipt said only
+    // "paid" although the money was owed back; and cash in full left the intent payable.
+    let app = spawn_app().await;
+    let (site, session) = parked(&app, "京A10061").await;
+    let intent = new_intent(&app, &site, "京A10061").await;
+    let receipt_path = format!(
+        "/v1/public/payment-intents/{}",
+        str_of(&intent, "intent_id")
+    );
+    let (_, before) = app.send("GET", &receipt_path, "", None).await;
+    assert_eq!(before["owed_back"], "0.00", "{before}");
+    // The phone pays; then the same notification's twin charges again: owed back.
+    let (_, body) = notify(&app, &notification(&intent, "9.00"), None).await;
+    assert_eq!(body["result"], "credited");
+    let (_, body) = notify(&app, &notification(&intent, "9.00"), None).await;
+    assert_eq!(body["result"], "second_charge");
+    let (_, receipt) = app.send("GET", &receipt_path, "", None).await;
+    assert_eq!(
+        (str_of(&receipt, "status"), str_of(&receipt, "owed_back")),
+        ("paid", "9.00"),
+        "{receipt}"
+    );
+
+    // Another stay paid in full at the booth: its pending phone intent is withdrawn.
+    let (_, entry) = app.read(&site.entries[0], "京A10062", ago(130)).await;
+    let other = str_of(&entry, "session_id").to_owned();
+    let pending = new_intent(&app, &site, "京A10062").await;
+    app.pay(&other, str_of(&pending, "amount")).await;
+    let (_, withdrawn) = app
+        .send(
+            "GET",
+            &format!(
+                "/v1/public/payment-intents/{}",
+                str_of(&pending, "intent_id")
+            ),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(withdrawn["status"], "cancelled", "{withdrawn}");
+    let _ = session;
+    ledger_is_consistent(&app).await;
 }
