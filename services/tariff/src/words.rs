@@ -6,12 +6,16 @@ use parkshare_domain::vehicle::VehicleClass;
 use crate::model::{AfterWindow, Cap, ClassTariff, FreePeriod, PartialUnit, Rate, Step, Tariff};
 
 /// The parked time a step of `rate` covers, counted under that rate: "首2小时" for the first
-/// step, "第3至4小时" (or "第121至150分钟") for a later one — never "首" for a step that does
-/// not start at the first minute. The price board and the bill's lines both say it this way.
+/// step, "第3至4小时" (one hour: "第3小时"; or "第121至150分钟") for a later one — never "首"
+/// for a step that does not start at the first minute. The price board and the bill's lines both say it this way.
 pub(crate) fn step_span(rate: &Rate, index: usize) -> String {
     let (start, end) = rate.step_bounds(index);
     match (start, end) {
         (0, Some(end)) => format!("首{}", duration(end)),
+        // One whole hour is "第3小时", not "第3至3小时".
+        (start, Some(end)) if start % 60 == 0 && end == start + 60 => {
+            format!("第{}小时", start / 60 + 1)
+        }
         (start, Some(end)) if start % 60 == 0 && end % 60 == 0 => {
             format!("第{}至{}小时", start / 60 + 1, end / 60)
         }
@@ -165,4 +169,39 @@ pub fn describe(tariff: &Tariff) -> Vec<String> {
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod step_words {
+    use parkshare_domain::money::Money;
+
+    use super::step_span;
+    use crate::model::{Rate, Step};
+
+    #[test]
+    fn a_later_block_of_one_hour_is_that_hour_not_a_range_of_one() {
+        let price = Money::from_fen(200);
+        let rate = Rate {
+            steps: vec![
+                Step::Block {
+                    minutes: 120,
+                    price,
+                },
+                Step::Block { minutes: 60, price },
+                Step::Block {
+                    minutes: 120,
+                    price,
+                },
+                Step::Units {
+                    unit_min: 60,
+                    price,
+                    until_min: None,
+                },
+            ],
+        };
+        assert_eq!(step_span(&rate, 0), "首2小时");
+        assert_eq!(step_span(&rate, 1), "第3小时");
+        assert_eq!(step_span(&rate, 2), "第4至5小时");
+        assert_eq!(step_span(&rate, 3), "第301分钟起");
+    }
 }

@@ -133,6 +133,7 @@ pub async fn entry_of(db: impl PgExecutor<'_>, transaction_id: Uuid) -> sqlx::Re
 pub struct AccountBalance {
     pub kind: String,
     pub holder_id: Uuid,
+    #[serde(serialize_with = "crate::store::yuan")]
     pub balance: Decimal,
 }
 

@@ -311,11 +311,13 @@ pub struct Payment {
     pub session_id: Uuid,
     pub tenant_id: Uuid,
     pub compound_id: Uuid,
+    #[serde(serialize_with = "crate::store::yuan")]
     pub amount: Decimal,
     pub method: String,
     pub intent_id: Option<Uuid>,
     pub shift: Option<String>,
     pub transaction_id: Option<Uuid>,
+    #[serde(serialize_with = "crate::store::yuan")]
     pub refunded: Decimal,
     pub recorded_at: DateTime<Utc>,
 }
@@ -363,10 +365,12 @@ pub async fn payment_by_key(
 pub struct Refund {
     pub id: Uuid,
     pub payment_id: Uuid,
+    #[serde(serialize_with = "crate::store::yuan")]
     pub amount: Decimal,
     pub reason: String,
     pub transaction_id: Uuid,
     /// The payment's refunds so far, this one included.
+    #[serde(serialize_with = "crate::store::yuan")]
     pub refunded_total: Decimal,
     pub created_at: DateTime<Utc>,
 }

@@ -1709,7 +1709,9 @@ async fn a_receipt_says_what_is_owed_back_and_cash_in_full_withdraws_the_phone_i
     let (_, entry) = app.read(&site.entries[0], "京A10062", ago(130)).await;
     let other = str_of(&entry, "session_id").to_owned();
     let pending = new_intent(&app, &site, "京A10062").await;
-    app.pay(&other, str_of(&pending, "amount")).await;
+    let paid = app.pay(&other, str_of(&pending, "amount")).await;
+    // Every amount with two decimals, nothing refunded included (it read "0").
+    assert_eq!(paid["refunded"], "0.00", "{paid}");
     let (_, withdrawn) = app
         .send(
             "GET",
