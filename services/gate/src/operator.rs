@@ -48,20 +48,8 @@ async fn unbooked_receipts(
     _operator: Operator,
     query: web::Query<UnbookedQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    const PAGE_MAX: i64 = 500;
-    let limit = query.limit.unwrap_or(PAGE_MAX);
-    if !(1..=PAGE_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "invalid_limit",
-            format!("limit must be 1 to {PAGE_MAX}"),
-        ));
-    }
-    let after = query
-        .cursor
-        .as_deref()
-        .map(crate::settlement::views::parse_cursor)
-        .transpose()?;
-    let mut items: Vec<Unbooked> = sqlx::query_as(
+    let page = crate::settlement::views::Page::of(query.limit, query.cursor.as_deref(), 500)?;
+    let items: Vec<Unbooked> = sqlx::query_as(
         "select id, provider, notification_id, intent_id, outcome, amount,
                 body ->> 'currency' as currency, received_at
            from provider_callbacks
@@ -69,23 +57,12 @@ async fn unbooked_receipts(
             and ($1::timestamptz is null or (received_at, id) > ($1, $2))
           order by received_at, id limit $3",
     )
-    .bind(after.map(|(at, _)| at))
-    .bind(after.map(|(_, id)| id))
-    .bind(limit + 1)
+    .bind(page.after.map(|(at, _)| at))
+    .bind(page.after.map(|(_, id)| id))
+    .bind(page.limit + 1)
     .fetch_all(&state.db)
     .await?;
-    let truncated = items.len() as i64 > limit;
-    items.truncate(limit as usize);
-    let next_cursor = truncated
-        .then(|| {
-            items
-                .last()
-                .map(|last| crate::settlement::views::cursor_text((last.received_at, last.id)))
-        })
-        .flatten();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "items": items, "truncated": truncated, "next_cursor": next_cursor
-    })))
+    Ok(HttpResponse::Ok().json(page.answer(items, |row| (row.received_at, row.id))))
 }
 
 #[derive(Deserialize)]

@@ -47,8 +47,13 @@ async fn firm_journal_csv(
         ));
     }
     let lines = periods::firm_journal(&state.db, staff.tenant_id, query.from, query.to).await?;
+    journal_csv_response(&lines, "firm-journal.csv")
+}
+
+/// Journal lines as a CSV attachment, one row per posting.
+fn journal_csv_response(lines: &[JournalLine], filename: &str) -> Result<HttpResponse, ApiError> {
     let mut out = crate::spreadsheet::SpreadsheetCsv::default();
-    for line in &lines {
+    for line in lines {
         out.serialize(line).map_err(ApiError::internal)?;
     }
     let body = out.into_bytes().map_err(ApiError::internal)?;
@@ -56,7 +61,7 @@ async fn firm_journal_csv(
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             "Content-Disposition",
-            "attachment; filename=\"firm-journal.csv\"",
+            format!("attachment; filename=\"{filename}\""),
         ))
         .body(body))
 }
@@ -117,18 +122,7 @@ async fn journal_csv(
 /// The period's postings as CSV, for whoever may read the period.
 pub async fn csv_of(state: &AppState, reader: &Reader, id: Uuid) -> Result<HttpResponse, ApiError> {
     let (period, _, _, lines) = lines(state, reader, id).await?;
-    let mut out = crate::spreadsheet::SpreadsheetCsv::default();
-    for line in &lines {
-        out.serialize(line).map_err(ApiError::internal)?;
-    }
-    let body = out.into_bytes().map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "Content-Disposition",
-            format!("attachment; filename=\"journal-{}.csv\"", period.label),
-        ))
-        .body(body))
+    journal_csv_response(&lines, &format!("journal-{}.csv", period.label))
 }
 
 /// The period's journal in beancount syntax; it balances and opens in bean-check and Fava.

@@ -51,32 +51,17 @@ async fn list(
             ))
         }
     };
-    let limit = query.limit.unwrap_or(LIST_MAX);
-    if !(1..=LIST_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "invalid_limit",
-            format!("limit must be 1 to {LIST_MAX}"),
-        ));
-    }
-    let after = query
-        .cursor
-        .as_deref()
-        .map(super::views::parse_cursor)
-        .transpose()?;
-    let mut items = owed::list(&state.db, staff.tenant_id, paid_back, after, limit + 1).await?;
-    let truncated = items.len() as i64 > limit;
-    items.truncate(limit as usize);
-    // Another page follows: ask again with `cursor=<next_cursor>` until it is null.
-    let next_cursor = truncated
-        .then(|| {
-            items
-                .last()
-                .map(|last| super::views::cursor_text((last.received_at, last.id)))
-        })
-        .flatten();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "items": items, "truncated": truncated, "next_cursor": next_cursor
-    })))
+    let page = super::views::Page::of(query.limit, query.cursor.as_deref(), LIST_MAX)?;
+    let items = owed::list(
+        &state.db,
+        staff.tenant_id,
+        paid_back,
+        page.after,
+        page.limit + 1,
+    )
+    .await?;
+    // While `truncated`, ask again with `cursor=<next_cursor>`.
+    Ok(HttpResponse::Ok().json(page.answer(items, |owed| (owed.received_at, owed.id))))
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -57,6 +57,44 @@ pub(crate) fn parse_cursor(text: &str) -> Result<ledger::JournalCursor, ApiError
     Ok((at, id.parse().map_err(|_| bad())?))
 }
 
+/// A list read a page at a time, oldest first, by `(instant, id)`: how many to answer and
+/// after which row. `limit` is 1 to `max` (`max` when absent).
+pub(crate) struct Page {
+    pub limit: i64,
+    pub after: Option<ledger::JournalCursor>,
+}
+
+impl Page {
+    pub(crate) fn of(limit: Option<i64>, cursor: Option<&str>, max: i64) -> Result<Page, ApiError> {
+        let limit = limit.unwrap_or(max);
+        if !(1..=max).contains(&limit) {
+            return Err(ApiError::invalid(
+                "invalid_limit",
+                format!("limit must be 1 to {max}"),
+            ));
+        }
+        Ok(Page {
+            limit,
+            after: cursor.map(parse_cursor).transpose()?,
+        })
+    }
+
+    /// The answer for `rows`, read with `limit + 1`: at most `limit` items, whether more
+    /// follow, and the cursor to ask for them with (`null` at the end).
+    pub(crate) fn answer<T: serde::Serialize>(
+        &self,
+        mut rows: Vec<T>,
+        key: impl Fn(&T) -> ledger::JournalCursor,
+    ) -> serde_json::Value {
+        let truncated = rows.len() as i64 > self.limit;
+        rows.truncate(usize::try_from(self.limit).unwrap_or(0));
+        let next_cursor = truncated
+            .then(|| rows.last().map(|last| cursor_text(key(last))))
+            .flatten();
+        serde_json::json!({"items": rows, "truncated": truncated, "next_cursor": next_cursor})
+    }
+}
+
 /// `[start, end)` of `day` in `zone`, or the firm's compounds' zone when there is one.
 async fn day_range(
     state: &AppState,

@@ -339,7 +339,7 @@ struct AnnounceBody {
     /// published before anyone can apply.
     applications_open_at: Option<DateTime<Utc>>,
     applications_close_at: DateTime<Utc>,
-    /// A winner's time to accept, in minutes (1 to 43,200; three days if absent).
+    /// A winner's time to accept, in minutes (60 to 43,200; three days if absent).
     offer_minutes: Option<i32>,
 }
 
