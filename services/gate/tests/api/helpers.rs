@@ -23,6 +23,14 @@ pub struct TestApp {
     pub credentials: std::sync::Arc<parkshare_gate::contexts::Credentials>,
 }
 
+impl Drop for TestApp {
+    /// Removes the test's fail-open journal directory if it is empty (a test that restarts the
+    /// service on the same journal, or leaves passages in it, keeps it).
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.settings.fail_open_journal_dir);
+    }
+}
+
 pub struct Gate {
     pub id: String,
     pub secret: String,
