@@ -462,6 +462,7 @@ pub fn open_barrier(state: &web::Data<AppState>, gate: &GateContext, command_id:
         return;
     };
     let (state, gate_id) = (state.clone(), gate.gate_id);
+    let (tenant_id, lot_id) = (gate.tenant_id, gate.lot_id);
     let dahua = gate.vendor.as_deref() == Some("dahua");
     tokio::spawn(async move {
         use super::vendors::{dahua as dh, hikvision};
@@ -491,5 +492,22 @@ pub fn open_barrier(state: &web::Data<AppState>, gate: &GateContext, command_id:
         let _ =
             crate::store::devices::command_done(&state.db, command_id, attempts, Some(&last_error))
                 .await;
+        // The barrier stays shut while the lane believes it opened: staff must know at once
+        // (a changed camera password, a device gone from the network), not from a log line.
+        let anomaly = crate::store::sessions::NewAnomaly {
+            tenant_id,
+            lot_id,
+            session_id: None,
+            gate_id: Some(gate_id),
+            kind: "barrier_unreachable",
+            plate: "",
+            detail: format!(
+                "the barrier was told to open {attempts} time(s) and did not: {last_error}; \
+                 check the device's URL and login, and let the car through"
+            ),
+        };
+        if let Err(e) = crate::store::sessions::insert_anomaly(&state.db, &anomaly).await {
+            tracing::warn!(%gate_id, error = %e, "could not list a barrier that did not open");
+        }
     });
 }

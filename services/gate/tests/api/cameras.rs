@@ -432,6 +432,59 @@ async fn hikvision_alerts_without_a_mac_or_as_json_are_read_and_a_lane_needs_its
     .await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(app.open_sessions(&site.lot).await.len(), 2);
+    assert!(!anomaly_kinds(&app, &site.lot, "open")
+        .await
+        .contains(&"barrier_unreachable".to_owned()));
+
+    // The camera's password changed and nobody told us: the call is refused, the barrier
+    // stays shut, and staff are told at once (an outside tester found it only in a log).
+    set_device(
+        &app,
+        entry,
+        json!({"vendor": "hikvision", "device_serial": "a4:14:37:00:00:01",
+               "device_url": camera.url, "device_username": "admin", "device_password": "changed"}),
+    )
+    .await;
+    let stale = fill(
+        HIKVISION_ANPR,
+        &[
+            ("SERIAL", "a4:14:37:00:00:01".into()),
+            ("TIME", ago(1).to_rfc3339()),
+            ("OFFLINE", "false".into()),
+            ("PLATE", "京N55555".into()),
+            ("COLOUR", "blue".into()),
+            ("UUID", "hik-5".into()),
+        ],
+    );
+    let (status, _) = push(&app, &url, "application/xml", stale.into_bytes()).await;
+    assert_eq!(status, 200);
+    let mut listed = false;
+    for _ in 0..100 {
+        listed = anomaly_kinds(&app, &site.lot, "open")
+            .await
+            .contains(&"barrier_unreachable".to_owned());
+        if listed {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(listed, "a refused barrier call must be listed for staff");
+    let resolved: Vec<String> = sqlx::query_scalar(
+        "select id::text from anomalies where kind = 'barrier_unreachable' and resolved_at is null",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap_or_default();
+    for id in resolved {
+        let (status, _) = app
+            .staff(
+                "POST",
+                &format!("/v1/admin/anomalies/{id}/resolve"),
+                Some(json!({"note": "password updated on the camera"})),
+            )
+            .await;
+        assert_eq!(status, 204);
+    }
 
     // A lane set up before a login was required (written straight to the database): its
     // open decisions cannot reach the barrier, and staff are told at once.
