@@ -135,10 +135,7 @@ async fn file_tariff(
         ),
         Basis::OwnersAgreement => ("owners_agreement", None, None),
     };
-    let tz: chrono_tz::Tz = compound
-        .time_zone
-        .parse()
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("time zone")))?;
+    let tz = compound.zone()?;
     // The check walks hundreds of stays of days each (milliseconds, more for fine-grained
     // tariffs): keep it off the I/O threads.
     let (tariff, limits) = (body.tariff.clone(), standard.standard.clone());

@@ -4,7 +4,6 @@
 
 use actix_web::{get, put, web, HttpResponse};
 use chrono::{NaiveDate, Utc};
-use chrono_tz::Tz;
 use parkshare_allocation::unsold::{self, Offered};
 use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
@@ -89,11 +88,8 @@ async fn unsold_spaces(
 }
 
 /// The compound's local date today.
-fn today_in(time_zone: &str) -> Result<NaiveDate, ApiError> {
-    let tz: Tz = time_zone
-        .parse()
-        .map_err(|_| ApiError::internal(format!("time zone {time_zone}")))?;
-    Ok(Utc::now().with_timezone(&tz).date_naive())
+fn today_in(compound: &registry::Compound) -> Result<NaiveDate, ApiError> {
+    Ok(Utc::now().with_timezone(&compound.zone()?).date_naive())
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,7 +133,7 @@ async fn put_offer(
     let compound = registry::compound(&state.db, staff.tenant_id, lot.compound_id)
         .await?
         .ok_or(ApiError::NotFound("space"))?;
-    let today = today_in(&compound.time_zone)?;
+    let today = today_in(&compound)?;
     if body
         .for_sale_since
         .is_some_and(|since| since < EARLIEST_FOR_SALE)
@@ -192,7 +188,7 @@ async fn compliance(
     let compound = registry::compound(&state.db, staff.tenant_id, *id)
         .await?
         .ok_or(ApiError::NotFound("compound"))?;
-    let today = today_in(&compound.time_zone)?;
+    let today = today_in(&compound)?;
     let spaces = unsold_spaces(&state.db, staff.tenant_id, compound.id)
         .await?
         .into_iter()

@@ -189,10 +189,7 @@ pub async fn build(
     let compound = registry::compound(db, tenant_id, compound_id)
         .await?
         .ok_or(ApiError::NotFound("compound"))?;
-    let tz: Tz = compound
-        .time_zone
-        .parse()
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("time zone {}", compound.time_zone)))?;
+    let tz = compound.zone()?;
     let mut closed = periods::periods(db, tenant_id, compound_id).await?;
     closed.reverse();
     closed.truncate(PERIODS_MAX);

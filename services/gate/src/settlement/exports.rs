@@ -93,10 +93,7 @@ async fn lines(
     let compound = registry::compound(&state.db, reader.tenant_id, period.compound_id)
         .await?
         .ok_or(ApiError::NotFound("period"))?;
-    let tz: Tz = compound
-        .time_zone
-        .parse()
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("time zone {}", compound.time_zone)))?;
+    let tz = compound.zone()?;
     let lines = periods::period_journal(
         &state.db,
         reader.tenant_id,

@@ -374,6 +374,16 @@ pub struct Compound {
     pub created_at: DateTime<Utc>,
 }
 
+impl Compound {
+    /// The compound's time zone. It was checked when written, so one that does not parse is
+    /// a fault of ours (500), never the caller's.
+    pub fn zone(&self) -> anyhow::Result<chrono_tz::Tz> {
+        self.time_zone
+            .parse()
+            .map_err(|_| anyhow::anyhow!("compound {} has time zone {}", self.id, self.time_zone))
+    }
+}
+
 const COMPOUND_COLUMNS: &str = "id, name, time_zone, policy, created_at";
 
 pub async fn insert_compound(
