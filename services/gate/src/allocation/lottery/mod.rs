@@ -136,13 +136,14 @@ impl Full {
     /// What anyone may see; the seed and the order once drawn.
     fn public_view(&self) -> serde_json::Value {
         let lottery = &self.lottery;
+        let applicants = self.applicants();
         let published = self.draw.as_ref().map(|draw| Published {
             lottery_id: lottery.id,
             algorithm: lottery.algorithm.clone(),
             commitment: lottery.commitment.clone(),
             seed: lottery.seed.clone(),
             places: u32::try_from(self.places()).unwrap_or(u32::MAX),
-            applicants: self.applicants(),
+            applicants: applicants.clone(),
             applicants_digest: Some(draw.applicants_digest.clone()),
             order: draw.draw_order.clone(),
         });
@@ -158,11 +159,11 @@ impl Full {
             "algorithm": lottery.algorithm,
             "commitment": lottery.commitment,
             "announced_at": lottery.created_at,
-            "applicants": self.applicants(),
+            "applicants": applicants,
             "applicants_digest": match &self.draw {
                 Some(draw) => Some(draw.applicants_digest.clone()),
                 None => closed
-                    .then(|| lottery::applicants_digest(&self.applicants()).ok())
+                    .then(|| lottery::applicants_digest(&applicants).ok())
                     .flatten(),
             },
             "drawn_at": self.draw.as_ref().map(|d| d.drawn_at),
@@ -728,15 +729,14 @@ async fn read_published(
 async fn verify_published(body: crate::input::Json<Published>) -> Result<HttpResponse, ApiError> {
     let verdict =
         lottery::verify(&body).map_err(|e| ApiError::invalid("invalid_lottery", e.to_string()))?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "holds": verdict.holds(),
-        "commitment_matches": verdict.commitment_matches,
-        "digest_matches": verdict.digest_matches,
-        "order_matches": verdict.order_matches,
-        "applicants_digest": verdict.applicants_digest,
-        "order": verdict.order,
-        "winners": verdict.winners,
-    })))
+    Ok(HttpResponse::Ok().json(verdict_json(&verdict)?))
+}
+
+/// A verdict as the HTTP check and the CLI print it: its fields, and whether it `holds`.
+fn verdict_json(verdict: &lottery::Verdict) -> Result<serde_json::Value, ApiError> {
+    let mut json = serde_json::to_value(verdict).map_err(ApiError::internal)?;
+    json["holds"] = verdict.holds().into();
+    Ok(json)
 }
 
 /// `parkshare-gate lottery-verify FILE`: the same check offline, on a published lottery saved
@@ -759,6 +759,7 @@ pub fn verify_file(path: &str) -> anyhow::Result<bool> {
     )
     .context("reading a published lottery (lottery_id, algorithm, commitment, seed, places, applicants, order)")?;
     let verdict = lottery::verify(&published)?;
-    println!("{}", serde_json::to_string_pretty(&verdict)?);
+    let json = verdict_json(&verdict).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{}", serde_json::to_string_pretty(&json)?);
     Ok(verdict.holds())
 }
