@@ -253,7 +253,7 @@ async fn callback(
             "foreign_currency"
         } else if intent.status == "paid" {
             "second_charge"
-        } else if n.currency != intent.currency || amount.yuan() != intent.amount {
+        } else if amount.yuan() != intent.amount {
             "amount_mismatch"
         } else if intent.status != "pending" || paid_at > intent.expires_at {
             "late"
