@@ -428,6 +428,24 @@ impl TestApp {
         intent
     }
 
+    /// A new owner of `compound` at `unit`, with a token: `(owner_id, token)`.
+    pub async fn owner_with_token(&self, compound: &str, unit: &str) -> (String, String) {
+        let owner = self
+            .create(
+                &format!("/v1/admin/compounds/{compound}/owners"),
+                json!({"unit": unit, "name": "业主", "floor_area_m2": "90.00"}),
+            )
+            .await;
+        let owner_id = str_of(&owner, "id").to_owned();
+        let token = self
+            .create(
+                &format!("/v1/admin/owners/{owner_id}/tokens"),
+                json!({"label": "手机"}),
+            )
+            .await;
+        (owner_id, str_of(&token, "token").to_owned())
+    }
+
     /// A closed period's `journal.csv`, as staff read it.
     pub async fn journal_csv(&self, period: &str) -> String {
         self.client

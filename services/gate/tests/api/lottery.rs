@@ -14,13 +14,7 @@ struct Household {
 }
 
 async fn household(app: &TestApp, site: &Site, unit: &str, with_space: bool) -> Household {
-    let owner = app
-        .create(
-            &format!("/v1/admin/compounds/{}/owners", site.compound),
-            json!({"unit": unit, "name": "业主", "floor_area_m2": "88.50"}),
-        )
-        .await;
-    let owner_id = str_of(&owner, "id").to_owned();
+    let (owner_id, token) = app.owner_with_token(&site.compound, unit).await;
     if with_space {
         app.create(
             &format!("/v1/admin/lots/{}/spaces", site.lot),
@@ -28,16 +22,10 @@ async fn household(app: &TestApp, site: &Site, unit: &str, with_space: bool) -> 
         )
         .await;
     }
-    let token = app
-        .create(
-            &format!("/v1/admin/owners/{owner_id}/tokens"),
-            json!({"label": "手机"}),
-        )
-        .await;
     Household {
         owner_id,
         unit: unit.to_owned(),
-        token: str_of(&token, "token").to_owned(),
+        token,
     }
 }
 

@@ -24,28 +24,16 @@ pub(crate) struct Sharer {
 }
 
 pub(crate) async fn sharer(app: &TestApp, site: &Site, unit: &str, code: &str) -> Sharer {
-    let owner = app
-        .create(
-            &format!("/v1/admin/compounds/{}/owners", site.compound),
-            json!({"unit": unit, "name": "业主", "floor_area_m2": "90.00"}),
-        )
-        .await;
-    let owner_id = str_of(&owner, "id").to_owned();
+    let (owner_id, token) = app.owner_with_token(&site.compound, unit).await;
     let space = app
         .create(
             &format!("/v1/admin/lots/{}/spaces", site.lot),
             json!({"code": code, "kind": "owned", "owner_id": owner_id}),
         )
         .await;
-    let token = app
-        .create(
-            &format!("/v1/admin/owners/{owner_id}/tokens"),
-            json!({"label": "手机"}),
-        )
-        .await;
     Sharer {
         owner_id,
-        token: str_of(&token, "token").to_owned(),
+        token,
         space_id: str_of(&space, "id").to_owned(),
         code: code.to_owned(),
     }
