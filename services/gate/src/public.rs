@@ -1,6 +1,8 @@
 //! Public pages, no login: what a session costs now (kiosks, mini-programs) and each lot's
 //! price board (明码标价). A lot is addressed by its id, which is not guessable.
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use parkshare_domain::plate::Plate;
@@ -14,7 +16,7 @@ use crate::startup::AppState;
 use crate::store::sessions::Session;
 use crate::store::{registry, sessions, tariffs};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(quote)
         .service(price_board)
         .service(price_board_html);
@@ -59,20 +61,23 @@ pub async fn quote_session(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct QuoteQuery {
     plate: String,
     at: Option<DateTime<Utc>>,
 }
 
+/// What a plate's stay costs now, itemised.
+#[utoipa::path(tag = "public", operation_id = "public_quote", responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/public/lots/{lot_id}/quote")]
 async fn quote(
     state: web::Data<AppState>,
     lot_id: web::Path<Uuid>,
     q: web::Query<QuoteQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let plate =
-        Plate::parse(&q.plate).map_err(|e| ApiError::invalid("malformed_plate", e.to_string()))?;
+    let plate = Plate::parse(&q.plate)
+        .map_err(|e| ApiError::invalid(ErrorCode::MalformedPlate, e.to_string()))?;
     let mut db = state.db.acquire().await?;
     let rules = registry::lot_rules(&mut *db, *lot_id)
         .await?
@@ -139,6 +144,8 @@ async fn board(state: &AppState, lot_id: Uuid) -> Result<PriceBoard, ApiError> {
     )
 }
 
+/// The lot's filed tariff in words, its filing number and standard (明码标价).
+#[utoipa::path(tag = "public", operation_id = "price_board", responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/public/lots/{lot_id}/price-board")]
 async fn price_board(
     state: web::Data<AppState>,
@@ -154,6 +161,8 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The price board as a page.
+#[utoipa::path(tag = "public", operation_id = "price_board_html", responses((status = 200, description = "The page (HTML, no script, no outside resource)", body = String, content_type = "text/html; charset=utf-8")))]
 #[get("/v1/public/lots/{lot_id}/price-board.html")]
 async fn price_board_html(
     state: web::Data<AppState>,

@@ -18,6 +18,7 @@
 
 pub mod routes;
 
+use crate::error::ErrorCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -107,7 +108,7 @@ pub async fn rotate_in(
     let id = if kind.one_per_row() {
         if standing.revoked_at.is_some() {
             return Err(ApiError::conflict(
-                "credential_revoked",
+                ErrorCode::CredentialRevoked,
                 "a revoked token cannot be rotated; issue a new one",
             ));
         }
