@@ -37,9 +37,11 @@ macro_rules! error_codes {
     ($($variant:ident = $code:literal,)*) => {
         /// Every code an error answer can carry, in one place: clients match on these, so a
         /// code once published is never renamed (the OpenAPI document lists them all).
+        /// (Each code is its variant's name in snake_case; a unit test holds `as_str` to it.)
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
         pub enum ErrorCode {
-            $(#[serde(rename = $code)] $variant,)*
+            $($variant,)*
         }
 
         impl ErrorCode {
@@ -447,4 +449,20 @@ pub fn query_error(
     _: &actix_web::HttpRequest,
 ) -> actix_web::Error {
     ApiError::bad_request(ErrorCode::InvalidQuery, err.to_string()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn every_code_is_sent_as_its_name() {
+        for code in ErrorCode::ALL {
+            assert_eq!(
+                serde_json::to_value(code).ok(),
+                Some(serde_json::Value::from(code.as_str())),
+                "{code:?}"
+            );
+        }
+    }
 }

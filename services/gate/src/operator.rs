@@ -44,7 +44,7 @@ struct Unbooked {
 /// Money a provider reported that no firm's ledger could take: notifications naming no intent
 /// we know, or in another currency than yuan. The platform settles them with the provider
 /// (refund or reassign); oldest first, a page at a time.
-#[utoipa::path(tag = "operator", operation_id = "unbooked_receipts", security(("operator_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "operator", operation_id = "unbooked_receipts", params(UnbookedQuery), security(("operator_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/operator/unbooked-receipts")]
 async fn unbooked_receipts(
     state: web::Data<AppState>,

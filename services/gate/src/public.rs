@@ -69,7 +69,7 @@ struct QuoteQuery {
 }
 
 /// What a plate's stay costs now, itemised.
-#[utoipa::path(tag = "public", operation_id = "public_quote", responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "public", operation_id = "public_quote", params(QuoteQuery), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/public/lots/{lot_id}/quote")]
 async fn quote(
     state: web::Data<AppState>,

@@ -55,7 +55,7 @@ struct SessionFilter {
 }
 
 /// The lot's sessions, newest first (?status=open|closed).
-#[utoipa::path(tag = "staff", operation_id = "list_sessions", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_sessions", params(SessionFilter), security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/lots/{id}/sessions")]
 async fn list_sessions(
     state: web::Data<AppState>,
@@ -80,7 +80,7 @@ async fn list_sessions(
 
 /// The lot's anomalies, newest first; `?status=open` for those staff have not resolved yet,
 /// `?status=resolved` for the others.
-#[utoipa::path(tag = "staff", operation_id = "list_anomalies", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_anomalies", params(SessionFilter), security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/lots/{id}/anomalies")]
 async fn list_anomalies(
     state: web::Data<AppState>,
@@ -111,7 +111,7 @@ struct QuoteQuery {
 }
 
 /// What the session would cost if it left at `at` (default now).
-#[utoipa::path(tag = "staff", operation_id = "session_quote", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "session_quote", params(QuoteQuery), security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/sessions/{id}/quote")]
 async fn quote(
     state: web::Data<AppState>,

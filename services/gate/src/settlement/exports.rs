@@ -34,7 +34,7 @@ const FIRM_JOURNAL_DAYS_MAX: i64 = 366;
 /// The firm's own transactions, of no compound (a settlement file's fee for a row that matches
 /// none of our payments), booked in `[from, to)`, as CSV like a period's journal: with the
 /// periods' journals of its compounds it sums to the ledger.
-#[utoipa::path(tag = "staff", operation_id = "firm_journal_csv", security(("staff_token" = [])), responses((status = 200, description = "The transactions as CSV", body = String, content_type = "text/csv; charset=utf-8")))]
+#[utoipa::path(tag = "staff", operation_id = "firm_journal_csv", params(FirmJournalQuery), security(("staff_token" = [])), responses((status = 200, description = "The transactions as CSV", body = String, content_type = "text/csv; charset=utf-8")))]
 #[get("/ledger/firm-journal.csv")]
 async fn firm_journal_csv(
     state: web::Data<AppState>,

@@ -37,7 +37,7 @@ struct ListQuery {
 }
 
 /// What the firm owes back to drivers, oldest first.
-#[utoipa::path(tag = "staff", operation_id = "list_refunds_owed", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_refunds_owed", params(ListQuery), security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/refunds-owed")]
 async fn list(
     state: web::Data<AppState>,

@@ -142,7 +142,7 @@ async fn day_range(
 /// The journal by session, by account or by day, a page of whole transactions at a time:
 /// `{"lines", "next_cursor", "truncated"}`; ask again with `cursor=<next_cursor>` while
 /// `truncated` is true.
-#[utoipa::path(tag = "staff", operation_id = "ledger_journal", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "ledger_journal", params(JournalQuery), security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/ledger/journal")]
 async fn journal(
     state: web::Data<AppState>,

@@ -329,7 +329,7 @@ struct RangeQuery {
 }
 
 /// The hours the space is open to visitors within `[from, to)`, as visitors will see them.
-#[utoipa::path(tag = "owner", operation_id = "open_hours", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "open_hours", params(RangeQuery), security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/spaces/{id}/open-hours")]
 async fn open_hours(
     state: web::Data<AppState>,

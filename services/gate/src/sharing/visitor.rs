@@ -77,7 +77,7 @@ struct RangeQuery {
 }
 
 /// Shared spaces free for the whole of `[from, to)`.
-#[utoipa::path(tag = "public", operation_id = "free_for_range", responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "public", operation_id = "free_for_range", params(RangeQuery), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/public/lots/{lot}/availability")]
 async fn free_for_range(
     state: web::Data<AppState>,

@@ -322,12 +322,12 @@ pub async fn digest_call(
     ),
     responses(
         (status = 200, description = "`ResponseStatus` (XML, or JSON when the push was JSON); the barrier is lifted by a digest-authenticated call back to the device", content((String = "application/xml"), (AnyJson = "application/json"))),
-        (status = 400, description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)", body = AnyJson),
-        (status = 401, description = "Unknown device secret in the path: `unknown_device` (vendor's format)", body = AnyJson),
-        (status = 403, description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)", body = AnyJson),
-        (status = 413, description = "Body over 2 MiB: `body_too_large` (vendor's format)", body = AnyJson),
-        (status = 422, description = "A plate or time the gate core refuses (vendor's format, barrier shut)", body = AnyJson),
-        (status = 503, description = "Postgres or Redis unavailable, or the lane's decision budget ran out (vendor's format, barrier per the lane's fail policy)", body = AnyJson),
+        (status = 400, description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)", content((String = "application/xml"), (AnyJson = "application/json"))),
+        (status = 401, description = "Unknown device secret in the path: `unknown_device` (vendor's format)", content((String = "application/xml"), (AnyJson = "application/json"))),
+        (status = 403, description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)", content((String = "application/xml"), (AnyJson = "application/json"))),
+        (status = 413, description = "Body over 2 MiB: `body_too_large` (vendor's format)", content((String = "application/xml"), (AnyJson = "application/json"))),
+        (status = 422, description = "A plate or time the gate core refuses (vendor's format, barrier shut)", content((String = "application/xml"), (AnyJson = "application/json"))),
+        (status = 503, description = "Postgres or Redis unavailable, or the lane's decision budget ran out (vendor's format, barrier per the lane's fail policy)", content((String = "application/xml"), (AnyJson = "application/json"))),
     )
 )]
 #[post("/v1/vendor/{token}/hikvision")]
