@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use actix_web::web;
+use actix_web::{get, web};
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -100,6 +100,7 @@ pub const CREDENTIALS: [(&str, &str); 7] = [
 pub fn api(cfg: &mut ServiceConfig) {
     cfg.service(crate::startup::healthz)
         .service(crate::startup::readyz)
+        .service(openapi_json)
         .configure(crate::gate::routes)
         .configure(crate::operator::routes)
         .configure(crate::public::routes)
@@ -125,16 +126,63 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
     })
 }
 
-/// `/openapi.json` and `/docs`.
+/// The document as served: utoipa 5 writes a link's fields in snake_case
+/// (`operation_id`); OpenAPI's are camelCase (`operationId`), which the validator holds it to.
+pub fn document_json() -> &'static serde_json::Value {
+    static JSON: OnceLock<serde_json::Value> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let mut doc = serde_json::to_value(document()).unwrap_or_default();
+        for item in doc["paths"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|p| p.values_mut())
+        {
+            for op in item
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|o| o.values_mut())
+            {
+                let responses = op["responses"].as_object_mut();
+                for response in responses.into_iter().flat_map(|r| r.values_mut()) {
+                    let links = response.get_mut("links").and_then(|l| l.as_object_mut());
+                    for link in links.into_iter().flat_map(|l| l.values_mut()) {
+                        let Some(link) = link.as_object_mut() else {
+                            continue;
+                        };
+                        for (from, to) in [
+                            ("operation_id", "operationId"),
+                            ("operation_ref", "operationRef"),
+                            ("request_body", "requestBody"),
+                        ] {
+                            if let Some(value) = link.remove(from) {
+                                link.insert(to.to_owned(), value);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        doc
+    })
+}
+
+/// This document: every operation of the API.
+#[utoipa::path(
+    tag = "operations",
+    operation_id = "openapi_json",
+    responses((status = 200, description = "The OpenAPI document (OpenAPI 3.1)", body = AnyJson))
+)]
+#[get("/openapi.json")]
+pub(crate) async fn openapi_json() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(document_json())
+}
+
+/// `/docs`: Swagger UI, reading `/openapi.json`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // No validator badge: Swagger UI would send the document to an outside validator.
     let config = utoipa_swagger_ui::Config::from("/openapi.json").validator_url("none");
-    cfg.service(
-        SwaggerUi::new("/docs/{_:.*}")
-            .url("/openapi.json", document().clone())
-            .config(config),
-    )
-    .service(web::redirect("/docs", "/docs/"));
+    cfg.service(SwaggerUi::new("/docs/{_:.*}").config(config))
+        .service(web::redirect("/docs", "/docs/"));
 }
 
 /// What every operation shares: security schemes, the error envelope for each error status
@@ -208,6 +256,7 @@ impl Modify for Contract {
                 ),
             );
         }
+        add_links(openapi);
         for (path, item) in openapi.paths.paths.iter_mut() {
             let operations = [
                 ("get", &mut item.get),
@@ -218,7 +267,9 @@ impl Modify for Contract {
             ];
             for (method, op) in operations {
                 let Some(op) = op else { continue };
-                if path.starts_with("/v1/vendor/") || path == "/healthz" || path == "/readyz" {
+                if path.starts_with("/v1/vendor/")
+                    || ["/healthz", "/readyz", "/openapi.json"].contains(&path.as_str())
+                {
                     continue;
                 }
                 for (status, description) in error_statuses(method, path, op) {
@@ -241,6 +292,51 @@ impl Modify for Contract {
                     );
                 }
             }
+        }
+    }
+}
+
+/// Links from each create to the read of what it created (a client, and Schemathesis's
+/// stateful phase, follow them): `POST …/{collection}` answering 201 with an `id` links to
+/// every `GET …/{collection}/{param}`, e.g. `create_lot` to `show_lot`.
+fn add_links(openapi: &mut utoipa::openapi::OpenApi) {
+    let reads: Vec<(String, String, String)> = openapi
+        .paths
+        .paths
+        .iter()
+        .filter_map(|(path, item)| {
+            let op = item.get.as_ref()?;
+            let (rest, last) = path.rsplit_once('/')?;
+            let param = last.strip_prefix('{')?.strip_suffix('}')?;
+            let collection = rest.rsplit('/').next()?;
+            if rest.contains('{') {
+                return None;
+            }
+            Some((
+                collection.to_owned(),
+                param.to_owned(),
+                op.operation_id.clone()?,
+            ))
+        })
+        .collect();
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let Some(create) = item.post.as_mut() else {
+            continue;
+        };
+        let collection = path.rsplit('/').next().unwrap_or_default().to_owned();
+        let Some(RefOr::T(created)) = create.responses.responses.get_mut("201") else {
+            continue;
+        };
+        for (read_collection, param, read) in &reads {
+            if *read_collection != collection {
+                continue;
+            }
+            let link = utoipa::openapi::link::LinkBuilder::new()
+                .operation_id(read.clone())
+                .parameter(param.clone(), "$response.body#/id")
+                .description(format!("The {collection} item just created"))
+                .build();
+            created.links.insert(read.clone(), RefOr::T(link));
         }
     }
 }

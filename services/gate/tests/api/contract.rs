@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, str_of, TestApp};
+use crate::helpers::{ago, spawn_app, str_of, TestApp};
 use crate::sharing::{share_all_day, sharer};
 
 /// Examples Schemathesis draws per operation in its fuzzing phase: enough to reach each
@@ -210,7 +210,7 @@ async fn the_document_lists_exactly_the_served_routes() {
     );
 }
 
-/// Credentials for every security scheme, on objects that exist.
+/// Credentials for every security scheme, and the objects they reach.
 struct Credentials {
     staff: String,
     owner: String,
@@ -219,6 +219,10 @@ struct Credentials {
     device: String,
     operator: String,
     booking: String,
+    /// Path parameters Schemathesis is given instead of random ids, so that operations on an
+    /// object reach past "not found": `(path regex, parameter, value)`. Revoking and rotating
+    /// keep random ids: on these objects they would end the credentials the run uses.
+    objects: Vec<(&'static str, &'static str, String)>,
 }
 
 async fn credentials(app: &TestApp) -> Credentials {
@@ -259,7 +263,41 @@ async fn credentials(app: &TestApp) -> Credentials {
         )
         .await;
     assert_eq!(status, 201, "{booked}");
+    let (status, entered) = app.read(&site.entries[0], "京A12345", ago(30)).await;
+    assert_eq!(status, 200, "{entered}");
+    let objects = vec![
+        (r"^/v1/admin/compounds/\{id\}", "id", site.compound.clone()),
+        (r"^/v1/admin/lots/\{id\}", "id", site.lot.clone()),
+        (r"^/v1/admin/gates/\{id\}", "id", site.entries[1].id.clone()),
+        (r"^/v1/admin/owners/\{id\}", "id", sharer.owner_id.clone()),
+        (r"^/v1/admin/spaces/\{id\}", "id", sharer.space_id.clone()),
+        (r"^/v1/owner/spaces/\{id\}", "id", sharer.space_id.clone()),
+        (
+            r"^/v1/admin/sessions/\{id\}",
+            "id",
+            str_of(&entered, "session_id").to_owned(),
+        ),
+        (r"^/v1/public/lots/\{lot_id\}", "lot_id", site.lot.clone()),
+        (r"^/v1/public/lots/\{lot\}", "lot", site.lot.clone()),
+        (
+            r"^/v1/public/bookings/\{id\}",
+            "id",
+            str_of(&booked["booking"], "id").to_owned(),
+        ),
+        (
+            r"^/v1/operator/supervisors/\{id\}",
+            "id",
+            str_of(&supervisor, "id").to_owned(),
+        ),
+        (
+            r"/compounds/\{compound\}$",
+            "compound",
+            site.compound.clone(),
+        ),
+        (r"^/v1/vendor/\{token\}", "token", site.exit.secret.clone()),
+    ];
     Credentials {
+        objects,
         staff: app.staff_token.clone(),
         owner: sharer.token.clone(),
         committee: str_of(&committee, "token").to_owned(),
@@ -290,6 +328,13 @@ async fn schemathesis_finds_no_contract_failure() {
     ] {
         toml.push_str(&format!(
             "[auth.openapi.{scheme}]\nbearer = \"{token}\"\n\n"
+        ));
+    }
+    for (path, name, value) in &creds.objects {
+        let path = path.replace('\\', "\\\\");
+        toml.push_str(&format!(
+            "[[operations]]\ninclude-path-regex = \"{path}\"\nexclude-path-regex = \"/(revoke|rotate)$\"\n\
+             parameters = {{ \"path.{name}\" = \"{value}\" }}\n\n"
         ));
     }
     std::fs::write(&config, toml).unwrap_or_else(|e| panic!("{e}"));
