@@ -2,7 +2,6 @@
 //! price board (明码标价). A lot is addressed by its id, which is not guessable.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use parkshare_domain::plate::Plate;
@@ -23,7 +22,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 }
 
 /// What a session would cost if it left at `at`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Quote {
     pub session_id: Uuid,
     pub plate: String,
@@ -33,6 +32,8 @@ pub struct Quote {
     pub paid: String,
     pub amount_due: String,
     pub filing_no: Option<String>,
+    /// The itemised bill: each charged period, the caps applied, the total.
+    #[schema(value_type = Object)]
     pub bill: parkshare_tariff::Bill,
 }
 
@@ -69,7 +70,7 @@ struct QuoteQuery {
 }
 
 /// What a plate's stay costs now, itemised.
-#[utoipa::path(tag = "public", operation_id = "public_quote", params(QuoteQuery), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "public", operation_id = "public_quote", params(QuoteQuery), responses((status = 200, description = "Done", body = Quote)))]
 #[get("/v1/public/lots/{lot_id}/quote")]
 async fn quote(
     state: web::Data<AppState>,
@@ -89,7 +90,7 @@ async fn quote(
     Ok(HttpResponse::Ok().json(quote_session(&mut db, &rules, &session, at).await?))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PriceBoard {
     compound: String,
     lot: String,
@@ -102,6 +103,7 @@ struct PriceBoard {
     standard: Option<String>,
     standard_document: Option<String>,
     lines: Vec<String>,
+    #[schema(value_type = Object)]
     tariff: parkshare_tariff::Tariff,
 }
 
@@ -145,7 +147,7 @@ async fn board(state: &AppState, lot_id: Uuid) -> Result<PriceBoard, ApiError> {
 }
 
 /// The lot's filed tariff in words, its filing number and standard (明码标价).
-#[utoipa::path(tag = "public", operation_id = "price_board", responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "public", operation_id = "price_board", responses((status = 200, description = "Done", body = PriceBoard)))]
 #[get("/v1/public/lots/{lot_id}/price-board")]
 async fn price_board(
     state: web::Data<AppState>,

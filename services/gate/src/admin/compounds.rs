@@ -44,6 +44,7 @@ fn validate_policy(policy: &GatePolicy) -> Result<(), ApiError> {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "阳光花园", "time_zone": "Asia/Shanghai"}))]
 struct NewCompound {
     name: String,
     time_zone: Option<String>,
@@ -53,7 +54,7 @@ struct NewCompound {
 }
 
 /// Create a compound with its time zone and gate policy.
-#[utoipa::path(tag = "staff", operation_id = "create_compound", security(("staff_token" = [])), request_body = NewCompound, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "create_compound", security(("staff_token" = [])), request_body = NewCompound, responses((status = 201, description = "Created", body = crate::store::registry::Compound)))]
 #[post("/compounds")]
 async fn create(
     state: web::Data<AppState>,
@@ -82,14 +83,14 @@ async fn create(
 }
 
 /// The firm's compounds.
-#[utoipa::path(tag = "staff", operation_id = "list_compounds", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_compounds", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::registry::Compound>)))]
 #[get("/compounds")]
 async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(registry::compounds(&state.db, staff.tenant_id).await?))
 }
 
 /// A compound.
-#[utoipa::path(tag = "staff", operation_id = "show_compound", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "show_compound", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::store::registry::Compound)))]
 #[get("/compounds/{id}")]
 async fn show(
     state: web::Data<AppState>,
@@ -100,7 +101,7 @@ async fn show(
 }
 
 /// Replace the compound's gate policy.
-#[utoipa::path(tag = "staff", operation_id = "put_policy", security(("staff_token" = [])), request_body(content = AnyJson, description = "The gate policy (the same object as a compound's `policy`)"), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "put_policy", security(("staff_token" = [])), request_body(content = AnyJson, description = "The gate policy (the same object as a compound's `policy`)"), responses((status = 200, description = "Done", body = crate::store::registry::Compound)))]
 #[put("/compounds/{id}/policy")]
 async fn put_policy(
     state: web::Data<AppState>,

@@ -89,6 +89,7 @@ fn capacity(value: i32) -> Result<i32, ApiError> {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "地库", "visitor_capacity": 20, "simple_tariff": {"free_min": 15, "hourly": "3.00", "cap_24h": "20.00"}}))]
 struct NewLot {
     name: String,
     visitor_capacity: i32,
@@ -99,7 +100,7 @@ struct NewLot {
 }
 
 /// Create a lot with its visitor capacity and draft tariff.
-#[utoipa::path(tag = "staff", operation_id = "create_lot", security(("staff_token" = [])), request_body = NewLot, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "create_lot", security(("staff_token" = [])), request_body = NewLot, responses((status = 201, description = "Created", body = crate::store::registry::Lot)))]
 #[post("/compounds/{id}/lots")]
 async fn create_lot(
     state: web::Data<AppState>,
@@ -140,7 +141,7 @@ async fn create_lot(
 }
 
 /// The compound's lots.
-#[utoipa::path(tag = "staff", operation_id = "list_lots", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_lots", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::registry::Lot>)))]
 #[get("/compounds/{id}/lots")]
 async fn list_lots(
     state: web::Data<AppState>,
@@ -152,7 +153,7 @@ async fn list_lots(
 }
 
 /// A lot.
-#[utoipa::path(tag = "staff", operation_id = "show_lot", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "show_lot", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::store::registry::Lot)))]
 #[get("/lots/{id}")]
 async fn show_lot(
     state: web::Data<AppState>,
@@ -172,7 +173,7 @@ struct LotChange {
 }
 
 /// Change a lot's capacity or draft tariff.
-#[utoipa::path(tag = "staff", operation_id = "update_lot", security(("staff_token" = [])), request_body = LotChange, responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "update_lot", security(("staff_token" = [])), request_body = LotChange, responses((status = 200, description = "Done", body = crate::store::registry::Lot)))]
 #[patch("/lots/{id}")]
 async fn update_lot(
     state: web::Data<AppState>,
@@ -202,6 +203,7 @@ async fn update_lot(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "东门入口", "direction": "entry"}))]
 struct NewGate {
     name: String,
     direction: String,
@@ -251,7 +253,7 @@ async fn create_gate(
 }
 
 /// The lot's gates (no secrets).
-#[utoipa::path(tag = "staff", operation_id = "list_gates", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_gates", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::registry::Gate>)))]
 #[get("/lots/{id}/gates")]
 async fn list_gates(
     state: web::Data<AppState>,
@@ -263,6 +265,7 @@ async fn list_gates(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"code": "B1-001", "kind": "owned", "owner_id": "0190c3b2-7c1e-7d2a-9f00-3a5e8c1d2b47"}))]
 struct NewSpace {
     code: String,
     kind: String,
@@ -270,7 +273,7 @@ struct NewSpace {
 }
 
 /// Create a space: owned, common or developer_unsold.
-#[utoipa::path(tag = "staff", operation_id = "create_space", security(("staff_token" = [])), request_body = NewSpace, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "create_space", security(("staff_token" = [])), request_body = NewSpace, responses((status = 201, description = "Created", body = crate::store::registry::Space)))]
 #[post("/lots/{id}/spaces")]
 async fn create_space(
     state: web::Data<AppState>,
@@ -323,7 +326,7 @@ async fn create_space(
 }
 
 /// The lot's spaces.
-#[utoipa::path(tag = "staff", operation_id = "list_spaces", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_spaces", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::registry::Space>)))]
 #[get("/lots/{id}/spaces")]
 async fn list_spaces(
     state: web::Data<AppState>,

@@ -111,7 +111,7 @@ struct QuoteQuery {
 }
 
 /// What the session would cost if it left at `at` (default now).
-#[utoipa::path(tag = "staff", operation_id = "session_quote", params(QuoteQuery), security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "session_quote", params(QuoteQuery), security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::public::Quote)))]
 #[get("/sessions/{id}/quote")]
 async fn quote(
     state: web::Data<AppState>,

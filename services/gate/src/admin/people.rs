@@ -1,7 +1,6 @@
 //! Owners, their vehicles, and permits.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -25,6 +24,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"unit": "3-2-1101", "name": "张三", "floor_area_m2": "89.50", "phone": "13800000000"}))]
 struct OwnerBody {
     unit: String,
     name: String,
@@ -33,7 +33,7 @@ struct OwnerBody {
 }
 
 /// Register an owner with their floor area.
-#[utoipa::path(tag = "staff", operation_id = "create_owner", security(("staff_token" = [])), request_body = OwnerBody, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "create_owner", security(("staff_token" = [])), request_body = OwnerBody, responses((status = 201, description = "Created", body = crate::store::registry::Owner)))]
 #[post("/compounds/{id}/owners")]
 async fn create_owner(
     state: web::Data<AppState>,
@@ -71,7 +71,7 @@ async fn create_owner(
 }
 
 /// The compound's owners.
-#[utoipa::path(tag = "staff", operation_id = "list_owners", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_owners", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::registry::Owner>)))]
 #[get("/compounds/{id}/owners")]
 async fn list_owners(
     state: web::Data<AppState>,
@@ -83,6 +83,7 @@ async fn list_owners(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"plate": "云A12345", "class": "small", "owner_id": "0190c3b2-7c1e-7d2a-9f00-3a5e8c1d2b47"}))]
 struct VehicleBody {
     plate: String,
     class: String,
@@ -90,7 +91,7 @@ struct VehicleBody {
 }
 
 /// Register an owner's vehicle.
-#[utoipa::path(tag = "staff", operation_id = "create_vehicle", security(("staff_token" = [])), request_body = VehicleBody, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "create_vehicle", security(("staff_token" = [])), request_body = VehicleBody, responses((status = 201, description = "Created", body = crate::store::registry::Vehicle)))]
 #[post("/compounds/{id}/vehicles")]
 async fn create_vehicle(
     state: web::Data<AppState>,
@@ -126,7 +127,7 @@ async fn create_vehicle(
 }
 
 /// The compound's registered vehicles.
-#[utoipa::path(tag = "staff", operation_id = "list_vehicles", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_vehicles", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::registry::Vehicle>)))]
 #[get("/compounds/{id}/vehicles")]
 async fn list_vehicles(
     state: web::Data<AppState>,
@@ -157,7 +158,7 @@ enum PermitBody {
 }
 
 /// Grant a monthly or owned-space permit.
-#[utoipa::path(tag = "staff", operation_id = "create_permit", security(("staff_token" = [])), request_body = PermitBody, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "create_permit", security(("staff_token" = [])), request_body = PermitBody, responses((status = 201, description = "Created", body = crate::store::registry::Permit)))]
 #[post("/compounds/{id}/permits")]
 async fn create_permit(
     state: web::Data<AppState>,
@@ -233,7 +234,7 @@ async fn create_permit(
 }
 
 /// The compound's permits.
-#[utoipa::path(tag = "staff", operation_id = "list_permits", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_permits", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::registry::Permit>)))]
 #[get("/compounds/{id}/permits")]
 async fn list_permits(
     state: web::Data<AppState>,

@@ -102,6 +102,7 @@ async fn free_for_range(
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"plate": "粤B12345", "from": "2030-01-07T09:00:00Z", "to": "2030-01-07T11:00:00Z"}))]
 struct BookingRequest {
     plate: String,
     from: DateTime<Utc>,

@@ -364,12 +364,13 @@ pub async fn tenant_exists(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bo
 
 // ---- compounds -----------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Compound {
     pub id: Uuid,
     pub name: String,
     pub time_zone: String,
     #[sqlx(json)]
+    #[schema(value_type = Object)]
     pub policy: GatePolicy,
     pub created_at: DateTime<Utc>,
 }
@@ -447,13 +448,14 @@ pub async fn update_compound_policy(
 
 // ---- lots ----------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Lot {
     pub id: Uuid,
     pub compound_id: Uuid,
     pub name: String,
     pub visitor_capacity: i32,
     #[sqlx(json)]
+    #[schema(value_type = Object)]
     pub tariff: Tariff,
     pub created_at: DateTime<Utc>,
 }
@@ -548,7 +550,7 @@ pub async fn update_lot(
 
 // ---- gates ---------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Gate {
     pub id: Uuid,
     pub lot_id: Uuid,
@@ -679,7 +681,7 @@ pub async fn gates(
 
 // ---- owners, spaces, vehicles, permits ------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Owner {
     pub id: Uuid,
     pub compound_id: Uuid,
@@ -766,7 +768,7 @@ pub async fn owner_in_compound(
     .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Space {
     pub id: Uuid,
     pub lot_id: Uuid,
@@ -825,7 +827,7 @@ pub async fn space(
     .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Vehicle {
     pub id: Uuid,
     pub compound_id: Uuid,
@@ -883,7 +885,7 @@ pub async fn vehicle(
         .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Permit {
     pub id: Uuid,
     pub compound_id: Uuid,

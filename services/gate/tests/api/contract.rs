@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{ago, spawn_app, str_of, TestApp};
+use crate::helpers::{ago, spawn_app, spawn_with_names, str_of, test_settings, TestApp};
 use crate::sharing::{share_all_day, sharer};
 
 /// Examples Schemathesis draws per operation in its fuzzing phase: enough to reach each
@@ -312,7 +312,13 @@ async fn credentials(app: &TestApp) -> Credentials {
 /// error, every answer's status, content type and body as documented, refused input refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_contract_failure() {
-    let app = spawn_app().await;
+    // Generated data may hold a URL (a booking's webhook): the service under test resolves no
+    // name and refuses loopback and private addresses, so nothing it is given leaves it.
+    let mut settings = test_settings();
+    settings.webhook_private_hosts = false;
+    let nowhere =
+        parkshare_gate::outbound::StaticResolver::new(Vec::<(&str, std::net::IpAddr)>::new());
+    let app = spawn_with_names(settings, std::sync::Arc::new(nowhere)).await;
     let creds = credentials(&app).await;
     let dir = artifacts();
     let config = dir.join("schemathesis.toml");
@@ -353,8 +359,10 @@ async fn schemathesis_finds_no_contract_failure() {
             "examples,coverage,fuzzing,stateful",
             "--max-examples",
             EXAMPLES_PER_OPERATION,
+            // One worker: with two, Schemathesis 4.32 on Python 3.11 failed now and then inside
+            // the interpreter (a linecache KeyError, an AST recursion-depth SystemError).
             "--workers",
-            "2",
+            "1",
             "--seed",
             "24",
             "--no-color",
