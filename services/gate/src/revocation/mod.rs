@@ -30,14 +30,14 @@ use crate::startup::AppState;
 use crate::store::credentials::{self as store, Action, Actor, Entry, Target};
 
 /// A credential revoked, now or before.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Revoked {
     pub id: Uuid,
     pub revoked_at: DateTime<Utc>,
 }
 
 /// A credential rotated: its new secret, shown this once only.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Rotated {
     /// The credential's id: a new one for tokens kept one per row, the object's own for
     /// device, supervisor and booking secrets.

@@ -107,7 +107,7 @@ async fn list_staff_tokens(
 }
 
 /// Revoke a staff token of the firm (the caller's own included).
-#[utoipa::path(tag = "staff", operation_id = "revoke_staff_token", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "revoke_staff_token", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/staff-tokens/{id}/revoke")]
 async fn revoke_staff_token(
     state: web::Data<AppState>,
@@ -118,7 +118,7 @@ async fn revoke_staff_token(
 }
 
 /// Replace a staff token of the firm: the new one shown once, the old one revoked.
-#[utoipa::path(tag = "staff", operation_id = "rotate_staff_token", security(("staff_token" = [])), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "rotate_staff_token", security(("staff_token" = [])), responses((status = 201, description = "Created", body = crate::revocation::Rotated)))]
 #[post("/staff-tokens/{id}/rotate")]
 async fn rotate_staff_token(
     state: web::Data<AppState>,
@@ -138,7 +138,7 @@ async fn owner_of_firm(state: &AppState, staff: &Staff, owner_id: Uuid) -> Resul
 }
 
 /// The owner's tokens.
-#[utoipa::path(tag = "staff", operation_id = "list_owner_tokens", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_owner_tokens", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::credentials::Token>)))]
 #[get("/owners/{id}/tokens")]
 async fn list_owner_tokens(
     state: web::Data<AppState>,
@@ -151,7 +151,7 @@ async fn list_owner_tokens(
 }
 
 /// Revoke an owner's token.
-#[utoipa::path(tag = "staff", operation_id = "revoke_owner_token", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "revoke_owner_token", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/owners/{id}/tokens/{token_id}/revoke")]
 async fn revoke_owner_token(
     state: web::Data<AppState>,
@@ -168,7 +168,7 @@ async fn revoke_owner_token(
 }
 
 /// Replace an owner's token: the new one shown once, the old one revoked.
-#[utoipa::path(tag = "staff", operation_id = "rotate_owner_token", security(("staff_token" = [])), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "rotate_owner_token", security(("staff_token" = [])), responses((status = 201, description = "Created", body = crate::revocation::Rotated)))]
 #[post("/owners/{id}/tokens/{token_id}/rotate")]
 async fn rotate_owner_token(
     state: web::Data<AppState>,
@@ -187,7 +187,7 @@ async fn rotate_owner_token(
 // ---- committee tokens and disclosure links -----------------------------------------------------
 
 /// The compound's committee tokens.
-#[utoipa::path(tag = "staff", operation_id = "list_committee_tokens", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_committee_tokens", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::credentials::Token>)))]
 #[get("/compounds/{id}/committee-tokens")]
 async fn list_committee_tokens(
     state: web::Data<AppState>,
@@ -200,7 +200,7 @@ async fn list_committee_tokens(
 }
 
 /// Revoke a committee token.
-#[utoipa::path(tag = "staff", operation_id = "revoke_committee_token", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "revoke_committee_token", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/compounds/{id}/committee-tokens/{token_id}/revoke")]
 async fn revoke_committee_token(
     state: web::Data<AppState>,
@@ -213,7 +213,7 @@ async fn revoke_committee_token(
 }
 
 /// Replace a committee token: the new one shown once, the old one revoked.
-#[utoipa::path(tag = "staff", operation_id = "rotate_committee_token", security(("staff_token" = [])), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "rotate_committee_token", security(("staff_token" = [])), responses((status = 201, description = "Created", body = crate::revocation::Rotated)))]
 #[post("/compounds/{id}/committee-tokens/{token_id}/rotate")]
 async fn rotate_committee_token(
     state: web::Data<AppState>,
@@ -239,7 +239,7 @@ async fn list_disclosure_links(
 }
 
 /// Withdraw a share link.
-#[utoipa::path(tag = "staff", operation_id = "revoke_disclosure_link", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "revoke_disclosure_link", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/compounds/{id}/disclosure-links/{link_id}/revoke")]
 async fn revoke_disclosure_link(
     state: web::Data<AppState>,
@@ -274,7 +274,7 @@ async fn rotate_disclosure_link(
 
 /// The gate's device secret stops working: the lane's camera is refused until the secret is
 /// rotated. (`GET /lots/{id}/gates` shows `secret_revoked_at`.)
-#[utoipa::path(tag = "staff", operation_id = "revoke_device_secret", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "revoke_device_secret", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/gates/{id}/device-secret/revoke")]
 async fn revoke_device_secret(
     state: web::Data<AppState>,
@@ -285,7 +285,7 @@ async fn revoke_device_secret(
 }
 
 /// A new device secret for the gate, shown once; the old one stops at once.
-#[utoipa::path(tag = "staff", operation_id = "rotate_device_secret", security(("staff_token" = [])), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "rotate_device_secret", security(("staff_token" = [])), responses((status = 201, description = "Created", body = crate::revocation::Rotated)))]
 #[post("/gates/{id}/device-secret/rotate")]
 async fn rotate_device_secret(
     state: web::Data<AppState>,
@@ -296,7 +296,7 @@ async fn rotate_device_secret(
 }
 
 /// The booking's token stops working (its holder can no longer read or cancel it).
-#[utoipa::path(tag = "staff", operation_id = "revoke_booking_token", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "revoke_booking_token", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/bookings/{id}/token/revoke")]
 async fn revoke_booking_token(
     state: web::Data<AppState>,
@@ -335,7 +335,7 @@ fn staff_token_of(tenant_id: Uuid, id: Uuid) -> Target {
 }
 
 /// A firm's staff tokens.
-#[utoipa::path(tag = "operator", operation_id = "operator_list_staff_tokens", security(("operator_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "operator", operation_id = "operator_list_staff_tokens", security(("operator_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::credentials::Token>)))]
 #[get("/v1/operator/tenants/{id}/staff-tokens")]
 async fn operator_list_staff_tokens(
     state: web::Data<AppState>,
@@ -375,7 +375,7 @@ async fn operator_issue_staff_token(
 }
 
 /// Revoke a firm's staff token.
-#[utoipa::path(tag = "operator", operation_id = "operator_revoke_staff_token", security(("operator_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "operator", operation_id = "operator_revoke_staff_token", security(("operator_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/v1/operator/tenants/{id}/staff-tokens/{token_id}/revoke")]
 async fn operator_revoke_staff_token(
     state: web::Data<AppState>,
@@ -388,7 +388,7 @@ async fn operator_revoke_staff_token(
 }
 
 /// Replace a firm's staff token: the new one shown once, the old one revoked.
-#[utoipa::path(tag = "operator", operation_id = "operator_rotate_staff_token", security(("operator_token" = [])), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "operator", operation_id = "operator_rotate_staff_token", security(("operator_token" = [])), responses((status = 201, description = "Created", body = crate::revocation::Rotated)))]
 #[post("/v1/operator/tenants/{id}/staff-tokens/{token_id}/rotate")]
 async fn operator_rotate_staff_token(
     state: web::Data<AppState>,
@@ -410,7 +410,7 @@ fn supervisor(id: Uuid) -> Target {
 }
 
 /// The supervisors and whether their tokens are revoked.
-#[utoipa::path(tag = "operator", operation_id = "operator_list_supervisors", security(("operator_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "operator", operation_id = "operator_list_supervisors", security(("operator_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::credentials::SupervisorCredential>)))]
 #[get("/v1/operator/supervisors")]
 async fn operator_list_supervisors(
     state: web::Data<AppState>,
@@ -420,7 +420,7 @@ async fn operator_list_supervisors(
 }
 
 /// Revoke a supervisor's token.
-#[utoipa::path(tag = "operator", operation_id = "operator_revoke_supervisor_token", security(("operator_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "operator", operation_id = "operator_revoke_supervisor_token", security(("operator_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/v1/operator/supervisors/{id}/token/revoke")]
 async fn operator_revoke_supervisor_token(
     state: web::Data<AppState>,
@@ -431,7 +431,7 @@ async fn operator_revoke_supervisor_token(
 }
 
 /// A new token for the supervisor, shown once (also after a revocation).
-#[utoipa::path(tag = "operator", operation_id = "operator_rotate_supervisor_token", security(("operator_token" = [])), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "operator", operation_id = "operator_rotate_supervisor_token", security(("operator_token" = [])), responses((status = 201, description = "Created", body = crate::revocation::Rotated)))]
 #[post("/v1/operator/supervisors/{id}/token/rotate")]
 async fn operator_rotate_supervisor_token(
     state: web::Data<AppState>,
@@ -463,7 +463,7 @@ async fn held_booking(
 }
 
 /// A new token for the booking, shown once; the one presented stops at once.
-#[utoipa::path(tag = "visitor", operation_id = "holder_rotate_booking_token", security(("booking_token" = [])), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "visitor", operation_id = "holder_rotate_booking_token", security(("booking_token" = [])), responses((status = 201, description = "Created", body = crate::revocation::Rotated)))]
 #[post("/v1/public/bookings/{id}/token/rotate")]
 async fn holder_rotate_booking_token(
     state: web::Data<AppState>,
@@ -479,7 +479,7 @@ async fn holder_rotate_booking_token(
 }
 
 /// The holder gives up the booking's token (the booking itself stands).
-#[utoipa::path(tag = "visitor", operation_id = "holder_revoke_booking_token", security(("booking_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "visitor", operation_id = "holder_revoke_booking_token", security(("booking_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/v1/public/bookings/{id}/token/revoke")]
 async fn holder_revoke_booking_token(
     state: web::Data<AppState>,
