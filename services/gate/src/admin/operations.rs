@@ -55,7 +55,7 @@ struct SessionFilter {
 }
 
 /// The lot's sessions, newest first (?status=open|closed).
-#[utoipa::path(tag = "staff", operation_id = "list_sessions", params(SessionFilter), security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_sessions", params(SessionFilter), security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::sessions::Session>)))]
 #[get("/lots/{id}/sessions")]
 async fn list_sessions(
     state: web::Data<AppState>,
