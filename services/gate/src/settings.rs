@@ -69,6 +69,7 @@ pub struct Settings {
     /// reach its barrier (a Vzenith camera's next heartbeat, a device call). Past it the open
     /// is dropped, never fired later when the camera comes back; presses within it merge.
     pub manual_open_ttl_s: u64,
+    pub live_read_age_max_s: u64,
     /// `PARKSHARE_FAIL_OPEN_JOURNAL_DIR` (default `fail-open-journal`, relative to the working
     /// directory): where a fail-open passage is written, and fsynced, before the lane opens,
     /// until Postgres has it (`gate::journal`). Must outlive the process: a volume.
@@ -139,6 +140,7 @@ impl std::fmt::Debug for Settings {
             .field("gate_decision_budget_ms", &self.gate_decision_budget_ms)
             .field("fail_open_drain_ms", &self.fail_open_drain_ms)
             .field("manual_open_ttl_s", &self.manual_open_ttl_s)
+            .field("live_read_age_max_s", &self.live_read_age_max_s)
             .field("fail_open_journal_dir", &self.fail_open_journal_dir)
             .field("gate_batch_workers", &self.gate_batch_workers)
             .field("gate_batch_max", &self.gate_batch_max)
@@ -304,6 +306,12 @@ impl Settings {
                 Ok(s) if (1..=600).contains(&s) => s,
                 _ => anyhow::bail!(
                     "PARKSHARE_MANUAL_OPEN_TTL_S must be a number of seconds from 1 to 600"
+                ),
+            },
+            live_read_age_max_s: match var("PARKSHARE_LIVE_READ_AGE_MAX_S", "3600").parse() {
+                Ok(s) if (60..=30 * 86_400).contains(&s) => s,
+                _ => anyhow::bail!(
+                    "PARKSHARE_LIVE_READ_AGE_MAX_S must be a number of seconds from 60 to 2592000"
                 ),
             },
             fail_open_journal_dir: var("PARKSHARE_FAIL_OPEN_JOURNAL_DIR", "fail-open-journal")

@@ -176,6 +176,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         lanes: crate::gate::lanes::Lanes::new(
             std::time::Duration::from_millis(settings.gate_decision_budget_ms),
             std::time::Duration::from_secs(settings.manual_open_ttl_s),
+            std::time::Duration::from_secs(settings.live_read_age_max_s),
             crate::gate::journal::Journal::open(&settings.fail_open_journal_dir).with_context(
                 || {
                     format!(
