@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::{get, web, App, HttpResponse, HttpServer};
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
@@ -122,14 +123,15 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
     }
     warn_if_ledger_owner(&db).await?;
     let redis_timeout = std::time::Duration::from_millis(settings.redis_timeout_ms);
-    let redis =
-        crate::occupancy::connect(&settings.redis_url, settings.redis_cluster, redis_timeout)
-            .await
-            .with_context(|| {
-                format!("connecting to Redis at {}", redact_url(&settings.redis_url))
-            })?;
+    let redis = crate::occupancy::connect(
+        &settings.redis_url,
+        settings.redis_cluster == crate::settings::Switch::On,
+        redis_timeout,
+    )
+    .await
+    .with_context(|| format!("connecting to Redis at {}", redact_url(&settings.redis_url)))?;
     let provider_secret = match &settings.provider_secret {
-        Some(secret) => secret.as_bytes().to_vec(),
+        Some(secret) => secret.expose_secret().as_bytes().to_vec(),
         None => {
             tracing::warn!(
                 "PARKSHARE_PROVIDER_SECRET is unset: using a random one for this process"
@@ -137,7 +139,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             crate::auth::new_token().into_bytes()
         }
     };
-    if settings.simulated_provider {
+    if settings.simulated_provider_on() {
         // Loud on purpose: with it on, anyone can mark a payment intent paid and leave free.
         tracing::warn!(
             "THE SIMULATED PAYMENT PROVIDER IS ON: anyone can mark a payment intent paid \
@@ -156,10 +158,13 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         ),
         db,
         occupancy,
-        operator_token_digest: settings.operator_token.as_deref().map(crate::auth::digest),
+        operator_token_digest: settings
+            .operator_token
+            .as_ref()
+            .map(|token| crate::auth::digest(token.expose_secret())),
         payments: PaymentsConfig {
             provider_secret,
-            simulated: settings.simulated_provider,
+            simulated: settings.simulated_provider_on(),
             callback_base_url: settings.callback_base_url.clone().unwrap_or_default(),
         },
         http: reqwest::Client::builder()
@@ -168,11 +173,11 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             .context("building the HTTP client")?,
         public_base_url: settings.public_base_url.clone().unwrap_or_default(),
         outbound: crate::outbound::Clients::new(
-            settings.webhook_private_hosts,
+            settings.webhook_private_hosts.allowed(),
             std::sync::Arc::new(crate::outbound::SystemResolver),
         )
         .context("building the outbound HTTP clients")?,
-        webhook_private_hosts: settings.webhook_private_hosts,
+        webhook_private_hosts: settings.webhook_private_hosts.allowed(),
         lanes: crate::gate::lanes::Lanes::new(
             std::time::Duration::from_millis(settings.gate_decision_budget_ms),
             std::time::Duration::from_secs(settings.manual_open_ttl_s),
