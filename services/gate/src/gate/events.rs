@@ -119,6 +119,10 @@ impl Event {
         device_event_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Event, ApiError> {
+        // The plate first: a camera's record key may be made of it (a Vzenith plateid with
+        // the plate), and a bad plate is what the device must be told.
+        let plate =
+            Plate::parse(plate).map_err(|e| ApiError::invalid("malformed_plate", e.to_string()))?;
         let device_event_id = device_event_id.trim();
         if device_event_id.is_empty()
             || device_event_id.chars().count() > DEVICE_EVENT_ID_CHARS_MAX
@@ -131,8 +135,6 @@ impl Event {
                 ),
             ));
         }
-        let plate =
-            Plate::parse(plate).map_err(|e| ApiError::invalid("malformed_plate", e.to_string()))?;
         if captured_at > now + Duration::seconds(CAPTURE_AHEAD_S_MAX) {
             return Err(ApiError::invalid(
                 "capture_time_in_future",

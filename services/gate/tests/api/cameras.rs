@@ -973,3 +973,114 @@ async fn a_refused_dahua_keepalive_is_answered_as_a_keepalive() {
         "{reply}"
     );
 }
+
+/// Outside tester of issue 25 (second round): each Dahua URL takes its own kind of message,
+/// an XML body that is no ISAPI alert is refused, a Hikvision MAC matches however it is
+/// written, `isDataRetransmission` may come as a JSON string, and a NUL in a Vzenith plate is
+/// a bad plate.
+#[tokio::test]
+async fn each_url_takes_its_own_messages_and_devices_are_named_loosely() {
+    let app = spawn_app().await;
+    let camera = fake_hikvision("admin", "Hik12345").await;
+    let site = app.site(10).await;
+    let (dahua, hik, vz) = (&site.entries[0], &site.entries[1], &site.exit);
+    set_device(
+        &app,
+        dahua,
+        json!({"vendor": "dahua", "device_serial": "DH-ITC-01"}),
+    )
+    .await;
+    set_device(
+        &app,
+        hik,
+        json!({"vendor": "hikvision", "device_serial": "a4:14:37:00:00:01",
+               "device_url": camera.url, "device_username": "admin", "device_password": "Hik12345"}),
+    )
+    .await;
+    set_device(&app, vz, json!({"vendor": "vzenith"})).await;
+    let base = format!("/v1/vendor/{}/dahua/NotificationInfo", dahua.secret);
+    let plate_read = crate::vendors::dahua_tollgate("DH-ITC-01", "苏E88888", ago(1), "Normal");
+
+    // A plate read posted to KeepAlive or DeviceInfo decides nothing.
+    for kind in ["KeepAlive", "DeviceInfo"] {
+        let (status, reply) = push(
+            &app,
+            &format!("{base}/{kind}"),
+            "application/json",
+            plate_read.clone(),
+        )
+        .await;
+        assert_eq!(
+            (status, str_of(&reply["error"], "code")),
+            (400, "malformed_push"),
+            "{kind}: {reply}"
+        );
+    }
+    assert!(app.open_sessions(&site.lot).await.is_empty());
+    // A bare DeviceID at DeviceInfo is a registration, answered as one.
+    let (status, reply) = push(
+        &app,
+        &format!("{base}/DeviceInfo"),
+        "application/json",
+        json!({"DeviceID": "DH-ITC-01"}).to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, reply),
+        (200, json!({"Result": true, "Message": ""}))
+    );
+    // A KeepAlive that is not one.
+    let (status, _) = push(
+        &app,
+        &format!("{base}/KeepAlive"),
+        "application/json",
+        json!({"Active": "foo", "DeviceID": "DH-ITC-01"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // Hikvision: any XML is not an alert; a MAC with dashes is the registered one; a string
+    // flag is read.
+    let hik_url = format!("/v1/vendor/{}/hikvision", hik.secret);
+    let (status, _) = push(
+        &app,
+        &hik_url,
+        "application/xml",
+        b"<foo><bar/></foo>".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let alert = json!({
+        "macAddress": "A4-14-37-00-00-01", "dateTime": ago(1).to_rfc3339(),
+        "eventType": "ANPR", "isDataRetransmission": "false",
+        "ANPR": {"licensePlate": "京N66666", "plateColor": "blue"}, "UUID": "hik-dash"
+    });
+    let (status, reply) = push(
+        &app,
+        &hik_url,
+        "application/json",
+        alert.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, reply["subStatusCode"].as_str()),
+        (200, Some("ok")),
+        "{reply}"
+    );
+
+    // Vzenith: a NUL inside a live plate is a bad plate.
+    let (status, reply) = push(
+        &app,
+        &format!("/v1/vendor/{}/vzenith", vz.secret),
+        "application/json",
+        vzenith("-", "京T1\\u00000", 5, ago(1), false).into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, str_of(&reply["error"], "code")),
+        (422, "malformed_plate"),
+        "{reply}"
+    );
+}

@@ -58,8 +58,10 @@ impl Vendor for Dahua {
         let body = json(body)?;
         let Some(picture) = body.get("Picture") else {
             let serial = device_id(&body);
-            if body["Active"].as_str().map(str::trim) == Some("keepAlive") {
-                return Ok(Push::Heartbeat { serial });
+            match body.get("Active").map(|a| a.as_str().map(str::trim)) {
+                Some(Some("keepAlive")) => return Ok(Push::Heartbeat { serial }),
+                Some(_) => return Err("Active must be \"keepAlive\"".into()),
+                None => {}
             }
             return match serial {
                 Some(_) if body.get("DeviceName").is_some() || body.get("DeviceType").is_some() => {

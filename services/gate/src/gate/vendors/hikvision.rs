@@ -141,6 +141,18 @@ impl Vendor for Hikvision {
             Format::Xml => quick_xml::de::from_str(&text)
                 .map_err(|e| format!("not an ISAPI EventNotificationAlert: {e}"))?,
             Format::Json => serde_json::from_str(&text)
+                .map(|mut alert: serde_json::Value| {
+                    // Some firmware sends the flag as a string ("true").
+                    for path in ["/isDataRetransmission", "/ANPR/isDataRetransmission"] {
+                        if let Some(flag) = alert.pointer_mut(path) {
+                            if let Some(text) = flag.as_str() {
+                                *flag = serde_json::Value::Bool(text.trim() == "true");
+                            }
+                        }
+                    }
+                    alert
+                })
+                .and_then(serde_json::from_value)
                 .map_err(|e| format!("not an ISAPI EventNotificationAlert (JSON): {e}"))?,
         };
         let serial = alert
@@ -150,6 +162,13 @@ impl Vendor for Hikvision {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_owned);
+        if alert
+            .event_type
+            .as_deref()
+            .is_none_or(|t| t.trim().is_empty())
+        {
+            return Err("not an ISAPI EventNotificationAlert: no eventType".into());
+        }
         let is_anpr = alert
             .event_type
             .as_deref()

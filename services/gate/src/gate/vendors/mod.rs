@@ -242,6 +242,7 @@ async fn handle_inner<V: Vendor>(
     let content_type = content_type(req);
     echo.json = V::is_json(&body, content_type);
     let push = V::parse(&body, content_type, &gate)
+        .and_then(|push| fits(push, echo.endpoint))
         .map_err(|message| Reply::refused(StatusCode::BAD_REQUEST, "malformed_push", message))?;
     let serial = match &push {
         Push::Heartbeat { serial }
@@ -257,7 +258,7 @@ async fn handle_inner<V: Vendor>(
     }
     if let Some(expected) = &gate.device_serial {
         let unnamed_is_fine = V::SERIAL_OPTIONAL && serial.is_none();
-        if !unnamed_is_fine && serial.map(str::trim) != Some(expected.as_str()) {
+        if !unnamed_is_fine && !serial.is_some_and(|s| same_device(s, expected)) {
             return Err(Reply::refused(
                 StatusCode::FORBIDDEN,
                 "device_mismatch",
@@ -294,6 +295,34 @@ async fn handle_inner<V: Vendor>(
             Ok(Reply::Recorded)
         }
     }
+}
+
+/// A push as the URL it came to takes it: a KeepAlive URL takes heartbeats, a registration
+/// URL registrations (a bare `DeviceID` there is one), the push URL anything.
+fn fits(push: Push, endpoint: Endpoint) -> Result<Push, String> {
+    match (endpoint, push) {
+        (Endpoint::Push, push) | (Endpoint::KeepAlive, push @ Push::Heartbeat { .. }) => Ok(push),
+        (Endpoint::Registration, Push::Registration { serial } | Push::Heartbeat { serial }) => {
+            Ok(Push::Registration { serial })
+        }
+        (Endpoint::KeepAlive, _) => Err("this URL takes KeepAlive messages only".into()),
+        (Endpoint::Registration, _) => Err("this URL takes DeviceInfo messages only".into()),
+    }
+}
+
+/// Whether the serial a push names is the gate's registered one: the same text, or the same
+/// MAC address however it is written (`A4-14-37-00-00-01` is `a4:14:37:00:00:01`).
+fn same_device(named: &str, registered: &str) -> bool {
+    let (named, registered) = (named.trim(), registered.trim());
+    let mac = |s: &str| {
+        let hex: String = s
+            .chars()
+            .filter(|c| !matches!(c, ':' | '-' | '.'))
+            .collect();
+        (hex.len() == 12 && hex.chars().all(|c| c.is_ascii_hexdigit()) && hex.len() < s.len())
+            .then(|| hex.to_ascii_lowercase())
+    };
+    named == registered || mac(named).is_some_and(|m| Some(m) == mac(registered))
 }
 
 fn content_type(req: &HttpRequest) -> &str {
@@ -634,6 +663,16 @@ pub fn gbk_base64(text: &str) -> (String, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mac_address_is_the_same_however_it_is_written() {
+        assert!(same_device("A4-14-37-00-00-01", "a4:14:37:00:00:01"));
+        assert!(same_device(" a414.3700.0001", "A4:14:37:00:00:01"));
+        assert!(same_device("DH-ITC-01", "DH-ITC-01"));
+        assert!(!same_device("a4:14:37:00:00:02", "a4:14:37:00:00:01"));
+        // Twelve hex digits without separators are a serial number, compared as written.
+        assert!(!same_device("A41437000001", "a41437000001"));
+    }
 
     #[test]
     fn plates_arrive_as_utf8_gbk_or_base64() {
