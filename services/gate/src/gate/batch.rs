@@ -389,6 +389,9 @@ async fn decide_together(
     }
     // A release (or a count) that fails leaves Redis behind until the reconciler repairs it,
     // as alone.
+    for _ in &leaving {
+        crate::failpoints::exit_committed();
+    }
     let released = futures_util::future::join_all(
         leaving
             .iter()

@@ -995,6 +995,7 @@ async fn exit(
     super::answer::commit(tx).await?;
 
     if opens {
+        crate::failpoints::exit_committed();
         release_after_exit(state, gate, &session).await;
     }
     Ok(response)
