@@ -276,6 +276,12 @@ pub async fn decide(
         Err(Failure::Api(e)) => return Err(e),
         Ok(response) => response,
     };
+    if gate.direction == Direction::Exit
+        && response["duplicate"] == true
+        && response["action"] == "open"
+    {
+        finish_release(state, gate, &response).await;
+    }
     tracing::info!(
         gate_id = %gate.gate_id, plate = %event.plate, action = %response["action"],
         reason = %response["reason"], source = event.source, "gate decision"
@@ -1002,7 +1008,9 @@ async fn exit(
 }
 
 /// Gives the place of a stay that has durably left back in Redis. Only stays opened by an
-/// entry hold one. A failure only leaves Redis behind until the next rebuild.
+/// entry hold one. A release that fails (a dropped connection, a Redis that does not answer)
+/// is tried again in the background ([`retry_release`]); what that cannot do the reconciler
+/// repairs.
 pub(super) async fn release_after_exit(state: &AppState, gate: &GateContext, session: &Session) {
     if session.origin != "entry" {
         return;
@@ -1019,7 +1027,72 @@ pub(super) async fn release_after_exit(state: &AppState, gate: &GateContext, ses
         .release(gate.lot_id, &plate, pool, None)
         .await
     {
-        tracing::error!(lot_id = %gate.lot_id, error = %e, "exit committed but Redis release failed");
+        tracing::warn!(lot_id = %gate.lot_id, error = %e, "exit committed but Redis release failed; trying again");
+        retry_release(&state.db, &state.occupancy, gate.lot_id, plate, pool);
+    }
+}
+
+/// Pauses before each new try of a release that failed after its exit committed.
+const RELEASE_RETRY_PAUSES_MS: [u64; 3] = [100, 400, 1_500];
+
+/// Tries a failed release again in the background, a few times, so that a place given back
+/// during a short Redis fault (a storm of dropped connections, a reconnect) is not held until
+/// the reconciler's next pass. Each try first asks Postgres whether the car is inside again
+/// (then its place is rightly taken, and nothing is done); the release itself only acts while
+/// Redis lists the plate in `pool`, so a try after one that did succeed changes nothing.
+pub(super) fn retry_release(
+    db: &sqlx::PgPool,
+    occupancy: &crate::occupancy::Occupancy,
+    lot_id: Uuid,
+    plate: Plate,
+    pool: Pool,
+) {
+    let (db, occupancy) = (db.clone(), occupancy.clone());
+    tokio::spawn(async move {
+        for pause in RELEASE_RETRY_PAUSES_MS {
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            match sessions::open_session(&db, lot_id, plate.as_str()).await {
+                Ok(Some(_)) => return, // inside again: the place is its new stay's
+                Ok(None) => {}
+                Err(_) => continue,
+            }
+            if occupancy.release(lot_id, &plate, pool, None).await.is_ok() {
+                return;
+            }
+        }
+        tracing::error!(%lot_id, "exit committed but its Redis release failed on every try; the reconciler will repair it");
+    });
+}
+
+/// A retried exit answered from its stored answer: the attempt that decided it may have
+/// committed and then died, or lost Redis, before giving the place back. The retry gives it
+/// back now, unless the car is inside again; the release only acts while Redis still lists the
+/// plate in the stay's pool, so doing it twice does nothing. (The reconciler would repair the
+/// place too, within its interval; a lane of a full lot should not wait for it.)
+async fn finish_release(state: &AppState, gate: &GateContext, response: &serde_json::Value) {
+    let Some(id) = response["session_id"]
+        .as_str()
+        .and_then(|id| Uuid::parse_str(id).ok())
+    else {
+        return;
+    };
+    let stay = async {
+        let Some(stay) = sessions::session(&state.db, gate.tenant_id, id).await? else {
+            return Ok(None);
+        };
+        let inside_again = stay.status == "open"
+            || sessions::open_session(&state.db, gate.lot_id, &stay.plate)
+                .await?
+                .is_some();
+        Ok::<_, sqlx::Error>((!inside_again).then_some(stay))
+    }
+    .await;
+    match stay {
+        Ok(Some(stay)) => release_after_exit(state, gate, &stay).await,
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(session_id = %id, error = %e, "could not check a retried exit's release");
+        }
     }
 }
 
