@@ -1159,7 +1159,12 @@ async fn no_entry_record(
     gate: &GateContext,
     ev: &Event,
 ) -> Result<serde_json::Value, Failure> {
+    // An emergency vehicle passes first and free (rule 1), also with no entry on record (its
+    // entry may be a fail-open passage not recorded yet): let out free, its stay kept like a
+    // charged one's, so that a late entry finds it.
+    let emergency = ev.plate.mark().is_some();
     let (fee, tariff_version_id) = match gate.policy.no_entry_record {
+        _ if emergency => (Some(Money::ZERO), None),
         NoEntryRecord::ChargeTariffFee => {
             billing::no_entry_fee(&mut tx, &LotRules::from(gate), ev.captured_at).await?
         }
@@ -1176,7 +1181,12 @@ async fn no_entry_record(
     let session_id =
         insert_entryless(&mut tx, gate, ev, "no_entry_record", tariff_version_id).await?;
     let bill = Bill::flat(LineCode::NoEntryFee, fee, "无入场记录");
-    let decision = exit_decision(SessionKind::Visitor, fee, Money::ZERO);
+    let kind = if emergency {
+        SessionKind::Exempt
+    } else {
+        SessionKind::Visitor
+    };
+    let decision = exit_decision(kind, fee, Money::ZERO);
     let bill_json = serde_json::to_value(&bill).map_err(|e| ApiError::Internal(e.into()))?;
     let exit = (fee.is_zero()).then_some((ev.captured_at, gate.gate_id));
     sessions::bill_session(&mut tx, session_id, fee.yuan(), &bill_json, exit).await?;
