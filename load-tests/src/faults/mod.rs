@@ -685,10 +685,10 @@ async fn verify_cars(rig: &Rig, cars: &[Car], row: &mut Row) -> anyhow::Result<(
                     car.describe()
                 ));
             }
-            if car.emergency && read.direction == "entry" && !read.opened() {
+            if car.emergency && !read.opened() {
                 row.failures.push(format!(
-                    "emergency vehicle {} not let in: {:?}",
-                    car.plate, read.outcome
+                    "emergency vehicle {} not let through at the {}: {:?}",
+                    car.plate, read.direction, read.outcome
                 ));
             }
         }
