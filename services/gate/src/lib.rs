@@ -22,6 +22,7 @@
 //! - [`input`]: JSON bodies and text checked in one place (control characters, lengths);
 //! - [`outbound`]: calls to addresses others chose (webhooks, devices), guarded against SSRF;
 //! - [`workers`]: background workers, supervised (restarted with back-off);
+//! - [`failpoints`]: fault-injection hooks, only with the `failpoints` feature (the fault matrix);
 //! - [`startup`], [`settings`], [`telemetry`], [`metrics`], [`openapi`], [`demo`]: wiring.
 //!
 //! Decisions, tariffs and money live in the pure `parkshare-domain` crate.
@@ -34,6 +35,7 @@ pub mod contexts;
 pub mod demo;
 pub mod disclosure;
 pub mod error;
+pub mod failpoints;
 pub mod gate;
 pub mod input;
 pub mod metrics;
