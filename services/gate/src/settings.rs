@@ -100,6 +100,12 @@ pub struct Settings {
     /// `PARKSHARE_BOOKINGS_PER_PLATE_MAX` (default 2): live bookings (held, paid or in use)
     /// one plate may have.
     pub bookings_per_plate_max: i64,
+    /// `PARKSHARE_RENTAL_GRACE_DAYS` (default 3, 0 to 31): days after a rental's term ends
+    /// during which its car is still admitted as a renter, to renew without being turned away.
+    pub rental_grace_days: i32,
+    /// `PARKSHARE_RENTAL_REMINDER_DAYS` (default 7, 1 to 60): how many days before a term
+    /// ends its renter is reminded to renew.
+    pub rental_reminder_days: i32,
     /// `PARKSHARE_BOOKINGS_PER_CLIENT_MAX` (default 5): live bookings made from one client
     /// address. Raise it where many visitors share one address (a carrier's NAT).
     pub bookings_per_client_max: i64,
@@ -150,6 +156,8 @@ impl std::fmt::Debug for Settings {
             .field("lottery_window_min", &self.lottery_window_min)
             .field("bookings_per_plate_max", &self.bookings_per_plate_max)
             .field("bookings_per_client_max", &self.bookings_per_client_max)
+            .field("rental_grace_days", &self.rental_grace_days)
+            .field("rental_reminder_days", &self.rental_reminder_days)
             .finish()
     }
 }
@@ -340,6 +348,14 @@ impl Settings {
             bookings_per_client_max: i64::from(
                 positive("PARKSHARE_BOOKINGS_PER_CLIENT_MAX", "5")?.get(),
             ),
+            rental_grace_days: match var("PARKSHARE_RENTAL_GRACE_DAYS", "3").parse() {
+                Ok(n) if (0..=31).contains(&n) => n,
+                _ => anyhow::bail!("PARKSHARE_RENTAL_GRACE_DAYS must be 0 to 31 days"),
+            },
+            rental_reminder_days: match var("PARKSHARE_RENTAL_REMINDER_DAYS", "7").parse() {
+                Ok(n) if (1..=60).contains(&n) => n,
+                _ => anyhow::bail!("PARKSHARE_RENTAL_REMINDER_DAYS must be 1 to 60 days"),
+            },
         })
     }
 }
