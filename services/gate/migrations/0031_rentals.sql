@@ -56,7 +56,10 @@ create table rentals (
     constraint rentals_renter_named check (owner_id is not null or renter_name is not null),
     constraint rentals_refund_at_most_paid check (refunded between 0 and paid),
     constraint rentals_hold_has_expiry check (status <> 'awaiting_payment' or hold_expires_at is not null),
-    constraint rentals_paid_whole check ((status in ('paid', 'ended')) = (payment_transaction_id is not null)),
+    -- A paid or ended term has its payment; one awaiting payment has none (a cancelled term
+    -- may have either: cancelled unpaid, or ended before it began and refunded whole).
+    constraint rentals_paid_whole check (status not in ('paid', 'ended') or payment_transaction_id is not null),
+    constraint rentals_unpaid_whole check (status not in ('awaiting_payment', 'expired') or payment_transaction_id is null),
     constraint rentals_one_per_space exclude using gist (space_id with =, during with &&)
         where (status in ('awaiting_payment', 'paid', 'ended')),
     constraint rentals_one_per_plate exclude using gist (lot_id with =, plate with =, during with &&)

@@ -594,6 +594,44 @@ async fn a_term_is_reminded_renewed_for_the_next_whole_months_and_lapses_without
     let (_, expiring) = app.staff("GET", &path, None).await;
     assert_eq!(expiring.as_array().map(Vec::len), Some(0), "{expiring}");
 
+    // Ending a term with a renewal is refused; the renewal, not yet begun, ends whole.
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{id}/end"),
+            Some(json!({"reason": "退租"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("renewed")),
+        "{body}"
+    );
+    let renewal_id = str_of(&renewed["rental"], "id").to_owned();
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{renewal_id}/end"),
+            Some(json!({"reason": "退租"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["refund"].as_str(), body["rental"]["status"].as_str()),
+        (Some("135.00"), Some("cancelled"))
+    );
+    // Cancelled, it no longer counts as the renewal: the term may be renewed again.
+    let (status, renewed) = app
+        .send(
+            "POST",
+            &format!("/v1/owner/rentals/{id}/renewal"),
+            &token,
+            Some(json!({"months": 1})),
+        )
+        .await;
+    assert_eq!(status, 201, "{renewed}");
+    pay_online(&app, &renewed, 1).await;
+
     // A term that lapsed (past its grace) is not renewed: apply anew.
     let renewal_id = str_of(&renewed["rental"], "id").to_owned();
     move_term(
