@@ -61,7 +61,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "post", path: "/v1/admin/lotteries/{id}/draw", audience: "staff", credential: "staff_token", summary: "Draw a lottery whose applications have closed; drawing again answers the same draw" },
     Route { method: "get", path: "/v1/owner/lotteries", audience: "owner", credential: "owner_token", summary: "The lotteries of the owner's compound, with the owner's application, place and offer" },
     Route { method: "post", path: "/v1/owner/lotteries/{id}/applications", audience: "owner", credential: "owner_token", summary: "Apply to a lottery, once per household, while its window is open" },
-    Route { method: "post", path: "/v1/owner/lotteries/{id}/offer/accept", audience: "owner", credential: "owner_token", summary: "Accept the household's open offer" },
+    Route { method: "post", path: "/v1/owner/lotteries/{id}/offer/accept", audience: "owner", credential: "owner_token", summary: "Accept the household's open offer; with a plate, rent a won space at once" },
     Route { method: "post", path: "/v1/owner/lotteries/{id}/offer/decline", audience: "owner", credential: "owner_token", summary: "Decline the household's open offer; it passes to the next applicant" },
     Route { method: "get", path: "/v1/public/lotteries/{id}", audience: "public", credential: "", summary: "A lottery as published: commitment, applicants, and once drawn the seed, order and offers" },
     Route { method: "post", path: "/v1/public/lotteries/verify", audience: "public", credential: "", summary: "Draw a published lottery again and say whether its commitment and order match" },

@@ -869,3 +869,79 @@ async fn owners_are_served_first_in_the_compounds_order_and_refusals_say_why() {
         staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B60008").await;
     assert_eq!(status, 201, "{body}");
 }
+
+#[tokio::test]
+async fn a_lottery_winner_accepting_with_a_car_rents_the_won_space() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let won = space(&app, &site, "C-101", "common", None).await;
+    let lottery = app
+        .create(
+            &format!("/v1/admin/compounds/{}/lotteries", site.compound),
+            json!({"title": "新增车位摇号", "space_ids": [won],
+                   "applications_close_at": Utc::now() + Duration::seconds(2), "offer_minutes": 60}),
+        )
+        .await;
+    let id = str_of(&lottery, "id").to_owned();
+    let mut households = Vec::new();
+    for (unit, plate) in [("7-1-101", "云A70001"), ("7-1-102", "云A70002")] {
+        let (_, token) = owner_with_car(&app, &site, unit, plate).await;
+        let (status, body) = app
+            .send(
+                "POST",
+                &format!("/v1/owner/lotteries/{id}/applications"),
+                &token,
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        households.push((plate, token));
+    }
+    tokio::time::sleep(StdDuration::from_millis(2_200)).await;
+    let (status, drawn) = app
+        .staff("POST", &format!("/v1/admin/lotteries/{id}/draw"), None)
+        .await;
+    assert_eq!(status, 200, "{drawn}");
+    let mut winner = None;
+    for (plate, token) in &households {
+        let (_, mine) = app.send("GET", "/v1/owner/lotteries", token, None).await;
+        if mine[0]["my_offer"]["state"] == "open" {
+            winner = Some((*plate, token.clone()));
+        }
+    }
+    let (plate, token) = winner.unwrap_or_else(|| panic!("no open offer"));
+    let accept = format!("/v1/owner/lotteries/{id}/offer/accept");
+
+    // A car not the household's is refused, and the offer stays open.
+    let (status, body) = app
+        .send("POST", &accept, &token, Some(json!({"plate": "云A79999"})))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("not_your_vehicle")),
+        "{body}"
+    );
+    let (status, accepted) = app
+        .send(
+            "POST",
+            &accept,
+            &token,
+            Some(json!({"plate": plate, "months": 3})),
+        )
+        .await;
+    assert_eq!(status, 200, "{accepted}");
+    assert_eq!(str_of(&accepted["my_offer"], "state"), "accepted");
+    let term = &accepted["rental"]["rental"];
+    assert_eq!(
+        (
+            term["space_id"].as_str(),
+            term["applied_by"].as_str(),
+            term["price"].as_str()
+        ),
+        (Some(won.as_str()), Some("lottery"), Some("405.00")),
+        "{accepted}"
+    );
+    pay_online(&app, &accepted["rental"], 1).await;
+    assert_eq!(app.balance("common_revenue").await, dec("-405.00"));
+}

@@ -105,6 +105,8 @@ struct Place {
 enum AppliedBy {
     Owner,
     Staff,
+    /// A lottery winner accepting their offer.
+    Lottery,
 }
 
 impl AppliedBy {
@@ -112,6 +114,7 @@ impl AppliedBy {
         match self {
             AppliedBy::Owner => "owner",
             AppliedBy::Staff => "staff",
+            AppliedBy::Lottery => "lottery",
         }
     }
 }
@@ -300,9 +303,22 @@ async fn apply(
     a: Application,
     owner_compound: Option<Uuid>,
 ) -> Result<(Rental, Intent), ApiError> {
-    let now = Utc::now();
     let mut tx = state.db.begin().await?;
-    let place = place_of(&mut tx, tenant_id, a.target, a.applied_by).await?;
+    let held = apply_in(&mut tx, state, tenant_id, a, owner_compound).await?;
+    tx.commit().await?;
+    Ok(held)
+}
+
+/// [`apply`] within the caller's transaction.
+async fn apply_in(
+    tx: &mut PgConnection,
+    state: &AppState,
+    tenant_id: Uuid,
+    a: Application,
+    owner_compound: Option<Uuid>,
+) -> Result<(Rental, Intent), ApiError> {
+    let now = Utc::now();
+    let place = place_of(&mut *tx, tenant_id, a.target, a.applied_by).await?;
     if owner_compound.is_some_and(|c| c != place.compound_id) {
         // An owner sees only their own compound.
         return Err(ApiError::NotFound(match a.target {
@@ -318,15 +334,15 @@ async fn apply(
             ));
         }
     }
-    let class = vehicle_class(&mut tx, place.compound_id, &a.plate, &a.renter).await?;
-    let today = today_in(&mut tx, place.compound_id, now).await?;
+    let class = vehicle_class(&mut *tx, place.compound_id, &a.plate, &a.renter).await?;
+    let today = today_in(&mut *tx, place.compound_id, now).await?;
     let term = term_of(a.starts_on.unwrap_or(today), a.months, today)?;
     let owner_id = match a.renter {
         Renter::Owner(id) => Some(id),
         Renter::NonOwner { .. } => None,
     };
     let priced = price_term(
-        &mut tx,
+        &mut *tx,
         place.lot_id,
         class,
         owner_id.is_some(),
@@ -334,15 +350,18 @@ async fn apply(
         now,
     )
     .await?;
-    let applicant = owner_id.map_or(Applicant::NonOwner, Applicant::Owner);
-    waiting::check_owners_first(
-        &mut tx,
-        place.compound_id,
-        &place.space_kind,
-        applicant,
-        today,
-    )
-    .await?;
+    // A lottery's winner was chosen among owners already: the draw is owners first.
+    if a.applied_by != AppliedBy::Lottery {
+        let applicant = owner_id.map_or(Applicant::NonOwner, Applicant::Owner);
+        waiting::check_owners_first(
+            &mut *tx,
+            place.compound_id,
+            &place.space_kind,
+            applicant,
+            today,
+        )
+        .await?;
+    }
     let (name, phone) = match &a.renter {
         Renter::NonOwner { name, phone, .. } => (Some(name.as_str()), phone.as_deref()),
         Renter::Owner(_) => (None, None),
@@ -371,9 +390,41 @@ async fn apply(
         renews_id: None,
         applied_by: a.applied_by.as_str(),
     };
-    let (rental, intent) = hold(&mut tx, &new, now).await?;
-    tx.commit().await?;
-    Ok((rental, intent))
+    hold(&mut *tx, &new, now).await
+}
+
+/// A lottery winner who accepted their offer rents a space of the lottery at once: the first
+/// of its spaces (in the order the lottery lists them) with no live term from today, held
+/// unpaid with its payment intent like any application, skipping the waiting list (the draw
+/// already served owners first). 409 `no_space_left` when every space is taken.
+pub async fn rent_won_space(
+    tx: &mut PgConnection,
+    state: &AppState,
+    tenant_id: Uuid,
+    owner_id: Uuid,
+    space_ids: &[Uuid],
+    plate: Plate,
+    months: u32,
+) -> Result<Value, ApiError> {
+    let space = store::first_free_space(&mut *tx, space_ids, Utc::now())
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "no_space_left",
+                "every space of this lottery is rented: the office will contract yours",
+            )
+        })?;
+    let a = Application {
+        target: Target::Space(space),
+        plate,
+        months,
+        starts_on: None,
+        renter: Renter::Owner(owner_id),
+        applied_by: AppliedBy::Lottery,
+    };
+    let (rental, intent) = apply_in(&mut *tx, state, tenant_id, a, None).await?;
+    let today = today_in(&mut *tx, rental.compound_id, Utc::now()).await?;
+    Ok(answer(state, &rental, &intent, today))
 }
 
 /// Writes the unpaid term `new` (expiring first any unpaid hold that ran out in its way) and

@@ -410,6 +410,29 @@ pub async fn mark_reminded(
         .map(drop)
 }
 
+/// The first of `space_ids` (in their order) with no live term on the local today of its
+/// compound at `now`.
+pub async fn first_free_space(
+    db: impl PgExecutor<'_>,
+    space_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "select u.id from unnest($1::uuid[]) with ordinality as u (id, n)
+           join spaces s on s.id = u.id
+           join lots l on l.id = s.lot_id
+           join compounds c on c.id = l.compound_id
+          where not exists (select 1 from rentals r where r.space_id = u.id
+                              and r.status in ('awaiting_payment', 'paid', 'ended')
+                              and r.during && daterange(($2 at time zone c.time_zone)::date, null))
+          order by u.n limit 1",
+    )
+    .bind(space_ids)
+    .bind(now)
+    .fetch_optional(db)
+    .await
+}
+
 /// The owner of the registered vehicle `plate` in the compound, and its class.
 pub async fn vehicle_of(
     db: impl PgExecutor<'_>,
