@@ -945,3 +945,57 @@ async fn a_lottery_winner_accepting_with_a_car_rents_the_won_space() {
     pay_online(&app, &accepted["rental"], 1).await;
     assert_eq!(app.balance("common_revenue").await, dec("-405.00"));
 }
+
+#[tokio::test]
+async fn a_payment_after_the_hold_lapsed_is_owed_back_and_the_space_stays_free() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let common = space(&app, &site, "C-001", "common", None).await;
+    let (status, applied) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": common}), "云B80001").await;
+    assert_eq!(status, 201, "{applied}");
+    // The sweep, a quarter of an hour on, finds the hold ran out.
+    let report = parkshare_gate::allocation::rentals::term::sweep(
+        &app.db,
+        Utc::now() + Duration::minutes(16),
+        7,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(report.expired, 1);
+    let id = str_of(&applied["rental"], "id");
+    assert_eq!(rental(&app, id).await["standing"], "expired");
+    // Paid anyway: the money is owed back, nothing is credited, the term stays expired.
+    let (status, _) = app
+        .send(
+            "POST",
+            str_of(&applied["payment_intent"], "pay_url"),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let mut owed = Value::Null;
+    for _ in 0..100 {
+        let (_, list) = app.staff("GET", "/v1/admin/refunds-owed", None).await;
+        owed = list["items"][0].clone();
+        if owed.is_object() {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    assert_eq!(
+        (owed["amount"].as_str(), owed["rental_id"].as_str()),
+        (Some("150.00"), Some(id)),
+        "{owed}"
+    );
+    assert_eq!(rental(&app, id).await["status"], "expired");
+    assert_eq!(app.balance("common_revenue").await, Decimal::ZERO);
+    // The space is free for the next application; the renter is a visitor at the gate.
+    let (status, next) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": common}), "云B80002").await;
+    assert_eq!(status, 201, "{next}");
+    let (_, entry) = app.read(&site.entries[0], "云B80001", ago(1)).await;
+    assert_eq!(str_of(&entry, "reason"), "visitor_admitted", "{entry}");
+}

@@ -247,10 +247,18 @@ pub(crate) async fn price_term(
     } else {
         Decimal::ZERO
     };
+    let price = rental::price(monthly, months, Some(discount_pct));
+    if price.is_zero() {
+        // A 100 % owner discount: nothing to sell; staff grant the owner a permit instead.
+        return Err(ApiError::conflict(
+            "nothing_to_charge",
+            "the filed tariff's owner discount makes this rental free: staff grant a permit",
+        ));
+    }
     Ok(Priced {
         monthly,
         discount_pct,
-        price: rental::price(monthly, months, Some(discount_pct)),
+        price,
         filing_no: filed.filing_no.clone(),
     })
 }
