@@ -297,7 +297,7 @@ async fn each_kind_of_space_credits_its_own_beneficiary() {
     );
     assert_eq!(app.balance("cash_on_hand").await, dec("300.00"));
 
-    // The rental's money shows in the period close's sources by the kind of space.
+    // The books balance, every rental's entry with them.
     let (_, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
     assert_eq!(check["ok"], true, "{check}");
 }
@@ -998,4 +998,44 @@ async fn a_payment_after_the_hold_lapsed_is_owed_back_and_the_space_stays_free()
     assert_eq!(status, 201, "{next}");
     let (_, entry) = app.read(&site.entries[0], "云B80001", ago(1)).await;
     assert_eq!(str_of(&entry, "reason"), "visitor_admitted", "{entry}");
+}
+
+#[tokio::test]
+async fn rentals_flow_into_the_period_close_by_the_kind_of_space_rented() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let common = space(&app, &site, "C-001", "common", None).await;
+    let (_, on_space) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": common}), "云B90001").await;
+    pay_cash(&app, &on_space).await;
+    let (_, pass) =
+        staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B90002").await;
+    pay_online(&app, &pass, 1).await;
+    let until = Utc::now();
+    let path = format!("/v1/admin/compounds/{}/periods/close", site.compound);
+    let (status, preview) = app
+        .staff(
+            "POST",
+            &path,
+            Some(json!({"until": until, "preview": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    let income = &preview["summary"]["income"];
+    assert_eq!(
+        (
+            income["common_area_parking"].as_str(),
+            income["visitor_pool"].as_str()
+        ),
+        (Some("150.00"), Some("150.00")),
+        "{preview}"
+    );
+    let (status, closed) = app
+        .staff("POST", &path, Some(json!({"until": until})))
+        .await;
+    assert_eq!(status, 201, "{closed}");
+    // The default policy: all common revenue to the maintenance fund.
+    assert_eq!(app.balance("common_revenue").await, Decimal::ZERO);
+    assert_eq!(app.balance("maintenance_fund").await, dec("-300.00"));
 }

@@ -650,11 +650,12 @@ pub(crate) async fn local_today(
 
 #[get("/rentals")]
 async fn owner_list(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
+    let compound = store::owner_compound(&state.db, owner.tenant_id, owner.owner_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    let today = local_today(&state, compound).await?;
     let rentals = store::of_owner(&state.db, owner.tenant_id, owner.owner_id).await?;
-    let mut out = Vec::with_capacity(rentals.len());
-    for r in &rentals {
-        out.push(view(r, local_today(&state, r.compound_id).await?));
-    }
+    let out: Vec<Value> = rentals.iter().map(|r| view(r, today)).collect();
     Ok(HttpResponse::Ok().json(out))
 }
 
