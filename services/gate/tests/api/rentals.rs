@@ -1042,3 +1042,52 @@ async fn rentals_flow_into_the_period_close_by_the_kind_of_space_rented() {
     assert_eq!(app.balance("common_revenue").await, Decimal::ZERO);
     assert_eq!(app.balance("maintenance_fund").await, dec("-300.00"));
 }
+
+#[tokio::test]
+async fn a_renters_stay_that_outlasts_the_rental_is_charged_from_the_lapse() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let (_, pass) =
+        staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B95001").await;
+    pay_cash(&app, &pass).await;
+    let (_, entry) = app.read(&site.entries[0], "云B95001", ago(100)).await;
+    assert_eq!(str_of(&entry, "reason"), "permit_holder", "{entry}");
+    // Inside the term the exit is free: quoted at nothing.
+    let (_, quote) = app
+        .send(
+            "GET",
+            &format!("/v1/public/lots/{}/quote?plate=%E4%BA%91B95001", site.lot),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(quote["amount_due"], "0.00", "{quote}");
+    // The term (and its grace) ended before this stay began: the whole stay is a visitor's,
+    // 90 minutes at ¥3 per started hour.
+    let id = str_of(&pass["rental"], "id");
+    move_term(
+        &app,
+        id,
+        today() - Duration::days(40),
+        today() - Duration::days(10),
+    )
+    .await;
+    let (_, exit) = app.read(&site.exit, "云B95001", ago(10)).await;
+    assert_eq!(
+        (
+            str_of(&exit, "action"),
+            str_of(&exit, "reason"),
+            str_of(&exit, "amount_due")
+        ),
+        ("refuse", "payment_required", "6.00"),
+        "{exit}"
+    );
+    app.pay(str_of(&exit, "session_id"), "6.00").await;
+    let (_, paid) = app.read(&site.exit, "云B95001", ago(9)).await;
+    assert_eq!(
+        (str_of(&paid, "action"), str_of(&paid, "reason")),
+        ("open", "exit_paid"),
+        "{paid}"
+    );
+}
