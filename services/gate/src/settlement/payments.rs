@@ -1,6 +1,9 @@
 //! Paying for a stay: payment intents (prepaid in the lot or at the exit), provider callbacks,
 //! cash at a staffed booth, and refunds. Every payment and refund is one ledger transaction,
-//! written in the same database transaction as the payment itself.
+//! written in the same database transaction as the payment itself. An intent may also pay a
+//! booking ahead of its stay (`sharing::visitor`) or a rental's term (`allocation::rentals`);
+//! the callback confirms those through their own module, under the intent's lock, with the
+//! same outcomes.
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
