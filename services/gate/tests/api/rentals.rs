@@ -1091,3 +1091,64 @@ async fn a_renters_stay_that_outlasts_the_rental_is_charged_from_the_lapse() {
         "{paid}"
     );
 }
+
+#[tokio::test]
+async fn cash_and_a_provider_payment_racing_for_one_term_credit_it_once() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let mut cash_taken = 0;
+    for i in 0..4 {
+        let common = space(&app, &site, &format!("C-00{i}"), "common", None).await;
+        let (_, applied) = staff_rents_to_non_owner(
+            &app,
+            &site,
+            json!({"space_id": common}),
+            &format!("云B9700{i}"),
+        )
+        .await;
+        let id = str_of(&applied["rental"], "id").to_owned();
+        let online = app.send(
+            "POST",
+            str_of(&applied["payment_intent"], "pay_url"),
+            "",
+            None,
+        );
+        let cash_path = format!("/v1/admin/rentals/{id}/payments");
+        let cash = app.staff(
+            "POST",
+            &cash_path,
+            Some(json!({"amount": "150.00", "shift": "早班", "idempotency_key": format!("race-{i}")})),
+        );
+        let ((online_status, _), (cash_status, cash_body)) = tokio::join!(online, cash);
+        assert_eq!(online_status, 202);
+        match cash_status {
+            201 => cash_taken += 1,
+            409 => assert_eq!(
+                cash_body["error"]["code"], "not_awaiting_payment",
+                "{cash_body}"
+            ),
+            other => panic!("cash answered {other}: {cash_body}"),
+        }
+        // Wait until the provider's notification has been handled, whichever way.
+        for _ in 0..100 {
+            let handled = app
+                .count(&format!(
+                    "select count(*) from provider_callbacks c join payment_intents i on i.id = c.intent_id
+                      where i.rental_id = '{id}'"
+                ))
+                .await;
+            if handled == 1 {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        assert_eq!(rental(&app, &id).await["status"], "paid");
+    }
+    // Each term credited once; a notification beaten by the booth's cash is owed back whole.
+    assert_eq!(app.balance("common_revenue").await, dec("-600.00"));
+    let owed = Decimal::from(150 * cash_taken);
+    assert_eq!(app.balance("refunds_payable").await, -owed);
+    let (_, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
+    assert_eq!(check["ok"], true, "{check}");
+}
