@@ -12,7 +12,7 @@
 //! - [`settlement`]: payment intents, provider callbacks, cash, refunds and the ledger;
 //! - [`disclosure`]: the public disclosure page, the owners' committee and supervisors;
 //! - [`allocation`]: spaces serve owners first — the verifiable lottery (摇号), unsold
-//!   developer spaces and the two-year rule;
+//!   developer spaces and the two-year rule, rentals (月租) and the owners-first waiting list;
 //! - [`sharing`]: owners sharing their spaces, visitors' bookings, walk-ins, overstays, webhooks;
 //! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
 //! - [`store`]: Postgres statements; [`auth`]: device, staff, owner and operator credentials;

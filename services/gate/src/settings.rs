@@ -164,6 +164,15 @@ pub struct Settings {
     #[arg(long, env = "PARKSHARE_BOOKINGS_PER_CLIENT_MAX", default_value_t = 5,
           value_parser = clap::value_parser!(i64).range(1..))]
     pub bookings_per_client_max: i64,
+    /// Days after a rental's term ends during which its car is still admitted as a renter, to
+    /// renew without being turned away (0 to 31).
+    #[arg(long, env = "PARKSHARE_RENTAL_GRACE_DAYS", default_value_t = 3,
+          value_parser = clap::value_parser!(i32).range(0..=31))]
+    pub rental_grace_days: i32,
+    /// How many days before a term ends its renter is reminded to renew (1 to 60).
+    #[arg(long, env = "PARKSHARE_RENTAL_REMINDER_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(i32).range(1..=60))]
+    pub rental_reminder_days: i32,
 }
 
 /// A setting that is on or off.
@@ -237,6 +246,8 @@ impl std::fmt::Debug for Settings {
             .field("lottery_window_min", &self.lottery_window_min)
             .field("bookings_per_plate_max", &self.bookings_per_plate_max)
             .field("bookings_per_client_max", &self.bookings_per_client_max)
+            .field("rental_grace_days", &self.rental_grace_days)
+            .field("rental_reminder_days", &self.rental_reminder_days)
             .finish()
     }
 }

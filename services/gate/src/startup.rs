@@ -43,6 +43,8 @@ pub struct AppState {
     pub booking_caps: parkshare_sharing::BookingCaps,
     /// The shortest application window of a lottery.
     pub lottery_window_min: chrono::Duration,
+    /// Rentals' grace period and reminder.
+    pub rentals: crate::allocation::rentals::RentalSettings,
 }
 
 pub struct PaymentsConfig {
@@ -203,6 +205,10 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             per_client_max: settings.bookings_per_client_max,
         },
         lottery_window_min: settings.lottery_window_min,
+        rentals: crate::allocation::rentals::RentalSettings {
+            grace_days: settings.rental_grace_days,
+            reminder_days: settings.rental_reminder_days,
+        },
     })
 }
 
@@ -225,6 +231,7 @@ pub async fn run(
     }
     sharing::webhooks::spawn_worker(state.db.clone(), state.outbound.webhooks.clone());
     sharing::overstay::spawn_sweeper(state.db.clone());
+    crate::allocation::rentals::term::spawn_sweeper(state.db.clone(), state.rentals.reminder_days);
     crate::metrics::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
     crate::contexts::spawn_listener(state.db.clone(), state.credentials.clone());
     let prometheus = crate::metrics::http()?;

@@ -256,7 +256,9 @@ async fn decide_together(
         // A booking, an owner's own space taken, a re-entry: the ordinary path's cases.
         let booked = matches!(kind, SessionKind::Visitor | SessionKind::Owner) && facts.booking_due;
         let home_taken = kind == SessionKind::Permit && facts.own_space_taken;
-        if facts.open_session_id.is_some() || booked || home_taken {
+        // A renter's stay goes on the rented space: written by the ordinary path.
+        let on_rented_space = kind == SessionKind::Permit && facts.rental_space_id.is_some();
+        if facts.open_session_id.is_some() || booked || home_taken || on_rented_space {
             outcomes[index] = Some(Batched::Alone);
             continue;
         }

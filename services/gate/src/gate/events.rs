@@ -833,7 +833,11 @@ async fn try_entry(
             entered_at: Some(ev.captured_at),
             entry_gate_id: Some(gate.gate_id),
             tariff_version_id: facts.tariff_version_id,
-            space_id: booking.as_ref().map(|b| b.space_id),
+            // A booked space, or the space a renter rents (its stay is that space's use).
+            space_id: booking.as_ref().map(|b| b.space_id).or(match kind {
+                SessionKind::Permit => facts.rental_space_id,
+                _ => None,
+            }),
         };
         let decision = match &booking {
             Some(booking) => {

@@ -1531,6 +1531,7 @@ async fn books_past_a_trillion_still_take_payments_and_close() {
             session_id: None,
             payment_id: None,
             booking_id: None,
+            rental_id: None,
             compound_id: Some(compound),
             memo: "多年收入",
         },
