@@ -7,8 +7,11 @@
 //!   histogram (goose's own figures are whole milliseconds and its throttle is closed-loop),
 //!   cars entering and leaving through the real gate API;
 //! - [`verify`]: after a run, Redis occupancy equals the open sessions in Postgres, every
-//!   acknowledged decision is in Postgres, no lot holds more visitors than its capacity.
+//!   acknowledged decision is in Postgres, no lot holds more visitors than its capacity;
+//! - [`faults`]: the fault matrix — two replicas on a Postgres and a Redis of the run's own,
+//!   one fault per scenario, verified (`load-tests/faults.sh`, docs/faults.md).
 
+pub mod faults;
 pub mod plates;
 pub mod report;
 pub mod scenario;

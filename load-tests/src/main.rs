@@ -80,6 +80,27 @@ enum Command {
         #[arg(long, default_value_t = 250.0)]
         p99_limit_ms: f64,
     },
+    /// The fault matrix (docs/faults.md): starts its own Postgres, Redis and two replicas of
+    /// `--gate-bin` (built with the `failpoints` feature), injects one fault per scenario
+    /// under load, verifies, prints the table; fails if any scenario failed.
+    Faults {
+        #[arg(long)]
+        gate_bin: std::path::PathBuf,
+        #[arg(long, default_value_t = 48)]
+        cars: usize,
+        #[arg(long, default_value_t = 4)]
+        calm_seconds: u64,
+        /// Only the scenarios whose name contains this (repeatable).
+        #[arg(long)]
+        only: Vec<String>,
+        /// Keep the temporary directory (replica logs, data) even when every scenario passed.
+        #[arg(long)]
+        keep: bool,
+        /// The replicas' reconciler interval; Redis must equal Postgres within two of them
+        /// (plus 5 s) after the load.
+        #[arg(long, default_value_t = 10_000)]
+        reconcile_ms: u64,
+    },
     /// The whole measurement: ceiling, maximum, a run at 70 % of it, verification.
     Profile {
         #[arg(long, default_value_t = 30)]
@@ -107,6 +128,41 @@ async fn main() -> anyhow::Result<()> {
         goose_tables: false,
     };
     match cli.command {
+        Command::Faults {
+            gate_bin,
+            cars,
+            calm_seconds,
+            only,
+            keep,
+            reconcile_ms,
+        } => {
+            let config = parkshare_load::faults::MatrixConfig {
+                gate_bin,
+                cars,
+                calm_seconds,
+                only,
+                keep,
+                reconcile_ms,
+            };
+            let rows = parkshare_load::faults::run_matrix(&config).await?;
+            println!("{}", parkshare_load::faults::table(&rows));
+            for row in &rows {
+                println!(
+                    "{}: {} posts, {} fail-open answers, {} reads never answered, slowest answer of a lane that opens anyway {} ms",
+                    row.scenario,
+                    row.attempts,
+                    row.fail_open,
+                    row.unanswered,
+                    row.max_fail_open.as_millis()
+                );
+                for note in &row.notes {
+                    println!("  {note}");
+                }
+            }
+            if rows.iter().any(|r| !r.failures.is_empty()) {
+                anyhow::bail!("the fault matrix failed");
+            }
+        }
         Command::Run { rate, seconds, mix } => {
             let world = seed(&seed_config).await?;
             let report = attack(&world, &run(mix.into(), rate, seconds)).await?;

@@ -19,7 +19,7 @@ async fn a_short_run_of_the_car_mix_is_verified_correct() {
         settings.redis_url = redis;
     }
     settings.redis_prefix = format!("psload:{id}");
-    settings.operator_token = Some(format!("operator-{id}"));
+    settings.operator_token = Some(format!("operator-{id}").into());
     settings.gate_decision_budget_ms = 60_000;
     let state = startup::connect(&settings)
         .await

@@ -3,7 +3,10 @@
 //! functions; anyone can call them again on what was published and get the same answer.
 //!
 //! - [`lottery`]: the commitment to a secret seed, the deterministic draw, and its check;
-//! - [`unsold`]: the two-year rule for developer spaces left unsold.
+//! - [`unsold`]: the two-year rule for developer spaces left unsold;
+//! - [`rental`]: rentals (月租) — terms of whole months, prices, early ends' refunds — and the
+//!   owners-first waiting list.
 
 pub mod lottery;
+pub mod rental;
 pub mod unsold;

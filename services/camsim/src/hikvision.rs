@@ -119,9 +119,11 @@ pub async fn push(lane: &Lane, alert: &Alert) -> anyhow::Result<Reply> {
 
 /// Whether the service acknowledged the alert (`ResponseStatus` `statusCode` 1).
 pub fn acknowledged(reply: &Reply) -> bool {
+    // An XML alert is answered with ISAPI's XML ResponseStatus, a JSON one with its JSON form.
     reply.status == 200
-        && reply
+        && (reply
             .body
             .as_str()
             .is_some_and(|x| x.contains("<statusCode>1</statusCode>"))
+            || reply.body["statusCode"] == 1)
 }

@@ -319,8 +319,9 @@ pub fn billing_instant(
 pub fn exit_decision(kind: SessionKind, fee: Money, paid: Money) -> Decision {
     let reason = match kind {
         SessionKind::Exempt => Reason::EmergencyExempt,
-        SessionKind::Permit => Reason::PermitHolder,
-        SessionKind::Owner | SessionKind::Visitor => {
+        SessionKind::Permit if fee.is_zero() => Reason::PermitHolder,
+        // A permit stay with a fee outlasted its rental: the rest is a visitor's.
+        SessionKind::Permit | SessionKind::Owner | SessionKind::Visitor => {
             if fee.is_zero() {
                 Reason::ExitFree
             } else if paid >= fee {
@@ -400,6 +401,23 @@ mod tests {
         assert_eq!((d.action, d.amount_due), (Action::Open, Money::ZERO));
         let d = exit_decision(SessionKind::Exempt, Money::from_fen(900), Money::ZERO);
         assert_eq!(d.action, Action::Open);
+    }
+
+    #[test]
+    fn a_permit_stay_is_free_unless_billed_past_its_rental() {
+        let d = exit_decision(SessionKind::Permit, Money::ZERO, Money::ZERO);
+        assert_eq!((d.reason, d.action), (Reason::PermitHolder, Action::Open));
+        let d = exit_decision(SessionKind::Permit, Money::from_fen(600), Money::ZERO);
+        assert_eq!(
+            (d.reason, d.amount_due),
+            (Reason::PaymentRequired, Money::from_fen(600))
+        );
+        let d = exit_decision(
+            SessionKind::Permit,
+            Money::from_fen(600),
+            Money::from_fen(600),
+        );
+        assert_eq!(d.reason, Reason::ExitPaid);
     }
 
     #[test]

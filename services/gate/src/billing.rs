@@ -5,7 +5,7 @@
 //! lowered to it, and the clamp is reported so that it is recorded.
 
 use crate::error::ErrorCode;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use parkshare_domain::decision::{billing_instant, SessionKind};
 use parkshare_domain::money::Money;
@@ -78,9 +78,31 @@ pub async fn price(
         .ok_or_else(|| ApiError::internal(format!("session kind {}", session.kind)))?;
     let class = VehicleClass::parse(&session.vehicle_class)
         .ok_or_else(|| ApiError::internal(format!("vehicle class {}", session.vehicle_class)))?;
+    // From when the stay is charged: its entry, or, for a renter's stay that outlasted the
+    // rental, the local midnight the rental lapsed (the car is a visitor from then on).
+    let mut charged_from = entered_at;
     let owner = match kind {
         SessionKind::Exempt => return Ok(free(entered_at, at, "应急车辆免费", filing_no)),
-        SessionKind::Permit => return Ok(free(entered_at, at, "月卡/产权车位免费", filing_no)),
+        SessionKind::Permit => {
+            let local = |t: DateTime<Utc>| t.with_timezone(&rules.time_zone).date_naive();
+            let lapsed = crate::allocation::rentals::store::lapsed_during_stay(
+                &mut *tx,
+                rules.lot_id,
+                &session.plate,
+                (local(entered_at), local(at)),
+            )
+            .await?;
+            let midnight = lapsed
+                .and_then(|day| day.and_hms_opt(0, 0, 0))
+                .and_then(|t| rules.time_zone.from_local_datetime(&t).earliest());
+            match midnight {
+                Some(midnight) if midnight < at => {
+                    charged_from = midnight.with_timezone(&Utc).max(entered_at);
+                    false
+                }
+                _ => return Ok(free(entered_at, at, "月卡/产权车位免费", filing_no)),
+            }
+        }
         SessionKind::Owner => true,
         SessionKind::Visitor => false,
     };
@@ -89,7 +111,7 @@ pub async fn price(
         .map(|f| &f.tariff)
         .unwrap_or(&rules.draft_tariff);
     let stay = Stay {
-        entered_at,
+        entered_at: charged_from,
         exited_at: billing_instant(at, session.last_payment(), rules.policy.exit_grace_min),
         class,
         owner,

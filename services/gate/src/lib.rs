@@ -12,7 +12,7 @@
 //! - [`settlement`]: payment intents, provider callbacks, cash, refunds and the ledger;
 //! - [`disclosure`]: the public disclosure page, the owners' committee and supervisors;
 //! - [`allocation`]: spaces serve owners first — the verifiable lottery (摇号), unsold
-//!   developer spaces and the two-year rule;
+//!   developer spaces and the two-year rule, rentals (月租) and the owners-first waiting list;
 //! - [`sharing`]: owners sharing their spaces, visitors' bookings, walk-ins, overstays, webhooks;
 //! - [`occupancy`]: the Redis adapter (Lua scripts); [`sync`]: rebuild and difference;
 //! - [`store`]: Postgres statements; [`auth`]: device, staff, owner and operator credentials;
@@ -22,6 +22,7 @@
 //! - [`input`]: JSON bodies and text checked in one place (control characters, lengths);
 //! - [`outbound`]: calls to addresses others chose (webhooks, devices), guarded against SSRF;
 //! - [`workers`]: background workers, supervised (restarted with back-off);
+//! - [`failpoints`]: fault-injection hooks, only with the `failpoints` feature (the fault matrix);
 //! - [`startup`], [`settings`], [`telemetry`], [`metrics`], [`openapi`], [`demo`]: wiring.
 //!
 //! Decisions, tariffs and money live in the pure `parkshare-domain` crate.
@@ -34,6 +35,7 @@ pub mod contexts;
 pub mod demo;
 pub mod disclosure;
 pub mod error;
+pub mod failpoints;
 pub mod gate;
 pub mod input;
 pub mod metrics;

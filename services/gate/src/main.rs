@@ -1,51 +1,88 @@
-//! Loads settings, starts telemetry, wires the app. `--demo` loads the demo compound;
-//! `--migrate` only creates and migrates the database, then exits (the Kubernetes Job);
-//! `lottery-verify FILE` draws a published lottery again, offline (docs/lottery.md).
+//! The service's commands: `serve` (the default), `demo` (serve with the demo compound),
+//! `migrate` (create and migrate the database, then exit: the Kubernetes Job) and
+//! `lottery-verify FILE` (draw a published lottery again, offline: docs/lottery.md). Settings
+//! come from `PARKSHARE_*` variables or flags (docs/configuration.md).
 
 use std::net::TcpListener;
 
 use anyhow::Context;
+use clap::{Parser, Subcommand};
 use parkshare_gate::{demo, settings::Settings, startup, telemetry};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    const USAGE: &str = "usage: parkshare-gate [--demo] | --migrate | lottery-verify FILE\n\
-        Serves the API (settings from PARKSHARE_* variables, docs/configuration.md); --demo loads \
-        the demo compound; --migrate applies the migrations and exits; lottery-verify draws a \
-        published lottery again, offline (docs/lottery.md).";
-    let verb = args.get(1).map(String::as_str);
-    match verb {
-        Some("--help" | "-h") => {
-            println!("{USAGE}");
-            return Ok(());
-        }
-        None | Some("--demo" | "--migrate") if args.len() <= 2 => {}
-        Some("lottery-verify") if args.len() <= 3 => {}
-        // An unknown word must not start a server with default settings.
-        _ => {
-            eprintln!("{USAGE}");
-            std::process::exit(2);
+#[derive(Parser)]
+#[command(
+    name = "parkshare-gate",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+/// Time-shared residential parking: barrier gates, shared spaces, regulated tariffs and the
+/// settlement ledger.
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Settings when no command is named (`serve`).
+    #[command(flatten)]
+    settings: Settings,
+    /// The `migrate` command, as older deployment files name it.
+    #[arg(long, hide = true)]
+    migrate: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve(Settings),
+    /// Serve the API with the demo compound loaded (public and fake: never in production).
+    Demo(Settings),
+    /// Create the database and apply the migrations, then exit.
+    Migrate(Settings),
+    /// Draw a published lottery again from its JSON (a file, or - for stdin) and say whether
+    /// the published result holds (exit 0) or not (exit 1). Reads no database or network.
+    LotteryVerify {
+        /// The lottery as published (`GET /public/lotteries/{id}`).
+        file: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    // An empty variable is an unset one (a deployment file's `PARKSHARE_X: ""`), as clap
+    // would otherwise take it for a value. Done before any thread exists.
+    for (name, value) in std::env::vars_os() {
+        if value.is_empty() && name.to_string_lossy().starts_with("PARKSHARE_") {
+            std::env::remove_var(name);
         }
     }
-    if verb == Some("lottery-verify") {
-        // Offline: needs no settings, database or network (docs/lottery.md).
-        let Some(path) = args.get(2) else {
-            anyhow::bail!("usage: parkshare-gate lottery-verify FILE (a published lottery as JSON, - for stdin)");
-        };
-        let holds = parkshare_gate::allocation::lottery::verify_file(path)?;
-        std::process::exit(if holds { 0 } else { 1 });
-    }
-    let settings = Settings::from_env()?;
-    telemetry::init(settings.log_json);
+    let cli = Cli::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (settings, migrate_only) = match cli.command {
+        Some(Command::LotteryVerify { file }) => {
+            let holds = parkshare_gate::allocation::lottery::verify_file(&file)?;
+            std::process::exit(if holds { 0 } else { 1 });
+        }
+        Some(Command::Migrate(settings)) => (settings, true),
+        Some(Command::Demo(mut settings)) => {
+            settings.demo = true;
+            (settings, false)
+        }
+        Some(Command::Serve(settings)) => (settings, false),
+        None => (cli.settings, cli.migrate),
+    };
+    telemetry::init(settings.log_json());
     tracing::info!(settings = ?settings, "starting parkshare-gate");
-    if std::env::args().any(|a| a == "--migrate") {
+    if migrate_only {
         startup::migrate(&settings).await?;
         tracing::info!("migrations applied");
         return Ok(());
     }
     let state = startup::connect(&settings).await?;
-    if parkshare_gate::settings::demo_requested() {
+    if settings.demo {
         demo::load(&state)
             .await
             .map_err(|e| anyhow::anyhow!("loading the demo compound: {e:?}"))?;

@@ -89,9 +89,12 @@ pub enum Occupy {
     Missing,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RebuildMode {
+    /// Every lot, from Postgres.
     Force,
+    /// Only lots whose keys Redis has lost.
+    #[value(name = "if_missing")]
     IfMissing,
 }
 

@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::{get, web, App, HttpResponse, HttpServer};
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub booking_caps: parkshare_sharing::BookingCaps,
     /// The shortest application window of a lottery.
     pub lottery_window_min: chrono::Duration,
+    /// Rentals' grace period and reminder.
+    pub rentals: crate::allocation::rentals::RentalSettings,
 }
 
 pub struct PaymentsConfig {
@@ -123,14 +126,15 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
     }
     warn_if_ledger_owner(&db).await?;
     let redis_timeout = std::time::Duration::from_millis(settings.redis_timeout_ms);
-    let redis =
-        crate::occupancy::connect(&settings.redis_url, settings.redis_cluster, redis_timeout)
-            .await
-            .with_context(|| {
-                format!("connecting to Redis at {}", redact_url(&settings.redis_url))
-            })?;
+    let redis = crate::occupancy::connect(
+        &settings.redis_url,
+        settings.redis_cluster == crate::settings::Switch::On,
+        redis_timeout,
+    )
+    .await
+    .with_context(|| format!("connecting to Redis at {}", redact_url(&settings.redis_url)))?;
     let provider_secret = match &settings.provider_secret {
-        Some(secret) => secret.as_bytes().to_vec(),
+        Some(secret) => secret.expose_secret().as_bytes().to_vec(),
         None => {
             tracing::warn!(
                 "PARKSHARE_PROVIDER_SECRET is unset: using a random one for this process"
@@ -138,7 +142,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             crate::auth::new_token().into_bytes()
         }
     };
-    if settings.simulated_provider {
+    if settings.simulated_provider_on() {
         // Loud on purpose: with it on, anyone can mark a payment intent paid and leave free.
         tracing::warn!(
             "THE SIMULATED PAYMENT PROVIDER IS ON: anyone can mark a payment intent paid \
@@ -157,10 +161,13 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         ),
         db,
         occupancy,
-        operator_token_digest: settings.operator_token.as_deref().map(crate::auth::digest),
+        operator_token_digest: settings
+            .operator_token
+            .as_ref()
+            .map(|token| crate::auth::digest(token.expose_secret())),
         payments: PaymentsConfig {
             provider_secret,
-            simulated: settings.simulated_provider,
+            simulated: settings.simulated_provider_on(),
             callback_base_url: settings.callback_base_url.clone().unwrap_or_default(),
         },
         http: reqwest::Client::builder()
@@ -169,14 +176,15 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             .context("building the HTTP client")?,
         public_base_url: settings.public_base_url.clone().unwrap_or_default(),
         outbound: crate::outbound::Clients::new(
-            settings.webhook_private_hosts,
+            settings.webhook_private_hosts.allowed(),
             std::sync::Arc::new(crate::outbound::SystemResolver),
         )
         .context("building the outbound HTTP clients")?,
-        webhook_private_hosts: settings.webhook_private_hosts,
+        webhook_private_hosts: settings.webhook_private_hosts.allowed(),
         lanes: crate::gate::lanes::Lanes::new(
             std::time::Duration::from_millis(settings.gate_decision_budget_ms),
             std::time::Duration::from_secs(settings.manual_open_ttl_s),
+            std::time::Duration::from_secs(settings.live_read_age_max_s),
             crate::gate::journal::Journal::open(&settings.fail_open_journal_dir).with_context(
                 || {
                     format!(
@@ -198,6 +206,10 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             per_client_max: settings.bookings_per_client_max,
         },
         lottery_window_min: settings.lottery_window_min,
+        rentals: crate::allocation::rentals::RentalSettings {
+            grace_days: settings.rental_grace_days,
+            reminder_days: settings.rental_reminder_days,
+        },
     })
 }
 
@@ -220,6 +232,7 @@ pub async fn run(
     }
     crate::sharing::webhooks::spawn_worker(state.db.clone(), state.outbound.webhooks.clone());
     crate::sharing::overstay::spawn_sweeper(state.db.clone());
+    crate::allocation::rentals::term::spawn_sweeper(state.db.clone(), state.rentals.reminder_days);
     crate::metrics::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
     crate::contexts::spawn_listener(state.db.clone(), state.credentials.clone());
     let prometheus = crate::metrics::http()?;

@@ -3,9 +3,9 @@
 //! [`RESTART_BACKOFF_MIN`] to [`RESTART_BACKOFF_MAX`] (and starts over once a worker has run
 //! for a while). Aborting a supervisor aborts its worker.
 //!
-//! The workers: the webhook outbox, the overstay sweep, the occupancy metrics, the credential
-//! cache's listener, the occupancy reconciler, the rate limiters' pruner and the lanes'
-//! fail-open recorder. Each is a loop that handles its own errors; supervision is for what it
+//! The workers: the webhook outbox, the overstay sweep, the rental sweep, the occupancy
+//! metrics, the credential cache's listener, the occupancy reconciler, the rate limiters'
+//! pruner and the lanes' fail-open recorder. Each is a loop that handles its own errors; supervision is for what it
 //! did not foresee (a panic), which before left the worker dead and the process looking well.
 
 use std::future::Future;

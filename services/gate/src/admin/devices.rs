@@ -307,6 +307,13 @@ async fn manual_open(
             .and_then(|s| s.parse::<Uuid>().ok()),
         None => None,
     };
+    // Audited per press; the barrier is told once for presses that come while an open waits.
+    let command = match delivery {
+        Delivery::LaneController | Delivery::Unreachable => None,
+        _ => {
+            Some(devices::queue_manual_open(&state.db, gate.id, state.lanes.manual_open_ttl).await?)
+        }
+    };
     let record = devices::insert_manual_open(
         &state.db,
         &NewManualOpen {
@@ -319,16 +326,10 @@ async fn manual_open(
             plate: event.as_ref().map(|e| e.plate.as_str()),
             session_id,
             delivery: delivery.as_str(),
+            command_id: command.map(|(id, _)| id),
         },
     )
     .await?;
-    // Audited per press; the barrier is told once for presses that come while an open waits.
-    let command = match delivery {
-        Delivery::LaneController | Delivery::Unreachable => None,
-        _ => {
-            Some(devices::queue_manual_open(&state.db, gate.id, state.lanes.manual_open_ttl).await?)
-        }
-    };
     match (delivery, command) {
         (Delivery::DeviceCall, Some((command, true))) => {
             lanes::open_barrier(&state, &context, command)

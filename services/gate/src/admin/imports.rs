@@ -253,7 +253,7 @@ async fn owner_row(
     row: &Row<'_>,
 ) -> Result<RowOutcome, ApiError> {
     let parsed = (|| {
-        let unit = validate::text("unit", row.get("unit"), 100)?;
+        let unit = validate::unit("unit", row.get("unit"))?;
         let name = validate::text("name", row.get("name"), 200)?;
         let area: Decimal = row
             .get("floor_area_m2")
@@ -305,7 +305,10 @@ async fn space_row(
         let lot = validate::text("lot", row.get("lot"), 200)?;
         let code = validate::text("code", row.get("code"), 50)?;
         let kind = validate::space_kind("kind", row.get("kind"))?;
-        let unit = row.get("owner_unit").to_owned();
+        let unit = match row.get("owner_unit").trim() {
+            "" => String::new(),
+            given => validate::unit("owner_unit", given)?,
+        };
         match (kind, unit.is_empty()) {
             ("owned", true) => Err(field("owner_unit", "an owned space needs its owner's unit")),
             ("owned", false) | (_, true) => Ok((lot, code, kind, unit)),
@@ -345,7 +348,7 @@ async fn vehicle_row(
     let parsed = (|| {
         let plate = validate::plate("plate", row.get("plate"))?;
         let class = validate::vehicle_class("class", row.get("class"))?;
-        let unit = validate::text("owner_unit", row.get("owner_unit"), 100)?;
+        let unit = validate::unit("owner_unit", row.get("owner_unit"))?;
         Ok::<_, FieldError>((plate, class, unit))
     })();
     let (plate, class, unit) = match parsed {

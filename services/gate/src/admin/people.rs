@@ -42,7 +42,7 @@ async fn create_owner(
     body: crate::input::Json<OwnerBody>,
 ) -> Result<HttpResponse, ApiError> {
     let compound = owned_compound(&state, &staff, *id).await?;
-    let unit = validate::text("unit", &body.unit, 100)?;
+    let unit = validate::unit("unit", &body.unit)?;
     let name = validate::text("name", &body.name, 200)?;
     let floor_area_m2 = validate::floor_area("floor_area_m2", body.floor_area_m2)?;
     let phone = body

@@ -8,6 +8,9 @@ use rust_decimal::Decimal;
 
 use crate::error::ApiError;
 
+/// Longest unit ("3栋2单元1502").
+pub const UNIT_CHARS_MAX: usize = 100;
+
 /// Largest exclusive floor area of one owner: a whole tower is not one owner's flat.
 const FLOOR_AREA_M2_MAX: Decimal = Decimal::from_parts(100_000, 0, 0, false, 0);
 
@@ -50,6 +53,23 @@ pub fn text(field: &'static str, value: &str, max_chars: usize) -> Result<String
     }
     crate::input::check_text(value, max_chars).map_err(|e| err(field, e.to_string()))?;
     Ok(value.to_owned())
+}
+
+/// A flat's unit, in one spelling: the same unit typed with full-width digits or dashes
+/// (`３－１２０１`, common from Chinese input methods), other dashes, or extra spaces is the same
+/// unit (`3-1201`). One household is one unit: it cannot apply twice to a lottery, nor be
+/// registered twice, by writing its unit another way.
+pub fn unit(field: &'static str, value: &str) -> Result<String, FieldError> {
+    use unicode_normalization::UnicodeNormalization;
+    let value = text(field, value, UNIT_CHARS_MAX)?;
+    let folded: String = value
+        .nfkc()
+        .map(|c| match c {
+            '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
+            c => c,
+        })
+        .collect();
+    Ok(folded.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// Longest label of a credential or share link (where it is used: "东门公告栏", "owner app").
@@ -105,4 +125,25 @@ pub fn time_zone(field: &'static str, value: &str) -> Result<chrono_tz::Tz, Fiel
         .trim()
         .parse()
         .map_err(|_| err(field, "must be an IANA time zone such as Asia/Shanghai"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unit_has_one_spelling() {
+        for spelt in ["3-1201", "３－１２０１", " 3‐1201 ", "3—1201", "3−1201"] {
+            assert_eq!(
+                unit("unit", spelt).map_err(|e| e.message),
+                Ok("3-1201".into()),
+                "{spelt}"
+            );
+        }
+        assert_eq!(
+            unit("unit", "３栋　２单元  1502").map_err(|e| e.message),
+            Ok("3栋 2单元 1502".into())
+        );
+        assert!(unit("unit", "　").is_err());
+    }
 }

@@ -256,7 +256,9 @@ async fn decide_together(
         // A booking, an owner's own space taken, a re-entry: the ordinary path's cases.
         let booked = matches!(kind, SessionKind::Visitor | SessionKind::Owner) && facts.booking_due;
         let home_taken = kind == SessionKind::Permit && facts.own_space_taken;
-        if facts.open_session_id.is_some() || booked || home_taken {
+        // A renter's stay goes on the rented space: written by the ordinary path.
+        let on_rented_space = kind == SessionKind::Permit && facts.rental_space_id.is_some();
+        if facts.open_session_id.is_some() || booked || home_taken || on_rented_space {
             outcomes[index] = Some(Batched::Alone);
             continue;
         }
@@ -389,14 +391,20 @@ async fn decide_together(
     }
     // A release (or a count) that fails leaves Redis behind until the reconciler repairs it,
     // as alone.
+    for _ in &leaving {
+        crate::failpoints::exit_committed();
+    }
     let released = futures_util::future::join_all(
         leaving
             .iter()
             .map(|l| occupancy.release(l.lot_id, l.plate, l.pool, None)),
     )
     .await;
-    if let Some(e) = released.into_iter().find_map(Result::err) {
-        tracing::error!(error = %e, "exits committed but a Redis release failed");
+    for (l, result) in leaving.iter().zip(released) {
+        if let Err(e) = result {
+            tracing::warn!(lot_id = %l.lot_id, error = %e, "exit committed but Redis release failed; trying again");
+            super::events::retry_release(db, occupancy, l.lot_id, l.plate.clone(), l.pool);
+        }
     }
     let counted = futures_util::future::join_all(exempt.iter().map(|a| {
         let Job { gate, event, .. } = &batch[a.index];

@@ -120,6 +120,10 @@ impl Event {
         device_event_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Event, ApiError> {
+        // The plate first: a camera's record key may be made of it (a Vzenith plateid with
+        // the plate), and a bad plate is what the device must be told.
+        let plate = Plate::parse(plate)
+            .map_err(|e| ApiError::invalid(ErrorCode::MalformedPlate, e.to_string()))?;
         let device_event_id = device_event_id.trim();
         if device_event_id.is_empty()
             || device_event_id.chars().count() > DEVICE_EVENT_ID_CHARS_MAX
@@ -132,8 +136,6 @@ impl Event {
                 ),
             ));
         }
-        let plate = Plate::parse(plate)
-            .map_err(|e| ApiError::invalid(ErrorCode::MalformedPlate, e.to_string()))?;
         if captured_at > now + Duration::seconds(CAPTURE_AHEAD_S_MAX) {
             return Err(ApiError::invalid(
                 ErrorCode::CaptureTimeInFuture,
@@ -275,6 +277,12 @@ pub async fn decide(
         Err(Failure::Api(e)) => return Err(e),
         Ok(response) => response,
     };
+    if gate.direction == Direction::Exit
+        && response["duplicate"] == true
+        && response["action"] == "open"
+    {
+        finish_release(state, gate, &response).await;
+    }
     tracing::info!(
         gate_id = %gate.gate_id, plate = %event.plate, action = %response["action"],
         reason = %response["reason"], source = event.source, "gate decision"
@@ -824,7 +832,11 @@ async fn try_entry(
             entered_at: Some(ev.captured_at),
             entry_gate_id: Some(gate.gate_id),
             tariff_version_id: facts.tariff_version_id,
-            space_id: booking.as_ref().map(|b| b.space_id),
+            // A booked space, or the space a renter rents (its stay is that space's use).
+            space_id: booking.as_ref().map(|b| b.space_id).or(match kind {
+                SessionKind::Permit => facts.rental_space_id,
+                _ => None,
+            }),
         };
         let decision = match &booking {
             Some(booking) => {
@@ -994,13 +1006,16 @@ async fn exit(
     super::answer::commit(tx).await?;
 
     if opens {
+        crate::failpoints::exit_committed();
         release_after_exit(state, gate, &session).await;
     }
     Ok(response)
 }
 
 /// Gives the place of a stay that has durably left back in Redis. Only stays opened by an
-/// entry hold one. A failure only leaves Redis behind until the next rebuild.
+/// entry hold one. A release that fails (a dropped connection, a Redis that does not answer)
+/// is tried again in the background ([`retry_release`]); what that cannot do the reconciler
+/// repairs.
 pub(super) async fn release_after_exit(state: &AppState, gate: &GateContext, session: &Session) {
     if session.origin != "entry" {
         return;
@@ -1017,7 +1032,72 @@ pub(super) async fn release_after_exit(state: &AppState, gate: &GateContext, ses
         .release(gate.lot_id, &plate, pool, None)
         .await
     {
-        tracing::error!(lot_id = %gate.lot_id, error = %e, "exit committed but Redis release failed");
+        tracing::warn!(lot_id = %gate.lot_id, error = %e, "exit committed but Redis release failed; trying again");
+        retry_release(&state.db, &state.occupancy, gate.lot_id, plate, pool);
+    }
+}
+
+/// Pauses before each new try of a release that failed after its exit committed.
+const RELEASE_RETRY_PAUSES_MS: [u64; 3] = [100, 400, 1_500];
+
+/// Tries a failed release again in the background, a few times, so that a place given back
+/// during a short Redis fault (a storm of dropped connections, a reconnect) is not held until
+/// the reconciler's next pass. Each try first asks Postgres whether the car is inside again
+/// (then its place is rightly taken, and nothing is done); the release itself only acts while
+/// Redis lists the plate in `pool`, so a try after one that did succeed changes nothing.
+pub(super) fn retry_release(
+    db: &sqlx::PgPool,
+    occupancy: &crate::occupancy::Occupancy,
+    lot_id: Uuid,
+    plate: Plate,
+    pool: Pool,
+) {
+    let (db, occupancy) = (db.clone(), occupancy.clone());
+    tokio::spawn(async move {
+        for pause in RELEASE_RETRY_PAUSES_MS {
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            match sessions::open_session(&db, lot_id, plate.as_str()).await {
+                Ok(Some(_)) => return, // inside again: the place is its new stay's
+                Ok(None) => {}
+                Err(_) => continue,
+            }
+            if occupancy.release(lot_id, &plate, pool, None).await.is_ok() {
+                return;
+            }
+        }
+        tracing::error!(%lot_id, "exit committed but its Redis release failed on every try; the reconciler will repair it");
+    });
+}
+
+/// A retried exit answered from its stored answer: the attempt that decided it may have
+/// committed and then died, or lost Redis, before giving the place back. The retry gives it
+/// back now, unless the car is inside again; the release only acts while Redis still lists the
+/// plate in the stay's pool, so doing it twice does nothing. (The reconciler would repair the
+/// place too, within its interval; a lane of a full lot should not wait for it.)
+async fn finish_release(state: &AppState, gate: &GateContext, response: &serde_json::Value) {
+    let Some(id) = response["session_id"]
+        .as_str()
+        .and_then(|id| Uuid::parse_str(id).ok())
+    else {
+        return;
+    };
+    let stay = async {
+        let Some(stay) = sessions::session(&state.db, gate.tenant_id, id).await? else {
+            return Ok(None);
+        };
+        let inside_again = stay.status == "open"
+            || sessions::open_session(&state.db, gate.lot_id, &stay.plate)
+                .await?
+                .is_some();
+        Ok::<_, sqlx::Error>((!inside_again).then_some(stay))
+    }
+    .await;
+    match stay {
+        Ok(Some(stay)) => release_after_exit(state, gate, &stay).await,
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(session_id = %id, error = %e, "could not check a retried exit's release");
+        }
     }
 }
 
@@ -1084,7 +1164,12 @@ async fn no_entry_record(
     gate: &GateContext,
     ev: &Event,
 ) -> Result<serde_json::Value, Failure> {
+    // An emergency vehicle passes first and free (rule 1), also with no entry on record (its
+    // entry may be a fail-open passage not recorded yet): let out free, its stay kept like a
+    // charged one's, so that a late entry finds it.
+    let emergency = ev.plate.mark().is_some();
     let (fee, tariff_version_id) = match gate.policy.no_entry_record {
+        _ if emergency => (Some(Money::ZERO), None),
         NoEntryRecord::ChargeTariffFee => {
             billing::no_entry_fee(&mut tx, &LotRules::from(gate), ev.captured_at).await?
         }
@@ -1101,7 +1186,12 @@ async fn no_entry_record(
     let session_id =
         insert_entryless(&mut tx, gate, ev, "no_entry_record", tariff_version_id).await?;
     let bill = Bill::flat(LineCode::NoEntryFee, fee, "无入场记录");
-    let decision = exit_decision(SessionKind::Visitor, fee, Money::ZERO);
+    let kind = if emergency {
+        SessionKind::Exempt
+    } else {
+        SessionKind::Visitor
+    };
+    let decision = exit_decision(kind, fee, Money::ZERO);
     let bill_json = serde_json::to_value(&bill).map_err(|e| ApiError::Internal(e.into()))?;
     let exit = (fee.is_zero()).then_some((ev.captured_at, gate.gate_id));
     sessions::bill_session(&mut tx, session_id, fee.yuan(), &bill_json, exit).await?;

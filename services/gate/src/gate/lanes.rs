@@ -49,6 +49,9 @@ pub struct Lanes {
     pub budget: Duration,
     /// How long a manual open waits to reach its barrier.
     pub manual_open_ttl: Duration,
+    /// A camera read pushed as live but older than this is recorded, never decided live
+    /// (`vendors::event_of`).
+    pub live_read_age_max: chrono::Duration,
     last_touch: Mutex<HashMap<Uuid, Instant>>,
     /// When each gate's last heartbeat was answered, to know a comet-mode camera.
     heartbeat_answered: Mutex<HashMap<Uuid, Instant>>,
@@ -65,10 +68,17 @@ pub struct Lanes {
 }
 
 impl Lanes {
-    pub fn new(budget: Duration, manual_open_ttl: Duration, journal: Journal) -> Lanes {
+    pub fn new(
+        budget: Duration,
+        manual_open_ttl: Duration,
+        live_read_age_max: Duration,
+        journal: Journal,
+    ) -> Lanes {
         Lanes {
             budget,
             manual_open_ttl,
+            live_read_age_max: chrono::Duration::from_std(live_read_age_max)
+                .unwrap_or(chrono::Duration::MAX),
             last_touch: Mutex::new(HashMap::new()),
             heartbeat_answered: Mutex::new(HashMap::new()),
             opens_queued: tokio::sync::Notify::new(),
@@ -277,7 +287,8 @@ async fn journal_fail_open(state: &AppState, gate: &GateContext, event: &Event) 
 }
 
 /// Records journaled fail-open passages (at start, then every `every`, so also as soon as
-/// Postgres is back) and flags silent devices.
+/// Postgres is back), undoes the passages of manual opens that expired undelivered, and
+/// flags silent devices.
 pub fn spawn_lane_worker(
     state: web::Data<AppState>,
     every: Duration,
@@ -290,12 +301,87 @@ pub fn spawn_lane_worker(
             loop {
                 tick.tick().await;
                 drain_fail_open(&state).await;
+                undo_undelivered(&state).await;
                 if let Err(e) = crate::store::devices::flag_silent_devices(&state.db).await {
                     tracing::warn!(error = %e, "could not check for silent devices");
                 }
             }
         }
     })
+}
+
+/// Expires manual opens past their time and undoes the passage each recorded: the barrier
+/// was never told, so the car did not pass. Each is listed for staff
+/// (`manual_open_not_delivered`); the lot's Redis view is rebuilt from Postgres after.
+pub async fn undo_undelivered(state: &AppState) {
+    use crate::store::devices;
+    let found = async {
+        devices::expire_opens(&state.db).await?;
+        devices::undelivered_passages(&state.db).await
+    };
+    let passages = match found.await {
+        Ok(passages) => passages,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look for undelivered manual opens");
+            return;
+        }
+    };
+    let mut lots = std::collections::BTreeSet::new();
+    for passage in passages {
+        match undo_one(state, &passage).await {
+            Ok(true) => {
+                lots.insert(passage.lot_id);
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(manual_open = %passage.manual_open_id, error = %e,
+                "could not undo an undelivered manual open; will retry"),
+        }
+    }
+    for lot_id in lots {
+        if let Err(e) =
+            crate::sync::rebuild_lot(state, lot_id, crate::occupancy::RebuildMode::Force).await
+        {
+            // The reconciler repairs it on its next pass.
+            tracing::warn!(%lot_id, error = ?e, "occupancy not rebuilt after an undone manual open");
+        }
+    }
+}
+
+async fn undo_one(
+    state: &AppState,
+    passage: &crate::store::devices::Undelivered,
+) -> sqlx::Result<bool> {
+    use crate::store::sessions;
+    let mut tx = state.db.begin().await?;
+    sessions::lock_plate(&mut tx, passage.lot_id, &passage.plate).await?;
+    let Some(outcome) = crate::store::devices::undo_passage(&mut tx, passage).await? else {
+        return Ok(false);
+    };
+    let what = match outcome {
+        "stay_voided" => "its stay is closed without a fee",
+        "stay_reopened" => "its stay is open again",
+        _ => "its stay had moved on and was left as it was",
+    };
+    sessions::insert_anomaly(
+        &mut *tx,
+        &sessions::NewAnomaly {
+            tenant_id: passage.tenant_id,
+            lot_id: passage.lot_id,
+            session_id: Some(passage.session_id),
+            gate_id: Some(passage.gate_id),
+            kind: "manual_open_not_delivered",
+            plate: &passage.plate,
+            detail: format!(
+                "a manual {} for this car expired before the camera took it: the barrier was \
+                 never told, so the car did not pass; {what}",
+                passage.direction
+            ),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(manual_open = %passage.manual_open_id, outcome, "undelivered manual open undone");
+    Ok(outcome != "unchanged")
 }
 
 async fn drain_fail_open(state: &AppState) {

@@ -215,6 +215,7 @@ async fn close(
                 session_id: None,
                 payment_id: None,
                 booking_id: None,
+                rental_id: None,
                 compound_id: Some(compound_id),
                 memo: &memo,
             };

@@ -154,6 +154,7 @@ async fn pay_back(
         session_id: receipt.session_id,
         payment_id: None,
         booking_id: receipt.booking_id,
+        rental_id: receipt.rental_id,
         compound_id: receipt.compound_id,
         memo: &reference,
     };

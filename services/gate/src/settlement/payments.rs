@@ -1,6 +1,9 @@
 //! Paying for a stay: payment intents (prepaid in the lot or at the exit), provider callbacks,
 //! cash at a staffed booth, and refunds. Every payment and refund is one ledger transaction,
-//! written in the same database transaction as the payment itself.
+//! written in the same database transaction as the payment itself. An intent may also pay a
+//! booking ahead of its stay (`sharing::visitor`) or a rental's term (`allocation::rentals`);
+//! the callback confirms those through their own module, under the intent's lock, with the
+//! same outcomes.
 
 use crate::error::ErrorCode;
 use crate::openapi::AnyJson;
@@ -108,6 +111,7 @@ pub(crate) fn intent_view(state: &AppState, intent: &payments::Intent) -> serde_
         "intent_id": intent.id,
         "session_id": intent.session_id,
         "booking_id": intent.booking_id,
+        "rental_id": intent.rental_id,
         "amount": Money::total(intent.amount).unwrap_or_default(),
         "currency": intent.currency,
         "provider": intent.provider,
@@ -283,6 +287,15 @@ async fn callback(
             outcome = "late";
         }
     }
+    if let (Some(rental_id), "credited") = (intent.rental_id, outcome) {
+        // A rental's term: paid, unless its hold lapsed or it was paid at the booth meanwhile.
+        let confirmed =
+            crate::allocation::rentals::confirm_paid(&mut tx, &intent, rental_id, amount, paid_at)
+                .await?;
+        if !confirmed {
+            outcome = "late";
+        }
+    }
     match (outcome, intent.session_id) {
         ("credited", Some(session_id)) => {
             payments::mark_intent_paid(&mut *tx, intent.id, paid_at).await?;
@@ -297,7 +310,7 @@ async fn callback(
                 record_unmatched_receipt(
                     &mut tx,
                     intent.tenant_id,
-                    (intent.session_id, intent.booking_id),
+                    (intent.session_id, intent.booking_id, intent.rental_id),
                     &n.notification_id,
                     excess,
                     &why,
@@ -354,7 +367,7 @@ async fn callback(
             record_unmatched_receipt(
                 &mut tx,
                 intent.tenant_id,
-                (intent.session_id, intent.booking_id),
+                (intent.session_id, intent.booking_id, intent.rental_id),
                 &n.notification_id,
                 amount,
                 &why,
@@ -681,6 +694,7 @@ async fn refund(
         session_id: Some(payment.session_id),
         payment_id: Some(payment.id),
         booking_id: None,
+        rental_id: None,
         compound_id: Some(payment.compound_id),
         memo: &reason,
     };

@@ -9,6 +9,7 @@ use parkshare_ledger::{payment_entry, AccountKind, Entry, Parties, Posting, Sour
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::allocation::rentals::store::RentalParties;
 use crate::error::ApiError;
 use crate::store::ledger::{self, NewTransaction};
 use crate::store::payments::{BookingParties, SessionParties};
@@ -54,6 +55,7 @@ pub async fn credit_payment(
         session_id: Some(who.session_id),
         payment_id: Some(payment_id),
         booking_id: None,
+        rental_id: None,
         compound_id: Some(who.compound_id),
         memo: &memo,
     };
@@ -84,7 +86,7 @@ pub async fn credit_payment(
 pub async fn record_unmatched_receipt(
     tx: &mut PgConnection,
     tenant_id: Uuid,
-    (session_id, booking_id): (Option<Uuid>, Option<Uuid>),
+    (session_id, booking_id, rental_id): (Option<Uuid>, Option<Uuid>, Option<Uuid>),
     notification_id: &str,
     amount: Money,
     why: &str,
@@ -112,6 +114,7 @@ pub async fn record_unmatched_receipt(
         session_id,
         payment_id: None,
         booking_id,
+        rental_id,
         compound_id: None,
         memo: why,
     };
@@ -150,6 +153,7 @@ pub async fn credit_booking_payment(
         session_id: None,
         payment_id: Some(intent_id),
         booking_id: Some(booking_id),
+        rental_id: None,
         compound_id: Some(who.compound_id),
         memo: &memo,
     };
@@ -200,9 +204,69 @@ pub async fn refund_booking_payment(
         session_id: None,
         payment_id: None,
         booking_id: Some(booking_id),
+        rental_id: None,
         compound_id: None,
         memo: reason,
     };
     ledger::post(&mut *tx, &t, &entry).await?;
     Ok(())
+}
+
+/// Posts the payment of a rental's term, split by the kind of space rented like a stay on it:
+/// a pool pass as the visitor pool, a common-area space to common revenue less the firm's
+/// share, a developer-unsold space to the developer (or the franchise holder), an owner's
+/// space to its owner less the platform fee (who hears of it, `payout`). `None` if `key` was
+/// posted already.
+pub async fn credit_rental_payment(
+    tx: &mut PgConnection,
+    who: &RentalParties,
+    rental_id: Uuid,
+    key: &str,
+    amount: Money,
+    source: Source,
+    memo: &str,
+) -> Result<Option<Uuid>, ApiError> {
+    let space = match (who.space_kind.as_str(), who.space_owner_id) {
+        ("pool", _) => SpaceUse::VisitorPool,
+        ("common", _) => SpaceUse::Common,
+        ("developer_unsold", _) => SpaceUse::DeveloperUnsold,
+        ("owned", Some(owner_id)) => SpaceUse::SharedPrivate { owner_id },
+        (other, _) => return Err(ApiError::internal(format!("rented space kind {other}"))),
+    };
+    let policy = ledger::policy_or_default(who.policy.as_ref());
+    let parties = Parties {
+        tenant_id: who.tenant_id,
+        compound_id: who.compound_id,
+    };
+    let entry =
+        payment_entry(amount, source, space, &policy, parties).map_err(ApiError::internal)?;
+    let t = NewTransaction {
+        tenant_id: who.tenant_id,
+        idempotency_key: key,
+        kind: "payment",
+        session_id: None,
+        payment_id: None,
+        booking_id: None,
+        rental_id: Some(rental_id),
+        compound_id: Some(who.compound_id),
+        memo,
+    };
+    let (transaction_id, created) = ledger::post(&mut *tx, &t, &entry).await?;
+    if !created {
+        return Ok(None);
+    }
+    if let SpaceUse::SharedPrivate { owner_id } = space {
+        let credited: rust_decimal::Decimal = entry
+            .postings()
+            .iter()
+            .filter(|p| p.account.kind == AccountKind::OwnerPayable)
+            .map(|p| -p.amount)
+            .sum();
+        let data = serde_json::json!({
+            "rental_id": rental_id, "plate": who.plate, "paid": amount.to_string(),
+            "credited": credited, "transaction_id": transaction_id,
+        });
+        crate::sharing::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data).await?;
+    }
+    Ok(Some(transaction_id))
 }

@@ -184,6 +184,7 @@ async fn post_fees(
         session_id: None,
         payment_id: None,
         booking_id: None,
+        rental_id: None,
         compound_id,
         memo: &memo,
     };

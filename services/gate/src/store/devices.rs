@@ -22,44 +22,146 @@ pub async fn insert_open_command(
     .await
 }
 
-/// Queues a staff member's open for a gate, to expire after `ttl`; a press while an earlier
-/// one still waits merges into it (one open, however often the button was pressed). Returns
-/// the command and whether it is new.
+/// Presses within this long of an open the barrier was given are the same open: a staff
+/// member pressing again while the barrier rises, or a comet camera polling again at once,
+/// never opens it twice.
+pub const PRESS_MERGE_WINDOW_S: f64 = 5.0;
+
+/// Queues a staff member's open for a gate, to expire after `ttl`. A press while an earlier
+/// one still waits, or within [`PRESS_MERGE_WINDOW_S`] of one delivered, merges into it (one
+/// open, however often the button was pressed); presses racing each other are serialised per
+/// gate. Returns the command and whether it is new.
 pub async fn queue_manual_open(
     db: &sqlx::PgPool,
     gate_id: Uuid,
     ttl: std::time::Duration,
 ) -> sqlx::Result<(Uuid, bool)> {
-    let ttl_s = ttl.as_secs_f64();
-    let inserted: Option<Uuid> = sqlx::query_scalar(
-        "insert into device_commands (id, gate_id, command, cause, status, expires_at)
-         select $1, $2, 'open_barrier', 'manual_open', 'pending', now() + make_interval(secs => $3)
-          where not exists (select 1 from device_commands
-                             where gate_id = $2 and status = 'pending' and cause = 'manual_open'
-                               and expires_at > now())
-         returning id",
-    )
-    .bind(Uuid::new_v4())
-    .bind(gate_id)
-    .bind(ttl_s)
-    .fetch_optional(db)
-    .await?;
-    if let Some(id) = inserted {
-        return Ok((id, true));
-    }
+    let mut tx = db.begin().await?;
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('manual_open/' || $1::text, 0))")
+        .bind(gate_id)
+        .execute(&mut *tx)
+        .await?;
     let waiting: Option<Uuid> = sqlx::query_scalar(
         "select id from device_commands
-          where gate_id = $1 and status = 'pending' and cause = 'manual_open' and expires_at > now()
-          order by created_at limit 1",
+          where gate_id = $1 and cause = 'manual_open'
+            and ((status = 'pending' and expires_at > now())
+              or (status = 'done' and done_at > now() - make_interval(secs => $2)))
+          order by created_at desc limit 1",
     )
     .bind(gate_id)
-    .fetch_optional(db)
+    .bind(PRESS_MERGE_WINDOW_S)
+    .fetch_optional(&mut *tx)
     .await?;
-    match waiting {
-        Some(id) => Ok((id, false)),
-        // Taken or expired between the two statements: queue it afresh.
-        None => Box::pin(queue_manual_open(db, gate_id, ttl)).await,
+    let queued = match waiting {
+        Some(id) => (id, false),
+        None => {
+            let id = sqlx::query_scalar(
+                "insert into device_commands (id, gate_id, command, cause, status, expires_at)
+                 values ($1, $2, 'open_barrier', 'manual_open', 'pending',
+                         now() + make_interval(secs => $3))
+                 returning id",
+            )
+            .bind(Uuid::new_v4())
+            .bind(gate_id)
+            .bind(ttl.as_secs_f64())
+            .fetch_one(&mut *tx)
+            .await?;
+            (id, true)
+        }
+    };
+    tx.commit().await?;
+    Ok(queued)
+}
+
+/// Marks every open command past its time `expired` (a barrier never opens minutes after the
+/// press); returns how many.
+pub async fn expire_opens(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
+    sqlx::query(
+        "update device_commands set status = 'expired', done_at = now()
+          where status = 'pending' and expires_at <= now()",
+    )
+    .execute(db)
+    .await
+    .map(|r| r.rows_affected())
+}
+
+/// A passage recorded by a manual open whose barrier command expired undelivered.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Undelivered {
+    pub manual_open_id: Uuid,
+    pub tenant_id: Uuid,
+    pub gate_id: Uuid,
+    pub lot_id: Uuid,
+    pub session_id: Uuid,
+    pub plate: String,
+    pub direction: String,
+    pub captured_at: DateTime<Utc>,
+}
+
+/// Passages of manual opens that never reached their barrier, not yet undone.
+pub async fn undelivered_passages(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Undelivered>> {
+    sqlx::query_as(
+        "select m.id as manual_open_id, m.tenant_id, m.gate_id, g.lot_id, m.session_id,
+                e.plate, e.direction, e.captured_at
+           from device_commands c
+           join manual_opens m on m.command_id = c.id
+           join gates g on g.id = m.gate_id
+           join gate_events e on e.gate_id = m.gate_id and e.device_event_id = 'manual:' || m.id
+          where c.status = 'expired' and m.session_id is not null
+            and not exists (select 1 from manual_open_undone u where u.manual_open_id = m.id)
+          order by m.created_at limit 100",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Undoes one passage, once: an entry's stay still open as that entry left it is closed
+/// without a fee; an exit's stay still closed as that exit left it is opened again (unless
+/// the car has another open stay). `None` if it was undone already (another process).
+pub async fn undo_passage(
+    tx: &mut sqlx::PgConnection,
+    passage: &Undelivered,
+) -> sqlx::Result<Option<&'static str>> {
+    let changed = if passage.direction == "entry" {
+        sqlx::query(
+            "update sessions set status = 'closed', exited_at = entered_at, fee = 0,
+                    anomaly = 'manual_open_not_delivered', updated_at = now()
+              where id = $1 and status = 'open' and entry_gate_id = $2 and entered_at = $3
+                and paid = 0",
+        )
+    } else {
+        sqlx::query(
+            "update sessions s set status = 'open', exited_at = null, exit_gate_id = null,
+                    anomaly = 'manual_open_not_delivered', updated_at = now()
+              where id = $1 and status = 'closed' and exit_gate_id = $2 and exited_at = $3
+                and not exists (select 1 from sessions o
+                                 where o.lot_id = s.lot_id and o.plate = s.plate
+                                   and o.status = 'open')",
+        )
     }
+    .bind(passage.session_id)
+    .bind(passage.gate_id)
+    .bind(passage.captured_at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    let outcome = match (changed, passage.direction.as_str()) {
+        (false, _) => "unchanged",
+        (true, "entry") => "stay_voided",
+        (true, _) => "stay_reopened",
+    };
+    let inserted = sqlx::query(
+        "insert into manual_open_undone (manual_open_id, session_id, outcome) values ($1, $2, $3)
+         on conflict do nothing",
+    )
+    .bind(passage.manual_open_id)
+    .bind(passage.session_id)
+    .bind(outcome)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    Ok((inserted > 0).then_some(outcome))
 }
 
 /// Marks the oldest pending open command of the gate delivered (it goes out in the heartbeat
@@ -73,6 +175,7 @@ pub async fn take_pending_open(db: &sqlx::PgPool, gate_id: Uuid) -> sqlx::Result
     .bind(gate_id)
     .execute(db)
     .await?;
+    // The passages of expired opens are undone by the lane worker (`lanes::undo_undelivered`).
     sqlx::query_scalar::<_, Uuid>(
         "update device_commands set status = 'done', attempts = attempts + 1, done_at = now()
           where id = (select id from device_commands
@@ -178,6 +281,7 @@ pub struct NewManualOpen<'a> {
     pub plate: Option<&'a str>,
     pub session_id: Option<Uuid>,
     pub delivery: &'a str,
+    pub command_id: Option<Uuid>,
 }
 
 pub async fn insert_manual_open(
@@ -185,8 +289,8 @@ pub async fn insert_manual_open(
     m: &NewManualOpen<'_>,
 ) -> sqlx::Result<ManualOpen> {
     sqlx::query_as(&format!(
-        "insert into manual_opens (id, tenant_id, gate_id, staff_label, reason, note, plate, session_id, delivery)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning {MANUAL_OPEN_COLUMNS}"
+        "insert into manual_opens (id, tenant_id, gate_id, staff_label, reason, note, plate, session_id, delivery, command_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning {MANUAL_OPEN_COLUMNS}"
     ))
     .bind(m.id)
     .bind(m.tenant_id)
@@ -197,6 +301,7 @@ pub async fn insert_manual_open(
     .bind(m.plate)
     .bind(m.session_id)
     .bind(m.delivery)
+    .bind(m.command_id)
     .fetch_one(db)
     .await
 }

@@ -17,6 +17,8 @@ pub struct NewTransaction<'a> {
     pub payment_id: Option<Uuid>,
     /// The booking a prepayment (or its refund) is for, before any stay exists.
     pub booking_id: Option<Uuid>,
+    /// The rental term a payment (or its refund) is for.
+    pub rental_id: Option<Uuid>,
     /// The compound the transaction belongs to, where the caller knows it; `None`: that of its
     /// stay or booking, if any (looked up).
     pub compound_id: Option<Uuid>,
@@ -69,8 +71,8 @@ pub async fn post(
     // the statement, after the accounts are in.
     let inserted: Option<Uuid> = sqlx::query_scalar(
         "with t as (
-           insert into journal_transactions (id, tenant_id, idempotency_key, kind, session_id, payment_id, memo, booking_id, compound_id, created_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $11, $12, clock_timestamp())
+           insert into journal_transactions (id, tenant_id, idempotency_key, kind, session_id, payment_id, memo, booking_id, compound_id, rental_id, created_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $11, $12, $13, clock_timestamp())
            on conflict (tenant_id, idempotency_key) do nothing returning id),
          a as (
            insert into ledger_accounts (kind, holder_id, tenant_id)
@@ -95,6 +97,7 @@ pub async fn post(
     .bind(&amounts)
     .bind(t.booking_id)
     .bind(compound_id)
+    .bind(t.rental_id)
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(id) = inserted {
@@ -108,6 +111,17 @@ pub async fn post(
     .fetch_one(&mut *tx)
     .await?;
     Ok((existing, false))
+}
+
+/// The idempotency key a transaction was posted under.
+pub async fn transaction_key(
+    db: impl PgExecutor<'_>,
+    transaction_id: Uuid,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("select idempotency_key from journal_transactions where id = $1")
+        .bind(transaction_id)
+        .fetch_optional(db)
+        .await
 }
 
 /// The postings of one transaction, as an entry (for reversing it).

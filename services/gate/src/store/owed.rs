@@ -21,6 +21,8 @@ pub struct Owed {
     pub reason: String,
     pub session_id: Option<Uuid>,
     pub booking_id: Option<Uuid>,
+    /// The rental term it is owed for (a late payment, an early end's refund).
+    pub rental_id: Option<Uuid>,
     pub compound_id: Option<Uuid>,
     pub plate: Option<String>,
     pub received_at: DateTime<Utc>,
@@ -35,8 +37,8 @@ pub struct Owed {
 const OWED_SELECT: &str = "
     select r.id, -(select sum(p.amount) from postings p
                     where p.transaction_id = r.id and p.account_kind = 'refunds_payable') as amount,
-           r.memo as reason, r.session_id, r.booking_id, r.compound_id,
-           coalesce(s.plate, b.plate) as plate, r.created_at as received_at,
+           r.memo as reason, r.session_id, r.booking_id, r.rental_id, r.compound_id,
+           coalesce(s.plate, b.plate, rt.plate) as plate, r.created_at as received_at,
            o.id as payout_transaction_id,
            (select p.account_kind from postings p where p.transaction_id = o.id and p.amount < 0)
              as paid_back_from,
@@ -44,9 +46,15 @@ const OWED_SELECT: &str = "
       from journal_transactions r
       left join sessions s on s.id = r.session_id
       left join bookings b on b.id = r.booking_id
+      left join rentals rt on rt.id = r.rental_id
       left join journal_transactions o
              on o.tenant_id = r.tenant_id and o.idempotency_key = 'payout:' || r.id::text
-     where r.tenant_id = $1 and r.kind = 'unmatched_receipt'";
+     where r.tenant_id = $1
+       and (r.kind = 'unmatched_receipt'
+            -- A rental's early end: its refund is owed back until paid out.
+            or (r.kind = 'refund' and r.rental_id is not null
+                and exists (select 1 from postings p where p.transaction_id = r.id
+                              and p.account_kind = 'refunds_payable')))";
 
 /// The firm's receipts owed back (`paid_back` false), paid back (true) or all, oldest first,
 /// after the receipt `after` (its `(received_at, id)`), at most `limit`.

@@ -15,6 +15,8 @@ pub struct Intent {
     /// What the intent pays: a stay, or a booking ahead of its stay.
     pub session_id: Option<Uuid>,
     pub booking_id: Option<Uuid>,
+    /// Or a rental's term.
+    pub rental_id: Option<Uuid>,
     pub amount: Decimal,
     pub currency: String,
     pub provider: String,
@@ -29,7 +31,7 @@ pub struct Intent {
 }
 
 const INTENT_COLUMNS: &str =
-    "id, tenant_id, session_id, booking_id, amount, currency, provider, status, expires_at, paid_at, bill, priced_at, filing_no, created_at";
+    "id, tenant_id, session_id, booking_id, rental_id, amount, currency, provider, status, expires_at, paid_at, bill, priced_at, filing_no, created_at";
 
 pub async fn pending_intent(
     db: impl PgExecutor<'_>,
@@ -107,16 +109,19 @@ pub struct NewIntent<'a> {
 pub enum Pays {
     Stay(Uuid),
     Booking(Uuid),
+    /// A rental's term (valid as long as its hold).
+    Rental(Uuid),
 }
 
 pub async fn insert_intent(db: impl PgExecutor<'_>, i: &NewIntent<'_>) -> sqlx::Result<Intent> {
-    let (session_id, booking_id) = match i.pays {
-        Pays::Stay(id) => (Some(id), None),
-        Pays::Booking(id) => (None, Some(id)),
+    let (session_id, booking_id, rental_id) = match i.pays {
+        Pays::Stay(id) => (Some(id), None, None),
+        Pays::Booking(id) => (None, Some(id), None),
+        Pays::Rental(id) => (None, None, Some(id)),
     };
     sqlx::query_as(&format!(
-        "insert into payment_intents (id, tenant_id, session_id, booking_id, amount, currency, provider, status, expires_at, bill, priced_at, filing_no)
-         values ($1, $2, $3, $4, $5, 'CNY', 'simulated', 'pending', $6, $7, $8, $9) returning {INTENT_COLUMNS}"
+        "insert into payment_intents (id, tenant_id, session_id, booking_id, amount, currency, provider, status, expires_at, bill, priced_at, filing_no, rental_id)
+         values ($1, $2, $3, $4, $5, 'CNY', 'simulated', 'pending', $6, $7, $8, $9, $10) returning {INTENT_COLUMNS}"
     ))
     .bind(Uuid::new_v4())
     .bind(i.tenant_id)
@@ -127,6 +132,7 @@ pub async fn insert_intent(db: impl PgExecutor<'_>, i: &NewIntent<'_>) -> sqlx::
     .bind(i.bill)
     .bind(i.priced_at)
     .bind(i.filing_no)
+    .bind(rental_id)
     .fetch_one(db)
     .await
 }
@@ -144,6 +150,21 @@ pub async fn cancel_intent_of_booking(
                          for update skip locked)",
     )
     .bind(booking_id)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// Cancels the pending intent of a rental's term paid otherwise (in cash). One a provider
+/// notification holds is skipped, not waited for: it will find the term paid and book the
+/// money as owed back.
+pub async fn cancel_intent_of_rental(db: impl PgExecutor<'_>, rental_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "update payment_intents set status = 'cancelled'
+          where id in (select id from payment_intents where rental_id = $1 and status = 'pending'
+                         for update skip locked)",
+    )
+    .bind(rental_id)
     .execute(db)
     .await
     .map(drop)

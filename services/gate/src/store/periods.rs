@@ -222,7 +222,7 @@ pub struct SourceLine {
 }
 
 /// Credits to the compound's common revenue, the firm's management share and the platform's
-/// fees from the compound's stays, posted in `[from, until)`, grouped. Amounts are positive
+/// fees from the compound's stays and rentals, posted in `[from, until)`, grouped. Amounts are positive
 /// for income.
 pub async fn period_sources(
     db: impl PgExecutor<'_>,
@@ -236,9 +236,11 @@ pub async fn period_sources(
                 count(distinct t.id) as transactions
            from postings p
            join journal_transactions t on t.id = p.transaction_id
-           join sessions s on s.id = t.session_id
-           left join spaces sp on sp.id = s.space_id
-          where s.compound_id = $1 and t.created_at >= $2 and t.created_at < $3
+           left join sessions s on s.id = t.session_id
+           -- A rental's payment (and refund) counts by the kind of space rented.
+           left join rentals r on r.id = t.rental_id
+           left join spaces sp on sp.id = coalesce(s.space_id, r.space_id)
+          where coalesce(s.compound_id, r.compound_id) = $1 and t.created_at >= $2 and t.created_at < $3
             and p.account_kind in ('common_revenue', 'management_income', 'platform_fee_income')
           group by 1, 2, 3, 4 order by 1, 2, 3, 4",
     )

@@ -12,7 +12,7 @@ pub struct ReceivedRow {
     pub notification_id: String,
     pub amount: Decimal,
     pub refunded: Decimal,
-    /// The compound of the stay or booking paid.
+    /// The compound of the stay, booking or rental paid.
     pub compound_id: Option<Uuid>,
 }
 
@@ -29,11 +29,14 @@ pub async fn received(
     sqlx::query_as(
         "select distinct on (c.notification_id) c.notification_id, coalesce(c.amount, 0) as amount,
                 coalesce(sp.refunded, b.refunded, 0) as refunded,
-                coalesce(s.compound_id, bk.compound_id) as compound_id
+                coalesce(s.compound_id, bk.compound_id, rt.compound_id) as compound_id
            from provider_callbacks c
            join payment_intents i on i.id = c.intent_id
            left join sessions s on s.id = i.session_id
            left join bookings bk on bk.id = i.booking_id
+           -- A rental's early-end refund is owed back (refunds_payable), not returned through
+           -- the provider: its payment counts whole here, like a receipt owed back.
+           left join rentals rt on rt.id = i.rental_id
            left join session_payments sp on sp.intent_id = c.intent_id and c.outcome = 'credited'
            left join bookings b on b.id = i.booking_id and c.outcome = 'credited'
           where i.tenant_id = $1 and c.provider = $2 and c.outcome in ('credited', 'late', 'amount_mismatch', 'second_charge', 'overpaid')

@@ -162,6 +162,9 @@ pub struct PlateFactsRow {
     pub booking_due: bool,
     /// A visitor stands on a space this plate's owned-space permit is for.
     pub own_space_taken: bool,
+    /// The space this plate rents in this lot today, when no car stands on it: its stay is
+    /// recorded on that space.
+    pub rental_space_id: Option<Uuid>,
     /// The plate's open stay in this lot.
     pub open_session_id: Option<Uuid>,
     /// The lot's filed tariff version in force at the read.
@@ -213,10 +216,15 @@ fn plate_facts_sql(a: &FactsArgs) -> String {
            ({prior}) as prior_response,
            (select class from exempt_vehicles where compound_id = {c} and plate = {p}) as exempt_class,
            exists (select 1 from blocklist where compound_id = {c} and plate = {p}) as blocklisted,
-           exists (select 1 from permits p join vehicles v on v.id = p.vehicle_id
-                    where v.compound_id = {c} and v.plate = {p}
-                      and p.valid_from <= {d} and (p.valid_to is null or p.valid_to >= {d})
-                      and (p.lot_id is null or p.lot_id = {l})) as valid_permit,
+           (exists (select 1 from permits p join vehicles v on v.id = p.vehicle_id
+                     where v.compound_id = {c} and v.plate = {p}
+                       and p.valid_from <= {d} and (p.valid_to is null or p.valid_to >= {d})
+                       and (p.lot_id is null or p.lot_id = {l}))
+            or exists ({rental_in_force})) as valid_permit,
+           (select rs.space_id from ({rental_in_force}) rs
+             where rs.space_id is not null
+               and not exists (select 1 from sessions s where s.space_id = rs.space_id and s.status = 'open')
+             limit 1) as rental_space_id,
            (select class from vehicles where compound_id = {c} and plate = {p}) as vehicle_class,
            exists (select 1 from bookings
                     where lot_id = {l} and plate = {p} and status = 'booked'
@@ -228,6 +236,7 @@ fn plate_facts_sql(a: &FactsArgs) -> String {
            (select id from sessions where lot_id = {l} and plate = {p} and status = 'open') as open_session_id,
            (select id from tariff_versions where lot_id = {l} and effective_from <= {at}
              order by effective_from desc, version desc limit 1) as tariff_version_id",
+        rental_in_force = rental_in_force_sql(l, p, d),
         prior = crate::store::sessions::prior_response_sql([
             a.gate,
             a.device_event_id,
@@ -235,6 +244,19 @@ fn plate_facts_sql(a: &FactsArgs) -> String {
             at,
             a.window_s
         ]),
+    )
+}
+
+/// The rental terms that admit `plate` to `lot` on the local date `date`: paid (or ended early,
+/// then cut to their last day of use), from their first day through their last and their grace
+/// days. The one rule of a renter's admission, read by the plate facts (a renter stands as a
+/// permit holder) and pinned by the rental tests. Its aliases (`rn`) must not be used by the
+/// statements it is put in (the batch's reads are `r`).
+pub fn rental_in_force_sql(lot: &str, plate: &str, date: &str) -> String {
+    format!(
+        "select rn.space_id from rentals rn
+          where rn.lot_id = {lot} and rn.plate = {plate} and rn.status in ('paid', 'ended')
+            and lower(rn.during) <= {date} and {date} < upper(rn.during) + rn.grace_days"
     )
 }
 

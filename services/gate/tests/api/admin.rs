@@ -146,3 +146,31 @@ async fn the_gate_api_openapi_document_is_served() {
         )
     );
 }
+
+/// Outside tester of issue 26: a unit typed another way (full-width digits and dash, from a
+/// Chinese input method) is the same household, not a second owner who could apply twice.
+#[tokio::test]
+async fn a_unit_spelt_another_way_is_the_same_unit() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let path = format!("/v1/admin/compounds/{}/owners", site.compound);
+    let first = app
+        .create(
+            &path,
+            json!({"unit": "３－１２０１", "name": "王", "floor_area_m2": "88"}),
+        )
+        .await;
+    assert_eq!(first["unit"], "3-1201", "{first}");
+    let (status, body) = app
+        .staff(
+            "POST",
+            &path,
+            Some(json!({"unit": " 3-1201", "name": "王二", "floor_area_m2": "88"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("owner_exists")),
+        "{body}"
+    );
+}

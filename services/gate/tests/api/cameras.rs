@@ -431,6 +431,15 @@ async fn hikvision_alerts_without_a_mac_or_as_json_are_read_and_a_lane_needs_its
     )
     .await;
     assert_eq!(status, 200, "{reply}");
+    // Answered in its own format: ISAPI's JSON ResponseStatus, not XML.
+    assert_eq!(
+        (
+            reply["statusCode"].as_i64(),
+            reply["subStatusCode"].as_str()
+        ),
+        (Some(1), Some("ok")),
+        "{reply}"
+    );
     assert_eq!(app.open_sessions(&site.lot).await.len(), 2);
     assert!(!anomaly_kinds(&app, &site.lot, "open")
         .await
@@ -646,4 +655,432 @@ async fn a_display_protocol_changed_in_the_database_is_seen_by_the_next_pushes()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(framed, "the change was never seen");
+}
+
+/// Outside tester of issue 25 (F2): presses on a lane whose barrier is called (Hikvision),
+/// and presses right after a polling camera took an open, are one open, not one each.
+#[tokio::test]
+async fn presses_merge_on_a_called_barrier_and_after_a_polled_open() {
+    let app = spawn_app().await;
+    let camera = fake_hikvision("admin", "Hik12345").await;
+    let site = app.site(10).await;
+    let (hik, vz) = (&site.entries[0], &site.entries[1]);
+    set_device(
+        &app,
+        hik,
+        json!({"vendor": "hikvision", "device_serial": "a4:14:37:00:00:01",
+               "device_url": camera.url, "device_username": "admin", "device_password": "Hik12345"}),
+    )
+    .await;
+    set_device(&app, vz, json!({"vendor": "vzenith"})).await;
+    let press = |gate: String| {
+        let app = &app;
+        async move {
+            let (status, body) = app
+                .staff(
+                    "POST",
+                    &format!("/v1/admin/gates/{gate}/manual-open"),
+                    Some(json!({"reason": "staff_verified"})),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+            body["merged"].as_bool()
+        }
+    };
+
+    // Three presses at once, and one more after the barrier was called: one call.
+    let merged = futures_util::future::join_all((0..3).map(|_| press(hik.id.clone()))).await;
+    let opens = camera.opens.clone();
+    crate::vendors::until("the barrier call", || {
+        opens.lock().map(|o| o.len() == 1).unwrap_or(false)
+    })
+    .await;
+    assert_eq!(press(hik.id.clone()).await, Some(true));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(opens.lock().map(|o| o.len()).unwrap_or(0), 1);
+    let mut merged: Vec<_> = merged.into_iter().map(Option::unwrap_or_default).collect();
+    merged.sort();
+    assert_eq!(merged, vec![false, true, true]);
+
+    // A polling camera takes the open; a press 20 ms later is the same open.
+    let url = format!("/v1/vendor/{}/vzenith", vz.secret);
+    assert_eq!(press(vz.id.clone()).await, Some(false));
+    let reply = heartbeat(&app, &url, "-").await;
+    assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "ok", "{reply}");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(press(vz.id.clone()).await, Some(true));
+    let reply = heartbeat(&app, &url, "-").await;
+    assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "no", "{reply}");
+    assert_eq!(
+        app.count("select count(*) from device_commands where cause = 'manual_open'")
+            .await,
+        2
+    );
+    camera.server.stop(false).await;
+}
+
+/// Outside tester of issue 25 (F3): a manual open naming a car records its passage; when the
+/// open expires before the camera took it, the barrier never rose and the passage is undone —
+/// an entry's stay closed without a fee and its place given back, an exit's stay open again.
+#[tokio::test]
+async fn an_expired_manual_open_undoes_the_passage_it_recorded() {
+    let mut settings = test_settings();
+    settings.manual_open_ttl_s = 1;
+    let app = spawn_with(settings).await;
+    let site = app.site(10).await;
+    let (entry, exit) = (&site.entries[0], &site.exit);
+    set_device(&app, entry, json!({"vendor": "vzenith"})).await;
+    set_device(&app, exit, json!({"vendor": "vzenith"})).await;
+    let press = |gate: &str, plate: &str| {
+        let (app, path) = (&app, format!("/v1/admin/gates/{gate}/manual-open"));
+        let body = json!({"reason": "plate_unreadable", "plate": plate});
+        async move {
+            let (status, body) = app.staff("POST", &path, Some(body)).await;
+            assert_eq!(status, 201, "{body}");
+            body
+        }
+    };
+
+    // In by hand, but the camera never polled: no car went in.
+    let let_in = press(&entry.id, "京M10001").await;
+    assert!(let_in["session_id"].is_string(), "{let_in}");
+    // A car that came in by its camera is let out by hand; that open expires too.
+    let (status, reply) = push(
+        &app,
+        &format!("/v1/vendor/{}/vzenith", entry.secret),
+        "application/json",
+        vzenith("-", "京M10002", 41, ago(60), false).into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, &reply["Response_AlarmInfoPlate"]["info"]),
+        (200, &json!("ok"))
+    );
+    let let_out = press(&exit.id, "京M10002").await;
+    assert!(let_out["session_id"].is_string(), "{let_out}");
+    assert_eq!(app.open_sessions(&site.lot).await.len(), 1);
+
+    // The lane worker finds both expired and undoes them.
+    crate::vendors::count_becomes(&app, "select count(*) from manual_open_undone", 2).await;
+    let open = app.open_sessions(&site.lot).await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    let voided: (String, Option<rust_decimal::Decimal>, Option<String>) =
+        sqlx::query_as("select status, fee, anomaly from sessions where plate = '京M10001'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        voided,
+        (
+            "closed".into(),
+            Some(rust_decimal::Decimal::ZERO),
+            Some("manual_open_not_delivered".into())
+        )
+    );
+    let kinds = anomaly_kinds(&app, &site.lot, "open").await;
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "manual_open_not_delivered")
+            .count(),
+        2,
+        "{kinds:?}"
+    );
+    // Redis agrees with Postgres: one car inside, the let-in one's place given back.
+    let mut occupancy = Value::Null;
+    for _ in 0..50 {
+        occupancy = app
+            .staff(
+                "GET",
+                &format!("/v1/admin/lots/{}/occupancy", site.lot),
+                None,
+            )
+            .await
+            .1;
+        if occupancy["in_sync"] == json!(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (&occupancy["in_sync"], &occupancy["redis_counts"]["visitor"]),
+        (&json!(true), &json!(1)),
+        "{occupancy}"
+    );
+    // The car still at the exit is read there and decided on its stay, not as entry-less.
+    let (status, reply) = push(
+        &app,
+        &format!("/v1/vendor/{}/vzenith", exit.secret),
+        "application/json",
+        vzenith("-", "京M10002", 42, ago(1), false).into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(!anomaly_kinds(&app, &site.lot, "open")
+        .await
+        .contains(&"no_entry_record".to_owned()));
+}
+
+/// Outside tester of issue 25 (F4): a Dahua record days old pushed as live (no `Source`
+/// saying offline) is not decided live: recorded at its time, the barrier stays shut, and
+/// staff see why (a backlog, or a wrong camera clock or time zone).
+#[tokio::test]
+async fn a_days_old_record_pushed_as_live_is_recorded_not_opened() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let entry = &site.entries[0];
+    set_device(
+        &app,
+        entry,
+        json!({"vendor": "dahua", "device_serial": "DH-ITC-01"}),
+    )
+    .await;
+    let url = format!(
+        "/v1/vendor/{}/dahua/NotificationInfo/TollgateInfo",
+        entry.secret
+    );
+    let taken = Utc::now() - chrono::Duration::days(3);
+    let (status, reply) = push(
+        &app,
+        &url,
+        "application/json",
+        crate::vendors::dahua_tollgate("DH-ITC-01", "苏E66666", taken, "Normal"),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["OpenStrobe"], json!(false), "{reply}");
+    let entered: DateTime<Utc> =
+        sqlx::query_scalar("select entered_at from sessions where plate = '苏E66666'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!((entered - taken).num_seconds().abs() <= 1, "{entered}");
+    assert!(anomaly_kinds(&app, &site.lot, "open")
+        .await
+        .contains(&"device_clock".to_owned()));
+    // A fresh read on the same lane still opens.
+    let (_, reply) = push(
+        &app,
+        &url,
+        "application/json",
+        crate::vendors::dahua_tollgate("DH-ITC-01", "苏E77777", ago(2), "Normal"),
+    )
+    .await;
+    assert_eq!(reply["OpenStrobe"], json!(true), "{reply}");
+}
+
+/// Outside tester of issue 25 (F5, F6): a Vzenith `plateid` the camera reuses after a counter
+/// reset, with another car, is a new read (its reply still echoes the plateid); an offline
+/// record without a plateid is recorded, and one that cannot be read is passed over, so the
+/// camera's replay goes on.
+#[tokio::test]
+async fn vzenith_record_numbers_are_echoed_but_not_trusted_alone() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let entry = &site.entries[0];
+    set_device(&app, entry, json!({"vendor": "vzenith"})).await;
+    let url = format!("/v1/vendor/{}/vzenith", entry.secret);
+    let send = |body: String| {
+        let (app, url) = (&app, url.clone());
+        async move { push(app, &url, "application/json", body.into_bytes()).await }
+    };
+
+    let (_, first) = send(vzenith("-", "浙A10001", 7, ago(30), false)).await;
+    let (_, again) = send(vzenith("-", "浙A10001", 7, ago(30), false)).await;
+    let (_, reused) = send(vzenith("-", "浙A10002", 7, ago(5), false)).await;
+    for reply in [&first, &again, &reused] {
+        assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "ok", "{reply}");
+        assert_eq!(reply["Response_AlarmInfoPlate"]["plateid"], 7, "{reply}");
+    }
+    let inside = app.open_sessions(&site.lot).await;
+    assert_eq!(inside.len(), 2, "{inside:?}");
+
+    // Offline, without a plateid: recorded, and the camera is told to go on.
+    let without_id = serde_json::from_str::<Value>(&vzenith("-", "浙A10003", 8, ago(900), true))
+        .map(|mut v| {
+            if let Some(result) = v["AlarmInfoPlate"]["result"]["PlateResult"].as_object_mut() {
+                result.remove("plateid");
+            }
+            v.to_string()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, reply) = send(without_id).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        reply["Response_AlarmInfoPlate"]["ContinuePushOffline"]["continue"], 1,
+        "{reply}"
+    );
+    assert_eq!(app.open_sessions(&site.lot).await.len(), 3);
+
+    // Offline and unreadable (no time): passed over, with its plateid echoed.
+    let unreadable = serde_json::from_str::<Value>(&vzenith("-", "浙A10004", 9, ago(800), true))
+        .map(|mut v| {
+            if let Some(result) = v["AlarmInfoPlate"]["result"]["PlateResult"].as_object_mut() {
+                result.remove("timeStamp");
+            }
+            v.to_string()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, reply) = send(unreadable).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        reply["Response_AlarmInfoPlate"]["ContinuePushOffline"],
+        json!({"plateid": 9, "continue": 1}),
+        "{reply}"
+    );
+    assert_eq!(app.open_sessions(&site.lot).await.len(), 3);
+}
+
+/// Outside tester of issue 25 (F8): a Dahua KeepAlive that is refused is answered in the
+/// KeepAlive's shape (`Active`), not as a plate read's (`OpenStrobe`).
+#[tokio::test]
+async fn a_refused_dahua_keepalive_is_answered_as_a_keepalive() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let entry = &site.entries[0];
+    set_device(
+        &app,
+        entry,
+        json!({"vendor": "dahua", "device_serial": "DH-ITC-01"}),
+    )
+    .await;
+    let base = format!("/v1/vendor/{}/dahua/NotificationInfo", entry.secret);
+    let body = json!({"Active": "keepAlive", "DeviceID": "DH-OTHER"})
+        .to_string()
+        .into_bytes();
+    let (status, reply) = push(&app, &format!("{base}/KeepAlive"), "application/json", body).await;
+    assert_eq!(status, 403, "{reply}");
+    assert_eq!(
+        (
+            &reply["Active"],
+            reply.get("OpenStrobe"),
+            str_of(&reply["error"], "code")
+        ),
+        (&json!(false), None, "device_mismatch"),
+        "{reply}"
+    );
+    let (status, reply) = push(
+        &app,
+        &format!("{base}/DeviceInfo"),
+        "application/json",
+        b"{not json".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(
+        (&reply["Result"], reply.get("OpenStrobe")),
+        (&json!(false), None),
+        "{reply}"
+    );
+}
+
+/// Outside tester of issue 25 (second round): each Dahua URL takes its own kind of message,
+/// an XML body that is no ISAPI alert is refused, a Hikvision MAC matches however it is
+/// written, `isDataRetransmission` may come as a JSON string, and a NUL in a Vzenith plate is
+/// a bad plate.
+#[tokio::test]
+async fn each_url_takes_its_own_messages_and_devices_are_named_loosely() {
+    let app = spawn_app().await;
+    let camera = fake_hikvision("admin", "Hik12345").await;
+    let site = app.site(10).await;
+    let (dahua, hik, vz) = (&site.entries[0], &site.entries[1], &site.exit);
+    set_device(
+        &app,
+        dahua,
+        json!({"vendor": "dahua", "device_serial": "DH-ITC-01"}),
+    )
+    .await;
+    set_device(
+        &app,
+        hik,
+        json!({"vendor": "hikvision", "device_serial": "a4:14:37:00:00:01",
+               "device_url": camera.url, "device_username": "admin", "device_password": "Hik12345"}),
+    )
+    .await;
+    set_device(&app, vz, json!({"vendor": "vzenith"})).await;
+    let base = format!("/v1/vendor/{}/dahua/NotificationInfo", dahua.secret);
+    let plate_read = crate::vendors::dahua_tollgate("DH-ITC-01", "苏E88888", ago(1), "Normal");
+
+    // A plate read posted to KeepAlive or DeviceInfo decides nothing.
+    for kind in ["KeepAlive", "DeviceInfo"] {
+        let (status, reply) = push(
+            &app,
+            &format!("{base}/{kind}"),
+            "application/json",
+            plate_read.clone(),
+        )
+        .await;
+        assert_eq!(
+            (status, str_of(&reply["error"], "code")),
+            (400, "malformed_push"),
+            "{kind}: {reply}"
+        );
+    }
+    assert!(app.open_sessions(&site.lot).await.is_empty());
+    // A bare DeviceID at DeviceInfo is a registration, answered as one.
+    let (status, reply) = push(
+        &app,
+        &format!("{base}/DeviceInfo"),
+        "application/json",
+        json!({"DeviceID": "DH-ITC-01"}).to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, reply),
+        (200, json!({"Result": true, "Message": ""}))
+    );
+    // A KeepAlive that is not one.
+    let (status, _) = push(
+        &app,
+        &format!("{base}/KeepAlive"),
+        "application/json",
+        json!({"Active": "foo", "DeviceID": "DH-ITC-01"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // Hikvision: any XML is not an alert; a MAC with dashes is the registered one; a string
+    // flag is read.
+    let hik_url = format!("/v1/vendor/{}/hikvision", hik.secret);
+    let (status, _) = push(
+        &app,
+        &hik_url,
+        "application/xml",
+        b"<foo><bar/></foo>".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let alert = json!({
+        "macAddress": "A4-14-37-00-00-01", "dateTime": ago(1).to_rfc3339(),
+        "eventType": "ANPR", "isDataRetransmission": "false",
+        "ANPR": {"licensePlate": "京N66666", "plateColor": "blue"}, "UUID": "hik-dash"
+    });
+    let (status, reply) = push(
+        &app,
+        &hik_url,
+        "application/json",
+        alert.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, reply["subStatusCode"].as_str()),
+        (200, Some("ok")),
+        "{reply}"
+    );
+
+    // Vzenith: a NUL inside a live plate is a bad plate.
+    let (status, reply) = push(
+        &app,
+        &format!("/v1/vendor/{}/vzenith", vz.secret),
+        "application/json",
+        vzenith("-", "京T1\\u00000", 5, ago(1), false).into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status, str_of(&reply["error"], "code")),
+        (422, "malformed_plate"),
+        "{reply}"
+    );
 }

@@ -126,7 +126,7 @@ async fn start_cluster() -> Cluster {
 async fn the_capacity_race_holds_on_a_three_master_redis_cluster() {
     let cluster = start_cluster().await;
     let mut settings = test_settings();
-    settings.redis_cluster = true;
+    settings.redis_cluster = parkshare_gate::settings::Switch::On;
     settings.redis_url = cluster
         .ports
         .iter()

@@ -235,7 +235,7 @@ async fn credentials(app: &TestApp) -> Credentials {
             json!({"label": "业委会"}),
         )
         .await;
-    let operator = app.settings.operator_token.clone().unwrap_or_default();
+    let operator = app.operator_token();
     let (status, supervisor) = app
         .send(
             "POST",
@@ -324,7 +324,7 @@ async fn schemathesis_finds_no_contract_failure() {
     // Generated data may hold a URL (a booking's webhook): the service under test resolves no
     // name and refuses loopback and private addresses, so nothing it is given leaves it.
     let mut settings = test_settings();
-    settings.webhook_private_hosts = false;
+    settings.webhook_private_hosts = parkshare_gate::settings::PrivateHosts::Deny;
     let nowhere =
         parkshare_gate::outbound::StaticResolver::new(Vec::<(&str, std::net::IpAddr)>::new());
     let app = spawn_with_names(settings, std::sync::Arc::new(nowhere)).await;

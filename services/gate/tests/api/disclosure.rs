@@ -232,7 +232,7 @@ async fn the_committee_reads_its_own_compound_and_cannot_change_anything() {
 async fn a_supervisor_sees_the_compounds_of_its_area_across_firms() {
     let app = spawn_app().await;
     let (site, _) = closed_period(&app).await;
-    let operator = app.settings.operator_token.clone().unwrap_or_default();
+    let operator = app.operator_token();
     let (status, office) = app
         .send(
             "POST",

@@ -762,3 +762,131 @@ async fn a_short_fault_run_keeps_every_acknowledged_read_and_no_refused_one() {
         .await;
     assert_eq!(left, 0, "the cars that left hold no place");
 }
+
+/// An exit that committed but could not give its place back (the process died, or Redis did
+/// not answer, between the commit and the release): the camera's retry is answered from the
+/// stored answer, and gives the place back on the way — without waiting for the reconciler.
+#[tokio::test]
+async fn a_retried_exit_finishes_the_release_its_first_attempt_could_not() {
+    let redis = OwnRedis::start();
+    let mut settings = test_settings();
+    settings.redis_url = redis.url();
+    settings.redis_timeout_ms = 200;
+    // No reconciler within the test: only the retry can repair the place.
+    settings.occupancy_reconcile_ms = 3_600_000;
+    let app = spawn_with(settings).await;
+    let site = app.site(1).await;
+    let (status, body) = app.read(&site.entries[0], "京J10001", ago(5)).await;
+    assert_eq!((status, str_of(&body, "action")), (200, "open"), "{body}");
+
+    // The exit commits while Redis hangs: its release times out, and so do its tries in the
+    // background (for 2.6 s): the place stays taken.
+    redis.hang();
+    let at = ago(1);
+    let (status, body) = app.read_with_id(&site.exit, "京J10001", at, "x-1").await;
+    assert_eq!((status, str_of(&body, "action")), (200, "open"), "{body}");
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    redis.resume();
+    let (status, body) = app.read(&site.entries[1], "京J10002", ago(0)).await;
+    assert_eq!(
+        (status, str_of(&body, "reason")),
+        (200, "lot_full"),
+        "the one place is still taken in Redis: {body}"
+    );
+    assert_eq!(app.occupancy(&site.lot).await["in_sync"], false);
+
+    // The camera never heard the answer and posts the read again.
+    let (status, body) = app.read_with_id(&site.exit, "京J10001", at, "x-1").await;
+    assert_eq!(
+        (status, str_of(&body, "action"), body["duplicate"].as_bool()),
+        (200, "open", Some(true)),
+        "{body}"
+    );
+    let difference = app.occupancy(&site.lot).await;
+    assert_eq!(difference["in_sync"], true, "{difference}");
+    let (status, body) = app.read(&site.entries[1], "京J10003", ago(0)).await;
+    assert_eq!(
+        (status, str_of(&body, "reason")),
+        (200, "visitor_admitted"),
+        "the place is free again: {body}"
+    );
+    // A second retry finds nothing more to give back: the new car keeps its place.
+    let (status, _) = app.read_with_id(&site.exit, "京J10001", at, "x-1").await;
+    assert_eq!(status, 200);
+    let difference = app.occupancy(&site.lot).await;
+    assert_eq!(
+        (
+            difference["in_sync"].as_bool(),
+            difference["redis_counts"]["visitor"].as_i64()
+        ),
+        (Some(true), Some(1)),
+        "{difference}"
+    );
+}
+
+/// A release cut off by a short Redis fault (a dropped connection, a hang of a second) is
+/// tried again in the background: the place is free again without a retry by the camera and
+/// long before the reconciler's pass.
+#[tokio::test]
+async fn a_release_cut_off_by_a_short_redis_fault_is_tried_again() {
+    let redis = OwnRedis::start();
+    let mut settings = test_settings();
+    settings.redis_url = redis.url();
+    settings.redis_timeout_ms = 200;
+    settings.occupancy_reconcile_ms = 3_600_000;
+    let app = spawn_with(settings).await;
+    let site = app.site(1).await;
+    let (status, body) = app.read(&site.entries[0], "京J20001", ago(5)).await;
+    assert_eq!((status, str_of(&body, "action")), (200, "open"), "{body}");
+
+    redis.hang();
+    let (status, body) = app.read(&site.exit, "京J20001", ago(1)).await;
+    assert_eq!((status, str_of(&body, "action")), (200, "open"), "{body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.resume();
+    let mut difference = serde_json::Value::Null;
+    for _ in 0..30 {
+        difference = app.occupancy(&site.lot).await;
+        if difference["in_sync"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(difference["in_sync"], true, "{difference}");
+    let (status, body) = app.read(&site.entries[1], "京J20002", ago(0)).await;
+    assert_eq!(
+        (status, str_of(&body, "reason")),
+        (200, "visitor_admitted"),
+        "{body}"
+    );
+}
+
+/// Rule 1 at the exit: an emergency vehicle with no entry on record (its entry a fail-open
+/// passage not recorded yet, an outage, a missed read) is let out free, not refused
+/// `no_entry_record`; an ordinary car still is.
+#[tokio::test]
+async fn an_emergency_vehicle_with_no_entry_record_is_let_out_free() {
+    let app = crate::helpers::spawn_app().await;
+    let site = app.site(10).await;
+    let (status, body) = app.read(&site.exit, "川A54321应急", ago(0)).await;
+    assert_eq!(
+        (
+            status,
+            str_of(&body, "action"),
+            str_of(&body, "reason"),
+            str_of(&body, "amount_due")
+        ),
+        (200, "open", "emergency_exempt", "0.00"),
+        "{body}"
+    );
+    let open = app
+        .count("select count(*) from sessions where plate = '川A54321应急' and status = 'open'")
+        .await;
+    assert_eq!(open, 0, "no stay left open");
+    let (status, body) = app.read(&site.exit, "京K12345", ago(0)).await;
+    assert_eq!(
+        (status, str_of(&body, "reason")),
+        (200, "no_entry_record"),
+        "{body}"
+    );
+}

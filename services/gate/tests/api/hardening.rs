@@ -279,7 +279,7 @@ async fn control_characters_in_text_are_refused_naming_the_field_and_change_noth
     .await;
     assert_eq!((status, code.as_str()), (422, "invalid_field"), "{message}");
     // The operator's routes too.
-    let token = app.settings.operator_token.clone().unwrap_or_default();
+    let token = app.operator_token();
     for (path, body) in [
         ("/v1/operator/tenants", json!({"name": "物业\u{0}"})),
         (

@@ -4,7 +4,7 @@ use std::net::TcpListener;
 
 use chrono::{DateTime, Duration, Utc};
 use parkshare_gate::occupancy::RebuildMode;
-use parkshare_gate::settings::Settings;
+use parkshare_gate::settings::{PrivateHosts, Settings, Switch};
 use parkshare_gate::startup;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -57,13 +57,13 @@ pub fn test_settings() -> Settings {
     settings.redis_prefix = format!("pstest:{id}");
     settings.fail_open_journal_dir = std::env::temp_dir().join(format!("ps-journal-{id}"));
     settings.db_pool_max = 8;
-    settings.operator_token = Some(format!("operator-{id}"));
+    settings.operator_token = Some(format!("operator-{id}").into());
     settings.rebuild_on_start = RebuildMode::Force;
-    settings.provider_secret = Some(format!("provider-{id}"));
+    settings.provider_secret = Some(format!("provider-{id}").into());
     // Drivers "pay" through the simulated provider in the tests; it is off by default.
-    settings.simulated_provider = true;
+    settings.simulated_provider = Some(Switch::On);
     // The tests' webhook receivers listen on loopback.
-    settings.webhook_private_hosts = true;
+    settings.webhook_private_hosts = PrivateHosts::Allow;
     // Decisions are never cut short by a loaded test machine; the fail-policy tests set their
     // own budget.
     settings.gate_decision_budget_ms = 60_000;
@@ -80,6 +80,9 @@ pub fn test_settings() -> Settings {
     settings.bookings_per_client_max = 1_000;
     // Lotteries close within seconds in the tests; the window test sets the day back.
     settings.lottery_window_min = chrono::Duration::seconds(1);
+    // Camera tests push live reads of cars that "entered hours ago" to bill a stay; the stale
+    // read test pushes one older than this.
+    settings.live_read_age_max_s = 86_400;
     settings
 }
 
@@ -113,7 +116,7 @@ async fn spawn_resolving(
         .unwrap_or_else(|e| panic!("connect: {e:?}"));
     if let Some(names) = names {
         state.outbound =
-            parkshare_gate::outbound::Clients::new(settings.webhook_private_hosts, names)
+            parkshare_gate::outbound::Clients::new(settings.webhook_private_hosts.allowed(), names)
                 .unwrap_or_else(|e| panic!("outbound clients: {e}"));
     }
     let db = state.db.clone();
@@ -214,8 +217,17 @@ pub fn ago(minutes: i64) -> DateTime<Utc> {
 }
 
 impl TestApp {
+    /// The platform operator's token of this test's service.
+    pub fn operator_token(&self) -> String {
+        self.settings
+            .operator_token
+            .as_ref()
+            .map(|t| secrecy::ExposeSecret::expose_secret(t).to_owned())
+            .unwrap_or_default()
+    }
+
     pub async fn new_tenant(&self, name: &str) -> String {
-        let token = self.settings.operator_token.clone().unwrap_or_default();
+        let token = self.operator_token();
         let (status, body) = self
             .send(
                 "POST",

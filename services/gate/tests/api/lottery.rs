@@ -226,7 +226,9 @@ async fn a_lottery_is_committed_before_applications_and_drawn_as_anyone_can_reco
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(typo.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&typo.stderr).contains("usage"));
+    assert!(String::from_utf8_lossy(&typo.stderr)
+        .to_lowercase()
+        .contains("usage"));
 
     // A tampered publication fails both checks.
     let mut swapped = published.clone();

@@ -19,6 +19,7 @@ mod lottery;
 mod occupancy;
 mod operations;
 mod periods;
+mod rentals;
 mod restart;
 mod revocation;
 mod security;

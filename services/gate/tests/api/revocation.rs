@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::helpers::{ago, spawn_app, spawn_with, str_of, Gate, TestApp};
 
 fn operator(app: &TestApp) -> String {
-    app.settings.operator_token.clone().unwrap_or_default()
+    app.operator_token()
 }
 
 async fn tenant_of(app: &TestApp, staff_token: &str) -> String {

@@ -36,7 +36,11 @@ pub(crate) async fn notify(app: &TestApp, n: &Notification, secret: Option<&str>
     let body = serde_json::to_vec(n).unwrap_or_default();
     let key = secret
         .map(str::to_owned)
-        .or(app.settings.provider_secret.clone())
+        .or(app
+            .settings
+            .provider_secret
+            .as_ref()
+            .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()))
         .unwrap_or_default();
     let response = app
         .client
@@ -1527,6 +1531,7 @@ async fn books_past_a_trillion_still_take_payments_and_close() {
             session_id: None,
             payment_id: None,
             booking_id: None,
+            rental_id: None,
             compound_id: Some(compound),
             memo: "多年收入",
         },
@@ -1644,7 +1649,7 @@ async fn money_no_ledger_can_take_is_listed_for_the_operator() {
     assert_eq!(app.balance("refunds_payable").await, Decimal::ZERO);
     ledger_is_consistent(&app).await;
 
-    let operator = app.settings.operator_token.clone().unwrap_or_default();
+    let operator = app.operator_token();
     let (status, page) = app
         .send(
             "GET",

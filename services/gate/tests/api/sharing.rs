@@ -1058,7 +1058,7 @@ async fn a_webhook_name_that_resolves_into_our_network_is_never_called() {
         ("meta.test", std::net::IpAddr::from([100, 100, 100, 200])),
     ]);
     let mut settings = test_settings();
-    settings.webhook_private_hosts = false;
+    settings.webhook_private_hosts = parkshare_gate::settings::PrivateHosts::Deny;
     let app = spawn_with_names(settings, Arc::new(names)).await;
     let site = app.site(10).await;
     let zhang = sharer(&app, &site, "1-101", "B-101").await;

@@ -986,7 +986,7 @@ async fn a_device_is_called_only_on_the_compounds_network() {
         std::net::IpAddr::from([127, 0, 0, 1]),
     )]);
     let mut settings = test_settings();
-    settings.webhook_private_hosts = false;
+    settings.webhook_private_hosts = parkshare_gate::settings::PrivateHosts::Deny;
     let app = spawn_with_names(settings, Arc::new(names)).await;
     let site = app.site(10).await;
     let entry = &site.entries[0];

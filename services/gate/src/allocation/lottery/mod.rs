@@ -661,7 +661,15 @@ async fn answer_offer(
     owner: &Owner,
     id: Uuid,
     answer: &str,
+    rent: Option<AcceptBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let rent = match rent {
+        Some(body) => Some((
+            crate::admin::validate::plate("plate", &body.plate)?,
+            body.months.unwrap_or(1),
+        )),
+        None => None,
+    };
     let (compound_id, _) = owner_home(state, owner).await?;
     let mut tx = state.db.begin().await?;
     let lottery = owner_lottery(&mut tx, owner, compound_id, id).await?;
@@ -690,20 +698,52 @@ async fn answer_offer(
     if !store::answer_offer(&mut *tx, id, owner.owner_id, answer, before.now).await? {
         return Err(ApiError::internal("an open offer could not be answered"));
     }
+    // Accepted with a car: the offer becomes a rental of a won space, in the same transaction
+    // (a rental refused leaves the offer open).
+    let rental = match rent {
+        Some((plate, months)) => Some(
+            crate::allocation::rentals::rent_won_space(
+                &mut tx,
+                state,
+                owner.tenant_id,
+                owner.owner_id,
+                &before.lottery.space_ids,
+                plate,
+                months,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let after = full(&mut tx, before.lottery).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(after.owner_view(owner.owner_id)))
+    let mut view = after.owner_view(owner.owner_id);
+    if let Some(rental) = rental {
+        view["rental"] = rental;
+    }
+    Ok(HttpResponse::Ok().json(view))
 }
 
-/// Accept the household's open offer.
-#[utoipa::path(tag = "owner", operation_id = "accept_offer", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+/// Accepting with a car rents a won space at once.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AcceptBody {
+    /// A vehicle registered to the household.
+    plate: String,
+    /// Whole months, 1 to 12 (1 if absent).
+    months: Option<u32>,
+}
+
+/// Accept the household's open offer; with `{"plate", "months"?}`, rent a won space at once.
+#[utoipa::path(tag = "owner", operation_id = "accept_offer", security(("owner_token" = [])), request_body(content = Option<AcceptBody>, description = "Optional: a car and months to rent the won space at once"), responses((status = 200, description = "Done", body = AnyJson)))]
 #[post("/lotteries/{id}/offer/accept")]
 async fn accept_offer(
     state: web::Data<AppState>,
     owner: Owner,
     id: web::Path<Uuid>,
+    body: crate::input::MaybeJson<AcceptBody>,
 ) -> Result<HttpResponse, ApiError> {
-    answer_offer(&state, &owner, *id, "accepted").await
+    answer_offer(&state, &owner, *id, "accepted", body.0).await
 }
 
 /// Decline the household's open offer: it passes to the next applicant at once.
@@ -714,7 +754,7 @@ async fn decline_offer(
     owner: Owner,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    answer_offer(&state, &owner, *id, "declined").await
+    answer_offer(&state, &owner, *id, "declined", None).await
 }
 
 /// A lottery as published: commitment, window, applicants (units), and once drawn the seed,

@@ -27,7 +27,8 @@ use chrono::{NaiveDateTime, TimeZone};
 use serde_json::{json, Value};
 
 use super::hikvision::{digest_call, CallError};
-use super::{colour_named, fallback_id, handle, json, plate_text, Echo, Push, Read, Reply, Vendor};
+use super::{colour_named, fallback_id, handle, json, plate_text, Echo, Endpoint, Push, Read};
+use super::{Reply, Vendor};
 use crate::outbound::Guarded;
 use crate::startup::AppState;
 use crate::store::registry::{DeviceLogin, GateContext};
@@ -58,8 +59,10 @@ impl Vendor for Dahua {
         let body = json(body)?;
         let Some(picture) = body.get("Picture") else {
             let serial = device_id(&body);
-            if body["Active"].as_str().map(str::trim) == Some("keepAlive") {
-                return Ok(Push::Heartbeat { serial });
+            match body.get("Active").map(|a| a.as_str().map(str::trim)) {
+                Some(Some("keepAlive")) => return Ok(Push::Heartbeat { serial }),
+                Some(_) => return Err("Active must be \"keepAlive\"".into()),
+                None => {}
             }
             return match serial {
                 Some(_) if body.get("DeviceName").is_some() || body.get("DeviceType").is_some() => {
@@ -89,6 +92,7 @@ impl Vendor for Dahua {
         let plate = plate_text(plate);
         Ok(Push::Read(Read {
             device_event_id: fallback_id(serial.as_deref(), time, &plate),
+            record_id: None,
             serial,
             plate,
             colour: picture["Plate"]["PlateColor"]
@@ -114,15 +118,25 @@ impl Vendor for Dahua {
                 (StatusCode::OK, json!({"Active": true, "DeviceID": device}))
             }
             Reply::Registered => (StatusCode::OK, json!({"Result": true, "Message": ""})),
+            // A refusal in the shape of the message it answers (§5.1–§5.3), with our error.
             Reply::Refused {
                 status,
                 code,
                 message,
-            } => (
-                *status,
-                json!({"Result": false, "DeviceID": device, "OpenStrobe": false,
-                       "Message": message, "error": {"code": code, "message": message}}),
-            ),
+            } => {
+                let error = json!({"code": code, "message": message});
+                let body = match echo.endpoint {
+                    Endpoint::KeepAlive => {
+                        json!({"Active": false, "DeviceID": device, "error": error})
+                    }
+                    Endpoint::Registration => {
+                        json!({"Result": false, "Message": message, "error": error})
+                    }
+                    Endpoint::Push => json!({"Result": false, "DeviceID": device,
+                        "OpenStrobe": false, "Message": message, "error": error}),
+                };
+                (*status, body)
+            }
         };
         HttpResponse::build(status).json(body)
     }
@@ -159,7 +173,7 @@ pub async fn tollgate_info(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    handle::<Dahua>(state, &token, &req, payload).await
+    handle::<Dahua>(state, &token, &req, payload, Endpoint::Push).await
 }
 
 /// Dahua ITSAPI heartbeat, answered {Active: true, DeviceID}.
@@ -185,7 +199,7 @@ pub async fn keep_alive(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    handle::<Dahua>(state, &token, &req, payload).await
+    handle::<Dahua>(state, &token, &req, payload, Endpoint::KeepAlive).await
 }
 
 /// Dahua ITSAPI device registration.
@@ -211,5 +225,5 @@ pub async fn device_info(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    handle::<Dahua>(state, &token, &req, payload).await
+    handle::<Dahua>(state, &token, &req, payload, Endpoint::Registration).await
 }

@@ -7,7 +7,9 @@
 //! with the device's HTTP digest login ([`open_barrier`]).
 //!
 //! Newer firmware sends the same alert as JSON (`application/json`, or a JSON part of the
-//! multipart body) with the same field names; both are read.
+//! multipart body) with the same field names; both are read, and each is answered in its own
+//! format (ISAPI's `ResponseStatus` as XML, or its JSON form `{"requestURL", "statusCode",
+//! "statusString", "subStatusCode", "errorCode", "errorMsg"}`).
 //!
 //! The record id is the alert's `UUID`, or the device, capture time and plate together.
 //! `isDataRetransmission` marks the camera's offline buffer being resent. `macAddress` is
@@ -21,8 +23,8 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 
 use super::{
-    colour_named, fallback_id, handle, is_multipart, multipart_parts, plate_text, text, Echo, Push,
-    Read, Reply, Vendor,
+    colour_named, fallback_id, handle, is_multipart, multipart_parts, plate_text, text, Echo,
+    Endpoint, Push, Read, Reply, Vendor,
 };
 use crate::outbound::{Guarded, OutboundError, Refused};
 use crate::startup::AppState;
@@ -34,6 +36,8 @@ pub struct Hikvision;
 const BARRIER_PATH: &str = "/ISAPI/Parking/channels/1/barrierGate";
 const OPEN_BODY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <BarrierGate version="2.0" xmlns="http://www.isapi.org/ver20/XMLSchema"><ctrlMode>open</ctrlMode></BarrierGate>"#;
+/// The resource an alert answer names (ISAPI `ResponseStatus.requestURL`).
+const ALERT_URL: &str = "/ISAPI/Event/notification/alertStream";
 /// A barrier call that takes longer than this is of no use to the car waiting at it.
 const DEVICE_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -138,6 +142,18 @@ impl Vendor for Hikvision {
             Format::Xml => quick_xml::de::from_str(&text)
                 .map_err(|e| format!("not an ISAPI EventNotificationAlert: {e}"))?,
             Format::Json => serde_json::from_str(&text)
+                .map(|mut alert: serde_json::Value| {
+                    // Some firmware sends the flag as a string ("true").
+                    for path in ["/isDataRetransmission", "/ANPR/isDataRetransmission"] {
+                        if let Some(flag) = alert.pointer_mut(path) {
+                            if let Some(text) = flag.as_str() {
+                                *flag = serde_json::Value::Bool(text.trim() == "true");
+                            }
+                        }
+                    }
+                    alert
+                })
+                .and_then(serde_json::from_value)
                 .map_err(|e| format!("not an ISAPI EventNotificationAlert (JSON): {e}"))?,
         };
         let serial = alert
@@ -147,6 +163,13 @@ impl Vendor for Hikvision {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_owned);
+        if alert
+            .event_type
+            .as_deref()
+            .is_none_or(|t| t.trim().is_empty())
+        {
+            return Err("not an ISAPI EventNotificationAlert: no eventType".into());
+        }
         let is_anpr = alert
             .event_type
             .as_deref()
@@ -169,6 +192,7 @@ impl Vendor for Hikvision {
             colour: anpr.plate_color.as_deref().and_then(colour_named),
             captured_at,
             device_event_id,
+            record_id: None,
             offline: alert
                 .is_data_retransmission
                 .or(anpr.is_data_retransmission)
@@ -176,7 +200,15 @@ impl Vendor for Hikvision {
         }))
     }
 
-    fn reply(reply: &Reply, _echo: &Echo) -> HttpResponse {
+    fn is_json(body: &[u8], content_type: &str) -> bool {
+        match alert_text(body, content_type) {
+            Ok((format, _)) => matches!(format, Format::Json),
+            // Unread or unreadable: by the declared type alone.
+            Err(_) => content_type.to_ascii_lowercase().contains("json"),
+        }
+    }
+
+    fn reply(reply: &Reply, echo: &Echo) -> HttpResponse {
         let (status, code, sub, message) = match reply {
             Reply::Decided { open, .. } => (
                 StatusCode::OK,
@@ -194,10 +226,21 @@ impl Vendor for Hikvision {
             } => (*status, 6, code.as_str(), message.clone()),
         };
         let status_string = if code == 1 { "OK" } else { "Invalid Content" };
+        if echo.json {
+            // An alert that came as JSON is answered with ISAPI's JSON ResponseStatus.
+            return HttpResponse::build(status).json(serde_json::json!({
+                "requestURL": ALERT_URL,
+                "statusCode": code,
+                "statusString": status_string,
+                "subStatusCode": sub,
+                "errorCode": if code == 1 { 0 } else { 1 },
+                "errorMsg": if code == 1 { "ok" } else { message.as_str() },
+            }));
+        }
         let body = format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <ResponseStatus version="2.0" xmlns="http://www.isapi.org/ver20/XMLSchema">
-<requestURL>/ISAPI/Event/notification/alertStream</requestURL>
+<requestURL>{ALERT_URL}</requestURL>
 <statusCode>{code}</statusCode>
 <statusString>{status_string}</statusString>
 <subStatusCode>{sub}</subStatusCode>
@@ -337,5 +380,5 @@ pub async fn push(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    handle::<Hikvision>(state, &token, &req, payload).await
+    handle::<Hikvision>(state, &token, &req, payload, Endpoint::Push).await
 }

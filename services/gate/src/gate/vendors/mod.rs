@@ -74,6 +74,13 @@ pub enum Push {
         serial: Option<String>,
     },
     Read(Read),
+    /// An offline record that cannot be read (no plate, no time): passed over, so that the
+    /// camera's replay goes on to its next record instead of resending this one for ever.
+    PassedOver {
+        serial: Option<String>,
+        record_id: Option<String>,
+        reason: String,
+    },
 }
 
 /// A plate read as a camera reported it.
@@ -83,8 +90,11 @@ pub struct Read {
     pub plate: String,
     pub colour: Option<PlateColour>,
     pub captured_at: DateTime<Utc>,
-    /// The camera's own record id: the idempotency key.
+    /// The idempotency key: the same push sent again carries the same one.
     pub device_event_id: String,
+    /// The camera's own record number, which its reply must echo (Vzenith `plateid`). Not
+    /// the idempotency key: a camera's counter starts again after a reset.
+    pub record_id: Option<String>,
     /// The camera's offline buffer: the car already passed.
     pub offline: bool,
 }
@@ -144,6 +154,20 @@ pub struct Echo {
     /// The camera's record id (Vzenith `plateid`).
     pub record_id: Option<String>,
     pub display: display::Protocol,
+    /// The push came as JSON (a Hikvision alert's JSON form is answered in JSON).
+    pub json: bool,
+    /// The URL the camera posted to: a refusal takes that endpoint's reply shape.
+    pub endpoint: Endpoint,
+}
+
+/// Which of a vendor's URLs a push came to (Dahua has one per kind of message).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub enum Endpoint {
+    /// Plate reads (and, for Vzenith and Hikvision, heartbeats too).
+    #[default]
+    Push,
+    KeepAlive,
+    Registration,
 }
 
 /// One camera protocol.
@@ -154,17 +178,26 @@ pub trait Vendor {
     const SERIAL_OPTIONAL: bool = false;
     /// Reads a push; `Err` is a malformed body (a refusal with this message).
     fn parse(body: &[u8], content_type: &str, gate: &GateContext) -> Result<Push, String>;
+    /// Whether the push came as JSON, for protocols that answer in the push's own format.
+    fn is_json(_body: &[u8], _content_type: &str) -> bool {
+        false
+    }
     fn reply(reply: &Reply, echo: &Echo) -> HttpResponse;
 }
 
-/// The whole adapter flow for one push.
+/// The whole adapter flow for one push to `endpoint`.
 pub async fn handle<V: Vendor>(
     state: web::Data<AppState>,
     token: &str,
     req: &HttpRequest,
     payload: web::Payload,
+    endpoint: Endpoint,
 ) -> HttpResponse {
-    let mut echo = Echo::default();
+    let mut echo = Echo {
+        endpoint,
+        json: V::is_json(b"", content_type(req)),
+        ..Echo::default()
+    };
     let reply = match handle_inner::<V>(&state, token, req, payload, &mut echo).await {
         Ok(reply) => reply,
         Err(reply) => reply,
@@ -206,25 +239,28 @@ async fn handle_inner<V: Vendor>(
     }
     echo.display = gate.display;
     let body = read_body(payload).await?;
-    let content_type = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let push = V::parse(&body, content_type, &gate).map_err(|message| {
-        Reply::refused(StatusCode::BAD_REQUEST, ErrorCode::MalformedPush, message)
-    })?;
+    let content_type = content_type(req);
+    echo.json = V::is_json(&body, content_type);
+    let push = V::parse(&body, content_type, &gate)
+        .and_then(|push| fits(push, echo.endpoint))
+        .map_err(|message| {
+            Reply::refused(StatusCode::BAD_REQUEST, ErrorCode::MalformedPush, message)
+        })?;
     let serial = match &push {
-        Push::Heartbeat { serial } | Push::Registration { serial } => serial.as_deref(),
+        Push::Heartbeat { serial }
+        | Push::Registration { serial }
+        | Push::PassedOver { serial, .. } => serial.as_deref(),
         Push::Read(read) => read.serial.as_deref(),
     };
     echo.serial = serial.map(str::to_owned);
-    if let Push::Read(read) = &push {
-        echo.record_id = Some(read.device_event_id.clone());
+    match &push {
+        Push::Read(read) => echo.record_id = read.record_id.clone(),
+        Push::PassedOver { record_id, .. } => echo.record_id = record_id.clone(),
+        _ => {}
     }
     if let Some(expected) = &gate.device_serial {
         let unnamed_is_fine = V::SERIAL_OPTIONAL && serial.is_none();
-        if !unnamed_is_fine && serial.map(str::trim) != Some(expected.as_str()) {
+        if !unnamed_is_fine && !serial.is_some_and(|s| same_device(s, expected)) {
             return Err(Reply::refused(
                 StatusCode::FORBIDDEN,
                 ErrorCode::DeviceMismatch,
@@ -252,7 +288,50 @@ async fn handle_inner<V: Vendor>(
             lanes::traffic(state, gate.gate_id);
             decide_read::<V>(state, &gate, read).await
         }
+        Push::PassedOver {
+            record_id, reason, ..
+        } => {
+            lanes::traffic(state, gate.gate_id);
+            tracing::warn!(gate_id = %gate.gate_id, record = record_id.as_deref().unwrap_or("-"),
+                reason, "offline record passed over: it cannot be read");
+            Ok(Reply::Recorded)
+        }
     }
+}
+
+/// A push as the URL it came to takes it: a KeepAlive URL takes heartbeats, a registration
+/// URL registrations (a bare `DeviceID` there is one), the push URL anything.
+fn fits(push: Push, endpoint: Endpoint) -> Result<Push, String> {
+    match (endpoint, push) {
+        (Endpoint::Push, push) | (Endpoint::KeepAlive, push @ Push::Heartbeat { .. }) => Ok(push),
+        (Endpoint::Registration, Push::Registration { serial } | Push::Heartbeat { serial }) => {
+            Ok(Push::Registration { serial })
+        }
+        (Endpoint::KeepAlive, _) => Err("this URL takes KeepAlive messages only".into()),
+        (Endpoint::Registration, _) => Err("this URL takes DeviceInfo messages only".into()),
+    }
+}
+
+/// Whether the serial a push names is the gate's registered one: the same text, or the same
+/// MAC address however it is written (`A4-14-37-00-00-01` is `a4:14:37:00:00:01`).
+fn same_device(named: &str, registered: &str) -> bool {
+    let (named, registered) = (named.trim(), registered.trim());
+    let mac = |s: &str| {
+        let hex: String = s
+            .chars()
+            .filter(|c| !matches!(c, ':' | '-' | '.'))
+            .collect();
+        (hex.len() == 12 && hex.chars().all(|c| c.is_ascii_hexdigit()) && hex.len() < s.len())
+            .then(|| hex.to_ascii_lowercase())
+    };
+    named == registered || mac(named).is_some_and(|m| Some(m) == mac(registered))
+}
+
+fn content_type(req: &HttpRequest) -> &str {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 async fn decide_read<V: Vendor>(
@@ -263,11 +342,21 @@ async fn decide_read<V: Vendor>(
     let Some(event) = event_of::<V>(state, gate, &read).await? else {
         return Ok(Reply::Recorded);
     };
+    let offline = event.offline;
     let response = decide_in_time(state, gate, event)
         .await
         .map_err(|e| Reply::from_error(&e))?;
     if read.offline {
         return Ok(Reply::Recorded);
+    }
+    if offline {
+        // A stale live read: recorded, and the barrier stays as it is.
+        return Ok(Reply::Decided {
+            open: false,
+            display: String::new(),
+            voice: String::new(),
+            amount_due: "0.00".into(),
+        });
     }
     let open = response["action"] == "open";
     let display = response["display"].as_str().unwrap_or_default().to_owned();
@@ -311,11 +400,19 @@ async fn event_of<V: Vendor>(
 ) -> Result<Option<Event>, Reply> {
     let now = Utc::now();
     let clock_off = clock_is_off(read.captured_at);
+    // A read pushed as live but taken long ago is a backlog the camera does not mark as one
+    // (a Dahua upload without `Source`), or a camera clock or time zone that is wrong: no car
+    // waits at the barrier for it. Recorded at its time, never opening, and listed for staff.
+    // `PARKSHARE_LIVE_READ_AGE_MAX_S` (an hour): generous enough for a camera clock that
+    // drifts without a time server.
+    let age_max = state.lanes.live_read_age_max;
+    let stale = !read.offline && !clock_off && read.captured_at < now - age_max;
+    let offline = read.offline || stale;
     // The age limit of live reads does not apply to an offline record (the camera's backlog
     // may be months old; the car passed and is recorded); a future time is still refused.
     let checked_at = if clock_off {
         now
-    } else if read.offline {
+    } else if offline {
         read.captured_at.max(now - chrono::Duration::days(1))
     } else {
         read.captured_at
@@ -330,7 +427,7 @@ async fn event_of<V: Vendor>(
         Ok(event) => event,
         // An offline record that can never be recorded (no plate read: `_无_`) would stall
         // the camera's replay on it for good: it is passed over, and logged.
-        Err(e) if read.offline && actix_web::ResponseError::status_code(&e).is_client_error() => {
+        Err(e) if offline && actix_web::ResponseError::status_code(&e).is_client_error() => {
             tracing::warn!(gate_id = %gate.gate_id, record = %read.device_event_id,
                 error = %e, "offline record passed over: it cannot be recorded");
             return Ok(None);
@@ -338,8 +435,8 @@ async fn event_of<V: Vendor>(
         Err(e) => return Err(Reply::from_error(&e)),
     };
     if clock_off {
-        flag_clock(state, gate, read).await;
-        if read.offline {
+        flag_clock(state, gate, read, ClockFault::Off).await;
+        if offline {
             // When the car passed is unknown: recording it at any time would bill a stay
             // wrongly. Listed for staff; the camera moves on to its next record.
             return Ok(None);
@@ -347,7 +444,10 @@ async fn event_of<V: Vendor>(
     } else {
         event.captured_at = read.captured_at;
     }
-    event.offline = read.offline;
+    if stale {
+        flag_clock(state, gate, read, ClockFault::StaleLiveRead(age_max)).await;
+    }
+    event.offline = offline;
     event.source = V::NAME;
     Ok(Some(event))
 }
@@ -372,8 +472,35 @@ async fn flag_unreachable(state: &AppState, gate: &GateContext, plate: &str) {
     }
 }
 
-/// Lists a read whose capture time shows the camera's clock is off.
-async fn flag_clock(state: &AppState, gate: &GateContext, read: &Read) {
+/// What a read's capture time says is wrong with the camera.
+enum ClockFault {
+    /// Before [`CLOCK_FLOOR_YEAR`]: the clock was reset.
+    Off,
+    /// A live push older than this.
+    StaleLiveRead(chrono::Duration),
+}
+
+/// Lists a read whose capture time shows the camera's clock (or its upload) is off.
+async fn flag_clock(state: &AppState, gate: &GateContext, read: &Read, fault: ClockFault) {
+    let at = read.captured_at.format("%Y-%m-%dT%H:%M:%SZ");
+    let record = &read.device_event_id;
+    let detail = match fault {
+        ClockFault::Off => format!(
+            "the camera reported capture time {at} for record {record}: its clock is off (set \
+             its time server); {}",
+            if read.offline {
+                "the offline record was not recorded"
+            } else {
+                "the read was decided at the time it arrived"
+            }
+        ),
+        ClockFault::StaleLiveRead(age_max) => format!(
+            "the camera pushed record {record}, taken at {at}, as a live read: more than {} \
+             minutes old, so no car waits for it; recorded at its time without opening. If \
+             the lane's cars are all refused so, the camera's clock or time zone is wrong",
+            age_max.num_minutes()
+        ),
+    };
     let anomaly = NewAnomaly {
         tenant_id: gate.tenant_id,
         lot_id: gate.lot_id,
@@ -381,17 +508,7 @@ async fn flag_clock(state: &AppState, gate: &GateContext, read: &Read) {
         gate_id: Some(gate.gate_id),
         kind: "device_clock",
         plate: read.plate.trim(),
-        detail: format!(
-            "the camera reported capture time {} for record {}: its clock is off (set its \
-             time server); {}",
-            read.captured_at.format("%Y-%m-%dT%H:%M:%SZ"),
-            read.device_event_id,
-            if read.offline {
-                "the offline record was not recorded"
-            } else {
-                "the read was decided at the time it arrived"
-            }
-        ),
+        detail,
     };
     if let Err(e) = insert_anomaly(&state.db, &anomaly).await {
         tracing::warn!(gate_id = %gate.gate_id, error = %e, "could not list a camera clock fault");
@@ -548,6 +665,16 @@ pub fn gbk_base64(text: &str) -> (String, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mac_address_is_the_same_however_it_is_written() {
+        assert!(same_device("A4-14-37-00-00-01", "a4:14:37:00:00:01"));
+        assert!(same_device(" a414.3700.0001", "A4:14:37:00:00:01"));
+        assert!(same_device("DH-ITC-01", "DH-ITC-01"));
+        assert!(!same_device("a4:14:37:00:00:02", "a4:14:37:00:00:01"));
+        // Twelve hex digits without separators are a serial number, compared as written.
+        assert!(!same_device("A41437000001", "a41437000001"));
+    }
 
     #[test]
     fn plates_arrive_as_utf8_gbk_or_base64() {

@@ -4,7 +4,10 @@
 //! - **Plate results** (§2.1.1): JSON (UTF-8, or GBK when so configured)
 //!   `{"AlarmInfoPlate": {"serialno", "ipaddr", "result": {"PlateResult": {"license",
 //!   "colorType", "plateid", "isoffline", "timeStamp": {"Timeval": {"sec"}}, "imageFile"...}}}}`.
-//!   `plateid` is the camera's record id. The reply opens the barrier with
+//!   `plateid` is the camera's record number, echoed in every reply; a push is known again by
+//!   its plateid, capture second and plate together, since the counter restarts after a
+//!   reset. An offline record without `plateid` is known by its device, time and plate; one
+//!   that cannot be read at all is passed over. The reply opens the barrier with
 //!   `Response_AlarmInfoPlate.info` `"ok"` (§2.6.1) and echoes `plateid` (§2.1.2 item 4); it
 //!   carries the LED text as `serialData` (§2.6.2) and the voice prompt as the camera's own
 //!   `playserver_json_request` (§2.6.5) — see [`super::display`].
@@ -28,7 +31,8 @@ use chrono::{DateTime, Utc};
 use parkshare_domain::plate::PlateColour;
 use serde_json::{json, Value};
 
-use super::{display, handle, is_multipart, json, multipart_parts, plate_text, text, Echo};
+use super::{display, fallback_id, handle, is_multipart, json, multipart_parts, plate_text, text};
+use super::{Echo, Endpoint};
 use super::{Push, Read, Reply, Vendor};
 use crate::startup::AppState;
 use crate::store::registry::GateContext;
@@ -78,24 +82,34 @@ impl Vendor for Vzenith {
         let alarm = body
             .get("AlarmInfoPlate")
             .ok_or("neither AlarmInfoPlate nor heartbeat")?;
+        let serial = string(&alarm["serialno"]);
         let result = &alarm["result"]["PlateResult"];
-        let license = result["license"]
-            .as_str()
-            .ok_or("AlarmInfoPlate.result.PlateResult.license is missing")?;
-        let plateid = string(&result["plateid"])
-            .ok_or("AlarmInfoPlate.result.PlateResult.plateid is missing")?;
-        let sec = int(&result["timeStamp"]["Timeval"]["sec"])
-            .ok_or("PlateResult.timeStamp.Timeval.sec is missing")?;
-        let captured_at = DateTime::<Utc>::from_timestamp(sec, 0)
-            .ok_or("PlateResult.timeStamp.Timeval.sec is out of range")?;
-        Ok(Push::Read(Read {
-            serial: string(&alarm["serialno"]),
-            plate: plate_text(license),
-            colour: int(&result["colorType"]).and_then(colour),
-            captured_at,
-            device_event_id: plateid,
-            offline: int(&result["isoffline"]).unwrap_or(0) != 0,
-        }))
+        let plateid = string(&result["plateid"]);
+        let offline = int(&result["isoffline"]).unwrap_or(0) != 0;
+        match read(result) {
+            Ok((license, sec, captured_at)) => Ok(Push::Read(Read {
+                // The same push resent repeats all three; a plateid the camera's counter
+                // reuses after a reset comes with another time (and plate).
+                device_event_id: match &plateid {
+                    Some(id) => format!("{id}/{sec}/{}", license.trim()),
+                    None => fallback_id(serial.as_deref(), &sec.to_string(), license),
+                },
+                record_id: plateid,
+                serial,
+                plate: plate_text(license),
+                colour: int(&result["colorType"]).and_then(colour),
+                captured_at,
+                offline,
+            })),
+            // An offline record that cannot be read is passed over: refusing it would make
+            // the camera resend it for ever, and its backlog behind it would never come.
+            Err(reason) if offline => Ok(Push::PassedOver {
+                serial,
+                record_id: plateid,
+                reason: reason.into(),
+            }),
+            Err(reason) => Err(reason.into()),
+        }
     }
 
     fn reply(reply: &Reply, echo: &Echo) -> HttpResponse {
@@ -153,6 +167,18 @@ impl Vendor for Vzenith {
         };
         HttpResponse::build(status).json(body)
     }
+}
+
+/// The plate, the capture second and its time of a `PlateResult`.
+fn read(result: &Value) -> Result<(&str, i64, DateTime<Utc>), &'static str> {
+    let license = result["license"]
+        .as_str()
+        .ok_or("AlarmInfoPlate.result.PlateResult.license is missing")?;
+    let sec = int(&result["timeStamp"]["Timeval"]["sec"])
+        .ok_or("PlateResult.timeStamp.Timeval.sec is missing")?;
+    let captured_at = DateTime::<Utc>::from_timestamp(sec, 0)
+        .ok_or("PlateResult.timeStamp.Timeval.sec is out of range")?;
+    Ok((license, sec, captured_at))
 }
 
 /// `plateid` as the camera sent it: a number (§2.1.1), or text from other firmware.
@@ -231,5 +257,5 @@ pub async fn push(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    handle::<Vzenith>(state, &token, &req, payload).await
+    handle::<Vzenith>(state, &token, &req, payload, Endpoint::Push).await
 }

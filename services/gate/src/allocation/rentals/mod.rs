@@ -1,0 +1,791 @@
+//! Rentals (月租): a monthly pass for a lot's pool, or the rent of one space (common-area,
+//! developer-unsold, or an owner's space let long-term through the property office), for
+//! whole months at the lot's filed monthly price (pure rules in
+//! `parkshare_allocation::rental`). Applied for by an owner or entered by staff; held unpaid
+//! for [`HOLD_MIN`] with a payment intent, paid through the provider or in cash at the booth;
+//! credited by the kind of space in the ledger. The gate admits a paid-up renter's car as it
+//! admits a permit holder (`store::registry::plate_facts`), through the term and its grace.
+//!
+//! - [`store`]: the SQL;
+//! - [`waiting`]: the owners-first waiting list, and who may rent while owners wait;
+//! - [`term`]: renewals, reminders, early ends.
+//!
+//! The rules in words: docs/rentals.md.
+
+pub mod store;
+pub mod term;
+pub mod waiting;
+
+use crate::openapi::AnyJson;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use parkshare_allocation::rental::{self, Applicant, Term};
+use parkshare_domain::money::Money;
+use parkshare_domain::plate::Plate;
+use parkshare_domain::vehicle::VehicleClass;
+use parkshare_ledger::Source;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::auth::{Owner, Staff};
+use crate::error::{is_unique_violation, ApiError, ErrorCode};
+use crate::settlement::posting;
+use crate::startup::AppState;
+use crate::store::payments::{self, Intent, NewIntent, Pays};
+use store::{NewRental, Rental};
+
+/// How long an unpaid application holds its space (and its intent can be paid): as long as
+/// a stay's payment intent, long enough to pay on a phone.
+pub const HOLD_MIN: i64 = 15;
+/// How far ahead a term may start: a rental is for now, not a reservation for next year.
+pub const START_AHEAD_DAYS_MAX: i64 = 90;
+/// Most terms one list answers.
+const LIST_MAX: i64 = 500;
+
+/// The rental settings (`PARKSHARE_RENTAL_GRACE_DAYS`, `PARKSHARE_RENTAL_REMINDER_DAYS`).
+#[derive(Debug, Clone, Copy)]
+pub struct RentalSettings {
+    /// Days after a term ends during which the car is still admitted as a renter.
+    pub grace_days: i32,
+    /// How many days before a term ends its renter is reminded to renew.
+    pub reminder_days: i32,
+}
+
+/// Under `/v1/admin`.
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(staff_apply)
+        .service(staff_list)
+        .service(staff_show)
+        .service(term::record_cash)
+        .service(term::staff_renew)
+        .service(term::end_early);
+    waiting::admin_routes(cfg);
+}
+
+/// Under `/v1/owner`.
+pub fn owner_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(owner_apply)
+        .service(owner_list)
+        .service(term::owner_renew);
+    waiting::owner_routes(cfg);
+}
+
+/// What is rented: a lot's pool, or one space.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Pool(Uuid),
+    Space(Uuid),
+}
+
+fn target(lot_id: Option<Uuid>, space_id: Option<Uuid>) -> Result<Target, ApiError> {
+    match (lot_id, space_id) {
+        (Some(lot), None) => Ok(Target::Pool(lot)),
+        (None, Some(space)) => Ok(Target::Space(space)),
+        _ => Err(ApiError::invalid(
+            ErrorCode::InvalidTarget,
+            "name either lot_id (a pass for the lot's pool) or space_id (one space), not both",
+        )),
+    }
+}
+
+/// Where a rental would be, resolved and (for a space) locked.
+struct Place {
+    compound_id: Uuid,
+    lot_id: Uuid,
+    space_id: Option<Uuid>,
+    space_kind: String,
+    space_owner_id: Option<Uuid>,
+}
+
+/// Who applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AppliedBy {
+    Owner,
+    Staff,
+    /// A lottery winner accepting their offer.
+    Lottery,
+}
+
+impl AppliedBy {
+    fn as_str(self) -> &'static str {
+        match self {
+            AppliedBy::Owner => "owner",
+            AppliedBy::Staff => "staff",
+            AppliedBy::Lottery => "lottery",
+        }
+    }
+}
+
+async fn place_of(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    target: Target,
+    applied_by: AppliedBy,
+) -> Result<Place, ApiError> {
+    match target {
+        Target::Pool(lot_id) => {
+            let (compound_id, _) = store::lot_place(&mut *tx, tenant_id, lot_id)
+                .await?
+                .ok_or(ApiError::NotFound("lot"))?;
+            Ok(Place {
+                compound_id,
+                lot_id,
+                space_id: None,
+                space_kind: "pool".into(),
+                space_owner_id: None,
+            })
+        }
+        Target::Space(space_id) => {
+            let space = store::space_for_update(&mut *tx, tenant_id, space_id)
+                .await?
+                .ok_or(ApiError::NotFound("space"))?;
+            if space.kind == "developer_unsold" && space.offered_as == "metered" {
+                return Err(ApiError::conflict(
+                    ErrorCode::SpaceMetered,
+                    "this developer space is run as metered visitor parking, not rented",
+                ));
+            }
+            if space.kind == "owned" && applied_by == AppliedBy::Owner {
+                return Err(ApiError::invalid(
+                    ErrorCode::OwnedSpaceThroughStaff,
+                    "an owner's space is let through the property office, which holds the \
+                     owner's letting agreement",
+                ));
+            }
+            Ok(Place {
+                compound_id: space.compound_id,
+                lot_id: space.lot_id,
+                space_id: Some(space.id),
+                space_kind: space.kind,
+                space_owner_id: space.owner_id,
+            })
+        }
+    }
+}
+
+/// The renter of an application.
+enum Renter {
+    /// An owner of the compound, renting for a vehicle registered to them.
+    Owner(Uuid),
+    /// Anyone else, named, with the vehicle's class.
+    NonOwner {
+        name: String,
+        phone: Option<String>,
+        class: VehicleClass,
+    },
+}
+
+/// The class of the vehicle rented for, checked against the registry: an owner's must be
+/// registered to them; a non-owner's plate must not be an owner's (staff should name the owner).
+async fn vehicle_class(
+    tx: &mut PgConnection,
+    compound_id: Uuid,
+    plate: &Plate,
+    renter: &Renter,
+) -> Result<VehicleClass, ApiError> {
+    let registered = store::vehicle_of(&mut *tx, compound_id, plate.as_str()).await?;
+    match (renter, registered) {
+        (Renter::Owner(owner_id), Some((holder, class))) if holder == *owner_id => {
+            VehicleClass::parse(&class)
+                .ok_or_else(|| ApiError::internal(format!("vehicle class {class}")))
+        }
+        (Renter::Owner(_), _) => Err(ApiError::invalid(
+            ErrorCode::NotYourVehicle,
+            format!("{plate} is not a vehicle registered to this owner; register it first"),
+        )),
+        (Renter::NonOwner { .. }, Some(_)) => Err(ApiError::invalid(
+            ErrorCode::PlateOfAnOwner,
+            format!("{plate} is registered to an owner of the compound: rent it for that owner"),
+        )),
+        (Renter::NonOwner { class, .. }, None) => Ok(*class),
+    }
+}
+
+/// A term's price at the lot's filed tariff in force at `at`: `(monthly, discount %, price)`.
+pub(crate) struct Priced {
+    pub monthly: Money,
+    pub discount_pct: Decimal,
+    pub price: Money,
+    pub filing_no: String,
+}
+
+pub(crate) async fn price_term(
+    tx: &mut PgConnection,
+    lot_id: Uuid,
+    class: VehicleClass,
+    owner: bool,
+    months: u32,
+    at: DateTime<Utc>,
+) -> Result<Priced, ApiError> {
+    let filed = crate::store::tariffs::filed_in_force(&mut *tx, lot_id, at)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                ErrorCode::NoFiledTariff,
+                "the lot has no filed tariff: a rental is charged only at a filed monthly price",
+            )
+        })?;
+    let monthly = filed
+        .tariff
+        .monthly_price(class)
+        .filter(|m| !m.is_zero())
+        .ok_or_else(|| {
+            ApiError::conflict(
+                ErrorCode::NoMonthlyPrice,
+                format!(
+                    "the lot's filed tariff {} has no monthly price for {} vehicles",
+                    filed.filing_no,
+                    class.as_str()
+                ),
+            )
+        })?;
+    let discount_pct = if owner {
+        filed.tariff.owner_discount_pct
+    } else {
+        Decimal::ZERO
+    };
+    let price = rental::price(monthly, months, Some(discount_pct));
+    if price.is_zero() {
+        // A 100 % owner discount: nothing to sell; staff grant the owner a permit instead.
+        return Err(ApiError::conflict(
+            ErrorCode::NothingToCharge,
+            "the filed tariff's owner discount makes this rental free: staff grant a permit",
+        ));
+    }
+    Ok(Priced {
+        monthly,
+        discount_pct,
+        price,
+        filing_no: filed.filing_no.clone(),
+    })
+}
+
+/// The compound's local today.
+pub(crate) async fn today_in(
+    tx: &mut PgConnection,
+    compound_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<NaiveDate, ApiError> {
+    let zone: Tz = store::compound_zone(&mut *tx, compound_id)
+        .await?
+        .parse()
+        .map_err(|_| ApiError::internal("a compound's time zone does not parse"))?;
+    Ok(now.with_timezone(&zone).date_naive())
+}
+
+fn term_of(starts_on: NaiveDate, months: u32, today: NaiveDate) -> Result<Term, ApiError> {
+    if starts_on < today {
+        return Err(ApiError::invalid(
+            ErrorCode::StartInPast,
+            "a rental starts today or later",
+        ));
+    }
+    if starts_on > today + Duration::days(START_AHEAD_DAYS_MAX) {
+        return Err(ApiError::invalid(
+            ErrorCode::StartTooFar,
+            format!("a rental starts within {START_AHEAD_DAYS_MAX} days"),
+        ));
+    }
+    Term::of_months(starts_on, months)
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidMonths, e.to_string()))
+}
+
+/// An application as the routes read it.
+struct Application {
+    target: Target,
+    plate: Plate,
+    months: u32,
+    starts_on: Option<NaiveDate>,
+    renter: Renter,
+    applied_by: AppliedBy,
+}
+
+/// Decides an application in one transaction: where, for which car, at what price, whether
+/// owners first allows it; then holds the space with an unpaid term and its payment intent.
+async fn apply(
+    state: &AppState,
+    tenant_id: Uuid,
+    a: Application,
+    owner_compound: Option<Uuid>,
+) -> Result<(Rental, Intent), ApiError> {
+    let mut tx = state.db.begin().await?;
+    let held = apply_in(&mut tx, state, tenant_id, a, owner_compound).await?;
+    tx.commit().await?;
+    Ok(held)
+}
+
+/// [`apply`] within the caller's transaction.
+async fn apply_in(
+    tx: &mut PgConnection,
+    state: &AppState,
+    tenant_id: Uuid,
+    a: Application,
+    owner_compound: Option<Uuid>,
+) -> Result<(Rental, Intent), ApiError> {
+    let now = Utc::now();
+    let place = place_of(&mut *tx, tenant_id, a.target, a.applied_by).await?;
+    if owner_compound.is_some_and(|c| c != place.compound_id) {
+        // An owner sees only their own compound.
+        return Err(ApiError::NotFound(match a.target {
+            Target::Pool(_) => "lot",
+            Target::Space(_) => "space",
+        }));
+    }
+    if let Renter::Owner(owner_id) = a.renter {
+        if place.space_owner_id == Some(owner_id) {
+            return Err(ApiError::invalid(
+                ErrorCode::OwnSpace,
+                "the owner of this space does not rent it",
+            ));
+        }
+    }
+    let class = vehicle_class(&mut *tx, place.compound_id, &a.plate, &a.renter).await?;
+    let today = today_in(&mut *tx, place.compound_id, now).await?;
+    let term = term_of(a.starts_on.unwrap_or(today), a.months, today)?;
+    let owner_id = match a.renter {
+        Renter::Owner(id) => Some(id),
+        Renter::NonOwner { .. } => None,
+    };
+    let priced = price_term(
+        &mut *tx,
+        place.lot_id,
+        class,
+        owner_id.is_some(),
+        a.months,
+        now,
+    )
+    .await?;
+    // A lottery's winner was chosen among owners already: the draw is owners first.
+    if a.applied_by != AppliedBy::Lottery {
+        let applicant = owner_id.map_or(Applicant::NonOwner, Applicant::Owner);
+        waiting::check_owners_first(
+            &mut *tx,
+            place.compound_id,
+            &place.space_kind,
+            applicant,
+            today,
+        )
+        .await?;
+    }
+    let (name, phone) = match &a.renter {
+        Renter::NonOwner { name, phone, .. } => (Some(name.as_str()), phone.as_deref()),
+        Renter::Owner(_) => (None, None),
+    };
+    let new = NewRental {
+        id: Uuid::now_v7(),
+        tenant_id,
+        compound_id: place.compound_id,
+        lot_id: place.lot_id,
+        space_id: place.space_id,
+        space_kind: &place.space_kind,
+        plate: a.plate.as_str(),
+        vehicle_class: class.as_str(),
+        owner_id,
+        renter_name: name,
+        renter_phone: phone,
+        months: i32::try_from(a.months).unwrap_or(1),
+        starts_on: term.starts_on,
+        ends_on: term.ends_on,
+        grace_days: state.rentals.grace_days,
+        monthly_price: priced.monthly.yuan(),
+        discount_pct: priced.discount_pct,
+        price: priced.price.yuan(),
+        filing_no: &priced.filing_no,
+        hold_expires_at: now + Duration::minutes(HOLD_MIN),
+        renews_id: None,
+        applied_by: a.applied_by.as_str(),
+    };
+    hold(&mut *tx, &new, now).await
+}
+
+/// A lottery winner who accepted their offer rents a space of the lottery at once: the first
+/// of its spaces (in the order the lottery lists them) with no live term from today, held
+/// unpaid with its payment intent like any application, skipping the waiting list (the draw
+/// already served owners first). 409 `no_space_left` when every space is taken.
+pub async fn rent_won_space(
+    tx: &mut PgConnection,
+    state: &AppState,
+    tenant_id: Uuid,
+    owner_id: Uuid,
+    space_ids: &[Uuid],
+    plate: Plate,
+    months: u32,
+) -> Result<Value, ApiError> {
+    let space = store::first_free_space(&mut *tx, space_ids, Utc::now())
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                ErrorCode::NoSpaceLeft,
+                "every space of this lottery is rented: the office will contract yours",
+            )
+        })?;
+    let a = Application {
+        target: Target::Space(space),
+        plate,
+        months,
+        starts_on: None,
+        renter: Renter::Owner(owner_id),
+        applied_by: AppliedBy::Lottery,
+    };
+    let (rental, intent) = apply_in(&mut *tx, state, tenant_id, a, None).await?;
+    let today = today_in(&mut *tx, rental.compound_id, Utc::now()).await?;
+    Ok(answer(state, &rental, &intent, today))
+}
+
+/// Writes the unpaid term `new` (expiring first any unpaid hold that ran out in its way) and
+/// its payment intent, valid as long as the hold.
+pub(crate) async fn hold(
+    tx: &mut PgConnection,
+    new: &NewRental<'_>,
+    now: DateTime<Utc>,
+) -> Result<(Rental, Intent), ApiError> {
+    store::expire_holds_in_way(&mut *tx, new.space_id, new.lot_id, new.plate, now).await?;
+    store::insert(&mut *tx, new).await.map_err(|e| {
+        if is_unique_violation(&e, "rentals_one_per_space") {
+            ApiError::conflict(
+                ErrorCode::SpaceRented,
+                "this space is rented (or held for an application) for some of these days",
+            )
+        } else if is_unique_violation(&e, "rentals_one_per_plate") {
+            ApiError::conflict(
+                ErrorCode::PlateHasRental,
+                format!(
+                    "{} already has a rental in this lot for some of these days",
+                    new.plate
+                ),
+            )
+        } else if is_unique_violation(&e, "rentals_one_renewal") {
+            ApiError::conflict(ErrorCode::AlreadyRenewed, "this term was renewed already")
+        } else {
+            e.into()
+        }
+    })?;
+    let bill = json!({
+        "kind": "rental", "months": new.months, "monthly_price": Money::total(new.monthly_price).map_err(ApiError::internal)?,
+        "discount_pct": new.discount_pct.normalize().to_string(), "total": Money::total(new.price).map_err(ApiError::internal)?,
+        "starts_on": new.starts_on, "ends_on": new.ends_on, "plate": new.plate,
+    });
+    let intent = payments::insert_intent(
+        &mut *tx,
+        &NewIntent {
+            tenant_id: new.tenant_id,
+            pays: Pays::Rental(new.id),
+            amount: new.price,
+            expires_at: new.hold_expires_at,
+            bill: &bill,
+            priced_at: now,
+            filing_no: Some(new.filing_no),
+        },
+    )
+    .await?;
+    let rental = store::rental(&mut *tx, new.tenant_id, new.id)
+        .await?
+        .ok_or_else(|| ApiError::internal("rental vanished"))?;
+    Ok((rental, intent))
+}
+
+/// A term as answered: its row, and where it stands on the compound's `today`.
+pub(crate) fn view(rental: &Rental, today: NaiveDate) -> Value {
+    let mut v = serde_json::to_value(rental).unwrap_or(Value::Null);
+    v["standing"] = json!(standing(rental, today));
+    v
+}
+
+/// Where a term stands on `today`: `awaiting_payment`, `expired`, `cancelled`, `upcoming`,
+/// `active`, `in_grace` (after its end, still admitted), `lapsed`, `ended` (ended early) or
+/// `renewed` (its end passed and the next term took over).
+pub fn standing(rental: &Rental, today: NaiveDate) -> &'static str {
+    match rental.status.as_str() {
+        "awaiting_payment" => "awaiting_payment",
+        "expired" => "expired",
+        "cancelled" => "cancelled",
+        "ended" if today > rental.ends_on => "ended",
+        _ if today < rental.starts_on => "upcoming",
+        _ if today <= rental.ends_on => "active",
+        _ if rental.renewed_by.is_some() => "renewed",
+        _ if today <= rental.ends_on + Duration::days(i64::from(rental.grace_days)) => "in_grace",
+        _ => "lapsed",
+    }
+}
+
+fn answer(state: &AppState, rental: &Rental, intent: &Intent, today: NaiveDate) -> Value {
+    json!({
+        "rental": view(rental, today),
+        "payment_intent": crate::settlement::payments::intent_view(state, intent),
+    })
+}
+
+/// Confirms a rental's term paid by `intent` (a provider's notification, under the intent's
+/// lock): `false` if the term no longer awaits its payment (its hold lapsed, it was paid at
+/// the booth), and the money is then owed back by the caller.
+pub async fn confirm_paid(
+    tx: &mut PgConnection,
+    intent: &Intent,
+    rental_id: Uuid,
+    amount: Money,
+    paid_at: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    let Some(rental) = store::rental_for_update(&mut *tx, intent.tenant_id, rental_id).await?
+    else {
+        return Ok(false);
+    };
+    if rental.status != "awaiting_payment" {
+        return Ok(false);
+    }
+    payments::mark_intent_paid(&mut *tx, intent.id, paid_at).await?;
+    let key = format!("intent:{}", intent.id);
+    let Some(transaction_id) =
+        credit(tx, &rental, &key, amount, Source::Provider, paid_at, None).await?
+    else {
+        return Err(ApiError::internal(
+            "a pending intent's key was posted already",
+        ));
+    };
+    settle(tx, &rental, amount, "provider", transaction_id, paid_at).await?;
+    Ok(true)
+}
+
+/// Posts a term's payment split by its kind of space; `None` if `key` was posted already.
+pub(crate) async fn credit(
+    tx: &mut PgConnection,
+    rental: &Rental,
+    key: &str,
+    amount: Money,
+    source: Source,
+    paid_at: DateTime<Utc>,
+    shift: Option<&str>,
+) -> Result<Option<Uuid>, ApiError> {
+    let who = store::parties(&mut *tx, rental.id, paid_at)
+        .await?
+        .ok_or_else(|| ApiError::internal("payment for a missing rental"))?;
+    let mut memo = format!(
+        "月租 {} {}–{}",
+        rental.plate, rental.starts_on, rental.ends_on
+    );
+    if let Some(shift) = shift {
+        memo.push_str(&format!("（现金 {shift}）"));
+    }
+    posting::credit_rental_payment(tx, &who, rental.id, key, amount, source, &memo).await
+}
+
+/// Records a term paid: its row, the owner's waiting entry served, the renter told.
+pub(crate) async fn settle(
+    tx: &mut PgConnection,
+    rental: &Rental,
+    amount: Money,
+    method: &str,
+    transaction_id: Uuid,
+    paid_at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    store::mark_paid(
+        &mut *tx,
+        &store::Paid {
+            id: rental.id,
+            amount: amount.yuan(),
+            method,
+            transaction_id,
+            paid_at,
+        },
+    )
+    .await?;
+    if let Some(owner_id) = rental.owner_id {
+        store::serve_waiting(&mut *tx, owner_id, &rental.space_kind, rental.id).await?;
+        let data = json!({
+            "rental_id": rental.id, "plate": rental.plate, "space_code": rental.space_code,
+            "starts_on": rental.starts_on, "ends_on": rental.ends_on, "paid": amount,
+        });
+        crate::sharing::webhooks::to_owner(tx, rental.tenant_id, owner_id, "rental.paid", data)
+            .await?;
+    }
+    Ok(())
+}
+
+// ---- routes --------------------------------------------------------------------------------
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct OwnerApplication {
+    lot_id: Option<Uuid>,
+    space_id: Option<Uuid>,
+    plate: String,
+    months: u32,
+    starts_on: Option<NaiveDate>,
+}
+
+/// An owner applies for a rental for one of their registered vehicles: 201 with the held term
+/// and the payment intent to pay it by.
+#[utoipa::path(tag = "owner", operation_id = "apply_for_rental", security(("owner_token" = [])), request_body = OwnerApplication, responses((status = 201, description = "Created: the held term and its payment intent", body = AnyJson)))]
+#[post("/rentals")]
+async fn owner_apply(
+    state: web::Data<AppState>,
+    owner: Owner,
+    body: crate::input::Json<OwnerApplication>,
+) -> Result<HttpResponse, ApiError> {
+    let plate = crate::admin::validate::plate("plate", &body.plate)?;
+    let compound = store::owner_compound(&state.db, owner.tenant_id, owner.owner_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    let application = Application {
+        target: target(body.lot_id, body.space_id)?,
+        plate,
+        months: body.months,
+        starts_on: body.starts_on,
+        renter: Renter::Owner(owner.owner_id),
+        applied_by: AppliedBy::Owner,
+    };
+    let (rental, intent) = apply(&state, owner.tenant_id, application, Some(compound)).await?;
+    let today = local_today(&state, rental.compound_id).await?;
+    Ok(HttpResponse::Created().json(answer(&state, &rental, &intent, today)))
+}
+
+pub(crate) async fn local_today(
+    state: &AppState,
+    compound_id: Uuid,
+) -> Result<NaiveDate, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    today_in(&mut conn, compound_id, Utc::now()).await
+}
+
+#[utoipa::path(tag = "owner", operation_id = "list_own_rentals", security(("owner_token" = [])), responses((status = 200, description = "The household's rentals", body = AnyJson)))]
+#[get("/rentals")]
+async fn owner_list(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
+    let compound = store::owner_compound(&state.db, owner.tenant_id, owner.owner_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    let today = local_today(&state, compound).await?;
+    let rentals = store::of_owner(&state.db, owner.tenant_id, owner.owner_id).await?;
+    let out: Vec<Value> = rentals.iter().map(|r| view(r, today)).collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NonOwnerBody {
+    name: String,
+    phone: Option<String>,
+    vehicle_class: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct StaffApplication {
+    lot_id: Option<Uuid>,
+    space_id: Option<Uuid>,
+    plate: String,
+    months: u32,
+    starts_on: Option<NaiveDate>,
+    /// The renting owner; or `renter` for anyone else.
+    owner_id: Option<Uuid>,
+    renter: Option<NonOwnerBody>,
+}
+
+/// Staff enter a rental for an owner (`owner_id`) or anyone else (`renter`).
+#[utoipa::path(tag = "staff", operation_id = "enter_rental", security(("staff_token" = [])), request_body = StaffApplication, responses((status = 201, description = "Created: the held term and its payment intent", body = AnyJson)))]
+#[post("/compounds/{id}/rentals")]
+async fn staff_apply(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: crate::input::Json<StaffApplication>,
+) -> Result<HttpResponse, ApiError> {
+    let compound = crate::admin::compounds::owned_compound(&state, &staff, *id).await?;
+    let plate = crate::admin::validate::plate("plate", &body.plate)?;
+    let renter = match (&body.owner_id, &body.renter) {
+        (Some(owner_id), None) => {
+            if !crate::store::registry::owner_in_compound(
+                &state.db,
+                staff.tenant_id,
+                compound.id,
+                *owner_id,
+            )
+            .await?
+            {
+                return Err(ApiError::NotFound("owner"));
+            }
+            Renter::Owner(*owner_id)
+        }
+        (None, Some(r)) => Renter::NonOwner {
+            name: crate::admin::validate::text("renter.name", &r.name, 200)?,
+            phone: r
+                .phone
+                .as_deref()
+                .map(|p| crate::admin::validate::text("renter.phone", p, 40))
+                .transpose()?,
+            class: match r.vehicle_class.as_deref() {
+                Some(c) => crate::admin::validate::vehicle_class("renter.vehicle_class", c)?,
+                None => VehicleClass::Small,
+            },
+        },
+        _ => {
+            return Err(ApiError::invalid(
+                ErrorCode::InvalidRenter,
+                "name either owner_id (an owner of the compound) or renter (anyone else)",
+            ))
+        }
+    };
+    let application = Application {
+        target: target(body.lot_id, body.space_id)?,
+        plate,
+        months: body.months,
+        starts_on: body.starts_on,
+        renter,
+        applied_by: AppliedBy::Staff,
+    };
+    let (rental, intent) = apply(&state, staff.tenant_id, application, Some(compound.id)).await?;
+    let today = local_today(&state, compound.id).await?;
+    Ok(HttpResponse::Created().json(answer(&state, &rental, &intent, today)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Only paid terms, not renewed, ending within this many days (or in their grace).
+    expiring_within_days: Option<i64>,
+}
+
+/// The compound's rentals, newest first; with `expiring_within_days`, the staff's list of
+/// terms to chase for renewal, soonest first.
+#[utoipa::path(tag = "staff", operation_id = "list_rentals", params(ListQuery), security(("staff_token" = [])), responses((status = 200, description = "The compound's rentals", body = AnyJson)))]
+#[get("/compounds/{id}/rentals")]
+async fn staff_list(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let compound = crate::admin::compounds::owned_compound(&state, &staff, *id).await?;
+    let today = local_today(&state, compound.id).await?;
+    let expiring = match query.expiring_within_days {
+        None => None,
+        Some(days) if (0..=366).contains(&days) => Some((today, today + Duration::days(days))),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                ErrorCode::InvalidField,
+                "expiring_within_days: 0 to 366",
+            ))
+        }
+    };
+    let rentals =
+        store::of_compound(&state.db, staff.tenant_id, compound.id, expiring, LIST_MAX).await?;
+    let out: Vec<Value> = rentals.iter().map(|r| view(r, today)).collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[utoipa::path(tag = "staff", operation_id = "show_rental", security(("staff_token" = [])), responses((status = 200, description = "The rental", body = AnyJson)))]
+#[get("/rentals/{id}")]
+async fn staff_show(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let rental = store::rental(&state.db, staff.tenant_id, *id)
+        .await?
+        .ok_or(ApiError::NotFound("rental"))?;
+    let today = local_today(&state, rental.compound_id).await?;
+    Ok(HttpResponse::Ok().json(view(&rental, today)))
+}

@@ -1,0 +1,265 @@
+//! Owners first (DOMAIN.md rule 3): a waiting list per compound of owners waiting for a kind
+//! of space (`pool`, `common`, `developer_unsold`, `owned`). A non-owner may rent a kind only
+//! while no owner waits for it; an owner only when nobody is ahead of them in the compound's
+//! order (`parkshare_allocation::rental::WaitingOrder`). Every refusal has its code and says
+//! how many wait, or are ahead.
+
+use crate::openapi::AnyJson;
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use chrono::NaiveDate;
+use parkshare_allocation::rental::{self, Applicant, Waiting, WaitingOrder};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::store::{self, WaitingRow};
+use crate::auth::{Owner, Staff};
+use crate::error::{is_unique_violation, ApiError, ErrorCode};
+use crate::startup::AppState;
+
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(staff_list)
+        .service(staff_join)
+        .service(staff_withdraw)
+        .service(put_order);
+}
+
+pub fn owner_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(owner_list)
+        .service(owner_join)
+        .service(owner_withdraw);
+}
+
+const KINDS: [&str; 4] = ["pool", "common", "developer_unsold", "owned"];
+
+fn kind(text: &str) -> Result<&'static str, ApiError> {
+    KINDS.into_iter().find(|k| *k == text).ok_or_else(|| {
+        ApiError::invalid(
+            ErrorCode::InvalidSpaceKind,
+            "space_kind must be pool, common, developer_unsold or owned",
+        )
+    })
+}
+
+fn order_of(text: &str) -> Result<WaitingOrder, ApiError> {
+    WaitingOrder::parse(text).ok_or_else(|| ApiError::internal(format!("waiting order {text}")))
+}
+
+fn as_waiting(row: &WaitingRow) -> Waiting {
+    Waiting {
+        entry_id: row.id,
+        owner_id: row.owner_id,
+        joined_at: row.joined_at,
+        spaces_held: u32::try_from(row.spaces_held).unwrap_or(u32::MAX),
+    }
+}
+
+/// Refuses `applicant` a rental of `space_kind` in the compound when owners first says so
+/// (409 `owners_waiting` or `owners_ahead`). Holds the kind's list locked until the
+/// transaction ends, so that an owner joining meanwhile is seen by the next application.
+pub async fn check_owners_first(
+    tx: &mut PgConnection,
+    compound_id: Uuid,
+    space_kind: &str,
+    applicant: Applicant,
+    today: NaiveDate,
+) -> Result<(), ApiError> {
+    store::lock_waiting(&mut *tx, compound_id, space_kind).await?;
+    let rows = store::waiting(&mut *tx, compound_id, Some(space_kind), today).await?;
+    let order = order_of(&store::waiting_order(&mut *tx, compound_id).await?)?;
+    rental::may_rent(applicant, rows.iter().map(as_waiting).collect(), order)
+        .map_err(|refusal| ApiError::conflict((&refusal).into(), refusal.to_string()))
+}
+
+/// The compound's waiting list, per kind in the order owners are served, with positions.
+async fn ordered_list(state: &AppState, compound_id: Uuid) -> Result<serde_json::Value, ApiError> {
+    let today = super::local_today(state, compound_id).await?;
+    let rows = store::waiting(&state.db, compound_id, None, today).await?;
+    let order = order_of(&store::waiting_order(&state.db, compound_id).await?)?;
+    let mut kinds = serde_json::Map::new();
+    for k in KINDS {
+        let of_kind: Vec<&WaitingRow> = rows.iter().filter(|r| r.space_kind == k).collect();
+        let queue = rental::ordered(of_kind.iter().map(|r| as_waiting(r)).collect(), order);
+        let entries: Vec<serde_json::Value> = queue
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| {
+                let row = of_kind.iter().find(|r| r.id == w.entry_id)?;
+                let mut v = serde_json::to_value(row).ok()?;
+                v["position"] = json!(i + 1);
+                Some(v)
+            })
+            .collect();
+        kinds.insert(k.to_owned(), json!(entries));
+    }
+    Ok(json!({"order": order.as_str(), "kinds": kinds}))
+}
+
+#[utoipa::path(tag = "staff", operation_id = "waiting_list", security(("staff_token" = [])), responses((status = 200, description = "The waiting list per kind of space, in serving order", body = AnyJson)))]
+#[get("/compounds/{id}/waiting-list")]
+async fn staff_list(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let compound = crate::admin::compounds::owned_compound(&state, &staff, *id).await?;
+    Ok(HttpResponse::Ok().json(ordered_list(&state, compound.id).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct JoinBody {
+    space_kind: String,
+    /// Staff only: the owner joining.
+    owner_id: Option<Uuid>,
+}
+
+async fn join(
+    state: &AppState,
+    tenant_id: Uuid,
+    compound_id: Uuid,
+    owner_id: Uuid,
+    space_kind: &str,
+) -> Result<HttpResponse, ApiError> {
+    let mut tx = state.db.begin().await?;
+    store::lock_waiting(&mut *tx, compound_id, space_kind).await?;
+    let id = store::join_waiting(&mut *tx, tenant_id, compound_id, owner_id, space_kind)
+        .await
+        .map_err(|e| match is_unique_violation(&e, "waiting_list_once") {
+            true => ApiError::conflict(
+                ErrorCode::AlreadyWaiting,
+                "this owner already waits for this kind of space",
+            ),
+            false => e.into(),
+        })?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(
+        json!({"id": id, "owner_id": owner_id, "space_kind": space_kind, "status": "waiting"}),
+    ))
+}
+
+/// Staff put an owner on the compound's waiting list.
+#[utoipa::path(tag = "staff", operation_id = "join_waiting_list", security(("staff_token" = [])), request_body = JoinBody, responses((status = 201, description = "Created: the entry and its position", body = AnyJson)))]
+#[post("/compounds/{id}/waiting-list")]
+async fn staff_join(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: crate::input::Json<JoinBody>,
+) -> Result<HttpResponse, ApiError> {
+    let compound = crate::admin::compounds::owned_compound(&state, &staff, *id).await?;
+    let space_kind = kind(&body.space_kind)?;
+    let owner_id = body
+        .owner_id
+        .ok_or_else(|| ApiError::invalid(ErrorCode::InvalidField, "owner_id is required"))?;
+    if !crate::store::registry::owner_in_compound(&state.db, staff.tenant_id, compound.id, owner_id)
+        .await?
+    {
+        return Err(ApiError::NotFound("owner"));
+    }
+    join(&state, staff.tenant_id, compound.id, owner_id, space_kind).await
+}
+
+#[utoipa::path(tag = "staff", operation_id = "withdraw_from_waiting_list", security(("staff_token" = [])), responses((status = 204, description = "Withdrawn; no body")))]
+#[delete("/waiting-list/{id}")]
+async fn staff_withdraw(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    match store::withdraw_waiting(&state.db, staff.tenant_id, None, *id).await? {
+        true => Ok(HttpResponse::NoContent().finish()),
+        false => Err(ApiError::NotFound("waiting entry")),
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct OrderBody {
+    order: String,
+}
+
+/// Sets the order in which the compound's waiting owners are served.
+#[utoipa::path(tag = "staff", operation_id = "put_waiting_order", security(("staff_token" = [])), request_body = OrderBody, responses((status = 200, description = "The order set", body = AnyJson)))]
+#[put("/compounds/{id}/waiting-order")]
+async fn put_order(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: crate::input::Json<OrderBody>,
+) -> Result<HttpResponse, ApiError> {
+    let order = WaitingOrder::parse(&body.order).ok_or_else(|| {
+        ApiError::invalid(
+            ErrorCode::InvalidOrder,
+            "order must be first_come, without_space_first or fewest_spaces_first",
+        )
+    })?;
+    if !store::set_waiting_order(&state.db, staff.tenant_id, *id, order.as_str()).await? {
+        return Err(ApiError::NotFound("compound"));
+    }
+    Ok(HttpResponse::Ok().json(json!({"order": order.as_str()})))
+}
+
+/// The owner's own entries, each with its position in its kind's queue.
+#[utoipa::path(tag = "owner", operation_id = "own_waiting_entries", security(("owner_token" = [])), responses((status = 200, description = "The owner's entries and their positions", body = AnyJson)))]
+#[get("/waiting-list")]
+async fn owner_list(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
+    let compound = store::owner_compound(&state.db, owner.tenant_id, owner.owner_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    let list = ordered_list(&state, compound).await?;
+    let mine: Vec<serde_json::Value> = list["kinds"]
+        .as_object()
+        .into_iter()
+        .flat_map(|kinds| kinds.values())
+        .filter_map(|entries| entries.as_array())
+        .flatten()
+        .filter(|e| e["owner_id"] == json!(owner.owner_id))
+        .map(|e| {
+            json!({"id": e["id"], "space_kind": e["space_kind"], "joined_at": e["joined_at"],
+                   "position": e["position"]})
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(mine))
+}
+
+#[utoipa::path(tag = "owner", operation_id = "join_waiting_list_as_owner", security(("owner_token" = [])), request_body = JoinBody, responses((status = 201, description = "Created: the entry and its position", body = AnyJson)))]
+#[post("/waiting-list")]
+async fn owner_join(
+    state: web::Data<AppState>,
+    owner: Owner,
+    body: crate::input::Json<JoinBody>,
+) -> Result<HttpResponse, ApiError> {
+    if body.owner_id.is_some() {
+        return Err(ApiError::invalid(
+            ErrorCode::InvalidField,
+            "owner_id is for staff; an owner joins for themselves",
+        ));
+    }
+    let space_kind = kind(&body.space_kind)?;
+    let compound = store::owner_compound(&state.db, owner.tenant_id, owner.owner_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    join(
+        &state,
+        owner.tenant_id,
+        compound,
+        owner.owner_id,
+        space_kind,
+    )
+    .await
+}
+
+#[utoipa::path(tag = "owner", operation_id = "withdraw_own_waiting_entry", security(("owner_token" = [])), responses((status = 204, description = "Withdrawn; no body")))]
+#[delete("/waiting-list/{id}")]
+async fn owner_withdraw(
+    state: web::Data<AppState>,
+    owner: Owner,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    match store::withdraw_waiting(&state.db, owner.tenant_id, Some(owner.owner_id), *id).await? {
+        true => Ok(HttpResponse::NoContent().finish()),
+        false => Err(ApiError::NotFound("waiting entry")),
+    }
+}

@@ -1,0 +1,1154 @@
+//! Rentals (月租): applied for, priced at the filed monthly price, paid through the provider or
+//! in cash, credited by the kind of space, admitted at the gate through the term and its grace,
+//! renewed, reminded, ended early with a refund, and owners first.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, NaiveDate, Utc};
+use chrono_tz::Asia::Shanghai;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::helpers::{ago, spawn_app, str_of, Site, TestApp};
+
+fn dec(text: &str) -> Decimal {
+    text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+fn today() -> NaiveDate {
+    Utc::now().with_timezone(&Shanghai).date_naive()
+}
+
+/// Files the lot's tariff with monthly prices (small ¥150, large ¥200) and a 10 % owner
+/// discount, against a standard whose monthly maximum is ¥200.
+async fn file_monthly_tariff(app: &TestApp, site: &Site) {
+    let standard = json!({"name": "住宅小区车位", "document": "示例发改价格〔2026〕2号", "space_kind": "common",
+        "standard": {"small": {"per_hour": {"kind": "max", "amount": "3.00"},
+                               "per_24h": {"kind": "max", "amount": "20.00"},
+                               "monthly": {"kind": "max", "amount": "200.00"}}}});
+    let standard = app
+        .create(
+            &format!("/v1/admin/compounds/{}/price-standards", site.compound),
+            standard,
+        )
+        .await;
+    let tariff = json!({"free": {"kind": "none"},
+        "small": {"day": {"steps": [{"kind": "units", "unit_min": 60, "price": "3.00", "until_min": null}]},
+                  "caps": [{"kind": "rolling24h", "amount": "20.00"}]},
+        "owner_discount_pct": "10",
+        "monthly": {"small": "150.00", "large": "200.00"}});
+    let body = json!({"tariff": tariff, "standard_id": standard["id"], "basis": {"kind": "authority_standard"}});
+    let (status, filed) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/lots/{}/tariffs", site.lot),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 201, "{filed}");
+}
+
+async fn space(app: &TestApp, site: &Site, code: &str, kind: &str, owner: Option<&str>) -> String {
+    let mut body = json!({"code": code, "kind": kind});
+    if let Some(owner) = owner {
+        body["owner_id"] = json!(owner);
+    }
+    let space = app
+        .create(&format!("/v1/admin/lots/{}/spaces", site.lot), body)
+        .await;
+    str_of(&space, "id").to_owned()
+}
+
+/// An owner with a token and a registered small car: `(owner_id, token)`.
+async fn owner_with_car(app: &TestApp, site: &Site, unit: &str, plate: &str) -> (String, String) {
+    let (owner, token) = app.owner_with_token(&site.compound, unit).await;
+    app.create(
+        &format!("/v1/admin/compounds/{}/vehicles", site.compound),
+        json!({"plate": plate, "class": "small", "owner_id": owner}),
+    )
+    .await;
+    (owner, token)
+}
+
+async fn owner_applies(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
+    app.send("POST", "/v1/owner/rentals", token, Some(body))
+        .await
+}
+
+async fn rental(app: &TestApp, id: &str) -> Value {
+    let (status, body) = app
+        .staff("GET", &format!("/v1/admin/rentals/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Pays a held term through the simulated provider (`copies` notifications of one payment)
+/// and waits until it is paid.
+async fn pay_online(app: &TestApp, applied: &Value, copies: u32) {
+    let pay_url = str_of(&applied["payment_intent"], "pay_url");
+    let (status, body) = app
+        .send("POST", pay_url, "", Some(json!({"copies": copies})))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = str_of(&applied["rental"], "id");
+    for _ in 0..100 {
+        if rental(app, id).await["status"] == "paid" {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    panic!("rental not paid after the provider's notification: {applied}");
+}
+
+async fn pay_cash(app: &TestApp, applied: &Value) -> Value {
+    let id = str_of(&applied["rental"], "id");
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{id}/payments"),
+            Some(
+                json!({"amount": applied["rental"]["price"], "shift": "早班 王芳",
+                        "idempotency_key": format!("cash-{id}")}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+/// Moves a term as if it had been bought earlier: it now runs `[from, to]` (local dates).
+async fn move_term(app: &TestApp, id: &str, from: NaiveDate, to: NaiveDate) {
+    sqlx::query("update rentals set during = daterange($2, $3 + 1) where id = $1::uuid")
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .execute(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn staff_rents_to_non_owner(
+    app: &TestApp,
+    site: &Site,
+    target: Value,
+    plate: &str,
+) -> (u16, Value) {
+    let mut body = json!({"plate": plate, "months": 1,
+                          "renter": {"name": "租户 张三", "phone": "13800000000"}});
+    if let (Some(b), Some(t)) = (body.as_object_mut(), target.as_object()) {
+        b.extend(t.clone());
+    }
+    app.staff(
+        "POST",
+        &format!("/v1/admin/compounds/{}/rentals", site.compound),
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_owner_rents_a_common_space_at_the_filed_price_less_the_owner_discount() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let policy = json!({"policy": {"platform_fee_pct": "10", "management_share_pct": "20",
+                                   "unsold_to": "developer", "visitor_pool_land": "common"}});
+    let (status, _) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/revenue-policies", site.compound),
+            Some(policy),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let common = space(&app, &site, "C-001", "common", None).await;
+    let (_, token) = owner_with_car(&app, &site, "1-1-101", "云A10001").await;
+
+    let (status, applied) = owner_applies(
+        &app,
+        &token,
+        json!({"space_id": common, "plate": "云A10001", "months": 2}),
+    )
+    .await;
+    assert_eq!(status, 201, "{applied}");
+    // ¥150 a month, 10 % off for an owner: ¥135 × 2; the term is two whole months from today.
+    let term = &applied["rental"];
+    assert_eq!(
+        (
+            term["price"].as_str(),
+            term["monthly_price"].as_str(),
+            term["status"].as_str()
+        ),
+        (Some("270.00"), Some("150.00"), Some("awaiting_payment"))
+    );
+    let starts = today();
+    let ends = starts
+        .checked_add_months(chrono::Months::new(2))
+        .and_then(|d| d.pred_opt())
+        .unwrap_or_default();
+    assert_eq!(term["starts_on"], json!(starts));
+    assert_eq!(term["ends_on"], json!(ends));
+    assert_eq!(applied["payment_intent"]["amount"], "270.00");
+    assert!(applied["payment_intent"]["filing_no"]
+        .as_str()
+        .is_some_and(|f| f.starts_with("PS-")));
+
+    // The provider notifies twice for one payment: credited once.
+    pay_online(&app, &applied, 2).await;
+    let paid = rental(&app, str_of(term, "id")).await;
+    assert_eq!(
+        (
+            paid["standing"].as_str(),
+            paid["paid"].as_str(),
+            paid["payment_method"].as_str()
+        ),
+        (Some("active"), Some("270.00"), Some("provider"))
+    );
+    // Common-area space: common revenue less the firm's 20 % share.
+    assert_eq!(app.balance("common_revenue").await, dec("-216.00"));
+    assert_eq!(app.balance("management_income").await, dec("-54.00"));
+    assert_eq!(app.balance("provider_clearing").await, dec("270.00"));
+
+    // A second charge of the paid intent is owed back to the renter, naming the plate.
+    let pay_url = str_of(&applied["payment_intent"], "pay_url");
+    let (status, _) = app.send("POST", pay_url, "", None).await;
+    assert_eq!(status, 202);
+    let mut owed = Value::Null;
+    for _ in 0..100 {
+        let (_, list) = app.staff("GET", "/v1/admin/refunds-owed", None).await;
+        owed = list["items"][0].clone();
+        if owed.is_object() {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    assert_eq!(
+        (owed["amount"].as_str(), owed["plate"].as_str()),
+        (Some("270.00"), Some("云A10001")),
+        "{owed}"
+    );
+    assert_eq!(app.balance("common_revenue").await, dec("-216.00"));
+    let (_, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
+    assert_eq!(check["ok"], true, "{check}");
+
+    // The same space is not rented twice for overlapping days.
+    let (_, other) = owner_with_car(&app, &site, "1-1-102", "云A10002").await;
+    let (status, refused) = owner_applies(
+        &app,
+        &other,
+        json!({"space_id": common, "plate": "云A10002", "months": 1}),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("space_rented")),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn each_kind_of_space_credits_its_own_beneficiary() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let (landlord, _) = owner_with_car(&app, &site, "2-1-101", "云A20001").await;
+    let owned = space(&app, &site, "P-001", "owned", Some(&landlord)).await;
+    let unsold = space(&app, &site, "D-001", "developer_unsold", None).await;
+
+    // A non-owner pays the full filed price: ¥150 for the owner's space let long-term.
+    let (status, on_owned) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": owned}), "云B30001").await;
+    assert_eq!(status, 201, "{on_owned}");
+    assert_eq!(on_owned["rental"]["price"], "150.00");
+    pay_cash(&app, &on_owned).await;
+    // The space's owner, less the 10 % platform fee.
+    assert_eq!(app.balance("owner_payable").await, dec("-135.00"));
+    assert_eq!(app.balance("platform_fee_income").await, dec("-15.00"));
+    assert_eq!(app.balance("cash_on_hand").await, dec("150.00"));
+
+    let (status, on_unsold) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": unsold}), "云B30002").await;
+    assert_eq!(status, 201, "{on_unsold}");
+    pay_online(&app, &on_unsold, 1).await;
+    assert_eq!(app.balance("developer_payable").await, dec("-150.00"));
+
+    // A pool pass: the visitor pool, on common land by default.
+    let (status, pass) =
+        staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B30003").await;
+    assert_eq!(status, 201, "{pass}");
+    assert_eq!(pass["rental"]["space_kind"], "pool");
+    pay_cash(&app, &pass).await;
+    assert_eq!(app.balance("common_revenue").await, dec("-150.00"));
+
+    // A cash retry with the same key answers the paid term, and books nothing more.
+    let id = str_of(&pass["rental"], "id");
+    let (status, again) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{id}/payments"),
+            Some(json!({"amount": "150.00", "shift": "早班 王芳", "idempotency_key": format!("cash-{id}")})),
+        )
+        .await;
+    assert_eq!(
+        (status, again["status"].as_str()),
+        (200, Some("paid")),
+        "{again}"
+    );
+    assert_eq!(app.balance("cash_on_hand").await, dec("300.00"));
+
+    // The books balance, every rental's entry with them.
+    let (_, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
+    assert_eq!(check["ok"], true, "{check}");
+}
+
+#[tokio::test]
+async fn rentals_are_refused_with_a_reason_where_they_may_not_be_had() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    let (owner, token) = owner_with_car(&app, &site, "3-1-101", "云A30001").await;
+    let common = space(&app, &site, "C-001", "common", None).await;
+    // No filed tariff: nothing is charged off the published list.
+    let (status, body) = owner_applies(
+        &app,
+        &token,
+        json!({"space_id": common, "plate": "云A30001", "months": 1}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("no_filed_tariff")),
+        "{body}"
+    );
+    file_monthly_tariff(&app, &site).await;
+
+    let cases = [
+        (
+            json!({"space_id": common, "plate": "云A39999", "months": 1}),
+            422,
+            "not_your_vehicle",
+        ),
+        (
+            json!({"space_id": common, "plate": "云A30001", "months": 13}),
+            422,
+            "invalid_months",
+        ),
+        (
+            json!({"space_id": common, "lot_id": site.lot, "plate": "云A30001", "months": 1}),
+            422,
+            "invalid_target",
+        ),
+        (
+            json!({"space_id": common, "plate": "云A30001", "months": 1,
+                "starts_on": today() - Duration::days(1)}),
+            422,
+            "start_in_past",
+        ),
+    ];
+    for (body, want_status, code) in cases {
+        let (status, answer) = owner_applies(&app, &token, body.clone()).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (want_status, Some(code)),
+            "{body}: {answer}"
+        );
+    }
+    let own = space(&app, &site, "P-001", "owned", Some(&owner)).await;
+    let (status, body) = owner_applies(
+        &app,
+        &token,
+        json!({"space_id": own, "plate": "云A30001", "months": 1}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("owned_space_through_staff"))
+    );
+    let metered = space(&app, &site, "D-001", "developer_unsold", None).await;
+    let (status, _) = app
+        .staff(
+            "PUT",
+            &format!("/v1/admin/spaces/{metered}/unsold-offer"),
+            Some(json!({"offered_as": "metered", "for_sale_since": "2020-01-01"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = owner_applies(
+        &app,
+        &token,
+        json!({"space_id": metered, "plate": "云A30001", "months": 1}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_metered")),
+        "{body}"
+    );
+    // Staff may not rent an owner's car as a stranger's.
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": common}), "云A30001").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("plate_of_an_owner")),
+        "{body}"
+    );
+    // Another firm's staff see nothing.
+    let other = app.new_tenant("别家物业").await;
+    let (status, _) = app
+        .send(
+            "GET",
+            &format!("/v1/admin/compounds/{}/rentals", site.compound),
+            &other,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn concurrent_applications_for_one_space_leave_exactly_one_rental() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let common = space(&app, &site, "C-001", "common", None).await;
+    let mut tokens = Vec::new();
+    for i in 0..8 {
+        let plate = format!("云A4000{i}");
+        let (_, token) = owner_with_car(&app, &site, &format!("4-1-10{i}"), &plate).await;
+        tokens.push((plate, token));
+    }
+    let answers = futures_util::future::join_all(tokens.iter().map(|(plate, token)| {
+        owner_applies(
+            &app,
+            token,
+            json!({"space_id": common, "plate": plate, "months": 1}),
+        )
+    }))
+    .await;
+    let created = answers.iter().filter(|(s, _)| *s == 201).count();
+    let refused = answers
+        .iter()
+        .filter(|(s, b)| *s == 409 && b["error"]["code"] == "space_rented")
+        .count();
+    assert_eq!((created, refused), (1, 7), "{answers:?}");
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from rentals where space_id = '{common}'"
+        ))
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_renter_passes_a_full_lot_onto_its_space_free_until_the_rental_lapses() {
+    let app = spawn_app().await;
+    let site = app.site(1).await;
+    file_monthly_tariff(&app, &site).await;
+    let common = space(&app, &site, "C-009", "common", None).await;
+    let (status, applied) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": common}), "云B50001").await;
+    assert_eq!(status, 201, "{applied}");
+    // Unpaid, the renter is a visitor like any other.
+    app.read(&site.entries[0], "京A11111", ago(120)).await;
+    let (_, unpaid) = app.read(&site.entries[0], "云B50001", ago(100)).await;
+    assert_eq!(str_of(&unpaid, "reason"), "lot_full", "{unpaid}");
+    pay_cash(&app, &applied).await;
+
+    let (_, entry) = app.read(&site.entries[0], "云B50001", ago(90)).await;
+    assert_eq!(
+        (str_of(&entry, "action"), str_of(&entry, "reason")),
+        ("open", "permit_holder"),
+        "{entry}"
+    );
+    let stays = app.open_sessions(&site.lot).await;
+    let stay = stays
+        .iter()
+        .find(|s| s["plate"] == "云B50001")
+        .unwrap_or_else(|| panic!("{stays:?}"));
+    assert_eq!(
+        (stay["space_id"].as_str(), stay["kind"].as_str()),
+        (Some(common.as_str()), Some("permit"))
+    );
+    let (_, exit) = app.read(&site.exit, "云B50001", ago(10)).await;
+    assert_eq!(
+        (str_of(&exit, "action"), str_of(&exit, "amount_due")),
+        ("open", "0.00"),
+        "{exit}"
+    );
+    // The stay is the common-area space's use (what the disclosure counts by kind of space).
+    assert_eq!(
+        app.count(
+            "select count(*) from sessions s join spaces sp on sp.id = s.space_id
+              where sp.kind = 'common' and s.plate = '云B50001'"
+        )
+        .await,
+        1
+    );
+
+    // In its grace after the term ended, still a renter; past it, a visitor again.
+    let id = str_of(&applied["rental"], "id");
+    move_term(
+        &app,
+        id,
+        today() - Duration::days(31),
+        today() - Duration::days(2),
+    )
+    .await;
+    assert_eq!(rental(&app, id).await["standing"], "in_grace");
+    let (_, in_grace) = app.read(&site.entries[0], "云B50001", ago(5)).await;
+    assert_eq!(str_of(&in_grace, "reason"), "permit_holder", "{in_grace}");
+    let (_, out) = app.read(&site.exit, "云B50001", ago(4)).await;
+    assert_eq!(str_of(&out, "action"), "open", "{out}");
+    move_term(
+        &app,
+        id,
+        today() - Duration::days(40),
+        today() - Duration::days(10),
+    )
+    .await;
+    assert_eq!(rental(&app, id).await["standing"], "lapsed");
+    let (_, lapsed) = app.read(&site.entries[0], "云B50001", ago(2)).await;
+    assert_eq!(str_of(&lapsed, "reason"), "lot_full", "{lapsed}");
+}
+
+#[tokio::test]
+async fn a_term_is_reminded_renewed_for_the_next_whole_months_and_lapses_without_renewal() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let (_, token) = owner_with_car(&app, &site, "5-1-101", "云A50001").await;
+    let (status, _) = app
+        .send(
+            "PUT",
+            "/v1/owner/webhook",
+            &token,
+            Some(json!({"url": "http://127.0.0.1:9/hooks"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, applied) = owner_applies(
+        &app,
+        &token,
+        json!({"lot_id": site.lot, "plate": "云A50001", "months": 1}),
+    )
+    .await;
+    assert_eq!(status, 201, "{applied}");
+    pay_online(&app, &applied, 1).await;
+    let id = str_of(&applied["rental"], "id").to_owned();
+    // As if bought a month ago: it ends in three days.
+    let ends = today() + Duration::days(3);
+    move_term(&app, &id, ends - Duration::days(29), ends).await;
+
+    // The sweep (run here; the service's own runs every minute too) reminds once per term.
+    let mut reminded = 0;
+    for _ in 0..2 {
+        let report = parkshare_gate::allocation::rentals::term::sweep(&app.db, Utc::now(), 7)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        reminded += report.reminded;
+    }
+    assert!(reminded <= 1, "one reminder per term, not {reminded}");
+    let (_, deliveries) = app.staff("GET", "/v1/admin/webhook-deliveries", None).await;
+    let reminders: Vec<&Value> = deliveries
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["event"] == "rental.expiring")
+        .collect();
+    assert_eq!(reminders.len(), 1, "{deliveries}");
+    let reminder = reminders[0];
+    assert_eq!(reminder["payload"]["data"]["ends_on"], json!(ends));
+    let path = format!(
+        "/v1/admin/compounds/{}/rentals?expiring_within_days=7",
+        site.compound
+    );
+    let (_, expiring) = app.staff("GET", &path, None).await;
+    assert_eq!(expiring.as_array().map(Vec::len), Some(1), "{expiring}");
+
+    // Renewed: the next whole month from the day after the end, at the owner's price.
+    let (status, renewed) = app
+        .send(
+            "POST",
+            &format!("/v1/owner/rentals/{id}/renewal"),
+            &token,
+            Some(json!({"months": 1})),
+        )
+        .await;
+    assert_eq!(status, 201, "{renewed}");
+    let next_start = ends + Duration::days(1);
+    assert_eq!(renewed["rental"]["starts_on"], json!(next_start));
+    assert_eq!(renewed["rental"]["price"], "135.00");
+    assert_eq!(renewed["rental"]["renews_id"], json!(id));
+    let (status, twice) = app
+        .send(
+            "POST",
+            &format!("/v1/owner/rentals/{id}/renewal"),
+            &token,
+            Some(json!({"months": 1})),
+        )
+        .await;
+    assert_eq!(
+        (status, twice["error"]["code"].as_str()),
+        (409, Some("already_renewed")),
+        "{twice}"
+    );
+    pay_online(&app, &renewed, 1).await;
+    let (_, expiring) = app.staff("GET", &path, None).await;
+    assert_eq!(expiring.as_array().map(Vec::len), Some(0), "{expiring}");
+
+    // Ending a term with a renewal is refused; the renewal, not yet begun, ends whole.
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{id}/end"),
+            Some(json!({"reason": "退租"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("renewed")),
+        "{body}"
+    );
+    let renewal_id = str_of(&renewed["rental"], "id").to_owned();
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{renewal_id}/end"),
+            Some(json!({"reason": "退租"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["refund"].as_str(), body["rental"]["status"].as_str()),
+        (Some("135.00"), Some("cancelled"))
+    );
+    // Cancelled, it no longer counts as the renewal: the term may be renewed again.
+    let (status, renewed) = app
+        .send(
+            "POST",
+            &format!("/v1/owner/rentals/{id}/renewal"),
+            &token,
+            Some(json!({"months": 1})),
+        )
+        .await;
+    assert_eq!(status, 201, "{renewed}");
+    pay_online(&app, &renewed, 1).await;
+
+    // A term that lapsed (past its grace) is not renewed: apply anew.
+    let renewal_id = str_of(&renewed["rental"], "id").to_owned();
+    move_term(
+        &app,
+        &id,
+        today() - Duration::days(80),
+        today() - Duration::days(50),
+    )
+    .await;
+    move_term(
+        &app,
+        &renewal_id,
+        today() - Duration::days(40),
+        today() - Duration::days(10),
+    )
+    .await;
+    assert_eq!(rental(&app, &id).await["standing"], "renewed");
+    assert_eq!(rental(&app, &renewal_id).await["standing"], "lapsed");
+    let (status, lapsed) = app
+        .send(
+            "POST",
+            &format!("/v1/owner/rentals/{renewal_id}/renewal"),
+            &token,
+            Some(json!({"months": 1})),
+        )
+        .await;
+    assert_eq!(
+        (status, lapsed["error"]["code"].as_str()),
+        (409, Some("rental_lapsed")),
+        "{lapsed}"
+    );
+}
+
+#[tokio::test]
+async fn an_early_end_refunds_the_unused_whole_days_owed_back_by_reversed_entries() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let common = space(&app, &site, "C-001", "common", None).await;
+    let (status, applied) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": common}), "云B60001").await;
+    assert_eq!(status, 201, "{applied}");
+    pay_online(&app, &applied, 1).await;
+    let id = str_of(&applied["rental"], "id");
+    let term = rental(&app, id).await;
+    let starts: NaiveDate = serde_json::from_value(term["starts_on"].clone()).unwrap_or_default();
+    let ends: NaiveDate = serde_json::from_value(term["ends_on"].clone()).unwrap_or_default();
+    let days = (ends - starts).num_days() + 1;
+    let last_day = today() + Duration::days(4);
+    let unused = (ends - last_day).num_days();
+    // ¥150 × unused / days, rounded down to the fen.
+    let expected = (dec("150.00") * Decimal::from(unused) / Decimal::from(days))
+        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero);
+
+    let (status, ended) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{id}/end"),
+            Some(json!({"last_day": last_day, "reason": "搬家"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{ended}");
+    assert_eq!(ended["unused_days"], unused);
+    assert_eq!(dec(str_of(&ended, "refund")), expected);
+    assert_eq!(ended["rental"]["ends_on"], json!(last_day));
+    assert_eq!(ended["rental"]["status"], "ended");
+    // The reversal comes out of common revenue; the renter is owed it.
+    assert_eq!(
+        app.balance("common_revenue").await,
+        -(dec("150.00") - expected)
+    );
+    assert_eq!(app.balance("refunds_payable").await, -expected);
+    let (_, owed) = app.staff("GET", "/v1/admin/refunds-owed", None).await;
+    let item = &owed["items"][0];
+    assert_eq!(
+        (dec(str_of(item, "amount")), item["plate"].as_str()),
+        (expected, Some("云B60001")),
+        "{owed}"
+    );
+    // Paid out at the booth, the debt is settled.
+    let (status, paid_back) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/refunds-owed/{}/payouts", str_of(item, "id")),
+            Some(json!({"method": "cash", "reference": "退租-0001"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{paid_back}");
+    assert_eq!(app.balance("refunds_payable").await, Decimal::ZERO);
+    let (_, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
+    assert_eq!(check["ok"], true, "{check}");
+
+    // Once: an ended term is not ended again; its space is free after its last day.
+    let (status, again) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{id}/end"),
+            Some(json!({"reason": "再来"})),
+        )
+        .await;
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (409, Some("not_in_force"))
+    );
+    let (status, next) = staff_rents_to_non_owner(
+        &app,
+        &site,
+        json!({"space_id": common, "starts_on": last_day + Duration::days(1)}),
+        "云B60002",
+    )
+    .await;
+    assert_eq!(status, 201, "{next}");
+}
+
+#[tokio::test]
+async fn owners_are_served_first_in_the_compounds_order_and_refusals_say_why() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let c1 = space(&app, &site, "C-001", "common", None).await;
+    let c2 = space(&app, &site, "C-002", "common", None).await;
+    let (holder, holder_token) = owner_with_car(&app, &site, "6-1-101", "云A60001").await;
+    space(&app, &site, "P-001", "owned", Some(&holder)).await;
+    let (_, spaceless_token) = owner_with_car(&app, &site, "6-1-102", "云A60002").await;
+    let (_, latecomer_token) = owner_with_car(&app, &site, "6-1-103", "云A60003").await;
+
+    // The owner who holds a space joins first; the household without one after.
+    for token in [&holder_token, &spaceless_token] {
+        let (status, body) = app
+            .send(
+                "POST",
+                "/v1/owner/waiting-list",
+                token,
+                Some(json!({"space_kind": "common"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = app
+        .send(
+            "POST",
+            "/v1/owner/waiting-list",
+            &holder_token,
+            Some(json!({"space_kind": "common"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("already_waiting"))
+    );
+
+    // A non-owner waits for every owner; the refusal says how many wait.
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": c1}), "云B60009").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("owners_waiting")),
+        "{body}"
+    );
+    assert!(str_of(&body["error"], "message").starts_with('2'), "{body}");
+    // An owner not on the list is behind everyone on it.
+    let (status, body) = owner_applies(
+        &app,
+        &latecomer_token,
+        json!({"space_id": c1, "plate": "云A60003", "months": 1}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("owners_ahead")),
+        "{body}"
+    );
+
+    // Households without a space first: the second to join is served first.
+    let (status, _) = app
+        .staff(
+            "PUT",
+            &format!("/v1/admin/compounds/{}/waiting-order", site.compound),
+            Some(json!({"order": "without_space_first"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, list) = app
+        .staff(
+            "GET",
+            &format!("/v1/admin/compounds/{}/waiting-list", site.compound),
+            None,
+        )
+        .await;
+    let units: Vec<&str> = list["kinds"]["common"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["unit"].as_str())
+        .collect();
+    assert_eq!(units, ["6-1-102", "6-1-101"], "{list}");
+    let (status, body) = owner_applies(
+        &app,
+        &holder_token,
+        json!({"space_id": c1, "plate": "云A60001", "months": 1}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("owners_ahead")),
+        "{body}"
+    );
+    let (status, first) = owner_applies(
+        &app,
+        &spaceless_token,
+        json!({"space_id": c1, "plate": "云A60002", "months": 1}),
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    pay_cash(&app, &first).await;
+    // Served, the household leaves the list; the next is served, then a non-owner may rent.
+    let (_, mine) = app
+        .send("GET", "/v1/owner/waiting-list", &spaceless_token, None)
+        .await;
+    assert_eq!(mine.as_array().map(Vec::len), Some(0), "{mine}");
+    let (status, second) = owner_applies(
+        &app,
+        &holder_token,
+        json!({"space_id": c2, "plate": "云A60001", "months": 1}),
+    )
+    .await;
+    assert_eq!(status, 201, "{second}");
+    pay_online(&app, &second, 1).await;
+    let c3 = space(&app, &site, "C-003", "common", None).await;
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": c3}), "云B60009").await;
+    assert_eq!(status, 201, "{body}");
+    // Other kinds were never waited for.
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B60008").await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn a_lottery_winner_accepting_with_a_car_rents_the_won_space() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let won = space(&app, &site, "C-101", "common", None).await;
+    let lottery = app
+        .create(
+            &format!("/v1/admin/compounds/{}/lotteries", site.compound),
+            json!({"title": "新增车位摇号", "space_ids": [won],
+                   "applications_close_at": Utc::now() + Duration::seconds(2), "offer_minutes": 60}),
+        )
+        .await;
+    let id = str_of(&lottery, "id").to_owned();
+    let mut households = Vec::new();
+    for (unit, plate) in [("7-1-101", "云A70001"), ("7-1-102", "云A70002")] {
+        let (_, token) = owner_with_car(&app, &site, unit, plate).await;
+        let (status, body) = app
+            .send(
+                "POST",
+                &format!("/v1/owner/lotteries/{id}/applications"),
+                &token,
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        households.push((plate, token));
+    }
+    tokio::time::sleep(StdDuration::from_millis(2_200)).await;
+    let (status, drawn) = app
+        .staff("POST", &format!("/v1/admin/lotteries/{id}/draw"), None)
+        .await;
+    assert_eq!(status, 200, "{drawn}");
+    let mut winner = None;
+    for (plate, token) in &households {
+        let (_, mine) = app.send("GET", "/v1/owner/lotteries", token, None).await;
+        if mine[0]["my_offer"]["state"] == "open" {
+            winner = Some((*plate, token.clone()));
+        }
+    }
+    let (plate, token) = winner.unwrap_or_else(|| panic!("no open offer"));
+    let accept = format!("/v1/owner/lotteries/{id}/offer/accept");
+
+    // A car not the household's is refused, and the offer stays open.
+    let (status, body) = app
+        .send("POST", &accept, &token, Some(json!({"plate": "云A79999"})))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("not_your_vehicle")),
+        "{body}"
+    );
+    let (status, accepted) = app
+        .send(
+            "POST",
+            &accept,
+            &token,
+            Some(json!({"plate": plate, "months": 3})),
+        )
+        .await;
+    assert_eq!(status, 200, "{accepted}");
+    assert_eq!(str_of(&accepted["my_offer"], "state"), "accepted");
+    let term = &accepted["rental"]["rental"];
+    assert_eq!(
+        (
+            term["space_id"].as_str(),
+            term["applied_by"].as_str(),
+            term["price"].as_str()
+        ),
+        (Some(won.as_str()), Some("lottery"), Some("405.00")),
+        "{accepted}"
+    );
+    pay_online(&app, &accepted["rental"], 1).await;
+    assert_eq!(app.balance("common_revenue").await, dec("-405.00"));
+}
+
+#[tokio::test]
+async fn a_payment_after_the_hold_lapsed_is_owed_back_and_the_space_stays_free() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let common = space(&app, &site, "C-001", "common", None).await;
+    let (status, applied) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": common}), "云B80001").await;
+    assert_eq!(status, 201, "{applied}");
+    // The sweep, a quarter of an hour on, finds the hold ran out.
+    let report = parkshare_gate::allocation::rentals::term::sweep(
+        &app.db,
+        Utc::now() + Duration::minutes(16),
+        7,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(report.expired, 1);
+    let id = str_of(&applied["rental"], "id");
+    assert_eq!(rental(&app, id).await["standing"], "expired");
+    // Paid anyway: the money is owed back, nothing is credited, the term stays expired.
+    let (status, _) = app
+        .send(
+            "POST",
+            str_of(&applied["payment_intent"], "pay_url"),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let mut owed = Value::Null;
+    for _ in 0..100 {
+        let (_, list) = app.staff("GET", "/v1/admin/refunds-owed", None).await;
+        owed = list["items"][0].clone();
+        if owed.is_object() {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    assert_eq!(
+        (owed["amount"].as_str(), owed["rental_id"].as_str()),
+        (Some("150.00"), Some(id)),
+        "{owed}"
+    );
+    assert_eq!(rental(&app, id).await["status"], "expired");
+    assert_eq!(app.balance("common_revenue").await, Decimal::ZERO);
+    // The space is free for the next application; the renter is a visitor at the gate.
+    let (status, next) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": common}), "云B80002").await;
+    assert_eq!(status, 201, "{next}");
+    let (_, entry) = app.read(&site.entries[0], "云B80001", ago(1)).await;
+    assert_eq!(str_of(&entry, "reason"), "visitor_admitted", "{entry}");
+}
+
+#[tokio::test]
+async fn rentals_flow_into_the_period_close_by_the_kind_of_space_rented() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let common = space(&app, &site, "C-001", "common", None).await;
+    let (_, on_space) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": common}), "云B90001").await;
+    pay_cash(&app, &on_space).await;
+    let (_, pass) =
+        staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B90002").await;
+    pay_online(&app, &pass, 1).await;
+    let until = Utc::now();
+    let path = format!("/v1/admin/compounds/{}/periods/close", site.compound);
+    let (status, preview) = app
+        .staff(
+            "POST",
+            &path,
+            Some(json!({"until": until, "preview": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    let income = &preview["summary"]["income"];
+    assert_eq!(
+        (
+            income["common_area_parking"].as_str(),
+            income["visitor_pool"].as_str()
+        ),
+        (Some("150.00"), Some("150.00")),
+        "{preview}"
+    );
+    let (status, closed) = app
+        .staff("POST", &path, Some(json!({"until": until})))
+        .await;
+    assert_eq!(status, 201, "{closed}");
+    // The default policy: all common revenue to the maintenance fund.
+    assert_eq!(app.balance("common_revenue").await, Decimal::ZERO);
+    assert_eq!(app.balance("maintenance_fund").await, dec("-300.00"));
+}
+
+#[tokio::test]
+async fn a_renters_stay_that_outlasts_the_rental_is_charged_from_the_lapse() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let (_, pass) =
+        staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B95001").await;
+    pay_cash(&app, &pass).await;
+    let (_, entry) = app.read(&site.entries[0], "云B95001", ago(100)).await;
+    assert_eq!(str_of(&entry, "reason"), "permit_holder", "{entry}");
+    // Inside the term the exit is free: quoted at nothing.
+    let (_, quote) = app
+        .send(
+            "GET",
+            &format!("/v1/public/lots/{}/quote?plate=%E4%BA%91B95001", site.lot),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(quote["amount_due"], "0.00", "{quote}");
+    // The term (and its grace) ended before this stay began: the whole stay is a visitor's,
+    // 90 minutes at ¥3 per started hour.
+    let id = str_of(&pass["rental"], "id");
+    move_term(
+        &app,
+        id,
+        today() - Duration::days(40),
+        today() - Duration::days(10),
+    )
+    .await;
+    let (_, exit) = app.read(&site.exit, "云B95001", ago(10)).await;
+    assert_eq!(
+        (
+            str_of(&exit, "action"),
+            str_of(&exit, "reason"),
+            str_of(&exit, "amount_due")
+        ),
+        ("refuse", "payment_required", "6.00"),
+        "{exit}"
+    );
+    app.pay(str_of(&exit, "session_id"), "6.00").await;
+    let (_, paid) = app.read(&site.exit, "云B95001", ago(9)).await;
+    assert_eq!(
+        (str_of(&paid, "action"), str_of(&paid, "reason")),
+        ("open", "exit_paid"),
+        "{paid}"
+    );
+}
+
+#[tokio::test]
+async fn cash_and_a_provider_payment_racing_for_one_term_credit_it_once() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let mut cash_taken = 0;
+    for i in 0..4 {
+        let common = space(&app, &site, &format!("C-00{i}"), "common", None).await;
+        let (_, applied) = staff_rents_to_non_owner(
+            &app,
+            &site,
+            json!({"space_id": common}),
+            &format!("云B9700{i}"),
+        )
+        .await;
+        let id = str_of(&applied["rental"], "id").to_owned();
+        let online = app.send(
+            "POST",
+            str_of(&applied["payment_intent"], "pay_url"),
+            "",
+            None,
+        );
+        let cash_path = format!("/v1/admin/rentals/{id}/payments");
+        let cash = app.staff(
+            "POST",
+            &cash_path,
+            Some(json!({"amount": "150.00", "shift": "早班", "idempotency_key": format!("race-{i}")})),
+        );
+        let ((online_status, _), (cash_status, cash_body)) = tokio::join!(online, cash);
+        assert_eq!(online_status, 202);
+        match cash_status {
+            201 => cash_taken += 1,
+            409 => assert_eq!(
+                cash_body["error"]["code"], "not_awaiting_payment",
+                "{cash_body}"
+            ),
+            other => panic!("cash answered {other}: {cash_body}"),
+        }
+        // Wait until the provider's notification has been handled, whichever way.
+        for _ in 0..100 {
+            let handled = app
+                .count(&format!(
+                    "select count(*) from provider_callbacks c join payment_intents i on i.id = c.intent_id
+                      where i.rental_id = '{id}'"
+                ))
+                .await;
+            if handled == 1 {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        assert_eq!(rental(&app, &id).await["status"], "paid");
+    }
+    // Each term credited once; a notification beaten by the booth's cash is owed back whole.
+    assert_eq!(app.balance("common_revenue").await, dec("-600.00"));
+    let owed = Decimal::from(150 * cash_taken);
+    assert_eq!(app.balance("refunds_payable").await, -owed);
+    let (_, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
+    assert_eq!(check["ok"], true, "{check}");
+}
