@@ -650,6 +650,7 @@ pub(crate) async fn local_today(
     today_in(&mut conn, compound_id, Utc::now()).await
 }
 
+/// The household's rentals, newest first, each with where its term stands.
 #[utoipa::path(tag = "owner", operation_id = "list_own_rentals", security(("owner_token" = [])), responses((status = 200, description = "The household's rentals", body = AnyJson)))]
 #[get("/rentals")]
 async fn owner_list(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
@@ -776,6 +777,7 @@ async fn staff_list(
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// One rental: its term, price, payment and where it stands.
 #[utoipa::path(tag = "staff", operation_id = "show_rental", security(("staff_token" = [])), responses((status = 200, description = "The rental", body = AnyJson)))]
 #[get("/rentals/{id}")]
 async fn staff_show(

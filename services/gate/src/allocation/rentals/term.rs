@@ -220,6 +220,7 @@ async fn renew(
     Ok(HttpResponse::Created().json(super::answer(state, &rental, &intent, today)))
 }
 
+/// Staff renew a paid term for more whole months: a new term held for its payment.
 #[utoipa::path(tag = "staff", operation_id = "renew_rental", security(("staff_token" = [])), request_body = RenewBody, responses((status = 201, description = "Created: the renewal term held for its payment", body = AnyJson)))]
 #[post("/rentals/{id}/renewal")]
 pub async fn staff_renew(
@@ -231,6 +232,7 @@ pub async fn staff_renew(
     renew(&state, staff.tenant_id, *id, None, body.months).await
 }
 
+/// An owner renews their own paid term: a new term held for its payment.
 #[utoipa::path(tag = "owner", operation_id = "renew_own_rental", security(("owner_token" = [])), request_body = RenewBody, responses((status = 201, description = "Created: the renewal term held for its payment", body = AnyJson)))]
 #[post("/rentals/{id}/renewal")]
 pub async fn owner_renew(

@@ -96,6 +96,7 @@ async fn ordered_list(state: &AppState, compound_id: Uuid) -> Result<serde_json:
     Ok(json!({"order": order.as_str(), "kinds": kinds}))
 }
 
+/// The compound's waiting list per kind of space, in the order owners are served.
 #[utoipa::path(tag = "staff", operation_id = "waiting_list", security(("staff_token" = [])), responses((status = 200, description = "The waiting list per kind of space, in serving order", body = AnyJson)))]
 #[get("/compounds/{id}/waiting-list")]
 async fn staff_list(
@@ -161,6 +162,7 @@ async fn staff_join(
     join(&state, staff.tenant_id, compound.id, owner_id, space_kind).await
 }
 
+/// Staff take an entry off the waiting list.
 #[utoipa::path(tag = "staff", operation_id = "withdraw_from_waiting_list", security(("staff_token" = [])), responses((status = 204, description = "Withdrawn; no body")))]
 #[delete("/waiting-list/{id}")]
 async fn staff_withdraw(
@@ -224,6 +226,7 @@ async fn owner_list(state: web::Data<AppState>, owner: Owner) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(mine))
 }
 
+/// An owner joins the compound's waiting list for a kind of space.
 #[utoipa::path(tag = "owner", operation_id = "join_waiting_list_as_owner", security(("owner_token" = [])), request_body = JoinBody, responses((status = 201, description = "Created: the entry and its position", body = AnyJson)))]
 #[post("/waiting-list")]
 async fn owner_join(
@@ -251,6 +254,7 @@ async fn owner_join(
     .await
 }
 
+/// An owner withdraws their own entry from the waiting list.
 #[utoipa::path(tag = "owner", operation_id = "withdraw_own_waiting_entry", security(("owner_token" = [])), responses((status = 204, description = "Withdrawn; no body")))]
 #[delete("/waiting-list/{id}")]
 async fn owner_withdraw(
