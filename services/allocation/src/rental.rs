@@ -188,15 +188,6 @@ pub enum Refusal {
     OwnersAhead { ahead: usize },
 }
 
-impl Refusal {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Refusal::OwnersWaiting { .. } => "owners_waiting",
-            Refusal::OwnersAhead { .. } => "owners_ahead",
-        }
-    }
-}
-
 /// Whether `applicant` may rent a kind of space for which `waiting` (in any order) wait: a
 /// non-owner only when no owner waits; an owner only when nobody is ahead of them in `order`
 /// (an owner not on the list is behind everyone on it).

@@ -4,6 +4,7 @@
 //! above it), and the regulated guard: a bill above the standard the version was filed against is
 //! lowered to it, and the clamp is reported so that it is recorded.
 
+use crate::error::ErrorCode;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use parkshare_domain::decision::{billing_instant, SessionKind};
@@ -123,7 +124,7 @@ pub async fn price(
     };
     let mut bill = tariff.bill(&stay).map_err(|e| {
         ApiError::invalid(
-            "stay_not_billable",
+            ErrorCode::StayNotBillable,
             format!("{e}; handle this exit at the booth"),
         )
     })?;
@@ -147,7 +148,7 @@ pub async fn price(
         // No fee can be paid or stored above one amount's bound (a tariff stored before prices
         // were bounded, or a very long stay at a high price): staff settle it, never a 500.
         return Err(ApiError::invalid(
-            "stay_not_billable",
+            ErrorCode::StayNotBillable,
             "the bill exceeds 10,000,000.00 yuan; handle this exit at the booth",
         ));
     }

@@ -10,19 +10,19 @@ pub enum ApiError {
     #[error("missing or invalid credentials")]
     Unauthenticated,
     #[error("{message}")]
-    Forbidden { code: &'static str, message: String },
+    Forbidden { code: ErrorCode, message: String },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest { code: ErrorCode, message: String },
     #[error("{message}")]
-    Invalid { code: &'static str, message: String },
+    Invalid { code: ErrorCode, message: String },
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     /// Over an abuse limit: 429 with `Retry-After`.
     #[error("{message}")]
     TooManyRequests {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         retry_after: std::time::Duration,
     },
@@ -32,15 +32,241 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
+/// Defines [`ErrorCode`]: each variant with the code clients see.
+macro_rules! error_codes {
+    ($($variant:ident = $code:literal,)*) => {
+        /// Every code an error answer can carry, in one place: clients match on these, so a
+        /// code once published is never renamed (the OpenAPI document lists them all).
+        /// (Each code is its variant's name in snake_case; a unit test holds `as_str` to it.)
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode {
+            $($variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code.
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as clients see it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+        }
+    };
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: String,
+error_codes! {
+    AlreadyApplied = "already_applied",
+    AlreadyPaidBack = "already_paid_back",
+    AlreadyRenewed = "already_renewed",
+    AlreadyWaiting = "already_waiting",
+    AmountExceedsDue = "amount_exceeds_due",
+    AmountNotPrice = "amount_not_price",
+    ApplicationsClosed = "applications_closed",
+    ApplicationsNotOpen = "applications_not_open",
+    ApplicationsStillOpen = "applications_still_open",
+    BackendUnavailable = "backend_unavailable",
+    BadSignature = "bad_signature",
+    BarrierUnreachable = "barrier_unreachable",
+    BodyTooLarge = "body_too_large",
+    BookingCompleted = "booking_completed",
+    BookingExpired = "booking_expired",
+    BookingInThePast = "booking_in_the_past",
+    BookingInUse = "booking_in_use",
+    BookingTooFarAhead = "booking_too_far_ahead",
+    BookingTooLong = "booking_too_long",
+    BookingTooShort = "booking_too_short",
+    CaptureTimeInFuture = "capture_time_in_future",
+    CaptureTimeTooOld = "capture_time_too_old",
+    ClientBookingLimit = "client_booking_limit",
+    CompoundExists = "compound_exists",
+    ConcurrentFiling = "concurrent_filing",
+    ConcurrentIntent = "concurrent_intent",
+    CredentialRevoked = "credential_revoked",
+    DeviceLoginRequired = "device_login_required",
+    DeviceMismatch = "device_mismatch",
+    DeviceSerialTaken = "device_serial_taken",
+    DuplicateSpace = "duplicate_space",
+    EmptyBooking = "empty_booking",
+    EmptyPeriod = "empty_period",
+    EmptyRange = "empty_range",
+    ForSaleSinceInFuture = "for_sale_since_in_future",
+    ForSaleSinceMovedLater = "for_sale_since_moved_later",
+    GateExists = "gate_exists",
+    GateNotPermitted = "gate_not_permitted",
+    HoldExpired = "hold_expired",
+    HorizonDaysRemoved = "horizon_days_removed",
+    IdempotencyKeyReused = "idempotency_key_reused",
+    ImplausibleForSaleSince = "implausible_for_sale_since",
+    ImportRejected = "import_rejected",
+    Internal = "internal",
+    InvalidAmount = "invalid_amount",
+    InvalidBody = "invalid_body",
+    InvalidCsv = "invalid_csv",
+    InvalidCursor = "invalid_cursor",
+    InvalidDeviceEventId = "invalid_device_event_id",
+    InvalidExceptionKind = "invalid_exception_kind",
+    InvalidField = "invalid_field",
+    InvalidLastDay = "invalid_last_day",
+    InvalidLimit = "invalid_limit",
+    InvalidLottery = "invalid_lottery",
+    InvalidMonth = "invalid_month",
+    InvalidMonths = "invalid_months",
+    InvalidOffer = "invalid_offer",
+    InvalidOfferMinutes = "invalid_offer_minutes",
+    InvalidOrder = "invalid_order",
+    InvalidPeriod = "invalid_period",
+    InvalidPolicy = "invalid_policy",
+    InvalidPricePct = "invalid_price_pct",
+    InvalidQuery = "invalid_query",
+    InvalidQuotedAt = "invalid_quoted_at",
+    InvalidRange = "invalid_range",
+    InvalidRenter = "invalid_renter",
+    InvalidSettlementFile = "invalid_settlement_file",
+    InvalidSpaceKind = "invalid_space_kind",
+    InvalidSpaces = "invalid_spaces",
+    InvalidStandard = "invalid_standard",
+    InvalidStatus = "invalid_status",
+    InvalidTarget = "invalid_target",
+    InvalidTariff = "invalid_tariff",
+    InvalidText = "invalid_text",
+    InvalidTime = "invalid_time",
+    InvalidTitle = "invalid_title",
+    InvalidValidity = "invalid_validity",
+    InvalidWebhookUrl = "invalid_webhook_url",
+    InvalidWeekdays = "invalid_weekdays",
+    LotExists = "lot_exists",
+    MalformedPlate = "malformed_plate",
+    MalformedPush = "malformed_push",
+    MissingColumns = "missing_columns",
+    NoCompound = "no_compound",
+    NoFiledTariff = "no_filed_tariff",
+    NoMonthlyPrice = "no_monthly_price",
+    NoOffer = "no_offer",
+    NoSpaceAvailable = "no_space_available",
+    NoSpaceLeft = "no_space_left",
+    NotAwaitingPayment = "not_awaiting_payment",
+    NotDeveloperUnsold = "not_developer_unsold",
+    NotFound = "not_found",
+    NotInForce = "not_in_force",
+    NotRefundable = "not_refundable",
+    NotRenewable = "not_renewable",
+    NotTheSpaceOwner = "not_the_space_owner",
+    NotYourVehicle = "not_your_vehicle",
+    NoteRequired = "note_required",
+    NothingDue = "nothing_due",
+    NothingToCharge = "nothing_to_charge",
+    OfferAnswered = "offer_answered",
+    OfferLapsed = "offer_lapsed",
+    OpeningInThePast = "opening_in_the_past",
+    OwnSpace = "own_space",
+    OwnedSpaceThroughStaff = "owned_space_through_staff",
+    OwnerExists = "owner_exists",
+    OwnerNotAllowed = "owner_not_allowed",
+    OwnerRequired = "owner_required",
+    OwnersAhead = "owners_ahead",
+    OwnersWaiting = "owners_waiting",
+    PeriodAlreadyClosed = "period_already_closed",
+    PeriodNotOver = "period_not_over",
+    PlateAlreadyBooked = "plate_already_booked",
+    PlateBookingLimit = "plate_booking_limit",
+    PlateHasRental = "plate_has_rental",
+    PlateOfAnOwner = "plate_of_an_owner",
+    PolicyExists = "policy_exists",
+    RangeTooLong = "range_too_long",
+    RateLimited = "rate_limited",
+    ReferenceAlreadyUsed = "reference_already_used",
+    RefundExceedsPayment = "refund_exceeds_payment",
+    Renewed = "renewed",
+    RentalLapsed = "rental_lapsed",
+    RetroactivePolicy = "retroactive_policy",
+    RetroactiveTariff = "retroactive_tariff",
+    SettlementFileRejected = "settlement_file_rejected",
+    SpaceExists = "space_exists",
+    SpaceInAnotherLottery = "space_in_another_lottery",
+    SpaceMetered = "space_metered",
+    SpaceNotAllottable = "space_not_allottable",
+    SpaceNotAvailable = "space_not_available",
+    SpaceRented = "space_rented",
+    StartInPast = "start_in_past",
+    StartTooFar = "start_too_far",
+    StayNotBillable = "stay_not_billable",
+    TariffAmbiguous = "tariff_ambiguous",
+    TariffExceedsCap = "tariff_exceeds_cap",
+    TariffRequired = "tariff_required",
+    TimeZoneRequired = "time_zone_required",
+    TooManyRows = "too_many_rows",
+    TooManyWindows = "too_many_windows",
+    Unauthenticated = "unauthenticated",
+    Unavailable = "unavailable",
+    UnknownAccountKind = "unknown_account_kind",
+    UnknownDevice = "unknown_device",
+    UnknownPlateColour = "unknown_plate_colour",
+    UnknownProvider = "unknown_provider",
+    UnknownReason = "unknown_reason",
+    UnknownVehicleClass = "unknown_vehicle_class",
+    UnknownVendor = "unknown_vendor",
+    VehicleExists = "vehicle_exists",
+    VendorMismatch = "vendor_mismatch",
+    WindowEmpty = "window_empty",
+    WindowHasBookings = "window_has_bookings",
+    WindowTooLong = "window_too_long",
+    WindowTooShort = "window_too_short",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&parkshare_sharing::BookingError> for ErrorCode {
+    fn from(e: &parkshare_sharing::BookingError) -> ErrorCode {
+        use parkshare_sharing::BookingError as E;
+        match e {
+            E::Empty => ErrorCode::EmptyBooking,
+            E::TooShort => ErrorCode::BookingTooShort,
+            E::TooLong => ErrorCode::BookingTooLong,
+            E::InThePast => ErrorCode::BookingInThePast,
+            E::TooFarAhead => ErrorCode::BookingTooFarAhead,
+        }
+    }
+}
+
+impl From<&parkshare_allocation::rental::Refusal> for ErrorCode {
+    fn from(e: &parkshare_allocation::rental::Refusal) -> ErrorCode {
+        use parkshare_allocation::rental::Refusal as R;
+        match e {
+            R::OwnersWaiting { .. } => ErrorCode::OwnersWaiting,
+            R::OwnersAhead { .. } => ErrorCode::OwnersAhead,
+        }
+    }
+}
+
+impl From<&parkshare_sharing::CapExceeded> for ErrorCode {
+    fn from(e: &parkshare_sharing::CapExceeded) -> ErrorCode {
+        match e {
+            parkshare_sharing::CapExceeded::Plate { .. } => ErrorCode::PlateBookingLimit,
+            parkshare_sharing::CapExceeded::Client { .. } => ErrorCode::ClientBookingLimit,
+        }
+    }
+}
+
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": {"code": "not_found", "message": "lot not found"}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong: a stable code to act on, and a message for people.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
 }
 
 impl ApiError {
@@ -50,14 +276,14 @@ impl ApiError {
         ApiError::Internal(anyhow::anyhow!("{cause}"))
     }
 
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::Invalid {
             code,
             message: message.into(),
         }
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::Conflict {
             code,
             message: message.into(),
@@ -65,7 +291,7 @@ impl ApiError {
     }
 
     pub fn rate_limited(
-        code: &'static str,
+        code: ErrorCode,
         message: impl Into<String>,
         retry_after: std::time::Duration,
     ) -> ApiError {
@@ -76,7 +302,7 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::BadRequest {
             code,
             message: message.into(),
@@ -95,16 +321,20 @@ impl ApiError {
     }
 
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::Unauthenticated => ErrorCode::Unauthenticated,
             ApiError::Forbidden { code, .. }
             | ApiError::BadRequest { code, .. }
             | ApiError::Invalid { code, .. }
             | ApiError::Conflict { code, .. }
-            | ApiError::TooManyRequests { code, .. } => code,
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Unavailable(_) => "unavailable",
-            ApiError::Internal(_) => "internal",
+            | ApiError::TooManyRequests { code, .. } => *code,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::Unavailable(_) => ErrorCode::Unavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 }
@@ -146,7 +376,7 @@ impl ResponseError for ApiError {
         }
         response.json(ErrorBody {
             error: ErrorDetail {
-                code: self.code(),
+                code: self.error_code(),
                 message,
             },
         })
@@ -204,7 +434,7 @@ impl From<sqlx::Error> for ApiError {
             if db.code().as_deref().is_some_and(unstorable_text) {
                 tracing::warn!(error = %e, "text Postgres cannot store reached a statement");
                 return ApiError::invalid(
-                    "invalid_text",
+                    ErrorCode::InvalidText,
                     "a text field holds a character that cannot be stored (such as NUL)",
                 );
             }
@@ -246,7 +476,7 @@ pub fn json_error(
         }
         other => other.to_string(),
     };
-    ApiError::bad_request("invalid_body", message).into()
+    ApiError::bad_request(ErrorCode::InvalidBody, message).into()
 }
 
 /// A path segment that does not parse (e.g. a malformed id) names nothing that exists.
@@ -258,5 +488,21 @@ pub fn query_error(
     err: actix_web::error::QueryPayloadError,
     _: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    ApiError::bad_request("invalid_query", err.to_string()).into()
+    ApiError::bad_request(ErrorCode::InvalidQuery, err.to_string()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn every_code_is_sent_as_its_name() {
+        for code in ErrorCode::ALL {
+            assert_eq!(
+                serde_json::to_value(code).ok(),
+                Some(serde_json::Value::from(code.as_str())),
+                "{code:?}"
+            );
+        }
+    }
 }

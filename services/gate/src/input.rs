@@ -16,6 +16,7 @@
 //! changed behind the sender's back is worse than a clear refusal. Line breaks are control
 //! characters too: no field of this API is multi-line.
 
+use crate::error::ErrorCode;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -146,7 +147,7 @@ fn first_bad_string(value: &serde_json::Value, path: &mut String) -> Option<(Str
 struct ParsedBody(serde_json::Value);
 
 fn not_json(e: &serde_json::Error) -> ApiError {
-    ApiError::bad_request("invalid_body", format!("not JSON: {e}"))
+    ApiError::bad_request(ErrorCode::InvalidBody, format!("not JSON: {e}"))
 }
 
 /// Parses a JSON body into `T` after checking every string in it; `parsed` is the body as a
@@ -161,7 +162,10 @@ fn parse<T: DeserializeOwned>(
     };
     if let Some((path, e)) = first_bad_string(&value, &mut String::new()) {
         let field = if path.is_empty() { "body" } else { &path };
-        return Err(ApiError::invalid("invalid_field", format!("{field}: {e}")));
+        return Err(ApiError::invalid(
+            ErrorCode::InvalidField,
+            format!("{field}: {e}"),
+        ));
     }
     // Deserialised from the bytes, not from `value`: amounts must not pass through a float.
     let mut deserializer = serde_json::Deserializer::from_slice(body);
@@ -169,9 +173,9 @@ fn parse<T: DeserializeOwned>(
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." {
-            ApiError::bad_request("invalid_body", inner.to_string())
+            ApiError::bad_request(ErrorCode::InvalidBody, inner.to_string())
         } else {
-            ApiError::bad_request("invalid_body", format!("{path}: {inner}"))
+            ApiError::bad_request(ErrorCode::InvalidBody, format!("{path}: {inner}"))
         }
     })
 }
@@ -201,7 +205,7 @@ fn extract<T: DeserializeOwned + 'static>(
     let parsed = req.extensions_mut().remove::<ParsedBody>().map(|p| p.0);
     let mut payload = payload.take();
     Box::pin(async move {
-        let too_large = || ApiError::bad_request("invalid_body", "request body too large");
+        let too_large = || ApiError::bad_request(ErrorCode::InvalidBody, "request body too large");
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk?;
@@ -215,7 +219,7 @@ fn extract<T: DeserializeOwned + 'static>(
         }
         if !json {
             return Err(ApiError::bad_request(
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 "the body must be JSON (content-type: application/json)",
             )
             .into());
@@ -249,7 +253,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         Box::pin(async move {
             match body.await? {
                 Some(value) => Ok(Json(value)),
-                None => Err(ApiError::bad_request("invalid_body", "the body is empty").into()),
+                None => {
+                    Err(ApiError::bad_request(ErrorCode::InvalidBody, "the body is empty").into())
+                }
             }
         })
     }
@@ -299,7 +305,7 @@ pub async fn refuse_malformed_json(
             let chunk = chunk?;
             if body.len() + chunk.len() > JSON_BODY_BYTES_MAX {
                 refusal = Some(ApiError::bad_request(
-                    "invalid_body",
+                    ErrorCode::InvalidBody,
                     "request body too large",
                 ));
                 break;

@@ -1,6 +1,7 @@
 //! The platform operator's API: onboarding a property firm (tenant) with its first staff token,
 //! and the money providers reported that no firm's ledger could take.
 
+use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -12,11 +13,12 @@ use crate::startup::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::registry;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_tenant).service(unbooked_receipts);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct UnbookedQuery {
     /// Where the previous page ended (its `next_cursor`).
@@ -42,6 +44,7 @@ struct Unbooked {
 /// Money a provider reported that no firm's ledger could take: notifications naming no intent
 /// we know, or in another currency than yuan. The platform settles them with the provider
 /// (refund or reassign); oldest first, a page at a time.
+#[utoipa::path(tag = "operator", operation_id = "unbooked_receipts", params(UnbookedQuery), security(("operator_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/operator/unbooked-receipts")]
 async fn unbooked_receipts(
     state: web::Data<AppState>,
@@ -65,12 +68,13 @@ async fn unbooked_receipts(
     Ok(HttpResponse::Ok().json(page.answer(items, |row| (row.received_at, row.id))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewTenant {
     name: String,
 }
 
 /// Creates a tenant and returns its first staff token, shown this once only.
+#[utoipa::path(tag = "operator", operation_id = "create_tenant", security(("operator_token" = [])), request_body = NewTenant, responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/v1/operator/tenants")]
 async fn create_tenant(
     state: web::Data<AppState>,

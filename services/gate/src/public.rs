@@ -1,6 +1,7 @@
 //! Public pages, no login: what a session costs now (kiosks, mini-programs) and each lot's
 //! price board (明码标价). A lot is addressed by its id, which is not guessable.
 
+use crate::error::ErrorCode;
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use parkshare_domain::plate::Plate;
@@ -14,14 +15,14 @@ use crate::startup::AppState;
 use crate::store::sessions::Session;
 use crate::store::{registry, sessions, tariffs};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(quote)
         .service(price_board)
         .service(price_board_html);
 }
 
 /// What a session would cost if it left at `at`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Quote {
     pub session_id: Uuid,
     pub plate: String,
@@ -31,6 +32,8 @@ pub struct Quote {
     pub paid: String,
     pub amount_due: String,
     pub filing_no: Option<String>,
+    /// The itemised bill: each charged period, the caps applied, the total.
+    #[schema(value_type = Object)]
     pub bill: parkshare_tariff::Bill,
 }
 
@@ -59,20 +62,23 @@ pub async fn quote_session(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct QuoteQuery {
     plate: String,
     at: Option<DateTime<Utc>>,
 }
 
+/// What a plate's stay costs now, itemised.
+#[utoipa::path(tag = "public", operation_id = "public_quote", params(QuoteQuery), responses((status = 200, description = "Done", body = Quote)))]
 #[get("/v1/public/lots/{lot_id}/quote")]
 async fn quote(
     state: web::Data<AppState>,
     lot_id: web::Path<Uuid>,
     q: web::Query<QuoteQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let plate =
-        Plate::parse(&q.plate).map_err(|e| ApiError::invalid("malformed_plate", e.to_string()))?;
+    let plate = Plate::parse(&q.plate)
+        .map_err(|e| ApiError::invalid(ErrorCode::MalformedPlate, e.to_string()))?;
     let mut db = state.db.acquire().await?;
     let rules = registry::lot_rules(&mut *db, *lot_id)
         .await?
@@ -84,7 +90,7 @@ async fn quote(
     Ok(HttpResponse::Ok().json(quote_session(&mut db, &rules, &session, at).await?))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PriceBoard {
     compound: String,
     lot: String,
@@ -97,6 +103,7 @@ struct PriceBoard {
     standard: Option<String>,
     standard_document: Option<String>,
     lines: Vec<String>,
+    #[schema(value_type = Object)]
     tariff: parkshare_tariff::Tariff,
 }
 
@@ -139,6 +146,8 @@ async fn board(state: &AppState, lot_id: Uuid) -> Result<PriceBoard, ApiError> {
     )
 }
 
+/// The lot's filed tariff in words, its filing number and standard (明码标价).
+#[utoipa::path(tag = "public", operation_id = "price_board", responses((status = 200, description = "Done", body = PriceBoard)))]
 #[get("/v1/public/lots/{lot_id}/price-board")]
 async fn price_board(
     state: web::Data<AppState>,
@@ -154,6 +163,8 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The price board as a page.
+#[utoipa::path(tag = "public", operation_id = "price_board_html", responses((status = 200, description = "The page (HTML, no script, no outside resource)", body = String, content_type = "text/html; charset=utf-8")))]
 #[get("/v1/public/lots/{lot_id}/price-board.html")]
 async fn price_board_html(
     state: web::Data<AppState>,

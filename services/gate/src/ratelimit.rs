@@ -17,6 +17,7 @@
 //! every public request; the per-client booking cap, which is what protects the spaces, is
 //! counted in Postgres and holds across replicas.
 
+use crate::error::ErrorCode;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -216,7 +217,7 @@ pub async fn limit(
         Err(wait) => {
             crate::metrics::rate_limited(route);
             let err = ApiError::rate_limited(
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "too many requests from this address; retry after the time in Retry-After",
                 wait,
             );

@@ -1,5 +1,6 @@
 //! Wiring: database creation and migration, Redis connection, the HTTP server.
 
+use crate::openapi::AnyJson;
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
@@ -11,7 +12,7 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 
 use crate::occupancy::Occupancy;
 use crate::settings::{redact_url, Settings};
-use crate::{admin, disclosure, error, gate, openapi, operator, public, settlement, sharing, sync};
+use crate::{error, openapi, sync};
 
 /// Largest CSV import.
 pub const CSV_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
@@ -229,8 +230,8 @@ pub async fn run(
     if state.public_base_url.is_empty() {
         state.public_base_url = format!("http://{}", listener.local_addr()?);
     }
-    sharing::webhooks::spawn_worker(state.db.clone(), state.outbound.webhooks.clone());
-    sharing::overstay::spawn_sweeper(state.db.clone());
+    crate::sharing::webhooks::spawn_worker(state.db.clone(), state.outbound.webhooks.clone());
+    crate::sharing::overstay::spawn_sweeper(state.db.clone());
     crate::allocation::rentals::term::spawn_sweeper(state.db.clone(), state.rentals.reminder_days);
     crate::metrics::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
     crate::contexts::spawn_listener(state.db.clone(), state.credentials.clone());
@@ -250,6 +251,7 @@ pub async fn run(
             // Innermost: a 429 is logged, counted and carries its request id like any answer.
             .wrap(actix_web::middleware::from_fn(crate::ratelimit::limit))
             .wrap(actix_web::middleware::from_fn(request_id_header))
+            .wrap(actix_web::middleware::from_fn(docs_policy))
             .wrap(security_headers())
             .wrap(actix_web::middleware::from_fn(
                 crate::input::refuse_malformed_json,
@@ -267,18 +269,12 @@ pub async fn run(
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PayloadConfig::default().limit(CSV_BODY_BYTES_MAX))
-            .service(healthz)
-            .service(readyz)
             .configure(openapi::routes)
-            .configure(gate::routes)
-            .configure(operator::routes)
-            .configure(public::routes)
-            .configure(settlement::public_routes)
-            .configure(sharing::public_routes)
-            .configure(disclosure::public_routes)
-            .configure(crate::allocation::public_routes)
-            .configure(crate::revocation::routes::public_routes)
-            .configure(admin::routes)
+            .configure(|cfg| {
+                openapi::api(&mut utoipa_actix_web::service_config::ServiceConfig::new(
+                    cfg,
+                ))
+            })
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(30)
@@ -302,13 +298,35 @@ fn security_headers() -> actix_web::middleware::DefaultHeaders {
         .add(("X-Frame-Options", "DENY"))
 }
 
+/// The API page (`/docs`, Swagger UI) runs its own script and styles, all served from this
+/// binary: its policy allows this origin's, and still nothing from outside.
+async fn docs_policy(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let docs = req.path() == "/docs" || req.path().starts_with("/docs/");
+    let mut response = next.call(req).await?;
+    if docs {
+        response.headers_mut().insert(
+            actix_web::http::header::CONTENT_SECURITY_POLICY,
+            actix_web::http::header::HeaderValue::from_static(
+                "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                 img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+                 form-action 'none'; frame-ancestors 'none'",
+            ),
+        );
+    }
+    Ok(response)
+}
+
 async fn not_found() -> Result<HttpResponse, error::ApiError> {
     Err(error::ApiError::NotFound("route"))
 }
 
 /// The process is alive.
+#[utoipa::path(tag = "operations", operation_id = "healthz", responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/healthz")]
-async fn healthz() -> HttpResponse {
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
@@ -435,8 +453,9 @@ async fn schema_is_current(db: &PgPool) -> bool {
 }
 
 /// Postgres and Redis are reachable and the schema is this build's.
+#[utoipa::path(tag = "operations", operation_id = "readyz", responses((status = 200, description = "Done", body = AnyJson), (status = 503, description = "Not ready", body = AnyJson)))]
 #[get("/readyz")]
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let postgres = sqlx::query("select 1").execute(&state.db).await.is_ok();
     let redis = state.occupancy.ping().await.is_ok();
     let migrations = schema_is_current(&state.db).await;

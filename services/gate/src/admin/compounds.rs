@@ -1,5 +1,7 @@
 //! Compounds, their gate policy, exempt vehicles and the blocklist.
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use parkshare_domain::policy::GatePolicy;
 use parkshare_domain::vehicle::ExemptClass;
@@ -12,7 +14,7 @@ use crate::error::{is_unique_violation, ApiError};
 use crate::startup::AppState;
 use crate::store::registry::{self, Compound};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create)
         .service(list)
         .service(show)
@@ -38,16 +40,21 @@ pub async fn owned_compound(
 fn validate_policy(policy: &GatePolicy) -> Result<(), ApiError> {
     policy
         .validate()
-        .map_err(|e| ApiError::invalid("invalid_policy", e.to_string()))
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidPolicy, e.to_string()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "阳光花园", "time_zone": "Asia/Shanghai"}))]
 struct NewCompound {
     name: String,
     time_zone: Option<String>,
+    /// The gate policy; the default when left out.
+    #[schema(value_type = Option<Object>)]
     policy: Option<GatePolicy>,
 }
 
+/// Create a compound with its time zone and gate policy.
+#[utoipa::path(tag = "staff", operation_id = "create_compound", security(("staff_token" = [])), request_body = NewCompound, responses((status = 201, description = "Created", body = crate::store::registry::Compound)))]
 #[post("/compounds")]
 async fn create(
     state: web::Data<AppState>,
@@ -65,20 +72,25 @@ async fn create(
         .await
         .map_err(
             |e| match is_unique_violation(&e, "compounds_tenant_id_name_key") {
-                true => {
-                    ApiError::conflict("compound_exists", format!("a compound named {name} exists"))
-                }
+                true => ApiError::conflict(
+                    ErrorCode::CompoundExists,
+                    format!("a compound named {name} exists"),
+                ),
                 false => e.into(),
             },
         )?;
     Ok(HttpResponse::Created().json(compound))
 }
 
+/// The firm's compounds.
+#[utoipa::path(tag = "staff", operation_id = "list_compounds", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::registry::Compound>)))]
 #[get("/compounds")]
 async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(registry::compounds(&state.db, staff.tenant_id).await?))
 }
 
+/// A compound.
+#[utoipa::path(tag = "staff", operation_id = "show_compound", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::store::registry::Compound)))]
 #[get("/compounds/{id}")]
 async fn show(
     state: web::Data<AppState>,
@@ -88,6 +100,8 @@ async fn show(
     Ok(HttpResponse::Ok().json(owned_compound(&state, &staff, *id).await?))
 }
 
+/// Replace the compound's gate policy.
+#[utoipa::path(tag = "staff", operation_id = "put_policy", security(("staff_token" = [])), request_body(content = AnyJson, description = "The gate policy (the same object as a compound's `policy`)"), responses((status = 200, description = "Done", body = crate::store::registry::Compound)))]
 #[put("/compounds/{id}/policy")]
 async fn put_policy(
     state: web::Data<AppState>,
@@ -102,7 +116,7 @@ async fn put_policy(
     Ok(HttpResponse::Ok().json(compound))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ExemptBody {
     class: String,
     #[serde(default)]
@@ -110,6 +124,7 @@ struct ExemptBody {
 }
 
 /// Registers an exempt (emergency) vehicle, e.g. the local hospital's ambulance.
+#[utoipa::path(tag = "staff", operation_id = "put_exempt", security(("staff_token" = [])), request_body = ExemptBody, responses((status = 200, description = "Done", body = AnyJson)))]
 #[put("/compounds/{id}/exempt-vehicles/{plate}")]
 async fn put_exempt(
     state: web::Data<AppState>,
@@ -122,7 +137,7 @@ async fn put_exempt(
     let plate = validate::plate("plate", &plate)?;
     let class = ExemptClass::parse(body.class.trim()).ok_or_else(|| {
         ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "class: must be fire, ambulance, police or official_duty",
         )
     })?;
@@ -145,6 +160,8 @@ async fn put_exempt(
     Ok(HttpResponse::Ok().json(serde_json::json!({"plate": plate, "class": class})))
 }
 
+/// The compound's exempt (emergency) vehicles.
+#[utoipa::path(tag = "staff", operation_id = "list_exempt", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/compounds/{id}/exempt-vehicles")]
 async fn list_exempt(
     state: web::Data<AppState>,
@@ -156,11 +173,13 @@ async fn list_exempt(
         .json(registry::exempt_vehicles(&state.db, staff.tenant_id, compound.id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct BlockBody {
     reason: String,
 }
 
+/// Blocklist a plate with a reason.
+#[utoipa::path(tag = "staff", operation_id = "put_blocklisted", security(("staff_token" = [])), request_body = BlockBody, responses((status = 200, description = "Done", body = AnyJson)))]
 #[put("/compounds/{id}/blocklist/{plate}")]
 async fn put_blocklisted(
     state: web::Data<AppState>,
@@ -183,6 +202,8 @@ async fn put_blocklisted(
     Ok(HttpResponse::Ok().json(serde_json::json!({"plate": plate, "reason": reason})))
 }
 
+/// Take a plate off the blocklist.
+#[utoipa::path(tag = "staff", operation_id = "delete_blocklisted", security(("staff_token" = [])), responses((status = 204, description = "Done; no body")))]
 #[delete("/compounds/{id}/blocklist/{plate}")]
 async fn delete_blocklisted(
     state: web::Data<AppState>,
@@ -200,6 +221,8 @@ async fn delete_blocklisted(
     }
 }
 
+/// The compound's blocklist.
+#[utoipa::path(tag = "staff", operation_id = "list_blocklist", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/compounds/{id}/blocklist")]
 async fn list_blocklist(
     state: web::Data<AppState>,

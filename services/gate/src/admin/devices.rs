@@ -2,6 +2,8 @@
 //! barrier commands; opening a barrier by hand (audited, with a reason code); the manual opens
 //! of a lot; resolving anomalies.
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use actix_web::{get, post, put, web, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
@@ -18,7 +20,7 @@ use crate::startup::AppState;
 use crate::store::devices::{self, NewManualOpen};
 use crate::store::registry::{self, DeviceSettings, Gate};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(set_device)
         .service(list_commands)
         .service(manual_open)
@@ -44,7 +46,7 @@ async fn owned_gate(state: &AppState, staff: &Staff, id: Uuid) -> Result<Gate, A
         .ok_or(ApiError::NotFound("gate"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DeviceBody {
     /// `vzenith`, `dahua`, `hikvision`, or null for the JSON API.
@@ -67,6 +69,7 @@ struct DeviceBody {
 
 /// Sets what camera a lane has and how it behaves. The push URL for the camera is
 /// `/v1/vendor/<device secret>/<vendor>` (Dahua: that plus `/NotificationInfo/...`).
+#[utoipa::path(tag = "staff", operation_id = "set_device", security(("staff_token" = [])), request_body = DeviceBody, responses((status = 200, description = "Done", body = AnyJson)))]
 #[put("/gates/{id}/device")]
 async fn set_device(
     state: web::Data<AppState>,
@@ -80,7 +83,7 @@ async fn set_device(
         Some(v) if VENDORS.contains(&v) => Some(v),
         Some(v) => {
             return Err(ApiError::invalid(
-                "unknown_vendor",
+                ErrorCode::UnknownVendor,
                 format!("vendor must be one of {}, not '{v}'", VENDORS.join(", ")),
             ))
         }
@@ -106,7 +109,7 @@ async fn set_device(
             let user = validate::text("device_username", user, 128)?;
             if password.trim().is_empty() || password.chars().count() > 128 {
                 return Err(ApiError::invalid(
-                    "invalid_field",
+                    ErrorCode::InvalidField,
                     "device_password: must be 1 to 128 characters",
                 ));
             }
@@ -114,7 +117,7 @@ async fn set_device(
         }
         _ => {
             return Err(ApiError::invalid(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 "give device_username and device_password together, or clear_login alone",
             ))
         }
@@ -124,7 +127,7 @@ async fn set_device(
         Some("open") => "open",
         Some(other) => {
             return Err(ApiError::invalid(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 format!("fail_mode must be open or closed, not '{other}'"),
             ))
         }
@@ -132,7 +135,7 @@ async fn set_device(
     let heartbeat_window_s = body.heartbeat_window_s.unwrap_or(120);
     if !HEARTBEAT_WINDOW_S.contains(&heartbeat_window_s) {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "heartbeat_window_s: must be 10 to 86400",
         ));
     }
@@ -140,7 +143,7 @@ async fn set_device(
         None => crate::gate::vendors::display::Protocol::Raw,
         Some(text) => crate::gate::vendors::display::Protocol::parse(text).ok_or_else(|| {
             ApiError::invalid(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 format!("display_protocol must be raw or led_board, not '{text}'"),
             )
         })?,
@@ -153,7 +156,7 @@ async fn set_device(
     };
     if vendor == Some("hikvision") && (url.is_none() || !has_login) {
         return Err(ApiError::invalid(
-            "device_login_required",
+            ErrorCode::DeviceLoginRequired,
             "a Hikvision lane's barrier is opened by calling the device: give device_url, \
              device_username and device_password",
         ));
@@ -178,7 +181,7 @@ async fn set_device(
     .await
     .map_err(|e| match is_unique_violation(&e, "gates_vendor_serial") {
         true => ApiError::conflict(
-            "device_serial_taken",
+            ErrorCode::DeviceSerialTaken,
             "another gate already has a camera with this serial number",
         ),
         false => e.into(),
@@ -192,22 +195,22 @@ async fn set_device(
 /// [`crate::outbound`]).
 fn device_url(text: &str, policy: Policy) -> Result<String, ApiError> {
     let url = url::Url::parse(text.trim())
-        .map_err(|_| ApiError::invalid("invalid_field", "device_url: not a URL"))?;
+        .map_err(|_| ApiError::invalid(ErrorCode::InvalidField, "device_url: not a URL"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "device_url: must be an http or https URL with a host",
         ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "device_url: put the login in device_username and device_password, not the URL",
         ));
     }
     if let Err(refused) = crate::outbound::check_literal(&url, policy) {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             format!(
                 "device_url: {refused}; a device must be on the compound's network \
                  (loopback, link-local and metadata addresses are never called)"
@@ -218,6 +221,7 @@ fn device_url(text: &str, policy: Policy) -> Result<String, ApiError> {
 }
 
 /// Barrier commands sent to the gate's device, newest first.
+#[utoipa::path(tag = "staff", operation_id = "list_commands", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/gates/{id}/commands")]
 async fn list_commands(
     state: web::Data<AppState>,
@@ -228,7 +232,7 @@ async fn list_commands(
     Ok(HttpResponse::Ok().json(devices::commands(&state.db, staff.tenant_id, gate.id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ManualOpenBody {
     reason: String,
@@ -242,6 +246,7 @@ struct ManualOpenBody {
 /// A staff member lifts the barrier. Audited with who, why and when; the barrier is told by
 /// calling the device (Hikvision), in the camera's next heartbeat reply (Vzenith, Dahua), or,
 /// for JSON API lanes, by the lane controller acting on this answer.
+#[utoipa::path(tag = "staff", operation_id = "manual_open", security(("staff_token" = [])), request_body = ManualOpenBody, responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/gates/{id}/manual-open")]
 async fn manual_open(
     state: web::Data<AppState>,
@@ -253,20 +258,20 @@ async fn manual_open(
     let reason = body.reason.trim();
     if !REASONS.contains(&reason) {
         return Err(ApiError::invalid(
-            "unknown_reason",
+            ErrorCode::UnknownReason,
             format!("reason must be one of {}", REASONS.join(", ")),
         ));
     }
     let note = body.note.trim();
     if note.chars().count() > 500 {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "note: at most 500 characters",
         ));
     }
     if reason == "other" && note.is_empty() {
         return Err(ApiError::invalid(
-            "note_required",
+            ErrorCode::NoteRequired,
             "a manual open for reason 'other' needs a note saying why",
         ));
     }
@@ -277,7 +282,7 @@ async fn manual_open(
     let delivery = Delivery::of(&context);
     if delivery == Delivery::Unreachable {
         return Err(ApiError::conflict(
-            "barrier_unreachable",
+            ErrorCode::BarrierUnreachable,
             "this lane's camera opens its barrier for staff only when called: give the gate a \
              device_url, device_username and device_password",
         ));
@@ -342,6 +347,7 @@ async fn manual_open(
 }
 
 /// The lot's manual opens, newest first.
+#[utoipa::path(tag = "staff", operation_id = "list_manual_opens", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/lots/{id}/manual-opens")]
 async fn list_manual_opens(
     state: web::Data<AppState>,
@@ -352,13 +358,14 @@ async fn list_manual_opens(
     Ok(HttpResponse::Ok().json(devices::manual_opens(&state.db, staff.tenant_id, lot.id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
     note: String,
 }
 
 /// Closes an anomaly with what staff found or did.
+#[utoipa::path(tag = "staff", operation_id = "resolve_anomaly", security(("staff_token" = [])), request_body = ResolveBody, responses((status = 204, description = "Done; no body")))]
 #[post("/anomalies/{id}/resolve")]
 async fn resolve_anomaly(
     state: web::Data<AppState>,

@@ -10,6 +10,9 @@
 //! - spaces:   `lot,code,kind,owner_unit` (owner_unit only for kind `owned`)
 //! - vehicles: `plate,class,owner_unit`
 
+use crate::error::ErrorBody;
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use std::collections::HashMap;
 
 use actix_web::{post, web, HttpResponse};
@@ -31,7 +34,7 @@ const IMPORT_ROWS_MAX: usize = 20_000;
 /// pasted into the wrong place.
 const CELL_CHARS_MAX: usize = 1_000;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(import);
 }
 
@@ -90,6 +93,26 @@ impl Row<'_> {
     }
 }
 
+/// Import owners, spaces or vehicles from CSV, all or nothing.
+#[utoipa::path(
+    tag = "staff",
+    operation_id = "import_sheet",
+    security(("staff_token" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The compound"),
+        ("sheet" = String, Path, description = "What the sheet holds: `owners`, `spaces` or `vehicles`", pattern = "^(owners|spaces|vehicles)$"),
+    ),
+    request_body(
+        content = String,
+        content_type = "text/csv",
+        description = "The sheet as CSV (UTF-8, or GBK as Excel saves it), a header row naming the columns; at most 20,000 rows",
+        example = "name,floor_area_m2\n张三,89.5\n",
+    ),
+    responses(
+        (status = 200, description = "Every row imported: how many", body = AnyJson),
+        (status = 422, description = "Nothing imported: `import_rejected` with every refused row and why, or the sheet's own fault (`invalid_csv`, `missing_columns`, `too_many_rows`)", body = ErrorBody),
+    )
+)]
 #[post("/compounds/{id}/imports/{sheet}")]
 async fn import(
     state: web::Data<AppState>,
@@ -106,7 +129,12 @@ async fn import(
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(body);
     let headers = reader
         .headers()
-        .map_err(|e| ApiError::invalid("invalid_csv", format!("cannot read the header row: {e}")))?
+        .map_err(|e| {
+            ApiError::invalid(
+                ErrorCode::InvalidCsv,
+                format!("cannot read the header row: {e}"),
+            )
+        })?
         .clone();
     let mut index = HashMap::new();
     for column in sheet.columns() {
@@ -116,7 +144,7 @@ async fn import(
             }
             None => {
                 return Err(ApiError::invalid(
-                    "missing_columns",
+                    ErrorCode::MissingColumns,
                     format!(
                         "the header row must name the columns {}",
                         sheet.columns().join(",")
@@ -136,7 +164,7 @@ async fn import(
     for (n, record) in reader.records().enumerate() {
         if n >= IMPORT_ROWS_MAX {
             return Err(ApiError::invalid(
-                "too_many_rows",
+                ErrorCode::TooManyRows,
                 format!("at most {IMPORT_ROWS_MAX} rows per import"),
             ));
         }
@@ -199,7 +227,7 @@ async fn import(
         tx.rollback().await?;
         return Ok(HttpResponse::UnprocessableEntity().json(serde_json::json!({
             "error": {
-                "code": "import_rejected",
+                "code": ErrorCode::ImportRejected,
                 "message": format!("{} row(s) are invalid; nothing was imported", errors.len()),
                 "rows": errors,
             }

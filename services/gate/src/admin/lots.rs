@@ -1,5 +1,7 @@
 //! Lots (with their visitor capacity and tariff), gates and spaces.
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use actix_web::{get, patch, post, web, HttpResponse};
 use parkshare_domain::decision::Direction;
 use parkshare_domain::money::Money;
@@ -19,7 +21,7 @@ use crate::store::registry::{self, Lot};
 /// Largest visitor capacity of one lot: the biggest compounds have a few thousand spaces.
 const VISITOR_CAPACITY_MAX: i32 = 100_000;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_lot)
         .service(list_lots)
         .service(show_lot)
@@ -37,7 +39,7 @@ pub async fn owned_lot(state: &AppState, staff: &Staff, id: Uuid) -> Result<Lot,
 }
 
 /// The gate core's per-lot rule; stored as the equivalent [`Tariff`].
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct SimpleTariff {
     free_min: u32,
     hourly: Decimal,
@@ -45,7 +47,8 @@ struct SimpleTariff {
 }
 
 fn money(field: &str, value: Decimal) -> Result<Money, ApiError> {
-    Money::parse(value).map_err(|e| ApiError::invalid("invalid_field", format!("{field}: {e}")))
+    Money::parse(value)
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidField, format!("{field}: {e}")))
 }
 
 fn tariff(
@@ -55,7 +58,7 @@ fn tariff(
     let tariff = match (tariff, simple) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
-                "tariff_ambiguous",
+                ErrorCode::TariffAmbiguous,
                 "give either tariff or simple_tariff, not both",
             ))
         }
@@ -71,28 +74,33 @@ fn tariff(
     };
     tariff
         .validate()
-        .map_err(|e| ApiError::invalid("invalid_tariff", e.to_string()))?;
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidTariff, e.to_string()))?;
     Ok(Some(tariff))
 }
 
 fn capacity(value: i32) -> Result<i32, ApiError> {
     if !(0..=VISITOR_CAPACITY_MAX).contains(&value) {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             format!("visitor_capacity: must be 0 to {VISITOR_CAPACITY_MAX}"),
         ));
     }
     Ok(value)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "地库", "visitor_capacity": 20, "simple_tariff": {"free_min": 15, "hourly": "3.00", "cap_24h": "20.00"}}))]
 struct NewLot {
     name: String,
     visitor_capacity: i32,
+    /// A full tariff (periods, caps, night rates); give it or `simple_tariff`.
+    #[schema(value_type = Option<Object>)]
     tariff: Option<Tariff>,
     simple_tariff: Option<SimpleTariff>,
 }
 
+/// Create a lot with its visitor capacity and draft tariff.
+#[utoipa::path(tag = "staff", operation_id = "create_lot", security(("staff_token" = [])), request_body = NewLot, responses((status = 201, description = "Created", body = crate::store::registry::Lot)))]
 #[post("/compounds/{id}/lots")]
 async fn create_lot(
     state: web::Data<AppState>,
@@ -106,7 +114,7 @@ async fn create_lot(
     let visitor_capacity = capacity(body.visitor_capacity)?;
     let tariff = tariff(body.tariff, body.simple_tariff.as_ref())?.ok_or_else(|| {
         ApiError::invalid(
-            "tariff_required",
+            ErrorCode::TariffRequired,
             "give the lot a tariff or a simple_tariff",
         )
     })?;
@@ -122,7 +130,7 @@ async fn create_lot(
     .map_err(
         |e| match is_unique_violation(&e, "lots_compound_id_name_key") {
             true => ApiError::conflict(
-                "lot_exists",
+                ErrorCode::LotExists,
                 format!("the compound already has a lot named {name}"),
             ),
             false => e.into(),
@@ -132,6 +140,8 @@ async fn create_lot(
     Ok(HttpResponse::Created().json(lot))
 }
 
+/// The compound's lots.
+#[utoipa::path(tag = "staff", operation_id = "list_lots", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::registry::Lot>)))]
 #[get("/compounds/{id}/lots")]
 async fn list_lots(
     state: web::Data<AppState>,
@@ -142,6 +152,8 @@ async fn list_lots(
     Ok(HttpResponse::Ok().json(registry::lots(&state.db, staff.tenant_id, compound.id).await?))
 }
 
+/// A lot.
+#[utoipa::path(tag = "staff", operation_id = "show_lot", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::store::registry::Lot)))]
 #[get("/lots/{id}")]
 async fn show_lot(
     state: web::Data<AppState>,
@@ -151,13 +163,17 @@ async fn show_lot(
     Ok(HttpResponse::Ok().json(owned_lot(&state, &staff, *id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LotChange {
     visitor_capacity: Option<i32>,
+    /// A full tariff (periods, caps, night rates); give it or `simple_tariff`.
+    #[schema(value_type = Option<Object>)]
     tariff: Option<Tariff>,
     simple_tariff: Option<SimpleTariff>,
 }
 
+/// Change a lot's capacity or draft tariff.
+#[utoipa::path(tag = "staff", operation_id = "update_lot", security(("staff_token" = [])), request_body = LotChange, responses((status = 200, description = "Done", body = crate::store::registry::Lot)))]
 #[patch("/lots/{id}")]
 async fn update_lot(
     state: web::Data<AppState>,
@@ -186,13 +202,15 @@ async fn update_lot(
     Ok(HttpResponse::Ok().json(lot))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "东门入口", "direction": "entry"}))]
 struct NewGate {
     name: String,
     direction: String,
 }
 
 /// Registers a gate (lane) and returns its device secret, shown this once only.
+#[utoipa::path(tag = "staff", operation_id = "create_gate", security(("staff_token" = [])), request_body = NewGate, responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/lots/{id}/gates")]
 async fn create_gate(
     state: web::Data<AppState>,
@@ -202,8 +220,9 @@ async fn create_gate(
 ) -> Result<HttpResponse, ApiError> {
     let lot = owned_lot(&state, &staff, *id).await?;
     let name = validate::text("name", &body.name, 200)?;
-    let direction = Direction::parse(body.direction.trim())
-        .ok_or_else(|| ApiError::invalid("invalid_field", "direction: must be entry or exit"))?;
+    let direction = Direction::parse(body.direction.trim()).ok_or_else(|| {
+        ApiError::invalid(ErrorCode::InvalidField, "direction: must be entry or exit")
+    })?;
     let secret = auth::new_token();
     let mut tx = state.db.begin().await?;
     let gate = registry::insert_gate(
@@ -217,7 +236,7 @@ async fn create_gate(
     .await
     .map_err(|e| match is_unique_violation(&e, "gates_lot_id_name_key") {
         true => ApiError::conflict(
-            "gate_exists",
+            ErrorCode::GateExists,
             format!("the lot already has a gate named {name}"),
         ),
         false => e.into(),
@@ -233,6 +252,8 @@ async fn create_gate(
     Ok(HttpResponse::Created().json(serde_json::json!({"gate": gate, "device_secret": secret})))
 }
 
+/// The lot's gates (no secrets).
+#[utoipa::path(tag = "staff", operation_id = "list_gates", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::registry::Gate>)))]
 #[get("/lots/{id}/gates")]
 async fn list_gates(
     state: web::Data<AppState>,
@@ -243,13 +264,16 @@ async fn list_gates(
     Ok(HttpResponse::Ok().json(registry::gates(&state.db, staff.tenant_id, lot.id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"code": "B1-001", "kind": "owned", "owner_id": "0190c3b2-7c1e-7d2a-9f00-3a5e8c1d2b47"}))]
 struct NewSpace {
     code: String,
     kind: String,
     owner_id: Option<Uuid>,
 }
 
+/// Create a space: owned, common or developer_unsold.
+#[utoipa::path(tag = "staff", operation_id = "create_space", security(("staff_token" = [])), request_body = NewSpace, responses((status = 201, description = "Created", body = crate::store::registry::Space)))]
 #[post("/lots/{id}/spaces")]
 async fn create_space(
     state: web::Data<AppState>,
@@ -263,7 +287,7 @@ async fn create_space(
     match (kind, body.owner_id) {
         ("owned", None) => {
             return Err(ApiError::invalid(
-                "owner_required",
+                ErrorCode::OwnerRequired,
                 "an owned space needs its owner_id",
             ))
         }
@@ -276,7 +300,7 @@ async fn create_space(
         }
         (_, Some(_)) => {
             return Err(ApiError::invalid(
-                "owner_not_allowed",
+                ErrorCode::OwnerNotAllowed,
                 "only an owned space has an owner",
             ));
         }
@@ -293,7 +317,7 @@ async fn create_space(
     .await
     .map_err(|e| match is_unique_violation(&e, "spaces_lot_code_key") {
         true => ApiError::conflict(
-            "space_exists",
+            ErrorCode::SpaceExists,
             format!("the lot already has a space {code}"),
         ),
         false => e.into(),
@@ -301,6 +325,8 @@ async fn create_space(
     Ok(HttpResponse::Created().json(space))
 }
 
+/// The lot's spaces.
+#[utoipa::path(tag = "staff", operation_id = "list_spaces", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::registry::Space>)))]
 #[get("/lots/{id}/spaces")]
 async fn list_spaces(
     state: web::Data<AppState>,

@@ -17,11 +17,9 @@ pub mod people;
 pub mod tariffs;
 pub mod validate;
 
-use actix_web::web;
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(
-        web::scope("/v1/admin")
+        utoipa_actix_web::scope("/v1/admin")
             .wrap(actix_web::middleware::from_fn(
                 crate::contexts::forget_after_writes,
             ))

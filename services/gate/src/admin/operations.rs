@@ -1,6 +1,8 @@
 //! Running a lot: occupancy (view, difference with Postgres, rebuild), sessions, payments
 //! recorded by staff, anomalies.
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -13,7 +15,7 @@ use crate::startup::AppState;
 use crate::store::sessions;
 use crate::sync;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(occupancy)
         .service(rebuild)
         .service(list_sessions)
@@ -22,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Occupancy of a lot as Redis holds it, compared with the open sessions in Postgres.
+#[utoipa::path(tag = "staff", operation_id = "lot_occupancy", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/lots/{id}/occupancy")]
 async fn occupancy(
     state: web::Data<AppState>,
@@ -33,6 +36,7 @@ async fn occupancy(
 }
 
 /// Rebuilds the lot's occupancy from Postgres and reports the result.
+#[utoipa::path(tag = "staff", operation_id = "rebuild_occupancy", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[post("/lots/{id}/occupancy/rebuild")]
 async fn rebuild(
     state: web::Data<AppState>,
@@ -44,11 +48,14 @@ async fn rebuild(
     Ok(HttpResponse::Ok().json(sync::difference(&state, lot.id, lot.visitor_capacity).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SessionFilter {
     status: Option<String>,
 }
 
+/// The lot's sessions, newest first (?status=open|closed).
+#[utoipa::path(tag = "staff", operation_id = "list_sessions", params(SessionFilter), security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::sessions::Session>)))]
 #[get("/lots/{id}/sessions")]
 async fn list_sessions(
     state: web::Data<AppState>,
@@ -62,7 +69,7 @@ async fn list_sessions(
         Some(s @ ("open" | "closed")) => Some(s),
         Some(_) => {
             return Err(ApiError::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 "status must be open or closed",
             ))
         }
@@ -73,6 +80,7 @@ async fn list_sessions(
 
 /// The lot's anomalies, newest first; `?status=open` for those staff have not resolved yet,
 /// `?status=resolved` for the others.
+#[utoipa::path(tag = "staff", operation_id = "list_anomalies", params(SessionFilter), security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/lots/{id}/anomalies")]
 async fn list_anomalies(
     state: web::Data<AppState>,
@@ -87,7 +95,7 @@ async fn list_anomalies(
         Some("resolved") => Some(false),
         Some(_) => {
             return Err(ApiError::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 "status must be open or resolved",
             ))
         }
@@ -96,12 +104,14 @@ async fn list_anomalies(
         .json(sessions::anomalies(&state.db, staff.tenant_id, lot.id, open).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct QuoteQuery {
     at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What the session would cost if it left at `at` (default now).
+#[utoipa::path(tag = "staff", operation_id = "session_quote", params(QuoteQuery), security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::public::Quote)))]
 #[get("/sessions/{id}/quote")]
 async fn quote(
     state: web::Data<AppState>,

@@ -1,5 +1,6 @@
 //! Owners, their vehicles, and permits.
 
+use crate::error::ErrorCode;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -13,7 +14,7 @@ use crate::error::{is_unique_violation, ApiError};
 use crate::startup::AppState;
 use crate::store::registry::{self, NewOwner, NewPermit};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_owner)
         .service(list_owners)
         .service(create_vehicle)
@@ -22,7 +23,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(list_permits);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"unit": "3-2-1101", "name": "张三", "floor_area_m2": "89.50", "phone": "13800000000"}))]
 struct OwnerBody {
     unit: String,
     name: String,
@@ -30,6 +32,8 @@ struct OwnerBody {
     phone: Option<String>,
 }
 
+/// Register an owner with their floor area.
+#[utoipa::path(tag = "staff", operation_id = "create_owner", security(("staff_token" = [])), request_body = OwnerBody, responses((status = 201, description = "Created", body = crate::store::registry::Owner)))]
 #[post("/compounds/{id}/owners")]
 async fn create_owner(
     state: web::Data<AppState>,
@@ -56,15 +60,18 @@ async fn create_owner(
         .await
         .map_err(
             |e| match is_unique_violation(&e, "owners_compound_id_unit_key") {
-                true => {
-                    ApiError::conflict("owner_exists", format!("unit {unit} already has an owner"))
-                }
+                true => ApiError::conflict(
+                    ErrorCode::OwnerExists,
+                    format!("unit {unit} already has an owner"),
+                ),
                 false => e.into(),
             },
         )?;
     Ok(HttpResponse::Created().json(owner))
 }
 
+/// The compound's owners.
+#[utoipa::path(tag = "staff", operation_id = "list_owners", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::registry::Owner>)))]
 #[get("/compounds/{id}/owners")]
 async fn list_owners(
     state: web::Data<AppState>,
@@ -75,13 +82,16 @@ async fn list_owners(
     Ok(HttpResponse::Ok().json(registry::owners(&state.db, staff.tenant_id, compound.id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"plate": "云A12345", "class": "small", "owner_id": "0190c3b2-7c1e-7d2a-9f00-3a5e8c1d2b47"}))]
 struct VehicleBody {
     plate: String,
     class: String,
     owner_id: Uuid,
 }
 
+/// Register an owner's vehicle.
+#[utoipa::path(tag = "staff", operation_id = "create_vehicle", security(("staff_token" = [])), request_body = VehicleBody, responses((status = 201, description = "Created", body = crate::store::registry::Vehicle)))]
 #[post("/compounds/{id}/vehicles")]
 async fn create_vehicle(
     state: web::Data<AppState>,
@@ -106,13 +116,18 @@ async fn create_vehicle(
     .await
     .map_err(
         |e| match is_unique_violation(&e, "vehicles_compound_plate_key") {
-            true => ApiError::conflict("vehicle_exists", format!("{plate} is already registered")),
+            true => ApiError::conflict(
+                ErrorCode::VehicleExists,
+                format!("{plate} is already registered"),
+            ),
             false => e.into(),
         },
     )?;
     Ok(HttpResponse::Created().json(vehicle))
 }
 
+/// The compound's registered vehicles.
+#[utoipa::path(tag = "staff", operation_id = "list_vehicles", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::registry::Vehicle>)))]
 #[get("/compounds/{id}/vehicles")]
 async fn list_vehicles(
     state: web::Data<AppState>,
@@ -123,7 +138,7 @@ async fn list_vehicles(
     Ok(HttpResponse::Ok().json(registry::vehicles(&state.db, staff.tenant_id, compound.id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum PermitBody {
     /// A monthly pass (月租), optionally for one lot only.
@@ -142,6 +157,8 @@ enum PermitBody {
     },
 }
 
+/// Grant a monthly or owned-space permit.
+#[utoipa::path(tag = "staff", operation_id = "create_permit", security(("staff_token" = [])), request_body = PermitBody, responses((status = 201, description = "Created", body = crate::store::registry::Permit)))]
 #[post("/compounds/{id}/permits")]
 async fn create_permit(
     state: web::Data<AppState>,
@@ -192,7 +209,7 @@ async fn create_permit(
                 .ok_or(ApiError::NotFound("space"))?;
             if space.owner_id != Some(vehicle.owner_id) {
                 return Err(ApiError::invalid(
-                    "not_the_space_owner",
+                    ErrorCode::NotTheSpaceOwner,
                     "an owned-space permit is for a vehicle of the space's owner",
                 ));
             }
@@ -208,7 +225,7 @@ async fn create_permit(
     };
     if permit.valid_to.is_some_and(|to| to < permit.valid_from) {
         return Err(ApiError::invalid(
-            "invalid_validity",
+            ErrorCode::InvalidValidity,
             "valid_to is before valid_from",
         ));
     }
@@ -216,6 +233,8 @@ async fn create_permit(
     Ok(HttpResponse::Created().json(permit))
 }
 
+/// The compound's permits.
+#[utoipa::path(tag = "staff", operation_id = "list_permits", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::registry::Permit>)))]
 #[get("/compounds/{id}/permits")]
 async fn list_permits(
     state: web::Data<AppState>,

@@ -1,5 +1,7 @@
 //! Price standards (the authority's figures) and filing tariffs (备案) against them.
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use parkshare_tariff::regulated::{check_filing, Standard};
@@ -19,21 +21,24 @@ use crate::store::tariffs::{self, NewStandard, NewVersion};
 /// never earlier: filed tariffs do not reprice stays that have begun.
 const EFFECTIVE_SKEW_S: i64 = 60;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_standard)
         .service(list_standards)
         .service(file_tariff)
         .service(list_tariffs);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct StandardBody {
     name: String,
     document: String,
     space_kind: String,
+    #[schema(value_type = Object)]
     standard: Standard,
 }
 
+/// Record a price authority's standard.
+#[utoipa::path(tag = "staff", operation_id = "create_standard", security(("staff_token" = [])), request_body = StandardBody, responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/compounds/{id}/price-standards")]
 async fn create_standard(
     state: web::Data<AppState>,
@@ -47,7 +52,7 @@ async fn create_standard(
     let space_kind = validate::space_kind("space_kind", &body.space_kind)?;
     body.standard
         .validate()
-        .map_err(|e| ApiError::invalid("invalid_standard", e))?;
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidStandard, e))?;
     let new = NewStandard {
         name: &name,
         document: &document,
@@ -58,6 +63,8 @@ async fn create_standard(
     Ok(HttpResponse::Created().json(standard))
 }
 
+/// The price authority's standards recorded for the compound.
+#[utoipa::path(tag = "staff", operation_id = "list_standards", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/compounds/{id}/price-standards")]
 async fn list_standards(
     state: web::Data<AppState>,
@@ -69,7 +76,7 @@ async fn list_standards(
 }
 
 /// Who set the price (rule 4 of the domain brief).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Basis {
     /// No owners' assembly decision yet: the authority's standard itself applies.
@@ -80,8 +87,10 @@ enum Basis {
     OwnersAgreement,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct FilingBody {
+    /// The tariff to file (periods, caps, night rates).
+    #[schema(value_type = Object)]
     tariff: Tariff,
     standard_id: Uuid,
     basis: Basis,
@@ -89,11 +98,13 @@ struct FilingBody {
     /// No longer accepted: filing proves every stay the tariff can bill, so there is no horizon
     /// for the filer to choose. Read only to refuse it by name (422 `horizon_days_removed`)
     /// rather than ignore it: a client that sends it believes it narrows or widens the check.
+    #[schema(value_type = Option<i64>, deprecated)]
     horizon_days: Option<serde::de::IgnoredAny>,
 }
 
 /// Files a tariff for a lot: refused with the offending stay if any stay the tariff can bill
 /// would be charged above the standard; otherwise a new immutable version with a filing number.
+#[utoipa::path(tag = "staff", operation_id = "file_tariff", security(("staff_token" = [])), request_body = FilingBody, responses((status = 201, description = "Created", body = AnyJson), (status = 422, description = "Refused: the code says which rule, and the body may say more (e.g. the offending stay)", body = crate::error::ErrorBody)))]
 #[post("/lots/{id}/tariffs")]
 async fn file_tariff(
     state: web::Data<AppState>,
@@ -110,18 +121,18 @@ async fn file_tariff(
         .ok_or(ApiError::NotFound("price standard"))?;
     body.tariff
         .validate()
-        .map_err(|e| ApiError::invalid("invalid_tariff", e.to_string()))?;
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidTariff, e.to_string()))?;
     let now = Utc::now();
     let effective_from = body.effective_from.unwrap_or(now);
     if effective_from < now - Duration::seconds(EFFECTIVE_SKEW_S) {
         return Err(ApiError::invalid(
-            "retroactive_tariff",
+            ErrorCode::RetroactiveTariff,
             "effective_from must not be in the past",
         ));
     }
     if body.horizon_days.is_some() {
         return Err(ApiError::invalid(
-            "horizon_days_removed",
+            ErrorCode::HorizonDaysRemoved,
             "horizon_days is no longer accepted: filing checks every stay the tariff can bill \
              (every entry instant, every duration up to the longest billable stay); remove it",
         ));
@@ -145,7 +156,7 @@ async fn file_tariff(
     if let Err(violation) = checked {
         return Ok(HttpResponse::UnprocessableEntity().json(serde_json::json!({
             "error": {
-                "code": "tariff_exceeds_cap",
+                "code": ErrorCode::TariffExceedsCap,
                 "message": format!("not filed: {violation}"),
                 "violation": violation,
             }
@@ -170,7 +181,7 @@ async fn file_tariff(
         .map_err(
             |e| match is_unique_violation(&e, "tariff_versions_lot_version_key") {
                 true => ApiError::conflict(
-                    "concurrent_filing",
+                    ErrorCode::ConcurrentFiling,
                     "another filing for this lot was made at the same time; retry",
                 ),
                 false => e.into(),
@@ -193,6 +204,8 @@ pub(crate) fn filing_no(
     format!("PS-{local_date}-{lot_code}-V{version}")
 }
 
+/// The lot's filed tariff versions.
+#[utoipa::path(tag = "staff", operation_id = "list_tariffs", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/lots/{id}/tariffs")]
 async fn list_tariffs(
     state: web::Data<AppState>,

@@ -1,6 +1,7 @@
 //! Field parsers shared by the JSON API and the CSV imports, so both refuse the same things
 //! with the same words.
 
+use crate::error::ErrorCode;
 use parkshare_domain::plate::Plate;
 use parkshare_domain::vehicle::VehicleClass;
 use rust_decimal::Decimal;
@@ -22,7 +23,10 @@ pub struct FieldError {
 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> ApiError {
-        ApiError::invalid("invalid_field", format!("{}: {}", e.field, e.message))
+        ApiError::invalid(
+            ErrorCode::InvalidField,
+            format!("{}: {}", e.field, e.message),
+        )
     }
 }
 

@@ -10,21 +10,19 @@ pub mod lottery;
 pub mod rentals;
 pub mod unsold;
 
-use actix_web::web;
-
 /// Under `/v1/admin`.
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     lottery::admin_routes(cfg);
     rentals::admin_routes(cfg);
     unsold::admin_routes(cfg);
 }
 
 /// Under `/v1/owner`.
-pub fn owner_routes(cfg: &mut web::ServiceConfig) {
+pub fn owner_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     lottery::owner_routes(cfg);
     rentals::owner_routes(cfg);
 }
 
-pub fn public_routes(cfg: &mut web::ServiceConfig) {
+pub fn public_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     lottery::public_routes(cfg);
 }

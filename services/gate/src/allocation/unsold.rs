@@ -2,6 +2,8 @@
 //! offered now; the compliance list names those offered for sale only for more than two years
 //! (`parkshare_allocation::unsold`), and those whose date nobody recorded.
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use actix_web::{get, put, web, HttpResponse};
 use chrono::{NaiveDate, Utc};
 use parkshare_allocation::unsold::{self, Offered};
@@ -20,7 +22,7 @@ const EARLIEST_FOR_SALE: NaiveDate = match NaiveDate::from_ymd_opt(1990, 1, 1) {
     None => NaiveDate::MIN,
 };
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(put_offer).service(compliance);
 }
 
@@ -92,7 +94,7 @@ fn today_in(compound: &registry::Compound) -> Result<NaiveDate, ApiError> {
     Ok(Utc::now().with_timezone(&compound.zone()?).date_naive())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OfferBody {
     /// `sale`, `rent_to_owners` or `metered`.
@@ -102,6 +104,7 @@ struct OfferBody {
 }
 
 /// Record how a developer-unsold space is offered, and since when it is for sale.
+#[utoipa::path(tag = "staff", operation_id = "put_offer", security(("staff_token" = [])), request_body = OfferBody, responses((status = 200, description = "Done", body = AnyJson)))]
 #[put("/spaces/{id}/unsold-offer")]
 async fn put_offer(
     state: web::Data<AppState>,
@@ -111,7 +114,7 @@ async fn put_offer(
 ) -> Result<HttpResponse, ApiError> {
     let offered = Offered::parse(&body.offered_as).ok_or_else(|| {
         ApiError::invalid(
-            "invalid_offer",
+            ErrorCode::InvalidOffer,
             "offered_as must be 'sale', 'rent_to_owners' or 'metered'",
         )
     })?;
@@ -120,7 +123,7 @@ async fn put_offer(
         .ok_or(ApiError::NotFound("space"))?;
     if space.kind != "developer_unsold" {
         return Err(ApiError::invalid(
-            "not_developer_unsold",
+            ErrorCode::NotDeveloperUnsold,
             format!(
                 "space {} is {}: only a developer-unsold space is offered this way",
                 space.code, space.kind
@@ -139,13 +142,13 @@ async fn put_offer(
         .is_some_and(|since| since < EARLIEST_FOR_SALE)
     {
         return Err(ApiError::invalid(
-            "implausible_for_sale_since",
+            ErrorCode::ImplausibleForSaleSince,
             format!("for_sale_since is before {EARLIEST_FOR_SALE}: check the date"),
         ));
     }
     if body.for_sale_since.is_some_and(|since| since > today) {
         return Err(ApiError::invalid(
-            "for_sale_since_in_future",
+            ErrorCode::ForSaleSinceInFuture,
             format!("for_sale_since is after today ({today}) in the compound"),
         ));
     }
@@ -168,7 +171,7 @@ async fn put_offer(
     .await?;
     let Some(row) = row else {
         return Err(ApiError::invalid(
-            "for_sale_since_moved_later",
+            ErrorCode::ForSaleSinceMovedLater,
             "for_sale_since may be corrected to an earlier date only: a later one would restart \
              the two years",
         ));
@@ -179,6 +182,7 @@ async fn put_offer(
 
 /// Every developer-unsold space of the compound with where it stands against the two-year
 /// rule today, and how many break it.
+#[utoipa::path(tag = "staff", operation_id = "unsold_spaces", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/compounds/{id}/unsold-spaces")]
 async fn compliance(
     state: web::Data<AppState>,

@@ -9,6 +9,7 @@
 pub mod data;
 pub mod page;
 
+use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -22,7 +23,7 @@ use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::disclosure as store;
 use crate::store::{periods, registry};
 
-pub fn public_routes(cfg: &mut web::ServiceConfig) {
+pub fn public_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(public_page)
         .service(public_json)
         .service(public_csv)
@@ -36,7 +37,7 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
         .service(assign_compound);
 }
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_link)
         .service(create_committee_token)
         .service(staff_disclosure);
@@ -51,6 +52,7 @@ async fn by_link(state: &AppState, token: &str) -> Result<data::Disclosure, ApiE
 }
 
 /// The public disclosure page: no login, an unguessable link.
+#[utoipa::path(tag = "public", operation_id = "public_page", responses((status = 200, description = "The page (HTML, no script, no outside resource)", body = String, content_type = "text/html; charset=utf-8")))]
 #[get("/v1/public/disclosure/{token}")]
 async fn public_page(
     state: web::Data<AppState>,
@@ -65,6 +67,8 @@ async fn public_page(
         .body(page::render(&disclosure, &csv_href)))
 }
 
+/// The disclosure's figures as JSON.
+#[utoipa::path(tag = "public", operation_id = "public_json", responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/public/disclosure/{token}/data.json")]
 async fn public_json(
     state: web::Data<AppState>,
@@ -73,6 +77,8 @@ async fn public_json(
     Ok(HttpResponse::Ok().json(by_link(&state, &token).await?))
 }
 
+/// The disclosure's figures as CSV.
+#[utoipa::path(tag = "public", operation_id = "public_csv", responses((status = 200, description = "The figures as CSV", body = String, content_type = "text/csv; charset=utf-8")))]
 #[get("/v1/public/disclosure/{token}/data.csv")]
 async fn public_csv(
     state: web::Data<AppState>,
@@ -93,6 +99,7 @@ async fn staff_compound(state: &AppState, staff: &Staff, id: Uuid) -> Result<(),
 }
 
 /// A new share link for the compound's disclosure (shown once; post it on the notice board).
+#[utoipa::path(tag = "staff", operation_id = "create_link", security(("staff_token" = [])), request_body(content = Option<LabelBody>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/compounds/{id}/disclosure-links")]
 async fn create_link(
     state: web::Data<AppState>,
@@ -129,13 +136,14 @@ async fn create_link(
         .json(json!({"id": link_id, "token": token, "path": path, "url": url})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LabelBody {
     label: Option<String>,
 }
 
 /// A read-only credential for the compound's owners' committee (shown once).
+#[utoipa::path(tag = "staff", operation_id = "create_committee_token", security(("staff_token" = [])), request_body(content = Option<LabelBody>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/compounds/{id}/committee-tokens")]
 async fn create_committee_token(
     state: web::Data<AppState>,
@@ -166,6 +174,8 @@ async fn create_committee_token(
     Ok(HttpResponse::Created().json(json!({"id": token_id, "compound_id": *id, "token": token})))
 }
 
+/// The compound's disclosure.
+#[utoipa::path(tag = "staff", operation_id = "staff_disclosure", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/compounds/{id}/disclosure")]
 async fn staff_disclosure(
     state: web::Data<AppState>,
@@ -184,6 +194,8 @@ fn reader(committee: &Committee) -> Reader {
     }
 }
 
+/// The compound's disclosure, as on its public page.
+#[utoipa::path(tag = "committee", operation_id = "committee_disclosure", security(("committee_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/committee/disclosure")]
 async fn committee_disclosure(
     state: web::Data<AppState>,
@@ -193,6 +205,8 @@ async fn committee_disclosure(
         .json(data::build(&state.db, committee.tenant_id, committee.compound_id).await?))
 }
 
+/// The compound's closed periods.
+#[utoipa::path(tag = "committee", operation_id = "committee_periods", security(("committee_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/committee/periods")]
 async fn committee_periods(
     state: web::Data<AppState>,
@@ -213,6 +227,8 @@ async fn committee_period(
         .ok_or(ApiError::NotFound("period"))
 }
 
+/// Every owner's statement for a closed period.
+#[utoipa::path(tag = "committee", operation_id = "committee_statements", security(("committee_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/committee/periods/{id}/statements")]
 async fn committee_statements(
     state: web::Data<AppState>,
@@ -224,6 +240,8 @@ async fn committee_statements(
         .json(periods::statements_of_period(&state.db, committee.tenant_id, period.id).await?))
 }
 
+/// A closed period's postings as CSV.
+#[utoipa::path(tag = "committee", operation_id = "committee_journal_csv", security(("committee_token" = [])), responses((status = 200, description = "The postings as CSV, one row each", body = String, content_type = "text/csv; charset=utf-8")))]
 #[get("/v1/committee/periods/{id}/journal.csv")]
 async fn committee_journal_csv(
     state: web::Data<AppState>,
@@ -233,6 +251,8 @@ async fn committee_journal_csv(
     exports::csv_of(&state, &reader(&committee), *id).await
 }
 
+/// A closed period's journal in beancount syntax.
+#[utoipa::path(tag = "committee", operation_id = "committee_journal_beancount", security(("committee_token" = [])), responses((status = 200, description = "The journal in beancount syntax", body = String, content_type = "text/plain; charset=utf-8")))]
 #[get("/v1/committee/periods/{id}/journal.beancount")]
 async fn committee_journal_beancount(
     state: web::Data<AppState>,
@@ -245,6 +265,7 @@ async fn committee_journal_beancount(
 // ---- supervisors ------------------------------------------------------------------------------
 
 /// Each supervised compound with the totals of its latest closed period.
+#[utoipa::path(tag = "supervisor", operation_id = "supervisor_summaries", security(("supervisor_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/supervisor/compounds")]
 async fn supervisor_summaries(
     state: web::Data<AppState>,
@@ -267,13 +288,14 @@ async fn supervisor_summaries(
     Ok(HttpResponse::Ok().json(out))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct NewSupervisor {
     name: String,
     area: String,
 }
 
 /// The operator creates a supervisor (e.g. a street office) and its token (shown once).
+#[utoipa::path(tag = "operator", operation_id = "create_supervisor", security(("operator_token" = [])), request_body = NewSupervisor, responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/v1/operator/supervisors")]
 async fn create_supervisor(
     state: web::Data<AppState>,
@@ -293,6 +315,7 @@ async fn create_supervisor(
 }
 
 /// The operator puts a compound in a supervisor's area.
+#[utoipa::path(tag = "operator", operation_id = "assign_compound", security(("operator_token" = [])), responses((status = 204, description = "Done; no body")))]
 #[post("/v1/operator/supervisors/{id}/compounds/{compound}")]
 async fn assign_compound(
     state: web::Data<AppState>,

@@ -10,6 +10,7 @@
 //! updated inside the transaction for entries (the capacity check must happen before we
 //! admit) and undone if the commit fails; for exits it is released after the commit.
 
+use crate::error::ErrorCode;
 use std::sync::Arc;
 
 use actix_web::{post, web, HttpResponse};
@@ -121,15 +122,15 @@ impl Event {
     ) -> Result<Event, ApiError> {
         // The plate first: a camera's record key may be made of it (a Vzenith plateid with
         // the plate), and a bad plate is what the device must be told.
-        let plate =
-            Plate::parse(plate).map_err(|e| ApiError::invalid("malformed_plate", e.to_string()))?;
+        let plate = Plate::parse(plate)
+            .map_err(|e| ApiError::invalid(ErrorCode::MalformedPlate, e.to_string()))?;
         let device_event_id = device_event_id.trim();
         if device_event_id.is_empty()
             || device_event_id.chars().count() > DEVICE_EVENT_ID_CHARS_MAX
             || device_event_id.chars().any(char::is_control)
         {
             return Err(ApiError::invalid(
-                "invalid_device_event_id",
+                ErrorCode::InvalidDeviceEventId,
                 format!(
                     "device_event_id must be 1 to {DEVICE_EVENT_ID_CHARS_MAX} printable characters"
                 ),
@@ -137,13 +138,13 @@ impl Event {
         }
         if captured_at > now + Duration::seconds(CAPTURE_AHEAD_S_MAX) {
             return Err(ApiError::invalid(
-                "capture_time_in_future",
+                ErrorCode::CaptureTimeInFuture,
                 "captured_at is in the future; check the device clock",
             ));
         }
         if captured_at < now - Duration::days(CAPTURE_AGE_DAYS_MAX) {
             return Err(ApiError::invalid(
-                "capture_time_too_old",
+                ErrorCode::CaptureTimeTooOld,
                 format!("captured_at is more than {CAPTURE_AGE_DAYS_MAX} days old"),
             ));
         }
@@ -166,7 +167,7 @@ impl Event {
                 ))
                 .map_err(|_| {
                     ApiError::invalid(
-                        "unknown_plate_colour",
+                        ErrorCode::UnknownPlateColour,
                         format!("unknown plate colour '{colour}'"),
                     )
                 })?;
@@ -177,7 +178,7 @@ impl Event {
             None => colour_class,
             Some(text) => Some(VehicleClass::parse(text).ok_or_else(|| {
                 ApiError::invalid(
-                    "unknown_vehicle_class",
+                    ErrorCode::UnknownVehicleClass,
                     format!("unknown vehicle class '{text}'"),
                 )
             })?),
@@ -197,15 +198,13 @@ impl Event {
 /// Post an entry or exit plate read and get the barrier decision.
 #[utoipa::path(
     tag = "gate",
+    operation_id = "post_event",
+    security(("device_token" = [])),
     request_body = GateEventRequest,
     responses(
         (status = 200, description = "Decision (open or refuse)", body = GateDecision),
-        (status = 401, description = "Unknown device credentials"),
-        (status = 403, description = "The event names another gate than the device's own"),
-        (status = 422, description = "Malformed plate, colour, class, id or capture time"),
-        (status = 503, description = "Postgres or Redis unavailable; nothing was decided"),
-    ),
-    security(("device_token" = []))
+        (status = 403, description = "The event names another gate than the device's own: `gate_not_permitted`", body = crate::error::ErrorBody),
+    )
 )]
 #[post("/v1/gate/events")]
 pub async fn post_event(
@@ -216,7 +215,7 @@ pub async fn post_event(
     let gate = device.0;
     if body.gate_id != gate.gate_id {
         return Err(ApiError::Forbidden {
-            code: "gate_not_permitted",
+            code: ErrorCode::GateNotPermitted,
             message: "a device may only post events for its own gate".into(),
         });
     }

@@ -15,8 +15,6 @@ pub mod journal;
 pub mod lanes;
 pub mod vendors;
 
-use actix_web::web;
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(events::post_event).configure(vendors::routes);
 }

@@ -18,6 +18,7 @@
 
 pub mod routes;
 
+use crate::error::ErrorCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -29,14 +30,14 @@ use crate::startup::AppState;
 use crate::store::credentials::{self as store, Action, Actor, Entry, Target};
 
 /// A credential revoked, now or before.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Revoked {
     pub id: Uuid,
     pub revoked_at: DateTime<Utc>,
 }
 
 /// A credential rotated: its new secret, shown this once only.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Rotated {
     /// The credential's id: a new one for tokens kept one per row, the object's own for
     /// device, supervisor and booking secrets.
@@ -107,7 +108,7 @@ pub async fn rotate_in(
     let id = if kind.one_per_row() {
         if standing.revoked_at.is_some() {
             return Err(ApiError::conflict(
-                "credential_revoked",
+                ErrorCode::CredentialRevoked,
                 "a revoked token cannot be rotated; issue a new one",
             ));
         }

@@ -10,6 +10,7 @@
 //!
 //! Another firm's credential, or one named through the wrong owner or compound, is 404.
 
+use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::json;
 use uuid::Uuid;
@@ -24,7 +25,7 @@ use crate::store::{registry, sharing};
 /// The most audit lines one read answers.
 const AUDIT_ROWS_MAX: i64 = 1_000;
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_staff_tokens)
         .service(revoke_staff_token)
         .service(rotate_staff_token)
@@ -43,7 +44,7 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
         .service(credential_audit);
 }
 
-pub fn public_routes(cfg: &mut web::ServiceConfig) {
+pub fn public_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(operator_list_staff_tokens)
         .service(operator_issue_staff_token)
         .service(operator_revoke_staff_token)
@@ -88,6 +89,7 @@ async fn staff_rotates(
 // ---- staff tokens ------------------------------------------------------------------------------
 
 /// The firm's staff tokens; `current` marks the caller's.
+#[utoipa::path(tag = "staff", operation_id = "list_staff_tokens", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/staff-tokens")]
 async fn list_staff_tokens(
     state: web::Data<AppState>,
@@ -105,6 +107,7 @@ async fn list_staff_tokens(
 }
 
 /// Revoke a staff token of the firm (the caller's own included).
+#[utoipa::path(tag = "staff", operation_id = "revoke_staff_token", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/staff-tokens/{id}/revoke")]
 async fn revoke_staff_token(
     state: web::Data<AppState>,
@@ -115,6 +118,7 @@ async fn revoke_staff_token(
 }
 
 /// Replace a staff token of the firm: the new one shown once, the old one revoked.
+#[utoipa::path(tag = "staff", operation_id = "rotate_staff_token", security(("staff_token" = [])), responses((status = 201, description = "Created", body = crate::revocation::Rotated)))]
 #[post("/staff-tokens/{id}/rotate")]
 async fn rotate_staff_token(
     state: web::Data<AppState>,
@@ -134,6 +138,7 @@ async fn owner_of_firm(state: &AppState, staff: &Staff, owner_id: Uuid) -> Resul
 }
 
 /// The owner's tokens.
+#[utoipa::path(tag = "staff", operation_id = "list_owner_tokens", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::credentials::Token>)))]
 #[get("/owners/{id}/tokens")]
 async fn list_owner_tokens(
     state: web::Data<AppState>,
@@ -145,6 +150,8 @@ async fn list_owner_tokens(
     Ok(HttpResponse::Ok().json(tokens))
 }
 
+/// Revoke an owner's token.
+#[utoipa::path(tag = "staff", operation_id = "revoke_owner_token", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/owners/{id}/tokens/{token_id}/revoke")]
 async fn revoke_owner_token(
     state: web::Data<AppState>,
@@ -160,6 +167,8 @@ async fn revoke_owner_token(
     .await
 }
 
+/// Replace an owner's token: the new one shown once, the old one revoked.
+#[utoipa::path(tag = "staff", operation_id = "rotate_owner_token", security(("staff_token" = [])), responses((status = 201, description = "Created", body = crate::revocation::Rotated)))]
 #[post("/owners/{id}/tokens/{token_id}/rotate")]
 async fn rotate_owner_token(
     state: web::Data<AppState>,
@@ -178,6 +187,7 @@ async fn rotate_owner_token(
 // ---- committee tokens and disclosure links -----------------------------------------------------
 
 /// The compound's committee tokens.
+#[utoipa::path(tag = "staff", operation_id = "list_committee_tokens", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::credentials::Token>)))]
 #[get("/compounds/{id}/committee-tokens")]
 async fn list_committee_tokens(
     state: web::Data<AppState>,
@@ -189,6 +199,8 @@ async fn list_committee_tokens(
     Ok(HttpResponse::Ok().json(tokens))
 }
 
+/// Revoke a committee token.
+#[utoipa::path(tag = "staff", operation_id = "revoke_committee_token", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/compounds/{id}/committee-tokens/{token_id}/revoke")]
 async fn revoke_committee_token(
     state: web::Data<AppState>,
@@ -200,6 +212,8 @@ async fn revoke_committee_token(
     staff_revokes(&state, &staff, target).await
 }
 
+/// Replace a committee token: the new one shown once, the old one revoked.
+#[utoipa::path(tag = "staff", operation_id = "rotate_committee_token", security(("staff_token" = [])), responses((status = 201, description = "Created", body = crate::revocation::Rotated)))]
 #[post("/compounds/{id}/committee-tokens/{token_id}/rotate")]
 async fn rotate_committee_token(
     state: web::Data<AppState>,
@@ -212,6 +226,7 @@ async fn rotate_committee_token(
 }
 
 /// The compound's share links (never the link itself: it is the secret).
+#[utoipa::path(tag = "staff", operation_id = "list_disclosure_links", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/compounds/{id}/disclosure-links")]
 async fn list_disclosure_links(
     state: web::Data<AppState>,
@@ -223,6 +238,8 @@ async fn list_disclosure_links(
     Ok(HttpResponse::Ok().json(links))
 }
 
+/// Withdraw a share link.
+#[utoipa::path(tag = "staff", operation_id = "revoke_disclosure_link", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/compounds/{id}/disclosure-links/{link_id}/revoke")]
 async fn revoke_disclosure_link(
     state: web::Data<AppState>,
@@ -235,6 +252,7 @@ async fn revoke_disclosure_link(
 }
 
 /// A new link in place of the old one (which stops at once); answers its path too.
+#[utoipa::path(tag = "staff", operation_id = "rotate_disclosure_link", security(("staff_token" = [])), responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/compounds/{id}/disclosure-links/{link_id}/rotate")]
 async fn rotate_disclosure_link(
     state: web::Data<AppState>,
@@ -256,6 +274,7 @@ async fn rotate_disclosure_link(
 
 /// The gate's device secret stops working: the lane's camera is refused until the secret is
 /// rotated. (`GET /lots/{id}/gates` shows `secret_revoked_at`.)
+#[utoipa::path(tag = "staff", operation_id = "revoke_device_secret", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/gates/{id}/device-secret/revoke")]
 async fn revoke_device_secret(
     state: web::Data<AppState>,
@@ -266,6 +285,7 @@ async fn revoke_device_secret(
 }
 
 /// A new device secret for the gate, shown once; the old one stops at once.
+#[utoipa::path(tag = "staff", operation_id = "rotate_device_secret", security(("staff_token" = [])), responses((status = 201, description = "Created", body = crate::revocation::Rotated)))]
 #[post("/gates/{id}/device-secret/rotate")]
 async fn rotate_device_secret(
     state: web::Data<AppState>,
@@ -276,6 +296,7 @@ async fn rotate_device_secret(
 }
 
 /// The booking's token stops working (its holder can no longer read or cancel it).
+#[utoipa::path(tag = "staff", operation_id = "revoke_booking_token", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/bookings/{id}/token/revoke")]
 async fn revoke_booking_token(
     state: web::Data<AppState>,
@@ -286,6 +307,7 @@ async fn revoke_booking_token(
 }
 
 /// Who issued, revoked and rotated the firm's credentials, newest first.
+#[utoipa::path(tag = "staff", operation_id = "credential_audit", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/credential-audit")]
 async fn credential_audit(
     state: web::Data<AppState>,
@@ -313,6 +335,7 @@ fn staff_token_of(tenant_id: Uuid, id: Uuid) -> Target {
 }
 
 /// A firm's staff tokens.
+#[utoipa::path(tag = "operator", operation_id = "operator_list_staff_tokens", security(("operator_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::credentials::Token>)))]
 #[get("/v1/operator/tenants/{id}/staff-tokens")]
 async fn operator_list_staff_tokens(
     state: web::Data<AppState>,
@@ -323,13 +346,14 @@ async fn operator_list_staff_tokens(
     Ok(HttpResponse::Ok().json(store::tokens(&state.db, Kind::Staff, *id, None).await?))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LabelBody {
     label: Option<String>,
 }
 
 /// A new staff token for a firm (e.g. one that revoked all of its own), shown once.
+#[utoipa::path(tag = "operator", operation_id = "operator_issue_staff_token", security(("operator_token" = [])), request_body(content = Option<LabelBody>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/v1/operator/tenants/{id}/staff-tokens")]
 async fn operator_issue_staff_token(
     state: web::Data<AppState>,
@@ -350,6 +374,8 @@ async fn operator_issue_staff_token(
     Ok(HttpResponse::Created().json(json!({"id": token_id, "tenant_id": *id, "token": token})))
 }
 
+/// Revoke a firm's staff token.
+#[utoipa::path(tag = "operator", operation_id = "operator_revoke_staff_token", security(("operator_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/v1/operator/tenants/{id}/staff-tokens/{token_id}/revoke")]
 async fn operator_revoke_staff_token(
     state: web::Data<AppState>,
@@ -361,6 +387,8 @@ async fn operator_revoke_staff_token(
     Ok(HttpResponse::Ok().json(revoked))
 }
 
+/// Replace a firm's staff token: the new one shown once, the old one revoked.
+#[utoipa::path(tag = "operator", operation_id = "operator_rotate_staff_token", security(("operator_token" = [])), responses((status = 201, description = "Created", body = crate::revocation::Rotated)))]
 #[post("/v1/operator/tenants/{id}/staff-tokens/{token_id}/rotate")]
 async fn operator_rotate_staff_token(
     state: web::Data<AppState>,
@@ -382,6 +410,7 @@ fn supervisor(id: Uuid) -> Target {
 }
 
 /// The supervisors and whether their tokens are revoked.
+#[utoipa::path(tag = "operator", operation_id = "operator_list_supervisors", security(("operator_token" = [])), responses((status = 200, description = "Done", body = Vec<crate::store::credentials::SupervisorCredential>)))]
 #[get("/v1/operator/supervisors")]
 async fn operator_list_supervisors(
     state: web::Data<AppState>,
@@ -390,6 +419,8 @@ async fn operator_list_supervisors(
     Ok(HttpResponse::Ok().json(store::supervisors(&state.db).await?))
 }
 
+/// Revoke a supervisor's token.
+#[utoipa::path(tag = "operator", operation_id = "operator_revoke_supervisor_token", security(("operator_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/v1/operator/supervisors/{id}/token/revoke")]
 async fn operator_revoke_supervisor_token(
     state: web::Data<AppState>,
@@ -400,6 +431,7 @@ async fn operator_revoke_supervisor_token(
 }
 
 /// A new token for the supervisor, shown once (also after a revocation).
+#[utoipa::path(tag = "operator", operation_id = "operator_rotate_supervisor_token", security(("operator_token" = [])), responses((status = 201, description = "Created", body = crate::revocation::Rotated)))]
 #[post("/v1/operator/supervisors/{id}/token/rotate")]
 async fn operator_rotate_supervisor_token(
     state: web::Data<AppState>,
@@ -431,6 +463,7 @@ async fn held_booking(
 }
 
 /// A new token for the booking, shown once; the one presented stops at once.
+#[utoipa::path(tag = "visitor", operation_id = "holder_rotate_booking_token", security(("booking_token" = [])), responses((status = 201, description = "Created", body = crate::revocation::Rotated)))]
 #[post("/v1/public/bookings/{id}/token/rotate")]
 async fn holder_rotate_booking_token(
     state: web::Data<AppState>,
@@ -446,6 +479,7 @@ async fn holder_rotate_booking_token(
 }
 
 /// The holder gives up the booking's token (the booking itself stands).
+#[utoipa::path(tag = "visitor", operation_id = "holder_revoke_booking_token", security(("booking_token" = [])), responses((status = 200, description = "Done", body = crate::revocation::Revoked)))]
 #[post("/v1/public/bookings/{id}/token/revoke")]
 async fn holder_revoke_booking_token(
     state: web::Data<AppState>,

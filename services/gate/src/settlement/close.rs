@@ -10,6 +10,8 @@
 //! `parkshare_ledger::close`). Closing is idempotent (the same end answers the same period) and
 //! can be previewed: the same work in a transaction that is rolled back.
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Datelike, NaiveDate, SubsecRound, Utc};
 use chrono_tz::Tz;
@@ -28,17 +30,17 @@ use crate::store::ledger::{self, NewTransaction};
 use crate::store::periods::{self, NewPeriod, Period};
 use crate::store::yuan_text as yuan;
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(close_period)
         .service(list_periods)
         .service(period_statements);
 }
 
-pub fn owner_routes(cfg: &mut web::ServiceConfig) {
+pub fn owner_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(owner_statements);
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct CloseBody {
     /// A calendar month in the compound's time zone, `YYYY-MM`.
     month: Option<String>,
@@ -50,7 +52,12 @@ struct CloseBody {
 }
 
 fn month_end(tz: Tz, month: &str) -> Result<DateTime<Utc>, ApiError> {
-    let bad = || ApiError::invalid("invalid_month", format!("month '{month}' is not YYYY-MM"));
+    let bad = || {
+        ApiError::invalid(
+            ErrorCode::InvalidMonth,
+            format!("month '{month}' is not YYYY-MM"),
+        )
+    };
     let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").map_err(|_| bad())?;
     let next = if first.month() == 12 {
         NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
@@ -65,6 +72,7 @@ fn month_end(tz: Tz, month: &str) -> Result<DateTime<Utc>, ApiError> {
 }
 
 /// Close (or preview closing) the compound's next period.
+#[utoipa::path(tag = "staff", operation_id = "close_period", security(("staff_token" = [])), request_body = CloseBody, responses((status = 201, description = "Created", body = AnyJson), (status = 200, description = "Done", body = AnyJson)))]
 #[post("/compounds/{id}/periods/close")]
 async fn close_period(
     state: web::Data<AppState>,
@@ -94,7 +102,7 @@ async fn close_period(
         }
         _ => {
             return Err(ApiError::invalid(
-                "invalid_period",
+                ErrorCode::InvalidPeriod,
                 "give either month (YYYY-MM) or until",
             ))
         }
@@ -105,7 +113,7 @@ async fn close_period(
     let starts_at = match periods::last_period(&mut *tx, *id).await? {
         Some(last) if last.ends_at > until => {
             return Err(ApiError::conflict(
-                "period_already_closed",
+                ErrorCode::PeriodAlreadyClosed,
                 format!(
                     "the books are closed up to {}; a closed period is never rewritten",
                     last.ends_at
@@ -117,13 +125,13 @@ async fn close_period(
     };
     if until > Utc::now() {
         return Err(ApiError::invalid(
-            "period_not_over",
+            ErrorCode::PeriodNotOver,
             "a period can only be closed once it is over",
         ));
     }
     if until <= starts_at {
         return Err(ApiError::invalid(
-            "empty_period",
+            ErrorCode::EmptyPeriod,
             "the period would be empty",
         ));
     }
@@ -323,6 +331,7 @@ impl PeriodIncome {
 }
 
 /// The compound's closed periods, oldest first.
+#[utoipa::path(tag = "staff", operation_id = "list_periods", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/compounds/{id}/periods")]
 async fn list_periods(
     state: web::Data<AppState>,
@@ -344,6 +353,7 @@ async fn list_periods(
 }
 
 /// Every owner's statement for a closed period.
+#[utoipa::path(tag = "staff", operation_id = "period_statements", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/periods/{id}/statements")]
 async fn period_statements(
     state: web::Data<AppState>,
@@ -358,6 +368,7 @@ async fn period_statements(
 }
 
 /// The owner's statements, newest first.
+#[utoipa::path(tag = "owner", operation_id = "owner_statements", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/statements")]
 async fn owner_statements(
     state: web::Data<AppState>,

@@ -1,6 +1,7 @@
 //! A closed period's journal for the accountant: CSV, and beancount plain-text double entry
 //! (the pure `parkshare_ledger::beancount`).
 
+use crate::error::ErrorCode;
 use actix_web::{get, web, HttpResponse};
 use chrono_tz::Tz;
 use parkshare_ledger::beancount::{self, Transaction};
@@ -13,13 +14,14 @@ use crate::startup::AppState;
 use crate::store::periods::{self, JournalLine, Period};
 use crate::store::registry;
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(journal_csv)
         .service(journal_beancount)
         .service(firm_journal_csv);
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct FirmJournalQuery {
     from: chrono::DateTime<chrono::Utc>,
@@ -32,6 +34,7 @@ const FIRM_JOURNAL_DAYS_MAX: i64 = 366;
 /// The firm's own transactions, of no compound (a settlement file's fee for a row that matches
 /// none of our payments), booked in `[from, to)`, as CSV like a period's journal: with the
 /// periods' journals of its compounds it sums to the ledger.
+#[utoipa::path(tag = "staff", operation_id = "firm_journal_csv", params(FirmJournalQuery), security(("staff_token" = [])), responses((status = 200, description = "The transactions as CSV", body = String, content_type = "text/csv; charset=utf-8")))]
 #[get("/ledger/firm-journal.csv")]
 async fn firm_journal_csv(
     state: web::Data<AppState>,
@@ -42,7 +45,7 @@ async fn firm_journal_csv(
         || query.to - query.from > chrono::Duration::days(FIRM_JOURNAL_DAYS_MAX)
     {
         return Err(ApiError::invalid(
-            "invalid_range",
+            ErrorCode::InvalidRange,
             format!("to must be after from, by at most {FIRM_JOURNAL_DAYS_MAX} days"),
         ));
     }
@@ -107,6 +110,7 @@ async fn lines(
 }
 
 /// The period's postings, one row each.
+#[utoipa::path(tag = "staff", operation_id = "journal_csv", security(("staff_token" = [])), responses((status = 200, description = "The postings as CSV, one row each", body = String, content_type = "text/csv; charset=utf-8")))]
 #[get("/periods/{id}/journal.csv")]
 async fn journal_csv(
     state: web::Data<AppState>,
@@ -123,6 +127,7 @@ pub async fn csv_of(state: &AppState, reader: &Reader, id: Uuid) -> Result<HttpR
 }
 
 /// The period's journal in beancount syntax; it balances and opens in bean-check and Fava.
+#[utoipa::path(tag = "staff", operation_id = "journal_beancount", security(("staff_token" = [])), responses((status = 200, description = "The journal in beancount syntax", body = String, content_type = "text/plain; charset=utf-8")))]
 #[get("/periods/{id}/journal.beancount")]
 async fn journal_beancount(
     state: web::Data<AppState>,

@@ -22,13 +22,11 @@ pub mod provider;
 pub mod reconcile;
 pub mod views;
 
-use actix_web::web;
-
-pub fn public_routes(cfg: &mut web::ServiceConfig) {
+pub fn public_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     payments::public_routes(cfg);
 }
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     payments::admin_routes(cfg);
     views::admin_routes(cfg);
     close::admin_routes(cfg);

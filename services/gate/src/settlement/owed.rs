@@ -3,6 +3,8 @@
 //! through the provider (from `provider_clearing`) or in cash at the compound's booth (from
 //! its `cash_on_hand`) — so the liability is settled in the ledger, not only outside it.
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use parkshare_domain::money::Money;
 use parkshare_ledger::{AccountKind, Entry, Parties, Posting, Source};
@@ -18,11 +20,12 @@ use crate::store::owed::{self, Owed};
 /// The most receipts one page answers (and the default).
 const LIST_MAX: i64 = 500;
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list).service(pay_back);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// `owed` (default), `paid_back` or `all`.
@@ -34,6 +37,7 @@ struct ListQuery {
 }
 
 /// What the firm owes back to drivers, oldest first.
+#[utoipa::path(tag = "staff", operation_id = "list_refunds_owed", params(ListQuery), security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/refunds-owed")]
 async fn list(
     state: web::Data<AppState>,
@@ -46,7 +50,7 @@ async fn list(
         "all" => None,
         _ => {
             return Err(ApiError::invalid(
-                "invalid_status",
+                ErrorCode::InvalidStatus,
                 "status must be owed, paid_back or all",
             ))
         }
@@ -64,7 +68,7 @@ async fn list(
     Ok(HttpResponse::Ok().json(page.answer(items, |owed| (owed.received_at, owed.id))))
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum Method {
     /// Refunded through the payment provider.
@@ -73,7 +77,7 @@ enum Method {
     Cash,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PayoutBody {
     method: Method,
@@ -83,6 +87,7 @@ struct PayoutBody {
 
 /// Records that a receipt owed back was paid back; once per receipt. Sent again as it was, it
 /// answers the payout recorded; another method or reference is 409.
+#[utoipa::path(tag = "staff", operation_id = "pay_back", security(("staff_token" = [])), request_body = PayoutBody, responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/refunds-owed/{id}/payouts")]
 async fn pay_back(
     state: web::Data<AppState>,
@@ -102,7 +107,7 @@ async fn pay_back(
         (Method::Cash, Some(_)) => Source::Cash,
         (Method::Cash, None) => {
             return Err(ApiError::invalid(
-                "no_compound",
+                ErrorCode::NoCompound,
                 "this receipt names no compound whose booth could pay it; pay it back through \
                  the provider",
             ))
@@ -115,7 +120,7 @@ async fn pay_back(
     // the reference, so two payouts racing with one reference cannot both pass.
     if let Some(other) = owed::payout_with_reference(&mut tx, staff.tenant_id, &reference).await? {
         return Err(ApiError::conflict(
-            "reference_already_used",
+            ErrorCode::ReferenceAlreadyUsed,
             format!("reference {reference} already records the payout of owed refund {other}"),
         ));
     }
@@ -181,7 +186,7 @@ fn replay(paid: Owed, method: Method, reference: &str) -> Result<HttpResponse, A
         Ok(HttpResponse::Ok().json(paid))
     } else {
         Err(ApiError::conflict(
-            "already_paid_back",
+            ErrorCode::AlreadyPaidBack,
             "this receipt was already paid back, by another method or reference",
         ))
     }

@@ -5,6 +5,8 @@
 //! the callback confirms those through their own module, under the intent's lock, with the
 //! same outcomes.
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use parkshare_domain::money::Money;
@@ -35,13 +37,14 @@ const SIMULATED_DELAY_MS_MAX: u64 = 60_000;
 /// Most copies of one notification the simulated provider may be asked to send.
 const SIMULATED_COPIES_MAX: u32 = 3;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct IntentBody {
     plate: String,
 }
 
 /// A driver asks to pay what their stay costs now: an intent for the amount due, valid for
 /// [`INTENT_TTL_MIN`]. Asking again for the same amount returns the same intent.
+#[utoipa::path(tag = "public", operation_id = "create_intent", request_body = IntentBody, responses((status = 201, description = "Created", body = AnyJson), (status = 200, description = "Done", body = AnyJson)))]
 #[post("/v1/public/lots/{lot_id}/payment-intents")]
 async fn create_intent(
     state: web::Data<AppState>,
@@ -49,7 +52,7 @@ async fn create_intent(
     body: crate::input::Json<IntentBody>,
 ) -> Result<HttpResponse, ApiError> {
     let plate = Plate::parse(&body.plate)
-        .map_err(|e| ApiError::invalid("malformed_plate", e.to_string()))?;
+        .map_err(|e| ApiError::invalid(ErrorCode::MalformedPlate, e.to_string()))?;
     let rules = registry::lot_rules(&state.db, *lot_id)
         .await?
         .ok_or(ApiError::NotFound("lot"))?;
@@ -63,7 +66,7 @@ async fn create_intent(
     let due = priced.bill.total.saturating_sub(paid);
     if due.is_zero() {
         return Err(ApiError::invalid(
-            "nothing_due",
+            ErrorCode::NothingDue,
             "nothing is owed for this stay now",
         ));
     }
@@ -93,7 +96,7 @@ async fn create_intent(
         .map_err(|e| {
             match crate::error::is_unique_violation(&e, "payment_intents_one_pending") {
                 true => ApiError::conflict(
-                    "concurrent_intent",
+                    ErrorCode::ConcurrentIntent,
                     "another payment for this stay was started; retry",
                 ),
                 false => e.into(),
@@ -122,6 +125,7 @@ pub(crate) fn intent_view(state: &AppState, intent: &payments::Intent) -> serde_
 }
 
 /// The intent and, once paid, the receipt: the itemised bill the amount came from.
+#[utoipa::path(tag = "public", operation_id = "get_intent", responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/public/payment-intents/{id}")]
 async fn get_intent(
     state: web::Data<AppState>,
@@ -138,7 +142,7 @@ async fn get_intent(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SimulatedPay {
     copies: Option<u32>,
@@ -149,6 +153,7 @@ struct SimulatedPay {
 
 /// The simulated provider's "driver paid" button: answers at once, then calls back the
 /// service like a real provider would. Only when the simulated provider is enabled.
+#[utoipa::path(tag = "provider", operation_id = "simulated_pay", request_body(content = Option<SimulatedPay>, description = "Optional: an empty body is none"), responses((status = 202, description = "Accepted", body = AnyJson)))]
 #[post("/v1/simulated-provider/intents/{id}/pay")]
 async fn simulated_pay(
     state: web::Data<AppState>,
@@ -166,7 +171,7 @@ async fn simulated_pay(
     let delay_ms = body.delay_ms.unwrap_or(0);
     if !(1..=SIMULATED_COPIES_MAX).contains(&copies) || delay_ms > SIMULATED_DELAY_MS_MAX {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             format!(
                 "copies: 1 to {SIMULATED_COPIES_MAX}; delay_ms: at most {SIMULATED_DELAY_MS_MAX}"
             ),
@@ -201,6 +206,15 @@ async fn simulated_pay(
 /// wrong amount, or a second charge for an intent already paid — owed back to the driver
 /// (`refunds_payable`). Only a retry of a notification already handled (same id) moves no
 /// money. All are answered 200 so the provider stops retrying.
+#[utoipa::path(
+    tag = "provider",
+    operation_id = "provider_callback",
+    request_body(content = AnyJson, description = "The provider's notification (JSON), signed with the provider secret (HMAC-SHA256 in the signature header)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Recorded (whatever it says): the provider stops retrying", body = AnyJson),
+        (status = 403, description = "The signature does not verify: `bad_signature`", body = crate::error::ErrorBody),
+    )
+)]
 #[post("/v1/payments/callbacks/simulated")]
 async fn callback(
     state: web::Data<AppState>,
@@ -214,14 +228,14 @@ async fn callback(
         .unwrap_or_default();
     if !provider::verify(&state.payments.provider_secret, &body, signature) {
         return Err(ApiError::Forbidden {
-            code: "bad_signature",
+            code: ErrorCode::BadSignature,
             message: "the notification's signature does not verify".into(),
         });
     }
     let raw: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, e.to_string()))?;
     let n: Notification = serde_json::from_value(raw.clone())
-        .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, e.to_string()))?;
     let amount = received(n.amount)?;
     let mut tx = state.db.begin().await?;
     let record = |outcome: &'static str, intent_id: Option<Uuid>| NewCallback {
@@ -368,7 +382,7 @@ async fn callback(
     Ok(HttpResponse::Ok().json(json!({"result": outcome})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CashBody {
     #[serde(with = "rust_decimal::serde::str")]
@@ -419,10 +433,10 @@ fn positive(amount: rust_decimal::Decimal) -> Result<Money, ApiError> {
     match Money::parse(amount) {
         Ok(m) if !m.is_zero() => Ok(m),
         Ok(_) => Err(ApiError::invalid(
-            "invalid_amount",
+            ErrorCode::InvalidAmount,
             "amount must be positive",
         )),
-        Err(e) => Err(ApiError::invalid("invalid_amount", e.to_string())),
+        Err(e) => Err(ApiError::invalid(ErrorCode::InvalidAmount, e.to_string())),
     }
 }
 
@@ -433,7 +447,7 @@ const RECEIVED_YUAN_MAX: rust_decimal::Decimal = rust_decimal::dec!(9_999_999_99
 /// booked whatever its size (above the intent's amount it is owed back), up to what a payment
 /// can be stored as; a negative, zero or sub-fen amount is not a payment (400).
 fn received(amount: rust_decimal::Decimal) -> Result<Money, ApiError> {
-    let bad = |why: &str| ApiError::bad_request("invalid_body", format!("amount {why}"));
+    let bad = |why: &str| ApiError::bad_request(ErrorCode::InvalidBody, format!("amount {why}"));
     match Money::total(amount) {
         Ok(m) if m.is_zero() => Err(bad("must be positive")),
         Ok(m) if m.yuan() > RECEIVED_YUAN_MAX => Err(bad("exceeds what a payment can carry")),
@@ -443,6 +457,7 @@ fn received(amount: rust_decimal::Decimal) -> Result<Money, ApiError> {
 }
 
 /// Cash taken at a staffed booth for a session. The next exit read within the grace opens.
+#[utoipa::path(tag = "staff", operation_id = "record_cash", security(("staff_token" = [])), request_body = CashBody, responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/sessions/{id}/payments")]
 async fn record_cash(
     state: web::Data<AppState>,
@@ -476,7 +491,7 @@ async fn record_cash(
         || quoted_at < now - Duration::minutes(INTENT_TTL_MIN)
     {
         return Err(ApiError::invalid(
-            "invalid_quoted_at",
+            ErrorCode::InvalidQuotedAt,
             format!("quoted_at must be within the last {INTENT_TTL_MIN} minutes; quote again"),
         ));
     }
@@ -498,7 +513,7 @@ async fn record_cash(
     }
     if owed.is_zero() {
         return Err(ApiError::invalid(
-            "nothing_due",
+            ErrorCode::NothingDue,
             "nothing is owed for this stay: it is paid",
         ));
     }
@@ -507,7 +522,7 @@ async fn record_cash(
         (true, true) => owed,
         (true, false) => {
             return Err(ApiError::invalid(
-                "amount_exceeds_due",
+                ErrorCode::AmountExceedsDue,
                 format!(
                     "¥{owed} is owed for this stay; record that, or set change_given if the \
                      driver was given change"
@@ -571,7 +586,7 @@ fn replay(first: impl serde::Serialize, same: bool) -> Result<HttpResponse, ApiE
         Ok(HttpResponse::Ok().json(first))
     } else {
         Err(ApiError::conflict(
-            "idempotency_key_reused",
+            ErrorCode::IdempotencyKeyReused,
             "this idempotency key was used for another request; use a new key",
         ))
     }
@@ -604,6 +619,8 @@ fn refund_replay(
     replay(first, same)
 }
 
+/// A session's payments and refunds.
+#[utoipa::path(tag = "staff", operation_id = "list_payments", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/sessions/{id}/payments")]
 async fn list_payments(
     state: web::Data<AppState>,
@@ -616,7 +633,7 @@ async fn list_payments(
     Ok(HttpResponse::Ok().json(payments::payments_of_session(&state.db, session.id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefundBody {
     #[serde(with = "rust_decimal::serde::str")]
@@ -627,6 +644,7 @@ struct RefundBody {
 
 /// Refunds part or all of a payment by a reversing transaction: every account the payment
 /// credited gives back its share. Never more than was paid, in any number of refunds.
+#[utoipa::path(tag = "staff", operation_id = "refund_payment", security(("staff_token" = [])), request_body = RefundBody, responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/payments/{id}/refunds")]
 async fn refund(
     state: web::Data<AppState>,
@@ -647,7 +665,7 @@ async fn refund(
     }
     let Some(transaction_id) = payment.transaction_id else {
         return Err(ApiError::conflict(
-            "not_refundable",
+            ErrorCode::NotRefundable,
             "this payment predates the ledger; refund it at the booth",
         ));
     };
@@ -665,7 +683,7 @@ async fn refund(
     let already = Money::total(payment.refunded).map_err(ApiError::internal)?;
     let entry = refund_entry(&paid_entry, source, already, amount).map_err(|e| match e {
         parkshare_ledger::RefundError::MoreThanPaid { .. } => {
-            ApiError::invalid("refund_exceeds_payment", e.to_string())
+            ApiError::invalid(ErrorCode::RefundExceedsPayment, e.to_string())
         }
         other => ApiError::internal(other),
     })?;
@@ -698,14 +716,14 @@ async fn refund(
     Ok(HttpResponse::Created().json(refund))
 }
 
-pub fn public_routes(cfg: &mut web::ServiceConfig) {
+pub fn public_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_intent)
         .service(get_intent)
         .service(simulated_pay)
         .service(callback);
 }
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(record_cash)
         .service(list_payments)
         .service(refund);

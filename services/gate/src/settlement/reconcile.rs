@@ -6,6 +6,8 @@
 //! clearing account) and the report kept. Importing the same file again answers the first
 //! import.
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{get, post, web, HttpResponse};
@@ -29,11 +31,12 @@ const ROWS_MAX: usize = 100_000;
 /// The providers we can reconcile.
 const PROVIDERS: [&str; 1] = ["simulated"];
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(import).service(list);
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ImportQuery {
     provider: String,
     from: DateTime<Utc>,
@@ -43,7 +46,7 @@ struct ImportQuery {
 fn rejected(errors: Vec<RowError>) -> HttpResponse {
     HttpResponse::UnprocessableEntity().json(json!({
         "error": {
-            "code": "settlement_file_rejected",
+            "code": ErrorCode::SettlementFileRejected,
             "message": format!("{} row(s) are invalid; nothing was imported", errors.len()),
             "rows": errors,
         }
@@ -55,11 +58,14 @@ fn parse(body: &[u8]) -> Result<Result<Vec<SettlementRow>, Vec<RowError>>, ApiEr
         .trim(csv::Trim::All)
         .from_reader(body);
     let headers = reader.headers().map_err(|e| {
-        ApiError::invalid("invalid_settlement_file", format!("unreadable header: {e}"))
+        ApiError::invalid(
+            ErrorCode::InvalidSettlementFile,
+            format!("unreadable header: {e}"),
+        )
     })?;
     if headers.iter().collect::<Vec<_>>() != COLUMNS {
         return Err(ApiError::invalid(
-            "invalid_settlement_file",
+            ErrorCode::InvalidSettlementFile,
             format!("the header must be {}", COLUMNS.join(",")),
         ));
     }
@@ -68,7 +74,7 @@ fn parse(body: &[u8]) -> Result<Result<Vec<SettlementRow>, Vec<RowError>>, ApiEr
     for (n, record) in reader.records().enumerate() {
         if n >= ROWS_MAX {
             return Err(ApiError::invalid(
-                "too_many_rows",
+                ErrorCode::TooManyRows,
                 format!("at most {ROWS_MAX} rows per file"),
             ));
         }
@@ -186,6 +192,21 @@ async fn post_fees(
 }
 
 /// Import a provider's settlement file and reconcile it.
+#[utoipa::path(
+    tag = "staff",
+    operation_id = "import_settlement_file",
+    security(("staff_token" = [])),
+    params(ImportQuery),
+    request_body(
+        content = String,
+        content_type = "text/csv",
+        description = "The provider's settlement file for `[from, to)` as CSV, one row per transaction",
+    ),
+    responses(
+        (status = 200, description = "The reconciliation: matched, missing on either side, differing amounts", body = AnyJson),
+        (status = 422, description = "The file is refused whole: `settlement_file_rejected` with its rows' faults, or `invalid_settlement_file`", body = crate::error::ErrorBody),
+    )
+)]
 #[post("/reconciliations")]
 async fn import(
     state: web::Data<AppState>,
@@ -195,12 +216,15 @@ async fn import(
 ) -> Result<HttpResponse, ApiError> {
     if !PROVIDERS.contains(&query.provider.as_str()) {
         return Err(ApiError::invalid(
-            "unknown_provider",
+            ErrorCode::UnknownProvider,
             format!("provider must be one of {}", PROVIDERS.join(", ")),
         ));
     }
     if query.to <= query.from {
-        return Err(ApiError::invalid("empty_range", "to must be after from"));
+        return Err(ApiError::invalid(
+            ErrorCode::EmptyRange,
+            "to must be after from",
+        ));
     }
     let sha256 = Sha256::digest(&body).to_vec();
     if let Some(earlier) = store::by_file(&state.db, staff.tenant_id, &sha256).await? {
@@ -285,6 +309,7 @@ async fn import(
 }
 
 /// Earlier reconciliations, newest first.
+#[utoipa::path(tag = "staff", operation_id = "list_reconciliations", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/reconciliations")]
 async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
     let listed: Vec<_> = store::list(&state.db, staff.tenant_id)

@@ -1,6 +1,8 @@
 //! What people see of the ledger: the property firm's accounts, journal and balance check;
 //! an owner's earnings; a compound's revenue policies (recorded forward only).
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use parkshare_ledger::{Account, AccountKind, RevenuePolicy};
@@ -19,12 +21,15 @@ use crate::store::payments;
 /// never re-splits money already received.
 const EFFECTIVE_SKEW_S: i64 = 60;
 
+/// The firm's ledger accounts and balances.
+#[utoipa::path(tag = "staff", operation_id = "ledger_accounts", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/ledger/accounts")]
 async fn accounts(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(ledger::accounts(&state.db, staff.tenant_id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct JournalQuery {
     session_id: Option<Uuid>,
@@ -47,7 +52,12 @@ pub(crate) fn cursor_text((at, id): ledger::JournalCursor) -> String {
 }
 
 pub(crate) fn parse_cursor(text: &str) -> Result<ledger::JournalCursor, ApiError> {
-    let bad = || ApiError::invalid("invalid_cursor", "cursor: not a cursor this journal gave");
+    let bad = || {
+        ApiError::invalid(
+            ErrorCode::InvalidCursor,
+            "cursor: not a cursor this journal gave",
+        )
+    };
     let (micros, id) = text.split_once('.').ok_or_else(bad)?;
     let at = micros
         .parse::<i64>()
@@ -69,7 +79,7 @@ impl Page {
         let limit = limit.unwrap_or(max);
         if !(1..=max).contains(&limit) {
             return Err(ApiError::invalid(
-                "invalid_limit",
+                ErrorCode::InvalidLimit,
                 format!("limit must be 1 to {max}"),
             ));
         }
@@ -109,7 +119,7 @@ async fn day_range(
             [one] => crate::admin::validate::time_zone("time_zone", one)?,
             _ => {
                 return Err(ApiError::invalid(
-                    "time_zone_required",
+                    ErrorCode::TimeZoneRequired,
                     "the firm's compounds are in several time zones: say which day is meant with time_zone",
                 ))
             }
@@ -122,13 +132,17 @@ async fn day_range(
     };
     match (start(day), day.succ_opt().and_then(start)) {
         (Some(from), Some(to)) => Ok((from, to)),
-        _ => Err(ApiError::invalid("invalid_query", "day: no such day")),
+        _ => Err(ApiError::invalid(
+            ErrorCode::InvalidQuery,
+            "day: no such day",
+        )),
     }
 }
 
 /// The journal by session, by account or by day, a page of whole transactions at a time:
 /// `{"lines", "next_cursor", "truncated"}`; ask again with `cursor=<next_cursor>` while
 /// `truncated` is true.
+#[utoipa::path(tag = "staff", operation_id = "ledger_journal", params(JournalQuery), security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/ledger/journal")]
 async fn journal(
     state: web::Data<AppState>,
@@ -138,14 +152,17 @@ async fn journal(
     let account = match (&q.account_kind, q.account_holder) {
         (Some(kind), Some(holder)) => Some(Account::new(
             AccountKind::parse(kind).ok_or_else(|| {
-                ApiError::invalid("unknown_account_kind", format!("no account kind {kind}"))
+                ApiError::invalid(
+                    ErrorCode::UnknownAccountKind,
+                    format!("no account kind {kind}"),
+                )
             })?,
             holder,
         )),
         (None, None) => None,
         _ => {
             return Err(ApiError::invalid(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 "account_kind and account_holder go together",
             ))
         }
@@ -153,7 +170,7 @@ async fn journal(
     let limit = q.limit.unwrap_or(ledger::JOURNAL_TRANSACTIONS_MAX);
     if !(1..=ledger::JOURNAL_TRANSACTIONS_MAX).contains(&limit) {
         return Err(ApiError::invalid(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("limit: 1 to {}", ledger::JOURNAL_TRANSACTIONS_MAX),
         ));
     }
@@ -185,6 +202,7 @@ async fn journal(
 /// Recomputes every balance from the postings and reports any account whose cached balance
 /// differs, any transaction that does not balance and any with no postings. `ok` is true when
 /// there is none of them.
+#[utoipa::path(tag = "staff", operation_id = "check_ledger", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/ledger/check")]
 async fn check(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
     let differences = ledger::balance_differences(&state.db, staff.tenant_id).await?;
@@ -200,6 +218,7 @@ async fn check(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse,
 
 /// An owner's payable balance and earnings per month; staff read it here, owners at
 /// `GET /v1/owner/earnings`.
+#[utoipa::path(tag = "staff", operation_id = "owner_earnings", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/owners/{id}/earnings")]
 async fn owner_earnings(
     state: web::Data<AppState>,
@@ -228,13 +247,17 @@ pub async fn earnings(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PolicyBody {
+    /// How the compound's common revenue is split (shares of the owners and the firm).
+    #[schema(value_type = Object)]
     policy: RevenuePolicy,
     effective_from: Option<DateTime<Utc>>,
 }
 
+/// Add a revenue policy, effective now or later.
+#[utoipa::path(tag = "staff", operation_id = "create_policy", security(("staff_token" = [])), request_body = PolicyBody, responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/compounds/{id}/revenue-policies")]
 async fn create_policy(
     state: web::Data<AppState>,
@@ -245,12 +268,12 @@ async fn create_policy(
     let compound = owned_compound(&state, &staff, *id).await?;
     body.policy
         .validate()
-        .map_err(|e| ApiError::invalid("invalid_policy", e.to_string()))?;
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidPolicy, e.to_string()))?;
     let now = Utc::now();
     let effective_from = body.effective_from.unwrap_or(now);
     if effective_from < now - Duration::seconds(EFFECTIVE_SKEW_S) {
         return Err(ApiError::invalid(
-            "retroactive_policy",
+            ErrorCode::RetroactivePolicy,
             "effective_from must not be in the past",
         ));
     }
@@ -268,7 +291,7 @@ async fn create_policy(
             "revenue_policies_compound_id_effective_from_key",
         ) {
             true => ApiError::conflict(
-                "policy_exists",
+                ErrorCode::PolicyExists,
                 "a policy already takes effect at that instant",
             ),
             false => e.into(),
@@ -277,6 +300,8 @@ async fn create_policy(
     Ok(HttpResponse::Created().json(stored))
 }
 
+/// The compound's revenue policies, by effective date.
+#[utoipa::path(tag = "staff", operation_id = "list_policies", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/compounds/{id}/revenue-policies")]
 async fn list_policies(
     state: web::Data<AppState>,
@@ -287,7 +312,7 @@ async fn list_policies(
     Ok(HttpResponse::Ok().json(ledger::policies(&state.db, staff.tenant_id, compound.id).await?))
 }
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(accounts)
         .service(journal)
         .service(check)

@@ -9,6 +9,7 @@
 //! meeting in the exclusion constraint would wait for each other). A stay starting now also
 //! re-checks under the lock that no car placed on the space is still inside.
 
+use crate::error::ErrorCode;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use parkshare_sharing::Interval;
@@ -63,7 +64,7 @@ pub async fn free_spaces(
         let schedule = sharing::schedule_of(&space, &exceptions);
         let open = schedule
             .covers(zone(&space)?, wanted)
-            .map_err(|e| ApiError::invalid("range_too_long", e.to_string()))?;
+            .map_err(|e| ApiError::invalid(ErrorCode::RangeTooLong, e.to_string()))?;
         if open {
             free.push(space);
         }

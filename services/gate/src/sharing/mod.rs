@@ -19,13 +19,11 @@ pub mod owner;
 pub mod visitor;
 pub mod webhooks;
 
-use actix_web::web;
-
-pub fn public_routes(cfg: &mut web::ServiceConfig) {
+pub fn public_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     visitor::routes(cfg);
     owner::routes(cfg);
 }
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     owner::admin_routes(cfg);
 }

@@ -6,6 +6,8 @@
 //! (409 `window_has_bookings`, naming the bookings): bookings are never silently dropped.
 //! Pausing stops new bookings at once and keeps the ones already made.
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use chrono::{Duration, Utc};
 use chrono_tz::Tz;
@@ -23,9 +25,9 @@ use crate::startup::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::sharing::{self, SharedSpace};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(
-        web::scope("/v1/owner")
+        utoipa_actix_web::scope("/v1/owner")
             .service(spaces)
             .service(put_windows)
             .service(put_price)
@@ -43,17 +45,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(issue_owner_token).service(webhook_deliveries);
 }
 
 fn window_error(e: WindowError) -> ApiError {
     let code = match e {
-        WindowError::NoDays | WindowError::BadDay(_) => "invalid_weekdays",
-        WindowError::TooMany => "too_many_windows",
-        WindowError::BadTime(_) | WindowError::BadLocalDateTime(_) => "invalid_time",
-        WindowError::Empty => "empty_range",
-        WindowError::TooLong => "range_too_long",
+        WindowError::NoDays | WindowError::BadDay(_) => ErrorCode::InvalidWeekdays,
+        WindowError::TooMany => ErrorCode::TooManyWindows,
+        WindowError::BadTime(_) | WindowError::BadLocalDateTime(_) => ErrorCode::InvalidTime,
+        WindowError::Empty => ErrorCode::EmptyRange,
+        WindowError::TooLong => ErrorCode::RangeTooLong,
     };
     ApiError::invalid(code, e.to_string())
 }
@@ -97,7 +99,7 @@ async fn keep_bookings(
         Ok(())
     } else {
         Err(ApiError::conflict(
-            "window_has_bookings",
+            ErrorCode::WindowHasBookings,
             format!(
                 "the change would leave bookings outside the shared hours: {}",
                 stranded.join(", ")
@@ -112,13 +114,14 @@ async fn schedule_with(tx: &mut PgConnection, space: &SharedSpace) -> Result<Sch
 }
 
 /// The owner's spaces and how each is shared.
+#[utoipa::path(tag = "owner", operation_id = "owner_spaces", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/spaces")]
 async fn spaces(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok()
         .json(sharing::spaces_of_owner(&state.db, owner.tenant_id, owner.owner_id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct WindowInput {
     /// ISO weekdays, 1 = Monday … 7 = Sunday.
     days: Vec<u8>,
@@ -128,12 +131,13 @@ struct WindowInput {
     to: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct WindowsBody {
     windows: Vec<WindowInput>,
 }
 
 /// Replace the space's weekly windows.
+#[utoipa::path(tag = "owner", operation_id = "put_windows", security(("owner_token" = [])), request_body = WindowsBody, responses((status = 200, description = "Done", body = AnyJson)))]
 #[put("/spaces/{id}/windows")]
 async fn put_windows(
     state: web::Data<AppState>,
@@ -162,7 +166,7 @@ async fn put_windows(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct PriceBody {
     /// Percent of the compound's filed tariff, 0 (free) to 100 (the tariff itself).
     price_pct: i64,
@@ -171,6 +175,7 @@ struct PriceBody {
 /// Set the space's price as a percentage of the filed tariff: within it by construction (rule
 /// 4). Bookings made from now on are charged it; earlier bookings keep the price they were
 /// made at.
+#[utoipa::path(tag = "owner", operation_id = "put_price", security(("owner_token" = [])), request_body = PriceBody, responses((status = 200, description = "Done", body = AnyJson)))]
 #[put("/spaces/{id}/price")]
 async fn put_price(
     state: web::Data<AppState>,
@@ -183,7 +188,7 @@ async fn put_price(
         .filter(|p| (0..=100).contains(p))
         .ok_or_else(|| {
             ApiError::invalid(
-                "invalid_price_pct",
+                ErrorCode::InvalidPricePct,
                 "price_pct must be between 0 and 100 (percent of the filed tariff)",
             )
         })?;
@@ -195,6 +200,7 @@ async fn put_price(
 }
 
 /// Stop new bookings at once (existing ones stand).
+#[utoipa::path(tag = "owner", operation_id = "pause_space", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[post("/spaces/{id}/pause")]
 async fn pause(
     state: web::Data<AppState>,
@@ -204,6 +210,8 @@ async fn pause(
     set_paused(&state, &owner, *id, true).await
 }
 
+/// Take bookings again.
+#[utoipa::path(tag = "owner", operation_id = "resume_space", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[post("/spaces/{id}/resume")]
 async fn resume(
     state: web::Data<AppState>,
@@ -226,6 +234,8 @@ async fn set_paused(
     Ok(HttpResponse::Ok().json(json!({"space_id": space.space_id, "paused": paused})))
 }
 
+/// The space's one-off openings and blackouts still to come.
+#[utoipa::path(tag = "owner", operation_id = "list_exceptions", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/spaces/{id}/exceptions")]
 async fn list_exceptions(
     state: web::Data<AppState>,
@@ -239,7 +249,7 @@ async fn list_exceptions(
     Ok(HttpResponse::Ok().json(rows))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ExceptionBody {
     /// `open` (extra hours) or `blackout` (the owner needs the space).
     kind: String,
@@ -249,6 +259,7 @@ struct ExceptionBody {
 }
 
 /// Add a one-off opening or blackout.
+#[utoipa::path(tag = "owner", operation_id = "add_exception", security(("owner_token" = [])), request_body = ExceptionBody, responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/spaces/{id}/exceptions")]
 async fn add_exception(
     state: web::Data<AppState>,
@@ -258,7 +269,7 @@ async fn add_exception(
 ) -> Result<HttpResponse, ApiError> {
     let kind = ExceptionKind::parse(&body.kind).ok_or_else(|| {
         ApiError::invalid(
-            "invalid_exception_kind",
+            ErrorCode::InvalidExceptionKind,
             "kind must be 'open' or 'blackout'",
         )
     })?;
@@ -284,6 +295,7 @@ async fn add_exception(
 }
 
 /// Remove a one-off opening or blackout (refused if it would strand a booking).
+#[utoipa::path(tag = "owner", operation_id = "remove_exception", security(("owner_token" = [])), responses((status = 204, description = "Done; no body")))]
 #[delete("/spaces/{id}/exceptions/{exception}")]
 async fn remove_exception(
     state: web::Data<AppState>,
@@ -309,13 +321,15 @@ async fn remove_exception(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RangeQuery {
     from: chrono::DateTime<Utc>,
     to: chrono::DateTime<Utc>,
 }
 
 /// The hours the space is open to visitors within `[from, to)`, as visitors will see them.
+#[utoipa::path(tag = "owner", operation_id = "open_hours", params(RangeQuery), security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/spaces/{id}/open-hours")]
 async fn open_hours(
     state: web::Data<AppState>,
@@ -337,6 +351,7 @@ async fn open_hours(
 
 /// Bookings on the owner's spaces, newest first, each with its history (who parked when) and
 /// what it earned the owner (credited, net of refunds).
+#[utoipa::path(tag = "owner", operation_id = "owner_bookings", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/bookings")]
 async fn bookings(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     let bookings = sharing::bookings_of_owner(&state.db, owner.tenant_id, owner.owner_id).await?;
@@ -359,6 +374,7 @@ async fn bookings(state: web::Data<AppState>, owner: Owner) -> Result<HttpRespon
 }
 
 /// What the owner is owed and earned per month, from the settlement ledger.
+#[utoipa::path(tag = "owner", operation_id = "owner_earnings_self", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/earnings")]
 async fn earnings(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     let body =
@@ -366,12 +382,13 @@ async fn earnings(state: web::Data<AppState>, owner: Owner) -> Result<HttpRespon
     Ok(HttpResponse::Ok().json(body))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct WebhookBody {
     url: String,
 }
 
 /// Register (or replace) the owner's webhook; answers the signing secret once.
+#[utoipa::path(tag = "owner", operation_id = "put_webhook", security(("owner_token" = [])), request_body = WebhookBody, responses((status = 200, description = "Done", body = AnyJson)))]
 #[put("/webhook")]
 async fn put_webhook(
     state: web::Data<AppState>,
@@ -385,13 +402,14 @@ async fn put_webhook(
     Ok(HttpResponse::Ok().json(json!({"url": url, "secret": secret})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenBody {
     label: Option<String>,
 }
 
 /// Staff issue an owner their credential (shown once).
+#[utoipa::path(tag = "staff", operation_id = "issue_owner_token", security(("staff_token" = [])), request_body(content = Option<TokenBody>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/owners/{id}/tokens")]
 async fn issue_owner_token(
     state: web::Data<AppState>,
@@ -425,6 +443,7 @@ async fn issue_owner_token(
 }
 
 /// The firm's recent webhook deliveries and their outcome.
+#[utoipa::path(tag = "staff", operation_id = "webhook_deliveries", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/webhook-deliveries")]
 async fn webhook_deliveries(
     state: web::Data<AppState>,

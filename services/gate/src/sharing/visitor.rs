@@ -9,6 +9,8 @@
 //! anonymous client cannot hold every shared space, and a stranger booking someone's plate
 //! must pay to do it.
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use parkshare_domain::money::Money;
@@ -39,7 +41,7 @@ const LATE_CANCEL_BILLED_MIN: i64 = 60;
 /// Within this long of now, spaces with a car on them are not offered.
 const STARTS_NOW_MIN: i64 = 15;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(free_for_range)
         .service(book)
         .service(show)
@@ -67,13 +69,15 @@ fn standing_for(wanted: &Interval, now: DateTime<Utc>) -> Standing {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RangeQuery {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 }
 
 /// Shared spaces free for the whole of `[from, to)`.
+#[utoipa::path(tag = "public", operation_id = "free_for_range", params(RangeQuery), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/public/lots/{lot}/availability")]
 async fn free_for_range(
     state: web::Data<AppState>,
@@ -84,7 +88,7 @@ async fn free_for_range(
     let now = Utc::now();
     let wanted = limits(&rules)
         .check(now, query.from, query.to)
-        .map_err(|e| ApiError::invalid(e.code(), e.to_string()))?;
+        .map_err(|e| ApiError::invalid(ErrorCode::from(&e), e.to_string()))?;
     let mut conn = state.db.acquire().await?;
     let free =
         availability::free_spaces(&mut conn, *lot, &wanted, standing_for(&wanted, now), None)
@@ -97,7 +101,8 @@ async fn free_for_range(
         .json(json!({"lot_id": *lot, "from": wanted.start, "to": wanted.end, "spaces": spaces})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"plate": "粤B12345", "from": "2030-01-07T09:00:00Z", "to": "2030-01-07T11:00:00Z"}))]
 struct BookingRequest {
     plate: String,
     from: DateTime<Utc>,
@@ -189,9 +194,9 @@ async fn check_caps(
     sharing::lock_booking_caps(&mut *tx, plate, client).await?;
     let live = sharing::live_counts(&mut *tx, lot_id, plate, client).await?;
     caps.admit(live, now).map_err(|e| match e {
-        CapExceeded::Plate { .. } => ApiError::conflict(e.code(), e.to_string()),
+        CapExceeded::Plate { .. } => ApiError::conflict(ErrorCode::from(&e), e.to_string()),
         CapExceeded::Client { retry_after, .. } => ApiError::rate_limited(
-            e.code(),
+            ErrorCode::from(&e),
             e.to_string(),
             retry_after
                 .to_std()
@@ -239,6 +244,7 @@ async fn start_payment(
 
 /// Book a shared space for a plate: held until paid through its payment intent (or confirmed
 /// at once when free).
+#[utoipa::path(tag = "public", operation_id = "book_space", request_body = BookingRequest, responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/v1/public/lots/{lot}/bookings")]
 async fn book(
     state: web::Data<AppState>,
@@ -248,12 +254,12 @@ async fn book(
 ) -> Result<HttpResponse, ApiError> {
     let rules = lot_rules(&state, *lot).await?;
     let plate = Plate::parse(&body.plate)
-        .map_err(|e| ApiError::invalid("malformed_plate", e.to_string()))?;
+        .map_err(|e| ApiError::invalid(ErrorCode::MalformedPlate, e.to_string()))?;
     let now = Utc::now();
     let limits = limits(&rules);
     let wanted = limits
         .check(now, body.from, body.to)
-        .map_err(|e| ApiError::invalid(e.code(), e.to_string()))?;
+        .map_err(|e| ApiError::invalid(ErrorCode::from(&e), e.to_string()))?;
     let webhook_url = body
         .webhook_url
         .as_deref()
@@ -269,7 +275,7 @@ async fn book(
     sharing::expire_holds(&mut tx, now, Some((*lot, &wanted))).await?;
     if sharing::plate_has_live_booking(&mut *tx, *lot, plate.as_str(), &client, &wanted).await? {
         return Err(ApiError::conflict(
-            "plate_already_booked",
+            ErrorCode::PlateAlreadyBooked,
             "this plate already has a booking at this lot for part of that time",
         ));
     }
@@ -279,7 +285,7 @@ async fn book(
         candidates.retain(|s| s.space_id == wanted_space);
         if candidates.is_empty() {
             return Err(ApiError::conflict(
-                "space_not_available",
+                ErrorCode::SpaceNotAvailable,
                 "that space is not free for all of that time",
             ));
         }
@@ -305,7 +311,7 @@ async fn book(
     };
     let Some(space) = availability::hold_first(&mut tx, &candidates, &hold).await? else {
         return Err(ApiError::conflict(
-            "no_space_available",
+            ErrorCode::NoSpaceAvailable,
             "no shared space is free for all of that time",
         ));
     };
@@ -452,6 +458,7 @@ async fn booking_of_visitor(
 }
 
 /// A booking, for the visitor holding its token (a revoked token opens nothing).
+#[utoipa::path(tag = "visitor", operation_id = "show_booking", security(("booking_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/public/bookings/{id}")]
 async fn show(
     state: web::Data<AppState>,
@@ -465,6 +472,7 @@ async fn show(
 }
 
 /// Cancel a booking: free until its free-cancellation time, then the late fee.
+#[utoipa::path(tag = "visitor", operation_id = "cancel_booking", security(("booking_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[post("/v1/public/bookings/{id}/cancel")]
 async fn cancel(
     state: web::Data<AppState>,
@@ -478,19 +486,19 @@ async fn cancel(
         "cancelled" => return Ok(HttpResponse::Ok().json(booking)),
         "arrived" => {
             return Err(ApiError::conflict(
-                "booking_in_use",
+                ErrorCode::BookingInUse,
                 "the car is parked on this booking; it ends at the exit",
             ))
         }
         "completed" | "no_show" => {
             return Err(ApiError::conflict(
-                "booking_completed",
+                ErrorCode::BookingCompleted,
                 "this booking is over",
             ))
         }
         "expired" => {
             return Err(ApiError::conflict(
-                "booking_expired",
+                ErrorCode::BookingExpired,
                 "this booking was never paid and its hold lapsed",
             ))
         }
@@ -498,7 +506,7 @@ async fn cancel(
     }
     if booking.ends_at <= Utc::now() {
         return Err(ApiError::conflict(
-            "booking_completed",
+            ErrorCode::BookingCompleted,
             "this booking is over",
         ));
     }

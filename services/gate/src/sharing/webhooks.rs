@@ -6,6 +6,7 @@
 //! `x-parkshare-event: <event>`, `x-parkshare-delivery: <id>` and
 //! `x-parkshare-signature: sha256=<HMAC-SHA256 of the body under the subscriber's secret>`.
 
+use crate::error::ErrorCode;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -38,7 +39,7 @@ pub const URL_CHARS_MAX: usize = 2000;
 /// addresses it resolves to then ([`crate::outbound`]).
 pub fn parse_url(text: &str, private_hosts: bool) -> Result<String, crate::error::ApiError> {
     let bad = |why: &str| {
-        crate::error::ApiError::invalid("invalid_webhook_url", format!("webhook_url {why}"))
+        crate::error::ApiError::invalid(ErrorCode::InvalidWebhookUrl, format!("webhook_url {why}"))
     };
     if text.len() > URL_CHARS_MAX {
         return Err(bad("is too long"));

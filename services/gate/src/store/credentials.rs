@@ -234,7 +234,7 @@ pub async fn replace_secret(
 }
 
 /// A token kept one per row, as listed: never its secret nor its digest.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Token {
     pub id: Uuid,
     pub label: String,
@@ -265,7 +265,7 @@ pub async fn tokens(
 }
 
 /// A supervisor and its token's standing, for the operator.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SupervisorCredential {
     pub id: Uuid,
     pub name: String,

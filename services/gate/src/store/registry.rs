@@ -386,12 +386,13 @@ pub async fn tenant_exists(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bo
 
 // ---- compounds -----------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Compound {
     pub id: Uuid,
     pub name: String,
     pub time_zone: String,
     #[sqlx(json)]
+    #[schema(value_type = Object)]
     pub policy: GatePolicy,
     pub created_at: DateTime<Utc>,
 }
@@ -469,13 +470,14 @@ pub async fn update_compound_policy(
 
 // ---- lots ----------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Lot {
     pub id: Uuid,
     pub compound_id: Uuid,
     pub name: String,
     pub visitor_capacity: i32,
     #[sqlx(json)]
+    #[schema(value_type = Object)]
     pub tariff: Tariff,
     pub created_at: DateTime<Utc>,
 }
@@ -570,7 +572,7 @@ pub async fn update_lot(
 
 // ---- gates ---------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Gate {
     pub id: Uuid,
     pub lot_id: Uuid,
@@ -701,7 +703,7 @@ pub async fn gates(
 
 // ---- owners, spaces, vehicles, permits ------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Owner {
     pub id: Uuid,
     pub compound_id: Uuid,
@@ -788,7 +790,7 @@ pub async fn owner_in_compound(
     .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Space {
     pub id: Uuid,
     pub lot_id: Uuid,
@@ -847,7 +849,7 @@ pub async fn space(
     .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Vehicle {
     pub id: Uuid,
     pub compound_id: Uuid,
@@ -905,7 +907,7 @@ pub async fn vehicle(
         .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Permit {
     pub id: Uuid,
     pub compound_id: Uuid,

@@ -133,7 +133,7 @@ pub async fn prior_response(
         .map(|r| r.map(|j| j.0))
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Session {
     pub id: Uuid,
     #[serde(skip)]
@@ -149,8 +149,12 @@ pub struct Session {
     pub entry_gate_id: Option<Uuid>,
     pub exited_at: Option<DateTime<Utc>>,
     pub exit_gate_id: Option<Uuid>,
+    /// Yuan, a decimal string; set at exit.
     #[serde(with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>)]
     pub fee: Option<Decimal>,
+    /// The itemised bill, set at exit.
+    #[schema(value_type = Option<Object>)]
     pub bill: Option<Json<serde_json::Value>>,
     #[serde(with = "rust_decimal::serde::str")]
     pub paid: Decimal,

@@ -44,7 +44,7 @@ fn artifacts() -> PathBuf {
 
 /// Runs headless Chromium (Debian's `chromium`; .ci/run installs it) with `args` on `url`.
 /// Asynchronously: the service under test shares this runtime and must keep answering.
-async fn chromium(args: &[&str], url: &str) -> String {
+pub(crate) async fn chromium(args: &[&str], url: &str) -> String {
     let output = tokio::process::Command::new("chromium")
         .args([
             "--headless",

@@ -7,6 +7,7 @@ mod batches;
 mod cameras;
 mod camsim;
 mod cluster;
+mod contract;
 mod credentials;
 mod disclosure;
 mod faults;

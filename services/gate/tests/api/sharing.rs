@@ -17,8 +17,8 @@ use crate::helpers::{spawn_app, spawn_with_names, str_of, test_settings, Site, T
 
 /// An owner with one owned space and their own credential.
 pub(crate) struct Sharer {
-    owner_id: String,
-    token: String,
+    pub(crate) owner_id: String,
+    pub(crate) token: String,
     pub(crate) space_id: String,
     code: String,
 }

@@ -12,6 +12,8 @@
 
 mod store;
 
+use crate::error::ErrorCode;
+use crate::openapi::AnyJson;
 use std::collections::HashMap;
 
 use actix_web::{get, post, web, HttpResponse};
@@ -41,21 +43,21 @@ const OFFER_MINUTES_MAX: i32 = 30 * 24 * 60;
 /// The most spaces one lottery allots.
 const SPACES_MAX: usize = 1_000;
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(announce)
         .service(list_for_staff)
         .service(read_for_staff)
         .service(run_draw);
 }
 
-pub fn owner_routes(cfg: &mut web::ServiceConfig) {
+pub fn owner_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_for_owner)
         .service(apply)
         .service(accept_offer)
         .service(decline_offer);
 }
 
-pub fn public_routes(cfg: &mut web::ServiceConfig) {
+pub fn public_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(read_published).service(verify_published);
 }
 
@@ -320,17 +322,17 @@ async fn pass_offers_on(conn: &mut PgConnection, full: &mut Full) -> Result<(), 
 
 fn check_title(title: &str) -> Result<(), ApiError> {
     crate::input::check_text(title, 200)
-        .map_err(|e| ApiError::invalid("invalid_title", format!("title: {e}")))?;
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidTitle, format!("title: {e}")))?;
     if title.trim().is_empty() {
         return Err(ApiError::invalid(
-            "invalid_title",
+            ErrorCode::InvalidTitle,
             "title must not be empty",
         ));
     }
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AnnounceBody {
     title: String,
@@ -345,6 +347,7 @@ struct AnnounceBody {
 }
 
 /// Announce a lottery: its secret seed is drawn here and only its commitment shown.
+#[utoipa::path(tag = "staff", operation_id = "announce_lottery", security(("staff_token" = [])), request_body = AnnounceBody, responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/compounds/{id}/lotteries")]
 async fn announce(
     state: web::Data<AppState>,
@@ -364,7 +367,7 @@ async fn announce(
         .is_some_and(|at| at < now - Duration::seconds(OPENING_SLACK_SECONDS))
     {
         return Err(ApiError::invalid(
-            "opening_in_the_past",
+            ErrorCode::OpeningInThePast,
             "applications_open_at is in the past: applications may open only after the \
              commitment is published, i.e. now or later",
         ));
@@ -372,13 +375,13 @@ async fn announce(
     let close_at = body.applications_close_at;
     if close_at <= open_at {
         return Err(ApiError::invalid(
-            "window_empty",
+            ErrorCode::WindowEmpty,
             "applications_close_at must be after applications_open_at (and after now)",
         ));
     }
     if close_at - open_at < state.lottery_window_min {
         return Err(ApiError::invalid(
-            "window_too_short",
+            ErrorCode::WindowTooShort,
             format!(
                 "applications stay open at least {} hours, so that owners see the commitment \
                  and the applicants in time",
@@ -388,14 +391,14 @@ async fn announce(
     }
     if close_at - open_at > Duration::days(WINDOW_DAYS_MAX) {
         return Err(ApiError::invalid(
-            "window_too_long",
+            ErrorCode::WindowTooLong,
             format!("an application window lasts at most {WINDOW_DAYS_MAX} days"),
         ));
     }
     let offer_minutes = body.offer_minutes.unwrap_or(OFFER_MINUTES_DEFAULT);
     if !(OFFER_MINUTES_MIN..=OFFER_MINUTES_MAX).contains(&offer_minutes) {
         return Err(ApiError::invalid(
-            "invalid_offer_minutes",
+            ErrorCode::InvalidOfferMinutes,
             format!("offer_minutes must be {OFFER_MINUTES_MIN} to {OFFER_MINUTES_MAX}"),
         ));
     }
@@ -404,13 +407,13 @@ async fn announce(
     space_ids.dedup();
     if space_ids.len() != body.space_ids.len() {
         return Err(ApiError::invalid(
-            "duplicate_space",
+            ErrorCode::DuplicateSpace,
             "space_ids names a space twice",
         ));
     }
     if space_ids.is_empty() || space_ids.len() > SPACES_MAX {
         return Err(ApiError::invalid(
-            "invalid_spaces",
+            ErrorCode::InvalidSpaces,
             format!("a lottery allots 1 to {SPACES_MAX} spaces"),
         ));
     }
@@ -423,7 +426,7 @@ async fn announce(
         store::space_in_live_lottery(&mut tx, compound.id, &space_ids, now).await?
     {
         return Err(ApiError::conflict(
-            "space_in_another_lottery",
+            ErrorCode::SpaceInAnotherLottery,
             format!(
                 "space {space} is allotted by lottery {other}, still running or taken through it"
             ),
@@ -433,7 +436,7 @@ async fn announce(
         store::unallottable_spaces(&mut *tx, staff.tenant_id, compound.id, &space_ids).await?;
     if let Some((id, why)) = refused.first() {
         return Err(ApiError::invalid(
-            "space_not_allottable",
+            ErrorCode::SpaceNotAllottable,
             match why.as_str() {
                 "unknown" => format!("space {id} is not a space of this compound"),
                 kind => format!(
@@ -473,6 +476,7 @@ async fn announce(
 }
 
 /// The compound's lotteries, newest first.
+#[utoipa::path(tag = "staff", operation_id = "list_for_staff", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/compounds/{id}/lotteries")]
 async fn list_for_staff(
     state: web::Data<AppState>,
@@ -503,6 +507,7 @@ async fn staff_lottery(
 }
 
 /// A lottery with its applicants (owner ids too) and offers.
+#[utoipa::path(tag = "staff", operation_id = "read_for_staff", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/lotteries/{id}")]
 async fn read_for_staff(
     state: web::Data<AppState>,
@@ -518,6 +523,7 @@ async fn read_for_staff(
 
 /// Draw the lottery once its applications have closed: the seed is revealed, the order
 /// recorded, the first places offered. Drawing again answers the same draw.
+#[utoipa::path(tag = "staff", operation_id = "run_draw", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[post("/lotteries/{id}/draw")]
 async fn run_draw(
     state: web::Data<AppState>,
@@ -531,7 +537,7 @@ async fn run_draw(
     if store::draw(&mut *tx, lottery.id).await?.is_none() {
         if Utc::now() < lottery.applications_close_at {
             return Err(ApiError::conflict(
-                "applications_still_open",
+                ErrorCode::ApplicationsStillOpen,
                 format!(
                     "applications close at {}; the draw can run only after that",
                     lottery.applications_close_at
@@ -578,6 +584,7 @@ async fn owner_lottery(
 }
 
 /// The lotteries of the owner's compound, with the owner's application, place and offer.
+#[utoipa::path(tag = "owner", operation_id = "list_for_owner", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/lotteries")]
 async fn list_for_owner(
     state: web::Data<AppState>,
@@ -596,6 +603,7 @@ async fn list_for_owner(
 
 /// Apply, once per household, while the window is open. A household without a space of its
 /// own applies in tier 0, which draws first.
+#[utoipa::path(tag = "owner", operation_id = "apply_to_lottery", security(("owner_token" = [])), responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/lotteries/{id}/applications")]
 async fn apply(
     state: web::Data<AppState>,
@@ -609,7 +617,7 @@ async fn apply(
     let now = Utc::now();
     if now < lottery.applications_open_at {
         return Err(ApiError::conflict(
-            "applications_not_open",
+            ErrorCode::ApplicationsNotOpen,
             format!("applications open at {}", lottery.applications_open_at),
         ));
     }
@@ -622,7 +630,7 @@ async fn apply(
         .map_err(|e| {
             if is_unique_violation(&e, "lottery_applications_pkey") {
                 ApiError::conflict(
-                    "already_applied",
+                    ErrorCode::AlreadyApplied,
                     "this household has applied to this lottery already",
                 )
             } else if matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("P0002"))
@@ -643,7 +651,7 @@ async fn apply(
 
 fn closed(lottery: &Lottery) -> ApiError {
     ApiError::conflict(
-        "applications_closed",
+        ErrorCode::ApplicationsClosed,
         format!("applications closed at {}", lottery.applications_close_at),
     )
 }
@@ -668,7 +676,7 @@ async fn answer_offer(
     let before = full(&mut tx, lottery).await?;
     let Some(offer) = before.offers.iter().find(|o| o.owner_id == owner.owner_id) else {
         return Err(ApiError::conflict(
-            "no_offer",
+            ErrorCode::NoOffer,
             "this household has no offer in this lottery",
         ));
     };
@@ -676,13 +684,13 @@ async fn answer_offer(
         OfferState::Open => {}
         OfferState::Lapsed => {
             return Err(ApiError::conflict(
-                "offer_lapsed",
+                ErrorCode::OfferLapsed,
                 format!("the offer lapsed at {}", offer.expires_at),
             ))
         }
         OfferState::Accepted | OfferState::Declined => {
             return Err(ApiError::conflict(
-                "offer_answered",
+                ErrorCode::OfferAnswered,
                 "the offer has been answered already",
             ))
         }
@@ -717,7 +725,7 @@ async fn answer_offer(
 }
 
 /// Accepting with a car rents a won space at once.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AcceptBody {
     /// A vehicle registered to the household.
@@ -727,6 +735,7 @@ struct AcceptBody {
 }
 
 /// Accept the household's open offer; with `{"plate", "months"?}`, rent a won space at once.
+#[utoipa::path(tag = "owner", operation_id = "accept_offer", security(("owner_token" = [])), request_body(content = Option<AcceptBody>, description = "Optional: a car and months to rent the won space at once"), responses((status = 200, description = "Done", body = AnyJson)))]
 #[post("/lotteries/{id}/offer/accept")]
 async fn accept_offer(
     state: web::Data<AppState>,
@@ -738,6 +747,7 @@ async fn accept_offer(
 }
 
 /// Decline the household's open offer: it passes to the next applicant at once.
+#[utoipa::path(tag = "owner", operation_id = "decline_offer", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
 #[post("/lotteries/{id}/offer/decline")]
 async fn decline_offer(
     state: web::Data<AppState>,
@@ -749,6 +759,7 @@ async fn decline_offer(
 
 /// A lottery as published: commitment, window, applicants (units), and once drawn the seed,
 /// the order and the offers. No login: the disclosure page links it.
+#[utoipa::path(tag = "public", operation_id = "read_published", responses((status = 200, description = "Done", body = AnyJson)))]
 #[get("/v1/public/lotteries/{id}")]
 async fn read_published(
     state: web::Data<AppState>,
@@ -765,10 +776,11 @@ async fn read_published(
 
 /// Draw a published lottery again (its `published` object) and say whether the commitment
 /// and the order match. Needs nothing stored: any lottery's published data can be checked.
+#[utoipa::path(tag = "public", operation_id = "verify_published", request_body(content = AnyJson, description = "The lottery as `GET /v1/public/lotteries/{id}` published it"), responses((status = 200, description = "Done", body = AnyJson)))]
 #[post("/v1/public/lotteries/verify")]
 async fn verify_published(body: crate::input::Json<Published>) -> Result<HttpResponse, ApiError> {
-    let verdict =
-        lottery::verify(&body).map_err(|e| ApiError::invalid("invalid_lottery", e.to_string()))?;
+    let verdict = lottery::verify(&body)
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidLottery, e.to_string()))?;
     Ok(HttpResponse::Ok().json(verdict_json(&verdict)?))
 }
 

@@ -16,6 +16,7 @@ pub mod store;
 pub mod term;
 pub mod waiting;
 
+use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -31,7 +32,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::auth::{Owner, Staff};
-use crate::error::{is_unique_violation, ApiError};
+use crate::error::{is_unique_violation, ApiError, ErrorCode};
 use crate::settlement::posting;
 use crate::startup::AppState;
 use crate::store::payments::{self, Intent, NewIntent, Pays};
@@ -55,7 +56,7 @@ pub struct RentalSettings {
 }
 
 /// Under `/v1/admin`.
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(staff_apply)
         .service(staff_list)
         .service(staff_show)
@@ -66,7 +67,7 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Under `/v1/owner`.
-pub fn owner_routes(cfg: &mut web::ServiceConfig) {
+pub fn owner_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(owner_apply)
         .service(owner_list)
         .service(term::owner_renew);
@@ -85,7 +86,7 @@ fn target(lot_id: Option<Uuid>, space_id: Option<Uuid>) -> Result<Target, ApiErr
         (Some(lot), None) => Ok(Target::Pool(lot)),
         (None, Some(space)) => Ok(Target::Space(space)),
         _ => Err(ApiError::invalid(
-            "invalid_target",
+            ErrorCode::InvalidTarget,
             "name either lot_id (a pass for the lot's pool) or space_id (one space), not both",
         )),
     }
@@ -144,13 +145,13 @@ async fn place_of(
                 .ok_or(ApiError::NotFound("space"))?;
             if space.kind == "developer_unsold" && space.offered_as == "metered" {
                 return Err(ApiError::conflict(
-                    "space_metered",
+                    ErrorCode::SpaceMetered,
                     "this developer space is run as metered visitor parking, not rented",
                 ));
             }
             if space.kind == "owned" && applied_by == AppliedBy::Owner {
                 return Err(ApiError::invalid(
-                    "owned_space_through_staff",
+                    ErrorCode::OwnedSpaceThroughStaff,
                     "an owner's space is let through the property office, which holds the \
                      owner's letting agreement",
                 ));
@@ -193,11 +194,11 @@ async fn vehicle_class(
                 .ok_or_else(|| ApiError::internal(format!("vehicle class {class}")))
         }
         (Renter::Owner(_), _) => Err(ApiError::invalid(
-            "not_your_vehicle",
+            ErrorCode::NotYourVehicle,
             format!("{plate} is not a vehicle registered to this owner; register it first"),
         )),
         (Renter::NonOwner { .. }, Some(_)) => Err(ApiError::invalid(
-            "plate_of_an_owner",
+            ErrorCode::PlateOfAnOwner,
             format!("{plate} is registered to an owner of the compound: rent it for that owner"),
         )),
         (Renter::NonOwner { class, .. }, None) => Ok(*class),
@@ -224,7 +225,7 @@ pub(crate) async fn price_term(
         .await?
         .ok_or_else(|| {
             ApiError::conflict(
-                "no_filed_tariff",
+                ErrorCode::NoFiledTariff,
                 "the lot has no filed tariff: a rental is charged only at a filed monthly price",
             )
         })?;
@@ -234,7 +235,7 @@ pub(crate) async fn price_term(
         .filter(|m| !m.is_zero())
         .ok_or_else(|| {
             ApiError::conflict(
-                "no_monthly_price",
+                ErrorCode::NoMonthlyPrice,
                 format!(
                     "the lot's filed tariff {} has no monthly price for {} vehicles",
                     filed.filing_no,
@@ -251,7 +252,7 @@ pub(crate) async fn price_term(
     if price.is_zero() {
         // A 100 % owner discount: nothing to sell; staff grant the owner a permit instead.
         return Err(ApiError::conflict(
-            "nothing_to_charge",
+            ErrorCode::NothingToCharge,
             "the filed tariff's owner discount makes this rental free: staff grant a permit",
         ));
     }
@@ -279,18 +280,18 @@ pub(crate) async fn today_in(
 fn term_of(starts_on: NaiveDate, months: u32, today: NaiveDate) -> Result<Term, ApiError> {
     if starts_on < today {
         return Err(ApiError::invalid(
-            "start_in_past",
+            ErrorCode::StartInPast,
             "a rental starts today or later",
         ));
     }
     if starts_on > today + Duration::days(START_AHEAD_DAYS_MAX) {
         return Err(ApiError::invalid(
-            "start_too_far",
+            ErrorCode::StartTooFar,
             format!("a rental starts within {START_AHEAD_DAYS_MAX} days"),
         ));
     }
     Term::of_months(starts_on, months)
-        .map_err(|e| ApiError::invalid("invalid_months", e.to_string()))
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidMonths, e.to_string()))
 }
 
 /// An application as the routes read it.
@@ -337,7 +338,7 @@ async fn apply_in(
     if let Renter::Owner(owner_id) = a.renter {
         if place.space_owner_id == Some(owner_id) {
             return Err(ApiError::invalid(
-                "own_space",
+                ErrorCode::OwnSpace,
                 "the owner of this space does not rent it",
             ));
         }
@@ -418,7 +419,7 @@ pub async fn rent_won_space(
         .await?
         .ok_or_else(|| {
             ApiError::conflict(
-                "no_space_left",
+                ErrorCode::NoSpaceLeft,
                 "every space of this lottery is rented: the office will contract yours",
             )
         })?;
@@ -446,19 +447,19 @@ pub(crate) async fn hold(
     store::insert(&mut *tx, new).await.map_err(|e| {
         if is_unique_violation(&e, "rentals_one_per_space") {
             ApiError::conflict(
-                "space_rented",
+                ErrorCode::SpaceRented,
                 "this space is rented (or held for an application) for some of these days",
             )
         } else if is_unique_violation(&e, "rentals_one_per_plate") {
             ApiError::conflict(
-                "plate_has_rental",
+                ErrorCode::PlateHasRental,
                 format!(
                     "{} already has a rental in this lot for some of these days",
                     new.plate
                 ),
             )
         } else if is_unique_violation(&e, "rentals_one_renewal") {
-            ApiError::conflict("already_renewed", "this term was renewed already")
+            ApiError::conflict(ErrorCode::AlreadyRenewed, "this term was renewed already")
         } else {
             e.into()
         }
@@ -605,7 +606,7 @@ pub(crate) async fn settle(
 
 // ---- routes --------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OwnerApplication {
     lot_id: Option<Uuid>,
@@ -617,6 +618,7 @@ struct OwnerApplication {
 
 /// An owner applies for a rental for one of their registered vehicles: 201 with the held term
 /// and the payment intent to pay it by.
+#[utoipa::path(tag = "owner", operation_id = "apply_for_rental", security(("owner_token" = [])), request_body = OwnerApplication, responses((status = 201, description = "Created: the held term and its payment intent", body = AnyJson)))]
 #[post("/rentals")]
 async fn owner_apply(
     state: web::Data<AppState>,
@@ -648,6 +650,8 @@ pub(crate) async fn local_today(
     today_in(&mut conn, compound_id, Utc::now()).await
 }
 
+/// The household's rentals, newest first, each with where its term stands.
+#[utoipa::path(tag = "owner", operation_id = "list_own_rentals", security(("owner_token" = [])), responses((status = 200, description = "The household's rentals", body = AnyJson)))]
 #[get("/rentals")]
 async fn owner_list(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     let compound = store::owner_compound(&state.db, owner.tenant_id, owner.owner_id)
@@ -659,7 +663,7 @@ async fn owner_list(state: web::Data<AppState>, owner: Owner) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(out))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NonOwnerBody {
     name: String,
@@ -667,7 +671,7 @@ struct NonOwnerBody {
     vehicle_class: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StaffApplication {
     lot_id: Option<Uuid>,
@@ -681,6 +685,7 @@ struct StaffApplication {
 }
 
 /// Staff enter a rental for an owner (`owner_id`) or anyone else (`renter`).
+#[utoipa::path(tag = "staff", operation_id = "enter_rental", security(("staff_token" = [])), request_body = StaffApplication, responses((status = 201, description = "Created: the held term and its payment intent", body = AnyJson)))]
 #[post("/compounds/{id}/rentals")]
 async fn staff_apply(
     state: web::Data<AppState>,
@@ -718,7 +723,7 @@ async fn staff_apply(
         },
         _ => {
             return Err(ApiError::invalid(
-                "invalid_renter",
+                ErrorCode::InvalidRenter,
                 "name either owner_id (an owner of the compound) or renter (anyone else)",
             ))
         }
@@ -736,7 +741,8 @@ async fn staff_apply(
     Ok(HttpResponse::Created().json(answer(&state, &rental, &intent, today)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// Only paid terms, not renewed, ending within this many days (or in their grace).
@@ -745,6 +751,7 @@ struct ListQuery {
 
 /// The compound's rentals, newest first; with `expiring_within_days`, the staff's list of
 /// terms to chase for renewal, soonest first.
+#[utoipa::path(tag = "staff", operation_id = "list_rentals", params(ListQuery), security(("staff_token" = [])), responses((status = 200, description = "The compound's rentals", body = AnyJson)))]
 #[get("/compounds/{id}/rentals")]
 async fn staff_list(
     state: web::Data<AppState>,
@@ -759,7 +766,7 @@ async fn staff_list(
         Some(days) if (0..=366).contains(&days) => Some((today, today + Duration::days(days))),
         Some(_) => {
             return Err(ApiError::invalid(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 "expiring_within_days: 0 to 366",
             ))
         }
@@ -770,6 +777,8 @@ async fn staff_list(
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// One rental: its term, price, payment and where it stands.
+#[utoipa::path(tag = "staff", operation_id = "show_rental", security(("staff_token" = [])), responses((status = 200, description = "The rental", body = AnyJson)))]
 #[get("/rentals/{id}")]
 async fn staff_show(
     state: web::Data<AppState>,

@@ -7,6 +7,7 @@
 //! (`rental.expiring`) [`reminder_days`](super::RentalSettings) before the end, once per term,
 //! and staff list the terms to chase (`GET …/rentals?expiring_within_days=`).
 
+use crate::openapi::AnyJson;
 use actix_web::{post, web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use parkshare_allocation::rental::{self, Applicant, Term};
@@ -21,7 +22,7 @@ use uuid::Uuid;
 
 use super::store::{self, NewRental, Rental};
 use crate::auth::{Owner, Staff};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use crate::store::ledger::{self, NewTransaction};
 use crate::store::payments;
@@ -31,7 +32,7 @@ const SWEEP_BATCH_MAX: i64 = 200;
 /// How often the sweep runs: reminders are a matter of days, holds of minutes.
 pub const SWEEP_INTERVAL_S: u64 = 60;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CashBody {
     #[serde(with = "rust_decimal::serde::str")]
@@ -44,6 +45,7 @@ struct CashBody {
 
 /// Cash at the booth for a term awaiting payment: exactly its price. A retry with the same key
 /// answers the term as paid (200); the term's pending payment intent is withdrawn.
+#[utoipa::path(tag = "staff", operation_id = "record_rental_cash", security(("staff_token" = [])), request_body = CashBody, responses((status = 201, description = "Paid (200 for a retry with the same key)", body = AnyJson)))]
 #[post("/rentals/{id}/payments")]
 pub async fn record_cash(
     state: web::Data<AppState>,
@@ -52,7 +54,7 @@ pub async fn record_cash(
     body: crate::input::Json<CashBody>,
 ) -> Result<HttpResponse, ApiError> {
     let amount = Money::parse(body.amount)
-        .map_err(|e| ApiError::invalid("invalid_amount", e.to_string()))?;
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidAmount, e.to_string()))?;
     let shift = crate::admin::validate::text("shift", &body.shift, 100)?;
     let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
     let ledger_key = format!("rental-cash:{key}");
@@ -72,20 +74,20 @@ pub async fn record_cash(
                 Ok(HttpResponse::Ok().json(super::view(&rental, today)))
             }
             false => Err(ApiError::conflict(
-                "not_awaiting_payment",
+                ErrorCode::NotAwaitingPayment,
                 format!("this term is {}, not awaiting payment", rental.status),
             )),
         };
     }
     if rental.hold_expires_at.is_some_and(|at| at <= now) {
         return Err(ApiError::conflict(
-            "hold_expired",
+            ErrorCode::HoldExpired,
             "the application's hold ran out; apply again",
         ));
     }
     if amount.yuan() != rental.price {
         return Err(ApiError::invalid(
-            "amount_not_price",
+            ErrorCode::AmountNotPrice,
             format!(
                 "this term costs ¥{}: record exactly that",
                 Money::total(rental.price).map_err(ApiError::internal)?
@@ -104,7 +106,7 @@ pub async fn record_cash(
     .await?
     else {
         return Err(ApiError::conflict(
-            "idempotency_key_reused",
+            ErrorCode::IdempotencyKeyReused,
             "this idempotency key was used for another request; use a new key",
         ));
     };
@@ -120,7 +122,7 @@ pub async fn record_cash(
     Ok(HttpResponse::Created().json(super::view(&rental, today)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RenewBody {
     months: u32,
@@ -145,20 +147,20 @@ async fn renew(
     let today = super::today_in(&mut tx, current.compound_id, now).await?;
     if current.status != "paid" {
         return Err(ApiError::conflict(
-            "not_renewable",
+            ErrorCode::NotRenewable,
             format!("a {} term is not renewed: apply anew", current.status),
         ));
     }
     if current.renewed_by.is_some() {
         return Err(ApiError::conflict(
-            "already_renewed",
+            ErrorCode::AlreadyRenewed,
             "this term was renewed already",
         ));
     }
     let grace_end = current.ends_on + Duration::days(i64::from(current.grace_days));
     if today > grace_end {
         return Err(ApiError::conflict(
-            "rental_lapsed",
+            ErrorCode::RentalLapsed,
             format!("this term lapsed after {grace_end}: apply anew"),
         ));
     }
@@ -167,7 +169,7 @@ async fn renew(
         ends_on: current.ends_on,
     }
     .next(months)
-    .map_err(|e| ApiError::invalid("invalid_months", e.to_string()))?;
+    .map_err(|e| ApiError::invalid(ErrorCode::InvalidMonths, e.to_string()))?;
     if current.owner_id.is_none() {
         super::waiting::check_owners_first(
             &mut tx,
@@ -218,6 +220,8 @@ async fn renew(
     Ok(HttpResponse::Created().json(super::answer(state, &rental, &intent, today)))
 }
 
+/// Staff renew a paid term for more whole months: a new term held for its payment.
+#[utoipa::path(tag = "staff", operation_id = "renew_rental", security(("staff_token" = [])), request_body = RenewBody, responses((status = 201, description = "Created: the renewal term held for its payment", body = AnyJson)))]
 #[post("/rentals/{id}/renewal")]
 pub async fn staff_renew(
     state: web::Data<AppState>,
@@ -228,6 +232,8 @@ pub async fn staff_renew(
     renew(&state, staff.tenant_id, *id, None, body.months).await
 }
 
+/// An owner renews their own paid term: a new term held for its payment.
+#[utoipa::path(tag = "owner", operation_id = "renew_own_rental", security(("owner_token" = [])), request_body = RenewBody, responses((status = 201, description = "Created: the renewal term held for its payment", body = AnyJson)))]
 #[post("/rentals/{id}/renewal")]
 pub async fn owner_renew(
     state: web::Data<AppState>,
@@ -245,7 +251,7 @@ pub async fn owner_renew(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EndBody {
     /// The last day the renter uses the term; default: the compound's today.
@@ -267,6 +273,7 @@ struct Ended {
 /// credited account giving back its share, into `refunds_payable` — owed back to the renter
 /// until staff record its payout. Once per term; a term with a renewal is refused (end the
 /// renewal first).
+#[utoipa::path(tag = "staff", operation_id = "end_rental_early", security(("staff_token" = [])), request_body = EndBody, responses((status = 200, description = "Ended; the unused whole days owed back", body = AnyJson)))]
 #[post("/rentals/{id}/end")]
 pub async fn end_early(
     state: web::Data<AppState>,
@@ -283,20 +290,20 @@ pub async fn end_early(
     let today = super::today_in(&mut tx, rental.compound_id, now).await?;
     if rental.status != "paid" {
         return Err(ApiError::conflict(
-            "not_in_force",
+            ErrorCode::NotInForce,
             format!("a {} term is not ended early", rental.status),
         ));
     }
     if rental.renewed_by.is_some() {
         return Err(ApiError::conflict(
-            "renewed",
+            ErrorCode::Renewed,
             "this term has a renewal: end (or let lapse) the renewal first",
         ));
     }
     let last_day = body.last_day.unwrap_or(today);
     if last_day < today || last_day >= rental.ends_on {
         return Err(ApiError::invalid(
-            "invalid_last_day",
+            ErrorCode::InvalidLastDay,
             format!(
                 "the last day of use is from today ({today}) to the day before the term's end ({})",
                 rental.ends_on

@@ -4,6 +4,7 @@
 //! order (`parkshare_allocation::rental::WaitingOrder`). Every refusal has its code and says
 //! how many wait, or are ahead.
 
+use crate::openapi::AnyJson;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use chrono::NaiveDate;
 use parkshare_allocation::rental::{self, Applicant, Waiting, WaitingOrder};
@@ -14,17 +15,17 @@ use uuid::Uuid;
 
 use super::store::{self, WaitingRow};
 use crate::auth::{Owner, Staff};
-use crate::error::{is_unique_violation, ApiError};
+use crate::error::{is_unique_violation, ApiError, ErrorCode};
 use crate::startup::AppState;
 
-pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(staff_list)
         .service(staff_join)
         .service(staff_withdraw)
         .service(put_order);
 }
 
-pub fn owner_routes(cfg: &mut web::ServiceConfig) {
+pub fn owner_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(owner_list)
         .service(owner_join)
         .service(owner_withdraw);
@@ -35,7 +36,7 @@ const KINDS: [&str; 4] = ["pool", "common", "developer_unsold", "owned"];
 fn kind(text: &str) -> Result<&'static str, ApiError> {
     KINDS.into_iter().find(|k| *k == text).ok_or_else(|| {
         ApiError::invalid(
-            "invalid_space_kind",
+            ErrorCode::InvalidSpaceKind,
             "space_kind must be pool, common, developer_unsold or owned",
         )
     })
@@ -68,7 +69,7 @@ pub async fn check_owners_first(
     let rows = store::waiting(&mut *tx, compound_id, Some(space_kind), today).await?;
     let order = order_of(&store::waiting_order(&mut *tx, compound_id).await?)?;
     rental::may_rent(applicant, rows.iter().map(as_waiting).collect(), order)
-        .map_err(|refusal| ApiError::conflict(refusal.code(), refusal.to_string()))
+        .map_err(|refusal| ApiError::conflict((&refusal).into(), refusal.to_string()))
 }
 
 /// The compound's waiting list, per kind in the order owners are served, with positions.
@@ -95,6 +96,8 @@ async fn ordered_list(state: &AppState, compound_id: Uuid) -> Result<serde_json:
     Ok(json!({"order": order.as_str(), "kinds": kinds}))
 }
 
+/// The compound's waiting list per kind of space, in the order owners are served.
+#[utoipa::path(tag = "staff", operation_id = "waiting_list", security(("staff_token" = [])), responses((status = 200, description = "The waiting list per kind of space, in serving order", body = AnyJson)))]
 #[get("/compounds/{id}/waiting-list")]
 async fn staff_list(
     state: web::Data<AppState>,
@@ -105,7 +108,7 @@ async fn staff_list(
     Ok(HttpResponse::Ok().json(ordered_list(&state, compound.id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct JoinBody {
     space_kind: String,
@@ -126,7 +129,7 @@ async fn join(
         .await
         .map_err(|e| match is_unique_violation(&e, "waiting_list_once") {
             true => ApiError::conflict(
-                "already_waiting",
+                ErrorCode::AlreadyWaiting,
                 "this owner already waits for this kind of space",
             ),
             false => e.into(),
@@ -138,6 +141,7 @@ async fn join(
 }
 
 /// Staff put an owner on the compound's waiting list.
+#[utoipa::path(tag = "staff", operation_id = "join_waiting_list", security(("staff_token" = [])), request_body = JoinBody, responses((status = 201, description = "Created: the entry and its position", body = AnyJson)))]
 #[post("/compounds/{id}/waiting-list")]
 async fn staff_join(
     state: web::Data<AppState>,
@@ -149,7 +153,7 @@ async fn staff_join(
     let space_kind = kind(&body.space_kind)?;
     let owner_id = body
         .owner_id
-        .ok_or_else(|| ApiError::invalid("invalid_field", "owner_id is required"))?;
+        .ok_or_else(|| ApiError::invalid(ErrorCode::InvalidField, "owner_id is required"))?;
     if !crate::store::registry::owner_in_compound(&state.db, staff.tenant_id, compound.id, owner_id)
         .await?
     {
@@ -158,6 +162,8 @@ async fn staff_join(
     join(&state, staff.tenant_id, compound.id, owner_id, space_kind).await
 }
 
+/// Staff take an entry off the waiting list.
+#[utoipa::path(tag = "staff", operation_id = "withdraw_from_waiting_list", security(("staff_token" = [])), responses((status = 204, description = "Withdrawn; no body")))]
 #[delete("/waiting-list/{id}")]
 async fn staff_withdraw(
     state: web::Data<AppState>,
@@ -170,13 +176,14 @@ async fn staff_withdraw(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OrderBody {
     order: String,
 }
 
 /// Sets the order in which the compound's waiting owners are served.
+#[utoipa::path(tag = "staff", operation_id = "put_waiting_order", security(("staff_token" = [])), request_body = OrderBody, responses((status = 200, description = "The order set", body = AnyJson)))]
 #[put("/compounds/{id}/waiting-order")]
 async fn put_order(
     state: web::Data<AppState>,
@@ -186,7 +193,7 @@ async fn put_order(
 ) -> Result<HttpResponse, ApiError> {
     let order = WaitingOrder::parse(&body.order).ok_or_else(|| {
         ApiError::invalid(
-            "invalid_order",
+            ErrorCode::InvalidOrder,
             "order must be first_come, without_space_first or fewest_spaces_first",
         )
     })?;
@@ -197,6 +204,7 @@ async fn put_order(
 }
 
 /// The owner's own entries, each with its position in its kind's queue.
+#[utoipa::path(tag = "owner", operation_id = "own_waiting_entries", security(("owner_token" = [])), responses((status = 200, description = "The owner's entries and their positions", body = AnyJson)))]
 #[get("/waiting-list")]
 async fn owner_list(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     let compound = store::owner_compound(&state.db, owner.tenant_id, owner.owner_id)
@@ -218,6 +226,8 @@ async fn owner_list(state: web::Data<AppState>, owner: Owner) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(mine))
 }
 
+/// An owner joins the compound's waiting list for a kind of space.
+#[utoipa::path(tag = "owner", operation_id = "join_waiting_list_as_owner", security(("owner_token" = [])), request_body = JoinBody, responses((status = 201, description = "Created: the entry and its position", body = AnyJson)))]
 #[post("/waiting-list")]
 async fn owner_join(
     state: web::Data<AppState>,
@@ -226,7 +236,7 @@ async fn owner_join(
 ) -> Result<HttpResponse, ApiError> {
     if body.owner_id.is_some() {
         return Err(ApiError::invalid(
-            "invalid_field",
+            ErrorCode::InvalidField,
             "owner_id is for staff; an owner joins for themselves",
         ));
     }
@@ -244,6 +254,8 @@ async fn owner_join(
     .await
 }
 
+/// An owner withdraws their own entry from the waiting list.
+#[utoipa::path(tag = "owner", operation_id = "withdraw_own_waiting_entry", security(("owner_token" = [])), responses((status = 204, description = "Withdrawn; no body")))]
 #[delete("/waiting-list/{id}")]
 async fn owner_withdraw(
     state: web::Data<AppState>,

@@ -20,6 +20,7 @@
 //! Dahua barrier by a call to the device ([`open_barrier`], `trafficSnap.cgi`
 //! `action=openStrobe`, with its HTTP digest login).
 
+use crate::openapi::AnyJson;
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{NaiveDateTime, TimeZone};
@@ -149,6 +150,22 @@ pub async fn open_barrier(http: &Guarded, device: &DeviceLogin) -> Result<(), Ca
     digest_call(http, device, reqwest::Method::GET, OPEN_STROBE_PATH, None).await
 }
 
+/// Dahua ITSAPI plate notification; the token in the path is the gate's device secret.
+#[utoipa::path(
+    tag = "gate",
+    operation_id = "dahua_tollgate_info",
+    params(("token" = String, Path, description = "The gate's device secret: cameras cannot send a bearer header, so their push URL carries it (the request log blanks it)")),
+    request_body(content = AnyJson, description = "Dahua ITSAPI `TollgateInfo`: a plate read (JSON, with base64 pictures)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "`{Result, Message, OpenGate}`: `OpenGate` true lifts the barrier", body = AnyJson),
+        (status = 400, description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)", body = AnyJson),
+        (status = 401, description = "Unknown device secret in the path: `unknown_device` (vendor's format)", body = AnyJson),
+        (status = 403, description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)", body = AnyJson),
+        (status = 413, description = "Body over 2 MiB: `body_too_large` (vendor's format)", body = AnyJson),
+        (status = 422, description = "A plate or time the gate core refuses (vendor's format, barrier shut)", body = AnyJson),
+        (status = 503, description = "Postgres or Redis unavailable, or the lane's decision budget ran out (vendor's format, barrier per the lane's fail policy)", body = AnyJson),
+    )
+)]
 #[post("/v1/vendor/{token}/dahua/NotificationInfo/TollgateInfo")]
 pub async fn tollgate_info(
     state: web::Data<AppState>,
@@ -159,6 +176,22 @@ pub async fn tollgate_info(
     handle::<Dahua>(state, &token, &req, payload, Endpoint::Push).await
 }
 
+/// Dahua ITSAPI heartbeat, answered {Active: true, DeviceID}.
+#[utoipa::path(
+    tag = "gate",
+    operation_id = "dahua_keep_alive",
+    params(("token" = String, Path, description = "The gate's device secret: cameras cannot send a bearer header, so their push URL carries it (the request log blanks it)")),
+    request_body(content = AnyJson, description = "Dahua ITSAPI `KeepAlive` heartbeat (JSON, `DeviceID`)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "`{Active: true, DeviceID}`", body = AnyJson),
+        (status = 400, description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)", body = AnyJson),
+        (status = 401, description = "Unknown device secret in the path: `unknown_device` (vendor's format)", body = AnyJson),
+        (status = 403, description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)", body = AnyJson),
+        (status = 413, description = "Body over 2 MiB: `body_too_large` (vendor's format)", body = AnyJson),
+        (status = 422, description = "A plate or time the gate core refuses (vendor's format, barrier shut)", body = AnyJson),
+        (status = 503, description = "Postgres or Redis unavailable, or the lane's decision budget ran out (vendor's format, barrier per the lane's fail policy)", body = AnyJson),
+    )
+)]
 #[post("/v1/vendor/{token}/dahua/NotificationInfo/KeepAlive")]
 pub async fn keep_alive(
     state: web::Data<AppState>,
@@ -169,6 +202,22 @@ pub async fn keep_alive(
     handle::<Dahua>(state, &token, &req, payload, Endpoint::KeepAlive).await
 }
 
+/// Dahua ITSAPI device registration.
+#[utoipa::path(
+    tag = "gate",
+    operation_id = "dahua_device_info",
+    params(("token" = String, Path, description = "The gate's device secret: cameras cannot send a bearer header, so their push URL carries it (the request log blanks it)")),
+    request_body(content = AnyJson, description = "Dahua ITSAPI `DeviceInfo` registration (JSON, `DeviceID`)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "`{Result: true, Message}`", body = AnyJson),
+        (status = 400, description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)", body = AnyJson),
+        (status = 401, description = "Unknown device secret in the path: `unknown_device` (vendor's format)", body = AnyJson),
+        (status = 403, description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)", body = AnyJson),
+        (status = 413, description = "Body over 2 MiB: `body_too_large` (vendor's format)", body = AnyJson),
+        (status = 422, description = "A plate or time the gate core refuses (vendor's format, barrier shut)", body = AnyJson),
+        (status = 503, description = "Postgres or Redis unavailable, or the lane's decision budget ran out (vendor's format, barrier per the lane's fail policy)", body = AnyJson),
+    )
+)]
 #[post("/v1/vendor/{token}/dahua/NotificationInfo/DeviceInfo")]
 pub async fn device_info(
     state: web::Data<AppState>,

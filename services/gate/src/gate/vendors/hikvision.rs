@@ -16,6 +16,7 @@
 //! optional in the alert: the device is named by it or by `deviceID`, and an alert naming
 //! neither is known by the lane's own push URL.
 
+use crate::openapi::AnyJson;
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
@@ -222,7 +223,7 @@ impl Vendor for Hikvision {
                 status,
                 code,
                 message,
-            } => (*status, 6, *code, message.clone()),
+            } => (*status, 6, code.as_str(), message.clone()),
         };
         let status_string = if code == 1 { "OK" } else { "Invalid Content" };
         if echo.json {
@@ -350,6 +351,28 @@ pub async fn digest_call(
 }
 
 /// The push URL a Hikvision camera's HTTP listening is given.
+#[utoipa::path(
+    tag = "gate",
+    operation_id = "hikvision_push",
+    params(("token" = String, Path, description = "The gate's device secret: cameras cannot send a bearer header, so their push URL carries it (the request log blanks it)")),
+    request_body(
+        description = "Hikvision ISAPI `EventNotificationAlert` (ANPR plate read, or a heartbeat): multipart with the XML or JSON alert and pictures, or the alert alone as XML or JSON",
+        content(
+            (AnyJson = "multipart/form-data"),
+            (String = "application/xml"),
+            (AnyJson = "application/json"),
+        )
+    ),
+    responses(
+        (status = 200, description = "`ResponseStatus` (XML, or JSON when the push was JSON); the barrier is lifted by a digest-authenticated call back to the device", content((String = "application/xml"), (AnyJson = "application/json"))),
+        (status = 400, description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)", content((String = "application/xml"), (AnyJson = "application/json"))),
+        (status = 401, description = "Unknown device secret in the path: `unknown_device` (vendor's format)", content((String = "application/xml"), (AnyJson = "application/json"))),
+        (status = 403, description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)", content((String = "application/xml"), (AnyJson = "application/json"))),
+        (status = 413, description = "Body over 2 MiB: `body_too_large` (vendor's format)", content((String = "application/xml"), (AnyJson = "application/json"))),
+        (status = 422, description = "A plate or time the gate core refuses (vendor's format, barrier shut)", content((String = "application/xml"), (AnyJson = "application/json"))),
+        (status = 503, description = "Postgres or Redis unavailable, or the lane's decision budget ran out (vendor's format, barrier per the lane's fail policy)", content((String = "application/xml"), (AnyJson = "application/json"))),
+    )
+)]
 #[post("/v1/vendor/{token}/hikvision")]
 pub async fn push(
     state: web::Data<AppState>,

@@ -35,7 +35,7 @@ use parkshare_domain::vehicle::VehicleClass;
 
 use super::events::Event;
 use super::lanes::{self, decide_in_time};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use std::sync::Arc;
 
@@ -56,7 +56,7 @@ fn clock_is_off(at: DateTime<Utc>) -> bool {
 /// Largest push body: a plate read with its inline JPEGs (scene and plate close-up).
 pub const VENDOR_BODY_BYTES_MAX: usize = 2 * 1024 * 1024;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(vzenith::push)
         .service(dahua::tollgate_info)
         .service(dahua::keep_alive)
@@ -117,13 +117,13 @@ pub enum Reply {
     /// Nothing decided: the barrier stays shut.
     Refused {
         status: StatusCode,
-        code: &'static str,
+        code: ErrorCode,
         message: String,
     },
 }
 
 impl Reply {
-    fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -> Reply {
+    fn refused(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Reply {
         Reply::Refused {
             status,
             code,
@@ -138,10 +138,10 @@ impl Reply {
         match e {
             ApiError::Unavailable(_) | ApiError::Internal(_) => Reply::refused(
                 status,
-                "backend_unavailable",
+                ErrorCode::BackendUnavailable,
                 "the backend could not decide; the barrier stays shut",
             ),
-            other => Reply::refused(status, other.code(), other.to_string()),
+            other => Reply::refused(status, other.error_code(), other.to_string()),
         }
     }
 }
@@ -205,7 +205,7 @@ pub async fn handle<V: Vendor>(
     if let Reply::Refused { code, status, .. } = &reply {
         tracing::warn!(
             vendor = V::NAME,
-            code,
+            code = code.as_str(),
             status = status.as_u16(),
             "camera push refused"
         );
@@ -226,14 +226,14 @@ async fn handle_inner<V: Vendor>(
         .ok_or_else(|| {
             Reply::refused(
                 StatusCode::UNAUTHORIZED,
-                "unknown_device",
+                ErrorCode::UnknownDevice,
                 "no gate has this push URL",
             )
         })?;
     if gate.vendor.as_deref() != Some(V::NAME) {
         return Err(Reply::refused(
             StatusCode::FORBIDDEN,
-            "vendor_mismatch",
+            ErrorCode::VendorMismatch,
             format!("this gate is not set up for {} cameras", V::NAME),
         ));
     }
@@ -243,7 +243,9 @@ async fn handle_inner<V: Vendor>(
     echo.json = V::is_json(&body, content_type);
     let push = V::parse(&body, content_type, &gate)
         .and_then(|push| fits(push, echo.endpoint))
-        .map_err(|message| Reply::refused(StatusCode::BAD_REQUEST, "malformed_push", message))?;
+        .map_err(|message| {
+            Reply::refused(StatusCode::BAD_REQUEST, ErrorCode::MalformedPush, message)
+        })?;
     let serial = match &push {
         Push::Heartbeat { serial }
         | Push::Registration { serial }
@@ -261,7 +263,7 @@ async fn handle_inner<V: Vendor>(
         if !unnamed_is_fine && !serial.is_some_and(|s| same_device(s, expected)) {
             return Err(Reply::refused(
                 StatusCode::FORBIDDEN,
-                "device_mismatch",
+                ErrorCode::DeviceMismatch,
                 "the push names another device than the gate's registered camera",
             ));
         }
@@ -533,14 +535,14 @@ async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, Reply> {
         let chunk = chunk.map_err(|_| {
             Reply::refused(
                 StatusCode::BAD_REQUEST,
-                "malformed_push",
+                ErrorCode::MalformedPush,
                 "the body ended early or could not be read",
             )
         })?;
         if body.len() + chunk.len() > VENDOR_BODY_BYTES_MAX {
             return Err(Reply::refused(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+                ErrorCode::BodyTooLarge,
                 format!("a push may be at most {VENDOR_BODY_BYTES_MAX} bytes"),
             ));
         }

@@ -23,6 +23,7 @@
 //!   ([`crate::gate::lanes::wait_for_open`]), and answered at once when an open is queued.
 //!   Older firmware's JSON heartbeat `{"heartbeat": {"serialno"}}` is read too.
 
+use crate::openapi::AnyJson;
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use base64::Engine;
@@ -227,6 +228,28 @@ fn heartbeat_form(body: &[u8], content_type: &str) -> Result<Push, String> {
 }
 
 /// The push URL a Vzenith camera is given: plate results and heartbeats alike.
+#[utoipa::path(
+    tag = "gate",
+    operation_id = "vzenith_push",
+    params(("token" = String, Path, description = "The gate's device secret: cameras cannot send a bearer header, so their push URL carries it (the request log blanks it)")),
+    request_body(
+        description = "Vzenith IVS push: `AlarmInfoPlate` JSON (a plate result, live or offline replay), or a heartbeat (comet-mode JSON, or the normal-mode form with `device_name` / `serialno`)",
+        content(
+            (AnyJson = "application/json"),
+            (AnyJson = "application/x-www-form-urlencoded"),
+            (AnyJson = "multipart/form-data"),
+        )
+    ),
+    responses(
+        (status = 200, description = "`Response_AlarmInfoPlate`: `info` `ok` lifts the barrier; with the LED/voice board text when the lane has a display", body = AnyJson),
+        (status = 400, description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)", body = AnyJson),
+        (status = 401, description = "Unknown device secret in the path: `unknown_device` (vendor's format)", body = AnyJson),
+        (status = 403, description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)", body = AnyJson),
+        (status = 413, description = "Body over 2 MiB: `body_too_large` (vendor's format)", body = AnyJson),
+        (status = 422, description = "A plate or time the gate core refuses (vendor's format, barrier shut)", body = AnyJson),
+        (status = 503, description = "Postgres or Redis unavailable, or the lane's decision budget ran out (vendor's format, barrier per the lane's fail policy)", body = AnyJson),
+    )
+)]
 #[post("/v1/vendor/{token}/vzenith")]
 pub async fn push(
     state: web::Data<AppState>,
