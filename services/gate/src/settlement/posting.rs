@@ -65,12 +65,7 @@ pub async fn credit_payment(
     }
     if let SpaceUse::SharedPrivate { owner_id } = space {
         // The owner hears of what their space earned (`payout`), from the same transaction.
-        let credited: rust_decimal::Decimal = entry
-            .postings()
-            .iter()
-            .filter(|p| p.account.kind == AccountKind::OwnerPayable)
-            .map(|p| -p.amount)
-            .sum();
+        let credited = credited_to_owner(&entry);
         let data = serde_json::json!({
             "session_id": who.session_id, "plate": who.plate, "paid": amount.to_string(),
             "credited": credited, "transaction_id": transaction_id, "paid_at": paid_at,
@@ -256,12 +251,7 @@ pub async fn credit_rental_payment(
         return Ok(None);
     }
     if let SpaceUse::SharedPrivate { owner_id } = space {
-        let credited: rust_decimal::Decimal = entry
-            .postings()
-            .iter()
-            .filter(|p| p.account.kind == AccountKind::OwnerPayable)
-            .map(|p| -p.amount)
-            .sum();
+        let credited = credited_to_owner(&entry);
         let data = serde_json::json!({
             "rental_id": rental_id, "plate": who.plate, "paid": amount.to_string(),
             "credited": credited, "transaction_id": transaction_id,
@@ -269,4 +259,15 @@ pub async fn credit_rental_payment(
         crate::sharing::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data).await?;
     }
     Ok(Some(transaction_id))
+}
+
+/// What a payment's entry credits the space's owner: its `owner_payable` postings (credits are
+/// negative there), told to the owner in the `payout` webhook.
+fn credited_to_owner(entry: &Entry) -> rust_decimal::Decimal {
+    entry
+        .postings()
+        .iter()
+        .filter(|p| p.account.kind == AccountKind::OwnerPayable)
+        .map(|p| -p.amount)
+        .sum()
 }

@@ -241,7 +241,7 @@ fn heartbeat_form(body: &[u8], content_type: &str) -> Result<Push, String> {
         )
     ),
     responses(
-        (status = 200, description = "`Response_AlarmInfoPlate`: `info` `ok` lifts the barrier; with the LED/voice board text when the lane has a display", body = AnyJson),
+        (status = 200, description = "`Response_AlarmInfoPlate`: `info` `ok` lifts the barrier; echoes the record's `plateid`; `ContinuePushOffline` asks an offline backlog for its next record; with the display text or LED board frame and the voice command when the lane has them", body = AnyJson),
         (status = 400, description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)", body = AnyJson),
         (status = 401, description = "Unknown device secret in the path: `unknown_device` (vendor's format)", body = AnyJson),
         (status = 403, description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)", body = AnyJson),
