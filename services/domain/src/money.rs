@@ -2,10 +2,15 @@
 //!
 //! Rounding to the fen happens at one named point, [`Money::round_fen`], with an explicit
 //! strategy. Arithmetic never rounds silently.
+//!
+//! Nor does it go negative unnoticed: `Money` adds, but has no `-`. A difference is either
+//! [`Money::saturating_sub`] (what is still due, never below zero — its name says so at every
+//! call) or computed on [`Money::yuan`] and brought back through [`Money::total`], which refuses
+//! a negative amount.
 
 use std::fmt;
 use std::iter::Sum;
-use std::ops::{Add, Sub};
+use std::ops::Add;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
@@ -108,13 +113,6 @@ impl Add for Money {
     type Output = Money;
     fn add(self, rhs: Money) -> Money {
         Money(self.0 + rhs.0)
-    }
-}
-
-impl Sub for Money {
-    type Output = Money;
-    fn sub(self, rhs: Money) -> Money {
-        Money(self.0 - rhs.0)
     }
 }
 
