@@ -474,7 +474,7 @@ async fn holder_rotate_booking_token(
     let target = held_booking(&mut tx, &req, *id).await?;
     let rotated = super::rotate_in(&mut tx, &target, Actor::Visitor).await?;
     tx.commit().await?;
-    state.credentials.forget_all();
+    state.credentials.forget_revoked(target.kind, target.id);
     Ok(HttpResponse::Created().json(rotated))
 }
 
@@ -490,6 +490,6 @@ async fn holder_revoke_booking_token(
     let target = held_booking(&mut tx, &req, *id).await?;
     let revoked = super::revoke_in(&mut tx, &target, Actor::Visitor).await?;
     tx.commit().await?;
-    state.credentials.forget_all();
+    state.credentials.forget_revoked(target.kind, target.id);
     Ok(HttpResponse::Ok().json(revoked))
 }
