@@ -18,7 +18,7 @@ use crate::store::{periods, registry};
 pub const PERIODS_MAX: usize = 12;
 
 /// Income before refunds and the firm's share, by source: what drivers paid for common parts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Income {
     pub common_area_parking: String,
     pub visitor_pool: String,
@@ -28,7 +28,8 @@ pub struct Income {
     pub shared_space_service_fees: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One closed period of the compound's common revenue; money in yuan, as decimal strings.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PeriodDisclosure {
     pub id: Uuid,
     pub label: String,
@@ -49,6 +50,7 @@ pub struct PeriodDisclosure {
     pub to_owners: String,
     pub opening_balance: String,
     pub closing_balance: String,
+    #[schema(value_type = Vec<HourBar>)]
     pub occupancy_by_hour: Vec<HourOccupancy>,
     pub sessions_by_kind: Vec<Count>,
     pub sessions_by_space_kind: Vec<Count>,
@@ -57,15 +59,30 @@ pub struct PeriodDisclosure {
     pub owner_shares: Vec<OwnerShare>,
 }
 
+/// One bar of the occupancy chart (`parkshare_domain::usage::HourOccupancy`).
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a schema only: the answer serialises HourOccupancy"
+)]
+pub struct HourBar {
+    /// Hour of the day, local time (0–23).
+    hour: i32,
+    /// Cars inside during that hour, on average over the period's days (a decimal string).
+    #[schema(example = "3.25")]
+    average: String,
+}
+
 /// One unit's share of the period's common revenue.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OwnerShare {
     pub unit: String,
     pub floor_area_m2: String,
     pub credited: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A compound's disclosure (公示): its latest closed periods and lotteries.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Disclosure {
     pub compound_id: Uuid,
     pub compound: String,

@@ -305,7 +305,8 @@ pub fn holds_space_sql(row: &str) -> String {
     )
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A visitor's booking of a shared space; money in yuan, as decimal strings.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Booking {
     pub id: Uuid,
     #[serde(skip)]

@@ -219,7 +219,7 @@ impl Full {
 
 /// A lottery as the compound's disclosure page announces it: its commitment is public from
 /// the moment it is announced.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Notice {
     pub id: Uuid,
     pub title: String,
