@@ -50,27 +50,12 @@ pub struct PeriodDisclosure {
     pub to_owners: String,
     pub opening_balance: String,
     pub closing_balance: String,
-    #[schema(value_type = Vec<HourBar>)]
     pub occupancy_by_hour: Vec<HourOccupancy>,
     pub sessions_by_kind: Vec<Count>,
     pub sessions_by_space_kind: Vec<Count>,
     /// `to_owners` by unit, as credited at the close (by floor area; no names, the page is
     /// public).
     pub owner_shares: Vec<OwnerShare>,
-}
-
-/// One bar of the occupancy chart (`parkshare_domain::usage::HourOccupancy`).
-#[derive(utoipa::ToSchema)]
-#[expect(
-    dead_code,
-    reason = "a schema only: the answer serialises HourOccupancy"
-)]
-pub struct HourBar {
-    /// Hour of the day, local time (0–23).
-    hour: i32,
-    /// Cars inside during that hour, on average over the period's days (a decimal string).
-    #[schema(example = "3.25")]
-    average: String,
 }
 
 /// One unit's share of the period's common revenue.
