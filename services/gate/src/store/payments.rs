@@ -462,7 +462,7 @@ pub async fn insert_refund(
 }
 
 /// The owner's earnings per calendar month (UTC) of credits to their payable account.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct MonthlyEarnings {
     pub month: String,
     pub credited: Decimal,
