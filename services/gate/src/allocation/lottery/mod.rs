@@ -310,8 +310,7 @@ struct OwnerLottery {
     my_offer: Option<OwnOffer>,
     /// Accepted with a car: the rental of the won space (only in that answer).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    rental: Option<serde_json::Value>,
+    rental: Option<crate::allocation::rentals::RentalAnswer>,
 }
 
 /// The household's own offer.
