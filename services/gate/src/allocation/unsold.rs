@@ -3,7 +3,6 @@
 //! (`parkshare_allocation::unsold`), and those whose date nobody recorded.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{get, put, web, HttpResponse};
 use chrono::{NaiveDate, Utc};
 use parkshare_allocation::unsold::{self, Offered};
@@ -37,7 +36,7 @@ struct UnsoldRow {
 }
 
 /// A developer-unsold space with where it stands on `today`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct UnsoldSpace {
     space_id: Uuid,
     lot_id: Uuid,
@@ -48,7 +47,19 @@ struct UnsoldSpace {
     #[serde(flatten)]
     standing: unsold::Standing,
     complies: bool,
+    /// Why it breaks the rule; none when it complies.
     reason: Option<String>,
+}
+
+/// The compound's developer-unsold spaces against the two-year rule.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Compliance {
+    compound_id: Uuid,
+    /// The compound's local date the standings are for.
+    as_of: NaiveDate,
+    /// How many of `spaces` break the rule.
+    breaking_the_rule: usize,
+    spaces: Vec<UnsoldSpace>,
 }
 
 impl UnsoldRow {
@@ -104,7 +115,7 @@ struct OfferBody {
 }
 
 /// Record how a developer-unsold space is offered, and since when it is for sale.
-#[utoipa::path(tag = "staff", operation_id = "put_offer", security(("staff_token" = [])), request_body = OfferBody, responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "put_offer", security(("staff_token" = [])), request_body = OfferBody, responses((status = 200, description = "Done", body = UnsoldSpace)))]
 #[put("/spaces/{id}/unsold-offer")]
 async fn put_offer(
     state: web::Data<AppState>,
@@ -182,7 +193,7 @@ async fn put_offer(
 
 /// Every developer-unsold space of the compound with where it stands against the two-year
 /// rule today, and how many break it.
-#[utoipa::path(tag = "staff", operation_id = "unsold_spaces", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "unsold_spaces", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Compliance)))]
 #[get("/compounds/{id}/unsold-spaces")]
 async fn compliance(
     state: web::Data<AppState>,
@@ -199,10 +210,10 @@ async fn compliance(
         .map(|row| row.on(today))
         .collect::<Result<Vec<_>, _>>()?;
     let breaking = spaces.iter().filter(|s| !s.complies).count();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "compound_id": compound.id,
-        "as_of": today,
-        "breaking_the_rule": breaking,
-        "spaces": spaces,
-    })))
+    Ok(HttpResponse::Ok().json(Compliance {
+        compound_id: compound.id,
+        as_of: today,
+        breaking_the_rule: breaking,
+        spaces,
+    }))
 }

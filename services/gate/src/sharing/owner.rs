@@ -7,14 +7,12 @@
 //! Pausing stops new bookings at once and keeps the ones already made.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use chrono::{Duration, Utc};
 use chrono_tz::Tz;
 use parkshare_sharing::window::{parse_local, WINDOWS_PER_SPACE_MAX};
 use parkshare_sharing::{Exception, ExceptionKind, Interval, Schedule, WeeklyWindow, WindowError};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -23,7 +21,7 @@ use crate::error::ApiError;
 use crate::sharing::webhooks;
 use crate::startup::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
-use crate::store::sharing::{self, SharedSpace};
+use crate::store::sharing::{self, Booking, SharedSpace};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(
@@ -114,7 +112,7 @@ async fn schedule_with(tx: &mut PgConnection, space: &SharedSpace) -> Result<Sch
 }
 
 /// The owner's spaces and how each is shared.
-#[utoipa::path(tag = "owner", operation_id = "owner_spaces", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "owner_spaces", security(("owner_token" = [])), responses((status = 200, description = "Done", body = Vec<sharing::OwnedSpace>)))]
 #[get("/spaces")]
 async fn spaces(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok()
@@ -137,7 +135,7 @@ struct WindowsBody {
 }
 
 /// Replace the space's weekly windows.
-#[utoipa::path(tag = "owner", operation_id = "put_windows", security(("owner_token" = [])), request_body = WindowsBody, responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "put_windows", security(("owner_token" = [])), request_body = WindowsBody, responses((status = 200, description = "Done", body = SpaceWindows)))]
 #[put("/spaces/{id}/windows")]
 async fn put_windows(
     state: web::Data<AppState>,
@@ -161,9 +159,78 @@ async fn put_windows(
     keep_bookings(&mut tx, &space, &schedule).await?;
     sharing::set_windows(&mut *tx, space.space_id, &schedule.windows).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(
-        json!({"space_id": space.space_id, "windows": schedule.windows, "paused": space.paused}),
-    ))
+    Ok(HttpResponse::Ok().json(SpaceWindows {
+        space_id: space.space_id,
+        windows: schedule.windows,
+        paused: space.paused,
+    }))
+}
+
+/// A shared space's weekly windows.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SpaceWindows {
+    space_id: Uuid,
+    windows: Vec<WeeklyWindow>,
+    paused: bool,
+}
+
+/// A shared space's price.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SpacePrice {
+    space_id: Uuid,
+    /// Percent of the compound's filed tariff.
+    price_pct: i16,
+}
+
+/// Whether a shared space takes new bookings.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SpacePaused {
+    space_id: Uuid,
+    paused: bool,
+}
+
+/// A one-off opening or blackout just added.
+#[derive(Serialize, utoipa::ToSchema)]
+struct NewException {
+    id: Uuid,
+    space_id: Uuid,
+    kind: ExceptionKind,
+    starts_at: chrono::DateTime<Utc>,
+    ends_at: chrono::DateTime<Utc>,
+}
+
+/// The hours a space is open to visitors within a range.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OpenHours {
+    space_id: Uuid,
+    paused: bool,
+    open: Vec<Interval>,
+}
+
+/// A booking on one of the owner's spaces, with its history and what it earned the owner.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OwnerBooking<'a> {
+    booking: &'a Booking,
+    history: Vec<&'a sharing::BookingEvent>,
+    /// Credited to the owner for it, net of refunds (yuan).
+    #[schema(example = "8.00")]
+    credited: String,
+}
+
+/// The owner's webhook, with its signing secret (shown once).
+#[derive(Serialize, utoipa::ToSchema)]
+struct OwnerWebhook {
+    url: String,
+    secret: String,
+}
+
+/// An owner's credential just issued (shown once).
+#[derive(Serialize, utoipa::ToSchema)]
+struct NewOwnerToken {
+    id: Uuid,
+    owner_id: Uuid,
+    /// Shown once: the `owner_token`.
+    token: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -175,7 +242,7 @@ struct PriceBody {
 /// Set the space's price as a percentage of the filed tariff: within it by construction (rule
 /// 4). Bookings made from now on are charged it; earlier bookings keep the price they were
 /// made at.
-#[utoipa::path(tag = "owner", operation_id = "put_price", security(("owner_token" = [])), request_body = PriceBody, responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "put_price", security(("owner_token" = [])), request_body = PriceBody, responses((status = 200, description = "Done", body = SpacePrice)))]
 #[put("/spaces/{id}/price")]
 async fn put_price(
     state: web::Data<AppState>,
@@ -196,11 +263,14 @@ async fn put_price(
     let space = my_space(&mut tx, &owner, *id).await?;
     sharing::set_price_pct(&mut *tx, space.space_id, pct).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({"space_id": space.space_id, "price_pct": pct})))
+    Ok(HttpResponse::Ok().json(SpacePrice {
+        space_id: space.space_id,
+        price_pct: pct,
+    }))
 }
 
 /// Stop new bookings at once (existing ones stand).
-#[utoipa::path(tag = "owner", operation_id = "pause_space", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "pause_space", security(("owner_token" = [])), responses((status = 200, description = "Done", body = SpacePaused)))]
 #[post("/spaces/{id}/pause")]
 async fn pause(
     state: web::Data<AppState>,
@@ -211,7 +281,7 @@ async fn pause(
 }
 
 /// Take bookings again.
-#[utoipa::path(tag = "owner", operation_id = "resume_space", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "resume_space", security(("owner_token" = [])), responses((status = 200, description = "Done", body = SpacePaused)))]
 #[post("/spaces/{id}/resume")]
 async fn resume(
     state: web::Data<AppState>,
@@ -231,11 +301,14 @@ async fn set_paused(
     let space = my_space(&mut tx, owner, id).await?;
     sharing::set_paused(&mut *tx, space.space_id, paused).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({"space_id": space.space_id, "paused": paused})))
+    Ok(HttpResponse::Ok().json(SpacePaused {
+        space_id: space.space_id,
+        paused,
+    }))
 }
 
 /// The space's one-off openings and blackouts still to come.
-#[utoipa::path(tag = "owner", operation_id = "list_exceptions", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "list_exceptions", security(("owner_token" = [])), responses((status = 200, description = "Done", body = Vec<sharing::ExceptionRow>)))]
 #[get("/spaces/{id}/exceptions")]
 async fn list_exceptions(
     state: web::Data<AppState>,
@@ -259,7 +332,7 @@ struct ExceptionBody {
 }
 
 /// Add a one-off opening or blackout.
-#[utoipa::path(tag = "owner", operation_id = "add_exception", security(("owner_token" = [])), request_body = ExceptionBody, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "add_exception", security(("owner_token" = [])), request_body = ExceptionBody, responses((status = 201, description = "Created", body = NewException)))]
 #[post("/spaces/{id}/exceptions")]
 async fn add_exception(
     state: web::Data<AppState>,
@@ -289,9 +362,13 @@ async fn add_exception(
     let exception_id = Uuid::new_v4();
     sharing::insert_exception(&mut *tx, exception_id, space.space_id, &exception).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": exception_id, "space_id": space.space_id, "kind": kind, "starts_at": during.start, "ends_at": during.end
-    })))
+    Ok(HttpResponse::Created().json(NewException {
+        id: exception_id,
+        space_id: space.space_id,
+        kind,
+        starts_at: during.start,
+        ends_at: during.end,
+    }))
 }
 
 /// Remove a one-off opening or blackout (refused if it would strand a booking).
@@ -329,7 +406,7 @@ struct RangeQuery {
 }
 
 /// The hours the space is open to visitors within `[from, to)`, as visitors will see them.
-#[utoipa::path(tag = "owner", operation_id = "open_hours", params(RangeQuery), security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "open_hours", params(RangeQuery), security(("owner_token" = [])), responses((status = 200, description = "Done", body = OpenHours)))]
 #[get("/spaces/{id}/open-hours")]
 async fn open_hours(
     state: web::Data<AppState>,
@@ -345,13 +422,16 @@ async fn open_hours(
     let open = schedule
         .open_intervals(zone(&space)?, &range)
         .map_err(window_error)?;
-    Ok(HttpResponse::Ok()
-        .json(json!({"space_id": space.space_id, "paused": space.paused, "open": open})))
+    Ok(HttpResponse::Ok().json(OpenHours {
+        space_id: space.space_id,
+        paused: space.paused,
+        open,
+    }))
 }
 
 /// Bookings on the owner's spaces, newest first, each with its history (who parked when) and
 /// what it earned the owner (credited, net of refunds).
-#[utoipa::path(tag = "owner", operation_id = "owner_bookings", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "owner_bookings", security(("owner_token" = [])), responses((status = 200, description = "Done", body = Vec<OwnerBooking>)))]
 #[get("/bookings")]
 async fn bookings(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     let bookings = sharing::bookings_of_owner(&state.db, owner.tenant_id, owner.owner_id).await?;
@@ -367,14 +447,18 @@ async fn bookings(state: web::Data<AppState>, owner: Owner) -> Result<HttpRespon
                 .find(|(id, _)| *id == b.id)
                 .map(|(_, amount)| *amount)
                 .unwrap_or_default();
-            json!({"booking": b, "history": history, "credited": crate::store::yuan_text(credited)})
+            OwnerBooking {
+                booking: b,
+                history,
+                credited: crate::store::yuan_text(credited),
+            }
         })
         .collect();
     Ok(HttpResponse::Ok().json(listed))
 }
 
 /// What the owner is owed and earned per month, from the settlement ledger.
-#[utoipa::path(tag = "owner", operation_id = "owner_earnings_self", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "owner_earnings_self", security(("owner_token" = [])), responses((status = 200, description = "Done", body = crate::settlement::views::Earnings)))]
 #[get("/earnings")]
 async fn earnings(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     let body =
@@ -388,7 +472,7 @@ struct WebhookBody {
 }
 
 /// Register (or replace) the owner's webhook; answers the signing secret once.
-#[utoipa::path(tag = "owner", operation_id = "put_webhook", security(("owner_token" = [])), request_body = WebhookBody, responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "put_webhook", security(("owner_token" = [])), request_body = WebhookBody, responses((status = 200, description = "Done", body = OwnerWebhook)))]
 #[put("/webhook")]
 async fn put_webhook(
     state: web::Data<AppState>,
@@ -399,7 +483,7 @@ async fn put_webhook(
     let secret = auth::new_token();
     sharing::upsert_owner_webhook(&state.db, owner.tenant_id, owner.owner_id, &url, &secret)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"url": url, "secret": secret})))
+    Ok(HttpResponse::Ok().json(OwnerWebhook { url, secret }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -409,7 +493,7 @@ struct TokenBody {
 }
 
 /// Staff issue an owner their credential (shown once).
-#[utoipa::path(tag = "staff", operation_id = "issue_owner_token", security(("staff_token" = [])), request_body(content = Option<TokenBody>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "issue_owner_token", security(("staff_token" = [])), request_body(content = Option<TokenBody>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = NewOwnerToken)))]
 #[post("/owners/{id}/tokens")]
 async fn issue_owner_token(
     state: web::Data<AppState>,
@@ -439,11 +523,15 @@ async fn issue_owner_token(
     );
     credentials::record(&mut *tx, &issued).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(json!({"id": token_id, "owner_id": *id, "token": token})))
+    Ok(HttpResponse::Created().json(NewOwnerToken {
+        id: token_id,
+        owner_id: *id,
+        token,
+    }))
 }
 
 /// The firm's recent webhook deliveries and their outcome.
-#[utoipa::path(tag = "staff", operation_id = "webhook_deliveries", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "webhook_deliveries", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<sharing::Delivery>)))]
 #[get("/webhook-deliveries")]
 async fn webhook_deliveries(
     state: web::Data<AppState>,

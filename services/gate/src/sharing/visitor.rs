@@ -10,7 +10,6 @@
 //! must pay to do it.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use parkshare_domain::money::Money;
@@ -76,8 +75,27 @@ struct RangeQuery {
     to: DateTime<Utc>,
 }
 
+/// Shared spaces free for a whole range of time.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct FreeForRange {
+    lot_id: Uuid,
+    /// The range asked for, as the lot's booking rules read it.
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    spaces: Vec<FreeSpace>,
+}
+
+/// A shared space free for the whole range.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct FreeSpace {
+    space_id: Uuid,
+    code: String,
+    /// Percent of the filed tariff a booking of this space is charged.
+    price_pct: i16,
+}
+
 /// Shared spaces free for the whole of `[from, to)`.
-#[utoipa::path(tag = "public", operation_id = "free_for_range", params(RangeQuery), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "public", operation_id = "free_for_range", params(RangeQuery), responses((status = 200, description = "Done", body = FreeForRange)))]
 #[get("/v1/public/lots/{lot}/availability")]
 async fn free_for_range(
     state: web::Data<AppState>,
@@ -93,12 +111,20 @@ async fn free_for_range(
     let free =
         availability::free_spaces(&mut conn, *lot, &wanted, standing_for(&wanted, now), None)
             .await?;
-    let spaces: Vec<_> = free
-        .iter()
-        .map(|s| json!({"space_id": s.space_id, "code": s.code, "price_pct": s.price_pct}))
+    let spaces = free
+        .into_iter()
+        .map(|s| FreeSpace {
+            space_id: s.space_id,
+            code: s.code,
+            price_pct: s.price_pct,
+        })
         .collect();
-    Ok(HttpResponse::Ok()
-        .json(json!({"lot_id": *lot, "from": wanted.start, "to": wanted.end, "spaces": spaces})))
+    Ok(HttpResponse::Ok().json(FreeForRange {
+        lot_id: *lot,
+        from: wanted.start,
+        to: wanted.end,
+        spaces,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -242,9 +268,25 @@ async fn start_payment(
     Ok(Some(intent))
 }
 
+/// A booking just made, with its credential (shown once) and what to pay.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Booked {
+    booking: Booking,
+    /// Shown once: the credential to read and cancel this booking (`booking_token`).
+    token: String,
+    /// Shown once: the key this booking's webhook posts are signed with, when it has one.
+    webhook_secret: Option<String>,
+    /// What cancelling after `booking.free_cancel_until` costs (yuan).
+    #[schema(value_type = String, example = "6.00")]
+    late_cancellation_fee: String,
+    /// Pay it before `booking.hold_expires_at`, or the hold lapses; none when the booking
+    /// costs nothing (it is confirmed at once).
+    payment_intent: Option<crate::settlement::payments::IntentView>,
+}
+
 /// Book a shared space for a plate: held until paid through its payment intent (or confirmed
 /// at once when free).
-#[utoipa::path(tag = "public", operation_id = "book_space", request_body = BookingRequest, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "public", operation_id = "book_space", request_body = BookingRequest, responses((status = 201, description = "Created", body = Booked)))]
 #[post("/v1/public/lots/{lot}/bookings")]
 async fn book(
     state: web::Data<AppState>,
@@ -340,15 +382,15 @@ async fn book(
     credentials::record(&mut *tx, &issued).await?;
     tx.commit().await?;
     tracing::info!(%booking_id, lot_id = %*lot, status = %booking.status, "space booked");
-    Ok(HttpResponse::Created().json(json!({
-        "booking": booking,
-        // Shown once: the credential to read and cancel this booking.
-        "token": token,
-        "webhook_secret": webhook_secret,
-        "late_cancellation_fee": late_fee.to_string(),
-        // Pay it before `booking.hold_expires_at`, or the hold lapses.
-        "payment_intent": intent.as_ref().map(|i| crate::settlement::payments::intent_view(&state, i)),
-    })))
+    Ok(HttpResponse::Created().json(Booked {
+        booking,
+        token,
+        webhook_secret,
+        late_cancellation_fee: late_fee.to_string(),
+        payment_intent: intent
+            .as_ref()
+            .map(|i| crate::settlement::payments::intent_view(&state, i)),
+    }))
 }
 
 async fn booking_of(tx: &mut PgConnection, id: Uuid) -> Result<Booking, ApiError> {
@@ -458,7 +500,7 @@ async fn booking_of_visitor(
 }
 
 /// A booking, for the visitor holding its token (a revoked token opens nothing).
-#[utoipa::path(tag = "visitor", operation_id = "show_booking", security(("booking_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "visitor", operation_id = "show_booking", security(("booking_token" = [])), responses((status = 200, description = "Done", body = Booking)))]
 #[get("/v1/public/bookings/{id}")]
 async fn show(
     state: web::Data<AppState>,
@@ -472,7 +514,7 @@ async fn show(
 }
 
 /// Cancel a booking: free until its free-cancellation time, then the late fee.
-#[utoipa::path(tag = "visitor", operation_id = "cancel_booking", security(("booking_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "visitor", operation_id = "cancel_booking", security(("booking_token" = [])), responses((status = 200, description = "The booking, cancelled (cancelling twice answers the first cancellation)", body = Booking)))]
 #[post("/v1/public/bookings/{id}/cancel")]
 async fn cancel(
     state: web::Data<AppState>,

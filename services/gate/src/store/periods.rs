@@ -25,13 +25,16 @@ pub async fn lock_compound(
     .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A closed accounting period with its summary as frozen at the close.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Period {
     pub id: Uuid,
     pub compound_id: Uuid,
     pub label: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    /// The close's account: income by source, refunds, the split (yuan as decimal strings).
+    #[schema(value_type = Object)]
     pub summary: Json<serde_json::Value>,
     pub transaction_id: Option<Uuid>,
     pub closed_at: DateTime<Utc>,
@@ -144,7 +147,8 @@ pub async fn insert_statement(
     .map(drop)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// An owner's statement for a closed period: their credited share of common revenue.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Statement {
     pub period_id: Uuid,
     pub label: String,

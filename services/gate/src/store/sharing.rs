@@ -41,7 +41,7 @@ pub async fn owner_by_token(
 // ---- shared spaces -------------------------------------------------------------------------
 
 /// An owned space as its owner sees it, with its sharing settings if it is shared.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct OwnedSpace {
     pub space_id: Uuid,
     pub code: String,
@@ -49,6 +49,7 @@ pub struct OwnedSpace {
     pub lot_name: String,
     pub shared: bool,
     pub paused: bool,
+    #[schema(value_type = Vec<WeeklyWindow>)]
     pub windows: Json<Vec<WeeklyWindow>>,
     pub price_pct: i16,
 }
@@ -217,10 +218,12 @@ pub async fn set_paused(db: impl PgExecutor<'_>, space_id: Uuid, paused: bool) -
         .map(drop)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// A one-off opening or blackout of a shared space.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ExceptionRow {
     pub id: Uuid,
     pub space_id: Uuid,
+    /// `open` or `blackout`.
     pub kind: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
@@ -305,7 +308,8 @@ pub fn holds_space_sql(row: &str) -> String {
     )
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A visitor's booking of a shared space; money in yuan, as decimal strings.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Booking {
     pub id: Uuid,
     #[serde(skip)]
@@ -673,10 +677,13 @@ pub async fn insert_booking_event(
         .map(drop)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// What happened to a booking (made, confirmed, moved, arrived, cancelled, overstay…).
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BookingEvent {
     pub booking_id: Uuid,
     pub kind: String,
+    /// The event's particulars, by kind.
+    #[schema(value_type = Object)]
     pub detail: Json<serde_json::Value>,
     pub at: DateTime<Utc>,
 }
@@ -797,11 +804,14 @@ pub async fn record_attempt(
     .map(drop)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// A webhook post and how its delivery went.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: Uuid,
     pub url: String,
     pub event: String,
+    /// The body posted: the event and its data.
+    #[schema(value_type = Object)]
     pub payload: Json<serde_json::Value>,
     pub status: String,
     pub attempts: i32,

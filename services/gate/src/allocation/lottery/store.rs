@@ -212,7 +212,8 @@ pub async fn holds_a_space(db: impl PgExecutor<'_>, owner_id: Uuid) -> sqlx::Res
     .await
 }
 
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+/// A household's application to a lottery.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Application {
     pub owner_id: Uuid,
     pub unit: String,

@@ -16,7 +16,6 @@ pub mod store;
 pub mod term;
 pub mod waiting;
 
-use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -26,8 +25,8 @@ use parkshare_domain::plate::Plate;
 use parkshare_domain::vehicle::VehicleClass;
 use parkshare_ledger::Source;
 use rust_decimal::Decimal;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -414,7 +413,7 @@ pub async fn rent_won_space(
     space_ids: &[Uuid],
     plate: Plate,
     months: u32,
-) -> Result<Value, ApiError> {
+) -> Result<RentalAnswer, ApiError> {
     let space = store::first_free_space(&mut *tx, space_ids, Utc::now())
         .await?
         .ok_or_else(|| {
@@ -489,10 +488,29 @@ pub(crate) async fn hold(
 }
 
 /// A term as answered: its row, and where it stands on the compound's `today`.
-pub(crate) fn view(rental: &Rental, today: NaiveDate) -> Value {
-    let mut v = serde_json::to_value(rental).unwrap_or(Value::Null);
-    v["standing"] = json!(standing(rental, today));
-    v
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RentalView {
+    #[serde(flatten)]
+    rental: Rental,
+    /// Where the term stands on the compound's today: `awaiting_payment`, `expired`,
+    /// `cancelled`, `upcoming`, `active`, `in_grace` (after its end, still admitted),
+    /// `lapsed`, `ended` (ended early) or `renewed`.
+    standing: &'static str,
+}
+
+/// A term held for its payment, and the payment intent to pay it by.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RentalAnswer {
+    rental: RentalView,
+    payment_intent: crate::settlement::payments::IntentView,
+}
+
+/// A term as answered: its row, and where it stands on the compound's `today`.
+pub(crate) fn view(rental: &Rental, today: NaiveDate) -> RentalView {
+    RentalView {
+        rental: rental.clone(),
+        standing: standing(rental, today),
+    }
 }
 
 /// Where a term stands on `today`: `awaiting_payment`, `expired`, `cancelled`, `upcoming`,
@@ -512,11 +530,11 @@ pub fn standing(rental: &Rental, today: NaiveDate) -> &'static str {
     }
 }
 
-fn answer(state: &AppState, rental: &Rental, intent: &Intent, today: NaiveDate) -> Value {
-    json!({
-        "rental": view(rental, today),
-        "payment_intent": crate::settlement::payments::intent_view(state, intent),
-    })
+fn answer(state: &AppState, rental: &Rental, intent: &Intent, today: NaiveDate) -> RentalAnswer {
+    RentalAnswer {
+        rental: view(rental, today),
+        payment_intent: crate::settlement::payments::intent_view(state, intent),
+    }
 }
 
 /// Confirms a rental's term paid by `intent` (a provider's notification, under the intent's
@@ -618,7 +636,7 @@ struct OwnerApplication {
 
 /// An owner applies for a rental for one of their registered vehicles: 201 with the held term
 /// and the payment intent to pay it by.
-#[utoipa::path(tag = "owner", operation_id = "apply_for_rental", security(("owner_token" = [])), request_body = OwnerApplication, responses((status = 201, description = "Created: the held term and its payment intent", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "apply_for_rental", security(("owner_token" = [])), request_body = OwnerApplication, responses((status = 201, description = "Created: the held term and its payment intent", body = RentalAnswer)))]
 #[post("/rentals")]
 async fn owner_apply(
     state: web::Data<AppState>,
@@ -651,7 +669,7 @@ pub(crate) async fn local_today(
 }
 
 /// The household's rentals, newest first, each with where its term stands.
-#[utoipa::path(tag = "owner", operation_id = "list_own_rentals", security(("owner_token" = [])), responses((status = 200, description = "The household's rentals", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "list_own_rentals", security(("owner_token" = [])), responses((status = 200, description = "The household's rentals", body = Vec<RentalView>)))]
 #[get("/rentals")]
 async fn owner_list(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     let compound = store::owner_compound(&state.db, owner.tenant_id, owner.owner_id)
@@ -659,7 +677,7 @@ async fn owner_list(state: web::Data<AppState>, owner: Owner) -> Result<HttpResp
         .ok_or(ApiError::Unauthenticated)?;
     let today = local_today(&state, compound).await?;
     let rentals = store::of_owner(&state.db, owner.tenant_id, owner.owner_id).await?;
-    let out: Vec<Value> = rentals.iter().map(|r| view(r, today)).collect();
+    let out: Vec<RentalView> = rentals.iter().map(|r| view(r, today)).collect();
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -685,7 +703,7 @@ struct StaffApplication {
 }
 
 /// Staff enter a rental for an owner (`owner_id`) or anyone else (`renter`).
-#[utoipa::path(tag = "staff", operation_id = "enter_rental", security(("staff_token" = [])), request_body = StaffApplication, responses((status = 201, description = "Created: the held term and its payment intent", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "enter_rental", security(("staff_token" = [])), request_body = StaffApplication, responses((status = 201, description = "Created: the held term and its payment intent", body = RentalAnswer)))]
 #[post("/compounds/{id}/rentals")]
 async fn staff_apply(
     state: web::Data<AppState>,
@@ -751,7 +769,7 @@ struct ListQuery {
 
 /// The compound's rentals, newest first; with `expiring_within_days`, the staff's list of
 /// terms to chase for renewal, soonest first.
-#[utoipa::path(tag = "staff", operation_id = "list_rentals", params(ListQuery), security(("staff_token" = [])), responses((status = 200, description = "The compound's rentals", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_rentals", params(ListQuery), security(("staff_token" = [])), responses((status = 200, description = "The compound's rentals", body = Vec<RentalView>)))]
 #[get("/compounds/{id}/rentals")]
 async fn staff_list(
     state: web::Data<AppState>,
@@ -773,12 +791,12 @@ async fn staff_list(
     };
     let rentals =
         store::of_compound(&state.db, staff.tenant_id, compound.id, expiring, LIST_MAX).await?;
-    let out: Vec<Value> = rentals.iter().map(|r| view(r, today)).collect();
+    let out: Vec<RentalView> = rentals.iter().map(|r| view(r, today)).collect();
     Ok(HttpResponse::Ok().json(out))
 }
 
 /// One rental: its term, price, payment and where it stands.
-#[utoipa::path(tag = "staff", operation_id = "show_rental", security(("staff_token" = [])), responses((status = 200, description = "The rental", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "show_rental", security(("staff_token" = [])), responses((status = 200, description = "The rental", body = RentalView)))]
 #[get("/rentals/{id}")]
 async fn staff_show(
     state: web::Data<AppState>,

@@ -7,7 +7,6 @@
 //! (`rental.expiring`) [`reminder_days`](super::RentalSettings) before the end, once per term,
 //! and staff list the terms to chase (`GET …/rentals?expiring_within_days=`).
 
-use crate::openapi::AnyJson;
 use actix_web::{post, web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use parkshare_allocation::rental::{self, Applicant, Term};
@@ -34,7 +33,7 @@ pub const SWEEP_INTERVAL_S: u64 = 60;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CashBody {
+struct RentalCashBody {
     #[serde(with = "rust_decimal::serde::str")]
     amount: rust_decimal::Decimal,
     /// The staff shift that took the cash.
@@ -45,13 +44,13 @@ struct CashBody {
 
 /// Cash at the booth for a term awaiting payment: exactly its price. A retry with the same key
 /// answers the term as paid (200); the term's pending payment intent is withdrawn.
-#[utoipa::path(tag = "staff", operation_id = "record_rental_cash", security(("staff_token" = [])), request_body = CashBody, responses((status = 201, description = "Paid (200 for a retry with the same key)", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "record_rental_cash", security(("staff_token" = [])), request_body = RentalCashBody, responses((status = 201, description = "Paid", body = super::RentalView), (status = 200, description = "A retry with the same key: the term, paid", body = super::RentalView)))]
 #[post("/rentals/{id}/payments")]
 pub async fn record_cash(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: crate::input::Json<CashBody>,
+    body: crate::input::Json<RentalCashBody>,
 ) -> Result<HttpResponse, ApiError> {
     let amount = Money::parse(body.amount)
         .map_err(|e| ApiError::invalid(ErrorCode::InvalidAmount, e.to_string()))?;
@@ -221,7 +220,7 @@ async fn renew(
 }
 
 /// Staff renew a paid term for more whole months: a new term held for its payment.
-#[utoipa::path(tag = "staff", operation_id = "renew_rental", security(("staff_token" = [])), request_body = RenewBody, responses((status = 201, description = "Created: the renewal term held for its payment", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "renew_rental", security(("staff_token" = [])), request_body = RenewBody, responses((status = 201, description = "Created: the renewal term held for its payment", body = super::RentalAnswer)))]
 #[post("/rentals/{id}/renewal")]
 pub async fn staff_renew(
     state: web::Data<AppState>,
@@ -233,7 +232,7 @@ pub async fn staff_renew(
 }
 
 /// An owner renews their own paid term: a new term held for its payment.
-#[utoipa::path(tag = "owner", operation_id = "renew_own_rental", security(("owner_token" = [])), request_body = RenewBody, responses((status = 201, description = "Created: the renewal term held for its payment", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "renew_own_rental", security(("owner_token" = [])), request_body = RenewBody, responses((status = 201, description = "Created: the renewal term held for its payment", body = super::RentalAnswer)))]
 #[post("/rentals/{id}/renewal")]
 pub async fn owner_renew(
     state: web::Data<AppState>,
@@ -259,9 +258,10 @@ struct EndBody {
     reason: String,
 }
 
-#[derive(Serialize)]
+/// A term ended early, and what of it is owed back.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Ended {
-    rental: serde_json::Value,
+    rental: super::RentalView,
     unused_days: i64,
     refund: Money,
     /// The refund's journal transaction: owed back to the renter, in `GET /v1/admin/refunds-owed`.
@@ -273,7 +273,7 @@ struct Ended {
 /// credited account giving back its share, into `refunds_payable` — owed back to the renter
 /// until staff record its payout. Once per term; a term with a renewal is refused (end the
 /// renewal first).
-#[utoipa::path(tag = "staff", operation_id = "end_rental_early", security(("staff_token" = [])), request_body = EndBody, responses((status = 200, description = "Ended; the unused whole days owed back", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "end_rental_early", security(("staff_token" = [])), request_body = EndBody, responses((status = 200, description = "Ended; the unused whole days owed back", body = Ended)))]
 #[post("/rentals/{id}/end")]
 pub async fn end_early(
     state: web::Data<AppState>,
