@@ -19,6 +19,8 @@ pub const CSV_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 pub struct AppState {
     pub db: PgPool,
+    /// What time it is for every rule (`Clock::system()`; tests move their own).
+    pub clock: crate::clock::Clock,
     pub occupancy: Occupancy,
     pub operator_token_digest: Option<Vec<u8>>,
     pub payments: PaymentsConfig,
@@ -160,6 +162,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             settings.gate_batch_max,
         ),
         db,
+        clock: crate::clock::Clock::system(),
         occupancy,
         operator_token_digest: settings
             .operator_token
