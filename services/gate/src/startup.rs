@@ -233,8 +233,12 @@ pub async fn run(
     if state.public_base_url.is_empty() {
         state.public_base_url = format!("http://{}", listener.local_addr()?);
     }
-    crate::sharing::webhooks::spawn_worker(state.db.clone(), state.outbound.webhooks.clone());
-    crate::sharing::overstay::spawn_sweeper(state.db.clone());
+    crate::sharing::webhooks::spawn_worker(
+        state.db.clone(),
+        state.outbound.webhooks.clone(),
+        state.clock.clone(),
+    );
+    crate::sharing::overstay::spawn_sweeper(state.db.clone(), state.clock.clone());
     crate::allocation::rentals::term::spawn_sweeper(state.db.clone(), state.rentals.reminder_days);
     crate::metrics::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
     crate::contexts::spawn_listener(state.db.clone(), state.credentials.clone());

@@ -569,7 +569,12 @@ pub(crate) async fn credit(
     if let Some(shift) = shift {
         memo.push_str(&format!("（现金 {shift}）"));
     }
-    posting::credit_rental_payment(tx, &who, rental.id, key, amount, source, &memo).await
+    let received = posting::Received {
+        amount,
+        source,
+        paid_at,
+    };
+    posting::credit_rental_payment(tx, &who, rental.id, key, received, &memo).await
 }
 
 /// Records a term paid: its row, the owner's waiting entry served, the renter told.
@@ -598,7 +603,8 @@ pub(crate) async fn settle(
             "rental_id": rental.id, "plate": rental.plate, "space_code": rental.space_code,
             "starts_on": rental.starts_on, "ends_on": rental.ends_on, "paid": amount,
         });
-        crate::sharing::webhooks::to_owner(tx, rental.tenant_id, owner_id, "rental.paid", data)
+        let tenant_id = rental.tenant_id;
+        crate::sharing::webhooks::to_owner(tx, tenant_id, owner_id, "rental.paid", data, paid_at)
             .await?;
     }
     Ok(())

@@ -420,6 +420,7 @@ pub async fn sweep(
                 owner_id,
                 "rental.expiring",
                 data,
+                now,
             )
             .await?;
         }
