@@ -883,7 +883,7 @@ async fn a_lottery_winner_accepting_with_a_car_rents_the_won_space() {
         .create(
             &format!("/v1/admin/compounds/{}/lotteries", site.compound),
             json!({"title": "新增车位摇号", "space_ids": [won],
-                   "applications_close_at": Utc::now() + Duration::seconds(2), "offer_minutes": 60}),
+                   "applications_close_at": app.now() + Duration::seconds(2), "offer_minutes": 60}),
         )
         .await;
     let id = str_of(&lottery, "id").to_owned();
@@ -901,7 +901,7 @@ async fn a_lottery_winner_accepting_with_a_car_rents_the_won_space() {
         assert_eq!(status, 201, "{body}");
         households.push((plate, token));
     }
-    tokio::time::sleep(StdDuration::from_millis(2_200)).await;
+    app.advance(Duration::milliseconds(2_200));
     let (status, drawn) = app
         .staff("POST", &format!("/v1/admin/lotteries/{id}/draw"), None)
         .await;
