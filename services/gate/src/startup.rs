@@ -239,7 +239,11 @@ pub async fn run(
         state.clock.clone(),
     );
     crate::sharing::overstay::spawn_sweeper(state.db.clone(), state.clock.clone());
-    crate::allocation::rentals::term::spawn_sweeper(state.db.clone(), state.rentals.reminder_days);
+    crate::allocation::rentals::term::spawn_sweeper(
+        state.db.clone(),
+        state.rentals.reminder_days,
+        state.clock.clone(),
+    );
     crate::metrics::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
     crate::contexts::spawn_listener(state.db.clone(), state.credentials.clone());
     let prometheus = crate::metrics::http()?;

@@ -326,7 +326,7 @@ async fn apply_in(
     a: Application,
     owner_compound: Option<Uuid>,
 ) -> Result<(Rental, Intent), ApiError> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let place = place_of(&mut *tx, tenant_id, a.target, a.applied_by).await?;
     if owner_compound.is_some_and(|c| c != place.compound_id) {
         // An owner sees only their own compound.
@@ -415,7 +415,7 @@ pub async fn rent_won_space(
     plate: Plate,
     months: u32,
 ) -> Result<Value, ApiError> {
-    let space = store::first_free_space(&mut *tx, space_ids, Utc::now())
+    let space = store::first_free_space(&mut *tx, space_ids, state.clock.now())
         .await?
         .ok_or_else(|| {
             ApiError::conflict(
@@ -432,7 +432,7 @@ pub async fn rent_won_space(
         applied_by: AppliedBy::Lottery,
     };
     let (rental, intent) = apply_in(&mut *tx, state, tenant_id, a, None).await?;
-    let today = today_in(&mut *tx, rental.compound_id, Utc::now()).await?;
+    let today = today_in(&mut *tx, rental.compound_id, state.clock.now()).await?;
     Ok(answer(state, &rental, &intent, today))
 }
 
@@ -653,7 +653,7 @@ pub(crate) async fn local_today(
     compound_id: Uuid,
 ) -> Result<NaiveDate, ApiError> {
     let mut conn = state.db.acquire().await?;
-    today_in(&mut conn, compound_id, Utc::now()).await
+    today_in(&mut conn, compound_id, state.clock.now()).await
 }
 
 /// The household's rentals, newest first, each with where its term stands.
