@@ -59,7 +59,7 @@ async fn create_intent(
     let session = sessions::open_session(&state.db, rules.lot_id, plate.as_str())
         .await?
         .ok_or(ApiError::NotFound("parking session"))?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let priced = billing::price(&mut tx, &rules, &session, now).await?;
     let paid = Money::total(session.paid).map_err(ApiError::internal)?;
@@ -474,7 +474,7 @@ async fn record_cash(
     let mut db = state.db.acquire().await?;
     let mut tx = sqlx::Connection::begin(&mut *db).await?;
     let ledger_key = format!("cash:{key}");
-    let now = Utc::now();
+    let now = state.clock.now();
     let facts = payments::cash_facts(&mut tx, staff.tenant_id, *id, &ledger_key, now)
         .await?
         .ok_or(ApiError::NotFound("session"))?;
