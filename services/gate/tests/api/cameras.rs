@@ -701,7 +701,7 @@ async fn presses_merge_on_a_called_barrier_and_after_a_polled_open() {
     assert_eq!(press(vz.id.clone()).await, Some(false));
     let reply = heartbeat(&app, &url, "-").await;
     assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "ok", "{reply}");
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.advance(chrono::Duration::milliseconds(20));
     assert_eq!(press(vz.id.clone()).await, Some(true));
     let reply = heartbeat(&app, &url, "-").await;
     assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "no", "{reply}");
