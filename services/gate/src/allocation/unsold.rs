@@ -4,7 +4,7 @@
 
 use crate::error::ErrorCode;
 use actix_web::{get, put, web, HttpResponse};
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use parkshare_allocation::unsold::{self, Offered};
 use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
@@ -100,9 +100,9 @@ async fn unsold_spaces(
     .await
 }
 
-/// The compound's local date today.
-fn today_in(compound: &registry::Compound) -> Result<NaiveDate, ApiError> {
-    Ok(Utc::now().with_timezone(&compound.zone()?).date_naive())
+/// The compound's local date at `now` (the service's clock).
+fn today_in(compound: &registry::Compound, now: DateTime<Utc>) -> Result<NaiveDate, ApiError> {
+    Ok(now.with_timezone(&compound.zone()?).date_naive())
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -147,7 +147,7 @@ async fn put_offer(
     let compound = registry::compound(&state.db, staff.tenant_id, lot.compound_id)
         .await?
         .ok_or(ApiError::NotFound("space"))?;
-    let today = today_in(&compound)?;
+    let today = today_in(&compound, state.clock.now())?;
     if body
         .for_sale_since
         .is_some_and(|since| since < EARLIEST_FOR_SALE)
@@ -203,7 +203,7 @@ async fn compliance(
     let compound = registry::compound(&state.db, staff.tenant_id, *id)
         .await?
         .ok_or(ApiError::NotFound("compound"))?;
-    let today = today_in(&compound)?;
+    let today = today_in(&compound, state.clock.now())?;
     let spaces = unsold_spaces(&state.db, staff.tenant_id, compound.id)
         .await?
         .into_iter()

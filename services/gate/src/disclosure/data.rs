@@ -182,11 +182,12 @@ async fn period(
     })
 }
 
-/// The compound's disclosure, newest period first.
+/// The compound's disclosure, newest period first, generated at `now` (the service's clock).
 pub async fn build(
     db: &PgPool,
     tenant_id: Uuid,
     compound_id: Uuid,
+    now: DateTime<Utc>,
 ) -> Result<Disclosure, ApiError> {
     let compound = registry::compound(db, tenant_id, compound_id)
         .await?
@@ -203,7 +204,7 @@ pub async fn build(
         compound_id,
         compound: compound.name,
         time_zone: compound.time_zone,
-        generated_at: Utc::now(),
+        generated_at: now,
         periods: shown,
         lotteries: crate::allocation::lottery::notices(db, tenant_id, compound_id).await?,
     })

@@ -46,7 +46,7 @@ async fn by_link(state: &AppState, token: &str) -> Result<data::Disclosure, ApiE
     let (tenant_id, compound_id) = store::link(&state.db, &auth::digest(token))
         .await?
         .ok_or(ApiError::NotFound("disclosure"))?;
-    data::build(&state.db, tenant_id, compound_id).await
+    data::build(&state.db, tenant_id, compound_id, state.clock.now()).await
 }
 
 /// The public disclosure page: no login, an unguessable link.
@@ -208,7 +208,8 @@ async fn staff_disclosure(
     staff: Staff,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(data::build(&state.db, staff.tenant_id, *id).await?))
+    Ok(HttpResponse::Ok()
+        .json(data::build(&state.db, staff.tenant_id, *id, state.clock.now()).await?))
 }
 
 // ---- the owners' committee: read-only, one compound ----------------------------------------
@@ -227,8 +228,15 @@ async fn committee_disclosure(
     state: web::Data<AppState>,
     committee: Committee,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok()
-        .json(data::build(&state.db, committee.tenant_id, committee.compound_id).await?))
+    Ok(HttpResponse::Ok().json(
+        data::build(
+            &state.db,
+            committee.tenant_id,
+            committee.compound_id,
+            state.clock.now(),
+        )
+        .await?,
+    ))
 }
 
 /// The compound's closed periods.

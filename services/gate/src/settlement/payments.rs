@@ -58,7 +58,7 @@ async fn create_intent(
     let session = sessions::open_session(&state.db, rules.lot_id, plate.as_str())
         .await?
         .ok_or(ApiError::NotFound("parking session"))?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let priced = billing::price(&mut tx, &rules, &session, now).await?;
     let paid = Money::total(session.paid).map_err(ApiError::internal)?;
@@ -236,7 +236,7 @@ async fn simulated_pay(
         intent_id: intent.id,
         amount: body.amount.unwrap_or(intent.amount),
         currency: intent.currency.clone(),
-        paid_at: Utc::now(),
+        paid_at: state.clock.now(),
     };
     provider::deliver(
         state.http.clone(),
@@ -314,7 +314,8 @@ async fn callback(
     // it (a provider clock running fast must not make an on-time payment late, nor void the
     // intent before its `expires_at`) and never before the intent existed (nor book a payment
     // into a long-closed period).
-    let paid_at = n.paid_at.min(Utc::now()).max(intent.created_at);
+    let now = state.clock.now();
+    let paid_at = n.paid_at.min(now).max(intent.created_at);
     if paid_at != n.paid_at {
         tracing::warn!(intent_id = %intent.id, provider_paid_at = %n.paid_at, %paid_at, "provider's paid_at outside the intent's life; using the nearest instant within it");
     }
@@ -338,9 +339,10 @@ async fn callback(
         };
     if let (Some(booking_id), "credited") = (intent.booking_id, outcome) {
         // A booking's price: the held booking is confirmed, unless its hold already lapsed.
-        let confirmed =
-            crate::sharing::visitor::confirm_paid(&mut tx, &intent, booking_id, amount, paid_at)
-                .await?;
+        let confirmed = crate::sharing::visitor::confirm_paid(
+            &mut tx, &intent, booking_id, amount, paid_at, now,
+        )
+        .await?;
         if !confirmed {
             outcome = "late";
         }
@@ -530,7 +532,7 @@ async fn record_cash(
     let mut db = state.db.acquire().await?;
     let mut tx = sqlx::Connection::begin(&mut *db).await?;
     let ledger_key = format!("cash:{key}");
-    let now = Utc::now();
+    let now = state.clock.now();
     let facts = payments::cash_facts(&mut tx, staff.tenant_id, *id, &ledger_key, now)
         .await?
         .ok_or(ApiError::NotFound("session"))?;

@@ -279,7 +279,7 @@ async fn create_policy(
     body.policy
         .validate()
         .map_err(|e| ApiError::invalid(ErrorCode::InvalidPolicy, e.to_string()))?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let effective_from = body.effective_from.unwrap_or(now);
     if effective_from < now - Duration::seconds(EFFECTIVE_SKEW_S) {
         return Err(ApiError::invalid(

@@ -8,7 +8,7 @@
 
 use crate::error::ErrorCode;
 use actix_web::{delete, get, post, put, web, HttpResponse};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use parkshare_sharing::window::{parse_local, WINDOWS_PER_SPACE_MAX};
 use parkshare_sharing::{Exception, ExceptionKind, Interval, Schedule, WeeklyWindow, WindowError};
@@ -76,14 +76,15 @@ async fn my_space(
         .ok_or(ApiError::NotFound("space"))
 }
 
-/// Refuses the change unless `schedule` still covers every live booking of the space.
+/// Refuses the change unless `schedule` still covers every booking of the space live at `now`.
 async fn keep_bookings(
     tx: &mut PgConnection,
     space: &SharedSpace,
     schedule: &Schedule,
+    now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let tz = zone(space)?;
-    let live = sharing::live_bookings_of_space_for_update(tx, space.space_id, Utc::now()).await?;
+    let live = sharing::live_bookings_of_space_for_update(tx, space.space_id, now).await?;
     let mut stranded = Vec::new();
     for booking in &live {
         let Some(during) = booking.during() else {
@@ -106,8 +107,13 @@ async fn keep_bookings(
     }
 }
 
-async fn schedule_with(tx: &mut PgConnection, space: &SharedSpace) -> Result<Schedule, ApiError> {
-    let exceptions = sharing::exceptions(&mut *tx, &[space.space_id], Utc::now()).await?;
+/// The space's schedule, with the exceptions not over at `now`.
+async fn schedule_with(
+    tx: &mut PgConnection,
+    space: &SharedSpace,
+    now: DateTime<Utc>,
+) -> Result<Schedule, ApiError> {
+    let exceptions = sharing::exceptions(&mut *tx, &[space.space_id], now).await?;
     Ok(sharing::schedule_of(space, &exceptions))
 }
 
@@ -154,9 +160,9 @@ async fn put_windows(
         .map_err(window_error)?;
     let mut tx = state.db.begin().await?;
     let space = my_space(&mut tx, &owner, *id).await?;
-    let mut schedule = schedule_with(&mut tx, &space).await?;
+    let mut schedule = schedule_with(&mut tx, &space, state.clock.now()).await?;
     schedule.windows = windows;
-    keep_bookings(&mut tx, &space, &schedule).await?;
+    keep_bookings(&mut tx, &space, &schedule, state.clock.now()).await?;
     sharing::set_windows(&mut *tx, space.space_id, &schedule.windows).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(SpaceWindows {
@@ -317,7 +323,7 @@ async fn list_exceptions(
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = state.db.begin().await?;
     let space = my_space(&mut tx, &owner, *id).await?;
-    let rows = sharing::exceptions(&mut *tx, &[space.space_id], Utc::now()).await?;
+    let rows = sharing::exceptions(&mut *tx, &[space.space_id], state.clock.now()).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(rows))
 }
@@ -356,9 +362,9 @@ async fn add_exception(
         return Err(window_error(WindowError::TooLong));
     }
     let exception = Exception { kind, during };
-    let mut schedule = schedule_with(&mut tx, &space).await?;
+    let mut schedule = schedule_with(&mut tx, &space, state.clock.now()).await?;
     schedule.exceptions.push(exception);
-    keep_bookings(&mut tx, &space, &schedule).await?;
+    keep_bookings(&mut tx, &space, &schedule, state.clock.now()).await?;
     let exception_id = Uuid::new_v4();
     sharing::insert_exception(&mut *tx, exception_id, space.space_id, &exception).await?;
     tx.commit().await?;
@@ -382,7 +388,7 @@ async fn remove_exception(
     let (space_id, exception_id) = path.into_inner();
     let mut tx = state.db.begin().await?;
     let space = my_space(&mut tx, &owner, space_id).await?;
-    let rows = sharing::exceptions(&mut *tx, &[space.space_id], Utc::now()).await?;
+    let rows = sharing::exceptions(&mut *tx, &[space.space_id], state.clock.now()).await?;
     if !rows.iter().any(|r| r.id == exception_id) {
         return Err(ApiError::NotFound("exception"));
     }
@@ -392,7 +398,7 @@ async fn remove_exception(
         .filter(|r| r.id != exception_id)
         .filter_map(|r| r.exception())
         .collect();
-    keep_bookings(&mut tx, &space, &schedule).await?;
+    keep_bookings(&mut tx, &space, &schedule, state.clock.now()).await?;
     sharing::delete_exception(&mut *tx, space.space_id, exception_id).await?;
     tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
@@ -417,7 +423,7 @@ async fn open_hours(
     let range = Interval::new(query.from, query.to).ok_or(window_error(WindowError::Empty))?;
     let mut tx = state.db.begin().await?;
     let space = my_space(&mut tx, &owner, *id).await?;
-    let schedule = schedule_with(&mut tx, &space).await?;
+    let schedule = schedule_with(&mut tx, &space, state.clock.now()).await?;
     tx.commit().await?;
     let open = schedule
         .open_intervals(zone(&space)?, &range)

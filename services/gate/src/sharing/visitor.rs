@@ -103,14 +103,20 @@ async fn free_for_range(
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let rules = lot_rules(&state, *lot).await?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let wanted = limits(&rules)
         .check(now, query.from, query.to)
         .map_err(|e| ApiError::invalid(ErrorCode::from(&e), e.to_string()))?;
     let mut conn = state.db.acquire().await?;
-    let free =
-        availability::free_spaces(&mut conn, *lot, &wanted, standing_for(&wanted, now), None)
-            .await?;
+    let free = availability::free_spaces(
+        &mut conn,
+        *lot,
+        &wanted,
+        standing_for(&wanted, now),
+        None,
+        now,
+    )
+    .await?;
     let spaces = free
         .into_iter()
         .map(|s| FreeSpace {
@@ -218,7 +224,7 @@ async fn check_caps(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     sharing::lock_booking_caps(&mut *tx, plate, client).await?;
-    let live = sharing::live_counts(&mut *tx, lot_id, plate, client).await?;
+    let live = sharing::live_counts(&mut *tx, lot_id, plate, client, now).await?;
     caps.admit(live, now).map_err(|e| match e {
         CapExceeded::Plate { .. } => ApiError::conflict(ErrorCode::from(&e), e.to_string()),
         CapExceeded::Client { retry_after, .. } => ApiError::rate_limited(
@@ -297,7 +303,7 @@ async fn book(
     let rules = lot_rules(&state, *lot).await?;
     let plate = Plate::parse(&body.plate)
         .map_err(|e| ApiError::invalid(ErrorCode::MalformedPlate, e.to_string()))?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let limits = limits(&rules);
     let wanted = limits
         .check(now, body.from, body.to)
@@ -315,14 +321,23 @@ async fn book(
     // Holds that ran out stop holding now, not at the next sweep: those in this booking's way
     // are marked expired before the exclusion constraint is asked.
     sharing::expire_holds(&mut tx, now, Some((*lot, &wanted))).await?;
-    if sharing::plate_has_live_booking(&mut *tx, *lot, plate.as_str(), &client, &wanted).await? {
+    if sharing::plate_has_live_booking(&mut *tx, *lot, (plate.as_str(), &client), &wanted, now)
+        .await?
+    {
         return Err(ApiError::conflict(
             ErrorCode::PlateAlreadyBooked,
             "this plate already has a booking at this lot for part of that time",
         ));
     }
-    let mut candidates =
-        availability::free_spaces(&mut tx, *lot, &wanted, standing_for(&wanted, now), None).await?;
+    let mut candidates = availability::free_spaces(
+        &mut tx,
+        *lot,
+        &wanted,
+        standing_for(&wanted, now),
+        None,
+        now,
+    )
+    .await?;
     if let Some(wanted_space) = body.space_id {
         candidates.retain(|s| s.space_id == wanted_space);
         if candidates.is_empty() {
@@ -371,7 +386,7 @@ async fn book(
     let booking = booking_of(&mut tx, booking_id).await?;
     if intent.is_none() {
         let data = webhooks::booking_data(&booking)?;
-        webhooks::to_owner_and_visitor(&mut tx, &booking, "booking.made", data).await?;
+        webhooks::to_owner_and_visitor(&mut tx, &booking, "booking.made", data, now).await?;
     }
     let issued = Entry::issued(
         Some(booking.tenant_id),
@@ -401,13 +416,15 @@ async fn booking_of(tx: &mut PgConnection, id: Uuid) -> Result<Booking, ApiError
 
 /// The provider says `intent` (a booking's) was paid in time: the held booking is confirmed
 /// and the payment posted, once. False when the booking no longer waits for it (the hold
-/// lapsed or was cancelled): the caller books the money as owed back.
+/// lapsed or was cancelled): the caller books the money as owed back. `now` is when the
+/// service heard of it.
 pub async fn confirm_paid(
     tx: &mut PgConnection,
     intent: &Intent,
     booking_id: Uuid,
     amount: Money,
     paid_at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
     let Some(booking) = sharing::booking_for_update(&mut *tx, booking_id).await? else {
         return Ok(false);
@@ -437,7 +454,8 @@ pub async fn confirm_paid(
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("booking {booking_id} has no owner")))?;
     payments::mark_intent_paid(&mut *tx, intent.id, paid_at).await?;
     let Some(transaction_id) =
-        posting::credit_booking_payment(&mut *tx, &who, booking_id, intent.id, amount).await?
+        posting::credit_booking_payment(&mut *tx, &who, booking_id, intent.id, amount, paid_at)
+            .await?
     else {
         // The intent was pending and is locked, so its key is new; were it not, the payment
         // is on record already.
@@ -453,7 +471,7 @@ pub async fn confirm_paid(
     .await?;
     let confirmed = booking_of(tx, booking_id).await?;
     let data = webhooks::booking_data(&confirmed)?;
-    webhooks::to_owner_and_visitor(tx, &confirmed, "booking.made", data).await?;
+    webhooks::to_owner_and_visitor(tx, &confirmed, "booking.made", data, now).await?;
     Ok(true)
 }
 
@@ -546,7 +564,8 @@ async fn cancel(
         }
         _ => {}
     }
-    if booking.ends_at <= Utc::now() {
+    let now = state.clock.now();
+    if booking.ends_at <= now {
         return Err(ApiError::conflict(
             ErrorCode::BookingCompleted,
             "this booking is over",
@@ -556,7 +575,6 @@ async fn cancel(
         .during()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("booking {} is empty", booking.id)))?;
     let rules = lot_rules(&state, booking.lot_id).await?;
-    let now = Utc::now();
     // An unpaid hold costs nothing to drop: nothing was paid, and a fee could not be taken.
     let fee = if booking.free_cancel_until >= now || booking.status == "held" {
         Money::ZERO
@@ -580,7 +598,7 @@ async fn cancel(
     )
     .await?;
     let data = webhooks::booking_data(&cancelled)?;
-    webhooks::to_owner_and_visitor(&mut tx, &cancelled, "booking.cancelled", data).await?;
+    webhooks::to_owner_and_visitor(&mut tx, &cancelled, "booking.cancelled", data, now).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(cancelled))
 }

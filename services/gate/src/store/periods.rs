@@ -108,10 +108,14 @@ pub struct NewPeriod<'a> {
     pub transaction_id: Option<Uuid>,
 }
 
-pub async fn insert_period(db: impl PgExecutor<'_>, p: &NewPeriod<'_>) -> sqlx::Result<()> {
-    sqlx::query(
+/// Records a closed period; when it was closed (an audit time, the database's clock).
+pub async fn insert_period(
+    db: impl PgExecutor<'_>,
+    p: &NewPeriod<'_>,
+) -> sqlx::Result<DateTime<Utc>> {
+    sqlx::query_scalar(
         "insert into accounting_periods (id, tenant_id, compound_id, label, starts_at, ends_at, summary, transaction_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+         values ($1, $2, $3, $4, $5, $6, $7, $8) returning closed_at",
     )
     .bind(p.id)
     .bind(p.tenant_id)
@@ -121,9 +125,8 @@ pub async fn insert_period(db: impl PgExecutor<'_>, p: &NewPeriod<'_>) -> sqlx::
     .bind(p.ends_at)
     .bind(p.summary)
     .bind(p.transaction_id)
-    .execute(db)
+    .fetch_one(db)
     .await
-    .map(drop)
 }
 
 pub async fn insert_statement(

@@ -16,7 +16,7 @@ use crate::error::ErrorCode;
 use std::collections::HashMap;
 
 use actix_web::{get, post, web, HttpResponse};
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use parkshare_allocation::lottery::{self, Applicant, Published, Seed};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -367,11 +367,15 @@ pub async fn notices(
     store::notices(db, tenant_id, compound_id, NOTICES_MAX).await
 }
 
-/// Reads a lottery under its exclusive lock and passes freed places on to the next applicants.
-async fn full(conn: &mut PgConnection, lottery: Lottery) -> Result<Full, ApiError> {
+/// Reads a lottery under its exclusive lock and passes freed places on to the next applicants,
+/// as of `now` (the service's clock, kept to the microsecond as Postgres keeps it: an offer
+/// reads back as it was first shown).
+async fn full(
+    conn: &mut PgConnection,
+    lottery: Lottery,
+    now: DateTime<Utc>,
+) -> Result<Full, ApiError> {
     store::lock(conn, lottery.id, true).await?;
-    // Microseconds, as Postgres keeps them: an offer reads back as it was first shown.
-    let now = Utc::now().trunc_subsecs(6);
     let applications = store::applications(&mut *conn, lottery.id).await?;
     let draw = store::draw(&mut *conn, lottery.id).await?;
     let mut full = Full {
@@ -484,7 +488,7 @@ async fn announce(
         .await?
         .ok_or(ApiError::NotFound("compound"))?;
     check_title(&body.title)?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let open_at = body.applications_open_at.unwrap_or(now).max(now);
     if body
         .applications_open_at
@@ -594,7 +598,7 @@ async fn announce(
     )
     .await?;
     tracing::info!(lottery = %id, compound = %compound.id, %commitment, "lottery announced");
-    let full = full(&mut tx, lottery).await?;
+    let full = full(&mut tx, lottery, state.clock.now()).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(full.staff_view()))
 }
@@ -614,7 +618,11 @@ async fn list_for_staff(
     let mut tx = state.db.begin().await?;
     let mut views = Vec::with_capacity(lotteries.len());
     for lottery in lotteries {
-        views.push(full(&mut tx, lottery).await?.staff_view());
+        views.push(
+            full(&mut tx, lottery, state.clock.now())
+                .await?
+                .staff_view(),
+        );
     }
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(views))
@@ -640,7 +648,7 @@ async fn read_for_staff(
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = state.db.begin().await?;
     let lottery = staff_lottery(&mut tx, &staff, *id).await?;
-    let full = full(&mut tx, lottery).await?;
+    let full = full(&mut tx, lottery, state.clock.now()).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(full.staff_view()))
 }
@@ -659,7 +667,8 @@ async fn run_draw(
     // The exclusive lock waits for applications under way; later ones find the window shut.
     store::lock(&mut tx, lottery.id, true).await?;
     if store::draw(&mut *tx, lottery.id).await?.is_none() {
-        if Utc::now() < lottery.applications_close_at {
+        let now = state.clock.now();
+        if now < lottery.applications_close_at {
             return Err(ApiError::conflict(
                 ErrorCode::ApplicationsStillOpen,
                 format!(
@@ -679,10 +688,10 @@ async fn run_draw(
         let seed = Seed::parse(&lottery.seed).map_err(ApiError::internal)?;
         let order = lottery::draw(lottery.id, &seed, &applicants).map_err(ApiError::internal)?;
         let digest = lottery::applicants_digest(&applicants).map_err(ApiError::internal)?;
-        store::insert_draw(&mut *tx, lottery.id, &order, &digest, &staff.label).await?;
+        store::insert_draw(&mut *tx, lottery.id, &order, &digest, &staff.label, now).await?;
         tracing::info!(lottery = %lottery.id, applicants = order.len(), "lottery drawn");
     }
-    let full = full(&mut tx, lottery).await?;
+    let full = full(&mut tx, lottery, state.clock.now()).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(full.staff_view()))
 }
@@ -719,7 +728,11 @@ async fn list_for_owner(
     let mut tx = state.db.begin().await?;
     let mut views = Vec::with_capacity(lotteries.len());
     for lottery in lotteries {
-        views.push(full(&mut tx, lottery).await?.owner_view(owner.owner_id));
+        views.push(
+            full(&mut tx, lottery, state.clock.now())
+                .await?
+                .owner_view(owner.owner_id),
+        );
     }
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(views))
@@ -738,7 +751,7 @@ async fn apply(
     let mut tx = state.db.begin().await?;
     let lottery = owner_lottery(&mut tx, &owner, compound_id, *id).await?;
     store::lock(&mut tx, lottery.id, false).await?;
-    let now = Utc::now();
+    let now = state.clock.now();
     if now < lottery.applications_open_at {
         return Err(ApiError::conflict(
             ErrorCode::ApplicationsNotOpen,
@@ -749,7 +762,7 @@ async fn apply(
         return Err(closed(&lottery));
     }
     let tier = i16::from(store::holds_a_space(&mut *tx, owner.owner_id).await?);
-    let application = store::apply(&mut *tx, &lottery, owner.owner_id, &unit, tier)
+    let application = store::apply(&mut *tx, &lottery, owner.owner_id, &unit, tier, now)
         .await
         .map_err(|e| {
             if is_unique_violation(&e, "lottery_applications_pkey") {
@@ -797,7 +810,7 @@ async fn answer_offer(
     let (compound_id, _) = owner_home(state, owner).await?;
     let mut tx = state.db.begin().await?;
     let lottery = owner_lottery(&mut tx, owner, compound_id, id).await?;
-    let before = full(&mut tx, lottery).await?;
+    let before = full(&mut tx, lottery, state.clock.now()).await?;
     let Some(offer) = before.offers.iter().find(|o| o.owner_id == owner.owner_id) else {
         return Err(ApiError::conflict(
             ErrorCode::NoOffer,
@@ -839,7 +852,7 @@ async fn answer_offer(
         ),
         None => None,
     };
-    let after = full(&mut tx, before.lottery).await?;
+    let after = full(&mut tx, before.lottery, state.clock.now()).await?;
     tx.commit().await?;
     let mut view = after.owner_view(owner.owner_id);
     view.rental = rental;
@@ -891,7 +904,7 @@ async fn read_published(
     let lottery = store::lottery(&mut *tx, None, *id)
         .await?
         .ok_or(ApiError::NotFound("lottery"))?;
-    let full = full(&mut tx, lottery).await?;
+    let full = full(&mut tx, lottery, state.clock.now()).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(full.public_view()))
 }

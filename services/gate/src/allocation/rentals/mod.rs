@@ -325,7 +325,7 @@ async fn apply_in(
     a: Application,
     owner_compound: Option<Uuid>,
 ) -> Result<(Rental, Intent), ApiError> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let place = place_of(&mut *tx, tenant_id, a.target, a.applied_by).await?;
     if owner_compound.is_some_and(|c| c != place.compound_id) {
         // An owner sees only their own compound.
@@ -414,7 +414,7 @@ pub async fn rent_won_space(
     plate: Plate,
     months: u32,
 ) -> Result<RentalAnswer, ApiError> {
-    let space = store::first_free_space(&mut *tx, space_ids, Utc::now())
+    let space = store::first_free_space(&mut *tx, space_ids, state.clock.now())
         .await?
         .ok_or_else(|| {
             ApiError::conflict(
@@ -431,7 +431,7 @@ pub async fn rent_won_space(
         applied_by: AppliedBy::Lottery,
     };
     let (rental, intent) = apply_in(&mut *tx, state, tenant_id, a, None).await?;
-    let today = today_in(&mut *tx, rental.compound_id, Utc::now()).await?;
+    let today = today_in(&mut *tx, rental.compound_id, state.clock.now()).await?;
     Ok(answer(state, &rental, &intent, today))
 }
 
@@ -587,7 +587,12 @@ pub(crate) async fn credit(
     if let Some(shift) = shift {
         memo.push_str(&format!("（现金 {shift}）"));
     }
-    posting::credit_rental_payment(tx, &who, rental.id, key, amount, source, &memo).await
+    let received = posting::Received {
+        amount,
+        source,
+        paid_at,
+    };
+    posting::credit_rental_payment(tx, &who, rental.id, key, received, &memo).await
 }
 
 /// Records a term paid: its row, the owner's waiting entry served, the renter told.
@@ -616,7 +621,8 @@ pub(crate) async fn settle(
             "rental_id": rental.id, "plate": rental.plate, "space_code": rental.space_code,
             "starts_on": rental.starts_on, "ends_on": rental.ends_on, "paid": amount,
         });
-        crate::sharing::webhooks::to_owner(tx, rental.tenant_id, owner_id, "rental.paid", data)
+        let tenant_id = rental.tenant_id;
+        crate::sharing::webhooks::to_owner(tx, tenant_id, owner_id, "rental.paid", data, paid_at)
             .await?;
     }
     Ok(())
@@ -665,7 +671,7 @@ pub(crate) async fn local_today(
     compound_id: Uuid,
 ) -> Result<NaiveDate, ApiError> {
     let mut conn = state.db.acquire().await?;
-    today_in(&mut conn, compound_id, Utc::now()).await
+    today_in(&mut conn, compound_id, state.clock.now()).await
 }
 
 /// The household's rentals, newest first, each with where its term stands.

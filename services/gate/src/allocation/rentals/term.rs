@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::store::{self, NewRental, Rental};
 use crate::auth::{Owner, Staff};
+use crate::clock::Clock;
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use crate::store::ledger::{self, NewTransaction};
@@ -57,7 +58,7 @@ pub async fn record_cash(
     let shift = crate::admin::validate::text("shift", &body.shift, 100)?;
     let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
     let ledger_key = format!("rental-cash:{key}");
-    let now = Utc::now();
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let rental = store::rental_for_update(&mut *tx, staff.tenant_id, *id)
         .await?
@@ -137,7 +138,7 @@ async fn renew(
     owner: Option<Uuid>,
     months: u32,
 ) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let current = store::rental_for_update(&mut *tx, tenant_id, id)
         .await?
@@ -282,7 +283,7 @@ pub async fn end_early(
     body: crate::input::Json<EndBody>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = crate::admin::validate::text("reason", &body.reason, 500)?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let rental = store::rental_for_update(&mut *tx, staff.tenant_id, *id)
         .await?
@@ -420,6 +421,7 @@ pub async fn sweep(
                 owner_id,
                 "rental.expiring",
                 data,
+                now,
             )
             .await?;
         }
@@ -431,14 +433,15 @@ pub async fn sweep(
     })
 }
 
-pub fn spawn_sweeper(db: PgPool, reminder_days: i32) -> tokio::task::JoinHandle<()> {
+/// Sweeps every [`SWEEP_INTERVAL_S`] as of `clock`'s now until the process ends.
+pub fn spawn_sweeper(db: PgPool, reminder_days: i32, clock: Clock) -> tokio::task::JoinHandle<()> {
     crate::workers::supervise("rental_sweep", move || {
-        let db = db.clone();
+        let (db, clock) = (db.clone(), clock.clone());
         async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_S));
             loop {
                 tick.tick().await;
-                match sweep(&db, Utc::now(), reminder_days).await {
+                match sweep(&db, clock.now(), reminder_days).await {
                     Ok(report) if report != SweepReport::default() => {
                         tracing::info!(?report, "rentals swept");
                     }
