@@ -887,6 +887,27 @@ async fn a_lottery_winner_accepting_with_a_car_rents_the_won_space() {
         )
         .await;
     let id = str_of(&lottery, "id").to_owned();
+    // While the lottery allots it, the space is not rented past it: not to an outsider, not
+    // to an owner who did not win it (outside tester of issue 26, F0).
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": won}), "云V12345").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_in_lottery")),
+        "{body}"
+    );
+    let (_, outsider_owner) = owner_with_car(&app, &site, "7-1-199", "云A70099").await;
+    let (status, body) = owner_applies(
+        &app,
+        &outsider_owner,
+        json!({"space_id": won, "plate": "云A70099", "months": 1}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_in_lottery")),
+        "{body}"
+    );
     let mut households = Vec::new();
     for (unit, plate) in [("7-1-101", "云A70001"), ("7-1-102", "云A70002")] {
         let (_, token) = owner_with_car(&app, &site, unit, plate).await;

@@ -10,7 +10,7 @@
 //! Offers pass on lazily: every read or answer of a lottery first offers the places that
 //! declined or lapsed offers freed to the next applicants, under the lottery's lock.
 
-mod store;
+pub(crate) mod store;
 
 use crate::error::ErrorCode;
 use std::collections::HashMap;

@@ -175,6 +175,30 @@ pub async fn space_in_live_lottery(
     .await
 }
 
+/// The lottery that is allotting `space_id` now, if any: not drawn yet, or with an offer open.
+/// While it is, the space is had through the lottery only, not rented past it.
+pub async fn space_being_allotted(
+    conn: &mut PgConnection,
+    compound_id: Uuid,
+    space_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "select l.id from lotteries l
+           left join lottery_draws d on d.lottery_id = l.id
+          where l.compound_id = $1 and $2 = any(l.space_ids)
+            and (d.lottery_id is null
+                 or exists (select 1 from lottery_offers o where o.lottery_id = l.id
+                              and o.answer is null and o.expires_at > $3))
+          order by l.created_at limit 1",
+    )
+    .bind(compound_id)
+    .bind(space_id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Serialises applications against the draw: applications take it shared, the draw
 /// exclusively, so that the draw sees every application the window let in.
 pub async fn lock(conn: &mut PgConnection, id: Uuid, exclusive: bool) -> sqlx::Result<()> {

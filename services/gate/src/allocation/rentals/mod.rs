@@ -342,6 +342,25 @@ async fn apply_in(
             ));
         }
     }
+    // A space a lottery is allotting goes to owners through its draw and offers, not past them.
+    if let (Some(space_id), true) = (place.space_id, a.applied_by != AppliedBy::Lottery) {
+        if let Some(lottery) = crate::allocation::lottery::store::space_being_allotted(
+            &mut *tx,
+            place.compound_id,
+            space_id,
+            now,
+        )
+        .await?
+        {
+            return Err(ApiError::conflict(
+                ErrorCode::SpaceInLottery,
+                format!(
+                    "this space is being allotted to owners by lottery {lottery}: it is rented \
+                     through the lottery's offers until they are settled"
+                ),
+            ));
+        }
+    }
     let class = vehicle_class(&mut *tx, place.compound_id, &a.plate, &a.renter).await?;
     let today = today_in(&mut *tx, place.compound_id, now).await?;
     let term = term_of(a.starts_on.unwrap_or(today), a.months, today)?;
