@@ -1007,7 +1007,7 @@ async fn exit(
     }
     // Only a stay placed on a shared space has a booking to close.
     if opens && session.space_id.is_some() {
-        shared::exited(&mut tx, session.id, ev.captured_at).await?;
+        shared::exited(&mut tx, session.id, ev.captured_at, state.clock.now()).await?;
     }
     super::answer::commit(tx).await?;
 

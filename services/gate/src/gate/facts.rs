@@ -379,7 +379,7 @@ async fn close(
     )
     .await?;
     if stay.space_id.is_some() {
-        shared::exited(&mut tx, stay.id, ev.captured_at).await?;
+        shared::exited(&mut tx, stay.id, ev.captured_at, state.clock.now()).await?;
     }
     if stay.anomaly.as_deref() == Some(sessions::CLOSED_AT_REFUSED_EXIT) {
         // It left now: no later read is this stay's.

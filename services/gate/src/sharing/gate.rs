@@ -169,18 +169,20 @@ pub async fn owner_home_early(
     Ok(())
 }
 
-/// At the exit of `session_id`: its booking (if any) is completed; leaving after the booking
-/// ended is an overstay, reported to the owner unless the sweep already did.
+/// At the exit of `session_id` read at `exit_at`: its booking (if any) is completed; leaving
+/// after the booking ended is an overstay, reported to the owner (at `now`, the service's
+/// clock) unless the sweep already did.
 pub async fn exited(
     tx: &mut PgConnection,
     session_id: Uuid,
     exit_at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let Some(booking) = sharing::booking_of_session_for_update(tx, session_id).await? else {
         return Ok(());
     };
     if exit_at > booking.ends_at && booking.overstay_at.is_none() {
-        crate::sharing::overstay::report(tx, &booking, exit_at).await?;
+        crate::sharing::overstay::report(tx, &booking, exit_at, now).await?;
     }
     sharing::set_booking_status(&mut *tx, booking.id, "completed", None).await?;
     sharing::insert_booking_event(

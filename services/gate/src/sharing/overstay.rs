@@ -38,11 +38,14 @@ pub struct SweepReport {
     pub expired: usize,
 }
 
-/// Records the overstay of `booking` noticed at `at` and tells the owner and the visitor.
+/// Records the overstay of `booking` noticed at `at` (a sweep's instant, or the car's exit
+/// read) and tells the owner and the visitor, now (`now`, the service's clock: a camera's clock
+/// running ahead must not hold the webhook back).
 pub async fn report(
     tx: &mut PgConnection,
     booking: &Booking,
     at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     sharing::mark_overstay(&mut *tx, booking.id, at).await?;
     sharing::insert_booking_event(
@@ -70,7 +73,7 @@ pub async fn report(
     .await?;
     let mut data = webhooks::booking_data(booking)?;
     data["overstay_at"] = json!(at);
-    webhooks::to_owner_and_visitor(tx, booking, "booking.overstay", data, at).await?;
+    webhooks::to_owner_and_visitor(tx, booking, "booking.overstay", data, now).await?;
     Ok(())
 }
 
@@ -80,7 +83,7 @@ pub async fn sweep(db: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, ApiEr
     let mut report_out = SweepReport::default();
     for stuck in sharing::overstayed_bookings(&mut tx, now, SWEEP_BATCH_MAX).await? {
         if stuck.overstay_at.is_none() {
-            report(&mut tx, &stuck, now).await?;
+            report(&mut tx, &stuck, now, now).await?;
             report_out.reported += 1;
         }
         let horizon = now + Duration::minutes(LOOKAHEAD_MIN);

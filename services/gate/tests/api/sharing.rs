@@ -904,6 +904,36 @@ async fn an_overstay_tells_the_owner_and_moves_the_next_booking() {
     let _ = zhang;
 }
 
+/// A car leaving after its booking ended is an overstay, told at once even when the exit
+/// camera's clock runs minutes ahead of the service's: the webhook is due at the service's now,
+/// not at the read's time.
+#[tokio::test]
+async fn an_overstay_noticed_at_a_fast_cameras_exit_is_told_at_once() {
+    let app = spawn_app().await;
+    let (site, _zhang, _li, _next, received) = overstay_setup(&app).await;
+    app.advance(Duration::minutes(65));
+    let stay = app
+        .open_sessions(&site.lot)
+        .await
+        .into_iter()
+        .find(|s| s["plate"] == "津A11111")
+        .unwrap_or_else(|| panic!("no open stay"));
+    let session = str_of(&stay, "id").to_owned();
+    let (_, quote) = app
+        .staff("GET", &format!("/v1/admin/sessions/{session}/quote"), None)
+        .await;
+    let due = str_of(&quote, "amount_due").to_owned();
+    if due != "0.00" {
+        app.pay(&session, &due).await;
+    }
+    let (_, exit) = app
+        .read(&site.exit, "津A11111", app.now() + Duration::minutes(4))
+        .await;
+    assert_eq!(exit["action"], "open", "{exit}");
+    let told = received.wait_for("booking.overstay").await;
+    assert_eq!(told["data"]["plate"], "津A11111", "{told}");
+}
+
 #[tokio::test]
 async fn an_overstay_with_nowhere_to_move_cancels_the_next_booking_free() {
     let app = spawn_app().await;
