@@ -48,6 +48,22 @@ async fn file_monthly_tariff(app: &TestApp, site: &Site) {
     assert_eq!(status, 201, "{filed}");
 }
 
+/// Reserves `places` of the site's lot for pool passes (none are sold until the office does).
+async fn reserve_pass_places(app: &TestApp, site: &Site, places: i32) {
+    let (status, lot) = app
+        .staff(
+            "PATCH",
+            &format!("/v1/admin/lots/{}", site.lot),
+            Some(json!({"pass_places": places})),
+        )
+        .await;
+    assert_eq!(
+        (status, lot["pass_places"].as_i64()),
+        (200, Some(i64::from(places))),
+        "{lot}"
+    );
+}
+
 async fn space(app: &TestApp, site: &Site, code: &str, kind: &str, owner: Option<&str>) -> String {
     let mut body = json!({"code": code, "kind": kind});
     if let Some(owner) = owner {
@@ -252,6 +268,7 @@ async fn each_kind_of_space_credits_its_own_beneficiary() {
     let app = spawn_app().await;
     let site = app.site(5).await;
     file_monthly_tariff(&app, &site).await;
+    reserve_pass_places(&app, &site, 10).await;
     let (landlord, _) = owner_with_car(&app, &site, "2-1-101", "云A20001").await;
     let owned = space(&app, &site, "P-001", "owned", Some(&landlord)).await;
     let unsold = space(&app, &site, "D-001", "developer_unsold", None).await;
@@ -517,6 +534,7 @@ async fn a_term_is_reminded_renewed_for_the_next_whole_months_and_lapses_without
     let app = spawn_app().await;
     let site = app.site(5).await;
     file_monthly_tariff(&app, &site).await;
+    reserve_pass_places(&app, &site, 10).await;
     let (_, token) = owner_with_car(&app, &site, "5-1-101", "云A50001").await;
     let (status, _) = app
         .send(
@@ -754,6 +772,7 @@ async fn owners_are_served_first_in_the_compounds_order_and_refusals_say_why() {
     let app = spawn_app().await;
     let site = app.site(5).await;
     file_monthly_tariff(&app, &site).await;
+    reserve_pass_places(&app, &site, 10).await;
     let c1 = space(&app, &site, "C-001", "common", None).await;
     let c2 = space(&app, &site, "C-002", "common", None).await;
     let (holder, holder_token) = owner_with_car(&app, &site, "6-1-101", "云A60001").await;
@@ -1089,6 +1108,7 @@ async fn a_renters_stay_that_outlasts_the_rental_is_charged_from_the_lapse() {
         (str_of(&paid, "action"), str_of(&paid, "reason")),
         ("open", "exit_paid"),
         "{paid}"
+    reserve_pass_places(&app, &site, 10).await;
     );
 }
 
@@ -1129,6 +1149,7 @@ async fn cash_and_a_provider_payment_racing_for_one_term_credit_it_once() {
                 "{cash_body}"
             ),
             other => panic!("cash answered {other}: {cash_body}"),
+    reserve_pass_places(&app, &site, 10).await;
         }
         // Wait until the provider's notification has been handled, whichever way.
         for _ in 0..100 {
@@ -1151,4 +1172,95 @@ async fn cash_and_a_provider_payment_racing_for_one_term_credit_it_once() {
     assert_eq!(app.balance("refunds_payable").await, -owed);
     let (_, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
     assert_eq!(check["ok"], true, "{check}");
+}
+
+#[tokio::test]
+async fn pool_passes_are_sold_only_up_to_the_places_the_lot_reserves_for_them() {
+    let app = spawn_app().await;
+    let site = app.site(1).await;
+    file_monthly_tariff(&app, &site).await;
+    // A lot sells no pool passes until the office says how many places it reserves for them.
+    let (_, lot) = app
+        .staff("GET", &format!("/v1/admin/lots/{}", site.lot), None)
+        .await;
+    assert_eq!(lot["pass_places"], 0, "{lot}");
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B70000").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("no_pass_places")),
+        "{body}"
+    );
+    for places in [-1, 10_001] {
+        let (status, body) = app
+            .staff(
+                "PATCH",
+                &format!("/v1/admin/lots/{}", site.lot),
+                Some(json!({"pass_places": places})),
+            )
+            .await;
+        assert_eq!(status, 422, "{places}: {body}");
+    }
+    let created = app
+        .create(
+            &format!("/v1/admin/compounds/{}/lots", site.compound),
+            json!({"name": "地面", "visitor_capacity": 5, "pass_places": 40,
+                   "simple_tariff": {"free_min": 15, "hourly": "3.00"}}),
+        )
+        .await;
+    assert_eq!(created["pass_places"], 40, "{created}");
+    reserve_pass_places(&app, &site, 3).await;
+
+    // Eight passes applied for at once for three places: three are sold, none more.
+    let answers = futures_util::future::join_all((0..8).map(|i| {
+        let site = &site;
+        let app = &app;
+        async move {
+            staff_rents_to_non_owner(
+                app,
+                site,
+                json!({"lot_id": site.lot}),
+                &format!("云B7100{i}"),
+            )
+            .await
+        }
+    }))
+    .await;
+    let sold = answers.iter().filter(|(s, _)| *s == 201).count();
+    let refused = answers
+        .iter()
+        .filter(|(s, b)| *s == 409 && b["error"]["code"] == "passes_sold_out")
+        .count();
+    assert_eq!((sold, refused), (3, 5), "{answers:?}");
+    // Paid or held, the three stand; a pass for days after they end is sold.
+    let held: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 201)
+        .map(|(_, b)| b)
+        .collect();
+    pay_cash(&app, held[0]).await;
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B72000").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("passes_sold_out")),
+        "{body}"
+    );
+    let later = today() + Duration::days(40);
+    let (status, body) = staff_rents_to_non_owner(
+        &app,
+        &site,
+        json!({"lot_id": site.lot, "starts_on": later}),
+        "云B72000",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from rentals where lot_id = '{}' and space_id is null",
+            site.lot
+        ))
+        .await,
+        4
+    );
 }

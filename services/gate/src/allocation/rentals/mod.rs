@@ -445,6 +445,9 @@ pub(crate) async fn hold(
 ) -> Result<(Rental, Intent), ApiError> {
     store::expire_holds_in_way(&mut *tx, new.space_id, new.lot_id, new.plate, now).await?;
     store::insert(&mut *tx, new).await.map_err(|e| {
+    if new.space_id.is_none() {
+        check_pass_places(&mut *tx, new, now).await?;
+    }
         if is_unique_violation(&e, "rentals_one_per_space") {
             ApiError::conflict(
                 ErrorCode::SpaceRented,
@@ -489,6 +492,39 @@ pub(crate) async fn hold(
 }
 
 /// A term as answered: its row, and where it stands on the compound's `today`.
+/// A pool pass takes one of the places the lot reserves for passes (`pass_places`): sold only
+/// while fewer passes than that are in force on every day of the term. Decided under the lot's
+/// lock, so passes applied for at once cannot oversell it.
+async fn check_pass_places(
+    tx: &mut PgConnection,
+    new: &NewRental<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let places = store::pass_places_for_update(&mut *tx, new.lot_id)
+        .await?
+        .ok_or(ApiError::NotFound("lot"))?;
+    if places == 0 {
+        return Err(ApiError::conflict(
+            ErrorCode::NoPassPlaces,
+            "this lot sells no pool passes: the office has reserved no places for them \
+             (the lot's pass_places)",
+        ));
+    }
+    let sold =
+        store::passes_at_peak(&mut *tx, new.lot_id, (new.starts_on, new.ends_on), now).await?;
+    if sold >= i64::from(places) {
+        return Err(ApiError::conflict(
+            ErrorCode::PassesSoldOut,
+            format!(
+                "all {places} places this lot reserves for pool passes are taken on some day \
+                 from {} to {}",
+                new.starts_on, new.ends_on
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn view(rental: &Rental, today: NaiveDate) -> Value {
     let mut v = serde_json::to_value(rental).unwrap_or(Value::Null);
     v["standing"] = json!(standing(rental, today));

@@ -232,6 +232,46 @@ pub async fn space_for_update(
     .await
 }
 
+/// The lot's places for pool passes, its row locked (`for no key update`: gate writes that
+/// only reference the lot go on) so that pass applications for it are decided one after the
+/// other. `None`: no such lot.
+pub async fn pass_places_for_update(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+) -> sqlx::Result<Option<i32>> {
+    sqlx::query_scalar("select pass_places from lots where id = $1 for no key update")
+        .bind(lot_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// The most pool passes of `lot_id` in force on any one day of `[starts_on, ends_on]`: terms
+/// paid (or ended early, through their last day), or held unpaid with their hold running at
+/// `now`.
+pub async fn passes_at_peak(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+    (starts_on, ends_on): (NaiveDate, NaiveDate),
+    now: DateTime<Utc>,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select coalesce(max(n), 0) from (
+             select count(r.id) as n
+               from generate_series($2::date, $3::date, interval '1 day') as d (day)
+               join rentals r on r.lot_id = $1 and r.space_id is null
+                    and r.during @> d.day::date
+                    and (r.status in ('paid', 'ended')
+                         or (r.status = 'awaiting_payment' and r.hold_expires_at > $4))
+              group by d.day) per_day",
+    )
+    .bind(lot_id)
+    .bind(starts_on)
+    .bind(ends_on)
+    .bind(now)
+    .fetch_one(db)
+    .await
+}
+
 /// Unpaid holds that ran out by `now` on `space_id` or of `plate` in `lot_id` are expired, so
 /// they no longer stand in the way of a new application. Returns how many.
 pub async fn expire_holds_in_way(
