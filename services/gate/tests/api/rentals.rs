@@ -969,6 +969,87 @@ async fn a_lottery_winner_accepting_with_a_car_rents_the_won_space() {
 }
 
 #[tokio::test]
+async fn a_won_space_left_unpaid_passes_to_the_next_applicant() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let won = space(&app, &site, "C-201", "common", None).await;
+    let lottery = app
+        .create(
+            &format!("/v1/admin/compounds/{}/lotteries", site.compound),
+            json!({"title": "新增车位摇号", "space_ids": [won],
+                   "applications_close_at": Utc::now() + Duration::seconds(2), "offer_minutes": 60}),
+        )
+        .await;
+    let id = str_of(&lottery, "id").to_owned();
+    let mut households = Vec::new();
+    for (unit, plate) in [("8-1-101", "云A80001"), ("8-1-102", "云A80002")] {
+        let (_, token) = owner_with_car(&app, &site, unit, plate).await;
+        let (status, body) = app
+            .send(
+                "POST",
+                &format!("/v1/owner/lotteries/{id}/applications"),
+                &token,
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        households.push((unit, plate, token));
+    }
+    tokio::time::sleep(StdDuration::from_millis(2_200)).await;
+    let (status, drawn) = app
+        .staff("POST", &format!("/v1/admin/lotteries/{id}/draw"), None)
+        .await;
+    assert_eq!(status, 200, "{drawn}");
+    let by_rank = |rank: usize| {
+        let unit = drawn["published"]["order"][rank]
+            .as_str()
+            .unwrap_or_default();
+        households
+            .iter()
+            .find(|(u, _, _)| *u == unit)
+            .unwrap_or_else(|| panic!("{unit}: {drawn}"))
+    };
+    let ((_, plate, winner), (_, next_plate, next)) = (by_rank(0), by_rank(1));
+    let accept = format!("/v1/owner/lotteries/{id}/offer/accept");
+    let (status, accepted) = app
+        .send("POST", &accept, winner, Some(json!({"plate": plate})))
+        .await;
+    assert_eq!(status, 200, "{accepted}");
+
+    // The winner never pays: the sweep, a quarter of an hour on, expires the hold, and the
+    // offer lapses with it as if it had not been answered.
+    let report = parkshare_gate::allocation::rentals::term::sweep(
+        &app.db,
+        Utc::now() + Duration::minutes(16),
+        7,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(report.expired, 1);
+    let (_, mine) = app.send("GET", "/v1/owner/lotteries", winner, None).await;
+    assert_eq!(mine[0]["my_offer"]["state"], "lapsed", "{mine}");
+    let (status, again) = app
+        .send("POST", &accept, winner, Some(json!({"plate": plate})))
+        .await;
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (409, Some("offer_lapsed")),
+        "{again}"
+    );
+
+    // The next applicant is offered the space, and rents it.
+    let (_, theirs) = app.send("GET", "/v1/owner/lotteries", next, None).await;
+    assert_eq!(theirs[0]["my_offer"]["state"], "open", "{theirs}");
+    let (status, taken) = app
+        .send("POST", &accept, next, Some(json!({"plate": next_plate})))
+        .await;
+    assert_eq!(status, 200, "{taken}");
+    assert_eq!(taken["rental"]["rental"]["space_id"], json!(won), "{taken}");
+    pay_online(&app, &taken["rental"], 1).await;
+}
+
+#[tokio::test]
 async fn a_payment_after_the_hold_lapsed_is_owed_back_and_the_space_stays_free() {
     let app = spawn_app().await;
     let site = app.site(5).await;
@@ -1027,6 +1108,7 @@ async fn rentals_flow_into_the_period_close_by_the_kind_of_space_rented() {
     let app = spawn_app().await;
     let site = app.site(5).await;
     file_monthly_tariff(&app, &site).await;
+    reserve_pass_places(&app, &site, 10).await;
     let common = space(&app, &site, "C-001", "common", None).await;
     let (_, on_space) =
         staff_rents_to_non_owner(&app, &site, json!({"space_id": common}), "云B90001").await;
@@ -1067,6 +1149,7 @@ async fn a_renters_stay_that_outlasts_the_rental_is_charged_from_the_lapse() {
     let app = spawn_app().await;
     let site = app.site(5).await;
     file_monthly_tariff(&app, &site).await;
+    reserve_pass_places(&app, &site, 10).await;
     let (_, pass) =
         staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B95001").await;
     pay_cash(&app, &pass).await;
@@ -1108,7 +1191,6 @@ async fn a_renters_stay_that_outlasts_the_rental_is_charged_from_the_lapse() {
         (str_of(&paid, "action"), str_of(&paid, "reason")),
         ("open", "exit_paid"),
         "{paid}"
-    reserve_pass_places(&app, &site, 10).await;
     );
 }
 
@@ -1149,7 +1231,6 @@ async fn cash_and_a_provider_payment_racing_for_one_term_credit_it_once() {
                 "{cash_body}"
             ),
             other => panic!("cash answered {other}: {cash_body}"),
-    reserve_pass_places(&app, &site, 10).await;
         }
         // Wait until the provider's notification has been handled, whichever way.
         for _ in 0..100 {

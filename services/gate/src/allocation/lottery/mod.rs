@@ -97,6 +97,8 @@ enum OfferState {
 
 fn offer_state(offer: &Offer, now: DateTime<Utc>) -> OfferState {
     match offer.answer.as_deref() {
+        // Accepted with a car, but the rental's hold ran out unpaid.
+        Some("accepted") if offer.lapsed_at.is_some() => OfferState::Lapsed,
         Some("accepted") => OfferState::Accepted,
         Some(_) => OfferState::Declined,
         None if offer.expires_at <= now => OfferState::Lapsed,
@@ -190,6 +192,7 @@ impl Full {
             for (json, offer) in offers.iter_mut().zip(&self.offers) {
                 json["owner_id"] = serde_json::json!(offer.owner_id);
                 json["answered_at"] = serde_json::json!(offer.answered_at);
+                json["lapsed_at"] = serde_json::json!(offer.lapsed_at);
             }
         }
         view
@@ -312,6 +315,7 @@ async fn pass_offers_on(conn: &mut PgConnection, full: &mut Full) -> Result<(), 
             expires_at,
             answer: None,
             answered_at: None,
+            lapsed_at: None,
         });
         free -= 1;
         next += 1;
@@ -685,7 +689,10 @@ async fn answer_offer(
         OfferState::Lapsed => {
             return Err(ApiError::conflict(
                 ErrorCode::OfferLapsed,
-                format!("the offer lapsed at {}", offer.expires_at),
+                format!(
+                    "the offer lapsed at {}",
+                    offer.lapsed_at.unwrap_or(offer.expires_at)
+                ),
             ))
         }
         OfferState::Accepted | OfferState::Declined => {
@@ -701,8 +708,8 @@ async fn answer_offer(
     // Accepted with a car: the offer becomes a rental of a won space, in the same transaction
     // (a rental refused leaves the offer open).
     let rental = match rent {
-        Some((plate, months)) => Some(
-            crate::allocation::rentals::rent_won_space(
+        Some((plate, months)) => {
+            let (rental_id, rental) = crate::allocation::rentals::rent_won_space(
                 &mut tx,
                 state,
                 owner.tenant_id,
@@ -711,8 +718,11 @@ async fn answer_offer(
                 plate,
                 months,
             )
-            .await?,
-        ),
+            .await?;
+            // Its hold running out unpaid lapses the offer (rentals::store::expire).
+            store::set_offer_rental(&mut *tx, id, owner.owner_id, rental_id).await?;
+            Some(rental)
+        }
         None => None,
     };
     let after = full(&mut tx, before.lottery).await?;

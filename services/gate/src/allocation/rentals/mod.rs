@@ -405,7 +405,8 @@ async fn apply_in(
 /// A lottery winner who accepted their offer rents a space of the lottery at once: the first
 /// of its spaces (in the order the lottery lists them) with no live term from today, held
 /// unpaid with its payment intent like any application, skipping the waiting list (the draw
-/// already served owners first). 409 `no_space_left` when every space is taken.
+/// already served owners first). 409 `no_space_left` when every space is taken. Answers the
+/// rental's id with the rental as answered.
 pub async fn rent_won_space(
     tx: &mut PgConnection,
     state: &AppState,
@@ -414,7 +415,7 @@ pub async fn rent_won_space(
     space_ids: &[Uuid],
     plate: Plate,
     months: u32,
-) -> Result<Value, ApiError> {
+) -> Result<(Uuid, Value), ApiError> {
     let space = store::first_free_space(&mut *tx, space_ids, Utc::now())
         .await?
         .ok_or_else(|| {
@@ -433,7 +434,7 @@ pub async fn rent_won_space(
     };
     let (rental, intent) = apply_in(&mut *tx, state, tenant_id, a, None).await?;
     let today = today_in(&mut *tx, rental.compound_id, Utc::now()).await?;
-    Ok(answer(state, &rental, &intent, today))
+    Ok((rental.id, answer(state, &rental, &intent, today)))
 }
 
 /// Writes the unpaid term `new` (expiring first any unpaid hold that ran out in its way) and
@@ -444,10 +445,10 @@ pub(crate) async fn hold(
     now: DateTime<Utc>,
 ) -> Result<(Rental, Intent), ApiError> {
     store::expire_holds_in_way(&mut *tx, new.space_id, new.lot_id, new.plate, now).await?;
-    store::insert(&mut *tx, new).await.map_err(|e| {
     if new.space_id.is_none() {
         check_pass_places(&mut *tx, new, now).await?;
     }
+    store::insert(&mut *tx, new).await.map_err(|e| {
         if is_unique_violation(&e, "rentals_one_per_space") {
             ApiError::conflict(
                 ErrorCode::SpaceRented,
@@ -491,7 +492,6 @@ pub(crate) async fn hold(
     Ok((rental, intent))
 }
 
-/// A term as answered: its row, and where it stands on the compound's `today`.
 /// A pool pass takes one of the places the lot reserves for passes (`pass_places`): sold only
 /// while fewer passes than that are in force on every day of the term. Decided under the lot's
 /// lock, so passes applied for at once cannot oversell it.
@@ -525,6 +525,7 @@ async fn check_pass_places(
     Ok(())
 }
 
+/// A term as answered: its row, and where it stands on the compound's `today`.
 pub(crate) fn view(rental: &Rental, today: NaiveDate) -> Value {
     let mut v = serde_json::to_value(rental).unwrap_or(Value::Null);
     v["standing"] = json!(standing(rental, today));

@@ -281,29 +281,42 @@ pub async fn expire_holds_in_way(
     plate: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
-    sqlx::query(
-        "update rentals set status = 'expired'
-          where status = 'awaiting_payment' and hold_expires_at <= $4
-            and (space_id = $1 or (lot_id = $2 and plate = $3))",
-    )
-    .bind(space_id)
-    .bind(lot_id)
-    .bind(plate)
-    .bind(now)
-    .execute(db)
-    .await
-    .map(|r| r.rows_affected())
+    expire(db, now, Some((space_id, lot_id, plate))).await
 }
 
 /// Every unpaid hold that ran out by `now`.
 pub async fn expire_holds(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::Result<u64> {
-    sqlx::query(
-        "update rentals set status = 'expired' where status = 'awaiting_payment' and hold_expires_at <= $1",
+    expire(db, now, None).await
+}
+
+/// The one statement that expires unpaid holds (all, or those in the way of an application):
+/// a lottery offer accepted with a car whose rental it expires lapses with it, in the same
+/// statement, so that the offer passes to the next applicant (docs/lottery.md).
+async fn expire(
+    db: impl PgExecutor<'_>,
+    now: DateTime<Utc>,
+    in_way: Option<(Option<Uuid>, Uuid, &str)>,
+) -> sqlx::Result<u64> {
+    sqlx::query_scalar::<_, i64>(
+        "with expired as (
+             update rentals set status = 'expired'
+              where status = 'awaiting_payment' and hold_expires_at <= $1
+                and ($2 or space_id = $3 or (lot_id = $4 and plate = $5))
+             returning id),
+         lapsed as (
+             update lottery_offers o set lapsed_at = $1
+               from expired e
+              where o.rental_id = e.id and o.lapsed_at is null)
+         select count(*) from expired",
     )
     .bind(now)
-    .execute(db)
+    .bind(in_way.is_none())
+    .bind(in_way.and_then(|(space, _, _)| space))
+    .bind(in_way.map(|(_, lot, _)| lot))
+    .bind(in_way.map(|(_, _, plate)| plate))
+    .fetch_one(db)
     .await
-    .map(|r| r.rows_affected())
+    .map(|n| u64::try_from(n).unwrap_or(0))
 }
 
 pub struct Paid<'a> {
