@@ -189,6 +189,7 @@ error_codes! {
     SettlementFileRejected = "settlement_file_rejected",
     SpaceExists = "space_exists",
     SpaceInAnotherLottery = "space_in_another_lottery",
+    SpaceInLottery = "space_in_lottery",
     SpaceMetered = "space_metered",
     SpaceNotAllottable = "space_not_allottable",
     SpaceNotAvailable = "space_not_available",

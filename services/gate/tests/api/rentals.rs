@@ -1050,6 +1050,76 @@ async fn a_won_space_left_unpaid_passes_to_the_next_applicant() {
 }
 
 #[tokio::test]
+async fn a_lottery_allots_only_spaces_neither_rented_nor_metered() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let announce = |spaces: Vec<String>| {
+        let app = &app;
+        let path = format!("/v1/admin/compounds/{}/lotteries", site.compound);
+        async move {
+            app.staff(
+                "POST",
+                &path,
+                Some(json!({"title": "摇号", "space_ids": spaces,
+                            "applications_close_at": Utc::now() + Duration::hours(2)})),
+            )
+            .await
+        }
+    };
+    // Rented and paid, in force: its winner could never have it.
+    let rented = space(&app, &site, "C-301", "common", None).await;
+    let (_, applied) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": rented}), "云B31001").await;
+    pay_cash(&app, &applied).await;
+    // Held for a term that begins in ten days.
+    let upcoming = space(&app, &site, "C-302", "common", None).await;
+    let (status, held) = staff_rents_to_non_owner(
+        &app,
+        &site,
+        json!({"space_id": upcoming, "starts_on": today() + Duration::days(10)}),
+        "云B31002",
+    )
+    .await;
+    assert_eq!(status, 201, "{held}");
+    let free = space(&app, &site, "C-303", "common", None).await;
+    for taken in [&rented, &upcoming] {
+        let (status, body) = announce(vec![free.clone(), taken.clone()]).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (409, Some("space_rented")),
+            "{body}"
+        );
+    }
+    // Run as metered parking: not allotted.
+    let metered = space(&app, &site, "D-301", "developer_unsold", None).await;
+    let offer = |space: &str, how: &str| {
+        let app = &app;
+        let path = format!("/v1/admin/spaces/{space}/unsold-offer");
+        let body = json!({"offered_as": how, "for_sale_since": "2020-01-01"});
+        async move { app.staff("PUT", &path, Some(body)).await }
+    };
+    assert_eq!(offer(&metered, "metered").await.0, 200);
+    let (status, body) = announce(vec![metered.clone()]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_metered")),
+        "{body}"
+    );
+    // A space in a running lottery is not switched to metered parking; offered for rent, it is.
+    let unsold = space(&app, &site, "D-302", "developer_unsold", None).await;
+    let (status, body) = announce(vec![unsold.clone(), free.clone()]).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = offer(&unsold, "metered").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_in_lottery")),
+        "{body}"
+    );
+    assert_eq!(offer(&unsold, "rent_to_owners").await.0, 200);
+}
+
+#[tokio::test]
 async fn a_payment_after_the_hold_lapsed_is_owed_back_and_the_space_stays_free() {
     let app = spawn_app().await;
     let site = app.site(5).await;

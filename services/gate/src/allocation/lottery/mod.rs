@@ -246,6 +246,22 @@ pub async fn notices(
     store::notices(db, tenant_id, compound_id, NOTICES_MAX).await
 }
 
+/// The lottery still running (or taken through) that allots `space_id`, with the compound's
+/// announcements locked until the transaction ends: a space checked here cannot be put in a
+/// lottery before the caller commits.
+pub async fn running_lottery_of(
+    conn: &mut PgConnection,
+    compound_id: Uuid,
+    space_id: Uuid,
+) -> Result<Option<Uuid>, ApiError> {
+    store::lock_compound(conn, compound_id).await?;
+    Ok(
+        store::space_in_live_lottery(conn, compound_id, &[space_id], Utc::now())
+            .await?
+            .map(|(_, lottery)| lottery),
+    )
+}
+
 /// Reads a lottery under its exclusive lock and passes freed places on to the next applicants.
 async fn full(conn: &mut PgConnection, lottery: Lottery) -> Result<Full, ApiError> {
     store::lock(conn, lottery.id, true).await?;
@@ -448,6 +464,22 @@ async fn announce(
                      spaces only"
                 ),
             },
+        ));
+    }
+    // A lottery allots free spaces: not one rented now or later (its winner could never have
+    // it), nor one run as metered visitor parking.
+    if let Some(space) =
+        crate::allocation::rentals::store::rented_from_today(&mut *tx, &space_ids, now).await?
+    {
+        return Err(ApiError::conflict(
+            ErrorCode::SpaceRented,
+            format!("space {space} is rented (or held for an application) from today or later"),
+        ));
+    }
+    if let Some(space) = store::metered_space(&mut *tx, &space_ids).await? {
+        return Err(ApiError::conflict(
+            ErrorCode::SpaceMetered,
+            format!("space {space} is run as metered visitor parking, not allotted"),
         ));
     }
     let mut bytes = [0u8; 32];

@@ -138,6 +138,21 @@ pub async fn unallottable_spaces(
     .await
 }
 
+/// The first of `space_ids` (by id) that is a developer-unsold space run as metered parking.
+pub async fn metered_space(
+    db: impl PgExecutor<'_>,
+    space_ids: &[Uuid],
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "select id from spaces where id = any($1)
+            and kind = 'developer_unsold' and offered_as = 'metered'
+          order by id limit 1",
+    )
+    .bind(space_ids)
+    .fetch_optional(db)
+    .await
+}
+
 /// Serialises the compound's announcements: a space is checked free and put in a lottery by
 /// one at a time.
 pub async fn lock_compound(conn: &mut PgConnection, compound_id: Uuid) -> sqlx::Result<()> {

@@ -463,6 +463,18 @@ pub async fn mark_reminded(
         .map(drop)
 }
 
+/// The condition that the term `r` holds its space on some day from the date `from` on, at
+/// the instant `now`: paid (an early end cut its days), or held for its payment with the hold
+/// still running. One home for "the space is rented from today" (an offer's free space, a
+/// lottery's refusal of a rented space).
+fn holds_space_from(r: &str, from: &str, now: &str) -> String {
+    format!(
+        "({r}.during && daterange({from}, null)
+          and ({r}.status in ('paid', 'ended')
+               or ({r}.status = 'awaiting_payment' and {r}.hold_expires_at > {now})))"
+    )
+}
+
 /// The first of `space_ids` (in their order) with no live term on the local today of its
 /// compound at `now`.
 pub async fn first_free_space(
@@ -470,20 +482,47 @@ pub async fn first_free_space(
     space_ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar(
-        "select u.id from unnest($1::uuid[]) with ordinality as u (id, n)
-           join spaces s on s.id = u.id
-           join lots l on l.id = s.lot_id
-           join compounds c on c.id = l.compound_id
-          where not exists (select 1 from rentals r where r.space_id = u.id
-                              and r.status in ('awaiting_payment', 'paid', 'ended')
-                              and r.during && daterange(($2 at time zone c.time_zone)::date, null))
-          order by u.n limit 1",
-    )
-    .bind(space_ids)
-    .bind(now)
-    .fetch_optional(db)
-    .await
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select u.id from unnest($1::uuid[]) with ordinality as u (id, n)
+               join spaces s on s.id = u.id
+               join lots l on l.id = s.lot_id
+               join compounds c on c.id = l.compound_id
+              where not exists (select 1 from rentals r where r.space_id = u.id
+                                  and {holds})
+              order by u.n limit 1",
+            holds = holds_space_from("r", "($2 at time zone c.time_zone)::date", "$2"),
+        )
+    });
+    sqlx::query_scalar(&SQL)
+        .bind(space_ids)
+        .bind(now)
+        .fetch_optional(db)
+        .await
+}
+
+/// The first of `space_ids` (by id) rented on its compound's local today at `now` or later.
+pub async fn rented_from_today(
+    db: impl PgExecutor<'_>,
+    space_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Uuid>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select s.id from spaces s
+               join lots l on l.id = s.lot_id
+               join compounds c on c.id = l.compound_id
+              where s.id = any($1)
+                and exists (select 1 from rentals r where r.space_id = s.id and {holds})
+              order by s.id limit 1",
+            holds = holds_space_from("r", "($2 at time zone c.time_zone)::date", "$2"),
+        )
+    });
+    sqlx::query_scalar(&SQL)
+        .bind(space_ids)
+        .bind(now)
+        .fetch_optional(db)
+        .await
 }
 
 /// For a permit stay of `plate` in `lot_id` from the local date `entered_on` to `exit_on`:
