@@ -20,8 +20,8 @@ fn today() -> NaiveDate {
 }
 
 /// Files the lot's tariff with monthly prices (small ¥150, large ¥200) and a 10 % owner
-/// discount, against a standard whose monthly maximum is ¥200.
-async fn file_monthly_tariff(app: &TestApp, site: &Site) {
+/// discount, against a standard whose monthly maximum is ¥200; answers the standard's id.
+async fn file_monthly_tariff(app: &TestApp, site: &Site) -> String {
     let standard = json!({"name": "住宅小区车位", "document": "示例发改价格〔2026〕2号", "space_kind": "common",
         "standard": {"small": {"per_hour": {"kind": "max", "amount": "3.00"},
                                "per_24h": {"kind": "max", "amount": "20.00"},
@@ -46,6 +46,7 @@ async fn file_monthly_tariff(app: &TestApp, site: &Site) {
         )
         .await;
     assert_eq!(status, 201, "{filed}");
+    str_of(&standard, "id").to_owned()
 }
 
 /// Reserves `places` of the site's lot for pool passes (none are sold until the office does).
@@ -1117,6 +1118,75 @@ async fn a_lottery_allots_only_spaces_neither_rented_nor_metered() {
         "{body}"
     );
     assert_eq!(offer(&unsold, "rent_to_owners").await.0, 200);
+}
+
+#[tokio::test]
+async fn a_term_is_priced_by_the_version_in_force_when_it_begins() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    let standard = file_monthly_tariff(&app, &site).await;
+    // A cheaper version filed today, in force from the local midnight ten days on.
+    let from_day = today() + Duration::days(10);
+    let effective_from = from_day
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(Shanghai).single())
+        .unwrap_or_else(|| panic!("no midnight"))
+        .with_timezone(&Utc);
+    let tariff = json!({"free": {"kind": "none"},
+        "small": {"day": {"steps": [{"kind": "units", "unit_min": 60, "price": "3.00", "until_min": null}]},
+                  "caps": [{"kind": "rolling24h", "amount": "20.00"}]},
+        "monthly": {"small": "120.00"}});
+    let (status, filed) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/lots/{}/tariffs", site.lot),
+            Some(json!({"tariff": tariff, "standard_id": standard,
+                        "basis": {"kind": "authority_standard"}, "effective_from": effective_from})),
+        )
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let mut priced = Vec::new();
+    for (i, starts_on) in [
+        today(),
+        from_day - Duration::days(1),
+        from_day,
+        from_day + Duration::days(20),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let common = space(&app, &site, &format!("C-40{i}"), "common", None).await;
+        let (status, applied) = staff_rents_to_non_owner(
+            &app,
+            &site,
+            json!({"space_id": common, "starts_on": starts_on}),
+            &format!("云B4100{i}"),
+        )
+        .await;
+        assert_eq!(status, 201, "{applied}");
+        let term = &applied["rental"];
+        priced.push((
+            term["price"].as_str().unwrap_or_default().to_owned(),
+            term["filing_no"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("-V2")),
+        ));
+        assert_eq!(
+            applied["payment_intent"]["amount"], term["price"],
+            "{applied}"
+        );
+    }
+    // Terms that begin before the filing keep the price in force then, even those that run
+    // into it; those that begin on its day or later are priced by it.
+    assert_eq!(
+        priced,
+        [
+            ("150.00".to_owned(), false),
+            ("150.00".to_owned(), false),
+            ("120.00".to_owned(), true),
+            ("120.00".to_owned(), true)
+        ]
+    );
 }
 
 #[tokio::test]

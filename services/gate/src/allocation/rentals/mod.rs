@@ -18,6 +18,7 @@ pub mod waiting;
 
 use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
+use chrono::TimeZone;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use parkshare_allocation::rental::{self, Applicant, Term};
@@ -205,7 +206,7 @@ async fn vehicle_class(
     }
 }
 
-/// A term's price at the lot's filed tariff in force at `at`: `(monthly, discount %, price)`.
+/// A term's price at the lot's filed tariff: `(monthly, discount %, price)`.
 pub(crate) struct Priced {
     pub monthly: Money,
     pub discount_pct: Decimal,
@@ -219,16 +220,24 @@ pub(crate) async fn price_term(
     class: VehicleClass,
     owner: bool,
     months: u32,
-    at: DateTime<Utc>,
+    (first_day_start, now): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<Priced, ApiError> {
-    let filed = crate::store::tariffs::filed_in_force(&mut *tx, lot_id, at)
-        .await?
-        .ok_or_else(|| {
-            ApiError::conflict(
-                ErrorCode::NoFiledTariff,
-                "the lot has no filed tariff: a rental is charged only at a filed monthly price",
-            )
-        })?;
+    // The version in force when the term begins (a term spanning a later filing keeps the
+    // price it was sold at); for a term beginning today on a lot first filed since midnight,
+    // the version in force now.
+    let filed =
+        match crate::store::tariffs::filed_in_force(&mut *tx, lot_id, first_day_start).await? {
+            None if first_day_start < now => {
+                crate::store::tariffs::filed_in_force(&mut *tx, lot_id, now).await?
+            }
+            filed => filed,
+        };
+    let filed = filed.ok_or_else(|| {
+        ApiError::conflict(
+            ErrorCode::NoFiledTariff,
+            "the lot has no filed tariff: a rental is charged only at a filed monthly price",
+        )
+    })?;
     let monthly = filed
         .tariff
         .monthly_price(class)
@@ -262,6 +271,29 @@ pub(crate) async fn price_term(
         price,
         filing_no: filed.filing_no.clone(),
     })
+}
+
+/// The instant the local day `day` begins in the compound's zone: when a term that begins on
+/// it begins, and so the instant its price is taken at.
+pub(crate) async fn first_day_start(
+    tx: &mut PgConnection,
+    compound_id: Uuid,
+    day: NaiveDate,
+) -> Result<DateTime<Utc>, ApiError> {
+    let zone: Tz = store::compound_zone(&mut *tx, compound_id)
+        .await?
+        .parse()
+        .map_err(|_| ApiError::internal("a compound's time zone does not parse"))?;
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    // A zone whose clocks skip midnight (a daylight-saving change) begins the day an hour on.
+    zone.from_local_datetime(&midnight)
+        .earliest()
+        .or_else(|| {
+            zone.from_local_datetime(&(midnight + Duration::hours(1)))
+                .earliest()
+        })
+        .map(|start| start.with_timezone(&Utc))
+        .ok_or_else(|| ApiError::internal(format!("{day} has no start in {zone}")))
 }
 
 /// The compound's local today.
@@ -350,13 +382,14 @@ async fn apply_in(
         Renter::Owner(id) => Some(id),
         Renter::NonOwner { .. } => None,
     };
+    let starts_at = first_day_start(&mut *tx, place.compound_id, term.starts_on).await?;
     let priced = price_term(
         &mut *tx,
         place.lot_id,
         class,
         owner_id.is_some(),
         a.months,
-        now,
+        (starts_at, now),
     )
     .await?;
     // A lottery's winner was chosen among owners already: the draw is owners first.

@@ -129,7 +129,7 @@ struct RenewBody {
 }
 
 /// Renews `current` for `months` more, from the day after it ends, at the filed price in force
-/// now: a new term held for its payment. Only a paid term that has not lapsed; a non-owner
+/// when the new term begins: a new term held for its payment. Only a paid term that has not lapsed; a non-owner
 /// renter only while no owner waits for the kind of space (owners first).
 async fn renew(
     state: &AppState,
@@ -182,13 +182,14 @@ async fn renew(
     }
     let class = VehicleClass::parse(&current.vehicle_class)
         .ok_or_else(|| ApiError::internal("a rental's vehicle class"))?;
+    let starts_at = super::first_day_start(&mut tx, current.compound_id, term.starts_on).await?;
     let priced = super::price_term(
         &mut tx,
         current.lot_id,
         class,
         current.owner_id.is_some(),
         months,
-        now,
+        (starts_at, now),
     )
     .await?;
     let new = NewRental {
