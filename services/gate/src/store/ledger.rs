@@ -113,12 +113,12 @@ pub async fn post(
     Ok((existing, false))
 }
 
-/// The idempotency key a transaction was posted under.
-pub async fn transaction_key(
+/// The idempotency key a transaction was posted under, and its memo.
+pub async fn transaction_key_and_memo(
     db: impl PgExecutor<'_>,
     transaction_id: Uuid,
-) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("select idempotency_key from journal_transactions where id = $1")
+) -> sqlx::Result<Option<(String, String)>> {
+    sqlx::query_as("select idempotency_key, memo from journal_transactions where id = $1")
         .bind(transaction_id)
         .fetch_optional(db)
         .await

@@ -313,6 +313,21 @@ async fn each_kind_of_space_credits_its_own_beneficiary() {
         (200, Some("paid")),
         "{again}"
     );
+    // The key with another amount or shift is another request, not the one recorded.
+    for (amount, shift) in [("149.99", "早班 王芳"), ("150.00", "晚班 李强")] {
+        let (status, body) = app
+            .staff(
+                "POST",
+                &format!("/v1/admin/rentals/{id}/payments"),
+                Some(json!({"amount": amount, "shift": shift, "idempotency_key": format!("cash-{id}")})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (409, Some("idempotency_key_reused")),
+            "{amount} {shift}: {body}"
+        );
+    }
     assert_eq!(app.balance("cash_on_hand").await, dec("300.00"));
 
     // The books balance, every rental's entry with them.
@@ -1209,6 +1224,19 @@ async fn a_payment_after_the_hold_lapsed_is_owed_back_and_the_space_stays_free()
     assert_eq!(report.expired, 1);
     let id = str_of(&applied["rental"], "id");
     assert_eq!(rental(&app, id).await["standing"], "expired");
+    // Cash at the booth for it is refused as documented: apply again.
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{id}/payments"),
+            Some(json!({"amount": "150.00", "shift": "早班", "idempotency_key": "late-cash"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("hold_expired")),
+        "{body}"
+    );
     // Paid anyway: the money is owed back, nothing is credited, the term stays expired.
     let (status, _) = app
         .send(

@@ -637,9 +637,14 @@ pub(crate) async fn credit(
         rental.plate, rental.starts_on, rental.ends_on
     );
     if let Some(shift) = shift {
-        memo.push_str(&format!("（现金 {shift}）"));
+        memo.push_str(&cash_mark(shift));
     }
     posting::credit_rental_payment(tx, &who, rental.id, key, amount, source, &memo).await
+}
+
+/// How a cash payment's memo ends: the shift that took it (what a retry is compared with).
+pub(crate) fn cash_mark(shift: &str) -> String {
+    format!("（现金 {shift}）")
 }
 
 /// Records a term paid: its row, the owner's waiting entry served, the renter told.

@@ -64,26 +64,36 @@ pub async fn record_cash(
         .await?
         .ok_or(ApiError::NotFound("rental"))?;
     if rental.status != "awaiting_payment" {
-        let replayed = match rental.payment_transaction_id {
-            Some(t) => ledger::transaction_key(&mut *tx, t).await?.as_deref() == Some(&ledger_key),
-            None => false,
+        let recorded = match rental.payment_transaction_id {
+            Some(t) => ledger::transaction_key_and_memo(&mut *tx, t)
+                .await?
+                .filter(|(key, _)| *key == ledger_key),
+            None => None,
         };
-        return match replayed {
-            true => {
-                let today = super::today_in(&mut tx, rental.compound_id, now).await?;
-                Ok(HttpResponse::Ok().json(super::view(&rental, today)))
+        if let Some((_, memo)) = recorded {
+            // The key paid this term: the same request retried replays; another amount or
+            // shift under it is another request, not what was recorded.
+            if amount.yuan() != rental.paid || !memo.ends_with(&super::cash_mark(&shift)) {
+                return Err(ApiError::conflict(
+                    ErrorCode::IdempotencyKeyReused,
+                    "this idempotency key recorded another amount or shift for this term; \
+                     use a new key for another request",
+                ));
             }
-            false => Err(ApiError::conflict(
-                ErrorCode::NotAwaitingPayment,
-                format!("this term is {}, not awaiting payment", rental.status),
-            )),
-        };
+            let today = super::today_in(&mut tx, rental.compound_id, now).await?;
+            return Ok(HttpResponse::Ok().json(super::view(&rental, today)));
+        }
+        if rental.status == "expired" {
+            // Its hold ran out and the sweep (or an application in its way) marked it so.
+            return Err(hold_expired());
+        }
+        return Err(ApiError::conflict(
+            ErrorCode::NotAwaitingPayment,
+            format!("this term is {}, not awaiting payment", rental.status),
+        ));
     }
     if rental.hold_expires_at.is_some_and(|at| at <= now) {
-        return Err(ApiError::conflict(
-            ErrorCode::HoldExpired,
-            "the application's hold ran out; apply again",
-        ));
+        return Err(hold_expired());
     }
     if amount.yuan() != rental.price {
         return Err(ApiError::invalid(
@@ -120,6 +130,13 @@ pub async fn record_cash(
         .ok_or_else(|| ApiError::internal("rental vanished"))?;
     let today = super::local_today(&state, rental.compound_id).await?;
     Ok(HttpResponse::Created().json(super::view(&rental, today)))
+}
+
+fn hold_expired() -> ApiError {
+    ApiError::conflict(
+        ErrorCode::HoldExpired,
+        "the application's hold ran out; apply again",
+    )
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
