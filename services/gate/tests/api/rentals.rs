@@ -1205,6 +1205,73 @@ async fn a_term_is_priced_by_the_version_in_force_when_it_begins() {
 }
 
 #[tokio::test]
+async fn a_bad_acceptance_is_told_so_even_when_no_space_is_free() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let won = space(&app, &site, "C-501", "common", None).await;
+    let lottery = app
+        .create(
+            &format!("/v1/admin/compounds/{}/lotteries", site.compound),
+            json!({"title": "新增车位摇号", "space_ids": [won],
+                   "applications_close_at": Utc::now() + Duration::seconds(2), "offer_minutes": 60}),
+        )
+        .await;
+    let id = str_of(&lottery, "id").to_owned();
+    let (_, token) = owner_with_car(&app, &site, "9-1-101", "云A90001").await;
+    let (status, body) = app
+        .send(
+            "POST",
+            &format!("/v1/owner/lotteries/{id}/applications"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    tokio::time::sleep(StdDuration::from_millis(2_200)).await;
+    let (status, drawn) = app
+        .staff("POST", &format!("/v1/admin/lotteries/{id}/draw"), None)
+        .await;
+    assert_eq!(status, 200, "{drawn}");
+    // The won space is taken meanwhile (a term moved onto it, as one rented outside the
+    // lottery would be).
+    let other = space(&app, &site, "C-502", "common", None).await;
+    let (_, applied) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": other}), "云B50009").await;
+    pay_cash(&app, &applied).await;
+    sqlx::query("update rentals set space_id = $2::uuid where id = $1::uuid")
+        .bind(str_of(&applied["rental"], "id"))
+        .bind(&won)
+        .execute(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let accept = format!("/v1/owner/lotteries/{id}/offer/accept");
+    for (body, code) in [
+        (json!({"plate": "云A99999"}), "not_your_vehicle"),
+        (json!({"plate": "云A90001", "months": 13}), "invalid_months"),
+    ] {
+        let (status, answer) = app.send("POST", &accept, &token, Some(body)).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (422, Some(code)),
+            "{answer}"
+        );
+    }
+    let (status, answer) = app
+        .send("POST", &accept, &token, Some(json!({"plate": "云A90001"})))
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (409, Some("no_space_left")),
+        "{answer}"
+    );
+    // Refused, the offer stays open for the office to contract.
+    let (_, mine) = app.send("GET", "/v1/owner/lotteries", &token, None).await;
+    assert_eq!(mine[0]["my_offer"]["state"], "open", "{mine}");
+}
+
+#[tokio::test]
 async fn a_payment_after_the_hold_lapsed_is_owed_back_and_the_space_stays_free() {
     let app = spawn_app().await;
     let site = app.site(5).await;

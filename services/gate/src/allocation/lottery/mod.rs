@@ -745,7 +745,7 @@ async fn answer_offer(
                 &mut tx,
                 state,
                 owner.tenant_id,
-                owner.owner_id,
+                (before.lottery.compound_id, owner.owner_id),
                 &before.lottery.space_ids,
                 plate,
                 months,

@@ -444,11 +444,17 @@ pub async fn rent_won_space(
     tx: &mut PgConnection,
     state: &AppState,
     tenant_id: Uuid,
-    owner_id: Uuid,
+    (compound_id, owner_id): (Uuid, Uuid),
     space_ids: &[Uuid],
     plate: Plate,
     months: u32,
 ) -> Result<(Uuid, Value), ApiError> {
+    // The request first (the car is the household's, whole months): a bad one is told so
+    // whether or not a space is free.
+    vehicle_class(&mut *tx, compound_id, &plate, &Renter::Owner(owner_id)).await?;
+    let today = today_in(&mut *tx, compound_id, Utc::now()).await?;
+    Term::of_months(today, months)
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidMonths, e.to_string()))?;
     let space = store::first_free_space(&mut *tx, space_ids, Utc::now())
         .await?
         .ok_or_else(|| {
