@@ -703,6 +703,83 @@ async fn a_term_is_reminded_renewed_for_the_next_whole_months_and_lapses_without
 }
 
 #[tokio::test]
+async fn only_a_paid_renewal_renews_and_concurrent_renewals_are_already_renewed() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let common = space(&app, &site, "C-601", "common", None).await;
+    let (_, applied) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": common}), "云B61001").await;
+    pay_cash(&app, &applied).await;
+    let id = str_of(&applied["rental"], "id").to_owned();
+    // Bought a month ago: it ends in three days.
+    let ends = today() + Duration::days(3);
+    move_term(&app, &id, ends - Duration::days(29), ends).await;
+
+    // Five renewals at once: one is held, the others are told it was renewed.
+    let renew = format!("/v1/admin/rentals/{id}/renewal");
+    let answers = futures_util::future::join_all(
+        (0..5).map(|_| app.staff("POST", &renew, Some(json!({"months": 1})))),
+    )
+    .await;
+    let codes: Vec<(u16, Option<&str>)> = answers
+        .iter()
+        .map(|(s, b)| (*s, b["error"]["code"].as_str()))
+        .collect();
+    assert_eq!(
+        codes.iter().filter(|c| c.0 == 201).count(),
+        1,
+        "{answers:?}"
+    );
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|c| **c == (409, Some("already_renewed")))
+            .count(),
+        4,
+        "{answers:?}"
+    );
+
+    // Unpaid, the renewal renews nothing yet: the term is still to chase and is reminded.
+    let path = format!(
+        "/v1/admin/compounds/{}/rentals?expiring_within_days=7",
+        site.compound
+    );
+    let (_, expiring) = app.staff("GET", &path, None).await;
+    assert_eq!(expiring[0]["id"], json!(id), "{expiring}");
+    let report = parkshare_gate::allocation::rentals::term::sweep(&app.db, Utc::now(), 7)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(report.reminded, 1);
+    // In its grace with the renewal unpaid, it stands in its grace, not renewed.
+    move_term(
+        &app,
+        &id,
+        today() - Duration::days(31),
+        today() - Duration::days(2),
+    )
+    .await;
+    assert_eq!(rental(&app, &id).await["standing"], "in_grace");
+    move_term(&app, &id, ends - Duration::days(29), ends).await;
+
+    // It can be ended early; the unpaid renewal is withdrawn with it.
+    let (status, ended) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{id}/end"),
+            Some(json!({"reason": "退租"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{ended}");
+    let renewal = answers
+        .iter()
+        .find(|(s, _)| *s == 201)
+        .map(|(_, b)| str_of(&b["rental"], "id").to_owned())
+        .unwrap_or_default();
+    assert_eq!(rental(&app, &renewal).await["status"], "cancelled");
+}
+
+#[tokio::test]
 async fn an_early_end_refunds_the_unused_whole_days_owed_back_by_reversed_entries() {
     let app = spawn_app().await;
     let site = app.site(5).await;

@@ -573,7 +573,7 @@ pub(crate) fn view(rental: &Rental, today: NaiveDate) -> Value {
 
 /// Where a term stands on `today`: `awaiting_payment`, `expired`, `cancelled`, `upcoming`,
 /// `active`, `in_grace` (after its end, still admitted), `lapsed`, `ended` (ended early) or
-/// `renewed` (its end passed and the next term took over).
+/// `renewed` (its end passed and the next term, paid, took over).
 pub fn standing(rental: &Rental, today: NaiveDate) -> &'static str {
     match rental.status.as_str() {
         "awaiting_payment" => "awaiting_payment",

@@ -41,7 +41,7 @@ pub struct Rental {
     pub status: String,
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub renews_id: Option<Uuid>,
-    /// The term that renews this one, if one was applied for (and not lapsed or cancelled).
+    /// The paid term that renews this one (a renewal awaiting its payment does not yet).
     pub renewed_by: Option<Uuid>,
     pub applied_by: String,
     #[serde(serialize_with = "crate::store::yuan")]
@@ -64,7 +64,7 @@ const RENTAL_SELECT: &str = "
            r.monthly_price, r.discount_pct, r.price, r.filing_no, r.status, r.hold_expires_at,
            r.renews_id,
            (select n.id from rentals n where n.renews_id = r.id
-               and n.status in ('awaiting_payment', 'paid', 'ended')) as renewed_by,
+               and n.status in ('paid', 'ended')) as renewed_by,
            r.applied_by, r.paid, r.refunded, r.payment_method, r.payment_transaction_id,
            r.paid_at, r.ended_on, r.reminded_at, r.created_at
       from rentals r left join spaces sp on sp.id = r.space_id";
@@ -161,6 +161,41 @@ pub async fn rental_for_update(
     .await
 }
 
+/// The renewal of the term `id` that stands at `now`: paid, or held for its payment with its
+/// hold running. Read in its own statement, after the term's lock: a renewal committed while
+/// this request waited for the lock is seen.
+pub async fn renewal_of(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "select id from rentals where renews_id = $1
+            and (status in ('paid', 'ended')
+                 or (status = 'awaiting_payment' and hold_expires_at > $2))
+          limit 1",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(db)
+    .await
+}
+
+/// Withdraws the renewal of the term `id` still awaiting its payment (its term is ended
+/// early): `cancelled`, so a payment that slips in is owed back. Answers its id.
+pub async fn cancel_unpaid_renewal(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "update rentals set status = 'cancelled', hold_expires_at = null
+          where renews_id = $1 and status = 'awaiting_payment' returning id",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
 /// The compound's terms, newest first; with `expiring_by`, only paid terms not renewed that
 /// end (or whose grace ends) on or before it and have not lapsed before `today`.
 pub async fn of_compound(
@@ -175,7 +210,7 @@ pub async fn of_compound(
             and ($3::date is null or (r.status = 'paid' and upper(r.during) - 1 <= $4
                  and upper(r.during) - 1 + r.grace_days >= $3
                  and not exists (select 1 from rentals n where n.renews_id = r.id
-                                   and n.status in ('awaiting_payment', 'paid', 'ended'))))
+                                   and n.status in ('paid', 'ended'))))
           order by case when $3::date is null then r.created_at end desc,
                    upper(r.during), r.id
           limit $5"
@@ -438,7 +473,7 @@ pub async fn due_reminders(
             and upper(r.during) - 1 >= ($1 at time zone c.time_zone)::date
             and upper(r.during) - 1 <= ($1 at time zone c.time_zone)::date + $2
             and not exists (select 1 from rentals n where n.renews_id = r.id
-                              and n.status in ('awaiting_payment', 'paid', 'ended'))
+                              and n.status in ('paid', 'ended'))
           order by upper(r.during), r.id
           limit $3
           for update of r skip locked",

@@ -168,10 +168,13 @@ async fn renew(
             format!("a {} term is not renewed: apply anew", current.status),
         ));
     }
-    if current.renewed_by.is_some() {
+    if store::renewal_of(&mut *tx, current.id, now)
+        .await?
+        .is_some()
+    {
         return Err(ApiError::conflict(
             ErrorCode::AlreadyRenewed,
-            "this term was renewed already",
+            "this term was renewed already (paid, or held for its payment)",
         ));
     }
     let grace_end = current.ends_on + Duration::days(i64::from(current.grace_days));
@@ -289,8 +292,8 @@ struct Ended {
 /// Ends a paid term after `last_day`: the unused whole days are refunded
 /// (`parkshare_allocation::rental::early_end`) by reversing the payment's entries, each
 /// credited account giving back its share, into `refunds_payable` — owed back to the renter
-/// until staff record its payout. Once per term; a term with a renewal is refused (end the
-/// renewal first).
+/// until staff record its payout. Once per term; a term with a paid renewal is refused (end
+/// the renewal first), and a renewal still awaiting its payment is withdrawn with it.
 #[utoipa::path(tag = "staff", operation_id = "end_rental_early", security(("staff_token" = [])), request_body = EndBody, responses((status = 200, description = "Ended; the unused whole days owed back", body = AnyJson)))]
 #[post("/rentals/{id}/end")]
 pub async fn end_early(
@@ -315,7 +318,7 @@ pub async fn end_early(
     if rental.renewed_by.is_some() {
         return Err(ApiError::conflict(
             ErrorCode::Renewed,
-            "this term has a renewal: end (or let lapse) the renewal first",
+            "this term has a paid renewal: end the renewal first",
         ));
     }
     let last_day = body.last_day.unwrap_or(today);
@@ -339,7 +342,12 @@ pub async fn end_early(
         false => Some(post_refund(&mut tx, &rental, end.refund, end.unused_days, &reason).await?),
     };
     store::end_early(&mut *tx, rental.id, last_day, end.refund.yuan()).await?;
+    // A renewal still awaiting its payment goes with the term it would have continued.
+    let withdrawn = store::cancel_unpaid_renewal(&mut *tx, rental.id).await?;
     tx.commit().await?;
+    if let Some(renewal) = withdrawn {
+        payments::cancel_intent_of_rental(&state.db, renewal).await?;
+    }
     let rental = store::rental(&state.db, staff.tenant_id, rental.id)
         .await?
         .ok_or_else(|| ApiError::internal("rental vanished"))?;
