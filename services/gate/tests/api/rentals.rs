@@ -1401,8 +1401,12 @@ async fn a_payment_after_the_hold_lapsed_is_owed_back_and_the_space_stays_free()
         tokio::time::sleep(StdDuration::from_millis(50)).await;
     }
     assert_eq!(
-        (owed["amount"].as_str(), owed["rental_id"].as_str()),
-        (Some("150.00"), Some(id)),
+        (
+            owed["amount"].as_str(),
+            owed["rental_id"].as_str(),
+            owed["compound_id"].as_str()
+        ),
+        (Some("150.00"), Some(id), Some(site.compound.as_str())),
         "{owed}"
     );
     assert_eq!(rental(&app, id).await["status"], "expired");
