@@ -372,6 +372,11 @@ async fn rentals_are_refused_with_a_reason_where_they_may_not_be_had() {
             "invalid_target",
         ),
         (
+            json!({"plate": "云A30001", "months": 1}),
+            422,
+            "invalid_target",
+        ),
+        (
             json!({"space_id": common, "plate": "云A30001", "months": 1,
                 "starts_on": today() - Duration::days(1)}),
             422,
@@ -385,6 +390,12 @@ async fn rentals_are_refused_with_a_reason_where_they_may_not_be_had() {
             (want_status, Some(code)),
             "{body}: {answer}"
         );
+        if code == "invalid_target" {
+            assert!(
+                str_of(&answer["error"], "message").starts_with("name exactly one of lot_id"),
+                "{answer}"
+            );
+        }
     }
     let own = space(&app, &site, "P-001", "owned", Some(&owner)).await;
     let (status, body) = owner_applies(
@@ -760,6 +771,36 @@ async fn only_a_paid_renewal_renews_and_concurrent_renewals_are_already_renewed(
     )
     .await;
     assert_eq!(rental(&app, &id).await["standing"], "in_grace");
+    // In its grace nothing is left to end early; an unpaid term is not ended either.
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{id}/end"),
+            Some(json!({"reason": "退租"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("not_in_force")),
+        "{body}"
+    );
+    let pending = answers
+        .iter()
+        .find(|(s, _)| *s == 201)
+        .map(|(_, b)| str_of(&b["rental"], "id").to_owned())
+        .unwrap_or_default();
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{pending}/end"),
+            Some(json!({"reason": "退租"})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "message")),
+        (409, "an awaiting_payment term is not ended early"),
+        "{body}"
+    );
     move_term(&app, &id, ends - Duration::days(29), ends).await;
 
     // It can be ended early; the unpaid renewal is withdrawn with it.
@@ -849,6 +890,10 @@ async fn an_early_end_refunds_the_unused_whole_days_owed_back_by_reversed_entrie
     assert_eq!(
         (status, again["error"]["code"].as_str()),
         (409, Some("not_in_force"))
+    );
+    assert!(
+        str_of(&again["error"], "message").starts_with("an ended term"),
+        "{again}"
     );
     let (status, next) = staff_rents_to_non_owner(
         &app,
@@ -1659,5 +1704,36 @@ async fn pool_passes_are_sold_only_up_to_the_places_the_lot_reserves_for_them() 
         ))
         .await,
         4
+    );
+}
+
+#[tokio::test]
+async fn a_monthly_price_above_the_standard_is_refused_in_monthly_terms() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    let standard = file_monthly_tariff(&app, &site).await;
+    let tariff = json!({"free": {"kind": "none"},
+        "small": {"day": {"steps": [{"kind": "units", "unit_min": 60, "price": "3.00", "until_min": null}]},
+                  "caps": [{"kind": "rolling24h", "amount": "20.00"}]},
+        "monthly": {"small": "250.00"}});
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/lots/{}/tariffs", site.lot),
+            Some(json!({"tariff": tariff, "standard_id": standard,
+                        "basis": {"kind": "authority_standard"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("tariff_exceeds_cap")),
+        "{body}"
+    );
+    let message = str_of(&body["error"], "message");
+    assert!(
+        message
+            .contains("the monthly price ¥250.00 is above the standard's monthly maximum ¥200.00")
+            && !message.contains(" 0 s"),
+        "{message}"
     );
 }

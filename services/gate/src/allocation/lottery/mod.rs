@@ -834,7 +834,8 @@ fn verdict_json(verdict: &lottery::Verdict) -> Result<serde_json::Value, ApiErro
 }
 
 /// `parkshare-gate lottery-verify FILE`: the same check offline, on a published lottery saved
-/// as JSON (`-` reads standard input). Prints the verdict; `Ok(false)` when it does not hold.
+/// as JSON (`-` reads standard input). Prints the verdict; `Ok(false)` when it does not hold,
+/// an error when the file cannot be read or is not a lottery that can be drawn.
 pub fn verify_file(path: &str) -> anyhow::Result<bool> {
     use anyhow::Context;
     let text = if path == "-" {

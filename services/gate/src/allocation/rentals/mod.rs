@@ -88,8 +88,16 @@ fn target(lot_id: Option<Uuid>, space_id: Option<Uuid>) -> Result<Target, ApiErr
         (None, Some(space)) => Ok(Target::Space(space)),
         _ => Err(ApiError::invalid(
             ErrorCode::InvalidTarget,
-            "name either lot_id (a pass for the lot's pool) or space_id (one space), not both",
+            "name exactly one of lot_id (a pass for the lot's pool) or space_id (one space)",
         )),
+    }
+}
+
+/// `word` with its indefinite article: "an ended", "a paid".
+pub(crate) fn with_article(word: &str) -> String {
+    match word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        true => format!("an {word}"),
+        false => format!("a {word}"),
     }
 }
 

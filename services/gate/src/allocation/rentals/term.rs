@@ -165,7 +165,10 @@ async fn renew(
     if current.status != "paid" {
         return Err(ApiError::conflict(
             ErrorCode::NotRenewable,
-            format!("a {} term is not renewed: apply anew", current.status),
+            format!(
+                "{} term is not renewed: apply anew",
+                super::with_article(&current.status)
+            ),
         ));
     }
     if store::renewal_of(&mut *tx, current.id, now)
@@ -312,7 +315,20 @@ pub async fn end_early(
     if rental.status != "paid" {
         return Err(ApiError::conflict(
             ErrorCode::NotInForce,
-            format!("a {} term is not ended early", rental.status),
+            format!(
+                "{} term is not ended early",
+                super::with_article(&rental.status)
+            ),
+        ));
+    }
+    if today > rental.ends_on {
+        return Err(ApiError::conflict(
+            ErrorCode::NotInForce,
+            format!(
+                "this term ended on {} (the car is admitted through its grace): nothing is \
+                 left to end early",
+                rental.ends_on
+            ),
         ));
     }
     if rental.renewed_by.is_some() {
