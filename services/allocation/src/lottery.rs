@@ -104,6 +104,7 @@ impl Seed {
 
 /// One applicant: a stable public key (the owner's unit) and a priority tier, lower first.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Applicant {
     pub tier: u8,
     pub key: String,
@@ -211,6 +212,7 @@ pub fn draw(lottery: Uuid, seed: &Seed, applicants: &[Applicant]) -> Result<Vec<
 /// A drawn lottery as published on the compound's disclosure page: everything anyone needs to
 /// draw it again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Published {
     pub lottery_id: Uuid,
     pub algorithm: String,
@@ -229,6 +231,7 @@ pub struct Published {
 
 /// What recomputing a published lottery found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Verdict {
     /// The revealed seed and the number of places are the ones committed to before
     /// applications opened.

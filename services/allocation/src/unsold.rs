@@ -11,6 +11,7 @@ pub const SALE_ONLY_MONTHS: u32 = 24;
 
 /// How an unsold developer space is offered now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Offered {
     /// For sale only.
@@ -42,6 +43,7 @@ impl Offered {
 
 /// Where a space stands against the two-year rule on a given day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "standing", rename_all = "snake_case")]
 pub enum Standing {
     /// Offered for rent or metered: the rule is met whatever its age.

@@ -33,6 +33,21 @@ impl Serialize for Money {
     }
 }
 
+/// In the OpenAPI document: a string of yuan with two decimals.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Money {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("Yuan (CNY) with two decimals, as a string"))
+            .examples(["12.50"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Money {}
+
 impl<'de> Deserialize<'de> for Money {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
         let yuan: Decimal = rust_decimal::serde::str::deserialize(deserializer)?;

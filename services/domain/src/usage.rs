@@ -39,6 +39,7 @@ pub struct Stay {
 
 /// One bar of the chart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HourOccupancy {
     /// Hour of the day, local time (0–23).
     pub hour: i32,

@@ -5,7 +5,8 @@
 //! call (a quote, a cash payment) starts by finding the staff member's firm from theirs. Both
 //! change rarely and are read hundreds of times a second, so each is cached by the digest.
 //!
-//! A cached entry is forgotten
+//! A cached entry is **suspected** — read again before its next use, but still able to stand
+//! in through an outage — whenever something may have changed it:
 //! - at once in this process after a staff write that may change a context (anything but
 //!   the booth's payments and refunds: `forget_after_writes`), so a change made through this
 //!   replica is seen by its next read;
@@ -13,20 +14,26 @@
 //!   on `gates`, `lots`, `compounds` (migration 0013), `staff_tokens` (migration 0017) and
 //!   every other credential table (migration 0019) send when a column of a cached entry
 //!   changes or a credential is revoked or rotated, including changes made by hand in SQL;
-//!   the gates in use are then read again at once, in the background, so that an outage soon
-//!   after a change still finds their credentials cached;
-//! - at once in this process after a revocation or rotation through the API (`revocation`),
-//!   whoever made it (the operator's routes are outside the staff API);
 //! - whenever the listening connection was lost (a notification may have been missed), and in
 //!   any case after [`CONTEXT_TTL`].
 //!
+//! After a change (a write here, a notification) every cached gate is read again at once, in
+//! the background: a gate that no longer reads back (its secret revoked or rotated, the gate
+//! gone) is dropped, the others are fresh again. Until its re-read an entry is used only if
+//! Postgres cannot be reached. A change anywhere — any firm's, any gate's — therefore never
+//! leaves a lane without its credential in an outage that follows it (it did: issue 23's
+//! outside test). Staff identities are forgotten outright on a change: the booth has no
+//! fail-open policy to keep.
+//!
+//! A revocation or rotation through the API drops the revoked credential itself at once in
+//! this process (`revocation`), whoever made it; other processes drop it when their re-read
+//! after the notification finds it gone — only an outage beginning within those milliseconds
+//! would let it stand in.
+//!
 //! Through a Postgres outage the gates keep moving: an entry that is due to be read again
-//! (its TTL ran out, or the listener lost its connection — which is what an outage looks
-//! like) but cannot be, because Postgres is unreachable, is used as it was for up to
+//! but cannot be, because Postgres is unreachable, is used as it was for up to
 //! [`OUTAGE_STALENESS_MAX`], so the lane's own policy (fail-open or fail-closed) answers
-//! instead of an authentication error. An entry dropped because something changed (a
-//! notification, a write or revocation through the API) is gone for good: a credential
-//! revoked while Postgres was up is never used again.
+//! instead of an authentication error.
 //!
 //! Unknown credentials are not cached: a guessed token costs a query, never memory.
 
@@ -155,6 +162,10 @@ impl<V> ByDigest<V> {
             (Err(e), _) => return Err(e),
         };
         let Some(entry) = read.map(Arc::new) else {
+            // Revoked, rotated or gone: it must not stand in through a later outage either.
+            if let Ok(mut map) = self.entries.write() {
+                map.remove(digest);
+            }
             return Ok(None);
         };
         if let Ok(mut map) = self.entries.write() {
@@ -197,24 +208,30 @@ impl<V> ByDigest<V> {
         self.misses.load(Ordering::Relaxed)
     }
 
-    fn forget_all(&self) {
-        self.forget_all_but_recent();
+    /// Forgets every entry: none may stand in through an outage.
+    pub fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut map) = self.entries.write() {
+            map.clear();
+        }
     }
 
-    /// Forgets every entry, and returns the digests of those read within [`CONTEXT_TTL`]: the
-    /// credentials in use, to be read again at once.
-    fn forget_all_but_recent(&self) -> Vec<Vec<u8>> {
+    /// Forgets the entries `which` picks (a credential revoked or rotated).
+    pub fn forget_where(&self, which: impl Fn(&V) -> bool) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        let Ok(mut map) = self.entries.write() else {
-            return Vec::new();
-        };
-        let recent = map
-            .iter()
-            .filter(|(_, (_, at))| at.elapsed() < CONTEXT_TTL)
-            .map(|(digest, _)| digest.clone())
-            .collect();
-        map.clear();
-        recent
+        if let Ok(mut map) = self.entries.write() {
+            map.retain(|_, (entry, _)| !which(entry));
+        }
+    }
+
+    /// Suspects every entry (read again before use, standing in only through an outage) and
+    /// returns their digests, to be read again at once.
+    fn suspect_for_reread(&self) -> Vec<Vec<u8>> {
+        self.suspect_all();
+        self.entries
+            .read()
+            .map(|map| map.keys().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -245,6 +262,21 @@ impl Credentials {
         self.gates.suspect_all();
         self.staff.suspect_all();
     }
+
+    /// Drops a revoked or rotated credential at once. Only gates' and staff's are kept here;
+    /// a staff token's digest is not known by its id, so every staff identity goes.
+    pub fn forget_revoked(&self, kind: crate::store::credentials::Kind, id: uuid::Uuid) {
+        use crate::store::credentials::Kind;
+        match kind {
+            Kind::Device => self.gates.forget_where(|gate| gate.gate_id == id),
+            Kind::Staff => self.staff.forget_all(),
+            Kind::Owner
+            | Kind::Committee
+            | Kind::DisclosureLink
+            | Kind::Supervisor
+            | Kind::Booking => {}
+        }
+    }
 }
 
 /// Listens for registry changes made anywhere and forgets the cached entries on each, for the
@@ -270,12 +302,12 @@ async fn listen(db: &PgPool, credentials: &Arc<Credentials>) -> sqlx::Result<()>
     let mut listener = PgListener::connect_with(db).await?;
     listener.listen(CHANNEL).await?;
     // Anything changed before the listener was up is not in the cache's future.
-    forget_and_reread(db, credentials);
+    changed(db, credentials);
     loop {
-        // A notification: forgotten (and the gates in use read again). `None`: the connection
+        // A notification: every entry suspected and the gates read again. `None`: the connection
         // was lost and re-established, and notifications may have been missed: suspect.
         match listener.try_recv().await? {
-            Some(_) => forget_and_reread(db, credentials),
+            Some(_) => changed(db, credentials),
             None => credentials.suspect_all(),
         }
     }
@@ -284,21 +316,20 @@ async fn listen(db: &PgPool, credentials: &Arc<Credentials>) -> sqlx::Result<()>
 /// Gate contexts read again at once after a notification, at most this many at a time.
 const REREADS_AT_ONCE: usize = 4;
 
-/// Forgets every cached credential, then reads the gates in use (read within [`CONTEXT_TTL`])
-/// again in the background. A forgotten credential cannot stand in through an outage (it may
-/// have been revoked); read again while Postgres is up, a lane's credential is back in the
-/// cache before an outage that follows the change, and the lane keeps its own fail-open or
-/// fail-closed policy through it instead of answering 503 for want of a credential.
-fn forget_and_reread(db: &PgPool, credentials: &Arc<Credentials>) {
+/// Something may have changed a cached credential: staff identities are forgotten; every
+/// cached gate is suspected (read again before use, standing in only through an outage) and
+/// read again now, in the background, so that the gates are fresh before an outage that
+/// follows the change, and one that no longer reads back (revoked, rotated, gone) is dropped.
+pub fn changed(db: &PgPool, credentials: &Arc<Credentials>) {
     credentials.staff.forget_all();
-    let recent = credentials.gates.forget_all_but_recent();
-    if recent.is_empty() {
+    let suspected = credentials.gates.suspect_for_reread();
+    if suspected.is_empty() {
         return;
     }
     let (db, credentials) = (db.clone(), credentials.clone());
     tokio::spawn(async move {
         use futures_util::StreamExt;
-        futures_util::stream::iter(recent)
+        futures_util::stream::iter(suspected)
             .for_each_concurrent(REREADS_AT_ONCE, |digest| {
                 let (db, credentials) = (&db, &credentials);
                 async move {
@@ -331,7 +362,7 @@ fn may_change_contexts(method: &Method, path: &str) -> bool {
             .any(|free| path.starts_with(free))
 }
 
-/// Wraps the staff API: forgets the cached entries after every staff write that may change
+/// Wraps the staff API: suspects the cached entries after every staff write that may change
 /// one (a gate added, a device set up, a policy changed), so that this process's next read
 /// sees it at once; other processes hear of it through the notification. (Operator writes —
 /// tenants, supervisors — touch no context.)
@@ -339,13 +370,12 @@ pub async fn forget_after_writes(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let credentials = may_change_contexts(req.method(), req.path())
-        .then(|| req.app_data::<actix_web::web::Data<AppState>>())
-        .flatten()
-        .map(|state| state.credentials.clone());
+    let state = may_change_contexts(req.method(), req.path())
+        .then(|| req.app_data::<actix_web::web::Data<AppState>>().cloned())
+        .flatten();
     let response = next.call(req).await;
-    if let Some(credentials) = credentials {
-        credentials.forget_all();
+    if let Some(state) = state {
+        changed(&state.db, &state.credentials);
     }
     response
 }

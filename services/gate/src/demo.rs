@@ -3,7 +3,7 @@
 //! ambulance and a blocklisted plate. The credentials are fixed and public (see the README),
 //! which is fine for a demo and why `--demo` must never be used in production.
 
-use chrono::{Datelike, TimeZone, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use parkshare_domain::decision::Direction;
 use parkshare_domain::money::Money;
 use parkshare_domain::policy::GatePolicy;
@@ -104,7 +104,7 @@ pub async fn load(state: &AppState) -> Result<(), ApiError> {
         li.id,
     )
     .await?;
-    let today = Utc::now().date_naive();
+    let today = state.clock.now().date_naive();
     let year_end = today
         .with_month(12)
         .and_then(|d| d.with_day(31))
@@ -128,7 +128,8 @@ pub async fn load(state: &AppState) -> Result<(), ApiError> {
     )
     .await?;
     registry::upsert_blocklisted(&mut *tx, tenant, compound.id, "云A66666", "多次逃费").await?;
-    file_demo_tariff(&mut tx, tenant, compound.id, lot.id, &tariff).await?;
+    let now = state.clock.now();
+    file_demo_tariff(&mut tx, tenant, compound.id, lot.id, &tariff, now).await?;
     tx.commit().await?;
     crate::sync::rebuild_lot(state, lot.id, crate::occupancy::RebuildMode::Force).await?;
     tracing::info!(
@@ -140,12 +141,14 @@ pub async fn load(state: &AppState) -> Result<(), ApiError> {
 
 /// Files the demo lot's tariff against an illustrative standard (¥3 an hour, ¥20 a day), so the
 /// price board shows a filing number. It goes through the same filing check as the admin API.
+/// Files the demo lot's tariff, effective from the start of `now`'s year.
 async fn file_demo_tariff(
     tx: &mut sqlx::PgConnection,
     tenant: Uuid,
     compound_id: Uuid,
     lot_id: Uuid,
     tariff: &Tariff,
+    now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let limits = Limits {
         per_hour: Some(Price::Max {
@@ -174,9 +177,9 @@ async fn file_demo_tariff(
     let standard = tariffs::insert_standard(&mut *tx, tenant, compound_id, &new).await?;
     // A fresh demo has no stays yet, so the filing can take effect from the start of the year.
     let effective_from = chrono_tz::Asia::Shanghai
-        .with_ymd_and_hms(Utc::now().year(), 1, 1, 0, 0, 0)
+        .with_ymd_and_hms(now.year(), 1, 1, 0, 0, 0)
         .single()
-        .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+        .map_or(now, |t| t.with_timezone(&Utc));
     let version = NewVersion {
         lot_id,
         version: 1,

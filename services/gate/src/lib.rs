@@ -21,6 +21,7 @@
 //! - [`spreadsheet`]: every CSV written, formulas neutralised;
 //! - [`input`]: JSON bodies and text checked in one place (control characters, lengths);
 //! - [`outbound`]: calls to addresses others chose (webhooks, devices), guarded against SSRF;
+//! - [`clock`]: the one source of "now" (a test moves it instead of sleeping);
 //! - [`workers`]: background workers, supervised (restarted with back-off);
 //! - [`failpoints`]: fault-injection hooks, only with the `failpoints` feature (the fault matrix);
 //! - [`startup`], [`settings`], [`telemetry`], [`metrics`], [`openapi`], [`demo`]: wiring.
@@ -31,6 +32,7 @@ pub mod admin;
 pub mod allocation;
 pub mod auth;
 pub mod billing;
+pub mod clock;
 pub mod contexts;
 pub mod demo;
 pub mod disclosure;

@@ -9,9 +9,10 @@
 //! concurrent gates can never take the same last place. When the keys are missing (Redis lost
 //! its data) the script says so and the caller rebuilds the lot from Postgres.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use parkshare_domain::decision::Pool;
 use parkshare_domain::plate::Plate;
@@ -199,14 +200,58 @@ async fn within<T>(
     }
 }
 
+/// Lots whose place-taking or place-giving call failed (timed out, connection lost), with the
+/// time of the last failure: Redis may have run the call anyway, so each is compared with
+/// Postgres once Redis answers again. Shared by the clones of one [`Occupancy`].
+#[derive(Clone, Default)]
+pub struct Suspects(Arc<Mutex<HashMap<Uuid, Instant>>>);
+
+impl Suspects {
+    fn mark(&self, lot: Uuid) {
+        if let Ok(mut lots) = self.0.lock() {
+            lots.insert(lot, Instant::now());
+        }
+    }
+
+    /// The lots whose last failure is at least `quiet` ago: a call still queued in a Redis
+    /// that has just resumed has run by then.
+    pub fn due(&self, quiet: Duration) -> Vec<(Uuid, Instant)> {
+        self.0
+            .lock()
+            .map(|lots| {
+                lots.iter()
+                    .filter(|(_, at)| at.elapsed() >= quiet)
+                    .map(|(lot, at)| (*lot, *at))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `lot` checked after its failure at `failed_at`: cleared unless it failed again since.
+    pub fn cleared(&self, lot: Uuid, failed_at: Instant) {
+        if let Ok(mut lots) = self.0.lock() {
+            if lots.get(&lot) == Some(&failed_at) {
+                lots.remove(&lot);
+            }
+        }
+    }
+
+    /// `lot` could not be checked: try again after another quiet spell.
+    pub fn retry(&self, lot: Uuid) {
+        self.mark(lot);
+    }
+}
+
 #[derive(Clone)]
 pub struct Occupancy {
     redis: RedisConnection,
     prefix: String,
     /// Every call's limit, whole (a reconnect included): a lane must not wait on a Redis that
-    /// hangs. A call cut short may still have run in Redis; the reconciler repairs what it
-    /// left (`sync::reconcile`).
+    /// hangs. A call cut short may still have run in Redis — a place taken for a car that was
+    /// answered 503, once a hung Redis resumes — so its lot is marked [`Suspects`] and
+    /// compared with Postgres as soon as Redis answers again (`sync::repair_suspects`).
     timeout: Duration,
+    suspects: Suspects,
     occupy: redis::Script,
     release: redis::Script,
     rebuild: redis::Script,
@@ -219,11 +264,17 @@ impl Occupancy {
             redis,
             prefix,
             timeout: REDIS_TIMEOUT_DEFAULT,
+            suspects: Suspects::default(),
             occupy: redis::Script::new(OCCUPY),
             release: redis::Script::new(RELEASE),
             rebuild: redis::Script::new(REBUILD),
             set_capacity: redis::Script::new(SET_CAPACITY),
         }
+    }
+
+    /// The lots to compare with Postgres because a call on them failed.
+    pub fn suspects(&self) -> &Suspects {
+        &self.suspects
     }
 
     /// The same view with every call limited to `timeout`.
@@ -290,7 +341,10 @@ impl Occupancy {
             .arg(plate.as_str())
             .arg(pool.as_str())
             .arg(if capacity_limited { "1" } else { "0" });
-        let reply: Vec<String> = self.timed(invocation.invoke_async(&mut con)).await?;
+        let reply: Vec<String> = self
+            .timed(invocation.invoke_async(&mut con))
+            .await
+            .inspect_err(|_| self.suspects.mark(lot))?;
         Ok(match reply.first().map(String::as_str) {
             Some("granted") => Occupy::Granted {
                 previous: reply.get(1).and_then(|p| Pool::parse(p)),
@@ -316,7 +370,10 @@ impl Occupancy {
             .arg(plate.as_str())
             .arg(pool.as_str())
             .arg(restore.map(Pool::as_str).unwrap_or(""));
-        let done: i64 = self.timed(invocation.invoke_async(&mut con)).await?;
+        let done: i64 = self
+            .timed(invocation.invoke_async(&mut con))
+            .await
+            .inspect_err(|_| self.suspects.mark(lot))?;
         Ok(done == 1)
     }
 

@@ -86,7 +86,7 @@ async fn quote(
     let session = sessions::open_session(&mut *db, rules.lot_id, plate.as_str())
         .await?
         .ok_or(ApiError::NotFound("parking session"))?;
-    let at = q.at.unwrap_or_else(Utc::now);
+    let at = q.at.unwrap_or_else(|| state.clock.now());
     Ok(HttpResponse::Ok().json(quote_session(&mut db, &rules, &session, at).await?))
 }
 
@@ -115,7 +115,7 @@ async fn board(state: &AppState, lot_id: Uuid) -> Result<PriceBoard, ApiError> {
         .await?
         .ok_or(ApiError::NotFound("lot"))?;
     Ok(
-        match tariffs::filed_in_force(&state.db, lot_id, Utc::now()).await? {
+        match tariffs::filed_in_force(&state.db, lot_id, state.clock.now()).await? {
             Some(f) => PriceBoard {
                 compound,
                 lot,

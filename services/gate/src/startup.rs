@@ -19,6 +19,8 @@ pub const CSV_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 pub struct AppState {
     pub db: PgPool,
+    /// What time it is for every rule (`Clock::system()`; tests move their own).
+    pub clock: crate::clock::Clock,
     pub occupancy: Occupancy,
     pub operator_token_digest: Option<Vec<u8>>,
     pub payments: PaymentsConfig,
@@ -160,6 +162,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             settings.gate_batch_max,
         ),
         db,
+        clock: crate::clock::Clock::system(),
         occupancy,
         operator_token_digest: settings
             .operator_token
@@ -230,9 +233,17 @@ pub async fn run(
     if state.public_base_url.is_empty() {
         state.public_base_url = format!("http://{}", listener.local_addr()?);
     }
-    crate::sharing::webhooks::spawn_worker(state.db.clone(), state.outbound.webhooks.clone());
-    crate::sharing::overstay::spawn_sweeper(state.db.clone());
-    crate::allocation::rentals::term::spawn_sweeper(state.db.clone(), state.rentals.reminder_days);
+    crate::sharing::webhooks::spawn_worker(
+        state.db.clone(),
+        state.outbound.webhooks.clone(),
+        state.clock.clone(),
+    );
+    crate::sharing::overstay::spawn_sweeper(state.db.clone(), state.clock.clone());
+    crate::allocation::rentals::term::spawn_sweeper(
+        state.db.clone(),
+        state.rentals.reminder_days,
+        state.clock.clone(),
+    );
     crate::metrics::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
     crate::contexts::spawn_listener(state.db.clone(), state.credentials.clone());
     let prometheus = crate::metrics::http()?;

@@ -11,6 +11,7 @@
 //! whose transaction then failed, keys lost with a Redis restart.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use parkshare_domain::decision::Pool;
 use serde::Serialize;
@@ -103,8 +104,54 @@ pub async fn reconcile(state: &AppState) -> Result<usize, ApiError> {
     Ok(repaired)
 }
 
-/// Runs [`reconcile`] every `every`, for as long as the process lives. A failed pass (Redis
-/// or Postgres away) is logged and the next one tries again.
+/// How long after its last failed call a suspect lot is compared with Postgres: a call still
+/// queued in a Redis that has just resumed runs within it.
+pub const SUSPECT_QUIET: Duration = Duration::from_millis(1_000);
+/// How often the suspect lots are looked at.
+const SUSPECT_CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// Compares each lot whose place-taking or place-giving call failed at least [`SUSPECT_QUIET`]
+/// ago with Postgres, exactly and under its lock, and rebuilds it if it differs: a place taken
+/// in a hung Redis for a car that was answered 503 is given back as soon as Redis answers
+/// again, not at the next full pass. Returns the lots repaired.
+pub async fn repair_suspects(state: &AppState) -> usize {
+    let mut repaired = 0;
+    let suspects = state.occupancy.suspects();
+    for (lot, failed_at) in suspects.due(SUSPECT_QUIET) {
+        let checked = async {
+            let Some(found) = registry::lot_unscoped(&state.db, lot).await? else {
+                return Ok(false);
+            };
+            let difference = difference(state, lot, found.visitor_capacity).await?;
+            if difference.in_sync {
+                return Ok(false);
+            }
+            rebuild_lot(state, lot, RebuildMode::Force).await?;
+            tracing::warn!(%lot, only_in_redis = ?difference.only_in_redis,
+                only_in_postgres = ?difference.only_in_postgres,
+                "occupancy differed from Postgres after a failed Redis call; rebuilt");
+            Ok::<_, ApiError>(true)
+        };
+        match checked.await {
+            Ok(rebuilt) => {
+                suspects.cleared(lot, failed_at);
+                if rebuilt {
+                    crate::metrics::occupancy_repaired();
+                    repaired += 1;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(%lot, error = ?e, "suspect lot not checked yet; Redis or Postgres away");
+                suspects.retry(lot);
+            }
+        }
+    }
+    repaired
+}
+
+/// Runs [`reconcile`] every `every`, and [`repair_suspects`] every few hundred milliseconds,
+/// for as long as the process lives. A failed pass (Redis or Postgres away) is logged and the
+/// next one tries again.
 pub fn spawn_reconciler(
     state: actix_web::web::Data<AppState>,
     every: std::time::Duration,
@@ -115,10 +162,18 @@ pub fn spawn_reconciler(
             // The first pass one interval after start: the start itself rebuilt every lot.
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut suspects = tokio::time::interval(SUSPECT_CHECK_EVERY);
+            suspects.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
-                if let Err(e) = reconcile(&state).await {
-                    tracing::warn!(error = ?e, "occupancy reconciliation failed; retrying later");
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = reconcile(&state).await {
+                            tracing::warn!(error = ?e, "occupancy reconciliation failed; retrying later");
+                        }
+                    }
+                    _ = suspects.tick() => {
+                        repair_suspects(&state).await;
+                    }
                 }
             }
         }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A non-empty half-open range `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Interval {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,

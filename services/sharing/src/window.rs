@@ -39,6 +39,7 @@ pub enum WindowError {
 
 /// Weekly recurring hours, in local time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WeeklyWindow {
     /// ISO weekdays the window starts on: 1 = Monday … 7 = Sunday, sorted, no repeats.
     pub days: Vec<u8>,
@@ -111,6 +112,7 @@ pub fn parse_local(tz: Tz, text: &str) -> Result<DateTime<Utc>, WindowError> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ExceptionKind {
     /// Extra hours on top of the weekly windows.

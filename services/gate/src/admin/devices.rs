@@ -5,7 +5,6 @@
 use crate::error::ErrorCode;
 use crate::openapi::AnyJson;
 use actix_web::{get, post, put, web, HttpResponse};
-use chrono::Utc;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -41,7 +40,7 @@ const REASONS: [&str; 6] = [
 const HEARTBEAT_WINDOW_S: std::ops::RangeInclusive<i32> = 10..=86_400;
 
 async fn owned_gate(state: &AppState, staff: &Staff, id: Uuid) -> Result<Gate, ApiError> {
-    registry::gate(&state.db, staff.tenant_id, id)
+    registry::gate(&state.db, staff.tenant_id, id, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound("gate"))
 }
@@ -177,6 +176,7 @@ async fn set_device(
             heartbeat_window_s,
             display_protocol: display_protocol.as_str(),
         },
+        state.clock.now(),
     )
     .await
     .map_err(|e| match is_unique_violation(&e, "gates_vendor_serial") {
@@ -288,7 +288,7 @@ async fn manual_open(
         ));
     }
     let id = Uuid::new_v4();
-    let now = Utc::now();
+    let now = state.clock.now();
     // Checked before anything is written: a bad plate changes nothing.
     let event = body
         .plate
@@ -310,9 +310,10 @@ async fn manual_open(
     // Audited per press; the barrier is told once for presses that come while an open waits.
     let command = match delivery {
         Delivery::LaneController | Delivery::Unreachable => None,
-        _ => {
-            Some(devices::queue_manual_open(&state.db, gate.id, state.lanes.manual_open_ttl).await?)
-        }
+        _ => Some(
+            devices::queue_manual_open(&state.db, gate.id, state.lanes.manual_open_ttl, now)
+                .await?,
+        ),
     };
     let record = devices::insert_manual_open(
         &state.db,

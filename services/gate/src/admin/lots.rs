@@ -280,7 +280,8 @@ async fn list_gates(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let lot = owned_lot(&state, &staff, *id).await?;
-    Ok(HttpResponse::Ok().json(registry::gates(&state.db, staff.tenant_id, lot.id).await?))
+    Ok(HttpResponse::Ok()
+        .json(registry::gates(&state.db, staff.tenant_id, lot.id, state.clock.now()).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -126,6 +126,6 @@ async fn quote(
     let rules = crate::store::registry::lot_rules(&mut *db, session.lot_id)
         .await?
         .ok_or(ApiError::NotFound("lot"))?;
-    let at = q.at.unwrap_or_else(chrono::Utc::now);
+    let at = q.at.unwrap_or_else(|| state.clock.now());
     Ok(HttpResponse::Ok().json(crate::public::quote_session(&mut db, &rules, &session, at).await?))
 }

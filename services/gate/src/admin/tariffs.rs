@@ -122,7 +122,7 @@ async fn file_tariff(
     body.tariff
         .validate()
         .map_err(|e| ApiError::invalid(ErrorCode::InvalidTariff, e.to_string()))?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let effective_from = body.effective_from.unwrap_or(now);
     if effective_from < now - Duration::seconds(EFFECTIVE_SKEW_S) {
         return Err(ApiError::invalid(

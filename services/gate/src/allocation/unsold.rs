@@ -3,9 +3,8 @@
 //! (`parkshare_allocation::unsold`), and those whose date nobody recorded.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{get, put, web, HttpResponse};
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use parkshare_allocation::unsold::{self, Offered};
 use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
@@ -37,7 +36,7 @@ struct UnsoldRow {
 }
 
 /// A developer-unsold space with where it stands on `today`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct UnsoldSpace {
     space_id: Uuid,
     lot_id: Uuid,
@@ -48,7 +47,19 @@ struct UnsoldSpace {
     #[serde(flatten)]
     standing: unsold::Standing,
     complies: bool,
+    /// Why it breaks the rule; none when it complies.
     reason: Option<String>,
+}
+
+/// The compound's developer-unsold spaces against the two-year rule.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Compliance {
+    compound_id: Uuid,
+    /// The compound's local date the standings are for.
+    as_of: NaiveDate,
+    /// How many of `spaces` break the rule.
+    breaking_the_rule: usize,
+    spaces: Vec<UnsoldSpace>,
 }
 
 impl UnsoldRow {
@@ -89,9 +100,9 @@ async fn unsold_spaces(
     .await
 }
 
-/// The compound's local date today.
-fn today_in(compound: &registry::Compound) -> Result<NaiveDate, ApiError> {
-    Ok(Utc::now().with_timezone(&compound.zone()?).date_naive())
+/// The compound's local date at `now` (the service's clock).
+fn today_in(compound: &registry::Compound, now: DateTime<Utc>) -> Result<NaiveDate, ApiError> {
+    Ok(now.with_timezone(&compound.zone()?).date_naive())
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -104,7 +115,7 @@ struct OfferBody {
 }
 
 /// Record how a developer-unsold space is offered, and since when it is for sale.
-#[utoipa::path(tag = "staff", operation_id = "put_offer", security(("staff_token" = [])), request_body = OfferBody, responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "put_offer", security(("staff_token" = [])), request_body = OfferBody, responses((status = 200, description = "Done", body = UnsoldSpace)))]
 #[put("/spaces/{id}/unsold-offer")]
 async fn put_offer(
     state: web::Data<AppState>,
@@ -136,7 +147,7 @@ async fn put_offer(
     let compound = registry::compound(&state.db, staff.tenant_id, lot.compound_id)
         .await?
         .ok_or(ApiError::NotFound("space"))?;
-    let today = today_in(&compound)?;
+    let today = today_in(&compound, state.clock.now())?;
     if body
         .for_sale_since
         .is_some_and(|since| since < EARLIEST_FOR_SALE)
@@ -155,8 +166,13 @@ async fn put_offer(
     let mut tx = state.db.begin().await?;
     if offered == Offered::Metered {
         // A space being allotted by lottery stays allottable until that lottery is over.
-        if let Some(lottery) =
-            crate::allocation::lottery::running_lottery_of(&mut tx, compound.id, space.id).await?
+        if let Some(lottery) = crate::allocation::lottery::running_lottery_of(
+            &mut tx,
+            compound.id,
+            space.id,
+            state.clock.now(),
+        )
+        .await?
         {
             return Err(ApiError::conflict(
                 ErrorCode::SpaceInLottery,
@@ -199,7 +215,7 @@ async fn put_offer(
 
 /// Every developer-unsold space of the compound with where it stands against the two-year
 /// rule today, and how many break it.
-#[utoipa::path(tag = "staff", operation_id = "unsold_spaces", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "unsold_spaces", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Compliance)))]
 #[get("/compounds/{id}/unsold-spaces")]
 async fn compliance(
     state: web::Data<AppState>,
@@ -209,17 +225,17 @@ async fn compliance(
     let compound = registry::compound(&state.db, staff.tenant_id, *id)
         .await?
         .ok_or(ApiError::NotFound("compound"))?;
-    let today = today_in(&compound)?;
+    let today = today_in(&compound, state.clock.now())?;
     let spaces = unsold_spaces(&state.db, staff.tenant_id, compound.id)
         .await?
         .into_iter()
         .map(|row| row.on(today))
         .collect::<Result<Vec<_>, _>>()?;
     let breaking = spaces.iter().filter(|s| !s.complies).count();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "compound_id": compound.id,
-        "as_of": today,
-        "breaking_the_rule": breaking,
-        "spaces": spaces,
-    })))
+    Ok(HttpResponse::Ok().json(Compliance {
+        compound_id: compound.id,
+        as_of: today,
+        breaking_the_rule: breaking,
+        spaces,
+    }))
 }

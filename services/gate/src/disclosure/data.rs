@@ -18,7 +18,7 @@ use crate::store::{periods, registry};
 pub const PERIODS_MAX: usize = 12;
 
 /// Income before refunds and the firm's share, by source: what drivers paid for common parts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Income {
     pub common_area_parking: String,
     pub visitor_pool: String,
@@ -28,7 +28,8 @@ pub struct Income {
     pub shared_space_service_fees: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One closed period of the compound's common revenue; money in yuan, as decimal strings.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PeriodDisclosure {
     pub id: Uuid,
     pub label: String,
@@ -58,14 +59,15 @@ pub struct PeriodDisclosure {
 }
 
 /// One unit's share of the period's common revenue.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OwnerShare {
     pub unit: String,
     pub floor_area_m2: String,
     pub credited: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A compound's disclosure (公示): its latest closed periods and lotteries.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Disclosure {
     pub compound_id: Uuid,
     pub compound: String,
@@ -180,11 +182,12 @@ async fn period(
     })
 }
 
-/// The compound's disclosure, newest period first.
+/// The compound's disclosure, newest period first, generated at `now` (the service's clock).
 pub async fn build(
     db: &PgPool,
     tenant_id: Uuid,
     compound_id: Uuid,
+    now: DateTime<Utc>,
 ) -> Result<Disclosure, ApiError> {
     let compound = registry::compound(db, tenant_id, compound_id)
         .await?
@@ -201,7 +204,7 @@ pub async fn build(
         compound_id,
         compound: compound.name,
         time_zone: compound.time_zone,
-        generated_at: Utc::now(),
+        generated_at: now,
         periods: shown,
         lotteries: crate::allocation::lottery::notices(db, tenant_id, compound_id).await?,
     })

@@ -9,10 +9,8 @@
 pub mod data;
 pub mod page;
 
-use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::{self, Committee, Operator, Staff, Supervisor};
@@ -48,7 +46,7 @@ async fn by_link(state: &AppState, token: &str) -> Result<data::Disclosure, ApiE
     let (tenant_id, compound_id) = store::link(&state.db, &auth::digest(token))
         .await?
         .ok_or(ApiError::NotFound("disclosure"))?;
-    data::build(&state.db, tenant_id, compound_id).await
+    data::build(&state.db, tenant_id, compound_id, state.clock.now()).await
 }
 
 /// The public disclosure page: no login, an unguessable link.
@@ -68,7 +66,7 @@ async fn public_page(
 }
 
 /// The disclosure's figures as JSON.
-#[utoipa::path(tag = "public", operation_id = "public_json", responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "public", operation_id = "public_json", responses((status = 200, description = "Done", body = data::Disclosure)))]
 #[get("/v1/public/disclosure/{token}/data.json")]
 async fn public_json(
     state: web::Data<AppState>,
@@ -99,7 +97,7 @@ async fn staff_compound(state: &AppState, staff: &Staff, id: Uuid) -> Result<(),
 }
 
 /// A new share link for the compound's disclosure (shown once; post it on the notice board).
-#[utoipa::path(tag = "staff", operation_id = "create_link", security(("staff_token" = [])), request_body(content = Option<LabelBody>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "create_link", security(("staff_token" = [])), request_body(content = Option<LabelBody>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = NewLink)))]
 #[post("/compounds/{id}/disclosure-links")]
 async fn create_link(
     state: web::Data<AppState>,
@@ -132,8 +130,32 @@ async fn create_link(
     // From the configured base, never from the request's Host or X-Forwarded-Host: a forged
     // header would otherwise put an attacker's site on the notice board.
     let url = format!("{}{path}", state.public_base_url);
-    Ok(HttpResponse::Created()
-        .json(json!({"id": link_id, "token": token, "path": path, "url": url})))
+    Ok(HttpResponse::Created().json(NewLink {
+        id: link_id,
+        token,
+        path,
+        url,
+    }))
+}
+
+/// A share link just made (its token shown once).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct NewLink {
+    id: Uuid,
+    token: String,
+    /// The public page's path, token included.
+    path: String,
+    /// The same from the service's configured public address: post it on the notice board.
+    url: String,
+}
+
+/// A credential just issued (shown once).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct NewCommitteeToken {
+    id: Uuid,
+    compound_id: Uuid,
+    /// Shown once: the `committee_token`.
+    token: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -143,7 +165,7 @@ struct LabelBody {
 }
 
 /// A read-only credential for the compound's owners' committee (shown once).
-#[utoipa::path(tag = "staff", operation_id = "create_committee_token", security(("staff_token" = [])), request_body(content = Option<LabelBody>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "create_committee_token", security(("staff_token" = [])), request_body(content = Option<LabelBody>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = NewCommitteeToken)))]
 #[post("/compounds/{id}/committee-tokens")]
 async fn create_committee_token(
     state: web::Data<AppState>,
@@ -171,18 +193,23 @@ async fn create_committee_token(
     );
     credentials::record(&mut *tx, &issued).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(json!({"id": token_id, "compound_id": *id, "token": token})))
+    Ok(HttpResponse::Created().json(NewCommitteeToken {
+        id: token_id,
+        compound_id: *id,
+        token,
+    }))
 }
 
 /// The compound's disclosure.
-#[utoipa::path(tag = "staff", operation_id = "staff_disclosure", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "staff_disclosure", security(("staff_token" = [])), responses((status = 200, description = "Done", body = data::Disclosure)))]
 #[get("/compounds/{id}/disclosure")]
 async fn staff_disclosure(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(data::build(&state.db, staff.tenant_id, *id).await?))
+    Ok(HttpResponse::Ok()
+        .json(data::build(&state.db, staff.tenant_id, *id, state.clock.now()).await?))
 }
 
 // ---- the owners' committee: read-only, one compound ----------------------------------------
@@ -195,18 +222,25 @@ fn reader(committee: &Committee) -> Reader {
 }
 
 /// The compound's disclosure, as on its public page.
-#[utoipa::path(tag = "committee", operation_id = "committee_disclosure", security(("committee_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "committee", operation_id = "committee_disclosure", security(("committee_token" = [])), responses((status = 200, description = "Done", body = data::Disclosure)))]
 #[get("/v1/committee/disclosure")]
 async fn committee_disclosure(
     state: web::Data<AppState>,
     committee: Committee,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok()
-        .json(data::build(&state.db, committee.tenant_id, committee.compound_id).await?))
+    Ok(HttpResponse::Ok().json(
+        data::build(
+            &state.db,
+            committee.tenant_id,
+            committee.compound_id,
+            state.clock.now(),
+        )
+        .await?,
+    ))
 }
 
 /// The compound's closed periods.
-#[utoipa::path(tag = "committee", operation_id = "committee_periods", security(("committee_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "committee", operation_id = "committee_periods", security(("committee_token" = [])), responses((status = 200, description = "Done", body = Vec<periods::Period>)))]
 #[get("/v1/committee/periods")]
 async fn committee_periods(
     state: web::Data<AppState>,
@@ -228,7 +262,7 @@ async fn committee_period(
 }
 
 /// Every owner's statement for a closed period.
-#[utoipa::path(tag = "committee", operation_id = "committee_statements", security(("committee_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "committee", operation_id = "committee_statements", security(("committee_token" = [])), responses((status = 200, description = "Done", body = Vec<periods::Statement>)))]
 #[get("/v1/committee/periods/{id}/statements")]
 async fn committee_statements(
     state: web::Data<AppState>,
@@ -265,7 +299,7 @@ async fn committee_journal_beancount(
 // ---- supervisors ------------------------------------------------------------------------------
 
 /// Each supervised compound with the totals of its latest closed period.
-#[utoipa::path(tag = "supervisor", operation_id = "supervisor_summaries", security(("supervisor_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "supervisor", operation_id = "supervisor_summaries", security(("supervisor_token" = [])), responses((status = 200, description = "Done", body = Vec<Supervised>)))]
 #[get("/v1/supervisor/compounds")]
 async fn supervisor_summaries(
     state: web::Data<AppState>,
@@ -276,16 +310,52 @@ async fn supervisor_summaries(
         let latest = periods::last_period(&state.db, compound_id).await?;
         let summary = latest.as_ref().map(|p| {
             let s = &p.summary.0;
-            json!({
-                "period": p.label, "starts_at": p.starts_at, "ends_at": p.ends_at,
-                "income": s["income"]["total"], "refunds": s["refunds_in_period"],
-                "management_cost": s["management_cost"],
-                "to_maintenance_fund": s["to_maintenance_fund"], "to_owners": s["to_owners"],
-            })
+            PeriodTotals {
+                period: p.label.clone(),
+                starts_at: p.starts_at,
+                ends_at: p.ends_at,
+                income: s["income"]["total"].clone(),
+                refunds: s["refunds_in_period"].clone(),
+                management_cost: s["management_cost"].clone(),
+                to_maintenance_fund: s["to_maintenance_fund"].clone(),
+                to_owners: s["to_owners"].clone(),
+            }
         });
-        out.push(json!({"compound_id": compound_id, "compound": name, "latest_period": summary}));
+        out.push(Supervised {
+            compound_id,
+            compound: name,
+            latest_period: summary,
+        });
     }
     Ok(HttpResponse::Ok().json(out))
+}
+
+/// A supervised compound and the totals of its latest closed period.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Supervised {
+    compound_id: Uuid,
+    compound: String,
+    /// None before the compound's first close.
+    latest_period: Option<PeriodTotals>,
+}
+
+/// A closed period's totals as its summary froze them (yuan as decimal strings; null where
+/// the summary, closed by an older version, lacks the figure).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct PeriodTotals {
+    period: String,
+    starts_at: chrono::DateTime<chrono::Utc>,
+    ends_at: chrono::DateTime<chrono::Utc>,
+    #[schema(value_type = Option<String>, example = "1200.00")]
+    income: serde_json::Value,
+    #[schema(value_type = Option<String>)]
+    refunds: serde_json::Value,
+    #[schema(value_type = Option<String>)]
+    management_cost: serde_json::Value,
+    #[schema(value_type = Option<String>)]
+    to_maintenance_fund: serde_json::Value,
+    #[schema(value_type = Option<String>)]
+    to_owners: serde_json::Value,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -295,7 +365,7 @@ struct NewSupervisor {
 }
 
 /// The operator creates a supervisor (e.g. a street office) and its token (shown once).
-#[utoipa::path(tag = "operator", operation_id = "create_supervisor", security(("operator_token" = [])), request_body = NewSupervisor, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "operator", operation_id = "create_supervisor", security(("operator_token" = [])), request_body = NewSupervisor, responses((status = 201, description = "Created", body = NewSupervisorAnswer)))]
 #[post("/v1/operator/supervisors")]
 async fn create_supervisor(
     state: web::Data<AppState>,
@@ -311,7 +381,22 @@ async fn create_supervisor(
     let issued = Entry::issued(None, Kind::Supervisor, id, Actor::Operator);
     credentials::record(&mut *tx, &issued).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(json!({"id": id, "name": name, "area": area, "token": token})))
+    Ok(HttpResponse::Created().json(NewSupervisorAnswer {
+        id,
+        name,
+        area,
+        token,
+    }))
+}
+
+/// A supervisor just created, with its credential (shown once).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct NewSupervisorAnswer {
+    id: Uuid,
+    name: String,
+    area: String,
+    /// Shown once: the `supervisor_token`.
+    token: String,
 }
 
 /// The operator puts a compound in a supervisor's area.

@@ -219,7 +219,8 @@ pub async fn post_event(
             message: "a device may only post events for its own gate".into(),
         });
     }
-    let event = Event::parse(&body, Utc::now())?;
+    // A read from the future (a device clock running ahead) is judged by the service's clock.
+    let event = Event::parse(&body, state.clock.now())?;
     super::lanes::traffic(&state, gate.gate_id);
     let response = super::lanes::decide_in_time(&state, &gate, event).await?;
     Ok(HttpResponse::Ok().json(response))
@@ -774,10 +775,12 @@ async fn try_entry(
     // Shared-space work only when the plate facts say there is some.
     let mut booking = match kind {
         SessionKind::Visitor | SessionKind::Owner if facts.booking_due => {
-            shared::booking_for_entry(&mut tx, gate, plate, ev.captured_at).await?
+            shared::booking_for_entry(&mut tx, gate, plate, ev.captured_at, state.clock.now())
+                .await?
         }
         SessionKind::Permit if facts.own_space_taken => {
-            shared::owner_home_early(&mut tx, gate, plate, ev.captured_at).await?;
+            shared::owner_home_early(&mut tx, gate, plate, ev.captured_at, state.clock.now())
+                .await?;
             None
         }
         _ => None,
@@ -797,7 +800,10 @@ async fn try_entry(
         state.occupancy.occupy(gate.lot_id, &ev.plate, pool).await?
     };
     if matches!(occupied, Occupy::Full) && kind == SessionKind::Visitor {
-        if let Some(walk_in) = shared::place_walk_in(&mut tx, gate, plate, ev.captured_at).await? {
+        let now = state.clock.now();
+        if let Some(walk_in) =
+            shared::place_walk_in(&mut tx, gate, plate, ev.captured_at, now).await?
+        {
             booking = Some(walk_in);
             pool = Pool::Reserved;
             occupied = state.occupancy.occupy(gate.lot_id, &ev.plate, pool).await?;
@@ -853,7 +859,7 @@ async fn try_entry(
         let response = decision_into(&mut writes, gate, ev, Some(session_id), &decision, None)?;
         sessions::write_decisions(&mut tx, &writes).await?;
         if let Some(booking) = &booking {
-            shared::arrived(&mut tx, booking, session_id).await?;
+            shared::arrived(&mut tx, booking, session_id, state.clock.now()).await?;
         }
         super::answer::commit(tx).await?;
         Ok::<_, Failure>(response)

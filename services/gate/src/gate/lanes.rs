@@ -105,7 +105,7 @@ fn touch_due(state: &AppState, gate_id: Uuid) -> bool {
 }
 
 async fn touch(state: &AppState, gate_id: Uuid) {
-    if let Err(e) = crate::store::devices::heard_from(&state.db, gate_id).await {
+    if let Err(e) = crate::store::devices::heard_from(&state.db, gate_id, state.clock.now()).await {
         tracing::warn!(%gate_id, error = %e, "could not record that the device was heard from");
     }
 }
@@ -131,7 +131,7 @@ pub async fn wait_for_open(state: &AppState, gate_id: Uuid) -> sqlx::Result<bool
     let deadline = Instant::now() + if comet { COMET_HOLD } else { Duration::ZERO };
     let open = loop {
         let queued = state.lanes.opens_queued.notified();
-        if crate::store::devices::take_pending_open(&state.db, gate_id).await? {
+        if crate::store::devices::take_pending_open(&state.db, gate_id, state.clock.now()).await? {
             break true;
         }
         let left = deadline.saturating_duration_since(Instant::now());
@@ -302,7 +302,9 @@ pub fn spawn_lane_worker(
                 tick.tick().await;
                 drain_fail_open(&state).await;
                 undo_undelivered(&state).await;
-                if let Err(e) = crate::store::devices::flag_silent_devices(&state.db).await {
+                if let Err(e) =
+                    crate::store::devices::flag_silent_devices(&state.db, state.clock.now()).await
+                {
                     tracing::warn!(error = %e, "could not check for silent devices");
                 }
             }
@@ -316,7 +318,7 @@ pub fn spawn_lane_worker(
 pub async fn undo_undelivered(state: &AppState) {
     use crate::store::devices;
     let found = async {
-        devices::expire_opens(&state.db).await?;
+        devices::expire_opens(&state.db, state.clock.now()).await?;
         devices::undelivered_passages(&state.db).await
     };
     let passages = match found.await {
@@ -561,9 +563,11 @@ pub fn open_barrier(state: &web::Data<AppState>, gate: &GateContext, command_id:
             };
             match called {
                 Ok(()) => {
-                    let _ =
-                        crate::store::devices::command_done(&state.db, command_id, attempt, None)
-                            .await;
+                    let now = state.clock.now();
+                    let _ = crate::store::devices::command_done(
+                        &state.db, command_id, attempt, None, now,
+                    )
+                    .await;
                     return;
                 }
                 // Asking again would not change where the name points.
@@ -575,9 +579,15 @@ pub fn open_barrier(state: &web::Data<AppState>, gate: &GateContext, command_id:
             }
         }
         tracing::error!(%gate_id, error = %last_error, "the device did not open its barrier");
-        let _ =
-            crate::store::devices::command_done(&state.db, command_id, attempts, Some(&last_error))
-                .await;
+        let now = state.clock.now();
+        let _ = crate::store::devices::command_done(
+            &state.db,
+            command_id,
+            attempts,
+            Some(&last_error),
+            now,
+        )
+        .await;
         // The barrier stays shut while the lane believes it opened: staff must know at once
         // (a changed camera password, a device gone from the network), not from a log line.
         let anomaly = crate::store::sessions::NewAnomaly {

@@ -47,21 +47,21 @@ pub struct Rotated {
     pub token: String,
 }
 
-/// Revokes the target within one transaction, then forgets this process's cached credentials.
+/// Revokes the target within one transaction, then drops the credential from this process's cache.
 pub async fn revoke(state: &AppState, target: &Target, actor: Actor) -> Result<Revoked, ApiError> {
     let mut tx = state.db.begin().await?;
     let revoked = revoke_in(&mut tx, target, actor).await?;
     tx.commit().await?;
-    state.credentials.forget_all();
+    state.credentials.forget_revoked(target.kind, target.id);
     Ok(revoked)
 }
 
-/// Rotates the target within one transaction, then forgets this process's cached credentials.
+/// Rotates the target within one transaction, then drops the credential from this process's cache.
 pub async fn rotate(state: &AppState, target: &Target, actor: Actor) -> Result<Rotated, ApiError> {
     let mut tx = state.db.begin().await?;
     let rotated = rotate_in(&mut tx, target, actor).await?;
     tx.commit().await?;
-    state.credentials.forget_all();
+    state.credentials.forget_revoked(target.kind, target.id);
     Ok(rotated)
 }
 

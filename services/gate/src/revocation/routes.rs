@@ -348,18 +348,18 @@ async fn operator_list_staff_tokens(
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LabelBody {
+struct StaffTokenLabel {
     label: Option<String>,
 }
 
 /// A new staff token for a firm (e.g. one that revoked all of its own), shown once.
-#[utoipa::path(tag = "operator", operation_id = "operator_issue_staff_token", security(("operator_token" = [])), request_body(content = Option<LabelBody>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "operator", operation_id = "operator_issue_staff_token", security(("operator_token" = [])), request_body(content = Option<StaffTokenLabel>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = AnyJson)))]
 #[post("/v1/operator/tenants/{id}/staff-tokens")]
 async fn operator_issue_staff_token(
     state: web::Data<AppState>,
     _operator: Operator,
     id: web::Path<Uuid>,
-    body: crate::input::MaybeJson<LabelBody>,
+    body: crate::input::MaybeJson<StaffTokenLabel>,
 ) -> Result<HttpResponse, ApiError> {
     tenant_exists(&state, *id).await?;
     let label =
@@ -474,7 +474,7 @@ async fn holder_rotate_booking_token(
     let target = held_booking(&mut tx, &req, *id).await?;
     let rotated = super::rotate_in(&mut tx, &target, Actor::Visitor).await?;
     tx.commit().await?;
-    state.credentials.forget_all();
+    state.credentials.forget_revoked(target.kind, target.id);
     Ok(HttpResponse::Created().json(rotated))
 }
 
@@ -490,6 +490,6 @@ async fn holder_revoke_booking_token(
     let target = held_booking(&mut tx, &req, *id).await?;
     let revoked = super::revoke_in(&mut tx, &target, Actor::Visitor).await?;
     tx.commit().await?;
-    state.credentials.forget_all();
+    state.credentials.forget_revoked(target.kind, target.id);
     Ok(HttpResponse::Ok().json(revoked))
 }

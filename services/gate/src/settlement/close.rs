@@ -123,7 +123,7 @@ async fn close_period(
         Some(last) => last.ends_at,
         None => created_at,
     };
-    if until > Utc::now() {
+    if until > state.clock.now() {
         return Err(ApiError::invalid(
             ErrorCode::PeriodNotOver,
             "a period can only be closed once it is over",
@@ -254,30 +254,32 @@ async fn close(
         // earlier time (a camera's offline backlog) does not rewrite a published period.
         "usage": usage(tx, compound_id, tz, starts_at, until).await?,
     });
+    let id = Uuid::new_v4();
+    let closed_at = periods::insert_period(
+        &mut *tx,
+        &NewPeriod {
+            id,
+            tenant_id,
+            compound_id,
+            label,
+            starts_at,
+            ends_at: until,
+            summary: &summary,
+            transaction_id,
+        },
+    )
+    .await?;
+    // Answered as stored.
     let period = Period {
-        id: Uuid::new_v4(),
+        id,
         compound_id,
         label: label.to_owned(),
         starts_at,
         ends_at: until,
         summary: sqlx::types::Json(summary),
         transaction_id,
-        closed_at: Utc::now(),
+        closed_at,
     };
-    periods::insert_period(
-        &mut *tx,
-        &NewPeriod {
-            id: period.id,
-            tenant_id,
-            compound_id,
-            label,
-            starts_at,
-            ends_at: until,
-            summary: &period.summary.0,
-            transaction_id,
-        },
-    )
-    .await?;
     for (share, (owner_id, credited)) in owners.iter().zip(&split.to_owners) {
         periods::insert_statement(
             &mut *tx,

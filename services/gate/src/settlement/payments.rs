@@ -14,7 +14,6 @@ use parkshare_domain::plate::Plate;
 use parkshare_ledger::split::{refund_entry, Parties};
 use parkshare_ledger::{Entry, Source};
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::posting::{credit_payment, record_unmatched_receipt};
@@ -44,7 +43,7 @@ struct IntentBody {
 
 /// A driver asks to pay what their stay costs now: an intent for the amount due, valid for
 /// [`INTENT_TTL_MIN`]. Asking again for the same amount returns the same intent.
-#[utoipa::path(tag = "public", operation_id = "create_intent", request_body = IntentBody, responses((status = 201, description = "Created", body = AnyJson), (status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "public", operation_id = "create_intent", request_body = IntentBody, responses((status = 201, description = "Created", body = IntentView), (status = 200, description = "The pending intent for the same amount, answered again", body = IntentView)))]
 #[post("/v1/public/lots/{lot_id}/payment-intents")]
 async fn create_intent(
     state: web::Data<AppState>,
@@ -59,7 +58,7 @@ async fn create_intent(
     let session = sessions::open_session(&state.db, rules.lot_id, plate.as_str())
         .await?
         .ok_or(ApiError::NotFound("parking session"))?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let priced = billing::price(&mut tx, &rules, &session, now).await?;
     let paid = Money::total(session.paid).map_err(ApiError::internal)?;
@@ -106,26 +105,80 @@ async fn create_intent(
     Ok(HttpResponse::Created().json(intent_view(&state, &intent)))
 }
 
-pub(crate) fn intent_view(state: &AppState, intent: &payments::Intent) -> serde_json::Value {
-    json!({
-        "intent_id": intent.id,
-        "session_id": intent.session_id,
-        "booking_id": intent.booking_id,
-        "rental_id": intent.rental_id,
-        "amount": Money::total(intent.amount).unwrap_or_default(),
-        "currency": intent.currency,
-        "provider": intent.provider,
-        "status": intent.status,
-        "expires_at": intent.expires_at,
-        "paid_at": intent.paid_at,
-        "filing_no": intent.filing_no,
-        "bill": intent.bill,
-        "pay_url": state.payments.simulated.then(|| format!("/v1/simulated-provider/intents/{}/pay", intent.id)),
-    })
+/// A payment intent: what a driver (or a visitor, or a renter) is asked to pay, until when.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct IntentView {
+    intent_id: Uuid,
+    /// What it pays: a stay, a booking or a rental's term (one of the three).
+    session_id: Option<Uuid>,
+    booking_id: Option<Uuid>,
+    rental_id: Option<Uuid>,
+    #[schema(value_type = String, example = "12.50")]
+    amount: Money,
+    currency: String,
+    provider: String,
+    /// `pending`, `paid`, `expired` or `cancelled`.
+    status: String,
+    expires_at: DateTime<Utc>,
+    paid_at: Option<DateTime<Utc>>,
+    /// The tariff's filing number the amount was priced under.
+    filing_no: Option<String>,
+    /// The itemised bill the amount came from.
+    #[schema(value_type = Object)]
+    bill: serde_json::Value,
+    /// Where to pay it, when the simulated provider is on.
+    pay_url: Option<String>,
+}
+
+pub(crate) fn intent_view(state: &AppState, intent: &payments::Intent) -> IntentView {
+    IntentView {
+        intent_id: intent.id,
+        session_id: intent.session_id,
+        booking_id: intent.booking_id,
+        rental_id: intent.rental_id,
+        amount: Money::total(intent.amount).unwrap_or_default(),
+        currency: intent.currency.clone(),
+        provider: intent.provider.clone(),
+        status: intent.status.clone(),
+        expires_at: intent.expires_at,
+        paid_at: intent.paid_at,
+        filing_no: intent.filing_no.clone(),
+        bill: intent.bill.clone(),
+        pay_url: state
+            .payments
+            .simulated
+            .then(|| format!("/v1/simulated-provider/intents/{}/pay", intent.id)),
+    }
+}
+
+/// An intent with what of the money paid through it is owed back.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct IntentReceipt {
+    #[serde(flatten)]
+    intent: IntentView,
+    /// Paid through this intent and owed back to the payer (paid twice, too much, late or of
+    /// the wrong amount).
+    #[schema(value_type = String, example = "0.00")]
+    owed_back: Money,
+}
+
+/// What the simulated provider will notify.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct SimulatedNotification {
+    notification_id: String,
+}
+
+/// What became of a provider's notification.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct CallbackResult {
+    /// `credited`, `duplicate`, `unknown_intent`, `foreign_currency`, `second_charge`,
+    /// `amount_mismatch`, `late` or `overpaid`: all but `credited` and `duplicate` leave the
+    /// money owed back.
+    result: &'static str,
 }
 
 /// The intent and, once paid, the receipt: the itemised bill the amount came from.
-#[utoipa::path(tag = "public", operation_id = "get_intent", responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "public", operation_id = "get_intent", responses((status = 200, description = "Done", body = IntentReceipt)))]
 #[get("/v1/public/payment-intents/{id}")]
 async fn get_intent(
     state: web::Data<AppState>,
@@ -134,12 +187,13 @@ async fn get_intent(
     let intent = payments::intent(&state.db, *id)
         .await?
         .ok_or(ApiError::NotFound("payment intent"))?;
-    let mut view = intent_view(&state, &intent);
     // What of the money paid through this intent is owed back (paid twice, too much, late or
     // of the wrong amount): a receipt must not say only "paid" when some is to be refunded.
     let owed_back = payments::owed_back_for_intent(&state.db, intent.tenant_id, intent.id).await?;
-    view["owed_back"] = json!(Money::total(owed_back).map_err(ApiError::internal)?);
-    Ok(HttpResponse::Ok().json(view))
+    Ok(HttpResponse::Ok().json(IntentReceipt {
+        intent: intent_view(&state, &intent),
+        owed_back: Money::total(owed_back).map_err(ApiError::internal)?,
+    }))
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -153,7 +207,7 @@ struct SimulatedPay {
 
 /// The simulated provider's "driver paid" button: answers at once, then calls back the
 /// service like a real provider would. Only when the simulated provider is enabled.
-#[utoipa::path(tag = "provider", operation_id = "simulated_pay", request_body(content = Option<SimulatedPay>, description = "Optional: an empty body is none"), responses((status = 202, description = "Accepted", body = AnyJson)))]
+#[utoipa::path(tag = "provider", operation_id = "simulated_pay", request_body(content = Option<SimulatedPay>, description = "Optional: an empty body is none"), responses((status = 202, description = "Accepted", body = SimulatedNotification)))]
 #[post("/v1/simulated-provider/intents/{id}/pay")]
 async fn simulated_pay(
     state: web::Data<AppState>,
@@ -182,7 +236,7 @@ async fn simulated_pay(
         intent_id: intent.id,
         amount: body.amount.unwrap_or(intent.amount),
         currency: intent.currency.clone(),
-        paid_at: Utc::now(),
+        paid_at: state.clock.now(),
     };
     provider::deliver(
         state.http.clone(),
@@ -197,7 +251,9 @@ async fn simulated_pay(
             delay: std::time::Duration::from_millis(delay_ms),
         },
     );
-    Ok(HttpResponse::Accepted().json(json!({"notification_id": notification.notification_id})))
+    Ok(HttpResponse::Accepted().json(SimulatedNotification {
+        notification_id: notification.notification_id,
+    }))
 }
 
 /// A provider's notification. Verified (signature, then amount and currency against the
@@ -211,7 +267,7 @@ async fn simulated_pay(
     operation_id = "provider_callback",
     request_body(content = AnyJson, description = "The provider's notification (JSON), signed with the provider secret (HMAC-SHA256 in the signature header)", content_type = "application/json"),
     responses(
-        (status = 200, description = "Recorded (whatever it says): the provider stops retrying", body = AnyJson),
+        (status = 200, description = "Recorded (whatever it says): the provider stops retrying", body = CallbackResult),
         (status = 403, description = "The signature does not verify: `bad_signature`", body = crate::error::ErrorBody),
     )
 )]
@@ -250,13 +306,16 @@ async fn callback(
         payments::insert_callback(&mut *tx, &record("unknown_intent", None)).await?;
         tx.commit().await?;
         tracing::warn!(intent_id = %n.intent_id, "provider notification for an unknown intent");
-        return Ok(HttpResponse::Ok().json(json!({"result": "unknown_intent"})));
+        return Ok(HttpResponse::Ok().json(CallbackResult {
+            result: "unknown_intent",
+        }));
     };
     // When the money counts as paid: the provider's `paid_at`, but never later than we heard of
     // it (a provider clock running fast must not make an on-time payment late, nor void the
     // intent before its `expires_at`) and never before the intent existed (nor book a payment
     // into a long-closed period).
-    let paid_at = n.paid_at.min(Utc::now()).max(intent.created_at);
+    let now = state.clock.now();
+    let paid_at = n.paid_at.min(now).max(intent.created_at);
     if paid_at != n.paid_at {
         tracing::warn!(intent_id = %intent.id, provider_paid_at = %n.paid_at, %paid_at, "provider's paid_at outside the intent's life; using the nearest instant within it");
     }
@@ -280,9 +339,10 @@ async fn callback(
         };
     if let (Some(booking_id), "credited") = (intent.booking_id, outcome) {
         // A booking's price: the held booking is confirmed, unless its hold already lapsed.
-        let confirmed =
-            crate::sharing::visitor::confirm_paid(&mut tx, &intent, booking_id, amount, paid_at)
-                .await?;
+        let confirmed = crate::sharing::visitor::confirm_paid(
+            &mut tx, &intent, booking_id, amount, paid_at, now,
+        )
+        .await?;
         if !confirmed {
             outcome = "late";
         }
@@ -379,7 +439,7 @@ async fn callback(
     payments::insert_callback(&mut *tx, &record(outcome, Some(intent.id))).await?;
     tx.commit().await?;
     tracing::info!(intent_id = %intent.id, outcome, "provider notification");
-    Ok(HttpResponse::Ok().json(json!({"result": outcome})))
+    Ok(HttpResponse::Ok().json(CallbackResult { result: outcome }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -457,7 +517,7 @@ fn received(amount: rust_decimal::Decimal) -> Result<Money, ApiError> {
 }
 
 /// Cash taken at a staffed booth for a session. The next exit read within the grace opens.
-#[utoipa::path(tag = "staff", operation_id = "record_cash", security(("staff_token" = [])), request_body = CashBody, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "record_cash", security(("staff_token" = [])), request_body = CashBody, responses((status = 201, description = "Created", body = payments::Payment), (status = 200, description = "The same request retried: the payment first recorded", body = payments::Payment)))]
 #[post("/sessions/{id}/payments")]
 async fn record_cash(
     state: web::Data<AppState>,
@@ -472,7 +532,7 @@ async fn record_cash(
     let mut db = state.db.acquire().await?;
     let mut tx = sqlx::Connection::begin(&mut *db).await?;
     let ledger_key = format!("cash:{key}");
-    let now = Utc::now();
+    let now = state.clock.now();
     let facts = payments::cash_facts(&mut tx, staff.tenant_id, *id, &ledger_key, now)
         .await?
         .ok_or(ApiError::NotFound("session"))?;
@@ -620,7 +680,7 @@ fn refund_replay(
 }
 
 /// A session's payments and refunds.
-#[utoipa::path(tag = "staff", operation_id = "list_payments", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_payments", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<payments::Payment>)))]
 #[get("/sessions/{id}/payments")]
 async fn list_payments(
     state: web::Data<AppState>,
@@ -644,7 +704,7 @@ struct RefundBody {
 
 /// Refunds part or all of a payment by a reversing transaction: every account the payment
 /// credited gives back its share. Never more than was paid, in any number of refunds.
-#[utoipa::path(tag = "staff", operation_id = "refund_payment", security(("staff_token" = [])), request_body = RefundBody, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "refund_payment", security(("staff_token" = [])), request_body = RefundBody, responses((status = 201, description = "Created", body = payments::Refund), (status = 200, description = "The same request retried: the refund first recorded", body = payments::Refund)))]
 #[post("/payments/{id}/refunds")]
 async fn refund(
     state: web::Data<AppState>,

@@ -70,7 +70,8 @@ pub async fn credit_payment(
             "session_id": who.session_id, "plate": who.plate, "paid": amount.to_string(),
             "credited": credited, "transaction_id": transaction_id, "paid_at": paid_at,
         });
-        crate::sharing::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data).await?;
+        crate::sharing::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data, paid_at)
+            .await?;
     }
     Ok(Some(transaction_id))
 }
@@ -121,13 +122,14 @@ pub async fn record_unmatched_receipt(
 /// a payment for a stay on that owner's space (the owner is credited less the platform fee),
 /// under the intent's key, so it is posted at most once. The transaction names the booking; when
 /// the car arrives the stay counts it as paid without posting again. `None` if the key was
-/// already posted.
+/// already posted. The owner's `payout` event occurred at `paid_at`.
 pub async fn credit_booking_payment(
     tx: &mut PgConnection,
     who: &BookingParties,
     booking_id: Uuid,
     intent_id: Uuid,
     amount: Money,
+    paid_at: DateTime<Utc>,
 ) -> Result<Option<Uuid>, ApiError> {
     let policy = ledger::policy_or_default(who.policy.as_ref());
     let parties = Parties {
@@ -167,7 +169,8 @@ pub async fn credit_booking_payment(
         "booking_id": booking_id, "plate": who.plate, "paid": amount.to_string(),
         "credited": credited, "transaction_id": transaction_id,
     });
-    crate::sharing::webhooks::to_owner(tx, who.tenant_id, who.owner_id, "payout", data).await?;
+    crate::sharing::webhooks::to_owner(tx, who.tenant_id, who.owner_id, "payout", data, paid_at)
+        .await?;
     Ok(Some(transaction_id))
 }
 
@@ -207,6 +210,13 @@ pub async fn refund_booking_payment(
     Ok(())
 }
 
+/// Money received for a rental's term: how much, which way, and when.
+pub struct Received {
+    pub amount: Money,
+    pub source: Source,
+    pub paid_at: DateTime<Utc>,
+}
+
 /// Posts the payment of a rental's term, split by the kind of space rented like a stay on it:
 /// a pool pass as the visitor pool, a common-area space to common revenue less the firm's
 /// share, a developer-unsold space to the developer (or the franchise holder), an owner's
@@ -217,10 +227,14 @@ pub async fn credit_rental_payment(
     who: &RentalParties,
     rental_id: Uuid,
     key: &str,
-    amount: Money,
-    source: Source,
+    received: Received,
     memo: &str,
 ) -> Result<Option<Uuid>, ApiError> {
+    let Received {
+        amount,
+        source,
+        paid_at,
+    } = received;
     let space = match (who.space_kind.as_str(), who.space_owner_id) {
         ("pool", _) => SpaceUse::VisitorPool,
         ("common", _) => SpaceUse::Common,
@@ -256,7 +270,8 @@ pub async fn credit_rental_payment(
             "rental_id": rental_id, "plate": who.plate, "paid": amount.to_string(),
             "credited": credited, "transaction_id": transaction_id,
         });
-        crate::sharing::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data).await?;
+        crate::sharing::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data, paid_at)
+            .await?;
     }
     Ok(Some(transaction_id))
 }

@@ -218,7 +218,7 @@ async fn check(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse,
 
 /// An owner's payable balance and earnings per month; staff read it here, owners at
 /// `GET /v1/owner/earnings`.
-#[utoipa::path(tag = "staff", operation_id = "owner_earnings", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "owner_earnings", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Earnings)))]
 #[get("/owners/{id}/earnings")]
 async fn owner_earnings(
     state: web::Data<AppState>,
@@ -231,20 +231,30 @@ async fn owner_earnings(
     Ok(HttpResponse::Ok().json(earnings(&state.db, staff.tenant_id, *id).await?))
 }
 
+/// An owner's balance owed and credited earnings per month.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Earnings {
+    owner_id: Uuid,
+    /// What the owner is owed now (yuan).
+    #[schema(example = "120.00")]
+    balance: String,
+    months: Vec<payments::MonthlyEarnings>,
+}
+
 /// The owner's balance owed and credited earnings per month.
 pub async fn earnings(
     db: &sqlx::PgPool,
     tenant_id: Uuid,
     owner_id: Uuid,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<Earnings, ApiError> {
     let account = Account::new(AccountKind::OwnerPayable, owner_id);
     let balance = ledger::balance(db, tenant_id, &account).await?;
-    Ok(json!({
-        "owner_id": owner_id,
+    Ok(Earnings {
+        owner_id,
         // A payable balance is a credit: shown as what the owner is owed.
-        "balance": crate::store::yuan_text(-balance),
-        "months": payments::owner_earnings(db, owner_id).await?,
-    }))
+        balance: crate::store::yuan_text(-balance),
+        months: payments::owner_earnings(db, owner_id).await?,
+    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -269,7 +279,7 @@ async fn create_policy(
     body.policy
         .validate()
         .map_err(|e| ApiError::invalid(ErrorCode::InvalidPolicy, e.to_string()))?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let effective_from = body.effective_from.unwrap_or(now);
     if effective_from < now - Duration::seconds(EFFECTIVE_SKEW_S) {
         return Err(ApiError::invalid(

@@ -33,14 +33,16 @@ fn zone(space: &SharedSpace) -> Result<Tz, ApiError> {
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("compound time zone {}", space.time_zone)))
 }
 
-/// The lot's shared spaces that are open, not paused and not booked for all of `wanted`, in
-/// the order they are offered (by code). `except` leaves one space out (the one being moved off).
+/// The lot's shared spaces that are open, not paused and not booked (as of `now`: a hold that
+/// ran out holds nothing) for all of `wanted`, in the order they are offered (by code).
+/// `except` leaves one space out (the one being moved off).
 pub async fn free_spaces(
     db: &mut PgConnection,
     lot_id: Uuid,
     wanted: &Interval,
     standing: Standing,
     except: Option<Uuid>,
+    now: DateTime<Utc>,
 ) -> Result<Vec<SharedSpace>, ApiError> {
     let spaces: Vec<SharedSpace> = sharing::shared_spaces_of_lot(&mut *db, lot_id)
         .await?
@@ -52,7 +54,7 @@ pub async fn free_spaces(
     }
     let ids: Vec<Uuid> = spaces.iter().map(|s| s.space_id).collect();
     let exceptions = sharing::exceptions(&mut *db, &ids, wanted.start).await?;
-    let mut taken = sharing::booked_space_ids(&mut *db, lot_id, wanted).await?;
+    let mut taken = sharing::booked_space_ids(&mut *db, lot_id, wanted, now).await?;
     if standing == Standing::Exclude {
         taken.extend(sharing::occupied_space_ids(&mut *db, lot_id).await?);
     }
@@ -152,10 +154,12 @@ async fn lockable(
     Ok(standing == Standing::Ignore || !sharing::car_on_space(&mut *tx, space_id).await?)
 }
 
-/// Moves a booking to the first free space other than its own; `None` when there is none.
+/// Moves a booking to the first space free as of `now` other than its own; `None` when there
+/// is none.
 pub async fn move_elsewhere(
     tx: &mut PgConnection,
     booking: &sharing::Booking,
+    now: DateTime<Utc>,
 ) -> Result<Option<SharedSpace>, ApiError> {
     let Some(during) = booking.during() else {
         return Ok(None);
@@ -166,6 +170,7 @@ pub async fn move_elsewhere(
         &during,
         Standing::Exclude,
         Some(booking.space_id),
+        now,
     )
     .await?;
     for space in candidates {

@@ -22,13 +22,14 @@ pub const WALK_IN_HOLD_MIN: i64 = 120;
 
 /// The booking that lets `plate` in at `at`, locked. One space, one car: when a car placed
 /// on its space earlier is still inside (an overstay the sweep has not moved this booking away
-/// from yet), the booking is moved to a free space first; with none free, the car comes in as
-/// an ordinary visitor if there is room (`None`).
+/// from yet), the booking is moved to a space free as of `now` (the service's clock) first;
+/// with none free, the car comes in as an ordinary visitor if there is room (`None`).
 pub async fn booking_for_entry(
     tx: &mut PgConnection,
     gate: &GateContext,
     plate: &str,
     at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<Option<Booking>, ApiError> {
     let early_min = i32::try_from(gate.policy.booking_early_arrival_min).unwrap_or(0);
     let Some(booking) =
@@ -39,7 +40,7 @@ pub async fn booking_for_entry(
     if !sharing::car_on_space(&mut *tx, booking.space_id).await? {
         return Ok(Some(booking));
     }
-    let Some(space) = availability::move_elsewhere(&mut *tx, &booking).await? else {
+    let Some(space) = availability::move_elsewhere(&mut *tx, &booking, now).await? else {
         return Ok(None);
     };
     let detail = json!({"from": booking.space_code, "to": space.code, "because": "space_occupied"});
@@ -47,18 +48,21 @@ pub async fn booking_for_entry(
     Ok(sharing::booking(&mut *tx, booking.id).await?)
 }
 
-/// Holds a free shared space for a walk-in the full visitor pool could not take.
+/// Holds a shared space free as of `now` (the service's clock) for a walk-in read at `at`
+/// that the full visitor pool could not take.
 pub async fn place_walk_in(
     tx: &mut PgConnection,
     gate: &GateContext,
     plate: &str,
     at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<Option<Booking>, ApiError> {
     let Some(wanted) = Interval::new(at, at + Duration::minutes(WALK_IN_HOLD_MIN)) else {
         return Ok(None);
     };
     let candidates =
-        availability::free_spaces(&mut *tx, gate.lot_id, &wanted, Standing::Exclude, None).await?;
+        availability::free_spaces(&mut *tx, gate.lot_id, &wanted, Standing::Exclude, None, now)
+            .await?;
     let booking_id = Uuid::new_v4();
     // Nobody holds a walk-in's token: it is never shown, so the booking cannot be cancelled
     // from outside; it ends at the exit.
@@ -89,11 +93,13 @@ pub async fn place_walk_in(
     Ok(sharing::booking(&mut *tx, booking_id).await?)
 }
 
-/// The booking's car is in: the booking is `arrived` on `session_id`.
+/// The booking's car is in: the booking is `arrived` on `session_id` (its owner and visitor
+/// told at `now`).
 pub async fn arrived(
     tx: &mut PgConnection,
     booking: &Booking,
     session_id: Uuid,
+    now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     sharing::set_booking_status(&mut *tx, booking.id, "arrived", Some(session_id)).await?;
     // What the booking's visitor paid ahead counts towards the stay.
@@ -108,17 +114,19 @@ pub async fn arrived(
     let mut data = webhooks::booking_data(booking)?;
     data["status"] = json!("arrived");
     data["session_id"] = json!(session_id);
-    webhooks::to_owner_and_visitor(tx, booking, "booking.arrived", data).await?;
+    webhooks::to_owner_and_visitor(tx, booking, "booking.arrived", data, now).await?;
     Ok(())
 }
 
-/// A permit holder entering while a visitor stands on their own space: they are let in on
-/// their permit as always; the case is recorded for the property firm and the owner is told.
+/// A permit holder entering at `at` while a visitor stands on their own space: they are let
+/// in on their permit as always; the case is recorded for the property firm and the owner is
+/// told (at `now`).
 pub async fn owner_home_early(
     tx: &mut PgConnection,
     gate: &GateContext,
     plate: &str,
     at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let local_date = at.with_timezone(&gate.time_zone).date_naive();
     let spaces =
@@ -153,6 +161,7 @@ pub async fn owner_home_early(
                 space.owner_id,
                 "owner.space_occupied",
                 data,
+                now,
             )
             .await?;
         }

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
+use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::sharing::{availability, webhooks};
 use crate::store::sessions::{self, NewAnomaly};
@@ -69,7 +70,7 @@ pub async fn report(
     .await?;
     let mut data = webhooks::booking_data(booking)?;
     data["overstay_at"] = json!(at);
-    webhooks::to_owner_and_visitor(tx, booking, "booking.overstay", data).await?;
+    webhooks::to_owner_and_visitor(tx, booking, "booking.overstay", data, at).await?;
     Ok(())
 }
 
@@ -83,8 +84,10 @@ pub async fn sweep(db: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, ApiEr
             report_out.reported += 1;
         }
         let horizon = now + Duration::minutes(LOOKAHEAD_MIN);
-        for next in sharing::upcoming_on_space_for_update(&mut tx, stuck.space_id, horizon).await? {
-            if displace(&mut tx, &next, &stuck).await? {
+        let upcoming =
+            sharing::upcoming_on_space_for_update(&mut tx, stuck.space_id, now, horizon).await?;
+        for next in upcoming {
+            if displace(&mut tx, &next, &stuck, now).await? {
                 report_out.moved += 1;
             } else {
                 report_out.cancelled += 1;
@@ -100,24 +103,33 @@ pub async fn sweep(db: &PgPool, now: DateTime<Utc>) -> Result<SweepReport, ApiEr
     Ok(report_out)
 }
 
-/// Moves `next` off the space `stuck` is still on; cancels it free when nowhere is free.
-/// True when it was moved.
+/// Moves `next` off the space `stuck` is still on; cancels it free when nowhere is free
+/// (as of `now`). True when it was moved.
 async fn displace(
     tx: &mut PgConnection,
     next: &Booking,
     stuck: &Booking,
+    now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
-    if let Some(space) = availability::move_elsewhere(tx, next).await? {
+    if let Some(space) = availability::move_elsewhere(tx, next, now).await? {
         let detail = json!({"from": next.space_code, "to": space.code, "because": "overstay"});
         sharing::insert_booking_event(&mut *tx, next.id, "moved", detail).await?;
         let mut data = webhooks::booking_data(next)?;
         data["space_id"] = json!(space.space_id);
         data["space_code"] = json!(space.code);
         data["moved_from"] = json!(next.space_code);
-        webhooks::to_visitor(tx, next, "booking.moved", data.clone()).await?;
+        webhooks::to_visitor(tx, next, "booking.moved", data.clone(), now).await?;
         // An owner hears of a booking once it is paid (`booking.made` at confirmation).
         if next.status != "held" {
-            webhooks::to_owner(tx, space.tenant_id, space.owner_id, "booking.made", data).await?;
+            webhooks::to_owner(
+                tx,
+                space.tenant_id,
+                space.owner_id,
+                "booking.made",
+                data,
+                now,
+            )
+            .await?;
         }
         return Ok(true);
     }
@@ -144,19 +156,19 @@ async fn displace(
     data["status"] = json!("cancelled");
     data["cancel_reason"] = json!("displaced_by_overstay");
     data["refund"] = json!("full");
-    webhooks::to_owner_and_visitor(tx, next, "booking.cancelled", data).await?;
+    webhooks::to_owner_and_visitor(tx, next, "booking.cancelled", data, now).await?;
     Ok(false)
 }
 
-/// Sweeps every [`SWEEP_INTERVAL_S`] until the process ends.
-pub fn spawn_sweeper(db: PgPool) -> tokio::task::JoinHandle<()> {
+/// Sweeps every [`SWEEP_INTERVAL_S`] as of `clock`'s now until the process ends.
+pub fn spawn_sweeper(db: PgPool, clock: Clock) -> tokio::task::JoinHandle<()> {
     crate::workers::supervise("overstay_sweep", move || {
-        let db = db.clone();
+        let (db, clock) = (db.clone(), clock.clone());
         async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_S));
             loop {
                 tick.tick().await;
-                match sweep(&db, Utc::now()).await {
+                match sweep(&db, clock.now()).await {
                     Ok(report) if report != SweepReport::default() => {
                         tracing::info!(?report, "overstays handled");
                     }

@@ -7,14 +7,12 @@
 //! Pausing stops new bookings at once and keeps the ones already made.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{delete, get, post, put, web, HttpResponse};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use parkshare_sharing::window::{parse_local, WINDOWS_PER_SPACE_MAX};
 use parkshare_sharing::{Exception, ExceptionKind, Interval, Schedule, WeeklyWindow, WindowError};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -23,7 +21,7 @@ use crate::error::ApiError;
 use crate::sharing::webhooks;
 use crate::startup::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
-use crate::store::sharing::{self, SharedSpace};
+use crate::store::sharing::{self, Booking, SharedSpace};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(
@@ -78,14 +76,15 @@ async fn my_space(
         .ok_or(ApiError::NotFound("space"))
 }
 
-/// Refuses the change unless `schedule` still covers every live booking of the space.
+/// Refuses the change unless `schedule` still covers every booking of the space live at `now`.
 async fn keep_bookings(
     tx: &mut PgConnection,
     space: &SharedSpace,
     schedule: &Schedule,
+    now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let tz = zone(space)?;
-    let live = sharing::live_bookings_of_space_for_update(tx, space.space_id, Utc::now()).await?;
+    let live = sharing::live_bookings_of_space_for_update(tx, space.space_id, now).await?;
     let mut stranded = Vec::new();
     for booking in &live {
         let Some(during) = booking.during() else {
@@ -108,13 +107,18 @@ async fn keep_bookings(
     }
 }
 
-async fn schedule_with(tx: &mut PgConnection, space: &SharedSpace) -> Result<Schedule, ApiError> {
-    let exceptions = sharing::exceptions(&mut *tx, &[space.space_id], Utc::now()).await?;
+/// The space's schedule, with the exceptions not over at `now`.
+async fn schedule_with(
+    tx: &mut PgConnection,
+    space: &SharedSpace,
+    now: DateTime<Utc>,
+) -> Result<Schedule, ApiError> {
+    let exceptions = sharing::exceptions(&mut *tx, &[space.space_id], now).await?;
     Ok(sharing::schedule_of(space, &exceptions))
 }
 
 /// The owner's spaces and how each is shared.
-#[utoipa::path(tag = "owner", operation_id = "owner_spaces", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "owner_spaces", security(("owner_token" = [])), responses((status = 200, description = "Done", body = Vec<sharing::OwnedSpace>)))]
 #[get("/spaces")]
 async fn spaces(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok()
@@ -137,7 +141,7 @@ struct WindowsBody {
 }
 
 /// Replace the space's weekly windows.
-#[utoipa::path(tag = "owner", operation_id = "put_windows", security(("owner_token" = [])), request_body = WindowsBody, responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "put_windows", security(("owner_token" = [])), request_body = WindowsBody, responses((status = 200, description = "Done", body = SpaceWindows)))]
 #[put("/spaces/{id}/windows")]
 async fn put_windows(
     state: web::Data<AppState>,
@@ -156,14 +160,83 @@ async fn put_windows(
         .map_err(window_error)?;
     let mut tx = state.db.begin().await?;
     let space = my_space(&mut tx, &owner, *id).await?;
-    let mut schedule = schedule_with(&mut tx, &space).await?;
+    let mut schedule = schedule_with(&mut tx, &space, state.clock.now()).await?;
     schedule.windows = windows;
-    keep_bookings(&mut tx, &space, &schedule).await?;
+    keep_bookings(&mut tx, &space, &schedule, state.clock.now()).await?;
     sharing::set_windows(&mut *tx, space.space_id, &schedule.windows).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(
-        json!({"space_id": space.space_id, "windows": schedule.windows, "paused": space.paused}),
-    ))
+    Ok(HttpResponse::Ok().json(SpaceWindows {
+        space_id: space.space_id,
+        windows: schedule.windows,
+        paused: space.paused,
+    }))
+}
+
+/// A shared space's weekly windows.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SpaceWindows {
+    space_id: Uuid,
+    windows: Vec<WeeklyWindow>,
+    paused: bool,
+}
+
+/// A shared space's price.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SpacePrice {
+    space_id: Uuid,
+    /// Percent of the compound's filed tariff.
+    price_pct: i16,
+}
+
+/// Whether a shared space takes new bookings.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SpacePaused {
+    space_id: Uuid,
+    paused: bool,
+}
+
+/// A one-off opening or blackout just added.
+#[derive(Serialize, utoipa::ToSchema)]
+struct NewException {
+    id: Uuid,
+    space_id: Uuid,
+    kind: ExceptionKind,
+    starts_at: chrono::DateTime<Utc>,
+    ends_at: chrono::DateTime<Utc>,
+}
+
+/// The hours a space is open to visitors within a range.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OpenHours {
+    space_id: Uuid,
+    paused: bool,
+    open: Vec<Interval>,
+}
+
+/// A booking on one of the owner's spaces, with its history and what it earned the owner.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OwnerBooking<'a> {
+    booking: &'a Booking,
+    history: Vec<&'a sharing::BookingEvent>,
+    /// Credited to the owner for it, net of refunds (yuan).
+    #[schema(example = "8.00")]
+    credited: String,
+}
+
+/// The owner's webhook, with its signing secret (shown once).
+#[derive(Serialize, utoipa::ToSchema)]
+struct OwnerWebhook {
+    url: String,
+    secret: String,
+}
+
+/// An owner's credential just issued (shown once).
+#[derive(Serialize, utoipa::ToSchema)]
+struct NewOwnerToken {
+    id: Uuid,
+    owner_id: Uuid,
+    /// Shown once: the `owner_token`.
+    token: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -175,7 +248,7 @@ struct PriceBody {
 /// Set the space's price as a percentage of the filed tariff: within it by construction (rule
 /// 4). Bookings made from now on are charged it; earlier bookings keep the price they were
 /// made at.
-#[utoipa::path(tag = "owner", operation_id = "put_price", security(("owner_token" = [])), request_body = PriceBody, responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "put_price", security(("owner_token" = [])), request_body = PriceBody, responses((status = 200, description = "Done", body = SpacePrice)))]
 #[put("/spaces/{id}/price")]
 async fn put_price(
     state: web::Data<AppState>,
@@ -196,11 +269,14 @@ async fn put_price(
     let space = my_space(&mut tx, &owner, *id).await?;
     sharing::set_price_pct(&mut *tx, space.space_id, pct).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({"space_id": space.space_id, "price_pct": pct})))
+    Ok(HttpResponse::Ok().json(SpacePrice {
+        space_id: space.space_id,
+        price_pct: pct,
+    }))
 }
 
 /// Stop new bookings at once (existing ones stand).
-#[utoipa::path(tag = "owner", operation_id = "pause_space", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "pause_space", security(("owner_token" = [])), responses((status = 200, description = "Done", body = SpacePaused)))]
 #[post("/spaces/{id}/pause")]
 async fn pause(
     state: web::Data<AppState>,
@@ -211,7 +287,7 @@ async fn pause(
 }
 
 /// Take bookings again.
-#[utoipa::path(tag = "owner", operation_id = "resume_space", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "resume_space", security(("owner_token" = [])), responses((status = 200, description = "Done", body = SpacePaused)))]
 #[post("/spaces/{id}/resume")]
 async fn resume(
     state: web::Data<AppState>,
@@ -231,11 +307,14 @@ async fn set_paused(
     let space = my_space(&mut tx, owner, id).await?;
     sharing::set_paused(&mut *tx, space.space_id, paused).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({"space_id": space.space_id, "paused": paused})))
+    Ok(HttpResponse::Ok().json(SpacePaused {
+        space_id: space.space_id,
+        paused,
+    }))
 }
 
 /// The space's one-off openings and blackouts still to come.
-#[utoipa::path(tag = "owner", operation_id = "list_exceptions", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "list_exceptions", security(("owner_token" = [])), responses((status = 200, description = "Done", body = Vec<sharing::ExceptionRow>)))]
 #[get("/spaces/{id}/exceptions")]
 async fn list_exceptions(
     state: web::Data<AppState>,
@@ -244,7 +323,7 @@ async fn list_exceptions(
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = state.db.begin().await?;
     let space = my_space(&mut tx, &owner, *id).await?;
-    let rows = sharing::exceptions(&mut *tx, &[space.space_id], Utc::now()).await?;
+    let rows = sharing::exceptions(&mut *tx, &[space.space_id], state.clock.now()).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(rows))
 }
@@ -259,7 +338,7 @@ struct ExceptionBody {
 }
 
 /// Add a one-off opening or blackout.
-#[utoipa::path(tag = "owner", operation_id = "add_exception", security(("owner_token" = [])), request_body = ExceptionBody, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "add_exception", security(("owner_token" = [])), request_body = ExceptionBody, responses((status = 201, description = "Created", body = NewException)))]
 #[post("/spaces/{id}/exceptions")]
 async fn add_exception(
     state: web::Data<AppState>,
@@ -283,15 +362,19 @@ async fn add_exception(
         return Err(window_error(WindowError::TooLong));
     }
     let exception = Exception { kind, during };
-    let mut schedule = schedule_with(&mut tx, &space).await?;
+    let mut schedule = schedule_with(&mut tx, &space, state.clock.now()).await?;
     schedule.exceptions.push(exception);
-    keep_bookings(&mut tx, &space, &schedule).await?;
+    keep_bookings(&mut tx, &space, &schedule, state.clock.now()).await?;
     let exception_id = Uuid::new_v4();
     sharing::insert_exception(&mut *tx, exception_id, space.space_id, &exception).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": exception_id, "space_id": space.space_id, "kind": kind, "starts_at": during.start, "ends_at": during.end
-    })))
+    Ok(HttpResponse::Created().json(NewException {
+        id: exception_id,
+        space_id: space.space_id,
+        kind,
+        starts_at: during.start,
+        ends_at: during.end,
+    }))
 }
 
 /// Remove a one-off opening or blackout (refused if it would strand a booking).
@@ -305,7 +388,7 @@ async fn remove_exception(
     let (space_id, exception_id) = path.into_inner();
     let mut tx = state.db.begin().await?;
     let space = my_space(&mut tx, &owner, space_id).await?;
-    let rows = sharing::exceptions(&mut *tx, &[space.space_id], Utc::now()).await?;
+    let rows = sharing::exceptions(&mut *tx, &[space.space_id], state.clock.now()).await?;
     if !rows.iter().any(|r| r.id == exception_id) {
         return Err(ApiError::NotFound("exception"));
     }
@@ -315,7 +398,7 @@ async fn remove_exception(
         .filter(|r| r.id != exception_id)
         .filter_map(|r| r.exception())
         .collect();
-    keep_bookings(&mut tx, &space, &schedule).await?;
+    keep_bookings(&mut tx, &space, &schedule, state.clock.now()).await?;
     sharing::delete_exception(&mut *tx, space.space_id, exception_id).await?;
     tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
@@ -329,7 +412,7 @@ struct RangeQuery {
 }
 
 /// The hours the space is open to visitors within `[from, to)`, as visitors will see them.
-#[utoipa::path(tag = "owner", operation_id = "open_hours", params(RangeQuery), security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "open_hours", params(RangeQuery), security(("owner_token" = [])), responses((status = 200, description = "Done", body = OpenHours)))]
 #[get("/spaces/{id}/open-hours")]
 async fn open_hours(
     state: web::Data<AppState>,
@@ -340,18 +423,21 @@ async fn open_hours(
     let range = Interval::new(query.from, query.to).ok_or(window_error(WindowError::Empty))?;
     let mut tx = state.db.begin().await?;
     let space = my_space(&mut tx, &owner, *id).await?;
-    let schedule = schedule_with(&mut tx, &space).await?;
+    let schedule = schedule_with(&mut tx, &space, state.clock.now()).await?;
     tx.commit().await?;
     let open = schedule
         .open_intervals(zone(&space)?, &range)
         .map_err(window_error)?;
-    Ok(HttpResponse::Ok()
-        .json(json!({"space_id": space.space_id, "paused": space.paused, "open": open})))
+    Ok(HttpResponse::Ok().json(OpenHours {
+        space_id: space.space_id,
+        paused: space.paused,
+        open,
+    }))
 }
 
 /// Bookings on the owner's spaces, newest first, each with its history (who parked when) and
 /// what it earned the owner (credited, net of refunds).
-#[utoipa::path(tag = "owner", operation_id = "owner_bookings", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "owner_bookings", security(("owner_token" = [])), responses((status = 200, description = "Done", body = Vec<OwnerBooking>)))]
 #[get("/bookings")]
 async fn bookings(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     let bookings = sharing::bookings_of_owner(&state.db, owner.tenant_id, owner.owner_id).await?;
@@ -367,14 +453,18 @@ async fn bookings(state: web::Data<AppState>, owner: Owner) -> Result<HttpRespon
                 .find(|(id, _)| *id == b.id)
                 .map(|(_, amount)| *amount)
                 .unwrap_or_default();
-            json!({"booking": b, "history": history, "credited": crate::store::yuan_text(credited)})
+            OwnerBooking {
+                booking: b,
+                history,
+                credited: crate::store::yuan_text(credited),
+            }
         })
         .collect();
     Ok(HttpResponse::Ok().json(listed))
 }
 
 /// What the owner is owed and earned per month, from the settlement ledger.
-#[utoipa::path(tag = "owner", operation_id = "owner_earnings_self", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "owner_earnings_self", security(("owner_token" = [])), responses((status = 200, description = "Done", body = crate::settlement::views::Earnings)))]
 #[get("/earnings")]
 async fn earnings(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     let body =
@@ -388,7 +478,7 @@ struct WebhookBody {
 }
 
 /// Register (or replace) the owner's webhook; answers the signing secret once.
-#[utoipa::path(tag = "owner", operation_id = "put_webhook", security(("owner_token" = [])), request_body = WebhookBody, responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "put_webhook", security(("owner_token" = [])), request_body = WebhookBody, responses((status = 200, description = "Done", body = OwnerWebhook)))]
 #[put("/webhook")]
 async fn put_webhook(
     state: web::Data<AppState>,
@@ -399,7 +489,7 @@ async fn put_webhook(
     let secret = auth::new_token();
     sharing::upsert_owner_webhook(&state.db, owner.tenant_id, owner.owner_id, &url, &secret)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"url": url, "secret": secret})))
+    Ok(HttpResponse::Ok().json(OwnerWebhook { url, secret }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -409,7 +499,7 @@ struct TokenBody {
 }
 
 /// Staff issue an owner their credential (shown once).
-#[utoipa::path(tag = "staff", operation_id = "issue_owner_token", security(("staff_token" = [])), request_body(content = Option<TokenBody>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "issue_owner_token", security(("staff_token" = [])), request_body(content = Option<TokenBody>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = NewOwnerToken)))]
 #[post("/owners/{id}/tokens")]
 async fn issue_owner_token(
     state: web::Data<AppState>,
@@ -439,11 +529,15 @@ async fn issue_owner_token(
     );
     credentials::record(&mut *tx, &issued).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(json!({"id": token_id, "owner_id": *id, "token": token})))
+    Ok(HttpResponse::Created().json(NewOwnerToken {
+        id: token_id,
+        owner_id: *id,
+        token,
+    }))
 }
 
 /// The firm's recent webhook deliveries and their outcome.
-#[utoipa::path(tag = "staff", operation_id = "webhook_deliveries", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "webhook_deliveries", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<sharing::Delivery>)))]
 #[get("/webhook-deliveries")]
 async fn webhook_deliveries(
     state: web::Data<AppState>,

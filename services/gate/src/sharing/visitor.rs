@@ -10,7 +10,6 @@
 //! must pay to do it.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use parkshare_domain::money::Money;
@@ -76,8 +75,27 @@ struct RangeQuery {
     to: DateTime<Utc>,
 }
 
+/// Shared spaces free for a whole range of time.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct FreeForRange {
+    lot_id: Uuid,
+    /// The range asked for, as the lot's booking rules read it.
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    spaces: Vec<FreeSpace>,
+}
+
+/// A shared space free for the whole range.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct FreeSpace {
+    space_id: Uuid,
+    code: String,
+    /// Percent of the filed tariff a booking of this space is charged.
+    price_pct: i16,
+}
+
 /// Shared spaces free for the whole of `[from, to)`.
-#[utoipa::path(tag = "public", operation_id = "free_for_range", params(RangeQuery), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "public", operation_id = "free_for_range", params(RangeQuery), responses((status = 200, description = "Done", body = FreeForRange)))]
 #[get("/v1/public/lots/{lot}/availability")]
 async fn free_for_range(
     state: web::Data<AppState>,
@@ -85,20 +103,34 @@ async fn free_for_range(
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let rules = lot_rules(&state, *lot).await?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let wanted = limits(&rules)
         .check(now, query.from, query.to)
         .map_err(|e| ApiError::invalid(ErrorCode::from(&e), e.to_string()))?;
     let mut conn = state.db.acquire().await?;
-    let free =
-        availability::free_spaces(&mut conn, *lot, &wanted, standing_for(&wanted, now), None)
-            .await?;
-    let spaces: Vec<_> = free
-        .iter()
-        .map(|s| json!({"space_id": s.space_id, "code": s.code, "price_pct": s.price_pct}))
+    let free = availability::free_spaces(
+        &mut conn,
+        *lot,
+        &wanted,
+        standing_for(&wanted, now),
+        None,
+        now,
+    )
+    .await?;
+    let spaces = free
+        .into_iter()
+        .map(|s| FreeSpace {
+            space_id: s.space_id,
+            code: s.code,
+            price_pct: s.price_pct,
+        })
         .collect();
-    Ok(HttpResponse::Ok()
-        .json(json!({"lot_id": *lot, "from": wanted.start, "to": wanted.end, "spaces": spaces})))
+    Ok(HttpResponse::Ok().json(FreeForRange {
+        lot_id: *lot,
+        from: wanted.start,
+        to: wanted.end,
+        spaces,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -192,7 +224,7 @@ async fn check_caps(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     sharing::lock_booking_caps(&mut *tx, plate, client).await?;
-    let live = sharing::live_counts(&mut *tx, lot_id, plate, client).await?;
+    let live = sharing::live_counts(&mut *tx, lot_id, plate, client, now).await?;
     caps.admit(live, now).map_err(|e| match e {
         CapExceeded::Plate { .. } => ApiError::conflict(ErrorCode::from(&e), e.to_string()),
         CapExceeded::Client { retry_after, .. } => ApiError::rate_limited(
@@ -242,9 +274,25 @@ async fn start_payment(
     Ok(Some(intent))
 }
 
+/// A booking just made, with its credential (shown once) and what to pay.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Booked {
+    booking: Booking,
+    /// Shown once: the credential to read and cancel this booking (`booking_token`).
+    token: String,
+    /// Shown once: the key this booking's webhook posts are signed with, when it has one.
+    webhook_secret: Option<String>,
+    /// What cancelling after `booking.free_cancel_until` costs (yuan).
+    #[schema(value_type = String, example = "6.00")]
+    late_cancellation_fee: String,
+    /// Pay it before `booking.hold_expires_at`, or the hold lapses; none when the booking
+    /// costs nothing (it is confirmed at once).
+    payment_intent: Option<crate::settlement::payments::IntentView>,
+}
+
 /// Book a shared space for a plate: held until paid through its payment intent (or confirmed
 /// at once when free).
-#[utoipa::path(tag = "public", operation_id = "book_space", request_body = BookingRequest, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "public", operation_id = "book_space", request_body = BookingRequest, responses((status = 201, description = "Created", body = Booked)))]
 #[post("/v1/public/lots/{lot}/bookings")]
 async fn book(
     state: web::Data<AppState>,
@@ -255,7 +303,7 @@ async fn book(
     let rules = lot_rules(&state, *lot).await?;
     let plate = Plate::parse(&body.plate)
         .map_err(|e| ApiError::invalid(ErrorCode::MalformedPlate, e.to_string()))?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let limits = limits(&rules);
     let wanted = limits
         .check(now, body.from, body.to)
@@ -273,14 +321,23 @@ async fn book(
     // Holds that ran out stop holding now, not at the next sweep: those in this booking's way
     // are marked expired before the exclusion constraint is asked.
     sharing::expire_holds(&mut tx, now, Some((*lot, &wanted))).await?;
-    if sharing::plate_has_live_booking(&mut *tx, *lot, plate.as_str(), &client, &wanted).await? {
+    if sharing::plate_has_live_booking(&mut *tx, *lot, (plate.as_str(), &client), &wanted, now)
+        .await?
+    {
         return Err(ApiError::conflict(
             ErrorCode::PlateAlreadyBooked,
             "this plate already has a booking at this lot for part of that time",
         ));
     }
-    let mut candidates =
-        availability::free_spaces(&mut tx, *lot, &wanted, standing_for(&wanted, now), None).await?;
+    let mut candidates = availability::free_spaces(
+        &mut tx,
+        *lot,
+        &wanted,
+        standing_for(&wanted, now),
+        None,
+        now,
+    )
+    .await?;
     if let Some(wanted_space) = body.space_id {
         candidates.retain(|s| s.space_id == wanted_space);
         if candidates.is_empty() {
@@ -329,7 +386,7 @@ async fn book(
     let booking = booking_of(&mut tx, booking_id).await?;
     if intent.is_none() {
         let data = webhooks::booking_data(&booking)?;
-        webhooks::to_owner_and_visitor(&mut tx, &booking, "booking.made", data).await?;
+        webhooks::to_owner_and_visitor(&mut tx, &booking, "booking.made", data, now).await?;
     }
     let issued = Entry::issued(
         Some(booking.tenant_id),
@@ -340,15 +397,15 @@ async fn book(
     credentials::record(&mut *tx, &issued).await?;
     tx.commit().await?;
     tracing::info!(%booking_id, lot_id = %*lot, status = %booking.status, "space booked");
-    Ok(HttpResponse::Created().json(json!({
-        "booking": booking,
-        // Shown once: the credential to read and cancel this booking.
-        "token": token,
-        "webhook_secret": webhook_secret,
-        "late_cancellation_fee": late_fee.to_string(),
-        // Pay it before `booking.hold_expires_at`, or the hold lapses.
-        "payment_intent": intent.as_ref().map(|i| crate::settlement::payments::intent_view(&state, i)),
-    })))
+    Ok(HttpResponse::Created().json(Booked {
+        booking,
+        token,
+        webhook_secret,
+        late_cancellation_fee: late_fee.to_string(),
+        payment_intent: intent
+            .as_ref()
+            .map(|i| crate::settlement::payments::intent_view(&state, i)),
+    }))
 }
 
 async fn booking_of(tx: &mut PgConnection, id: Uuid) -> Result<Booking, ApiError> {
@@ -359,13 +416,15 @@ async fn booking_of(tx: &mut PgConnection, id: Uuid) -> Result<Booking, ApiError
 
 /// The provider says `intent` (a booking's) was paid in time: the held booking is confirmed
 /// and the payment posted, once. False when the booking no longer waits for it (the hold
-/// lapsed or was cancelled): the caller books the money as owed back.
+/// lapsed or was cancelled): the caller books the money as owed back. `now` is when the
+/// service heard of it.
 pub async fn confirm_paid(
     tx: &mut PgConnection,
     intent: &Intent,
     booking_id: Uuid,
     amount: Money,
     paid_at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
     let Some(booking) = sharing::booking_for_update(&mut *tx, booking_id).await? else {
         return Ok(false);
@@ -395,7 +454,8 @@ pub async fn confirm_paid(
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("booking {booking_id} has no owner")))?;
     payments::mark_intent_paid(&mut *tx, intent.id, paid_at).await?;
     let Some(transaction_id) =
-        posting::credit_booking_payment(&mut *tx, &who, booking_id, intent.id, amount).await?
+        posting::credit_booking_payment(&mut *tx, &who, booking_id, intent.id, amount, paid_at)
+            .await?
     else {
         // The intent was pending and is locked, so its key is new; were it not, the payment
         // is on record already.
@@ -411,7 +471,7 @@ pub async fn confirm_paid(
     .await?;
     let confirmed = booking_of(tx, booking_id).await?;
     let data = webhooks::booking_data(&confirmed)?;
-    webhooks::to_owner_and_visitor(tx, &confirmed, "booking.made", data).await?;
+    webhooks::to_owner_and_visitor(tx, &confirmed, "booking.made", data, now).await?;
     Ok(true)
 }
 
@@ -458,7 +518,7 @@ async fn booking_of_visitor(
 }
 
 /// A booking, for the visitor holding its token (a revoked token opens nothing).
-#[utoipa::path(tag = "visitor", operation_id = "show_booking", security(("booking_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "visitor", operation_id = "show_booking", security(("booking_token" = [])), responses((status = 200, description = "Done", body = Booking)))]
 #[get("/v1/public/bookings/{id}")]
 async fn show(
     state: web::Data<AppState>,
@@ -472,7 +532,7 @@ async fn show(
 }
 
 /// Cancel a booking: free until its free-cancellation time, then the late fee.
-#[utoipa::path(tag = "visitor", operation_id = "cancel_booking", security(("booking_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "visitor", operation_id = "cancel_booking", security(("booking_token" = [])), responses((status = 200, description = "The booking, cancelled (cancelling twice answers the first cancellation)", body = Booking)))]
 #[post("/v1/public/bookings/{id}/cancel")]
 async fn cancel(
     state: web::Data<AppState>,
@@ -504,7 +564,8 @@ async fn cancel(
         }
         _ => {}
     }
-    if booking.ends_at <= Utc::now() {
+    let now = state.clock.now();
+    if booking.ends_at <= now {
         return Err(ApiError::conflict(
             ErrorCode::BookingCompleted,
             "this booking is over",
@@ -514,7 +575,6 @@ async fn cancel(
         .during()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("booking {} is empty", booking.id)))?;
     let rules = lot_rules(&state, booking.lot_id).await?;
-    let now = Utc::now();
     // An unpaid hold costs nothing to drop: nothing was paid, and a fee could not be taken.
     let fee = if booking.free_cancel_until >= now || booking.status == "held" {
         Money::ZERO
@@ -538,7 +598,7 @@ async fn cancel(
     )
     .await?;
     let data = webhooks::booking_data(&cancelled)?;
-    webhooks::to_owner_and_visitor(&mut tx, &cancelled, "booking.cancelled", data).await?;
+    webhooks::to_owner_and_visitor(&mut tx, &cancelled, "booking.cancelled", data, now).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(cancelled))
 }

@@ -9,12 +9,13 @@
 use crate::error::ErrorCode;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::clock::Clock;
 use crate::outbound::{self, Guarded, OutboundError, Policy, Refused};
 use crate::settlement::provider::{sign, SIGNATURE_HEADER};
 use crate::store::sharing::{self, Booking, NewDelivery};
@@ -76,7 +77,8 @@ pub fn parse_url(text: &str, private_hosts: bool) -> Result<String, crate::error
     Ok(url.to_string())
 }
 
-/// Queues `event` to `url`, signed with `secret`.
+/// Queues `event`, which occurred at `now` (the service's clock), to `url`, signed with
+/// `secret`; due at once.
 pub async fn enqueue(
     tx: &mut PgConnection,
     tenant_id: Uuid,
@@ -84,8 +86,9 @@ pub async fn enqueue(
     secret: &str,
     event: &str,
     data: Value,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    let payload = json!({"event": event, "occurred_at": Utc::now(), "data": data});
+    let payload = json!({"event": event, "occurred_at": now, "data": data});
     sharing::enqueue_delivery(
         tx,
         &NewDelivery {
@@ -94,49 +97,64 @@ pub async fn enqueue(
             secret,
             event,
             payload: &payload,
+            due_at: now,
         },
     )
     .await
 }
 
-/// Queues `event` to the owner's webhook, if they registered one.
+/// Queues `event`, which occurred at `now`, to the owner's webhook, if they registered one.
 pub async fn to_owner(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     owner_id: Uuid,
     event: &str,
     data: Value,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     match sharing::owner_webhook(&mut *tx, owner_id).await? {
-        Some((url, secret)) => enqueue(tx, tenant_id, &url, &secret, event, data).await,
+        Some((url, secret)) => enqueue(tx, tenant_id, &url, &secret, event, data, now).await,
         None => Ok(()),
     }
 }
 
-/// Queues `event` to the visitor's webhook, if the booking gave one.
+/// Queues `event`, which occurred at `now`, to the visitor's webhook, if the booking gave one.
 pub async fn to_visitor(
     tx: &mut PgConnection,
     booking: &Booking,
     event: &str,
     data: Value,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     match (&booking.webhook_url, &booking.webhook_secret) {
-        (Some(url), Some(secret)) => enqueue(tx, booking.tenant_id, url, secret, event, data).await,
+        (Some(url), Some(secret)) => {
+            enqueue(tx, booking.tenant_id, url, secret, event, data, now).await
+        }
         _ => Ok(()),
     }
 }
 
-/// Queues `event` to the booking's visitor and to the owner of the space it is on.
+/// Queues `event`, which occurred at `now`, to the booking's visitor and to the owner of the
+/// space it is on.
 pub async fn to_owner_and_visitor(
     tx: &mut PgConnection,
     booking: &Booking,
     event: &str,
     data: Value,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     if let Some(space) = sharing::shared_space(&mut *tx, booking.space_id).await? {
-        to_owner(tx, space.tenant_id, space.owner_id, event, data.clone()).await?;
+        to_owner(
+            tx,
+            space.tenant_id,
+            space.owner_id,
+            event,
+            data.clone(),
+            now,
+        )
+        .await?;
     }
-    to_visitor(tx, booking, event, data).await
+    to_visitor(tx, booking, event, data, now).await
 }
 
 /// A booking as webhook data.
@@ -148,10 +166,11 @@ pub fn booking_data(booking: &Booking) -> Result<Value, crate::error::ApiError> 
 const CHANNEL: &str = "parkshare_webhooks";
 
 /// Delivers due webhooks until the process ends: at once when a transaction that queued one
-/// commits (in any process), and every [`IDLE_POLL_MS`] for retries and anything missed.
-pub fn spawn_worker(db: PgPool, http: Guarded) -> tokio::task::JoinHandle<()> {
+/// commits (in any process), and every [`IDLE_POLL_MS`] for retries and anything missed;
+/// due and back-off by `clock`.
+pub fn spawn_worker(db: PgPool, http: Guarded, clock: Clock) -> tokio::task::JoinHandle<()> {
     crate::workers::supervise("webhooks", move || {
-        let (db, http) = (db.clone(), http.clone());
+        let (db, http, clock) = (db.clone(), http.clone(), clock.clone());
         async move {
             let mut listener = None;
             loop {
@@ -159,7 +178,7 @@ pub fn spawn_worker(db: PgPool, http: Guarded) -> tokio::task::JoinHandle<()> {
                 if listener.is_none() {
                     listener = listen(&db).await;
                 }
-                match deliver_due(&db, &http).await {
+                match deliver_due(&db, &http, &clock).await {
                     Ok(n) if i64::try_from(n).unwrap_or(0) == BATCH_MAX => continue,
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "webhook delivery pass failed"),
@@ -186,10 +205,11 @@ async fn listen(db: &PgPool) -> Option<PgListener> {
     Some(listener)
 }
 
-/// One pass: sends every due delivery once and records the outcome. Returns how many it took.
-pub async fn deliver_due(db: &PgPool, http: &Guarded) -> sqlx::Result<usize> {
+/// One pass: sends every delivery due by `clock` once and records the outcome; a retry is due
+/// its back-off after the attempt ended. Returns how many it took.
+pub async fn deliver_due(db: &PgPool, http: &Guarded, clock: &Clock) -> sqlx::Result<usize> {
     let mut tx = db.begin().await?;
-    let due = sharing::due_deliveries(&mut tx, Utc::now(), BATCH_MAX).await?;
+    let due = sharing::due_deliveries(&mut tx, clock.now(), BATCH_MAX).await?;
     let taken = due.len();
     // Concurrently, so that one slow receiver does not hold up the others' row locks.
     let mut sends = tokio::task::JoinSet::new();
@@ -218,7 +238,7 @@ pub async fn deliver_due(db: &PgPool, http: &Guarded) -> sqlx::Result<usize> {
             status,
             http_status,
             error.as_deref(),
-            Utc::now() + backoff,
+            clock.now() + backoff,
         )
         .await?;
     }

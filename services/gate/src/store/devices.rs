@@ -27,14 +27,15 @@ pub async fn insert_open_command(
 /// never opens it twice.
 pub const PRESS_MERGE_WINDOW_S: f64 = 5.0;
 
-/// Queues a staff member's open for a gate, to expire after `ttl`. A press while an earlier
-/// one still waits, or within [`PRESS_MERGE_WINDOW_S`] of one delivered, merges into it (one
-/// open, however often the button was pressed); presses racing each other are serialised per
-/// gate. Returns the command and whether it is new.
+/// Queues a staff member's open for a gate pressed at `now` (the clock's), to expire after
+/// `ttl`. A press while an earlier one still waits, or within [`PRESS_MERGE_WINDOW_S`] of one
+/// delivered, merges into it (one open, however often the button was pressed); presses racing
+/// each other are serialised per gate. Returns the command and whether it is new.
 pub async fn queue_manual_open(
     db: &sqlx::PgPool,
     gate_id: Uuid,
     ttl: std::time::Duration,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<(Uuid, bool)> {
     let mut tx = db.begin().await?;
     sqlx::query("select pg_advisory_xact_lock(hashtextextended('manual_open/' || $1::text, 0))")
@@ -44,12 +45,13 @@ pub async fn queue_manual_open(
     let waiting: Option<Uuid> = sqlx::query_scalar(
         "select id from device_commands
           where gate_id = $1 and cause = 'manual_open'
-            and ((status = 'pending' and expires_at > now())
-              or (status = 'done' and done_at > now() - make_interval(secs => $2)))
+            and ((status = 'pending' and expires_at > $3)
+              or (status = 'done' and done_at > $3 - make_interval(secs => $2)))
           order by created_at desc limit 1",
     )
     .bind(gate_id)
     .bind(PRESS_MERGE_WINDOW_S)
+    .bind(now)
     .fetch_optional(&mut *tx)
     .await?;
     let queued = match waiting {
@@ -58,12 +60,13 @@ pub async fn queue_manual_open(
             let id = sqlx::query_scalar(
                 "insert into device_commands (id, gate_id, command, cause, status, expires_at)
                  values ($1, $2, 'open_barrier', 'manual_open', 'pending',
-                         now() + make_interval(secs => $3))
+                         $4 + make_interval(secs => $3))
                  returning id",
             )
             .bind(Uuid::new_v4())
             .bind(gate_id)
             .bind(ttl.as_secs_f64())
+            .bind(now)
             .fetch_one(&mut *tx)
             .await?;
             (id, true)
@@ -73,13 +76,14 @@ pub async fn queue_manual_open(
     Ok(queued)
 }
 
-/// Marks every open command past its time `expired` (a barrier never opens minutes after the
-/// press); returns how many.
-pub async fn expire_opens(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
+/// Marks every open command past its time at `now` `expired` (a barrier never opens minutes
+/// after the press); returns how many.
+pub async fn expire_opens(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::Result<u64> {
     sqlx::query(
-        "update device_commands set status = 'expired', done_at = now()
-          where status = 'pending' and expires_at <= now()",
+        "update device_commands set status = 'expired', done_at = $1
+          where status = 'pending' and expires_at <= $1",
     )
+    .bind(now)
     .execute(db)
     .await
     .map(|r| r.rows_affected())
@@ -164,47 +168,56 @@ pub async fn undo_passage(
     Ok((inserted > 0).then_some(outcome))
 }
 
-/// Marks the oldest pending open command of the gate delivered (it goes out in the heartbeat
-/// reply being written); true if there was one. Commands past their time are marked
+/// Marks the oldest pending open command of the gate delivered at `now` (it goes out in the
+/// heartbeat reply being written); true if there was one. Commands past their time are marked
 /// `expired` instead: a barrier never opens minutes after the press.
-pub async fn take_pending_open(db: &sqlx::PgPool, gate_id: Uuid) -> sqlx::Result<bool> {
+pub async fn take_pending_open(
+    db: &sqlx::PgPool,
+    gate_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
     sqlx::query(
-        "update device_commands set status = 'expired', done_at = now()
-          where gate_id = $1 and status = 'pending' and expires_at <= now()",
+        "update device_commands set status = 'expired', done_at = $2
+          where gate_id = $1 and status = 'pending' and expires_at <= $2",
     )
     .bind(gate_id)
+    .bind(now)
     .execute(db)
     .await?;
     // The passages of expired opens are undone by the lane worker (`lanes::undo_undelivered`).
     sqlx::query_scalar::<_, Uuid>(
-        "update device_commands set status = 'done', attempts = attempts + 1, done_at = now()
+        "update device_commands set status = 'done', attempts = attempts + 1, done_at = $2
           where id = (select id from device_commands
                        where gate_id = $1 and status = 'pending' and command = 'open_barrier'
-                         and (expires_at is null or expires_at > now())
+                         and (expires_at is null or expires_at > $2)
                        order by created_at limit 1 for update skip locked)
          returning id",
     )
     .bind(gate_id)
+    .bind(now)
     .fetch_optional(db)
     .await
     .map(|id| id.is_some())
 }
 
-/// Stores the outcome of a device call.
+/// Stores the outcome of a device call, ended at `now` (a press within the merge window of it
+/// is the same open).
 pub async fn command_done(
     db: impl PgExecutor<'_>,
     id: Uuid,
     attempts: u32,
     error: Option<&str>,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "update device_commands set status = case when $3::text is null then 'done' else 'failed' end,
-                attempts = $2, last_error = $3, done_at = now()
+                attempts = $2, last_error = $3, done_at = $4
           where id = $1",
     )
     .bind(id)
     .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
     .bind(error)
+    .bind(now)
     .execute(db)
     .await
     .map(drop)
@@ -238,9 +251,9 @@ pub async fn commands(
     .await
 }
 
-/// Lists a `device_silent` anomaly for every camera silent past its heartbeat window that has
-/// no open one yet. One statement, so two replicas cannot both list the same silence.
-pub async fn flag_silent_devices(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
+/// Lists a `device_silent` anomaly for every camera silent at `now` past its heartbeat window
+/// that has no open one yet. One statement, so two replicas cannot both list the same silence.
+pub async fn flag_silent_devices(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::Result<u64> {
     sqlx::query(
         "insert into anomalies (id, tenant_id, lot_id, session_id, gate_id, kind, plate, detail)
          select gen_random_uuid(), g.tenant_id, g.lot_id, null, g.id, 'device_silent', '',
@@ -249,23 +262,30 @@ pub async fn flag_silent_devices(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
            from gates g
           where g.vendor is not null
             and greatest(g.last_seen_at, coalesce(g.device_configured_at, g.created_at))
-                < now() - make_interval(secs => g.heartbeat_window_s)
+                < $1 - make_interval(secs => g.heartbeat_window_s)
             and not exists (select 1 from anomalies a
                              where a.gate_id = g.id and a.kind = 'device_silent' and a.resolved_at is null)",
     )
+    .bind(now)
     .execute(db)
     .await
     .map(|r| r.rows_affected())
 }
 
-/// Marks a device heard from, and resolves its silence anomaly if it had one: one statement.
-pub async fn heard_from(db: impl PgExecutor<'_>, gate_id: Uuid) -> sqlx::Result<()> {
+/// Marks a device heard from at `now` (the clock's: its silence is judged against it), and
+/// resolves its silence anomaly if it had one: one statement.
+pub async fn heard_from(
+    db: impl PgExecutor<'_>,
+    gate_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query(
-        "with touched as (update gates set last_seen_at = now() where id = $1 returning id)
+        "with touched as (update gates set last_seen_at = $2 where id = $1 returning id)
          update anomalies set resolved_at = now(), resolved_note = 'device heard from again'
           where gate_id = (select id from touched) and kind = 'device_silent' and resolved_at is null",
     )
     .bind(gate_id)
+    .bind(now)
     .execute(db)
     .await
     .map(drop)

@@ -120,7 +120,8 @@ pub async fn supervised(
     .await
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow)]
+/// How many stays of a kind.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Count {
     pub key: String,
     pub count: i64,

@@ -326,7 +326,7 @@ pub async fn insert_payment(tx: &mut PgConnection, p: &NewPayment<'_>) -> sqlx::
     .map(drop)
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Payment {
     pub id: Uuid,
     pub session_id: Uuid,
@@ -382,7 +382,7 @@ pub async fn payment_by_key(
     .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Refund {
     pub id: Uuid,
     pub payment_id: Uuid,
@@ -462,7 +462,7 @@ pub async fn insert_refund(
 }
 
 /// The owner's earnings per calendar month (UTC) of credits to their payable account.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct MonthlyEarnings {
     pub month: String,
     pub credited: Decimal,

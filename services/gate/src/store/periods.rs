@@ -25,13 +25,16 @@ pub async fn lock_compound(
     .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A closed accounting period with its summary as frozen at the close.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Period {
     pub id: Uuid,
     pub compound_id: Uuid,
     pub label: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    /// The close's account: income by source, refunds, the split (yuan as decimal strings).
+    #[schema(value_type = Object)]
     pub summary: Json<serde_json::Value>,
     pub transaction_id: Option<Uuid>,
     pub closed_at: DateTime<Utc>,
@@ -105,10 +108,14 @@ pub struct NewPeriod<'a> {
     pub transaction_id: Option<Uuid>,
 }
 
-pub async fn insert_period(db: impl PgExecutor<'_>, p: &NewPeriod<'_>) -> sqlx::Result<()> {
-    sqlx::query(
+/// Records a closed period; when it was closed (an audit time, the database's clock).
+pub async fn insert_period(
+    db: impl PgExecutor<'_>,
+    p: &NewPeriod<'_>,
+) -> sqlx::Result<DateTime<Utc>> {
+    sqlx::query_scalar(
         "insert into accounting_periods (id, tenant_id, compound_id, label, starts_at, ends_at, summary, transaction_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+         values ($1, $2, $3, $4, $5, $6, $7, $8) returning closed_at",
     )
     .bind(p.id)
     .bind(p.tenant_id)
@@ -118,9 +125,8 @@ pub async fn insert_period(db: impl PgExecutor<'_>, p: &NewPeriod<'_>) -> sqlx::
     .bind(p.ends_at)
     .bind(p.summary)
     .bind(p.transaction_id)
-    .execute(db)
+    .fetch_one(db)
     .await
-    .map(drop)
 }
 
 pub async fn insert_statement(
@@ -144,7 +150,8 @@ pub async fn insert_statement(
     .map(drop)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// An owner's statement for a closed period: their credited share of common revenue.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Statement {
     pub period_id: Uuid,
     pub label: String,

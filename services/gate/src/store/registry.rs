@@ -604,12 +604,17 @@ pub struct Gate {
     pub secret_revoked_at: Option<DateTime<Utc>>,
 }
 
-const GATE_COLUMNS: &str =
-    "id, lot_id, name, direction, created_at, vendor, device_serial, device_url,
-    device_username is not null as device_login, fail_mode, heartbeat_window_s, display_protocol,
-    device_configured_at, last_seen_at,
-    coalesce(last_seen_at > now() - make_interval(secs => heartbeat_window_s), false) as online,
-    secret_revoked_at";
+/// A gate's columns, `online` as of the instant bound as the parameter `now` (the clock's).
+fn gate_columns(now: &str) -> String {
+    format!(
+        "id, lot_id, name, direction, created_at, vendor, device_serial, device_url,
+        device_username is not null as device_login, fail_mode, heartbeat_window_s, display_protocol,
+        device_configured_at, last_seen_at,
+        coalesce(last_seen_at > {now}::timestamptz - make_interval(secs => heartbeat_window_s), false)
+            as online,
+        secret_revoked_at"
+    )
+}
 
 /// A gate's device settings, as staff set them.
 pub struct DeviceSettings<'a> {
@@ -623,11 +628,13 @@ pub struct DeviceSettings<'a> {
     pub display_protocol: &'a str,
 }
 
+/// Sets a gate's device at `now` (the clock's: a camera newly fitted is silent from then).
 pub async fn update_gate_device(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,
     gate_id: Uuid,
     d: &DeviceSettings<'_>,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<Option<Gate>> {
     sqlx::query_as(&format!(
         "update gates set vendor = $3, device_serial = $4, device_url = $5,
@@ -638,9 +645,10 @@ pub async fn update_gate_device(
                 device_configured_at = case
                     when $3::text is null then null
                     when vendor is distinct from $3 or device_serial is distinct from $4
-                         or device_configured_at is null then now()
+                         or device_configured_at is null then $12
                     else device_configured_at end
-          where tenant_id = $1 and id = $2 returning {GATE_COLUMNS}"
+          where tenant_id = $1 and id = $2 returning {columns}",
+        columns = gate_columns("$12")
     ))
     .bind(tenant_id)
     .bind(gate_id)
@@ -653,20 +661,25 @@ pub async fn update_gate_device(
     .bind(d.heartbeat_window_s)
     .bind(d.login.is_some())
     .bind(d.display_protocol)
+    .bind(now)
     .fetch_optional(db)
     .await
 }
 
+/// A gate, `online` as of `now`.
 pub async fn gate(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,
     id: Uuid,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<Option<Gate>> {
     sqlx::query_as(&format!(
-        "select {GATE_COLUMNS} from gates where tenant_id = $1 and id = $2"
+        "select {} from gates where tenant_id = $1 and id = $2",
+        gate_columns("$3")
     ))
     .bind(tenant_id)
     .bind(id)
+    .bind(now)
     .fetch_optional(db)
     .await
 }
@@ -681,7 +694,9 @@ pub async fn insert_gate(
 ) -> sqlx::Result<Gate> {
     sqlx::query_as(&format!(
         "insert into gates (id, tenant_id, lot_id, name, direction, secret_sha256)
-         values ($1, $2, $3, $4, $5, $6) returning {GATE_COLUMNS}"
+         values ($1, $2, $3, $4, $5, $6) returning {}",
+        // Never heard from yet: offline whatever the time.
+        gate_columns("null")
     ))
     .bind(Uuid::new_v4())
     .bind(tenant_id)
@@ -693,16 +708,20 @@ pub async fn insert_gate(
     .await
 }
 
+/// The lot's gates, `online` as of `now`.
 pub async fn gates(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,
     lot_id: Uuid,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Gate>> {
     sqlx::query_as(&format!(
-        "select {GATE_COLUMNS} from gates where tenant_id = $1 and lot_id = $2 order by name"
+        "select {} from gates where tenant_id = $1 and lot_id = $2 order by name",
+        gate_columns("$3")
     ))
     .bind(tenant_id)
     .bind(lot_id)
+    .bind(now)
     .fetch_all(db)
     .await
 }

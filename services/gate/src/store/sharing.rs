@@ -41,7 +41,7 @@ pub async fn owner_by_token(
 // ---- shared spaces -------------------------------------------------------------------------
 
 /// An owned space as its owner sees it, with its sharing settings if it is shared.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct OwnedSpace {
     pub space_id: Uuid,
     pub code: String,
@@ -49,6 +49,7 @@ pub struct OwnedSpace {
     pub lot_name: String,
     pub shared: bool,
     pub paused: bool,
+    #[schema(value_type = Vec<WeeklyWindow>)]
     pub windows: Json<Vec<WeeklyWindow>>,
     pub price_pct: i16,
 }
@@ -217,10 +218,12 @@ pub async fn set_paused(db: impl PgExecutor<'_>, space_id: Uuid, paused: bool) -
         .map(drop)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// A one-off opening or blackout of a shared space.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ExceptionRow {
     pub id: Uuid,
     pub space_id: Uuid,
+    /// `open` or `blackout`.
     pub kind: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
@@ -296,16 +299,18 @@ pub fn schedule_of(space: &SharedSpace, exceptions: &[ExceptionRow]) -> Schedule
 
 // ---- bookings ------------------------------------------------------------------------------
 
-/// [`parkshare_sharing::holds_space`] in SQL, for the `bookings` row `row` (`""` or `"b."`):
-/// paid and in-use bookings hold their space, an unpaid hold until it runs out. One text for
-/// every query; a test pins it to the pure function.
-pub fn holds_space_sql(row: &str) -> String {
+/// [`parkshare_sharing::holds_space`] in SQL, for the `bookings` row `row` (`""` or `"b."`)
+/// at the instant bound as the parameter `now` (e.g. `"$4"`, the service's clock): paid and
+/// in-use bookings hold their space, an unpaid hold until it runs out. One text for every
+/// query; a test pins it to the pure function.
+pub fn holds_space_sql(row: &str, now: &str) -> String {
     format!(
-        "({row}status in ('booked', 'arrived') or ({row}status = 'held' and {row}hold_expires_at > now()))"
+        "({row}status in ('booked', 'arrived') or ({row}status = 'held' and {row}hold_expires_at > {now}::timestamptz))"
     )
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A visitor's booking of a shared space; money in yuan, as decimal strings.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Booking {
     pub id: Uuid,
     #[serde(skip)]
@@ -431,20 +436,22 @@ pub async fn booking_by_token_for_update(
     .await
 }
 
-/// Spaces of the lot held by a live booking at any time in `during`.
+/// Spaces of the lot held as of `now` by a live booking at any time in `during`.
 pub async fn booked_space_ids(
     db: impl PgExecutor<'_>,
     lot_id: Uuid,
     during: &Interval,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar(&format!(
         "select distinct space_id from bookings
           where lot_id = $1 and during && tstzrange($2, $3, '[)') and {}",
-        holds_space_sql("")
+        holds_space_sql("", "$4")
     ))
     .bind(lot_id)
     .bind(during.start)
     .bind(during.end)
+    .bind(now)
     .fetch_all(db)
     .await
 }
@@ -507,20 +514,21 @@ pub async fn admissible_booking_for_update(
     .await
 }
 
-/// Live bookings of `space_id` that end after `after`, locked: what a schedule change must keep.
+/// Live bookings of `space_id` as of `now` that end after it, locked: what a schedule change
+/// must keep.
 pub async fn live_bookings_of_space_for_update(
     tx: &mut PgConnection,
     space_id: Uuid,
-    after: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Booking>> {
     sqlx::query_as(&format!(
         "select {BOOKING_COLUMNS} from {BOOKING_FROM}
           where b.space_id = $1 and upper(b.during) > $2 and {holds}
           order by lower(b.during) for update of b",
-        holds = holds_space_sql("b.")
+        holds = holds_space_sql("b.", "$2")
     ))
     .bind(space_id)
-    .bind(after)
+    .bind(now)
     .fetch_all(tx)
     .await
 }
@@ -611,21 +619,24 @@ pub async fn overstayed_bookings(
     .await
 }
 
-/// Bookings of `space_id` that hold it but whose car is not in yet (paid, or held and not run
-/// out: a hold paid later would land on the same space), starting before `before`; locked.
+/// Bookings of `space_id` that hold it as of `now` but whose car is not in yet (paid, or held
+/// and not run out: a hold paid later would land on the same space), starting before
+/// `before`; locked.
 pub async fn upcoming_on_space_for_update(
     tx: &mut PgConnection,
     space_id: Uuid,
+    now: DateTime<Utc>,
     before: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Booking>> {
     sqlx::query_as(&format!(
         "select {BOOKING_COLUMNS} from {BOOKING_FROM}
           where b.space_id = $1 and b.status <> 'arrived' and {holds} and lower(b.during) < $2
           order by lower(b.during) for update of b",
-        holds = holds_space_sql("b.")
+        holds = holds_space_sql("b.", "$3")
     ))
     .bind(space_id)
     .bind(before)
+    .bind(now)
     .fetch_all(tx)
     .await
 }
@@ -673,10 +684,13 @@ pub async fn insert_booking_event(
         .map(drop)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// What happened to a booking (made, confirmed, moved, arrived, cancelled, overstay…).
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BookingEvent {
     pub booking_id: Uuid,
     pub kind: String,
+    /// The event's particulars, by kind.
+    #[schema(value_type = Object)]
     pub detail: Json<serde_json::Value>,
     pub at: DateTime<Utc>,
 }
@@ -730,16 +744,20 @@ pub struct NewDelivery<'a> {
     pub secret: &'a str,
     pub event: &'a str,
     pub payload: &'a serde_json::Value,
+    /// When it is first due: the instant it was queued, by the service's clock.
+    pub due_at: DateTime<Utc>,
 }
 
+/// Queues a delivery, due at once (`d.due_at`, the clock's now).
 pub async fn enqueue_delivery(db: impl PgExecutor<'_>, d: &NewDelivery<'_>) -> sqlx::Result<()> {
-    sqlx::query("insert into webhook_deliveries (id, tenant_id, url, secret, event, payload) values ($1, $2, $3, $4, $5, $6)")
+    sqlx::query("insert into webhook_deliveries (id, tenant_id, url, secret, event, payload, next_attempt_at) values ($1, $2, $3, $4, $5, $6, $7)")
         .bind(Uuid::new_v4())
         .bind(d.tenant_id)
         .bind(d.url)
         .bind(d.secret)
         .bind(d.event)
         .bind(d.payload)
+        .bind(d.due_at)
         .execute(db)
         .await
         .map(drop)
@@ -797,11 +815,14 @@ pub async fn record_attempt(
     .map(drop)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// A webhook post and how its delivery went.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: Uuid,
     pub url: String,
     pub event: String,
+    /// The body posted: the event and its data.
+    #[schema(value_type = Object)]
     pub payload: Json<serde_json::Value>,
     pub status: String,
     pub attempts: i32,
@@ -826,24 +847,25 @@ pub async fn deliveries(
     .await
 }
 
-/// Whether `plate` already holds a live booking at the lot overlapping `during`.
+/// Whether `plate` already holds a live booking (as of `now`) at the lot overlapping `during`.
 pub async fn plate_has_live_booking(
     db: impl PgExecutor<'_>,
     lot_id: Uuid,
-    plate: &str,
-    client_addr: &str,
+    (plate, client_addr): (&str, &str),
     during: &Interval,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     sqlx::query_scalar(&format!(
         "select exists (select 1 from bookings where lot_id = $1 and plate = $3 and {}
                           and during && tstzrange($4, $5, '[)'))",
-        against_plate_sql()
+        against_plate_sql("$6")
     ))
     .bind(lot_id)
     .bind(client_addr)
     .bind(plate)
     .bind(during.start)
     .bind(during.end)
+    .bind(now)
     .fetch_one(db)
     .await
 }
@@ -905,7 +927,7 @@ pub async fn mark_no_shows(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx:
 
 // ---- paid holds ------------------------------------------------------------------------------
 
-/// Marks `held` bookings whose hold ran out by `now` (or the database's now, if later) as `expired`, with their pending intents
+/// Marks `held` bookings whose hold ran out by `now` as `expired`, with their pending intents
 /// and a history event; all of them, or only those of `lot_id` overlapping `during` (what a new
 /// booking there would collide with). Their ids.
 pub async fn expire_holds(
@@ -916,7 +938,7 @@ pub async fn expire_holds(
     sqlx::query_scalar(
         "with e as (
            update bookings set status = 'expired', updated_at = now()
-            where status = 'held' and hold_expires_at <= greatest($1, now())
+            where status = 'held' and hold_expires_at <= $1
               and ($2::uuid is null or (lot_id = $2 and during && tstzrange($3, $4, '[)')))
            returning id),
          -- An intent a provider notification holds is skipped, not waited for (the callback
@@ -969,13 +991,15 @@ struct LiveRow {
 /// held unpaid by that same client. A stranger's unpaid hold of someone else's plate does not
 /// lock the plate's driver out (issue 22): whoever pays first keeps the plate's time
 /// ([`plate_has_paid_booking`] is asked again at payment).
-fn against_plate_sql() -> String {
-    "(status in ('booked', 'arrived')
-       or (status = 'held' and hold_expires_at > now() and client_addr = $2::inet))"
-        .to_owned()
+/// `now` is the parameter the clock's instant is bound as, `$2` the client's address.
+fn against_plate_sql(now: &str) -> String {
+    format!(
+        "(status in ('booked', 'arrived')
+           or (status = 'held' and hold_expires_at > {now}::timestamptz and client_addr = $2::inet))"
+    )
 }
 
-/// Live bookings of a plate at the lot's firm that stand against this client
+/// Live bookings as of `now` of a plate at the lot's firm that stand against this client
 /// ([`against_plate_sql`]), and live bookings (held, paid or in use) made from the client
 /// address anywhere.
 pub async fn live_counts(
@@ -983,6 +1007,7 @@ pub async fn live_counts(
     lot_id: Uuid,
     plate: &str,
     client_addr: &str,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<parkshare_sharing::Live> {
     let row: LiveRow = sqlx::query_as(&format!(
         "select (select count(*) from bookings
@@ -990,14 +1015,15 @@ pub async fn live_counts(
                     and plate = $1 and {against}) as plate,
                 (select count(*) from bookings where client_addr = $2::inet and {holds}) as client,
                 (select min(hold_expires_at) from bookings
-                  where client_addr = $2::inet and status = 'held' and hold_expires_at > now())
+                  where client_addr = $2::inet and status = 'held' and hold_expires_at > $4)
                   as client_next_expiry",
-        against = against_plate_sql(),
-        holds = holds_space_sql("")
+        against = against_plate_sql("$4"),
+        holds = holds_space_sql("", "$4")
     ))
     .bind(plate)
     .bind(client_addr)
     .bind(lot_id)
+    .bind(now)
     .fetch_one(tx)
     .await?;
     Ok(parkshare_sharing::Live {

@@ -283,7 +283,7 @@ async fn manual_opens_expire_and_repeated_presses_merge() {
 
     // The camera is away for longer than the open may wait: it never fires.
     press().await;
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    app.advance(chrono::Duration::milliseconds(2_500));
     let reply = heartbeat(&app, &url, "-").await;
     assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "no", "{reply}");
     assert_eq!(
@@ -327,22 +327,16 @@ async fn a_devices_silence_counts_from_when_it_was_set_up() {
         json!({"vendor": "vzenith", "heartbeat_window_s": 60}),
     )
     .await;
-    parkshare_gate::store::devices::flag_silent_devices(&app.db)
+    parkshare_gate::store::devices::flag_silent_devices(&app.db, app.now())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!anomaly_kinds(&app, &site.lot, "open")
         .await
         .contains(&"device_silent".to_owned()));
 
-    // Set up 2 minutes ago and never heard from: silent.
-    sqlx::query(
-        "update gates set device_configured_at = now() - interval '2 minutes' where id = $1::uuid",
-    )
-    .bind(&entry.id)
-    .execute(&app.db)
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    parkshare_gate::store::devices::flag_silent_devices(&app.db)
+    // Two minutes on, never heard from: silent.
+    app.advance(chrono::Duration::minutes(2));
+    parkshare_gate::store::devices::flag_silent_devices(&app.db, app.now())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(anomaly_kinds(&app, &site.lot, "open")
@@ -707,7 +701,7 @@ async fn presses_merge_on_a_called_barrier_and_after_a_polled_open() {
     assert_eq!(press(vz.id.clone()).await, Some(false));
     let reply = heartbeat(&app, &url, "-").await;
     assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "ok", "{reply}");
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.advance(chrono::Duration::milliseconds(20));
     assert_eq!(press(vz.id.clone()).await, Some(true));
     let reply = heartbeat(&app, &url, "-").await;
     assert_eq!(reply["Response_AlarmInfoPlate"]["info"], "no", "{reply}");

@@ -210,6 +210,54 @@ async fn the_document_lists_exactly_the_served_routes() {
     );
 }
 
+/// Every schema name in the document names one type: utoipa names a schema after its Rust
+/// type, so two types of one name (say two `CashBody`s) would leave one operation documented
+/// with the other's fields.
+#[test]
+fn every_schema_name_names_one_type() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut seen: std::collections::HashMap<String, String> = Default::default();
+    let mut dirs = vec![src];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if path.is_dir() && !["target", "tests", "node_modules"].contains(&name) {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let mut derives = false;
+                for line in text.lines().map(str::trim_start) {
+                    if line.starts_with("#[") {
+                        derives |= line.contains("ToSchema");
+                        continue;
+                    }
+                    if derives && !line.starts_with("///") {
+                        let ty = line
+                            .split_whitespace()
+                            .skip_while(|w| *w != "struct" && *w != "enum")
+                            .nth(1)
+                            .map(|w| w.split(['<', '{', '(']).next().unwrap_or(w).to_owned());
+                        if let Some(ty) = ty {
+                            let here = path.display().to_string();
+                            if let Some(other) = seen.insert(ty.clone(), here.clone()) {
+                                panic!("two schemas named {ty}: {other} and {here}");
+                            }
+                        }
+                    }
+                    if !line.starts_with("///") {
+                        derives = false;
+                    }
+                }
+            }
+        }
+    }
+    assert!(seen.len() > 100, "found only {} schema types", seen.len());
+}
+
 /// Credentials for every security scheme, and the objects they reach.
 struct Credentials {
     staff: String,

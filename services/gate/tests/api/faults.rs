@@ -890,3 +890,109 @@ async fn an_emergency_vehicle_with_no_entry_record_is_let_out_free() {
         "{body}"
     );
 }
+
+/// Issue 23, outside test F2: while Redis hangs, a fail-closed entry is answered 503 after the
+/// Redis timeout, but its place-taking call stays queued in Redis and runs when Redis resumes.
+/// The place must come back at once (the lot's call failed: it is compared with Postgres as
+/// soon as Redis answers), not at the next full reconciliation — here an hour away.
+#[tokio::test]
+async fn a_place_taken_in_a_hung_redis_for_a_car_answered_503_is_given_back_at_once() {
+    let redis = OwnRedis::start();
+    let mut settings = test_settings();
+    settings.redis_url = redis.url();
+    settings.gate_decision_budget_ms = 1_000;
+    settings.redis_timeout_ms = 200;
+    settings.occupancy_reconcile_ms = 3_600_000;
+    let app = spawn_with(settings).await;
+    let site = app.site(3).await;
+    let closed_lane = &site.entries[1];
+
+    redis.hang();
+    let refused = futures_util::future::join_all(
+        ["京F10001", "京F10002", "京F10003"].map(|plate| app.read(closed_lane, plate, ago(1))),
+    )
+    .await;
+    for (status, body) in &refused {
+        assert_eq!(*status, 503, "a fail-closed lane with Redis hung: {body}");
+    }
+    redis.resume();
+
+    // Within a few seconds Redis equals Postgres again: no refused car holds a place.
+    let path = format!("/v1/admin/lots/{}/occupancy", site.lot);
+    let started = Instant::now();
+    let mut difference = serde_json::Value::Null;
+    while started.elapsed() < Duration::from_secs(5) {
+        difference = app.staff("GET", &path, None).await.1;
+        if difference["in_sync"] == true && difference["visitor_free"] == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (
+            difference["in_sync"].as_bool(),
+            difference["visitor_free"].as_i64()
+        ),
+        (Some(true), Some(3)),
+        "the refused cars' places given back: {difference}"
+    );
+    // And the lot admits as many cars as it has places.
+    for plate in ["京F20001", "京F20002", "京F20003"] {
+        let (status, body) = app.read(closed_lane, plate, ago(1)).await;
+        assert_eq!(
+            (status, str_of(&body, "action")),
+            (200, "open"),
+            "an empty lot admits {plate}: {body}"
+        );
+    }
+}
+
+/// Issue 23, outside test F1: a change to the registry — another firm's gate added, a device
+/// set up on another lane — suspected every cached credential and forgot them, and the
+/// process that made the change read none back: an outage seconds later found the lanes
+/// without credentials, and fail-open lanes and emergency vehicles were answered 503 after
+/// the pool's 5 s. Now every cached gate is read again at once and stands in through the
+/// outage.
+#[tokio::test]
+async fn a_registry_change_before_a_postgres_outage_leaves_every_lane_its_policy() {
+    let pg = OwnPostgres::start();
+    let mut settings = settings_on(&pg);
+    settings.gate_decision_budget_ms = 1_000;
+    settings.fail_open_drain_ms = 100;
+    let budget = Duration::from_millis(settings.gate_decision_budget_ms);
+    let app = spawn_with(settings).await;
+    let site = app.site(10).await;
+    let (open_lane, closed_lane) = (&site.entries[0], &site.entries[1]);
+    set_fail_mode(&app, &open_lane.id, "open").await;
+    for (lane, plate) in [(open_lane, "京G10001"), (closed_lane, "京G10002")] {
+        let (status, body) = app.read(lane, plate, ago(5)).await;
+        assert_eq!((status, str_of(&body, "action")), (200, "open"), "{body}");
+    }
+    settle_credentials(&app, &[open_lane, closed_lane], &site.exit.id).await;
+
+    // Changes through this process: a device set up on the exit lane, and another lot with
+    // its gates (what another firm's office does all day).
+    set_fail_mode(&app, &site.exit.id, "closed").await;
+    let _other = app.site(5).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+
+    pg.ctl("stop");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (status, body, took) = timed_read(&app, open_lane, "京G10003").await;
+    assert_eq!(
+        (status, str_of(&body, "action"), str_of(&body, "reason")),
+        (200, "open", "fail_open"),
+        "a fail-open lane opens through an outage after a change: {body}"
+    );
+    assert!(
+        took <= budget + Duration::from_millis(700),
+        "answered after {took:?}"
+    );
+    let (status, body, _) = timed_read(&app, closed_lane, "川A22345应急").await;
+    assert_eq!(
+        (status, str_of(&body, "action")),
+        (200, "open"),
+        "an emergency vehicle passes a fail-closed lane after a change: {body}"
+    );
+    pg.ctl("start");
+}

@@ -3,6 +3,7 @@
 use std::net::TcpListener;
 
 use chrono::{DateTime, Duration, Utc};
+use parkshare_gate::clock::TestClock;
 use parkshare_gate::occupancy::RebuildMode;
 use parkshare_gate::settings::{PrivateHosts, Settings, Switch};
 use parkshare_gate::startup;
@@ -21,6 +22,8 @@ pub struct TestApp {
     pub staff_token: String,
     /// The service's credential cache (to see when a lookup went to Postgres).
     pub credentials: std::sync::Arc<parkshare_gate::contexts::Credentials>,
+    /// The service's clock: a test advances it to let a hold lapse or a window close.
+    pub clock: TestClock,
 }
 
 impl Drop for TestApp {
@@ -119,6 +122,8 @@ async fn spawn_resolving(
             parkshare_gate::outbound::Clients::new(settings.webhook_private_hosts.allowed(), names)
                 .unwrap_or_else(|e| panic!("outbound clients: {e}"));
     }
+    let clock = TestClock::new();
+    state.clock = clock.clock();
     let db = state.db.clone();
     let credentials = state.credentials.clone();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
@@ -142,6 +147,7 @@ async fn spawn_resolving(
         redis,
         staff_token: String::new(),
         credentials,
+        clock,
     };
     app.staff_token = app.new_tenant("测试物业").await;
     app
@@ -217,6 +223,16 @@ pub fn ago(minutes: i64) -> DateTime<Utc> {
 }
 
 impl TestApp {
+    /// The service's time now (the wall clock until the test advances it).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Moves the service's clock ahead by `by`: what the test would otherwise sleep for.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
     /// The platform operator's token of this test's service.
     pub fn operator_token(&self) -> String {
         self.settings

@@ -41,14 +41,14 @@ async fn space(app: &TestApp, site: &Site, code: &str, kind: &str) -> String {
     .to_owned()
 }
 
-/// A lottery of `spaces` whose window closes `seconds` from now.
+/// A lottery of `spaces` whose window closes `seconds` from the service's now.
 async fn announce(app: &TestApp, site: &Site, spaces: &[String], seconds: i64) -> Value {
     app.create(
         &format!("/v1/admin/compounds/{}/lotteries", site.compound),
         json!({
             "title": "2026年新增车位摇号",
             "space_ids": spaces,
-            "applications_close_at": Utc::now() + Duration::seconds(seconds),
+            "applications_close_at": app.now() + Duration::seconds(seconds),
             "offer_minutes": 60,
         }),
     )
@@ -65,13 +65,13 @@ async fn apply(app: &TestApp, lottery: &str, who: &Household) -> (u16, Value) {
     .await
 }
 
-async fn until_closed(lottery: &Value) {
+/// Moves the service's clock just past the lottery's close.
+fn until_closed(app: &TestApp, lottery: &Value) {
     let close: chrono::DateTime<Utc> = lottery["applications_close_at"]
         .as_str()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no close in {lottery}"));
-    let wait = (close - Utc::now()).num_milliseconds().max(0) + 50;
-    tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+    app.advance((close - app.now()).max(Duration::zero()) + Duration::milliseconds(1));
 }
 
 async fn public(app: &TestApp, lottery: &str) -> Value {
@@ -172,7 +172,7 @@ async fn a_lottery_is_committed_before_applications_and_drawn_as_anyone_can_reco
         (409, "applications_still_open")
     );
 
-    until_closed(&lottery).await;
+    until_closed(&app, &lottery);
     let late = household(&app, &site, "9-9-909", false).await;
     let (status, body) = apply(&app, &id, &late).await;
     assert_eq!(
@@ -328,7 +328,7 @@ async fn offers_pass_down_the_list_when_declined_or_lapsed() {
         assert_eq!(apply(&app, &id, &who).await.0, 201);
         households.push(who);
     }
-    until_closed(&lottery).await;
+    until_closed(&app, &lottery);
     let (status, drawn) = app
         .staff("POST", &format!("/v1/admin/lotteries/{id}/draw"), None)
         .await;
@@ -373,16 +373,8 @@ async fn offers_pass_down_the_list_when_declined_or_lapsed() {
         ]
     );
 
-    // The second lets it lapse (its hour passed): the third is offered it at the next read.
-    sqlx::query(
-        "update lottery_offers set offered_at = offered_at - interval '2 hours',
-                expires_at = expires_at - interval '2 hours'
-          where owner_id = $1::uuid",
-    )
-    .bind(&second.owner_id)
-    .execute(&app.db)
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    // The second lets it lapse (its hour passes): the third is offered it at the next read.
+    app.advance(Duration::minutes(60) + Duration::seconds(1));
     let (status, body) = app
         .send(
             "POST",
@@ -436,7 +428,7 @@ async fn offers_pass_down_the_list_when_declined_or_lapsed() {
             "POST",
             &format!("/v1/admin/compounds/{}/lotteries", site.compound),
             Some(json!({"title": "再摇", "space_ids": spaces,
-                        "applications_close_at": Utc::now() + Duration::hours(2)})),
+                        "applications_close_at": app.now() + Duration::hours(2)})),
         )
         .await;
     assert_eq!(
@@ -601,20 +593,14 @@ async fn applications_racing_the_close_are_all_drawn_or_all_refused() {
     for i in 0..12 {
         households.push(household(&app, &site, &format!("7-1-{i:03}"), false).await);
     }
-    let lottery = announce(&app, &site, &spaces, 2).await;
+    let lottery = announce(&app, &site, &spaces, 3600).await;
     let id = str_of(&lottery, "id").to_owned();
-    let close: chrono::DateTime<Utc> = lottery["applications_close_at"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_default();
-    // Everyone applies around the close while staff press draw repeatedly.
-    let start = close - Duration::milliseconds(150);
-    tokio::time::sleep(
-        (start - Utc::now())
-            .to_std()
-            .unwrap_or(std::time::Duration::ZERO),
-    )
-    .await;
+    // Everyone applies around the close while staff press draw repeatedly: the clock passes
+    // the close half way through the applications. (The sleeps only spread the requests.)
+    let closes = async {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        until_closed(&app, &lottery);
+    };
     let applies = households.iter().enumerate().map(|(i, who)| {
         let app = &app;
         let id = &id;
@@ -633,9 +619,10 @@ async fn applications_racing_the_close_are_all_drawn_or_all_refused() {
                 .0
         }
     });
-    let (applied, drawn) = tokio::join!(
+    let (applied, drawn, ()) = tokio::join!(
         futures::future::join_all(applies),
-        futures::future::join_all(draws)
+        futures::future::join_all(draws),
+        closes
     );
     assert!(
         applied.iter().all(|s| *s == 201 || *s == 409),
@@ -656,15 +643,16 @@ async fn applications_racing_the_close_are_all_drawn_or_all_refused() {
         "{view}"
     );
 
-    // And the database itself shuts the window: an application written past the service
-    // is refused (a household that never applied, so nothing else could refuse it).
+    // And the database itself shuts the window: an application written past the service,
+    // dated now, is refused (a household that never applied, so nothing else could refuse it).
     household(&app, &site, "7-9-999", false).await;
     let late = sqlx::query(
-        "insert into lottery_applications (lottery_id, tenant_id, owner_id, unit, tier)
-         select l.id, l.tenant_id, o.id, o.unit, 0 from lotteries l, owners o
+        "insert into lottery_applications (lottery_id, tenant_id, owner_id, unit, tier, applied_at)
+         select l.id, l.tenant_id, o.id, o.unit, 0, $2 from lotteries l, owners o
           where l.id = $1::uuid and o.unit = '7-9-999'",
     )
     .bind(&id)
+    .bind(app.now())
     .execute(&app.db)
     .await;
     assert!(

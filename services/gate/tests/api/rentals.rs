@@ -588,7 +588,7 @@ async fn a_term_is_reminded_renewed_for_the_next_whole_months_and_lapses_without
     // The sweep (run here; the service's own runs every minute too) reminds once per term.
     let mut reminded = 0;
     for _ in 0..2 {
-        let report = parkshare_gate::allocation::rentals::term::sweep(&app.db, Utc::now(), 7)
+        let report = parkshare_gate::allocation::rentals::term::sweep(&app.db, app.now(), 7)
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));
         reminded += report.reminded;
@@ -1040,7 +1040,7 @@ async fn a_lottery_winner_accepting_with_a_car_rents_the_won_space() {
         .create(
             &format!("/v1/admin/compounds/{}/lotteries", site.compound),
             json!({"title": "新增车位摇号", "space_ids": [won],
-                   "applications_close_at": Utc::now() + Duration::seconds(2), "offer_minutes": 60}),
+                   "applications_close_at": app.now() + Duration::seconds(2), "offer_minutes": 60}),
         )
         .await;
     let id = str_of(&lottery, "id").to_owned();
@@ -1058,7 +1058,7 @@ async fn a_lottery_winner_accepting_with_a_car_rents_the_won_space() {
         assert_eq!(status, 201, "{body}");
         households.push((plate, token));
     }
-    tokio::time::sleep(StdDuration::from_millis(2_200)).await;
+    app.advance(Duration::milliseconds(2_200));
     let (status, drawn) = app
         .staff("POST", &format!("/v1/admin/lotteries/{id}/draw"), None)
         .await;
@@ -1402,14 +1402,11 @@ async fn a_payment_after_the_hold_lapsed_is_owed_back_and_the_space_stays_free()
     let (status, applied) =
         staff_rents_to_non_owner(&app, &site, json!({"space_id": common}), "云B80001").await;
     assert_eq!(status, 201, "{applied}");
-    // The sweep, a quarter of an hour on, finds the hold ran out.
-    let report = parkshare_gate::allocation::rentals::term::sweep(
-        &app.db,
-        Utc::now() + Duration::minutes(16),
-        7,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e:?}"));
+    // A quarter of an hour on, the sweep finds the hold ran out.
+    app.advance(Duration::minutes(16));
+    let report = parkshare_gate::allocation::rentals::term::sweep(&app.db, app.now(), 7)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(report.expired, 1);
     let id = str_of(&applied["rental"], "id");
     assert_eq!(rental(&app, id).await["standing"], "expired");

@@ -141,6 +141,24 @@ async fn bad_events_get_a_clear_code_and_change_nothing() {
     assert_eq!(app.occupancy(&site.lot).await["redis_counts"]["visitor"], 0);
 }
 
+/// "In the future" is judged by the service's clock, not the machine's: once the clock is two
+/// hours on, a read captured then is live, and one captured two hours after that is refused.
+#[tokio::test]
+async fn a_capture_time_is_judged_by_the_services_clock() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    app.advance(chrono::Duration::hours(2));
+    let (status, entry) = app.read(&site.entries[0], "京A12345", app.now()).await;
+    assert_eq!((status, str_of(&entry, "action")), (200, "open"), "{entry}");
+    let ahead = app.now() + chrono::Duration::hours(2);
+    let (status, refused) = app.read(&site.entries[0], "京A54321", ahead).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (422, Some("capture_time_in_future")),
+        "{refused}"
+    );
+}
+
 #[tokio::test]
 async fn unknown_routes_and_ids_answer_with_the_error_body() {
     let app = spawn_app().await;

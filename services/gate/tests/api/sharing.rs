@@ -817,6 +817,15 @@ async fn the_owner_coming_home_early_is_let_in_and_the_case_recorded() {
 
 // ---- overstays --------------------------------------------------------------------------------
 
+/// Moves the service's clock ahead by `by`, then runs the overstay sweep as of then (the
+/// service's own runs every minute).
+async fn sweep_after(app: &TestApp, by: Duration) -> overstay::SweepReport {
+    app.advance(by);
+    overstay::sweep(&app.db, app.now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Zhang's space has a visitor who arrived on a one-hour booking, and the next booking after it.
 async fn overstay_setup(app: &TestApp) -> (Site, Sharer, Sharer, Value, Received) {
     let site = app.site(10).await;
@@ -859,9 +868,7 @@ async fn overstay_setup(app: &TestApp) -> (Site, Sharer, Sharer, Value, Received
 async fn an_overstay_tells_the_owner_and_moves_the_next_booking() {
     let app = spawn_app().await;
     let (_site, zhang, li, next, received) = overstay_setup(&app).await;
-    let report = overstay::sweep(&app.db, Utc::now() + Duration::minutes(65))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let report = sweep_after(&app, Duration::minutes(65)).await;
     assert_eq!((report.reported, report.moved, report.cancelled), (1, 1, 0));
     let told = received.wait_for("booking.overstay").await;
     assert_eq!(told["data"]["plate"], "津A11111");
@@ -887,9 +894,7 @@ async fn an_overstay_tells_the_owner_and_moves_the_next_booking() {
         (Some("booked"), Some(li.space_id.as_str()))
     );
     // A second sweep reports nothing new.
-    let again = overstay::sweep(&app.db, Utc::now() + Duration::minutes(66))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let again = sweep_after(&app, Duration::minutes(1)).await;
     assert_eq!((again.reported, again.moved, again.cancelled), (0, 0, 0));
     assert_eq!(
         app.count("select count(*) from anomalies where kind = 'booking_overstay'")
@@ -914,9 +919,7 @@ async fn an_overstay_with_nowhere_to_move_cancels_the_next_booking_free() {
         .0,
         200
     );
-    let report = overstay::sweep(&app.db, Utc::now() + Duration::minutes(65))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let report = sweep_after(&app, Duration::minutes(65)).await;
     assert_eq!((report.reported, report.moved, report.cancelled), (1, 0, 1));
     let cancelled = received.wait_for("booking.cancelled").await;
     assert_eq!(
@@ -1299,9 +1302,8 @@ async fn a_booking_whose_car_never_came_becomes_a_no_show() {
         json!({}),
     )
     .await;
-    let report = overstay::sweep(&app.db, from + Duration::hours(2))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    // Its hour passes without the car.
+    let report = sweep_after(&app, Duration::hours(2) + Duration::minutes(1)).await;
     assert_eq!(report.no_shows, 1);
     let id = str_of(&booked["booking"], "id");
     let token = str_of(&booked, "token");
@@ -1357,15 +1359,21 @@ async fn callbacks(app: &TestApp, intent: &str, n: usize) -> Vec<String> {
     outcomes
 }
 
-/// Moves a booking's hold limit into the past, as if its minutes had gone by.
+/// Moves one booking's hold limit just behind the service's clock, as if its minutes had gone
+/// by and no other's (advancing the clock would lapse every hold made with it).
 async fn lapse_hold(app: &TestApp, booked: &Value) {
     let id = str_of(&booked["booking"], "id");
-    sqlx::query(&format!(
-        "update bookings set hold_expires_at = now() - interval '1 second' where id = '{id}'"
-    ))
-    .execute(&app.db)
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("update bookings set hold_expires_at = $2 where id = $1::uuid")
+        .bind(id)
+        .bind(app.now() - Duration::seconds(1))
+        .execute(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// How long an unpaid hold holds (`PARKSHARE_BOOKING_HOLD_MIN`), and a second more.
+fn past_the_hold(app: &TestApp) -> Duration {
+    Duration::minutes(app.settings.booking_hold_min) + Duration::seconds(1)
 }
 
 async fn show_booking(app: &TestApp, booked: &Value) -> Value {
@@ -1405,7 +1413,7 @@ async fn an_unpaid_hold_stops_holding_after_its_limit() {
     );
 
     // Its minutes pass unpaid: the space is free at once, before any sweep.
-    lapse_hold(&app, &squatter).await;
+    app.advance(past_the_hold(&app));
     assert_eq!(free_codes(&app, &site, from, to).await, vec!["B-101"]);
     let (status, driver) = book_paid(&app, &site, "粤A00002", from, to, json!({})).await;
     assert_eq!(status, 201, "{driver}");
@@ -1453,8 +1461,8 @@ async fn an_unpaid_hold_stops_holding_after_its_limit() {
         json!({}),
     )
     .await;
-    lapse_hold(&app, &other).await;
-    let report = overstay::sweep(&app.db, Utc::now())
+    app.advance(past_the_hold(&app));
+    let report = overstay::sweep(&app.db, app.now())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.expired, 1);
@@ -1607,7 +1615,7 @@ async fn the_sql_of_holding_a_space_is_the_pure_rule() {
     let app = spawn_app().await;
     let sql = format!(
         "select {} from (select $1::text as status, $2::timestamptz as hold_expires_at) as r",
-        parkshare_gate::store::sharing::holds_space_sql("r.")
+        parkshare_gate::store::sharing::holds_space_sql("r.", "$3")
     );
     let now = Utc::now();
     let statuses = [
@@ -1622,6 +1630,7 @@ async fn the_sql_of_holding_a_space_is_the_pure_rule() {
     let ends = [
         None,
         Some(now - Duration::hours(1)),
+        Some(now),
         Some(now + Duration::hours(1)),
     ];
     for status in statuses {
@@ -1629,6 +1638,7 @@ async fn the_sql_of_holding_a_space_is_the_pure_rule() {
             let answer: Option<bool> = sqlx::query_scalar(&sql)
                 .bind(status)
                 .bind(end)
+                .bind(now)
                 .fetch_one(&app.db)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -1673,9 +1683,7 @@ async fn a_booking_that_costs_nothing_is_confirmed_at_once() {
         "{booked}"
     );
     // Nothing to pay, nothing to lapse: the sweep leaves it booked.
-    let report = overstay::sweep(&app.db, Utc::now() + Duration::minutes(30))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let report = sweep_after(&app, Duration::minutes(30)).await;
     assert_eq!(report.expired, 0);
     assert_eq!(show_booking(&app, &booked).await["status"], "booked");
 }
@@ -1700,13 +1708,17 @@ async fn an_overstay_also_displaces_an_unpaid_hold_on_the_space() {
     assert_eq!(status, 201, "{first}");
     let (_, entry) = app.read(&site.entries[0], "津A11111", now).await;
     assert_eq!(entry["reason"], "booking_admitted", "{entry}");
-    // The next visitor has not paid yet; there is no other shared space to move them to.
+    // 55 minutes on, the next visitor books an hour from 20 minutes later (far enough ahead
+    // that the car standing there does not keep them off) and has not paid yet; there is no
+    // other shared space to move them to.
+    app.advance(Duration::minutes(55));
+    let next_from = app.now() + Duration::minutes(20);
     let (status, next) = book(
         &app,
         &site,
         "津B22222",
-        now + Duration::hours(1),
-        now + Duration::hours(2),
+        next_from,
+        next_from + Duration::hours(1),
         on_zhang,
     )
     .await;
@@ -1715,9 +1727,8 @@ async fn an_overstay_also_displaces_an_unpaid_hold_on_the_space() {
         (201, Some("held"))
     );
 
-    let report = overstay::sweep(&app.db, now + Duration::minutes(5) + Duration::hours(1))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    // Six minutes later the first car is still on the space; the hold still runs.
+    let report = sweep_after(&app, Duration::minutes(6)).await;
     assert_eq!((report.reported, report.cancelled), (1, 1));
     assert_eq!(show_booking(&app, &next).await["status"], "cancelled");
     // Its intent can no longer be paid into a booking: paying it is booked as owed back.

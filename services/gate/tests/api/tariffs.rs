@@ -1,8 +1,6 @@
 //! Filing tariffs against the regulated standard, billing by the version in force at entry,
 //! quotes and the public price board.
 
-use std::time::Duration as StdDuration;
-
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
@@ -111,14 +109,14 @@ async fn each_stay_is_billed_by_the_version_in_force_at_its_entry() {
     let site = app.site(10).await;
     let standard = standard(&app, &site).await;
     let (_, v1) = file(&app, &site, hourly("2.00"), &standard).await;
-    tokio::time::sleep(StdDuration::from_millis(1100)).await;
-    let (_, a) = app.read(&site.entries[0], "京A11111", Utc::now()).await;
+    app.advance(Duration::milliseconds(1100));
+    let (_, a) = app.read(&site.entries[0], "京A11111", app.now()).await;
     assert_eq!(str_of(&a, "action"), "open");
     let (_, v2) = file(&app, &site, hourly("3.00"), &standard).await;
-    tokio::time::sleep(StdDuration::from_millis(1100)).await;
-    let (_, b) = app.read(&site.entries[0], "京B22222", Utc::now()).await;
+    app.advance(Duration::milliseconds(1100));
+    let (_, b) = app.read(&site.entries[0], "京B22222", app.now()).await;
 
-    let leave = Utc::now() + Duration::minutes(3);
+    let leave = app.now() + Duration::minutes(3);
     // Kiosk quote before driving to the exit: the same figure the exit will ask for.
     let (status, quote) = app
         .send(

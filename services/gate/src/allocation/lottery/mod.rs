@@ -13,11 +13,10 @@
 mod store;
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use std::collections::HashMap;
 
 use actix_web::{get, post, web, HttpResponse};
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use parkshare_allocation::lottery::{self, Applicant, Published, Seed};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -62,7 +61,7 @@ pub fn public_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) 
 }
 
 /// Where a lottery stands at an instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum Stage {
     /// Announced, its commitment published; applications not open yet.
@@ -86,7 +85,7 @@ fn stage(lottery: &Lottery, drawn: bool, now: DateTime<Utc>) -> Stage {
 }
 
 /// An offer's state at an instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum OfferState {
     Open,
@@ -138,7 +137,14 @@ impl Full {
     }
 
     /// What anyone may see; the seed and the order once drawn.
-    fn public_view(&self) -> serde_json::Value {
+    fn public_view(&self) -> PublicLottery {
+        PublicLottery {
+            lottery: self.core(),
+            offers: self.offers.iter().map(|o| self.public_offer(o)).collect(),
+        }
+    }
+
+    fn core(&self) -> LotteryCore {
         let lottery = &self.lottery;
         let applicants = self.applicants();
         let published = self.draw.as_ref().map(|draw| Published {
@@ -152,77 +158,197 @@ impl Full {
             order: draw.draw_order.clone(),
         });
         let closed = self.now >= lottery.applications_close_at || self.draw.is_some();
-        serde_json::json!({
-            "id": lottery.id,
-            "title": lottery.title,
-            "stage": stage(lottery, self.draw.is_some(), self.now),
-            "places": self.places(),
-            "applications_open_at": lottery.applications_open_at,
-            "applications_close_at": lottery.applications_close_at,
-            "offer_minutes": lottery.offer_minutes,
-            "algorithm": lottery.algorithm,
-            "commitment": lottery.commitment,
-            "announced_at": lottery.created_at,
-            "applicants": applicants,
-            "applicants_digest": match &self.draw {
+        LotteryCore {
+            id: lottery.id,
+            title: lottery.title.clone(),
+            stage: stage(lottery, self.draw.is_some(), self.now),
+            places: self.places(),
+            applications_open_at: lottery.applications_open_at,
+            applications_close_at: lottery.applications_close_at,
+            offer_minutes: lottery.offer_minutes,
+            algorithm: lottery.algorithm.clone(),
+            commitment: lottery.commitment.clone(),
+            announced_at: lottery.created_at,
+            applicants_digest: match &self.draw {
                 Some(draw) => Some(draw.applicants_digest.clone()),
                 None => closed
                     .then(|| lottery::applicants_digest(&applicants).ok())
                     .flatten(),
             },
-            "drawn_at": self.draw.as_ref().map(|d| d.drawn_at),
-            "offers": self.offers.iter().map(|offer| serde_json::json!({
-                "position": offer.position,
-                "unit": self.unit_of(offer.owner_id),
-                "state": offer_state(offer, self.now),
-                "offered_at": offer.offered_at,
-                "expires_at": offer.expires_at,
-            })).collect::<Vec<_>>(),
-            "published": published,
-        })
+            applicants,
+            drawn_at: self.draw.as_ref().map(|d| d.drawn_at),
+            published,
+        }
+    }
+
+    fn public_offer(&self, offer: &Offer) -> PublicOffer {
+        PublicOffer {
+            position: offer.position,
+            unit: self.unit_of(offer.owner_id).to_owned(),
+            state: offer_state(offer, self.now),
+            offered_at: offer.offered_at,
+            expires_at: offer.expires_at,
+        }
     }
 
     /// What the firm's staff see: the public view with the spaces and who the applicants are.
-    fn staff_view(&self) -> serde_json::Value {
-        let mut view = self.public_view();
-        view["compound_id"] = serde_json::json!(self.lottery.compound_id);
-        view["space_ids"] = serde_json::json!(self.lottery.space_ids);
-        view["applications"] = serde_json::json!(self.applications);
-        if let Some(offers) = view["offers"].as_array_mut() {
-            for (json, offer) in offers.iter_mut().zip(&self.offers) {
-                json["owner_id"] = serde_json::json!(offer.owner_id);
-                json["answered_at"] = serde_json::json!(offer.answered_at);
-                json["lapsed_at"] = serde_json::json!(offer.lapsed_at);
-            }
+    fn staff_view(&self) -> StaffLottery {
+        StaffLottery {
+            lottery: self.core(),
+            offers: self
+                .offers
+                .iter()
+                .map(|offer| StaffOffer {
+                    offer: self.public_offer(offer),
+                    owner_id: offer.owner_id,
+                    answered_at: offer.answered_at,
+                    lapsed_at: offer.lapsed_at,
+                })
+                .collect(),
+            compound_id: self.lottery.compound_id,
+            space_ids: self.lottery.space_ids.clone(),
+            applications: self.applications.clone(),
         }
-        view
     }
 
     /// What one owner sees: the lottery, their application and their offer.
-    fn owner_view(&self, owner_id: Uuid) -> serde_json::Value {
-        let mut view = self.public_view();
+    fn owner_view(&self, owner_id: Uuid) -> OwnerLottery {
         let application = self.applications.iter().find(|a| a.owner_id == owner_id);
-        view["my_application"] = serde_json::json!(application);
-        view["my_position"] = serde_json::json!(application.and_then(|a| self
-            .draw
-            .as_ref()
-            .and_then(|d| d.draw_order.iter().position(|unit| *unit == a.unit))));
-        view["my_offer"] =
-            serde_json::json!(self.offers.iter().find(|o| o.owner_id == owner_id).map(
-                |o| serde_json::json!({
-                    "position": o.position,
-                    "state": offer_state(o, self.now),
-                    "offered_at": o.offered_at,
-                    "expires_at": o.expires_at,
-                })
-            ));
-        view
+        OwnerLottery {
+            lottery: self.public_view(),
+            my_application: application.cloned(),
+            my_position: application.and_then(|a| {
+                self.draw
+                    .as_ref()
+                    .and_then(|d| d.draw_order.iter().position(|unit| *unit == a.unit))
+            }),
+            my_offer: self
+                .offers
+                .iter()
+                .find(|o| o.owner_id == owner_id)
+                .map(|o| OwnOffer {
+                    position: o.position,
+                    state: offer_state(o, self.now),
+                    offered_at: o.offered_at,
+                    expires_at: o.expires_at,
+                }),
+            rental: None,
+        }
     }
+}
+
+/// What every view of a lottery shows.
+#[derive(Serialize, utoipa::ToSchema)]
+struct LotteryCore {
+    id: Uuid,
+    title: String,
+    stage: Stage,
+    /// How many spaces it allots.
+    places: usize,
+    applications_open_at: DateTime<Utc>,
+    applications_close_at: DateTime<Utc>,
+    /// A winner's time to accept.
+    offer_minutes: i32,
+    algorithm: String,
+    /// The commitment to the secret seed, published at the announcement.
+    commitment: String,
+    announced_at: DateTime<Utc>,
+    /// The households applied (their units) and their tiers.
+    applicants: Vec<Applicant>,
+    /// The digest of `applicants`, once applications have closed.
+    applicants_digest: Option<String>,
+    drawn_at: Option<DateTime<Utc>>,
+    /// Once drawn: everything needed to draw it again (`POST /v1/public/lotteries/verify`).
+    published: Option<Published>,
+}
+
+/// A lottery as anyone sees it.
+#[derive(Serialize, utoipa::ToSchema)]
+struct PublicLottery {
+    #[serde(flatten)]
+    lottery: LotteryCore,
+    offers: Vec<PublicOffer>,
+}
+
+/// A place offered to a winner, as anyone sees it.
+#[derive(Serialize, utoipa::ToSchema)]
+struct PublicOffer {
+    /// The winner's place in the drawn order (0 first).
+    position: i32,
+    unit: String,
+    state: OfferState,
+    offered_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+/// A lottery as the firm's staff see it: with its spaces, the applications and who was
+/// offered a place.
+#[derive(Serialize, utoipa::ToSchema)]
+struct StaffLottery {
+    #[serde(flatten)]
+    lottery: LotteryCore,
+    offers: Vec<StaffOffer>,
+    compound_id: Uuid,
+    space_ids: Vec<Uuid>,
+    applications: Vec<store::Application>,
+}
+
+/// An offer with its owner and when it was answered.
+#[derive(Serialize, utoipa::ToSchema)]
+struct StaffOffer {
+    #[serde(flatten)]
+    offer: PublicOffer,
+    owner_id: Uuid,
+    answered_at: Option<DateTime<Utc>>,
+    /// Accepted with a car whose rental's hold ran out unpaid: when the offer lapsed.
+    lapsed_at: Option<DateTime<Utc>>,
+}
+
+/// A lottery as one owner sees it: their application, place and offer.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OwnerLottery {
+    #[serde(flatten)]
+    lottery: PublicLottery,
+    my_application: Option<store::Application>,
+    /// The household's place in the drawn order (0 first), once drawn.
+    my_position: Option<usize>,
+    my_offer: Option<OwnOffer>,
+    /// Accepted with a car: the rental of the won space (only in that answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rental: Option<crate::allocation::rentals::RentalAnswer>,
+}
+
+/// The household's own offer.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OwnOffer {
+    position: i32,
+    state: OfferState,
+    offered_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+/// An application just made.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Applied {
+    lottery_id: Uuid,
+    unit: String,
+    /// 0 for a household without a space of its own (drawn first), else 1.
+    tier: i16,
+    applied_at: DateTime<Utc>,
+}
+
+/// What drawing a published lottery again found.
+#[derive(Serialize, utoipa::ToSchema)]
+struct VerdictAnswer {
+    #[serde(flatten)]
+    verdict: lottery::Verdict,
+    /// All of the checks hold.
+    holds: bool,
 }
 
 /// A lottery as the compound's disclosure page announces it: its commitment is public from
 /// the moment it is announced.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Notice {
     pub id: Uuid,
     pub title: String,
@@ -246,27 +372,32 @@ pub async fn notices(
     store::notices(db, tenant_id, compound_id, NOTICES_MAX).await
 }
 
-/// The lottery still running (or taken through) that allots `space_id`, with the compound's
-/// announcements locked until the transaction ends: a space checked here cannot be put in a
-/// lottery before the caller commits.
+/// The lottery still running (or taken through) that allots `space_id` at `now`, with the
+/// compound's announcements locked until the transaction ends: a space checked here cannot be
+/// put in a lottery before the caller commits.
 pub async fn running_lottery_of(
     conn: &mut PgConnection,
     compound_id: Uuid,
     space_id: Uuid,
+    now: DateTime<Utc>,
 ) -> Result<Option<Uuid>, ApiError> {
     store::lock_compound(conn, compound_id).await?;
     Ok(
-        store::space_in_live_lottery(conn, compound_id, &[space_id], Utc::now())
+        store::space_in_live_lottery(conn, compound_id, &[space_id], now)
             .await?
             .map(|(_, lottery)| lottery),
     )
 }
 
-/// Reads a lottery under its exclusive lock and passes freed places on to the next applicants.
-async fn full(conn: &mut PgConnection, lottery: Lottery) -> Result<Full, ApiError> {
+/// Reads a lottery under its exclusive lock and passes freed places on to the next applicants,
+/// as of `now` (the service's clock, kept to the microsecond as Postgres keeps it: an offer
+/// reads back as it was first shown).
+async fn full(
+    conn: &mut PgConnection,
+    lottery: Lottery,
+    now: DateTime<Utc>,
+) -> Result<Full, ApiError> {
     store::lock(conn, lottery.id, true).await?;
-    // Microseconds, as Postgres keeps them: an offer reads back as it was first shown.
-    let now = Utc::now().trunc_subsecs(6);
     let applications = store::applications(&mut *conn, lottery.id).await?;
     let draw = store::draw(&mut *conn, lottery.id).await?;
     let mut full = Full {
@@ -367,7 +498,7 @@ struct AnnounceBody {
 }
 
 /// Announce a lottery: its secret seed is drawn here and only its commitment shown.
-#[utoipa::path(tag = "staff", operation_id = "announce_lottery", security(("staff_token" = [])), request_body = AnnounceBody, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "announce_lottery", security(("staff_token" = [])), request_body = AnnounceBody, responses((status = 201, description = "Created", body = StaffLottery)))]
 #[post("/compounds/{id}/lotteries")]
 async fn announce(
     state: web::Data<AppState>,
@@ -380,7 +511,7 @@ async fn announce(
         .await?
         .ok_or(ApiError::NotFound("compound"))?;
     check_title(&body.title)?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let open_at = body.applications_open_at.unwrap_or(now).max(now);
     if body
         .applications_open_at
@@ -506,13 +637,13 @@ async fn announce(
     )
     .await?;
     tracing::info!(lottery = %id, compound = %compound.id, %commitment, "lottery announced");
-    let full = full(&mut tx, lottery).await?;
+    let full = full(&mut tx, lottery, state.clock.now()).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(full.staff_view()))
 }
 
 /// The compound's lotteries, newest first.
-#[utoipa::path(tag = "staff", operation_id = "list_for_staff", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_for_staff", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<StaffLottery>)))]
 #[get("/compounds/{id}/lotteries")]
 async fn list_for_staff(
     state: web::Data<AppState>,
@@ -526,7 +657,11 @@ async fn list_for_staff(
     let mut tx = state.db.begin().await?;
     let mut views = Vec::with_capacity(lotteries.len());
     for lottery in lotteries {
-        views.push(full(&mut tx, lottery).await?.staff_view());
+        views.push(
+            full(&mut tx, lottery, state.clock.now())
+                .await?
+                .staff_view(),
+        );
     }
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(views))
@@ -543,7 +678,7 @@ async fn staff_lottery(
 }
 
 /// A lottery with its applicants (owner ids too) and offers.
-#[utoipa::path(tag = "staff", operation_id = "read_for_staff", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "read_for_staff", security(("staff_token" = [])), responses((status = 200, description = "Done", body = StaffLottery)))]
 #[get("/lotteries/{id}")]
 async fn read_for_staff(
     state: web::Data<AppState>,
@@ -552,14 +687,14 @@ async fn read_for_staff(
 ) -> Result<HttpResponse, ApiError> {
     let mut tx = state.db.begin().await?;
     let lottery = staff_lottery(&mut tx, &staff, *id).await?;
-    let full = full(&mut tx, lottery).await?;
+    let full = full(&mut tx, lottery, state.clock.now()).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(full.staff_view()))
 }
 
 /// Draw the lottery once its applications have closed: the seed is revealed, the order
 /// recorded, the first places offered. Drawing again answers the same draw.
-#[utoipa::path(tag = "staff", operation_id = "run_draw", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "run_draw", security(("staff_token" = [])), responses((status = 200, description = "Done", body = StaffLottery)))]
 #[post("/lotteries/{id}/draw")]
 async fn run_draw(
     state: web::Data<AppState>,
@@ -571,7 +706,8 @@ async fn run_draw(
     // The exclusive lock waits for applications under way; later ones find the window shut.
     store::lock(&mut tx, lottery.id, true).await?;
     if store::draw(&mut *tx, lottery.id).await?.is_none() {
-        if Utc::now() < lottery.applications_close_at {
+        let now = state.clock.now();
+        if now < lottery.applications_close_at {
             return Err(ApiError::conflict(
                 ErrorCode::ApplicationsStillOpen,
                 format!(
@@ -591,10 +727,10 @@ async fn run_draw(
         let seed = Seed::parse(&lottery.seed).map_err(ApiError::internal)?;
         let order = lottery::draw(lottery.id, &seed, &applicants).map_err(ApiError::internal)?;
         let digest = lottery::applicants_digest(&applicants).map_err(ApiError::internal)?;
-        store::insert_draw(&mut *tx, lottery.id, &order, &digest, &staff.label).await?;
+        store::insert_draw(&mut *tx, lottery.id, &order, &digest, &staff.label, now).await?;
         tracing::info!(lottery = %lottery.id, applicants = order.len(), "lottery drawn");
     }
-    let full = full(&mut tx, lottery).await?;
+    let full = full(&mut tx, lottery, state.clock.now()).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(full.staff_view()))
 }
@@ -620,7 +756,7 @@ async fn owner_lottery(
 }
 
 /// The lotteries of the owner's compound, with the owner's application, place and offer.
-#[utoipa::path(tag = "owner", operation_id = "list_for_owner", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "list_for_owner", security(("owner_token" = [])), responses((status = 200, description = "Done", body = Vec<OwnerLottery>)))]
 #[get("/lotteries")]
 async fn list_for_owner(
     state: web::Data<AppState>,
@@ -631,7 +767,11 @@ async fn list_for_owner(
     let mut tx = state.db.begin().await?;
     let mut views = Vec::with_capacity(lotteries.len());
     for lottery in lotteries {
-        views.push(full(&mut tx, lottery).await?.owner_view(owner.owner_id));
+        views.push(
+            full(&mut tx, lottery, state.clock.now())
+                .await?
+                .owner_view(owner.owner_id),
+        );
     }
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(views))
@@ -639,7 +779,7 @@ async fn list_for_owner(
 
 /// Apply, once per household, while the window is open. A household without a space of its
 /// own applies in tier 0, which draws first.
-#[utoipa::path(tag = "owner", operation_id = "apply_to_lottery", security(("owner_token" = [])), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "apply_to_lottery", security(("owner_token" = [])), responses((status = 201, description = "Created", body = Applied)))]
 #[post("/lotteries/{id}/applications")]
 async fn apply(
     state: web::Data<AppState>,
@@ -650,7 +790,7 @@ async fn apply(
     let mut tx = state.db.begin().await?;
     let lottery = owner_lottery(&mut tx, &owner, compound_id, *id).await?;
     store::lock(&mut tx, lottery.id, false).await?;
-    let now = Utc::now();
+    let now = state.clock.now();
     if now < lottery.applications_open_at {
         return Err(ApiError::conflict(
             ErrorCode::ApplicationsNotOpen,
@@ -661,7 +801,7 @@ async fn apply(
         return Err(closed(&lottery));
     }
     let tier = i16::from(store::holds_a_space(&mut *tx, owner.owner_id).await?);
-    let application = store::apply(&mut *tx, &lottery, owner.owner_id, &unit, tier)
+    let application = store::apply(&mut *tx, &lottery, owner.owner_id, &unit, tier, now)
         .await
         .map_err(|e| {
             if is_unique_violation(&e, "lottery_applications_pkey") {
@@ -677,12 +817,12 @@ async fn apply(
             }
         })?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "lottery_id": lottery.id,
-        "unit": application.unit,
-        "tier": application.tier,
-        "applied_at": application.applied_at,
-    })))
+    Ok(HttpResponse::Created().json(Applied {
+        lottery_id: lottery.id,
+        unit: application.unit,
+        tier: application.tier,
+        applied_at: application.applied_at,
+    }))
 }
 
 fn closed(lottery: &Lottery) -> ApiError {
@@ -709,7 +849,7 @@ async fn answer_offer(
     let (compound_id, _) = owner_home(state, owner).await?;
     let mut tx = state.db.begin().await?;
     let lottery = owner_lottery(&mut tx, owner, compound_id, id).await?;
-    let before = full(&mut tx, lottery).await?;
+    let before = full(&mut tx, lottery, state.clock.now()).await?;
     let Some(offer) = before.offers.iter().find(|o| o.owner_id == owner.owner_id) else {
         return Err(ApiError::conflict(
             ErrorCode::NoOffer,
@@ -757,12 +897,10 @@ async fn answer_offer(
         }
         None => None,
     };
-    let after = full(&mut tx, before.lottery).await?;
+    let after = full(&mut tx, before.lottery, state.clock.now()).await?;
     tx.commit().await?;
     let mut view = after.owner_view(owner.owner_id);
-    if let Some(rental) = rental {
-        view["rental"] = rental;
-    }
+    view.rental = rental;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -777,7 +915,7 @@ struct AcceptBody {
 }
 
 /// Accept the household's open offer; with `{"plate", "months"?}`, rent a won space at once.
-#[utoipa::path(tag = "owner", operation_id = "accept_offer", security(("owner_token" = [])), request_body(content = Option<AcceptBody>, description = "Optional: a car and months to rent the won space at once"), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "accept_offer", security(("owner_token" = [])), request_body(content = Option<AcceptBody>, description = "Optional: a car and months to rent the won space at once"), responses((status = 200, description = "Done", body = OwnerLottery)))]
 #[post("/lotteries/{id}/offer/accept")]
 async fn accept_offer(
     state: web::Data<AppState>,
@@ -789,7 +927,7 @@ async fn accept_offer(
 }
 
 /// Decline the household's open offer: it passes to the next applicant at once.
-#[utoipa::path(tag = "owner", operation_id = "decline_offer", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "decline_offer", security(("owner_token" = [])), responses((status = 200, description = "Done", body = OwnerLottery)))]
 #[post("/lotteries/{id}/offer/decline")]
 async fn decline_offer(
     state: web::Data<AppState>,
@@ -801,7 +939,7 @@ async fn decline_offer(
 
 /// A lottery as published: commitment, window, applicants (units), and once drawn the seed,
 /// the order and the offers. No login: the disclosure page links it.
-#[utoipa::path(tag = "public", operation_id = "read_published", responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "public", operation_id = "read_published", responses((status = 200, description = "Done", body = PublicLottery)))]
 #[get("/v1/public/lotteries/{id}")]
 async fn read_published(
     state: web::Data<AppState>,
@@ -811,14 +949,14 @@ async fn read_published(
     let lottery = store::lottery(&mut *tx, None, *id)
         .await?
         .ok_or(ApiError::NotFound("lottery"))?;
-    let full = full(&mut tx, lottery).await?;
+    let full = full(&mut tx, lottery, state.clock.now()).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(full.public_view()))
 }
 
 /// Draw a published lottery again (its `published` object) and say whether the commitment
 /// and the order match. Needs nothing stored: any lottery's published data can be checked.
-#[utoipa::path(tag = "public", operation_id = "verify_published", request_body(content = AnyJson, description = "The lottery as `GET /v1/public/lotteries/{id}` published it"), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "public", operation_id = "verify_published", request_body(content = Published, description = "The `published` object of the lottery as `GET /v1/public/lotteries/{id}` answered it"), responses((status = 200, description = "Done", body = VerdictAnswer)))]
 #[post("/v1/public/lotteries/verify")]
 async fn verify_published(body: crate::input::Json<Published>) -> Result<HttpResponse, ApiError> {
     let verdict = lottery::verify(&body)
@@ -827,10 +965,11 @@ async fn verify_published(body: crate::input::Json<Published>) -> Result<HttpRes
 }
 
 /// A verdict as the HTTP check and the CLI print it: its fields, and whether it `holds`.
-fn verdict_json(verdict: &lottery::Verdict) -> Result<serde_json::Value, ApiError> {
-    let mut json = serde_json::to_value(verdict).map_err(ApiError::internal)?;
-    json["holds"] = verdict.holds().into();
-    Ok(json)
+fn verdict_json(verdict: &lottery::Verdict) -> Result<VerdictAnswer, ApiError> {
+    Ok(VerdictAnswer {
+        verdict: verdict.clone(),
+        holds: verdict.holds(),
+    })
 }
 
 /// `parkshare-gate lottery-verify FILE`: the same check offline, on a published lottery saved

@@ -229,7 +229,8 @@ pub async fn holds_a_space(db: impl PgExecutor<'_>, owner_id: Uuid) -> sqlx::Res
     .await
 }
 
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+/// A household's application to a lottery.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Application {
     pub owner_id: Uuid,
     pub unit: String,
@@ -238,22 +239,26 @@ pub struct Application {
 }
 
 /// Inserts an application; the database refuses it outside the window (`P0002`).
+/// Records an application made at `applied_at` (the service's clock), which the database
+/// refuses outside the lottery's window (migration 0033).
 pub async fn apply(
     db: impl PgExecutor<'_>,
     lottery: &Lottery,
     owner_id: Uuid,
     unit: &str,
     tier: i16,
+    applied_at: DateTime<Utc>,
 ) -> sqlx::Result<Application> {
     sqlx::query_as(
-        "insert into lottery_applications (lottery_id, tenant_id, owner_id, unit, tier)
-         values ($1, $2, $3, $4, $5) returning owner_id, unit, tier, applied_at",
+        "insert into lottery_applications (lottery_id, tenant_id, owner_id, unit, tier, applied_at)
+         values ($1, $2, $3, $4, $5, $6) returning owner_id, unit, tier, applied_at",
     )
     .bind(lottery.id)
     .bind(lottery.tenant_id)
     .bind(owner_id)
     .bind(unit)
     .bind(tier)
+    .bind(applied_at)
     .fetch_one(db)
     .await
 }
@@ -284,21 +289,24 @@ pub async fn draw(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Draw
     .await
 }
 
+/// Records the draw, made at `drawn_at` (the service's clock: published, and after the close).
 pub async fn insert_draw(
     db: impl PgExecutor<'_>,
     id: Uuid,
     order: &[String],
     applicants_digest: &str,
     drawn_by: &str,
+    drawn_at: DateTime<Utc>,
 ) -> sqlx::Result<Draw> {
     sqlx::query_as(
-        "insert into lottery_draws (lottery_id, draw_order, applicants_digest, drawn_by)
-         values ($1, $2, $3, $4) returning draw_order, applicants_digest, drawn_at",
+        "insert into lottery_draws (lottery_id, draw_order, applicants_digest, drawn_by, drawn_at)
+         values ($1, $2, $3, $4, $5) returning draw_order, applicants_digest, drawn_at",
     )
     .bind(id)
     .bind(order)
     .bind(applicants_digest)
     .bind(drawn_by)
+    .bind(drawn_at)
     .fetch_one(db)
     .await
 }

@@ -16,7 +16,6 @@ pub mod store;
 pub mod term;
 pub mod waiting;
 
-use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::TimeZone;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -27,8 +26,8 @@ use parkshare_domain::plate::Plate;
 use parkshare_domain::vehicle::VehicleClass;
 use parkshare_ledger::Source;
 use rust_decimal::Decimal;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -366,7 +365,7 @@ async fn apply_in(
     a: Application,
     owner_compound: Option<Uuid>,
 ) -> Result<(Rental, Intent), ApiError> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let place = place_of(&mut *tx, tenant_id, a.target, a.applied_by).await?;
     if owner_compound.is_some_and(|c| c != place.compound_id) {
         // An owner sees only their own compound.
@@ -456,14 +455,14 @@ pub async fn rent_won_space(
     space_ids: &[Uuid],
     plate: Plate,
     months: u32,
-) -> Result<(Uuid, Value), ApiError> {
+) -> Result<(Uuid, RentalAnswer), ApiError> {
     // The request first (the car is the household's, whole months): a bad one is told so
     // whether or not a space is free.
     vehicle_class(&mut *tx, compound_id, &plate, &Renter::Owner(owner_id)).await?;
-    let today = today_in(&mut *tx, compound_id, Utc::now()).await?;
+    let today = today_in(&mut *tx, compound_id, state.clock.now()).await?;
     Term::of_months(today, months)
         .map_err(|e| ApiError::invalid(ErrorCode::InvalidMonths, e.to_string()))?;
-    let space = store::first_free_space(&mut *tx, space_ids, Utc::now())
+    let space = store::first_free_space(&mut *tx, space_ids, state.clock.now())
         .await?
         .ok_or_else(|| {
             ApiError::conflict(
@@ -480,7 +479,7 @@ pub async fn rent_won_space(
         applied_by: AppliedBy::Lottery,
     };
     let (rental, intent) = apply_in(&mut *tx, state, tenant_id, a, None).await?;
-    let today = today_in(&mut *tx, rental.compound_id, Utc::now()).await?;
+    let today = today_in(&mut *tx, rental.compound_id, state.clock.now()).await?;
     Ok((rental.id, answer(state, &rental, &intent, today)))
 }
 
@@ -573,10 +572,29 @@ async fn check_pass_places(
 }
 
 /// A term as answered: its row, and where it stands on the compound's `today`.
-pub(crate) fn view(rental: &Rental, today: NaiveDate) -> Value {
-    let mut v = serde_json::to_value(rental).unwrap_or(Value::Null);
-    v["standing"] = json!(standing(rental, today));
-    v
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RentalView {
+    #[serde(flatten)]
+    rental: Rental,
+    /// Where the term stands on the compound's today: `awaiting_payment`, `expired`,
+    /// `cancelled`, `upcoming`, `active`, `in_grace` (after its end, still admitted),
+    /// `lapsed`, `ended` (ended early) or `renewed`.
+    standing: &'static str,
+}
+
+/// A term held for its payment, and the payment intent to pay it by.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RentalAnswer {
+    rental: RentalView,
+    payment_intent: crate::settlement::payments::IntentView,
+}
+
+/// A term as answered: its row, and where it stands on the compound's `today`.
+pub(crate) fn view(rental: &Rental, today: NaiveDate) -> RentalView {
+    RentalView {
+        rental: rental.clone(),
+        standing: standing(rental, today),
+    }
 }
 
 /// Where a term stands on `today`: `awaiting_payment`, `expired`, `cancelled`, `upcoming`,
@@ -596,11 +614,11 @@ pub fn standing(rental: &Rental, today: NaiveDate) -> &'static str {
     }
 }
 
-fn answer(state: &AppState, rental: &Rental, intent: &Intent, today: NaiveDate) -> Value {
-    json!({
-        "rental": view(rental, today),
-        "payment_intent": crate::settlement::payments::intent_view(state, intent),
-    })
+fn answer(state: &AppState, rental: &Rental, intent: &Intent, today: NaiveDate) -> RentalAnswer {
+    RentalAnswer {
+        rental: view(rental, today),
+        payment_intent: crate::settlement::payments::intent_view(state, intent),
+    }
 }
 
 /// Confirms a rental's term paid by `intent` (a provider's notification, under the intent's
@@ -653,7 +671,12 @@ pub(crate) async fn credit(
     if let Some(shift) = shift {
         memo.push_str(&cash_mark(shift));
     }
-    posting::credit_rental_payment(tx, &who, rental.id, key, amount, source, &memo).await
+    let received = posting::Received {
+        amount,
+        source,
+        paid_at,
+    };
+    posting::credit_rental_payment(tx, &who, rental.id, key, received, &memo).await
 }
 
 /// How a cash payment's memo ends: the shift that took it (what a retry is compared with).
@@ -687,7 +710,8 @@ pub(crate) async fn settle(
             "rental_id": rental.id, "plate": rental.plate, "space_code": rental.space_code,
             "starts_on": rental.starts_on, "ends_on": rental.ends_on, "paid": amount,
         });
-        crate::sharing::webhooks::to_owner(tx, rental.tenant_id, owner_id, "rental.paid", data)
+        let tenant_id = rental.tenant_id;
+        crate::sharing::webhooks::to_owner(tx, tenant_id, owner_id, "rental.paid", data, paid_at)
             .await?;
     }
     Ok(())
@@ -707,7 +731,7 @@ struct OwnerApplication {
 
 /// An owner applies for a rental for one of their registered vehicles: 201 with the held term
 /// and the payment intent to pay it by.
-#[utoipa::path(tag = "owner", operation_id = "apply_for_rental", security(("owner_token" = [])), request_body = OwnerApplication, responses((status = 201, description = "Created: the held term and its payment intent", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "apply_for_rental", security(("owner_token" = [])), request_body = OwnerApplication, responses((status = 201, description = "Created: the held term and its payment intent", body = RentalAnswer)))]
 #[post("/rentals")]
 async fn owner_apply(
     state: web::Data<AppState>,
@@ -736,11 +760,11 @@ pub(crate) async fn local_today(
     compound_id: Uuid,
 ) -> Result<NaiveDate, ApiError> {
     let mut conn = state.db.acquire().await?;
-    today_in(&mut conn, compound_id, Utc::now()).await
+    today_in(&mut conn, compound_id, state.clock.now()).await
 }
 
 /// The household's rentals, newest first, each with where its term stands.
-#[utoipa::path(tag = "owner", operation_id = "list_own_rentals", security(("owner_token" = [])), responses((status = 200, description = "The household's rentals", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "list_own_rentals", security(("owner_token" = [])), responses((status = 200, description = "The household's rentals", body = Vec<RentalView>)))]
 #[get("/rentals")]
 async fn owner_list(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     let compound = store::owner_compound(&state.db, owner.tenant_id, owner.owner_id)
@@ -748,7 +772,7 @@ async fn owner_list(state: web::Data<AppState>, owner: Owner) -> Result<HttpResp
         .ok_or(ApiError::Unauthenticated)?;
     let today = local_today(&state, compound).await?;
     let rentals = store::of_owner(&state.db, owner.tenant_id, owner.owner_id).await?;
-    let out: Vec<Value> = rentals.iter().map(|r| view(r, today)).collect();
+    let out: Vec<RentalView> = rentals.iter().map(|r| view(r, today)).collect();
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -774,7 +798,7 @@ struct StaffApplication {
 }
 
 /// Staff enter a rental for an owner (`owner_id`) or anyone else (`renter`).
-#[utoipa::path(tag = "staff", operation_id = "enter_rental", security(("staff_token" = [])), request_body = StaffApplication, responses((status = 201, description = "Created: the held term and its payment intent", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "enter_rental", security(("staff_token" = [])), request_body = StaffApplication, responses((status = 201, description = "Created: the held term and its payment intent", body = RentalAnswer)))]
 #[post("/compounds/{id}/rentals")]
 async fn staff_apply(
     state: web::Data<AppState>,
@@ -840,7 +864,7 @@ struct ListQuery {
 
 /// The compound's rentals, newest first; with `expiring_within_days`, the staff's list of
 /// terms to chase for renewal, soonest first.
-#[utoipa::path(tag = "staff", operation_id = "list_rentals", params(ListQuery), security(("staff_token" = [])), responses((status = 200, description = "The compound's rentals", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_rentals", params(ListQuery), security(("staff_token" = [])), responses((status = 200, description = "The compound's rentals", body = Vec<RentalView>)))]
 #[get("/compounds/{id}/rentals")]
 async fn staff_list(
     state: web::Data<AppState>,
@@ -862,12 +886,12 @@ async fn staff_list(
     };
     let rentals =
         store::of_compound(&state.db, staff.tenant_id, compound.id, expiring, LIST_MAX).await?;
-    let out: Vec<Value> = rentals.iter().map(|r| view(r, today)).collect();
+    let out: Vec<RentalView> = rentals.iter().map(|r| view(r, today)).collect();
     Ok(HttpResponse::Ok().json(out))
 }
 
 /// One rental: its term, price, payment and where it stands.
-#[utoipa::path(tag = "staff", operation_id = "show_rental", security(("staff_token" = [])), responses((status = 200, description = "The rental", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "show_rental", security(("staff_token" = [])), responses((status = 200, description = "The rental", body = RentalView)))]
 #[get("/rentals/{id}")]
 async fn staff_show(
     state: web::Data<AppState>,

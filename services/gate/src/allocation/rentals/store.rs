@@ -8,8 +8,8 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-/// One term of a rental, as stored.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// One term of a rental, as stored; money in yuan, as decimal strings.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Rental {
     pub id: Uuid,
     #[serde(skip)]
@@ -607,7 +607,7 @@ pub async fn vehicle_of(
 // ---- the waiting list ----------------------------------------------------------------------
 
 /// An entry of the waiting list, with what its household holds now.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct WaitingRow {
     pub id: Uuid,
     pub owner_id: Uuid,

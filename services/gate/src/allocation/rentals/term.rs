@@ -7,7 +7,6 @@
 //! (`rental.expiring`) [`reminder_days`](super::RentalSettings) before the end, once per term,
 //! and staff list the terms to chase (`GET …/rentals?expiring_within_days=`).
 
-use crate::openapi::AnyJson;
 use actix_web::{post, web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use parkshare_allocation::rental::{self, Applicant, Term};
@@ -22,6 +21,7 @@ use uuid::Uuid;
 
 use super::store::{self, NewRental, Rental};
 use crate::auth::{Owner, Staff};
+use crate::clock::Clock;
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use crate::store::ledger::{self, NewTransaction};
@@ -34,7 +34,7 @@ pub const SWEEP_INTERVAL_S: u64 = 60;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CashBody {
+struct RentalCashBody {
     #[serde(with = "rust_decimal::serde::str")]
     amount: rust_decimal::Decimal,
     /// The staff shift that took the cash.
@@ -45,20 +45,20 @@ struct CashBody {
 
 /// Cash at the booth for a term awaiting payment: exactly its price. A retry with the same key
 /// answers the term as paid (200); the term's pending payment intent is withdrawn.
-#[utoipa::path(tag = "staff", operation_id = "record_rental_cash", security(("staff_token" = [])), request_body = CashBody, responses((status = 201, description = "Paid (200 for a retry with the same key)", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "record_rental_cash", security(("staff_token" = [])), request_body = RentalCashBody, responses((status = 201, description = "Paid", body = super::RentalView), (status = 200, description = "A retry with the same key: the term, paid", body = super::RentalView)))]
 #[post("/rentals/{id}/payments")]
 pub async fn record_cash(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
-    body: crate::input::Json<CashBody>,
+    body: crate::input::Json<RentalCashBody>,
 ) -> Result<HttpResponse, ApiError> {
     let amount = Money::parse(body.amount)
         .map_err(|e| ApiError::invalid(ErrorCode::InvalidAmount, e.to_string()))?;
     let shift = crate::admin::validate::text("shift", &body.shift, 100)?;
     let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
     let ledger_key = format!("rental-cash:{key}");
-    let now = Utc::now();
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let rental = store::rental_for_update(&mut *tx, staff.tenant_id, *id)
         .await?
@@ -155,7 +155,7 @@ async fn renew(
     owner: Option<Uuid>,
     months: u32,
 ) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let current = store::rental_for_update(&mut *tx, tenant_id, id)
         .await?
@@ -245,7 +245,7 @@ async fn renew(
 }
 
 /// Staff renew a paid term for more whole months: a new term held for its payment.
-#[utoipa::path(tag = "staff", operation_id = "renew_rental", security(("staff_token" = [])), request_body = RenewBody, responses((status = 201, description = "Created: the renewal term held for its payment", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "renew_rental", security(("staff_token" = [])), request_body = RenewBody, responses((status = 201, description = "Created: the renewal term held for its payment", body = super::RentalAnswer)))]
 #[post("/rentals/{id}/renewal")]
 pub async fn staff_renew(
     state: web::Data<AppState>,
@@ -257,7 +257,7 @@ pub async fn staff_renew(
 }
 
 /// An owner renews their own paid term: a new term held for its payment.
-#[utoipa::path(tag = "owner", operation_id = "renew_own_rental", security(("owner_token" = [])), request_body = RenewBody, responses((status = 201, description = "Created: the renewal term held for its payment", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "renew_own_rental", security(("owner_token" = [])), request_body = RenewBody, responses((status = 201, description = "Created: the renewal term held for its payment", body = super::RentalAnswer)))]
 #[post("/rentals/{id}/renewal")]
 pub async fn owner_renew(
     state: web::Data<AppState>,
@@ -283,9 +283,10 @@ struct EndBody {
     reason: String,
 }
 
-#[derive(Serialize)]
+/// A term ended early, and what of it is owed back.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Ended {
-    rental: serde_json::Value,
+    rental: super::RentalView,
     unused_days: i64,
     refund: Money,
     /// The refund's journal transaction: owed back to the renter, in `GET /v1/admin/refunds-owed`.
@@ -297,7 +298,7 @@ struct Ended {
 /// credited account giving back its share, into `refunds_payable` — owed back to the renter
 /// until staff record its payout. Once per term; a term with a paid renewal is refused (end
 /// the renewal first), and a renewal still awaiting its payment is withdrawn with it.
-#[utoipa::path(tag = "staff", operation_id = "end_rental_early", security(("staff_token" = [])), request_body = EndBody, responses((status = 200, description = "Ended; the unused whole days owed back", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "end_rental_early", security(("staff_token" = [])), request_body = EndBody, responses((status = 200, description = "Ended; the unused whole days owed back", body = Ended)))]
 #[post("/rentals/{id}/end")]
 pub async fn end_early(
     state: web::Data<AppState>,
@@ -306,7 +307,7 @@ pub async fn end_early(
     body: crate::input::Json<EndBody>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = crate::admin::validate::text("reason", &body.reason, 500)?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let rental = store::rental_for_update(&mut *tx, staff.tenant_id, *id)
         .await?
@@ -462,6 +463,7 @@ pub async fn sweep(
                 owner_id,
                 "rental.expiring",
                 data,
+                now,
             )
             .await?;
         }
@@ -473,14 +475,15 @@ pub async fn sweep(
     })
 }
 
-pub fn spawn_sweeper(db: PgPool, reminder_days: i32) -> tokio::task::JoinHandle<()> {
+/// Sweeps every [`SWEEP_INTERVAL_S`] as of `clock`'s now until the process ends.
+pub fn spawn_sweeper(db: PgPool, reminder_days: i32, clock: Clock) -> tokio::task::JoinHandle<()> {
     crate::workers::supervise("rental_sweep", move || {
-        let db = db.clone();
+        let (db, clock) = (db.clone(), clock.clone());
         async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_S));
             loop {
                 tick.tick().await;
-                match sweep(&db, Utc::now(), reminder_days).await {
+                match sweep(&db, clock.now(), reminder_days).await {
                     Ok(report) if report != SweepReport::default() => {
                         tracing::info!(?report, "rentals swept");
                     }

@@ -4,13 +4,12 @@
 //! order (`parkshare_allocation::rental::WaitingOrder`). Every refusal has its code and says
 //! how many wait, or are ahead.
 
-use crate::openapi::AnyJson;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use chrono::NaiveDate;
 use parkshare_allocation::rental::{self, Applicant, Waiting, WaitingOrder};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::store::{self, WaitingRow};
@@ -73,31 +72,81 @@ pub async fn check_owners_first(
 }
 
 /// The compound's waiting list, per kind in the order owners are served, with positions.
-async fn ordered_list(state: &AppState, compound_id: Uuid) -> Result<serde_json::Value, ApiError> {
+async fn ordered_list(state: &AppState, compound_id: Uuid) -> Result<WaitingList, ApiError> {
     let today = super::local_today(state, compound_id).await?;
     let rows = store::waiting(&state.db, compound_id, None, today).await?;
     let order = order_of(&store::waiting_order(&state.db, compound_id).await?)?;
-    let mut kinds = serde_json::Map::new();
+    let mut kinds = BTreeMap::new();
     for k in KINDS {
         let of_kind: Vec<&WaitingRow> = rows.iter().filter(|r| r.space_kind == k).collect();
         let queue = rental::ordered(of_kind.iter().map(|r| as_waiting(r)).collect(), order);
-        let entries: Vec<serde_json::Value> = queue
+        let entries: Vec<WaitingPlace> = queue
             .iter()
             .enumerate()
             .filter_map(|(i, w)| {
                 let row = of_kind.iter().find(|r| r.id == w.entry_id)?;
-                let mut v = serde_json::to_value(row).ok()?;
-                v["position"] = json!(i + 1);
-                Some(v)
+                Some(WaitingPlace {
+                    entry: (*row).clone(),
+                    position: i + 1,
+                })
             })
             .collect();
-        kinds.insert(k.to_owned(), json!(entries));
+        kinds.insert(k, entries);
     }
-    Ok(json!({"order": order.as_str(), "kinds": kinds}))
+    Ok(WaitingList {
+        order: order.as_str(),
+        kinds,
+    })
+}
+
+/// A compound's waiting list: per kind of space, the entries in serving order.
+#[derive(Serialize, utoipa::ToSchema)]
+struct WaitingList {
+    /// `first_come`, `without_space_first` or `fewest_spaces_first`.
+    order: &'static str,
+    /// Per kind of space (`pool`, `common`, `developer_unsold`, `owned`), the entries in the
+    /// order they are served.
+    kinds: BTreeMap<&'static str, Vec<WaitingPlace>>,
+}
+
+/// An entry of the waiting list and its place in its queue.
+#[derive(Serialize, utoipa::ToSchema)]
+struct WaitingPlace {
+    #[serde(flatten)]
+    entry: WaitingRow,
+    /// 1 is served first.
+    position: usize,
+}
+
+/// One of the owner's own entries and its place in its queue.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OwnWaitingPlace {
+    id: Uuid,
+    space_kind: String,
+    joined_at: chrono::DateTime<chrono::Utc>,
+    /// 1 is served first.
+    position: usize,
+}
+
+/// An entry just put on the waiting list.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Joined<'a> {
+    id: Uuid,
+    owner_id: Uuid,
+    space_kind: &'a str,
+    /// `waiting`.
+    status: &'static str,
+}
+
+/// The order a compound's waiting owners are served in.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OrderSet {
+    /// `first_come`, `without_space_first` or `fewest_spaces_first`.
+    order: &'static str,
 }
 
 /// The compound's waiting list per kind of space, in the order owners are served.
-#[utoipa::path(tag = "staff", operation_id = "waiting_list", security(("staff_token" = [])), responses((status = 200, description = "The waiting list per kind of space, in serving order", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "waiting_list", security(("staff_token" = [])), responses((status = 200, description = "The waiting list per kind of space, in serving order", body = WaitingList)))]
 #[get("/compounds/{id}/waiting-list")]
 async fn staff_list(
     state: web::Data<AppState>,
@@ -135,13 +184,16 @@ async fn join(
             false => e.into(),
         })?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(
-        json!({"id": id, "owner_id": owner_id, "space_kind": space_kind, "status": "waiting"}),
-    ))
+    Ok(HttpResponse::Created().json(Joined {
+        id,
+        owner_id,
+        space_kind,
+        status: "waiting",
+    }))
 }
 
 /// Staff put an owner on the compound's waiting list.
-#[utoipa::path(tag = "staff", operation_id = "join_waiting_list", security(("staff_token" = [])), request_body = JoinBody, responses((status = 201, description = "Created: the entry and its position", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "join_waiting_list", security(("staff_token" = [])), request_body = JoinBody, responses((status = 201, description = "Created: the entry", body = Joined)))]
 #[post("/compounds/{id}/waiting-list")]
 async fn staff_join(
     state: web::Data<AppState>,
@@ -183,7 +235,7 @@ struct OrderBody {
 }
 
 /// Sets the order in which the compound's waiting owners are served.
-#[utoipa::path(tag = "staff", operation_id = "put_waiting_order", security(("staff_token" = [])), request_body = OrderBody, responses((status = 200, description = "The order set", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "put_waiting_order", security(("staff_token" = [])), request_body = OrderBody, responses((status = 200, description = "The order set", body = OrderSet)))]
 #[put("/compounds/{id}/waiting-order")]
 async fn put_order(
     state: web::Data<AppState>,
@@ -200,34 +252,36 @@ async fn put_order(
     if !store::set_waiting_order(&state.db, staff.tenant_id, *id, order.as_str()).await? {
         return Err(ApiError::NotFound("compound"));
     }
-    Ok(HttpResponse::Ok().json(json!({"order": order.as_str()})))
+    Ok(HttpResponse::Ok().json(OrderSet {
+        order: order.as_str(),
+    }))
 }
 
 /// The owner's own entries, each with its position in its kind's queue.
-#[utoipa::path(tag = "owner", operation_id = "own_waiting_entries", security(("owner_token" = [])), responses((status = 200, description = "The owner's entries and their positions", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "own_waiting_entries", security(("owner_token" = [])), responses((status = 200, description = "The owner's entries and their positions", body = Vec<OwnWaitingPlace>)))]
 #[get("/waiting-list")]
 async fn owner_list(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, ApiError> {
     let compound = store::owner_compound(&state.db, owner.tenant_id, owner.owner_id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
     let list = ordered_list(&state, compound).await?;
-    let mine: Vec<serde_json::Value> = list["kinds"]
-        .as_object()
-        .into_iter()
-        .flat_map(|kinds| kinds.values())
-        .filter_map(|entries| entries.as_array())
+    let mine: Vec<OwnWaitingPlace> = list
+        .kinds
+        .into_values()
         .flatten()
-        .filter(|e| e["owner_id"] == json!(owner.owner_id))
-        .map(|e| {
-            json!({"id": e["id"], "space_kind": e["space_kind"], "joined_at": e["joined_at"],
-                   "position": e["position"]})
+        .filter(|e| e.entry.owner_id == owner.owner_id)
+        .map(|e| OwnWaitingPlace {
+            id: e.entry.id,
+            space_kind: e.entry.space_kind,
+            joined_at: e.entry.joined_at,
+            position: e.position,
         })
         .collect();
     Ok(HttpResponse::Ok().json(mine))
 }
 
 /// An owner joins the compound's waiting list for a kind of space.
-#[utoipa::path(tag = "owner", operation_id = "join_waiting_list_as_owner", security(("owner_token" = [])), request_body = JoinBody, responses((status = 201, description = "Created: the entry and its position", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "join_waiting_list_as_owner", security(("owner_token" = [])), request_body = JoinBody, responses((status = 201, description = "Created: the entry", body = Joined)))]
 #[post("/waiting-list")]
 async fn owner_join(
     state: web::Data<AppState>,

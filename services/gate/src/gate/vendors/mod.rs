@@ -398,7 +398,7 @@ async fn event_of<V: Vendor>(
     gate: &GateContext,
     read: &Read,
 ) -> Result<Option<Event>, Reply> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let clock_off = clock_is_off(read.captured_at);
     // A read pushed as live but taken long ago is a backlog the camera does not mark as one
     // (a Dahua upload without `Source`), or a camera clock or time zone that is wrong: no car
