@@ -45,8 +45,15 @@ pub async fn load(state: &AppState) -> Result<(), ApiError> {
     )
     .await?;
     let tariff = Tariff::simple(15, Money::from_fen(300), Some(Money::from_fen(2000)));
-    let lot =
-        registry::insert_lot(&mut *tx, tenant, compound.id, "地面停车场", 20, &tariff).await?;
+    let lot = registry::insert_lot(
+        &mut *tx,
+        tenant,
+        compound.id,
+        "地面停车场",
+        (20, 0),
+        &tariff,
+    )
+    .await?;
     let entry = registry::insert_gate(
         &mut *tx,
         tenant,

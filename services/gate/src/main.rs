@@ -37,7 +37,9 @@ enum Command {
     /// Create the database and apply the migrations, then exit.
     Migrate(Settings),
     /// Draw a published lottery again from its JSON (a file, or - for stdin) and say whether
-    /// the published result holds (exit 0) or not (exit 1). Reads no database or network.
+    /// the published result holds (exit 0) or not (exit 1); exit 2, with one line on standard
+    /// error, when the file cannot be read or is not a published lottery. Reads no database or
+    /// network.
     LotteryVerify {
         /// The lottery as published (`GET /public/lotteries/{id}`).
         file: String,
@@ -63,8 +65,17 @@ fn main() -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (settings, migrate_only) = match cli.command {
         Some(Command::LotteryVerify { file }) => {
-            let holds = parkshare_gate::allocation::lottery::verify_file(&file)?;
-            std::process::exit(if holds { 0 } else { 1 });
+            // 0 holds, 1 does not hold, 2 nothing to check: a script tells a tampered draw
+            // from a file it could not read, and no backtrace is printed for either.
+            let code = match parkshare_gate::allocation::lottery::verify_file(&file) {
+                Ok(true) => 0,
+                Ok(false) => 1,
+                Err(e) => {
+                    eprintln!("lottery-verify: {e:#}");
+                    2
+                }
+            };
+            std::process::exit(code);
         }
         Some(Command::Migrate(settings)) => (settings, true),
         Some(Command::Demo(mut settings)) => {

@@ -137,9 +137,10 @@ impl Standard {
     }
 }
 
-/// Why a tariff cannot be filed: the first stay found charged above the standard.
+/// Why a tariff cannot be filed: the first stay found charged above the standard, or a price
+/// that is not a stay's (the monthly price, the no-entry fee) above its limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
-#[error("{class:?} {rule}: a stay entering at {entered_local} for {duration_s} s ({duration_min} min) costs ¥{fee}, the standard allows ¥{limit}")]
+#[error("{}", self.describe())]
 pub struct Violation {
     pub class: VehicleClass,
     /// `per_hour_or_24h`, `monthly` or `no_entry_fee`.
@@ -155,6 +156,26 @@ pub struct Violation {
 }
 
 impl Violation {
+    /// The violation in words: a stay's for a stay, the price's own terms for the others.
+    fn describe(&self) -> String {
+        let (class, fee, limit) = (self.class, self.fee, self.limit);
+        match self.rule {
+            "monthly" => format!(
+                "{class:?} monthly: the monthly price ¥{fee} is above the standard's monthly \
+                 maximum ¥{limit}"
+            ),
+            "no_entry_fee" => format!(
+                "{class:?} no_entry_fee: the fee for a car with no entry on record, ¥{fee}, is \
+                 above the standard's most for a day, ¥{limit}"
+            ),
+            rule => format!(
+                "{class:?} {rule}: a stay entering at {} for {} s ({} min) costs ¥{fee}, the \
+                 standard allows ¥{limit}",
+                self.entered_local, self.duration_s, self.duration_min
+            ),
+        }
+    }
+
     fn price(class: VehicleClass, rule: &'static str, fee: Money, limit: Money) -> Violation {
         Violation {
             class,

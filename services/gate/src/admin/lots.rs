@@ -20,6 +20,8 @@ use crate::store::registry::{self, Lot};
 
 /// Largest visitor capacity of one lot: the biggest compounds have a few thousand spaces.
 const VISITOR_CAPACITY_MAX: i32 = 100_000;
+/// Most places of one lot reserved for pool passes (the migration's check says the same).
+const PASS_PLACES_MAX: i32 = 10_000;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_lot)
@@ -88,11 +90,24 @@ fn capacity(value: i32) -> Result<i32, ApiError> {
     Ok(value)
 }
 
+fn pass_places(value: i32) -> Result<i32, ApiError> {
+    if !(0..=PASS_PLACES_MAX).contains(&value) {
+        return Err(ApiError::invalid(
+            ErrorCode::InvalidField,
+            format!("pass_places: must be 0 to {PASS_PLACES_MAX}"),
+        ));
+    }
+    Ok(value)
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(example = json!({"name": "地库", "visitor_capacity": 20, "simple_tariff": {"free_min": 15, "hourly": "3.00", "cap_24h": "20.00"}}))]
 struct NewLot {
     name: String,
     visitor_capacity: i32,
+    /// Places reserved for pool passes (月租 of the lot's pool): no more passes are sold for
+    /// any day. 0 to 10,000; 0 (the default) sells none.
+    pass_places: Option<i32>,
     /// A full tariff (periods, caps, night rates); give it or `simple_tariff`.
     #[schema(value_type = Option<Object>)]
     tariff: Option<Tariff>,
@@ -112,6 +127,7 @@ async fn create_lot(
     let compound = owned_compound(&state, &staff, *id).await?;
     let name = validate::text("name", &body.name, 200)?;
     let visitor_capacity = capacity(body.visitor_capacity)?;
+    let pass_places = pass_places(body.pass_places.unwrap_or(0))?;
     let tariff = tariff(body.tariff, body.simple_tariff.as_ref())?.ok_or_else(|| {
         ApiError::invalid(
             ErrorCode::TariffRequired,
@@ -123,7 +139,7 @@ async fn create_lot(
         staff.tenant_id,
         compound.id,
         &name,
-        visitor_capacity,
+        (visitor_capacity, pass_places),
         &tariff,
     )
     .await
@@ -166,13 +182,15 @@ async fn show_lot(
 #[derive(Deserialize, utoipa::ToSchema)]
 struct LotChange {
     visitor_capacity: Option<i32>,
+    /// Places reserved for pool passes, 0 to 10,000: passes already sold stand.
+    pass_places: Option<i32>,
     /// A full tariff (periods, caps, night rates); give it or `simple_tariff`.
     #[schema(value_type = Option<Object>)]
     tariff: Option<Tariff>,
     simple_tariff: Option<SimpleTariff>,
 }
 
-/// Change a lot's capacity or draft tariff.
+/// Change a lot's capacity, its places for pool passes or its draft tariff.
 #[utoipa::path(tag = "staff", operation_id = "update_lot", security(("staff_token" = [])), request_body = LotChange, responses((status = 200, description = "Done", body = crate::store::registry::Lot)))]
 #[patch("/lots/{id}")]
 async fn update_lot(
@@ -183,12 +201,13 @@ async fn update_lot(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let visitor_capacity = body.visitor_capacity.map(capacity).transpose()?;
+    let pass_places = body.pass_places.map(pass_places).transpose()?;
     let tariff = tariff(body.tariff, body.simple_tariff.as_ref())?;
     let lot = registry::update_lot(
         &state.db,
         staff.tenant_id,
         *id,
-        visitor_capacity,
+        (visitor_capacity, pass_places),
         tariff.as_ref(),
     )
     .await?

@@ -163,6 +163,27 @@ async fn put_offer(
             format!("for_sale_since is after today ({today}) in the compound"),
         ));
     }
+    let mut tx = state.db.begin().await?;
+    if offered == Offered::Metered {
+        // A space being allotted by lottery stays allottable until that lottery is over.
+        if let Some(lottery) = crate::allocation::lottery::running_lottery_of(
+            &mut tx,
+            compound.id,
+            space.id,
+            state.clock.now(),
+        )
+        .await?
+        {
+            return Err(ApiError::conflict(
+                ErrorCode::SpaceInLottery,
+                format!(
+                    "space {} is allotted by lottery {lottery}, still running or taken through \
+                     it: it is not run as metered parking",
+                    space.code
+                ),
+            ));
+        }
+    }
     // A recorded date may be corrected earlier, never later: moving it later would restart the
     // two years of a space that is overdue. Checked in the update itself, so that two
     // corrections at once cannot slip past it.
@@ -178,8 +199,9 @@ async fn put_offer(
     .bind(space.id)
     .bind(offered.as_str())
     .bind(body.for_sale_since)
-    .fetch_optional(&state.db)
+    .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
     let Some(row) = row else {
         return Err(ApiError::invalid(
             ErrorCode::ForSaleSinceMovedLater,

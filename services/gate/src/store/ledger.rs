@@ -50,20 +50,23 @@ pub async fn post(
         .collect();
     let holders: Vec<Uuid> = entry.postings().iter().map(|p| p.account.holder).collect();
     let amounts: Vec<Decimal> = entry.postings().iter().map(|p| p.amount).collect();
-    // The compound the transaction belongs to (as named, else its stay's or its booking's),
-    // with that compound's books locked for sharing until commit, in one round trip: a
-    // period's close takes the lock exclusively, so it waits for every transaction being
-    // booked to the compound, and one that starts booking after it is dated after it (below).
+    // The compound the transaction belongs to (as named, else its stay's, its booking's or
+    // its rental's), with that compound's books locked for sharing until commit, in one round
+    // trip: a period's close takes the lock exclusively, so it waits for every transaction
+    // being booked to the compound, and one that starts booking after it is dated after it
+    // (below).
     // The lock function is strict: no compound, no lock.
     let compound_id: Option<Uuid> = sqlx::query_scalar(
         "select x.c from (select coalesce($3, (select compound_id from sessions where id = $1),
-                                          (select compound_id from bookings where id = $2)) as c) x
+                                          (select compound_id from bookings where id = $2),
+                                          (select compound_id from rentals where id = $4)) as c) x
            cross join lateral (select pg_advisory_xact_lock_shared(
                                  hashtextextended('books:' || x.c::text, 0))) books",
     )
     .bind(t.session_id)
     .bind(t.booking_id)
     .bind(t.compound_id)
+    .bind(t.rental_id)
     .fetch_one(&mut *tx)
     .await?;
     // One statement: the transaction, any account it opens, and its postings — the last two
@@ -113,12 +116,12 @@ pub async fn post(
     Ok((existing, false))
 }
 
-/// The idempotency key a transaction was posted under.
-pub async fn transaction_key(
+/// The idempotency key a transaction was posted under, and its memo.
+pub async fn transaction_key_and_memo(
     db: impl PgExecutor<'_>,
     transaction_id: Uuid,
-) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("select idempotency_key from journal_transactions where id = $1")
+) -> sqlx::Result<Option<(String, String)>> {
+    sqlx::query_as("select idempotency_key, memo from journal_transactions where id = $1")
         .bind(transaction_id)
         .fetch_optional(db)
         .await

@@ -476,25 +476,28 @@ pub struct Lot {
     pub compound_id: Uuid,
     pub name: String,
     pub visitor_capacity: i32,
+    /// Places reserved for pool passes: the most passes sold for any one day.
+    pub pass_places: i32,
     #[sqlx(json)]
     #[schema(value_type = Object)]
     pub tariff: Tariff,
     pub created_at: DateTime<Utc>,
 }
 
-const LOT_COLUMNS: &str = "id, compound_id, name, visitor_capacity, tariff, created_at";
+const LOT_COLUMNS: &str =
+    "id, compound_id, name, visitor_capacity, pass_places, tariff, created_at";
 
 pub async fn insert_lot(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,
     compound_id: Uuid,
     name: &str,
-    visitor_capacity: i32,
+    (visitor_capacity, pass_places): (i32, i32),
     tariff: &Tariff,
 ) -> sqlx::Result<Lot> {
     sqlx::query_as(&format!(
-        "insert into lots (id, tenant_id, compound_id, name, visitor_capacity, tariff)
-         values ($1, $2, $3, $4, $5, $6) returning {LOT_COLUMNS}"
+        "insert into lots (id, tenant_id, compound_id, name, visitor_capacity, tariff, pass_places)
+         values ($1, $2, $3, $4, $5, $6, $7) returning {LOT_COLUMNS}"
     ))
     .bind(Uuid::new_v4())
     .bind(tenant_id)
@@ -502,6 +505,7 @@ pub async fn insert_lot(
     .bind(name)
     .bind(visitor_capacity)
     .bind(Json(tariff))
+    .bind(pass_places)
     .fetch_one(db)
     .await
 }
@@ -555,17 +559,19 @@ pub async fn update_lot(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,
     id: Uuid,
-    visitor_capacity: Option<i32>,
+    (visitor_capacity, pass_places): (Option<i32>, Option<i32>),
     tariff: Option<&Tariff>,
 ) -> sqlx::Result<Option<Lot>> {
     sqlx::query_as(&format!(
-        "update lots set visitor_capacity = coalesce($3, visitor_capacity), tariff = coalesce($4, tariff)
+        "update lots set visitor_capacity = coalesce($3, visitor_capacity), tariff = coalesce($4, tariff),
+                pass_places = coalesce($5, pass_places)
           where tenant_id = $1 and id = $2 returning {LOT_COLUMNS}"
     ))
     .bind(tenant_id)
     .bind(id)
     .bind(visitor_capacity)
     .bind(tariff.map(Json))
+    .bind(pass_places)
     .fetch_optional(db)
     .await
 }

@@ -306,6 +306,12 @@ fn cli_verify(doc: &Value) -> bool {
         output.status.success(),
         "{printed}"
     );
+    // 1 is a draw that does not hold; 2 is kept for a file with nothing to check.
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{:?}",
+        output.status
+    );
     output.status.success()
 }
 
@@ -653,4 +659,44 @@ async fn applications_racing_the_close_are_all_drawn_or_all_refused() {
         late.is_err(),
         "an application after the close must be refused"
     );
+}
+
+/// Runs `parkshare-gate lottery-verify` on `path` with backtraces asked for: (exit code,
+/// standard error).
+fn cli_verify_path(path: &std::path::Path) -> (Option<i32>, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_parkshare-gate"))
+        .arg("lottery-verify")
+        .arg(path)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn lottery_verify_exits_2_with_one_line_when_there_is_nothing_to_check() {
+    let dir = std::env::temp_dir();
+    let missing = dir.join(format!("lottery-missing-{}.json", uuid::Uuid::new_v4()));
+    let not_json = dir.join(format!("lottery-bad-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&not_json, "{\"lottery_id\": ").unwrap_or_else(|e| panic!("{e}"));
+    let bad_seed = dir.join(format!("lottery-seed-{}.json", uuid::Uuid::new_v4()));
+    let doc = json!({"lottery_id": uuid::Uuid::new_v4(), "algorithm": "parkshare-lottery-v1",
+        "commitment": "0".repeat(64), "seed": "not hex", "places": 1,
+        "applicants": [{"tier": 0, "key": "1-101"}], "order": ["1-101"]});
+    std::fs::write(&bad_seed, doc.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    for path in [&missing, &not_json, &bad_seed] {
+        let (code, stderr) = cli_verify_path(path);
+        assert_eq!(code, Some(2), "{}: {stderr}", path.display());
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("lottery-verify: ") && !stderr.contains("backtrace"),
+            "{stderr}"
+        );
+    }
+    for path in [&not_json, &bad_seed] {
+        let _ = std::fs::remove_file(path);
+    }
 }

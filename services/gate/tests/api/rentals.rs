@@ -20,8 +20,8 @@ fn today() -> NaiveDate {
 }
 
 /// Files the lot's tariff with monthly prices (small ¥150, large ¥200) and a 10 % owner
-/// discount, against a standard whose monthly maximum is ¥200.
-async fn file_monthly_tariff(app: &TestApp, site: &Site) {
+/// discount, against a standard whose monthly maximum is ¥200; answers the standard's id.
+async fn file_monthly_tariff(app: &TestApp, site: &Site) -> String {
     let standard = json!({"name": "住宅小区车位", "document": "示例发改价格〔2026〕2号", "space_kind": "common",
         "standard": {"small": {"per_hour": {"kind": "max", "amount": "3.00"},
                                "per_24h": {"kind": "max", "amount": "20.00"},
@@ -46,6 +46,23 @@ async fn file_monthly_tariff(app: &TestApp, site: &Site) {
         )
         .await;
     assert_eq!(status, 201, "{filed}");
+    str_of(&standard, "id").to_owned()
+}
+
+/// Reserves `places` of the site's lot for pool passes (none are sold until the office does).
+async fn reserve_pass_places(app: &TestApp, site: &Site, places: i32) {
+    let (status, lot) = app
+        .staff(
+            "PATCH",
+            &format!("/v1/admin/lots/{}", site.lot),
+            Some(json!({"pass_places": places})),
+        )
+        .await;
+    assert_eq!(
+        (status, lot["pass_places"].as_i64()),
+        (200, Some(i64::from(places))),
+        "{lot}"
+    );
 }
 
 async fn space(app: &TestApp, site: &Site, code: &str, kind: &str, owner: Option<&str>) -> String {
@@ -252,6 +269,7 @@ async fn each_kind_of_space_credits_its_own_beneficiary() {
     let app = spawn_app().await;
     let site = app.site(5).await;
     file_monthly_tariff(&app, &site).await;
+    reserve_pass_places(&app, &site, 10).await;
     let (landlord, _) = owner_with_car(&app, &site, "2-1-101", "云A20001").await;
     let owned = space(&app, &site, "P-001", "owned", Some(&landlord)).await;
     let unsold = space(&app, &site, "D-001", "developer_unsold", None).await;
@@ -295,6 +313,21 @@ async fn each_kind_of_space_credits_its_own_beneficiary() {
         (200, Some("paid")),
         "{again}"
     );
+    // The key with another amount or shift is another request, not the one recorded.
+    for (amount, shift) in [("149.99", "早班 王芳"), ("150.00", "晚班 李强")] {
+        let (status, body) = app
+            .staff(
+                "POST",
+                &format!("/v1/admin/rentals/{id}/payments"),
+                Some(json!({"amount": amount, "shift": shift, "idempotency_key": format!("cash-{id}")})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (409, Some("idempotency_key_reused")),
+            "{amount} {shift}: {body}"
+        );
+    }
     assert_eq!(app.balance("cash_on_hand").await, dec("300.00"));
 
     // The books balance, every rental's entry with them.
@@ -339,6 +372,11 @@ async fn rentals_are_refused_with_a_reason_where_they_may_not_be_had() {
             "invalid_target",
         ),
         (
+            json!({"plate": "云A30001", "months": 1}),
+            422,
+            "invalid_target",
+        ),
+        (
             json!({"space_id": common, "plate": "云A30001", "months": 1,
                 "starts_on": today() - Duration::days(1)}),
             422,
@@ -352,6 +390,12 @@ async fn rentals_are_refused_with_a_reason_where_they_may_not_be_had() {
             (want_status, Some(code)),
             "{body}: {answer}"
         );
+        if code == "invalid_target" {
+            assert!(
+                str_of(&answer["error"], "message").starts_with("name exactly one of lot_id"),
+                "{answer}"
+            );
+        }
     }
     let own = space(&app, &site, "P-001", "owned", Some(&owner)).await;
     let (status, body) = owner_applies(
@@ -517,6 +561,7 @@ async fn a_term_is_reminded_renewed_for_the_next_whole_months_and_lapses_without
     let app = spawn_app().await;
     let site = app.site(5).await;
     file_monthly_tariff(&app, &site).await;
+    reserve_pass_places(&app, &site, 10).await;
     let (_, token) = owner_with_car(&app, &site, "5-1-101", "云A50001").await;
     let (status, _) = app
         .send(
@@ -669,6 +714,113 @@ async fn a_term_is_reminded_renewed_for_the_next_whole_months_and_lapses_without
 }
 
 #[tokio::test]
+async fn only_a_paid_renewal_renews_and_concurrent_renewals_are_already_renewed() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let common = space(&app, &site, "C-601", "common", None).await;
+    let (_, applied) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": common}), "云B61001").await;
+    pay_cash(&app, &applied).await;
+    let id = str_of(&applied["rental"], "id").to_owned();
+    // Bought a month ago: it ends in three days.
+    let ends = today() + Duration::days(3);
+    move_term(&app, &id, ends - Duration::days(29), ends).await;
+
+    // Five renewals at once: one is held, the others are told it was renewed.
+    let renew = format!("/v1/admin/rentals/{id}/renewal");
+    let answers = futures_util::future::join_all(
+        (0..5).map(|_| app.staff("POST", &renew, Some(json!({"months": 1})))),
+    )
+    .await;
+    let codes: Vec<(u16, Option<&str>)> = answers
+        .iter()
+        .map(|(s, b)| (*s, b["error"]["code"].as_str()))
+        .collect();
+    assert_eq!(
+        codes.iter().filter(|c| c.0 == 201).count(),
+        1,
+        "{answers:?}"
+    );
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|c| **c == (409, Some("already_renewed")))
+            .count(),
+        4,
+        "{answers:?}"
+    );
+
+    // Unpaid, the renewal renews nothing yet: the term is still to chase and is reminded.
+    let path = format!(
+        "/v1/admin/compounds/{}/rentals?expiring_within_days=7",
+        site.compound
+    );
+    let (_, expiring) = app.staff("GET", &path, None).await;
+    assert_eq!(expiring[0]["id"], json!(id), "{expiring}");
+    let report = parkshare_gate::allocation::rentals::term::sweep(&app.db, Utc::now(), 7)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(report.reminded, 1);
+    // In its grace with the renewal unpaid, it stands in its grace, not renewed.
+    move_term(
+        &app,
+        &id,
+        today() - Duration::days(31),
+        today() - Duration::days(2),
+    )
+    .await;
+    assert_eq!(rental(&app, &id).await["standing"], "in_grace");
+    // In its grace nothing is left to end early; an unpaid term is not ended either.
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{id}/end"),
+            Some(json!({"reason": "退租"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("not_in_force")),
+        "{body}"
+    );
+    let pending = answers
+        .iter()
+        .find(|(s, _)| *s == 201)
+        .map(|(_, b)| str_of(&b["rental"], "id").to_owned())
+        .unwrap_or_default();
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{pending}/end"),
+            Some(json!({"reason": "退租"})),
+        )
+        .await;
+    assert_eq!(
+        (status, str_of(&body["error"], "message")),
+        (409, "an awaiting_payment term is not ended early"),
+        "{body}"
+    );
+    move_term(&app, &id, ends - Duration::days(29), ends).await;
+
+    // It can be ended early; the unpaid renewal is withdrawn with it.
+    let (status, ended) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{id}/end"),
+            Some(json!({"reason": "退租"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{ended}");
+    let renewal = answers
+        .iter()
+        .find(|(s, _)| *s == 201)
+        .map(|(_, b)| str_of(&b["rental"], "id").to_owned())
+        .unwrap_or_default();
+    assert_eq!(rental(&app, &renewal).await["status"], "cancelled");
+}
+
+#[tokio::test]
 async fn an_early_end_refunds_the_unused_whole_days_owed_back_by_reversed_entries() {
     let app = spawn_app().await;
     let site = app.site(5).await;
@@ -739,6 +891,10 @@ async fn an_early_end_refunds_the_unused_whole_days_owed_back_by_reversed_entrie
         (status, again["error"]["code"].as_str()),
         (409, Some("not_in_force"))
     );
+    assert!(
+        str_of(&again["error"], "message").starts_with("an ended term"),
+        "{again}"
+    );
     let (status, next) = staff_rents_to_non_owner(
         &app,
         &site,
@@ -754,6 +910,7 @@ async fn owners_are_served_first_in_the_compounds_order_and_refusals_say_why() {
     let app = spawn_app().await;
     let site = app.site(5).await;
     file_monthly_tariff(&app, &site).await;
+    reserve_pass_places(&app, &site, 10).await;
     let c1 = space(&app, &site, "C-001", "common", None).await;
     let c2 = space(&app, &site, "C-002", "common", None).await;
     let (holder, holder_token) = owner_with_car(&app, &site, "6-1-101", "云A60001").await;
@@ -971,6 +1128,293 @@ async fn a_lottery_winner_accepting_with_a_car_rents_the_won_space() {
 }
 
 #[tokio::test]
+async fn a_won_space_left_unpaid_passes_to_the_next_applicant() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let won = space(&app, &site, "C-201", "common", None).await;
+    let lottery = app
+        .create(
+            &format!("/v1/admin/compounds/{}/lotteries", site.compound),
+            json!({"title": "新增车位摇号", "space_ids": [won],
+                   "applications_close_at": Utc::now() + Duration::seconds(2), "offer_minutes": 60}),
+        )
+        .await;
+    let id = str_of(&lottery, "id").to_owned();
+    let mut households = Vec::new();
+    for (unit, plate) in [("8-1-101", "云A80001"), ("8-1-102", "云A80002")] {
+        let (_, token) = owner_with_car(&app, &site, unit, plate).await;
+        let (status, body) = app
+            .send(
+                "POST",
+                &format!("/v1/owner/lotteries/{id}/applications"),
+                &token,
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        households.push((unit, plate, token));
+    }
+    tokio::time::sleep(StdDuration::from_millis(2_200)).await;
+    let (status, drawn) = app
+        .staff("POST", &format!("/v1/admin/lotteries/{id}/draw"), None)
+        .await;
+    assert_eq!(status, 200, "{drawn}");
+    let by_rank = |rank: usize| {
+        let unit = drawn["published"]["order"][rank]
+            .as_str()
+            .unwrap_or_default();
+        households
+            .iter()
+            .find(|(u, _, _)| *u == unit)
+            .unwrap_or_else(|| panic!("{unit}: {drawn}"))
+    };
+    let ((_, plate, winner), (_, next_plate, next)) = (by_rank(0), by_rank(1));
+    let accept = format!("/v1/owner/lotteries/{id}/offer/accept");
+    let (status, accepted) = app
+        .send("POST", &accept, winner, Some(json!({"plate": plate})))
+        .await;
+    assert_eq!(status, 200, "{accepted}");
+
+    // The winner never pays: the sweep, a quarter of an hour on, expires the hold, and the
+    // offer lapses with it as if it had not been answered.
+    let report = parkshare_gate::allocation::rentals::term::sweep(
+        &app.db,
+        Utc::now() + Duration::minutes(16),
+        7,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(report.expired, 1);
+    let (_, mine) = app.send("GET", "/v1/owner/lotteries", winner, None).await;
+    assert_eq!(mine[0]["my_offer"]["state"], "lapsed", "{mine}");
+    let (status, again) = app
+        .send("POST", &accept, winner, Some(json!({"plate": plate})))
+        .await;
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (409, Some("offer_lapsed")),
+        "{again}"
+    );
+
+    // The next applicant is offered the space, and rents it.
+    let (_, theirs) = app.send("GET", "/v1/owner/lotteries", next, None).await;
+    assert_eq!(theirs[0]["my_offer"]["state"], "open", "{theirs}");
+    let (status, taken) = app
+        .send("POST", &accept, next, Some(json!({"plate": next_plate})))
+        .await;
+    assert_eq!(status, 200, "{taken}");
+    assert_eq!(taken["rental"]["rental"]["space_id"], json!(won), "{taken}");
+    pay_online(&app, &taken["rental"], 1).await;
+}
+
+#[tokio::test]
+async fn a_lottery_allots_only_spaces_neither_rented_nor_metered() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let announce = |spaces: Vec<String>| {
+        let app = &app;
+        let path = format!("/v1/admin/compounds/{}/lotteries", site.compound);
+        async move {
+            app.staff(
+                "POST",
+                &path,
+                Some(json!({"title": "摇号", "space_ids": spaces,
+                            "applications_close_at": Utc::now() + Duration::hours(2)})),
+            )
+            .await
+        }
+    };
+    // Rented and paid, in force: its winner could never have it.
+    let rented = space(&app, &site, "C-301", "common", None).await;
+    let (_, applied) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": rented}), "云B31001").await;
+    pay_cash(&app, &applied).await;
+    // Held for a term that begins in ten days.
+    let upcoming = space(&app, &site, "C-302", "common", None).await;
+    let (status, held) = staff_rents_to_non_owner(
+        &app,
+        &site,
+        json!({"space_id": upcoming, "starts_on": today() + Duration::days(10)}),
+        "云B31002",
+    )
+    .await;
+    assert_eq!(status, 201, "{held}");
+    let free = space(&app, &site, "C-303", "common", None).await;
+    for taken in [&rented, &upcoming] {
+        let (status, body) = announce(vec![free.clone(), taken.clone()]).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (409, Some("space_rented")),
+            "{body}"
+        );
+    }
+    // Run as metered parking: not allotted.
+    let metered = space(&app, &site, "D-301", "developer_unsold", None).await;
+    let offer = |space: &str, how: &str| {
+        let app = &app;
+        let path = format!("/v1/admin/spaces/{space}/unsold-offer");
+        let body = json!({"offered_as": how, "for_sale_since": "2020-01-01"});
+        async move { app.staff("PUT", &path, Some(body)).await }
+    };
+    assert_eq!(offer(&metered, "metered").await.0, 200);
+    let (status, body) = announce(vec![metered.clone()]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_metered")),
+        "{body}"
+    );
+    // A space in a running lottery is not switched to metered parking; offered for rent, it is.
+    let unsold = space(&app, &site, "D-302", "developer_unsold", None).await;
+    let (status, body) = announce(vec![unsold.clone(), free.clone()]).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = offer(&unsold, "metered").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_in_lottery")),
+        "{body}"
+    );
+    assert_eq!(offer(&unsold, "rent_to_owners").await.0, 200);
+}
+
+#[tokio::test]
+async fn a_term_is_priced_by_the_version_in_force_when_it_begins() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    let standard = file_monthly_tariff(&app, &site).await;
+    // A cheaper version filed today, in force from the local midnight ten days on.
+    let from_day = today() + Duration::days(10);
+    let effective_from = from_day
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(Shanghai).single())
+        .unwrap_or_else(|| panic!("no midnight"))
+        .with_timezone(&Utc);
+    let tariff = json!({"free": {"kind": "none"},
+        "small": {"day": {"steps": [{"kind": "units", "unit_min": 60, "price": "3.00", "until_min": null}]},
+                  "caps": [{"kind": "rolling24h", "amount": "20.00"}]},
+        "monthly": {"small": "120.00"}});
+    let (status, filed) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/lots/{}/tariffs", site.lot),
+            Some(json!({"tariff": tariff, "standard_id": standard,
+                        "basis": {"kind": "authority_standard"}, "effective_from": effective_from})),
+        )
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let mut priced = Vec::new();
+    for (i, starts_on) in [
+        today(),
+        from_day - Duration::days(1),
+        from_day,
+        from_day + Duration::days(20),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let common = space(&app, &site, &format!("C-40{i}"), "common", None).await;
+        let (status, applied) = staff_rents_to_non_owner(
+            &app,
+            &site,
+            json!({"space_id": common, "starts_on": starts_on}),
+            &format!("云B4100{i}"),
+        )
+        .await;
+        assert_eq!(status, 201, "{applied}");
+        let term = &applied["rental"];
+        priced.push((
+            term["price"].as_str().unwrap_or_default().to_owned(),
+            term["filing_no"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("-V2")),
+        ));
+        assert_eq!(
+            applied["payment_intent"]["amount"], term["price"],
+            "{applied}"
+        );
+    }
+    // Terms that begin before the filing keep the price in force then, even those that run
+    // into it; those that begin on its day or later are priced by it.
+    assert_eq!(
+        priced,
+        [
+            ("150.00".to_owned(), false),
+            ("150.00".to_owned(), false),
+            ("120.00".to_owned(), true),
+            ("120.00".to_owned(), true)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_bad_acceptance_is_told_so_even_when_no_space_is_free() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let won = space(&app, &site, "C-501", "common", None).await;
+    let lottery = app
+        .create(
+            &format!("/v1/admin/compounds/{}/lotteries", site.compound),
+            json!({"title": "新增车位摇号", "space_ids": [won],
+                   "applications_close_at": Utc::now() + Duration::seconds(2), "offer_minutes": 60}),
+        )
+        .await;
+    let id = str_of(&lottery, "id").to_owned();
+    let (_, token) = owner_with_car(&app, &site, "9-1-101", "云A90001").await;
+    let (status, body) = app
+        .send(
+            "POST",
+            &format!("/v1/owner/lotteries/{id}/applications"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    tokio::time::sleep(StdDuration::from_millis(2_200)).await;
+    let (status, drawn) = app
+        .staff("POST", &format!("/v1/admin/lotteries/{id}/draw"), None)
+        .await;
+    assert_eq!(status, 200, "{drawn}");
+    // The won space is taken meanwhile (a term moved onto it, as one rented outside the
+    // lottery would be).
+    let other = space(&app, &site, "C-502", "common", None).await;
+    let (_, applied) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": other}), "云B50009").await;
+    pay_cash(&app, &applied).await;
+    sqlx::query("update rentals set space_id = $2::uuid where id = $1::uuid")
+        .bind(str_of(&applied["rental"], "id"))
+        .bind(&won)
+        .execute(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let accept = format!("/v1/owner/lotteries/{id}/offer/accept");
+    for (body, code) in [
+        (json!({"plate": "云A99999"}), "not_your_vehicle"),
+        (json!({"plate": "云A90001", "months": 13}), "invalid_months"),
+    ] {
+        let (status, answer) = app.send("POST", &accept, &token, Some(body)).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (422, Some(code)),
+            "{answer}"
+        );
+    }
+    let (status, answer) = app
+        .send("POST", &accept, &token, Some(json!({"plate": "云A90001"})))
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (409, Some("no_space_left")),
+        "{answer}"
+    );
+    // Refused, the offer stays open for the office to contract.
+    let (_, mine) = app.send("GET", "/v1/owner/lotteries", &token, None).await;
+    assert_eq!(mine[0]["my_offer"]["state"], "open", "{mine}");
+}
+
+#[tokio::test]
 async fn a_payment_after_the_hold_lapsed_is_owed_back_and_the_space_stays_free() {
     let app = spawn_app().await;
     let site = app.site(5).await;
@@ -987,6 +1431,19 @@ async fn a_payment_after_the_hold_lapsed_is_owed_back_and_the_space_stays_free()
     assert_eq!(report.expired, 1);
     let id = str_of(&applied["rental"], "id");
     assert_eq!(rental(&app, id).await["standing"], "expired");
+    // Cash at the booth for it is refused as documented: apply again.
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{id}/payments"),
+            Some(json!({"amount": "150.00", "shift": "早班", "idempotency_key": "late-cash"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("hold_expired")),
+        "{body}"
+    );
     // Paid anyway: the money is owed back, nothing is credited, the term stays expired.
     let (status, _) = app
         .send(
@@ -1007,8 +1464,12 @@ async fn a_payment_after_the_hold_lapsed_is_owed_back_and_the_space_stays_free()
         tokio::time::sleep(StdDuration::from_millis(50)).await;
     }
     assert_eq!(
-        (owed["amount"].as_str(), owed["rental_id"].as_str()),
-        (Some("150.00"), Some(id)),
+        (
+            owed["amount"].as_str(),
+            owed["rental_id"].as_str(),
+            owed["compound_id"].as_str()
+        ),
+        (Some("150.00"), Some(id), Some(site.compound.as_str())),
         "{owed}"
     );
     assert_eq!(rental(&app, id).await["status"], "expired");
@@ -1026,6 +1487,7 @@ async fn rentals_flow_into_the_period_close_by_the_kind_of_space_rented() {
     let app = spawn_app().await;
     let site = app.site(5).await;
     file_monthly_tariff(&app, &site).await;
+    reserve_pass_places(&app, &site, 10).await;
     let common = space(&app, &site, "C-001", "common", None).await;
     let (_, on_space) =
         staff_rents_to_non_owner(&app, &site, json!({"space_id": common}), "云B90001").await;
@@ -1066,6 +1528,7 @@ async fn a_renters_stay_that_outlasts_the_rental_is_charged_from_the_lapse() {
     let app = spawn_app().await;
     let site = app.site(5).await;
     file_monthly_tariff(&app, &site).await;
+    reserve_pass_places(&app, &site, 10).await;
     let (_, pass) =
         staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B95001").await;
     pay_cash(&app, &pass).await;
@@ -1169,4 +1632,126 @@ async fn cash_and_a_provider_payment_racing_for_one_term_credit_it_once() {
     assert_eq!(app.balance("refunds_payable").await, -owed);
     let (_, check) = app.staff("GET", "/v1/admin/ledger/check", None).await;
     assert_eq!(check["ok"], true, "{check}");
+}
+
+#[tokio::test]
+async fn pool_passes_are_sold_only_up_to_the_places_the_lot_reserves_for_them() {
+    let app = spawn_app().await;
+    let site = app.site(1).await;
+    file_monthly_tariff(&app, &site).await;
+    // A lot sells no pool passes until the office says how many places it reserves for them.
+    let (_, lot) = app
+        .staff("GET", &format!("/v1/admin/lots/{}", site.lot), None)
+        .await;
+    assert_eq!(lot["pass_places"], 0, "{lot}");
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B70000").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("no_pass_places")),
+        "{body}"
+    );
+    for places in [-1, 10_001] {
+        let (status, body) = app
+            .staff(
+                "PATCH",
+                &format!("/v1/admin/lots/{}", site.lot),
+                Some(json!({"pass_places": places})),
+            )
+            .await;
+        assert_eq!(status, 422, "{places}: {body}");
+    }
+    let created = app
+        .create(
+            &format!("/v1/admin/compounds/{}/lots", site.compound),
+            json!({"name": "地面", "visitor_capacity": 5, "pass_places": 40,
+                   "simple_tariff": {"free_min": 15, "hourly": "3.00"}}),
+        )
+        .await;
+    assert_eq!(created["pass_places"], 40, "{created}");
+    reserve_pass_places(&app, &site, 3).await;
+
+    // Eight passes applied for at once for three places: three are sold, none more.
+    let answers = futures_util::future::join_all((0..8).map(|i| {
+        let site = &site;
+        let app = &app;
+        async move {
+            staff_rents_to_non_owner(
+                app,
+                site,
+                json!({"lot_id": site.lot}),
+                &format!("云B7100{i}"),
+            )
+            .await
+        }
+    }))
+    .await;
+    let sold = answers.iter().filter(|(s, _)| *s == 201).count();
+    let refused = answers
+        .iter()
+        .filter(|(s, b)| *s == 409 && b["error"]["code"] == "passes_sold_out")
+        .count();
+    assert_eq!((sold, refused), (3, 5), "{answers:?}");
+    // Paid or held, the three stand; a pass for days after they end is sold.
+    let held: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 201)
+        .map(|(_, b)| b)
+        .collect();
+    pay_cash(&app, held[0]).await;
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B72000").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("passes_sold_out")),
+        "{body}"
+    );
+    let later = today() + Duration::days(40);
+    let (status, body) = staff_rents_to_non_owner(
+        &app,
+        &site,
+        json!({"lot_id": site.lot, "starts_on": later}),
+        "云B72000",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from rentals where lot_id = '{}' and space_id is null",
+            site.lot
+        ))
+        .await,
+        4
+    );
+}
+
+#[tokio::test]
+async fn a_monthly_price_above_the_standard_is_refused_in_monthly_terms() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    let standard = file_monthly_tariff(&app, &site).await;
+    let tariff = json!({"free": {"kind": "none"},
+        "small": {"day": {"steps": [{"kind": "units", "unit_min": 60, "price": "3.00", "until_min": null}]},
+                  "caps": [{"kind": "rolling24h", "amount": "20.00"}]},
+        "monthly": {"small": "250.00"}});
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/lots/{}/tariffs", site.lot),
+            Some(json!({"tariff": tariff, "standard_id": standard,
+                        "basis": {"kind": "authority_standard"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("tariff_exceeds_cap")),
+        "{body}"
+    );
+    let message = str_of(&body["error"], "message");
+    assert!(
+        message
+            .contains("the monthly price ¥250.00 is above the standard's monthly maximum ¥200.00")
+            && !message.contains(" 0 s"),
+        "{message}"
+    );
 }

@@ -96,6 +96,8 @@ enum OfferState {
 
 fn offer_state(offer: &Offer, now: DateTime<Utc>) -> OfferState {
     match offer.answer.as_deref() {
+        // Accepted with a car, but the rental's hold ran out unpaid.
+        Some("accepted") if offer.lapsed_at.is_some() => OfferState::Lapsed,
         Some("accepted") => OfferState::Accepted,
         Some(_) => OfferState::Declined,
         None if offer.expires_at <= now => OfferState::Lapsed,
@@ -200,6 +202,7 @@ impl Full {
                     offer: self.public_offer(offer),
                     owner_id: offer.owner_id,
                     answered_at: offer.answered_at,
+                    lapsed_at: offer.lapsed_at,
                 })
                 .collect(),
             compound_id: self.lottery.compound_id,
@@ -297,6 +300,8 @@ struct StaffOffer {
     offer: PublicOffer,
     owner_id: Uuid,
     answered_at: Option<DateTime<Utc>>,
+    /// Accepted with a car whose rental's hold ran out unpaid: when the offer lapsed.
+    lapsed_at: Option<DateTime<Utc>>,
 }
 
 /// A lottery as one owner sees it: their application, place and offer.
@@ -365,6 +370,23 @@ pub async fn notices(
     compound_id: Uuid,
 ) -> sqlx::Result<Vec<Notice>> {
     store::notices(db, tenant_id, compound_id, NOTICES_MAX).await
+}
+
+/// The lottery still running (or taken through) that allots `space_id` at `now`, with the
+/// compound's announcements locked until the transaction ends: a space checked here cannot be
+/// put in a lottery before the caller commits.
+pub async fn running_lottery_of(
+    conn: &mut PgConnection,
+    compound_id: Uuid,
+    space_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, ApiError> {
+    store::lock_compound(conn, compound_id).await?;
+    Ok(
+        store::space_in_live_lottery(conn, compound_id, &[space_id], now)
+            .await?
+            .map(|(_, lottery)| lottery),
+    )
 }
 
 /// Reads a lottery under its exclusive lock and passes freed places on to the next applicants,
@@ -440,6 +462,7 @@ async fn pass_offers_on(conn: &mut PgConnection, full: &mut Full) -> Result<(), 
             expires_at,
             answer: None,
             answered_at: None,
+            lapsed_at: None,
         });
         free -= 1;
         next += 1;
@@ -572,6 +595,22 @@ async fn announce(
                      spaces only"
                 ),
             },
+        ));
+    }
+    // A lottery allots free spaces: not one rented now or later (its winner could never have
+    // it), nor one run as metered visitor parking.
+    if let Some(space) =
+        crate::allocation::rentals::store::rented_from_today(&mut *tx, &space_ids, now).await?
+    {
+        return Err(ApiError::conflict(
+            ErrorCode::SpaceRented,
+            format!("space {space} is rented (or held for an application) from today or later"),
+        ));
+    }
+    if let Some(space) = store::metered_space(&mut *tx, &space_ids).await? {
+        return Err(ApiError::conflict(
+            ErrorCode::SpaceMetered,
+            format!("space {space} is run as metered visitor parking, not allotted"),
         ));
     }
     let mut bytes = [0u8; 32];
@@ -822,7 +861,10 @@ async fn answer_offer(
         OfferState::Lapsed => {
             return Err(ApiError::conflict(
                 ErrorCode::OfferLapsed,
-                format!("the offer lapsed at {}", offer.expires_at),
+                format!(
+                    "the offer lapsed at {}",
+                    offer.lapsed_at.unwrap_or(offer.expires_at)
+                ),
             ))
         }
         OfferState::Accepted | OfferState::Declined => {
@@ -838,18 +880,21 @@ async fn answer_offer(
     // Accepted with a car: the offer becomes a rental of a won space, in the same transaction
     // (a rental refused leaves the offer open).
     let rental = match rent {
-        Some((plate, months)) => Some(
-            crate::allocation::rentals::rent_won_space(
+        Some((plate, months)) => {
+            let (rental_id, rental) = crate::allocation::rentals::rent_won_space(
                 &mut tx,
                 state,
                 owner.tenant_id,
-                owner.owner_id,
+                (before.lottery.compound_id, owner.owner_id),
                 &before.lottery.space_ids,
                 plate,
                 months,
             )
-            .await?,
-        ),
+            .await?;
+            // Its hold running out unpaid lapses the offer (rentals::store::expire).
+            store::set_offer_rental(&mut *tx, id, owner.owner_id, rental_id).await?;
+            Some(rental)
+        }
         None => None,
     };
     let after = full(&mut tx, before.lottery, state.clock.now()).await?;
@@ -928,7 +973,8 @@ fn verdict_json(verdict: &lottery::Verdict) -> Result<VerdictAnswer, ApiError> {
 }
 
 /// `parkshare-gate lottery-verify FILE`: the same check offline, on a published lottery saved
-/// as JSON (`-` reads standard input). Prints the verdict; `Ok(false)` when it does not hold.
+/// as JSON (`-` reads standard input). Prints the verdict; `Ok(false)` when it does not hold,
+/// an error when the file cannot be read or is not a lottery that can be drawn.
 pub fn verify_file(path: &str) -> anyhow::Result<bool> {
     use anyhow::Context;
     let text = if path == "-" {

@@ -138,6 +138,21 @@ pub async fn unallottable_spaces(
     .await
 }
 
+/// The first of `space_ids` (by id) that is a developer-unsold space run as metered parking.
+pub async fn metered_space(
+    db: impl PgExecutor<'_>,
+    space_ids: &[Uuid],
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "select id from spaces where id = any($1)
+            and kind = 'developer_unsold' and offered_as = 'metered'
+          order by id limit 1",
+    )
+    .bind(space_ids)
+    .fetch_optional(db)
+    .await
+}
+
 /// Serialises the compound's announcements: a space is checked free and put in a lottery by
 /// one at a time.
 pub async fn lock_compound(conn: &mut PgConnection, compound_id: Uuid) -> sqlx::Result<()> {
@@ -163,7 +178,8 @@ pub async fn space_in_live_lottery(
           where l.compound_id = $1 and s.space_id = any($2)
             and (d.lottery_id is null
                  or exists (select 1 from lottery_offers o where o.lottery_id = l.id
-                              and (o.answer = 'accepted' or (o.answer is null and o.expires_at > $3)))
+                              and ((o.answer = 'accepted' and o.lapsed_at is null)
+                                   or (o.answer is null and o.expires_at > $3)))
                  or (select count(*) from lottery_offers o where o.lottery_id = l.id)
                       < cardinality(d.draw_order))
           order by l.created_at limit 1",
@@ -229,7 +245,8 @@ pub async fn owner(
 pub async fn holds_a_space(db: impl PgExecutor<'_>, owner_id: Uuid) -> sqlx::Result<bool> {
     sqlx::query_scalar(
         "select exists (select 1 from spaces where owner_id = $1)
-             or exists (select 1 from lottery_offers where owner_id = $1 and answer = 'accepted')",
+             or exists (select 1 from lottery_offers where owner_id = $1 and answer = 'accepted'
+                          and lapsed_at is null)",
     )
     .bind(owner_id)
     .fetch_one(db)
@@ -326,11 +343,13 @@ pub struct Offer {
     pub expires_at: DateTime<Utc>,
     pub answer: Option<String>,
     pub answered_at: Option<DateTime<Utc>>,
+    /// An offer accepted with a car whose rental's hold ran out unpaid: it lapsed then.
+    pub lapsed_at: Option<DateTime<Utc>>,
 }
 
 pub async fn offers(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Vec<Offer>> {
     sqlx::query_as(
-        "select position, owner_id, offered_at, expires_at, answer, answered_at
+        "select position, owner_id, offered_at, expires_at, answer, answered_at, lapsed_at
            from lottery_offers where lottery_id = $1 order by position",
     )
     .bind(id)
@@ -379,4 +398,20 @@ pub async fn answer_offer(
     .execute(db)
     .await?;
     Ok(answered.rows_affected() == 1)
+}
+
+/// Records the rental an accepted offer became: its hold running out unpaid lapses the offer.
+pub async fn set_offer_rental(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    owner_id: Uuid,
+    rental_id: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query("update lottery_offers set rental_id = $3 where lottery_id = $1 and owner_id = $2")
+        .bind(id)
+        .bind(owner_id)
+        .bind(rental_id)
+        .execute(db)
+        .await?;
+    Ok(())
 }

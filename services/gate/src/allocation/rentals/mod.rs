@@ -17,6 +17,7 @@ pub mod term;
 pub mod waiting;
 
 use actix_web::{get, post, web, HttpResponse};
+use chrono::TimeZone;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use parkshare_allocation::rental::{self, Applicant, Term};
@@ -86,8 +87,16 @@ fn target(lot_id: Option<Uuid>, space_id: Option<Uuid>) -> Result<Target, ApiErr
         (None, Some(space)) => Ok(Target::Space(space)),
         _ => Err(ApiError::invalid(
             ErrorCode::InvalidTarget,
-            "name either lot_id (a pass for the lot's pool) or space_id (one space), not both",
+            "name exactly one of lot_id (a pass for the lot's pool) or space_id (one space)",
         )),
+    }
+}
+
+/// `word` with its indefinite article: "an ended", "a paid".
+pub(crate) fn with_article(word: &str) -> String {
+    match word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        true => format!("an {word}"),
+        false => format!("a {word}"),
     }
 }
 
@@ -204,7 +213,7 @@ async fn vehicle_class(
     }
 }
 
-/// A term's price at the lot's filed tariff in force at `at`: `(monthly, discount %, price)`.
+/// A term's price at the lot's filed tariff: `(monthly, discount %, price)`.
 pub(crate) struct Priced {
     pub monthly: Money,
     pub discount_pct: Decimal,
@@ -218,16 +227,24 @@ pub(crate) async fn price_term(
     class: VehicleClass,
     owner: bool,
     months: u32,
-    at: DateTime<Utc>,
+    (first_day_start, now): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<Priced, ApiError> {
-    let filed = crate::store::tariffs::filed_in_force(&mut *tx, lot_id, at)
-        .await?
-        .ok_or_else(|| {
-            ApiError::conflict(
-                ErrorCode::NoFiledTariff,
-                "the lot has no filed tariff: a rental is charged only at a filed monthly price",
-            )
-        })?;
+    // The version in force when the term begins (a term spanning a later filing keeps the
+    // price it was sold at); for a term beginning today on a lot first filed since midnight,
+    // the version in force now.
+    let filed =
+        match crate::store::tariffs::filed_in_force(&mut *tx, lot_id, first_day_start).await? {
+            None if first_day_start < now => {
+                crate::store::tariffs::filed_in_force(&mut *tx, lot_id, now).await?
+            }
+            filed => filed,
+        };
+    let filed = filed.ok_or_else(|| {
+        ApiError::conflict(
+            ErrorCode::NoFiledTariff,
+            "the lot has no filed tariff: a rental is charged only at a filed monthly price",
+        )
+    })?;
     let monthly = filed
         .tariff
         .monthly_price(class)
@@ -261,6 +278,29 @@ pub(crate) async fn price_term(
         price,
         filing_no: filed.filing_no.clone(),
     })
+}
+
+/// The instant the local day `day` begins in the compound's zone: when a term that begins on
+/// it begins, and so the instant its price is taken at.
+pub(crate) async fn first_day_start(
+    tx: &mut PgConnection,
+    compound_id: Uuid,
+    day: NaiveDate,
+) -> Result<DateTime<Utc>, ApiError> {
+    let zone: Tz = store::compound_zone(&mut *tx, compound_id)
+        .await?
+        .parse()
+        .map_err(|_| ApiError::internal("a compound's time zone does not parse"))?;
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    // A zone whose clocks skip midnight (a daylight-saving change) begins the day an hour on.
+    zone.from_local_datetime(&midnight)
+        .earliest()
+        .or_else(|| {
+            zone.from_local_datetime(&(midnight + Duration::hours(1)))
+                .earliest()
+        })
+        .map(|start| start.with_timezone(&Utc))
+        .ok_or_else(|| ApiError::internal(format!("{day} has no start in {zone}")))
 }
 
 /// The compound's local today.
@@ -368,13 +408,14 @@ async fn apply_in(
         Renter::Owner(id) => Some(id),
         Renter::NonOwner { .. } => None,
     };
+    let starts_at = first_day_start(&mut *tx, place.compound_id, term.starts_on).await?;
     let priced = price_term(
         &mut *tx,
         place.lot_id,
         class,
         owner_id.is_some(),
         a.months,
-        now,
+        (starts_at, now),
     )
     .await?;
     // A lottery's winner was chosen among owners already: the draw is owners first.
@@ -423,16 +464,23 @@ async fn apply_in(
 /// A lottery winner who accepted their offer rents a space of the lottery at once: the first
 /// of its spaces (in the order the lottery lists them) with no live term from today, held
 /// unpaid with its payment intent like any application, skipping the waiting list (the draw
-/// already served owners first). 409 `no_space_left` when every space is taken.
+/// already served owners first). 409 `no_space_left` when every space is taken. Answers the
+/// rental's id with the rental as answered.
 pub async fn rent_won_space(
     tx: &mut PgConnection,
     state: &AppState,
     tenant_id: Uuid,
-    owner_id: Uuid,
+    (compound_id, owner_id): (Uuid, Uuid),
     space_ids: &[Uuid],
     plate: Plate,
     months: u32,
-) -> Result<RentalAnswer, ApiError> {
+) -> Result<(Uuid, RentalAnswer), ApiError> {
+    // The request first (the car is the household's, whole months): a bad one is told so
+    // whether or not a space is free.
+    vehicle_class(&mut *tx, compound_id, &plate, &Renter::Owner(owner_id)).await?;
+    let today = today_in(&mut *tx, compound_id, state.clock.now()).await?;
+    Term::of_months(today, months)
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidMonths, e.to_string()))?;
     let space = store::first_free_space(&mut *tx, space_ids, state.clock.now())
         .await?
         .ok_or_else(|| {
@@ -451,7 +499,7 @@ pub async fn rent_won_space(
     };
     let (rental, intent) = apply_in(&mut *tx, state, tenant_id, a, None).await?;
     let today = today_in(&mut *tx, rental.compound_id, state.clock.now()).await?;
-    Ok(answer(state, &rental, &intent, today))
+    Ok((rental.id, answer(state, &rental, &intent, today)))
 }
 
 /// Writes the unpaid term `new` (expiring first any unpaid hold that ran out in its way) and
@@ -462,6 +510,9 @@ pub(crate) async fn hold(
     now: DateTime<Utc>,
 ) -> Result<(Rental, Intent), ApiError> {
     store::expire_holds_in_way(&mut *tx, new.space_id, new.lot_id, new.plate, now).await?;
+    if new.space_id.is_none() {
+        check_pass_places(&mut *tx, new, now).await?;
+    }
     store::insert(&mut *tx, new).await.map_err(|e| {
         if is_unique_violation(&e, "rentals_one_per_space") {
             ApiError::conflict(
@@ -506,6 +557,39 @@ pub(crate) async fn hold(
     Ok((rental, intent))
 }
 
+/// A pool pass takes one of the places the lot reserves for passes (`pass_places`): sold only
+/// while fewer passes than that are in force on every day of the term. Decided under the lot's
+/// lock, so passes applied for at once cannot oversell it.
+async fn check_pass_places(
+    tx: &mut PgConnection,
+    new: &NewRental<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let places = store::pass_places_for_update(&mut *tx, new.lot_id)
+        .await?
+        .ok_or(ApiError::NotFound("lot"))?;
+    if places == 0 {
+        return Err(ApiError::conflict(
+            ErrorCode::NoPassPlaces,
+            "this lot sells no pool passes: the office has reserved no places for them \
+             (the lot's pass_places)",
+        ));
+    }
+    let sold =
+        store::passes_at_peak(&mut *tx, new.lot_id, (new.starts_on, new.ends_on), now).await?;
+    if sold >= i64::from(places) {
+        return Err(ApiError::conflict(
+            ErrorCode::PassesSoldOut,
+            format!(
+                "all {places} places this lot reserves for pool passes are taken on some day \
+                 from {} to {}",
+                new.starts_on, new.ends_on
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A term as answered: its row, and where it stands on the compound's `today`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct RentalView {
@@ -534,7 +618,7 @@ pub(crate) fn view(rental: &Rental, today: NaiveDate) -> RentalView {
 
 /// Where a term stands on `today`: `awaiting_payment`, `expired`, `cancelled`, `upcoming`,
 /// `active`, `in_grace` (after its end, still admitted), `lapsed`, `ended` (ended early) or
-/// `renewed` (its end passed and the next term took over).
+/// `renewed` (its end passed and the next term, paid, took over).
 pub fn standing(rental: &Rental, today: NaiveDate) -> &'static str {
     match rental.status.as_str() {
         "awaiting_payment" => "awaiting_payment",
@@ -604,7 +688,7 @@ pub(crate) async fn credit(
         rental.plate, rental.starts_on, rental.ends_on
     );
     if let Some(shift) = shift {
-        memo.push_str(&format!("（现金 {shift}）"));
+        memo.push_str(&cash_mark(shift));
     }
     let received = posting::Received {
         amount,
@@ -612,6 +696,11 @@ pub(crate) async fn credit(
         paid_at,
     };
     posting::credit_rental_payment(tx, &who, rental.id, key, received, &memo).await
+}
+
+/// How a cash payment's memo ends: the shift that took it (what a retry is compared with).
+pub(crate) fn cash_mark(shift: &str) -> String {
+    format!("（现金 {shift}）")
 }
 
 /// Records a term paid: its row, the owner's waiting entry served, the renter told.

@@ -41,7 +41,7 @@ pub struct Rental {
     pub status: String,
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub renews_id: Option<Uuid>,
-    /// The term that renews this one, if one was applied for (and not lapsed or cancelled).
+    /// The paid term that renews this one (a renewal awaiting its payment does not yet).
     pub renewed_by: Option<Uuid>,
     pub applied_by: String,
     #[serde(serialize_with = "crate::store::yuan")]
@@ -64,7 +64,7 @@ const RENTAL_SELECT: &str = "
            r.monthly_price, r.discount_pct, r.price, r.filing_no, r.status, r.hold_expires_at,
            r.renews_id,
            (select n.id from rentals n where n.renews_id = r.id
-               and n.status in ('awaiting_payment', 'paid', 'ended')) as renewed_by,
+               and n.status in ('paid', 'ended')) as renewed_by,
            r.applied_by, r.paid, r.refunded, r.payment_method, r.payment_transaction_id,
            r.paid_at, r.ended_on, r.reminded_at, r.created_at
       from rentals r left join spaces sp on sp.id = r.space_id";
@@ -161,6 +161,41 @@ pub async fn rental_for_update(
     .await
 }
 
+/// The renewal of the term `id` that stands at `now`: paid, or held for its payment with its
+/// hold running. Read in its own statement, after the term's lock: a renewal committed while
+/// this request waited for the lock is seen.
+pub async fn renewal_of(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "select id from rentals where renews_id = $1
+            and (status in ('paid', 'ended')
+                 or (status = 'awaiting_payment' and hold_expires_at > $2))
+          limit 1",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(db)
+    .await
+}
+
+/// Withdraws the renewal of the term `id` still awaiting its payment (its term is ended
+/// early): `cancelled`, so a payment that slips in is owed back. Answers its id.
+pub async fn cancel_unpaid_renewal(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "update rentals set status = 'cancelled', hold_expires_at = null
+          where renews_id = $1 and status = 'awaiting_payment' returning id",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
 /// The compound's terms, newest first; with `expiring_by`, only paid terms not renewed that
 /// end (or whose grace ends) on or before it and have not lapsed before `today`.
 pub async fn of_compound(
@@ -175,7 +210,7 @@ pub async fn of_compound(
             and ($3::date is null or (r.status = 'paid' and upper(r.during) - 1 <= $4
                  and upper(r.during) - 1 + r.grace_days >= $3
                  and not exists (select 1 from rentals n where n.renews_id = r.id
-                                   and n.status in ('awaiting_payment', 'paid', 'ended'))))
+                                   and n.status in ('paid', 'ended'))))
           order by case when $3::date is null then r.created_at end desc,
                    upper(r.during), r.id
           limit $5"
@@ -232,6 +267,46 @@ pub async fn space_for_update(
     .await
 }
 
+/// The lot's places for pool passes, its row locked (`for no key update`: gate writes that
+/// only reference the lot go on) so that pass applications for it are decided one after the
+/// other. `None`: no such lot.
+pub async fn pass_places_for_update(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+) -> sqlx::Result<Option<i32>> {
+    sqlx::query_scalar("select pass_places from lots where id = $1 for no key update")
+        .bind(lot_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// The most pool passes of `lot_id` in force on any one day of `[starts_on, ends_on]`: terms
+/// paid (or ended early, through their last day), or held unpaid with their hold running at
+/// `now`.
+pub async fn passes_at_peak(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+    (starts_on, ends_on): (NaiveDate, NaiveDate),
+    now: DateTime<Utc>,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select coalesce(max(n), 0) from (
+             select count(r.id) as n
+               from generate_series($2::date, $3::date, interval '1 day') as d (day)
+               join rentals r on r.lot_id = $1 and r.space_id is null
+                    and r.during @> d.day::date
+                    and (r.status in ('paid', 'ended')
+                         or (r.status = 'awaiting_payment' and r.hold_expires_at > $4))
+              group by d.day) per_day",
+    )
+    .bind(lot_id)
+    .bind(starts_on)
+    .bind(ends_on)
+    .bind(now)
+    .fetch_one(db)
+    .await
+}
+
 /// Unpaid holds that ran out by `now` on `space_id` or of `plate` in `lot_id` are expired, so
 /// they no longer stand in the way of a new application. Returns how many.
 pub async fn expire_holds_in_way(
@@ -241,29 +316,42 @@ pub async fn expire_holds_in_way(
     plate: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
-    sqlx::query(
-        "update rentals set status = 'expired'
-          where status = 'awaiting_payment' and hold_expires_at <= $4
-            and (space_id = $1 or (lot_id = $2 and plate = $3))",
-    )
-    .bind(space_id)
-    .bind(lot_id)
-    .bind(plate)
-    .bind(now)
-    .execute(db)
-    .await
-    .map(|r| r.rows_affected())
+    expire(db, now, Some((space_id, lot_id, plate))).await
 }
 
 /// Every unpaid hold that ran out by `now`.
 pub async fn expire_holds(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::Result<u64> {
-    sqlx::query(
-        "update rentals set status = 'expired' where status = 'awaiting_payment' and hold_expires_at <= $1",
+    expire(db, now, None).await
+}
+
+/// The one statement that expires unpaid holds (all, or those in the way of an application):
+/// a lottery offer accepted with a car whose rental it expires lapses with it, in the same
+/// statement, so that the offer passes to the next applicant (docs/lottery.md).
+async fn expire(
+    db: impl PgExecutor<'_>,
+    now: DateTime<Utc>,
+    in_way: Option<(Option<Uuid>, Uuid, &str)>,
+) -> sqlx::Result<u64> {
+    sqlx::query_scalar::<_, i64>(
+        "with expired as (
+             update rentals set status = 'expired'
+              where status = 'awaiting_payment' and hold_expires_at <= $1
+                and ($2 or space_id = $3 or (lot_id = $4 and plate = $5))
+             returning id),
+         lapsed as (
+             update lottery_offers o set lapsed_at = $1
+               from expired e
+              where o.rental_id = e.id and o.lapsed_at is null)
+         select count(*) from expired",
     )
     .bind(now)
-    .execute(db)
+    .bind(in_way.is_none())
+    .bind(in_way.and_then(|(space, _, _)| space))
+    .bind(in_way.map(|(_, lot, _)| lot))
+    .bind(in_way.map(|(_, _, plate)| plate))
+    .fetch_one(db)
     .await
-    .map(|r| r.rows_affected())
+    .map(|n| u64::try_from(n).unwrap_or(0))
 }
 
 pub struct Paid<'a> {
@@ -385,7 +473,7 @@ pub async fn due_reminders(
             and upper(r.during) - 1 >= ($1 at time zone c.time_zone)::date
             and upper(r.during) - 1 <= ($1 at time zone c.time_zone)::date + $2
             and not exists (select 1 from rentals n where n.renews_id = r.id
-                              and n.status in ('awaiting_payment', 'paid', 'ended'))
+                              and n.status in ('paid', 'ended'))
           order by upper(r.during), r.id
           limit $3
           for update of r skip locked",
@@ -410,6 +498,18 @@ pub async fn mark_reminded(
         .map(drop)
 }
 
+/// The condition that the term `r` holds its space on some day from the date `from` on, at
+/// the instant `now`: paid (an early end cut its days), or held for its payment with the hold
+/// still running. One home for "the space is rented from today" (an offer's free space, a
+/// lottery's refusal of a rented space).
+fn holds_space_from(r: &str, from: &str, now: &str) -> String {
+    format!(
+        "({r}.during && daterange({from}, null)
+          and ({r}.status in ('paid', 'ended')
+               or ({r}.status = 'awaiting_payment' and {r}.hold_expires_at > {now})))"
+    )
+}
+
 /// The first of `space_ids` (in their order) with no live term on the local today of its
 /// compound at `now`.
 pub async fn first_free_space(
@@ -417,20 +517,47 @@ pub async fn first_free_space(
     space_ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar(
-        "select u.id from unnest($1::uuid[]) with ordinality as u (id, n)
-           join spaces s on s.id = u.id
-           join lots l on l.id = s.lot_id
-           join compounds c on c.id = l.compound_id
-          where not exists (select 1 from rentals r where r.space_id = u.id
-                              and r.status in ('awaiting_payment', 'paid', 'ended')
-                              and r.during && daterange(($2 at time zone c.time_zone)::date, null))
-          order by u.n limit 1",
-    )
-    .bind(space_ids)
-    .bind(now)
-    .fetch_optional(db)
-    .await
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select u.id from unnest($1::uuid[]) with ordinality as u (id, n)
+               join spaces s on s.id = u.id
+               join lots l on l.id = s.lot_id
+               join compounds c on c.id = l.compound_id
+              where not exists (select 1 from rentals r where r.space_id = u.id
+                                  and {holds})
+              order by u.n limit 1",
+            holds = holds_space_from("r", "($2 at time zone c.time_zone)::date", "$2"),
+        )
+    });
+    sqlx::query_scalar(&SQL)
+        .bind(space_ids)
+        .bind(now)
+        .fetch_optional(db)
+        .await
+}
+
+/// The first of `space_ids` (by id) rented on its compound's local today at `now` or later.
+pub async fn rented_from_today(
+    db: impl PgExecutor<'_>,
+    space_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Uuid>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select s.id from spaces s
+               join lots l on l.id = s.lot_id
+               join compounds c on c.id = l.compound_id
+              where s.id = any($1)
+                and exists (select 1 from rentals r where r.space_id = s.id and {holds})
+              order by s.id limit 1",
+            holds = holds_space_from("r", "($2 at time zone c.time_zone)::date", "$2"),
+        )
+    });
+    sqlx::query_scalar(&SQL)
+        .bind(space_ids)
+        .bind(now)
+        .fetch_optional(db)
+        .await
 }
 
 /// For a permit stay of `plate` in `lot_id` from the local date `entered_on` to `exit_on`:

@@ -64,26 +64,36 @@ pub async fn record_cash(
         .await?
         .ok_or(ApiError::NotFound("rental"))?;
     if rental.status != "awaiting_payment" {
-        let replayed = match rental.payment_transaction_id {
-            Some(t) => ledger::transaction_key(&mut *tx, t).await?.as_deref() == Some(&ledger_key),
-            None => false,
+        let recorded = match rental.payment_transaction_id {
+            Some(t) => ledger::transaction_key_and_memo(&mut *tx, t)
+                .await?
+                .filter(|(key, _)| *key == ledger_key),
+            None => None,
         };
-        return match replayed {
-            true => {
-                let today = super::today_in(&mut tx, rental.compound_id, now).await?;
-                Ok(HttpResponse::Ok().json(super::view(&rental, today)))
+        if let Some((_, memo)) = recorded {
+            // The key paid this term: the same request retried replays; another amount or
+            // shift under it is another request, not what was recorded.
+            if amount.yuan() != rental.paid || !memo.ends_with(&super::cash_mark(&shift)) {
+                return Err(ApiError::conflict(
+                    ErrorCode::IdempotencyKeyReused,
+                    "this idempotency key recorded another amount or shift for this term; \
+                     use a new key for another request",
+                ));
             }
-            false => Err(ApiError::conflict(
-                ErrorCode::NotAwaitingPayment,
-                format!("this term is {}, not awaiting payment", rental.status),
-            )),
-        };
+            let today = super::today_in(&mut tx, rental.compound_id, now).await?;
+            return Ok(HttpResponse::Ok().json(super::view(&rental, today)));
+        }
+        if rental.status == "expired" {
+            // Its hold ran out and the sweep (or an application in its way) marked it so.
+            return Err(hold_expired());
+        }
+        return Err(ApiError::conflict(
+            ErrorCode::NotAwaitingPayment,
+            format!("this term is {}, not awaiting payment", rental.status),
+        ));
     }
     if rental.hold_expires_at.is_some_and(|at| at <= now) {
-        return Err(ApiError::conflict(
-            ErrorCode::HoldExpired,
-            "the application's hold ran out; apply again",
-        ));
+        return Err(hold_expired());
     }
     if amount.yuan() != rental.price {
         return Err(ApiError::invalid(
@@ -122,6 +132,13 @@ pub async fn record_cash(
     Ok(HttpResponse::Created().json(super::view(&rental, today)))
 }
 
+fn hold_expired() -> ApiError {
+    ApiError::conflict(
+        ErrorCode::HoldExpired,
+        "the application's hold ran out; apply again",
+    )
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RenewBody {
@@ -129,7 +146,7 @@ struct RenewBody {
 }
 
 /// Renews `current` for `months` more, from the day after it ends, at the filed price in force
-/// now: a new term held for its payment. Only a paid term that has not lapsed; a non-owner
+/// when the new term begins: a new term held for its payment. Only a paid term that has not lapsed; a non-owner
 /// renter only while no owner waits for the kind of space (owners first).
 async fn renew(
     state: &AppState,
@@ -148,13 +165,19 @@ async fn renew(
     if current.status != "paid" {
         return Err(ApiError::conflict(
             ErrorCode::NotRenewable,
-            format!("a {} term is not renewed: apply anew", current.status),
+            format!(
+                "{} term is not renewed: apply anew",
+                super::with_article(&current.status)
+            ),
         ));
     }
-    if current.renewed_by.is_some() {
+    if store::renewal_of(&mut *tx, current.id, now)
+        .await?
+        .is_some()
+    {
         return Err(ApiError::conflict(
             ErrorCode::AlreadyRenewed,
-            "this term was renewed already",
+            "this term was renewed already (paid, or held for its payment)",
         ));
     }
     let grace_end = current.ends_on + Duration::days(i64::from(current.grace_days));
@@ -182,13 +205,14 @@ async fn renew(
     }
     let class = VehicleClass::parse(&current.vehicle_class)
         .ok_or_else(|| ApiError::internal("a rental's vehicle class"))?;
+    let starts_at = super::first_day_start(&mut tx, current.compound_id, term.starts_on).await?;
     let priced = super::price_term(
         &mut tx,
         current.lot_id,
         class,
         current.owner_id.is_some(),
         months,
-        now,
+        (starts_at, now),
     )
     .await?;
     let new = NewRental {
@@ -272,8 +296,8 @@ struct Ended {
 /// Ends a paid term after `last_day`: the unused whole days are refunded
 /// (`parkshare_allocation::rental::early_end`) by reversing the payment's entries, each
 /// credited account giving back its share, into `refunds_payable` — owed back to the renter
-/// until staff record its payout. Once per term; a term with a renewal is refused (end the
-/// renewal first).
+/// until staff record its payout. Once per term; a term with a paid renewal is refused (end
+/// the renewal first), and a renewal still awaiting its payment is withdrawn with it.
 #[utoipa::path(tag = "staff", operation_id = "end_rental_early", security(("staff_token" = [])), request_body = EndBody, responses((status = 200, description = "Ended; the unused whole days owed back", body = Ended)))]
 #[post("/rentals/{id}/end")]
 pub async fn end_early(
@@ -292,13 +316,26 @@ pub async fn end_early(
     if rental.status != "paid" {
         return Err(ApiError::conflict(
             ErrorCode::NotInForce,
-            format!("a {} term is not ended early", rental.status),
+            format!(
+                "{} term is not ended early",
+                super::with_article(&rental.status)
+            ),
+        ));
+    }
+    if today > rental.ends_on {
+        return Err(ApiError::conflict(
+            ErrorCode::NotInForce,
+            format!(
+                "this term ended on {} (the car is admitted through its grace): nothing is \
+                 left to end early",
+                rental.ends_on
+            ),
         ));
     }
     if rental.renewed_by.is_some() {
         return Err(ApiError::conflict(
             ErrorCode::Renewed,
-            "this term has a renewal: end (or let lapse) the renewal first",
+            "this term has a paid renewal: end the renewal first",
         ));
     }
     let last_day = body.last_day.unwrap_or(today);
@@ -322,7 +359,12 @@ pub async fn end_early(
         false => Some(post_refund(&mut tx, &rental, end.refund, end.unused_days, &reason).await?),
     };
     store::end_early(&mut *tx, rental.id, last_day, end.refund.yuan()).await?;
+    // A renewal still awaiting its payment goes with the term it would have continued.
+    let withdrawn = store::cancel_unpaid_renewal(&mut *tx, rental.id).await?;
     tx.commit().await?;
+    if let Some(renewal) = withdrawn {
+        payments::cancel_intent_of_rental(&state.db, renewal).await?;
+    }
     let rental = store::rental(&state.db, staff.tenant_id, rental.id)
         .await?
         .ok_or_else(|| ApiError::internal("rental vanished"))?;
