@@ -24,6 +24,7 @@ const EMERGENCY_SUFFIX: &str = "应急";
 const CONFUSABLE_GROUPS: [&str; 7] = ["0DQO", "8B", "1I", "2Z", "5S", "6G", "7T"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
 pub struct Plate(String);
 

@@ -43,6 +43,7 @@ impl VehicleClass {
 
 /// Vehicles that pass first and free (消防、救护及正在执行紧急公务的车辆).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ExemptClass {
     Fire,

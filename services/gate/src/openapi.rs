@@ -6,7 +6,9 @@
 //!
 //! What every operation shares is added here, once: the bearer security schemes, the error
 //! envelope `{"error": {"code", "message"}}` for each error status the operation can answer,
-//! and the tags by audience.
+//! with the codes it can carry there (its description and `x-error-codes`: those of the
+//! operation's shape, [`GENERIC_CODES`], and its own, [`OPERATION_ERRORS`], generated from the
+//! handlers' source by `.ci/operation_errors.py`), and the tags by audience.
 
 use std::sync::OnceLock;
 
@@ -19,7 +21,63 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::error::ErrorBody;
+use crate::error::{ErrorBody, ErrorCode};
+
+mod errors;
+pub use errors::OPERATION_ERRORS;
+
+/// Codes any operation of a shape can answer, whatever its own code: `(status, code, when)`.
+/// With [`OPERATION_ERRORS`] (each operation's own), every [`ErrorCode`] is listed somewhere
+/// (`contract::every_error_code_is_listed`).
+pub const GENERIC_CODES: &[(u16, ErrorCode, &str)] = &[
+    (400, ErrorCode::InvalidBody, "body"),
+    (400, ErrorCode::InvalidQuery, "query"),
+    (401, ErrorCode::Unauthenticated, "credential"),
+    (404, ErrorCode::NotFound, "path"),
+    // Text Postgres cannot store (NUL) that reached a statement.
+    (422, ErrorCode::InvalidText, "body"),
+    // A string field of a JSON body that is no valid text (`input::Json`).
+    (422, ErrorCode::InvalidField, "body"),
+    (429, ErrorCode::RateLimited, "public"),
+    (503, ErrorCode::Unavailable, "always"),
+    // Never answered with its own status: a 5xx is opaque (`internal`, logged), and a camera
+    // push whose backend failed answers `backend_unavailable` in the vendor's format.
+    (500, ErrorCode::Internal, "always"),
+    (503, ErrorCode::BackendUnavailable, "vendor"),
+];
+
+/// The codes `operation_id` answers with `status`: the generic ones its shape gives, then
+/// its own.
+fn codes_of(operation_id: &str, status: u16, shape: &[&str]) -> Vec<ErrorCode> {
+    let mut codes: Vec<ErrorCode> = GENERIC_CODES
+        .iter()
+        .filter(|(s, _, when)| *s == status && shape.contains(when))
+        .map(|(_, code, _)| *code)
+        .collect();
+    let own = OPERATION_ERRORS
+        .iter()
+        .filter(|(id, _)| *id == operation_id)
+        .flat_map(|(_, codes)| codes.iter())
+        .filter(|(s, _)| *s == status)
+        .map(|(_, code)| *code);
+    for code in own {
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    codes
+}
+
+/// The statuses an operation's own codes add to those its shape gives.
+fn own_statuses(operation_id: &str) -> Vec<u16> {
+    let mut statuses: Vec<u16> = OPERATION_ERRORS
+        .iter()
+        .filter(|(id, _)| *id == operation_id)
+        .flat_map(|(_, codes)| codes.iter().map(|(s, _)| *s))
+        .collect();
+    statuses.dedup();
+    statuses
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -202,18 +260,15 @@ fn error_statuses(method: &str, path: &str, op: &Operation) -> Vec<(&'static str
         .any(|p| p.parameter_in == ParameterIn::Query);
     let takes_path = path.contains('{');
     if op.request_body.is_some() || takes_query {
-        statuses.push((
-            "400",
-            "The body or the query is not readable: `invalid_body`, `invalid_query`",
-        ));
+        statuses.push(("400", "The body or the query is not readable"));
     }
     if op.security.is_some() {
-        statuses.push(("401", "Missing or invalid credentials: `unauthenticated`"));
+        statuses.push(("401", "Missing or invalid credentials"));
     }
     if takes_path || op.security.is_some() {
         statuses.push((
             "404",
-            "Nothing of that id is yours (or the path does not parse): `not_found`",
+            "Nothing of that id is yours (or the path does not parse)",
         ));
     }
     if method != "get" {
@@ -231,12 +286,12 @@ fn error_statuses(method: &str, path: &str, op: &Operation) -> Vec<(&'static str
     if path.starts_with("/v1/public/") {
         statuses.push((
             "429",
-            "Over the client's abuse limit: retry after `Retry-After` seconds: `rate_limited`",
+            "Over the client's abuse limit: retry after `Retry-After` seconds",
         ));
     }
     statuses.push((
         "503",
-        "Postgres or Redis is unavailable; nothing was decided, retry: `unavailable`",
+        "Postgres or Redis is unavailable; nothing was decided, retry",
     ));
     statuses
 }
@@ -267,33 +322,103 @@ impl Modify for Contract {
             ];
             for (method, op) in operations {
                 let Some(op) = op else { continue };
-                if path.starts_with("/v1/vendor/")
-                    || ["/healthz", "/readyz", "/openapi.json"].contains(&path.as_str())
-                {
+                if path.starts_with("/v1/vendor/") {
+                    // The vendor's own format: the codes are named, the body is not ErrorBody.
+                    let id = op.operation_id.clone().unwrap_or_default();
+                    for (status, response) in op.responses.responses.iter_mut() {
+                        let status: u16 = status.parse().unwrap_or_default();
+                        if status >= 400 {
+                            name_codes(response, &codes_of(&id, status, &["vendor"]));
+                        }
+                    }
                     continue;
                 }
-                for (status, description) in error_statuses(method, path, op) {
-                    if op.responses.responses.contains_key(status) {
-                        continue;
+                if ["/healthz", "/readyz", "/openapi.json"].contains(&path.as_str()) {
+                    continue;
+                }
+                let id = op.operation_id.clone().unwrap_or_default();
+                let shape = shape_of(path, op);
+                let mut statuses: Vec<(String, &str)> = error_statuses(method, path, op)
+                    .into_iter()
+                    .map(|(status, description)| (status.to_owned(), description))
+                    .collect();
+                for status in own_statuses(&id) {
+                    let status = status.to_string();
+                    if !statuses.iter().any(|(s, _)| *s == status) {
+                        statuses.push((status, "Refused; nothing was changed"));
                     }
-                    op.responses.responses.insert(
-                        status.to_owned(),
-                        RefOr::T(
-                            ResponseBuilder::new()
-                                .description(description)
-                                .content(
-                                    "application/json",
-                                    ContentBuilder::new()
-                                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                }
+                for (status, description) in statuses {
+                    let codes = codes_of(&id, status.parse().unwrap_or_default(), &shape);
+                    let response =
+                        op.responses
+                            .responses
+                            .entry(status.clone())
+                            .or_insert_with(|| {
+                                RefOr::T(
+                                    ResponseBuilder::new()
+                                        .description(description)
+                                        .content(
+                                            "application/json",
+                                            ContentBuilder::new()
+                                                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                                .build(),
+                                        )
                                         .build(),
                                 )
-                                .build(),
-                        ),
-                    );
+                            });
+                    name_codes(response, &codes);
                 }
             }
         }
     }
+}
+
+/// What an operation takes, as [`GENERIC_CODES`] names it.
+fn shape_of(path: &str, op: &Operation) -> Vec<&'static str> {
+    let mut shape = vec!["always"];
+    if op.request_body.is_some() {
+        shape.push("body");
+    }
+    if op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| p.parameter_in == ParameterIn::Query)
+    {
+        shape.push("query");
+    }
+    if op.security.is_some() {
+        shape.push("credential");
+    }
+    if path.contains('{') || op.security.is_some() {
+        shape.push("path");
+    }
+    if path.starts_with("/v1/public/") {
+        shape.push("public");
+    }
+    shape
+}
+
+/// Names the codes an error answer can carry: in its description, and as `x-error-codes`
+/// (a client generator or a test can read them).
+fn name_codes(response: &mut RefOr<utoipa::openapi::Response>, codes: &[ErrorCode]) {
+    let RefOr::T(response) = response else {
+        return;
+    };
+    if codes.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+    let listed = names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let said = response.description.trim_end().trim_end_matches('.');
+    response.description = format!("{said}. Codes: {listed}.");
+    let extensions = response.extensions.get_or_insert_with(Default::default);
+    extensions.insert("x-error-codes".to_owned(), serde_json::json!(names));
 }
 
 /// Links from each create to the read of what it created (a client, and Schemathesis's

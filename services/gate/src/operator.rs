@@ -1,7 +1,6 @@
 //! The platform operator's API: onboarding a property firm (tenant) with its first staff token,
 //! and the money providers reported that no firm's ledger could take.
 
-use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -27,7 +26,8 @@ struct UnbookedQuery {
     limit: Option<i64>,
 }
 
-#[derive(serde::Serialize, sqlx::FromRow)]
+/// A provider's notification of money no firm's ledger could take.
+#[derive(serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 struct Unbooked {
     id: Uuid,
     provider: String,
@@ -44,7 +44,7 @@ struct Unbooked {
 /// Money a provider reported that no firm's ledger could take: notifications naming no intent
 /// we know, or in another currency than yuan. The platform settles them with the provider
 /// (refund or reassign); oldest first, a page at a time.
-#[utoipa::path(tag = "operator", operation_id = "unbooked_receipts", params(UnbookedQuery), security(("operator_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "operator", operation_id = "unbooked_receipts", params(UnbookedQuery), security(("operator_token" = [])), responses((status = 200, description = "Done", body = crate::settlement::views::Paged<Unbooked>)))]
 #[get("/v1/operator/unbooked-receipts")]
 async fn unbooked_receipts(
     state: web::Data<AppState>,
@@ -74,7 +74,7 @@ struct NewTenant {
 }
 
 /// Creates a tenant and returns its first staff token, shown this once only.
-#[utoipa::path(tag = "operator", operation_id = "create_tenant", security(("operator_token" = [])), request_body = NewTenant, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "operator", operation_id = "create_tenant", security(("operator_token" = [])), request_body = NewTenant, responses((status = 201, description = "Created", body = NewTenantAnswer)))]
 #[post("/v1/operator/tenants")]
 async fn create_tenant(
     state: web::Data<AppState>,
@@ -83,8 +83,18 @@ async fn create_tenant(
 ) -> Result<HttpResponse, ApiError> {
     let name = validate::text("name", &body.name, 200)?;
     let (tenant_id, token) = create(&state, &name).await?;
-    Ok(HttpResponse::Created()
-        .json(serde_json::json!({"tenant_id": tenant_id, "staff_token": token})))
+    Ok(HttpResponse::Created().json(NewTenantAnswer {
+        tenant_id,
+        staff_token: token,
+    }))
+}
+
+/// A firm just created, with its first staff token (shown once).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct NewTenantAnswer {
+    tenant_id: Uuid,
+    /// Shown once: the firm's first `staff_token`.
+    staff_token: String,
 }
 
 /// Creates a tenant with a fresh staff token.

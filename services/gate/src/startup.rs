@@ -1,6 +1,5 @@
 //! Wiring: database creation and migration, Redis connection, the HTTP server.
 
-use crate::openapi::AnyJson;
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
@@ -335,10 +334,26 @@ async fn not_found() -> Result<HttpResponse, error::ApiError> {
 }
 
 /// The process is alive.
-#[utoipa::path(tag = "operations", operation_id = "healthz", responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "operations", operation_id = "healthz", responses((status = 200, description = "Done", body = Health)))]
 #[get("/healthz")]
 pub(crate) async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// The process answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    /// `ok`.
+    status: &'static str,
+}
+
+/// What readiness needs, each reachable or current.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Readiness {
+    postgres: bool,
+    redis: bool,
+    /// The database's schema is this build's.
+    migrations: bool,
 }
 
 /// Answers the request id tracing-actix-web gave the request (also in every log line of it)
@@ -464,13 +479,17 @@ async fn schema_is_current(db: &PgPool) -> bool {
 }
 
 /// Postgres and Redis are reachable and the schema is this build's.
-#[utoipa::path(tag = "operations", operation_id = "readyz", responses((status = 200, description = "Done", body = AnyJson), (status = 503, description = "Not ready", body = AnyJson)))]
+#[utoipa::path(tag = "operations", operation_id = "readyz", responses((status = 200, description = "Done", body = Readiness), (status = 503, description = "Not ready: what is not", body = Readiness)))]
 #[get("/readyz")]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let postgres = sqlx::query("select 1").execute(&state.db).await.is_ok();
     let redis = state.occupancy.ping().await.is_ok();
     let migrations = schema_is_current(&state.db).await;
-    let body = serde_json::json!({"postgres": postgres, "redis": redis, "migrations": migrations});
+    let body = Readiness {
+        postgres,
+        redis,
+        migrations,
+    };
     if postgres && redis && migrations {
         HttpResponse::Ok().json(body)
     } else {

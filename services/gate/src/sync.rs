@@ -181,7 +181,7 @@ pub fn spawn_reconciler(
 }
 
 /// Where Redis and Postgres disagree about a lot.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Difference {
     pub in_sync: bool,
     pub redis_present: bool,

@@ -124,7 +124,7 @@ struct ExemptBody {
 }
 
 /// Registers an exempt (emergency) vehicle, e.g. the local hospital's ambulance.
-#[utoipa::path(tag = "staff", operation_id = "put_exempt", security(("staff_token" = [])), request_body = ExemptBody, responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "put_exempt", security(("staff_token" = [])), request_body = ExemptBody, responses((status = 200, description = "Done", body = ExemptSet)))]
 #[put("/compounds/{id}/exempt-vehicles/{plate}")]
 async fn put_exempt(
     state: web::Data<AppState>,
@@ -157,11 +157,11 @@ async fn put_exempt(
         &note,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"plate": plate, "class": class})))
+    Ok(HttpResponse::Ok().json(ExemptSet { plate, class }))
 }
 
 /// The compound's exempt (emergency) vehicles.
-#[utoipa::path(tag = "staff", operation_id = "list_exempt", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_exempt", security(("staff_token" = [])), responses((status = 200, description = "Each plate with its class as `detail`", body = Vec<registry::ListedPlate>)))]
 #[get("/compounds/{id}/exempt-vehicles")]
 async fn list_exempt(
     state: web::Data<AppState>,
@@ -173,13 +173,27 @@ async fn list_exempt(
         .json(registry::exempt_vehicles(&state.db, staff.tenant_id, compound.id).await?))
 }
 
+/// An exempt (emergency) vehicle registered.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ExemptSet {
+    plate: parkshare_domain::plate::Plate,
+    class: ExemptClass,
+}
+
+/// A plate blocklisted.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Blocklisted {
+    plate: parkshare_domain::plate::Plate,
+    reason: String,
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 struct BlockBody {
     reason: String,
 }
 
 /// Blocklist a plate with a reason.
-#[utoipa::path(tag = "staff", operation_id = "put_blocklisted", security(("staff_token" = [])), request_body = BlockBody, responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "put_blocklisted", security(("staff_token" = [])), request_body = BlockBody, responses((status = 200, description = "Done", body = Blocklisted)))]
 #[put("/compounds/{id}/blocklist/{plate}")]
 async fn put_blocklisted(
     state: web::Data<AppState>,
@@ -199,7 +213,7 @@ async fn put_blocklisted(
         &reason,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"plate": plate, "reason": reason})))
+    Ok(HttpResponse::Ok().json(Blocklisted { plate, reason }))
 }
 
 /// Take a plate off the blocklist.
@@ -222,7 +236,7 @@ async fn delete_blocklisted(
 }
 
 /// The compound's blocklist.
-#[utoipa::path(tag = "staff", operation_id = "list_blocklist", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_blocklist", security(("staff_token" = [])), responses((status = 200, description = "Each plate with its reason as `detail`", body = Vec<registry::ListedPlate>)))]
 #[get("/compounds/{id}/blocklist")]
 async fn list_blocklist(
     state: web::Data<AppState>,

@@ -3,9 +3,8 @@
 //! of a lot; resolving anomalies.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{get, post, put, web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::lots::owned_lot;
@@ -68,7 +67,7 @@ struct DeviceBody {
 
 /// Sets what camera a lane has and how it behaves. The push URL for the camera is
 /// `/v1/vendor/<device secret>/<vendor>` (Dahua: that plus `/NotificationInfo/...`).
-#[utoipa::path(tag = "staff", operation_id = "set_device", security(("staff_token" = [])), request_body = DeviceBody, responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "set_device", security(("staff_token" = [])), request_body = DeviceBody, responses((status = 200, description = "The gate with its device settings", body = registry::Gate)))]
 #[put("/gates/{id}/device")]
 async fn set_device(
     state: web::Data<AppState>,
@@ -221,7 +220,7 @@ fn device_url(text: &str, policy: Policy) -> Result<String, ApiError> {
 }
 
 /// Barrier commands sent to the gate's device, newest first.
-#[utoipa::path(tag = "staff", operation_id = "list_commands", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_commands", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<devices::DeviceCommand>)))]
 #[get("/gates/{id}/commands")]
 async fn list_commands(
     state: web::Data<AppState>,
@@ -246,7 +245,7 @@ struct ManualOpenBody {
 /// A staff member lifts the barrier. Audited with who, why and when; the barrier is told by
 /// calling the device (Hikvision), in the camera's next heartbeat reply (Vzenith, Dahua), or,
 /// for JSON API lanes, by the lane controller acting on this answer.
-#[utoipa::path(tag = "staff", operation_id = "manual_open", security(("staff_token" = [])), request_body = ManualOpenBody, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "manual_open", security(("staff_token" = [])), request_body = ManualOpenBody, responses((status = 201, description = "Created", body = ManualOpened)))]
 #[post("/gates/{id}/manual-open")]
 async fn manual_open(
     state: web::Data<AppState>,
@@ -339,16 +338,26 @@ async fn manual_open(
         _ => {}
     }
     tracing::info!(gate_id = %gate.id, staff = %staff.label, reason, "barrier opened by hand");
-    let mut body = serde_json::to_value(&record).map_err(ApiError::internal)?;
-    body["merged"] = serde_json::Value::Bool(command.is_some_and(|(_, new)| !new));
-    body["expires_in_s"] = command
-        .map(|_| state.lanes.manual_open_ttl.as_secs().into())
-        .unwrap_or(serde_json::Value::Null);
-    Ok(HttpResponse::Created().json(body))
+    Ok(HttpResponse::Created().json(ManualOpened {
+        merged: command.is_some_and(|(_, new)| !new),
+        expires_in_s: command.map(|_| state.lanes.manual_open_ttl.as_secs()),
+        open: record,
+    }))
+}
+
+/// A manual open recorded, and what became of its barrier command.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ManualOpened {
+    #[serde(flatten)]
+    open: devices::ManualOpen,
+    /// The lane had a command waiting already: this open joined it.
+    merged: bool,
+    /// How long the command waits for the device (none when no command was queued).
+    expires_in_s: Option<u64>,
 }
 
 /// The lot's manual opens, newest first.
-#[utoipa::path(tag = "staff", operation_id = "list_manual_opens", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_manual_opens", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<devices::ManualOpen>)))]
 #[get("/lots/{id}/manual-opens")]
 async fn list_manual_opens(
     state: web::Data<AppState>,

@@ -12,7 +12,6 @@
 
 use crate::error::ErrorBody;
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use std::collections::HashMap;
 
 use actix_web::{post, web, HttpResponse};
@@ -71,7 +70,8 @@ struct RowError {
     message: String,
 }
 
-#[derive(Serialize)]
+/// A sheet imported whole: how many rows made something new, how many updated.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Imported {
     created: usize,
     updated: usize,
@@ -109,7 +109,7 @@ impl Row<'_> {
         example = "name,floor_area_m2\n张三,89.5\n",
     ),
     responses(
-        (status = 200, description = "Every row imported: how many", body = AnyJson),
+        (status = 200, description = "Every row imported: how many", body = Imported),
         (status = 422, description = "Nothing imported: `import_rejected` with every refused row and why, or the sheet's own fault (`invalid_csv`, `missing_columns`, `too_many_rows`)", body = ErrorBody),
     )
 )]

@@ -1,7 +1,6 @@
 //! Lots (with their visitor capacity and tariff), gates and spaces.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{get, patch, post, web, HttpResponse};
 use parkshare_domain::decision::Direction;
 use parkshare_domain::money::Money;
@@ -229,7 +228,7 @@ struct NewGate {
 }
 
 /// Registers a gate (lane) and returns its device secret, shown this once only.
-#[utoipa::path(tag = "staff", operation_id = "create_gate", security(("staff_token" = [])), request_body = NewGate, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "create_gate", security(("staff_token" = [])), request_body = NewGate, responses((status = 201, description = "Created", body = NewGateAnswer)))]
 #[post("/lots/{id}/gates")]
 async fn create_gate(
     state: web::Data<AppState>,
@@ -268,7 +267,18 @@ async fn create_gate(
     );
     credentials::record(&mut *tx, &issued).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({"gate": gate, "device_secret": secret})))
+    Ok(HttpResponse::Created().json(NewGateAnswer {
+        gate,
+        device_secret: secret,
+    }))
+}
+
+/// A gate just registered, with its device secret (shown once).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct NewGateAnswer {
+    gate: registry::Gate,
+    /// Shown once: the `device_token`, also the camera's push URL's secret.
+    device_secret: String,
 }
 
 /// The lot's gates (no secrets).

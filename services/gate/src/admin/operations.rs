@@ -2,7 +2,6 @@
 //! recorded by staff, anomalies.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -24,7 +23,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 }
 
 /// Occupancy of a lot as Redis holds it, compared with the open sessions in Postgres.
-#[utoipa::path(tag = "staff", operation_id = "lot_occupancy", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "lot_occupancy", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::sync::Difference)))]
 #[get("/lots/{id}/occupancy")]
 async fn occupancy(
     state: web::Data<AppState>,
@@ -36,7 +35,7 @@ async fn occupancy(
 }
 
 /// Rebuilds the lot's occupancy from Postgres and reports the result.
-#[utoipa::path(tag = "staff", operation_id = "rebuild_occupancy", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "rebuild_occupancy", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::sync::Difference)))]
 #[post("/lots/{id}/occupancy/rebuild")]
 async fn rebuild(
     state: web::Data<AppState>,
@@ -80,7 +79,7 @@ async fn list_sessions(
 
 /// The lot's anomalies, newest first; `?status=open` for those staff have not resolved yet,
 /// `?status=resolved` for the others.
-#[utoipa::path(tag = "staff", operation_id = "list_anomalies", params(SessionFilter), security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_anomalies", params(SessionFilter), security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<sessions::Anomaly>)))]
 #[get("/lots/{id}/anomalies")]
 async fn list_anomalies(
     state: web::Data<AppState>,

@@ -1,7 +1,6 @@
 //! Price standards (the authority's figures) and filing tariffs (备案) against them.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use parkshare_tariff::regulated::{check_filing, Standard};
@@ -38,7 +37,7 @@ struct StandardBody {
 }
 
 /// Record a price authority's standard.
-#[utoipa::path(tag = "staff", operation_id = "create_standard", security(("staff_token" = [])), request_body = StandardBody, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "create_standard", security(("staff_token" = [])), request_body = StandardBody, responses((status = 201, description = "Created", body = tariffs::PriceStandard)))]
 #[post("/compounds/{id}/price-standards")]
 async fn create_standard(
     state: web::Data<AppState>,
@@ -64,7 +63,7 @@ async fn create_standard(
 }
 
 /// The price authority's standards recorded for the compound.
-#[utoipa::path(tag = "staff", operation_id = "list_standards", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_standards", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<tariffs::PriceStandard>)))]
 #[get("/compounds/{id}/price-standards")]
 async fn list_standards(
     state: web::Data<AppState>,
@@ -104,7 +103,7 @@ struct FilingBody {
 
 /// Files a tariff for a lot: refused with the offending stay if any stay the tariff can bill
 /// would be charged above the standard; otherwise a new immutable version with a filing number.
-#[utoipa::path(tag = "staff", operation_id = "file_tariff", security(("staff_token" = [])), request_body = FilingBody, responses((status = 201, description = "Created", body = AnyJson), (status = 422, description = "Refused: the code says which rule, and the body may say more (e.g. the offending stay)", body = crate::error::ErrorBody)))]
+#[utoipa::path(tag = "staff", operation_id = "file_tariff", security(("staff_token" = [])), request_body = FilingBody, responses((status = 201, description = "Created", body = tariffs::TariffVersion), (status = 422, description = "Refused: the code says which rule, and the body may say more (e.g. the offending stay)", body = crate::error::ErrorBody)))]
 #[post("/lots/{id}/tariffs")]
 async fn file_tariff(
     state: web::Data<AppState>,
@@ -205,7 +204,7 @@ pub(crate) fn filing_no(
 }
 
 /// The lot's filed tariff versions.
-#[utoipa::path(tag = "staff", operation_id = "list_tariffs", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_tariffs", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<tariffs::TariffVersion>)))]
 #[get("/lots/{id}/tariffs")]
 async fn list_tariffs(
     state: web::Data<AppState>,

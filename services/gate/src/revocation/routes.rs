@@ -10,9 +10,7 @@
 //!
 //! Another firm's credential, or one named through the wrong owner or compound, is 404.
 
-use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::{revoke, rotate};
@@ -89,7 +87,7 @@ async fn staff_rotates(
 // ---- staff tokens ------------------------------------------------------------------------------
 
 /// The firm's staff tokens; `current` marks the caller's.
-#[utoipa::path(tag = "staff", operation_id = "list_staff_tokens", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_staff_tokens", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<StaffTokenListed>)))]
 #[get("/staff-tokens")]
 async fn list_staff_tokens(
     state: web::Data<AppState>,
@@ -97,13 +95,42 @@ async fn list_staff_tokens(
 ) -> Result<HttpResponse, ApiError> {
     let tokens = store::tokens(&state.db, Kind::Staff, staff.tenant_id, None).await?;
     let listed: Vec<_> = tokens
-        .iter()
-        .map(|t| {
-            json!({"id": t.id, "label": t.label, "created_at": t.created_at,
-                        "revoked_at": t.revoked_at, "current": t.id == staff.token_id})
+        .into_iter()
+        .map(|t| StaffTokenListed {
+            current: t.id == staff.token_id,
+            token: t,
         })
         .collect();
     Ok(HttpResponse::Ok().json(listed))
+}
+
+/// A staff token of the firm, and whether it is the caller's.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct StaffTokenListed {
+    #[serde(flatten)]
+    token: store::Token,
+    /// The token this request was made with.
+    current: bool,
+}
+
+/// A share link in place of the old one (shown once).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct RotatedLink {
+    #[serde(flatten)]
+    rotated: crate::revocation::Rotated,
+    /// The public page's path, token included.
+    path: String,
+    /// The same from the service's configured public address.
+    url: String,
+}
+
+/// A staff token the operator issued (shown once).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct IssuedStaffToken {
+    id: Uuid,
+    tenant_id: Uuid,
+    /// Shown once: the `staff_token`.
+    token: String,
 }
 
 /// Revoke a staff token of the firm (the caller's own included).
@@ -226,7 +253,7 @@ async fn rotate_committee_token(
 }
 
 /// The compound's share links (never the link itself: it is the secret).
-#[utoipa::path(tag = "staff", operation_id = "list_disclosure_links", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_disclosure_links", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<store::Token>)))]
 #[get("/compounds/{id}/disclosure-links")]
 async fn list_disclosure_links(
     state: web::Data<AppState>,
@@ -252,7 +279,7 @@ async fn revoke_disclosure_link(
 }
 
 /// A new link in place of the old one (which stops at once); answers its path too.
-#[utoipa::path(tag = "staff", operation_id = "rotate_disclosure_link", security(("staff_token" = [])), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "rotate_disclosure_link", security(("staff_token" = [])), responses((status = 201, description = "Created", body = RotatedLink)))]
 #[post("/compounds/{id}/disclosure-links/{link_id}/rotate")]
 async fn rotate_disclosure_link(
     state: web::Data<AppState>,
@@ -264,10 +291,7 @@ async fn rotate_disclosure_link(
     let rotated = rotate(&state, &target, actor(&staff)).await?;
     let path = format!("/v1/public/disclosure/{}", rotated.token);
     let url = format!("{}{path}", state.public_base_url);
-    Ok(HttpResponse::Created().json(json!({
-        "id": rotated.id, "replaces": rotated.replaces, "token": rotated.token, "path": path,
-        "url": url,
-    })))
+    Ok(HttpResponse::Created().json(RotatedLink { rotated, path, url }))
 }
 
 // ---- gates' device secrets and bookings' tokens ------------------------------------------------
@@ -307,7 +331,7 @@ async fn revoke_booking_token(
 }
 
 /// Who issued, revoked and rotated the firm's credentials, newest first.
-#[utoipa::path(tag = "staff", operation_id = "credential_audit", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "credential_audit", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<store::AuditLine>)))]
 #[get("/credential-audit")]
 async fn credential_audit(
     state: web::Data<AppState>,
@@ -353,7 +377,7 @@ struct StaffTokenLabel {
 }
 
 /// A new staff token for a firm (e.g. one that revoked all of its own), shown once.
-#[utoipa::path(tag = "operator", operation_id = "operator_issue_staff_token", security(("operator_token" = [])), request_body(content = Option<StaffTokenLabel>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "operator", operation_id = "operator_issue_staff_token", security(("operator_token" = [])), request_body(content = Option<StaffTokenLabel>, description = "Optional: an empty body is none"), responses((status = 201, description = "Created", body = IssuedStaffToken)))]
 #[post("/v1/operator/tenants/{id}/staff-tokens")]
 async fn operator_issue_staff_token(
     state: web::Data<AppState>,
@@ -371,7 +395,11 @@ async fn operator_issue_staff_token(
     let entry = Entry::issued(Some(*id), Kind::Staff, token_id, Actor::Operator);
     store::record(&mut *tx, &entry).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(json!({"id": token_id, "tenant_id": *id, "token": token})))
+    Ok(HttpResponse::Created().json(IssuedStaffToken {
+        id: token_id,
+        tenant_id: *id,
+        token,
+    }))
 }
 
 /// Revoke a firm's staff token.

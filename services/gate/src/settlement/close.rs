@@ -11,7 +11,6 @@
 //! can be previewed: the same work in a transaction that is rolled back.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Datelike, NaiveDate, SubsecRound, Utc};
 use chrono_tz::Tz;
@@ -72,7 +71,7 @@ fn month_end(tz: Tz, month: &str) -> Result<DateTime<Utc>, ApiError> {
 }
 
 /// Close (or preview closing) the compound's next period.
-#[utoipa::path(tag = "staff", operation_id = "close_period", security(("staff_token" = [])), request_body = CloseBody, responses((status = 201, description = "Created", body = AnyJson), (status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "close_period", security(("staff_token" = [])), request_body = CloseBody, responses((status = 201, description = "Closed", body = PeriodView), (status = 200, description = "A preview (nothing stored), or the period of that end closed already", body = PeriodView)))]
 #[post("/compounds/{id}/periods/close")]
 async fn close_period(
     state: web::Data<AppState>,
@@ -153,12 +152,45 @@ async fn close_period(
     }
 }
 
-fn view(period: &Period, preview: bool) -> serde_json::Value {
-    json!({
-        "id": period.id, "compound_id": period.compound_id, "label": period.label,
-        "starts_at": period.starts_at, "ends_at": period.ends_at, "closed_at": period.closed_at,
-        "transaction_id": period.transaction_id, "preview": preview, "summary": period.summary.0,
-    })
+/// A closed period (or a preview of closing it) with its account.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct PeriodView {
+    id: Uuid,
+    compound_id: Uuid,
+    label: String,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    closed_at: DateTime<Utc>,
+    /// The close's journal transaction (none when nothing was allocated).
+    transaction_id: Option<Uuid>,
+    /// A preview: nothing was stored.
+    preview: bool,
+    /// The account as frozen at the close: income by source, refunds, the split to the
+    /// maintenance fund and the owners, balances and the use of the spaces (stored JSON,
+    /// answered as stored; yuan as decimal strings).
+    #[schema(value_type = Object)]
+    summary: serde_json::Value,
+}
+
+fn view(period: &Period, preview: bool) -> PeriodView {
+    PeriodView {
+        id: period.id,
+        compound_id: period.compound_id,
+        label: period.label.clone(),
+        starts_at: period.starts_at,
+        ends_at: period.ends_at,
+        closed_at: period.closed_at,
+        transaction_id: period.transaction_id,
+        preview,
+        summary: period.summary.0.clone(),
+    }
+}
+
+/// A closed period and every owner's statement for it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct PeriodStatements {
+    period: PeriodView,
+    statements: Vec<periods::Statement>,
 }
 
 /// Stays by kind and by kind of space, and cars inside by hour, over `[from, until)`.
@@ -333,7 +365,7 @@ impl PeriodIncome {
 }
 
 /// The compound's closed periods, oldest first.
-#[utoipa::path(tag = "staff", operation_id = "list_periods", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_periods", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<PeriodView>)))]
 #[get("/compounds/{id}/periods")]
 async fn list_periods(
     state: web::Data<AppState>,
@@ -355,7 +387,7 @@ async fn list_periods(
 }
 
 /// Every owner's statement for a closed period.
-#[utoipa::path(tag = "staff", operation_id = "period_statements", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "period_statements", security(("staff_token" = [])), responses((status = 200, description = "Done", body = PeriodStatements)))]
 #[get("/periods/{id}/statements")]
 async fn period_statements(
     state: web::Data<AppState>,
@@ -366,11 +398,14 @@ async fn period_statements(
         .await?
         .ok_or(ApiError::NotFound("period"))?;
     let statements = periods::statements_of_period(&state.db, staff.tenant_id, period.id).await?;
-    Ok(HttpResponse::Ok().json(json!({"period": view(&period, false), "statements": statements})))
+    Ok(HttpResponse::Ok().json(PeriodStatements {
+        period: view(&period, false),
+        statements,
+    }))
 }
 
 /// The owner's statements, newest first.
-#[utoipa::path(tag = "owner", operation_id = "owner_statements", security(("owner_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "owner", operation_id = "owner_statements", security(("owner_token" = [])), responses((status = 200, description = "Done", body = Vec<periods::Statement>)))]
 #[get("/statements")]
 async fn owner_statements(
     state: web::Data<AppState>,

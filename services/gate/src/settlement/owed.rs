@@ -4,7 +4,6 @@
 //! its `cash_on_hand`) — so the liability is settled in the ledger, not only outside it.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use parkshare_domain::money::Money;
 use parkshare_ledger::{AccountKind, Entry, Parties, Posting, Source};
@@ -37,7 +36,7 @@ struct ListQuery {
 }
 
 /// What the firm owes back to drivers, oldest first.
-#[utoipa::path(tag = "staff", operation_id = "list_refunds_owed", params(ListQuery), security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_refunds_owed", params(ListQuery), security(("staff_token" = [])), responses((status = 200, description = "Done", body = super::views::Paged<Owed>)))]
 #[get("/refunds-owed")]
 async fn list(
     state: web::Data<AppState>,
@@ -87,7 +86,7 @@ struct PayoutBody {
 
 /// Records that a receipt owed back was paid back; once per receipt. Sent again as it was, it
 /// answers the payout recorded; another method or reference is 409.
-#[utoipa::path(tag = "staff", operation_id = "pay_back", security(("staff_token" = [])), request_body = PayoutBody, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "pay_back", security(("staff_token" = [])), request_body = PayoutBody, responses((status = 201, description = "Created", body = Owed), (status = 200, description = "Sent again as it was: the payout recorded", body = Owed)))]
 #[post("/refunds-owed/{id}/payouts")]
 async fn pay_back(
     state: web::Data<AppState>,

@@ -7,7 +7,6 @@
 //! import.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{get, post, web, HttpResponse};
@@ -108,7 +107,27 @@ fn parse(body: &[u8]) -> Result<Result<Vec<SettlementRow>, Vec<RowError>>, ApiEr
     })
 }
 
-fn view(r: &Reconciliation) -> serde_json::Value {
+/// An imported settlement file and what reconciling it found.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ReconciliationView {
+    id: Uuid,
+    provider: String,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    /// Rows in the file.
+    rows: i32,
+    /// What reconciling found: matched, missing on either side, differing amounts, fees
+    /// (stored JSON, answered as stored; yuan as decimal strings).
+    #[schema(value_type = Object)]
+    report: serde_json::Value,
+    /// The fees' journal transactions, one per compound whose payments the rows matched
+    /// (`compound_id` null: the firm's part): `{compound_id, amount, transaction_id}`.
+    #[schema(value_type = Vec<Object>)]
+    fee_transactions: serde_json::Value,
+    created_at: DateTime<Utc>,
+}
+
+fn view(r: &Reconciliation) -> ReconciliationView {
     let mut report = r.report.0.clone();
     // Imports from before fees were booked per compound name one transaction for the firm.
     let fees = report
@@ -120,10 +139,16 @@ fn view(r: &Reconciliation) -> serde_json::Value {
             }
             None => json!([]),
         });
-    json!({
-        "id": r.id, "provider": r.provider, "from": r.covers_from, "to": r.covers_to, "rows": r.rows,
-        "report": report, "fee_transactions": fees, "created_at": r.created_at,
-    })
+    ReconciliationView {
+        id: r.id,
+        provider: r.provider.clone(),
+        from: r.covers_from,
+        to: r.covers_to,
+        rows: r.rows,
+        report,
+        fee_transactions: fees,
+        created_at: r.created_at,
+    }
 }
 
 /// The file's fees grouped by the compound whose payment each row matched (`None`: a row that
@@ -203,7 +228,8 @@ async fn post_fees(
         description = "The provider's settlement file for `[from, to)` as CSV, one row per transaction",
     ),
     responses(
-        (status = 200, description = "The reconciliation: matched, missing on either side, differing amounts", body = AnyJson),
+        (status = 201, description = "The reconciliation: matched, missing on either side, differing amounts", body = ReconciliationView),
+        (status = 200, description = "This file was imported already: its reconciliation", body = ReconciliationView),
         (status = 422, description = "The file is refused whole: `settlement_file_rejected` with its rows' faults, or `invalid_settlement_file`", body = crate::error::ErrorBody),
     )
 )]
@@ -309,7 +335,7 @@ async fn import(
 }
 
 /// Earlier reconciliations, newest first.
-#[utoipa::path(tag = "staff", operation_id = "list_reconciliations", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_reconciliations", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<ReconciliationView>)))]
 #[get("/reconciliations")]
 async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
     let listed: Vec<_> = store::list(&state.db, staff.tenant_id)

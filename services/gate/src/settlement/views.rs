@@ -2,12 +2,10 @@
 //! an owner's earnings; a compound's revenue policies (recorded forward only).
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use parkshare_ledger::{Account, AccountKind, RevenuePolicy};
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::admin::compounds::owned_compound;
@@ -22,7 +20,7 @@ use crate::store::payments;
 const EFFECTIVE_SKEW_S: i64 = 60;
 
 /// The firm's ledger accounts and balances.
-#[utoipa::path(tag = "staff", operation_id = "ledger_accounts", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "ledger_accounts", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<ledger::AccountBalance>)))]
 #[get("/ledger/accounts")]
 async fn accounts(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(ledger::accounts(&state.db, staff.tenant_id).await?))
@@ -95,14 +93,27 @@ impl Page {
         &self,
         mut rows: Vec<T>,
         key: impl Fn(&T) -> ledger::JournalCursor,
-    ) -> serde_json::Value {
+    ) -> Paged<T> {
         let truncated = rows.len() as i64 > self.limit;
         rows.truncate(usize::try_from(self.limit).unwrap_or(0));
         let next_cursor = truncated
             .then(|| rows.last().map(|last| cursor_text(key(last))))
             .flatten();
-        serde_json::json!({"items": rows, "truncated": truncated, "next_cursor": next_cursor})
+        Paged {
+            items: rows,
+            truncated,
+            next_cursor,
+        }
     }
+}
+
+/// A page of a list, oldest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Paged<T> {
+    pub items: Vec<T>,
+    /// More follow: ask again with `cursor=<next_cursor>`.
+    pub truncated: bool,
+    pub next_cursor: Option<String>,
 }
 
 /// `[start, end)` of `day` in `zone`, or the firm's compounds' zone when there is one.
@@ -142,7 +153,7 @@ async fn day_range(
 /// The journal by session, by account or by day, a page of whole transactions at a time:
 /// `{"lines", "next_cursor", "truncated"}`; ask again with `cursor=<next_cursor>` while
 /// `truncated` is true.
-#[utoipa::path(tag = "staff", operation_id = "ledger_journal", params(JournalQuery), security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "ledger_journal", params(JournalQuery), security(("staff_token" = [])), responses((status = 200, description = "Done", body = JournalPage)))]
 #[get("/ledger/journal")]
 async fn journal(
     state: web::Data<AppState>,
@@ -192,28 +203,47 @@ async fn journal(
     let (lines, next) =
         ledger::journal_page(&mut tx, staff.tenant_id, &filter, after, limit).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "lines": lines,
-        "truncated": next.is_some(),
-        "next_cursor": next.map(cursor_text),
-    })))
+    Ok(HttpResponse::Ok().json(JournalPage {
+        lines,
+        truncated: next.is_some(),
+        next_cursor: next.map(cursor_text),
+    }))
+}
+
+/// A page of the journal: whole transactions, oldest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct JournalPage {
+    lines: Vec<ledger::JournalLine>,
+    /// More follow: ask again with `cursor=<next_cursor>`.
+    truncated: bool,
+    next_cursor: Option<String>,
+}
+
+/// What recomputing the ledger from its postings found.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct LedgerCheck {
+    /// None of the lists below has an entry.
+    ok: bool,
+    balance_differences: Vec<ledger::BalanceDifference>,
+    unbalanced_transactions: Vec<Uuid>,
+    transactions_without_postings: Vec<Uuid>,
 }
 
 /// Recomputes every balance from the postings and reports any account whose cached balance
 /// differs, any transaction that does not balance and any with no postings. `ok` is true when
 /// there is none of them.
-#[utoipa::path(tag = "staff", operation_id = "check_ledger", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "check_ledger", security(("staff_token" = [])), responses((status = 200, description = "Done", body = LedgerCheck)))]
 #[get("/ledger/check")]
 async fn check(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
     let differences = ledger::balance_differences(&state.db, staff.tenant_id).await?;
     let unbalanced = ledger::unbalanced_transactions(&state.db, staff.tenant_id).await?;
     let empty = ledger::transactions_without_postings(&state.db, staff.tenant_id).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "ok": differences.is_empty() && unbalanced.is_empty() && empty.is_empty(),
-        "balance_differences": differences,
-        "unbalanced_transactions": unbalanced,
-        "transactions_without_postings": empty,
-    })))
+    Ok(HttpResponse::Ok().json(LedgerCheck {
+        ok: differences.is_empty() && unbalanced.is_empty() && empty.is_empty(),
+        balance_differences: differences,
+        unbalanced_transactions: unbalanced,
+        transactions_without_postings: empty,
+    }))
 }
 
 /// An owner's payable balance and earnings per month; staff read it here, owners at
@@ -267,7 +297,7 @@ struct PolicyBody {
 }
 
 /// Add a revenue policy, effective now or later.
-#[utoipa::path(tag = "staff", operation_id = "create_policy", security(("staff_token" = [])), request_body = PolicyBody, responses((status = 201, description = "Created", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "create_policy", security(("staff_token" = [])), request_body = PolicyBody, responses((status = 201, description = "Created", body = ledger::StoredPolicy)))]
 #[post("/compounds/{id}/revenue-policies")]
 async fn create_policy(
     state: web::Data<AppState>,
@@ -311,7 +341,7 @@ async fn create_policy(
 }
 
 /// The compound's revenue policies, by effective date.
-#[utoipa::path(tag = "staff", operation_id = "list_policies", security(("staff_token" = [])), responses((status = 200, description = "Done", body = AnyJson)))]
+#[utoipa::path(tag = "staff", operation_id = "list_policies", security(("staff_token" = [])), responses((status = 200, description = "Done", body = Vec<ledger::StoredPolicy>)))]
 #[get("/compounds/{id}/revenue-policies")]
 async fn list_policies(
     state: web::Data<AppState>,

@@ -372,7 +372,7 @@ pub async fn record(db: impl PgExecutor<'_>, entry: &Entry) -> sqlx::Result<()> 
 }
 
 /// A line of the audit as staff read it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditLine {
     pub id: i64,
     pub kind: String,

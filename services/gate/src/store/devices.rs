@@ -223,7 +223,7 @@ pub async fn command_done(
     .map(drop)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DeviceCommand {
     pub id: Uuid,
     pub command: String,
@@ -326,7 +326,7 @@ pub async fn insert_manual_open(
     .await
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ManualOpen {
     pub id: Uuid,
     pub gate_id: Uuid,

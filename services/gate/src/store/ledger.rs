@@ -146,7 +146,8 @@ pub async fn entry_of(db: impl PgExecutor<'_>, transaction_id: Uuid) -> sqlx::Re
         .collect())
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A ledger account and its balance (yuan; a credit is negative).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AccountBalance {
     pub kind: String,
     pub holder_id: Uuid,
@@ -183,7 +184,7 @@ pub async fn balance(
 }
 
 /// An account whose cached balance differs from the sum of its postings.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BalanceDifference {
     pub kind: String,
     pub holder_id: Uuid,
@@ -240,7 +241,8 @@ pub async fn unbalanced_transactions(
     .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// One posting of a journal transaction (yuan; a credit is negative).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct JournalLine {
     pub transaction_id: Uuid,
     pub kind: String,
@@ -332,11 +334,14 @@ pub async fn firm_time_zones(
         .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A compound's revenue policy and when it takes effect.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StoredPolicy {
     pub id: Uuid,
     pub compound_id: Uuid,
+    /// How the compound's common revenue is split (shares of the owners and the firm).
     #[sqlx(json)]
+    #[schema(value_type = Object)]
     pub policy: RevenuePolicy,
     pub effective_from: DateTime<Utc>,
     pub created_at: DateTime<Utc>,

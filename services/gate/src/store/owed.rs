@@ -11,7 +11,8 @@ pub fn payout_key(receipt_id: Uuid) -> String {
     format!("payout:{receipt_id}")
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// A receipt owed back to its payer, and its payout once made.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Owed {
     /// The unmatched receipt's journal transaction.
     pub id: Uuid,

@@ -995,7 +995,7 @@ pub async fn permits(
 
 // ---- exempt vehicles and blocklist ----------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ListedPlate {
     pub plate: String,
     /// The exempt class, or the blocklisting reason.

@@ -653,7 +653,7 @@ pub async fn insert_anomaly(db: impl PgExecutor<'_>, a: &NewAnomaly<'_>) -> sqlx
     .map(drop)
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Anomaly {
     pub id: Uuid,
     pub session_id: Option<Uuid>,

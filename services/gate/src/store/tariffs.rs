@@ -10,14 +10,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A price authority's standard recorded for a compound.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PriceStandard {
     pub id: Uuid,
     pub compound_id: Uuid,
     pub name: String,
     pub document: String,
     pub space_kind: String,
+    /// The base price with its float range, or the maximum price (the filed object).
     #[sqlx(json)]
+    #[schema(value_type = Object)]
     pub standard: Standard,
     pub created_at: DateTime<Utc>,
 }
@@ -80,12 +83,15 @@ pub async fn standard(
     .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A filed, immutable version of a lot's tariff.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TariffVersion {
     pub id: Uuid,
     pub lot_id: Uuid,
     pub version: i32,
+    /// The tariff as filed (periods, caps, night rates).
     #[sqlx(json)]
+    #[schema(value_type = Object)]
     pub tariff: Tariff,
     pub standard_id: Uuid,
     pub basis: String,

@@ -258,6 +258,93 @@ fn every_schema_name_names_one_type() {
     assert!(seen.len() > 100, "found only {} schema types", seen.len());
 }
 
+/// Every error code is one some operation answers: its own (`openapi::OPERATION_ERRORS`,
+/// read from the handlers' source) or one every operation of a shape answers
+/// (`openapi::GENERIC_CODES`). A code nobody answers is a dead variant or a table gone stale.
+#[test]
+fn every_error_code_is_listed() {
+    use parkshare_gate::openapi::{GENERIC_CODES, OPERATION_ERRORS};
+    let listed: std::collections::HashSet<_> = OPERATION_ERRORS
+        .iter()
+        .flat_map(|(_, codes)| codes.iter().map(|(_, code)| *code))
+        .chain(GENERIC_CODES.iter().map(|(_, code, _)| *code))
+        .collect();
+    let missing: Vec<_> = parkshare_gate::error::ErrorCode::ALL
+        .iter()
+        .filter(|code| !listed.contains(code))
+        .collect();
+    assert!(missing.is_empty(), "listed by no operation: {missing:?}");
+}
+
+/// The table of each operation's codes is what its source gives today: the generator
+/// (`.ci/operation_errors.py`) reads the handlers and what they call, and its `--check` fails
+/// on any difference, so a code added to (or taken from) a handler changes the document.
+#[test]
+fn every_operation_lists_the_codes_its_source_answers() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/operation_errors.py");
+    let output = tool("python3")
+        .arg(&script)
+        .arg("--check")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Each error answer names the codes it can carry (`x-error-codes`, and in its description),
+/// each a published code, and the table names only operations of the document.
+#[tokio::test]
+async fn every_error_answer_names_its_codes() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let known: Vec<&str> = parkshare_gate::error::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    let ops = operations(&doc);
+    let mut named = 0;
+    for (method, path, op) in &ops {
+        for (status, response) in op["responses"].as_object().into_iter().flatten() {
+            if !(status.starts_with('4') || status.starts_with('5')) {
+                continue;
+            }
+            for code in response["x-error-codes"].as_array().into_iter().flatten() {
+                let code = code.as_str().unwrap_or_default();
+                assert!(known.contains(&code), "{method} {path} {status}: {code}");
+                let description = response["description"].as_str().unwrap_or_default();
+                assert!(
+                    description.contains(&format!("`{code}`")),
+                    "{method} {path} {status}: {description}"
+                );
+                named += 1;
+            }
+        }
+    }
+    for (id, _) in parkshare_gate::openapi::OPERATION_ERRORS {
+        assert!(
+            ops.iter().any(|(_, _, op)| op["operationId"] == *id),
+            "{id} is in the table but not in the document"
+        );
+    }
+    let book = ops
+        .iter()
+        .find(|(_, _, op)| op["operationId"] == "book_space")
+        .map(|(_, _, op)| op["responses"].clone())
+        .unwrap_or_default();
+    assert_eq!(
+        book["429"]["x-error-codes"],
+        json!(["rate_limited", "client_booking_limit"])
+    );
+    assert!(book["409"]["x-error-codes"]
+        .as_array()
+        .is_some_and(|codes| codes.contains(&json!("plate_already_booked"))));
+    println!("error codes named: {named} over {} operations", ops.len());
+}
+
 /// Credentials for every security scheme, and the objects they reach.
 struct Credentials {
     staff: String,

@@ -157,7 +157,7 @@ pub async fn open_barrier(http: &Guarded, device: &DeviceLogin) -> Result<(), Ca
     params(("token" = String, Path, description = "The gate's device secret: cameras cannot send a bearer header, so their push URL carries it (the request log blanks it)")),
     request_body(content = AnyJson, description = "Dahua ITSAPI `TollgateInfo`: a plate read (JSON, with base64 pictures)", content_type = "application/json"),
     responses(
-        (status = 200, description = "`{Result, DeviceID, OpenStrobe}`: `OpenStrobe` true lifts the barrier", body = AnyJson),
+        (status = 200, description = "The vendor's format: `{Result, DeviceID, OpenStrobe}`; `OpenStrobe` true lifts the barrier", body = AnyJson),
         (status = 400, description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)", body = AnyJson),
         (status = 401, description = "Unknown device secret in the path: `unknown_device` (vendor's format)", body = AnyJson),
         (status = 403, description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)", body = AnyJson),
