@@ -1723,6 +1723,50 @@ async fn pool_passes_are_sold_only_up_to_the_places_the_lot_reserves_for_them() 
         .await,
         4
     );
+
+    // Two holds run out: the next pass takes a place at once (they are expired by it, not at
+    // the next sweep), and a payment that comes late for one of them is owed back — never a
+    // fourth pass in three places (issue 26's outside tester, round 2, N2 and N4).
+    app.advance(Duration::minutes(16));
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B73000").await;
+    assert_eq!(status, 201, "{body}");
+    let lapsed = str_of(&held[1]["rental"], "id").to_owned();
+    assert_eq!(rental(&app, &lapsed).await["status"], "expired");
+    let (status, _) = app
+        .send(
+            "POST",
+            str_of(&held[1]["payment_intent"], "pay_url"),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let mut owed = false;
+    for _ in 0..100 {
+        let (_, list) = app.staff("GET", "/v1/admin/refunds-owed", None).await;
+        owed = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|item| item["rental_id"] == lapsed.as_str());
+        if owed {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    assert!(owed, "the late payment for the lapsed hold is owed back");
+    assert_eq!(rental(&app, &lapsed).await["status"], "expired");
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from rentals where lot_id = '{}' and space_id is null
+                and status in ('paid', 'awaiting_payment') and during @> current_date",
+            site.lot
+        ))
+        .await,
+        2,
+        "the paid pass and the new hold stand in the lot's three places"
+    );
 }
 
 #[tokio::test]

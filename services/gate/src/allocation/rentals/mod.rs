@@ -575,6 +575,7 @@ async fn check_pass_places(
              (the lot's pass_places)",
         ));
     }
+    store::expire_pass_holds(&mut *tx, new.lot_id, now).await?;
     let sold =
         store::passes_at_peak(&mut *tx, new.lot_id, (new.starts_on, new.ends_on), now).await?;
     if sold >= i64::from(places) {

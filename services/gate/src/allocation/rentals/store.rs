@@ -324,7 +324,19 @@ pub async fn expire_holds(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::
     expire(db, now, None).await
 }
 
-/// The one statement that expires unpaid holds (all, or those in the way of an application):
+/// Unpaid pool-pass holds of `lot_id` that ran out by `now` are expired before the lot's pass
+/// places are counted: a place a lapsed hold kept goes to the new pass, and a payment that
+/// arrives late for the lapsed hold is owed back instead of overselling the lot.
+pub async fn expire_pass_holds(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    expire(db, now, Some((None, lot_id, ""))).await
+}
+
+/// The one statement that expires unpaid holds (all, those in the way of an application, or,
+/// with an empty plate, a lot's pool-pass holds):
 /// a lottery offer accepted with a car whose rental it expires lapses with it, in the same
 /// statement, so that the offer passes to the next applicant (docs/lottery.md).
 async fn expire(
@@ -336,7 +348,8 @@ async fn expire(
         "with expired as (
              update rentals set status = 'expired'
               where status = 'awaiting_payment' and hold_expires_at <= $1
-                and ($2 or space_id = $3 or (lot_id = $4 and plate = $5))
+                and ($2 or space_id = $3 or (lot_id = $4 and plate = $5)
+                     or ($5 = '' and space_id is null and lot_id = $4))
              returning id),
          lapsed as (
              update lottery_offers o set lapsed_at = $1
