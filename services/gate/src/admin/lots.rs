@@ -79,24 +79,23 @@ fn tariff(
     Ok(Some(tariff))
 }
 
-fn capacity(value: i32) -> Result<i32, ApiError> {
-    if !(0..=VISITOR_CAPACITY_MAX).contains(&value) {
+/// A count of places, 0 to `max`: the lot's visitor capacity or its pass places.
+fn places(field: &str, value: i32, max: i32) -> Result<i32, ApiError> {
+    if !(0..=max).contains(&value) {
         return Err(ApiError::invalid(
             ErrorCode::InvalidField,
-            format!("visitor_capacity: must be 0 to {VISITOR_CAPACITY_MAX}"),
+            format!("{field}: must be 0 to {max}"),
         ));
     }
     Ok(value)
 }
 
+fn capacity(value: i32) -> Result<i32, ApiError> {
+    places("visitor_capacity", value, VISITOR_CAPACITY_MAX)
+}
+
 fn pass_places(value: i32) -> Result<i32, ApiError> {
-    if !(0..=PASS_PLACES_MAX).contains(&value) {
-        return Err(ApiError::invalid(
-            ErrorCode::InvalidField,
-            format!("pass_places: must be 0 to {PASS_PLACES_MAX}"),
-        ));
-    }
-    Ok(value)
+    places("pass_places", value, PASS_PLACES_MAX)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
