@@ -17,7 +17,7 @@
 //! - whenever the listening connection was lost (a notification may have been missed), and in
 //!   any case after [`CONTEXT_TTL`].
 //!
-//! After a change (a write here, a notification) every cached gate is read again at once, in
+//! On each notification (a write here sends one too) every cached gate is read again at once, in
 //! the background: a gate that no longer reads back (its secret revoked or rotated, the gate
 //! gone) is dropped, the others are fresh again. Until its re-read an entry is used only if
 //! Postgres cannot be reached. A change anywhere — any firm's, any gate's — therefore never
@@ -224,10 +224,8 @@ impl<V> ByDigest<V> {
         }
     }
 
-    /// Suspects every entry (read again before use, standing in only through an outage) and
-    /// returns their digests, to be read again at once.
-    fn suspect_for_reread(&self) -> Vec<Vec<u8>> {
-        self.suspect_all();
+    /// The digests of the cached entries.
+    fn cached_digests(&self) -> Vec<Vec<u8>> {
         self.entries
             .read()
             .map(|map| map.keys().cloned().collect())
@@ -261,6 +259,13 @@ impl Credentials {
     pub fn suspect_all(&self) {
         self.gates.suspect_all();
         self.staff.suspect_all();
+    }
+
+    /// Something may have changed: staff identities are forgotten, gates suspected (read
+    /// again before use, standing in only through an outage).
+    pub fn changed_here(&self) {
+        self.staff.forget_all();
+        self.gates.suspect_all();
     }
 
     /// Drops a revoked or rotated credential at once. Only gates' and staff's are kept here;
@@ -321,8 +326,8 @@ const REREADS_AT_ONCE: usize = 4;
 /// read again now, in the background, so that the gates are fresh before an outage that
 /// follows the change, and one that no longer reads back (revoked, rotated, gone) is dropped.
 pub fn changed(db: &PgPool, credentials: &Arc<Credentials>) {
-    credentials.staff.forget_all();
-    let suspected = credentials.gates.suspect_for_reread();
+    credentials.changed_here();
+    let suspected = credentials.gates.cached_digests();
     if suspected.is_empty() {
         return;
     }
@@ -364,7 +369,7 @@ fn may_change_contexts(method: &Method, path: &str) -> bool {
 
 /// Wraps the staff API: suspects the cached entries after every staff write that may change
 /// one (a gate added, a device set up, a policy changed), so that this process's next read
-/// sees it at once; other processes hear of it through the notification. (Operator writes —
+/// sees it at once; every process, this one included, re-reads its gates on the notification. (Operator writes —
 /// tenants, supervisors — touch no context.)
 pub async fn forget_after_writes(
     req: actix_web::dev::ServiceRequest,
@@ -375,7 +380,9 @@ pub async fn forget_after_writes(
         .flatten();
     let response = next.call(req).await;
     if let Some(state) = state {
-        changed(&state.db, &state.credentials);
+        // Seen by this process's next read; the re-read of the gates is the notification's
+        // (the triggers send one for every change of a context), not done twice here.
+        state.credentials.changed_here();
     }
     response
 }
