@@ -158,12 +158,7 @@ pub async fn open_barrier(http: &Guarded, device: &DeviceLogin) -> Result<(), Ca
     request_body(content = AnyJson, description = "Dahua ITSAPI `TollgateInfo`: a plate read (JSON, with base64 pictures)", content_type = "application/json"),
     responses(
         (status = 200, description = "The vendor's format: `{Result, DeviceID, OpenStrobe}`; `OpenStrobe` true lifts the barrier", body = AnyJson),
-        (status = 400, description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)", body = AnyJson),
-        (status = 401, description = "Unknown device secret in the path: `unknown_device` (vendor's format)", body = AnyJson),
-        (status = 403, description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)", body = AnyJson),
-        (status = 413, description = "Body over 2 MiB: `body_too_large` (vendor's format)", body = AnyJson),
-        (status = 422, description = "A plate or time the gate core refuses (vendor's format, barrier shut)", body = AnyJson),
-        (status = 503, description = "Postgres or Redis unavailable, or the lane's decision budget ran out (vendor's format, barrier per the lane's fail policy)", body = AnyJson),
+        super::JsonPushRefusals,
     )
 )]
 #[post("/v1/vendor/{token}/dahua/NotificationInfo/TollgateInfo")]
@@ -184,12 +179,7 @@ pub async fn tollgate_info(
     request_body(content = AnyJson, description = "Dahua ITSAPI `KeepAlive` heartbeat (JSON, `DeviceID`)", content_type = "application/json"),
     responses(
         (status = 200, description = "`{Active: true, DeviceID}`", body = AnyJson),
-        (status = 400, description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)", body = AnyJson),
-        (status = 401, description = "Unknown device secret in the path: `unknown_device` (vendor's format)", body = AnyJson),
-        (status = 403, description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)", body = AnyJson),
-        (status = 413, description = "Body over 2 MiB: `body_too_large` (vendor's format)", body = AnyJson),
-        (status = 422, description = "A plate or time the gate core refuses (vendor's format, barrier shut)", body = AnyJson),
-        (status = 503, description = "Postgres or Redis unavailable, or the lane's decision budget ran out (vendor's format, barrier per the lane's fail policy)", body = AnyJson),
+        super::JsonPushRefusals,
     )
 )]
 #[post("/v1/vendor/{token}/dahua/NotificationInfo/KeepAlive")]
@@ -210,12 +200,7 @@ pub async fn keep_alive(
     request_body(content = AnyJson, description = "Dahua ITSAPI `DeviceInfo` registration (JSON, `DeviceID`)", content_type = "application/json"),
     responses(
         (status = 200, description = "`{Result: true, Message}`", body = AnyJson),
-        (status = 400, description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)", body = AnyJson),
-        (status = 401, description = "Unknown device secret in the path: `unknown_device` (vendor's format)", body = AnyJson),
-        (status = 403, description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)", body = AnyJson),
-        (status = 413, description = "Body over 2 MiB: `body_too_large` (vendor's format)", body = AnyJson),
-        (status = 422, description = "A plate or time the gate core refuses (vendor's format, barrier shut)", body = AnyJson),
-        (status = 503, description = "Postgres or Redis unavailable, or the lane's decision budget ran out (vendor's format, barrier per the lane's fail policy)", body = AnyJson),
+        super::JsonPushRefusals,
     )
 )]
 #[post("/v1/vendor/{token}/dahua/NotificationInfo/DeviceInfo")]

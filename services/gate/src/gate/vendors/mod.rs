@@ -42,6 +42,43 @@ use std::sync::Arc;
 use crate::store::registry::GateContext;
 use crate::store::sessions::{insert_anomaly, NewAnomaly};
 
+/// The refusals a camera push answers in its vendor's JSON format (Dahua, Vzenith), in the
+/// OpenAPI document: one list for every such route.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum JsonPushRefusals {
+    #[response(
+        status = 400,
+        description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)"
+    )]
+    Malformed(crate::openapi::AnyJson),
+    #[response(
+        status = 401,
+        description = "Unknown device secret in the path: `unknown_device` (vendor's format)"
+    )]
+    UnknownDevice(crate::openapi::AnyJson),
+    #[response(
+        status = 403,
+        description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)"
+    )]
+    Mismatch(crate::openapi::AnyJson),
+    #[response(
+        status = 413,
+        description = "Body over 2 MiB: `body_too_large` (vendor's format)"
+    )]
+    TooLarge(crate::openapi::AnyJson),
+    #[response(
+        status = 422,
+        description = "A plate or time the gate core refuses (vendor's format, barrier shut)"
+    )]
+    Refused(crate::openapi::AnyJson),
+    #[response(
+        status = 503,
+        description = "Postgres or Redis unavailable, or the lane's decision budget ran out (vendor's format, barrier per the lane's fail policy)"
+    )]
+    Unavailable(crate::openapi::AnyJson),
+}
+
 /// Capture times before this year are a camera clock that was reset (to 1970 after a power
 /// loss, or to its firmware's build date): no camera this product supports was sold earlier.
 /// It is the only lower bound on an offline record's time: a camera keeps up to 9,000

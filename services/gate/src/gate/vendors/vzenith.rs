@@ -242,12 +242,7 @@ fn heartbeat_form(body: &[u8], content_type: &str) -> Result<Push, String> {
     ),
     responses(
         (status = 200, description = "`Response_AlarmInfoPlate`: `info` `ok` lifts the barrier; echoes the record's `plateid`; `ContinuePushOffline` asks an offline backlog for its next record; with the display text or LED board frame and the voice command when the lane has them", body = AnyJson),
-        (status = 400, description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)", body = AnyJson),
-        (status = 401, description = "Unknown device secret in the path: `unknown_device` (vendor's format)", body = AnyJson),
-        (status = 403, description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)", body = AnyJson),
-        (status = 413, description = "Body over 2 MiB: `body_too_large` (vendor's format)", body = AnyJson),
-        (status = 422, description = "A plate or time the gate core refuses (vendor's format, barrier shut)", body = AnyJson),
-        (status = 503, description = "Postgres or Redis unavailable, or the lane's decision budget ran out (vendor's format, barrier per the lane's fail policy)", body = AnyJson),
+        super::JsonPushRefusals,
     )
 )]
 #[post("/v1/vendor/{token}/vzenith")]
