@@ -278,6 +278,18 @@ impl<T: DeserializeOwned + 'static> FromRequest for MaybeJson<T> {
 /// the gate's hot path, and camera pushes (larger, with inline images).
 const OWN_PARSERS: [&str; 2] = ["/v1/gate/", "/v1/vendor/"];
 
+/// Whether a request of `method` to `path` has a JSON body checked here (the OpenAPI document
+/// lists the 400 this can answer by the same rule).
+pub fn checks_json_body(method: &actix_web::http::Method, path: &str) -> bool {
+    // The gate's and cameras' paths first: their reads pass here at every event, and the
+    // prefix test is cheaper than parsing a content type.
+    !OWN_PARSERS.iter().any(|p| path.starts_with(p))
+        && !matches!(
+            *method,
+            actix_web::http::Method::GET | actix_web::http::Method::HEAD
+        )
+}
+
 /// Every JSON body must parse, whether or not the route reads it: a write that takes no body
 /// (a pause, a cancellation, a rebuild) with a malformed one is refused, not carried out as if
 /// the body were absent. Wraps the whole app; the body is read once and handed on.
@@ -289,14 +301,7 @@ pub async fn refuse_malformed_json(
     actix_web::Error,
 > {
     use futures_util::StreamExt;
-    // The gate's and cameras' paths first: their reads pass here at every event, and the
-    // prefix test is cheaper than parsing a content type.
-    let checked = !OWN_PARSERS.iter().any(|p| req.path().starts_with(p))
-        && !matches!(
-            *req.method(),
-            actix_web::http::Method::GET | actix_web::http::Method::HEAD
-        )
-        && is_json(req.request());
+    let checked = checks_json_body(req.method(), req.path()) && is_json(req.request());
     if checked {
         let mut payload = req.take_payload();
         let mut body = web::BytesMut::new();

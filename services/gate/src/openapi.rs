@@ -31,6 +31,8 @@ pub use errors::OPERATION_ERRORS;
 /// (`contract::every_error_code_is_listed`).
 pub const GENERIC_CODES: &[(u16, ErrorCode, &str)] = &[
     (400, ErrorCode::InvalidBody, "body"),
+    // A write that takes no body, sent a malformed JSON one (`input::refuse_malformed_json`).
+    (400, ErrorCode::InvalidBody, "json"),
     (400, ErrorCode::InvalidQuery, "query"),
     (401, ErrorCode::Unauthenticated, "credential"),
     (404, ErrorCode::NotFound, "path"),
@@ -49,18 +51,18 @@ pub const GENERIC_CODES: &[(u16, ErrorCode, &str)] = &[
 /// The codes `operation_id` answers with `status`: the generic ones its shape gives, then
 /// its own.
 fn codes_of(operation_id: &str, status: u16, shape: &[&str]) -> Vec<ErrorCode> {
-    let mut codes: Vec<ErrorCode> = GENERIC_CODES
+    let mut codes: Vec<ErrorCode> = Vec::new();
+    let generic = GENERIC_CODES
         .iter()
         .filter(|(s, _, when)| *s == status && shape.contains(when))
-        .map(|(_, code, _)| *code)
-        .collect();
+        .map(|(_, code, _)| *code);
     let own = OPERATION_ERRORS
         .iter()
         .filter(|(id, _)| *id == operation_id)
         .flat_map(|(_, codes)| codes.iter())
         .filter(|(s, _)| *s == status)
         .map(|(_, code)| *code);
-    for code in own {
+    for code in generic.chain(own) {
         if !codes.contains(&code) {
             codes.push(code);
         }
@@ -259,7 +261,8 @@ fn error_statuses(method: &str, path: &str, op: &Operation) -> Vec<(&'static str
         .flatten()
         .any(|p| p.parameter_in == ParameterIn::Query);
     let takes_path = path.contains('{');
-    if op.request_body.is_some() || takes_query {
+    let shape = shape_of(method, path, op);
+    if ["body", "query", "json"].iter().any(|s| shape.contains(s)) {
         statuses.push(("400", "The body or the query is not readable"));
     }
     if op.security.is_some() {
@@ -283,7 +286,7 @@ fn error_statuses(method: &str, path: &str, op: &Operation) -> Vec<(&'static str
             "A value is refused (its code says which rule); nothing was changed",
         ));
     }
-    if path.starts_with("/v1/public/") {
+    if shape.contains(&"public") {
         statuses.push((
             "429",
             "Over the client's abuse limit: retry after `Retry-After` seconds",
@@ -337,7 +340,7 @@ impl Modify for Contract {
                     continue;
                 }
                 let id = op.operation_id.clone().unwrap_or_default();
-                let shape = shape_of(path, op);
+                let shape = shape_of(method, path, op);
                 let mut statuses: Vec<(String, &str)> = error_statuses(method, path, op)
                     .into_iter()
                     .map(|(status, description)| (status.to_owned(), description))
@@ -375,10 +378,17 @@ impl Modify for Contract {
 }
 
 /// What an operation takes, as [`GENERIC_CODES`] names it.
-fn shape_of(path: &str, op: &Operation) -> Vec<&'static str> {
+fn shape_of(method: &str, path: &str, op: &Operation) -> Vec<&'static str> {
     let mut shape = vec!["always"];
     if op.request_body.is_some() {
         shape.push("body");
+    }
+    // The same rules as the service's: which bodies the JSON check reads, which routes the
+    // public abuse limit counts.
+    let method = actix_web::http::Method::from_bytes(method.to_uppercase().as_bytes())
+        .unwrap_or(actix_web::http::Method::GET);
+    if crate::input::checks_json_body(&method, path) {
+        shape.push("json");
     }
     if op
         .parameters
@@ -394,7 +404,7 @@ fn shape_of(path: &str, op: &Operation) -> Vec<&'static str> {
     if path.contains('{') || op.security.is_some() {
         shape.push("path");
     }
-    if path.starts_with("/v1/public/") {
+    if crate::ratelimit::Route::of(&method, path).is_some() {
         shape.push("public");
     }
     shape

@@ -99,6 +99,21 @@ async fn every_operation_is_described_for_its_integrators() {
             "{what}: operationId {id:?}"
         );
         assert_eq!(op["tags"].as_array().map(Vec::len), Some(1), "{what}");
+        // A write outside the gate's and cameras' own parsers refuses a malformed JSON body,
+        // body or not (outside tester of issue 24, M1); the simulated provider counts against
+        // the public abuse limit (M2).
+        let own_parser = path.starts_with("/v1/gate/") || path.starts_with("/v1/vendor/");
+        if method != "get" && !own_parser {
+            assert!(
+                op["responses"]["400"]["x-error-codes"]
+                    .as_array()
+                    .is_some_and(|c| c.contains(&json!("invalid_body"))),
+                "{what}: 400 invalid_body not listed"
+            );
+        }
+        if path.starts_with("/v1/public/") || path.starts_with("/v1/simulated-provider/") {
+            assert!(op["responses"]["429"].is_object(), "{what}: 429 not listed");
+        }
         assert!(
             op["summary"].as_str().is_some_and(|s| !s.is_empty()),
             "{what}: no summary"
