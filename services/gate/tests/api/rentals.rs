@@ -1989,6 +1989,53 @@ async fn pool_passes_are_sold_only_up_to_the_places_the_lot_reserves_for_them() 
         2,
         "the paid pass and the new hold stand in the lot's three places"
     );
+
+    // The office sees how many passes are sold and cannot reserve fewer places than they
+    // need; reserving just that many stops the sales (issue 26's outside tester, N3).
+    let lot_path = format!("/v1/admin/lots/{}", site.lot);
+    let (_, lot) = app.staff("GET", &lot_path, None).await;
+    assert_eq!(
+        (lot["pass_places"].as_i64(), lot["passes_sold"].as_i64()),
+        (Some(3), Some(2)),
+        "{lot}"
+    );
+    let (status, body) = app
+        .staff(
+            "PATCH",
+            &lot_path,
+            Some(json!({"pass_places": 1, "visitor_capacity": 9})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("pass_places_below_sold")),
+        "{body}"
+    );
+    let (_, after) = app.staff("GET", &lot_path, None).await;
+    assert_eq!(
+        (&after["pass_places"], &after["visitor_capacity"]),
+        (&lot["pass_places"], &lot["visitor_capacity"]),
+        "a refused change changes nothing: {after}"
+    );
+    let (status, lot) = app
+        .staff("PATCH", &lot_path, Some(json!({"pass_places": 2})))
+        .await;
+    assert_eq!(
+        (
+            status,
+            lot["pass_places"].as_i64(),
+            lot["passes_sold"].as_i64()
+        ),
+        (200, Some(2), Some(2)),
+        "{lot}"
+    );
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B74000").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("passes_sold_out")),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -606,6 +606,23 @@ async fn check_pass_places(
     Ok(())
 }
 
+/// The most pool passes of the lot in force — paid, or held and not run out — on any one day
+/// from the compound's today on: the places its passes need, below which its `pass_places`
+/// may not go.
+pub(crate) async fn passes_sold(
+    conn: &mut PgConnection,
+    (compound_id, lot_id): (Uuid, Uuid),
+    now: DateTime<Utc>,
+) -> Result<i64, ApiError> {
+    let today = today_in(&mut *conn, compound_id, now).await?;
+    match store::last_pass_day(&mut *conn, lot_id).await? {
+        Some(last) if last >= today => {
+            Ok(store::passes_at_peak(&mut *conn, lot_id, (today, last), now).await?)
+        }
+        _ => Ok(0),
+    }
+}
+
 /// A term as answered: its row, and where it stands on the compound's `today`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct RentalView {
