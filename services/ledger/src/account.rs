@@ -19,6 +19,10 @@ pub enum AccountKind {
     CommonRevenue,
     /// The share of common revenue the owners' contract lets the property firm keep as cost.
     ManagementIncome,
+    /// The property firm's own parking income where it holds the charging franchise for the
+    /// developer's unsold spaces (or a visitor pool on the developer's land): not common
+    /// revenue, and not a share of it.
+    FranchiseIncome,
     /// The platform's service fee on shared private spaces, per property firm it was earned from
     /// (one account per firm, so that no single balance row serialises every firm's payments).
     PlatformFeeIncome,
@@ -33,12 +37,13 @@ pub enum AccountKind {
 }
 
 impl AccountKind {
-    pub const ALL: [AccountKind; 10] = [
+    pub const ALL: [AccountKind; 11] = [
         AccountKind::ProviderClearing,
         AccountKind::CashOnHand,
         AccountKind::OwnerPayable,
         AccountKind::CommonRevenue,
         AccountKind::ManagementIncome,
+        AccountKind::FranchiseIncome,
         AccountKind::PlatformFeeIncome,
         AccountKind::DeveloperPayable,
         AccountKind::MaintenanceFund,
@@ -53,6 +58,7 @@ impl AccountKind {
             AccountKind::OwnerPayable => "owner_payable",
             AccountKind::CommonRevenue => "common_revenue",
             AccountKind::ManagementIncome => "management_income",
+            AccountKind::FranchiseIncome => "franchise_income",
             AccountKind::PlatformFeeIncome => "platform_fee_income",
             AccountKind::DeveloperPayable => "developer_payable",
             AccountKind::MaintenanceFund => "maintenance_fund",
@@ -75,6 +81,7 @@ impl AccountKind {
             | AccountKind::MaintenanceFund => "compound",
             AccountKind::ProviderClearing
             | AccountKind::ManagementIncome
+            | AccountKind::FranchiseIncome
             | AccountKind::PlatformFeeIncome
             | AccountKind::RefundsPayable
             | AccountKind::ProviderFees => "tenant",

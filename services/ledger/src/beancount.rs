@@ -32,6 +32,7 @@ fn place(kind: AccountKind) -> &'static str {
         AccountKind::OwnerPayable => "Liabilities:OwnerPayable",
         AccountKind::CommonRevenue => "Liabilities:CommonRevenue",
         AccountKind::ManagementIncome => "Income:Management",
+        AccountKind::FranchiseIncome => "Income:Franchise",
         AccountKind::PlatformFeeIncome => "Income:PlatformFees",
         AccountKind::DeveloperPayable => "Liabilities:DeveloperPayable",
         AccountKind::MaintenanceFund => "Liabilities:MaintenanceFund",

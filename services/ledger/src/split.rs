@@ -82,7 +82,7 @@ pub fn payment_entry(
         _ => match policy.unsold_to {
             UnsoldBeneficiary::Developer => (parties.account(AccountKind::DeveloperPayable), None),
             UnsoldBeneficiary::PropertyFirm => {
-                (parties.account(AccountKind::ManagementIncome), None)
+                (parties.account(AccountKind::FranchiseIncome), None)
             }
         },
     };
@@ -253,12 +253,20 @@ mod tests {
             parties(),
         )
         .unwrap_or_else(|err| panic!("{err}"));
+        // The firm's own income, not a share of common revenue (issue 26's tester, F12).
+        assert_eq!(
+            e.amount_to(&Account::new(
+                AccountKind::FranchiseIncome,
+                parties().tenant_id
+            )),
+            dec!(-5.00)
+        );
         assert_eq!(
             e.amount_to(&Account::new(
                 AccountKind::ManagementIncome,
                 parties().tenant_id
             )),
-            dec!(-5.00)
+            dec!(0)
         );
     }
 

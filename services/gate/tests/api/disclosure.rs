@@ -371,6 +371,64 @@ async fn the_public_account_adds_up_line_by_line() {
     );
 }
 
+#[tokio::test]
+async fn the_firms_own_franchise_income_is_neither_common_income_nor_its_cost() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    // The visitor pool stands on the developer's land, and the firm holds its franchise: what
+    // visitors pay is the firm's own income, not the owners'.
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/revenue-policies", site.compound),
+            Some(
+                json!({"policy": {"platform_fee_pct": "10", "management_share_pct": "20",
+                                   "unsold_to": "property_firm", "visitor_pool_land": "developer"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, entry) = app.read(&site.entries[0], "京A92001", ago(130)).await;
+    app.pay(str_of(&entry, "session_id"), "9.00").await;
+    assert_eq!(app.balance("franchise_income").await, Decimal::new(-900, 2));
+    assert_eq!(app.balance("management_income").await, Decimal::ZERO);
+    assert_eq!(app.balance("common_revenue").await, Decimal::ZERO);
+    let (status, closed) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/periods/close", site.compound),
+            Some(json!({"until": app.now()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{closed}");
+    let link = app
+        .create(
+            &format!("/v1/admin/compounds/{}/disclosure-links", site.compound),
+            json!({}),
+        )
+        .await;
+    let (_, data) = app
+        .send(
+            "GET",
+            &format!("{}/data.json", str_of(&link, "path")),
+            "",
+            None,
+        )
+        .await;
+    let p = &data["periods"][0];
+    // Wave 1 showed the ¥9.00 as common income and again as the firm's management cost
+    // (issue 26's outside tester, F12).
+    assert_eq!(
+        (
+            p["income"]["total"].as_str(),
+            p["management_cost"].as_str(),
+            p["closing_balance"].as_str()
+        ),
+        (Some("0.00"), Some("0.00"), Some("0.00")),
+        "{p}"
+    );
+}
+
 /// `hour:minute` local time in Shanghai, `days` days before today.
 fn shanghai(days: i64, hour: u32, minute: u32) -> DateTime<Utc> {
     let today = Utc::now().with_timezone(&Shanghai).date_naive();
