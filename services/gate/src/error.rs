@@ -165,6 +165,7 @@ error_codes! {
     OpeningInThePast = "opening_in_the_past",
     OwnSpace = "own_space",
     OwnedSpaceThroughStaff = "owned_space_through_staff",
+    OwnerConsentRequired = "owner_consent_required",
     OwnerExists = "owner_exists",
     OwnerNotAllowed = "owner_not_allowed",
     OwnerRequired = "owner_required",

@@ -264,15 +264,103 @@ async fn an_owner_rents_a_common_space_at_the_filed_price_less_the_owner_discoun
     );
 }
 
+/// The owner's consent to let their space by the month, given or withdrawn: the answer.
+async fn consent_to_letting(app: &TestApp, token: &str, space: &str, consent: bool) -> Value {
+    let (status, body) = app
+        .send(
+            "PUT",
+            &format!("/v1/owner/spaces/{space}/letting-consent"),
+            token,
+            Some(json!({"consent": consent})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["consent"].as_bool()),
+        (200, Some(consent)),
+        "{body}"
+    );
+    body
+}
+
+#[tokio::test]
+async fn an_owners_space_is_let_only_while_its_owner_consents() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let (landlord, token) = owner_with_car(&app, &site, "2-2-101", "云A22001").await;
+    let (_, neighbour) = owner_with_car(&app, &site, "2-2-102", "云A22002").await;
+    let owned = space(&app, &site, "P-201", "owned", Some(&landlord)).await;
+    let common = space(&app, &site, "C-201", "common", None).await;
+
+    // Without the owner's consent the office cannot let the space, and nothing is written.
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": owned}), "云B22001").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("owner_consent_required")),
+        "{body}"
+    );
+    assert_eq!(app.count("select count(*) from rentals").await, 0);
+    // Only the space's owner consents: a neighbour's or a common space is not theirs.
+    for (who, space) in [(&neighbour, &owned), (&token, &common)] {
+        let (status, body) = app
+            .send(
+                "PUT",
+                &format!("/v1/owner/spaces/{space}/letting-consent"),
+                who,
+                Some(json!({"consent": true})),
+            )
+            .await;
+        assert_eq!(status, 404, "{body}");
+    }
+    // Consent given; said again (a retry), it keeps its date.
+    let given = consent_to_letting(&app, &token, &owned, true).await;
+    app.advance(Duration::seconds(5));
+    let again = consent_to_letting(&app, &token, &owned, true).await;
+    assert_eq!(given["consented_at"], again["consented_at"]);
+    let (status, applied) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": owned}), "云B22001").await;
+    assert_eq!(status, 201, "{applied}");
+    pay_cash(&app, &applied).await;
+
+    // Withdrawn: the paid term stands, but it is not renewed and no new term is entered.
+    consent_to_letting(&app, &token, &owned, false).await;
+    let id = str_of(&applied["rental"], "id");
+    assert_eq!(rental(&app, id).await["status"], "paid");
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{id}/renewal"),
+            Some(json!({"months": 1})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("owner_consent_required")),
+        "{body}"
+    );
+    assert_eq!(
+        app.count("select count(*) from letting_consents where consented")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("select count(*) from letting_consents where not consented")
+            .await,
+        1
+    );
+}
+
 #[tokio::test]
 async fn each_kind_of_space_credits_its_own_beneficiary() {
     let app = spawn_app().await;
     let site = app.site(5).await;
     file_monthly_tariff(&app, &site).await;
     reserve_pass_places(&app, &site, 10).await;
-    let (landlord, _) = owner_with_car(&app, &site, "2-1-101", "云A20001").await;
+    let (landlord, landlord_token) = owner_with_car(&app, &site, "2-1-101", "云A20001").await;
     let owned = space(&app, &site, "P-001", "owned", Some(&landlord)).await;
     let unsold = space(&app, &site, "D-001", "developer_unsold", None).await;
+    consent_to_letting(&app, &landlord_token, &owned, true).await;
 
     // A non-owner pays the full filed price: ¥150 for the owner's space let long-term.
     let (status, on_owned) =

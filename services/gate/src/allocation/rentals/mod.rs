@@ -7,11 +7,13 @@
 //! admits a permit holder (`store::registry::plate_facts`), through the term and its grace.
 //!
 //! - [`store`]: the SQL;
+//! - [`letting`]: an owner's consent to let their own space by the month;
 //! - [`waiting`]: the owners-first waiting list, and who may rent while owners wait;
 //! - [`term`]: renewals, reminders, early ends.
 //!
 //! The rules in words: docs/rentals.md.
 
+pub mod letting;
 pub mod store;
 pub mod term;
 pub mod waiting;
@@ -72,6 +74,7 @@ pub fn owner_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(owner_list)
         .service(term::owner_renew);
     waiting::owner_routes(cfg);
+    letting::owner_routes(cfg);
 }
 
 /// What is rented: a lot's pool, or one space.
@@ -163,6 +166,9 @@ async fn place_of(
                     "an owner's space is let through the property office, which holds the \
                      owner's letting agreement",
                 ));
+            }
+            if space.kind == "owned" {
+                letting::require_consent(&mut *tx, space.id).await?;
             }
             Ok(Place {
                 compound_id: space.compound_id,

@@ -193,6 +193,9 @@ async fn renew(
     }
     .next(months)
     .map_err(|e| ApiError::invalid(ErrorCode::InvalidMonths, e.to_string()))?;
+    if let (Some(space_id), "owned") = (current.space_id, current.space_kind.as_str()) {
+        super::letting::require_consent(&mut *tx, space_id).await?;
+    }
     if current.owner_id.is_none() {
         super::waiting::check_owners_first(
             &mut tx,
