@@ -125,9 +125,27 @@ async fn spaces(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse
         .json(sharing::spaces_of_owner(&state.db, owner.tenant_id, owner.owner_id).await?))
 }
 
+/// An ISO weekday, 1 = Monday … 7 = Sunday, as the contract describes `days` (read as a `u8`
+/// and checked: 422 `invalid_weekdays`).
+struct IsoWeekday;
+
+impl utoipa::PartialSchema for IsoWeekday {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(7))
+            .description(Some("ISO weekday: 1 = Monday … 7 = Sunday"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for IsoWeekday {}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct WindowInput {
     /// ISO weekdays, 1 = Monday … 7 = Sunday.
+    #[schema(value_type = Vec<IsoWeekday>, min_items = 1, max_items = 7)]
     days: Vec<u8>,
     /// `HH:MM`, local time.
     from: String,

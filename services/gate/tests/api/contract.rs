@@ -659,3 +659,21 @@ export async function entry(secret: string, gate: string) {
   });
 }
 "#;
+
+#[tokio::test]
+async fn a_share_windows_weekdays_are_described_as_one_to_seven() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let days = &doc["components"]["schemas"]["WindowInput"]["properties"]["days"];
+    let item = match &days["items"]["$ref"] {
+        Value::String(r) => {
+            doc["components"]["schemas"][r.rsplit('/').next().unwrap_or("")].clone()
+        }
+        _ => days["items"].clone(),
+    };
+    assert_eq!(
+        (&item["minimum"], &item["maximum"], &days["maxItems"]),
+        (&json!(1), &json!(7), &json!(7)),
+        "{days}"
+    );
+}
