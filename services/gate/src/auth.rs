@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::contexts::StaffIdentity;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry::{self, GateContext};
 
 /// A new random token, 64 hex characters.

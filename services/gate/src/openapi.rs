@@ -158,8 +158,8 @@ pub const CREDENTIALS: [(&str, &str); 7] = [
 /// Every route of the API, as the server registers them (`startup::run`) and as the document
 /// lists them.
 pub fn api(cfg: &mut ServiceConfig) {
-    cfg.service(crate::startup::healthz)
-        .service(crate::startup::readyz)
+    cfg.service(crate::health::healthz)
+        .service(crate::health::readyz)
         .service(openapi_json)
         .configure(crate::gate::routes)
         .configure(crate::operator::routes)

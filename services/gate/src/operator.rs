@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::admin::validate;
 use crate::auth::{self, Operator};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::registry;
 

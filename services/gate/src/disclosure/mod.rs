@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::auth::{self, Committee, Operator, Staff, Supervisor};
 use crate::error::ApiError;
 use crate::settlement::exports::{self, Reader};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::disclosure as store;
 use crate::store::{periods, registry};

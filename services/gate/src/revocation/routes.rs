@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{revoke, rotate};
 use crate::auth::{self, Operator, Staff};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::credentials::{self as store, Actor, Entry, Kind, Target};
 use crate::store::{registry, sharing};
 

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::auth::{Owner, Staff};
 use crate::error::{is_unique_violation, ApiError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ledger::{self, NewTransaction};
 use crate::store::periods::{self, NewPeriod, Period};
 use crate::store::yuan_text as yuan;

@@ -21,7 +21,7 @@ use super::provider::{self, Delivery, Notification, SIGNATURE_HEADER};
 use crate::auth::Staff;
 use crate::billing;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ledger::{self, NewTransaction};
 use crate::store::payments::{self, NewCallback, NewIntent, NewPayment};
 use crate::store::{registry, sessions};

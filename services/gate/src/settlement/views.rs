@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::admin::compounds::owned_compound;
 use crate::auth::Staff;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ledger::{self, JournalFilter};
 use crate::store::payments;
 

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::auth::{self, Owner, Staff};
 use crate::error::ApiError;
 use crate::sharing::webhooks;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::sharing::{self, Booking, SharedSpace};
 

@@ -27,7 +27,7 @@ use crate::ratelimit::ClientAddr;
 use crate::settlement::posting;
 use crate::sharing::availability::{self, Hold, Standing};
 use crate::sharing::webhooks;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::payments::{self, Intent, NewIntent, Pays};
 use crate::store::sessions::Session;

@@ -33,7 +33,54 @@ pub struct GateContext {
     /// How to call the device (Hikvision barrier control, Dahua manual opens).
     pub device: Option<DeviceLogin>,
     /// How the LED board behind the camera takes its text (Vzenith).
-    pub display: crate::gate::vendors::display::Protocol,
+    pub display: DisplayProtocol,
+}
+
+/// How a lane's display board takes its text (`gate::vendors::display` writes it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisplayProtocol {
+    #[default]
+    Raw,
+    LedBoard,
+}
+
+impl DisplayProtocol {
+    pub fn parse(text: &str) -> Option<DisplayProtocol> {
+        match text.trim() {
+            "raw" => Some(DisplayProtocol::Raw),
+            "led_board" => Some(DisplayProtocol::LedBoard),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisplayProtocol::Raw => "raw",
+            DisplayProtocol::LedBoard => "led_board",
+        }
+    }
+}
+
+/// What billing needs to know about a lot.
+#[derive(Debug, Clone)]
+pub struct LotRules {
+    pub lot_id: Uuid,
+    pub time_zone: chrono_tz::Tz,
+    pub policy: GatePolicy,
+    /// The lot's draft tariff, used only while no version has been filed.
+    pub draft_tariff: Tariff,
+}
+
+impl From<&GateContext> for LotRules {
+    fn from(gate: &GateContext) -> LotRules {
+        LotRules {
+            lot_id: gate.lot_id,
+            time_zone: gate.time_zone,
+            policy: gate.policy.clone(),
+            draft_tariff: gate.tariff.clone(),
+        }
+    }
 }
 
 /// A device's address and login. Its `Debug` never shows the password.
@@ -120,8 +167,7 @@ fn gate_context(row: Option<GateContextRow>) -> anyhow::Result<Option<GateContex
             vendor: r.vendor,
             device_serial: r.device_serial,
             fail_open: r.fail_mode == "open",
-            display: crate::gate::vendors::display::Protocol::parse(&r.display_protocol)
-                .unwrap_or_default(),
+            display: DisplayProtocol::parse(&r.display_protocol).unwrap_or_default(),
             device: match (r.device_url, r.device_username, r.device_password) {
                 (Some(url), Some(username), Some(password)) => Some(DeviceLogin {
                     url,
@@ -1180,10 +1226,7 @@ pub async fn lot_id_by_name(
 }
 
 /// Billing rules of a lot (its compound's time zone and policy, its draft tariff).
-pub async fn lot_rules(
-    db: impl PgExecutor<'_>,
-    lot_id: Uuid,
-) -> anyhow::Result<Option<crate::billing::LotRules>> {
+pub async fn lot_rules(db: impl PgExecutor<'_>, lot_id: Uuid) -> anyhow::Result<Option<LotRules>> {
     let row: Option<(String, Json<GatePolicy>, Json<Tariff>)> = sqlx::query_as(
         "select c.time_zone, c.policy, l.tariff from lots l join compounds c on c.id = l.compound_id where l.id = $1",
     )
@@ -1191,7 +1234,7 @@ pub async fn lot_rules(
     .fetch_optional(db)
     .await?;
     row.map(|(tz, policy, tariff)| {
-        Ok(crate::billing::LotRules {
+        Ok(LotRules {
             lot_id,
             time_zone: tz
                 .parse()

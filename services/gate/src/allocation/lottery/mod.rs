@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::auth::{Owner, Staff};
 use crate::error::{is_unique_violation, ApiError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry;
 use store::{Draw, Lottery, Offer};
 

@@ -34,7 +34,7 @@ use uuid::Uuid;
 use crate::auth::{Owner, Staff};
 use crate::error::{is_unique_violation, ApiError, ErrorCode};
 use crate::settlement::posting;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::payments::{self, Intent, NewIntent, Pays};
 use store::{NewRental, Rental};
 
@@ -46,14 +46,8 @@ pub const START_AHEAD_DAYS_MAX: i64 = 90;
 /// Most terms one list answers.
 const LIST_MAX: i64 = 500;
 
-/// The rental settings (`PARKSHARE_RENTAL_GRACE_DAYS`, `PARKSHARE_RENTAL_REMINDER_DAYS`).
-#[derive(Debug, Clone, Copy)]
-pub struct RentalSettings {
-    /// Days after a term ends during which the car is still admitted as a renter.
-    pub grace_days: i32,
-    /// How many days before a term ends its renter is reminded to renew.
-    pub reminder_days: i32,
-}
+/// The rental settings: with the other settings, as `AppState` holds them.
+pub use crate::settings::RentalSettings;
 
 /// Under `/v1/admin`.
 pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -23,7 +23,7 @@ use super::store::{self, NewRental, Rental};
 use crate::auth::{Owner, Staff};
 use crate::clock::Clock;
 use crate::error::{ApiError, ErrorCode};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ledger::{self, NewTransaction};
 use crate::store::payments;
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::store::{self, WaitingRow};
 use crate::auth::{Owner, Staff};
 use crate::error::{is_unique_violation, ApiError, ErrorCode};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(staff_list)

@@ -30,7 +30,7 @@ use super::hikvision::{digest_call, CallError};
 use super::{colour_named, fallback_id, handle, json, plate_text, Echo, Endpoint, Push, Read};
 use super::{Reply, Vendor};
 use crate::outbound::Guarded;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry::{DeviceLogin, GateContext};
 
 pub struct Dahua;

@@ -27,7 +27,7 @@ use super::{
     Endpoint, Push, Read, Reply, Vendor,
 };
 use crate::outbound::{Guarded, OutboundError, Refused};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry::{DeviceLogin, GateContext};
 
 pub struct Hikvision;

@@ -36,7 +36,7 @@ use parkshare_domain::vehicle::VehicleClass;
 use super::events::Event;
 use super::lanes::{self, decide_in_time};
 use crate::error::{ApiError, ErrorCode};
-use crate::startup::AppState;
+use crate::state::AppState;
 use std::sync::Arc;
 
 use crate::store::registry::GateContext;

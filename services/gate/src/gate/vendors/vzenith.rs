@@ -34,7 +34,7 @@ use serde_json::{json, Value};
 use super::{display, fallback_id, handle, is_multipart, json, multipart_parts, plate_text, text};
 use super::{Echo, Endpoint};
 use super::{Push, Read, Reply, Vendor};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry::GateContext;
 
 pub struct Vzenith;
