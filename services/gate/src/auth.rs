@@ -228,3 +228,13 @@ impl FromRequest for Supervisor {
         })
     }
 }
+/// The compound, if it is the caller's; 404 otherwise (also for another tenant's compound).
+pub async fn owned_compound(
+    state: &crate::state::AppState,
+    staff: &Staff,
+    id: Uuid,
+) -> Result<crate::store::registry::Compound, ApiError> {
+    crate::store::registry::compound(&state.db, staff.tenant_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("compound"))
+}

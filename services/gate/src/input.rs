@@ -335,6 +335,23 @@ pub async fn refuse_malformed_json(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
+/// Any JSON value in the API document: an answer whose fields the operation's description
+/// names.
+pub struct AnyJson;
+
+impl utoipa::PartialSchema for AnyJson {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+            .description(Some(
+                "JSON; its fields are named in the operation's description",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AnyJson {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

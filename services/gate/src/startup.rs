@@ -189,7 +189,7 @@ pub async fn run(
     if state.public_base_url.is_empty() {
         state.public_base_url = format!("http://{}", listener.local_addr()?);
     }
-    crate::sharing::webhooks::spawn_worker(
+    crate::webhooks::spawn_worker(
         state.db.clone(),
         state.outbound.webhooks.clone(),
         state.clock.clone(),

@@ -6,7 +6,7 @@
 //! same outcomes.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
+use crate::input::AnyJson;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use parkshare_domain::money::Money;
@@ -526,8 +526,8 @@ async fn record_cash(
     body: crate::input::Json<CashBody>,
 ) -> Result<HttpResponse, ApiError> {
     let amount = positive(body.amount)?;
-    let shift = crate::admin::validate::text("shift", &body.shift, 100)?;
-    let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
+    let shift = crate::validate::text("shift", &body.shift, 100)?;
+    let key = crate::validate::text("idempotency_key", &body.idempotency_key, 100)?;
     // One connection for the transaction and the answer read after it.
     let mut db = state.db.acquire().await?;
     let mut tx = sqlx::Connection::begin(&mut *db).await?;
@@ -713,8 +713,8 @@ async fn refund(
     body: crate::input::Json<RefundBody>,
 ) -> Result<HttpResponse, ApiError> {
     let amount = positive(body.amount)?;
-    let reason = crate::admin::validate::text("reason", &body.reason, 500)?;
-    let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
+    let reason = crate::validate::text("reason", &body.reason, 500)?;
+    let key = crate::validate::text("idempotency_key", &body.idempotency_key, 100)?;
     let mut tx = state.db.begin().await?;
     let payment = payments::payment_for_update(&mut *tx, staff.tenant_id, *id)
         .await?

@@ -70,8 +70,7 @@ pub async fn credit_payment(
             "session_id": who.session_id, "plate": who.plate, "paid": amount.to_string(),
             "credited": credited, "transaction_id": transaction_id, "paid_at": paid_at,
         });
-        crate::sharing::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data, paid_at)
-            .await?;
+        crate::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data, paid_at).await?;
     }
     Ok(Some(transaction_id))
 }
@@ -169,8 +168,7 @@ pub async fn credit_booking_payment(
         "booking_id": booking_id, "plate": who.plate, "paid": amount.to_string(),
         "credited": credited, "transaction_id": transaction_id,
     });
-    crate::sharing::webhooks::to_owner(tx, who.tenant_id, who.owner_id, "payout", data, paid_at)
-        .await?;
+    crate::webhooks::to_owner(tx, who.tenant_id, who.owner_id, "payout", data, paid_at).await?;
     Ok(Some(transaction_id))
 }
 
@@ -270,8 +268,7 @@ pub async fn credit_rental_payment(
             "rental_id": rental_id, "plate": who.plate, "paid": amount.to_string(),
             "credited": credited, "transaction_id": transaction_id,
         });
-        crate::sharing::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data, paid_at)
-            .await?;
+        crate::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data, paid_at).await?;
     }
     Ok(Some(transaction_id))
 }

@@ -841,7 +841,7 @@ async fn answer_offer(
 ) -> Result<HttpResponse, ApiError> {
     let rent = match rent {
         Some(body) => Some((
-            crate::admin::validate::plate("plate", &body.plate)?,
+            crate::validate::plate("plate", &body.plate)?,
             body.months.unwrap_or(1),
         )),
         None => None,

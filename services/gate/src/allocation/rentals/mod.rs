@@ -725,8 +725,7 @@ pub(crate) async fn settle(
             "starts_on": rental.starts_on, "ends_on": rental.ends_on, "paid": amount,
         });
         let tenant_id = rental.tenant_id;
-        crate::sharing::webhooks::to_owner(tx, tenant_id, owner_id, "rental.paid", data, paid_at)
-            .await?;
+        crate::webhooks::to_owner(tx, tenant_id, owner_id, "rental.paid", data, paid_at).await?;
     }
     Ok(())
 }
@@ -752,7 +751,7 @@ async fn owner_apply(
     owner: Owner,
     body: crate::input::Json<OwnerApplication>,
 ) -> Result<HttpResponse, ApiError> {
-    let plate = crate::admin::validate::plate("plate", &body.plate)?;
+    let plate = crate::validate::plate("plate", &body.plate)?;
     let compound = store::owner_compound(&state.db, owner.tenant_id, owner.owner_id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
@@ -820,8 +819,8 @@ async fn staff_apply(
     id: web::Path<Uuid>,
     body: crate::input::Json<StaffApplication>,
 ) -> Result<HttpResponse, ApiError> {
-    let compound = crate::admin::compounds::owned_compound(&state, &staff, *id).await?;
-    let plate = crate::admin::validate::plate("plate", &body.plate)?;
+    let compound = crate::auth::owned_compound(&state, &staff, *id).await?;
+    let plate = crate::validate::plate("plate", &body.plate)?;
     let renter = match (&body.owner_id, &body.renter) {
         (Some(owner_id), None) => {
             if !crate::store::registry::owner_in_compound(
@@ -837,14 +836,14 @@ async fn staff_apply(
             Renter::Owner(*owner_id)
         }
         (None, Some(r)) => Renter::NonOwner {
-            name: crate::admin::validate::text("renter.name", &r.name, 200)?,
+            name: crate::validate::text("renter.name", &r.name, 200)?,
             phone: r
                 .phone
                 .as_deref()
-                .map(|p| crate::admin::validate::text("renter.phone", p, 40))
+                .map(|p| crate::validate::text("renter.phone", p, 40))
                 .transpose()?,
             class: match r.vehicle_class.as_deref() {
-                Some(c) => crate::admin::validate::vehicle_class("renter.vehicle_class", c)?,
+                Some(c) => crate::validate::vehicle_class("renter.vehicle_class", c)?,
                 None => VehicleClass::Small,
             },
         },
@@ -886,7 +885,7 @@ async fn staff_list(
     id: web::Path<Uuid>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let compound = crate::admin::compounds::owned_compound(&state, &staff, *id).await?;
+    let compound = crate::auth::owned_compound(&state, &staff, *id).await?;
     let today = local_today(&state, compound.id).await?;
     let expiring = match query.expiring_within_days {
         None => None,

@@ -20,7 +20,7 @@
 //! Dahua barrier by a call to the device ([`open_barrier`], `trafficSnap.cgi`
 //! `action=openStrobe`, with its HTTP digest login).
 
-use crate::openapi::AnyJson;
+use crate::input::AnyJson;
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{NaiveDateTime, TimeZone};

@@ -23,7 +23,7 @@
 //!   ([`crate::gate::lanes::wait_for_open`]), and answered at once when an open is queued.
 //!   Older firmware's JSON heartbeat `{"heartbeat": {"serialno"}}` is read too.
 
-use crate::openapi::AnyJson;
+use crate::input::AnyJson;
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use base64::Engine;
