@@ -64,7 +64,7 @@ pub async fn price(
         SessionKind::Exempt => return Ok(free(entered_at, at, "应急车辆免费", filing_no)),
         SessionKind::Permit => {
             let local = |t: DateTime<Utc>| t.with_timezone(&rules.time_zone).date_naive();
-            let lapsed = crate::allocation::rentals::store::lapsed_during_stay(
+            let lapsed = crate::store::registry::lapsed_during_stay(
                 &mut *tx,
                 rules.lot_id,
                 &session.plate,

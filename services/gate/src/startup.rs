@@ -133,6 +133,18 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             provider_secret,
             simulated: settings.simulated_provider_on(),
             callback_base_url: settings.callback_base_url.clone().unwrap_or_default(),
+            paid_intents: crate::state::PaidIntents {
+                booking: |tx, intent, booking_id, amount, paid_at, now| {
+                    Box::pin(crate::sharing::visitor::confirm_paid(
+                        tx, intent, booking_id, amount, paid_at, now,
+                    ))
+                },
+                rental: |tx, intent, rental_id, amount, paid_at, _now| {
+                    Box::pin(crate::allocation::rentals::confirm_paid(
+                        tx, intent, rental_id, amount, paid_at,
+                    ))
+                },
+            },
         },
         http: reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))

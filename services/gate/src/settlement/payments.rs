@@ -339,19 +339,16 @@ async fn callback(
         };
     if let (Some(booking_id), "credited") = (intent.booking_id, outcome) {
         // A booking's price: the held booking is confirmed, unless its hold already lapsed.
-        let confirmed = crate::sharing::visitor::confirm_paid(
-            &mut tx, &intent, booking_id, amount, paid_at, now,
-        )
-        .await?;
+        let confirm = state.payments.paid_intents.booking;
+        let confirmed = confirm(&mut tx, &intent, booking_id, amount, paid_at, now).await?;
         if !confirmed {
             outcome = "late";
         }
     }
     if let (Some(rental_id), "credited") = (intent.rental_id, outcome) {
         // A rental's term: paid, unless its hold lapsed or it was paid at the booth meanwhile.
-        let confirmed =
-            crate::allocation::rentals::confirm_paid(&mut tx, &intent, rental_id, amount, paid_at)
-                .await?;
+        let confirm = state.payments.paid_intents.rental;
+        let confirmed = confirm(&mut tx, &intent, rental_id, amount, paid_at, now).await?;
         if !confirmed {
             outcome = "late";
         }

@@ -52,4 +52,28 @@ pub struct PaymentsConfig {
     pub simulated: bool,
     /// Where the simulated provider calls back, e.g. `http://127.0.0.1:8080`.
     pub callback_base_url: String,
+    /// What confirms a paid intent's booking or rental term.
+    pub paid_intents: PaidIntents,
+}
+
+/// Confirms what a paid intent pays for, in the transaction that records the payment: true if
+/// it still could be (false: its hold lapsed meanwhile, and the payment is late).
+pub type ConfirmPaid =
+    for<'a> fn(
+        &'a mut sqlx::PgConnection,
+        &'a crate::store::payments::Intent,
+        uuid::Uuid,
+        parkshare_domain::money::Money,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+    ) -> futures_util::future::BoxFuture<'a, Result<bool, crate::error::ApiError>>;
+
+/// The features that own what an intent pays for, called by settlement when a provider says an
+/// intent is paid. Settlement sits below them (they post their payments through it), so it
+/// cannot import them: `startup` wires them here instead.
+pub struct PaidIntents {
+    /// A visitor's booking (`sharing::visitor::confirm_paid`).
+    pub booking: ConfirmPaid,
+    /// A rental's term (`allocation::rentals::confirm_paid`).
+    pub rental: ConfirmPaid,
 }

@@ -690,7 +690,15 @@ pub(crate) async fn credit(
         source,
         paid_at,
     };
-    posting::credit_rental_payment(tx, &who, rental.id, key, received, &memo).await
+    let payee = posting::RentalPayee {
+        tenant_id: who.tenant_id,
+        compound_id: who.compound_id,
+        space_kind: &who.space_kind,
+        space_owner_id: who.space_owner_id,
+        plate: &who.plate,
+        policy: who.policy.as_ref(),
+    };
+    posting::credit_rental_payment(tx, &payee, rental.id, key, received, &memo).await
 }
 
 /// How a cash payment's memo ends: the shift that took it (what a retry is compared with).
