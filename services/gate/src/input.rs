@@ -9,7 +9,7 @@
 //!   asked for, is 400 `invalid_body` naming where it went wrong. `MaybeJson` is for routes
 //!   whose body is optional: an empty body is "none", a malformed one is refused, never
 //!   silently ignored.
-//! - [`check_text`] is the same rule for one value (CSV cells, `admin::validate::text`).
+//! - [`check_text`] is the same rule for one value (CSV cells, `validate::text`).
 //!
 //! Why refuse control characters rather than strip them: Postgres cannot store NUL in text
 //! (it answered 500), the others have no business in a name, note or reason, and a value
