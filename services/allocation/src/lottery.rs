@@ -280,3 +280,167 @@ pub fn verify(published: &Published) -> Result<Verdict, Error> {
         winners,
     })
 }
+
+/// How a drawn lottery's offers stand at an instant, counted. Offers go down the draw's
+/// order one applicant at a time, so `made` is also how far down the order they have reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OfferCounts {
+    /// Offers made so far.
+    pub made: usize,
+    /// Offers neither answered nor expired.
+    pub open: usize,
+    /// Offers accepted and not lapsed: places the lottery has given.
+    pub taken: usize,
+    /// Of `taken`, those not paid for yet (no rental contracted, or its hold unpaid): they may
+    /// still lapse and pass down the list.
+    pub unpaid: usize,
+}
+
+/// Where a lottery is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Course {
+    /// Announced, its applications open or closed, not drawn: its spaces wait for the draw.
+    Undrawn,
+    /// Drawn, its places still being given: an offer is open, a taken place is not paid for
+    /// yet, or a free place has an applicant left to offer it to.
+    Allotting,
+    /// Over: every offer answered or expired, every taken place paid for, and either every
+    /// place taken or nobody left on the list. From then on its spaces are the office's again
+    /// (a space whose winner's term ends is free to rent or to put in a new lottery).
+    Settled,
+}
+
+/// The lottery's course from what is counted at an instant. Settled is final: with no open
+/// offer, nothing unpaid and no place left to offer to anyone, no answer, payment or lapse can
+/// change the counts any more.
+pub fn course(drawn: bool, places: usize, applicants: usize, offers: OfferCounts) -> Course {
+    if !drawn {
+        return Course::Undrawn;
+    }
+    let place_to_offer = offers.taken < places && offers.made < applicants;
+    if offers.open > 0 || offers.unpaid > 0 || place_to_offer {
+        Course::Allotting
+    } else {
+        Course::Settled
+    }
+}
+
+#[cfg(test)]
+mod course_tests {
+    use super::*;
+
+    fn counts(made: usize, open: usize, taken: usize, unpaid: usize) -> OfferCounts {
+        OfferCounts {
+            made,
+            open,
+            taken,
+            unpaid,
+        }
+    }
+
+    #[test]
+    fn a_lottery_is_over_when_its_places_are_paid_for_or_its_list_runs_out() {
+        // Undrawn whatever the counts.
+        assert_eq!(course(false, 1, 0, counts(0, 0, 0, 0)), Course::Undrawn);
+        // Drawn with nobody applying: nothing to give.
+        assert_eq!(course(true, 2, 0, counts(0, 0, 0, 0)), Course::Settled);
+        // One place, three applicants: the winner's offer is open.
+        assert_eq!(course(true, 1, 3, counts(1, 1, 0, 0)), Course::Allotting);
+        // It expired and the next one is not offered yet (offers pass on at the next read).
+        assert_eq!(course(true, 1, 3, counts(1, 0, 0, 0)), Course::Allotting);
+        // Accepted, not paid: it may still lapse to the next applicant.
+        assert_eq!(course(true, 1, 3, counts(2, 0, 1, 1)), Course::Allotting);
+        // Accepted and paid: over, with two applicants never reached (wave 1 kept it live).
+        assert_eq!(course(true, 1, 3, counts(2, 0, 1, 0)), Course::Settled);
+        // Two places, one applicant, who took one: over, the other place is free.
+        assert_eq!(course(true, 2, 1, counts(1, 0, 1, 0)), Course::Settled);
+        // Two places, everyone declined: over.
+        assert_eq!(course(true, 2, 2, counts(2, 0, 0, 0)), Course::Settled);
+        // Two places, one taken, an applicant left for the other: not over.
+        assert_eq!(course(true, 2, 3, counts(2, 0, 1, 0)), Course::Allotting);
+    }
+
+    /// One step a running lottery can take, as the service takes them.
+    #[derive(Debug, Clone, Copy)]
+    enum Event {
+        /// A free place offered to the next applicant (at a read).
+        PassOn,
+        /// An open offer accepted; `paid` when the rental is paid at once.
+        Accept {
+            paid: bool,
+        },
+        Decline,
+        /// An open offer left unanswered past its time.
+        Expire,
+        /// An accepted place paid for.
+        Pay,
+        /// An accepted place's hold run out unpaid.
+        Lapse,
+    }
+
+    /// `event` applied to `c` if the service could take it in that state.
+    fn step(places: usize, applicants: usize, c: OfferCounts, event: Event) -> OfferCounts {
+        let mut c = c;
+        match event {
+            Event::PassOn if c.taken + c.open < places && c.made < applicants => {
+                c.made += 1;
+                c.open += 1;
+            }
+            Event::Accept { paid } if c.open > 0 => {
+                c.open -= 1;
+                c.taken += 1;
+                c.unpaid += usize::from(!paid);
+            }
+            Event::Decline | Event::Expire if c.open > 0 => c.open -= 1,
+            Event::Pay if c.unpaid > 0 => c.unpaid -= 1,
+            Event::Lapse if c.unpaid > 0 => {
+                c.unpaid -= 1;
+                c.taken -= 1;
+            }
+            _ => {}
+        }
+        c
+    }
+
+    fn event() -> impl proptest::strategy::Strategy<Value = Event> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => Just(Event::PassOn),
+            1 => any::<bool>().prop_map(|paid| Event::Accept { paid }),
+            1 => Just(Event::Decline),
+            1 => Just(Event::Expire),
+            1 => Just(Event::Pay),
+            1 => Just(Event::Lapse),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever happens, once a lottery is settled nothing it can still do changes it, and
+        /// it settled only with every place taken or its list used up.
+        #[test]
+        fn settled_is_final_and_wastes_neither_place_nor_applicant(
+            places in 1usize..5,
+            applicants in 0usize..8,
+            events in proptest::collection::vec(event(), 0..60),
+        ) {
+            let mut c = OfferCounts::default();
+            let mut settled_at: Option<OfferCounts> = None;
+            for e in events {
+                c = step(places, applicants, c, e);
+                match (course(true, places, applicants, c), settled_at) {
+                    (Course::Settled, None) => {
+                        proptest::prop_assert!(c.taken == places || c.made == applicants);
+                        settled_at = Some(c);
+                    }
+                    (Course::Settled, Some(then)) => proptest::prop_assert_eq!(c, then),
+                    (Course::Allotting, Some(then)) => {
+                        proptest::prop_assert!(false, "revived from {:?} to {:?}", then, c)
+                    }
+                    (Course::Allotting, None) => {}
+                    (Course::Undrawn, _) => proptest::prop_assert!(false, "undrawn"),
+                }
+            }
+        }
+    }
+}

@@ -170,6 +170,7 @@ error_codes! {
     OwnerRequired = "owner_required",
     OwnersAhead = "owners_ahead",
     OwnersWaiting = "owners_waiting",
+    PassPlacesBelowSold = "pass_places_below_sold",
     PassesSoldOut = "passes_sold_out",
     PeriodAlreadyClosed = "period_already_closed",
     PeriodNotOver = "period_not_over",

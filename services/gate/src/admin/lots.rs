@@ -2,11 +2,13 @@
 
 use crate::error::ErrorCode;
 use actix_web::{get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
 use parkshare_domain::decision::Direction;
 use parkshare_domain::money::Money;
 use parkshare_tariff::Tariff;
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::compounds::owned_compound;
@@ -167,20 +169,44 @@ async fn list_lots(
 }
 
 /// A lot.
-#[utoipa::path(tag = "staff", operation_id = "show_lot", security(("staff_token" = [])), responses((status = 200, description = "Done", body = crate::store::registry::Lot)))]
+/// A lot as staff see it alone: with the pool passes it has sold.
+#[derive(Serialize, utoipa::ToSchema)]
+struct LotView {
+    #[serde(flatten)]
+    lot: Lot,
+    /// The most pool passes in force (paid, or held and not run out) on any one day from the
+    /// compound's today on: `pass_places` may not go below it.
+    passes_sold: i64,
+}
+
+async fn lot_view(
+    conn: &mut PgConnection,
+    lot: Lot,
+    now: DateTime<Utc>,
+) -> Result<LotView, ApiError> {
+    let passes_sold =
+        crate::allocation::rentals::passes_sold(conn, (lot.compound_id, lot.id), now).await?;
+    Ok(LotView { lot, passes_sold })
+}
+
+/// A lot, with the pool passes it has sold.
+#[utoipa::path(tag = "staff", operation_id = "show_lot", security(("staff_token" = [])), responses((status = 200, description = "Done", body = LotView)))]
 #[get("/lots/{id}")]
 async fn show_lot(
     state: web::Data<AppState>,
     staff: Staff,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(owned_lot(&state, &staff, *id).await?))
+    let lot = owned_lot(&state, &staff, *id).await?;
+    let mut conn = state.db.acquire().await?;
+    Ok(HttpResponse::Ok().json(lot_view(&mut conn, lot, state.clock.now()).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct LotChange {
     visitor_capacity: Option<i32>,
-    /// Places reserved for pool passes, 0 to 10,000: passes already sold stand.
+    /// Places reserved for pool passes, 0 to 10,000, and never below the passes sold (the
+    /// lot's `passes_sold`): lowered to that, the lot sells no more.
     pass_places: Option<i32>,
     /// A full tariff (periods, caps, night rates); give it or `simple_tariff`.
     #[schema(value_type = Option<Object>)]
@@ -189,7 +215,7 @@ struct LotChange {
 }
 
 /// Change a lot's capacity, its places for pool passes or its draft tariff.
-#[utoipa::path(tag = "staff", operation_id = "update_lot", security(("staff_token" = [])), request_body = LotChange, responses((status = 200, description = "Done", body = crate::store::registry::Lot)))]
+#[utoipa::path(tag = "staff", operation_id = "update_lot", security(("staff_token" = [])), request_body = LotChange, responses((status = 200, description = "Done", body = LotView)))]
 #[patch("/lots/{id}")]
 async fn update_lot(
     state: web::Data<AppState>,
@@ -201,22 +227,43 @@ async fn update_lot(
     let visitor_capacity = body.visitor_capacity.map(capacity).transpose()?;
     let pass_places = body.pass_places.map(pass_places).transpose()?;
     let tariff = tariff(body.tariff, body.simple_tariff.as_ref())?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    // Locked as a pass sale locks it: no pass is sold between the count and the change.
+    let lot = registry::lot_for_update(&mut *tx, staff.tenant_id, *id)
+        .await?
+        .ok_or(ApiError::NotFound("lot"))?;
+    if let Some(places) = pass_places {
+        let sold = crate::allocation::rentals::passes_sold(&mut tx, (lot.compound_id, lot.id), now)
+            .await?;
+        if i64::from(places) < sold {
+            return Err(ApiError::conflict(
+                ErrorCode::PassPlacesBelowSold,
+                format!(
+                    "{sold} pool passes are sold for some day from today: pass_places may not \
+                     go below {sold} until they end (set it to {sold} to sell no more)"
+                ),
+            ));
+        }
+    }
     let lot = registry::update_lot(
-        &state.db,
+        &mut *tx,
         staff.tenant_id,
-        *id,
+        lot.id,
         (visitor_capacity, pass_places),
         tariff.as_ref(),
     )
     .await?
     .ok_or(ApiError::NotFound("lot"))?;
+    let view = lot_view(&mut tx, lot, now).await?;
+    tx.commit().await?;
     if visitor_capacity.is_some() {
         state
             .occupancy
-            .set_capacity(lot.id, lot.visitor_capacity)
+            .set_capacity(view.lot.id, view.lot.visitor_capacity)
             .await?;
     }
-    Ok(HttpResponse::Ok().json(lot))
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -571,6 +571,7 @@ pub const OPERATION_ERRORS: &[(&str, &[(u16, C)])] = &[
     (
         "update_lot",
         &[
+            (409, C::PassPlacesBelowSold),
             (422, C::InvalidField),
             (422, C::InvalidTariff),
             (422, C::TariffAmbiguous),

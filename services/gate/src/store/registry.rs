@@ -601,6 +601,22 @@ pub async fn lots(
     .await
 }
 
+/// The firm's lot, locked against pool-pass sales (as `rentals` lock it) until the transaction
+/// ends.
+pub async fn lot_for_update(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Lot>> {
+    sqlx::query_as(&format!(
+        "select {LOT_COLUMNS} from lots where tenant_id = $1 and id = $2 for no key update"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
 pub async fn update_lot(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,

@@ -1133,17 +1133,97 @@ async fn a_won_space_left_unpaid_passes_to_the_next_applicant() {
     let site = app.site(5).await;
     file_monthly_tariff(&app, &site).await;
     let won = space(&app, &site, "C-201", "common", None).await;
+    let (id, ranked) = drawn_lottery(
+        &app,
+        &site,
+        &[&won],
+        &[("8-1-101", "云A80001"), ("8-1-102", "云A80002")],
+    )
+    .await;
+    let (winner, next) = (&ranked[0], &ranked[1]);
+    let accept = format!("/v1/owner/lotteries/{id}/offer/accept");
+    let (status, accepted) = app
+        .send(
+            "POST",
+            &accept,
+            &winner.token,
+            Some(json!({"plate": winner.plate})),
+        )
+        .await;
+    assert_eq!(status, 200, "{accepted}");
+
+    // The winner never pays: the sweep, a quarter of an hour on, expires the hold, and the
+    // offer lapses with it as if it had not been answered.
+    let report = parkshare_gate::allocation::rentals::term::sweep(
+        &app.db,
+        app.now() + Duration::minutes(16),
+        7,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(report.expired, 1);
+    let (_, mine) = app
+        .send("GET", "/v1/owner/lotteries", &winner.token, None)
+        .await;
+    assert_eq!(mine[0]["my_offer"]["state"], "lapsed", "{mine}");
+    let (status, again) = app
+        .send(
+            "POST",
+            &accept,
+            &winner.token,
+            Some(json!({"plate": winner.plate})),
+        )
+        .await;
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (409, Some("offer_lapsed")),
+        "{again}"
+    );
+
+    // The next applicant is offered the space, and rents it.
+    let (_, theirs) = app
+        .send("GET", "/v1/owner/lotteries", &next.token, None)
+        .await;
+    assert_eq!(theirs[0]["my_offer"]["state"], "open", "{theirs}");
+    let (status, taken) = app
+        .send(
+            "POST",
+            &accept,
+            &next.token,
+            Some(json!({"plate": next.plate})),
+        )
+        .await;
+    assert_eq!(status, 200, "{taken}");
+    assert_eq!(taken["rental"]["rental"]["space_id"], json!(won), "{taken}");
+    pay_online(&app, &taken["rental"], 1).await;
+}
+
+/// A household of a drawn lottery.
+struct Drawn {
+    owner_id: String,
+    plate: String,
+    token: String,
+}
+
+/// A lottery of `spaces` applied to by one household with a car per `(unit, plate)`, drawn:
+/// its id and the households in the drawn order.
+async fn drawn_lottery(
+    app: &TestApp,
+    site: &Site,
+    spaces: &[&str],
+    households: &[(&str, &str)],
+) -> (String, Vec<Drawn>) {
     let lottery = app
         .create(
             &format!("/v1/admin/compounds/{}/lotteries", site.compound),
-            json!({"title": "新增车位摇号", "space_ids": [won],
-                   "applications_close_at": Utc::now() + Duration::seconds(2), "offer_minutes": 60}),
+            json!({"title": "新增车位摇号", "space_ids": spaces,
+                   "applications_close_at": app.now() + Duration::seconds(2), "offer_minutes": 60}),
         )
         .await;
     let id = str_of(&lottery, "id").to_owned();
-    let mut households = Vec::new();
-    for (unit, plate) in [("8-1-101", "云A80001"), ("8-1-102", "云A80002")] {
-        let (_, token) = owner_with_car(&app, &site, unit, plate).await;
+    let mut applied = Vec::new();
+    for (unit, plate) in households {
+        let (owner_id, token) = owner_with_car(app, site, unit, plate).await;
         let (status, body) = app
             .send(
                 "POST",
@@ -1153,59 +1233,201 @@ async fn a_won_space_left_unpaid_passes_to_the_next_applicant() {
             )
             .await;
         assert_eq!(status, 201, "{body}");
-        households.push((unit, plate, token));
+        applied.push((*unit, owner_id, plate.to_string(), token));
     }
-    tokio::time::sleep(StdDuration::from_millis(2_200)).await;
+    app.advance(Duration::seconds(3));
     let (status, drawn) = app
         .staff("POST", &format!("/v1/admin/lotteries/{id}/draw"), None)
         .await;
     assert_eq!(status, 200, "{drawn}");
-    let by_rank = |rank: usize| {
-        let unit = drawn["published"]["order"][rank]
-            .as_str()
-            .unwrap_or_default();
-        households
-            .iter()
-            .find(|(u, _, _)| *u == unit)
-            .unwrap_or_else(|| panic!("{unit}: {drawn}"))
-    };
-    let ((_, plate, winner), (_, next_plate, next)) = (by_rank(0), by_rank(1));
-    let accept = format!("/v1/owner/lotteries/{id}/offer/accept");
-    let (status, accepted) = app
-        .send("POST", &accept, winner, Some(json!({"plate": plate})))
-        .await;
-    assert_eq!(status, 200, "{accepted}");
+    let order = drawn["published"]["order"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ranked = order
+        .iter()
+        .map(|unit| {
+            let (_, owner_id, plate, token) = applied
+                .iter()
+                .find(|(u, ..)| Some(*u) == unit.as_str())
+                .unwrap_or_else(|| panic!("{unit}: {drawn}"));
+            Drawn {
+                owner_id: owner_id.clone(),
+                plate: plate.clone(),
+                token: token.clone(),
+            }
+        })
+        .collect();
+    (id, ranked)
+}
 
-    // The winner never pays: the sweep, a quarter of an hour on, expires the hold, and the
-    // offer lapses with it as if it had not been answered.
-    let report = parkshare_gate::allocation::rentals::term::sweep(
-        &app.db,
-        Utc::now() + Duration::minutes(16),
-        7,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e:?}"));
-    assert_eq!(report.expired, 1);
-    let (_, mine) = app.send("GET", "/v1/owner/lotteries", winner, None).await;
-    assert_eq!(mine[0]["my_offer"]["state"], "lapsed", "{mine}");
-    let (status, again) = app
-        .send("POST", &accept, winner, Some(json!({"plate": plate})))
+async fn lottery_stage(app: &TestApp, id: &str) -> String {
+    let (status, body) = app
+        .send("GET", &format!("/v1/public/lotteries/{id}"), "", None)
         .await;
+    assert_eq!(status, 200, "{body}");
+    str_of(&body, "stage").to_owned()
+}
+
+#[tokio::test]
+async fn a_lottery_settles_once_its_places_are_paid_for_and_frees_its_spaces() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let first = space(&app, &site, "C-401", "common", None).await;
+    let second = space(&app, &site, "C-402", "common", None).await;
+    // Two places, three households: one of them is never reached.
+    let (id, ranked) = drawn_lottery(
+        &app,
+        &site,
+        &[&first, &second],
+        &[
+            ("9-1-101", "云A90001"),
+            ("9-1-102", "云A90002"),
+            ("9-1-103", "云A90003"),
+        ],
+    )
+    .await;
+    let accept = format!("/v1/owner/lotteries/{id}/offer/accept");
+
+    // The first winner accepts with a car and pays; the second accepts without one.
+    let (status, won) = app
+        .send(
+            "POST",
+            &accept,
+            &ranked[0].token,
+            Some(json!({"plate": ranked[0].plate})),
+        )
+        .await;
+    assert_eq!(status, 200, "{won}");
+    pay_cash(&app, &won["rental"]).await;
+    let won_space = str_of(&won["rental"]["rental"], "space_id").to_owned();
+    let other_space = if won_space == first { &second } else { &first };
+    let (status, body) = app.send("POST", &accept, &ranked[1].token, None).await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(
-        (status, again["error"]["code"].as_str()),
-        (409, Some("offer_lapsed")),
-        "{again}"
+        lottery_stage(&app, &id).await,
+        "drawn",
+        "a place is not paid for"
     );
 
-    // The next applicant is offered the space, and rents it.
-    let (_, theirs) = app.send("GET", "/v1/owner/lotteries", next, None).await;
-    assert_eq!(theirs[0]["my_offer"]["state"], "open", "{theirs}");
-    let (status, taken) = app
-        .send("POST", &accept, next, Some(json!({"plate": next_plate})))
+    // The other space is the second winner's: a stranger cannot rent it past the lottery, the
+    // office can for the winner — and that rental is the one the offer became.
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": other_space}), "云B40001").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_in_lottery")),
+        "{body}"
+    );
+    let (status, contracted) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/rentals", site.compound),
+            Some(
+                json!({"space_id": other_space, "plate": ranked[1].plate, "months": 1,
+                        "owner_id": ranked[1].owner_id}),
+            ),
+        )
         .await;
-    assert_eq!(status, 200, "{taken}");
-    assert_eq!(taken["rental"]["rental"]["space_id"], json!(won), "{taken}");
-    pay_online(&app, &taken["rental"], 1).await;
+    assert_eq!(status, 201, "{contracted}");
+    assert_eq!(
+        lottery_stage(&app, &id).await,
+        "drawn",
+        "its hold is unpaid"
+    );
+    pay_cash(&app, &contracted).await;
+
+    // Both places are paid for: the lottery is over though the third household was never
+    // reached (wave 1 kept it running for good), and it offers nothing more.
+    assert_eq!(lottery_stage(&app, &id).await, "settled");
+    let (_, mine) = app
+        .send("GET", "/v1/owner/lotteries", &ranked[2].token, None)
+        .await;
+    assert_eq!(mine[0]["my_offer"], Value::Null, "{mine}");
+
+    // The first winner moves out: the space is free of the old lottery and goes into a new one.
+    let (status, ended) = app
+        .staff(
+            "POST",
+            &format!(
+                "/v1/admin/rentals/{}/end",
+                str_of(&won["rental"]["rental"], "id")
+            ),
+            Some(json!({"last_day": today(), "reason": "搬家"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{ended}");
+    app.advance(Duration::days(1));
+    let (status, again) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/lotteries", site.compound),
+            Some(json!({"title": "释放车位摇号", "space_ids": [won_space],
+                        "applications_close_at": app.now() + Duration::hours(2)})),
+        )
+        .await;
+    assert_eq!(status, 201, "{again}");
+    // The space still rented is not put in it.
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/lotteries", site.compound),
+            Some(json!({"title": "再摇", "space_ids": [other_space],
+                        "applications_close_at": app.now() + Duration::hours(2)})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_rented")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_lottery_with_more_places_than_applicants_frees_the_places_nobody_took() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let spaces = [
+        space(&app, &site, "C-501", "common", None).await,
+        space(&app, &site, "C-502", "common", None).await,
+    ];
+    let (id, ranked) = drawn_lottery(
+        &app,
+        &site,
+        &[&spaces[0], &spaces[1]],
+        &[("9-2-101", "云A92001")],
+    )
+    .await;
+    let (status, won) = app
+        .send(
+            "POST",
+            &format!("/v1/owner/lotteries/{id}/offer/accept"),
+            &ranked[0].token,
+            Some(json!({"plate": ranked[0].plate})),
+        )
+        .await;
+    assert_eq!(status, 200, "{won}");
+    // Unpaid, the only winner's place may still lapse: the lottery runs, its spaces with it.
+    let free = if str_of(&won["rental"]["rental"], "space_id") == spaces[0] {
+        &spaces[1]
+    } else {
+        &spaces[0]
+    };
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": free}), "云B50001").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_in_lottery")),
+        "{body}"
+    );
+    pay_cash(&app, &won["rental"]).await;
+    // Paid: nobody is left to offer the other place to, so it is the office's to rent again.
+    assert_eq!(lottery_stage(&app, &id).await, "settled");
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"space_id": free}), "云B50001").await;
+    assert_eq!(status, 201, "{body}");
 }
 
 #[tokio::test]
@@ -1766,6 +1988,53 @@ async fn pool_passes_are_sold_only_up_to_the_places_the_lot_reserves_for_them() 
         .await,
         2,
         "the paid pass and the new hold stand in the lot's three places"
+    );
+
+    // The office sees how many passes are sold and cannot reserve fewer places than they
+    // need; reserving just that many stops the sales (issue 26's outside tester, N3).
+    let lot_path = format!("/v1/admin/lots/{}", site.lot);
+    let (_, lot) = app.staff("GET", &lot_path, None).await;
+    assert_eq!(
+        (lot["pass_places"].as_i64(), lot["passes_sold"].as_i64()),
+        (Some(3), Some(2)),
+        "{lot}"
+    );
+    let (status, body) = app
+        .staff(
+            "PATCH",
+            &lot_path,
+            Some(json!({"pass_places": 1, "visitor_capacity": 9})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("pass_places_below_sold")),
+        "{body}"
+    );
+    let (_, after) = app.staff("GET", &lot_path, None).await;
+    assert_eq!(
+        (&after["pass_places"], &after["visitor_capacity"]),
+        (&lot["pass_places"], &lot["visitor_capacity"]),
+        "a refused change changes nothing: {after}"
+    );
+    let (status, lot) = app
+        .staff("PATCH", &lot_path, Some(json!({"pass_places": 2})))
+        .await;
+    assert_eq!(
+        (
+            status,
+            lot["pass_places"].as_i64(),
+            lot["passes_sold"].as_i64()
+        ),
+        (200, Some(2), Some(2)),
+        "{lot}"
+    );
+    let (status, body) =
+        staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B74000").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("passes_sold_out")),
+        "{body}"
     );
 }
 

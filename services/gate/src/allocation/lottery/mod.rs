@@ -69,11 +69,18 @@ enum Stage {
     Open,
     /// Applications closed, not drawn yet.
     Closed,
+    /// Drawn; its places are still being given (an offer open, a place not paid for yet, or a
+    /// free place with applicants left).
     Drawn,
+    /// Over: every place taken and paid for, or nobody left on the list. Its spaces are free
+    /// of it: a space whose winner's term ends can be rented or put in a new lottery.
+    Settled,
 }
 
-fn stage(lottery: &Lottery, drawn: bool, now: DateTime<Utc>) -> Stage {
-    if drawn {
+fn stage(lottery: &Lottery, course: lottery::Course, now: DateTime<Utc>) -> Stage {
+    if course == lottery::Course::Settled {
+        Stage::Settled
+    } else if course == lottery::Course::Allotting {
         Stage::Drawn
     } else if now < lottery.applications_open_at {
         Stage::Announced
@@ -105,6 +112,25 @@ fn offer_state(offer: &Offer, now: DateTime<Utc>) -> OfferState {
     }
 }
 
+/// The offers counted at `now`, for [`lottery::course`].
+fn counts(offers: &[Offer], now: DateTime<Utc>) -> lottery::OfferCounts {
+    let mut counts = lottery::OfferCounts {
+        made: offers.len(),
+        ..lottery::OfferCounts::default()
+    };
+    for offer in offers {
+        match offer_state(offer, now) {
+            OfferState::Open => counts.open += 1,
+            OfferState::Accepted => {
+                counts.taken += 1;
+                counts.unpaid += usize::from(!offer.rental_paid);
+            }
+            OfferState::Declined | OfferState::Lapsed => {}
+        }
+    }
+    counts
+}
+
 /// A lottery read under its lock: its applications, draw and offers, with the offers passed on.
 struct Full {
     lottery: Lottery,
@@ -117,6 +143,15 @@ struct Full {
 impl Full {
     fn places(&self) -> usize {
         self.lottery.space_ids.len()
+    }
+
+    fn course(&self) -> lottery::Course {
+        lottery::course(
+            self.draw.is_some(),
+            self.places(),
+            self.draw.as_ref().map_or(0, |d| d.draw_order.len()),
+            counts(&self.offers, self.now),
+        )
     }
 
     fn applicants(&self) -> Vec<Applicant> {
@@ -161,7 +196,7 @@ impl Full {
         LotteryCore {
             id: lottery.id,
             title: lottery.title.clone(),
-            stage: stage(lottery, self.draw.is_some(), self.now),
+            stage: stage(lottery, self.course(), self.now),
             places: self.places(),
             applications_open_at: lottery.applications_open_at,
             applications_close_at: lottery.applications_close_at,
@@ -372,9 +407,46 @@ pub async fn notices(
     store::notices(db, tenant_id, compound_id, NOTICES_MAX).await
 }
 
-/// The lottery still running (or taken through) that allots `space_id` at `now`, with the
-/// compound's announcements locked until the transaction ends: a space checked here cannot be
-/// put in a lottery before the caller commits.
+/// The oldest lottery of the compound still allotting one of `space_ids` at `now` (undrawn,
+/// or drawn and not settled: [`lottery::course`]), with the space: while one does, the space is
+/// had through that lottery only — not rented past it, not put in another. Offers are counted
+/// as a read of the lottery would pass them on.
+pub async fn allotting(
+    conn: &mut PgConnection,
+    compound_id: Uuid,
+    space_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Option<(Uuid, Uuid)>, ApiError> {
+    for listed in store::lotteries_of_spaces(&mut *conn, compound_id, space_ids).await? {
+        let course = match listed.drawn {
+            None => lottery::Course::Undrawn,
+            Some(applicants) => lottery::course(
+                true,
+                usize::try_from(listed.places).unwrap_or(0),
+                usize::try_from(applicants).unwrap_or(0),
+                counts(&store::offers(&mut *conn, listed.lottery_id).await?, now),
+            ),
+        };
+        if course != lottery::Course::Settled {
+            return Ok(Some((listed.space_id, listed.lottery_id)));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `owner_id` accepted a place in `lottery` without a car and has no rental for it
+/// yet, under the lottery's exclusive lock (two rentals cannot both take the one place).
+pub async fn accepted_without_rental(
+    conn: &mut PgConnection,
+    lottery: Uuid,
+    owner_id: Uuid,
+) -> Result<bool, ApiError> {
+    store::lock(&mut *conn, lottery, true).await?;
+    Ok(store::accepted_without_rental(&mut *conn, lottery, owner_id).await?)
+}
+
+/// [`allotting`] for one space, with the compound's announcements locked until the
+/// transaction ends: a space checked here cannot be put in a lottery before the caller commits.
 pub async fn running_lottery_of(
     conn: &mut PgConnection,
     compound_id: Uuid,
@@ -382,11 +454,9 @@ pub async fn running_lottery_of(
     now: DateTime<Utc>,
 ) -> Result<Option<Uuid>, ApiError> {
     store::lock_compound(conn, compound_id).await?;
-    Ok(
-        store::space_in_live_lottery(conn, compound_id, &[space_id], now)
-            .await?
-            .map(|(_, lottery)| lottery),
-    )
+    Ok(allotting(conn, compound_id, &[space_id], now)
+        .await?
+        .map(|(_, lottery)| lottery))
 }
 
 /// Reads a lottery under its exclusive lock and passes freed places on to the next applicants,
@@ -463,6 +533,7 @@ async fn pass_offers_on(conn: &mut PgConnection, full: &mut Full) -> Result<(), 
             answer: None,
             answered_at: None,
             lapsed_at: None,
+            rental_paid: false,
         });
         free -= 1;
         next += 1;
@@ -570,16 +641,14 @@ async fn announce(
     }
     let mut tx = state.db.begin().await?;
     // One lottery at a time per space: announcements of the compound queue here, so two cannot
-    // both find a space free; a space stays in its lottery until that one is over (no offer
-    // open or accepted and nobody left to offer it to).
+    // both find a space free; a space stays in its lottery until that one is settled.
     store::lock_compound(&mut tx, compound.id).await?;
-    if let Some((space, other)) =
-        store::space_in_live_lottery(&mut tx, compound.id, &space_ids, now).await?
-    {
+    if let Some((space, other)) = allotting(&mut tx, compound.id, &space_ids, now).await? {
         return Err(ApiError::conflict(
             ErrorCode::SpaceInAnotherLottery,
             format!(
-                "space {space} is allotted by lottery {other}, still running or taken through it"
+                "space {space} is being allotted by lottery {other}, not settled yet (an offer \
+                 open or unpaid, or applicants left to offer a place to)"
             ),
         ));
     }

@@ -163,55 +163,34 @@ pub async fn lock_compound(conn: &mut PgConnection, compound_id: Uuid) -> sqlx::
     Ok(())
 }
 
-/// A space of `space_ids` still in another lottery of the compound, with that lottery: one not
-/// drawn yet, or drawn with an offer open or accepted, or applicants left to offer it to.
-pub async fn space_in_live_lottery(
+/// A lottery that lists a space asked about.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SpaceLottery {
+    pub space_id: Uuid,
+    pub lottery_id: Uuid,
+    pub places: i32,
+    /// The applicants drawn, once drawn.
+    pub drawn: Option<i32>,
+}
+
+/// Every lottery of the compound that lists one of `space_ids`, oldest first.
+pub async fn lotteries_of_spaces(
     conn: &mut PgConnection,
     compound_id: Uuid,
     space_ids: &[Uuid],
-    now: DateTime<Utc>,
-) -> sqlx::Result<Option<(Uuid, Uuid)>> {
+) -> sqlx::Result<Vec<SpaceLottery>> {
     sqlx::query_as(
-        "select s.space_id, l.id from lotteries l
+        "select s.space_id, l.id as lottery_id, cardinality(l.space_ids) as places,
+                cardinality(d.draw_order) as drawn
+           from lotteries l
            cross join unnest(l.space_ids) as s (space_id)
            left join lottery_draws d on d.lottery_id = l.id
           where l.compound_id = $1 and s.space_id = any($2)
-            and (d.lottery_id is null
-                 or exists (select 1 from lottery_offers o where o.lottery_id = l.id
-                              and ((o.answer = 'accepted' and o.lapsed_at is null)
-                                   or (o.answer is null and o.expires_at > $3)))
-                 or (select count(*) from lottery_offers o where o.lottery_id = l.id)
-                      < cardinality(d.draw_order))
-          order by l.created_at limit 1",
+          order by l.created_at, l.id, s.space_id",
     )
     .bind(compound_id)
     .bind(space_ids)
-    .bind(now)
-    .fetch_optional(conn)
-    .await
-}
-
-/// The lottery that is allotting `space_id` now, if any: not drawn yet, or with an offer open.
-/// While it is, the space is had through the lottery only, not rented past it.
-pub async fn space_being_allotted(
-    conn: &mut PgConnection,
-    compound_id: Uuid,
-    space_id: Uuid,
-    now: DateTime<Utc>,
-) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar(
-        "select l.id from lotteries l
-           left join lottery_draws d on d.lottery_id = l.id
-          where l.compound_id = $1 and $2 = any(l.space_ids)
-            and (d.lottery_id is null
-                 or exists (select 1 from lottery_offers o where o.lottery_id = l.id
-                              and o.answer is null and o.expires_at > $3))
-          order by l.created_at limit 1",
-    )
-    .bind(compound_id)
-    .bind(space_id)
-    .bind(now)
-    .fetch_optional(conn)
+    .fetch_all(conn)
     .await
 }
 
@@ -345,12 +324,16 @@ pub struct Offer {
     pub answered_at: Option<DateTime<Utc>>,
     /// An offer accepted with a car whose rental's hold ran out unpaid: it lapsed then.
     pub lapsed_at: Option<DateTime<Utc>>,
+    /// The rental the accepted offer became is paid for (paid, or ended since).
+    pub rental_paid: bool,
 }
 
 pub async fn offers(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Vec<Offer>> {
     sqlx::query_as(
-        "select position, owner_id, offered_at, expires_at, answer, answered_at, lapsed_at
-           from lottery_offers where lottery_id = $1 order by position",
+        "select o.position, o.owner_id, o.offered_at, o.expires_at, o.answer, o.answered_at,
+                o.lapsed_at, coalesce(r.status in ('paid', 'ended'), false) as rental_paid
+           from lottery_offers o left join rentals r on r.id = o.rental_id
+          where o.lottery_id = $1 order by o.position",
     )
     .bind(id)
     .fetch_all(db)
@@ -398,6 +381,23 @@ pub async fn answer_offer(
     .execute(db)
     .await?;
     Ok(answered.rows_affected() == 1)
+}
+
+/// Whether the owner's offer in the lottery is accepted, not lapsed, and has no rental.
+pub async fn accepted_without_rental(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    owner_id: Uuid,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from lottery_offers
+                          where lottery_id = $1 and owner_id = $2 and answer = 'accepted'
+                            and lapsed_at is null and rental_id is null)",
+    )
+    .bind(id)
+    .bind(owner_id)
+    .fetch_one(db)
+    .await
 }
 
 /// Records the rental an accepted offer became: its hold running out unpaid lapses the offer.

@@ -376,23 +376,32 @@ async fn apply_in(
             ));
         }
     }
-    // A space a lottery is allotting goes to owners through its draw and offers, not past them.
+    // A space a lottery is allotting goes to owners through its draw and offers, not past them:
+    // only to a winner who accepted without a car yet (rented by them or by the office for
+    // them), and then the rental is the one their offer became.
+    let mut won_in = None;
     if let (Some(space_id), true) = (place.space_id, a.applied_by != AppliedBy::Lottery) {
-        if let Some(lottery) = crate::allocation::lottery::store::space_being_allotted(
-            &mut *tx,
-            place.compound_id,
-            space_id,
-            now,
-        )
-        .await?
+        if let Some((_, lottery)) =
+            crate::allocation::lottery::allotting(&mut *tx, place.compound_id, &[space_id], now)
+                .await?
         {
-            return Err(ApiError::conflict(
-                ErrorCode::SpaceInLottery,
-                format!(
-                    "this space is being allotted to owners by lottery {lottery}: it is rented \
-                     through the lottery's offers until they are settled"
-                ),
-            ));
+            won_in = match a.renter {
+                Renter::Owner(owner_id) => {
+                    crate::allocation::lottery::accepted_without_rental(&mut *tx, lottery, owner_id)
+                        .await?
+                        .then_some((lottery, owner_id))
+                }
+                Renter::NonOwner { .. } => None,
+            };
+            if won_in.is_none() {
+                return Err(ApiError::conflict(
+                    ErrorCode::SpaceInLottery,
+                    format!(
+                        "this space is being allotted to owners by lottery {lottery}: it is \
+                         rented through the lottery's offers until they are settled"
+                    ),
+                ));
+            }
         }
     }
     let class = vehicle_class(&mut *tx, place.compound_id, &a.plate, &a.renter).await?;
@@ -413,7 +422,7 @@ async fn apply_in(
     )
     .await?;
     // A lottery's winner was chosen among owners already: the draw is owners first.
-    if a.applied_by != AppliedBy::Lottery {
+    if a.applied_by != AppliedBy::Lottery && won_in.is_none() {
         let applicant = owner_id.map_or(Applicant::NonOwner, Applicant::Owner);
         waiting::check_owners_first(
             &mut *tx,
@@ -452,7 +461,13 @@ async fn apply_in(
         renews_id: None,
         applied_by: a.applied_by.as_str(),
     };
-    hold(&mut *tx, &new, now).await
+    let held = hold(&mut *tx, &new, now).await?;
+    if let Some((lottery, owner_id)) = won_in {
+        // Its hold running out unpaid lapses the offer, as for a rental made at acceptance.
+        crate::allocation::lottery::store::set_offer_rental(&mut *tx, lottery, owner_id, new.id)
+            .await?;
+    }
+    Ok(held)
 }
 
 /// A lottery winner who accepted their offer rents a space of the lottery at once: the first
@@ -583,6 +598,23 @@ async fn check_pass_places(
         ));
     }
     Ok(())
+}
+
+/// The most pool passes of the lot in force — paid, or held and not run out — on any one day
+/// from the compound's today on: the places its passes need, below which its `pass_places`
+/// may not go.
+pub(crate) async fn passes_sold(
+    conn: &mut PgConnection,
+    (compound_id, lot_id): (Uuid, Uuid),
+    now: DateTime<Utc>,
+) -> Result<i64, ApiError> {
+    let today = today_in(&mut *conn, compound_id, now).await?;
+    match store::last_pass_day(&mut *conn, lot_id).await? {
+        Some(last) if last >= today => {
+            Ok(store::passes_at_peak(&mut *conn, lot_id, (today, last), now).await?)
+        }
+        _ => Ok(0),
+    }
 }
 
 /// A term as answered: its row, and where it stands on the compound's `today`.

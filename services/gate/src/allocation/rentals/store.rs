@@ -307,6 +307,19 @@ pub async fn passes_at_peak(
     .await
 }
 
+/// The last day any pool pass of `lot_id` ever covered, if one was ever applied for.
+pub async fn last_pass_day(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+) -> sqlx::Result<Option<NaiveDate>> {
+    sqlx::query_scalar(
+        "select max(upper(during)) - 1 from rentals where lot_id = $1 and space_id is null",
+    )
+    .bind(lot_id)
+    .fetch_one(db)
+    .await
+}
+
 /// Unpaid holds that ran out by `now` on `space_id` or of `plate` in `lot_id` are expired, so
 /// they no longer stand in the way of a new application. Returns how many.
 pub async fn expire_holds_in_way(
