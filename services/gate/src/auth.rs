@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::contexts::StaffIdentity;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry::{self, GateContext};
 
 /// A new random token, 64 hex characters.
@@ -227,4 +227,14 @@ impl FromRequest for Supervisor {
             Ok(id.map(|id| Supervisor { id }))
         })
     }
+}
+/// The compound, if it is the caller's; 404 otherwise (also for another tenant's compound).
+pub async fn owned_compound(
+    state: &crate::state::AppState,
+    staff: &Staff,
+    id: Uuid,
+) -> Result<crate::store::registry::Compound, ApiError> {
+    crate::store::registry::compound(&state.db, staff.tenant_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("compound"))
 }

@@ -6,41 +6,20 @@
 
 use crate::error::ErrorCode;
 use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Tz;
 use parkshare_domain::decision::{billing_instant, SessionKind};
 use parkshare_domain::money::Money;
-use parkshare_domain::policy::GatePolicy;
 use parkshare_domain::vehicle::VehicleClass;
 use parkshare_tariff::engine::LineCode;
-use parkshare_tariff::{Bill, Stay, Tariff};
+use parkshare_tariff::{Bill, Stay};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::store::registry::GateContext;
 use crate::store::sessions::Session;
 use crate::store::tariffs;
 
-/// What billing needs to know about a lot.
-#[derive(Debug, Clone)]
-pub struct LotRules {
-    pub lot_id: Uuid,
-    pub time_zone: Tz,
-    pub policy: GatePolicy,
-    /// The lot's draft tariff, used only while no version has been filed.
-    pub draft_tariff: Tariff,
-}
-
-impl From<&GateContext> for LotRules {
-    fn from(gate: &GateContext) -> LotRules {
-        LotRules {
-            lot_id: gate.lot_id,
-            time_zone: gate.time_zone,
-            policy: gate.policy.clone(),
-            draft_tariff: gate.tariff.clone(),
-        }
-    }
-}
+/// What billing needs to know about a lot (read with the lot's row: `store::registry`).
+pub use crate::store::registry::LotRules;
 
 /// A session priced at some instant.
 #[derive(Debug, Clone)]
@@ -85,7 +64,7 @@ pub async fn price(
         SessionKind::Exempt => return Ok(free(entered_at, at, "应急车辆免费", filing_no)),
         SessionKind::Permit => {
             let local = |t: DateTime<Utc>| t.with_timezone(&rules.time_zone).date_naive();
-            let lapsed = crate::allocation::rentals::store::lapsed_during_stay(
+            let lapsed = crate::store::registry::lapsed_during_stay(
                 &mut *tx,
                 rules.lot_id,
                 &session.plate,

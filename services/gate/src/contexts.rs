@@ -48,7 +48,6 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::startup::AppState;
 use crate::store::registry::GateContext;
 
 /// The longest a cached entry is used without being read again.
@@ -376,13 +375,13 @@ pub async fn forget_after_writes(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let state = may_change_contexts(req.method(), req.path())
-        .then(|| req.app_data::<actix_web::web::Data<AppState>>().cloned())
+        .then(|| req.app_data::<actix_web::web::Data<Credentials>>().cloned())
         .flatten();
     let response = next.call(req).await;
-    if let Some(state) = state {
+    if let Some(credentials) = state {
         // Seen by this process's next read; the re-read of the gates is the notification's
         // (the triggers send one for every change of a context), not done twice here.
-        state.credentials.changed_here();
+        credentials.changed_here();
     }
     response
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::auth;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::registry::{self, NewOwner, NewPermit};
 use crate::store::tariffs::{self, NewStandard, NewVersion};

@@ -9,7 +9,7 @@
 //!   asked for, is 400 `invalid_body` naming where it went wrong. `MaybeJson` is for routes
 //!   whose body is optional: an empty body is "none", a malformed one is refused, never
 //!   silently ignored.
-//! - [`check_text`] is the same rule for one value (CSV cells, `admin::validate::text`).
+//! - [`check_text`] is the same rule for one value (CSV cells, `validate::text`).
 //!
 //! Why refuse control characters rather than strip them: Postgres cannot store NUL in text
 //! (it answered 500), the others have no business in a name, note or reason, and a value
@@ -334,6 +334,23 @@ pub async fn refuse_malformed_json(
     }
     Ok(next.call(req).await?.map_into_left_body())
 }
+
+/// Any JSON value in the API document: an answer whose fields the operation's description
+/// names.
+pub struct AnyJson;
+
+impl utoipa::PartialSchema for AnyJson {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+            .description(Some(
+                "JSON; its fields are named in the operation's description",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AnyJson {}
 
 #[cfg(test)]
 mod tests {

@@ -4,14 +4,10 @@
 //! occupancy of every lot by pool (refreshed in the background, off the hot path).
 
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use prometheus::{
     Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
-
-/// How often the occupancy gauges are refreshed from Redis.
-const OCCUPANCY_REFRESH_S: u64 = 15;
 
 pub struct Metrics {
     pub registry: Registry,
@@ -169,17 +165,14 @@ pub fn occupancy_repaired() {
     }
 }
 
-/// Counts an error from `backend` (`postgres` or `redis`).
-pub fn rate_limited(route: crate::ratelimit::Route) {
+/// Counts a request refused over the rate limit of `budget` (`booking` or `public`).
+pub fn rate_limited(budget: &str) {
     if let Some(m) = METRICS.as_ref() {
-        let budget = match route {
-            crate::ratelimit::Route::BookingCreation => "booking",
-            crate::ratelimit::Route::Public => "public",
-        };
         m.rate_limited.with_label_values(&[budget]).inc();
     }
 }
 
+/// Counts an error from `backend` (`postgres` or `redis`).
 pub fn backend_error(backend: &str) {
     if let Some(m) = METRICS.as_ref() {
         m.backend_errors.with_label_values(&[backend]).inc();
@@ -194,7 +187,8 @@ pub fn webhook_attempt(outcome: &str) {
     }
 }
 
-fn set_occupancy(lot: &str, pool: &str, value: i64) {
+/// Sets the gauge of a lot's cars in a pool (the refresh is `sync::spawn_occupancy_refresh`).
+pub fn set_occupancy(lot: &str, pool: &str, value: i64) {
     if let Some(m) = METRICS.as_ref() {
         m.occupancy.with_label_values(&[lot, pool]).set(value);
     }
@@ -219,37 +213,6 @@ static HTTP: LazyLock<Result<actix_web_prom::PrometheusMetrics, String>> = LazyL
 pub fn http() -> Result<actix_web_prom::PrometheusMetrics, anyhow::Error> {
     HTTP.clone()
         .map_err(|e| anyhow::anyhow!("metrics middleware: {e}"))
-}
-
-/// Refreshes the occupancy gauges every [`OCCUPANCY_REFRESH_S`] until the process ends.
-pub fn spawn_occupancy_refresh(
-    db: sqlx::PgPool,
-    occupancy: crate::occupancy::Occupancy,
-) -> tokio::task::JoinHandle<()> {
-    crate::workers::supervise("occupancy_metrics", move || {
-        let (db, occupancy) = (db.clone(), occupancy.clone());
-        async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(OCCUPANCY_REFRESH_S));
-            loop {
-                tick.tick().await;
-                let lots = match crate::store::registry::all_lot_ids(&db).await {
-                    Ok(lots) => lots,
-                    Err(_) => continue,
-                };
-                // Counts only: reading every plate inside every lot made this sweep's cost grow
-                // with the cars parked, on the connection the gates use.
-                for lot in lots {
-                    let Ok(counts) = occupancy.counts(lot).await else {
-                        continue;
-                    };
-                    let lot = lot.to_string();
-                    for (pool, count) in &counts {
-                        set_occupancy(&lot, pool, *count);
-                    }
-                }
-            }
-        }
-    })
 }
 
 #[cfg(test)]

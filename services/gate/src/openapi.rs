@@ -16,7 +16,7 @@ use actix_web::{get, web};
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
-use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -107,21 +107,7 @@ fn own_statuses(operation_id: &str) -> Vec<u16> {
 )]
 struct ApiDoc;
 
-/// Any JSON value: an answer whose fields the operation's description names.
-pub struct AnyJson;
-
-impl PartialSchema for AnyJson {
-    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
-            .description(Some(
-                "JSON; its fields are named in the operation's description",
-            ))
-            .into()
-    }
-}
-
-impl ToSchema for AnyJson {}
+pub use crate::input::AnyJson;
 
 /// The credentials: one bearer scheme each.
 pub const CREDENTIALS: [(&str, &str); 7] = [
@@ -158,18 +144,35 @@ pub const CREDENTIALS: [(&str, &str); 7] = [
 /// Every route of the API, as the server registers them (`startup::run`) and as the document
 /// lists them.
 pub fn api(cfg: &mut ServiceConfig) {
-    cfg.service(crate::startup::healthz)
-        .service(crate::startup::readyz)
+    cfg.service(crate::health::healthz)
+        .service(crate::health::readyz)
         .service(openapi_json)
         .configure(crate::gate::routes)
         .configure(crate::operator::routes)
         .configure(crate::public::routes)
         .configure(crate::settlement::public_routes)
         .configure(crate::sharing::public_routes)
+        .service(
+            utoipa_actix_web::scope("/v1/owner")
+                .configure(crate::sharing::owner_routes)
+                .configure(crate::settlement::close::owner_routes)
+                .configure(crate::allocation::owner_routes),
+        )
         .configure(crate::disclosure::public_routes)
         .configure(crate::allocation::public_routes)
         .configure(crate::revocation::routes::public_routes)
-        .configure(crate::admin::routes);
+        .service(
+            utoipa_actix_web::scope("/v1/admin")
+                .wrap(actix_web::middleware::from_fn(
+                    crate::contexts::forget_after_writes,
+                ))
+                .configure(crate::admin::routes)
+                .configure(crate::settlement::admin_routes)
+                .configure(crate::sharing::admin_routes)
+                .configure(crate::disclosure::admin_routes)
+                .configure(crate::allocation::admin_routes)
+                .configure(crate::revocation::routes::admin_routes),
+        );
 }
 
 /// The document, generated once.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::billing::{self, LotRules, Priced};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::sessions::Session;
 use crate::store::{registry, sessions, tariffs};
 

@@ -32,7 +32,6 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use ipnet::IpNet;
 
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 /// How often the limiters forget clients whose budget is full again, so that memory follows
 /// the clients of the last minutes rather than every address ever seen.
@@ -65,6 +64,14 @@ impl Route {
         }
         path.starts_with("/v1/simulated-provider/")
             .then_some(Route::Public)
+    }
+
+    /// The budget's name in the `rate_limited` metric.
+    pub fn budget(self) -> &'static str {
+        match self {
+            Route::BookingCreation => "booking",
+            Route::Public => "public",
+        }
     }
 }
 
@@ -196,18 +203,18 @@ pub async fn limit(
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+    let Some(limiters) = req.app_data::<web::Data<Limiters>>().cloned() else {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_left_body);
     };
     let forwarded = req.headers().get_all("x-forwarded-for");
-    let client = bucket(state.limiters.client_addr(
+    let client = bucket(limiters.client_addr(
         req.peer_addr().map(|a| a.ip()),
         forwarded.filter_map(|v| v.to_str().ok()),
     ));
-    match state.limiters.check(route, client) {
+    match limiters.check(route, client) {
         Ok(()) => {
             req.extensions_mut().insert(ClientAddr(client));
             next.call(req)
@@ -215,7 +222,7 @@ pub async fn limit(
                 .map(ServiceResponse::map_into_left_body)
         }
         Err(wait) => {
-            crate::metrics::rate_limited(route);
+            crate::metrics::rate_limited(route.budget());
             let err = ApiError::rate_limited(
                 ErrorCode::RateLimited,
                 "too many requests from this address; retry after the time in Retry-After",
@@ -227,14 +234,14 @@ pub async fn limit(
 }
 
 /// Forgets full budgets every [`PRUNE_EVERY_S`].
-pub fn spawn_pruner(state: web::Data<AppState>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_pruner(limiters: web::Data<Limiters>) -> tokio::task::JoinHandle<()> {
     crate::workers::supervise("rate_limit_pruner", move || {
-        let state = state.clone();
+        let limiters = limiters.clone();
         async move {
             let mut every = tokio::time::interval(Duration::from_secs(PRUNE_EVERY_S));
             loop {
                 every.tick().await;
-                state.limiters.prune();
+                limiters.prune();
             }
         }
     })

@@ -340,6 +340,15 @@ impl Settings {
     }
 }
 
+/// The rental settings (`PARKSHARE_RENTAL_GRACE_DAYS`, `PARKSHARE_RENTAL_REMINDER_DAYS`).
+#[derive(Debug, Clone, Copy)]
+pub struct RentalSettings {
+    /// Days after a term ends during which the car is still admitted as a renter.
+    pub grace_days: i32,
+    /// How many days before a term ends its renter is reminded to renew.
+    pub reminder_days: i32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

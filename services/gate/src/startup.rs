@@ -3,7 +3,7 @@
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
-use actix_web::{get, web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -11,52 +11,11 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 
 use crate::occupancy::Occupancy;
 use crate::settings::{redact_url, Settings};
+use crate::state::{AppState, PaymentsConfig};
 use crate::{error, openapi, sync};
 
 /// Largest CSV import.
 pub const CSV_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
-
-pub struct AppState {
-    pub db: PgPool,
-    /// What time it is for every rule (`Clock::system()`; tests move their own).
-    pub clock: crate::clock::Clock,
-    pub occupancy: Occupancy,
-    pub operator_token_digest: Option<Vec<u8>>,
-    pub payments: PaymentsConfig,
-    /// Outgoing HTTP to this service's own settings' addresses (the simulated provider's
-    /// callbacks).
-    pub http: reqwest::Client,
-    /// Where the public reaches this service (`PARKSHARE_PUBLIC_BASE_URL`, else the listening
-    /// address): the start of every link it hands out.
-    pub public_base_url: String,
-    /// Outgoing HTTP to addresses others chose (webhooks, devices), guarded against SSRF.
-    pub outbound: crate::outbound::Clients,
-    /// Webhook URLs may name loopback and private addresses (local runs and tests only).
-    pub webhook_private_hosts: bool,
-    /// Lanes as devices: decision budget, last heard from, fail-open passages.
-    pub lanes: crate::gate::lanes::Lanes,
-    /// Gate contexts and staff identities by credential, kept in process.
-    pub credentials: std::sync::Arc<crate::contexts::Credentials>,
-    /// The workers deciding live gate reads in batches.
-    pub batches: crate::gate::batch::Batches,
-    /// Per-client abuse limits of the public routes.
-    pub limiters: crate::ratelimit::Limiters,
-    /// How long unpaid bookings hold, and how many live bookings a plate and a client may have.
-    pub booking_caps: parkshare_sharing::BookingCaps,
-    /// The shortest application window of a lottery.
-    pub lottery_window_min: chrono::Duration,
-    /// Rentals' grace period and reminder.
-    pub rentals: crate::allocation::rentals::RentalSettings,
-}
-
-pub struct PaymentsConfig {
-    /// The key provider notifications are signed with.
-    pub provider_secret: Vec<u8>,
-    /// The built-in simulated provider is enabled.
-    pub simulated: bool,
-    /// Where the simulated provider calls back, e.g. `http://127.0.0.1:8080`.
-    pub callback_base_url: String,
-}
 
 /// Creates the service's database if it does not exist yet.
 pub async fn ensure_database(database_url: &str) -> anyhow::Result<()> {
@@ -122,8 +81,11 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         .context("connecting the Postgres pool")?;
     // With no owner's connection the service migrates as itself, unless the schema is already
     // this build's (a role without the owner's rights, after the migration Job, cannot).
-    if settings.migrate_database_url.is_none() && !schema_is_current(&db).await {
-        MIGRATOR.run(&db).await.context("running migrations")?;
+    if settings.migrate_database_url.is_none() && !crate::store::schema_is_current(&db).await {
+        crate::store::MIGRATOR
+            .run(&db)
+            .await
+            .context("running migrations")?;
     }
     warn_if_ledger_owner(&db).await?;
     let redis_timeout = std::time::Duration::from_millis(settings.redis_timeout_ms);
@@ -171,6 +133,18 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             provider_secret,
             simulated: settings.simulated_provider_on(),
             callback_base_url: settings.callback_base_url.clone().unwrap_or_default(),
+            paid_intents: crate::state::PaidIntents {
+                booking: |tx, intent, booking_id, amount, paid_at, now| {
+                    Box::pin(crate::sharing::visitor::confirm_paid(
+                        tx, intent, booking_id, amount, paid_at, now,
+                    ))
+                },
+                rental: |tx, intent, rental_id, amount, paid_at, _now| {
+                    Box::pin(crate::allocation::rentals::confirm_paid(
+                        tx, intent, rental_id, amount, paid_at,
+                    ))
+                },
+            },
         },
         http: reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
@@ -183,11 +157,11 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
         )
         .context("building the outbound HTTP clients")?,
         webhook_private_hosts: settings.webhook_private_hosts.allowed(),
-        lanes: crate::gate::lanes::Lanes::new(
+        lanes: crate::state::lanes::Lanes::new(
             std::time::Duration::from_millis(settings.gate_decision_budget_ms),
             std::time::Duration::from_secs(settings.manual_open_ttl_s),
             std::time::Duration::from_secs(settings.live_read_age_max_s),
-            crate::gate::journal::Journal::open(&settings.fail_open_journal_dir).with_context(
+            crate::state::journal::Journal::open(&settings.fail_open_journal_dir).with_context(
                 || {
                     format!(
                         "opening the fail-open journal in {}",
@@ -197,18 +171,13 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
             )?,
         ),
         credentials: std::sync::Arc::default(),
-        limiters: crate::ratelimit::Limiters::new(&crate::ratelimit::Limits {
-            public_per_min: settings.public_rate_per_min,
-            booking_per_min: settings.booking_rate_per_min,
-            trusted_proxies: settings.trusted_proxies.clone(),
-        }),
         booking_caps: parkshare_sharing::BookingCaps {
             hold_min: settings.booking_hold_min,
             per_plate_max: settings.bookings_per_plate_max,
             per_client_max: settings.bookings_per_client_max,
         },
         lottery_window_min: settings.lottery_window_min,
-        rentals: crate::allocation::rentals::RentalSettings {
+        rentals: crate::settings::RentalSettings {
             grace_days: settings.rental_grace_days,
             reminder_days: settings.rental_reminder_days,
         },
@@ -232,7 +201,7 @@ pub async fn run(
     if state.public_base_url.is_empty() {
         state.public_base_url = format!("http://{}", listener.local_addr()?);
     }
-    crate::sharing::webhooks::spawn_worker(
+    crate::webhooks::spawn_worker(
         state.db.clone(),
         state.outbound.webhooks.clone(),
         state.clock.clone(),
@@ -243,7 +212,7 @@ pub async fn run(
         state.rentals.reminder_days,
         state.clock.clone(),
     );
-    crate::metrics::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
+    crate::sync::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
     crate::contexts::spawn_listener(state.db.clone(), state.credentials.clone());
     let prometheus = crate::metrics::http()?;
     let state = web::Data::new(state);
@@ -251,7 +220,15 @@ pub async fn run(
         state.clone(),
         std::time::Duration::from_millis(settings.occupancy_reconcile_ms),
     );
-    crate::ratelimit::spawn_pruner(state.clone());
+    // The abuse limits and the credential cache are also handed to the middleware that use
+    // them on their own, so those (`ratelimit`, `contexts`) need not know the whole state.
+    let limiters = web::Data::new(crate::ratelimit::Limiters::new(&crate::ratelimit::Limits {
+        public_per_min: settings.public_rate_per_min,
+        booking_per_min: settings.booking_rate_per_min,
+        trusted_proxies: settings.trusted_proxies.clone(),
+    }));
+    let credentials = web::Data::from(state.credentials.clone());
+    crate::ratelimit::spawn_pruner(limiters.clone());
     crate::gate::lanes::spawn_lane_worker(
         state.clone(),
         std::time::Duration::from_millis(settings.fail_open_drain_ms.max(10)),
@@ -271,6 +248,8 @@ pub async fn run(
             >::new())
             .wrap(prometheus.clone())
             .app_data(state.clone())
+            .app_data(limiters.clone())
+            .app_data(credentials.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(crate::input::JSON_BODY_BYTES_MAX)
@@ -333,29 +312,6 @@ async fn not_found() -> Result<HttpResponse, error::ApiError> {
     Err(error::ApiError::NotFound("route"))
 }
 
-/// The process is alive.
-#[utoipa::path(tag = "operations", operation_id = "healthz", responses((status = 200, description = "Done", body = Health)))]
-#[get("/healthz")]
-pub(crate) async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health { status: "ok" })
-}
-
-/// The process answers.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub(crate) struct Health {
-    /// `ok`.
-    status: &'static str,
-}
-
-/// What readiness needs, each reachable or current.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub(crate) struct Readiness {
-    postgres: bool,
-    redis: bool,
-    /// The database's schema is this build's.
-    migrations: bool,
-}
-
 /// Answers the request id tracing-actix-web gave the request (also in every log line of it)
 /// as `x-request-id`, so that a client's report can be found in the logs.
 async fn request_id_header(
@@ -377,9 +333,6 @@ async fn request_id_header(
     Ok(response)
 }
 
-/// The migrations this build carries.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 /// Creates the database if needed and applies the migrations as the schema's owner
 /// (`PARKSHARE_MIGRATE_DATABASE_URL`, else the service's own connection); when the service
 /// connects as another role, grants that role the service's rights (the migration Job runs
@@ -395,7 +348,10 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         .connect(owner_url)
         .await
         .context("connecting to Postgres as the schema owner")?;
-    MIGRATOR.run(&db).await.context("running migrations")?;
+    crate::store::MIGRATOR
+        .run(&db)
+        .await
+        .context("running migrations")?;
     let service: PgConnectOptions = settings
         .database_url
         .parse()
@@ -465,34 +421,4 @@ async fn warn_if_ledger_owner(db: &PgPool) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// The database's schema is this build's: its newest migration applied.
-async fn schema_is_current(db: &PgPool) -> bool {
-    let expected = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied: Option<i64> =
-        sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
-            .fetch_one(db)
-            .await
-            .unwrap_or(None);
-    applied == Some(expected)
-}
-
-/// Postgres and Redis are reachable and the schema is this build's.
-#[utoipa::path(tag = "operations", operation_id = "readyz", responses((status = 200, description = "Done", body = Readiness), (status = 503, description = "Not ready: what is not", body = Readiness)))]
-#[get("/readyz")]
-pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let postgres = sqlx::query("select 1").execute(&state.db).await.is_ok();
-    let redis = state.occupancy.ping().await.is_ok();
-    let migrations = schema_is_current(&state.db).await;
-    let body = Readiness {
-        postgres,
-        redis,
-        migrations,
-    };
-    if postgres && redis && migrations {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
 }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::occupancy::RebuildMode;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{registry, sessions};
 
 /// Rebuilds one lot's occupancy from Postgres. Returns whether Redis was written.
@@ -258,5 +258,39 @@ pub async fn difference(
         only_in_redis,
         only_in_postgres,
         pool_mismatch,
+    })
+}
+/// How often the occupancy gauges are refreshed from Redis.
+const OCCUPANCY_REFRESH_S: u64 = 15;
+
+/// Refreshes the occupancy gauges (`metrics::set_occupancy`) from Redis every
+/// [`OCCUPANCY_REFRESH_S`] until the process ends.
+pub fn spawn_occupancy_refresh(
+    db: sqlx::PgPool,
+    occupancy: crate::occupancy::Occupancy,
+) -> tokio::task::JoinHandle<()> {
+    crate::workers::supervise("occupancy_metrics", move || {
+        let (db, occupancy) = (db.clone(), occupancy.clone());
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(OCCUPANCY_REFRESH_S));
+            loop {
+                tick.tick().await;
+                let lots = match registry::all_lot_ids(&db).await {
+                    Ok(lots) => lots,
+                    Err(_) => continue,
+                };
+                // Counts only: reading every plate inside every lot made this sweep's cost grow
+                // with the cars parked, on the connection the gates use.
+                for lot in lots {
+                    let Ok(counts) = occupancy.counts(lot).await else {
+                        continue;
+                    };
+                    let lot = lot.to_string();
+                    for (pool, count) in &counts {
+                        crate::metrics::set_occupancy(&lot, pool, *count);
+                    }
+                }
+            }
+        }
     })
 }

@@ -1,7 +1,7 @@
 //! Compounds, their gate policy, exempt vehicles and the blocklist.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
+use crate::input::AnyJson;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use parkshare_domain::policy::GatePolicy;
 use parkshare_domain::vehicle::ExemptClass;
@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::validate;
 use crate::auth::Staff;
 use crate::error::{is_unique_violation, ApiError};
-use crate::startup::AppState;
-use crate::store::registry::{self, Compound};
+use crate::state::AppState;
+use crate::store::registry;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create)
@@ -26,16 +26,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(list_blocklist);
 }
 
-/// The compound, if it is the caller's; 404 otherwise (also for another tenant's compound).
-pub async fn owned_compound(
-    state: &AppState,
-    staff: &Staff,
-    id: Uuid,
-) -> Result<Compound, ApiError> {
-    registry::compound(&state.db, staff.tenant_id, id)
-        .await?
-        .ok_or(ApiError::NotFound("compound"))
-}
+/// The compound, if it is the caller's (the check every feature makes lives in `auth`).
+pub use crate::auth::owned_compound;
 
 fn validate_policy(policy: &GatePolicy) -> Result<(), ApiError> {
     policy

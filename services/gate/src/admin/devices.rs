@@ -14,7 +14,7 @@ use crate::error::{is_unique_violation, ApiError};
 use crate::gate::events::{decide, Event};
 use crate::gate::lanes::{self, Delivery};
 use crate::outbound::Policy;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::devices::{self, NewManualOpen};
 use crate::store::registry::{self, DeviceSettings, Gate};
 

@@ -24,7 +24,7 @@ use super::compounds::owned_compound;
 use super::validate::{self, FieldError};
 use crate::auth::Staff;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry::{self, NewOwner};
 
 /// Most rows per import: a compound has at most a few thousand owners or spaces.

@@ -15,7 +15,7 @@ use super::compounds::owned_compound;
 use super::validate;
 use crate::auth::{self, Staff};
 use crate::error::{is_unique_violation, ApiError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::registry::{self, Lot};
 

@@ -15,25 +15,17 @@ pub mod lots;
 pub mod operations;
 pub mod people;
 pub mod tariffs;
-pub mod validate;
+/// The field checks live low (`crate::validate`): every feature refuses the same things.
+pub use crate::validate;
 
+/// The registry's routes under `/v1/admin`; the scope itself, with the other features' staff
+/// routes, is wired in `openapi::api`.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(
-        utoipa_actix_web::scope("/v1/admin")
-            .wrap(actix_web::middleware::from_fn(
-                crate::contexts::forget_after_writes,
-            ))
-            .configure(compounds::routes)
-            .configure(lots::routes)
-            .configure(devices::routes)
-            .configure(people::routes)
-            .configure(imports::routes)
-            .configure(operations::routes)
-            .configure(tariffs::routes)
-            .configure(crate::settlement::admin_routes)
-            .configure(crate::sharing::admin_routes)
-            .configure(crate::disclosure::admin_routes)
-            .configure(crate::allocation::admin_routes)
-            .configure(crate::revocation::routes::admin_routes),
-    );
+    cfg.configure(compounds::routes)
+        .configure(lots::routes)
+        .configure(devices::routes)
+        .configure(people::routes)
+        .configure(imports::routes)
+        .configure(operations::routes)
+        .configure(tariffs::routes);
 }

@@ -10,7 +10,7 @@ use super::lots::owned_lot;
 use crate::auth::Staff;
 use crate::error::ApiError;
 use crate::occupancy::RebuildMode;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::sessions;
 use crate::sync;
 

@@ -11,7 +11,7 @@ use super::compounds::owned_compound;
 use super::validate;
 use crate::auth::Staff;
 use crate::error::{is_unique_violation, ApiError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry::{self, NewOwner, NewPermit};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

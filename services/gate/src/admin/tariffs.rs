@@ -13,7 +13,7 @@ use super::lots::owned_lot;
 use super::validate;
 use crate::auth::Staff;
 use crate::error::{is_unique_violation, ApiError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::tariffs::{self, NewStandard, NewVersion};
 
 /// A filing may take effect this much before "now" (clock skew between staff and server),

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::Staff;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry;
 
 /// The earliest date a space can plausibly have been offered for sale since.

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::auth::{self, Committee, Operator, Staff, Supervisor};
 use crate::error::ApiError;
 use crate::settlement::exports::{self, Reader};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::disclosure as store;
 use crate::store::{periods, registry};
@@ -107,7 +107,7 @@ async fn create_link(
 ) -> Result<HttpResponse, ApiError> {
     staff_compound(&state, &staff, *id).await?;
     // Where the link is posted, e.g. "东门公告栏", so that staff know which one to revoke.
-    let label = crate::admin::validate::label_or(body.0.and_then(|b| b.label), "")?;
+    let label = crate::validate::label_or(body.0.and_then(|b| b.label), "")?;
     let token = auth::new_token();
     let mut tx = state.db.begin().await?;
     let link_id = store::insert_link(
@@ -175,7 +175,7 @@ async fn create_committee_token(
 ) -> Result<HttpResponse, ApiError> {
     staff_compound(&state, &staff, *id).await?;
     let token = auth::new_token();
-    let label = crate::admin::validate::label_or(body.0.and_then(|b| b.label), "业主委员会")?;
+    let label = crate::validate::label_or(body.0.and_then(|b| b.label), "业主委员会")?;
     let mut tx = state.db.begin().await?;
     let token_id = store::insert_committee_token(
         &mut *tx,
@@ -372,8 +372,8 @@ async fn create_supervisor(
     _operator: Operator,
     body: crate::input::Json<NewSupervisor>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = crate::admin::validate::text("name", &body.name, 200)?;
-    let area = crate::admin::validate::text("area", &body.area, 200)?;
+    let name = crate::validate::text("name", &body.name, 200)?;
+    let area = crate::validate::text("area", &body.area, 200)?;
     let id = Uuid::new_v4();
     let token = auth::new_token();
     let mut tx = state.db.begin().await?;

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use sqlx::{Postgres, Transaction};
 
 use crate::error::ApiError;
+pub use crate::state::lanes::Waiting;
 
 const WAITING: u8 = 0;
 const COMMITTING: u8 = 1;
@@ -28,10 +29,6 @@ const GAVE_UP: u8 = 2;
 tokio::task_local! {
     static ANSWER: Arc<Waiting>;
 }
-
-/// Whether the lane still waits for a decision, one of its commits started, or it gave up.
-#[derive(Debug)]
-pub struct Waiting(AtomicU8);
 
 impl Waiting {
     pub fn new() -> Arc<Waiting> {

@@ -43,7 +43,9 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
-use super::answer::Waiting;
+use crate::state::lanes::Job;
+pub use crate::state::lanes::{Batched, Batches};
+
 use super::events::{as_duplicate, decision_into, plate_read, standing_of, Event};
 use crate::billing::{self, LotRules};
 use crate::error::ApiError;
@@ -53,23 +55,6 @@ use crate::store::sessions::{self, DecisionWrites, ExitRead, NewSession, Session
 
 /// Reads waiting for a batch; a full queue makes the lanes wait (backpressure).
 const QUEUE_DEPTH: usize = 4096;
-
-/// What a batch made of one read.
-#[derive(Debug)]
-pub enum Batched {
-    /// The stored answer, durable in Postgres.
-    Decided(serde_json::Value),
-    /// Decide this read on its own.
-    Alone,
-}
-
-struct Job {
-    gate: Arc<GateContext>,
-    event: Event,
-    reply: oneshot::Sender<Batched>,
-    /// The lane waiting for the answer, if it may give up (`super::answer`).
-    waiting: Option<Arc<Waiting>>,
-}
 
 impl Job {
     /// The car: its lot and plate.
@@ -81,12 +66,6 @@ impl Job {
         let early_min = i32::try_from(self.gate.policy.booking_early_arrival_min).unwrap_or(0);
         plate_read(&self.gate, &self.event, early_min)
     }
-}
-
-/// The batches of this process: one queue of live reads, and at most `workers` batches being
-/// decided at once.
-pub struct Batches {
-    queue: Option<mpsc::Sender<Job>>,
 }
 
 impl Batches {

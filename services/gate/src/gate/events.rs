@@ -30,13 +30,15 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use crate::state::lanes::Event;
+
 use super::batch::Batched;
 use crate::auth::Device;
 use crate::billing::{self, LotRules, Priced};
 use crate::error::{is_unique_violation, ApiError};
 use crate::occupancy::{Occupy, RebuildMode};
 use crate::sharing::gate as shared;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry::{GateContext, PlateFactsRow, PlateRead};
 use crate::store::sessions::{self, DecisionWrites, NewAnomaly, NewGateEvent, NewSession, Session};
 use crate::store::tariffs;
@@ -95,20 +97,6 @@ pub struct GateDecision {
     pub filing_no: Option<String>,
     /// True when this answer replays an earlier one (a retried or duplicate read).
     pub duplicate: bool,
-}
-
-/// A validated plate read, from the JSON API or a camera adapter.
-#[derive(Clone)]
-pub struct Event {
-    pub plate: Plate,
-    pub class: Option<VehicleClass>,
-    pub captured_at: DateTime<Utc>,
-    pub device_event_id: String,
-    /// The car already passed (a camera's offline buffer, a fail-open lane, a manual open):
-    /// the event is recorded, sessions are reconstructed, and the barrier is never opened.
-    pub offline: bool,
-    /// `api`, the vendor's name, `fail_open` or `manual`.
-    pub source: &'static str,
 }
 
 impl Event {

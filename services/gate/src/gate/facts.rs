@@ -29,7 +29,7 @@ use crate::billing::{self, LotRules, Priced};
 use crate::error::ApiError;
 use crate::occupancy::{Occupy, RebuildMode};
 use crate::sharing::gate as shared;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry::GateContext;
 use crate::store::sessions::{self, NewSession, Session};
 use crate::store::tariffs;

@@ -4,9 +4,7 @@
 //! still billed), and barrier commands for
 //! cameras (a Hikvision call, or a command handed over in a Vzenith or Dahua heartbeat reply).
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
@@ -16,9 +14,10 @@ use uuid::Uuid;
 
 use super::answer::{self, Waiting};
 use super::events::{decide, Event, GateDecision};
-use super::journal::{Journal, Passage};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::journal::Passage;
+pub use crate::state::lanes::Lanes;
+use crate::state::AppState;
 use crate::store::registry::{self, GateContext};
 
 /// Heartbeats and traffic write a device's `last_seen_at` at most this often per process (a
@@ -42,52 +41,6 @@ const DEVICE_CALL_ATTEMPTS: u32 = 2;
 /// round trip; only a Postgres that hangs mid-commit takes longer, and then the lane answers
 /// 503 without knowing (logged; the retry is told `duplicate` if it committed).
 const COMMIT_WAIT_MAX: Duration = Duration::from_secs(10);
-
-/// Per-process lane state.
-pub struct Lanes {
-    /// How long a lane waits for a decision.
-    pub budget: Duration,
-    /// How long a manual open waits to reach its barrier.
-    pub manual_open_ttl: Duration,
-    /// A camera read pushed as live but older than this is recorded, never decided live
-    /// (`vendors::event_of`).
-    pub live_read_age_max: chrono::Duration,
-    last_touch: Mutex<HashMap<Uuid, Instant>>,
-    /// When each gate's last heartbeat was answered, to know a comet-mode camera.
-    heartbeat_answered: Mutex<HashMap<Uuid, Instant>>,
-    /// Woken when a manual open is queued, so a held heartbeat answers at once.
-    opens_queued: tokio::sync::Notify,
-    /// Fail-open passages, on disk until Postgres has them.
-    pub journal: Journal,
-    /// Fail-open passages the journal could not take (its disk failed): kept here, written
-    /// to the journal when it takes them again, and lost with the process until then.
-    unjournaled: Mutex<Vec<Passage>>,
-    /// Decisions still running, by gate and device event id: a fail-open passage is recorded
-    /// only after its own late decision has finished, so the two never race.
-    in_flight: Mutex<HashSet<(Uuid, String)>>,
-}
-
-impl Lanes {
-    pub fn new(
-        budget: Duration,
-        manual_open_ttl: Duration,
-        live_read_age_max: Duration,
-        journal: Journal,
-    ) -> Lanes {
-        Lanes {
-            budget,
-            manual_open_ttl,
-            live_read_age_max: chrono::Duration::from_std(live_read_age_max)
-                .unwrap_or(chrono::Duration::MAX),
-            last_touch: Mutex::new(HashMap::new()),
-            heartbeat_answered: Mutex::new(HashMap::new()),
-            opens_queued: tokio::sync::Notify::new(),
-            journal,
-            unjournaled: Mutex::new(Vec::new()),
-            in_flight: Mutex::new(HashSet::new()),
-        }
-    }
-}
 
 /// Whether this gate's `last_seen_at` is due for a write (at most every [`TOUCH_EVERY`]).
 fn touch_due(state: &AppState, gate_id: Uuid) -> bool {

@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::auth;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::credentials::{self as store, Action, Actor, Entry, Target};
 
 /// A credential revoked, now or before.

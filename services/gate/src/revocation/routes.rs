@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{revoke, rotate};
 use crate::auth::{self, Operator, Staff};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::credentials::{self as store, Actor, Entry, Kind, Target};
 use crate::store::{registry, sharing};
 
@@ -221,7 +221,7 @@ async fn list_committee_tokens(
     staff: Staff,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    crate::admin::compounds::owned_compound(&state, &staff, *id).await?;
+    crate::auth::owned_compound(&state, &staff, *id).await?;
     let tokens = store::tokens(&state.db, Kind::Committee, staff.tenant_id, Some(*id)).await?;
     Ok(HttpResponse::Ok().json(tokens))
 }
@@ -260,7 +260,7 @@ async fn list_disclosure_links(
     staff: Staff,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    crate::admin::compounds::owned_compound(&state, &staff, *id).await?;
+    crate::auth::owned_compound(&state, &staff, *id).await?;
     let links = store::tokens(&state.db, Kind::DisclosureLink, staff.tenant_id, Some(*id)).await?;
     Ok(HttpResponse::Ok().json(links))
 }
@@ -386,8 +386,7 @@ async fn operator_issue_staff_token(
     body: crate::input::MaybeJson<StaffTokenLabel>,
 ) -> Result<HttpResponse, ApiError> {
     tenant_exists(&state, *id).await?;
-    let label =
-        crate::admin::validate::label_or(body.0.and_then(|b| b.label), "issued by the operator")?;
+    let label = crate::validate::label_or(body.0.and_then(|b| b.label), "issued by the operator")?;
     let token = auth::new_token();
     let mut tx = state.db.begin().await?;
     let token_id =

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::auth::{Owner, Staff};
 use crate::error::{is_unique_violation, ApiError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ledger::{self, NewTransaction};
 use crate::store::periods::{self, NewPeriod, Period};
 use crate::store::yuan_text as yuan;
@@ -201,9 +201,11 @@ async fn usage(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<serde_json::Value, ApiError> {
-    use crate::disclosure::data::occupancy_by_hour;
     use crate::store::disclosure;
-    let by_hour = occupancy_by_hour(&mut *tx, compound_id, tz, from, until).await?;
+    // Cars inside by hour, by the rule (`parkshare_domain::usage`) the disclosure page uses for
+    // a period closed before its figures were frozen.
+    let stays = disclosure::stays_between(&mut *tx, compound_id, from, until).await?;
+    let by_hour = parkshare_domain::usage::by_hour(&stays, tz, from, until);
     Ok(json!({
         "occupancy_by_hour": by_hour,
         "sessions_by_kind": disclosure::sessions_by(&mut *tx, compound_id, from, until, false).await?,

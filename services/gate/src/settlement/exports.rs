@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::Staff;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::periods::{self, JournalLine, Period};
 use crate::store::registry;
 

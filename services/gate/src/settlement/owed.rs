@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::Staff;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ledger::{self, NewTransaction};
 use crate::store::owed::{self, Owed};
 
@@ -94,7 +94,7 @@ async fn pay_back(
     id: web::Path<Uuid>,
     body: crate::input::Json<PayoutBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let reference = crate::admin::validate::text("reference", &body.reference, 200)?;
+    let reference = crate::validate::text("reference", &body.reference, 200)?;
     let receipt = owed::one(&state.db, staff.tenant_id, *id)
         .await?
         .ok_or(ApiError::NotFound("owed refund"))?;

@@ -6,7 +6,7 @@
 //! same outcomes.
 
 use crate::error::ErrorCode;
-use crate::openapi::AnyJson;
+use crate::input::AnyJson;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use parkshare_domain::money::Money;
@@ -21,7 +21,7 @@ use super::provider::{self, Delivery, Notification, SIGNATURE_HEADER};
 use crate::auth::Staff;
 use crate::billing;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ledger::{self, NewTransaction};
 use crate::store::payments::{self, NewCallback, NewIntent, NewPayment};
 use crate::store::{registry, sessions};
@@ -339,19 +339,16 @@ async fn callback(
         };
     if let (Some(booking_id), "credited") = (intent.booking_id, outcome) {
         // A booking's price: the held booking is confirmed, unless its hold already lapsed.
-        let confirmed = crate::sharing::visitor::confirm_paid(
-            &mut tx, &intent, booking_id, amount, paid_at, now,
-        )
-        .await?;
+        let confirm = state.payments.paid_intents.booking;
+        let confirmed = confirm(&mut tx, &intent, booking_id, amount, paid_at, now).await?;
         if !confirmed {
             outcome = "late";
         }
     }
     if let (Some(rental_id), "credited") = (intent.rental_id, outcome) {
         // A rental's term: paid, unless its hold lapsed or it was paid at the booth meanwhile.
-        let confirmed =
-            crate::allocation::rentals::confirm_paid(&mut tx, &intent, rental_id, amount, paid_at)
-                .await?;
+        let confirm = state.payments.paid_intents.rental;
+        let confirmed = confirm(&mut tx, &intent, rental_id, amount, paid_at, now).await?;
         if !confirmed {
             outcome = "late";
         }
@@ -526,8 +523,8 @@ async fn record_cash(
     body: crate::input::Json<CashBody>,
 ) -> Result<HttpResponse, ApiError> {
     let amount = positive(body.amount)?;
-    let shift = crate::admin::validate::text("shift", &body.shift, 100)?;
-    let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
+    let shift = crate::validate::text("shift", &body.shift, 100)?;
+    let key = crate::validate::text("idempotency_key", &body.idempotency_key, 100)?;
     // One connection for the transaction and the answer read after it.
     let mut db = state.db.acquire().await?;
     let mut tx = sqlx::Connection::begin(&mut *db).await?;
@@ -713,8 +710,8 @@ async fn refund(
     body: crate::input::Json<RefundBody>,
 ) -> Result<HttpResponse, ApiError> {
     let amount = positive(body.amount)?;
-    let reason = crate::admin::validate::text("reason", &body.reason, 500)?;
-    let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
+    let reason = crate::validate::text("reason", &body.reason, 500)?;
+    let key = crate::validate::text("idempotency_key", &body.idempotency_key, 100)?;
     let mut tx = state.db.begin().await?;
     let payment = payments::payment_for_update(&mut *tx, staff.tenant_id, *id)
         .await?

@@ -9,7 +9,6 @@ use parkshare_ledger::{payment_entry, AccountKind, Entry, Parties, Posting, Sour
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::allocation::rentals::store::RentalParties;
 use crate::error::ApiError;
 use crate::store::ledger::{self, NewTransaction};
 use crate::store::payments::{BookingParties, SessionParties};
@@ -70,8 +69,7 @@ pub async fn credit_payment(
             "session_id": who.session_id, "plate": who.plate, "paid": amount.to_string(),
             "credited": credited, "transaction_id": transaction_id, "paid_at": paid_at,
         });
-        crate::sharing::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data, paid_at)
-            .await?;
+        crate::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data, paid_at).await?;
     }
     Ok(Some(transaction_id))
 }
@@ -169,8 +167,7 @@ pub async fn credit_booking_payment(
         "booking_id": booking_id, "plate": who.plate, "paid": amount.to_string(),
         "credited": credited, "transaction_id": transaction_id,
     });
-    crate::sharing::webhooks::to_owner(tx, who.tenant_id, who.owner_id, "payout", data, paid_at)
-        .await?;
+    crate::webhooks::to_owner(tx, who.tenant_id, who.owner_id, "payout", data, paid_at).await?;
     Ok(Some(transaction_id))
 }
 
@@ -217,6 +214,20 @@ pub struct Received {
     pub paid_at: DateTime<Utc>,
 }
 
+/// Who a rental's payment credits, as the rental's row gives it
+/// (`allocation::rentals::store::parties`).
+pub struct RentalPayee<'a> {
+    pub tenant_id: Uuid,
+    pub compound_id: Uuid,
+    /// `pool`, `common`, `developer_unsold` or `owned`.
+    pub space_kind: &'a str,
+    pub space_owner_id: Option<Uuid>,
+    /// The renter's plate (in the owner's `payout` notice).
+    pub plate: &'a str,
+    /// The compound's revenue policy in force when it was paid; the default if none.
+    pub policy: Option<&'a sqlx::types::Json<parkshare_ledger::RevenuePolicy>>,
+}
+
 /// Posts the payment of a rental's term, split by the kind of space rented like a stay on it:
 /// a pool pass as the visitor pool, a common-area space to common revenue less the firm's
 /// share, a developer-unsold space to the developer (or the franchise holder), an owner's
@@ -224,7 +235,7 @@ pub struct Received {
 /// posted already.
 pub async fn credit_rental_payment(
     tx: &mut PgConnection,
-    who: &RentalParties,
+    who: &RentalPayee<'_>,
     rental_id: Uuid,
     key: &str,
     received: Received,
@@ -235,14 +246,14 @@ pub async fn credit_rental_payment(
         source,
         paid_at,
     } = received;
-    let space = match (who.space_kind.as_str(), who.space_owner_id) {
+    let space = match (who.space_kind, who.space_owner_id) {
         ("pool", _) => SpaceUse::VisitorPool,
         ("common", _) => SpaceUse::Common,
         ("developer_unsold", _) => SpaceUse::DeveloperUnsold,
         ("owned", Some(owner_id)) => SpaceUse::SharedPrivate { owner_id },
         (other, _) => return Err(ApiError::internal(format!("rented space kind {other}"))),
     };
-    let policy = ledger::policy_or_default(who.policy.as_ref());
+    let policy = ledger::policy_or_default(who.policy);
     let parties = Parties {
         tenant_id: who.tenant_id,
         compound_id: who.compound_id,
@@ -270,8 +281,7 @@ pub async fn credit_rental_payment(
             "rental_id": rental_id, "plate": who.plate, "paid": amount.to_string(),
             "credited": credited, "transaction_id": transaction_id,
         });
-        crate::sharing::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data, paid_at)
-            .await?;
+        crate::webhooks::to_owner(tx, who.tenant_id, owner_id, "payout", data, paid_at).await?;
     }
     Ok(Some(transaction_id))
 }

@@ -7,14 +7,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use uuid::Uuid;
 
-/// The header carrying `sha256=<hex HMAC of the raw body>`.
-pub const SIGNATURE_HEADER: &str = "x-parkshare-signature";
+pub use crate::signature::{sign, verify, SIGNATURE_HEADER};
+
 /// Attempts to deliver one notification before the simulated provider gives up.
 pub const DELIVERY_ATTEMPTS_MAX: u32 = 6;
 /// First back-off between attempts; it doubles each time (0.2 s, 0.4 s, … 6.4 s).
@@ -33,36 +31,6 @@ pub struct Notification {
     pub currency: String,
     /// When the driver paid, by the provider's clock.
     pub paid_at: DateTime<Utc>,
-}
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// `sha256=<hex>` of `body` under `secret`.
-pub fn sign(secret: &[u8], body: &[u8]) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = match HmacSha256::new_from_slice(secret) {
-        Ok(mac) => mac,
-        Err(_) => return String::new(),
-    };
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// Checks a signature header in constant time.
-pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
-    let Some(hex_sig) = header.strip_prefix("sha256=") else {
-        return false;
-    };
-    let Ok(sig) = hex::decode(hex_sig) else {
-        return false;
-    };
-    match HmacSha256::new_from_slice(secret) {
-        Ok(mut mac) => {
-            mac.update(body);
-            mac.verify_slice(&sig).is_ok()
-        }
-        Err(_) => false,
-    }
 }
 
 /// How the simulated provider should behave for one payment (local runs and tests).

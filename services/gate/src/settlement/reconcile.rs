@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::auth::Staff;
 use crate::error::{is_unique_violation, ApiError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ledger::{self, NewTransaction};
 use crate::store::reconciliation::{self as store, NewReconciliation, Reconciliation};
 

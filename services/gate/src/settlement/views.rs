@@ -8,10 +8,10 @@ use parkshare_ledger::{Account, AccountKind, RevenuePolicy};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::admin::compounds::owned_compound;
+use crate::auth::owned_compound;
 use crate::auth::Staff;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ledger::{self, JournalFilter};
 use crate::store::payments;
 
@@ -124,10 +124,10 @@ async fn day_range(
     zone: Option<&str>,
 ) -> Result<(chrono::DateTime<Utc>, chrono::DateTime<Utc>), ApiError> {
     let zone: chrono_tz::Tz = match zone {
-        Some(zone) => crate::admin::validate::time_zone("time_zone", zone)?,
+        Some(zone) => crate::validate::time_zone("time_zone", zone)?,
         None => match ledger::firm_time_zones(&state.db, tenant_id).await?.as_slice() {
             [] => chrono_tz::UTC,
-            [one] => crate::admin::validate::time_zone("time_zone", one)?,
+            [one] => crate::validate::time_zone("time_zone", one)?,
             _ => {
                 return Err(ApiError::invalid(
                     ErrorCode::TimeZoneRequired,

@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::sharing::availability::{self, Hold, Standing};
-use crate::sharing::webhooks;
 use crate::store::registry::GateContext;
 use crate::store::sessions::{self, NewAnomaly};
 use crate::store::sharing::{self, Booking};
+use crate::webhooks;
 
 /// A walk-in placed on a shared space holds it this long; staying longer is an overstay,
 /// handled like a booked visitor's.

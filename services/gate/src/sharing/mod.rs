@@ -7,7 +7,7 @@
 //!   constraint decides races);
 //! - `gate`: booked plates, walk-ins placed on shared spaces, owners coming home, exits;
 //! - `overstay`: the sweep that reports overstays and moves the next bookings;
-//! - `webhooks`: the signed outbox and its delivery worker.
+//! - `webhooks` (in `crate::webhooks`, shared): the signed outbox and its delivery worker.
 //!
 //! The rules themselves (windows, limits, cancellation terms) are the pure `parkshare-sharing`
 //! crate.
@@ -17,10 +17,15 @@ pub mod gate;
 pub mod overstay;
 pub mod owner;
 pub mod visitor;
-pub mod webhooks;
+/// The owners' webhooks are shared by every feature that tells an owner something: they live low.
+pub use crate::webhooks;
 
 pub fn public_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     visitor::routes(cfg);
+}
+
+/// Under `/v1/owner` (`openapi::api` wires the scope).
+pub fn owner_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     owner::routes(cfg);
 }
 

@@ -18,29 +18,26 @@ use uuid::Uuid;
 
 use crate::auth::{self, Owner, Staff};
 use crate::error::ApiError;
-use crate::sharing::webhooks;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::sharing::{self, Booking, SharedSpace};
+use crate::webhooks;
 
+/// The owners' sharing routes under `/v1/owner`; the scope itself, with the owners' routes of
+/// the other features, is wired in `openapi::api`.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(
-        utoipa_actix_web::scope("/v1/owner")
-            .service(spaces)
-            .service(put_windows)
-            .service(put_price)
-            .service(pause)
-            .service(resume)
-            .service(list_exceptions)
-            .service(add_exception)
-            .service(remove_exception)
-            .service(open_hours)
-            .service(bookings)
-            .service(earnings)
-            .service(put_webhook)
-            .configure(crate::settlement::close::owner_routes)
-            .configure(crate::allocation::owner_routes),
-    );
+    cfg.service(spaces)
+        .service(put_windows)
+        .service(put_price)
+        .service(pause)
+        .service(resume)
+        .service(list_exceptions)
+        .service(add_exception)
+        .service(remove_exception)
+        .service(open_hours)
+        .service(bookings)
+        .service(earnings)
+        .service(put_webhook);
 }
 
 pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -529,7 +526,7 @@ async fn issue_owner_token(
         return Err(ApiError::NotFound("owner"));
     }
     let token = auth::new_token();
-    let label = crate::admin::validate::label_or(body.0.and_then(|b| b.label), "owner app")?;
+    let label = crate::validate::label_or(body.0.and_then(|b| b.label), "owner app")?;
     let mut tx = state.db.begin().await?;
     let token_id = sharing::insert_owner_token(
         &mut *tx,

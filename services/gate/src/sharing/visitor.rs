@@ -26,13 +26,13 @@ use crate::error::ApiError;
 use crate::ratelimit::ClientAddr;
 use crate::settlement::posting;
 use crate::sharing::availability::{self, Hold, Standing};
-use crate::sharing::webhooks;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::credentials::{self, Actor, Entry, Kind};
 use crate::store::payments::{self, Intent, NewIntent, Pays};
 use crate::store::sessions::Session;
 use crate::store::sharing::{self, Booking};
 use crate::store::{registry, tariffs};
+use crate::webhooks;
 
 /// A late cancellation costs what the first hour of the booking would (or its whole length,
 /// if shorter), by the filed tariff at the booking's price: no fee off the published list.

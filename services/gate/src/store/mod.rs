@@ -23,6 +23,20 @@ pub mod sessions;
 pub mod sharing;
 pub mod tariffs;
 
+/// The migrations this build carries.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The database's schema is this build's: its newest migration applied.
+pub async fn schema_is_current(db: &sqlx::PgPool) -> bool {
+    let expected = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied: Option<i64> =
+        sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
+            .fetch_one(db)
+            .await
+            .unwrap_or(None);
+    applied == Some(expected)
+}
+
 /// Money as text with exactly two decimals, the one way amounts read from Postgres are shown:
 /// Postgres hands a zero `numeric` back without its scale ("0"), and a negative zero would
 /// read "-0.00".

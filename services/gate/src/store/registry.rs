@@ -33,7 +33,54 @@ pub struct GateContext {
     /// How to call the device (Hikvision barrier control, Dahua manual opens).
     pub device: Option<DeviceLogin>,
     /// How the LED board behind the camera takes its text (Vzenith).
-    pub display: crate::gate::vendors::display::Protocol,
+    pub display: DisplayProtocol,
+}
+
+/// How a lane's display board takes its text (`gate::vendors::display` writes it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisplayProtocol {
+    #[default]
+    Raw,
+    LedBoard,
+}
+
+impl DisplayProtocol {
+    pub fn parse(text: &str) -> Option<DisplayProtocol> {
+        match text.trim() {
+            "raw" => Some(DisplayProtocol::Raw),
+            "led_board" => Some(DisplayProtocol::LedBoard),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisplayProtocol::Raw => "raw",
+            DisplayProtocol::LedBoard => "led_board",
+        }
+    }
+}
+
+/// What billing needs to know about a lot.
+#[derive(Debug, Clone)]
+pub struct LotRules {
+    pub lot_id: Uuid,
+    pub time_zone: chrono_tz::Tz,
+    pub policy: GatePolicy,
+    /// The lot's draft tariff, used only while no version has been filed.
+    pub draft_tariff: Tariff,
+}
+
+impl From<&GateContext> for LotRules {
+    fn from(gate: &GateContext) -> LotRules {
+        LotRules {
+            lot_id: gate.lot_id,
+            time_zone: gate.time_zone,
+            policy: gate.policy.clone(),
+            draft_tariff: gate.tariff.clone(),
+        }
+    }
 }
 
 /// A device's address and login. Its `Debug` never shows the password.
@@ -120,8 +167,7 @@ fn gate_context(row: Option<GateContextRow>) -> anyhow::Result<Option<GateContex
             vendor: r.vendor,
             device_serial: r.device_serial,
             fail_open: r.fail_mode == "open",
-            display: crate::gate::vendors::display::Protocol::parse(&r.display_protocol)
-                .unwrap_or_default(),
+            display: DisplayProtocol::parse(&r.display_protocol).unwrap_or_default(),
             device: match (r.device_url, r.device_username, r.device_password) {
                 (Some(url), Some(username), Some(password)) => Some(DeviceLogin {
                     url,
@@ -1196,10 +1242,7 @@ pub async fn lot_id_by_name(
 }
 
 /// Billing rules of a lot (its compound's time zone and policy, its draft tariff).
-pub async fn lot_rules(
-    db: impl PgExecutor<'_>,
-    lot_id: Uuid,
-) -> anyhow::Result<Option<crate::billing::LotRules>> {
+pub async fn lot_rules(db: impl PgExecutor<'_>, lot_id: Uuid) -> anyhow::Result<Option<LotRules>> {
     let row: Option<(String, Json<GatePolicy>, Json<Tariff>)> = sqlx::query_as(
         "select c.time_zone, c.policy, l.tariff from lots l join compounds c on c.id = l.compound_id where l.id = $1",
     )
@@ -1207,7 +1250,7 @@ pub async fn lot_rules(
     .fetch_optional(db)
     .await?;
     row.map(|(tz, policy, tariff)| {
-        Ok(crate::billing::LotRules {
+        Ok(LotRules {
             lot_id,
             time_zone: tz
                 .parse()
@@ -1240,4 +1283,34 @@ pub async fn owner_of_tenant(
         .bind(owner_id)
         .fetch_one(db)
         .await
+}
+/// For a permit stay of `plate` in `lot_id` from the local date `entered_on` to `exit_on`:
+/// the first local day no rental admitted it any more, when the stay came from a rental that
+/// lapsed before the exit — no permit of the plate was valid on any day of the stay, no
+/// rental admits it on the exit day, and a rental of it in the lot began by then. `None`: the
+/// stay is free whole. (Billing prices with it; rentals are `allocation::rentals`.)
+pub async fn lapsed_during_stay(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+    plate: &str,
+    (entered_on, exit_on): (chrono::NaiveDate, chrono::NaiveDate),
+) -> sqlx::Result<Option<NaiveDate>> {
+    sqlx::query_scalar(
+        "select max(upper(r.during) + r.grace_days) from rentals r
+          where r.lot_id = $1 and r.plate = $2 and r.status in ('paid', 'ended')
+            and lower(r.during) <= $4
+         having not bool_or($4 < upper(r.during) + r.grace_days)
+            and not exists (select 1 from permits p join vehicles v on v.id = p.vehicle_id
+                              join lots l on l.id = $1
+                             where v.compound_id = l.compound_id and v.plate = $2
+                               and (p.lot_id is null or p.lot_id = $1)
+                               and p.valid_from <= $4 and (p.valid_to is null or p.valid_to >= $3))",
+    )
+    .bind(lot_id)
+    .bind(plate)
+    .bind(entered_on)
+    .bind(exit_on)
+    .fetch_optional(db)
+    .await
+    .map(Option::flatten)
 }

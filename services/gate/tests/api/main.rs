@@ -16,6 +16,7 @@ mod hardening;
 mod helpers;
 mod imports;
 mod lottery;
+mod modules;
 mod occupancy;
 mod operations;
 mod periods;

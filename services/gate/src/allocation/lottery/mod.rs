@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::auth::{Owner, Staff};
 use crate::error::{is_unique_violation, ApiError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry;
 use store::{Draw, Lottery, Offer};
 
@@ -910,7 +910,7 @@ async fn answer_offer(
 ) -> Result<HttpResponse, ApiError> {
     let rent = match rent {
         Some(body) => Some((
-            crate::admin::validate::plate("plate", &body.plate)?,
+            crate::validate::plate("plate", &body.plate)?,
             body.months.unwrap_or(1),
         )),
         None => None,

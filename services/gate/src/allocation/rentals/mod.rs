@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::auth::{Owner, Staff};
 use crate::error::{is_unique_violation, ApiError, ErrorCode};
 use crate::settlement::posting;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::payments::{self, Intent, NewIntent, Pays};
 use store::{NewRental, Rental};
 
@@ -48,14 +48,8 @@ pub const START_AHEAD_DAYS_MAX: i64 = 90;
 /// Most terms one list answers.
 const LIST_MAX: i64 = 500;
 
-/// The rental settings (`PARKSHARE_RENTAL_GRACE_DAYS`, `PARKSHARE_RENTAL_REMINDER_DAYS`).
-#[derive(Debug, Clone, Copy)]
-pub struct RentalSettings {
-    /// Days after a term ends during which the car is still admitted as a renter.
-    pub grace_days: i32,
-    /// How many days before a term ends its renter is reminded to renew.
-    pub reminder_days: i32,
-}
+/// The rental settings: with the other settings, as `AppState` holds them.
+pub use crate::settings::RentalSettings;
 
 /// Under `/v1/admin`.
 pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -734,7 +728,15 @@ pub(crate) async fn credit(
         source,
         paid_at,
     };
-    posting::credit_rental_payment(tx, &who, rental.id, key, received, &memo).await
+    let payee = posting::RentalPayee {
+        tenant_id: who.tenant_id,
+        compound_id: who.compound_id,
+        space_kind: &who.space_kind,
+        space_owner_id: who.space_owner_id,
+        plate: &who.plate,
+        policy: who.policy.as_ref(),
+    };
+    posting::credit_rental_payment(tx, &payee, rental.id, key, received, &memo).await
 }
 
 /// How a cash payment's memo ends: the shift that took it (what a retry is compared with).
@@ -769,8 +771,7 @@ pub(crate) async fn settle(
             "starts_on": rental.starts_on, "ends_on": rental.ends_on, "paid": amount,
         });
         let tenant_id = rental.tenant_id;
-        crate::sharing::webhooks::to_owner(tx, tenant_id, owner_id, "rental.paid", data, paid_at)
-            .await?;
+        crate::webhooks::to_owner(tx, tenant_id, owner_id, "rental.paid", data, paid_at).await?;
     }
     Ok(())
 }
@@ -796,7 +797,7 @@ async fn owner_apply(
     owner: Owner,
     body: crate::input::Json<OwnerApplication>,
 ) -> Result<HttpResponse, ApiError> {
-    let plate = crate::admin::validate::plate("plate", &body.plate)?;
+    let plate = crate::validate::plate("plate", &body.plate)?;
     let compound = store::owner_compound(&state.db, owner.tenant_id, owner.owner_id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
@@ -864,8 +865,8 @@ async fn staff_apply(
     id: web::Path<Uuid>,
     body: crate::input::Json<StaffApplication>,
 ) -> Result<HttpResponse, ApiError> {
-    let compound = crate::admin::compounds::owned_compound(&state, &staff, *id).await?;
-    let plate = crate::admin::validate::plate("plate", &body.plate)?;
+    let compound = crate::auth::owned_compound(&state, &staff, *id).await?;
+    let plate = crate::validate::plate("plate", &body.plate)?;
     let renter = match (&body.owner_id, &body.renter) {
         (Some(owner_id), None) => {
             if !crate::store::registry::owner_in_compound(
@@ -881,14 +882,14 @@ async fn staff_apply(
             Renter::Owner(*owner_id)
         }
         (None, Some(r)) => Renter::NonOwner {
-            name: crate::admin::validate::text("renter.name", &r.name, 200)?,
+            name: crate::validate::text("renter.name", &r.name, 200)?,
             phone: r
                 .phone
                 .as_deref()
-                .map(|p| crate::admin::validate::text("renter.phone", p, 40))
+                .map(|p| crate::validate::text("renter.phone", p, 40))
                 .transpose()?,
             class: match r.vehicle_class.as_deref() {
-                Some(c) => crate::admin::validate::vehicle_class("renter.vehicle_class", c)?,
+                Some(c) => crate::validate::vehicle_class("renter.vehicle_class", c)?,
                 None => VehicleClass::Small,
             },
         },
@@ -930,7 +931,7 @@ async fn staff_list(
     id: web::Path<Uuid>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let compound = crate::admin::compounds::owned_compound(&state, &staff, *id).await?;
+    let compound = crate::auth::owned_compound(&state, &staff, *id).await?;
     let today = local_today(&state, compound.id).await?;
     let expiring = match query.expiring_within_days {
         None => None,

@@ -586,36 +586,8 @@ pub async fn rented_from_today(
         .await
 }
 
-/// For a permit stay of `plate` in `lot_id` from the local date `entered_on` to `exit_on`:
-/// the first local day no rental admitted it any more, when the stay came from a rental that
-/// lapsed before the exit — no permit of the plate was valid on any day of the stay, no
-/// rental admits it on the exit day, and a rental of it in the lot began by then. `None`: the
-/// stay is free whole.
-pub async fn lapsed_during_stay(
-    db: impl PgExecutor<'_>,
-    lot_id: Uuid,
-    plate: &str,
-    (entered_on, exit_on): (NaiveDate, NaiveDate),
-) -> sqlx::Result<Option<NaiveDate>> {
-    sqlx::query_scalar(
-        "select max(upper(r.during) + r.grace_days) from rentals r
-          where r.lot_id = $1 and r.plate = $2 and r.status in ('paid', 'ended')
-            and lower(r.during) <= $4
-         having not bool_or($4 < upper(r.during) + r.grace_days)
-            and not exists (select 1 from permits p join vehicles v on v.id = p.vehicle_id
-                              join lots l on l.id = $1
-                             where v.compound_id = l.compound_id and v.plate = $2
-                               and (p.lot_id is null or p.lot_id = $1)
-                               and p.valid_from <= $4 and (p.valid_to is null or p.valid_to >= $3))",
-    )
-    .bind(lot_id)
-    .bind(plate)
-    .bind(entered_on)
-    .bind(exit_on)
-    .fetch_optional(db)
-    .await
-    .map(Option::flatten)
-}
+/// Billing asks it of a stay (below the rentals, in `store::registry`).
+pub use crate::store::registry::lapsed_during_stay;
 
 /// The owner of the registered vehicle `plate` in the compound, and its class.
 pub async fn vehicle_of(

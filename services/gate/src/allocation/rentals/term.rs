@@ -23,7 +23,7 @@ use super::store::{self, NewRental, Rental};
 use crate::auth::{Owner, Staff};
 use crate::clock::Clock;
 use crate::error::{ApiError, ErrorCode};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ledger::{self, NewTransaction};
 use crate::store::payments;
 
@@ -55,8 +55,8 @@ pub async fn record_cash(
 ) -> Result<HttpResponse, ApiError> {
     let amount = Money::parse(body.amount)
         .map_err(|e| ApiError::invalid(ErrorCode::InvalidAmount, e.to_string()))?;
-    let shift = crate::admin::validate::text("shift", &body.shift, 100)?;
-    let key = crate::admin::validate::text("idempotency_key", &body.idempotency_key, 100)?;
+    let shift = crate::validate::text("shift", &body.shift, 100)?;
+    let key = crate::validate::text("idempotency_key", &body.idempotency_key, 100)?;
     let ledger_key = format!("rental-cash:{key}");
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
@@ -309,7 +309,7 @@ pub async fn end_early(
     id: web::Path<Uuid>,
     body: crate::input::Json<EndBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = crate::admin::validate::text("reason", &body.reason, 500)?;
+    let reason = crate::validate::text("reason", &body.reason, 500)?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let rental = store::rental_for_update(&mut *tx, staff.tenant_id, *id)
@@ -460,15 +460,8 @@ pub async fn sweep(
                 "ends_on": r.ends_on,
                 "admitted_until": r.ends_on + Duration::days(i64::from(r.grace_days)),
             });
-            crate::sharing::webhooks::to_owner(
-                &mut tx,
-                r.tenant_id,
-                owner_id,
-                "rental.expiring",
-                data,
-                now,
-            )
-            .await?;
+            crate::webhooks::to_owner(&mut tx, r.tenant_id, owner_id, "rental.expiring", data, now)
+                .await?;
         }
     }
     tx.commit().await?;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::store::{self, WaitingRow};
 use crate::auth::{Owner, Staff};
 use crate::error::{is_unique_violation, ApiError, ErrorCode};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn admin_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(staff_list)
@@ -153,7 +153,7 @@ async fn staff_list(
     staff: Staff,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let compound = crate::admin::compounds::owned_compound(&state, &staff, *id).await?;
+    let compound = crate::auth::owned_compound(&state, &staff, *id).await?;
     Ok(HttpResponse::Ok().json(ordered_list(&state, compound.id).await?))
 }
 
@@ -201,7 +201,7 @@ async fn staff_join(
     id: web::Path<Uuid>,
     body: crate::input::Json<JoinBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let compound = crate::admin::compounds::owned_compound(&state, &staff, *id).await?;
+    let compound = crate::auth::owned_compound(&state, &staff, *id).await?;
     let space_kind = kind(&body.space_kind)?;
     let owner_id = body
         .owner_id

@@ -20,7 +20,7 @@
 //! Dahua barrier by a call to the device ([`open_barrier`], `trafficSnap.cgi`
 //! `action=openStrobe`, with its HTTP digest login).
 
-use crate::openapi::AnyJson;
+use crate::input::AnyJson;
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{NaiveDateTime, TimeZone};
@@ -30,7 +30,7 @@ use super::hikvision::{digest_call, CallError};
 use super::{colour_named, fallback_id, handle, json, plate_text, Echo, Endpoint, Push, Read};
 use super::{Reply, Vendor};
 use crate::outbound::Guarded;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry::{DeviceLogin, GateContext};
 
 pub struct Dahua;

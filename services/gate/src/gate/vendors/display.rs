@@ -15,33 +15,9 @@
 //! With the raw protocol the prompt is said by the camera's own speaker; with the framed one,
 //! by the board.
 
-use serde::{Deserialize, Serialize};
-
-/// How a lane's display board takes its text.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Protocol {
-    #[default]
-    Raw,
-    LedBoard,
-}
-
-impl Protocol {
-    pub fn parse(text: &str) -> Option<Protocol> {
-        match text.trim() {
-            "raw" => Some(Protocol::Raw),
-            "led_board" => Some(Protocol::LedBoard),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Raw => "raw",
-            Protocol::LedBoard => "led_board",
-        }
-    }
-}
+/// How a lane's display board takes its text: a gate's stored setting, so it lives with the
+/// gate's row (`store::registry`).
+pub use crate::store::registry::DisplayProtocol as Protocol;
 
 /// The bytes for the board on serial channel 0: the display text, and with the framed
 /// protocol the voice prompt too (the board speaks it).

@@ -16,7 +16,7 @@
 //! optional in the alert: the device is named by it or by `deviceID`, and an alert naming
 //! neither is known by the lane's own push URL.
 
-use crate::openapi::AnyJson;
+use crate::input::AnyJson;
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
@@ -27,7 +27,7 @@ use super::{
     Endpoint, Push, Read, Reply, Vendor,
 };
 use crate::outbound::{Guarded, OutboundError, Refused};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry::{DeviceLogin, GateContext};
 
 pub struct Hikvision;

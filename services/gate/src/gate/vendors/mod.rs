@@ -36,7 +36,7 @@ use parkshare_domain::vehicle::VehicleClass;
 use super::events::Event;
 use super::lanes::{self, decide_in_time};
 use crate::error::{ApiError, ErrorCode};
-use crate::startup::AppState;
+use crate::state::AppState;
 use std::sync::Arc;
 
 use crate::store::registry::GateContext;
@@ -51,32 +51,32 @@ pub enum JsonPushRefusals {
         status = 400,
         description = "Not this vendor's format, or truncated: `malformed_push` (in the vendor's reply format, barrier shut)"
     )]
-    Malformed(crate::openapi::AnyJson),
+    Malformed(crate::input::AnyJson),
     #[response(
         status = 401,
         description = "Unknown device secret in the path: `unknown_device` (vendor's format)"
     )]
-    UnknownDevice(crate::openapi::AnyJson),
+    UnknownDevice(crate::input::AnyJson),
     #[response(
         status = 403,
         description = "The push names another serial than the gate's: `vendor_mismatch` (another vendor's lane), `device_mismatch` (vendor's format)"
     )]
-    Mismatch(crate::openapi::AnyJson),
+    Mismatch(crate::input::AnyJson),
     #[response(
         status = 413,
         description = "Body over 2 MiB: `body_too_large` (vendor's format)"
     )]
-    TooLarge(crate::openapi::AnyJson),
+    TooLarge(crate::input::AnyJson),
     #[response(
         status = 422,
         description = "A plate or time the gate core refuses (vendor's format, barrier shut)"
     )]
-    Refused(crate::openapi::AnyJson),
+    Refused(crate::input::AnyJson),
     #[response(
         status = 503,
         description = "Postgres or Redis unavailable, or the lane's decision budget ran out (vendor's format, barrier per the lane's fail policy)"
     )]
-    Unavailable(crate::openapi::AnyJson),
+    Unavailable(crate::input::AnyJson),
 }
 
 /// Capture times before this year are a camera clock that was reset (to 1970 after a power

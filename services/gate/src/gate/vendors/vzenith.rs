@@ -23,7 +23,7 @@
 //!   ([`crate::gate::lanes::wait_for_open`]), and answered at once when an open is queued.
 //!   Older firmware's JSON heartbeat `{"heartbeat": {"serialno"}}` is read too.
 
-use crate::openapi::AnyJson;
+use crate::input::AnyJson;
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use base64::Engine;
@@ -34,7 +34,7 @@ use serde_json::{json, Value};
 use super::{display, fallback_id, handle, is_multipart, json, multipart_parts, plate_text, text};
 use super::{Echo, Endpoint};
 use super::{Push, Read, Reply, Vendor};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::registry::GateContext;
 
 pub struct Vzenith;

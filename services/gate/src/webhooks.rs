@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::outbound::{self, Guarded, OutboundError, Policy, Refused};
-use crate::settlement::provider::{sign, SIGNATURE_HEADER};
+use crate::signature::{sign, SIGNATURE_HEADER};
 use crate::store::sharing::{self, Booking, NewDelivery};
 
 /// Attempts before a delivery is given up as failed (the last waits about 51 s).
