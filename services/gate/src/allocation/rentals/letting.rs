@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::Owner;
 use crate::error::{ApiError, ErrorCode};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Under `/v1/owner`.
 pub fn owner_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
