@@ -221,17 +221,17 @@ pub fn http() -> Result<actix_web_prom::PrometheusMetrics, anyhow::Error> {
         .map_err(|e| anyhow::anyhow!("metrics middleware: {e}"))
 }
 
-/// Refreshes the occupancy gauges every [`OCCUPANCY_REFRESH_S`] until the process ends.
+/// Refreshes the occupancy gauges every [`OCCUPANCY_REFRESH_S`] until shutdown.
 pub fn spawn_occupancy_refresh(
+    workers: &mut crate::workers::Workers,
     db: sqlx::PgPool,
     occupancy: crate::occupancy::Occupancy,
-) -> tokio::task::JoinHandle<()> {
-    crate::workers::supervise("occupancy_metrics", move || {
+) {
+    workers.supervise("occupancy_metrics", move |shutdown| {
         let (db, occupancy) = (db.clone(), occupancy.clone());
         async move {
             let mut tick = tokio::time::interval(Duration::from_secs(OCCUPANCY_REFRESH_S));
-            loop {
-                tick.tick().await;
+            while shutdown.until(tick.tick()).await.is_some() {
                 let lots = match crate::store::registry::all_lot_ids(&db).await {
                     Ok(lots) => lots,
                     Err(_) => continue,
@@ -249,7 +249,7 @@ pub fn spawn_occupancy_refresh(
                 }
             }
         }
-    })
+    });
 }
 
 #[cfg(test)]

@@ -227,17 +227,16 @@ pub async fn limit(
 }
 
 /// Forgets full budgets every [`PRUNE_EVERY_S`].
-pub fn spawn_pruner(state: web::Data<AppState>) -> tokio::task::JoinHandle<()> {
-    crate::workers::supervise("rate_limit_pruner", move || {
+pub fn spawn_pruner(workers: &mut crate::workers::Workers, state: web::Data<AppState>) {
+    workers.supervise("rate_limit_pruner", move |shutdown| {
         let state = state.clone();
         async move {
             let mut every = tokio::time::interval(Duration::from_secs(PRUNE_EVERY_S));
-            loop {
-                every.tick().await;
+            while shutdown.until(every.tick()).await.is_some() {
                 state.limiters.prune();
             }
         }
-    })
+    });
 }
 
 #[cfg(test)]
