@@ -234,9 +234,9 @@ fn plate_facts_sql(a: &FactsArgs) -> String {
                     where v.compound_id = {c} and v.plate = {p} and p.kind = 'owned_space' and p.lot_id = {l}
                       and p.valid_from <= {d} and (p.valid_to is null or p.valid_to >= {d})) as own_space_taken,
            (select id from sessions where lot_id = {l} and plate = {p} and status = 'open') as open_session_id,
-           (select id from tariff_versions where lot_id = {l} and effective_from <= {at}
-             order by effective_from desc, version desc limit 1) as tariff_version_id",
+           ({tariff_in_force}) as tariff_version_id",
         rental_in_force = rental_in_force_sql(l, p, d),
+        tariff_in_force = crate::store::tariffs::version_in_force_sql(l, at),
         prior = crate::store::sessions::prior_response_sql([
             a.gate,
             a.device_event_id,
