@@ -32,7 +32,7 @@ async fn a_short_run_of_the_car_mix_is_verified_correct() {
     let server = startup::run(listener, state, &settings)
         .await
         .unwrap_or_else(|e| panic!("run: {e:?}"));
-    tokio::spawn(server);
+    tokio::spawn(server.serve());
 
     let world = seed(&SeedConfig {
         // One place: with ~120 cars of which 12 % head for the peak lot, it fills in all but

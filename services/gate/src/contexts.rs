@@ -283,23 +283,30 @@ impl Credentials {
     }
 }
 
-/// Listens for registry changes made anywhere and forgets the cached entries on each, for the
-/// life of the process.
-pub fn spawn_listener(db: PgPool, credentials: Arc<Credentials>) -> tokio::task::JoinHandle<()> {
-    crate::workers::supervise("credential_listener", move || {
+/// Listens for registry changes made anywhere and forgets the cached entries on each, until
+/// shutdown.
+pub fn spawn_listener(
+    workers: &mut crate::workers::Workers,
+    db: PgPool,
+    credentials: Arc<Credentials>,
+) {
+    workers.supervise("credential_listener", move |shutdown| {
         let (db, credentials) = (db.clone(), credentials.clone());
         async move {
-            loop {
-                if let Err(e) = listen(&db, &credentials).await {
+            // Listening is all waiting: shutdown ends it at once.
+            while let Some(outcome) = shutdown.until(listen(&db, &credentials)).await {
+                if let Err(e) = outcome {
                     tracing::warn!(error = %e, "credential cache listener lost its connection; retrying");
                 }
                 // A notification may have been missed: re-read every entry before its next
                 // use, but keep it for an outage (this is what one looks like).
                 credentials.suspect_all();
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                if shutdown.until(tokio::time::sleep(Duration::from_secs(1))).await.is_none() {
+                    return;
+                }
             }
         }
-    })
+    });
 }
 
 async fn listen(db: &PgPool, credentials: &Arc<Credentials>) -> sqlx::Result<()> {

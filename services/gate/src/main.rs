@@ -101,6 +101,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .with_context(|| format!("binding {}", settings.listen))?;
     tracing::info!(listen = %settings.listen, "serving");
-    startup::run(listener, state, &settings).await?.await?;
+    // Returns once the server has stopped and the background workers after it.
+    startup::run(listener, state, &settings)
+        .await?
+        .serve()
+        .await?;
     Ok(())
 }

@@ -234,17 +234,16 @@ pub async fn limit(
 }
 
 /// Forgets full budgets every [`PRUNE_EVERY_S`].
-pub fn spawn_pruner(limiters: web::Data<Limiters>) -> tokio::task::JoinHandle<()> {
-    crate::workers::supervise("rate_limit_pruner", move || {
+pub fn spawn_pruner(workers: &mut crate::workers::Workers, limiters: web::Data<Limiters>) {
+    workers.supervise("rate_limit_pruner", move |shutdown| {
         let limiters = limiters.clone();
         async move {
             let mut every = tokio::time::interval(Duration::from_secs(PRUNE_EVERY_S));
-            loop {
-                every.tick().await;
+            while shutdown.until(every.tick()).await.is_some() {
                 limiters.prune();
             }
         }
-    })
+    });
 }
 
 #[cfg(test)]

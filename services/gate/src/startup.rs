@@ -12,6 +12,7 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 use crate::occupancy::Occupancy;
 use crate::settings::{redact_url, Settings};
 use crate::state::{AppState, PaymentsConfig};
+use crate::workers::Workers;
 use crate::{error, openapi, sync};
 
 /// Largest CSV import.
@@ -184,12 +185,13 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
     })
 }
 
-/// Rebuilds occupancy as the settings say, then serves on `listener`.
+/// Rebuilds occupancy as the settings say, starts the background workers, then serves on
+/// `listener` (once the returned [`Service`] is served).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     settings: &Settings,
-) -> anyhow::Result<Server> {
+) -> anyhow::Result<Service> {
     let rebuilt = sync::rebuild_all(&state, settings.rebuild_on_start)
         .await
         .map_err(|e| anyhow::anyhow!("rebuilding occupancy at start: {e:?}"))?;
@@ -201,25 +203,8 @@ pub async fn run(
     if state.public_base_url.is_empty() {
         state.public_base_url = format!("http://{}", listener.local_addr()?);
     }
-    crate::webhooks::spawn_worker(
-        state.db.clone(),
-        state.outbound.webhooks.clone(),
-        state.clock.clone(),
-    );
-    crate::sharing::overstay::spawn_sweeper(state.db.clone(), state.clock.clone());
-    crate::allocation::rentals::term::spawn_sweeper(
-        state.db.clone(),
-        state.rentals.reminder_days,
-        state.clock.clone(),
-    );
-    crate::sync::spawn_occupancy_refresh(state.db.clone(), state.occupancy.clone());
-    crate::contexts::spawn_listener(state.db.clone(), state.credentials.clone());
     let prometheus = crate::metrics::http()?;
     let state = web::Data::new(state);
-    sync::spawn_reconciler(
-        state.clone(),
-        std::time::Duration::from_millis(settings.occupancy_reconcile_ms),
-    );
     // The abuse limits and the credential cache are also handed to the middleware that use
     // them on their own, so those (`ratelimit`, `contexts`) need not know the whole state.
     let limiters = web::Data::new(crate::ratelimit::Limiters::new(&crate::ratelimit::Limits {
@@ -228,11 +213,7 @@ pub async fn run(
         trusted_proxies: settings.trusted_proxies.clone(),
     }));
     let credentials = web::Data::from(state.credentials.clone());
-    crate::ratelimit::spawn_pruner(limiters.clone());
-    crate::gate::lanes::spawn_lane_worker(
-        state.clone(),
-        std::time::Duration::from_millis(settings.fail_open_drain_ms.max(10)),
-    );
+    let workers = start_workers(&state, &limiters, settings);
     let server = HttpServer::new(move || {
         App::new()
             // Innermost: a 429 is logged, counted and carries its request id like any answer.
@@ -266,10 +247,69 @@ pub async fn run(
             })
             .default_service(web::to(not_found))
     })
-    .shutdown_timeout(30)
+    .shutdown_timeout(HTTP_DRAIN_S)
     .listen(listener)?
     .run();
-    Ok(server)
+    Ok(Service { server, workers })
+}
+
+/// How long the server lets in-flight requests finish after SIGTERM or SIGINT before it drops
+/// them; the workers then have [`crate::workers::STOP_DEADLINE`].
+pub const HTTP_DRAIN_S: u64 = 30;
+
+/// The running service: the HTTP server and the background workers beside it.
+pub struct Service {
+    server: Server,
+    workers: Workers,
+}
+
+impl Service {
+    /// Serves until the server stops (SIGTERM or SIGINT), then stops the background workers:
+    /// each finishes the pass under way, and one still running after
+    /// [`crate::workers::STOP_DEADLINE`] is aborted. Returns the names of those aborted.
+    pub async fn serve(self) -> std::io::Result<Vec<&'static str>> {
+        let served = self.server.await;
+        tracing::info!("server stopped; stopping the background workers");
+        let aborted = self.workers.stop(crate::workers::STOP_DEADLINE).await;
+        served.map(|()| aborted)
+    }
+}
+
+/// Starts every background worker, each under its supervisor (docs/architecture.md,
+/// "background").
+fn start_workers(
+    state: &web::Data<AppState>,
+    limiters: &web::Data<crate::ratelimit::Limiters>,
+    settings: &Settings,
+) -> Workers {
+    let mut workers = Workers::new();
+    crate::webhooks::spawn_worker(
+        &mut workers,
+        state.db.clone(),
+        state.outbound.webhooks.clone(),
+        state.clock.clone(),
+    );
+    crate::sharing::overstay::spawn_sweeper(&mut workers, state.db.clone(), state.clock.clone());
+    crate::allocation::rentals::term::spawn_sweeper(
+        &mut workers,
+        state.db.clone(),
+        state.rentals.reminder_days,
+        state.clock.clone(),
+    );
+    sync::spawn_occupancy_refresh(&mut workers, state.db.clone(), state.occupancy.clone());
+    crate::contexts::spawn_listener(&mut workers, state.db.clone(), state.credentials.clone());
+    sync::spawn_reconciler(
+        &mut workers,
+        state.clone(),
+        std::time::Duration::from_millis(settings.occupancy_reconcile_ms),
+    );
+    crate::ratelimit::spawn_pruner(&mut workers, limiters.clone());
+    crate::gate::lanes::spawn_lane_worker(
+        &mut workers,
+        state.clone(),
+        std::time::Duration::from_millis(settings.fail_open_drain_ms.max(10)),
+    );
+    workers
 }
 
 /// Headers on every answer. The HTML pages (price board, disclosure, API docs) load nothing

@@ -150,13 +150,19 @@ pub async fn repair_suspects(state: &AppState) -> usize {
 }
 
 /// Runs [`reconcile`] every `every`, and [`repair_suspects`] every few hundred milliseconds,
-/// for as long as the process lives. A failed pass (Redis or Postgres away) is logged and the
+/// until shutdown (a pass under way finishes). A failed pass (Redis or Postgres away) is logged and the
 /// next one tries again.
 pub fn spawn_reconciler(
+    workers: &mut crate::workers::Workers,
     state: actix_web::web::Data<AppState>,
     every: std::time::Duration,
-) -> tokio::task::JoinHandle<()> {
-    crate::workers::supervise("occupancy_reconciler", move || {
+) {
+    /// What woke the reconciler.
+    enum Due {
+        Reconcile,
+        Suspects,
+    }
+    workers.supervise("occupancy_reconciler", move |shutdown| {
         let state = state.clone();
         async move {
             // The first pass one interval after start: the start itself rebuilt every lot.
@@ -165,19 +171,28 @@ pub fn spawn_reconciler(
             let mut suspects = tokio::time::interval(SUSPECT_CHECK_EVERY);
             suspects.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tokio::select! {
-                    _ = tick.tick() => {
+                let next = async {
+                    tokio::select! {
+                        _ = tick.tick() => Due::Reconcile,
+                        _ = suspects.tick() => Due::Suspects,
+                    }
+                };
+                let Some(due) = shutdown.until(next).await else {
+                    return;
+                };
+                match due {
+                    Due::Reconcile => {
                         if let Err(e) = reconcile(&state).await {
                             tracing::warn!(error = ?e, "occupancy reconciliation failed; retrying later");
                         }
                     }
-                    _ = suspects.tick() => {
+                    Due::Suspects => {
                         repair_suspects(&state).await;
                     }
                 }
             }
         }
-    })
+    });
 }
 
 /// Where Redis and Postgres disagree about a lot.
@@ -264,17 +279,17 @@ pub async fn difference(
 const OCCUPANCY_REFRESH_S: u64 = 15;
 
 /// Refreshes the occupancy gauges (`metrics::set_occupancy`) from Redis every
-/// [`OCCUPANCY_REFRESH_S`] until the process ends.
+/// [`OCCUPANCY_REFRESH_S`] until shutdown.
 pub fn spawn_occupancy_refresh(
+    workers: &mut crate::workers::Workers,
     db: sqlx::PgPool,
     occupancy: crate::occupancy::Occupancy,
-) -> tokio::task::JoinHandle<()> {
-    crate::workers::supervise("occupancy_metrics", move || {
+) {
+    workers.supervise("occupancy_metrics", move |shutdown| {
         let (db, occupancy) = (db.clone(), occupancy.clone());
         async move {
             let mut tick = tokio::time::interval(Duration::from_secs(OCCUPANCY_REFRESH_S));
-            loop {
-                tick.tick().await;
+            while shutdown.until(tick.tick()).await.is_some() {
                 let lots = match registry::all_lot_ids(&db).await {
                     Ok(lots) => lots,
                     Err(_) => continue,
@@ -292,5 +307,5 @@ pub fn spawn_occupancy_refresh(
                 }
             }
         }
-    })
+    });
 }

@@ -19,6 +19,7 @@ use crate::clock::Clock;
 use crate::outbound::{self, Guarded, OutboundError, Policy, Refused};
 use crate::signature::{sign, SIGNATURE_HEADER};
 use crate::store::sharing::{self, Booking, NewDelivery};
+use crate::workers::Workers;
 
 /// Attempts before a delivery is given up as failed (the last waits about 51 s).
 pub const ATTEMPTS_MAX: i32 = 9;
@@ -165,15 +166,15 @@ pub fn booking_data(booking: &Booking) -> Result<Value, crate::error::ApiError> 
 /// The channel a queued webhook notifies at commit (migration 0015).
 const CHANNEL: &str = "parkshare_webhooks";
 
-/// Delivers due webhooks until the process ends: at once when a transaction that queued one
-/// commits (in any process), and every [`IDLE_POLL_MS`] for retries and anything missed;
-/// due and back-off by `clock`.
-pub fn spawn_worker(db: PgPool, http: Guarded, clock: Clock) -> tokio::task::JoinHandle<()> {
-    crate::workers::supervise("webhooks", move || {
+/// Delivers due webhooks until shutdown: at once when a transaction that queued one commits
+/// (in any process), and every [`IDLE_POLL_MS`] for retries and anything missed; due and
+/// back-off by `clock`. A pass under way when shutdown comes finishes (its sends recorded).
+pub fn spawn_worker(workers: &mut Workers, db: PgPool, http: Guarded, clock: Clock) {
+    workers.supervise("webhooks", move |shutdown| {
         let (db, http, clock) = (db.clone(), http.clone(), clock.clone());
         async move {
             let mut listener = None;
-            loop {
+            while !shutdown.is_requested() {
                 // Listening before the pass: what is queued during it is heard of after it.
                 if listener.is_none() {
                     listener = listen(&db).await;
@@ -186,16 +187,19 @@ pub fn spawn_worker(db: PgPool, http: Guarded, clock: Clock) -> tokio::task::Joi
                 let idle = Duration::from_millis(IDLE_POLL_MS);
                 match listener.as_mut() {
                     Some(l) => {
-                        if let Ok(Err(e)) = tokio::time::timeout(idle, l.recv()).await {
+                        let heard = shutdown.until(tokio::time::timeout(idle, l.recv())).await;
+                        if let Some(Ok(Err(e))) = heard {
                             tracing::warn!(error = %e, "webhook listener lost its connection");
                             listener = None;
                         }
                     }
-                    None => tokio::time::sleep(idle).await,
+                    None => {
+                        shutdown.until(tokio::time::sleep(idle)).await;
+                    }
                 }
             }
         }
-    })
+    });
 }
 
 /// A listener on [`CHANNEL`], or `None` (the worker then polls) if Postgres refuses one now.

@@ -243,16 +243,18 @@ async fn journal_fail_open(state: &AppState, gate: &GateContext, event: &Event) 
 /// Postgres is back), undoes the passages of manual opens that expired undelivered, and
 /// flags silent devices.
 pub fn spawn_lane_worker(
+    workers: &mut crate::workers::Workers,
     state: web::Data<AppState>,
     every: Duration,
-) -> tokio::task::JoinHandle<()> {
-    crate::workers::supervise("lanes", move || {
+) {
+    workers.supervise("lanes", move |shutdown| {
         let state = state.clone();
         async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
+            // A drain under way finishes: each passage it records is also taken off the
+            // journal before the worker stops.
+            while shutdown.until(tick.tick()).await.is_some() {
                 drain_fail_open(&state).await;
                 undo_undelivered(&state).await;
                 if let Err(e) =
@@ -262,7 +264,7 @@ pub fn spawn_lane_worker(
                 }
             }
         }
-    })
+    });
 }
 
 /// Expires manual opens past their time and undoes the passage each recorded: the barrier

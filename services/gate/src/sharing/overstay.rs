@@ -163,14 +163,14 @@ async fn displace(
     Ok(false)
 }
 
-/// Sweeps every [`SWEEP_INTERVAL_S`] as of `clock`'s now until the process ends.
-pub fn spawn_sweeper(db: PgPool, clock: Clock) -> tokio::task::JoinHandle<()> {
-    crate::workers::supervise("overstay_sweep", move || {
+/// Sweeps every [`SWEEP_INTERVAL_S`] as of `clock`'s now until shutdown (a sweep under way
+/// commits first).
+pub fn spawn_sweeper(workers: &mut crate::workers::Workers, db: PgPool, clock: Clock) {
+    workers.supervise("overstay_sweep", move |shutdown| {
         let (db, clock) = (db.clone(), clock.clone());
         async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_S));
-            loop {
-                tick.tick().await;
+            while shutdown.until(tick.tick()).await.is_some() {
                 match sweep(&db, clock.now()).await {
                     Ok(report) if report != SweepReport::default() => {
                         tracing::info!(?report, "overstays handled");
@@ -180,5 +180,5 @@ pub fn spawn_sweeper(db: PgPool, clock: Clock) -> tokio::task::JoinHandle<()> {
                 }
             }
         }
-    })
+    });
 }

@@ -273,16 +273,16 @@ fn plate_facts_sql(a: &FactsArgs) -> String {
              limit 1) as rental_space_id,
            (select class from vehicles where compound_id = {c} and plate = {p}) as vehicle_class,
            exists (select 1 from bookings
-                    where lot_id = {l} and plate = {p} and status = 'booked'
-                      and lower(during) - make_interval(mins => {early_min}) <= {at} and {at} < upper(during)) as booking_due,
+                    where lot_id = {l} and plate = {p} and status = 'booked' and {booking_admits}) as booking_due,
            exists (select 1 from permits p join vehicles v on v.id = p.vehicle_id
                      join bookings b on b.space_id = p.space_id and b.status = 'arrived'
                     where v.compound_id = {c} and v.plate = {p} and p.kind = 'owned_space' and p.lot_id = {l}
                       and p.valid_from <= {d} and (p.valid_to is null or p.valid_to >= {d})) as own_space_taken,
            (select id from sessions where lot_id = {l} and plate = {p} and status = 'open') as open_session_id,
-           (select id from tariff_versions where lot_id = {l} and effective_from <= {at}
-             order by effective_from desc, version desc limit 1) as tariff_version_id",
+           ({tariff_in_force}) as tariff_version_id",
         rental_in_force = rental_in_force_sql(l, p, d),
+        tariff_in_force = crate::store::tariffs::version_in_force_sql(l, at),
+        booking_admits = crate::store::sharing::booking_admits_sql("during", at, early_min),
         prior = crate::store::sessions::prior_response_sql([
             a.gate,
             a.device_event_id,

@@ -309,6 +309,17 @@ pub fn holds_space_sql(row: &str, now: &str) -> String {
     )
 }
 
+/// [`parkshare_sharing::BookingLimits::admits`] in SQL: a car read at `at` is let in on the
+/// booking whose period is `during` (a `tstzrange`, stored `[)`) from `early_min` minutes
+/// before its start, and not at or after its end. SQL expressions all three (a column, a
+/// parameter). One text for the plate facts' `booking_due` and
+/// [`admissible_booking_for_update`]; a test pins it to the pure rule.
+pub fn booking_admits_sql(during: &str, at: &str, early_min: &str) -> String {
+    format!(
+        "(lower({during}) - make_interval(mins => {early_min}) <= {at} and {at} < upper({during}))"
+    )
+}
+
 /// A visitor's booking of a shared space; money in yuan, as decimal strings.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Booking {
@@ -492,7 +503,8 @@ pub async fn car_on_space(tx: &mut PgConnection, space_id: Uuid) -> sqlx::Result
     .await
 }
 
-/// The live booking `plate` may enter on at `at`, allowing `early_min` minutes early; locked.
+/// The live booking `plate` may enter on at `at`, allowing `early_min` minutes early
+/// ([`booking_admits_sql`]); locked.
 pub async fn admissible_booking_for_update(
     tx: &mut PgConnection,
     lot_id: Uuid,
@@ -500,18 +512,21 @@ pub async fn admissible_booking_for_update(
     at: DateTime<Utc>,
     early_min: i32,
 ) -> sqlx::Result<Option<Booking>> {
-    sqlx::query_as(&format!(
-        "select {BOOKING_COLUMNS} from {BOOKING_FROM}
-          where b.lot_id = $1 and b.plate = $2 and b.status = 'booked'
-            and lower(b.during) - make_interval(mins => $4) <= $3 and $3 < upper(b.during)
-          order by lower(b.during) limit 1 for update of b"
-    ))
-    .bind(lot_id)
-    .bind(plate)
-    .bind(at)
-    .bind(early_min)
-    .fetch_optional(tx)
-    .await
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "select {BOOKING_COLUMNS} from {BOOKING_FROM}
+              where b.lot_id = $1 and b.plate = $2 and b.status = 'booked' and {admits}
+              order by lower(b.during) limit 1 for update of b",
+            admits = booking_admits_sql("b.during", "$3", "$4")
+        )
+    });
+    sqlx::query_as(&SQL)
+        .bind(lot_id)
+        .bind(plate)
+        .bind(at)
+        .bind(early_min)
+        .fetch_optional(tx)
+        .await
 }
 
 /// Live bookings of `space_id` as of `now` that end after it, locked: what a schedule change

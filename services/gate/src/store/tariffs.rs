@@ -166,20 +166,33 @@ pub async fn versions(
     .await
 }
 
-/// The id of the version in force at `at`: the latest filed with `effective_from <= at`.
+/// The one rule of "the tariff version of lot `lot` in force at `at`" (SQL expressions: a
+/// parameter or a column): of the lot's filed versions, the one that took effect last at or
+/// before `at`; of two taking effect at the same instant, the one filed later (the higher
+/// version). The query of that version's id, for use on its own or as a scalar subquery: the
+/// gate's plate facts, [`version_id_in_force`] and [`filed_in_force`] (billing, quotes, the
+/// price board, rentals) all read it, and tests/api/tariffs.rs pins them to it. Its alias
+/// (`tvf`) must not be used by the statement it is put in.
+pub fn version_in_force_sql(lot: &str, at: &str) -> String {
+    format!(
+        "select tvf.id from tariff_versions tvf where tvf.lot_id = {lot} and tvf.effective_from <= {at}
+          order by tvf.effective_from desc, tvf.version desc limit 1"
+    )
+}
+
+/// The id of the version in force at `at` ([`version_in_force_sql`]).
 pub async fn version_id_in_force(
     db: impl PgExecutor<'_>,
     lot_id: Uuid,
     at: DateTime<Utc>,
 ) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar(
-        "select id from tariff_versions where lot_id = $1 and effective_from <= $2
-          order by effective_from desc, version desc limit 1",
-    )
-    .bind(lot_id)
-    .bind(at)
-    .fetch_optional(db)
-    .await
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| version_in_force_sql("$1", "$2"));
+    sqlx::query_scalar(&SQL)
+        .bind(lot_id)
+        .bind(at)
+        .fetch_optional(db)
+        .await
 }
 
 /// A filed version with the standard it was filed against.
@@ -230,17 +243,21 @@ pub async fn filed(
     Ok(filed)
 }
 
+/// The version in force at `at` ([`version_in_force_sql`]) with its standard.
 pub async fn filed_in_force(
     db: impl PgExecutor<'_>,
     lot_id: Uuid,
     at: DateTime<Utc>,
 ) -> sqlx::Result<Option<FiledTariff>> {
-    sqlx::query_as(&format!(
-        "{FILED_SELECT} where tv.lot_id = $1 and tv.effective_from <= $2
-          order by tv.effective_from desc, tv.version desc limit 1"
-    ))
-    .bind(lot_id)
-    .bind(at)
-    .fetch_optional(db)
-    .await
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{FILED_SELECT} where tv.id = ({})",
+            version_in_force_sql("$1", "$2")
+        )
+    });
+    sqlx::query_as(&SQL)
+        .bind(lot_id)
+        .bind(at)
+        .fetch_optional(db)
+        .await
 }

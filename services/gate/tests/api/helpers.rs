@@ -131,7 +131,7 @@ async fn spawn_resolving(
     let server = startup::run(listener, state, &settings)
         .await
         .unwrap_or_else(|e| panic!("run: {e:?}"));
-    tokio::spawn(server);
+    tokio::spawn(server.serve());
     // For a cluster, the first seed node (only `wipe_redis` uses this connection).
     let first_node = settings.redis_url.split(',').next().unwrap_or_default();
     let redis = redis::Client::open(first_node)

@@ -88,3 +88,59 @@ async fn the_pool_hands_out_no_connection_postgres_ended_while_it_was_idle() {
         assert_eq!(one.ok(), Some(1), "connection {n} was handed out dead");
     }
 }
+
+/// Every background worker the service starts (`startup::start_workers`), in that order.
+const WORKERS: [&str; 8] = [
+    "webhooks",
+    "overstay_sweep",
+    "rental_sweep",
+    "occupancy_metrics",
+    "credential_listener",
+    "occupancy_reconciler",
+    "rate_limit_pruner",
+    "lanes",
+];
+
+#[tokio::test]
+async fn sigterm_stops_the_server_then_every_background_worker_in_time() {
+    let settings = test_settings();
+    let port = free_port();
+    let log = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("sigterm-{}.log", uuid::Uuid::new_v4().simple()));
+    let mut child = start_binary(&settings, port, &[], Some(&log));
+    {
+        let client = reqwest::Client::new();
+        wait_ready(&client, port).await;
+    }
+
+    let signalled = std::time::Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(kill.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+            break status;
+        }
+        if signalled.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("still running 30 s after SIGTERM");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exited with {status}");
+
+    let logged = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{e}"));
+    let stopped = logged
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["fields"]["message"] == "background workers stopped")
+        .unwrap_or_else(|| panic!("no worker shutdown logged:\n{logged}"));
+    assert_eq!(
+        stopped["fields"]["stopped"],
+        format!("{WORKERS:?}"),
+        "{stopped}"
+    );
+    assert_eq!(stopped["fields"]["aborted"], "[]", "{stopped}");
+}

@@ -1680,6 +1680,81 @@ async fn the_sql_of_holding_a_space_is_the_pure_rule() {
     }
 }
 
+/// The SQL by which a gate lets a booked car in (the plate facts, and the booking it enters
+/// on) says what the pure rule says: at the edges of the early arrival and of the end, with no
+/// early arrival and the largest a policy allows, for a booking by day, one over local
+/// midnight and one of the longest.
+#[tokio::test]
+async fn the_sql_of_admitting_a_booked_car_is_the_pure_rule() {
+    let app = spawn_app().await;
+    let sql = format!(
+        "select {} from (select tstzrange($1, $2, '[)') as during) as b",
+        parkshare_gate::store::sharing::booking_admits_sql("b.during", "$3", "$4")
+    );
+    let local = |d: u32, h: u32, m: u32| {
+        Shanghai
+            .with_ymd_and_hms(2026, 12, d, h, m, 0)
+            .single()
+            .unwrap_or_else(|| panic!("no such local time"))
+    };
+    let bookings = [
+        (local(3, 10, 0), local(3, 12, 0)),
+        (local(3, 23, 30), local(4, 1, 30)),
+        (
+            local(3, 8, 0),
+            local(3, 8, 0) + Duration::days(parkshare_sharing::booking::BOOKING_DAYS_MAX),
+        ),
+    ];
+    let micro = Duration::microseconds(1);
+    let mut cases = 0;
+    for (start, end) in bookings {
+        let (start, end) = (start.with_timezone(&Utc), end.with_timezone(&Utc));
+        let booked =
+            parkshare_sharing::Interval::new(start, end).unwrap_or_else(|| panic!("empty booking"));
+        for early_min in [
+            0,
+            1,
+            15,
+            parkshare_domain::policy::BOOKING_EARLY_ARRIVAL_MIN_MAX,
+        ] {
+            let earliest = start - Duration::minutes(i64::from(early_min));
+            let instants = [
+                earliest - Duration::days(1),
+                earliest - micro,
+                earliest,
+                earliest + micro,
+                start - micro,
+                start,
+                start + (end - start) / 2,
+                end - micro,
+                end,
+                end + micro,
+            ];
+            for at in instants {
+                let in_sql: bool = sqlx::query_scalar(&sql)
+                    .bind(start)
+                    .bind(end)
+                    .bind(at)
+                    .bind(i32::try_from(early_min).unwrap_or_else(|e| panic!("{e}")))
+                    .fetch_one(&app.db)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let limits = parkshare_sharing::BookingLimits {
+                    early_arrival_min: early_min,
+                    ..Default::default()
+                };
+                let pure = limits.admits(&booked, at);
+                assert_eq!(
+                    in_sql, pure,
+                    "{start}..{end}, {early_min} min early, at {at}"
+                );
+                cases += 1;
+            }
+        }
+    }
+    assert_eq!(cases, 3 * 4 * 10);
+}
+
 #[tokio::test]
 async fn a_booking_that_costs_nothing_is_confirmed_at_once() {
     let app = spawn_app().await;

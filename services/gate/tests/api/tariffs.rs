@@ -441,3 +441,79 @@ async fn prices_above_one_amounts_bound_are_refused_and_a_huge_bill_never_answer
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn every_reader_takes_the_same_version_in_force_at_each_instant() {
+    use chrono::SubsecRound;
+    use parkshare_gate::store::tariffs;
+
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    let standard = standard(&app, &site).await;
+    let (status, filed) = file(&app, &site, hourly("2.00"), &standard).await;
+    assert_eq!(status, 201, "{filed}");
+    let lot: uuid::Uuid = site.lot.parse().unwrap_or_else(|e| panic!("{e}"));
+    // Three versions that took effect in the past, written straight into the table (the API
+    // refuses a retroactive one): `first` from `t0`; `second` and `third` both from `t1`,
+    // `third` filed later, so superseding `second` from its first instant.
+    let t1 = (app.now() - Duration::hours(1)).trunc_subsecs(0);
+    let t0 = t1 - Duration::hours(1);
+    let mut past = Vec::new();
+    for (n, from) in [t0, t1, t1].into_iter().enumerate() {
+        let id: uuid::Uuid = sqlx::query_scalar(
+            "insert into tariff_versions (id, tenant_id, lot_id, version, tariff, standard_id, basis,
+                                          resolution_no, resolution_date, filing_no, effective_from)
+             select gen_random_uuid(), tenant_id, lot_id,
+                    (select max(version) + 1 from tariff_versions where lot_id = $1), tariff,
+                    standard_id, basis, resolution_no, resolution_date, filing_no || '-past-' || $2, $3
+               from tariff_versions where id = $4
+             returning id",
+        )
+        .bind(lot)
+        .bind(n.to_string())
+        .bind(from)
+        .bind(str_of(&filed, "id").parse::<uuid::Uuid>().unwrap_or_default())
+        .fetch_one(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        past.push(id);
+    }
+    let (first, third) = (past[0], past[2]);
+    let micro = Duration::microseconds(1);
+    let cases = [
+        (t0 - micro, None),
+        (t0, Some(first)),
+        (t1 - micro, Some(first)),
+        (t1, Some(third)),
+        (t1 + micro, Some(third)),
+    ];
+    for (n, (at, expected)) in cases.into_iter().enumerate() {
+        // Bookings and offline replays.
+        let by_id = tariffs::version_id_in_force(&app.db, lot, at)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Exit fees, quotes, the price board and rentals.
+        let by_filed = tariffs::filed_in_force(&app.db, lot, at)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|f| f.version_id);
+        // A live entry (the plate facts): the version its stay is billed by.
+        let (status, entry) = app.read(&site.entries[0], &format!("京A5432{n}"), at).await;
+        assert_eq!((status, str_of(&entry, "action")), (200, "open"), "{entry}");
+        let by_entry: Option<uuid::Uuid> =
+            sqlx::query_scalar("select tariff_version_id from sessions where id = $1")
+                .bind(
+                    str_of(&entry, "session_id")
+                        .parse::<uuid::Uuid>()
+                        .unwrap_or_default(),
+                )
+                .fetch_one(&app.db)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (by_id, by_filed, by_entry),
+            (expected, expected, expected),
+            "at {at} (case {n})"
+        );
+    }
+}

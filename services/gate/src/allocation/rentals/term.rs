@@ -471,14 +471,19 @@ pub async fn sweep(
     })
 }
 
-/// Sweeps every [`SWEEP_INTERVAL_S`] as of `clock`'s now until the process ends.
-pub fn spawn_sweeper(db: PgPool, reminder_days: i32, clock: Clock) -> tokio::task::JoinHandle<()> {
-    crate::workers::supervise("rental_sweep", move || {
+/// Sweeps every [`SWEEP_INTERVAL_S`] as of `clock`'s now until shutdown (a sweep under way
+/// commits first).
+pub fn spawn_sweeper(
+    workers: &mut crate::workers::Workers,
+    db: PgPool,
+    reminder_days: i32,
+    clock: Clock,
+) {
+    workers.supervise("rental_sweep", move |shutdown| {
         let (db, clock) = (db.clone(), clock.clone());
         async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_S));
-            loop {
-                tick.tick().await;
+            while shutdown.until(tick.tick()).await.is_some() {
                 match sweep(&db, clock.now(), reminder_days).await {
                     Ok(report) if report != SweepReport::default() => {
                         tracing::info!(?report, "rentals swept");
@@ -488,5 +493,5 @@ pub fn spawn_sweeper(db: PgPool, reminder_days: i32, clock: Clock) -> tokio::tas
                 }
             }
         }
-    })
+    });
 }
