@@ -1519,6 +1519,86 @@ async fn a_lottery_with_more_places_than_applicants_frees_the_places_nobody_took
 }
 
 #[tokio::test]
+async fn a_place_accepted_without_a_car_and_never_contracted_passes_down_the_list() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let won = space(&app, &site, "C-601", "common", None).await;
+    let (id, ranked) = drawn_lottery(
+        &app,
+        &site,
+        &[&won],
+        &[("9-3-101", "云A93001"), ("9-3-102", "云A93002")],
+    )
+    .await;
+    let (status, body) = app
+        .send(
+            "POST",
+            &format!("/v1/owner/lotteries/{id}/offer/accept"),
+            &ranked[0].token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The office has the offer's hour from the acceptance to contract it; it lets it pass.
+    app.advance(Duration::minutes(60) + Duration::seconds(1));
+    let (_, staff_view) = app
+        .staff("GET", &format!("/v1/admin/lotteries/{id}"), None)
+        .await;
+    assert_eq!(
+        (
+            str_of(&staff_view["offers"][0], "state"),
+            staff_view["offers"][0]["lapsed_at"].is_string(),
+            str_of(&staff_view["offers"][1], "state"),
+        ),
+        ("lapsed", true, "open"),
+        "wave 2 held the place for good (issue 26's tester, F2): {staff_view}"
+    );
+    // Too late to contract for the first household; the next one has the place.
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/rentals", site.compound),
+            Some(
+                json!({"space_id": won, "plate": ranked[0].plate, "months": 1,
+                        "owner_id": ranked[0].owner_id}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_in_lottery")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_lottery_and_a_rental_of_its_space_sent_together_never_both_take_it() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    for round in 0..6 {
+        let contested = space(&app, &site, &format!("C-7{round:02}"), "common", None).await;
+        let (path, plate) = (
+            format!("/v1/admin/compounds/{}/lotteries", site.compound),
+            format!("云B7{round:02}01"),
+        );
+        let lottery = app.staff(
+            "POST",
+            &path,
+            Some(json!({"title": "摇号", "space_ids": [contested],
+                        "applications_close_at": app.now() + Duration::hours(2)})),
+        );
+        let rental = staff_rents_to_non_owner(&app, &site, json!({"space_id": contested}), &plate);
+        let ((announced, a), (rented, r)) = futures_util::future::join(lottery, rental).await;
+        assert!(
+            (announced == 201) != (rented == 201),
+            "round {round}: exactly one takes the space (issue 26's tester, F5): {a} {r}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_lottery_allots_only_spaces_neither_rented_nor_metered() {
     let app = spawn_app().await;
     let site = app.site(5).await;

@@ -105,11 +105,24 @@ fn offer_state(offer: &Offer, now: DateTime<Utc>) -> OfferState {
     match offer.answer.as_deref() {
         // Accepted with a car, but the rental's hold ran out unpaid.
         Some("accepted") if offer.lapsed_at.is_some() => OfferState::Lapsed,
+        // Accepted without a car, and the office did not contract it in time.
+        Some("accepted") if offer.contract_by.is_some_and(|by| by <= now) => OfferState::Lapsed,
         Some("accepted") => OfferState::Accepted,
         Some(_) => OfferState::Declined,
         None if offer.expires_at <= now => OfferState::Lapsed,
         None => OfferState::Open,
     }
+}
+
+/// When a lapsed offer lapsed: its rental's hold ran out, the office did not contract it in
+/// time, or it was left unanswered. `None` for an offer that has not lapsed at `now`.
+fn lapsed_at(offer: &Offer, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (offer_state(offer, now) == OfferState::Lapsed).then(|| {
+        offer
+            .lapsed_at
+            .or(offer.contract_by)
+            .unwrap_or(offer.expires_at)
+    })
 }
 
 /// The offers counted at `now`, for [`lottery::course`].
@@ -237,7 +250,7 @@ impl Full {
                     offer: self.public_offer(offer),
                     owner_id: offer.owner_id,
                     answered_at: offer.answered_at,
-                    lapsed_at: offer.lapsed_at,
+                    lapsed_at: lapsed_at(offer, self.now),
                 })
                 .collect(),
             compound_id: self.lottery.compound_id,
@@ -435,14 +448,21 @@ pub async fn allotting(
 }
 
 /// Whether `owner_id` accepted a place in `lottery` without a car and has no rental for it
-/// yet, under the lottery's exclusive lock (two rentals cannot both take the one place).
+/// yet, in time to be contracted at `now`, under the lottery's exclusive lock (two rentals
+/// cannot both take the one place).
 pub async fn accepted_without_rental(
     conn: &mut PgConnection,
     lottery: Uuid,
     owner_id: Uuid,
+    now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
     store::lock(&mut *conn, lottery, true).await?;
-    Ok(store::accepted_without_rental(&mut *conn, lottery, owner_id).await?)
+    let offers = store::offers(&mut *conn, lottery).await?;
+    Ok(offers.iter().any(|o| {
+        o.owner_id == owner_id
+            && o.contract_by.is_some()
+            && offer_state(o, now) == OfferState::Accepted
+    }))
 }
 
 /// [`allotting`] for one space, with the compound's announcements locked until the
@@ -534,6 +554,7 @@ async fn pass_offers_on(conn: &mut PgConnection, full: &mut Full) -> Result<(), 
             answered_at: None,
             lapsed_at: None,
             rental_paid: false,
+            contract_by: None,
         });
         free -= 1;
         next += 1;
@@ -932,7 +953,7 @@ async fn answer_offer(
                 ErrorCode::OfferLapsed,
                 format!(
                     "the offer lapsed at {}",
-                    offer.lapsed_at.unwrap_or(offer.expires_at)
+                    lapsed_at(offer, before.now).unwrap_or(offer.expires_at)
                 ),
             ))
         }

@@ -326,13 +326,20 @@ pub struct Offer {
     pub lapsed_at: Option<DateTime<Utc>>,
     /// The rental the accepted offer became is paid for (paid, or ended since).
     pub rental_paid: bool,
+    /// Accepted without a car and not contracted yet: the office has until then (the
+    /// lottery's offer time from the acceptance) to contract it, or it lapses.
+    pub contract_by: Option<DateTime<Utc>>,
 }
 
 pub async fn offers(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Vec<Offer>> {
     sqlx::query_as(
         "select o.position, o.owner_id, o.offered_at, o.expires_at, o.answer, o.answered_at,
-                o.lapsed_at, coalesce(r.status in ('paid', 'ended'), false) as rental_paid
-           from lottery_offers o left join rentals r on r.id = o.rental_id
+                o.lapsed_at, coalesce(r.status in ('paid', 'ended'), false) as rental_paid,
+                case when o.answer = 'accepted' and o.rental_id is null
+                     then o.answered_at + make_interval(mins => l.offer_minutes) end as contract_by
+           from lottery_offers o
+           join lotteries l on l.id = o.lottery_id
+           left join rentals r on r.id = o.rental_id
           where o.lottery_id = $1 order by o.position",
     )
     .bind(id)
@@ -381,23 +388,6 @@ pub async fn answer_offer(
     .execute(db)
     .await?;
     Ok(answered.rows_affected() == 1)
-}
-
-/// Whether the owner's offer in the lottery is accepted, not lapsed, and has no rental.
-pub async fn accepted_without_rental(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    owner_id: Uuid,
-) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "select exists (select 1 from lottery_offers
-                          where lottery_id = $1 and owner_id = $2 and answer = 'accepted'
-                            and lapsed_at is null and rental_id is null)",
-    )
-    .bind(id)
-    .bind(owner_id)
-    .fetch_one(db)
-    .await
 }
 
 /// Records the rental an accepted offer became: its hold running out unpaid lapses the offer.

@@ -366,6 +366,13 @@ async fn apply_in(
     owner_compound: Option<Uuid>,
 ) -> Result<(Rental, Intent), ApiError> {
     let now = state.clock.now();
+    // Locks in one order everywhere: the compound's lottery announcements, then the space's
+    // row (announcing a lottery and running a space as metered parking take them so too).
+    if let Target::Space(space_id) = a.target {
+        if let Some(compound_id) = store::compound_of_space(&mut *tx, tenant_id, space_id).await? {
+            crate::allocation::lottery::store::lock_compound(&mut *tx, compound_id).await?;
+        }
+    }
     let place = place_of(&mut *tx, tenant_id, a.target, a.applied_by).await?;
     if owner_compound.is_some_and(|c| c != place.compound_id) {
         // An owner sees only their own compound.
@@ -386,17 +393,23 @@ async fn apply_in(
     // only to a winner who accepted without a car yet (rented by them or by the office for
     // them), and then the rental is the one their offer became.
     let mut won_in = None;
+    // Under the compound's announcement lock (until commit): a lottery announced at the same
+    // moment either sees this rental or is seen by it (issue 26's tester, F5).
     if let (Some(space_id), true) = (place.space_id, a.applied_by != AppliedBy::Lottery) {
-        if let Some((_, lottery)) =
-            crate::allocation::lottery::allotting(&mut *tx, place.compound_id, &[space_id], now)
-                .await?
+        if let Some(lottery) = crate::allocation::lottery::running_lottery_of(
+            &mut *tx,
+            place.compound_id,
+            space_id,
+            now,
+        )
+        .await?
         {
             won_in = match a.renter {
-                Renter::Owner(owner_id) => {
-                    crate::allocation::lottery::accepted_without_rental(&mut *tx, lottery, owner_id)
-                        .await?
-                        .then_some((lottery, owner_id))
-                }
+                Renter::Owner(owner_id) => crate::allocation::lottery::accepted_without_rental(
+                    &mut *tx, lottery, owner_id, now,
+                )
+                .await?
+                .then_some((lottery, owner_id)),
                 Renter::NonOwner { .. } => None,
             };
             if won_in.is_none() {

@@ -251,6 +251,23 @@ pub struct SpaceToRent {
     pub offered_as: String,
 }
 
+/// The compound of the firm's space, read without a lock (to take the compound's locks before
+/// the space's row).
+pub async fn compound_of_space(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    space_id: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "select l.compound_id from spaces s join lots l on l.id = s.lot_id
+          where s.tenant_id = $1 and s.id = $2",
+    )
+    .bind(tenant_id)
+    .bind(space_id)
+    .fetch_optional(db)
+    .await
+}
+
 pub async fn space_for_update(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,
