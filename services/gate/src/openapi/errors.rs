@@ -40,6 +40,7 @@ pub const OPERATION_ERRORS: &[(&str, &[(u16, C)])] = &[
     (
         "add_exception",
         &[
+            (409, C::SpaceLetMonthly),
             (409, C::WindowHasBookings),
             (422, C::EmptyRange),
             (422, C::InvalidExceptionKind),
@@ -460,6 +461,7 @@ pub const OPERATION_ERRORS: &[(&str, &[(u16, C)])] = &[
     (
         "put_windows",
         &[
+            (409, C::SpaceLetMonthly),
             (409, C::WindowHasBookings),
             (422, C::EmptyRange),
             (422, C::InvalidTime),
@@ -568,6 +570,7 @@ pub const OPERATION_ERRORS: &[(&str, &[(u16, C)])] = &[
             (422, C::UnknownVendor),
         ],
     ),
+    ("set_letting_consent", &[(409, C::SpaceShared)]),
     ("simulated_pay", &[(422, C::InvalidField)]),
     (
         "unbooked_receipts",

@@ -175,6 +175,14 @@ async fn put_windows(
         .map_err(window_error)?;
     let mut tx = state.db.begin().await?;
     let space = my_space(&mut tx, &owner, *id).await?;
+    if !windows.is_empty() {
+        crate::allocation::rentals::letting::refuse_if_let(
+            &mut tx,
+            space.space_id,
+            state.clock.now(),
+        )
+        .await?;
+    }
     let mut schedule = schedule_with(&mut tx, &space, state.clock.now()).await?;
     schedule.windows = windows;
     keep_bookings(&mut tx, &space, &schedule, state.clock.now()).await?;
@@ -369,6 +377,14 @@ async fn add_exception(
     })?;
     let mut tx = state.db.begin().await?;
     let space = my_space(&mut tx, &owner, *id).await?;
+    if kind == ExceptionKind::Open {
+        crate::allocation::rentals::letting::refuse_if_let(
+            &mut tx,
+            space.space_id,
+            state.clock.now(),
+        )
+        .await?;
+    }
     let tz = zone(&space)?;
     let from = parse_local(tz, &body.from).map_err(window_error)?;
     let to = parse_local(tz, &body.to).map_err(window_error)?;

@@ -322,11 +322,72 @@ async fn an_owners_space_is_let_only_while_its_owner_consents() {
         staff_rents_to_non_owner(&app, &site, json!({"space_id": owned}), "云B22001").await;
     assert_eq!(status, 201, "{applied}");
     pay_cash(&app, &applied).await;
-
-    // Withdrawn: the paid term stands, but it is not renewed and no new term is entered.
-    consent_to_letting(&app, &token, &owned, false).await;
     let id = str_of(&applied["rental"], "id");
+    let (status, renewal) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{id}/renewal"),
+            Some(json!({"months": 1})),
+        )
+        .await;
+    assert_eq!(status, 201, "{renewal}");
+    // While it is let, its owner cannot also share it by the hour (issue 26's tester, F7).
+    let windows =
+        json!({"windows": [{"days": [1, 2, 3, 4, 5, 6, 7], "from": "00:00", "to": "24:00"}]});
+    let (status, body) = app
+        .send(
+            "PUT",
+            &format!("/v1/owner/spaces/{owned}/windows"),
+            &token,
+            Some(windows.clone()),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_let_monthly")),
+        "{body}"
+    );
+
+    // Withdrawn: the paid term stands, but it is not renewed and no new term is entered; the
+    // renewal held for its payment is withdrawn with it and can no longer be paid (F1).
+    consent_to_letting(&app, &token, &owned, false).await;
+    let (status, read) = app
+        .send(
+            "GET",
+            &format!("/v1/owner/spaces/{owned}/letting-consent"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!((status, &read["consent"]), (200, &json!(false)), "{read}");
     assert_eq!(rental(&app, id).await["status"], "paid");
+    let renewal_id = str_of(&renewal["rental"], "id");
+    assert_eq!(rental(&app, renewal_id).await["status"], "expired");
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{renewal_id}/payments"),
+            Some(
+                json!({"amount": renewal["rental"]["price"], "shift": "早班",
+                        "idempotency_key": format!("cash-{renewal_id}")}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    // The paid term still runs: the space is not shared over it.
+    let (status, body) = app
+        .send(
+            "PUT",
+            &format!("/v1/owner/spaces/{owned}/windows"),
+            &token,
+            Some(windows),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_let_monthly")),
+        "{body}"
+    );
     let (status, body) = app
         .staff(
             "POST",
@@ -349,6 +410,50 @@ async fn an_owners_space_is_let_only_while_its_owner_consents() {
             .await,
         1
     );
+}
+
+#[tokio::test]
+async fn a_space_shared_by_the_hour_is_not_let_by_the_month() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    file_monthly_tariff(&app, &site).await;
+    let (owner, token) = owner_with_car(&app, &site, "2-3-101", "云A23001").await;
+    let owned = space(&app, &site, "P-301", "owned", Some(&owner)).await;
+    let windows =
+        json!({"windows": [{"days": [1, 2, 3, 4, 5, 6, 7], "from": "00:00", "to": "24:00"}]});
+    let (status, body) = app
+        .send(
+            "PUT",
+            &format!("/v1/owner/spaces/{owned}/windows"),
+            &token,
+            Some(windows),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .send(
+            "PUT",
+            &format!("/v1/owner/spaces/{owned}/letting-consent"),
+            &token,
+            Some(json!({"consent": true})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_shared")),
+        "{body}"
+    );
+    // Sharing stopped (no windows, no booking), the consent is given.
+    let (status, body) = app
+        .send(
+            "PUT",
+            &format!("/v1/owner/spaces/{owned}/windows"),
+            &token,
+            Some(json!({"windows": []})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    consent_to_letting(&app, &token, &owned, true).await;
 }
 
 #[tokio::test]
