@@ -1524,6 +1524,22 @@ async fn a_lottery_settles_once_its_places_are_paid_for_and_frees_its_spaces() {
         )
         .await;
     assert_eq!(status, 201, "{contracted}");
+    // Contracted once: a second contract for the household says so (issue 26's tester, F3).
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/rentals", site.compound),
+            Some(
+                json!({"space_id": other_space, "plate": ranked[1].plate, "months": 1,
+                        "owner_id": ranked[1].owner_id}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("offer_answered")),
+        "{body}"
+    );
     assert_eq!(
         lottery_stage(&app, &id).await,
         "drawn",

@@ -447,22 +447,40 @@ pub async fn allotting(
     Ok(None)
 }
 
-/// Whether `owner_id` accepted a place in `lottery` without a car and has no rental for it
-/// yet, in time to be contracted at `now`, under the lottery's exclusive lock (two rentals
-/// cannot both take the one place).
-pub async fn accepted_without_rental(
+/// A space `lottery` is allotting, refused to whoever is not renting it through the lottery.
+pub fn in_lottery(lottery: Uuid) -> ApiError {
+    ApiError::conflict(
+        ErrorCode::SpaceInLottery,
+        format!(
+            "this space is being allotted to owners by lottery {lottery}: it is rented through \
+             the lottery's offers until they are settled"
+        ),
+    )
+}
+
+/// Checks that `owner_id` may rent a space of `lottery` past its hold: they accepted a place
+/// without a car, it is not contracted yet and still may be at `now`. Under the lottery's
+/// exclusive lock (two rentals cannot both take the one place). 409 `offer_answered` when
+/// their place is contracted already, `space_in_lottery` when they have no such place.
+pub async fn contract_winner(
     conn: &mut PgConnection,
     lottery: Uuid,
     owner_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<bool, ApiError> {
+) -> Result<(), ApiError> {
     store::lock(&mut *conn, lottery, true).await?;
     let offers = store::offers(&mut *conn, lottery).await?;
-    Ok(offers.iter().any(|o| {
-        o.owner_id == owner_id
-            && o.contract_by.is_some()
-            && offer_state(o, now) == OfferState::Accepted
-    }))
+    match offers.iter().find(|o| o.owner_id == owner_id) {
+        Some(o) if offer_state(o, now) == OfferState::Accepted && o.contract_by.is_some() => Ok(()),
+        Some(o) if offer_state(o, now) == OfferState::Accepted => Err(ApiError::conflict(
+            ErrorCode::OfferAnswered,
+            format!(
+                "this household's place in lottery {lottery} is contracted already: its rental \
+                 holds a space of the lottery"
+            ),
+        )),
+        _ => Err(in_lottery(lottery)),
+    }
 }
 
 /// [`allotting`] for one space, with the compound's announcements locked until the

@@ -404,23 +404,11 @@ async fn apply_in(
         )
         .await?
         {
-            won_in = match a.renter {
-                Renter::Owner(owner_id) => crate::allocation::lottery::accepted_without_rental(
-                    &mut *tx, lottery, owner_id, now,
-                )
-                .await?
-                .then_some((lottery, owner_id)),
-                Renter::NonOwner { .. } => None,
+            let Renter::Owner(owner_id) = a.renter else {
+                return Err(crate::allocation::lottery::in_lottery(lottery));
             };
-            if won_in.is_none() {
-                return Err(ApiError::conflict(
-                    ErrorCode::SpaceInLottery,
-                    format!(
-                        "this space is being allotted to owners by lottery {lottery}: it is \
-                         rented through the lottery's offers until they are settled"
-                    ),
-                ));
-            }
+            crate::allocation::lottery::contract_winner(&mut *tx, lottery, owner_id, now).await?;
+            won_in = Some((lottery, owner_id));
         }
     }
     let class = vehicle_class(&mut *tx, place.compound_id, &a.plate, &a.renter).await?;
