@@ -287,6 +287,26 @@ async fn a_supervisor_sees_the_compounds_of_its_area_across_firms() {
     assert_eq!(none, json!([]));
 }
 
+/// The compound's disclosure as anyone with a new link reads it (`data.json`).
+async fn disclosed(app: &TestApp, site: &Site) -> Value {
+    let link = app
+        .create(
+            &format!("/v1/admin/compounds/{}/disclosure-links", site.compound),
+            json!({}),
+        )
+        .await;
+    let (status, data) = app
+        .send(
+            "GET",
+            &format!("{}/data.json", str_of(&link, "path")),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{data}");
+    data
+}
+
 #[tokio::test]
 async fn the_public_account_adds_up_line_by_line() {
     let app = spawn_app().await;
@@ -324,20 +344,7 @@ async fn the_public_account_adds_up_line_by_line() {
     // A camera's offline backlog arrives after the close: an entry an hour before its end.
     let (_, late) = app.read(&site.entries[0], "京A91002", ago(60)).await;
     assert_eq!(late["action"], "open", "{late}");
-    let link = app
-        .create(
-            &format!("/v1/admin/compounds/{}/disclosure-links", site.compound),
-            json!({}),
-        )
-        .await;
-    let (_, data) = app
-        .send(
-            "GET",
-            &format!("{}/data.json", str_of(&link, "path")),
-            "",
-            None,
-        )
-        .await;
+    let data = disclosed(&app, &site).await;
     let p = &data["periods"][0];
     // The published period's use of the spaces is as it was at the close.
     assert_eq!(
@@ -401,20 +408,7 @@ async fn the_firms_own_franchise_income_is_neither_common_income_nor_its_cost() 
         )
         .await;
     assert_eq!(status, 201, "{closed}");
-    let link = app
-        .create(
-            &format!("/v1/admin/compounds/{}/disclosure-links", site.compound),
-            json!({}),
-        )
-        .await;
-    let (_, data) = app
-        .send(
-            "GET",
-            &format!("{}/data.json", str_of(&link, "path")),
-            "",
-            None,
-        )
-        .await;
+    let data = disclosed(&app, &site).await;
     let p = &data["periods"][0];
     // Wave 1 showed the ¥9.00 as common income and again as the firm's management cost
     // (issue 26's outside tester, F12).
