@@ -34,11 +34,26 @@ impl Direction {
     }
 }
 
+/// What the barrier does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Open,
     Refuse,
+    /// Nothing: the car already passed (an offline replay, a fail-open or manual passage) and
+    /// the read is only recorded. `none` on the wire and in `gate_events.action`.
+    #[serde(rename = "none")]
+    Recorded,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Open => "open",
+            Action::Refuse => "refuse",
+            Action::Recorded => "none",
+        }
+    }
 }
 
 /// Stable reason codes. Never rename one: integrators' lane software switches on them.
@@ -58,6 +73,12 @@ pub enum Reason {
     ExitPaid,
     PaymentRequired,
     NoEntryRecord,
+    /// The backend could not decide within the lane's budget and the lane opened on its
+    /// fail-open policy (or for an emergency plate). Never stored: the passage is recorded
+    /// later as [`Reason::OfflineRecorded`].
+    FailOpen,
+    /// A passage that already happened, recorded and its stay reconstructed.
+    OfflineRecorded,
 }
 
 impl Reason {
@@ -69,7 +90,9 @@ impl Reason {
             | Reason::VisitorAdmitted
             | Reason::BookingAdmitted
             | Reason::ExitFree
-            | Reason::ExitPaid => Action::Open,
+            | Reason::ExitPaid
+            | Reason::FailOpen => Action::Open,
+            Reason::OfflineRecorded => Action::Recorded,
             Reason::Blocklisted
             | Reason::LotFull
             | Reason::AlreadyInside
@@ -92,6 +115,8 @@ impl Reason {
             Reason::ExitPaid => "exit_paid",
             Reason::PaymentRequired => "payment_required",
             Reason::NoEntryRecord => "no_entry_record",
+            Reason::FailOpen => "fail_open",
+            Reason::OfflineRecorded => "offline_recorded",
         }
     }
 }
@@ -133,6 +158,9 @@ fn display(reason: Reason, direction: Direction, amount_due: Money) -> String {
         (Reason::ExitPaid, _) => "已缴费 一路顺风".into(),
         (Reason::PaymentRequired, _) => format!("请缴费{amount_due}元"),
         (Reason::NoEntryRecord, _) => "无入场记录 请联系管理处".into(),
+        (Reason::FailOpen, _) => "请通行".into(),
+        // Nobody waits at a barrier for a recorded passage: nothing to show.
+        (Reason::OfflineRecorded, _) => String::new(),
     }
 }
 
@@ -372,6 +400,61 @@ mod tests {
         assert!(SessionKind::Owner.pool().capacity_limited());
         assert!(!SessionKind::Permit.pool().capacity_limited());
         assert!(!SessionKind::Exempt.pool().capacity_limited());
+    }
+
+    /// Every reason and action the gate answers, with the words integrators switch on.
+    #[test]
+    fn reasons_and_actions_keep_their_wire_words() {
+        let reasons = [
+            (Reason::EmergencyExempt, "emergency_exempt"),
+            (Reason::Blocklisted, "blocklisted"),
+            (Reason::PermitHolder, "permit_holder"),
+            (Reason::OwnerAdmitted, "owner_admitted"),
+            (Reason::VisitorAdmitted, "visitor_admitted"),
+            (Reason::BookingAdmitted, "booking_admitted"),
+            (Reason::LotFull, "lot_full"),
+            (Reason::AlreadyInside, "already_inside"),
+            (Reason::ExitFree, "exit_free"),
+            (Reason::ExitPaid, "exit_paid"),
+            (Reason::PaymentRequired, "payment_required"),
+            (Reason::NoEntryRecord, "no_entry_record"),
+            (Reason::FailOpen, "fail_open"),
+            (Reason::OfflineRecorded, "offline_recorded"),
+        ];
+        for (reason, word) in reasons {
+            assert_eq!(reason.as_str(), word);
+            assert_eq!(serde_plain(&reason), word);
+        }
+        for (action, word) in [
+            (Action::Open, "open"),
+            (Action::Refuse, "refuse"),
+            (Action::Recorded, "none"),
+        ] {
+            assert_eq!(action.as_str(), word);
+            assert_eq!(serde_plain(&action), word);
+        }
+    }
+
+    fn serde_plain<T: Serialize>(value: &T) -> String {
+        match serde_json::to_value(value) {
+            Ok(serde_json::Value::String(word)) => word,
+            other => panic!("not a word: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_recorded_passage_opens_nothing_and_shows_nothing() {
+        let d = Decision::new(
+            Reason::OfflineRecorded,
+            Direction::Exit,
+            Money::from_fen(600),
+        );
+        assert_eq!(
+            (d.action, d.display.as_str(), d.amount_due),
+            (Action::Recorded, "", Money::from_fen(600))
+        );
+        let d = Decision::new(Reason::FailOpen, Direction::Entry, Money::ZERO);
+        assert_eq!((d.action, d.display.as_str()), (Action::Open, "请通行"));
     }
 
     #[test]

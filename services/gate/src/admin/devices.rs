@@ -301,9 +301,7 @@ async fn manual_open(
         })
         .transpose()?;
     let session_id = match &event {
-        Some(event) => decide(&state, &context, event).await?["session_id"]
-            .as_str()
-            .and_then(|s| s.parse::<Uuid>().ok()),
+        Some(event) => decide(&state, &context, event).await?.session_id,
         None => None,
     };
     // Audited per press; the barrier is told once for presses that come while an open waits.

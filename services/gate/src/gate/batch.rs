@@ -46,7 +46,7 @@ use uuid::Uuid;
 use crate::state::lanes::Job;
 pub use crate::state::lanes::{Batched, Batches};
 
-use super::events::{as_duplicate, decision_into, plate_read, standing_of, Event};
+use super::events::{decision_into, plate_read, standing_of, Event, GateDecision};
 use crate::billing::{self, LotRules};
 use crate::error::ApiError;
 use crate::occupancy::{Occupancy, Occupy};
@@ -220,13 +220,13 @@ async fn decide_together(
     for (&index, mut facts) in entries.iter().zip(facts) {
         let Job { gate, event, .. } = &batch[index];
         if let Some(prior) = facts.prior_response.take() {
-            outcomes[index] = Some(Batched::Decided(as_duplicate(prior.0)));
+            outcomes[index] = Some(Batched::Decided(prior.0.replayed()));
             continue;
         }
         let kind = match plan_entry(standing_of(&facts, &event.plate)) {
             EntryPlan::Refuse(reason) => {
                 let decision = Decision::new(reason, Direction::Entry, Money::ZERO);
-                let response = decision_into(&mut writes, gate, event, None, &decision, None)?;
+                let response = decision_into(&mut writes, gate, event, None, &decision, None);
                 outcomes[index] = Some(Batched::Decided(response));
                 continue;
             }
@@ -255,13 +255,14 @@ async fn decide_together(
             ExitRead {
                 prior_response: Some(prior),
                 ..
-            } => Batched::Decided(as_duplicate(prior.0)),
+            } => Batched::Decided(prior.0.replayed()),
             ExitRead {
                 session: Some(session),
                 ..
             } => match bill_exit(&mut tx, &mut writes, gate, event, &session).await? {
-                Some((response, opens)) => {
+                Some(response) => {
                     let pool = Pool::parse(&session.pool);
+                    let opens = response.opens();
                     if let (true, "entry", Some(pool)) = (opens, session.origin.as_str(), pool) {
                         leaving.push(Leaving {
                             lot_id: gate.lot_id,
@@ -306,7 +307,7 @@ async fn decide_together(
             }
             Ok(Occupy::Full) if admit.kind != SessionKind::Visitor => {
                 let decision = entry_decision(admit.kind, false);
-                let response = decision_into(&mut writes, gate, event, None, &decision, None)?;
+                let response = decision_into(&mut writes, gate, event, None, &decision, None);
                 outcomes[admit.index] = Some(Batched::Decided(response));
             }
             // A full lot may still have a shared space for a walk-in, a lost lot needs a
@@ -341,7 +342,7 @@ async fn decide_together(
             });
             let decision = entry_decision(admit.kind, true);
             let response =
-                decision_into(&mut writes, gate, event, Some(session_id), &decision, None)?;
+                decision_into(&mut writes, gate, event, Some(session_id), &decision, None);
             outcomes[admit.index] = Some(Batched::Decided(response));
         }
         sessions::write_decisions(&mut tx, &writes).await?;
@@ -408,7 +409,7 @@ async fn bill_exit(
     gate: &GateContext,
     event: &Event,
     session: &Session,
-) -> Result<Option<(serde_json::Value, bool)>, ApiError> {
+) -> Result<Option<GateDecision>, ApiError> {
     let early_read = session.entered_at.is_some_and(|at| at > event.captured_at);
     let Some(kind) = SessionKind::parse(&session.kind) else {
         return Ok(None);
@@ -436,6 +437,6 @@ async fn bill_exit(
         Some(session.id),
         &decision,
         Some(&priced),
-    )?;
-    Ok(Some((response, opens)))
+    );
+    Ok(Some(response))
 }

@@ -25,12 +25,13 @@ use parkshare_domain::policy::{NoEntryRecord, Reentry};
 use parkshare_domain::vehicle::{ExemptClass, VehicleClass};
 use parkshare_tariff::engine::LineCode;
 use parkshare_tariff::Bill;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::{PgConnection, Postgres, Transaction};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use crate::state::lanes::Event;
+pub use crate::store::answers::GateDecision;
 
 use super::batch::Batched;
 use crate::auth::Device;
@@ -70,33 +71,6 @@ pub struct GateEventRequest {
     /// passed. It is recorded and its stay reconstructed; the answer never opens the barrier.
     #[serde(default)]
     pub offline: bool,
-}
-
-/// The gate's decision.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct GateDecision {
-    pub event_id: Uuid,
-    pub gate_id: Uuid,
-    /// `entry` or `exit`.
-    pub direction: String,
-    pub plate: String,
-    /// `open` or `refuse`.
-    pub action: String,
-    /// Stable reason code, e.g. `visitor_admitted`, `lot_full`, `payment_required`.
-    pub reason: String,
-    /// Text for the lane's LED display.
-    pub display: String,
-    pub session_id: Option<Uuid>,
-    /// Amount still owed, in yuan, as a decimal string.
-    #[schema(value_type = String, example = "6.00")]
-    pub amount_due: String,
-    /// Itemised bill at exit.
-    #[schema(value_type = Option<Object>)]
-    pub bill: Option<serde_json::Value>,
-    /// Filing number (备案号) of the tariff the bill was computed by.
-    pub filing_no: Option<String>,
-    /// True when this answer replays an earlier one (a retried or duplicate read).
-    pub duplicate: bool,
 }
 
 impl Event {
@@ -211,7 +185,7 @@ pub async fn post_event(
     let event = Event::parse(&body, state.clock.now())?;
     super::lanes::traffic(&state, gate.gate_id);
     let response = super::lanes::decide_in_time(&state, &gate, event).await?;
-    Ok(HttpResponse::Ok().json(response))
+    Ok(HttpResponse::Ok().json(&response))
 }
 
 /// Decides a live read, or records an offline one, and returns the stored answer. Whatever
@@ -220,7 +194,7 @@ pub async fn decide(
     state: &AppState,
     gate: &Arc<GateContext>,
     event: &Event,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<GateDecision, ApiError> {
     let mut attempt = 1;
     let result = loop {
         let result = match (event.offline, gate.direction) {
@@ -257,7 +231,7 @@ pub async fn decide(
             // The same device event id raced in with another plate: answer as the winner did.
             sessions::response_by_device_event(&state.db, gate.gate_id, &event.device_event_id)
                 .await?
-                .map(as_duplicate)
+                .map(GateDecision::replayed)
                 .ok_or_else(|| {
                     ApiError::Internal(anyhow::anyhow!("device event vanished after conflict"))
                 })?
@@ -266,20 +240,14 @@ pub async fn decide(
         Err(Failure::Api(e)) => return Err(e),
         Ok(response) => response,
     };
-    if gate.direction == Direction::Exit
-        && response["duplicate"] == true
-        && response["action"] == "open"
-    {
+    if gate.direction == Direction::Exit && response.duplicate && response.opens() {
         finish_release(state, gate, &response).await;
     }
     tracing::info!(
-        gate_id = %gate.gate_id, plate = %event.plate, action = %response["action"],
-        reason = %response["reason"], source = event.source, "gate decision"
+        gate_id = %gate.gate_id, plate = %event.plate, action = response.action.as_str(),
+        reason = response.reason.as_str(), source = event.source, "gate decision"
     );
-    crate::metrics::decision(
-        gate.direction.as_str(),
-        response["reason"].as_str().unwrap_or_default(),
-    );
+    crate::metrics::decision(gate.direction.as_str(), response.reason.as_str());
     Ok(response)
 }
 
@@ -341,7 +309,7 @@ pub(super) async fn committed_after_all(
     state: &AppState,
     gate: &GateContext,
     ev: &Event,
-) -> Option<serde_json::Value> {
+) -> Option<GateDecision> {
     let stored = sessions::response_by_device_event(&state.db, gate.gate_id, &ev.device_event_id);
     match tokio::time::timeout(REREAD_WAIT, stored).await {
         Ok(Ok(found)) => found,
@@ -383,11 +351,6 @@ impl From<redis::RedisError> for Failure {
     }
 }
 
-pub(super) fn as_duplicate(mut response: serde_json::Value) -> serde_json::Value {
-    response["duplicate"] = serde_json::Value::Bool(true);
-    response
-}
-
 /// The stored answer if this read was already decided: the same device event id, or the
 /// same plate opened this gate within the duplicate window. A refused read is decided again
 /// instead (a place may have freed, a payment arrived); deciding it again creates nothing.
@@ -395,7 +358,7 @@ async fn replay(
     tx: &mut PgConnection,
     gate: &GateContext,
     ev: &Event,
-) -> sqlx::Result<Option<serde_json::Value>> {
+) -> sqlx::Result<Option<GateDecision>> {
     let prior = sessions::prior_response(
         &mut *tx,
         gate.gate_id,
@@ -405,20 +368,20 @@ async fn replay(
         gate.policy.duplicate_window_s,
     )
     .await?;
-    Ok(prior.map(as_duplicate))
+    Ok(prior.map(GateDecision::replayed))
 }
 
 /// Stores the event with its answer and returns the answer.
-async fn record(
+pub(super) async fn record_decision(
     tx: &mut PgConnection,
     gate: &GateContext,
     ev: &Event,
     session_id: Option<Uuid>,
     decision: &Decision,
     priced: Option<&Priced>,
-) -> Result<serde_json::Value, Failure> {
+) -> Result<GateDecision, Failure> {
     let mut writes = DecisionWrites::default();
-    let response = decision_into(&mut writes, gate, ev, session_id, decision, priced)?;
+    let response = decision_into(&mut writes, gate, ev, session_id, decision, priced);
     sessions::write_decisions(tx, &writes).await?;
     Ok(response)
 }
@@ -431,127 +394,41 @@ pub(super) fn decision_into(
     session_id: Option<Uuid>,
     decision: &Decision,
     priced: Option<&Priced>,
-) -> Result<serde_json::Value, ApiError> {
-    let action = serde_plain(&decision.action);
-    answer_into(
-        writes,
-        gate,
-        ev,
-        session_id,
-        &Answer::of(decision, &action),
-        priced,
-    )
+) -> GateDecision {
+    let response = respond(gate, ev, session_id, decision, priced);
+    writes.event(&NewGateEvent {
+        device_event_id: &ev.device_event_id,
+        captured_at: ev.captured_at,
+        response: &response,
+        source: ev.source,
+        offline: ev.offline,
+    });
+    response
 }
 
-/// Adds the gate event of an answer to `writes` and returns the answer as stored.
-fn answer_into(
-    writes: &mut DecisionWrites,
-    gate: &GateContext,
-    ev: &Event,
-    session_id: Option<Uuid>,
-    answer: &Answer<'_>,
-    priced: Option<&Priced>,
-) -> Result<serde_json::Value, ApiError> {
-    let (event_id, response) = respond(gate, ev, session_id, answer, priced)?;
-    writes.event(
-        event_id,
-        &gate_event(gate, ev, session_id, answer, &response),
-    );
-    Ok(response)
-}
-
-/// What the gate answered, in the words the stored response uses.
-pub(super) struct Answer<'a> {
-    /// `open`, `refuse`, or `none` for a recorded passage.
-    pub action: &'a str,
-    pub reason: &'a str,
-    pub display: &'a str,
-    pub amount_due: Money,
-}
-
-impl<'a> Answer<'a> {
-    fn of(decision: &'a Decision, action: &'a str) -> Answer<'a> {
-        Answer {
-            action,
-            reason: decision.reason.as_str(),
-            display: &decision.display,
-            amount_due: decision.amount_due,
-        }
-    }
-}
-
-pub(super) async fn record_answer(
-    tx: &mut PgConnection,
-    gate: &GateContext,
-    ev: &Event,
-    session_id: Option<Uuid>,
-    answer: &Answer<'_>,
-    priced: Option<&Priced>,
-) -> Result<serde_json::Value, Failure> {
-    let mut writes = DecisionWrites::default();
-    let response = answer_into(&mut writes, gate, ev, session_id, answer, priced)?;
-    sessions::write_decisions(tx, &writes).await?;
-    Ok(response)
-}
-
-/// The answer as the device gets it and the store keeps it, with the id of its gate event.
+/// The answer as the device gets it and the store keeps it.
 fn respond(
     gate: &GateContext,
     ev: &Event,
     session_id: Option<Uuid>,
-    answer: &Answer<'_>,
+    decision: &Decision,
     priced: Option<&Priced>,
-) -> Result<(Uuid, serde_json::Value), ApiError> {
-    // Time-ordered ids: gate events and stays are the tables that grow without end, and
-    // random keys would scatter every insert over their primary-key indexes.
-    let event_id = Uuid::now_v7();
-    let decision = GateDecision {
-        event_id,
+) -> GateDecision {
+    GateDecision {
+        // Time-ordered ids: gate events and stays are the tables that grow without end, and
+        // random keys would scatter every insert over their primary-key indexes.
+        event_id: Uuid::now_v7(),
         gate_id: gate.gate_id,
-        direction: gate.direction.as_str().to_owned(),
+        direction: gate.direction,
         plate: ev.plate.to_string(),
-        action: answer.action.to_owned(),
-        reason: answer.reason.to_owned(),
-        display: answer.display.to_owned(),
+        action: decision.action,
+        reason: decision.reason,
+        display: decision.display.clone(),
         session_id,
-        amount_due: answer.amount_due.to_string(),
-        bill: priced
-            .map(|p| serde_json::to_value(&p.bill))
-            .transpose()
-            .map_err(|e| ApiError::Internal(e.into()))?,
+        amount_due: decision.amount_due,
+        bill: priced.map(|p| p.bill.clone()),
         filing_no: priced.and_then(|p| p.filing_no.clone()),
         duplicate: false,
-    };
-    let response = serde_json::to_value(&decision).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok((event_id, response))
-}
-
-fn gate_event<'a>(
-    gate: &GateContext,
-    ev: &'a Event,
-    session_id: Option<Uuid>,
-    answer: &Answer<'a>,
-    response: &'a serde_json::Value,
-) -> NewGateEvent<'a> {
-    NewGateEvent {
-        gate_id: gate.gate_id,
-        device_event_id: &ev.device_event_id,
-        plate: ev.plate.as_str(),
-        direction: gate.direction.as_str(),
-        captured_at: ev.captured_at,
-        session_id,
-        action: answer.action,
-        reason: answer.reason,
-        response,
-        source: ev.source,
-        offline: ev.offline,
-    }
-}
-
-fn serde_plain<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
     }
 }
 
@@ -592,16 +469,12 @@ pub(super) async fn begin_for_plate<'a>(
 // ---- entry ---------------------------------------------------------------------------------
 
 enum EntryOutcome {
-    Done(serde_json::Value),
+    Done(GateDecision),
     /// Redis had lost the lot's occupancy; rebuild it and decide again.
     RebuildNeeded,
 }
 
-async fn entry(
-    state: &AppState,
-    gate: &GateContext,
-    ev: &Event,
-) -> Result<serde_json::Value, Failure> {
+async fn entry(state: &AppState, gate: &GateContext, ev: &Event) -> Result<GateDecision, Failure> {
     // Two attempts: the second follows a rebuild, which cannot be needed twice in a row
     // unless Redis is losing data continuously.
     for _ in 0..2 {
@@ -681,11 +554,11 @@ async fn try_entry(
     let early_min = i32::try_from(gate.policy.booking_early_arrival_min).unwrap_or(0);
     let (mut facts, standing) = plate_standing(&mut tx, gate, ev, early_min).await?;
     if let Some(prior) = facts.prior_response.take() {
-        return Ok(EntryOutcome::Done(as_duplicate(prior.0)));
+        return Ok(EntryOutcome::Done(prior.0.replayed()));
     }
     let kind = match plan_entry(standing) {
         EntryPlan::Refuse(reason) => {
-            let response = record(
+            let response = record_decision(
                 &mut tx,
                 gate,
                 ev,
@@ -714,7 +587,8 @@ async fn try_entry(
                 )
                 .await?;
                 let decision = Decision::new(Reason::AlreadyInside, Direction::Entry, Money::ZERO);
-                let response = record(&mut tx, gate, ev, Some(old_id), &decision, None).await?;
+                let response =
+                    record_decision(&mut tx, gate, ev, Some(old_id), &decision, None).await?;
                 super::answer::commit(tx).await?;
                 return Ok(EntryOutcome::Done(response));
             }
@@ -801,7 +675,8 @@ async fn try_entry(
         Occupy::Missing => return Ok(EntryOutcome::RebuildNeeded),
         Occupy::Full => {
             let response =
-                record(&mut tx, gate, ev, None, &entry_decision(kind, false), None).await?;
+                record_decision(&mut tx, gate, ev, None, &entry_decision(kind, false), None)
+                    .await?;
             super::answer::commit(tx).await?;
             return Ok(EntryOutcome::Done(response));
         }
@@ -844,7 +719,7 @@ async fn try_entry(
         // The stay and the event that admitted it go in one statement.
         let mut writes = DecisionWrites::default();
         writes.stay(&stay);
-        let response = decision_into(&mut writes, gate, ev, Some(session_id), &decision, None)?;
+        let response = decision_into(&mut writes, gate, ev, Some(session_id), &decision, None);
         sessions::write_decisions(&mut tx, &writes).await?;
         if let Some(booking) = &booking {
             shared::arrived(&mut tx, booking, session_id, state.clock.now()).await?;
@@ -906,11 +781,7 @@ async fn give_back(
 
 // ---- exit ----------------------------------------------------------------------------------
 
-async fn exit(
-    state: &AppState,
-    gate: &GateContext,
-    ev: &Event,
-) -> Result<serde_json::Value, Failure> {
+async fn exit(state: &AppState, gate: &GateContext, ev: &Event) -> Result<GateDecision, Failure> {
     let mut tx = begin_for_plate(state, gate, &ev.plate).await?;
     if let Some(response) = replay(&mut tx, gate, ev).await? {
         return Ok(response);
@@ -987,7 +858,7 @@ async fn exit(
         Some(session.id),
         &decision,
         Some(&priced),
-    )?;
+    );
     sessions::write_decisions(&mut tx, &writes).await?;
     if opens && session.anomaly.as_deref() == Some(sessions::CLOSED_AT_REFUSED_EXIT) {
         // It left now: no later read is this stay's.
@@ -1068,11 +939,8 @@ pub(super) fn retry_release(
 /// back now, unless the car is inside again; the release only acts while Redis still lists the
 /// plate in the stay's pool, so doing it twice does nothing. (The reconciler would repair the
 /// place too, within its interval; a lane of a full lot should not wait for it.)
-async fn finish_release(state: &AppState, gate: &GateContext, response: &serde_json::Value) {
-    let Some(id) = response["session_id"]
-        .as_str()
-        .and_then(|id| Uuid::parse_str(id).ok())
-    else {
+async fn finish_release(state: &AppState, gate: &GateContext, response: &GateDecision) {
+    let Some(id) = response.session_id else {
         return;
     };
     let stay = async {
@@ -1157,7 +1025,7 @@ async fn no_entry_record(
     mut tx: Transaction<'_, Postgres>,
     gate: &GateContext,
     ev: &Event,
-) -> Result<serde_json::Value, Failure> {
+) -> Result<GateDecision, Failure> {
     // An emergency vehicle passes first and free (rule 1), also with no entry on record (its
     // entry may be a fail-open passage not recorded yet): let out free, its stay kept like a
     // charged one's, so that a late entry finds it.
@@ -1173,7 +1041,7 @@ async fn no_entry_record(
         let detail = "exit read with no open session; refused".to_owned();
         anomaly(&mut tx, gate, None, "no_entry_record", &ev.plate, detail).await?;
         let decision = Decision::new(Reason::NoEntryRecord, Direction::Exit, Money::ZERO);
-        let response = record(&mut tx, gate, ev, None, &decision, None).await?;
+        let response = record_decision(&mut tx, gate, ev, None, &decision, None).await?;
         super::answer::commit(tx).await?;
         return Ok(response);
     };
@@ -1211,7 +1079,7 @@ async fn no_entry_record(
         filing_no,
         clamped: false,
     };
-    let response = record(
+    let response = record_decision(
         &mut tx,
         gate,
         ev,

@@ -13,7 +13,7 @@
 //!   (unless it is the same passage: within the gate's duplicate window).
 
 use chrono::Duration;
-use parkshare_domain::decision::{plan_entry, EntryPlan, SessionKind};
+use parkshare_domain::decision::{plan_entry, Decision, EntryPlan, Reason, SessionKind};
 use parkshare_domain::money::Money;
 use parkshare_domain::vehicle::VehicleClass;
 use parkshare_tariff::engine::LineCode;
@@ -22,8 +22,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::events::{
-    anomaly, as_duplicate, begin_for_plate, confusable_session, insert_entryless, plate_standing,
-    record_answer, release_after_exit, Answer, Event, Failure,
+    anomaly, begin_for_plate, confusable_session, insert_entryless, plate_standing,
+    record_decision, release_after_exit, Event, Failure, GateDecision,
 };
 use crate::billing::{self, LotRules, Priced};
 use crate::error::ApiError;
@@ -36,9 +36,6 @@ use crate::store::tariffs;
 use crate::sync;
 use parkshare_domain::decision::Direction;
 
-/// The reason every recorded passage answers with.
-const RECORDED: &str = "offline_recorded";
-
 /// Stores the recorded passage's answer; a fail-open or manual passage is also listed for
 /// staff, with the stay it belongs to.
 async fn recorded(
@@ -48,7 +45,7 @@ async fn recorded(
     session_id: Option<Uuid>,
     amount_due: Money,
     priced: Option<&Priced>,
-) -> Result<serde_json::Value, Failure> {
+) -> Result<GateDecision, Failure> {
     let kind = match ev.source {
         "fail_open" => Some(("fail_open", "the lane opened on its fail-open policy")),
         "manual" => Some(("manual_open", "a staff member opened the barrier")),
@@ -58,36 +55,28 @@ async fn recorded(
         let detail = format!("{what} at {}", ev.captured_at);
         anomaly(&mut *tx, gate, session_id, kind, &ev.plate, detail).await?;
     }
-    let answer = Answer {
-        action: "none",
-        reason: RECORDED,
-        display: "",
-        amount_due,
-    };
-    record_answer(tx, gate, ev, session_id, &answer, priced).await
+    // Every recorded passage answers so: nothing opens, what is still owed is said.
+    let decision = Decision::new(Reason::OfflineRecorded, gate.direction, amount_due);
+    record_decision(tx, gate, ev, session_id, &decision, priced).await
 }
 
 pub(super) async fn record(
     state: &AppState,
     gate: &GateContext,
     ev: &Event,
-) -> Result<serde_json::Value, Failure> {
+) -> Result<GateDecision, Failure> {
     match gate.direction {
         Direction::Entry => entry(state, gate, ev).await,
         Direction::Exit => exit(state, gate, ev).await,
     }
 }
 
-async fn entry(
-    state: &AppState,
-    gate: &GateContext,
-    ev: &Event,
-) -> Result<serde_json::Value, Failure> {
+async fn entry(state: &AppState, gate: &GateContext, ev: &Event) -> Result<GateDecision, Failure> {
     let mut tx = begin_for_plate(state, gate, &ev.plate).await?;
     if let Some(r) =
         sessions::response_by_device_event(&mut *tx, gate.gate_id, &ev.device_event_id).await?
     {
-        return Ok(as_duplicate(r));
+        return Ok(r.replayed());
     }
     let plate = ev.plate.as_str();
     let tariff_version_id =
@@ -305,16 +294,12 @@ async fn reprice(
     Ok(priced)
 }
 
-async fn exit(
-    state: &AppState,
-    gate: &GateContext,
-    ev: &Event,
-) -> Result<serde_json::Value, Failure> {
+async fn exit(state: &AppState, gate: &GateContext, ev: &Event) -> Result<GateDecision, Failure> {
     let mut tx = begin_for_plate(state, gate, &ev.plate).await?;
     if let Some(r) =
         sessions::response_by_device_event(&mut *tx, gate.gate_id, &ev.device_event_id).await?
     {
-        return Ok(as_duplicate(r));
+        return Ok(r.replayed());
     }
     let open = match sessions::open_session(&mut *tx, gate.lot_id, ev.plate.as_str()).await? {
         Some(stay) => Some(stay),
@@ -366,7 +351,7 @@ async fn close(
     gate: &GateContext,
     ev: &Event,
     stay: Session,
-) -> Result<serde_json::Value, Failure> {
+) -> Result<GateDecision, Failure> {
     let priced = billing::price(&mut tx, &LotRules::from(gate), &stay, ev.captured_at).await?;
     let bill = serde_json::to_value(&priced.bill).map_err(|e| ApiError::Internal(e.into()))?;
     let fee = priced.bill.total;
@@ -414,7 +399,7 @@ async fn entryless(
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     gate: &GateContext,
     ev: &Event,
-) -> Result<serde_json::Value, Failure> {
+) -> Result<GateDecision, Failure> {
     let session_id = insert_entryless(&mut tx, gate, ev, "offline_exit", None).await?;
     let bill = Bill::flat(LineCode::NoEntryFee, Money::ZERO, "入场记录待补");
     let bill_json = serde_json::to_value(&bill).map_err(|e| ApiError::Internal(e.into()))?;

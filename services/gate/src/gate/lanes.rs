@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
+use parkshare_domain::decision::{Decision, Reason};
+use parkshare_domain::money::Money;
 use parkshare_domain::plate::Plate;
 use parkshare_domain::vehicle::VehicleClass;
 use uuid::Uuid;
@@ -123,7 +125,7 @@ pub async fn decide_in_time(
     state: &web::Data<AppState>,
     gate: &Arc<GateContext>,
     event: Event,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<GateDecision, ApiError> {
     // Emergency vehicles pass first (rule 1): a plate marked as one (应急, 警) is let through
     // on any lane when the backend cannot decide, as on a fail-open lane — its mark needs no
     // database. (One exempt only by the registry needs Postgres to be known.)
@@ -201,22 +203,24 @@ impl Drop for Running {
     }
 }
 
-fn fail_open_answer(gate: &GateContext, event: &Event) -> serde_json::Value {
-    let answer = GateDecision {
+/// The answer of a lane that opened on its fail-open policy: not stored (the passage is
+/// recorded later, from the journal).
+fn fail_open_answer(gate: &GateContext, event: &Event) -> GateDecision {
+    let decision = Decision::new(Reason::FailOpen, gate.direction, Money::ZERO);
+    GateDecision {
         event_id: Uuid::new_v4(),
         gate_id: gate.gate_id,
-        direction: gate.direction.as_str().to_owned(),
+        direction: gate.direction,
         plate: event.plate.to_string(),
-        action: "open".into(),
-        reason: "fail_open".into(),
-        display: "请通行".into(),
+        action: decision.action,
+        reason: decision.reason,
+        display: decision.display,
         session_id: None,
-        amount_due: "0.00".into(),
+        amount_due: decision.amount_due,
         bill: None,
         filing_no: None,
         duplicate: false,
-    };
-    serde_json::to_value(answer).unwrap_or_default()
+    }
 }
 
 /// Writes the passage to the journal before the lane is told to open.
@@ -425,10 +429,8 @@ async fn record_fail_open(state: &AppState, passage: &Passage) -> Result<(), Api
         &passage.device_event_id,
     )
     .await?;
-    if let Some(answer) = late.filter(|answer| answer["action"] == "open") {
-        let session_id = answer["session_id"]
-            .as_str()
-            .and_then(|id| id.parse::<Uuid>().ok());
+    if let Some(answer) = late.filter(GateDecision::opens) {
+        let session_id = answer.session_id;
         crate::store::sessions::insert_anomaly(
             &state.db,
             &crate::store::sessions::NewAnomaly {

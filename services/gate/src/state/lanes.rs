@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::journal::{Journal, Passage};
+use crate::store::answers::GateDecision;
 use crate::store::registry::GateContext;
 
 /// Per-process lane state.
@@ -86,7 +87,7 @@ pub struct Waiting(pub(crate) AtomicU8);
 #[derive(Debug)]
 pub enum Batched {
     /// The stored answer, durable in Postgres.
-    Decided(serde_json::Value),
+    Decided(GateDecision),
     /// Decide this read on its own.
     Alone,
 }

@@ -1,6 +1,6 @@
 //! Postgres storage: one function per statement, grouped by feature.
 //! `registry`: tenants, compounds, lots, gates, owners, spaces, vehicles, permits, lists.
-//! `sessions`: stays, gate events, payments and anomalies.
+//! `sessions`: stays, gate events, payments and anomalies; `answers`: a gate event's stored answer.
 //! `tariffs`: price standards and filed tariff versions.
 //! `credentials`: listing, revoking and rotating every kind of credential; their audit.
 //! `disclosure`: share links, committee and supervisor credentials, usage figures.
@@ -10,6 +10,7 @@
 //! `reconciliation`: imported provider settlement files.
 //! `sharing`: shared spaces, bookings, owners' credentials, the webhook outbox.
 
+pub mod answers;
 pub mod credentials;
 pub mod devices;
 pub mod disclosure;

@@ -199,7 +199,7 @@ pub async fn staff_by_token(
 pub struct PlateFactsRow {
     /// The answer this read already got (the same device event id, or the same plate opened
     /// this gate within the duplicate window): the read is a replay.
-    pub prior_response: Option<Json<serde_json::Value>>,
+    pub prior_response: Option<Json<crate::store::answers::GateDecision>>,
     pub exempt_class: Option<String>,
     pub blocklisted: bool,
     pub valid_permit: bool,

@@ -9,6 +9,7 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
+use crate::store::answers::GateDecision;
 use crate::store::registry::PlateRead;
 
 /// Most rows one listing returns.
@@ -81,8 +82,8 @@ pub async fn response_by_device_event(
     db: impl PgExecutor<'_>,
     gate_id: Uuid,
     device_event_id: &str,
-) -> sqlx::Result<Option<serde_json::Value>> {
-    sqlx::query_scalar::<_, Json<serde_json::Value>>(
+) -> sqlx::Result<Option<GateDecision>> {
+    sqlx::query_scalar::<_, Json<GateDecision>>(
         "select response from gate_events where gate_id = $1 and device_event_id = $2",
     )
     .bind(gate_id)
@@ -119,10 +120,10 @@ pub async fn prior_response(
     plate: &str,
     captured_at: DateTime<Utc>,
     window_s: u32,
-) -> sqlx::Result<Option<serde_json::Value>> {
+) -> sqlx::Result<Option<GateDecision>> {
     static SQL: LazyLock<String> =
         LazyLock::new(|| prior_response_sql(["$1", "$2", "$3", "$4", "$5"]));
-    sqlx::query_scalar::<_, Json<serde_json::Value>>(&SQL)
+    sqlx::query_scalar::<_, Json<GateDecision>>(&SQL)
         .bind(gate_id)
         .bind(device_event_id)
         .bind(plate)
@@ -373,16 +374,12 @@ pub async fn mark_anomaly(db: impl PgExecutor<'_>, id: Uuid, anomaly: &str) -> s
         .map(drop)
 }
 
+/// A decided read to store: the read, and its answer (which names the gate, the plate, the
+/// stay, the action and the reason the event's columns repeat).
 pub struct NewGateEvent<'a> {
-    pub gate_id: Uuid,
     pub device_event_id: &'a str,
-    pub plate: &'a str,
-    pub direction: &'a str,
     pub captured_at: DateTime<Utc>,
-    pub session_id: Option<Uuid>,
-    pub action: &'a str,
-    pub reason: &'a str,
-    pub response: &'a serde_json::Value,
+    pub response: &'a GateDecision,
     /// `api`, a vendor name, `fail_open` or `manual`.
     pub source: &'a str,
     /// A passage that already happened (offline buffer, fail-open, manual open).
@@ -392,7 +389,7 @@ pub struct NewGateEvent<'a> {
 /// What an exit read finds, in one statement for a whole batch: the answer the read already
 /// got (see [`prior_response`]) and the plate's open stay in the lot.
 pub struct ExitRead {
-    pub prior_response: Option<Json<serde_json::Value>>,
+    pub prior_response: Option<Json<GateDecision>>,
     pub session: Option<Session>,
 }
 
@@ -498,7 +495,7 @@ struct EventColumns {
     session_id: Vec<Option<Uuid>>,
     action: Vec<String>,
     reason: Vec<String>,
-    response: Vec<Json<serde_json::Value>>,
+    response: Vec<Json<GateDecision>>,
     source: Vec<String>,
     offline: Vec<bool>,
 }
@@ -539,18 +536,18 @@ impl DecisionWrites {
     }
 
     /// A gate event with its answer.
-    pub fn event(&mut self, id: Uuid, e: &NewGateEvent<'_>) {
-        let c = &mut self.events;
-        c.id.push(id);
-        c.gate_id.push(e.gate_id);
+    pub fn event(&mut self, e: &NewGateEvent<'_>) {
+        let (c, answer) = (&mut self.events, e.response);
+        c.id.push(answer.event_id);
+        c.gate_id.push(answer.gate_id);
         c.device_event_id.push(e.device_event_id.to_owned());
-        c.plate.push(e.plate.to_owned());
-        c.direction.push(e.direction.to_owned());
+        c.plate.push(answer.plate.clone());
+        c.direction.push(answer.direction.as_str().to_owned());
         c.captured_at.push(e.captured_at);
-        c.session_id.push(e.session_id);
-        c.action.push(e.action.to_owned());
-        c.reason.push(e.reason.to_owned());
-        c.response.push(Json(e.response.clone()));
+        c.session_id.push(answer.session_id);
+        c.action.push(answer.action.as_str().to_owned());
+        c.reason.push(answer.reason.as_str().to_owned());
+        c.response.push(Json(answer.clone()));
         c.source.push(e.source.to_owned());
         c.offline.push(e.offline);
     }

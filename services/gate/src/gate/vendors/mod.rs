@@ -29,11 +29,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
+use parkshare_domain::decision::Action;
 use parkshare_domain::money::Money;
 use parkshare_domain::plate::{Plate, PlateColour};
 use parkshare_domain::vehicle::VehicleClass;
 
-use super::events::Event;
+use super::events::{Event, GateDecision};
 use super::lanes::{self, decide_in_time};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -143,7 +144,8 @@ pub enum Reply {
         open: bool,
         display: String,
         voice: String,
-        amount_due: String,
+        /// What the driver still owes, for the vendors whose reply carries it.
+        amount_due: Money,
     },
     /// An offline read recorded; the barrier stays as it is, the camera sends the next one.
     Recorded,
@@ -392,13 +394,11 @@ async fn decide_read<V: Vendor>(
             open: false,
             display: String::new(),
             voice: String::new(),
-            amount_due: "0.00".into(),
+            amount_due: Money::ZERO,
         });
     }
-    let open = response["action"] == "open";
-    let display = response["display"].as_str().unwrap_or_default().to_owned();
-    let amount_due = response["amount_due"].as_str().unwrap_or("0.00").to_owned();
-    let voice = voice(&response, &display);
+    let open = response.opens();
+    let voice = voice(&response);
     // A camera the reply does not open (Hikvision) is called, as for a manual open; a Dahua
     // camera opens by the reply's `OpenStrobe`.
     let hikvision = gate.vendor.as_deref() == Some("hikvision");
@@ -410,7 +410,7 @@ async fn decide_read<V: Vendor>(
     if open
         && hikvision
         && lanes::Delivery::of(gate) == lanes::Delivery::DeviceCall
-        && response["duplicate"] != true
+        && !response.duplicate
     {
         match crate::store::devices::insert_open_command(&state.db, gate.gate_id, "decision").await
         {
@@ -422,9 +422,9 @@ async fn decide_read<V: Vendor>(
     }
     Ok(Reply::Decided {
         open,
-        display,
         voice,
-        amount_due,
+        display: response.display,
+        amount_due: response.amount_due,
     })
 }
 
@@ -552,16 +552,14 @@ async fn flag_clock(state: &AppState, gate: &GateContext, read: &Read, fault: Cl
     }
 }
 
-/// The voice prompt: the display text, with the amount spoken when one is owed.
-fn voice(response: &serde_json::Value, display: &str) -> String {
-    let owed = response["amount_due"]
-        .as_str()
-        .and_then(|a| a.parse::<rust_decimal::Decimal>().ok())
-        .and_then(|a| Money::parse(a).ok())
-        .filter(|a| !a.is_zero());
-    match owed {
-        Some(amount) if response["action"] != "open" => format!("请缴费{amount}元"),
-        _ => display.to_owned(),
+/// The voice prompt: the display text, with the amount spoken when one is owed at a barrier
+/// that stays shut.
+fn voice(response: &GateDecision) -> String {
+    match response.action {
+        Action::Refuse | Action::Recorded if !response.amount_due.is_zero() => {
+            format!("请缴费{}元", response.amount_due)
+        }
+        Action::Open | Action::Refuse | Action::Recorded => response.display.clone(),
     }
 }
 
