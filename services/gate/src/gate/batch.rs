@@ -427,9 +427,8 @@ async fn bill_exit(
     };
     let decision = exit_decision(kind, priced.bill.total, paid);
     let opens = decision.action == Action::Open;
-    let bill = serde_json::to_value(&priced.bill).map_err(|e| ApiError::Internal(e.into()))?;
     let exit = opens.then_some((event.captured_at, gate.gate_id));
-    writes.bill(session.id, priced.bill.total.yuan(), bill, exit);
+    writes.bill(session.id, &priced.bill, exit);
     let response = decision_into(
         writes,
         gate,

@@ -599,16 +599,7 @@ async fn try_entry(
                     match billing::price(&mut tx, &LotRules::from(gate), &old, ev.captured_at).await
                     {
                         Ok(priced) => {
-                            let bill = serde_json::to_value(&priced.bill)
-                                .map_err(|e| ApiError::Internal(e.into()))?;
-                            sessions::bill_session(
-                                &mut tx,
-                                old_id,
-                                priced.bill.total.yuan(),
-                                &bill,
-                                None,
-                            )
-                            .await?;
+                            sessions::bill_session(&mut tx, old_id, &priced.bill, None).await?;
                         }
                         // Not billable automatically (a stay of over 400 days): staff settle it.
                         Err(ApiError::Invalid { .. }) => {}
@@ -846,11 +837,10 @@ async fn exit(state: &AppState, gate: &GateContext, ev: &Event) -> Result<GateDe
         )
         .await?;
     }
-    let bill_json = serde_json::to_value(bill).map_err(|e| ApiError::Internal(e.into()))?;
     let exit = opens.then_some((ev.captured_at, gate.gate_id));
     // The bill (closing the stay if the barrier opens) and the event in one statement.
     let mut writes = DecisionWrites::default();
-    writes.bill(session.id, bill.total.yuan(), bill_json, exit);
+    writes.bill(session.id, bill, exit);
     let response = decision_into(
         &mut writes,
         gate,
@@ -1054,9 +1044,8 @@ async fn no_entry_record(
         SessionKind::Visitor
     };
     let decision = exit_decision(kind, fee, Money::ZERO);
-    let bill_json = serde_json::to_value(&bill).map_err(|e| ApiError::Internal(e.into()))?;
     let exit = (fee.is_zero()).then_some((ev.captured_at, gate.gate_id));
-    sessions::bill_session(&mut tx, session_id, fee.yuan(), &bill_json, exit).await?;
+    sessions::bill_session(&mut tx, session_id, &bill, exit).await?;
     sessions::mark_anomaly(&mut *tx, session_id, "no_entry_record").await?;
     let detail = format!("exit read with no open session; flat fee ¥{fee}");
     anomaly(

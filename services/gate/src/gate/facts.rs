@@ -216,13 +216,11 @@ async fn close_at_refused_exit(
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("session {session_id} vanished")))?;
     let priced = billing::price(&mut *tx, &LotRules::from(gate), &stay, exit_at).await?;
-    let bill = serde_json::to_value(&priced.bill).map_err(|e| ApiError::Internal(e.into()))?;
     let fee = priced.bill.total;
     sessions::bill_session(
         &mut *tx,
         session_id,
-        fee.yuan(),
-        &bill,
+        &priced.bill,
         Some((exit_at, exit_gate_id)),
     )
     .await?;
@@ -289,8 +287,7 @@ async fn reprice(
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("session {session_id} vanished")))?;
     let priced = billing::price(&mut *tx, &LotRules::from(gate), &stay, exited_at).await?;
-    let bill = serde_json::to_value(&priced.bill).map_err(|e| ApiError::Internal(e.into()))?;
-    sessions::bill_session(&mut *tx, session_id, priced.bill.total.yuan(), &bill, None).await?;
+    sessions::bill_session(&mut *tx, session_id, &priced.bill, None).await?;
     Ok(priced)
 }
 
@@ -353,13 +350,11 @@ async fn close(
     stay: Session,
 ) -> Result<GateDecision, Failure> {
     let priced = billing::price(&mut tx, &LotRules::from(gate), &stay, ev.captured_at).await?;
-    let bill = serde_json::to_value(&priced.bill).map_err(|e| ApiError::Internal(e.into()))?;
     let fee = priced.bill.total;
     sessions::bill_session(
         &mut tx,
         stay.id,
-        fee.yuan(),
-        &bill,
+        &priced.bill,
         Some((ev.captured_at, gate.gate_id)),
     )
     .await?;
@@ -402,12 +397,10 @@ async fn entryless(
 ) -> Result<GateDecision, Failure> {
     let session_id = insert_entryless(&mut tx, gate, ev, "offline_exit", None).await?;
     let bill = Bill::flat(LineCode::NoEntryFee, Money::ZERO, "入场记录待补");
-    let bill_json = serde_json::to_value(&bill).map_err(|e| ApiError::Internal(e.into()))?;
     sessions::bill_session(
         &mut tx,
         session_id,
-        Money::ZERO.yuan(),
-        &bill_json,
+        &bill,
         Some((ev.captured_at, gate.gate_id)),
     )
     .await?;

@@ -9,6 +9,8 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
+use parkshare_tariff::Bill;
+
 use crate::store::answers::GateDecision;
 use crate::store::registry::PlateRead;
 
@@ -242,12 +244,11 @@ pub async fn insert_session(db: &mut PgConnection, s: &NewSession<'_>) -> sqlx::
 pub async fn bill_session(
     db: &mut PgConnection,
     id: Uuid,
-    fee: Decimal,
-    bill: &serde_json::Value,
+    bill: &Bill,
     exit: Option<(DateTime<Utc>, Uuid)>,
 ) -> sqlx::Result<()> {
     let mut writes = DecisionWrites::default();
-    writes.bill(id, fee, bill.clone(), exit);
+    writes.bill(id, bill, exit);
     write_decisions(db, &writes).await
 }
 
@@ -479,7 +480,7 @@ struct StayColumns {
 struct BillColumns {
     id: Vec<Uuid>,
     fee: Vec<Decimal>,
-    bill: Vec<Json<serde_json::Value>>,
+    bill: Vec<Json<Bill>>,
     exited_at: Vec<Option<DateTime<Utc>>>,
     exit_gate_id: Vec<Option<Uuid>>,
 }
@@ -519,18 +520,12 @@ impl DecisionWrites {
         c.space_id.push(s.space_id);
     }
 
-    /// A stay's bill; with `exit` the stay is closed too.
-    pub fn bill(
-        &mut self,
-        id: Uuid,
-        fee: Decimal,
-        bill: serde_json::Value,
-        exit: Option<(DateTime<Utc>, Uuid)>,
-    ) {
+    /// A stay's bill, its fee the bill's total; with `exit` the stay is closed too.
+    pub fn bill(&mut self, id: Uuid, bill: &Bill, exit: Option<(DateTime<Utc>, Uuid)>) {
         let c = &mut self.bills;
         c.id.push(id);
-        c.fee.push(fee);
-        c.bill.push(Json(bill));
+        c.fee.push(bill.total.yuan());
+        c.bill.push(Json(bill.clone()));
         c.exited_at.push(exit.map(|(at, _)| at));
         c.exit_gate_id.push(exit.map(|(_, gate)| gate));
     }
