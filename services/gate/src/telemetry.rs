@@ -27,6 +27,9 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
             .get::<tracing_actix_web::RequestId>()
             .map(ToString::to_string)
             .unwrap_or_default();
+        // Not routed yet: actix answers the first pattern the path matches, whatever the
+        // method (`POST …/lotteries/verify` reads as `…/lotteries/{id}`). Good enough for what
+        // is logged during the request; `on_request_end` records the route that answered.
         let route = request.match_pattern().unwrap_or_default();
         let target = redacted_target(request.path(), request.query_string());
         let user_agent = request
@@ -65,6 +68,10 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
         let Ok(response) = outcome else {
             return tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
         };
+        // Once routed, the pattern is the resource's that served the request, method and all.
+        if let Some(route) = response.request().match_pattern() {
+            span.record("http.route", route);
+        }
         let status = response.response().status();
         let Some(error) = response.response().error() else {
             return tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
@@ -172,7 +179,98 @@ fn redacted_target(path: &str, query: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redacted_target;
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::test::{call_service, init_service, TestRequest};
+    use actix_web::{get, post, App, HttpResponse};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::Layer;
+
+    use super::{redacted_target, RedactedRootSpan};
+
+    /// Keeps the last `http.route` any span was given, at its start or recorded later.
+    #[derive(Clone, Default)]
+    struct LastRoute(Arc<Mutex<Option<String>>>);
+
+    impl tracing::field::Visit for LastRoute {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "http.route" {
+                if let Ok(mut last) = self.0.lock() {
+                    *last = Some(format!("{value:?}"));
+                }
+            }
+        }
+
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            self.record_debug(field, &format_args!("{value}"));
+        }
+    }
+
+    impl<S: tracing::Subscriber> Layer<S> for LastRoute {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: Context<'_, S>,
+        ) {
+            attrs.record(&mut self.clone());
+        }
+
+        fn on_record(
+            &self,
+            _: &tracing::span::Id,
+            values: &tracing::span::Record<'_>,
+            _: Context<'_, S>,
+        ) {
+            values.record(&mut self.clone());
+        }
+    }
+
+    #[get("/v1/public/lotteries/{id}")]
+    async fn read_published() -> HttpResponse {
+        HttpResponse::Ok().finish()
+    }
+
+    #[post("/v1/public/lotteries/verify")]
+    async fn verify_published() -> HttpResponse {
+        HttpResponse::UnprocessableEntity().finish()
+    }
+
+    /// Registered as the lottery routes are, the `{id}` pattern first: the verifier is logged
+    /// under its own route, not under the one its path also matches.
+    #[actix_web::test]
+    async fn a_request_is_logged_under_the_route_that_served_it() {
+        let last = LastRoute::default();
+        let subscriber = tracing_subscriber::registry().with(last.clone());
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = init_service(
+            App::new()
+                .wrap(tracing_actix_web::TracingLogger::<RedactedRootSpan>::new())
+                .service(read_published)
+                .service(verify_published),
+        )
+        .await;
+        for (method, path, route) in [
+            (
+                actix_web::http::Method::POST,
+                "/v1/public/lotteries/verify",
+                "/v1/public/lotteries/verify",
+            ),
+            (
+                actix_web::http::Method::GET,
+                "/v1/public/lotteries/0b7d",
+                "/v1/public/lotteries/{id}",
+            ),
+        ] {
+            let request = TestRequest::default()
+                .method(method.clone())
+                .uri(path)
+                .to_request();
+            call_service(&app, request).await;
+            let logged = last.0.lock().map(|l| l.clone()).unwrap_or_default();
+            assert_eq!(logged.as_deref(), Some(route), "{method} {path}");
+        }
+    }
 
     #[test]
     fn secret_segments_and_personal_query_values_are_not_logged() {

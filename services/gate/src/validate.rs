@@ -57,8 +57,9 @@ pub fn text(field: &'static str, value: &str, max_chars: usize) -> Result<String
 
 /// A flat's unit, in one spelling: the same unit typed with full-width digits or dashes
 /// (`３－１２０１`, common from Chinese input methods), other dashes, or extra spaces is the same
-/// unit (`3-1201`). One household is one unit: it cannot apply twice to a lottery, nor be
-/// registered twice, by writing its unit another way.
+/// unit (`3-1201`); so is one whose Latin letters are in another case (`a-1` is `A-1`: block
+/// and entrance letters are capitals on the compound's signs). One household is one unit: it
+/// cannot apply twice to a lottery, nor be registered twice, by writing its unit another way.
 pub fn unit(field: &'static str, value: &str) -> Result<String, FieldError> {
     use unicode_normalization::UnicodeNormalization;
     let value = text(field, value, UNIT_CHARS_MAX)?;
@@ -66,7 +67,7 @@ pub fn unit(field: &'static str, value: &str) -> Result<String, FieldError> {
         .nfkc()
         .map(|c| match c {
             '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
-            c => c,
+            c => c.to_ascii_uppercase(),
         })
         .collect();
     Ok(folded.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -144,6 +145,13 @@ mod tests {
             unit("unit", "３栋　２单元  1502").map_err(|e| e.message),
             Ok("3栋 2单元 1502".into())
         );
+        for spelt in ["A-1", "a-1", "Ａ-1", "ａ－１"] {
+            assert_eq!(
+                unit("unit", spelt).map_err(|e| e.message),
+                Ok("A-1".into()),
+                "{spelt}"
+            );
+        }
         assert!(unit("unit", "　").is_err());
     }
 }

@@ -7,7 +7,7 @@ use actix_web::{get, put, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use parkshare_allocation::unsold::{self, Offered};
 use serde::{Deserialize, Serialize};
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::auth::Staff;
@@ -165,6 +165,8 @@ async fn put_offer(
     }
     let mut tx = state.db.begin().await?;
     if offered == Offered::Metered {
+        let now = state.clock.now();
+        refuse_metered_while_rented(&mut tx, staff.tenant_id, (space.id, &space.code), now).await?;
         // A space being allotted by lottery stays allottable until that lottery is over.
         if let Some(lottery) = crate::allocation::lottery::running_lottery_of(
             &mut tx,
@@ -211,6 +213,36 @@ async fn put_offer(
     };
     tracing::info!(space = %space.id, offered_as = offered.as_str(), by = %staff.label, "unsold space offer recorded");
     Ok(HttpResponse::Ok().json(row.on(today)?))
+}
+
+/// Refuses to run the space as metered parking while a term holds it: paid with days from the
+/// compound's today on, or held for its payment with the hold running (the same rule that
+/// keeps a rented space out of a lottery). The space's row is locked first, as a rental
+/// application locks it before it checks that the space is not metered, so a switch and an
+/// application are decided one after the other: whichever comes second sees the first.
+async fn refuse_metered_while_rented(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    (space_id, code): (Uuid, &str),
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    use crate::allocation::rentals::store;
+    store::space_for_update(&mut *tx, tenant_id, space_id)
+        .await?
+        .ok_or(ApiError::NotFound("space"))?;
+    if store::rented_from_today(&mut *tx, &[space_id], now)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict(
+            ErrorCode::SpaceRented,
+            format!(
+                "space {code} is rented (or held for an application) from today or later: it \
+                 is run as metered parking only once its terms are over"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Every developer-unsold space of the compound with where it stands against the two-year

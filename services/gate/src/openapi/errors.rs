@@ -449,6 +449,7 @@ pub const OPERATION_ERRORS: &[(&str, &[(u16, C)])] = &[
         "put_offer",
         &[
             (409, C::SpaceInLottery),
+            (409, C::SpaceRented),
             (422, C::ForSaleSinceInFuture),
             (422, C::ForSaleSinceMovedLater),
             (422, C::ImplausibleForSaleSince),

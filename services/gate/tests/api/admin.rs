@@ -173,4 +173,24 @@ async fn a_unit_spelt_another_way_is_the_same_unit() {
         (409, Some("owner_exists")),
         "{body}"
     );
+    // Letters are one case: `a-1` is the `A-1` typed full-width before it.
+    let block = app
+        .create(
+            &path,
+            json!({"unit": "Ａ-1", "name": "赵", "floor_area_m2": "90"}),
+        )
+        .await;
+    assert_eq!(block["unit"], "A-1", "{block}");
+    let (status, body) = app
+        .staff(
+            "POST",
+            &path,
+            Some(json!({"unit": "a-1", "name": "赵二", "floor_area_m2": "90"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("owner_exists")),
+        "{body}"
+    );
 }

@@ -175,3 +175,166 @@ async fn list(app: &crate::helpers::TestApp, compound: &str) -> Value {
     assert_eq!(status, 200, "{body}");
     body
 }
+
+/// Files the lot's tariff with a ¥150 monthly price for small cars (the price a developer
+/// space is rented at), against a standard allowing it.
+async fn file_monthly_tariff(app: &crate::helpers::TestApp, site: &crate::helpers::Site) {
+    let standard = json!({"name": "住宅小区车位", "document": "示例发改价格〔2026〕2号", "space_kind": "common",
+        "standard": {"small": {"per_hour": {"kind": "max", "amount": "3.00"},
+                               "per_24h": {"kind": "max", "amount": "20.00"},
+                               "monthly": {"kind": "max", "amount": "200.00"}}}});
+    let standard = app
+        .create(
+            &format!("/v1/admin/compounds/{}/price-standards", site.compound),
+            standard,
+        )
+        .await;
+    let tariff = json!({"free": {"kind": "none"},
+        "small": {"day": {"steps": [{"kind": "units", "unit_min": 60, "price": "3.00", "until_min": null}]},
+                  "caps": [{"kind": "rolling24h", "amount": "20.00"}]},
+        "monthly": {"small": "150.00", "large": "200.00"}});
+    let body = json!({"tariff": tariff, "standard_id": standard["id"], "basis": {"kind": "authority_standard"}});
+    let (status, filed) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/lots/{}/tariffs", site.lot),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 201, "{filed}");
+}
+
+async fn developer_space(
+    app: &crate::helpers::TestApp,
+    site: &crate::helpers::Site,
+    code: &str,
+) -> String {
+    let space = app
+        .create(
+            &format!("/v1/admin/lots/{}/spaces", site.lot),
+            json!({"code": code, "kind": "developer_unsold"}),
+        )
+        .await;
+    str_of(&space, "id").to_owned()
+}
+
+async fn rent(
+    app: &crate::helpers::TestApp,
+    site: &crate::helpers::Site,
+    space: &str,
+    plate: &str,
+) -> (u16, Value) {
+    app.staff(
+        "POST",
+        &format!("/v1/admin/compounds/{}/rentals", site.compound),
+        Some(json!({"space_id": space, "plate": plate, "months": 1,
+                    "renter": {"name": "租户 张三"}})),
+    )
+    .await
+}
+
+async fn to_metered(app: &crate::helpers::TestApp, space: &str) -> (u16, Value) {
+    app.staff(
+        "PUT",
+        &format!("/v1/admin/spaces/{space}/unsold-offer"),
+        Some(json!({"offered_as": "metered", "for_sale_since": "2020-01-01"})),
+    )
+    .await
+}
+
+/// Outside tester of issue 26 (F6): a space a renter holds for the month is not also run as
+/// metered visitor parking — refused while its term is held for payment or paid with days
+/// left, let once the term is over.
+#[tokio::test]
+async fn a_rented_developer_space_is_not_switched_to_metered_parking() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    file_monthly_tariff(&app, &site).await;
+    let space = developer_space(&app, &site, "D-11").await;
+    let (status, applied) = rent(&app, &site, &space, "云B61001").await;
+    assert_eq!(status, 201, "{applied}");
+    let rental = str_of(&applied["rental"], "id").to_owned();
+
+    // Held for its payment.
+    let (status, body) = to_metered(&app, &space).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_rented")),
+        "{body}"
+    );
+    // Paid, in force.
+    let (status, paid) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/rentals/{rental}/payments"),
+            Some(
+                json!({"amount": applied["rental"]["price"], "shift": "早班 王芳",
+                        "idempotency_key": format!("cash-{rental}")}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{paid}");
+    let (status, body) = to_metered(&app, &space).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("space_rented")),
+        "{body}"
+    );
+    let (_, listed) = app
+        .staff(
+            "GET",
+            &format!("/v1/admin/compounds/{}/unsold-spaces", site.compound),
+            None,
+        )
+        .await;
+    assert_eq!(listed["spaces"][0]["offered_as"], "sale", "{listed}");
+
+    // Its term over (ended yesterday in the compound): run as metered parking.
+    let today = (Utc::now() + Duration::hours(8)).date_naive();
+    sqlx::query("update rentals set during = daterange($2, $3) where id = $1::uuid")
+        .bind(&rental)
+        .bind(today - Duration::days(31))
+        .bind(today)
+        .execute(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, body) = to_metered(&app, &space).await;
+    assert_eq!(
+        (status, str_of(&body, "offered_as")),
+        (200, "metered"),
+        "{body}"
+    );
+}
+
+/// A switch to metered parking and a rental application for the same space sent together:
+/// exactly one of them is had, the other refused with its reason.
+#[tokio::test]
+async fn a_switch_to_metered_parking_racing_a_rental_leaves_one_of_them() {
+    let app = spawn_app().await;
+    let site = app.site(10).await;
+    file_monthly_tariff(&app, &site).await;
+    for round in 0..8 {
+        let space = developer_space(&app, &site, &format!("D-2{round}")).await;
+        let plate = format!("云B6200{round}");
+        let ((switched, switch), (rented, rental)) =
+            tokio::join!(to_metered(&app, &space), rent(&app, &site, &space, &plate));
+        let outcome = (
+            switched,
+            switch["error"]["code"].as_str(),
+            rented,
+            rental["error"]["code"].as_str(),
+        );
+        assert!(
+            outcome == (200, None, 409, Some("space_metered"))
+                || outcome == (409, Some("space_rented"), 201, None),
+            "round {round}: {switch} / {rental}"
+        );
+        let terms = app
+            .count(&format!(
+                "select count(*) from rentals r join spaces s on s.id = r.space_id
+                  where s.id = '{space}' and s.offered_as = 'metered'"
+            ))
+            .await;
+        assert_eq!(terms, 0, "round {round}: a term on a metered space");
+    }
+}
