@@ -166,7 +166,8 @@ async fn put_offer(
     let mut tx = state.db.begin().await?;
     if offered == Offered::Metered {
         let now = state.clock.now();
-        refuse_metered_while_rented(&mut tx, staff.tenant_id, (space.id, &space.code), now).await?;
+        // The compound's announcement lock first, then the space's row: the order a rental
+        // application takes them in, so the two never wait on each other in a circle.
         // A space being allotted by lottery stays allottable until that lottery is over.
         if let Some(lottery) = crate::allocation::lottery::running_lottery_of(
             &mut tx,
@@ -185,6 +186,7 @@ async fn put_offer(
                 ),
             ));
         }
+        refuse_metered_while_rented(&mut tx, staff.tenant_id, (space.id, &space.code), now).await?;
     }
     // A recorded date may be corrected earlier, never later: moving it later would restart the
     // two years of a space that is overdue. Checked in the update itself, so that two
