@@ -125,6 +125,13 @@ fn lapsed_at(offer: &Offer, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     })
 }
 
+/// The deadline of a place accepted without a car, while it is still open to contract.
+fn contract_by(offer: &Offer, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    offer
+        .contract_by
+        .filter(|_| offer_state(offer, now) == OfferState::Accepted)
+}
+
 /// The offers counted at `now`, for [`lottery::course`].
 fn counts(offers: &[Offer], now: DateTime<Utc>) -> lottery::OfferCounts {
     let mut counts = lottery::OfferCounts {
@@ -251,6 +258,7 @@ impl Full {
                     owner_id: offer.owner_id,
                     answered_at: offer.answered_at,
                     lapsed_at: lapsed_at(offer, self.now),
+                    contract_by: contract_by(offer, self.now),
                 })
                 .collect(),
             compound_id: self.lottery.compound_id,
@@ -279,6 +287,8 @@ impl Full {
                     state: offer_state(o, self.now),
                     offered_at: o.offered_at,
                     expires_at: o.expires_at,
+                    lapsed_at: lapsed_at(o, self.now),
+                    contract_by: contract_by(o, self.now),
                 }),
             rental: None,
         }
@@ -348,8 +358,12 @@ struct StaffOffer {
     offer: PublicOffer,
     owner_id: Uuid,
     answered_at: Option<DateTime<Utc>>,
-    /// Accepted with a car whose rental's hold ran out unpaid: when the offer lapsed.
+    /// When a lapsed offer lapsed (its rental's hold, its contract deadline or its answer
+    /// deadline).
     lapsed_at: Option<DateTime<Utc>>,
+    /// Accepted without a car and not contracted yet: the office contracts it by then, or it
+    /// lapses and passes down the list.
+    contract_by: Option<DateTime<Utc>>,
 }
 
 /// A lottery as one owner sees it: their application, place and offer.
@@ -373,6 +387,11 @@ struct OwnOffer {
     state: OfferState,
     offered_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    /// When it lapsed, if it did.
+    lapsed_at: Option<DateTime<Utc>>,
+    /// Accepted without a car and not contracted yet: the office contracts it by then, or it
+    /// lapses and passes down the list.
+    contract_by: Option<DateTime<Utc>>,
 }
 
 /// An application just made.
@@ -956,6 +975,10 @@ async fn answer_offer(
     };
     let (compound_id, _) = owner_home(state, owner).await?;
     let mut tx = state.db.begin().await?;
+    // Locks in the order a rental takes them: the compound's announcements, then the lottery
+    // (then the space's row, when the offer becomes a rental); the other way round, an accept
+    // and the office contracting another winner deadlocked (issue 26's tester, round 2, N1).
+    store::lock_compound(&mut tx, compound_id).await?;
     let lottery = owner_lottery(&mut tx, owner, compound_id, id).await?;
     let before = full(&mut tx, lottery, state.clock.now()).await?;
     let Some(offer) = before.offers.iter().find(|o| o.owner_id == owner.owner_id) else {

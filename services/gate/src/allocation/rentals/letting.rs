@@ -224,7 +224,9 @@ pub(crate) async fn require_consent(
     space_id: Uuid,
 ) -> Result<(), ApiError> {
     let consented: Option<DateTime<Utc>> =
-        sqlx::query_scalar("select letting_consented_at from spaces where id = $1")
+        // Shared with the withdrawal's lock: a term held for the payment while the owner
+        // withdraws is seen by the withdrawal and expired with the others (round 2, N2).
+        sqlx::query_scalar("select letting_consented_at from spaces where id = $1 for share")
             .bind(space_id)
             .fetch_optional(db)
             .await?
