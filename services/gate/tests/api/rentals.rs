@@ -21,7 +21,7 @@ fn today() -> NaiveDate {
 
 /// Files the lot's tariff with monthly prices (small ¥150, large ¥200) and a 10 % owner
 /// discount, against a standard whose monthly maximum is ¥200; answers the standard's id.
-async fn file_monthly_tariff(app: &TestApp, site: &Site) -> String {
+pub(crate) async fn file_monthly_tariff(app: &TestApp, site: &Site) -> String {
     let standard = json!({"name": "住宅小区车位", "document": "示例发改价格〔2026〕2号", "space_kind": "common",
         "standard": {"small": {"per_hour": {"kind": "max", "amount": "3.00"},
                                "per_24h": {"kind": "max", "amount": "20.00"},

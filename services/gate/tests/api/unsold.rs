@@ -176,34 +176,6 @@ async fn list(app: &crate::helpers::TestApp, compound: &str) -> Value {
     body
 }
 
-/// Files the lot's tariff with a ¥150 monthly price for small cars (the price a developer
-/// space is rented at), against a standard allowing it.
-async fn file_monthly_tariff(app: &crate::helpers::TestApp, site: &crate::helpers::Site) {
-    let standard = json!({"name": "住宅小区车位", "document": "示例发改价格〔2026〕2号", "space_kind": "common",
-        "standard": {"small": {"per_hour": {"kind": "max", "amount": "3.00"},
-                               "per_24h": {"kind": "max", "amount": "20.00"},
-                               "monthly": {"kind": "max", "amount": "200.00"}}}});
-    let standard = app
-        .create(
-            &format!("/v1/admin/compounds/{}/price-standards", site.compound),
-            standard,
-        )
-        .await;
-    let tariff = json!({"free": {"kind": "none"},
-        "small": {"day": {"steps": [{"kind": "units", "unit_min": 60, "price": "3.00", "until_min": null}]},
-                  "caps": [{"kind": "rolling24h", "amount": "20.00"}]},
-        "monthly": {"small": "150.00", "large": "200.00"}});
-    let body = json!({"tariff": tariff, "standard_id": standard["id"], "basis": {"kind": "authority_standard"}});
-    let (status, filed) = app
-        .staff(
-            "POST",
-            &format!("/v1/admin/lots/{}/tariffs", site.lot),
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, 201, "{filed}");
-}
-
 async fn developer_space(
     app: &crate::helpers::TestApp,
     site: &crate::helpers::Site,
@@ -249,7 +221,7 @@ async fn to_metered(app: &crate::helpers::TestApp, space: &str) -> (u16, Value) 
 async fn a_rented_developer_space_is_not_switched_to_metered_parking() {
     let app = spawn_app().await;
     let site = app.site(10).await;
-    file_monthly_tariff(&app, &site).await;
+    crate::rentals::file_monthly_tariff(&app, &site).await;
     let space = developer_space(&app, &site, "D-11").await;
     let (status, applied) = rent(&app, &site, &space, "云B61001").await;
     assert_eq!(status, 201, "{applied}");
@@ -312,7 +284,7 @@ async fn a_rented_developer_space_is_not_switched_to_metered_parking() {
 async fn a_switch_to_metered_parking_racing_a_rental_leaves_one_of_them() {
     let app = spawn_app().await;
     let site = app.site(10).await;
-    file_monthly_tariff(&app, &site).await;
+    crate::rentals::file_monthly_tariff(&app, &site).await;
     for round in 0..8 {
         let space = developer_space(&app, &site, &format!("D-2{round}")).await;
         let plate = format!("云B6200{round}");
