@@ -393,16 +393,13 @@ async fn apply_in(
     // only to a winner who accepted without a car yet (rented by them or by the office for
     // them), and then the rental is the one their offer became.
     let mut won_in = None;
-    // Under the compound's announcement lock (until commit): a lottery announced at the same
-    // moment either sees this rental or is seen by it (issue 26's tester, F5).
+    // Under the compound's announcement lock, taken above and held until commit: a lottery
+    // announced at the same moment either sees this rental or is seen by it (issue 26's
+    // tester, F5).
     if let (Some(space_id), true) = (place.space_id, a.applied_by != AppliedBy::Lottery) {
-        if let Some(lottery) = crate::allocation::lottery::running_lottery_of(
-            &mut *tx,
-            place.compound_id,
-            space_id,
-            now,
-        )
-        .await?
+        if let Some((_, lottery)) =
+            crate::allocation::lottery::allotting(&mut *tx, place.compound_id, &[space_id], now)
+                .await?
         {
             let Renter::Owner(owner_id) = a.renter else {
                 return Err(crate::allocation::lottery::in_lottery(lottery));
