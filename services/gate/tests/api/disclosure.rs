@@ -287,6 +287,22 @@ async fn a_supervisor_sees_the_compounds_of_its_area_across_firms() {
     assert_eq!(none, json!([]));
 }
 
+/// Files the compound's revenue policy: a 10 % platform fee, 20 % of common revenue to the
+/// firm, unsold spaces and the visitor pool's land as given.
+async fn file_policy(app: &TestApp, site: &Site, unsold_to: &str, pool_land: &str) {
+    let (status, body) = app
+        .staff(
+            "POST",
+            &format!("/v1/admin/compounds/{}/revenue-policies", site.compound),
+            Some(
+                json!({"policy": {"platform_fee_pct": "10", "management_share_pct": "20",
+                                   "unsold_to": unsold_to, "visitor_pool_land": pool_land}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
 /// The compound's disclosure as anyone with a new link reads it (`data.json`).
 async fn disclosed(app: &TestApp, site: &Site) -> Value {
     let link = app
@@ -312,17 +328,7 @@ async fn the_public_account_adds_up_line_by_line() {
     let app = spawn_app().await;
     let site = app.site(10).await;
     // The owners' contract lets the firm keep 20 % of common revenue.
-    let (status, body) = app
-        .staff(
-            "POST",
-            &format!("/v1/admin/compounds/{}/revenue-policies", site.compound),
-            Some(
-                json!({"policy": {"platform_fee_pct": "10", "management_share_pct": "20",
-                                   "unsold_to": "developer", "visitor_pool_land": "common"}}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    file_policy(&app, &site, "developer", "common").await;
     let (_, entry) = app.read(&site.entries[0], "京A91001", ago(130)).await;
     let payment = app.pay(str_of(&entry, "session_id"), "9.00").await;
     let (status, refund) = app
@@ -384,17 +390,7 @@ async fn the_firms_own_franchise_income_is_neither_common_income_nor_its_cost() 
     let site = app.site(10).await;
     // The visitor pool stands on the developer's land, and the firm holds its franchise: what
     // visitors pay is the firm's own income, not the owners'.
-    let (status, body) = app
-        .staff(
-            "POST",
-            &format!("/v1/admin/compounds/{}/revenue-policies", site.compound),
-            Some(
-                json!({"policy": {"platform_fee_pct": "10", "management_share_pct": "20",
-                                   "unsold_to": "property_firm", "visitor_pool_land": "developer"}}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    file_policy(&app, &site, "property_firm", "developer").await;
     let (_, entry) = app.read(&site.entries[0], "京A92001", ago(130)).await;
     app.pay(str_of(&entry, "session_id"), "9.00").await;
     assert_eq!(app.balance("franchise_income").await, Decimal::new(-900, 2));
