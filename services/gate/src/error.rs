@@ -414,7 +414,7 @@ fn conflict_aborted(code: &str) -> bool {
 pub const ONE_CAR_PER_SPACE: &str = "sessions_one_car_per_space";
 
 /// Whether the transaction that failed with `e` was aborted by a conflict with a concurrent
-/// one, so that running it again is the remedy (bounded: see `gate::events::decide`).
+/// one, so that running it again is the remedy (bounded: see `gate::decide::decide`).
 pub fn is_retryable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => {

@@ -9,8 +9,9 @@
 //!   them;
 //! - features — [`admin`]: the staff API (compounds, lots, gates, spaces, owners, vehicles,
 //!   permits, lists, CSV imports, occupancy, sessions, payments, anomalies);
-//!   [`gate`]: `POST /v1/gate/events`, the hot path (entry and exit flows), recorded passages
-//!   (offline, fail-open, manual), lanes as devices, and the camera adapters (`gate::vendors`);
+//!   [`gate`]: `POST /v1/gate/events` and the camera adapters (`gate::vendors`), lanes as
+//!   devices, and the one pipeline that decides every read (`gate::pipeline`: batches, reads
+//!   alone, recorded passages — offline, fail-open, manual);
 //!   [`disclosure`]: the public disclosure page, the owners' committee and supervisors;
 //!   [`sharing`]: owners sharing their spaces, visitors' bookings, walk-ins, overstays;
 //!   [`allocation`]: spaces serve owners first — the verifiable lottery (摇号), unsold

@@ -117,7 +117,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<AppState> {
     let occupancy =
         Occupancy::new(redis, settings.redis_prefix.clone()).with_timeout(redis_timeout);
     Ok(AppState {
-        batches: crate::gate::batch::Batches::start(
+        batches: crate::gate::decide::Batches::start(
             db.clone(),
             occupancy.clone(),
             settings.gate_batch_workers,

@@ -28,14 +28,23 @@ pub async fn rebuild_lot(
     lot_id: Uuid,
     mode: RebuildMode,
 ) -> Result<bool, ApiError> {
-    let mut tx = state.db.begin().await?;
+    rebuild_lot_in(&state.db, &state.occupancy, lot_id, mode).await
+}
+
+/// [`rebuild_lot`] with the connections it needs.
+pub async fn rebuild_lot_in(
+    db: &sqlx::PgPool,
+    occupancy: &crate::occupancy::Occupancy,
+    lot_id: Uuid,
+    mode: RebuildMode,
+) -> Result<bool, ApiError> {
+    let mut tx = db.begin().await?;
     sessions::lock_lot_exclusive(&mut tx, lot_id).await?;
     let lot = registry::lot_unscoped(&mut *tx, lot_id)
         .await?
         .ok_or(ApiError::NotFound("lot"))?;
     let inside = inside(&mut tx, lot_id).await?;
-    let wrote = state
-        .occupancy
+    let wrote = occupancy
         .rebuild(lot_id, lot.visitor_capacity, &inside, mode)
         .await?;
     tx.commit().await?;

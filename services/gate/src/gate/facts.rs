@@ -12,29 +12,45 @@
 //! - an entry while the plate already has an open stay is a second entry, listed for staff
 //!   (unless it is the same passage: within the gate's duplicate window).
 
-use chrono::Duration;
-use parkshare_domain::decision::{plan_entry, Decision, EntryPlan, Reason, SessionKind};
+use chrono::{DateTime, Duration, Utc};
+use parkshare_domain::decision::{
+    plan_entry, Decision, Direction, EntryPlan, Pool, Reason, SessionKind,
+};
 use parkshare_domain::money::Money;
-use parkshare_domain::vehicle::VehicleClass;
 use parkshare_tariff::engine::LineCode;
 use parkshare_tariff::Bill;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::events::{
-    anomaly, begin_for_plate, confusable_session, insert_entryless, plate_standing,
-    record_decision, release_after_exit, Event, Failure, GateDecision,
-};
+use super::record::{self, anomaly, decision_into, new_stay, Began, Effects, Failure, Place};
 use crate::billing::{self, LotRules, Priced};
 use crate::error::ApiError;
-use crate::occupancy::{Occupy, RebuildMode};
 use crate::sharing::gate as shared;
-use crate::state::AppState;
-use crate::store::registry::GateContext;
-use crate::store::sessions::{self, NewSession, Session};
+use crate::state::lanes::Event;
+use crate::store::answers::GateDecision;
+use crate::store::registry::{self, GateContext};
+use crate::store::sessions::{self, Session};
 use crate::store::tariffs;
-use crate::sync;
-use parkshare_domain::decision::Direction;
+
+/// Records a passage in the run's transaction (`now`: the service's clock) and returns its
+/// answer; its writes and the places to count or give back after the commit go in `fx`.
+pub(super) async fn record(
+    tx: &mut PgConnection,
+    now: DateTime<Utc>,
+    gate: &GateContext,
+    ev: &Event,
+    fx: &mut Effects,
+) -> Result<GateDecision, Failure> {
+    if let Some(r) =
+        sessions::response_by_device_event(&mut *tx, gate.gate_id, &ev.device_event_id).await?
+    {
+        return Ok(r.replayed());
+    }
+    match gate.direction {
+        Direction::Entry => entry(tx, gate, ev, fx).await,
+        Direction::Exit => exit(tx, now, gate, ev, fx).await,
+    }
+}
 
 /// Stores the recorded passage's answer; a fail-open or manual passage is also listed for
 /// staff, with the stay it belongs to.
@@ -45,6 +61,7 @@ async fn recorded(
     session_id: Option<Uuid>,
     amount_due: Money,
     priced: Option<&Priced>,
+    fx: &mut Effects,
 ) -> Result<GateDecision, Failure> {
     let kind = match ev.source {
         "fail_open" => Some(("fail_open", "the lane opened on its fail-open policy")),
@@ -57,27 +74,31 @@ async fn recorded(
     }
     // Every recorded passage answers so: nothing opens, what is still owed is said.
     let decision = Decision::new(Reason::OfflineRecorded, gate.direction, amount_due);
-    record_decision(tx, gate, ev, session_id, &decision, priced).await
+    Ok(decision_into(
+        &mut fx.writes,
+        gate,
+        ev,
+        session_id,
+        &decision,
+        priced,
+    ))
 }
 
-pub(super) async fn record(
-    state: &AppState,
+/// The car is inside whatever the capacity: it is counted once the run commits.
+fn inside(gate: &GateContext, ev: &Event, pool: Pool, fx: &mut Effects) {
+    fx.counted.push(Place {
+        lot_id: gate.lot_id,
+        plate: ev.plate.clone(),
+        pool,
+    });
+}
+
+async fn entry(
+    tx: &mut PgConnection,
     gate: &GateContext,
     ev: &Event,
+    fx: &mut Effects,
 ) -> Result<GateDecision, Failure> {
-    match gate.direction {
-        Direction::Entry => entry(state, gate, ev).await,
-        Direction::Exit => exit(state, gate, ev).await,
-    }
-}
-
-async fn entry(state: &AppState, gate: &GateContext, ev: &Event) -> Result<GateDecision, Failure> {
-    let mut tx = begin_for_plate(state, gate, &ev.plate).await?;
-    if let Some(r) =
-        sessions::response_by_device_event(&mut *tx, gate.gate_id, &ev.device_event_id).await?
-    {
-        return Ok(r.replayed());
-    }
     let plate = ev.plate.as_str();
     let tariff_version_id =
         tariffs::version_id_in_force(&mut *tx, gate.lot_id, ev.captured_at).await?;
@@ -95,7 +116,7 @@ async fn entry(state: &AppState, gate: &GateContext, ev: &Event) -> Result<GateD
         .await?;
         let detail = match stay.exited_at {
             Some(exited_at) => {
-                let priced = reprice(&mut tx, gate, stay.id, exited_at).await?;
+                let priced = reprice(tx, gate, stay.id, exited_at).await?;
                 format!(
                     "entry captured at {} arrived after the exit at {exited_at}; billed ¥{} by the real times",
                     ev.captured_at, priced.bill.total
@@ -107,7 +128,7 @@ async fn entry(state: &AppState, gate: &GateContext, ev: &Event) -> Result<GateD
             ),
         };
         anomaly(
-            &mut tx,
+            tx,
             gate,
             Some(stay.id),
             "offline_reconstructed",
@@ -115,15 +136,16 @@ async fn entry(state: &AppState, gate: &GateContext, ev: &Event) -> Result<GateD
             detail,
         )
         .await?;
-        let response = recorded(&mut tx, gate, ev, Some(stay.id), Money::ZERO, None).await?;
-        super::answer::commit(tx).await?;
         if stay.exited_at.is_none() {
             // Still inside: it holds a place from now on.
-            let pool = parkshare_domain::decision::Pool::parse(&stay.pool)
-                .unwrap_or(parkshare_domain::decision::Pool::Visitor);
-            inside(state, gate, ev, pool).await;
+            inside(
+                gate,
+                ev,
+                Pool::parse(&stay.pool).unwrap_or(Pool::Visitor),
+                fx,
+            );
         }
-        return Ok(response);
+        return recorded(tx, gate, ev, Some(stay.id), Money::ZERO, None, fx).await;
     }
 
     if let Some(open) = sessions::open_session(&mut *tx, gate.lot_id, plate).await? {
@@ -139,67 +161,41 @@ async fn entry(state: &AppState, gate: &GateContext, ev: &Event) -> Result<GateD
                     .map(|t| t.to_rfc3339())
                     .unwrap_or_else(|| "?".into())
             );
-            anomaly(
-                &mut tx,
-                gate,
-                Some(open.id),
-                "two_entries",
-                &ev.plate,
-                detail,
-            )
-            .await?;
+            anomaly(tx, gate, Some(open.id), "two_entries", &ev.plate, detail).await?;
         }
-        let response = recorded(&mut tx, gate, ev, Some(open.id), Money::ZERO, None).await?;
-        super::answer::commit(tx).await?;
-        return Ok(response);
+        return recorded(tx, gate, ev, Some(open.id), Money::ZERO, None, fx).await;
     }
 
-    let (facts, standing) = plate_standing(&mut tx, gate, ev, 0).await?;
+    let read = record::plate_read(gate, ev, 0);
+    let facts = registry::plate_facts_of(&mut *tx, std::slice::from_ref(&read))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no plate facts for a read")))?;
     // A plate the lane would have refused is inside all the same: it stays as a visitor.
-    let kind = match plan_entry(standing) {
+    let kind = match plan_entry(record::standing_of(&facts, &ev.plate)) {
         EntryPlan::Admit(kind) => kind,
         EntryPlan::Refuse(_) => SessionKind::Visitor,
     };
-    let class = ev
-        .class
-        .or(facts.vehicle_class.as_deref().and_then(VehicleClass::parse));
-    let session_id = Uuid::now_v7();
-    sessions::insert_session(
-        &mut tx,
-        &NewSession {
-            id: session_id,
-            tenant_id: gate.tenant_id,
-            compound_id: gate.compound_id,
-            lot_id: gate.lot_id,
-            plate,
-            vehicle_class: class.unwrap_or(VehicleClass::Small).as_str(),
-            kind: kind.as_str(),
-            pool: kind.pool().as_str(),
-            origin: "entry",
-            entered_at: Some(ev.captured_at),
-            entry_gate_id: Some(gate.gate_id),
-            tariff_version_id,
-            space_id: None,
-        },
-    )
-    .await?;
+    let session_id = record::new_id();
+    let began = Began::Entered {
+        kind,
+        pool: kind.pool(),
+        class: record::class_of(ev, facts.vehicle_class.as_deref()),
+        tariff_version_id,
+        space_id: None,
+    };
+    sessions::insert_session(tx, &new_stay(session_id, gate, ev, &began)).await?;
     // The car may have stood at an exit before this entry was recorded, and been refused
     // there for want of it: the stay ends at that read.
     if let Some((exit_at, exit_gate_id)) =
         sessions::refused_exit_after(&mut *tx, gate.lot_id, plate, ev.captured_at).await?
     {
-        let owed =
-            close_at_refused_exit(&mut tx, gate, ev, session_id, exit_at, exit_gate_id).await?;
-        let response = recorded(&mut tx, gate, ev, Some(session_id), owed, None).await?;
-        super::answer::commit(tx).await?;
-        return Ok(response);
+        let owed = close_at_refused_exit(tx, gate, ev, session_id, exit_at, exit_gate_id).await?;
+        return recorded(tx, gate, ev, Some(session_id), owed, None, fx).await;
     }
-    let response = recorded(&mut tx, gate, ev, Some(session_id), Money::ZERO, None).await?;
-    super::answer::commit(tx).await?;
-    inside(state, gate, ev, kind.pool()).await;
-    Ok(response)
+    inside(gate, ev, kind.pool(), fx);
+    recorded(tx, gate, ev, Some(session_id), Money::ZERO, None, fx).await
 }
-
 /// Closes the stay just opened by a late entry at the exit read that was refused
 /// `no_entry_record` before the entry was recorded, billed by the real times, and lists it
 /// for staff. The stay is marked, so that the car's next exit read (it may still be at the
@@ -242,40 +238,6 @@ async fn close_at_refused_exit(
     Ok(fee)
 }
 
-async fn inside(
-    state: &AppState,
-    gate: &GateContext,
-    ev: &Event,
-    pool: parkshare_domain::decision::Pool,
-) {
-    count_inside(state, gate, &ev.plate, pool).await;
-}
-
-/// The car is inside whatever the capacity: count it. Postgres already holds the stay, so a
-/// failure here only leaves Redis behind until the reconciler (or a rebuild) repairs it.
-pub(super) async fn count_inside(
-    state: &AppState,
-    gate: &GateContext,
-    plate: &parkshare_domain::plate::Plate,
-    pool: parkshare_domain::decision::Pool,
-) {
-    let result = match state
-        .occupancy
-        .record_inside(gate.lot_id, plate, pool)
-        .await
-    {
-        Ok(Occupy::Missing) => sync::rebuild_lot(state, gate.lot_id, RebuildMode::IfMissing)
-            .await
-            .map(drop)
-            .map_err(|e| format!("{e:?}")),
-        Ok(_) => Ok(()),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(e) = result {
-        tracing::error!(lot_id = %gate.lot_id, error = %e, "recorded passage not counted in Redis");
-    }
-}
-
 /// Prices a closed stay again now that its entry is known, and stores the bill.
 async fn reprice(
     tx: &mut PgConnection,
@@ -291,33 +253,22 @@ async fn reprice(
     Ok(priced)
 }
 
-async fn exit(state: &AppState, gate: &GateContext, ev: &Event) -> Result<GateDecision, Failure> {
-    let mut tx = begin_for_plate(state, gate, &ev.plate).await?;
-    if let Some(r) =
-        sessions::response_by_device_event(&mut *tx, gate.gate_id, &ev.device_event_id).await?
-    {
-        return Ok(r.replayed());
-    }
+async fn exit(
+    tx: &mut PgConnection,
+    now: DateTime<Utc>,
+    gate: &GateContext,
+    ev: &Event,
+    fx: &mut Effects,
+) -> Result<GateDecision, Failure> {
     let open = match sessions::open_session(&mut *tx, gate.lot_id, ev.plate.as_str()).await? {
         Some(stay) => Some(stay),
-        None => confusable_session(&mut tx, gate, &ev.plate).await?,
-    };
-    // Staff let out the car refused before its late entry was recorded: that stay ends here.
-    let open = match open {
-        Some(stay) => Some(stay),
-        None => {
-            sessions::closed_at_refused_exit(
-                &mut *tx,
-                gate.lot_id,
-                ev.plate.as_str(),
-                ev.captured_at,
-            )
-            .await?
-        }
+        // A misread plate, or the car refused before its late entry was recorded, which
+        // staff let out: that stay ends here.
+        None => record::stay_leaving(tx, gate, ev).await?,
     };
     match open {
         Some(stay) if stay.entered_at.is_none_or(|at| at <= ev.captured_at) => {
-            close(state, tx, gate, ev, stay).await
+            close(tx, now, gate, ev, stay, fx).await
         }
         Some(later) => {
             // This exit ends an earlier stay than the open one.
@@ -327,7 +278,7 @@ async fn exit(state: &AppState, gate: &GateContext, ev: &Event) -> Result<GateDe
                 later.entered_at.map(|t| t.to_rfc3339()).unwrap_or_default()
             );
             anomaly(
-                &mut tx,
+                tx,
                 gate,
                 Some(later.id),
                 "exit_before_entry",
@@ -335,31 +286,32 @@ async fn exit(state: &AppState, gate: &GateContext, ev: &Event) -> Result<GateDe
                 detail,
             )
             .await?;
-            entryless(tx, gate, ev).await
+            entryless(tx, gate, ev, fx).await
         }
-        None => entryless(tx, gate, ev).await,
+        None => entryless(tx, gate, ev, fx).await,
     }
 }
 
 /// Closes the stay at the capture time, billed by the real times; what is unpaid stays owed.
 async fn close(
-    state: &AppState,
-    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    tx: &mut PgConnection,
+    now: DateTime<Utc>,
     gate: &GateContext,
     ev: &Event,
     stay: Session,
+    fx: &mut Effects,
 ) -> Result<GateDecision, Failure> {
-    let priced = billing::price(&mut tx, &LotRules::from(gate), &stay, ev.captured_at).await?;
+    let priced = billing::price(tx, &LotRules::from(gate), &stay, ev.captured_at).await?;
     let fee = priced.bill.total;
     sessions::bill_session(
-        &mut tx,
+        tx,
         stay.id,
         &priced.bill,
         Some((ev.captured_at, gate.gate_id)),
     )
     .await?;
     if stay.space_id.is_some() {
-        shared::exited(&mut tx, stay.id, ev.captured_at, state.clock.now()).await?;
+        shared::exited(tx, stay.id, ev.captured_at, now).await?;
     }
     if stay.anomaly.as_deref() == Some(sessions::CLOSED_AT_REFUSED_EXIT) {
         // It left now: no later read is this stay's.
@@ -373,7 +325,7 @@ async fn close(
             ev.captured_at
         );
         anomaly(
-            &mut tx,
+            tx,
             gate,
             Some(stay.id),
             "offline_reconstructed",
@@ -382,34 +334,32 @@ async fn close(
         )
         .await?;
     }
-    let response = recorded(&mut tx, gate, ev, Some(stay.id), owed, Some(&priced)).await?;
-    super::answer::commit(tx).await?;
-    release_after_exit(state, gate, &stay).await;
-    Ok(response)
+    fx.released.extend(Place::of_stay(&stay));
+    recorded(tx, gate, ev, Some(stay.id), owed, Some(&priced), fx).await
 }
 
 /// An exit with no stay to end: a closed stay without an entry, billed nothing until its
 /// entry arrives, listed for staff.
 async fn entryless(
-    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    tx: &mut PgConnection,
     gate: &GateContext,
     ev: &Event,
+    fx: &mut Effects,
 ) -> Result<GateDecision, Failure> {
-    let session_id = insert_entryless(&mut tx, gate, ev, "offline_exit", None).await?;
+    let session_id = record::new_id();
+    let began = Began::AtExit {
+        origin: "offline_exit",
+        tariff_version_id: None,
+    };
+    sessions::insert_session(tx, &new_stay(session_id, gate, ev, &began)).await?;
     let bill = Bill::flat(LineCode::NoEntryFee, Money::ZERO, "入场记录待补");
-    sessions::bill_session(
-        &mut tx,
-        session_id,
-        &bill,
-        Some((ev.captured_at, gate.gate_id)),
-    )
-    .await?;
+    sessions::bill_session(tx, session_id, &bill, Some((ev.captured_at, gate.gate_id))).await?;
     let detail = format!(
         "exit captured at {} with no entry recorded yet",
         ev.captured_at
     );
     anomaly(
-        &mut tx,
+        tx,
         gate,
         Some(session_id),
         "exit_without_entry",
@@ -417,7 +367,5 @@ async fn entryless(
         detail,
     )
     .await?;
-    let response = recorded(&mut tx, gate, ev, Some(session_id), Money::ZERO, None).await?;
-    super::answer::commit(tx).await?;
-    Ok(response)
+    recorded(tx, gate, ev, Some(session_id), Money::ZERO, None, fx).await
 }

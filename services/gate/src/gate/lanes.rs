@@ -15,11 +15,13 @@ use parkshare_domain::vehicle::VehicleClass;
 use uuid::Uuid;
 
 use super::answer::{self, Waiting};
-use super::events::{decide, Event, GateDecision};
+use super::decide::decide;
 use crate::error::ApiError;
 use crate::state::journal::Passage;
+use crate::state::lanes::Event;
 pub use crate::state::lanes::Lanes;
 use crate::state::AppState;
+use crate::store::answers::GateDecision;
 use crate::store::registry::{self, GateContext};
 
 /// Heartbeats and traffic write a device's `last_seen_at` at most this often per process (a

@@ -1,6 +1,6 @@
 //! The data of the gate's lanes that lives as long as the process, held by [`AppState`]
 //! (`super::AppState`). Only the data: what a lane does with it is the gate's — heartbeats,
-//! fail-open and barrier commands in `gate::lanes`, batches in `gate::batch`, a lane giving up
+//! fail-open and barrier commands in `gate::lanes`, batches in `gate::decide`, a lane giving up
 //! in `gate::answer`, a read checked in `gate::events` (each adds its `impl` there). It lives
 //! here, below every feature, so that the shared state can hold it without importing the gate.
 
@@ -99,6 +99,8 @@ pub(crate) struct Job {
     pub(crate) reply: oneshot::Sender<Batched>,
     /// The lane waiting for the answer, if it may give up (`gate::answer`).
     pub(crate) waiting: Option<Arc<Waiting>>,
+    /// The service's clock when the read arrived.
+    pub(crate) now: DateTime<Utc>,
 }
 
 /// The batches of this process: one queue of live reads, and at most `workers` batches being

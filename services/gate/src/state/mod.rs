@@ -5,7 +5,7 @@
 //!
 //! `lanes`: the data of the gate's lanes that lives as long as the process (budgets,
 //! heartbeats, the fail-open journal, the queue of live reads to batch); what the gate does with
-//! it is the gate's (`gate::lanes`, `gate::batch`, `gate::answer`). `journal`: fail-open
+//! it is the gate's (`gate::lanes`, `gate::decide`, `gate::answer`). `journal`: fail-open
 //! passages on local disk until Postgres has them.
 
 pub mod journal;

@@ -13,6 +13,8 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
+use crate::store::sessions::PlateRead;
+
 /// Everything the entry/exit hot path needs about a gate, from one query.
 #[derive(Debug, Clone)]
 pub struct GateContext {
@@ -217,24 +219,8 @@ pub struct PlateFactsRow {
     pub tariff_version_id: Option<Uuid>,
 }
 
-/// A plate read, as the plate-facts query needs it.
-pub struct PlateRead<'a> {
-    pub compound_id: Uuid,
-    pub lot_id: Uuid,
-    pub gate_id: Uuid,
-    pub plate: &'a str,
-    pub device_event_id: &'a str,
-    /// The read's local date in the compound's zone (permits run by local dates).
-    pub local_date: NaiveDate,
-    pub at: DateTime<Utc>,
-    /// How early a booked plate counts as due.
-    pub early_arrival_min: i32,
-    /// The gate's duplicate window; 0 turns the same-plate replay off.
-    pub duplicate_window_s: u32,
-}
-
-/// Where the plate-facts statement finds each value of a read: `$n` parameters for one read,
-/// columns of an unnested batch for many.
+/// Where the plate-facts statement finds each value of a read (the columns of the unnested
+/// reads).
 struct FactsArgs {
     compound: &'static str,
     plate: &'static str,
@@ -306,42 +292,10 @@ pub fn rental_in_force_sql(lot: &str, plate: &str, date: &str) -> String {
     )
 }
 
-/// Everything the entry decision needs to know about a plate, in one round trip: whether the
-/// read was answered before (as `sessions::prior_response`), the registry's facts, and the
-/// shared-space facts, open stay and tariff in force riding along, so that an ordinary car
-/// costs no extra query.
-pub async fn plate_facts(
-    db: impl PgExecutor<'_>,
-    r: &PlateRead<'_>,
-) -> sqlx::Result<PlateFactsRow> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        plate_facts_sql(&FactsArgs {
-            compound: "$1",
-            plate: "$2",
-            lot: "$3",
-            local_date: "$4",
-            at: "$5",
-            early_min: "$6",
-            gate: "$7",
-            device_event_id: "$8",
-            window_s: "$9",
-        })
-    });
-    sqlx::query_as(&SQL)
-        .bind(r.compound_id)
-        .bind(r.plate)
-        .bind(r.lot_id)
-        .bind(r.local_date)
-        .bind(r.at)
-        .bind(r.early_arrival_min)
-        .bind(r.gate_id)
-        .bind(r.device_event_id)
-        .bind(f64::from(r.duplicate_window_s))
-        .fetch_one(db)
-        .await
-}
-
-/// [`plate_facts`] of many reads in one statement, in their order.
+/// Everything the entry decision needs to know about the plate of each of `reads`, in their
+/// order and in one statement: whether the read was answered before (as
+/// `sessions::prior_response`), the registry's facts, and the shared-space facts, open stay
+/// and tariff in force riding along, so that an ordinary car costs no extra query.
 pub async fn plate_facts_of(
     db: &mut PgConnection,
     reads: &[PlateRead<'_>],

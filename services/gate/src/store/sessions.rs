@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::types::Json;
@@ -12,7 +12,6 @@ use uuid::Uuid;
 use parkshare_tariff::Bill;
 
 use crate::store::answers::GateDecision;
-use crate::store::registry::PlateRead;
 
 /// Most rows one listing returns.
 pub const LIST_ROWS_MAX: i64 = 500;
@@ -385,6 +384,23 @@ pub struct NewGateEvent<'a> {
     pub source: &'a str,
     /// A passage that already happened (offline buffer, fail-open, manual open).
     pub offline: bool,
+}
+
+/// A plate read at a gate, as the statements of the gate pipeline need it (the entries' plate
+/// facts in `registry`, the exits' prior answers and open stays here).
+pub struct PlateRead<'a> {
+    pub compound_id: Uuid,
+    pub lot_id: Uuid,
+    pub gate_id: Uuid,
+    pub plate: &'a str,
+    pub device_event_id: &'a str,
+    /// The read's local date in the compound's zone (permits run by local dates).
+    pub local_date: NaiveDate,
+    pub at: DateTime<Utc>,
+    /// How early a booked plate counts as due.
+    pub early_arrival_min: i32,
+    /// The gate's duplicate window; 0 turns the same-plate replay off.
+    pub duplicate_window_s: u32,
 }
 
 /// What an exit read finds, in one statement for a whole batch: the answer the read already

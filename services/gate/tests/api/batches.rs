@@ -98,6 +98,37 @@ async fn every_kind_of_read_gets_the_same_answer_in_a_batch_as_alone() {
     );
 }
 
+/// An ambulance let in while Redis has lost the lot: the lot is rebuilt from Postgres and the
+/// ambulance counted at once, in a batch as alone. (The batch used to count it only if the
+/// lot's keys were there, leaving Redis short until the reconciler's next pass; deciding alone
+/// rebuilt the lot. One pipeline now does what deciding alone did.)
+#[tokio::test]
+async fn an_ambulance_let_in_while_redis_lost_the_lot_is_counted_at_once() {
+    let batched = spawn_app().await;
+    let mut settings = test_settings();
+    settings.gate_batch_workers = 0;
+    let alone = spawn_with(settings).await;
+    for app in [&batched, &alone] {
+        let site = app.site(2).await;
+        let c = &site.compound;
+        let (status, _) = app
+            .staff(
+                "PUT",
+                &format!("/v1/admin/compounds/{c}/exempt-vehicles/云A12010"),
+                Some(json!({"class": "ambulance"})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        app.wipe_redis().await;
+        let (status, answer) = app.read(&site.entries[0], "云A12010", ago(5)).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(str_of(&answer, "reason"), "emergency_exempt");
+        let occupancy = app.occupancy(&site.lot).await;
+        assert_eq!(occupancy["redis_counts"]["exempt"], 1, "{occupancy}");
+        assert_eq!(occupancy["in_sync"], true, "{occupancy}");
+    }
+}
+
 /// The value of a counter of this process's metrics, by its exposition line.
 async fn metric(app: &TestApp, line_start: &str) -> f64 {
     app.metrics()

@@ -34,10 +34,11 @@ use parkshare_domain::money::Money;
 use parkshare_domain::plate::{Plate, PlateColour};
 use parkshare_domain::vehicle::VehicleClass;
 
-use super::events::{Event, GateDecision};
 use super::lanes::{self, decide_in_time};
 use crate::error::{ApiError, ErrorCode};
+use crate::state::lanes::Event;
 use crate::state::AppState;
+use crate::store::answers::GateDecision;
 use std::sync::Arc;
 
 use crate::store::registry::GateContext;
