@@ -290,6 +290,76 @@ impl Pool {
     }
 }
 
+/// How a stay's record began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// At an entry read: it holds a place from then on.
+    Entry,
+    /// At an exit read with no stay on record, charged by the gate's policy.
+    NoEntryRecord,
+    /// At an exit recorded before its entry was (an offline camera's buffer): completed when
+    /// the entry arrives.
+    OfflineExit,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Entry => "entry",
+            Origin::NoEntryRecord => "no_entry_record",
+            Origin::OfflineExit => "offline_exit",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Origin> {
+        match text {
+            "entry" => Some(Origin::Entry),
+            "no_entry_record" => Some(Origin::NoEntryRecord),
+            "offline_exit" => Some(Origin::OfflineExit),
+            _ => None,
+        }
+    }
+
+    /// Only a stay opened by an entry holds a place in the lot.
+    pub fn holds_a_place(self) -> bool {
+        self == Origin::Entry
+    }
+}
+
+/// Whether a stay is still inside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StayStatus {
+    Open,
+    Closed,
+}
+
+impl StayStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StayStatus::Open => "open",
+            StayStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<StayStatus> {
+        match text {
+            "open" => Some(StayStatus::Open),
+            "closed" => Some(StayStatus::Closed),
+            _ => None,
+        }
+    }
+}
+
+stored_words!(
+    Direction => "direction",
+    SessionKind => "stay kind",
+    Pool => "pool",
+    Origin => "stay origin",
+    StayStatus => "stay status",
+);
+
 /// The first step of an entry: refuse now, or ask occupancy for a place in a pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryPlan {
@@ -369,6 +439,40 @@ pub fn exit_decision(kind: SessionKind, fee: Money, paid: Money) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each stored word decodes to the value that writes it, serde writes the same word, and
+    /// a word no value has is an error naming what it should have been.
+    #[test]
+    fn stored_words_decode_to_the_value_that_wrote_them() {
+        fn round_trip<T>(values: &[T], word: fn(T) -> &'static str)
+        where
+            T: Copy + PartialEq + std::fmt::Debug + Serialize + TryFrom<String>,
+            <T as TryFrom<String>>::Error: std::fmt::Debug,
+        {
+            for &value in values {
+                let decoded = T::try_from(word(value).to_owned()).expect(word(value));
+                assert_eq!(decoded, value);
+                assert_eq!(serde_json::to_value(value).unwrap(), word(value));
+            }
+        }
+        use SessionKind as K;
+        round_trip(&[K::Exempt, K::Permit, K::Owner, K::Visitor], K::as_str);
+        round_trip(&[Pool::Visitor, Pool::Reserved, Pool::Exempt], Pool::as_str);
+        use Origin as O;
+        round_trip(&[O::Entry, O::NoEntryRecord, O::OfflineExit], O::as_str);
+        round_trip(&[StayStatus::Open, StayStatus::Closed], StayStatus::as_str);
+        round_trip(&[Direction::Entry, Direction::Exit], Direction::as_str);
+        use crate::vehicle::VehicleClass as C;
+        round_trip(&[C::Small, C::Large, C::NewEnergy], C::as_str);
+        assert_eq!(
+            Pool::try_from("vip".to_owned()),
+            Err(crate::UnknownWord {
+                what: "pool",
+                text: "vip".into()
+            })
+        );
+        assert!(SessionKind::try_from("Visitor".to_owned()).is_err());
+    }
     use chrono::TimeZone;
 
     #[test]

@@ -11,6 +11,28 @@
 //! Tariffs and billing live in the pure `parkshare-tariff` crate. Services (`parkshare-gate`, …)
 //! own the adapters (sqlx, redis, actix) and call into this crate.
 
+/// A stored word (a column's text, a setting) that names none of a type's values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{text}' is not a {what}")]
+pub struct UnknownWord {
+    pub what: &'static str,
+    pub text: String,
+}
+
+/// `TryFrom<String>` by the type's `parse`, so that a row decodes straight into the type
+/// (sqlx's `#[sqlx(try_from = "String")]`) and a word no value has is an error, not a default.
+macro_rules! stored_words {
+    ($($type:ty => $what:literal),* $(,)?) => {$(
+        impl TryFrom<String> for $type {
+            type Error = $crate::UnknownWord;
+
+            fn try_from(text: String) -> Result<Self, $crate::UnknownWord> {
+                <$type>::parse(&text).ok_or($crate::UnknownWord { what: $what, text })
+            }
+        }
+    )*};
+}
+
 pub mod decision;
 pub mod money;
 pub mod plate;

@@ -41,6 +41,8 @@ impl VehicleClass {
     }
 }
 
+stored_words!(VehicleClass => "vehicle class", ExemptClass => "exempt class");
+
 /// Vehicles that pass first and free (消防、救护及正在执行紧急公务的车辆).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -8,7 +8,6 @@ use crate::error::ErrorCode;
 use chrono::{DateTime, TimeZone, Utc};
 use parkshare_domain::decision::{billing_instant, SessionKind};
 use parkshare_domain::money::Money;
-use parkshare_domain::vehicle::VehicleClass;
 use parkshare_tariff::engine::LineCode;
 use parkshare_tariff::{Bill, Stay};
 use sqlx::PgConnection;
@@ -53,10 +52,7 @@ pub async fn price(
             clamped: false,
         });
     };
-    let kind = SessionKind::parse(&session.kind)
-        .ok_or_else(|| ApiError::internal(format!("session kind {}", session.kind)))?;
-    let class = VehicleClass::parse(&session.vehicle_class)
-        .ok_or_else(|| ApiError::internal(format!("vehicle class {}", session.vehicle_class)))?;
+    let (kind, class) = (session.kind, session.vehicle_class);
     // From when the stay is charged: its entry, or, for a renter's stay that outlasted the
     // rental, the local midnight the rental lapsed (the car is a visitor from then on).
     let mut charged_from = entered_at;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use parkshare_domain::decision::Direction;
+use parkshare_domain::decision::{Direction, StayStatus};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
@@ -159,7 +159,7 @@ async fn finish_release(state: &AppState, gate: &GateContext, response: &GateDec
         let Some(stay) = sessions::session(&state.db, gate.tenant_id, id).await? else {
             return Ok(None);
         };
-        let inside_again = stay.status == "open"
+        let inside_again = stay.status == StayStatus::Open
             || sessions::open_session(&state.db, gate.lot_id, &stay.plate)
                 .await?
                 .is_some();

@@ -14,7 +14,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use parkshare_domain::decision::{
-    plan_entry, Decision, Direction, EntryPlan, Pool, Reason, SessionKind,
+    plan_entry, Decision, Direction, EntryPlan, Origin, Pool, Reason, SessionKind,
 };
 use parkshare_domain::money::Money;
 use parkshare_tariff::engine::LineCode;
@@ -138,12 +138,7 @@ async fn entry(
         .await?;
         if stay.exited_at.is_none() {
             // Still inside: it holds a place from now on.
-            inside(
-                gate,
-                ev,
-                Pool::parse(&stay.pool).unwrap_or(Pool::Visitor),
-                fx,
-            );
+            inside(gate, ev, stay.pool, fx);
         }
         return recorded(tx, gate, ev, Some(stay.id), Money::ZERO, None, fx).await;
     }
@@ -348,7 +343,7 @@ async fn entryless(
 ) -> Result<GateDecision, Failure> {
     let session_id = record::new_id();
     let began = Began::AtExit {
-        origin: "offline_exit",
+        origin: Origin::OfflineExit,
         tariff_version_id: None,
     };
     sessions::insert_session(tx, &new_stay(session_id, gate, ev, &began)).await?;

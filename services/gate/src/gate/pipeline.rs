@@ -28,8 +28,8 @@
 
 use chrono::{DateTime, Utc};
 use parkshare_domain::decision::{
-    entry_decision, exit_decision, plan_entry, Action, Decision, Direction, EntryPlan, Pool,
-    Reason, SessionKind,
+    entry_decision, exit_decision, plan_entry, Action, Decision, Direction, EntryPlan, Origin,
+    Pool, Reason, SessionKind,
 };
 use parkshare_domain::money::Money;
 use parkshare_domain::policy::{NoEntryRecord, Reentry};
@@ -551,18 +551,10 @@ async fn exit(
     if scope == Scope::Common && (stay.space_id.is_some() || early_read.is_some()) {
         return Ok(Batched::Alone);
     }
-    let (kind, paid) = match (SessionKind::parse(&stay.kind), Money::total(stay.paid)) {
-        (Some(kind), Ok(paid)) => (kind, paid),
-        _ if scope == Scope::Common => return Ok(Batched::Alone),
-        _ => {
-            return Err(ApiError::Internal(anyhow::anyhow!(
-                "session {} has kind {} and paid {}",
-                stay.id,
-                stay.kind,
-                stay.paid
-            ))
-            .into())
-        }
+    let paid = match Money::total(stay.paid) {
+        Ok(paid) => paid,
+        Err(_) if scope == Scope::Common => return Ok(Batched::Alone),
+        Err(e) => return Err(ApiError::internal(e).into()),
     };
     let priced = match billing::price(tx, &LotRules::from(gate), &stay, ev.captured_at).await {
         Ok(priced) if priced.clamped && scope == Scope::Common => return Ok(Batched::Alone),
@@ -570,7 +562,7 @@ async fn exit(
         Err(_) if scope == Scope::Common => return Ok(Batched::Alone),
         Err(e) => return Err(e.into()),
     };
-    let decision = exit_decision(kind, priced.bill.total, paid);
+    let decision = exit_decision(stay.kind, priced.bill.total, paid);
     let opens = decision.action == Action::Open;
     if let Some(entered_at) = early_read {
         let detail = format!(
@@ -663,7 +655,7 @@ async fn no_entry_record(
     };
     let session_id = record::new_id();
     let began = Began::AtExit {
-        origin: "no_entry_record",
+        origin: Origin::NoEntryRecord,
         tariff_version_id,
     };
     sessions::insert_session(tx, &new_stay(session_id, gate, ev, &began)).await?;

@@ -2,7 +2,7 @@
 //! and gate event, the stays it opens, the anomalies it lists for staff, and the places it
 //! gives back to Redis or counts there once it committed.
 
-use parkshare_domain::decision::{Decision, Pool, SessionKind, Standing};
+use parkshare_domain::decision::{Decision, Origin, Pool, SessionKind, Standing};
 use parkshare_domain::plate::{Plate, PlateMark};
 use parkshare_domain::vehicle::{ExemptClass, VehicleClass};
 use sqlx::{PgConnection, PgPool};
@@ -196,7 +196,7 @@ pub(super) enum Began {
     /// Seen only at its exit: a visitor's stay with no entry time (`no_entry_record`, or
     /// `offline_exit` until its entry arrives).
     AtExit {
-        origin: &'static str,
+        origin: Origin,
         tariff_version_id: Option<Uuid>,
     },
 }
@@ -219,7 +219,7 @@ pub(super) fn new_stay<'a>(
             kind,
             pool,
             class,
-            "entry",
+            Origin::Entry,
             true,
             tariff_version_id,
             space_id,
@@ -243,9 +243,9 @@ pub(super) fn new_stay<'a>(
         compound_id: gate.compound_id,
         lot_id: gate.lot_id,
         plate: ev.plate.as_str(),
-        vehicle_class: class.as_str(),
-        kind: kind.as_str(),
-        pool: pool.as_str(),
+        vehicle_class: class,
+        kind,
+        pool,
         origin,
         entered_at: entered.then_some(ev.captured_at),
         entry_gate_id: entered.then_some(gate.gate_id),
@@ -328,17 +328,17 @@ pub(super) struct Place {
 impl Place {
     /// The place a stay that left holds, if it holds one: only stays opened by an entry do.
     pub fn of_stay(stay: &sessions::Session) -> Option<Place> {
-        if stay.origin != "entry" {
+        if !stay.origin.holds_a_place() {
             return None;
         }
-        match (Plate::parse(&stay.plate), Pool::parse(&stay.pool)) {
-            (Ok(plate), Some(pool)) => Some(Place {
+        match Plate::parse(&stay.plate) {
+            Ok(plate) => Some(Place {
                 lot_id: stay.lot_id,
                 plate,
-                pool,
+                pool: stay.pool,
             }),
-            _ => {
-                tracing::error!(session_id = %stay.id, "stored stay has an unreadable plate or pool");
+            Err(_) => {
+                tracing::error!(session_id = %stay.id, "stored stay has an unreadable plate");
                 None
             }
         }

@@ -9,6 +9,7 @@ use crate::error::ErrorCode;
 use crate::input::AnyJson;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
+use parkshare_domain::decision::StayStatus;
 use parkshare_domain::money::Money;
 use parkshare_domain::plate::Plate;
 use parkshare_ledger::split::{refund_entry, Parties};
@@ -473,7 +474,9 @@ async fn owed_for_stay(
         .ok_or_else(|| ApiError::internal("payment for a missing session"))?;
     let paid = Money::total(session.paid).map_err(ApiError::internal)?;
     let total = match session.fee {
-        Some(fee) if session.status != "open" => Money::total(fee).map_err(ApiError::internal)?,
+        Some(fee) if session.status != StayStatus::Open => {
+            Money::total(fee).map_err(ApiError::internal)?
+        }
         _ => {
             let rules = registry::lot_rules(&mut *tx, session.lot_id)
                 .await?

@@ -12,8 +12,10 @@
 use crate::error::ErrorCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
+use parkshare_domain::decision::{Origin, Pool, SessionKind, StayStatus};
 use parkshare_domain::money::Money;
 use parkshare_domain::plate::Plate;
+use parkshare_domain::vehicle::VehicleClass;
 use parkshare_sharing::{BookingCaps, BookingLimits, CapExceeded, Interval};
 use serde::Deserialize;
 use serde_json::json;
@@ -159,11 +161,11 @@ async fn price_of(
         tenant_id: Uuid::nil(),
         lot_id: rules.lot_id,
         plate: String::new(),
-        vehicle_class: "small".into(),
-        kind: "visitor".into(),
-        pool: "reserved".into(),
-        status: "open".into(),
-        origin: "entry".into(),
+        vehicle_class: VehicleClass::Small,
+        kind: SessionKind::Visitor,
+        pool: Pool::Reserved,
+        status: StayStatus::Open,
+        origin: Origin::Entry,
         entered_at: Some(during.start),
         entry_gate_id: None,
         exited_at: None,

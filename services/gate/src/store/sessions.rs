@@ -9,6 +9,8 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
+use parkshare_domain::decision::{Origin, Pool, SessionKind, StayStatus};
+use parkshare_domain::vehicle::VehicleClass;
 use parkshare_tariff::Bill;
 
 use crate::store::answers::GateDecision;
@@ -142,11 +144,21 @@ pub struct Session {
     pub tenant_id: Uuid,
     pub lot_id: Uuid,
     pub plate: String,
-    pub vehicle_class: String,
-    pub kind: String,
-    pub pool: String,
-    pub status: String,
-    pub origin: String,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub vehicle_class: VehicleClass,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub kind: SessionKind,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub pool: Pool,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub status: StayStatus,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub origin: Origin,
     pub entered_at: Option<DateTime<Utc>>,
     pub entry_gate_id: Option<Uuid>,
     pub exited_at: Option<DateTime<Utc>>,
@@ -220,10 +232,10 @@ pub struct NewSession<'a> {
     pub compound_id: Uuid,
     pub lot_id: Uuid,
     pub plate: &'a str,
-    pub vehicle_class: &'a str,
-    pub kind: &'a str,
-    pub pool: &'a str,
-    pub origin: &'a str,
+    pub vehicle_class: VehicleClass,
+    pub kind: SessionKind,
+    pub pool: Pool,
+    pub origin: Origin,
     pub entered_at: Option<DateTime<Utc>>,
     pub entry_gate_id: Option<Uuid>,
     /// The filed tariff version in force at entry.
@@ -482,10 +494,10 @@ struct StayColumns {
     compound_id: Vec<Uuid>,
     lot_id: Vec<Uuid>,
     plate: Vec<String>,
-    vehicle_class: Vec<String>,
-    kind: Vec<String>,
-    pool: Vec<String>,
-    origin: Vec<String>,
+    vehicle_class: Vec<&'static str>,
+    kind: Vec<&'static str>,
+    pool: Vec<&'static str>,
+    origin: Vec<&'static str>,
     entered_at: Vec<Option<DateTime<Utc>>>,
     entry_gate_id: Vec<Option<Uuid>>,
     tariff_version_id: Vec<Option<Uuid>>,
@@ -526,10 +538,10 @@ impl DecisionWrites {
         c.compound_id.push(s.compound_id);
         c.lot_id.push(s.lot_id);
         c.plate.push(s.plate.to_owned());
-        c.vehicle_class.push(s.vehicle_class.to_owned());
-        c.kind.push(s.kind.to_owned());
-        c.pool.push(s.pool.to_owned());
-        c.origin.push(s.origin.to_owned());
+        c.vehicle_class.push(s.vehicle_class.as_str());
+        c.kind.push(s.kind.as_str());
+        c.pool.push(s.pool.as_str());
+        c.origin.push(s.origin.as_str());
         c.entered_at.push(s.entered_at);
         c.entry_gate_id.push(s.entry_gate_id);
         c.tariff_version_id.push(s.tariff_version_id);
