@@ -4,8 +4,11 @@
 //! - [`unsold`]: developer spaces left unsold — since when they are for sale, how they are
 //!   offered now, and the list of those that break the two-year rule;
 //! - [`rentals`]: rentals (月租) of a lot's pool or one space, paid, renewed, ended early,
-//!   admitted at the gate; the owners-first waiting list.
+//!   admitted at the gate; the owners-first waiting list;
+//! - [`allotment`]: whether a lottery is allotting a space and to whom, asked by the lottery,
+//!   the rentals and the unsold spaces alike (below them all).
 
+mod allotment;
 pub mod lottery;
 pub mod rentals;
 pub mod unsold;

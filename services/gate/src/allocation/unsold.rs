@@ -169,7 +169,7 @@ async fn put_offer(
         // The compound's announcement lock first, then the space's row: the order a rental
         // application takes them in, so the two never wait on each other in a circle.
         // A space being allotted by lottery stays allottable until that lottery is over.
-        if let Some(lottery) = crate::allocation::lottery::running_lottery_of(
+        if let Some(lottery) = crate::allocation::allotment::running_lottery_of(
             &mut tx,
             compound.id,
             space.id,

@@ -38,3 +38,10 @@ fn the_module_checker_finds_a_loop_and_passes_a_tree_without_one() {
 fn no_import_loop_between_the_service_modules() {
     assert_passes(&checker(None));
 }
+
+/// Nor does any module at any depth: inside a feature folder the children import no loop
+/// either (a parent declaring and routing its children is not counted).
+#[test]
+fn no_import_loop_between_modules_at_any_depth() {
+    assert_passes(&checker(Some("--all")));
+}

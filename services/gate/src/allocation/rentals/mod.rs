@@ -370,7 +370,7 @@ async fn apply_in(
     // row (announcing a lottery and running a space as metered parking take them so too).
     if let Target::Space(space_id) = a.target {
         if let Some(compound_id) = store::compound_of_space(&mut *tx, tenant_id, space_id).await? {
-            crate::allocation::lottery::store::lock_compound(&mut *tx, compound_id).await?;
+            crate::allocation::allotment::lock_compound(&mut *tx, compound_id).await?;
         }
     }
     let place = place_of(&mut *tx, tenant_id, a.target, a.applied_by).await?;
@@ -398,13 +398,13 @@ async fn apply_in(
     // tester, F5).
     if let (Some(space_id), true) = (place.space_id, a.applied_by != AppliedBy::Lottery) {
         if let Some((_, lottery)) =
-            crate::allocation::lottery::allotting(&mut *tx, place.compound_id, &[space_id], now)
+            crate::allocation::allotment::allotting(&mut *tx, place.compound_id, &[space_id], now)
                 .await?
         {
             let Renter::Owner(owner_id) = a.renter else {
-                return Err(crate::allocation::lottery::in_lottery(lottery));
+                return Err(crate::allocation::allotment::in_lottery(lottery));
             };
-            crate::allocation::lottery::contract_winner(&mut *tx, lottery, owner_id, now).await?;
+            crate::allocation::allotment::contract_winner(&mut *tx, lottery, owner_id, now).await?;
             won_in = Some((lottery, owner_id));
         }
     }
@@ -468,8 +468,7 @@ async fn apply_in(
     let held = hold(&mut *tx, &new, now).await?;
     if let Some((lottery, owner_id)) = won_in {
         // Its hold running out unpaid lapses the offer, as for a rental made at acceptance.
-        crate::allocation::lottery::store::set_offer_rental(&mut *tx, lottery, owner_id, new.id)
-            .await?;
+        crate::allocation::allotment::set_offer_rental(&mut *tx, lottery, owner_id, new.id).await?;
     }
     Ok(held)
 }
