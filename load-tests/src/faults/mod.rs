@@ -56,7 +56,7 @@ const DATABASE: &str = "parkshare";
 enum Fault {
     None,
     ReplicaKill,
-    ReplicaKillBetweenCommitAndRelease,
+    ReplicaKillBetweenReleaseAndCommit,
     ReplicaTerm,
     RedisFlushAll,
     RedisKilled,
@@ -71,8 +71,8 @@ const SCENARIOS: [(&str, Fault); 11] = [
     ("no fault", Fault::None),
     ("replica A kill -9, restarted", Fault::ReplicaKill),
     (
-        "replica A kill -9 between an exit's commit and its Redis release",
-        Fault::ReplicaKillBetweenCommitAndRelease,
+        "replica A kill -9 between an exit's Redis release and its commit",
+        Fault::ReplicaKillBetweenReleaseAndCommit,
     ),
     ("replica A SIGTERM, restarted", Fault::ReplicaTerm),
     ("Redis FLUSHALL", Fault::RedisFlushAll),
@@ -362,7 +362,7 @@ async fn scenario(
         repair_bound: config.repair_bound(),
         ..Row::default()
     };
-    if fault == Fault::ReplicaKillBetweenCommitAndRelease {
+    if fault == Fault::ReplicaKillBetweenReleaseAndCommit {
         // Replica A again, armed: it kills itself after the commit of its 4th exit.
         rig.replicas[0].terminate().await;
         rig.replicas[0].start(Some(4)).await?;
@@ -445,7 +445,7 @@ async fn inject(rig: &mut Rig, world: &World, fault: Fault, row: &mut Row) -> an
             tokio::time::sleep(Duration::from_secs(2)).await;
             rig.replicas[0].start(None).await?;
         }
-        Fault::ReplicaKillBetweenCommitAndRelease => {
+        Fault::ReplicaKillBetweenReleaseAndCommit => {
             // Armed at the scenario's start; restarted (disarmed) as soon as it has died.
             let deadline = Instant::now() + Duration::from_secs(20);
             while rig.replicas[0].alive() && Instant::now() < deadline {
@@ -460,7 +460,7 @@ async fn inject(rig: &mut Rig, world: &World, fault: Fault, row: &mut Row) -> an
                 // What the dead replica left behind, before anything repaired it.
                 let (_, _, (_, stuck)) = wait_in_sync_for(rig, world, Duration::ZERO).await;
                 row.notes.push(format!(
-                    "replica A died after its 4th exit's commit; {stuck} place(s) differed between Redis and Postgres just after"
+                    "replica A died after its 4th exit's release, before its commit; {stuck} place(s) differed between Redis and Postgres just after"
                 ));
             }
             tokio::time::sleep(Duration::from_secs(1)).await;

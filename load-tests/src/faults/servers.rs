@@ -302,7 +302,7 @@ impl Replica {
             .stdout(log.try_clone()?)
             .stderr(log);
         if let Some(n) = failpoint {
-            command.env("PARKSHARE_FAILPOINT_KILL_AFTER_EXIT_COMMIT", n.to_string());
+            command.env("PARKSHARE_FAILPOINT_KILL_BEFORE_EXIT_COMMIT", n.to_string());
         }
         self.child = Some(command.spawn().context("starting the gate service")?);
         self.starts += 1;

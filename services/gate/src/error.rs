@@ -86,6 +86,7 @@ error_codes! {
     ConcurrentFiling = "concurrent_filing",
     ConcurrentIntent = "concurrent_intent",
     CredentialRevoked = "credential_revoked",
+    DeviceEventIdReused = "device_event_id_reused",
     DeviceLoginRequired = "device_login_required",
     DeviceMismatch = "device_mismatch",
     DeviceSerialTaken = "device_serial_taken",
@@ -481,9 +482,30 @@ pub fn json_error(
         | actix_web::error::JsonPayloadError::Overflow { .. } => {
             "request body too large".to_owned()
         }
+        actix_web::error::JsonPayloadError::Deserialize(e) => body_message(e),
         other => other.to_string(),
     };
     ApiError::bad_request(ErrorCode::InvalidBody, message).into()
+}
+
+/// What is wrong with a JSON body, in words that stay the same wherever in the body it is:
+/// no line and column, no name of a type of ours (issue 20's tester, F7).
+fn body_message(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof => "the body is not valid JSON".to_owned(),
+        Category::Io => "the body could not be read".to_owned(),
+        Category::Data => {
+            let text = e.to_string();
+            let position = format!(" at line {} column {}", e.line(), e.column());
+            let text = text.strip_suffix(&position).unwrap_or(&text);
+            if text.contains("struct ") || text.contains("map") {
+                "the body must be a JSON object with the documented fields".to_owned()
+            } else {
+                text.to_owned()
+            }
+        }
+    }
 }
 
 /// A path segment that does not parse (e.g. a malformed id) names nothing that exists.
@@ -501,6 +523,35 @@ pub fn query_error(
 #[cfg(test)]
 mod tests {
     use super::ErrorCode;
+
+    /// A body's fault is told without its position or our types' names.
+    #[test]
+    fn a_bad_body_is_told_in_stable_words() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct GateEventRequest {
+            plate: String,
+            gate_id: uuid::Uuid,
+        }
+        let told = |body: &str| match serde_json::from_str::<GateEventRequest>(body) {
+            Ok(read) => panic!("{body} parsed: {read:?}"),
+            Err(e) => super::body_message(&e),
+        };
+        assert_eq!(told("{\"gate_id\": "), "the body is not valid JSON");
+        assert_eq!(
+            told("[]"),
+            "the body must be a JSON object with the documented fields"
+        );
+        assert_eq!(
+            told("{\"gate_id\": \"00000000-0000-0000-0000-000000000000\"}"),
+            "missing field `plate`"
+        );
+        assert_eq!(
+            told("{\n\n   \"gate_id\": \"00000000-0000-0000-0000-000000000000\"}"),
+            "missing field `plate`",
+            "wherever the fault is"
+        );
+    }
 
     #[test]
     fn every_code_is_sent_as_its_name() {

@@ -169,7 +169,8 @@ async fn finish_release(state: &AppState, gate: &GateContext, response: &GateDec
     match stay {
         Ok(Some(stay)) => {
             let places: Vec<Place> = Place::of_stay(&stay).into_iter().collect();
-            super::record::release(&state.db, &state.occupancy, &places).await;
+            let released = super::record::release(&state.occupancy, &places).await;
+            super::record::retry_release(&state.db, &state.occupancy, released.failed);
         }
         Ok(None) => {}
         Err(e) => {

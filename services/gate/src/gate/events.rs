@@ -15,6 +15,7 @@ use uuid::Uuid;
 pub use crate::state::lanes::Event;
 pub use crate::store::answers::GateDecision;
 
+use super::lanes;
 use crate::auth::Device;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -140,6 +141,7 @@ impl Event {
     responses(
         (status = 200, description = "Decision (open or refuse)", body = GateDecision),
         (status = 403, description = "The event names another gate than the device's own: `gate_not_permitted`", body = crate::error::ErrorBody),
+        (status = 409, description = "The device event id already answered another plate's read at this gate (a device reusing its ids): `device_event_id_reused`", body = crate::error::ErrorBody),
     )
 )]
 #[post("/v1/gate/events")]
@@ -156,8 +158,25 @@ pub async fn post_event(
         });
     }
     // A read from the future (a device clock running ahead) is judged by the service's clock.
-    let event = Event::parse(&body, state.clock.now())?;
-    super::lanes::traffic(&state, gate.gate_id);
-    let response = super::lanes::decide_in_time(&state, &gate, event).await?;
+    let mut event = Event::parse(&body, state.clock.now())?;
+    if lanes::stale_live_read(&state, event.offline, event.captured_at) {
+        let read = lanes::ClockRead {
+            plate: event.plate.as_str(),
+            record: &event.device_event_id,
+            captured_at: event.captured_at,
+            offline: false,
+        };
+        let age_max = state.lanes.live_read_age_max;
+        lanes::flag_clock(
+            &state,
+            &gate,
+            &read,
+            lanes::ClockFault::StaleLiveRead(age_max),
+        )
+        .await;
+        event.offline = true;
+    }
+    lanes::traffic(&state, gate.gate_id);
+    let response = lanes::decide_in_time(&state, &gate, event).await?;
     Ok(HttpResponse::Ok().json(&response))
 }

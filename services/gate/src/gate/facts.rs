@@ -44,7 +44,7 @@ pub(super) async fn record(
     if let Some(r) =
         sessions::response_by_device_event(&mut *tx, gate.gate_id, &ev.device_event_id).await?
     {
-        return Ok(r.replayed());
+        return record::replayed(r, ev);
     }
     match gate.direction {
         Direction::Entry => entry(tx, gate, ev, fx).await,
@@ -346,9 +346,9 @@ async fn entryless(
         origin: Origin::OfflineExit,
         tariff_version_id: None,
     };
-    sessions::insert_session(tx, &new_stay(session_id, gate, ev, &began)).await?;
     let bill = Bill::flat(LineCode::NoEntryFee, Money::ZERO, "入场记录待补");
-    sessions::bill_session(tx, session_id, &bill, Some((ev.captured_at, gate.gate_id))).await?;
+    let stay = new_stay(session_id, gate, ev, &began);
+    sessions::insert_closed_session(tx, &stay, &bill, (ev.captured_at, gate.gate_id)).await?;
     let detail = format!(
         "exit captured at {} with no entry recorded yet",
         ev.captured_at

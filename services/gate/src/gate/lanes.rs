@@ -23,6 +23,7 @@ pub use crate::state::lanes::Lanes;
 use crate::state::AppState;
 use crate::store::answers::GateDecision;
 use crate::store::registry::{self, GateContext};
+use crate::store::sessions::{insert_anomaly, NewAnomaly};
 
 /// Heartbeats and traffic write a device's `last_seen_at` at most this often per process (a
 /// camera in comet mode, or a busy lane, would otherwise write it many times a second). Below
@@ -565,4 +566,73 @@ pub fn open_barrier(state: &web::Data<AppState>, gate: &GateContext, command_id:
             tracing::warn!(%gate_id, error = %e, "could not list a barrier that did not open");
         }
     });
+}
+
+/// What a read's capture time says is wrong with the camera.
+pub enum ClockFault {
+    /// Before [`CLOCK_FLOOR_YEAR`]: the clock was reset.
+    Off,
+    /// A live push older than this.
+    StaleLiveRead(chrono::Duration),
+}
+
+/// A read as the clock check quotes it.
+pub struct ClockRead<'a> {
+    pub plate: &'a str,
+    /// The device's own id for the read.
+    pub record: &'a str,
+    pub captured_at: chrono::DateTime<chrono::Utc>,
+    pub offline: bool,
+}
+
+/// A read pushed as live but taken longer ago than `PARKSHARE_LIVE_READ_AGE_MAX_S`: a backlog
+/// the camera does not mark as one, or a camera clock or time zone that is wrong. No car waits
+/// at the barrier for it: it is recorded at its time, never opening, and listed for staff —
+/// on every route (a camera's push, the JSON API).
+pub fn stale_live_read(
+    state: &AppState,
+    offline: bool,
+    captured_at: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    !offline && captured_at < state.clock.now() - state.lanes.live_read_age_max
+}
+
+/// Lists a read whose capture time shows the camera's clock (or its upload) is off.
+pub async fn flag_clock(
+    state: &AppState,
+    gate: &GateContext,
+    read: &ClockRead<'_>,
+    fault: ClockFault,
+) {
+    let at = read.captured_at.format("%Y-%m-%dT%H:%M:%SZ");
+    let record = read.record;
+    let detail = match fault {
+        ClockFault::Off => format!(
+            "the camera reported capture time {at} for record {record}: its clock is off (set \
+             its time server); {}",
+            if read.offline {
+                "the offline record was not recorded"
+            } else {
+                "the read was decided at the time it arrived"
+            }
+        ),
+        ClockFault::StaleLiveRead(age_max) => format!(
+            "the camera pushed record {record}, taken at {at}, as a live read: more than {} \
+             minutes old, so no car waits for it; recorded at its time without opening. If \
+             the lane's cars are all refused so, the camera's clock or time zone is wrong",
+            age_max.num_minutes()
+        ),
+    };
+    let anomaly = NewAnomaly {
+        tenant_id: gate.tenant_id,
+        lot_id: gate.lot_id,
+        session_id: None,
+        gate_id: Some(gate.gate_id),
+        kind: "device_clock",
+        plate: read.plate,
+        detail,
+    };
+    if let Err(e) = insert_anomaly(&state.db, &anomaly).await {
+        tracing::warn!(gate_id = %gate.gate_id, error = %e, "could not list a camera clock fault");
+    }
 }

@@ -10,11 +10,11 @@
 //! 3. each read decided by the domain's pure rules (`plan_entry`, `entry_decision`,
 //!    `exit_decision`);
 //! 4. the places of the admitted cars in Redis, concurrently;
-//! 5. every stay, bill and gate event in one statement (`sessions::write_decisions`), and one
-//!    commit, unless a lane of the run already gave up waiting and answered 503
-//!    (`super::answer`): then nothing of it is committed;
-//! 6. after the commit, the places of the cars that left given back and the cars inside
-//!    whatever the capacity counted.
+//! 5. every stay, bill and gate event in one statement (`sessions::write_decisions`); the
+//!    places of the cars that leave given back, still under the plates' locks; one commit,
+//!    unless a lane of the run already gave up waiting and answered 503 (`super::answer`):
+//!    then nothing of it is committed, and the cars that did not leave are counted back in;
+//! 6. after the commit, the cars inside whatever the capacity counted.
 //!
 //! A batch ([`Scope::Common`]) decides the common cases. A read that needs more — a booking,
 //! a shared or rented space, a re-entry, a misread exit plate, an anomaly, a full lot a walk-in
@@ -120,7 +120,9 @@ pub async fn run(
             .filter(|(_, outcome)| matches!(outcome, Batched::Decided(_)))
     };
     let lanes = decided().filter_map(|(read, _)| read.waiting);
-    if let Err(failure) = write_and_commit(tx, &fx, now, lanes).await {
+    let mut released = record::Released::default();
+    let stored = write_and_commit(deps, tx, &fx, now, lanes, &mut released).await;
+    if let Err(failure) = stored {
         // A read whose answer the run wrote: its gate event is there if the commit happened.
         let written = decided().find_map(|(read, outcome)| match outcome {
             Batched::Decided(answer) if !answer.duplicate => Some(read),
@@ -136,6 +138,8 @@ pub async fn run(
         };
         if asked != Some(true) {
             give_back(deps, &fx.holds).await;
+            // The cars whose places were given back before the commit are still inside.
+            record::count_inside(deps.db, deps.occupancy, &released.done).await;
             return Err(match asked {
                 // Asked once: nobody must wait on the store again.
                 Some(_) => failure.not_committed(),
@@ -143,10 +147,7 @@ pub async fn run(
             });
         }
     }
-    for _ in &fx.released {
-        crate::failpoints::exit_committed();
-    }
-    record::release(deps.db, deps.occupancy, &fx.released).await;
+    record::retry_release(deps.db, deps.occupancy, released.failed);
     record::count_inside(deps.db, deps.occupancy, &fx.counted).await;
     Ok(outcomes)
 }
@@ -189,12 +190,22 @@ async fn give_back(deps: Deps<'_>, holds: &[Hold]) {
     }
 }
 
-/// Step 5: the writes, the work on their rows, the commit.
+/// Step 5: the writes, the work on their rows, the places of the cars that left given back
+/// (into `released`, those Redis took), the commit.
+///
+/// The places go back before the commit, while the run still holds the plates' locks: a read
+/// of the same plate waiting for them (the car turning back at the barrier, a camera firing at
+/// both lanes) then finds Redis as this run left it. Given back after the commit, a release
+/// could land after that read had taken the plate's place again, and remove it: Redis one
+/// car short, the lot over-admitting until the reconciler's next pass (issue 20's tester, F1).
+/// Should the commit not happen, the caller counts those cars back in.
 async fn write_and_commit<'a>(
+    deps: Deps<'_>,
     mut tx: Transaction<'_, Postgres>,
     fx: &Effects,
     now: DateTime<Utc>,
     lanes: impl Iterator<Item = &'a Waiting> + Clone,
+    released: &mut record::Released,
 ) -> Result<(), Failure> {
     sessions::write_decisions(&mut tx, &fx.writes).await?;
     for after in &fx.after_writes {
@@ -211,6 +222,10 @@ async fn write_and_commit<'a>(
                 shared::exited(&mut tx, *session_id, *at, now).await?
             }
         }
+    }
+    *released = record::release(deps.occupancy, &fx.released).await;
+    for _ in &released.done {
+        crate::failpoints::exit_released();
     }
     answer::commit_for(tx, lanes).await?;
     Ok(())
@@ -325,7 +340,12 @@ async fn entry(
         gate, event: ev, ..
     } = *read;
     if let Some(prior) = facts.prior_response.take() {
-        return Ok(answered(prior.0.replayed()));
+        return match record::replayed(prior.0, ev) {
+            Ok(answer) => Ok(answered(answer)),
+            // Refused on its own, not with the batch.
+            Err(_) if run.scope == Scope::Common => Ok(Entry::Answered(Batched::Alone)),
+            Err(refused) => Err(refused),
+        };
     }
     let kind = match plan_entry(record::standing_of(&facts, &ev.plate)) {
         EntryPlan::Refuse(reason) => {
@@ -530,7 +550,12 @@ async fn exit(
     } = *read;
     let scope = run.scope;
     if let Some(prior) = found.prior_response {
-        return Ok(Batched::Decided(prior.0.replayed()));
+        return match record::replayed(prior.0, ev) {
+            Ok(answer) => Ok(Batched::Decided(answer)),
+            // Refused on its own, not with the batch.
+            Err(_) if scope == Scope::Common => Ok(Batched::Alone),
+            Err(refused) => Err(refused),
+        };
     }
     let stay = match (found.session, scope) {
         (Some(stay), _) => stay,
@@ -629,10 +654,12 @@ async fn no_entry_record(
     ev: &Event,
     fx: &mut Effects,
 ) -> Result<GateDecision, Failure> {
-    // An emergency vehicle passes first and free (rule 1), also with no entry on record (its
-    // entry may be a fail-open passage not recorded yet): let out free, its stay kept like a
-    // charged one's, so that a late entry finds it.
-    let emergency = ev.plate.mark().is_some();
+    // An emergency vehicle — its plate marked so, or registered exempt — passes first and
+    // free (rule 1), also with no entry on record (its entry may be a fail-open passage not
+    // recorded yet): let out free, its stay kept like a charged one's, so that a late entry
+    // finds it.
+    let emergency = ev.plate.mark().is_some()
+        || registry::is_exempt(&mut *tx, gate.compound_id, ev.plate.as_str()).await?;
     let (fee, tariff_version_id) = match gate.policy.no_entry_record {
         _ if emergency => (Some(Money::ZERO), None),
         NoEntryRecord::ChargeTariffFee => {

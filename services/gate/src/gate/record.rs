@@ -27,7 +27,7 @@ pub(super) struct Effects {
     pub writes: DecisionWrites,
     pub after_writes: Vec<AfterWrite>,
     pub holds: Vec<Hold>,
-    /// Places of stays that left, given back after the commit.
+    /// Places of stays that leave, given back just before the commit.
     pub released: Vec<Place>,
     /// Cars inside whatever the capacity, counted after the commit.
     pub counted: Vec<Place>,
@@ -293,6 +293,25 @@ pub(super) fn decision_into(
     response
 }
 
+/// The answer already stored under this read's device event id, or under its plate within the
+/// duplicate window, given again. A device event id that answered another plate is a device
+/// reusing its ids (a counter reset): 409, since this read cannot be stored under that id and
+/// the other car's answer must not open the barrier for this one.
+pub(super) fn replayed(prior: GateDecision, ev: &Event) -> Result<GateDecision, Failure> {
+    if prior.plate != ev.plate.as_str() {
+        return Err(ApiError::conflict(
+            crate::error::ErrorCode::DeviceEventIdReused,
+            format!(
+                "device_event_id '{}' already answered another plate's read at this gate: \
+                 give every read its own id",
+                ev.device_event_id
+            ),
+        )
+        .into());
+    }
+    Ok(prior.replayed())
+}
+
 /// Lists a case for staff.
 pub(super) async fn anomaly(
     tx: &mut PgConnection,
@@ -348,22 +367,34 @@ impl Place {
 /// Pauses before each new try of a release that failed after its exit committed.
 const RELEASE_RETRY_PAUSES_MS: [u64; 3] = [100, 400, 1_500];
 
-/// Gives back the places of stays that durably left, all at once. A release that fails (a
-/// dropped connection, a Redis that does not answer) is tried again in the background; what
-/// that cannot do the reconciler repairs.
-pub(super) async fn release(db: &PgPool, occupancy: &Occupancy, places: &[Place]) {
-    let released = futures_util::future::join_all(
+/// Places given back to Redis: those it took, and those whose release failed (a dropped
+/// connection, a Redis that does not answer), for [`retry_release`] once the exit is
+/// durable; what that cannot do the reconciler repairs.
+#[derive(Default)]
+pub(super) struct Released {
+    pub done: Vec<Place>,
+    pub failed: Vec<Place>,
+}
+
+/// Gives back the places of stays that left, all at once.
+pub(super) async fn release(occupancy: &Occupancy, places: &[Place]) -> Released {
+    let results = futures_util::future::join_all(
         places
             .iter()
             .map(|p| occupancy.release(p.lot_id, &p.plate, p.pool, None)),
     )
     .await;
-    for (place, result) in places.iter().zip(released) {
-        if let Err(e) = result {
-            tracing::warn!(lot_id = %place.lot_id, error = %e, "exit committed but Redis release failed; trying again");
-            retry_release(db, occupancy, place.clone());
+    let mut released = Released::default();
+    for (place, result) in places.iter().zip(results) {
+        match result {
+            Ok(_) => released.done.push(place.clone()),
+            Err(e) => {
+                tracing::warn!(lot_id = %place.lot_id, error = %e, "Redis release failed; trying again");
+                released.failed.push(place.clone());
+            }
         }
     }
+    released
 }
 
 /// Tries a failed release again in the background, a few times, so that a place given back
@@ -371,7 +402,13 @@ pub(super) async fn release(db: &PgPool, occupancy: &Occupancy, places: &[Place]
 /// the reconciler's next pass. Each try first asks Postgres whether the car is inside again
 /// (then its place is rightly taken, and nothing is done); the release itself only acts while
 /// Redis lists the plate in `pool`, so a try after one that did succeed changes nothing.
-fn retry_release(db: &PgPool, occupancy: &Occupancy, place: Place) {
+pub(super) fn retry_release(db: &PgPool, occupancy: &Occupancy, places: Vec<Place>) {
+    for place in places {
+        retry_one(db, occupancy, place);
+    }
+}
+
+fn retry_one(db: &PgPool, occupancy: &Occupancy, place: Place) {
     let (db, occupancy) = (db.clone(), occupancy.clone());
     tokio::spawn(async move {
         let Place {

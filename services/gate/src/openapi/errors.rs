@@ -423,6 +423,7 @@ pub const OPERATION_ERRORS: &[(&str, &[(u16, C)])] = &[
         "post_event",
         &[
             (403, C::GateNotPermitted),
+            (409, C::DeviceEventIdReused),
             (422, C::CaptureTimeInFuture),
             (422, C::CaptureTimeTooOld),
             (422, C::InvalidDeviceEventId),

@@ -1056,6 +1056,21 @@ pub async fn exempt_vehicles(
     .await
 }
 
+/// Whether `plate` is a registered exempt (emergency) vehicle of the compound.
+pub async fn is_exempt(
+    db: impl PgExecutor<'_>,
+    compound_id: Uuid,
+    plate: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from exempt_vehicles where compound_id = $1 and plate = $2)",
+    )
+    .bind(compound_id)
+    .bind(plate)
+    .fetch_one(db)
+    .await
+}
+
 pub async fn upsert_blocklisted(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,

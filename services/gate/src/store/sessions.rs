@@ -104,18 +104,29 @@ pub fn prior_response_sql([gate, event, plate, at, window]: [&str; 5]) -> String
         "select response from (
            (select response, 0 as rank from gate_events where gate_id = {gate} and device_event_id = {event})
            union all
-           (select response, 1 from gate_events
-             where {window} > 0 and gate_id = {gate} and plate = {plate} and action = 'open'
-               and captured_at between {at} - make_interval(secs => {window})
-                                   and {at} + make_interval(secs => {window})
-             order by captured_at desc limit 1)
+           (select response, 1 from gate_events e
+             where {window} > 0 and e.gate_id = {gate} and e.plate = {plate} and e.action = 'open'
+               and e.captured_at between {at} - make_interval(secs => {window})
+                                     and {at} + make_interval(secs => {window})
+               -- The passage it opened still stands: the stay an entry opened is still
+               -- inside; the car an exit let out has not come back in. Else this read is a
+               -- new passage, not a camera firing twice.
+               and case when e.direction = 'entry'
+                        then exists (select 1 from sessions s
+                                      where s.id = e.session_id and s.status = 'open')
+                        else not exists (select 1 from sessions s, gates g
+                                          where g.id = e.gate_id and s.lot_id = g.lot_id
+                                            and s.plate = e.plate and s.status = 'open')
+                   end
+             order by e.captured_at desc limit 1)
          ) prior order by rank limit 1"
     )
 }
 
 /// The answer already given to this read, in one round trip: the answer stored under the
 /// device's event id if there is one, else the last answer that opened this gate for this
-/// plate within `window_s` of `captured_at` (none when `window_s` is 0).
+/// plate within `window_s` of `captured_at` (none when `window_s` is 0) while the passage it
+/// opened still stands (an entry's stay inside, an exit's car not back in).
 pub async fn prior_response(
     db: impl PgExecutor<'_>,
     gate_id: Uuid,
@@ -249,6 +260,44 @@ pub async fn insert_session(db: &mut PgConnection, s: &NewSession<'_>) -> sqlx::
     let mut writes = DecisionWrites::default();
     writes.stay(s);
     write_decisions(db, &writes).await
+}
+
+/// Records a stay seen only at its exit, closed there at `exit` with its bill, in one
+/// statement: it is never open, so it may be recorded while the plate has a later stay open
+/// (an offline camera's exit older than the car's current entry).
+pub async fn insert_closed_session(
+    db: &mut PgConnection,
+    s: &NewSession<'_>,
+    bill: &Bill,
+    exit: (DateTime<Utc>, Uuid),
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into sessions (id, tenant_id, compound_id, lot_id, plate, vehicle_class, kind,
+                               pool, origin, entered_at, entry_gate_id, tariff_version_id,
+                               space_id, status, fee, bill, exited_at, exit_gate_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'closed', $14, $15,
+                 $16, $17)",
+    )
+    .bind(s.id)
+    .bind(s.tenant_id)
+    .bind(s.compound_id)
+    .bind(s.lot_id)
+    .bind(s.plate)
+    .bind(s.vehicle_class.as_str())
+    .bind(s.kind.as_str())
+    .bind(s.pool.as_str())
+    .bind(s.origin.as_str())
+    .bind(s.entered_at)
+    .bind(s.entry_gate_id)
+    .bind(s.tariff_version_id)
+    .bind(s.space_id)
+    .bind(bill.total.yuan())
+    .bind(Json(bill))
+    .bind(exit.0)
+    .bind(exit.1)
+    .execute(db)
+    .await
+    .map(drop)
 }
 
 /// Records the latest bill of a session; with `exit` it also closes the session.

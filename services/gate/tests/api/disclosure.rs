@@ -468,7 +468,10 @@ fn bars(html: &str) -> Vec<(u32, Decimal)> {
 
 #[tokio::test]
 async fn the_hour_chart_is_the_time_weighted_average_of_the_recorded_stays() {
-    let app = spawn_app().await;
+    // The stays are days old, read as live: live reads that old count as live here.
+    let mut settings = crate::helpers::test_settings();
+    settings.live_read_age_max_s = 7 * 86_400;
+    let app = crate::helpers::spawn_with(settings).await;
     let site = app.site(10).await;
     let (entry, exit) = (&site.entries[0], &site.exit);
     // A two-day period, local midnight to local midnight: day 1 is four days ago, day 2 three.

@@ -861,9 +861,9 @@ async fn a_release_cut_off_by_a_short_redis_fault_is_tried_again() {
     );
 }
 
-/// Rule 1 at the exit: an emergency vehicle with no entry on record (its entry a fail-open
-/// passage not recorded yet, an outage, a missed read) is let out free, not refused
-/// `no_entry_record`; an ordinary car still is.
+/// Rule 1 at the exit: an emergency vehicle (a marked plate, or one registered exempt) with no
+/// entry on record (its entry a fail-open passage not recorded yet, an outage, a missed read)
+/// is let out free, not refused `no_entry_record`; an ordinary car still is.
 #[tokio::test]
 async fn an_emergency_vehicle_with_no_entry_record_is_let_out_free() {
     let app = crate::helpers::spawn_app().await;
@@ -883,6 +883,24 @@ async fn an_emergency_vehicle_with_no_entry_record_is_let_out_free() {
         .count("select count(*) from sessions where plate = '川A54321应急' and status = 'open'")
         .await;
     assert_eq!(open, 0, "no stay left open");
+    // A vehicle registered exempt passes so too, its plate unmarked (issue 20's tester, F2:
+    // a registered ambulance was refused while a marked plate went out free).
+    let c = &site.compound;
+    let path = format!("/v1/admin/compounds/{c}/exempt-vehicles/云A12010");
+    let (status, _) = app
+        .staff(
+            "PUT",
+            &path,
+            Some(serde_json::json!({"class": "ambulance"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = app.read(&site.exit, "云A12010", ago(0)).await;
+    assert_eq!(
+        (status, str_of(&body, "action"), str_of(&body, "reason")),
+        (200, "open", "emergency_exempt"),
+        "{body}"
+    );
     let (status, body) = app.read(&site.exit, "京K12345", ago(0)).await;
     assert_eq!(
         (status, str_of(&body, "reason")),

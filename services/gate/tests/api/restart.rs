@@ -17,7 +17,7 @@ async fn a_killed_service_loses_no_acknowledged_session() {
     let mut acknowledged = Vec::new();
     for n in 0..5 {
         let body = serde_json::json!({"gate_id": site.entries[0].id, "plate": format!("沪C{n:05}"),
-                                      "captured_at": ago(90), "device_event_id": format!("k-{n}")});
+                                      "captured_at": ago(5), "device_event_id": format!("k-{n}")});
         let response = app
             .client
             .post(format!("http://127.0.0.1:{port}/v1/gate/events"))

@@ -34,7 +34,7 @@ use parkshare_domain::money::Money;
 use parkshare_domain::plate::{Plate, PlateColour};
 use parkshare_domain::vehicle::VehicleClass;
 
-use super::lanes::{self, decide_in_time};
+use super::lanes::{self, decide_in_time, flag_clock, stale_live_read, ClockFault, ClockRead};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::lanes::Event;
 use crate::state::AppState;
@@ -444,7 +444,7 @@ async fn event_of<V: Vendor>(
     // `PARKSHARE_LIVE_READ_AGE_MAX_S` (an hour): generous enough for a camera clock that
     // drifts without a time server.
     let age_max = state.lanes.live_read_age_max;
-    let stale = !read.offline && !clock_off && read.captured_at < now - age_max;
+    let stale = !clock_off && stale_live_read(state, read.offline, read.captured_at);
     let offline = read.offline || stale;
     // The age limit of live reads does not apply to an offline record (the camera's backlog
     // may be months old; the car passed and is recorded); a future time is still refused.
@@ -473,7 +473,7 @@ async fn event_of<V: Vendor>(
         Err(e) => return Err(Reply::from_error(&e)),
     };
     if clock_off {
-        flag_clock(state, gate, read, ClockFault::Off).await;
+        flag_clock(state, gate, &clock_read(read), ClockFault::Off).await;
         if offline {
             // When the car passed is unknown: recording it at any time would bill a stay
             // wrongly. Listed for staff; the camera moves on to its next record.
@@ -483,11 +483,27 @@ async fn event_of<V: Vendor>(
         event.captured_at = read.captured_at;
     }
     if stale {
-        flag_clock(state, gate, read, ClockFault::StaleLiveRead(age_max)).await;
+        flag_clock(
+            state,
+            gate,
+            &clock_read(read),
+            ClockFault::StaleLiveRead(age_max),
+        )
+        .await;
     }
     event.offline = offline;
     event.source = V::NAME;
     Ok(Some(event))
+}
+
+/// A vendor's read as the clock check quotes it.
+fn clock_read(read: &Read) -> ClockRead<'_> {
+    ClockRead {
+        plate: read.plate.trim(),
+        record: &read.device_event_id,
+        captured_at: read.captured_at,
+        offline: read.offline,
+    }
 }
 
 /// Lists a decision to open that no call can carry to the barrier (a Hikvision lane without
@@ -507,49 +523,6 @@ async fn flag_unreachable(state: &AppState, gate: &GateContext, plate: &str) {
     };
     if let Err(e) = insert_anomaly(&state.db, &anomaly).await {
         tracing::warn!(gate_id = %gate.gate_id, error = %e, "could not list an unreachable barrier");
-    }
-}
-
-/// What a read's capture time says is wrong with the camera.
-enum ClockFault {
-    /// Before [`CLOCK_FLOOR_YEAR`]: the clock was reset.
-    Off,
-    /// A live push older than this.
-    StaleLiveRead(chrono::Duration),
-}
-
-/// Lists a read whose capture time shows the camera's clock (or its upload) is off.
-async fn flag_clock(state: &AppState, gate: &GateContext, read: &Read, fault: ClockFault) {
-    let at = read.captured_at.format("%Y-%m-%dT%H:%M:%SZ");
-    let record = &read.device_event_id;
-    let detail = match fault {
-        ClockFault::Off => format!(
-            "the camera reported capture time {at} for record {record}: its clock is off (set \
-             its time server); {}",
-            if read.offline {
-                "the offline record was not recorded"
-            } else {
-                "the read was decided at the time it arrived"
-            }
-        ),
-        ClockFault::StaleLiveRead(age_max) => format!(
-            "the camera pushed record {record}, taken at {at}, as a live read: more than {} \
-             minutes old, so no car waits for it; recorded at its time without opening. If \
-             the lane's cars are all refused so, the camera's clock or time zone is wrong",
-            age_max.num_minutes()
-        ),
-    };
-    let anomaly = NewAnomaly {
-        tenant_id: gate.tenant_id,
-        lot_id: gate.lot_id,
-        session_id: None,
-        gate_id: Some(gate.gate_id),
-        kind: "device_clock",
-        plate: read.plate.trim(),
-        detail,
-    };
-    if let Err(e) = insert_anomaly(&state.db, &anomaly).await {
-        tracing::warn!(gate_id = %gate.gate_id, error = %e, "could not list a camera clock fault");
     }
 }
 
