@@ -69,7 +69,7 @@ ensure_chromium() {
 }
 
 ensure_contract_tools() {
-    # The API contract tests (services/gate/tests/api/contract.rs): openapi-spec-validator and
+    # The API contract tests (services/parkshare/tests/api/contract.rs): openapi-spec-validator and
     # Schemathesis from PyPI; openapi-typescript, openapi-fetch and TypeScript from npm (a
     # client generated from the document must compile).
     if ! command -v openapi-spec-validator >/dev/null 2>&1 || ! command -v st >/dev/null 2>&1 \

@@ -15,7 +15,7 @@ It reads reachable code, not conditions: a listed code is one the operation's co
 answer; a code answered only through a path this reading does not follow is missing (a list
 may be short, never wrong).
 
-    .ci/operation_errors.py          print the table (Rust) for services/gate/src/openapi/errors.rs
+    .ci/operation_errors.py          print the table (Rust) for services/parkshare/src/openapi/errors.rs
     .ci/operation_errors.py --check  fail if that file differs from what the source gives
 """
 import os
@@ -24,7 +24,7 @@ import subprocess
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-SRC = os.path.join(ROOT, "services/gate/src")
+SRC = os.path.join(ROOT, "services/parkshare/src")
 TABLE = os.path.join(SRC, "openapi/errors.rs")
 
 STATUS = {"BAD_REQUEST": 400, "UNAUTHORIZED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404,

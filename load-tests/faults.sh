@@ -15,10 +15,10 @@ cd "$(dirname "$0")/.."
 profile=${PROFILE:-debug}
 flags=(--locked)
 [[ "$profile" == release ]] && flags+=(--release)
-cargo build "${flags[@]}" -p parkshare-gate --features failpoints --bin parkshare-gate >&2
+cargo build "${flags[@]}" -p parkshare --features failpoints --bin parkshare >&2
 # A copy: a later build of the default features writes the same path.
-bin=$(mktemp -d)/parkshare-gate-failpoints
-cp "target/${profile}/parkshare-gate" "$bin"
+bin=$(mktemp -d)/parkshare-failpoints
+cp "target/${profile}/parkshare" "$bin"
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 cargo build "${flags[@]}" -p parkshare-load --bin parkshare-load >&2
 

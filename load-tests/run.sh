@@ -21,7 +21,7 @@ export PARKSHARE_OPERATOR_TOKEN="load-${RUN_ID}"
 export PARKSHARE_LISTEN=127.0.0.1:18080
 export RUST_LOG=${RUST_LOG:-warn}
 
-cargo build --release --locked -p parkshare-gate -p parkshare-load >&2
+cargo build --release --locked -p parkshare -p parkshare-load >&2
 
 server_pid=""
 cleanup() {
@@ -39,7 +39,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_server() {
-  target/release/parkshare-gate > "load-tests/server-${RUN_ID}.log" 2>&1 &
+  target/release/parkshare > "load-tests/server-${RUN_ID}.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 100); do
     curl -sf http://127.0.0.1:18080/readyz >/dev/null && return 0

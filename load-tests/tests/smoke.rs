@@ -4,8 +4,8 @@
 
 use std::net::TcpListener;
 
-use parkshare_gate::settings::Settings;
-use parkshare_gate::startup;
+use parkshare::settings::Settings;
+use parkshare::startup;
 use parkshare_load::{attack, seed, verify, AttackConfig, Mix, SeedConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@
 //! - [`decision`]: what the barrier does, with a stable reason code and the LED text.
 //! - [`usage`]: the use of the spaces as disclosed — average cars inside by local hour of the day.
 //!
-//! Tariffs and billing live in the pure `parkshare-tariff` crate. Services (`parkshare-gate`, …)
+//! Tariffs and billing live in the pure `parkshare-tariff` crate. Services (`parkshare`, …)
 //! own the adapters (sqlx, redis, actix) and call into this crate.
 
 /// A stored word (a column's text, a setting) that names none of a type's values.
