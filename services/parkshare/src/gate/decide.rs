@@ -147,35 +147,29 @@ async fn alone(
 }
 
 /// A retried exit answered from its stored answer: the attempt that decided it may have
-/// committed and then died, or lost Redis, before giving the place back. The retry gives it
-/// back now, unless the car is inside again; the release only acts while Redis still lists the
-/// plate in the stay's pool, so doing it twice does nothing. (The reconciler would repair the
-/// place too, within its interval; a lane of a full lot should not wait for it.)
+/// died, or lost Redis, before its place was given back. The retry gives it back now, under the
+/// plate's lock and unless the car is inside again ([`super::record::release_if_gone`]); the
+/// release only acts while Redis still lists the plate in the stay's pool, so doing it twice
+/// does nothing. (The reconciler would repair the place too, within its interval; a lane of a
+/// full lot should not wait for it.)
 async fn finish_release(state: &AppState, gate: &GateContext, response: &GateDecision) {
     let Some(id) = response.session_id else {
         return;
     };
-    let stay = async {
-        let Some(stay) = sessions::session(&state.db, gate.tenant_id, id).await? else {
-            return Ok(None);
-        };
-        let inside_again = stay.status == StayStatus::Open
-            || sessions::open_session(&state.db, gate.lot_id, &stay.plate)
-                .await?
-                .is_some();
-        Ok::<_, sqlx::Error>((!inside_again).then_some(stay))
-    }
-    .await;
-    match stay {
-        Ok(Some(stay)) => {
-            let places: Vec<Place> = Place::of_stay(&stay).into_iter().collect();
-            let released = super::record::release(&state.occupancy, &places).await;
-            super::record::retry_release(&state.db, &state.occupancy, released.failed);
-        }
-        Ok(None) => {}
+    let place = match sessions::session(&state.db, gate.tenant_id, id).await {
+        Ok(Some(stay)) if stay.status != StayStatus::Open => Place::of_stay(&stay),
+        Ok(_) => None,
         Err(e) => {
             tracing::warn!(session_id = %id, error = %e, "could not check a retried exit's release");
+            None
         }
+    };
+    let Some(place) = place else {
+        return;
+    };
+    if let Err(e) = super::record::release_if_gone(&state.db, &state.occupancy, &place).await {
+        tracing::warn!(session_id = %id, error = ?e, "a retried exit's release failed; trying again");
+        super::record::retry_release(&state.db, &state.occupancy, vec![place]);
     }
 }
 

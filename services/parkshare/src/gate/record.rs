@@ -411,24 +411,41 @@ pub(super) fn retry_release(db: &PgPool, occupancy: &Occupancy, places: Vec<Plac
 fn retry_one(db: &PgPool, occupancy: &Occupancy, place: Place) {
     let (db, occupancy) = (db.clone(), occupancy.clone());
     tokio::spawn(async move {
-        let Place {
-            lot_id,
-            plate,
-            pool,
-        } = place;
         for pause in RELEASE_RETRY_PAUSES_MS {
             tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-            match sessions::open_session(&db, lot_id, plate.as_str()).await {
-                Ok(Some(_)) => return, // inside again: the place is its new stay's
-                Ok(None) => {}
-                Err(_) => continue,
-            }
-            if occupancy.release(lot_id, &plate, pool, None).await.is_ok() {
+            if release_if_gone(&db, &occupancy, &place).await.is_ok() {
                 return;
             }
         }
-        tracing::error!(%lot_id, "exit committed but its Redis release failed on every try; the reconciler will repair it");
+        tracing::error!(lot_id = %place.lot_id, "exit committed but its Redis release failed on every try; the reconciler will repair it");
     });
+}
+
+/// Gives back the place of a car that durably left, after its exit's run (a retried exit, a
+/// release Redis refused): under the plate's lock, and only while the car is not inside again.
+/// A read of the plate (a re-entry) then either waits for this or is seen by it; it never has
+/// its new place removed by a late release (issue 20's tester, round 2, F1b: two exit reads in
+/// flight with an entry left Redis a car short). `Ok(false)`: inside again, nothing done.
+pub(super) async fn release_if_gone(
+    db: &PgPool,
+    occupancy: &Occupancy,
+    place: &Place,
+) -> Result<bool, ApiError> {
+    let (lot_id, plate) = (place.lot_id, place.plate.as_str());
+    let mut tx = db
+        .begin_with(sessions::begin_locking_plate(lot_id, plate))
+        .await?;
+    if sessions::open_session(&mut *tx, lot_id, plate)
+        .await?
+        .is_some()
+    {
+        return Ok(false); // inside again: the place is its new stay's
+    }
+    occupancy
+        .release(lot_id, &place.plate, place.pool, None)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Counts cars that are inside whatever the capacity (emergency vehicles, recorded

@@ -20,6 +20,7 @@ pub mod payments;
 pub mod posting;
 pub mod provider;
 pub mod reconcile;
+pub mod store;
 pub mod views;
 
 pub fn public_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -10,11 +10,11 @@ use parkshare_ledger::{AccountKind, Entry, Parties, Posting, Source};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::store::owed::{self, Owed};
 use crate::auth::Staff;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::ledger::{self, NewTransaction};
-use crate::store::owed::{self, Owed};
 
 /// The most receipts one page answers (and the default).
 const LIST_MAX: i64 = 500;

@@ -19,11 +19,11 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::store::reconciliation::{self as store, NewReconciliation, Reconciliation};
 use crate::auth::Staff;
 use crate::error::{is_unique_violation, ApiError};
 use crate::state::AppState;
 use crate::store::ledger::{self, NewTransaction};
-use crate::store::reconciliation::{self as store, NewReconciliation, Reconciliation};
 
 /// Rows in one settlement file: a provider's day for a large firm is well below this.
 const ROWS_MAX: usize = 100_000;

@@ -1,4 +1,7 @@
-//! Postgres storage: one function per statement, grouped by feature.
+//! Postgres storage shared by several features: one function per statement, grouped by
+//! aggregate. A feature's own statements live in its folder (`settlement::store`,
+//! `allocation::lottery::store`, `allocation::rentals::store`).
+//!
 //! `registry`: tenants, compounds, lots, gates, owners, spaces, vehicles, permits, lists.
 //! `sessions`: stays, gate events, payments and anomalies; `answers`: a gate event's stored answer.
 //! `tariffs`: price standards and filed tariff versions.
@@ -6,8 +9,8 @@
 //! `disclosure`: share links, committee and supervisor credentials, usage figures.
 //! `ledger`: accounts, journal transactions, postings, revenue policies.
 //! `payments`: payment intents, payments, provider callbacks, refunds.
-//! `periods`: accounting periods of common revenue and owners' statements.
-//! `reconciliation`: imported provider settlement files.
+//! `periods`: accounting periods of common revenue and owners' statements (settlement closes
+//! them, disclosure publishes them).
 //! `sharing`: shared spaces, bookings, owners' credentials, the webhook outbox.
 
 pub mod answers;
@@ -15,10 +18,8 @@ pub mod credentials;
 pub mod devices;
 pub mod disclosure;
 pub mod ledger;
-pub mod owed;
 pub mod payments;
 pub mod periods;
-pub mod reconciliation;
 pub mod registry;
 pub mod sessions;
 pub mod sharing;

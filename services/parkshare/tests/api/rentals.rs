@@ -2360,10 +2360,14 @@ async fn pool_passes_are_sold_only_up_to_the_places_the_lot_reserves_for_them() 
     }
     assert!(owed, "the late payment for the lapsed hold is owed back");
     assert_eq!(rental(&app, &lapsed).await["status"], "expired");
+    // Today as the compound counts days (Asia/Shanghai, by the service's clock): Postgres's
+    // `current_date` is UTC's, a day behind for the last eight hours of a Shanghai day, and the
+    // clock was moved on (this failed when run in the 16 minutes before Shanghai's midnight).
+    let today = app.now().with_timezone(&Shanghai).date_naive();
     assert_eq!(
         app.count(&format!(
             "select count(*) from rentals where lot_id = '{}' and space_id is null
-                and status in ('paid', 'awaiting_payment') and during @> current_date",
+                and status in ('paid', 'awaiting_payment') and during @> '{today}'::date",
             site.lot
         ))
         .await,
