@@ -786,6 +786,16 @@ async fn a_renter_passes_a_full_lot_onto_its_space_free_until_the_rental_lapses(
     let (_, unpaid) = app.read(&site.entries[0], "云B50001", ago(100)).await;
     assert_eq!(str_of(&unpaid, "reason"), "lot_full", "{unpaid}");
     pay_cash(&app, &applied).await;
+    // The term began yesterday: the reads below, up to 90 minutes back, fall inside it also in
+    // the first hours of a Shanghai day (this failed when run just after local midnight).
+    let id = str_of(&applied["rental"], "id");
+    move_term(
+        &app,
+        id,
+        today() - Duration::days(1),
+        today() + Duration::days(29),
+    )
+    .await;
 
     let (_, entry) = app.read(&site.entries[0], "云B50001", ago(90)).await;
     assert_eq!(
@@ -819,7 +829,6 @@ async fn a_renter_passes_a_full_lot_onto_its_space_free_until_the_rental_lapses(
     );
 
     // In its grace after the term ended, still a renter; past it, a visitor again.
-    let id = str_of(&applied["rental"], "id");
     move_term(
         &app,
         id,
@@ -2135,6 +2144,16 @@ async fn a_renters_stay_that_outlasts_the_rental_is_charged_from_the_lapse() {
     let (_, pass) =
         staff_rents_to_non_owner(&app, &site, json!({"lot_id": site.lot}), "云B95001").await;
     pay_cash(&app, &pass).await;
+    // The term began yesterday: an entry 100 minutes back falls inside it also in the first
+    // hours of a Shanghai day (this failed when run just after local midnight).
+    let id = str_of(&pass["rental"], "id");
+    move_term(
+        &app,
+        id,
+        today() - Duration::days(1),
+        today() + Duration::days(29),
+    )
+    .await;
     let (_, entry) = app.read(&site.entries[0], "云B95001", ago(100)).await;
     assert_eq!(str_of(&entry, "reason"), "permit_holder", "{entry}");
     // Inside the term the exit is free: quoted at nothing.
@@ -2149,7 +2168,6 @@ async fn a_renters_stay_that_outlasts_the_rental_is_charged_from_the_lapse() {
     assert_eq!(quote["amount_due"], "0.00", "{quote}");
     // The term (and its grace) ended before this stay began: the whole stay is a visitor's,
     // 90 minutes at ¥3 per started hour.
-    let id = str_of(&pass["rental"], "id");
     move_term(
         &app,
         id,
