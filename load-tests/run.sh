@@ -20,6 +20,9 @@ export PARKSHARE_REDIS_PREFIX="psload${RUN_ID}"
 export PARKSHARE_OPERATOR_TOKEN="load-${RUN_ID}"
 export PARKSHARE_LISTEN=127.0.0.1:18080
 export RUST_LOG=${RUST_LOG:-warn}
+# The scenario simulates stays by backdating entries up to hours; in production a live read
+# that old is a wrong camera clock, recorded without opening (docs/configuration.md).
+export PARKSHARE_LIVE_READ_AGE_MAX_S=172800
 
 cargo build --release --locked -p parkshare -p parkshare-load >&2
 

@@ -21,6 +21,9 @@ async fn a_short_run_of_the_car_mix_is_verified_correct() {
     settings.redis_prefix = format!("psload:{id}");
     settings.operator_token = Some(format!("operator-{id}").into());
     settings.gate_decision_budget_ms = 60_000;
+    // The scenario simulates stays by backdating entries up to hours; in production a live
+    // read that old is a wrong camera clock (recorded, not opened).
+    settings.live_read_age_max_s = 2 * 86_400;
     let state = startup::connect(&settings)
         .await
         .unwrap_or_else(|e| panic!("connect: {e:?}"));

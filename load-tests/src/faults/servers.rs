@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+/// How old a live read the replicas decide live: the scenario backdates entries (two days).
+const LIVE_READ_AGE_MAX_S: &str = "172800";
+
 /// A free TCP port on loopback (bound, then released).
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -298,6 +301,9 @@ impl Replica {
         command
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("PARKSHARE_LISTEN", format!("127.0.0.1:{}", self.port))
+            // The scenario simulates stays by backdating entries up to hours: live reads that
+            // old are a wrong camera clock in production (recorded, not opened).
+            .env("PARKSHARE_LIVE_READ_AGE_MAX_S", LIVE_READ_AGE_MAX_S)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
