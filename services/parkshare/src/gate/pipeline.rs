@@ -112,6 +112,11 @@ pub async fn run(
             return Err(failure);
         }
     };
+    // Every read answered from a stored answer (a camera's retry): nothing to write, give back
+    // or count, so no commit round trip — the transaction only read.
+    if fx.is_empty() {
+        return Ok(outcomes);
+    }
     // Only the lanes whose reads this run decides are asked: the others are decided alone.
     let decided = || {
         reads

@@ -33,6 +33,18 @@ pub(super) struct Effects {
     pub counted: Vec<Place>,
 }
 
+impl Effects {
+    /// The run changes nothing: every step wrote its changes here (a decided read always
+    /// stores its gate event), so nothing here means every read was a replay.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+            && self.after_writes.is_empty()
+            && self.holds.is_empty()
+            && self.released.is_empty()
+            && self.counted.is_empty()
+    }
+}
+
 /// Work in the transaction after the writes, on the rows they wrote.
 pub(super) enum AfterWrite {
     /// The booking's car came in on the stay just opened.

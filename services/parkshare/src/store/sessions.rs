@@ -579,6 +579,11 @@ struct EventColumns {
 }
 
 impl DecisionWrites {
+    /// Nothing to write: every read was answered from a stored answer.
+    pub fn is_empty(&self) -> bool {
+        self.stays.id.is_empty() && self.bills.id.is_empty() && self.events.id.is_empty()
+    }
+
     /// A stay to open.
     pub fn stay(&mut self, s: &NewSession<'_>) {
         let c = &mut self.stays;
@@ -648,7 +653,7 @@ pub async fn write_decisions(db: &mut PgConnection, w: &DecisionWrites) -> sqlx:
          select * from unnest($19::uuid[], $20::uuid[], $21::text[], $22::text[], $23::text[],
                               $24::timestamptz[], $25::uuid[], $26::text[], $27::text[],
                               $28::jsonb[], $29::text[], $30::bool[])";
-    if w.stays.id.is_empty() && w.bills.id.is_empty() && w.events.id.is_empty() {
+    if w.is_empty() {
         return Ok(());
     }
     let (s, b, e) = (&w.stays, &w.bills, &w.events);
