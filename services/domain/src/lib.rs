@@ -6,6 +6,7 @@
 //! - [`vehicle`]: vehicle classes and exempt (emergency) classes.
 //! - [`policy`]: per-compound gate policies (humane owner handling, no-entry-record, re-entry, grace).
 //! - [`decision`]: what the barrier does, with a stable reason code and the LED text.
+//! - [`plan`]: the whole plan of one gate read: [`plan::next`] says what to learn or decide next.
 //! - [`usage`]: the use of the spaces as disclosed — average cars inside by local hour of the day.
 //!
 //! Tariffs and billing live in the pure `parkshare-tariff` crate. Services (`parkshare`, …)
@@ -35,6 +36,7 @@ macro_rules! stored_words {
 
 pub mod decision;
 pub mod money;
+pub mod plan;
 pub mod plate;
 pub mod policy;
 pub mod usage;

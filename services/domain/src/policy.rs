@@ -15,7 +15,7 @@ pub const BOOKING_FREE_CANCEL_MIN_MAX: u32 = 24 * 60;
 pub const OWNER_FREE_MIN_MAX: u32 = 24 * 60;
 
 /// What happens at an exit read that matches no open session (无入场记录).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum NoEntryRecord {
     /// Keep the barrier down; staff handle it by hand.

@@ -7,19 +7,22 @@
 //! 2. the facts of every live read, one statement per direction: an entry's plate facts (its
 //!    prior answer, the registry, bookings, its open stay, the tariff in force), an exit's
 //!    prior answer and open stay;
-//! 3. each read decided by the domain's pure rules (`plan_entry`, `entry_decision`,
-//!    `exit_decision`);
-//! 4. the places of the admitted cars in Redis, concurrently;
+//! 3. each read taken through the domain's one rule of a gate read, `plan::next`: it says
+//!    what to learn next (a lookup in the transaction, a place in Redis) or how the read is
+//!    decided; the pipeline answers each question into the read's facts and asks again;
+//! 4. the places of the admitted cars in Redis, concurrently (the one question a batch asks
+//!    of all its reads at once);
 //! 5. every stay, bill and gate event in one statement (`sessions::write_decisions`); the
 //!    places of the cars that leave given back, still under the plates' locks; one commit,
 //!    unless a lane of the run already gave up waiting and answered 503 (`super::answer`):
 //!    then nothing of it is committed, and the cars that did not leave are counted back in;
 //! 6. after the commit, the cars inside whatever the capacity counted.
 //!
-//! A batch ([`Scope::Common`]) decides the common cases. A read that needs more — a booking,
+//! A batch ([`Scope::Common`]) decides the common cases. Where a read needs more — a booking,
 //! a shared or rented space, a re-entry, a misread exit plate, an anomaly, a full lot a walk-in
-//! space might still take, a lot Redis has lost — is answered [`Batched::Alone`] and runs
-//! again as a run of its own ([`Scope::Every`]), which does that work in its transaction.
+//! space might still take, a lot Redis has lost — the plan answers [`Next::Alone`], and the read
+//! runs again as a run of its own ([`Scope::Every`]), which does that work in its transaction.
+//! The plan's property tests show a batch never decides a read otherwise than a run of one.
 //! A passage that already happened is always a run of its own (`super::facts`).
 //!
 //! Nothing is answered before the commit: an acknowledged decision is durable. A commit whose
@@ -27,13 +30,13 @@
 //! for one of its gate events before anything is answered or given back.
 
 use chrono::{DateTime, Utc};
-use parkshare_domain::decision::{
-    entry_decision, exit_decision, plan_entry, Action, Decision, Direction, EntryPlan, Origin,
-    Pool, Reason, SessionKind,
-};
+use parkshare_domain::decision::{Action, Decision, Direction, Origin, Pool, Reason, SessionKind};
 use parkshare_domain::money::Money;
-use parkshare_domain::policy::{NoEntryRecord, Reentry};
-use parkshare_domain::vehicle::VehicleClass;
+pub use parkshare_domain::plan::Scope;
+use parkshare_domain::plan::{
+    self, BillFacts, EntryFacts, ExitFacts, Next, PlaceAnswer, Prior, Question, ReadFacts,
+    StayFacts, Verdict,
+};
 use parkshare_tariff::engine::LineCode;
 use parkshare_tariff::Bill;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -75,15 +78,6 @@ struct Run<'a> {
     deps: Deps<'a>,
     scope: Scope,
     now: DateTime<Utc>,
-}
-
-/// How much of a read's work a run does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// A batch: the common cases only; a read that needs more is answered `Alone`.
-    Common,
-    /// A run of one read: every case.
-    Every,
 }
 
 /// Decides `reads` in one transaction at `now` (the service's clock: the instant bookings,
@@ -268,42 +262,42 @@ async fn decide_all(
     };
     let facts = registry::plate_facts_of(&mut *tx, &facts_of(&entries)).await?;
     let found = sessions::exit_reads(&mut *tx, &facts_of(&exits)).await?;
+    let mut live: Vec<(usize, Live)> = entries
+        .iter()
+        .zip(facts)
+        .map(|(&i, row)| (i, Live::entry(&reads[i], row)))
+        .chain(
+            exits
+                .iter()
+                .zip(found)
+                .map(|(&i, found)| (i, Live::exit(&reads[i], found))),
+        )
+        .collect();
 
-    let mut admits = Vec::new();
-    for (&index, facts) in entries.iter().zip(facts) {
-        match entry(run, tx, &reads[index], facts, fx).await? {
-            Entry::Answered(outcome) => outcomes[index] = Some(outcome),
-            Entry::Admit(admit) => admits.push((index, *admit)),
+    // Every read taken as far as it goes without Redis; then the places, all at once (from
+    // here every failure gives back what was taken); then each read to its end.
+    let mut waiting = Vec::new();
+    for (slot, (index, read)) in live.iter_mut().enumerate() {
+        if let Some(Question::Place(pool)) = read
+            .advance(run, tx, &reads[*index], fx, Places::Wait)
+            .await?
+        {
+            waiting.push((slot, pool));
         }
     }
-    for (&index, found) in exits.iter().zip(found) {
-        outcomes[index] = Some(exit(run, tx, &reads[index], found, fx).await?);
-    }
-
-    // Emergency vehicles pass first (rule 1) and take no capacity: admitted without Redis,
-    // counted there after the commit.
-    let (exempt, limited): (Vec<_>, Vec<_>) = admits
-        .into_iter()
-        .partition(|(_, admit)| admit.pool == Pool::Exempt);
-    for (index, admit) in exempt {
-        let Read { gate, event, .. } = reads[index];
-        fx.counted.push(Place {
-            lot_id: gate.lot_id,
-            plate: event.plate.clone(),
-            pool: admit.pool,
-        });
-        outcomes[index] = Some(Batched::Decided(opened(&reads[index], admit, fx)));
-    }
-    // The places, all at once; from here every failure gives back what was taken.
-    let places = futures_util::future::join_all(limited.iter().map(|(index, admit)| {
-        let Read { gate, event, .. } = reads[*index];
-        run.deps
-            .occupancy
-            .occupy(gate.lot_id, &event.plate, admit.pool)
+    let places = futures_util::future::join_all(waiting.iter().map(|&(slot, pool)| {
+        let Read { gate, event, .. } = reads[live[slot].0];
+        run.deps.occupancy.occupy(gate.lot_id, &event.plate, pool)
     }))
     .await;
-    for ((index, admit), place) in limited.into_iter().zip(places) {
-        outcomes[index] = Some(placed(run, tx, &reads[index], admit, place, fx).await?);
+    for ((slot, pool), place) in waiting.into_iter().zip(places) {
+        let (index, read) = &mut live[slot];
+        read.placed(&reads[*index], pool, place, fx);
+    }
+    for (index, mut read) in live {
+        read.advance(run, tx, &reads[index], fx, Places::Ask)
+            .await?;
+        outcomes[index] = Some(read.conclude(tx, &reads[index], fx).await?);
     }
     Ok(outcomes
         .into_iter()
@@ -311,290 +305,402 @@ async fn decide_all(
         .collect())
 }
 
-// ---- entry ---------------------------------------------------------------------------------
+/// Whether `advance` asks Redis for a place itself or stops at the question.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Places {
+    Wait,
+    Ask,
+}
 
-/// An entry the registry admits, waiting for its place.
-struct Admit {
-    kind: SessionKind,
-    pool: Pool,
-    class: VehicleClass,
-    tariff_version_id: Option<Uuid>,
-    /// The booking the car comes in on.
+/// A live read on its way through [`plan::next`]: its facts, and what answering its
+/// questions brought.
+struct Live {
+    facts: ReadFacts,
+    next: Next,
+    /// The stored answer of a replay, or the refusal of a reused id.
+    prior: Option<Result<GateDecision, Failure>>,
+    /// What the entry's plate-facts statement found.
+    entry: Option<PlateFactsRow>,
+    /// The booking (or walk-in space) the car comes in on.
     booking: Option<Box<Booking>>,
-    /// The space the plate rents in this lot: its stay is that space's use.
-    rented_space: Option<Uuid>,
+    /// The stay an exit ends, and its bill.
+    stay: Option<Session>,
+    priced: Option<Priced>,
+    /// The no-entry-record fee's tariff version.
+    fee_version: Option<Uuid>,
+    /// Why the read cannot be decided, when the plan says so.
+    failure: Option<Failure>,
 }
 
-enum Entry {
-    Answered(Batched),
-    Admit(Box<Admit>),
-}
-
-fn answered(answer: GateDecision) -> Entry {
-    Entry::Answered(Batched::Decided(answer))
-}
-
-async fn entry(
-    run: &Run<'_>,
-    tx: &mut PgConnection,
-    read: &Read<'_>,
-    mut facts: PlateFactsRow,
-    fx: &mut Effects,
-) -> Result<Entry, Failure> {
-    let Read {
-        gate, event: ev, ..
-    } = *read;
-    if let Some(prior) = facts.prior_response.take() {
-        return match record::replayed(prior.0, ev) {
-            Ok(answer) => Ok(answered(answer)),
-            // Refused on its own, not with the batch.
-            Err(_) if run.scope == Scope::Common => Ok(Entry::Answered(Batched::Alone)),
-            Err(refused) => Err(refused),
+impl Live {
+    fn entry(read: &Read<'_>, mut row: PlateFactsRow) -> Live {
+        let Read { gate, event, .. } = *read;
+        let prior = row
+            .prior_response
+            .take()
+            .map(|p| record::replayed(p.0, event));
+        let facts = EntryFacts {
+            prior: prior.as_ref().map(prior_of),
+            booking_due: row.booking_due,
+            own_space_taken: row.own_space_taken,
+            rents_space: row.rental_space_id.is_some(),
+            open_stay: row.open_session_id.is_some(),
+            ..EntryFacts::new(record::standing_of(&row, &event.plate), gate.policy.reentry)
         };
+        Live::new(ReadFacts::Entry(facts), prior, Some(row), None)
     }
-    let kind = match plan_entry(record::standing_of(&facts, &ev.plate)) {
-        EntryPlan::Refuse(reason) => {
-            let decision = Decision::new(reason, Direction::Entry, Money::ZERO);
-            return Ok(answered(decision_into(
-                &mut fx.writes,
-                gate,
-                ev,
-                None,
-                &decision,
-                None,
-            )));
-        }
-        EntryPlan::Admit(kind) => kind,
-    };
-    let booked = matches!(kind, SessionKind::Visitor | SessionKind::Owner) && facts.booking_due;
-    let home_taken = kind == SessionKind::Permit && facts.own_space_taken;
-    let rented_space = match kind {
-        SessionKind::Permit => facts.rental_space_id,
-        _ => None,
-    };
-    let more = facts.open_session_id.is_some() || booked || home_taken || rented_space.is_some();
-    if more && run.scope == Scope::Common {
-        return Ok(Entry::Answered(Batched::Alone));
+
+    fn exit(read: &Read<'_>, found: ExitRead) -> Live {
+        let prior = found
+            .prior_response
+            .map(|p| record::replayed(p.0, read.event));
+        let facts = ExitFacts {
+            prior: prior.as_ref().map(prior_of),
+            ..ExitFacts::new(
+                found.session.as_ref().map(|s| stay_facts(s, read.event)),
+                read.gate.policy.no_entry_record,
+            )
+        };
+        Live::new(ReadFacts::Exit(facts), prior, None, found.session)
     }
-    if let Some(open_id) = facts.open_session_id {
-        if let Some(answer) = reentry(tx, gate, ev, open_id, fx).await? {
-            return Ok(answered(answer));
+
+    fn new(
+        facts: ReadFacts,
+        prior: Option<Result<GateDecision, Failure>>,
+        entry: Option<PlateFactsRow>,
+        stay: Option<Session>,
+    ) -> Live {
+        Live {
+            facts,
+            next: Next::Alone,
+            prior,
+            entry,
+            booking: None,
+            stay,
+            priced: None,
+            fee_version: None,
+            failure: None,
         }
     }
-    let (plate, at, now) = (ev.plate.as_str(), ev.captured_at, run.now);
-    let booking = match (booked, home_taken) {
-        (true, _) => shared::booking_for_entry(tx, gate, plate, at, now)
-            .await?
-            .map(Box::new),
-        (_, true) => {
-            shared::owner_home_early(tx, gate, plate, at, now).await?;
-            None
+
+    /// Answers the plan's questions until it decides (or, with `Places::Wait`, asks Redis
+    /// for a place); returns the question it stopped at.
+    async fn advance(
+        &mut self,
+        run: &Run<'_>,
+        tx: &mut PgConnection,
+        read: &Read<'_>,
+        fx: &mut Effects,
+        places: Places,
+    ) -> Result<Option<Question>, Failure> {
+        loop {
+            self.next = plan::next(&self.facts, run.scope);
+            let Next::Ask(question) = self.next else {
+                return Ok(None);
+            };
+            if let (Question::Place(_), Places::Wait) = (question, places) {
+                return Ok(Some(question));
+            }
+            self.learn(run, tx, read, question, fx).await?;
         }
-        _ => None,
-    };
-    Ok(Entry::Admit(Box::new(Admit {
-        kind,
-        // A booked car has its own space: it does not count against the visitor pool.
-        pool: match booking {
-            Some(_) => Pool::Reserved,
-            None => kind.pool(),
-        },
-        class: record::class_of(ev, facts.vehicle_class.as_deref()),
-        tariff_version_id: facts.tariff_version_id,
-        booking,
-        rented_space,
-    })))
+    }
+
+    /// Answers one question into the facts.
+    async fn learn(
+        &mut self,
+        run: &Run<'_>,
+        tx: &mut PgConnection,
+        read: &Read<'_>,
+        question: Question,
+        fx: &mut Effects,
+    ) -> Result<(), Failure> {
+        let Read {
+            gate, event: ev, ..
+        } = *read;
+        let (plate, at, now) = (ev.plate.as_str(), ev.captured_at, run.now);
+        let open_id = self.open_id();
+        match (&mut self.facts, question) {
+            (ReadFacts::Entry(f), Question::CloseMissedExit) => {
+                let open_id = open_id?;
+                close_missed_exit(tx, gate, ev, open_id).await?;
+                f.missed_exit_closed = true;
+            }
+            (ReadFacts::Entry(f), Question::Booking) => {
+                self.booking = shared::booking_for_entry(tx, gate, plate, at, now)
+                    .await?
+                    .map(Box::new);
+                f.booking = Some(self.booking.is_some());
+            }
+            (ReadFacts::Entry(f), Question::OwnerHomeEarly) => {
+                shared::owner_home_early(tx, gate, plate, at, now).await?;
+                f.owner_home_handled = true;
+            }
+            (ReadFacts::Entry(f), Question::WalkIn) => {
+                let walk_in = shared::place_walk_in(tx, gate, plate, at, now).await?;
+                f.walk_in = Some(walk_in.is_some());
+                self.booking = walk_in.map(Box::new);
+            }
+            (ReadFacts::Entry(_), Question::Place(pool)) => {
+                let place = run
+                    .deps
+                    .occupancy
+                    .occupy(gate.lot_id, &ev.plate, pool)
+                    .await;
+                self.placed(read, pool, place, fx);
+            }
+            (ReadFacts::Exit(f), Question::StayLeaving) => {
+                self.stay = record::stay_leaving(tx, gate, ev).await?;
+                f.stay = self.stay.as_ref().map(|s| stay_facts(s, ev));
+                f.searched = true;
+            }
+            (ReadFacts::Exit(f), Question::Emergency) => {
+                let registered = registry::is_exempt(&mut *tx, gate.compound_id, plate);
+                f.emergency = Some(ev.plate.mark().is_some() || registered.await?);
+            }
+            (ReadFacts::Exit(f), Question::NoEntryFee) => {
+                let (fee, version) = billing::no_entry_fee(tx, &LotRules::from(gate), at).await?;
+                f.no_entry_fee = Some(fee);
+                self.fee_version = version;
+            }
+            (ReadFacts::Exit(f), Question::Bill) => {
+                let stay = self.stay.as_ref().ok_or_else(unplanned)?;
+                let priced = match Money::total(stay.paid) {
+                    Ok(paid) => billing::price(tx, &LotRules::from(gate), stay, at)
+                        .await
+                        .map(|priced| (paid, priced)),
+                    Err(e) => Err(ApiError::internal(e)),
+                };
+                f.bill = Some(match priced {
+                    Ok((paid, priced)) => {
+                        let billed = BillFacts::Billed {
+                            fee: priced.bill.total,
+                            paid,
+                            clamped: priced.clamped,
+                        };
+                        self.priced = Some(priced);
+                        billed
+                    }
+                    Err(e) => {
+                        self.failure = Some(e.into());
+                        BillFacts::Unbillable
+                    }
+                });
+            }
+            _ => return Err(unplanned()),
+        }
+        Ok(())
+    }
+
+    /// Redis's answer for a place in `pool`, into the facts; a place taken is held until the
+    /// run commits.
+    fn placed(
+        &mut self,
+        read: &Read<'_>,
+        pool: Pool,
+        place: redis::RedisResult<Occupy>,
+        fx: &mut Effects,
+    ) {
+        let ReadFacts::Entry(f) = &mut self.facts else {
+            return;
+        };
+        let answer = match place {
+            Ok(Occupy::Granted { previous }) => {
+                fx.holds.push(Hold {
+                    place: Place {
+                        lot_id: read.gate.lot_id,
+                        plate: read.event.plate.clone(),
+                        pool,
+                    },
+                    previous,
+                });
+                PlaceAnswer::Granted
+            }
+            Ok(Occupy::Full) => PlaceAnswer::Full,
+            Ok(Occupy::Missing) => {
+                self.failure = Some(Failure::RebuildNeeded(read.gate.lot_id));
+                PlaceAnswer::Missing
+            }
+            Err(e) => {
+                self.failure = Some(e.into());
+                PlaceAnswer::Unavailable
+            }
+        };
+        match f.walk_in {
+            Some(true) => f.walk_in_place = Some(answer),
+            _ => f.place = Some(answer),
+        }
+    }
+
+    fn open_id(&self) -> Result<Uuid, Failure> {
+        let open = self.entry.as_ref().and_then(|row| row.open_session_id);
+        open.ok_or_else(unplanned)
+    }
+
+    /// What the plan ended in: the answer, written into `fx`.
+    async fn conclude(
+        mut self,
+        tx: &mut PgConnection,
+        read: &Read<'_>,
+        fx: &mut Effects,
+    ) -> Result<Batched, Failure> {
+        let Read {
+            gate, event: ev, ..
+        } = *read;
+        let verdict = match std::mem::replace(&mut self.next, Next::Alone) {
+            Next::Replay | Next::IdReused => {
+                return self.prior.ok_or_else(unplanned)?.map(Batched::Decided)
+            }
+            Next::Alone => return Ok(Batched::Alone),
+            Next::Fail(_) => return Err(self.failure.ok_or_else(unplanned)?),
+            Next::Ask(_) => return Err(unplanned()),
+            Next::Decide(verdict) => verdict,
+        };
+        let answer = match verdict {
+            Verdict::Refuse(decision) => {
+                let session_id = match decision.reason {
+                    Reason::AlreadyInside => {
+                        let open_id = self.open_id()?;
+                        let detail = format!("entry read while session {open_id} is open");
+                        anomaly(tx, gate, Some(open_id), "already_inside", &ev.plate, detail)
+                            .await?;
+                        Some(open_id)
+                    }
+                    Reason::NoEntryRecord => {
+                        let detail = "exit read with no open session; refused".to_owned();
+                        anomaly(tx, gate, None, "no_entry_record", &ev.plate, detail).await?;
+                        None
+                    }
+                    _ => None,
+                };
+                decision_into(&mut fx.writes, gate, ev, session_id, &decision, None)
+            }
+            Verdict::Admit {
+                decision,
+                kind,
+                pool,
+            } => self.opened(read, decision, kind, pool, fx),
+            Verdict::Bill(decision) => {
+                let (Some(stay), Some(priced)) = (self.stay, self.priced) else {
+                    return Err(unplanned());
+                };
+                billed(tx, read, &stay, &priced, &decision, fx).await?
+            }
+            Verdict::ChargeAtExit { decision, fee } => {
+                charged_at_exit(tx, read, (fee, self.fee_version), &decision, fx).await?
+            }
+        };
+        Ok(Batched::Decided(answer))
+    }
+
+    /// The stay of an admitted entry, and its answer.
+    fn opened(
+        self,
+        read: &Read<'_>,
+        mut decision: Decision,
+        kind: SessionKind,
+        pool: Pool,
+        fx: &mut Effects,
+    ) -> GateDecision {
+        let Read {
+            gate, event: ev, ..
+        } = *read;
+        let row = self.entry.as_ref();
+        if pool == Pool::Exempt {
+            // Emergency vehicles take no capacity: counted in Redis after the commit.
+            fx.counted.push(Place {
+                lot_id: gate.lot_id,
+                plate: ev.plate.clone(),
+                pool,
+            });
+        }
+        let rented_space = match kind {
+            SessionKind::Permit => row.and_then(|r| r.rental_space_id),
+            _ => None,
+        };
+        let session_id = record::new_id();
+        let began = Began::Entered {
+            kind,
+            pool,
+            class: record::class_of(ev, row.and_then(|r| r.vehicle_class.as_deref())),
+            tariff_version_id: row.and_then(|r| r.tariff_version_id),
+            space_id: self.booking.as_ref().map(|b| b.space_id).or(rented_space),
+        };
+        // The stay and the event that admitted it go in one statement.
+        fx.writes.stay(&new_stay(session_id, gate, ev, &began));
+        if let Some(booking) = &self.booking {
+            decision.display = format!("预约车位 {} 欢迎光临", booking.space_code);
+        }
+        let answer = decision_into(&mut fx.writes, gate, ev, Some(session_id), &decision, None);
+        if let Some(booking) = self.booking {
+            fx.after_writes.push(AfterWrite::Arrived {
+                booking,
+                session_id,
+            });
+        }
+        answer
+    }
 }
 
-/// An entry read while the plate's stay `open_id` is open, by the gate's re-entry policy:
-/// refused as already inside (the answer), or that stay closed as a missed exit and the car
-/// admitted again (`None`).
-async fn reentry(
+/// A question the plan asked of a read that cannot have it (a bug, not a client's fault).
+fn unplanned() -> Failure {
+    ApiError::internal(anyhow::anyhow!(
+        "the gate plan asked what the read cannot answer"
+    ))
+    .into()
+}
+
+fn prior_of(prior: &Result<GateDecision, Failure>) -> Prior {
+    match prior {
+        Ok(_) => Prior::SameCar,
+        Err(_) => Prior::OtherPlate,
+    }
+}
+
+fn stay_facts(stay: &Session, ev: &Event) -> StayFacts {
+    StayFacts {
+        kind: stay.kind,
+        on_space: stay.space_id.is_some(),
+        read_before_entry: stay.entered_at.is_some_and(|at| at > ev.captured_at),
+    }
+}
+
+/// The plate's open stay closed as a missed exit, before the car is admitted again: its fee is
+/// fixed at this entry, so nothing after it is charged on both stays.
+async fn close_missed_exit(
     tx: &mut PgConnection,
     gate: &GateContext,
     ev: &Event,
     open_id: Uuid,
-    fx: &mut Effects,
-) -> Result<Option<GateDecision>, Failure> {
-    match gate.policy.reentry {
-        Reentry::Refuse => {
-            let detail = format!("entry read while session {open_id} is open");
-            anomaly(tx, gate, Some(open_id), "already_inside", &ev.plate, detail).await?;
-            let decision = Decision::new(Reason::AlreadyInside, Direction::Entry, Money::ZERO);
-            Ok(Some(decision_into(
-                &mut fx.writes,
-                gate,
-                ev,
-                Some(open_id),
-                &decision,
-                None,
-            )))
-        }
-        Reentry::CloseAndReopen => {
-            // The stay it closes ended at the latest when the car came in again: its fee is
-            // fixed at this entry, so nothing after it is charged on both stays.
-            if let Some(old) = sessions::session(&mut *tx, gate.tenant_id, open_id).await? {
-                match billing::price(tx, &LotRules::from(gate), &old, ev.captured_at).await {
-                    Ok(priced) => sessions::bill_session(tx, open_id, &priced.bill, None).await?,
-                    // Not billable automatically (a stay of over 400 days): staff settle it.
-                    Err(ApiError::Invalid { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            sessions::close_as_anomaly(&mut *tx, open_id, "missed_exit").await?;
-            let detail =
-                format!("exit of session {open_id} was never read; closed at the next entry");
-            anomaly(tx, gate, Some(open_id), "missed_exit", &ev.plate, detail).await?;
-            Ok(None)
+) -> Result<(), Failure> {
+    if let Some(old) = sessions::session(&mut *tx, gate.tenant_id, open_id).await? {
+        match billing::price(tx, &LotRules::from(gate), &old, ev.captured_at).await {
+            Ok(priced) => sessions::bill_session(tx, open_id, &priced.bill, None).await?,
+            // Not billable automatically (a stay of over 400 days): staff settle it.
+            Err(ApiError::Invalid { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
     }
-}
-
-/// An admitted entry once Redis answered for its place.
-async fn placed(
-    run: &Run<'_>,
-    tx: &mut PgConnection,
-    read: &Read<'_>,
-    mut admit: Admit,
-    mut place: redis::RedisResult<Occupy>,
-    fx: &mut Effects,
-) -> Result<Batched, Failure> {
-    let Read {
-        gate, event: ev, ..
-    } = *read;
-    let (scope, now) = (run.scope, run.now);
-    if matches!(place, Ok(Occupy::Full)) && admit.kind == SessionKind::Visitor {
-        if scope == Scope::Common {
-            return Ok(Batched::Alone);
-        }
-        // A full visitor pool may still have a shared space free for a walk-in.
-        let plate = ev.plate.as_str();
-        if let Some(walk_in) = shared::place_walk_in(tx, gate, plate, ev.captured_at, now).await? {
-            admit.booking = Some(Box::new(walk_in));
-            admit.pool = Pool::Reserved;
-            place = run
-                .deps
-                .occupancy
-                .occupy(gate.lot_id, &ev.plate, admit.pool)
-                .await;
-        }
-    }
-    match (place, scope) {
-        (Ok(Occupy::Granted { previous }), _) => {
-            fx.holds.push(Hold {
-                place: Place {
-                    lot_id: gate.lot_id,
-                    plate: ev.plate.clone(),
-                    pool: admit.pool,
-                },
-                previous,
-            });
-            Ok(Batched::Decided(opened(read, admit, fx)))
-        }
-        (Ok(Occupy::Full), _) => {
-            let decision = entry_decision(admit.kind, false);
-            let answer = decision_into(&mut fx.writes, gate, ev, None, &decision, None);
-            Ok(Batched::Decided(answer))
-        }
-        // A lot Redis lost needs a rebuild; Redis down is a 503 — both for a run of one.
-        (Ok(Occupy::Missing) | Err(_), Scope::Common) => Ok(Batched::Alone),
-        (Ok(Occupy::Missing), Scope::Every) => Err(Failure::RebuildNeeded(gate.lot_id)),
-        (Err(e), Scope::Every) => Err(e.into()),
-    }
-}
-
-/// The stay of an admitted entry, and its answer.
-fn opened(read: &Read<'_>, admit: Admit, fx: &mut Effects) -> GateDecision {
-    let Read {
-        gate, event: ev, ..
-    } = *read;
-    let session_id = record::new_id();
-    let began = Began::Entered {
-        kind: admit.kind,
-        pool: admit.pool,
-        class: admit.class,
-        tariff_version_id: admit.tariff_version_id,
-        space_id: admit
-            .booking
-            .as_ref()
-            .map(|b| b.space_id)
-            .or(admit.rented_space),
-    };
-    // The stay and the event that admitted it go in one statement.
-    fx.writes.stay(&new_stay(session_id, gate, ev, &began));
-    let decision = match &admit.booking {
-        Some(booking) => {
-            let mut decision =
-                Decision::new(Reason::BookingAdmitted, Direction::Entry, Money::ZERO);
-            decision.display = format!("预约车位 {} 欢迎光临", booking.space_code);
-            decision
-        }
-        None => entry_decision(admit.kind, true),
-    };
-    let answer = decision_into(&mut fx.writes, gate, ev, Some(session_id), &decision, None);
-    if let Some(booking) = admit.booking {
-        fx.after_writes.push(AfterWrite::Arrived {
-            booking,
-            session_id,
-        });
-    }
-    answer
+    sessions::close_as_anomaly(&mut *tx, open_id, "missed_exit").await?;
+    let detail = format!("exit of session {open_id} was never read; closed at the next entry");
+    anomaly(tx, gate, Some(open_id), "missed_exit", &ev.plate, detail).await?;
+    Ok(())
 }
 
 // ---- exit ----------------------------------------------------------------------------------
 
-async fn exit(
-    run: &Run<'_>,
+/// An exit's stay billed (closed if the barrier opens), and its answer.
+async fn billed(
     tx: &mut PgConnection,
     read: &Read<'_>,
-    found: ExitRead,
+    stay: &Session,
+    priced: &Priced,
+    decision: &Decision,
     fx: &mut Effects,
-) -> Result<Batched, Failure> {
+) -> Result<GateDecision, Failure> {
     let Read {
         gate, event: ev, ..
     } = *read;
-    let scope = run.scope;
-    if let Some(prior) = found.prior_response {
-        return match record::replayed(prior.0, ev) {
-            Ok(answer) => Ok(Batched::Decided(answer)),
-            // Refused on its own, not with the batch.
-            Err(_) if scope == Scope::Common => Ok(Batched::Alone),
-            Err(refused) => Err(refused),
-        };
-    }
-    let stay = match (found.session, scope) {
-        (Some(stay), _) => stay,
-        // No open stay under the plate as read: a misread plate or a missing entry.
-        (None, Scope::Common) => return Ok(Batched::Alone),
-        (None, Scope::Every) => match record::stay_leaving(tx, gate, ev).await? {
-            Some(stay) => stay,
-            None => {
-                return no_entry_record(tx, gate, ev, fx)
-                    .await
-                    .map(Batched::Decided)
-            }
-        },
-    };
-    let early_read = stay.entered_at.filter(|at| *at > ev.captured_at);
-    // A stay on a shared space, an exit read before the entry, a bill the regulated guard
-    // lowered: each records more than a bill.
-    if scope == Scope::Common && (stay.space_id.is_some() || early_read.is_some()) {
-        return Ok(Batched::Alone);
-    }
-    let paid = match Money::total(stay.paid) {
-        Ok(paid) => paid,
-        Err(_) if scope == Scope::Common => return Ok(Batched::Alone),
-        Err(e) => return Err(ApiError::internal(e).into()),
-    };
-    let priced = match billing::price(tx, &LotRules::from(gate), &stay, ev.captured_at).await {
-        Ok(priced) if priced.clamped && scope == Scope::Common => return Ok(Batched::Alone),
-        Ok(priced) => priced,
-        Err(_) if scope == Scope::Common => return Ok(Batched::Alone),
-        Err(e) => return Err(e.into()),
-    };
-    let decision = exit_decision(stay.kind, priced.bill.total, paid);
-    let opens = decision.action == Action::Open;
-    if let Some(entered_at) = early_read {
+    if let Some(entered_at) = stay.entered_at.filter(|at| *at > ev.captured_at) {
         let detail = format!(
             "exit captured at {} before entry at {entered_at}",
             ev.captured_at
@@ -616,6 +722,7 @@ async fn exit(
         );
         anomaly(tx, gate, Some(stay.id), "tariff_clamped", &ev.plate, detail).await?;
     }
+    let opens = decision.action == Action::Open;
     // The bill (closing the stay if the barrier opens) and the event in one statement.
     let exit = opens.then_some((ev.captured_at, gate.gate_id));
     fx.writes.bill(stay.id, &priced.bill, exit);
@@ -624,13 +731,13 @@ async fn exit(
         gate,
         ev,
         Some(stay.id),
-        &decision,
-        Some(&priced),
+        decision,
+        Some(priced),
     );
     if opens {
-        left(&stay, ev, fx);
+        left(stay, ev, fx);
     }
-    Ok(Batched::Decided(answer))
+    Ok(answer)
 }
 
 /// What a stay that left through the barrier leaves to do: its booking ended, its place
@@ -651,40 +758,19 @@ fn left(stay: &Session, ev: &Event, fx: &mut Effects) {
     fx.released.extend(Place::of_stay(stay));
 }
 
-/// An exit read with no stay to end, by the gate's policy: refused, or charged the tariff's
-/// flat fee on a stay recorded without an entry.
-async fn no_entry_record(
+/// An exit read with no stay to end, charged `fee` (an emergency vehicle's free, also with no
+/// entry on record: its entry may be a fail-open passage not recorded yet) on a stay recorded
+/// at the exit, kept like a charged one's so that a late entry finds it.
+async fn charged_at_exit(
     tx: &mut PgConnection,
-    gate: &GateContext,
-    ev: &Event,
+    read: &Read<'_>,
+    (fee, tariff_version_id): (Money, Option<Uuid>),
+    decision: &Decision,
     fx: &mut Effects,
 ) -> Result<GateDecision, Failure> {
-    // An emergency vehicle — its plate marked so, or registered exempt — passes first and
-    // free (rule 1), also with no entry on record (its entry may be a fail-open passage not
-    // recorded yet): let out free, its stay kept like a charged one's, so that a late entry
-    // finds it.
-    let emergency = ev.plate.mark().is_some()
-        || registry::is_exempt(&mut *tx, gate.compound_id, ev.plate.as_str()).await?;
-    let (fee, tariff_version_id) = match gate.policy.no_entry_record {
-        _ if emergency => (Some(Money::ZERO), None),
-        NoEntryRecord::ChargeTariffFee => {
-            billing::no_entry_fee(tx, &LotRules::from(gate), ev.captured_at).await?
-        }
-        NoEntryRecord::Refuse => (None, None),
-    };
-    let Some(fee) = fee else {
-        let detail = "exit read with no open session; refused".to_owned();
-        anomaly(tx, gate, None, "no_entry_record", &ev.plate, detail).await?;
-        let decision = Decision::new(Reason::NoEntryRecord, Direction::Exit, Money::ZERO);
-        return Ok(decision_into(
-            &mut fx.writes,
-            gate,
-            ev,
-            None,
-            &decision,
-            None,
-        ));
-    };
+    let Read {
+        gate, event: ev, ..
+    } = *read;
     let session_id = record::new_id();
     let began = Began::AtExit {
         origin: Origin::NoEntryRecord,
@@ -692,11 +778,6 @@ async fn no_entry_record(
     };
     sessions::insert_session(tx, &new_stay(session_id, gate, ev, &began)).await?;
     let bill = Bill::flat(LineCode::NoEntryFee, fee, "无入场记录");
-    let kind = match emergency {
-        true => SessionKind::Exempt,
-        false => SessionKind::Visitor,
-    };
-    let decision = exit_decision(kind, fee, Money::ZERO);
     let exit = fee.is_zero().then_some((ev.captured_at, gate.gate_id));
     sessions::bill_session(tx, session_id, &bill, exit).await?;
     sessions::mark_anomaly(&mut *tx, session_id, "no_entry_record").await?;
@@ -726,7 +807,7 @@ async fn no_entry_record(
         gate,
         ev,
         Some(session_id),
-        &decision,
+        decision,
         Some(&priced),
     ))
 }
