@@ -175,7 +175,7 @@ async fn entry(
     let began = Began::Entered {
         kind,
         pool: kind.pool(),
-        class: record::class_of(ev, facts.vehicle_class.as_deref()),
+        class: record::class_of(ev, facts.vehicle_class.map(|w| w.0)),
         tariff_version_id,
         space_id: None,
     };

@@ -621,7 +621,7 @@ impl Live {
         let began = Began::Entered {
             kind,
             pool,
-            class: record::class_of(ev, row.and_then(|r| r.vehicle_class.as_deref())),
+            class: record::class_of(ev, row.and_then(|r| r.vehicle_class).map(|w| w.0)),
             tariff_version_id: row.and_then(|r| r.tariff_version_id),
             space_id: self.booking.as_ref().map(|b| b.space_id).or(rented_space),
         };

@@ -170,28 +170,24 @@ pub(super) fn booking_early_min(gate: &GateContext) -> i32 {
 /// The plate's standing at the gate by the registry's facts.
 pub(super) fn standing_of(facts: &PlateFactsRow, plate: &Plate) -> Standing {
     Standing::of(parkshare_domain::decision::PlateFacts {
-        exempt: exempt_class(facts.exempt_class.as_deref(), plate),
+        exempt: exempt_class(facts.exempt_class.map(|w| w.0), plate),
         blocklisted: facts.blocklisted,
         valid_permit: facts.valid_permit,
         registered_owner_vehicle: facts.vehicle_class.is_some(),
     })
 }
 
-fn exempt_class(registered: Option<&str>, plate: &Plate) -> Option<ExemptClass> {
-    registered
-        .and_then(ExemptClass::parse)
-        .or(match plate.mark() {
-            Some(PlateMark::EmergencyRescue) => Some(ExemptClass::Fire),
-            Some(PlateMark::Police) => Some(ExemptClass::Police),
-            None => None,
-        })
+fn exempt_class(registered: Option<ExemptClass>, plate: &Plate) -> Option<ExemptClass> {
+    registered.or(match plate.mark() {
+        Some(PlateMark::EmergencyRescue) => Some(ExemptClass::Fire),
+        Some(PlateMark::Police) => Some(ExemptClass::Police),
+        None => None,
+    })
 }
 
 /// The class a stay is billed as: the one read, else the registered one, else small.
-pub(super) fn class_of(ev: &Event, registered: Option<&str>) -> VehicleClass {
-    ev.class
-        .or(registered.and_then(VehicleClass::parse))
-        .unwrap_or(VehicleClass::Small)
+pub(super) fn class_of(ev: &Event, registered: Option<VehicleClass>) -> VehicleClass {
+    ev.class.or(registered).unwrap_or(VehicleClass::Small)
 }
 
 /// How a stay began: the one place a stay's row is made.

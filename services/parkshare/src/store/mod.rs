@@ -25,6 +25,32 @@ pub mod sessions;
 pub mod sharing;
 pub mod tariffs;
 
+/// A stored word decoded into its domain type by the type's `TryFrom<String>` (the domain's
+/// `stored_words!`), for a column that may be null: `Option<Word<T>>`. A word no value has is a
+/// decode error, never a default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Word<T>(pub T);
+
+impl<T> sqlx::Type<sqlx::Postgres> for Word<T> {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <String as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <String as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r, T> sqlx::Decode<'r, sqlx::Postgres> for Word<T>
+where
+    T: TryFrom<String, Error = parkshare_domain::UnknownWord>,
+{
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let text = <String as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+        Ok(Word(T::try_from(text)?))
+    }
+}
+
 /// The migrations this build carries.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

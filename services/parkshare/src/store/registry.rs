@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, NaiveDate, Utc};
 use parkshare_domain::decision::Direction;
 use parkshare_domain::policy::GatePolicy;
+use parkshare_domain::vehicle::{ExemptClass, VehicleClass};
 use parkshare_tariff::Tariff;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -14,6 +15,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::store::sessions::PlateRead;
+use crate::store::Word;
 
 /// Everything the entry/exit hot path needs about a gate, from one query.
 #[derive(Debug, Clone)]
@@ -202,10 +204,11 @@ pub struct PlateFactsRow {
     /// The answer this read already got (the same device event id, or the same plate opened
     /// this gate within the duplicate window): the read is a replay.
     pub prior_response: Option<Json<crate::store::answers::GateDecision>>,
-    pub exempt_class: Option<String>,
+    pub exempt_class: Option<Word<ExemptClass>>,
     pub blocklisted: bool,
     pub valid_permit: bool,
-    pub vehicle_class: Option<String>,
+    /// The class of the plate's registered vehicle: an owner's car.
+    pub vehicle_class: Option<Word<VehicleClass>>,
     /// A booking of this plate at this lot lets it in now (within the early-arrival tolerance).
     pub booking_due: bool,
     /// A visitor stands on a space this plate's owned-space permit is for.
