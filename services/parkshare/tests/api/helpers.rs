@@ -168,7 +168,7 @@ pub fn start_binary(
     port: u16,
     extra_env: &[(&str, &str)],
     log: Option<&std::path::Path>,
-) -> std::process::Child {
+) -> Served {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_parkshare"));
     for (name, _) in std::env::vars() {
         if name.starts_with("PARKSHARE_") {
@@ -197,9 +197,36 @@ pub fn start_binary(
             command.stdout(std::process::Stdio::null());
         }
     }
-    command
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting the binary: {e}"))
+    Served(
+        command
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting the binary: {e}")),
+    )
+}
+
+/// The service binary started by a test: killed when the test ends, also when it fails, so
+/// that no process outlives its test holding the test's database.
+pub struct Served(std::process::Child);
+
+impl std::ops::Deref for Served {
+    type Target = std::process::Child;
+
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Served {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 pub async fn wait_ready(client: &reqwest::Client, port: u16) {
