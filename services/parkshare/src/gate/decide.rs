@@ -99,13 +99,20 @@ pub async fn decide(
     };
     let response = match result {
         Err(Failure::Db(e)) if is_unique_violation(&e, "gate_events_device_event_key") => {
-            // The same device event id raced in with another plate: answer as the winner did.
-            sessions::response_by_device_event(&state.db, gate.gate_id, &event.device_event_id)
-                .await?
-                .map(GateDecision::replayed)
-                .ok_or_else(|| {
-                    ApiError::Internal(anyhow::anyhow!("device event vanished after conflict"))
-                })?
+            // The same device event id raced in with another read: a retry of the same car is
+            // answered as the winner was; another plate's read is refused, never given that
+            // car's answer (issue 20's tester, round 4, F1: cars let out on another's permit).
+            let stored =
+                sessions::response_by_device_event(&state.db, gate.gate_id, &event.device_event_id)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::Internal(anyhow::anyhow!("device event vanished after conflict"))
+                    })?;
+            match super::record::replayed(stored, event) {
+                Ok(answer) => answer,
+                Err(Failure::Api(refused)) => return Err(refused),
+                Err(other) => return Err(ApiError::internal(format!("{other:?}"))),
+            }
         }
         Err(Failure::Db(e)) => return Err(e.into()),
         Err(Failure::Api(e)) => return Err(e),

@@ -145,20 +145,29 @@ async fn entry(
 
     if let Some(open) = sessions::open_session(&mut *tx, gate.lot_id, plate).await? {
         let window = Duration::seconds(i64::from(gate.policy.duplicate_window_s).max(1));
-        let same_passage = open
-            .entered_at
-            .is_some_and(|at| (at - ev.captured_at).abs() <= window);
-        if !same_passage {
-            let detail = format!(
-                "entry captured at {} while the stay entered at {} is open",
-                ev.captured_at,
-                open.entered_at
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_else(|| "?".into())
-            );
-            anomaly(tx, gate, Some(open.id), "two_entries", &ev.plate, detail).await?;
+        match open.entered_at {
+            Some(at) if (at - ev.captured_at).abs() <= window => {
+                // The same passage, read twice.
+                return recorded(tx, gate, ev, Some(open.id), Money::ZERO, None, fx).await;
+            }
+            // The open stay began before this entry: its car left unseen in between (the
+            // exit camera's record of it may still come: `missed_exit_before`). Closed as a
+            // missed exit, as a live re-entry closes it; this entry opens its own stay.
+            Some(at) if at < ev.captured_at => {
+                record::close_missed_exit(tx, gate, ev, open.id).await?;
+            }
+            _ => {
+                let detail = format!(
+                    "entry captured at {} while the stay entered at {} is open",
+                    ev.captured_at,
+                    open.entered_at
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_else(|| "?".into())
+                );
+                anomaly(tx, gate, Some(open.id), "two_entries", &ev.plate, detail).await?;
+                return recorded(tx, gate, ev, Some(open.id), Money::ZERO, None, fx).await;
+            }
         }
-        return recorded(tx, gate, ev, Some(open.id), Money::ZERO, None, fx).await;
     }
 
     let read = record::plate_read(gate, ev, 0);
@@ -261,11 +270,27 @@ async fn exit(
         // staff let out: that stay ends here.
         None => record::stay_leaving(tx, gate, ev).await?,
     };
-    match open {
-        Some(stay) if stay.entered_at.is_none_or(|at| at <= ev.captured_at) => {
+    let ends_open = |stay: &Session| stay.entered_at.is_none_or(|at| at <= ev.captured_at);
+    // The exit of an earlier visit, closed as a missed exit when the car's next entry was
+    // recorded: it ends there.
+    let visit = match &open {
+        Some(stay) if ends_open(stay) => None,
+        _ => {
+            let plate = ev.plate.as_str();
+            sessions::missed_exit_before(&mut *tx, gate.lot_id, plate, ev.captured_at).await?
+        }
+    };
+    match (open, visit) {
+        (Some(stay), _) if ends_open(&stay) => {
+            fx.released.extend(Place::of_stay(&stay));
             close(tx, now, gate, ev, stay, fx).await
         }
-        Some(later) => {
+        // The car's place, if it is inside, is its open stay's.
+        (_, Some(visit)) => {
+            sessions::mark_anomaly(&mut *tx, visit.id, "offline_reconstructed").await?;
+            close(tx, now, gate, ev, visit, fx).await
+        }
+        (Some(later), None) => {
             // This exit ends an earlier stay than the open one.
             let detail = format!(
                 "exit captured at {} before the open stay's entry at {}",
@@ -283,11 +308,12 @@ async fn exit(
             .await?;
             entryless(tx, gate, ev, fx).await
         }
-        None => entryless(tx, gate, ev, fx).await,
+        (None, None) => entryless(tx, gate, ev, fx).await,
     }
 }
 
 /// Closes the stay at the capture time, billed by the real times; what is unpaid stays owed.
+/// (The caller gives back the car's place when the stay held it.)
 async fn close(
     tx: &mut PgConnection,
     now: DateTime<Utc>,
@@ -329,7 +355,6 @@ async fn close(
         )
         .await?;
     }
-    fx.released.extend(Place::of_stay(&stay));
     recorded(tx, gate, ev, Some(stay.id), owed, Some(&priced), fx).await
 }
 
@@ -343,6 +368,7 @@ async fn entryless(
 ) -> Result<GateDecision, Failure> {
     let session_id = record::new_id();
     let began = Began::AtExit {
+        kind: SessionKind::Visitor,
         origin: Origin::OfflineExit,
         tariff_version_id: None,
     };

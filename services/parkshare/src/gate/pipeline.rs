@@ -422,7 +422,7 @@ impl Live {
         match (&mut self.facts, question) {
             (ReadFacts::Entry(f), Question::CloseMissedExit) => {
                 let open_id = open_id?;
-                close_missed_exit(tx, gate, ev, open_id).await?;
+                record::close_missed_exit(tx, gate, ev, open_id).await?;
                 f.missed_exit_closed = true;
             }
             (ReadFacts::Entry(f), Question::Booking) => {
@@ -585,9 +585,11 @@ impl Live {
                 };
                 billed(tx, read, &stay, &priced, &decision, fx).await?
             }
-            Verdict::ChargeAtExit { decision, fee } => {
-                charged_at_exit(tx, read, (fee, self.fee_version), &decision, fx).await?
-            }
+            Verdict::ChargeAtExit {
+                decision,
+                kind,
+                fee,
+            } => charged_at_exit(tx, read, (kind, fee, self.fee_version), &decision, fx).await?,
         };
         Ok(Batched::Decided(answer))
     }
@@ -662,28 +664,6 @@ fn stay_facts(stay: &Session, ev: &Event) -> StayFacts {
         on_space: stay.space_id.is_some(),
         read_before_entry: stay.entered_at.is_some_and(|at| at > ev.captured_at),
     }
-}
-
-/// The plate's open stay closed as a missed exit, before the car is admitted again: its fee is
-/// fixed at this entry, so nothing after it is charged on both stays.
-async fn close_missed_exit(
-    tx: &mut PgConnection,
-    gate: &GateContext,
-    ev: &Event,
-    open_id: Uuid,
-) -> Result<(), Failure> {
-    if let Some(old) = sessions::session(&mut *tx, gate.tenant_id, open_id).await? {
-        match billing::price(tx, &LotRules::from(gate), &old, ev.captured_at).await {
-            Ok(priced) => sessions::bill_session(tx, open_id, &priced.bill, None).await?,
-            // Not billable automatically (a stay of over 400 days): staff settle it.
-            Err(ApiError::Invalid { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    sessions::close_as_anomaly(&mut *tx, open_id, "missed_exit").await?;
-    let detail = format!("exit of session {open_id} was never read; closed at the next entry");
-    anomaly(tx, gate, Some(open_id), "missed_exit", &ev.plate, detail).await?;
-    Ok(())
 }
 
 // ---- exit ----------------------------------------------------------------------------------
@@ -764,7 +744,7 @@ fn left(stay: &Session, ev: &Event, fx: &mut Effects) {
 async fn charged_at_exit(
     tx: &mut PgConnection,
     read: &Read<'_>,
-    (fee, tariff_version_id): (Money, Option<Uuid>),
+    (kind, fee, tariff_version_id): (SessionKind, Money, Option<Uuid>),
     decision: &Decision,
     fx: &mut Effects,
 ) -> Result<GateDecision, Failure> {
@@ -773,6 +753,7 @@ async fn charged_at_exit(
     } = *read;
     let session_id = record::new_id();
     let began = Began::AtExit {
+        kind,
         origin: Origin::NoEntryRecord,
         tariff_version_id,
     };

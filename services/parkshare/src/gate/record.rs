@@ -8,7 +8,7 @@ use parkshare_domain::vehicle::{ExemptClass, VehicleClass};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::billing::Priced;
+use crate::billing::{self, LotRules, Priced};
 use crate::error::ApiError;
 use crate::occupancy::{Occupancy, Occupy, RebuildMode};
 use crate::state::lanes::Event;
@@ -201,9 +201,10 @@ pub(super) enum Began {
         /// A booked space, or the space a renter rents.
         space_id: Option<Uuid>,
     },
-    /// Seen only at its exit: a visitor's stay with no entry time (`no_entry_record`, or
-    /// `offline_exit` until its entry arrives).
+    /// Seen only at its exit: a stay with no entry time (`no_entry_record`, or `offline_exit`
+    /// until its entry arrives): a visitor's, or an emergency vehicle's let out free.
     AtExit {
+        kind: SessionKind,
         origin: Origin,
         tariff_version_id: Option<Uuid>,
     },
@@ -233,11 +234,12 @@ pub(super) fn new_stay<'a>(
             space_id,
         ),
         Began::AtExit {
+            kind,
             origin,
             tariff_version_id,
         } => (
-            SessionKind::Visitor,
-            SessionKind::Visitor.pool(),
+            kind,
+            kind.pool(),
             ev.class.unwrap_or(VehicleClass::Small),
             origin,
             false,
@@ -520,4 +522,26 @@ async fn confusable_stay(
     sessions::mark_anomaly(&mut *tx, session.id, "plate_corrected").await?;
     anomaly(tx, gate, Some(session.id), "plate_corrected", read, detail).await?;
     Ok(Some(session))
+}
+
+/// The plate's open stay closed as a missed exit, before the car is admitted again: its fee is
+/// fixed at this entry, so nothing after it is charged on both stays.
+pub(super) async fn close_missed_exit(
+    tx: &mut PgConnection,
+    gate: &GateContext,
+    ev: &Event,
+    open_id: Uuid,
+) -> Result<(), Failure> {
+    if let Some(old) = sessions::session(&mut *tx, gate.tenant_id, open_id).await? {
+        match billing::price(tx, &LotRules::from(gate), &old, ev.captured_at).await {
+            Ok(priced) => sessions::bill_session(tx, open_id, &priced.bill, None).await?,
+            // Not billable automatically (a stay of over 400 days): staff settle it.
+            Err(ApiError::Invalid { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    sessions::close_as_anomaly(&mut *tx, open_id, "missed_exit").await?;
+    let detail = format!("exit of session {open_id} was never read; closed at the next entry");
+    anomaly(tx, gate, Some(open_id), "missed_exit", &ev.plate, detail).await?;
+    Ok(())
 }

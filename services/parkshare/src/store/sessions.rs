@@ -335,6 +335,28 @@ pub async fn entryless_after(
     .await
 }
 
+/// The latest stay of `plate` closed as a missed exit (a later entry of the car closed it, its
+/// exit never read) that began at or before `exited_at`: the stay an exit record captured then,
+/// replayed late, ends.
+pub async fn missed_exit_before(
+    db: impl PgExecutor<'_>,
+    lot_id: Uuid,
+    plate: &str,
+    exited_at: DateTime<Utc>,
+) -> sqlx::Result<Option<Session>> {
+    sqlx::query_as(&format!(
+        "select {SESSION_COLUMNS} from sessions
+          where lot_id = $1 and plate = $2 and status = 'closed' and exited_at is null
+            and anomaly = 'missed_exit' and entered_at <= $3
+          order by entered_at desc limit 1 for update"
+    ))
+    .bind(lot_id)
+    .bind(plate)
+    .bind(exited_at)
+    .fetch_optional(db)
+    .await
+}
+
 /// What a stay is marked with when its entry was recorded late and its exit read had been
 /// refused `no_entry_record` meanwhile: closed at that read, and found again by the plate's next
 /// exit read (the car may still have been waiting at the barrier).

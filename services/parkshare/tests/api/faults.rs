@@ -883,6 +883,12 @@ async fn an_emergency_vehicle_with_no_entry_record_is_let_out_free() {
         .count("select count(*) from sessions where plate = '川A54321应急' and status = 'open'")
         .await;
     assert_eq!(open, 0, "no stay left open");
+    // Its stay is an emergency vehicle's, not a visitor's: the disclosed figures count it so
+    // (issue 20's tester, round 4, F3).
+    let exempt = app
+        .count("select count(*) from sessions where plate = '川A54321应急' and kind = 'exempt' and pool = 'exempt'")
+        .await;
+    assert_eq!(exempt, 1, "stored as an emergency vehicle's stay");
     // A vehicle registered exempt passes so too, its plate unmarked (issue 20's tester, F2:
     // a registered ambulance was refused while a marked plate went out free).
     let c = &site.compound;

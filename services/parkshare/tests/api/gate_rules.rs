@@ -1,5 +1,6 @@
 //! The gate rules of the issue, each as a driver at the barrier would see it.
 
+use chrono::{DateTime, Timelike, Utc};
 use serde_json::json;
 
 use parkshare::store::sessions;
@@ -328,6 +329,46 @@ async fn an_ambiguous_misread_falls_back_to_the_no_entry_policy() {
     );
 }
 
+/// A refused entry changes nothing: a plate with an open stay (here the fee stay its exit with
+/// no entry record opened) refused `lot_full` at an entry keeps that stay open and owed. (The
+/// re-entry closed it as a missed exit before the lot was found full: the fee was lost and the
+/// next exit charged it again — issue 20's tester, round 4, F2.)
+#[tokio::test]
+async fn an_entry_refused_for_a_full_lot_leaves_the_plates_open_stay_alone() {
+    let app = spawn_app().await;
+    let policy = json!({"owner_free_min": 120, "no_entry_record": {"kind": "charge_tariff_fee"},
+                        "reentry": "close_and_reopen", "duplicate_window_s": 10, "exit_grace_min": 15});
+    let site = app.site_with_policy(1, policy).await;
+    let (_, lot) = app
+        .staff("GET", &format!("/v1/admin/lots/{}", site.lot), None)
+        .await;
+    let mut tariff = lot["tariff"].clone();
+    tariff["no_entry_fee"] = json!("25.00");
+    let path = format!("/v1/admin/lots/{}", site.lot);
+    let (status, _) = app
+        .staff("PATCH", &path, Some(json!({"tariff": tariff})))
+        .await;
+    assert_eq!(status, 200);
+    let (_, exit) = app.read(&site.exit, "京B77777", ago(3)).await;
+    assert_eq!(str_of(&exit, "amount_due"), "25.00", "{exit}");
+    let (_, other) = app.read(&site.entries[0], "京B66666", ago(2)).await;
+    assert_eq!(str_of(&other, "reason"), "visitor_admitted", "{other}");
+    let (_, entry) = app.read(&site.entries[0], "京B77777", ago(1)).await;
+    assert_eq!(str_of(&entry, "reason"), "lot_full", "{entry}");
+    let open: Vec<String> = app
+        .open_sessions(&site.lot)
+        .await
+        .iter()
+        .map(|s| str_of(s, "id").to_owned())
+        .collect();
+    assert!(
+        open.iter().any(|id| id == str_of(&exit, "session_id")),
+        "the fee stay is still open and owed: {open:?}"
+    );
+    let kinds = crate::vendors::anomaly_kinds(&app, &site.lot, "open").await;
+    assert!(!kinds.iter().any(|k| k == "missed_exit"), "{kinds:?}");
+}
+
 #[tokio::test]
 async fn no_entry_record_charges_the_tariffs_fee_then_opens() {
     let app = spawn_app().await;
@@ -516,6 +557,73 @@ async fn an_offline_exit_older_than_the_open_stay_is_recorded_not_refused() {
     assert_eq!(open[0]["id"], entry["session_id"]);
 }
 
+/// A stay's entry, exit and status as stored.
+type Visit = (Option<DateTime<Utc>>, Option<DateTime<Utc>>, String);
+
+/// Two visits of one car recorded offline (entry camera: e1, e2; exit camera: x1, x2, in time
+/// order e1 < x1 < e2 < x2) are rebuilt as the same two stays, [e1, x1] and [e2, x2], whichever
+/// camera drains its buffer first and however the two replays interleave. (With both entries
+/// replayed before the exits, e2 was taken for a second read of the open stay: x1 closed the
+/// first visit, x2 became a stay without an entry, and e2's visit was lost — issue 20's tester,
+/// F8, 40 of 60 cars right in a fuzz.)
+#[tokio::test]
+async fn offline_visits_are_rebuilt_the_same_whichever_camera_replays_first() {
+    let app = spawn_app().await;
+    let site = app.site(5).await;
+    let base = ago(0)
+        .with_nanosecond(0)
+        .unwrap_or_else(|| panic!("a whole second"));
+    let at = |minutes: i64| base - chrono::Duration::minutes(minutes);
+    let (e1, x1, e2, x2) = (at(240), at(180), at(120), at(60));
+    // Every order of the entries among the exits, each camera's reads in its own order.
+    let orders = ["EEXX", "EXEX", "EXXE", "XEEX", "XEXE", "XXEE"];
+    for (n, order) in orders.iter().enumerate() {
+        let plate = format!("云F8{n:04}");
+        let (mut entries, mut exits) = (vec![e1, e2].into_iter(), vec![x1, x2].into_iter());
+        for (i, camera) in order.chars().enumerate() {
+            let (gate, captured_at) = match camera {
+                'E' => (&site.entries[0], entries.next()),
+                _ => (&site.exit, exits.next()),
+            };
+            let captured_at = captured_at.unwrap_or_else(|| panic!("four reads"));
+            let body = json!({"gate_id": gate.id, "plate": plate, "captured_at": captured_at,
+                              "device_event_id": format!("f8-{n}-{i}"), "offline": true});
+            let (status, answer) = app
+                .send("POST", "/v1/gate/events", &gate.secret, Some(body))
+                .await;
+            assert_eq!(status, 200, "{order}: {answer}");
+            assert_eq!(
+                str_of(&answer, "reason"),
+                "offline_recorded",
+                "{order}: {answer}"
+            );
+        }
+        let stays: Vec<Visit> = sqlx::query_as(
+            "select entered_at, exited_at, status from sessions where plate = $1
+              order by coalesce(entered_at, exited_at)",
+        )
+        .bind(&plate)
+        .fetch_all(&app.db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let visits: Vec<_> = stays
+            .iter()
+            .map(|(entered, exited, status)| (*entered, *exited, status.as_str()))
+            .collect();
+        assert_eq!(
+            visits,
+            vec![
+                (Some(e1), Some(x1), "closed"),
+                (Some(e2), Some(x2), "closed")
+            ],
+            "order {order}"
+        );
+    }
+    let occupancy = app.occupancy(&site.lot).await;
+    assert_eq!(occupancy["in_sync"], true, "{occupancy}");
+    assert!(app.open_sessions(&site.lot).await.is_empty());
+}
+
 /// A read posted live to the JSON API but taken longer ago than the live-read age limit (an
 /// hour by default, a day in these tests) is a backlog or a wrong camera clock, as on the camera routes: no car waits for it,
 /// so it is recorded at its time without opening or taking a place, and listed for staff as
@@ -536,6 +644,62 @@ async fn a_live_read_taken_long_ago_is_recorded_not_opened_on_the_json_route_too
     // A read of the last minutes is live as always.
     let (_, live) = app.read(&site.entries[0], "云X20002", ago(2)).await;
     assert_eq!(str_of(&live, "reason"), "visitor_admitted", "{live}");
+}
+
+/// Reads of different cars sent at the same instant under one device event id (a camera that
+/// reuses ids) are never given each other's answers: one is decided, the others are refused
+/// 409 `device_event_id_reused`, at the entry and at the exit, with batching on and off. (A
+/// read that lost the race for the id was answered with the winner's stored answer: visitors
+/// owing ¥9 were let out as "permit_holder", with no gate event and their stays left open —
+/// issue 20's tester, round 4, F1.)
+#[tokio::test]
+async fn cars_racing_under_one_device_event_id_never_get_each_others_answer() {
+    for (batching, workers) in [(true, 2), (false, 0)] {
+        let mut settings = crate::helpers::test_settings();
+        settings.gate_batch_workers = workers;
+        let app = crate::helpers::spawn_with(settings).await;
+        let site = app.site(20).await;
+        let plates: Vec<String> = (0..8).map(|n| format!("云R2{n:04}")).collect();
+        for (n, plate) in plates.iter().enumerate() {
+            let (status, entry) = app
+                .read_with_id(&site.entries[0], plate, ago(90), &format!("in-{n}"))
+                .await;
+            assert_eq!(status, 200, "{entry}");
+        }
+        let arriving: Vec<String> = (0..8).map(|n| format!("云R3{n:04}")).collect();
+        let mut opened = 0;
+        for (gate, id, plates) in [
+            (&site.entries[0], "reused-in", &arriving),
+            (&site.exit, "reused-out", &plates),
+        ] {
+            let reads = plates
+                .iter()
+                .map(|plate| app.read_with_id(gate, plate, ago(1), id));
+            let answers = futures::future::join_all(reads).await;
+            let mut decided = 0;
+            for (plate, (status, answer)) in plates.iter().zip(&answers) {
+                match status {
+                    200 => {
+                        assert_eq!(
+                            str_of(answer, "plate"),
+                            plate,
+                            "batching {batching}: {answer}"
+                        );
+                        decided += 1;
+                        opened += usize::from(str_of(answer, "action") == "open");
+                    }
+                    409 => assert_eq!(str_of(&answer["error"], "code"), "device_event_id_reused"),
+                    _ => panic!("batching {batching}: {status} {answer}"),
+                }
+            }
+            assert_eq!(decided, 1, "batching {batching}, {id}: {answers:?}");
+        }
+        // One car came in, at most one left: the refused ones are where they were.
+        let inside = 8 + 1 - (opened - 1);
+        assert_eq!(app.open_sessions(&site.lot).await.len(), inside);
+        let occupancy = app.occupancy(&site.lot).await;
+        assert_eq!(occupancy["in_sync"], true, "{occupancy}");
+    }
 }
 
 /// The duplicate window replays an answer only while the passage it opened still stands. A
