@@ -16,7 +16,8 @@
 //!    places of the cars that leave given back, still under the plates' locks; one commit,
 //!    unless a lane of the run already gave up waiting and answered 503 (`super::answer`):
 //!    then nothing of it is committed, and the cars that did not leave are counted back in;
-//! 6. after the commit, the cars inside whatever the capacity counted.
+//!    the cars inside whatever the capacity (emergency vehicles, recorded passages) are
+//!    counted before the commit too, and taken out again should it not happen.
 //!
 //! A batch ([`Scope::Common`]) decides the common cases. Where a read needs more — a booking,
 //! a shared or rented space, a re-entry, a misread exit plate, an anomaly, a full lot a walk-in
@@ -120,7 +121,8 @@ pub async fn run(
     };
     let lanes = decided().filter_map(|(read, _)| read.waiting);
     let mut released = record::Released::default();
-    let stored = write_and_commit(deps, tx, &fx, now, lanes, &mut released).await;
+    let mut counted = Vec::new();
+    let stored = write_and_commit(deps, tx, &fx, now, lanes, &mut released, &mut counted).await;
     if let Err(failure) = stored {
         // A read whose answer the run wrote: its gate event is there if the commit happened.
         let written = decided().find_map(|(read, outcome)| match outcome {
@@ -137,6 +139,7 @@ pub async fn run(
         };
         if asked != Some(true) {
             give_back(deps, &fx.holds).await;
+            give_back(deps, &counted).await;
             // The cars whose places were given back before the commit are still inside.
             record::count_inside(deps.db, deps.occupancy, &released.done).await;
             return Err(match asked {
@@ -147,7 +150,6 @@ pub async fn run(
         }
     }
     record::retry_release(deps.db, deps.occupancy, released.failed);
-    record::count_inside(deps.db, deps.occupancy, &fx.counted).await;
     Ok(outcomes)
 }
 
@@ -205,6 +207,7 @@ async fn write_and_commit<'a>(
     now: DateTime<Utc>,
     lanes: impl Iterator<Item = &'a Waiting> + Clone,
     released: &mut record::Released,
+    counted: &mut Vec<Hold>,
 ) -> Result<(), Failure> {
     sessions::write_decisions(&mut tx, &fx.writes).await?;
     for after in &fx.after_writes {
@@ -223,6 +226,7 @@ async fn write_and_commit<'a>(
         }
     }
     *released = record::release(deps.occupancy, &fx.released).await;
+    *counted = record::count_before_commit(deps.db, deps.occupancy, &fx.counted).await;
     for _ in &released.done {
         crate::failpoints::exit_released();
     }

@@ -458,6 +458,46 @@ pub(super) async fn release_if_gone(
     Ok(true)
 }
 
+/// Counts the cars a run records inside whatever the capacity (emergency vehicles, recorded
+/// passages) before its commit, still under the plates' locks, and returns what each took, to
+/// give back should the commit not happen. Counted after the commit, a count could land after
+/// a later read of the plate had already let the car out (its release finding nothing to
+/// remove): a car left in Redis that is gone (issue 20's tester, round 5, N1: both cameras
+/// draining their offline buffers at once). A lot Redis has lost is rebuilt from Postgres
+/// first — without this run's own stays, not committed yet — and the car counted on top.
+pub(super) async fn count_before_commit(
+    db: &PgPool,
+    occupancy: &Occupancy,
+    places: &[Place],
+) -> Vec<Hold> {
+    let mut counted = Vec::new();
+    for place in places {
+        let (lot, plate, pool) = (place.lot_id, &place.plate, place.pool);
+        let mut result = occupancy.record_inside(lot, plate, pool).await;
+        if let Ok(Occupy::Missing) = result {
+            if let Err(e) =
+                crate::sync::rebuild_lot_in(db, occupancy, lot, RebuildMode::IfMissing).await
+            {
+                tracing::error!(lot_id = %lot, error = ?e, "could not rebuild a lot to count a car inside");
+            }
+            result = occupancy.record_inside(lot, plate, pool).await;
+        }
+        match result {
+            Ok(Occupy::Granted { previous }) => counted.push(Hold {
+                place: place.clone(),
+                previous,
+            }),
+            Ok(_) => {
+                tracing::error!(lot_id = %lot, "a car inside was not counted in Redis; the reconciler will");
+            }
+            Err(e) => {
+                tracing::error!(lot_id = %lot, error = %e, "a car inside was not counted in Redis");
+            }
+        }
+    }
+    counted
+}
+
 /// Counts cars that are inside whatever the capacity (emergency vehicles, recorded
 /// passages). Postgres already holds their stays, so a failure here only leaves Redis behind
 /// until the reconciler (or a rebuild) repairs it.
