@@ -121,7 +121,7 @@ pub async fn run(
     };
     let lanes = decided().filter_map(|(read, _)| read.waiting);
     let mut released = record::Released::default();
-    let mut counted = Vec::new();
+    let mut counted = (Vec::new(), Vec::new());
     let stored = write_and_commit(deps, tx, &fx, now, lanes, &mut released, &mut counted).await;
     if let Err(failure) = stored {
         // A read whose answer the run wrote: its gate event is there if the commit happened.
@@ -139,7 +139,7 @@ pub async fn run(
         };
         if asked != Some(true) {
             give_back(deps, &fx.holds).await;
-            give_back(deps, &counted).await;
+            give_back(deps, &counted.0).await;
             // The cars whose places were given back before the commit are still inside.
             record::count_inside(deps.db, deps.occupancy, &released.done).await;
             return Err(match asked {
@@ -150,6 +150,8 @@ pub async fn run(
         }
     }
     record::retry_release(deps.db, deps.occupancy, released.failed);
+    // Cars in a lot Redis had lost: the lot rebuilt (this run's stays now in it) and counted.
+    record::count_inside(deps.db, deps.occupancy, &counted.1).await;
     Ok(outcomes)
 }
 
@@ -207,7 +209,7 @@ async fn write_and_commit<'a>(
     now: DateTime<Utc>,
     lanes: impl Iterator<Item = &'a Waiting> + Clone,
     released: &mut record::Released,
-    counted: &mut Vec<Hold>,
+    counted: &mut (Vec<Hold>, Vec<Place>),
 ) -> Result<(), Failure> {
     sessions::write_decisions(&mut tx, &fx.writes).await?;
     for after in &fx.after_writes {
@@ -226,7 +228,7 @@ async fn write_and_commit<'a>(
         }
     }
     *released = record::release(deps.occupancy, &fx.released).await;
-    *counted = record::count_before_commit(deps.db, deps.occupancy, &fx.counted).await;
+    *counted = record::count_before_commit(deps.occupancy, &fx.counted).await;
     for _ in &released.done {
         crate::failpoints::exit_released();
     }

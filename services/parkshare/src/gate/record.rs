@@ -463,31 +463,23 @@ pub(super) async fn release_if_gone(
 /// give back should the commit not happen. Counted after the commit, a count could land after
 /// a later read of the plate had already let the car out (its release finding nothing to
 /// remove): a car left in Redis that is gone (issue 20's tester, round 5, N1: both cameras
-/// draining their offline buffers at once). A lot Redis has lost is rebuilt from Postgres
-/// first — without this run's own stays, not committed yet — and the car counted on top.
+/// draining their offline buffers at once). A car whose lot Redis has lost is returned apart:
+/// the lot's rebuild waits for the run's locks, so it is counted (and the lot rebuilt) after
+/// the commit, by [`count_inside`].
 pub(super) async fn count_before_commit(
-    db: &PgPool,
     occupancy: &Occupancy,
     places: &[Place],
-) -> Vec<Hold> {
-    let mut counted = Vec::new();
+) -> (Vec<Hold>, Vec<Place>) {
+    let (mut counted, mut lot_lost) = (Vec::new(), Vec::new());
     for place in places {
         let (lot, plate, pool) = (place.lot_id, &place.plate, place.pool);
-        let mut result = occupancy.record_inside(lot, plate, pool).await;
-        if let Ok(Occupy::Missing) = result {
-            if let Err(e) =
-                crate::sync::rebuild_lot_in(db, occupancy, lot, RebuildMode::IfMissing).await
-            {
-                tracing::error!(lot_id = %lot, error = ?e, "could not rebuild a lot to count a car inside");
-            }
-            result = occupancy.record_inside(lot, plate, pool).await;
-        }
-        match result {
+        match occupancy.record_inside(lot, plate, pool).await {
             Ok(Occupy::Granted { previous }) => counted.push(Hold {
                 place: place.clone(),
                 previous,
             }),
-            Ok(_) => {
+            Ok(Occupy::Missing) => lot_lost.push(place.clone()),
+            Ok(Occupy::Full) => {
                 tracing::error!(lot_id = %lot, "a car inside was not counted in Redis; the reconciler will");
             }
             Err(e) => {
@@ -495,7 +487,7 @@ pub(super) async fn count_before_commit(
             }
         }
     }
-    counted
+    (counted, lot_lost)
 }
 
 /// Counts cars that are inside whatever the capacity (emergency vehicles, recorded
