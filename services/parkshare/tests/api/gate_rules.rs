@@ -553,6 +553,14 @@ async fn an_offline_exit_older_than_the_open_stay_is_recorded_not_refused() {
 /// A stay's entry, exit and status as stored.
 type Visit = (Option<DateTime<Utc>>, Option<DateTime<Utc>>, String);
 
+/// Instants so many minutes before now, on a whole second: stored and read back exactly.
+fn whole_minutes_ago() -> impl Fn(i64) -> DateTime<Utc> {
+    let base = ago(0)
+        .with_nanosecond(0)
+        .unwrap_or_else(|| panic!("a whole second"));
+    move |minutes| base - chrono::Duration::minutes(minutes)
+}
+
 /// Two visits of one car recorded offline (entry camera: e1, e2; exit camera: x1, x2, in time
 /// order e1 < x1 < e2 < x2) are rebuilt as the same two stays, [e1, x1] and [e2, x2], whichever
 /// camera drains its buffer first and however the two replays interleave. (With both entries
@@ -563,10 +571,7 @@ type Visit = (Option<DateTime<Utc>>, Option<DateTime<Utc>>, String);
 async fn offline_visits_are_rebuilt_the_same_whichever_camera_replays_first() {
     let app = spawn_app().await;
     let site = app.site(5).await;
-    let base = ago(0)
-        .with_nanosecond(0)
-        .unwrap_or_else(|| panic!("a whole second"));
-    let at = |minutes: i64| base - chrono::Duration::minutes(minutes);
+    let at = whole_minutes_ago();
     let (e1, x1, e2, x2) = (at(240), at(180), at(120), at(60));
     // Every order of the entries among the exits, each camera's reads in its own order.
     let orders = ["EEXX", "EXEX", "EXXE", "XEEX", "XEXE", "XXEE"];
@@ -627,10 +632,7 @@ async fn offline_visits_are_rebuilt_the_same_whichever_camera_replays_first() {
 async fn both_cameras_replaying_at_once_leave_no_car_counted_that_left() {
     let app = spawn_app().await;
     let site = app.site(1).await;
-    let base = ago(0)
-        .with_nanosecond(0)
-        .unwrap_or_else(|| panic!("a whole second"));
-    let at = |minutes: i64| base - chrono::Duration::minutes(minutes);
+    let at = whole_minutes_ago();
     let buffer = |gate: &'static str, plate: String, times: [DateTime<Utc>; 2]| {
         let app = &app;
         let gate = match gate {
